@@ -1,0 +1,24 @@
+"""Build the engine as the cffi extension nmcompat._nmc (out-of-line API mode).
+
+Run by setuptools through setup.py's cffi_modules; not installed.
+"""
+from pathlib import Path
+
+from cffi import FFI
+
+HERE = Path(__file__).resolve().parent
+SOURCES = ["region.c", "alloc.c", "ring.c", "pipe.c", "wake.c", "port.c", "sync.c", "batch.c"]
+CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
+
+ffibuilder = FFI()
+ffibuilder.cdef("struct timeval { long tv_sec; long tv_usec; };\n" + (HERE / "nmc_cdef.h").read_text())
+ffibuilder.set_source(
+    "nmcompat._nmc",
+    '#include <sys/time.h>\n#include "nmcompat.h"\n',
+    sources=[str(Path("csrc") / s) for s in SOURCES],
+    include_dirs=[str(Path("csrc") / "include"), "csrc"],
+    extra_compile_args=CFLAGS,
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

@@ -1,0 +1,132 @@
+/*
+ * nmcompat.h -- public C interface of the nmcompat engine (libnmcompat).
+ *
+ * The engine presents netmap memory (struct netmap_if / netmap_ring /
+ * netmap_slot, see <net/netmap.h>) in a shared-memory region on a tmpfs
+ * runtime directory and implements txsync/rxsync/poll for its ports.
+ * Every function returns >= 0 on success or -errno on failure; nothing
+ * prints.  Port names are parsed by the caller (the Python package does it);
+ * this interface takes the parsed request.
+ */
+#ifndef NMCOMPAT_H
+#define NMCOMPAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <net/netmap.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NMC_ABI_VERSION 1
+
+/* Pipe roles (netmap: "x{1" is the master, "x}1" the slave). */
+#define NMC_PIPE_MASTER 0
+#define NMC_PIPE_SLAVE  1
+
+struct nmc_port;
+
+/* What to open.  Zero means "default" for every count. */
+struct nmc_pipe_req {
+    const char *rundir;     /* NULL: $NMCOMPAT_RUNDIR or /dev/shm/nmcompat-<uid> */
+    const char *parent;     /* parent port name ("x", "vale0:a"), < 64 chars */
+    const char *pipe_id;    /* pipe identifier ("1", "in"), < 64 chars */
+    uint32_t role;          /* NMC_PIPE_MASTER or NMC_PIPE_SLAVE */
+    uint32_t mode;          /* NR_REG_ALL_NIC or NR_REG_ONE_NIC */
+    uint32_t ringid;        /* with NR_REG_ONE_NIC */
+    uint64_t flags;         /* NR_* register flags */
+    uint16_t mem_id;        /* 0: the parent's region, or a new one */
+    uint32_t tx_rings, rx_rings, tx_slots, rx_slots;   /* as seen by the master */
+    uint32_t extra_bufs;    /* granted exactly, or ENOMEM */
+    uint32_t buf_num;       /* buffers in a region this open creates */
+    uint32_t buf_size;      /* buffer size in a region this open creates */
+    int32_t spin_us;        /* busy-poll before sleeping in nmc_poll; <0 default */
+    uint32_t no_timestamp;  /* non-zero: rxsync leaves ring->ts alone */
+};
+
+/* What was opened (the NETMAP_REQ_REGISTER reply, plus where things are). */
+struct nmc_port_info {
+    uint64_t nr_offset;     /* offset of this port's netmap_if in the memory */
+    uint64_t nr_memsize;    /* size of the netmap memory (IF+RING+BUF pools) */
+    uint64_t mem_file_offset; /* where that memory starts in the region file */
+    uint32_t nr_tx_slots, nr_rx_slots;
+    uint16_t nr_tx_rings, nr_rx_rings;
+    uint16_t nr_host_tx_rings, nr_host_rx_rings;
+    uint16_t nr_mem_id;
+    uint16_t holder;        /* this open's index in the region */
+    uint32_t nr_extra_bufs;
+    uint32_t buf_size, buf_num;
+    uint32_t first_tx_ring, last_tx_ring;  /* bound range, [first, last) */
+    uint32_t first_rx_ring, last_rx_ring;
+    char region_path[256];
+};
+
+/* Counters of one port (summed over its bound rings plus its own). */
+struct nmc_port_stats {
+    uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
+    uint64_t txsyncs, rxsyncs;
+    uint64_t reinits;       /* prologue violations repaired */
+    uint64_t wakeups_sent;  /* doorbells sent to sleeping peers */
+    uint64_t sleeps;        /* times nmc_poll blocked in poll(2) */
+    uint64_t drains;        /* doorbell queue drains */
+    uint64_t polls;
+};
+
+int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out);
+int nmc_port_close(struct nmc_port *port);
+int nmc_port_info(const struct nmc_port *port, struct nmc_port_info *info);
+int nmc_port_stats(const struct nmc_port *port, struct nmc_port_stats *st);
+int nmc_port_fd(const struct nmc_port *port);
+void *nmc_port_mem(const struct nmc_port *port);        /* netmap memory base */
+struct netmap_if *nmc_port_nifp(const struct nmc_port *port);
+
+/* Sync every bound ring of one direction.  -EINVAL after repairing a ring
+ * whose head/cur/slots the user corrupted (netmap's reinit). */
+int nmc_txsync(struct nmc_port *port);
+int nmc_rxsync(struct nmc_port *port);
+
+/* netmap's poll(): txsync unless NR_NO_TX_POLL (or POLLOUT asked), rxsync
+ * with POLLIN, then sleep until ready.  Returns revents (POLLERR after a
+ * reinit), 0 on timeout, or -errno. */
+int nmc_poll(struct nmc_port *port, int events, int timeout_ms);
+
+/* nm_inject(): queue one packet (split into NS_MOREFRAG fragments when
+ * larger than a buffer) on the first bound TX ring with room; no syscall.
+ * Returns len, or 0 if no ring had room. */
+int nmc_inject(struct nmc_port *port, const void *buf, size_t len);
+
+/* Queue n packets: packet i is lens[i] bytes at data + i*stride.  Returns
+ * how many were queued (stops at the first that does not fit). */
+int nmc_send_batch(struct nmc_port *port, const uint8_t *data, size_t stride,
+                   const uint32_t *lens, uint32_t n);
+
+/* Take up to n received packets (after rxsync), reassembling NS_MOREFRAG
+ * chains: packet i is copied to out + i*stride (at most stride bytes) and
+ * its full length stored in lens[i].  Returns the count. */
+int nmc_recv_batch(struct nmc_port *port, uint8_t *out, size_t stride,
+                   uint32_t *lens, uint32_t n);
+
+/* One received packet for nm_nextpkt()/nm_dispatch(): fills the
+ * descriptor and advances the ring past it.  Returns 1, or 0 when every
+ * bound RX ring is empty. */
+struct nmc_pkt {
+    uint64_t buf_ofs;       /* offset of the first fragment in the memory */
+    uint32_t len;           /* total length of the packet */
+    uint32_t first_len;     /* length of the first fragment */
+    uint32_t nfrags;
+    uint32_t ring;          /* RX ring it came from */
+    uint32_t slot;          /* index of its first slot */
+    uint32_t flags;         /* flags of its first slot */
+    int64_t ts_sec, ts_usec;
+};
+int nmc_next_packet(struct nmc_port *port, int whole, struct nmc_pkt *pkt);
+/* Copy the payload of a packet returned by nmc_next_packet(whole=1) into
+ * dst (at most cap bytes); valid until the next rxsync.  Returns bytes. */
+int nmc_copy_packet(struct nmc_port *port, const struct nmc_pkt *pkt,
+                    uint8_t *dst, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NMCOMPAT_H */

@@ -1,0 +1,241 @@
+/*
+ * nmc_int.h -- shared-memory layout and internal interfaces of the engine.
+ *
+ * A region file (netmap "mem_id") on the tmpfs runtime directory:
+ *
+ *   [ control area | IF pool | RING pool | BUF pool ]
+ *                  ^ netmap memory starts here (what users map)
+ *
+ * The control area holds the header, the holder table (one entry per open
+ * port, i.e. per netmap_if), the port table, one struct nmc_kring per ring
+ * object and the allocation bitmaps.  All control operations run under an
+ * exclusive flock on <rundir>/lock; the data path takes no lock.
+ *
+ * Liveness: holder h keeps an OFD write lock on byte NMC_LOCK_BASE + h of
+ * the region file for as long as any process has its file description open
+ * (fork and SCM_RIGHTS keep it alive, death releases it).  A holder whose
+ * byte is unlocked is dead and is reclaimed on the next open or close.
+ */
+#ifndef NMC_INT_H
+#define NMC_INT_H
+
+#define _GNU_SOURCE
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <net/netmap.h>
+#include "nmcompat.h"
+
+#define NMC_REGION_MAGIC   0x6f6967657263616eULL   /* "nacregio" */
+#define NMC_REGION_VERSION 1u
+#define NMC_MAX_HOLDERS    256u
+#define NMC_MAX_PORTS      128u
+#define NMC_PIPE_MAXRINGS  256u
+#define NMC_MAXSLOTS       4096u
+#define NMC_DEF_SLOTS      1024u
+#define NMC_DEF_BUF_NUM    65536u
+#define NMC_DEF_BUF_SIZE   2048u
+#define NMC_DEF_RING_NUM   1024u
+#define NMC_IF_UNIT        64u
+#define NMC_IF_UNITS       8192u
+#define NMC_NAMELEN        64u
+#define NMC_LOCK_BASE      1                 /* byte of holder 0 */
+#define NMC_PAGE           4096u
+#define NMC_SLEEP_WORDS    (NMC_MAX_HOLDERS / 64)
+
+#define NMC_CACHELINE 64
+#define nmc_aligned __attribute__((aligned(NMC_CACHELINE)))
+
+/* Immutable geometry, fixed when the region is created.  Offsets marked
+ * "file" are from the start of the file; pool offsets are from the start
+ * of the netmap memory (which is at ctl_size in the file). */
+struct nmc_geom {
+    uint64_t file_size, ctl_size, memsize;
+    uint64_t holders_ofs, ports_ofs, krings_ofs;            /* file */
+    uint64_t if_map_ofs, ring_map_ofs, buf_map_ofs;         /* file */
+    uint64_t if_pool_ofs, ring_pool_ofs, buf_pool_ofs;      /* memory */
+    uint32_t if_units, ring_num, ring_size, buf_num, buf_size;
+    uint32_t pad;
+};
+
+struct nmc_region_hdr {
+    uint64_t magic;
+    uint32_t version, mem_id;
+    struct nmc_geom g;
+    uint32_t buf_hint;          /* first-fit scan start */
+    uint32_t buf_free;
+    uint64_t opens;             /* statistics */
+};
+
+enum { NMC_FREE = 0, NMC_LIVE = 1 };
+
+/* One open port (one netmap_if).  Written under the rundir lock, except
+ * bells_pending (set by any waker, cleared by the holder). */
+struct nmc_holder {
+    uint32_t state;
+    int32_t pid;
+    uint32_t port, end;
+    uint32_t nifp_unit, nifp_units;
+    uint32_t mode, ringid;
+    uint64_t flags;
+    uint32_t first[2], last[2];     /* bound ring ranges by direction */
+    uint32_t extra_bufs;
+    uint32_t fill_target;           /* holder+1 whose socket holds our filler */
+    uint32_t bells_pending;
+    uint32_t pad;
+    uint64_t gen;
+} nmc_aligned;
+
+/* One pipe (both ends).  nrings/nslots are as seen by the master:
+ * [0] is master TX == slave RX, [1] is master RX == slave TX. */
+struct nmc_pipe_rec {
+    uint32_t state, pad;
+    char parent[NMC_NAMELEN];
+    char pipe_id[NMC_NAMELEN];
+    uint32_t nrings[2], nslots[2];
+    uint32_t ring_first[2];         /* first ring object of each crossed pair side:
+                                       [0] master TX rings, [1] slave TX rings;
+                                       RX rings follow each TX run */
+    uint64_t gen;
+} nmc_aligned;
+
+/* Kernel-side state of one ring ("kring"), in shared memory. */
+struct nmc_kring {
+    /* written by this ring's syncs */
+    uint32_t hwcur, hwtail, rhead, rcur, rtail;
+    uint32_t busy;                  /* holder+1 inside a sync, or 0 */
+    uint32_t nslots, peer;          /* peer kring (ring object) index */
+    uint32_t dir, end;
+    /* written by the peer ring's syncs */
+    nmc_aligned uint32_t pipe_tail;
+    /* holders sleeping on this ring (bit per holder) */
+    nmc_aligned uint64_t sleepers[NMC_SLEEP_WORDS];
+    /* counters */
+    nmc_aligned uint64_t pkts, bytes, syncs, reinits;
+} nmc_aligned;
+
+/* Process-local view of one bound ring. */
+struct nmc_lring {
+    struct netmap_ring *ring, *peer_ring;
+    struct nmc_kring *kr, *peer_kr;
+    uint32_t n;                     /* slots (trusted local copy) */
+    uint32_t id;                    /* ring index within its direction */
+    uint32_t obj;                   /* ring object index */
+    uint32_t last_hwtail;           /* txsync: tail seen at the previous sync */
+};
+
+/* A process-local handle on one open port. */
+struct nmc_port {
+    int region_fd, sock, bell;
+    uint8_t *map;                   /* the whole region file */
+    size_t map_len;
+    uint8_t *mem;                   /* netmap memory = map + ctl_size */
+    struct nmc_geom g;              /* trusted local copy */
+    uint16_t mem_id;
+    uint32_t hidx, end;
+    struct nmc_holder *holder;
+    struct nmc_pipe_rec *rec;
+    struct netmap_if *nifp;
+    uint32_t ntx, nrx;              /* bound rings */
+    struct nmc_lring *tx, *rx;
+    uint32_t cur_tx, cur_rx;        /* nm_inject / nm_dispatch ring cursor */
+    uint64_t flags;
+    int spin_us;
+    bool no_timestamp, err_pending, filled;
+    struct nmc_port_stats st;       /* process-local counters */
+    char rundir[160];
+    char name[2 * NMC_NAMELEN + 2];
+};
+
+/* region.c */
+struct nmc_region {
+    int fd;
+    uint8_t *map;
+    size_t map_len;
+    struct nmc_geom g;
+    struct nmc_region_hdr *hdr;
+    uint16_t mem_id;
+};
+int nmc_rundir_resolve(const char *req, char *out, size_t len);
+int nmc_rundir_lock(const char *rundir);
+void nmc_rundir_unlock(int lockfd);
+int nmc_region_create(const char *rundir, uint32_t buf_num, uint32_t buf_size,
+                      struct nmc_region *r);
+int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r);
+void nmc_region_detach(struct nmc_region *r);
+int nmc_region_lookup_parent(const char *rundir, const char *parent);
+int nmc_region_link_parent(const char *rundir, const char *parent, uint16_t mem_id);
+int nmc_region_reap(const char *rundir, struct nmc_region *r);
+bool nmc_holder_alive(int fd, uint32_t h);
+void nmc_region_unlink_parents(const char *rundir, uint16_t mem_id);
+void nmc_region_path(const char *rundir, uint16_t mem_id, char *out, size_t len);
+
+static inline struct nmc_holder *nmc_holders(const struct nmc_region *r)
+{ return (struct nmc_holder *)(r->map + r->g.holders_ofs); }
+static inline struct nmc_pipe_rec *nmc_ports(const struct nmc_region *r)
+{ return (struct nmc_pipe_rec *)(r->map + r->g.ports_ofs); }
+static inline struct nmc_kring *nmc_krings(const uint8_t *map, const struct nmc_geom *g)
+{ return (struct nmc_kring *)(map + g->krings_ofs); }
+static inline struct netmap_ring *nmc_ring_obj(uint8_t *mem, const struct nmc_geom *g, uint32_t i)
+{ return (struct netmap_ring *)(mem + g->ring_pool_ofs + (uint64_t)i * g->ring_size); }
+static inline uint8_t *nmc_buf(uint8_t *mem, const struct nmc_geom *g, uint32_t idx)
+{ return mem + g->buf_pool_ofs + (uint64_t)idx * g->buf_size; }
+
+/* alloc.c: first-fit bitmaps in the control area */
+int64_t nmc_bits_alloc_run(uint64_t *map, uint32_t nbits, uint32_t count);
+void nmc_bits_free_run(uint64_t *map, uint32_t nbits, uint32_t first, uint32_t count);
+int nmc_buf_alloc(struct nmc_region *r, uint32_t *out, uint32_t count);
+void nmc_buf_free(struct nmc_region *r, uint32_t idx);
+uint32_t nmc_buf_free_list(struct nmc_region *r, uint32_t head);
+int nmc_buf_alloc_list(struct nmc_region *r, uint32_t count, uint32_t *head);
+
+/* ring.c: netmap ring discipline */
+static inline uint32_t nmc_next(uint32_t i, uint32_t n) { return i + 1 == n ? 0 : i + 1; }
+static inline uint32_t nmc_prev(uint32_t i, uint32_t n) { return i == 0 ? n - 1 : i - 1; }
+static inline uint32_t nmc_dist(uint32_t from, uint32_t to, uint32_t n)
+{ return to >= from ? to - from : to + n - from; }
+int nmc_txsync_prologue(struct nmc_lring *lr, uint32_t *head);
+int nmc_rxsync_prologue(struct nmc_lring *lr, uint32_t *head);
+void nmc_ring_reinit(struct nmc_lring *lr, const struct nmc_geom *g);
+void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
+                   const struct nmc_geom *g, uint32_t obj, uint32_t nslots,
+                   uint16_t ringid, uint16_t dir);
+bool nmc_ring_try_enter(struct nmc_kring *kr, uint32_t hidx);
+void nmc_ring_leave(struct nmc_kring *kr);
+
+/* pipe.c */
+int nmc_pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr);
+int nmc_pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr);
+int nmc_pipe_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint32_t *port);
+int nmc_pipe_find(struct nmc_region *r, const char *parent, const char *id);
+void nmc_pipe_destroy(struct nmc_region *r, uint32_t port);
+void nmc_pipe_repair_tx(struct nmc_region *r, uint32_t obj);
+
+/* wake.c */
+int nmc_wake_setup(struct nmc_port *p);
+void nmc_wake_teardown(struct nmc_port *p);
+void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr);
+void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx);
+void nmc_wake_disarm(struct nmc_kring *kr, uint32_t hidx);
+void nmc_wake_drain(struct nmc_port *p);
+void nmc_wake_fill(struct nmc_port *p, struct nmc_lring *lr);
+void nmc_sock_path(const char *rundir, uint16_t mem_id, uint32_t h, char *out, size_t len);
+
+/* Copy a name, truncating to size-1 bytes (netmap's IFNAMSIZ fields). */
+static inline void nmc_copy_name(char *dst, size_t size, const char *src)
+{
+    size_t n = 0;
+
+    while (n + 1 < size && src[n]) {
+        dst[n] = src[n];
+        n++;
+    }
+    dst[n] = 0;
+}
+
+#define nmc_load_acq(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define nmc_store_rel(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define nmc_fence()         __atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+#endif /* NMC_INT_H */

@@ -1,0 +1,125 @@
+/*
+ * ring.c -- netmap ring discipline shared by every port kind: the initial
+ * state, the txsync/rxsync prologues and netmap's reinit.
+ *
+ * Every index read from a netmap_ring is user-writable memory: it is read
+ * once, checked against the trusted local slot count, and never used to
+ * address memory before the check.
+ */
+#include "nmc_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
+                   const struct nmc_geom *g, uint32_t obj, uint32_t nslots,
+                   uint16_t ringid, uint16_t dir)
+{
+    uint64_t ring_ofs = g->ring_pool_ofs + (uint64_t)obj * g->ring_size;
+    int64_t buf_ofs = (int64_t)g->buf_pool_ofs - (int64_t)ring_ofs;
+    bool tx = dir == 0;
+
+    (void)mem;
+    memset(ring, 0, sizeof(*ring));
+    memcpy((void *)&ring->buf_ofs, &buf_ofs, sizeof(buf_ofs));
+    *(uint32_t *)&ring->num_slots = nslots;
+    *(uint32_t *)&ring->nr_buf_size = g->buf_size;
+    *(uint16_t *)&ring->ringid = ringid;
+    *(uint16_t *)&ring->dir = dir;
+    ring->head = ring->cur = 0;
+    ring->tail = tx ? nslots - 1 : 0;
+
+    memset(kr, 0, sizeof(*kr));
+    kr->nslots = nslots;
+    kr->dir = dir;
+    kr->hwcur = kr->rhead = kr->rcur = 0;
+    kr->hwtail = kr->rtail = tx ? nslots - 1 : 0;
+    kr->pipe_tail = tx ? nslots - 1 : 0;
+}
+
+bool nmc_ring_try_enter(struct nmc_kring *kr, uint32_t hidx)
+{
+    uint32_t idle = 0;
+
+    return __atomic_compare_exchange_n(&kr->busy, &idle, hidx + 1, false,
+                                       __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+void nmc_ring_leave(struct nmc_kring *kr)
+{
+    nmc_store_rel(&kr->busy, 0);
+}
+
+/* TX: hwcur <= head <= cur <= rtail, circularly.  Stores the validated
+ * head; restores a tail the user overwrote.  Returns 0 or -EINVAL. */
+int nmc_txsync_prologue(struct nmc_lring *lr, uint32_t *head)
+{
+    struct netmap_ring *ring = lr->ring;
+    struct nmc_kring *kr = lr->kr;
+    uint32_t n = lr->n, h = ring->head, c = ring->cur;
+    uint32_t base = kr->hwcur, span;
+
+    if (h >= n || c >= n || base >= n || kr->rtail >= n)
+        return -EINVAL;
+    span = nmc_dist(base, kr->rtail, n);
+    if (nmc_dist(base, h, n) > span || nmc_dist(base, c, n) > span ||
+        nmc_dist(base, h, n) > nmc_dist(base, c, n))
+        return -EINVAL;
+    if (ring->tail != kr->rtail)
+        ring->tail = kr->rtail;
+    kr->rhead = h;
+    kr->rcur = c;
+    *head = h;
+    return 0;
+}
+
+/* RX: hwcur <= head <= cur <= hwtail, circularly. */
+int nmc_rxsync_prologue(struct nmc_lring *lr, uint32_t *head)
+{
+    struct netmap_ring *ring = lr->ring;
+    struct nmc_kring *kr = lr->kr;
+    uint32_t n = lr->n, h = ring->head, c = ring->cur;
+    uint32_t base = kr->hwcur, span;
+
+    if (h >= n || c >= n || base >= n || kr->hwtail >= n)
+        return -EINVAL;
+    span = nmc_dist(base, kr->hwtail, n);
+    if (nmc_dist(base, h, n) > span || nmc_dist(base, c, n) > span ||
+        nmc_dist(base, h, n) > nmc_dist(base, c, n))
+        return -EINVAL;
+    if (ring->tail != kr->rtail)
+        ring->tail = kr->rtail;
+    kr->rhead = h;
+    kr->rcur = c;
+    *head = h;
+    return 0;
+}
+
+/* netmap_ring_reinit(): repair slots whose buffer index or length is out of
+ * range, and put head/cur/tail back where the kernel side knows them to be.
+ * (netmap keeps a misordered but in-range head; we always reset, so the
+ * next sync starts from a consistent state.) */
+void nmc_ring_reinit(struct nmc_lring *lr, const struct nmc_geom *g)
+{
+    struct netmap_ring *ring = lr->ring;
+    struct nmc_kring *kr = lr->kr;
+
+    for (uint32_t i = 0; i < lr->n; i++) {
+        struct netmap_slot *s = &ring->slot[i];
+        if (s->buf_idx < 2 || s->buf_idx >= g->buf_num) {
+            s->buf_idx = 0;
+            s->len = 0;
+        } else if (s->len > g->buf_size) {
+            s->len = 0;
+        }
+    }
+    if (kr->hwcur >= lr->n)
+        kr->hwcur = 0;
+    if (kr->hwtail >= lr->n)
+        kr->hwtail = 0;
+    kr->rhead = kr->rcur = kr->hwcur;
+    kr->rtail = kr->hwtail;
+    ring->head = ring->cur = kr->hwcur;
+    ring->tail = kr->hwtail;
+    kr->reinits++;
+}

@@ -1,0 +1,173 @@
+/*
+ * sync.c -- txsync, rxsync and netmap's poll() for a port's bound rings.
+ */
+#include "nmc_int.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+
+static int sync_rings(struct nmc_port *p, int dir)
+{
+    struct nmc_lring *lr = dir == 0 ? p->tx : p->rx;
+    uint32_t cnt = dir == 0 ? p->ntx : p->nrx;
+    int ret = 0;
+
+    for (uint32_t i = 0; i < cnt; i++) {
+        int err;
+        if (!nmc_ring_try_enter(lr[i].kr, p->hidx))
+            continue;                   /* another holder is syncing it: skip, as netmap */
+        err = dir == 0 ? nmc_pipe_txsync_one(p, &lr[i]) : nmc_pipe_rxsync_one(p, &lr[i]);
+        nmc_ring_leave(lr[i].kr);
+        if (err < 0)
+            ret = err;
+    }
+    return ret;
+}
+
+static void settle_doorbell(struct nmc_port *p)
+{
+    if (__atomic_load_n(&p->holder->bells_pending, __ATOMIC_RELAXED))
+        nmc_wake_drain(p);
+}
+
+int nmc_txsync(struct nmc_port *p)
+{
+    int err = sync_rings(p, 0);
+
+    p->st.txsyncs++;
+    if (err < 0)
+        p->err_pending = true;
+    return err;
+}
+
+int nmc_rxsync(struct nmc_port *p)
+{
+    int err = sync_rings(p, 1);
+
+    p->st.rxsyncs++;
+    settle_doorbell(p);
+    if (err < 0)
+        p->err_pending = true;
+    /* a reader that found nothing is a sleeper: senders ring its bell */
+    for (uint32_t i = 0; i < p->nrx; i++) {
+        struct netmap_ring *ring = p->rx[i].ring;
+        if (ring->cur == ring->tail)
+            nmc_wake_arm(p->rx[i].kr, p->hidx);
+        else
+            nmc_wake_disarm(p->rx[i].kr, p->hidx);
+    }
+    return err;
+}
+
+static bool ring_ready(const struct nmc_lring *lr)
+{
+    return lr->ring->cur != lr->ring->tail;
+}
+
+/* Would a sync change anything?  Reads only shared indexes. */
+static bool peer_moved(const struct nmc_port *p, int events)
+{
+    if (events & POLLIN)
+        for (uint32_t i = 0; i < p->nrx; i++)
+            if (nmc_load_acq(&p->rx[i].kr->pipe_tail) != p->rx[i].kr->hwtail)
+                return true;
+    if (events & POLLOUT)
+        for (uint32_t i = 0; i < p->ntx; i++)
+            if (nmc_load_acq(&p->tx[i].kr->pipe_tail) != p->tx[i].kr->hwtail)
+                return true;
+    return false;
+}
+
+static int check_ready(struct nmc_port *p, int events)
+{
+    int revents = 0;
+    bool want_tx = (events & POLLOUT) || !(p->flags & NR_NO_TX_POLL);
+
+    if (want_tx)
+        nmc_txsync(p);
+    if (events & POLLIN)
+        nmc_rxsync(p);
+    if (p->err_pending) {
+        p->err_pending = false;
+        return POLLERR;
+    }
+    for (uint32_t i = 0; (events & POLLOUT) && i < p->ntx; i++)
+        if (ring_ready(&p->tx[i]))
+            revents |= POLLOUT;
+    for (uint32_t i = 0; (events & POLLIN) && i < p->nrx; i++)
+        if (ring_ready(&p->rx[i]))
+            revents |= POLLIN;
+    return revents;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void arm_all(struct nmc_port *p, int events, bool on)
+{
+    for (uint32_t i = 0; (events & POLLIN) && i < p->nrx; i++)
+        on ? nmc_wake_arm(p->rx[i].kr, p->hidx) : nmc_wake_disarm(p->rx[i].kr, p->hidx);
+    for (uint32_t i = 0; (events & POLLOUT) && i < p->ntx; i++)
+        on ? nmc_wake_arm(p->tx[i].kr, p->hidx) : nmc_wake_disarm(p->tx[i].kr, p->hidx);
+}
+
+/* Block in poll(2) on the port socket; returns 0 or -errno. */
+static int sleep_once(struct nmc_port *p, int events, int64_t deadline)
+{
+    struct pollfd pfd = { .fd = p->sock, .events = POLLIN };
+    int64_t left = deadline < 0 ? -1 : deadline - now_us();
+    int ms = left < 0 ? (deadline < 0 ? -1 : 0) : (int)((left + 999) / 1000);
+    int n;
+
+    if ((events & POLLOUT) && p->ntx && !ring_ready(&p->tx[0])) {
+        nmc_wake_fill(p, &p->tx[0]);
+        if (p->filled)
+            pfd.events |= POLLOUT;
+    }
+    p->st.sleeps++;
+    n = poll(&pfd, 1, ms);
+    if (n < 0)
+        return errno == EINTR ? -EINTR : -errno;
+    if (pfd.revents & POLLIN)
+        nmc_wake_drain(p);
+    return 0;
+}
+
+int nmc_poll(struct nmc_port *p, int events, int timeout_ms)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : now_us() + (int64_t)timeout_ms * 1000;
+    int revents, err;
+
+    p->st.polls++;
+    for (;;) {
+        if ((revents = check_ready(p, events)) != 0 || timeout_ms == 0)
+            return revents;
+        for (int64_t spin_end = now_us() + p->spin_us; now_us() < spin_end;)
+            if (peer_moved(p, events))
+                break;
+        if (peer_moved(p, events))
+            continue;
+        arm_all(p, events, true);
+        if (peer_moved(p, events)) {
+            arm_all(p, events, false);
+            continue;
+        }
+        if (deadline >= 0 && now_us() >= deadline) {
+            arm_all(p, events, false);
+            return 0;
+        }
+        err = sleep_once(p, events, deadline);
+        arm_all(p, events, false);
+        p->filled = false;
+        p->holder->fill_target = 0;
+        if (err < 0)
+            return err;
+    }
+}

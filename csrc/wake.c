@@ -1,0 +1,177 @@
+/*
+ * wake.c -- a pollable file descriptor per port, woken across processes.
+ *
+ * Each open port (holder h) owns an AF_UNIX datagram socket bound to
+ * <rundir>/mem.<id>.h<h>.sock: that is the port's fd.
+ *   POLLIN:  a one-byte "bell" datagram is queued on it.  A sync that
+ *            publishes into a ring rings the bell of every holder that
+ *            declared itself asleep on that ring (a bit in kring.sleepers,
+ *            set with a full fence before its final re-check), and only
+ *            then: no system call while everybody is busy.
+ *   POLLOUT: the socket's own send buffer (kept at the minimum) has room.
+ *            A holder about to wait for TX space sends filler datagrams to
+ *            the socket of a holder of the peer RX ring until its own
+ *            socket stops being writable; that holder's rxsync, when it
+ *            releases slots and sees the sleeper, drains its socket, which
+ *            frees our send buffer and makes our fd writable again.
+ */
+#include "nmc_int.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+void nmc_sock_path(const char *rundir, uint16_t mem_id, uint32_t h, char *out, size_t len)
+{
+    snprintf(out, len, "%s/mem.%u.h%u.sock", rundir, (unsigned)mem_id, (unsigned)h);
+}
+
+static int make_addr(const char *path, struct sockaddr_un *sun)
+{
+    memset(sun, 0, sizeof(*sun));
+    sun->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sun->sun_path))
+        return -ENAMETOOLONG;
+    strcpy(sun->sun_path, path);
+    return 0;
+}
+
+int nmc_wake_setup(struct nmc_port *p)
+{
+    struct sockaddr_un sun;
+    char path[256];
+    int zero = 0, err;
+
+    nmc_sock_path(p->rundir, p->mem_id, p->hidx, path, sizeof(path));
+    if ((err = make_addr(path, &sun)) < 0)
+        return err;
+    p->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    p->bell = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (p->sock < 0 || p->bell < 0)
+        return -errno;
+    unlink(path);                       /* left by a dead holder of this index */
+    if (bind(p->sock, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+        return -errno;
+    /* the kernel raises 0 to its minimum send buffer */
+    setsockopt(p->sock, SOL_SOCKET, SO_SNDBUF, &zero, sizeof(zero));
+    return 0;
+}
+
+void nmc_wake_teardown(struct nmc_port *p)
+{
+    char path[256];
+
+    if (p->sock >= 0) {
+        nmc_sock_path(p->rundir, p->mem_id, p->hidx, path, sizeof(path));
+        unlink(path);
+        close(p->sock);
+    }
+    if (p->bell >= 0)
+        close(p->bell);
+    p->sock = p->bell = -1;
+}
+
+static void ring_bell(struct nmc_port *p, uint32_t h)
+{
+    struct nmc_holder *hd = (struct nmc_holder *)(p->map + p->g.holders_ofs) + h;
+    struct sockaddr_un sun;
+    char path[256];
+    char b = 1;
+
+    if (hd->fill_target == p->hidx + 1) {   /* its filler sits in our socket */
+        nmc_wake_drain(p);
+        return;
+    }
+    __atomic_store_n(&hd->bells_pending, 1, __ATOMIC_RELEASE);
+    nmc_sock_path(p->rundir, p->mem_id, h, path, sizeof(path));
+    if (make_addr(path, &sun) == 0 &&
+        sendto(p->bell, &b, 1, MSG_DONTWAIT, (struct sockaddr *)&sun, sizeof(sun)) == 1)
+        p->st.wakeups_sent++;
+}
+
+/* Called after publishing into kr (release store + this full fence). */
+void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr)
+{
+    nmc_fence();
+    for (uint32_t w = 0; w < NMC_SLEEP_WORDS; w++) {
+        uint64_t bits;
+        if (!__atomic_load_n(&kr->sleepers[w], __ATOMIC_RELAXED))
+            continue;
+        bits = __atomic_exchange_n(&kr->sleepers[w], 0, __ATOMIC_ACQ_REL);
+        while (bits) {
+            uint32_t h = w * 64 + (uint32_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            if (h != p->hidx)
+                ring_bell(p, h);
+        }
+    }
+}
+
+void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx)
+{
+    __atomic_fetch_or(&kr->sleepers[hidx / 64], 1ULL << (hidx % 64), __ATOMIC_SEQ_CST);
+    nmc_fence();
+}
+
+void nmc_wake_disarm(struct nmc_kring *kr, uint32_t hidx)
+{
+    uint64_t bit = 1ULL << (hidx % 64);
+
+    if (__atomic_load_n(&kr->sleepers[hidx / 64], __ATOMIC_RELAXED) & bit)
+        __atomic_fetch_and(&kr->sleepers[hidx / 64], ~bit, __ATOMIC_RELAXED);
+}
+
+/* Empty our socket: bells for us, and filler of holders waiting for space. */
+void nmc_wake_drain(struct nmc_port *p)
+{
+    char buf[16];
+
+    __atomic_store_n(&p->holder->bells_pending, 0, __ATOMIC_RELAXED);
+    while (recv(p->sock, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+        ;
+    p->st.drains++;
+}
+
+static int pick_fill_target(struct nmc_port *p, struct nmc_lring *lr)
+{
+    struct nmc_holder *hs = (struct nmc_holder *)(p->map + p->g.holders_ofs);
+    uint32_t peer_end = 1 - p->end, rid = lr->id;
+
+    for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++) {
+        struct nmc_holder *o = &hs[h];
+        if (h == p->hidx || __atomic_load_n(&o->state, __ATOMIC_ACQUIRE) != NMC_LIVE)
+            continue;
+        if (o->port == p->holder->port && o->end == peer_end &&
+            o->first[1] <= rid && rid < o->last[1])
+            return (int)h;
+    }
+    return -1;
+}
+
+/* Make our fd non-writable until a holder of the peer RX ring drains. */
+void nmc_wake_fill(struct nmc_port *p, struct nmc_lring *lr)
+{
+    struct sockaddr_un sun;
+    struct pollfd pfd = { .fd = p->sock, .events = POLLOUT };
+    char path[256], b = 0;
+    int h = pick_fill_target(p, lr);
+
+    if (h < 0 || p->filled)
+        return;
+    nmc_sock_path(p->rundir, p->mem_id, (uint32_t)h, path, sizeof(path));
+    if (make_addr(path, &sun) < 0)
+        return;
+    p->holder->fill_target = (uint32_t)h + 1;
+    nmc_fence();
+    for (int i = 0; i < 64; i++) {
+        if (poll(&pfd, 1, 0) == 1 && !(pfd.revents & POLLOUT))
+            break;
+        if (sendto(p->sock, &b, 1, MSG_DONTWAIT, (struct sockaddr *)&sun, sizeof(sun)) != 1)
+            break;
+    }
+    p->filled = true;
+}

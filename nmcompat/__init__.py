@@ -1,0 +1,22 @@
+"""nmcompat: the netmap packet I/O API on a stock Linux kernel.
+
+    import nmcompat
+    with nmcompat.open("netmap:x{1") as tx, nmcompat.open("netmap:x}1") as rx:
+        tx.inject(b"hello")
+        tx.txsync()
+        rx.rxsync()
+        print(rx.nextpkt())
+"""
+from nmcompat._open import open  # noqa: A004 - netmap's verb
+from nmcompat._port import NM_MORE_PKTS, POLLERR, POLLIN, POLLOUT, PktHdr, Port, PortInfo
+from nmcompat._portspec import PortSpec, parse_legacy, parse_nmport
+from nmcompat._ring import NS_BUF_CHANGED, NS_INDIRECT, NS_MOREFRAG, NS_REPORT, Ring
+from nmcompat._version import __version__
+from nmcompat.errors import BackendUnavailable, NmcompatError, PortSpecError
+
+__all__ = [
+    "open", "Port", "PortInfo", "PktHdr", "Ring", "PortSpec", "parse_nmport", "parse_legacy",
+    "NmcompatError", "PortSpecError", "BackendUnavailable",
+    "POLLIN", "POLLOUT", "POLLERR", "NM_MORE_PKTS",
+    "NS_BUF_CHANGED", "NS_MOREFRAG", "NS_INDIRECT", "NS_REPORT", "__version__",
+]

@@ -1,0 +1,57 @@
+"""nmcompat.open(): resolve a port name to a backend and open it."""
+from __future__ import annotations
+
+import errno
+
+from nmcompat import _portspec
+from nmcompat._ffi import os_error
+from nmcompat._port import Port
+
+_CONF_ALIASES = {"rings": ("tx_rings", "rx_rings"), "slots": ("tx_slots", "rx_slots")}
+_CONF_KEYS = ("tx_rings", "rx_rings", "tx_slots", "rx_slots", "host_tx_rings", "host_rx_rings")
+
+
+def _conf(spec, overrides: dict) -> dict:
+    conf = dict(spec.conf)
+    for key, value in overrides.items():
+        for k in _CONF_ALIASES.get(key, (key,)):
+            if k not in _CONF_KEYS:
+                raise TypeError(f"open() got an unexpected keyword argument '{key}'")
+            conf[k] = int(value)
+    return conf
+
+
+def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int = 0,  # noqa: A001
+         buf_num: int = 0, buf_size: int = 0, spin_us=None, no_timestamp: bool = False,
+         **conf) -> Port:
+    """Open a netmap port by name and return a Port (a context manager).
+
+    portspec uses libnetmap's grammar (``grammar="nmport"``, the default) or
+    nm_open's (``grammar="legacy"``); see nmcompat._portspec.  Ring and slot
+    counts (``tx_rings``, ``rx_rings``, ``rings``, ``tx_slots``, ``rx_slots``,
+    ``slots``) override ``@conf:`` and apply only when the open creates the
+    port.  ``extra_bufs`` buffers are granted exactly (or ENOMEM) and linked
+    from ``port.bufs_head``; put every one back on that list before close.
+    ``buf_num``/``buf_size`` size a region this open creates (defaults:
+    $NMCOMPAT_BUF_NUM or 65536, $NMCOMPAT_BUF_SIZE or 2048).  ``rundir``
+    (default $NMCOMPAT_RUNDIR or /dev/shm/nmcompat-<uid>) must be on tmpfs.
+    ``spin_us`` is how long poll() busy-waits before sleeping (default 20).
+
+    Raises PortSpecError (a ValueError) for a bad name, OSError subclasses
+    ("couldn't open <name>: <reason>") for everything else, and
+    BackendUnavailable listing each backend's reason when nothing can serve
+    a NIC name.
+    """
+    spec = _portspec.parse(portspec, grammar=grammar)
+    conf = _conf(spec, conf)
+    if spec.pipe is not None:
+        from nmcompat.backends import pipe
+        handle = pipe.open(spec, rundir=rundir, extra_bufs=extra_bufs, buf_num=buf_num,
+                           buf_size=buf_size, spin_us=spin_us, no_timestamp=no_timestamp,
+                           conf=conf)
+        return Port(portspec, "pipe", handle)
+    if spec.subsys == "vale":
+        raise os_error(errno.ENXIO, "open", portspec,
+                       "VALE switches are not in this version (pipes are: 'vale0:a{1')")
+    from nmcompat.backends import open_nic
+    return open_nic(spec)

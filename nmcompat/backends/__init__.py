@@ -1,0 +1,45 @@
+"""Backend registry: an ordered table, imported lazily.
+
+Pipes (``X{id`` / ``X}id``) are served by the engine in shared memory
+whatever the parent is.  Other names need a NIC or VALE backend; each entry
+says why it cannot serve a port, and when none can, the error lists every
+reason.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+from nmcompat.errors import BackendUnavailable
+
+# name -> module providing probe() and open(spec, **options)
+NIC_BACKENDS: Tuple[Tuple[str, str], ...] = (
+    ("native", "nmcompat.backends.native"),
+    ("afxdp", "nmcompat.backends.afxdp"),
+)
+
+
+@dataclass(frozen=True)
+class Probe:
+    ok: bool
+    reason: str
+
+
+def probe_all() -> Dict[str, Probe]:
+    """Every NIC backend's probe result, in selection order."""
+    return {name: importlib.import_module(mod).probe() for name, mod in NIC_BACKENDS}
+
+
+def open_nic(spec, **options):
+    """Open a NIC port on the first backend whose probe passes."""
+    forced = options.pop("backend", None) or os.environ.get("NMCOMPAT_BACKEND")
+    reasons = {}
+    for name, result in probe_all().items():
+        if forced and name != forced:
+            continue
+        if result.ok:
+            return importlib.import_module(dict(NIC_BACKENDS)[name]).open(spec, **options)
+        reasons[name] = result.reason
+    raise BackendUnavailable(spec.text, reasons)

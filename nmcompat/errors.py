@@ -1,0 +1,48 @@
+"""Exceptions raised by nmcompat."""
+
+from __future__ import annotations
+
+import errno as _errno
+from typing import Optional
+
+
+class NmcompatError(Exception):
+    """Base class of every error that nmcompat raises on purpose."""
+
+
+class PortSpecError(NmcompatError, ValueError):
+    """A port name that the netmap name grammar rejects.
+
+    Attributes:
+        errno: the errno value the C library would leave behind (EINVAL for
+            syntax errors, EOPNOTSUPP for a disabled option, 0 when the
+            legacy ``nm_open`` does not recognise the name at all).
+        text: the port name as given.
+        reason: the short explanation, without the surrounding decoration.
+        position: index in ``text`` of the offending character (it may be
+            ``len(text)`` when the input ended too early), or None.
+    """
+
+    def __init__(self, text: str, reason: str, position: Optional[int] = None,
+                 errno: int = _errno.EINVAL) -> None:
+        super().__init__(text, reason, position, errno)
+        self.text = text
+        self.reason = reason
+        self.position = position
+        self.errno = errno
+
+    def __str__(self) -> str:
+        head = f"couldn't parse port name '{self.text}': {self.reason}"
+        if self.position is None:
+            return head
+        caret = " " * self.position + "^"
+        return f"{head} at position {self.position}\n  {self.text}\n  {caret}"
+
+
+class BackendUnavailable(NmcompatError, OSError):
+    """No backend can open the port; ``reasons`` maps each backend to why."""
+
+    def __init__(self, name: str, reasons: "dict[str, str]") -> None:
+        self.reasons = dict(reasons)
+        lines = "; ".join(f"{k}: {v}" for k, v in self.reasons.items()) or "no backend"
+        super().__init__(_errno.ENXIO, f"couldn't open {name}: no backend can serve it ({lines})")
