@@ -1,0 +1,1 @@
+"""Command-line tools: ``nmcompat <subcommand>`` (python -m nmcompat.tools)."""

@@ -1,0 +1,25 @@
+"""nmcompat <subcommand> [args]: one command, netmap's tools as subcommands."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    "demo": ("nmcompat.tools.demo", "a sender and a receiver process over a pipe"),
+    "bench-pipe": ("nmcompat.tools.bench_pipe", "pipe throughput beside a raw shared-memory ring"),
+}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in SUBCOMMANDS:
+        print("usage: nmcompat <subcommand> [args]\n", file=sys.stderr)
+        for name, (_, what) in SUBCOMMANDS.items():
+            print(f"  {name:12} {what}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
