@@ -214,6 +214,10 @@ int nmc_port_stats(const struct nmc_port *p, struct nmc_port_stats *st)
     return 0;
 }
 
-int nmc_port_fd(const struct nmc_port *p) { return p->sock; }
+int nmc_port_fd(struct nmc_port *p)
+{
+    p->fd_exported = true;              /* from now on, bare poll(2) must work */
+    return p->sock;
+}
 void *nmc_port_mem(const struct nmc_port *p) { return p->mem; }
 struct netmap_if *nmc_port_nifp(const struct nmc_port *p) { return p->nifp; }

@@ -142,7 +142,7 @@ struct nmc_port {
     uint32_t cur_tx, cur_rx;        /* nm_inject / nm_dispatch ring cursor */
     uint64_t flags;
     int spin_us;
-    bool no_timestamp, err_pending, filled;
+    bool no_timestamp, err_pending, filled, fd_exported;
     struct nmc_port_stats st;       /* process-local counters */
     char rundir[160];
     char name[2 * NMC_NAMELEN + 2];
@@ -219,6 +219,7 @@ void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr);
 void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx);
 void nmc_wake_disarm(struct nmc_kring *kr, uint32_t hidx);
 void nmc_wake_drain(struct nmc_port *p);
+void nmc_wake_self(struct nmc_port *p);
 void nmc_wake_fill(struct nmc_port *p, struct nmc_lring *lr);
 void nmc_sock_path(const char *rundir, uint16_t mem_id, uint32_t h, char *out, size_t len);
 

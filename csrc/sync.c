@@ -32,6 +32,29 @@ static void settle_doorbell(struct nmc_port *p)
         nmc_wake_drain(p);
 }
 
+/* A port whose fd was handed out may be waited on with a bare poll(2):
+ * a TX ring left without room withdraws POLLOUT (filler towards the peer
+ * reader), once, until a later txsync sees room again. */
+static void arm_bare_tx(struct nmc_port *p)
+{
+    for (uint32_t i = 0; i < p->ntx; i++) {
+        struct netmap_ring *ring = p->tx[i].ring;
+        if (ring->head != ring->tail) {
+            if (p->filled) {
+                nmc_wake_disarm(p->tx[i].kr, p->hidx);
+                p->filled = false;
+                p->holder->fill_target = 0;
+            }
+            return;
+        }
+    }
+    if (p->ntx && !p->filled) {
+        nmc_wake_arm(p->tx[0].kr, p->hidx);
+        if (nmc_load_acq(&p->tx[0].kr->pipe_tail) == p->tx[0].kr->hwtail)
+            nmc_wake_fill(p, &p->tx[0]);
+    }
+}
+
 int nmc_txsync(struct nmc_port *p)
 {
     int err = sync_rings(p, 0);
@@ -39,6 +62,8 @@ int nmc_txsync(struct nmc_port *p)
     p->st.txsyncs++;
     if (err < 0)
         p->err_pending = true;
+    if (p->fd_exported)
+        arm_bare_tx(p);
     return err;
 }
 
@@ -50,13 +75,20 @@ int nmc_rxsync(struct nmc_port *p)
     settle_doorbell(p);
     if (err < 0)
         p->err_pending = true;
-    /* a reader that found nothing is a sleeper: senders ring its bell */
+    if (!p->fd_exported)
+        return err;
+    /* a bare-fd reader that found nothing is a sleeper: senders ring its bell */
     for (uint32_t i = 0; i < p->nrx; i++) {
         struct netmap_ring *ring = p->rx[i].ring;
-        if (ring->cur == ring->tail)
-            nmc_wake_arm(p->rx[i].kr, p->hidx);
-        else
+        if (ring->cur != ring->tail) {
             nmc_wake_disarm(p->rx[i].kr, p->hidx);
+            continue;
+        }
+        nmc_wake_arm(p->rx[i].kr, p->hidx);
+        if (nmc_load_acq(&p->rx[i].kr->pipe_tail) != p->rx[i].kr->hwtail) {
+            nmc_wake_disarm(p->rx[i].kr, p->hidx);
+            nmc_wake_self(p);           /* published while we armed: stay readable */
+        }
     }
     return err;
 }

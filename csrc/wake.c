@@ -75,22 +75,37 @@ void nmc_wake_teardown(struct nmc_port *p)
     p->sock = p->bell = -1;
 }
 
-static void ring_bell(struct nmc_port *p, uint32_t h)
+static void ring_bell_path(struct nmc_port *p, uint32_t h)
 {
-    struct nmc_holder *hd = (struct nmc_holder *)(p->map + p->g.holders_ofs) + h;
     struct sockaddr_un sun;
     char path[256];
     char b = 1;
 
-    if (hd->fill_target == p->hidx + 1) {   /* its filler sits in our socket */
-        nmc_wake_drain(p);
-        return;
-    }
-    __atomic_store_n(&hd->bells_pending, 1, __ATOMIC_RELEASE);
     nmc_sock_path(p->rundir, p->mem_id, h, path, sizeof(path));
     if (make_addr(path, &sun) == 0 &&
         sendto(p->bell, &b, 1, MSG_DONTWAIT, (struct sockaddr *)&sun, sizeof(sun)) == 1)
         p->st.wakeups_sent++;
+}
+
+/* Wake holder h: drain our socket if its filler sits there (it waits for
+ * TX room), else send it a bell unless one is already pending. */
+static void ring_bell(struct nmc_port *p, uint32_t h)
+{
+    struct nmc_holder *hd = (struct nmc_holder *)(p->map + p->g.holders_ofs) + h;
+
+    if (__atomic_load_n(&hd->fill_target, __ATOMIC_ACQUIRE) == p->hidx + 1) {
+        nmc_wake_drain(p);
+        return;
+    }
+    if (__atomic_exchange_n(&hd->bells_pending, 1, __ATOMIC_ACQ_REL) == 0)
+        ring_bell_path(p, h);
+}
+
+/* Make our own fd readable (a publish raced with our arming). */
+void nmc_wake_self(struct nmc_port *p)
+{
+    if (__atomic_exchange_n(&p->holder->bells_pending, 1, __ATOMIC_ACQ_REL) == 0)
+        ring_bell_path(p, p->hidx);
 }
 
 /* Called after publishing into kr (release store + this full fence). */

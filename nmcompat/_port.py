@@ -112,8 +112,8 @@ class Port:
     def bufs_head(self, idx: int) -> None:
         self.nifp.ni_bufs_head = idx
 
-    def buf(self, idx: int) -> np.ndarray:
-        """Writable view of buffer idx of this port's region."""
+    def buf(self, idx: int) -> memoryview:
+        """Writable zero-copy view of buffer idx of this port's region."""
         rings = self.tx_rings or self.rx_rings
         return rings[0].buf(idx)
 

@@ -78,13 +78,13 @@ class Ring:
         r = self._ring()
         return self.next(r.tail) != r.head
 
-    def buf(self, idx: int) -> np.ndarray:
-        """Writable zero-copy uint8 view of buffer idx (NETMAP_BUF)."""
+    def buf(self, idx: int) -> memoryview:
+        """Writable zero-copy view of buffer idx (NETMAP_BUF); numpy users
+        wrap it with np.frombuffer(view, np.uint8)."""
         if not 0 <= idx < self._buf_num:
             raise IndexError(f"buffer index {idx} out of range [0, {self._buf_num})")
         self._ring()
-        return self._mem.array(np.uint8, self.nr_buf_size,
-                               self._buf_base + idx * self.nr_buf_size)
+        return self._mem.view(self._buf_base + idx * self.nr_buf_size, self.nr_buf_size)
 
     def __repr__(self) -> str:
         kind = "tx" if self.dir == 0 else "rx"

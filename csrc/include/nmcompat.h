@@ -77,7 +77,7 @@ int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 int nmc_port_close(struct nmc_port *port);
 int nmc_port_info(const struct nmc_port *port, struct nmc_port_info *info);
 int nmc_port_stats(const struct nmc_port *port, struct nmc_port_stats *st);
-int nmc_port_fd(const struct nmc_port *port);
+int nmc_port_fd(struct nmc_port *port);
 void *nmc_port_mem(const struct nmc_port *port);        /* netmap memory base */
 struct netmap_if *nmc_port_nifp(const struct nmc_port *port);
 
