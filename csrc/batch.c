@@ -183,8 +183,8 @@ int nmc_port_info(const struct nmc_port *p, struct nmc_port_info *info)
     info->mem_file_offset = p->g.ctl_size;
     info->nr_tx_rings = (uint16_t)p->nifp->ni_tx_rings;
     info->nr_rx_rings = (uint16_t)p->nifp->ni_rx_rings;
-    info->nr_tx_slots = p->rec->nslots[p->end];
-    info->nr_rx_slots = p->rec->nslots[1 - p->end];
+    info->nr_tx_slots = p->rec->nslots[p->end][0];
+    info->nr_rx_slots = p->rec->nslots[p->end][1];
     info->nr_mem_id = p->mem_id;
     info->holder = (uint16_t)p->hidx;
     info->nr_extra_bufs = p->holder->extra_bufs;

@@ -89,6 +89,7 @@ struct nmc_pkt {
 struct nmc_port;
 
 int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out);
+int nmc_vale_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 int nmc_port_close(struct nmc_port *port);
 int nmc_port_info(const struct nmc_port *port, struct nmc_port_info *info);
 int nmc_port_stats(const struct nmc_port *port, struct nmc_port_stats *st);
@@ -106,5 +107,24 @@ int nmc_recv_batch(struct nmc_port *port, uint8_t *out, size_t stride,
 int nmc_next_packet(struct nmc_port *port, int whole, struct nmc_pkt *pkt);
 int nmc_copy_packet(struct nmc_port *port, const struct nmc_pkt *pkt,
                     uint8_t *dst, size_t cap);
+
+struct nmc_bench_result {
+    uint64_t elapsed_ns;
+    uint64_t start_ns, end_ns;
+    uint64_t packets;
+    uint64_t errors;
+    uint64_t batches;
+    uint64_t syncs;
+    uint64_t polls;
+    uint64_t sleeps;
+    uint64_t wakeups;
+    uint64_t drains;
+    uint64_t spins;
+};
+int nmc_bench_pipe(const char *rundir, const char *parent, const char *pipe_id, int role,
+                   uint32_t batch, uint32_t pkt_len, uint64_t count,
+                   struct nmc_bench_result *out);
+int nmc_bench_raw(const char *shm_path, int role, uint32_t batch, uint32_t pkt_len,
+                  uint64_t count, struct nmc_bench_result *out);
 
 #define NMC_ABI_VERSION ...

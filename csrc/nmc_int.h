@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <sys/types.h>
 #include <net/netmap.h>
 #include "nmcompat.h"
@@ -43,6 +44,7 @@
 #define NMC_LOCK_BASE      1                 /* byte of holder 0 */
 #define NMC_PAGE           4096u
 #define NMC_SLEEP_WORDS    (NMC_MAX_HOLDERS / 64)
+#define NMC_MAX_LEASES     32u
 
 #define NMC_CACHELINE 64
 #define nmc_aligned __attribute__((aligned(NMC_CACHELINE)))
@@ -87,16 +89,20 @@ struct nmc_holder {
     uint64_t gen;
 } nmc_aligned;
 
-/* One pipe (both ends).  nrings/nslots are as seen by the master:
- * [0] is master TX == slave RX, [1] is master RX == slave TX. */
-struct nmc_pipe_rec {
-    uint32_t state, pad;
-    char parent[NMC_NAMELEN];
-    char pipe_id[NMC_NAMELEN];
-    uint32_t nrings[2], nslots[2];
-    uint32_t ring_first[2];         /* first ring object of each crossed pair side:
-                                       [0] master TX rings, [1] slave TX rings;
-                                       RX rings follow each TX run */
+enum { NMC_KIND_PIPE = 1, NMC_KIND_VALE = 2 };
+
+/* One port: a pipe (two ends) or a VALE port (one end).  Ring objects of
+ * end e, direction d (0 tx, 1 rx) are first_obj[e][d] + k.  A pipe's TX
+ * ring k of end e is crossed with RX ring k of end 1-e. */
+struct nmc_port_rec {
+    uint32_t state, kind;
+    char parent[NMC_NAMELEN];       /* pipe: parent name; VALE: "valeX:Y" */
+    char pipe_id[NMC_NAMELEN];      /* pipe only */
+    uint32_t nends, persistent;
+    uint32_t nrings[2][2], nslots[2][2], first_obj[2][2];
+    char sw[NMC_NAMELEN];           /* VALE: switch name, e.g. "vale0" */
+    uint32_t sw_port;               /* VALE: index in the switch */
+    uint32_t pad;
     uint64_t gen;
 } nmc_aligned;
 
@@ -113,6 +119,14 @@ struct nmc_kring {
     nmc_aligned uint64_t sleepers[NMC_SLEEP_WORDS];
     /* counters */
     nmc_aligned uint64_t pkts, bytes, syncs, reinits;
+    /* VALE destination rings: concurrent senders reserve [hwlease, ...) under
+     * lease_lock, copy outside it, and complete in order (lease queue). */
+    nmc_aligned pthread_mutex_t lease_lock;
+    uint32_t hwlease, lease_first, lease_count, lease_init;
+    struct nmc_lease {
+        uint32_t start, end, done, owner_mem, owner_h, checks;
+        int32_t pid;
+    } leases[NMC_MAX_LEASES];
 } nmc_aligned;
 
 /* Process-local view of one bound ring. */
@@ -125,6 +139,8 @@ struct nmc_lring {
     uint32_t last_hwtail;           /* txsync: tail seen at the previous sync */
 };
 
+struct nmc_vale_ctx;
+
 /* A process-local handle on one open port. */
 struct nmc_port {
     int region_fd, sock, bell;
@@ -135,7 +151,7 @@ struct nmc_port {
     uint16_t mem_id;
     uint32_t hidx, end;
     struct nmc_holder *holder;
-    struct nmc_pipe_rec *rec;
+    struct nmc_port_rec *rec;
     struct netmap_if *nifp;
     uint32_t ntx, nrx;              /* bound rings */
     struct nmc_lring *tx, *rx;
@@ -144,6 +160,9 @@ struct nmc_port {
     int spin_us;
     bool no_timestamp, err_pending, filled, fd_exported;
     struct nmc_port_stats st;       /* process-local counters */
+    struct nmc_vale_ctx *vale;      /* VALE ports: the switch as seen from here */
+    int (*txsync_one)(struct nmc_port *p, struct nmc_lring *lr);
+    int (*rxsync_one)(struct nmc_port *p, struct nmc_lring *lr);
     char rundir[160];
     char name[2 * NMC_NAMELEN + 2];
 };
@@ -173,8 +192,10 @@ void nmc_region_path(const char *rundir, uint16_t mem_id, char *out, size_t len)
 
 static inline struct nmc_holder *nmc_holders(const struct nmc_region *r)
 { return (struct nmc_holder *)(r->map + r->g.holders_ofs); }
-static inline struct nmc_pipe_rec *nmc_ports(const struct nmc_region *r)
-{ return (struct nmc_pipe_rec *)(r->map + r->g.ports_ofs); }
+static inline struct nmc_port_rec *nmc_ports(const struct nmc_region *r)
+{ return (struct nmc_port_rec *)(r->map + r->g.ports_ofs); }
+static inline uint32_t nmc_rec_obj(const struct nmc_port_rec *rec, uint32_t e, uint32_t d, uint32_t k)
+{ return rec->first_obj[e][d] + k; }
 static inline struct nmc_kring *nmc_krings(const uint8_t *map, const struct nmc_geom *g)
 { return (struct nmc_kring *)(map + g->krings_ofs); }
 static inline struct netmap_ring *nmc_ring_obj(uint8_t *mem, const struct nmc_geom *g, uint32_t i)
@@ -204,18 +225,31 @@ void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
 bool nmc_ring_try_enter(struct nmc_kring *kr, uint32_t hidx);
 void nmc_ring_leave(struct nmc_kring *kr);
 
+/* portrec.c */
+uint32_t nmc_bound(uint32_t v, uint32_t dflt, uint32_t lo, uint32_t hi);
+struct nmc_port_rec *nmc_rec_alloc(struct nmc_region *r, uint32_t kind, const char *name);
+int nmc_rec_add_rings(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e, uint32_t d,
+                      uint32_t n, uint32_t slots, bool with_bufs);
+void nmc_rec_free(struct nmc_region *r, struct nmc_port_rec *rec);
+
 /* pipe.c */
 int nmc_pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr);
 int nmc_pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr);
 int nmc_pipe_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint32_t *port);
 int nmc_pipe_find(struct nmc_region *r, const char *parent, const char *id);
-void nmc_pipe_destroy(struct nmc_region *r, uint32_t port);
 void nmc_pipe_repair_tx(struct nmc_region *r, uint32_t obj);
+
+/* vale_port.c */
+int nmc_vale_validate(const struct nmc_pipe_req *req);
+int nmc_vale_find_or_create(struct nmc_region *r, const struct nmc_pipe_req *req, const char *rundir,
+                            uint32_t *port);
+void nmc_port_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec);
 
 /* wake.c */
 int nmc_wake_setup(struct nmc_port *p);
 void nmc_wake_teardown(struct nmc_port *p);
 void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr);
+void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *holders, uint16_t mem_id);
 void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx);
 void nmc_wake_disarm(struct nmc_kring *kr, uint32_t hidx);
 void nmc_wake_drain(struct nmc_port *p);

@@ -17,19 +17,12 @@
 #include <string.h>
 #include <sys/time.h>
 
-static uint32_t bound(uint32_t v, uint32_t dflt, uint32_t lo, uint32_t hi)
-{
-    if (v == 0)
-        return dflt;
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
 int nmc_pipe_find(struct nmc_region *r, const char *parent, const char *id)
 {
-    struct nmc_pipe_rec *ports = nmc_ports(r);
+    struct nmc_port_rec *ports = nmc_ports(r);
 
     for (uint32_t i = 0; i < NMC_MAX_PORTS; i++) {
-        if (ports[i].state == NMC_LIVE &&
+        if (ports[i].state == NMC_LIVE && ports[i].kind == NMC_KIND_PIPE &&
             strncmp(ports[i].parent, parent, NMC_NAMELEN) == 0 &&
             strncmp(ports[i].pipe_id, id, NMC_NAMELEN) == 0)
             return (int)i;
@@ -37,103 +30,50 @@ int nmc_pipe_find(struct nmc_region *r, const char *parent, const char *id)
     return -ENOENT;
 }
 
-static uint64_t *ring_map(struct nmc_region *r) { return (uint64_t *)(r->map + r->g.ring_map_ofs); }
-
-/* Give every TX slot a buffer and mirror it in the crossed RX ring. */
-static int fill_side(struct nmc_region *r, uint32_t first, uint32_t nrings, uint32_t nslots,
-                     uint32_t side)
+/* The RX rings of end 1-e start with the buffers of the TX rings of end e,
+ * slot for slot, and each pair of krings points at the other. */
+static void cross(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e)
 {
     uint8_t *mem = r->map + r->g.ctl_size;
     struct nmc_kring *kr = nmc_krings(r->map, &r->g);
 
-    for (uint32_t k = 0; k < nrings; k++) {
-        uint32_t tobj = first + k, robj = first + nrings + k;
+    for (uint32_t k = 0; k < rec->nrings[e][0]; k++) {
+        uint32_t tobj = nmc_rec_obj(rec, e, 0, k), robj = nmc_rec_obj(rec, 1 - e, 1, k);
         struct netmap_ring *tx = nmc_ring_obj(mem, &r->g, tobj);
         struct netmap_ring *rx = nmc_ring_obj(mem, &r->g, robj);
-        uint32_t idx[NMC_MAXSLOTS];
-        int err;
-
-        nmc_ring_init(tx, &kr[tobj], mem, &r->g, tobj, nslots, (uint16_t)k, 0);
-        nmc_ring_init(rx, &kr[robj], mem, &r->g, robj, nslots, (uint16_t)k, 1);
+        for (uint32_t i = 0; i < rec->nslots[e][0]; i++)
+            rx->slot[i] = tx->slot[i];
         kr[tobj].peer = robj;
         kr[robj].peer = tobj;
-        kr[tobj].end = side;
-        kr[robj].end = 1 - side;
-        err = nmc_buf_alloc(r, idx, nslots);
-        if (err < 0)
-            return err;
-        for (uint32_t i = 0; i < nslots; i++) {
-            tx->slot[i].buf_idx = rx->slot[i].buf_idx = idx[i];
-            tx->slot[i].len = rx->slot[i].len = (uint16_t)(r->g.buf_size > 65535 ? 65535 : r->g.buf_size);
-        }
     }
-    return 0;
-}
-
-static void free_side(struct nmc_region *r, uint32_t first, uint32_t nrings, uint32_t nslots)
-{
-    uint8_t *mem = r->map + r->g.ctl_size;
-
-    if (first >= r->g.ring_num || first + 2 * nrings > r->g.ring_num || nslots > NMC_MAXSLOTS)
-        return;
-    for (uint32_t k = 0; k < 2 * nrings; k++) {
-        struct netmap_ring *ring = nmc_ring_obj(mem, &r->g, first + k);
-        for (uint32_t i = 0; i < nslots; i++)
-            nmc_buf_free(r, ring->slot[i].buf_idx);   /* idempotent: RX mirrors TX */
-    }
-    nmc_bits_free_run(ring_map(r), r->g.ring_num, first, 2 * nrings);
 }
 
 int nmc_pipe_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint32_t *port)
 {
-    struct nmc_pipe_rec *ports = nmc_ports(r), *rec = NULL;
-    uint32_t i, s;
-    int err = -ENOMEM;
+    uint32_t n[2], slots[2], m = req->role, s = 1 - req->role;
+    struct nmc_port_rec *rec = nmc_rec_alloc(r, NMC_KIND_PIPE, req->parent);
+    int err;
 
-    for (i = 0; i < NMC_MAX_PORTS && !rec; i++)
-        if (ports[i].state == NMC_FREE)
-            rec = &ports[i];
     if (!rec)
         return -ENOMEM;
-    memset(rec, 0, sizeof(*rec));
-    nmc_copy_name(rec->parent, NMC_NAMELEN, req->parent);
     nmc_copy_name(rec->pipe_id, NMC_NAMELEN, req->pipe_id);
-    rec->nrings[0] = bound(req->tx_rings, 1, 1, NMC_PIPE_MAXRINGS);
-    rec->nrings[1] = bound(req->rx_rings, 1, 1, NMC_PIPE_MAXRINGS);
-    rec->nslots[0] = bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
-    rec->nslots[1] = bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
-    if (req->role == NMC_PIPE_SLAVE) {      /* counts are given as the opener sees them */
-        uint32_t t = rec->nrings[0]; rec->nrings[0] = rec->nrings[1]; rec->nrings[1] = t;
-        t = rec->nslots[0]; rec->nslots[0] = rec->nslots[1]; rec->nslots[1] = t;
+    rec->nends = 2;
+    n[0] = nmc_bound(req->tx_rings, 1, 1, NMC_PIPE_MAXRINGS);       /* as the opener sees them */
+    n[1] = nmc_bound(req->rx_rings, 1, 1, NMC_PIPE_MAXRINGS);
+    slots[0] = nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
+    slots[1] = nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
+    if ((err = nmc_rec_add_rings(r, rec, m, 0, n[0], slots[0], true)) < 0 ||
+        (err = nmc_rec_add_rings(r, rec, s, 1, n[0], slots[0], false)) < 0 ||
+        (err = nmc_rec_add_rings(r, rec, s, 0, n[1], slots[1], true)) < 0 ||
+        (err = nmc_rec_add_rings(r, rec, m, 1, n[1], slots[1], false)) < 0) {
+        nmc_rec_free(r, rec);
+        return err;
     }
-    for (s = 0; s < 2; s++) {
-        int64_t first = nmc_bits_alloc_run(ring_map(r), r->g.ring_num, 2 * rec->nrings[s]);
-        if (first < 0)
-            goto undo;
-        rec->ring_first[s] = (uint32_t)first;
-        if ((err = fill_side(r, (uint32_t)first, rec->nrings[s], rec->nslots[s], s)) < 0) {
-            s++;
-            goto undo;
-        }
-    }
-    rec->gen++;
+    cross(r, rec, m);
+    cross(r, rec, s);
     rec->state = NMC_LIVE;
-    *port = (uint32_t)(rec - ports);
+    *port = (uint32_t)(rec - nmc_ports(r));
     return 0;
-undo:
-    while (s-- > 0)
-        free_side(r, rec->ring_first[s], rec->nrings[s], rec->nslots[s]);
-    memset(rec, 0, sizeof(*rec));
-    return err;
-}
-
-void nmc_pipe_destroy(struct nmc_region *r, uint32_t port)
-{
-    struct nmc_pipe_rec *rec = &nmc_ports(r)[port];
-
-    for (uint32_t s = 0; s < 2; s++)
-        free_side(r, rec->ring_first[s], rec->nrings[s], rec->nslots[s]);
-    memset(rec, 0, sizeof(*rec));
 }
 
 /* A TX ring lost its last holder: drop a chain the dead writer left half

@@ -2,7 +2,7 @@
  * port.c -- opening and closing ports: holders, netmap_if, extra buffers,
  * reclaiming what dead processes left behind.
  */
-#include "nmc_int.h"
+#include "nmc_vale.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,17 +24,14 @@ static int holder_lock(int fd, uint32_t h)
     return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
 }
 
-/* ring object index of ring k of direction dir (0 tx, 1 rx) of end e */
-static uint32_t ring_obj(const struct nmc_pipe_rec *rec, uint32_t e, uint32_t dir, uint32_t k)
+static uint32_t ring_obj(const struct nmc_port_rec *rec, uint32_t e, uint32_t dir, uint32_t k)
 {
-    uint32_t side = dir == 0 ? e : 1 - e;
-
-    return rec->ring_first[side] + (dir == 0 ? 0 : rec->nrings[side]) + k;
+    return nmc_rec_obj(rec, e, dir, k);
 }
 
-static uint32_t end_rings(const struct nmc_pipe_rec *rec, uint32_t e, uint32_t dir)
+static uint32_t end_rings(const struct nmc_port_rec *rec, uint32_t e, uint32_t dir)
 {
-    return rec->nrings[dir == 0 ? e : 1 - e];
+    return rec->nrings[e][dir];
 }
 
 static bool port_has_live_holder(struct nmc_region *r, uint32_t port, int end, int dir, uint32_t ring)
@@ -56,7 +53,7 @@ static void release_holder(struct nmc_region *r, uint32_t h)
 {
     struct nmc_holder *hd = &nmc_holders(r)[h];
     uint8_t *mem = r->map + r->g.ctl_size;
-    struct nmc_pipe_rec *rec = hd->port < NMC_MAX_PORTS ? &nmc_ports(r)[hd->port] : NULL;
+    struct nmc_port_rec *rec = hd->port < NMC_MAX_PORTS ? &nmc_ports(r)[hd->port] : NULL;
     struct nmc_kring *krs = nmc_krings(r->map, &r->g);
 
     if (hd->nifp_unit < r->g.if_units && hd->nifp_units <= r->g.if_units - hd->nifp_unit) {
@@ -65,7 +62,7 @@ static void release_holder(struct nmc_region *r, uint32_t h)
         nmc_bits_free_run(if_map(r), r->g.if_units, hd->nifp_unit, hd->nifp_units);
     }
     hd->state = NMC_FREE;
-    if (!rec || rec->state != NMC_LIVE || hd->end > 1)
+    if (!rec || rec->state != NMC_LIVE || hd->end >= rec->nends)
         return;
     for (uint32_t dir = 0; dir < 2; dir++) {
         for (uint32_t k = 0; k < end_rings(rec, hd->end, dir); k++) {
@@ -74,6 +71,8 @@ static void release_holder(struct nmc_region *r, uint32_t h)
                 continue;
             nmc_wake_disarm(&krs[obj], h);
             nmc_wake_disarm(&krs[krs[obj].peer % r->g.ring_num], h);
+            if (rec->kind != NMC_KIND_PIPE)
+                continue;
             if (krs[obj].busy == h + 1)
                 krs[obj].busy = 0;
             if (dir == 0 && hd->first[0] <= k && k < hd->last[0] &&
@@ -88,7 +87,7 @@ static void release_holder(struct nmc_region *r, uint32_t h)
 int nmc_region_reap(const char *rundir, struct nmc_region *r)
 {
     struct nmc_holder *hs = nmc_holders(r);
-    struct nmc_pipe_rec *ports = nmc_ports(r);
+    struct nmc_port_rec *ports = nmc_ports(r);
     char path[256];
     bool any = false;
 
@@ -102,10 +101,10 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r)
     for (uint32_t i = 0; i < NMC_MAX_PORTS; i++) {
         if (ports[i].state != NMC_LIVE)
             continue;
-        if (port_has_live_holder(r, i, -1, 0, 0))
+        if (port_has_live_holder(r, i, -1, 0, 0) || ports[i].persistent)
             any = true;
         else
-            nmc_pipe_destroy(r, i);
+            nmc_port_destroy(r, rundir, &ports[i]);
     }
     if (any)
         return 0;
@@ -117,7 +116,7 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r)
 
 static int count_pipes_of(struct nmc_region *r, const char *parent)
 {
-    struct nmc_pipe_rec *ports = nmc_ports(r);
+    struct nmc_port_rec *ports = nmc_ports(r);
     int n = 0;
 
     for (uint32_t i = 0; i < NMC_MAX_PORTS; i++)
@@ -238,7 +237,7 @@ static int take_holder(struct nmc_region *r)
     return -EBUSY;
 }
 
-static int make_nifp(struct nmc_region *r, struct nmc_holder *hd, const struct nmc_pipe_rec *rec,
+static int make_nifp(struct nmc_region *r, struct nmc_holder *hd, const struct nmc_port_rec *rec,
                      uint32_t end, uint32_t extra, const char *name)
 {
     uint8_t *mem = r->map + r->g.ctl_size;
@@ -278,20 +277,20 @@ static int make_nifp(struct nmc_region *r, struct nmc_holder *hd, const struct n
 
 static void setup_lrings(struct nmc_port *p)
 {
-    uint8_t *mem = p->mem;
     struct nmc_kring *krs = nmc_krings(p->map, &p->g);
+    bool pipe = p->rec->kind == NMC_KIND_PIPE;
 
     for (uint32_t dir = 0; dir < 2; dir++) {
         struct nmc_lring *lr = dir == 0 ? p->tx : p->rx;
         uint32_t first = p->holder->first[dir], cnt = dir == 0 ? p->ntx : p->nrx;
         for (uint32_t i = 0; i < cnt; i++) {
             uint32_t obj = ring_obj(p->rec, p->end, dir, first + i);
-            uint32_t peer = ring_obj(p->rec, 1 - p->end, 1 - dir, first + i);
+            uint32_t peer = pipe ? ring_obj(p->rec, 1 - p->end, 1 - dir, first + i) : obj;
             lr[i].obj = obj;
             lr[i].id = first + i;
-            lr[i].n = p->rec->nslots[dir == 0 ? p->end : 1 - p->end];
-            lr[i].ring = nmc_ring_obj(mem, &p->g, obj);
-            lr[i].peer_ring = nmc_ring_obj(mem, &p->g, peer);
+            lr[i].n = p->rec->nslots[p->end][dir];
+            lr[i].ring = nmc_ring_obj(p->mem, &p->g, obj);
+            lr[i].peer_ring = nmc_ring_obj(p->mem, &p->g, peer);
             lr[i].kr = &krs[obj];
             lr[i].peer_kr = &krs[peer];
         }
@@ -301,6 +300,8 @@ static void setup_lrings(struct nmc_port *p)
 static int fill_port(struct nmc_port *p, struct nmc_region *r, uint32_t h, uint32_t port,
                      const struct nmc_pipe_req *req, const char *rundir)
 {
+    int err;
+
     p->region_fd = r->fd;
     p->map = r->map;
     p->map_len = r->map_len;
@@ -318,12 +319,19 @@ static int fill_port(struct nmc_port *p, struct nmc_region *r, uint32_t h, uint3
     p->no_timestamp = req->no_timestamp != 0;
     p->spin_us = req->spin_us >= 0 ? req->spin_us : (int)env_u32("NMCOMPAT_SPIN_US", 20);
     snprintf(p->rundir, sizeof(p->rundir), "%s", rundir);
-    snprintf(p->name, sizeof(p->name), "%s%c%s", req->parent, req->role ? '}' : '{', req->pipe_id);
+    if (p->rec->kind == NMC_KIND_PIPE)
+        snprintf(p->name, sizeof(p->name), "%s%c%s", req->parent, req->role ? '}' : '{', req->pipe_id);
+    else
+        snprintf(p->name, sizeof(p->name), "%s", req->parent);
+    p->txsync_one = p->rec->kind == NMC_KIND_PIPE ? nmc_pipe_txsync_one : nmc_vale_txsync_one;
+    p->rxsync_one = p->rec->kind == NMC_KIND_PIPE ? nmc_pipe_rxsync_one : nmc_vale_rxsync_one;
     p->tx = calloc(p->ntx + 1, sizeof(*p->tx));
     p->rx = calloc(p->nrx + 1, sizeof(*p->rx));
     if (!p->tx || !p->rx)
         return -ENOMEM;
     setup_lrings(p);
+    if (p->rec->kind == NMC_KIND_VALE && (err = nmc_vale_ctx_open(p, p->rec->sw, p->rec->sw_port)) < 0)
+        return err;
     return nmc_wake_setup(p);
 }
 
@@ -340,30 +348,42 @@ static int validate_req(const struct nmc_pipe_req *req)
 
 static void free_port(struct nmc_port *p)
 {
+    nmc_vale_ctx_close(p);
     nmc_wake_teardown(p);
     free(p->tx);
     free(p->rx);
     free(p);
 }
 
-static int open_locked(const struct nmc_pipe_req *req, const char *rundir, struct nmc_port *p)
+typedef int (*find_fn)(struct nmc_region *r, const struct nmc_pipe_req *req, const char *rundir,
+                       uint32_t *port);
+
+static int pipe_find_or_create(struct nmc_region *r, const struct nmc_pipe_req *req,
+                               const char *rundir, uint32_t *port)
+{
+    int pi = nmc_pipe_find(r, req->parent, req->pipe_id);
+
+    (void)rundir;
+    if (pi >= 0) {
+        *port = (uint32_t)pi;
+        return 0;
+    }
+    return count_pipes_of(r, req->parent) >= 64 ? -ENOMEM : nmc_pipe_create(r, req, port);
+}
+
+static int open_locked(const struct nmc_pipe_req *req, const char *rundir, struct nmc_port *p,
+                       find_fn find_or_create)
 {
     struct nmc_region r = { .fd = -1 };
     uint32_t port, first[2], last[2];
     struct nmc_holder *hd;
-    int pi, h, err;
+    int h, err;
 
     if ((err = get_region(rundir, req, &r)) < 0)
         return err;
-    pi = nmc_pipe_find(&r, req->parent, req->pipe_id);
-    if (pi < 0) {
-        err = count_pipes_of(&r, req->parent) >= 64 ? -ENOMEM : nmc_pipe_create(&r, req, &port);
-        if (err < 0)
-            goto fail;
-    } else {
-        port = (uint32_t)pi;
-    }
-    struct nmc_pipe_rec *rec = &nmc_ports(&r)[port];
+    if ((err = find_or_create(&r, req, rundir, &port)) < 0)
+        goto fail;
+    struct nmc_port_rec *rec = &nmc_ports(&r)[port];
     if ((err = bind_range(req, end_rings(rec, req->role, 0), end_rings(rec, req->role, 1), first, last)) < 0 ||
         (err = check_exclusive(&r, port, req->role, req->flags, first, last)) < 0 ||
         (err = h = take_holder(&r)) < 0)
@@ -396,14 +416,12 @@ fail:
     return err;
 }
 
-int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out)
+static int open_with(const struct nmc_pipe_req *req, struct nmc_port **out, find_fn find)
 {
     char rundir[160];
     struct nmc_port *p;
     int lock, err;
 
-    if ((err = validate_req(req)) < 0)
-        return err;
     if ((err = nmc_rundir_resolve(req->rundir, rundir, sizeof(rundir))) < 0)
         return err;
     p = calloc(1, sizeof(*p));
@@ -414,7 +432,7 @@ int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out)
         free(p);
         return lock;
     }
-    err = open_locked(req, rundir, p);
+    err = open_locked(req, rundir, p, find);
     nmc_rundir_unlock(lock);
     if (err < 0) {
         free_port(p);
@@ -422,6 +440,20 @@ int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out)
     }
     *out = p;
     return 0;
+}
+
+int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out)
+{
+    int err = validate_req(req);
+
+    return err < 0 ? err : open_with(req, out, pipe_find_or_create);
+}
+
+int nmc_vale_open(const struct nmc_pipe_req *req, struct nmc_port **out)
+{
+    int err = nmc_vale_validate(req);
+
+    return err < 0 ? err : open_with(req, out, nmc_vale_find_or_create);
 }
 
 int nmc_port_close(struct nmc_port *p)

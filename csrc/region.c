@@ -97,7 +97,7 @@ static void layout(struct nmc_geom *g, uint32_t buf_num, uint32_t buf_size)
     g->holders_ofs = o;
     o += round_up(NMC_MAX_HOLDERS * sizeof(struct nmc_holder), NMC_PAGE);
     g->ports_ofs = o;
-    o += round_up(NMC_MAX_PORTS * sizeof(struct nmc_pipe_rec), NMC_PAGE);
+    o += round_up(NMC_MAX_PORTS * sizeof(struct nmc_port_rec), NMC_PAGE);
     g->krings_ofs = o;
     o += round_up((uint64_t)g->ring_num * sizeof(struct nmc_kring), NMC_PAGE);
     g->if_map_ofs = o;

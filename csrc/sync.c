@@ -18,7 +18,7 @@ static int sync_rings(struct nmc_port *p, int dir)
         int err;
         if (!nmc_ring_try_enter(lr[i].kr, p->hidx))
             continue;                   /* another holder is syncing it: skip, as netmap */
-        err = dir == 0 ? nmc_pipe_txsync_one(p, &lr[i]) : nmc_pipe_rxsync_one(p, &lr[i]);
+        err = dir == 0 ? p->txsync_one(p, &lr[i]) : p->rxsync_one(p, &lr[i]);
         nmc_ring_leave(lr[i].kr);
         if (err < 0)
             ret = err;

@@ -75,41 +75,43 @@ void nmc_wake_teardown(struct nmc_port *p)
     p->sock = p->bell = -1;
 }
 
-static void ring_bell_path(struct nmc_port *p, uint32_t h)
+static void ring_bell_path(struct nmc_port *p, uint16_t mem_id, uint32_t h)
 {
     struct sockaddr_un sun;
     char path[256];
     char b = 1;
 
-    nmc_sock_path(p->rundir, p->mem_id, h, path, sizeof(path));
+    nmc_sock_path(p->rundir, mem_id, h, path, sizeof(path));
     if (make_addr(path, &sun) == 0 &&
         sendto(p->bell, &b, 1, MSG_DONTWAIT, (struct sockaddr *)&sun, sizeof(sun)) == 1)
         p->st.wakeups_sent++;
 }
 
-/* Wake holder h: drain our socket if its filler sits there (it waits for
- * TX room), else send it a bell unless one is already pending. */
-static void ring_bell(struct nmc_port *p, uint32_t h)
+/* Wake holder h of region mem_id: drain our socket if its filler sits
+ * there (it waits for TX room), else send it a bell unless one is
+ * already pending. */
+static void ring_bell(struct nmc_port *p, struct nmc_holder *hs, uint16_t mem_id, uint32_t h)
 {
-    struct nmc_holder *hd = (struct nmc_holder *)(p->map + p->g.holders_ofs) + h;
+    struct nmc_holder *hd = &hs[h];
 
-    if (__atomic_load_n(&hd->fill_target, __ATOMIC_ACQUIRE) == p->hidx + 1) {
+    if (mem_id == p->mem_id && __atomic_load_n(&hd->fill_target, __ATOMIC_ACQUIRE) == p->hidx + 1) {
         nmc_wake_drain(p);
         return;
     }
     if (__atomic_exchange_n(&hd->bells_pending, 1, __ATOMIC_ACQ_REL) == 0)
-        ring_bell_path(p, h);
+        ring_bell_path(p, mem_id, h);
 }
 
 /* Make our own fd readable (a publish raced with our arming). */
 void nmc_wake_self(struct nmc_port *p)
 {
     if (__atomic_exchange_n(&p->holder->bells_pending, 1, __ATOMIC_ACQ_REL) == 0)
-        ring_bell_path(p, p->hidx);
+        ring_bell_path(p, p->mem_id, p->hidx);
 }
 
-/* Called after publishing into kr (release store + this full fence). */
-void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr)
+/* Called after publishing into kr, a ring of region mem_id whose holder
+ * table is at `holders` (release store + this full fence). */
+void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *holders, uint16_t mem_id)
 {
     nmc_fence();
     for (uint32_t w = 0; w < NMC_SLEEP_WORDS; w++) {
@@ -120,10 +122,15 @@ void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr)
         while (bits) {
             uint32_t h = w * 64 + (uint32_t)__builtin_ctzll(bits);
             bits &= bits - 1;
-            if (h != p->hidx)
-                ring_bell(p, h);
+            if (h != p->hidx || mem_id != p->mem_id)
+                ring_bell(p, (struct nmc_holder *)holders, mem_id, h);
         }
     }
+}
+
+void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr)
+{
+    nmc_wake_sleepers_in(p, kr, p->map + p->g.holders_ofs, p->mem_id);
 }
 
 void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx)

@@ -1,10 +1,7 @@
 """nmcompat.open(): resolve a port name to a backend and open it."""
 from __future__ import annotations
 
-import errno
-
 from nmcompat import _portspec
-from nmcompat._ffi import os_error
 from nmcompat._port import Port
 
 _CONF_ALIASES = {"rings": ("tx_rings", "rx_rings"), "slots": ("tx_slots", "rx_slots")}
@@ -43,15 +40,12 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     a NIC name.
     """
     spec = _portspec.parse(portspec, grammar=grammar)
-    conf = _conf(spec, conf)
+    options = dict(rundir=rundir, extra_bufs=extra_bufs, buf_num=buf_num, buf_size=buf_size,
+                   spin_us=spin_us, no_timestamp=no_timestamp, conf=_conf(spec, conf))
+    from nmcompat.backends import engine
     if spec.pipe is not None:
-        from nmcompat.backends import pipe
-        handle = pipe.open(spec, rundir=rundir, extra_bufs=extra_bufs, buf_num=buf_num,
-                           buf_size=buf_size, spin_us=spin_us, no_timestamp=no_timestamp,
-                           conf=conf)
-        return Port(portspec, "pipe", handle)
-    if spec.subsys == "vale":
-        raise os_error(errno.ENXIO, "open", portspec,
-                       "VALE switches are not in this version (pipes are: 'vale0:a{1')")
+        return Port(portspec, "pipe", engine.open_pipe(spec, **options))
+    if spec.vale_switch is not None:
+        return Port(portspec, "vale", engine.open_vale(spec, **options))
     from nmcompat.backends import open_nic
     return open_nic(spec)

@@ -74,6 +74,9 @@ struct nmc_port_stats {
 };
 
 int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out);
+/* A VALE port: req->parent is its name "valeX:Y" (switch part [A-Za-z0-9_]),
+ * req->pipe_id NULL; the switch and the port are created on first use. */
+int nmc_vale_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 int nmc_port_close(struct nmc_port *port);
 int nmc_port_info(const struct nmc_port *port, struct nmc_port_info *info);
 int nmc_port_stats(const struct nmc_port *port, struct nmc_port_stats *st);
@@ -125,6 +128,30 @@ int nmc_next_packet(struct nmc_port *port, int whole, struct nmc_pkt *pkt);
  * dst (at most cap bytes); valid until the next rxsync.  Returns bytes. */
 int nmc_copy_packet(struct nmc_port *port, const struct nmc_pkt *pkt,
                     uint8_t *dst, size_t cap);
+
+/* Benchmark loops (bench.c): one end of a pipe driven as pkt-gen does
+ * (role NMC_PIPE_MASTER sends, NMC_PIPE_SLAVE receives; start the receiver
+ * first), and the same work on a bare shared-memory ring in the tmpfs file
+ * shm_path (role 1 receives and creates it, role 0 sends).  Frames carry a
+ * 64-bit sequence number in their first 8 bytes.  Returns 0 or -errno. */
+struct nmc_bench_result {
+    uint64_t elapsed_ns;    /* first packet to last, CLOCK_MONOTONIC */
+    uint64_t start_ns, end_ns;
+    uint64_t packets;
+    uint64_t errors;        /* frames out of sequence or of the wrong length */
+    uint64_t batches;       /* loop rounds that moved packets */
+    uint64_t syncs;         /* txsync + rxsync, those inside nmc_poll too */
+    uint64_t polls;         /* nmc_poll calls */
+    uint64_t sleeps;        /* times nmc_poll blocked in poll(2) */
+    uint64_t wakeups;       /* doorbells sent */
+    uint64_t drains;        /* doorbell queue drains */
+    uint64_t spins;         /* raw ring: times it found the ring full/empty */
+};
+int nmc_bench_pipe(const char *rundir, const char *parent, const char *pipe_id, int role,
+                   uint32_t batch, uint32_t pkt_len, uint64_t count,
+                   struct nmc_bench_result *out);
+int nmc_bench_raw(const char *shm_path, int role, uint32_t batch, uint32_t pkt_len,
+                  uint64_t count, struct nmc_bench_result *out);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,95 @@
+/*
+ * nmc_vale.h -- VALE switch internals (vale_sw.c, vale.c).
+ */
+#ifndef NMC_VALE_H
+#define NMC_VALE_H
+
+#include "nmc_int.h"
+
+#define NMC_SW_MAGIC       0x686374697773636eULL   /* "ncswitch" */
+#define NMC_SW_VERSION     1u
+#define NMC_SW_MAXPORTS    254u
+#define NMC_BDG_MAXPORTS   254u                    /* netmap NM_BDG_MAXPORTS */
+#define NMC_BDG_HASH       1024u
+#define NMC_BDG_BATCH      1024u
+#define NMC_BDG_BATCH_MAX  8192u
+#define NMC_SW_NAMELEN     16u
+#define NMC_VALE_MAXRINGS  16u
+#define NMC_BCAST          0xffffu
+#define NMC_NOPORT         0xfffeu
+
+struct nmc_sw_port {
+    uint32_t state, gen;
+    char name[NMC_NAMELEN];
+    uint16_t mem_id, pad;
+    uint32_t rec, nrx, ntx, rx_first_obj, rx_slots;
+    uint64_t drops;                 /* frames this port could not take (ring full) */
+    uint64_t forwarded;             /* frames delivered into its RX rings */
+    uint64_t sent;                  /* frames it sent into the switch */
+    uint64_t tx_dropped;            /* of those, dropped: too short, or for itself */
+    uint64_t last_smac;
+} nmc_aligned;
+
+struct nmc_switch {
+    uint64_t magic;
+    uint32_t version, bridge_batch;
+    char name[NMC_NAMELEN];
+    struct nmc_sw_port ports[NMC_SW_MAXPORTS];
+    uint64_t ht[NMC_BDG_HASH];      /* valid<<63 | port<<48 | mac */
+};
+
+struct nmc_swmap {
+    struct nmc_switch *sw;
+};
+
+/* A destination port as one sender process sees it (mapped lazily). */
+struct nmc_vdst {
+    uint32_t gen;                   /* switch entry generation this mapping is for */
+    struct nmc_region reg;          /* its region, mapped here */
+    uint32_t nrx, nslots, rx_first_obj;
+    uint16_t *list;                 /* this flush's packets for it (ft indexes) */
+    uint32_t nlist;
+};
+
+/* One packet of the forwarding table. */
+struct nmc_ft {
+    uint32_t slot, nfrags, len;
+    uint16_t dst;                   /* port index, NMC_BCAST or NMC_NOPORT */
+    uint16_t pad;
+};
+
+struct nmc_vale_ctx {
+    struct nmc_swmap m;
+    uint32_t me;                    /* our index in the switch */
+    uint32_t batch;
+    struct nmc_ft *ft;
+    struct nmc_vdst dst[NMC_SW_MAXPORTS];
+    uint16_t active[NMC_SW_MAXPORTS];
+};
+
+/* vale_sw.c */
+void nmc_sw_path(const char *rundir, const char *sw, char *out, size_t len);
+bool nmc_sw_name_ok(const char *sw);
+int nmc_sw_attach(const char *rundir, const char *sw, bool create, struct nmc_swmap *m);
+void nmc_sw_detach(struct nmc_swmap *m);
+int nmc_sw_active(const struct nmc_switch *sw);
+int nmc_sw_find(const struct nmc_switch *sw, const char *name);
+int nmc_sw_add(struct nmc_switch *sw, const char *name, uint16_t mem_id, uint32_t recidx,
+               const struct nmc_port_rec *rec);
+void nmc_sw_remove(struct nmc_switch *sw, uint32_t idx);
+void nmc_sw_gc(const char *rundir, struct nmc_swmap *m);
+
+/* vale.c */
+uint32_t nmc_vale_hash(const uint8_t *mac);
+int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me);
+void nmc_vale_ctx_close(struct nmc_port *p);
+int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr);
+int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr);
+void nmc_lease_init(struct nmc_kring *kr);
+void nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir);
+uint32_t nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir,
+                       uint32_t want, const struct nmc_lease *who, uint32_t *start, uint32_t *id);
+bool nmc_lease_put(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t id,
+                   uint32_t used_end);
+
+#endif /* NMC_VALE_H */

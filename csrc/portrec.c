@@ -1,0 +1,91 @@
+/*
+ * portrec.c -- port records: allocation of their rings (objects, krings,
+ * buffers) in a region, and their release.  Control path only.
+ */
+#include "nmc_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+uint32_t nmc_bound(uint32_t v, uint32_t dflt, uint32_t lo, uint32_t hi)
+{
+    if (v == 0)
+        return dflt;
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static uint64_t *ring_map(struct nmc_region *r) { return (uint64_t *)(r->map + r->g.ring_map_ofs); }
+
+struct nmc_port_rec *nmc_rec_alloc(struct nmc_region *r, uint32_t kind, const char *name)
+{
+    struct nmc_port_rec *ports = nmc_ports(r);
+
+    for (uint32_t i = 0; i < NMC_MAX_PORTS; i++) {
+        if (ports[i].state != NMC_FREE)
+            continue;
+        memset(&ports[i], 0, sizeof(ports[i]));
+        ports[i].kind = kind;
+        nmc_copy_name(ports[i].parent, NMC_NAMELEN, name);
+        ports[i].gen = ++r->hdr->opens;
+        return &ports[i];
+    }
+    return NULL;
+}
+
+/* n rings of `slots` slots for end e, direction d; with_bufs gives every
+ * slot a buffer of its own (len = buffer size, as netmap). */
+int nmc_rec_add_rings(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e, uint32_t d,
+                      uint32_t n, uint32_t slots, bool with_bufs)
+{
+    uint8_t *mem = r->map + r->g.ctl_size;
+    struct nmc_kring *kr = nmc_krings(r->map, &r->g);
+    int64_t first = nmc_bits_alloc_run(ring_map(r), r->g.ring_num, n);
+    uint32_t idx[NMC_MAXSLOTS];
+
+    if (first < 0)
+        return (int)first;
+    rec->first_obj[e][d] = (uint32_t)first;
+    rec->nrings[e][d] = n;
+    rec->nslots[e][d] = slots;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t obj = (uint32_t)first + k;
+        struct netmap_ring *ring = nmc_ring_obj(mem, &r->g, obj);
+        int err;
+        nmc_ring_init(ring, &kr[obj], mem, &r->g, obj, slots, (uint16_t)k, (uint16_t)d);
+        kr[obj].end = e;
+        kr[obj].peer = obj;
+        if (!with_bufs)
+            continue;
+        if ((err = nmc_buf_alloc(r, idx, slots)) < 0) {
+            rec->nrings[e][d] = k;          /* free only what has buffers */
+            return err;
+        }
+        for (uint32_t i = 0; i < slots; i++) {
+            ring->slot[i].buf_idx = idx[i];
+            ring->slot[i].len = (uint16_t)(r->g.buf_size > 65535 ? 65535 : r->g.buf_size);
+        }
+    }
+    return 0;
+}
+
+/* Free every buffer in the port's slots (idempotent: a pipe's RX rings
+ * mirror its TX rings), its ring objects, and the record. */
+void nmc_rec_free(struct nmc_region *r, struct nmc_port_rec *rec)
+{
+    uint8_t *mem = r->map + r->g.ctl_size;
+
+    for (uint32_t e = 0; e < 2; e++) {
+        for (uint32_t d = 0; d < 2; d++) {
+            uint32_t first = rec->first_obj[e][d], n = rec->nrings[e][d], slots = rec->nslots[e][d];
+            if (n == 0 || first >= r->g.ring_num || n > r->g.ring_num - first || slots > NMC_MAXSLOTS)
+                continue;
+            for (uint32_t k = 0; k < n; k++) {
+                struct netmap_ring *ring = nmc_ring_obj(mem, &r->g, first + k);
+                for (uint32_t i = 0; i < slots; i++)
+                    nmc_buf_free(r, ring->slot[i].buf_idx);
+            }
+            nmc_bits_free_run(ring_map(r), r->g.ring_num, first, n);
+        }
+    }
+    memset(rec, 0, sizeof(*rec));
+}

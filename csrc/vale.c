@@ -1,0 +1,393 @@
+/*
+ * vale.c -- VALE forwarding, done by the sender in its txsync, as netmap:
+ *
+ *  1. walk [hwcur, head) in batches of bridge_batch packets (NS_MOREFRAG
+ *     chains of up to 64 fragments are one packet; NS_INDIRECT slots carry
+ *     the sender's own pointer), learn the source MAC and look up the
+ *     destination in the switch's 1024-entry table: a port, or broadcast
+ *     (multicast, unknown unicast); frames under 14 bytes and frames for
+ *     their own port are dropped;
+ *  2. per destination: lease slots of its RX ring (source ring mod its RX
+ *     rings; broadcast uses ring 0) under the ring's robust lock, copy
+ *     outside the lock, complete in order, wake its sleepers.  What does
+ *     not fit is dropped, and counted on the destination;
+ *  3. the sender's TX ring is fully reclaimed: tail = head - 1.
+ */
+#include "nmc_vale.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define MAC_MASK 0xffffffffffffULL
+
+/* Bob Jenkins' 96-bit mix, as FreeBSD's if_bridge and VALE hash MACs. */
+#define JMIX(a, b, c) do {                                         \
+        a -= b; a -= c; a ^= (c >> 13);                            \
+        b -= c; b -= a; b ^= (a << 8);                             \
+        c -= a; c -= b; c ^= (b >> 13);                            \
+        a -= b; a -= c; a ^= (c >> 12);                            \
+        b -= c; b -= a; b ^= (a << 16);                            \
+        c -= a; c -= b; c ^= (b >> 5);                             \
+        a -= b; a -= c; a ^= (c >> 3);                             \
+        b -= c; b -= a; b ^= (a << 10);                            \
+        c -= a; c -= b; c ^= (b >> 15);                            \
+    } while (0)
+
+uint32_t nmc_vale_hash(const uint8_t *mac)
+{
+    uint32_t a = 0x9e3779b9, b = 0x9e3779b9, c = 0;
+
+    b += (uint32_t)mac[5] << 8 | mac[4];
+    a += (uint32_t)mac[3] << 24 | (uint32_t)mac[2] << 16 | (uint32_t)mac[1] << 8 | mac[0];
+    JMIX(a, b, c);
+    return c & (NMC_BDG_HASH - 1);
+}
+
+static uint64_t mac48(const uint8_t *m)
+{
+    uint64_t v = 0;
+
+    for (int i = 5; i >= 0; i--)
+        v = v << 8 | m[i];
+    return v;
+}
+
+/* Where the payload of a TX slot is, or NULL if the slot is invalid. */
+static const uint8_t *slot_data(const struct nmc_port *p, const struct netmap_slot *s)
+{
+    if (s->flags & NS_INDIRECT)
+        return (const uint8_t *)(uintptr_t)s->ptr;
+    if (s->buf_idx < 2 || s->buf_idx >= p->g.buf_num || s->len > p->g.buf_size)
+        return NULL;
+    return nmc_buf(p->mem, &p->g, s->buf_idx);
+}
+
+static uint16_t lookup(struct nmc_vale_ctx *c, const uint8_t *buf, uint32_t len)
+{
+    struct nmc_switch *sw = c->m.sw;
+    struct nmc_sw_port *me = &sw->ports[c->me];
+    uint64_t e, d;
+
+    if (len < 14 || buf == NULL)
+        return NMC_NOPORT;
+    if (!(buf[6] & 1)) {
+        uint64_t s = mac48(buf + 6);
+        if (s != me->last_smac) {
+            __atomic_store_n(&sw->ht[nmc_vale_hash(buf + 6)], 1ULL << 63 | (uint64_t)c->me << 48 | s,
+                             __ATOMIC_RELAXED);
+            me->last_smac = s;
+        }
+    }
+    if (buf[0] & 1)
+        return NMC_BCAST;
+    d = mac48(buf);
+    e = __atomic_load_n(&sw->ht[nmc_vale_hash(buf)], __ATOMIC_RELAXED);
+    if ((e >> 63) && (e & MAC_MASK) == d) {
+        uint32_t q = (e >> 48) & 0xff;
+        if (q == c->me)
+            return NMC_NOPORT;          /* no hairpin */
+        if (q < NMC_SW_MAXPORTS && __atomic_load_n(&sw->ports[q].state, __ATOMIC_ACQUIRE) == NMC_LIVE)
+            return (uint16_t)q;
+    }
+    return NMC_BCAST;
+}
+
+/* One packet from slot j: fills ft, returns the slot after it. */
+static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t head,
+                       struct nmc_ft *ft)
+{
+    struct netmap_ring *ring = lr->ring;
+    const uint8_t *first = NULL;
+    bool bad = false;
+    uint16_t flags;
+
+    ft->slot = j;
+    ft->nfrags = 0;
+    ft->len = 0;
+    do {
+        struct netmap_slot *s = &ring->slot[j];
+        const uint8_t *d = slot_data(p, s);
+        flags = s->flags;
+        if (ft->nfrags == 0)
+            first = d;
+        bad |= d == NULL;
+        ft->len += s->len;
+        ft->nfrags++;
+        s->flags = flags & ~NS_BUF_CHANGED;
+        j = nmc_next(j, lr->n);
+    } while ((flags & NS_MOREFRAG) && j != head && ft->nfrags < NETMAP_MAX_FRAGS);
+    ft->dst = bad ? NMC_NOPORT : lookup(p->vale, first, ring->slot[ft->slot].len);
+    return j;
+}
+
+/* Map (or re-map after a change) destination port q; -errno if unusable. */
+static int dst_map(struct nmc_port *p, uint32_t q)
+{
+    struct nmc_vale_ctx *c = p->vale;
+    struct nmc_sw_port *sp = &c->m.sw->ports[q];
+    struct nmc_vdst *d = &c->dst[q];
+    uint32_t gen = __atomic_load_n(&sp->gen, __ATOMIC_ACQUIRE);
+    struct nmc_kring *krs;
+    int err;
+
+    if (d->reg.map && d->gen == gen)
+        return 0;
+    if (d->reg.map)
+        nmc_region_detach(&d->reg);
+    d->reg.fd = -1;
+    if ((err = nmc_region_attach(p->rundir, sp->mem_id, &d->reg)) < 0)
+        return err;
+    d->nrx = sp->nrx;
+    d->rx_first_obj = sp->rx_first_obj;
+    d->nslots = sp->rx_slots;
+    krs = nmc_krings(d->reg.map, &d->reg.g);
+    if (d->nrx < 1 || d->nrx > NMC_VALE_MAXRINGS || d->rx_first_obj >= d->reg.g.ring_num ||
+        d->nrx > d->reg.g.ring_num - d->rx_first_obj || d->nslots < 2 || d->nslots > NMC_MAXSLOTS ||
+        krs[d->rx_first_obj].nslots != d->nslots || !krs[d->rx_first_obj].lease_init ||
+        __atomic_load_n(&sp->gen, __ATOMIC_ACQUIRE) != gen) {
+        nmc_region_detach(&d->reg);
+        return -ESTALE;
+    }
+    d->gen = gen;
+    return 0;
+}
+
+static void copy_frag(uint8_t *dst, const uint8_t *src, uint32_t len, bool indirect)
+{
+    if (len < 256 && !indirect) {       /* 64-byte chunks: buffers are 64-byte multiples */
+        for (uint32_t i = 0; i < len; i += 64)
+            memcpy(dst + i, src + i, 64);
+    } else {
+        memcpy(dst, src, len);
+    }
+}
+
+/* Copy packet f into dst slots from j; returns the slot after it. */
+static uint32_t put_packet(struct nmc_port *p, struct nmc_lring *lr, const struct nmc_ft *f,
+                           struct nmc_vdst *d, struct netmap_ring *dring, uint32_t j)
+{
+    uint8_t *dmem = d->reg.map + d->reg.g.ctl_size;
+    uint32_t s = f->slot;
+
+    for (uint32_t k = 0; k < f->nfrags; k++, s = nmc_next(s, lr->n), j = nmc_next(j, d->nslots)) {
+        const struct netmap_slot *ts = &lr->ring->slot[s];
+        struct netmap_slot *rs = &dring->slot[j];
+        const uint8_t *src = slot_data(p, ts);
+        uint32_t len = ts->len, idx = rs->buf_idx;
+        if (len > d->reg.g.buf_size)
+            len = d->reg.g.buf_size;
+        if (src && idx >= 2 && idx < d->reg.g.buf_num)
+            copy_frag(nmc_buf(dmem, &d->reg.g, idx), src, len, ts->flags & NS_INDIRECT);
+        else
+            len = 0;
+        rs->len = (uint16_t)len;
+        rs->flags = (uint16_t)(f->nfrags << 8 | (k + 1 < f->nfrags ? NS_MOREFRAG : 0));
+    }
+    return j;
+}
+
+/* Deliver the packets list[0..cnt) of this flush to ring `r` of port q. */
+static void deliver(struct nmc_port *p, struct nmc_lring *lr, uint32_t q, uint32_t r,
+                    const uint16_t *list, uint32_t cnt)
+{
+    struct nmc_vale_ctx *c = p->vale;
+    struct nmc_vdst *d = &c->dst[q];
+    uint32_t obj = d->rx_first_obj + r, want = 0, got, start, id, taken = 0, used = 0;
+    struct nmc_kring *kr = &nmc_krings(d->reg.map, &d->reg.g)[obj];
+    struct netmap_ring *dring = nmc_ring_obj(d->reg.map + d->reg.g.ctl_size, &d->reg.g, obj);
+    struct nmc_lease who = { .owner_mem = p->mem_id, .owner_h = p->hidx, .pid = getpid() };
+
+    for (uint32_t i = 0; i < cnt; i++)
+        want += c->ft[list[i]].nfrags;
+    got = nmc_lease_get(kr, dring, p->rundir, want, &who, &start, &id);
+    while (taken < cnt && used + c->ft[list[taken]].nfrags <= got) {
+        start = put_packet(p, lr, &c->ft[list[taken]], d, dring, start);
+        used += c->ft[list[taken++]].nfrags;
+    }
+    if (got) {
+        if (nmc_lease_put(kr, dring, p->rundir, id, start))
+            nmc_wake_sleepers_in(p, kr, d->reg.map + d->reg.g.holders_ofs, d->reg.mem_id);
+    }
+    __atomic_fetch_add(&c->m.sw->ports[q].forwarded, taken, __ATOMIC_RELAXED);
+    if (taken < cnt)
+        __atomic_fetch_add(&c->m.sw->ports[q].drops, cnt - taken, __ATOMIC_RELAXED);
+}
+
+static void list_add(struct nmc_vale_ctx *c, uint32_t q, uint16_t i, uint32_t *nactive)
+{
+    struct nmc_vdst *d = &c->dst[q];
+
+    if (d->nlist == 0)
+        c->active[(*nactive)++] = (uint16_t)q;
+    d->list[d->nlist++] = i;
+}
+
+/* Pass 1 result -> per-destination lists, in packet order. */
+static uint32_t build_lists(struct nmc_port *p, uint32_t nft)
+{
+    struct nmc_vale_ctx *c = p->vale;
+    struct nmc_switch *sw = c->m.sw;
+    uint16_t live[NMC_SW_MAXPORTS];
+    uint32_t nlive = 0, nactive = 0;
+    bool bcast = false;
+
+    for (uint32_t i = 0; i < nft; i++)
+        bcast |= c->ft[i].dst == NMC_BCAST;
+    for (uint32_t q = 0; bcast && q < NMC_SW_MAXPORTS; q++)
+        if (q != c->me && __atomic_load_n(&sw->ports[q].state, __ATOMIC_ACQUIRE) == NMC_LIVE)
+            live[nlive++] = (uint16_t)q;
+    for (uint32_t i = 0; i < nft; i++) {
+        uint16_t q = c->ft[i].dst;
+        if (q == NMC_NOPORT) {
+            __atomic_fetch_add(&sw->ports[c->me].tx_dropped, 1, __ATOMIC_RELAXED);
+        } else if (q == NMC_BCAST) {
+            for (uint32_t k = 0; k < nlive; k++)
+                list_add(c, live[k], (uint16_t)i, &nactive);
+        } else {
+            list_add(c, q, (uint16_t)i, &nactive);
+        }
+    }
+    return nactive;
+}
+
+/* Pass 2: per destination, unicast to ring (src ring mod its rings) and
+ * broadcast to ring 0, each in packet order. */
+static void flush(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft)
+{
+    struct nmc_vale_ctx *c = p->vale;
+    uint32_t nactive = build_lists(p, nft);
+    uint16_t sel[NMC_BDG_BATCH_MAX];
+
+    for (uint32_t a = 0; a < nactive; a++) {
+        uint32_t q = c->active[a];
+        struct nmc_vdst *d = &c->dst[q];
+        uint32_t r, n0 = 0, n1 = 0;
+        if (dst_map(p, q) < 0) {
+            __atomic_fetch_add(&c->m.sw->ports[q].drops, d->nlist, __ATOMIC_RELAXED);
+            d->nlist = 0;
+            continue;
+        }
+        r = lr->id % d->nrx;
+        if (r == 0) {
+            deliver(p, lr, q, 0, d->list, d->nlist);
+        } else {
+            for (uint32_t i = 0; i < d->nlist; i++) {
+                if (c->ft[d->list[i]].dst == NMC_BCAST)
+                    sel[n1++] = d->list[i];
+                else
+                    d->list[n0++] = d->list[i];
+            }
+            deliver(p, lr, q, r, d->list, n0);
+            deliver(p, lr, q, 0, sel, n1);
+        }
+        d->nlist = 0;
+    }
+}
+
+int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
+{
+    struct nmc_vale_ctx *c = p->vale;
+    struct nmc_kring *kr = lr->kr;
+    uint32_t head, j, npkts = 0, nbytes = 0;
+
+    if (nmc_txsync_prologue(lr, &head) < 0) {
+        nmc_ring_reinit(lr, &p->g);
+        return -EINVAL;
+    }
+    for (j = kr->hwcur; j != head;) {
+        uint32_t nft = 0;
+        while (j != head && nft < c->batch) {
+            j = gather(p, lr, j, head, &c->ft[nft]);
+            nbytes += c->ft[nft].len;
+            nft++;
+        }
+        npkts += nft;
+        flush(p, lr, nft);
+    }
+    __atomic_fetch_add(&c->m.sw->ports[c->me].sent, npkts, __ATOMIC_RELAXED);
+    kr->pkts += npkts;
+    kr->bytes += nbytes;
+    kr->syncs++;
+    kr->hwcur = head;
+    kr->hwtail = kr->rtail = nmc_prev(head, lr->n);     /* fully reclaimed */
+    lr->ring->tail = kr->hwtail;
+    return 0;
+}
+
+int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
+{
+    struct netmap_ring *ring = lr->ring;
+    struct nmc_kring *kr = lr->kr;
+    uint32_t n = lr->n, head, j, tail, npkts = 0, nbytes = 0;
+
+    if (nmc_rxsync_prologue(lr, &head) < 0) {
+        nmc_ring_reinit(lr, &p->g);
+        return -EINVAL;
+    }
+    for (j = kr->hwcur; j != head; j = nmc_next(j, n)) {
+        struct netmap_slot *s = &ring->slot[j];
+        nbytes += s->len;
+        npkts += !(s->flags & NS_MOREFRAG);
+        s->flags &= ~NS_BUF_CHANGED;
+    }
+    nmc_store_rel(&kr->hwcur, head);        /* senders may now reuse [.., head) */
+    kr->pkts += npkts;
+    kr->bytes += nbytes;
+    kr->syncs++;
+    tail = nmc_load_acq(&kr->pipe_tail);
+    if (tail >= n)
+        tail = head;
+    kr->hwtail = kr->rtail = tail;
+    ring->tail = tail;
+    if (!p->no_timestamp || (ring->flags & NR_TIMESTAMP))
+        gettimeofday(&ring->ts, NULL);
+    return 0;
+}
+
+int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me)
+{
+    struct nmc_vale_ctx *c = calloc(1, sizeof(*c));
+    int err;
+
+    if (!c)
+        return -ENOMEM;
+    if ((err = nmc_sw_attach(p->rundir, sw, false, &c->m)) < 0) {
+        free(c);
+        return err;
+    }
+    c->me = me;
+    c->batch = c->m.sw->bridge_batch;
+    if (c->batch < 1 || c->batch > NMC_BDG_BATCH_MAX)
+        c->batch = NMC_BDG_BATCH;
+    c->ft = calloc(c->batch, sizeof(*c->ft));
+    for (uint32_t q = 0; c->ft && q < NMC_SW_MAXPORTS; q++) {
+        c->dst[q].reg.fd = -1;
+        c->dst[q].list = calloc(c->batch, sizeof(uint16_t));
+        if (!c->dst[q].list)
+            break;
+    }
+    p->vale = c;
+    if (!c->ft || !c->dst[NMC_SW_MAXPORTS - 1].list)
+        return -ENOMEM;
+    return 0;
+}
+
+void nmc_vale_ctx_close(struct nmc_port *p)
+{
+    struct nmc_vale_ctx *c = p->vale;
+
+    if (!c)
+        return;
+    for (uint32_t q = 0; q < NMC_SW_MAXPORTS; q++) {
+        if (c->dst[q].reg.map)
+            nmc_region_detach(&c->dst[q].reg);
+        free(c->dst[q].list);
+    }
+    free(c->ft);
+    nmc_sw_detach(&c->m);
+    free(c);
+    p->vale = NULL;
+}

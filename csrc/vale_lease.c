@@ -1,0 +1,160 @@
+/*
+ * vale_lease.c -- leases on a VALE destination RX ring, so that several
+ * senders fill one ring in parallel: reserve under a short robust lock,
+ * copy outside it, complete in order.  A sender that died holding a lease
+ * (or the lock) is detected and its slots are padded with len = 0 and
+ * completed, so the ring never stalls.
+ */
+#include "nmc_vale.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+void nmc_lease_init(struct nmc_kring *kr)
+{
+    pthread_mutexattr_t a;
+
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&kr->lease_lock, &a);
+    pthread_mutexattr_destroy(&a);
+    kr->hwlease = kr->lease_first = kr->lease_count = 0;
+    kr->lease_init = 1;
+}
+
+/* Is the process that took a lease gone?  (pid gone, or its holder's lock
+ * byte in its region released: a reused pid does not fool us.) */
+static bool owner_dead(const char *rundir, const struct nmc_lease *l)
+{
+    char path[256];
+    bool dead;
+    int fd;
+
+    if (kill(l->pid, 0) < 0 && errno == ESRCH)
+        return true;
+    if (++((struct nmc_lease *)l)->checks % 16)
+        return false;                   /* alive by pid: look closer only now and then */
+    nmc_region_path(rundir, (uint16_t)l->owner_mem, path, sizeof(path));
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return true;
+    dead = !nmc_holder_alive(fd, l->owner_h);
+    close(fd);
+    return dead;
+}
+
+static void pad(struct netmap_ring *ring, uint32_t n, uint32_t start, uint32_t end)
+{
+    for (uint32_t j = start % n; j != end % n; j = nmc_next(j, n)) {
+        ring->slot[j].len = 0;
+        ring->slot[j].flags = 0;
+    }
+}
+
+/* Publish the tail over consecutive completed leases.  Lock held. */
+static bool advance(struct nmc_kring *kr)
+{
+    bool moved = false;
+
+    while (kr->lease_count > 0) {
+        struct nmc_lease *l = &kr->leases[kr->lease_first % NMC_MAX_LEASES];
+        if (!l->done)
+            break;
+        nmc_store_rel(&kr->pipe_tail, l->end);
+        kr->lease_first = (kr->lease_first + 1) % NMC_MAX_LEASES;
+        kr->lease_count--;
+        moved = true;
+    }
+    return moved;
+}
+
+/* Pad and complete the leases of dead senders.  Lock held. */
+void nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir)
+{
+    uint32_t n = kr->nslots;
+
+    if (n < 2 || n > NMC_MAXSLOTS || kr->lease_count > NMC_MAX_LEASES ||
+        kr->lease_first >= NMC_MAX_LEASES || kr->hwlease >= n) {
+        kr->lease_count = 0;            /* unusable state: restart from the published tail */
+        kr->lease_first = 0;
+        kr->hwlease = kr->pipe_tail < n ? kr->pipe_tail : 0;
+        return;
+    }
+    for (uint32_t i = 0; i < kr->lease_count; i++) {
+        struct nmc_lease *l = &kr->leases[(kr->lease_first + i) % NMC_MAX_LEASES];
+        if (!l->done && owner_dead(rundir, l)) {
+            pad(ring, n, l->start, l->end);
+            l->done = 1;
+        }
+    }
+    advance(kr);
+}
+
+static int lock(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir)
+{
+    int err = pthread_mutex_lock(&kr->lease_lock);
+
+    if (err == EOWNERDEAD) {            /* a sender died inside the lock */
+        nmc_lease_repair(kr, ring, rundir);
+        pthread_mutex_consistent(&kr->lease_lock);
+        err = 0;
+    }
+    return -err;
+}
+
+/* Reserve up to `want` slots; returns how many (0: ring full) and the
+ * lease slot through *id.  The caller copies into [*start, *start + got). */
+uint32_t nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir,
+                       uint32_t want, const struct nmc_lease *who, uint32_t *start, uint32_t *id)
+{
+    uint32_t n = kr->nslots, hwcur, avail, got;
+    struct nmc_lease *l;
+
+    if (lock(kr, ring, rundir) < 0)
+        return 0;
+    if (kr->hwlease >= n || kr->lease_count >= NMC_MAX_LEASES)
+        nmc_lease_repair(kr, ring, rundir);
+    hwcur = nmc_load_acq(&kr->hwcur);
+    avail = (hwcur < n && kr->lease_count < NMC_MAX_LEASES) ? nmc_dist(kr->hwlease, nmc_prev(hwcur, n), n) : 0;
+    got = want < avail ? want : avail;
+    if (got) {
+        *id = (kr->lease_first + kr->lease_count) % NMC_MAX_LEASES;
+        l = &kr->leases[*id];
+        *l = *who;
+        l->start = *start = kr->hwlease;
+        l->end = kr->hwlease = (kr->hwlease + got) % n;
+        l->done = 0;
+        kr->lease_count++;
+    }
+    pthread_mutex_unlock(&kr->lease_lock);
+    return got;
+}
+
+/* Complete lease `id`, whose slots were used up to `used_end`: the rest is
+ * given back if no later lease exists, else padded with len = 0 slots (as
+ * netmap).  Returns true if the published tail may have moved. */
+bool nmc_lease_put(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t id,
+                   uint32_t used_end)
+{
+    struct nmc_lease *l = &kr->leases[id % NMC_MAX_LEASES];
+    bool moved;
+
+    if (lock(kr, ring, rundir) < 0)
+        return false;
+    if (l->end != used_end % kr->nslots) {
+        if (kr->hwlease == l->end && (kr->lease_first + kr->lease_count - 1) % NMC_MAX_LEASES == id)
+            kr->hwlease = l->end = used_end % kr->nslots;
+        else
+            pad(ring, kr->nslots, used_end, l->end);
+    }
+    l->done = 1;
+    moved = advance(kr);
+    if (kr->lease_count && !moved)      /* an older lease is still out: is its sender alive? */
+        nmc_lease_repair(kr, ring, rundir), moved = true;
+    pthread_mutex_unlock(&kr->lease_lock);
+    return moved;
+}

@@ -1,0 +1,120 @@
+/*
+ * vale_port.c -- VALE ports: creation in their own region, attachment to
+ * their switch, and removal.  Control path, under the runtime-dir lock.
+ */
+#include "nmc_vale.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* "valeX:Y": X a valid switch name, Y non-empty. */
+static int split_name(const char *name, char sw[NMC_SW_NAMELEN])
+{
+    const char *colon = strchr(name, ':');
+    size_t n;
+
+    if (!colon || colon[1] == 0)
+        return -EINVAL;
+    n = (size_t)(colon - name);
+    if (n >= NMC_SW_NAMELEN)
+        return -ENAMETOOLONG;
+    memcpy(sw, name, n);
+    sw[n] = 0;
+    return nmc_sw_name_ok(sw) ? 0 : -EINVAL;
+}
+
+int nmc_vale_validate(const struct nmc_pipe_req *req)
+{
+    char sw[NMC_SW_NAMELEN];
+
+    if (!req || !req->parent || strlen(req->parent) >= NMC_NAMELEN)
+        return -EINVAL;
+    if (req->pipe_id && *req->pipe_id)
+        return -EINVAL;
+    if (req->mode != NR_REG_ALL_NIC && req->mode != NR_REG_ONE_NIC)
+        return -EINVAL;                 /* a VALE port has no host rings */
+    return split_name(req->parent, sw);
+}
+
+static int find_vale(struct nmc_region *r, const char *name)
+{
+    struct nmc_port_rec *ports = nmc_ports(r);
+
+    for (uint32_t i = 0; i < NMC_MAX_PORTS; i++)
+        if (ports[i].state == NMC_LIVE && ports[i].kind == NMC_KIND_VALE &&
+            strncmp(ports[i].parent, name, NMC_NAMELEN) == 0)
+            return (int)i;
+    return -ENOENT;
+}
+
+static int create_vale(struct nmc_region *r, const struct nmc_pipe_req *req, const char *sw,
+                       struct nmc_port_rec **out)
+{
+    struct nmc_port_rec *rec = nmc_rec_alloc(r, NMC_KIND_VALE, req->parent);
+    struct nmc_kring *krs = nmc_krings(r->map, &r->g);
+    uint32_t ntx = nmc_bound(req->tx_rings, 1, 1, NMC_VALE_MAXRINGS);
+    uint32_t nrx = nmc_bound(req->rx_rings, 1, 1, NMC_VALE_MAXRINGS);
+    uint32_t tslots = nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
+    uint32_t rslots = nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
+    int err;
+
+    if (!rec)
+        return -ENOMEM;
+    rec->nends = 1;
+    nmc_copy_name(rec->sw, sizeof(rec->sw), sw);
+    if ((err = nmc_rec_add_rings(r, rec, 0, 0, ntx, tslots, true)) < 0 ||
+        (err = nmc_rec_add_rings(r, rec, 0, 1, nrx, rslots, true)) < 0) {
+        nmc_rec_free(r, rec);
+        return err;
+    }
+    for (uint32_t k = 0; k < nrx; k++)
+        nmc_lease_init(&krs[nmc_rec_obj(rec, 0, 1, k)]);
+    *out = rec;
+    return 0;
+}
+
+int nmc_vale_find_or_create(struct nmc_region *r, const struct nmc_pipe_req *req, const char *rundir,
+                            uint32_t *port)
+{
+    char sw[NMC_SW_NAMELEN];
+    struct nmc_port_rec *rec;
+    struct nmc_swmap m = { 0 };
+    int i, err;
+
+    if ((i = find_vale(r, req->parent)) >= 0) {
+        *port = (uint32_t)i;
+        return 0;
+    }
+    if ((err = split_name(req->parent, sw)) < 0 || (err = create_vale(r, req, sw, &rec)) < 0)
+        return err;
+    if ((err = nmc_sw_attach(rundir, sw, true, &m)) < 0 ||
+        (err = nmc_sw_add(m.sw, req->parent, r->mem_id, (uint32_t)(rec - nmc_ports(r)), rec)) < 0) {
+        if (m.sw)
+            nmc_sw_gc(rundir, &m);
+        nmc_sw_detach(&m);
+        nmc_rec_free(r, rec);
+        return err;
+    }
+    rec->sw_port = (uint32_t)err;
+    rec->state = NMC_LIVE;
+    nmc_sw_detach(&m);
+    *port = (uint32_t)(rec - nmc_ports(r));
+    return 0;
+}
+
+/* A port nobody holds: take a VALE port off its switch, then free it. */
+void nmc_port_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec)
+{
+    struct nmc_swmap m = { 0 };
+
+    if (rec->kind == NMC_KIND_VALE && nmc_sw_attach(rundir, rec->sw, false, &m) == 0) {
+        uint32_t i = rec->sw_port % NMC_SW_MAXPORTS;
+        struct nmc_sw_port *sp = &m.sw->ports[i];
+        if (sp->state == NMC_LIVE && sp->mem_id == r->mem_id &&
+            sp->rec == (uint32_t)(rec - nmc_ports(r)))
+            nmc_sw_remove(m.sw, i);
+        nmc_sw_gc(rundir, &m);
+        nmc_sw_detach(&m);
+    }
+    nmc_rec_free(r, rec);
+}

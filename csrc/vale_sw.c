@@ -1,0 +1,175 @@
+/*
+ * vale_sw.c -- VALE switches: the switch file and its port table.
+ *
+ * <rundir>/vale.<sw> (mode 0600) holds the switch: up to 254 port entries
+ * (state, generation, where the port's rings are: region mem_id, record,
+ * RX ring objects) and VALE's 1024-entry learning table.  Entries change
+ * only under the runtime-directory lock; senders read them lock-free and
+ * re-check the generation before using a cached mapping.
+ */
+#include "nmc_vale.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void nmc_sw_path(const char *rundir, const char *sw, char *out, size_t len)
+{
+    snprintf(out, len, "%s/vale.%s", rundir, sw);
+}
+
+bool nmc_sw_name_ok(const char *sw)
+{
+    size_t n = strlen(sw);
+
+    if (n < 4 || n >= NMC_SW_NAMELEN || strncmp(sw, "vale", 4) != 0)
+        return false;
+    for (size_t i = 4; i < n; i++) {
+        char c = sw[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static uint32_t env_batch(void)
+{
+    const char *v = getenv("NMCOMPAT_BRIDGE_BATCH");
+    long b = v ? strtol(v, NULL, 10) : 0;
+
+    return b >= 1 && b <= NMC_BDG_BATCH_MAX ? (uint32_t)b : NMC_BDG_BATCH;
+}
+
+/* Map the switch file, creating it when `create`; -ENOENT if absent. */
+int nmc_sw_attach(const char *rundir, const char *sw, bool create, struct nmc_swmap *m)
+{
+    char path[256];
+    struct stat st;
+    int fd, err;
+    bool fresh = false;
+
+    if (!nmc_sw_name_ok(sw))
+        return -EINVAL;
+    nmc_sw_path(rundir, sw, path, sizeof(path));
+    fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT && create) {
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fresh = fd >= 0;
+        if (fresh && ftruncate(fd, sizeof(struct nmc_switch)) < 0) {
+            err = -errno;
+            unlink(path);
+            close(fd);
+            return err;
+        }
+    }
+    if (fd < 0)
+        return -errno;
+    err = -EACCES;
+    if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || !S_ISREG(st.st_mode))
+        goto fail;
+    err = -EINVAL;
+    if ((size_t)st.st_size != sizeof(struct nmc_switch))
+        goto fail;
+    m->sw = mmap(NULL, sizeof(struct nmc_switch), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m->sw == MAP_FAILED) {
+        err = -errno;
+        goto fail;
+    }
+    close(fd);
+    if (fresh) {
+        nmc_copy_name(m->sw->name, sizeof(m->sw->name), sw);
+        m->sw->version = NMC_SW_VERSION;
+        m->sw->bridge_batch = env_batch();
+        nmc_store_rel(&m->sw->magic, NMC_SW_MAGIC);
+    } else if (m->sw->magic != NMC_SW_MAGIC || m->sw->version != NMC_SW_VERSION) {
+        munmap(m->sw, sizeof(struct nmc_switch));
+        m->sw = NULL;
+        return -EINVAL;
+    }
+    return 0;
+fail:
+    close(fd);
+    return err;
+}
+
+void nmc_sw_detach(struct nmc_swmap *m)
+{
+    if (m->sw)
+        munmap(m->sw, sizeof(struct nmc_switch));
+    m->sw = NULL;
+}
+
+int nmc_sw_active(const struct nmc_switch *sw)
+{
+    int n = 0;
+
+    for (uint32_t i = 0; i < NMC_SW_MAXPORTS; i++)
+        n += sw->ports[i].state == NMC_LIVE;
+    return n;
+}
+
+int nmc_sw_find(const struct nmc_switch *sw, const char *name)
+{
+    for (uint32_t i = 0; i < NMC_SW_MAXPORTS; i++)
+        if (sw->ports[i].state == NMC_LIVE && strncmp(sw->ports[i].name, name, NMC_NAMELEN) == 0)
+            return (int)i;
+    return -ENOENT;
+}
+
+/* Add a port whose rings are record `rec` of region `mem_id`. */
+int nmc_sw_add(struct nmc_switch *sw, const char *name, uint16_t mem_id, uint32_t recidx,
+               const struct nmc_port_rec *rec)
+{
+    if (nmc_sw_find(sw, name) >= 0)
+        return -EBUSY;
+    if (nmc_sw_active(sw) + 2 >= (int)NMC_BDG_MAXPORTS)
+        return -ENOMEM;                 /* netmap: active + 2 < 254 */
+    for (uint32_t i = 0; i < NMC_SW_MAXPORTS; i++) {
+        struct nmc_sw_port *sp = &sw->ports[i];
+        uint32_t gen;
+        if (sp->state != NMC_FREE)
+            continue;
+        gen = sp->gen + 1;
+        memset(sp, 0, sizeof(*sp));
+        nmc_copy_name(sp->name, sizeof(sp->name), name);
+        sp->mem_id = mem_id;
+        sp->rec = recidx;
+        sp->nrx = rec->nrings[0][1];
+        sp->ntx = rec->nrings[0][0];
+        sp->rx_first_obj = rec->first_obj[0][1];
+        sp->rx_slots = rec->nslots[0][1];
+        sp->gen = gen;
+        __atomic_store_n(&sp->state, NMC_LIVE, __ATOMIC_RELEASE);
+        return (int)i;
+    }
+    return -ENOMEM;
+}
+
+void nmc_sw_remove(struct nmc_switch *sw, uint32_t idx)
+{
+    struct nmc_sw_port *sp = &sw->ports[idx % NMC_SW_MAXPORTS];
+
+    __atomic_store_n(&sp->state, NMC_FREE, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&sp->gen, 1, __ATOMIC_RELEASE);
+    for (uint32_t i = 0; i < NMC_BDG_HASH; i++) {      /* forget what it taught */
+        uint64_t e = sw->ht[i];
+        if ((e >> 63) && ((e >> 48) & 0xff) == idx)
+            sw->ht[i] = 0;
+    }
+}
+
+/* Unlink the switch file when no port is left (netmap frees empty bridges). */
+void nmc_sw_gc(const char *rundir, struct nmc_swmap *m)
+{
+    char path[256];
+
+    if (m->sw && nmc_sw_active(m->sw) == 0) {
+        nmc_sw_path(rundir, m->sw->name, path, sizeof(path));
+        unlink(path);
+    }
+}
