@@ -201,6 +201,8 @@ int nmc_port_info(const struct nmc_port *p, struct nmc_port_info *info)
 int nmc_port_stats(const struct nmc_port *p, struct nmc_port_stats *st)
 {
     *st = p->st;
+    if (p->vale)
+        nmc_vale_counters(p, st);
     for (uint32_t i = 0; i < p->ntx; i++) {
         st->tx_pkts += p->tx[i].kr->pkts;
         st->tx_bytes += p->tx[i].kr->bytes;

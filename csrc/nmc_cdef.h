@@ -73,6 +73,9 @@ struct nmc_port_stats {
     uint64_t sleeps;
     uint64_t drains;
     uint64_t polls;
+    uint64_t rx_dropped;    /* VALE: frames the switch could not put in our RX rings */
+    uint64_t tx_dropped;    /* VALE: frames we sent that went nowhere (< 14 bytes, to ourselves) */
+    uint64_t forwarded;     /* VALE: frames the switch delivered to us */
 };
 
 struct nmc_pkt {
@@ -126,5 +129,17 @@ int nmc_bench_pipe(const char *rundir, const char *parent, const char *pipe_id, 
                    struct nmc_bench_result *out);
 int nmc_bench_raw(const char *shm_path, int role, uint32_t batch, uint32_t pkt_len,
                   uint64_t count, struct nmc_bench_result *out);
+
+struct nmc_vale_list {
+    char name[64];
+    uint32_t bridge_idx;
+    uint32_t port_idx;
+};
+int nmc_vale_newif(const struct nmc_pipe_req *req);
+int nmc_vale_delif(const char *rundir, const char *name);
+int nmc_vale_attach(const char *rundir, const char *name);
+int nmc_vale_detach(const char *rundir, const char *name);
+int nmc_vale_list(const char *rundir, struct nmc_vale_list *l);
+int nmc_vale_port_info(const char *rundir, const char *name, struct nmc_port_info *info);
 
 #define NMC_ABI_VERSION ...

@@ -102,7 +102,7 @@ struct nmc_port_rec {
     uint32_t nrings[2][2], nslots[2][2], first_obj[2][2];
     char sw[NMC_NAMELEN];           /* VALE: switch name, e.g. "vale0" */
     uint32_t sw_port;               /* VALE: index in the switch */
-    uint32_t pad;
+    uint32_t attach_gen;            /* VALE: bumped by attach/detach */
     uint64_t gen;
 } nmc_aligned;
 
@@ -159,6 +159,7 @@ struct nmc_port {
     uint64_t flags;
     int spin_us;
     bool no_timestamp, err_pending, filled, fd_exported;
+    uint32_t attach_gen;            /* VALE: the switch attachment p->vale is for */
     struct nmc_port_stats st;       /* process-local counters */
     struct nmc_vale_ctx *vale;      /* VALE ports: the switch as seen from here */
     int (*txsync_one)(struct nmc_port *p, struct nmc_lring *lr);
@@ -239,11 +240,20 @@ int nmc_pipe_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint32
 int nmc_pipe_find(struct nmc_region *r, const char *parent, const char *id);
 void nmc_pipe_repair_tx(struct nmc_region *r, uint32_t obj);
 
+/* port.c */
+int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r);
+int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r);
+
+/* vale.c */
+void nmc_vale_counters(const struct nmc_port *p, struct nmc_port_stats *st);
+
 /* vale_port.c */
 int nmc_vale_validate(const struct nmc_pipe_req *req);
-int nmc_vale_find_or_create(struct nmc_region *r, const struct nmc_pipe_req *req, const char *rundir,
-                            uint32_t *port);
+int nmc_vale_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                     uint32_t *port);
 void nmc_port_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec);
+int nmc_vale_create_persistent(struct nmc_region *r, const struct nmc_pipe_req *req);
+bool nmc_port_in_use(struct nmc_region *r, uint32_t port);
 
 /* wake.c */
 int nmc_wake_setup(struct nmc_port *p);

@@ -79,6 +79,10 @@ int nmc_sw_add(struct nmc_switch *sw, const char *name, uint16_t mem_id, uint32_
 void nmc_sw_remove(struct nmc_switch *sw, uint32_t idx);
 void nmc_sw_gc(const char *rundir, struct nmc_swmap *m);
 
+/* vale_ctl.c */
+void nmc_sw_reap(const char *rundir, struct nmc_swmap *m);
+void nmc_sw_reap_name(const char *rundir, const char *sw);
+
 /* vale.c */
 uint32_t nmc_vale_hash(const uint8_t *mac);
 int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me);

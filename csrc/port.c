@@ -114,6 +114,11 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r)
     return 1;
 }
 
+bool nmc_port_in_use(struct nmc_region *r, uint32_t port)
+{
+    return port_has_live_holder(r, port, -1, 0, 0);
+}
+
 static int count_pipes_of(struct nmc_region *r, const char *parent)
 {
     struct nmc_port_rec *ports = nmc_ports(r);
@@ -137,7 +142,7 @@ static uint32_t env_u32(const char *name, uint32_t dflt)
 }
 
 /* Find (reaping stale state) or create the region of the pipe's parent. */
-static int get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r)
+int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r)
 {
     int id = nmc_region_lookup_parent(rundir, req->parent);
     int err;
@@ -330,7 +335,9 @@ static int fill_port(struct nmc_port *p, struct nmc_region *r, uint32_t h, uint3
     if (!p->tx || !p->rx)
         return -ENOMEM;
     setup_lrings(p);
-    if (p->rec->kind == NMC_KIND_VALE && (err = nmc_vale_ctx_open(p, p->rec->sw, p->rec->sw_port)) < 0)
+    p->attach_gen = p->rec->attach_gen;
+    if (p->rec->kind == NMC_KIND_VALE && p->rec->sw[0] &&
+        (err = nmc_vale_ctx_open(p, p->rec->sw, p->rec->sw_port)) < 0)
         return err;
     return nmc_wake_setup(p);
 }
@@ -355,15 +362,32 @@ static void free_port(struct nmc_port *p)
     free(p);
 }
 
-typedef int (*find_fn)(struct nmc_region *r, const struct nmc_pipe_req *req, const char *rundir,
+/* The existing region linked to `name`, reaped; -ENXIO if none. */
+int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r)
+{
+    int id = nmc_region_lookup_parent(rundir, name);
+
+    if (id < 0 || nmc_region_attach(rundir, (uint16_t)id, r) < 0)
+        return -ENXIO;
+    if (nmc_region_reap(rundir, r)) {
+        nmc_region_detach(r);
+        return -ENXIO;
+    }
+    return 0;
+}
+
+typedef int (*find_fn)(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
                        uint32_t *port);
 
-static int pipe_find_or_create(struct nmc_region *r, const struct nmc_pipe_req *req,
-                               const char *rundir, uint32_t *port)
+/* The pipe's region (its parent's) and its record, created if needed. */
+static int pipe_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                        uint32_t *port)
 {
-    int pi = nmc_pipe_find(r, req->parent, req->pipe_id);
+    int pi, err;
 
-    (void)rundir;
+    if ((err = nmc_get_region(rundir, req, r)) < 0)
+        return err;
+    pi = nmc_pipe_find(r, req->parent, req->pipe_id);
     if (pi >= 0) {
         *port = (uint32_t)pi;
         return 0;
@@ -372,16 +396,14 @@ static int pipe_find_or_create(struct nmc_region *r, const struct nmc_pipe_req *
 }
 
 static int open_locked(const struct nmc_pipe_req *req, const char *rundir, struct nmc_port *p,
-                       find_fn find_or_create)
+                       find_fn resolve)
 {
     struct nmc_region r = { .fd = -1 };
     uint32_t port, first[2], last[2];
     struct nmc_holder *hd;
     int h, err;
 
-    if ((err = get_region(rundir, req, &r)) < 0)
-        return err;
-    if ((err = find_or_create(&r, req, rundir, &port)) < 0)
+    if ((err = resolve(rundir, req, &r, &port)) < 0)
         goto fail;
     struct nmc_port_rec *rec = &nmc_ports(&r)[port];
     if ((err = bind_range(req, end_rings(rec, req->role, 0), end_rings(rec, req->role, 1), first, last)) < 0 ||
@@ -411,8 +433,10 @@ static int open_locked(const struct nmc_pipe_req *req, const char *rundir, struc
         nmc_wake_sleepers(p, p->rx[i].peer_kr);
     return 0;
 fail:
-    nmc_region_reap(rundir, &r);
-    nmc_region_detach(&r);
+    if (r.map) {
+        nmc_region_reap(rundir, &r);
+        nmc_region_detach(&r);
+    }
     return err;
 }
 
@@ -446,14 +470,14 @@ int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out)
 {
     int err = validate_req(req);
 
-    return err < 0 ? err : open_with(req, out, pipe_find_or_create);
+    return err < 0 ? err : open_with(req, out, pipe_resolve);
 }
 
 int nmc_vale_open(const struct nmc_pipe_req *req, struct nmc_port **out)
 {
     int err = nmc_vale_validate(req);
 
-    return err < 0 ? err : open_with(req, out, nmc_vale_find_or_create);
+    return err < 0 ? err : open_with(req, out, nmc_vale_resolve);
 }
 
 int nmc_port_close(struct nmc_port *p)

@@ -287,15 +287,37 @@ static void flush(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft)
     }
 }
 
+/* A persistent port is attached to or detached from a switch by vale-ctl
+ * while we hold it: follow. */
+static void follow_attachment(struct nmc_port *p)
+{
+    uint32_t gen = __atomic_load_n(&p->rec->attach_gen, __ATOMIC_ACQUIRE);
+    char sw[NMC_SW_NAMELEN];
+
+    if (gen == p->attach_gen)
+        return;
+    nmc_vale_ctx_close(p);
+    nmc_copy_name(sw, sizeof(sw), p->rec->sw);
+    if (sw[0])
+        nmc_vale_ctx_open(p, sw, p->rec->sw_port);
+    p->attach_gen = gen;
+}
+
 int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
 {
-    struct nmc_vale_ctx *c = p->vale;
+    struct nmc_vale_ctx *c;
     struct nmc_kring *kr = lr->kr;
     uint32_t head, j, npkts = 0, nbytes = 0;
 
     if (nmc_txsync_prologue(lr, &head) < 0) {
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
+    }
+    follow_attachment(p);
+    if ((c = p->vale) == NULL) {        /* on no switch: what is sent goes nowhere */
+        kr->hwcur = head;
+        kr->hwtail = kr->rtail = lr->ring->tail = nmc_prev(head, lr->n);
+        return 0;
     }
     for (j = kr->hwcur; j != head;) {
         uint32_t nft = 0;
@@ -390,4 +412,13 @@ void nmc_vale_ctx_close(struct nmc_port *p)
     nmc_sw_detach(&c->m);
     free(c);
     p->vale = NULL;
+}
+
+void nmc_vale_counters(const struct nmc_port *p, struct nmc_port_stats *st)
+{
+    const struct nmc_sw_port *sp = &p->vale->m.sw->ports[p->vale->me];
+
+    st->rx_dropped = __atomic_load_n(&sp->drops, __ATOMIC_RELAXED);
+    st->tx_dropped = __atomic_load_n(&sp->tx_dropped, __ATOMIC_RELAXED);
+    st->forwarded = __atomic_load_n(&sp->forwarded, __ATOMIC_RELAXED);
 }

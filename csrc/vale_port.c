@@ -33,6 +33,8 @@ int nmc_vale_validate(const struct nmc_pipe_req *req)
         return -EINVAL;
     if (req->mode != NR_REG_ALL_NIC && req->mode != NR_REG_ONE_NIC)
         return -EINVAL;                 /* a VALE port has no host rings */
+    if (!strchr(req->parent, ':'))
+        return *req->parent ? 0 : -EINVAL;      /* a persistent port, "netmap:vi0" */
     return split_name(req->parent, sw);
 }
 
@@ -73,20 +75,18 @@ static int create_vale(struct nmc_region *r, const struct nmc_pipe_req *req, con
     return 0;
 }
 
-int nmc_vale_find_or_create(struct nmc_region *r, const struct nmc_pipe_req *req, const char *rundir,
+/* Create VALE port req->parent in region r and put it on its switch. */
+static int create_on_switch(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
                             uint32_t *port)
 {
     char sw[NMC_SW_NAMELEN];
     struct nmc_port_rec *rec;
     struct nmc_swmap m = { 0 };
-    int i, err;
+    int err;
 
-    if ((i = find_vale(r, req->parent)) >= 0) {
-        *port = (uint32_t)i;
-        return 0;
-    }
     if ((err = split_name(req->parent, sw)) < 0 || (err = create_vale(r, req, sw, &rec)) < 0)
         return err;
+    nmc_sw_reap_name(rundir, sw);           /* may free dead ports, or the switch */
     if ((err = nmc_sw_attach(rundir, sw, true, &m)) < 0 ||
         (err = nmc_sw_add(m.sw, req->parent, r->mem_id, (uint32_t)(rec - nmc_ports(r)), rec)) < 0) {
         if (m.sw)
@@ -100,6 +100,47 @@ int nmc_vale_find_or_create(struct nmc_region *r, const struct nmc_pipe_req *req
     nmc_sw_detach(&m);
     *port = (uint32_t)(rec - nmc_ports(r));
     return 0;
+}
+
+/* "valeX:Y" is either a port the switch already has (ephemeral, or a
+ * persistent port attached under that name), or a new ephemeral port. */
+int nmc_vale_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                     uint32_t *port)
+{
+    char sw[NMC_SW_NAMELEN];
+    struct nmc_swmap m = { 0 };
+    int i, err;
+
+    if (!strchr(req->parent, ':')) {        /* persistent ports exist or not */
+        if ((err = nmc_get_region_of(rundir, req->parent, r)) < 0)
+            return err;
+        if ((i = find_vale(r, req->parent)) < 0)
+            return -ENXIO;
+        *port = (uint32_t)i;
+        return 0;
+    }
+    if ((err = split_name(req->parent, sw)) < 0)
+        return err;
+    if (nmc_sw_attach(rundir, sw, false, &m) == 0) {
+        int q = nmc_sw_find(m.sw, req->parent);
+        struct nmc_sw_port sp = q >= 0 ? m.sw->ports[q] : (struct nmc_sw_port){ 0 };
+        nmc_sw_detach(&m);
+        if (q >= 0 && nmc_region_attach(rundir, sp.mem_id, r) == 0) {
+            if (nmc_region_reap(rundir, r) == 0 && sp.rec < NMC_MAX_PORTS &&
+                nmc_ports(r)[sp.rec].state == NMC_LIVE && nmc_ports(r)[sp.rec].kind == NMC_KIND_VALE) {
+                *port = sp.rec;
+                return 0;
+            }
+            nmc_region_detach(r);
+        }
+    }
+    if ((err = nmc_get_region(rundir, req, r)) < 0)
+        return err;
+    if ((i = find_vale(r, req->parent)) >= 0) {
+        *port = (uint32_t)i;
+        return 0;
+    }
+    return create_on_switch(rundir, req, r, port);
 }
 
 /* A port nobody holds: take a VALE port off its switch, then free it. */
@@ -117,4 +158,17 @@ void nmc_port_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_
         nmc_sw_detach(&m);
     }
     nmc_rec_free(r, rec);
+}
+
+/* NEWIF: a persistent port, on no switch until attached. */
+int nmc_vale_create_persistent(struct nmc_region *r, const struct nmc_pipe_req *req)
+{
+    struct nmc_port_rec *rec;
+    int err = create_vale(r, req, "", &rec);
+
+    if (err < 0)
+        return err;
+    rec->persistent = 1;
+    rec->state = NMC_LIVE;
+    return 0;
 }

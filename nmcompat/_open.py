@@ -47,5 +47,8 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
         return Port(portspec, "pipe", engine.open_pipe(spec, **options))
     if spec.vale_switch is not None:
         return Port(portspec, "vale", engine.open_vale(spec, **options))
+    from nmcompat import vale
+    if spec.subsys == "netmap" and vale.is_persistent(spec.name, rundir=rundir):
+        return Port(portspec, "vale", engine.open_vale(spec, **options))
     from nmcompat.backends import open_nic
     return open_nic(spec)

@@ -6,6 +6,7 @@ import sys
 
 SUBCOMMANDS = {
     "demo": ("nmcompat.tools.demo", "a sender and a receiver process over a pipe"),
+    "vale-ctl": ("nmcompat.tools.vale_ctl", "netmap's vale-ctl: persistent ports, attach, list"),
     "bench-pipe": ("nmcompat.tools.bench_pipe", "pipe throughput beside a raw shared-memory ring"),
 }
 

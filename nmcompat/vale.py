@@ -1,0 +1,91 @@
+"""VALE control: netmap's persistent ports, attach/detach, listing, info.
+
+The same requests ``vale-ctl`` makes (NETMAP_REQ_VALE_NEWIF/DELIF/ATTACH/
+DETACH/LIST, PORT_INFO_GET), with netmap's errnos raised as OSError:
+EEXIST for a second newif, EBUSY to delete an attached or open port or to
+attach twice, ENXIO for an unknown port, ENOENT past the end of a listing,
+EINVAL for names of the wrong kind.
+"""
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+from nmcompat._ffi import check, ffi, lib, os_error
+
+
+@dataclass(frozen=True)
+class PortEntry:
+    name: str
+    bridge_idx: int
+    port_idx: int
+
+
+def _dir(rundir: Optional[str]):
+    return ffi.NULL if rundir is None else rundir.encode()
+
+
+def newif(name: str, *, tx_slots: int = 0, rx_slots: int = 0, tx_rings: int = 0,
+          rx_rings: int = 0, mem_id: int = 0, rundir: Optional[str] = None) -> None:
+    """Create persistent port `name` (on no switch until attach())."""
+    req = ffi.new("struct nmc_pipe_req *")
+    keep = [ffi.new("char[]", name.encode())]
+    req.parent = keep[0]
+    if rundir is not None:
+        keep.append(ffi.new("char[]", rundir.encode()))
+        req.rundir = keep[1]
+    req.mode = 1
+    req.tx_slots, req.rx_slots, req.tx_rings, req.rx_rings = tx_slots, rx_slots, tx_rings, rx_rings
+    req.mem_id = mem_id
+    check(lib.nmc_vale_newif(req), "create", name)
+
+
+def delif(name: str, *, rundir: Optional[str] = None) -> None:
+    """Delete persistent port `name` (EBUSY while attached or open)."""
+    check(lib.nmc_vale_delif(_dir(rundir), name.encode()), "delete", name)
+
+
+def attach(name: str, *, rundir: Optional[str] = None) -> int:
+    """Attach a persistent port to a switch ("vale0:vi0"); returns its port index."""
+    rc = lib.nmc_vale_attach(_dir(rundir), name.encode())
+    if rc == -errno.EOPNOTSUPP:
+        raise os_error(errno.EOPNOTSUPP, "attach", name, "attaching a NIC needs the AF_XDP or "
+                       "AF_PACKET backend, which this version does not have")
+    return check(rc, "attach", name)
+
+
+def detach(name: str, *, rundir: Optional[str] = None) -> int:
+    """Detach a persistent port from its switch; returns the index it had."""
+    return check(lib.nmc_vale_detach(_dir(rundir), name.encode()), "detach", name)
+
+
+def lookup(name: str, *, rundir: Optional[str] = None) -> PortEntry:
+    """VALE_LIST for one port: its bridge and port index (ENOENT if absent)."""
+    lst = ffi.new("struct nmc_vale_list *")
+    lst.name = name.encode()
+    check(lib.nmc_vale_list(_dir(rundir), lst), "list", name)
+    return PortEntry(ffi.string(lst.name).decode(), lst.bridge_idx, lst.port_idx)
+
+
+def ports(*, rundir: Optional[str] = None) -> Iterator[PortEntry]:
+    """Every port of every switch, in (bridge_idx, port_idx) order."""
+    lst = ffi.new("struct nmc_vale_list *")
+    while lib.nmc_vale_list(_dir(rundir), lst) == 0:
+        yield PortEntry(ffi.string(lst.name).decode(), lst.bridge_idx, lst.port_idx)
+        lst.name = b""
+        lst.port_idx += 1
+
+
+def port_info(name: str, *, rundir: Optional[str] = None) -> dict:
+    """PORT_INFO_GET: memsize, rings, slots and mem_id of a VALE or persistent port."""
+    info = ffi.new("struct nmc_port_info *")
+    check(lib.nmc_vale_port_info(_dir(rundir), name.encode(), info), "get info of", name)
+    return {"memsize": info.nr_memsize, "tx_slots": info.nr_tx_slots, "rx_slots": info.nr_rx_slots,
+            "tx_rings": info.nr_tx_rings, "rx_rings": info.nr_rx_rings, "mem_id": info.nr_mem_id}
+
+
+def is_persistent(name: str, *, rundir: Optional[str] = None) -> bool:
+    """Is `name` a persistent port (so that "netmap:<name>" opens it)?"""
+    info = ffi.new("struct nmc_port_info *")
+    return ":" not in name and lib.nmc_vale_port_info(_dir(rundir), name.encode(), info) == 0
