@@ -117,9 +117,9 @@ static int wait_ring(struct nmc_port *p, int events, uint64_t *idle_since)
 
     if (r < 0 && r != -EINTR)
         return r;
-    if (r & (POLLERR | POLLNVAL))
+    if (r > 0 && (r & (POLLERR | POLLNVAL)))
         return -EIO;
-    if (r & events) {
+    if (r > 0 && (r & events)) {
         *idle_since = 0;
         return 0;
     }
@@ -176,6 +176,8 @@ static int pipe_send(struct nmc_port *p, const struct bench_args *a, struct nmc_
     uint64_t seq = 0, idle = 0, t0 = 0;
     int err;
 
+    if (a->pkt_len > ring->nr_buf_size)
+        return -EINVAL;
     while (seq < a->count) {
         uint32_t n = min3(nm_ring_space(ring), a->batch, a->count - seq);
         if (n == 0) {
@@ -200,6 +202,8 @@ static int pipe_recv(struct nmc_port *p, const struct bench_args *a, struct nmc_
     uint64_t got = 0, seq = 0, idle = 0, t0 = 0;
     int err;
 
+    if (a->pkt_len > ring->nr_buf_size)
+        return -EINVAL;
     while (got < a->count) {
         uint32_t n;
         if ((err = nmc_rxsync(p)) < 0)
@@ -277,7 +281,7 @@ int nmc_bench_pipe(const char *rundir, const char *parent, const char *pipe_id, 
     if (!out || !parent || !pipe_id || (role != NMC_PIPE_MASTER && role != NMC_PIPE_SLAVE))
         return -EINVAL;
     memset(out, 0, sizeof(*out));
-    if ((err = check_args(batch, pkt_len, count, NMC_DEF_BUF_SIZE)) < 0 ||
+    if ((err = check_args(batch, pkt_len, count, UINT16_MAX)) < 0 ||
         (err = ready_path(rundir, parent, pipe_id, ready, sizeof(ready))) < 0)
         return err;
     if (role == NMC_PIPE_MASTER && (err = wait_for_file(ready)) < 0)

@@ -47,6 +47,9 @@ struct nmc_pipe_req {
     uint32_t buf_size;
     int32_t spin_us;
     uint32_t no_timestamp;
+    uint32_t ifindex;
+    uint32_t xdp_bind;
+    uint32_t no_sg;
 };
 
 struct nmc_port_info {
@@ -93,6 +96,16 @@ struct nmc_port;
 
 int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 int nmc_vale_open(const struct nmc_pipe_req *req, struct nmc_port **out);
+struct nmc_xsk_info {
+    uint32_t queue;
+    uint32_t zerocopy, sg, bind_flags;
+    uint64_t rx_dropped, rx_invalid_descs, tx_invalid_descs;
+    uint64_t rx_ring_full, rx_fill_ring_empty_descs, tx_ring_empty_descs;
+    uint64_t tx_dropped;
+};
+int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out);
+int nmc_xsk_fd(struct nmc_port *port, uint32_t k);
+int nmc_xsk_info(struct nmc_port *port, uint32_t k, struct nmc_xsk_info *info);
 int nmc_port_close(struct nmc_port *port);
 int nmc_port_info(const struct nmc_port *port, struct nmc_port_info *info);
 int nmc_port_stats(const struct nmc_port *port, struct nmc_port_stats *st);

@@ -89,7 +89,7 @@ struct nmc_holder {
     uint64_t gen;
 } nmc_aligned;
 
-enum { NMC_KIND_PIPE = 1, NMC_KIND_VALE = 2 };
+enum { NMC_KIND_PIPE = 1, NMC_KIND_VALE = 2, NMC_KIND_NIC = 3 };
 
 /* One port: a pipe (two ends) or a VALE port (one end).  Ring objects of
  * end e, direction d (0 tx, 1 rx) are first_obj[e][d] + k.  A pipe's TX
@@ -137,9 +137,14 @@ struct nmc_lring {
     uint32_t id;                    /* ring index within its direction */
     uint32_t obj;                   /* ring object index */
     uint32_t last_hwtail;           /* txsync: tail seen at the previous sync */
+    struct nmc_xsk *xsk;            /* NIC ports: the AF_XDP socket of this queue */
+    uint32_t *spare, nspare, spare_cap; /* NIC RX: buffers waiting for FILL room */
+    uint64_t tx_dropped;            /* NIC TX: slots that could not be sent */
+    bool tx_in_drop;                /* NIC TX: inside a chain being dropped */
 };
 
 struct nmc_vale_ctx;
+struct nmc_xsk;
 
 /* A process-local handle on one open port. */
 struct nmc_port {
@@ -162,6 +167,9 @@ struct nmc_port {
     uint32_t attach_gen;            /* VALE: the switch attachment p->vale is for */
     struct nmc_port_stats st;       /* process-local counters */
     struct nmc_vale_ctx *vale;      /* VALE ports: the switch as seen from here */
+    struct nmc_xsk *xsk;            /* NIC ports: one AF_XDP socket per bound queue */
+    int nxsk, epfd;
+    uint32_t *owned, nowned;        /* NIC ports: buffers circulating through FILL/RX */
     int (*txsync_one)(struct nmc_port *p, struct nmc_lring *lr);
     int (*rxsync_one)(struct nmc_port *p, struct nmc_lring *lr);
     char rundir[160];
@@ -254,6 +262,27 @@ int nmc_vale_resolve(const char *rundir, const struct nmc_pipe_req *req, struct 
 void nmc_port_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec);
 int nmc_vale_create_persistent(struct nmc_region *r, const struct nmc_pipe_req *req);
 bool nmc_port_in_use(struct nmc_region *r, uint32_t port);
+
+/* port.c */
+typedef int (*nmc_resolve_fn)(const char *rundir, const struct nmc_pipe_req *req,
+                              struct nmc_region *r, uint32_t *port);
+int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out, nmc_resolve_fn resolve);
+
+/* xsk.c, xsk_port.c */
+int nmc_xsk_umem_reg(int fd, uint8_t *mem, const struct nmc_geom *g);
+int nmc_xsk_rings(struct nmc_xsk *x, uint32_t ring_size, uint32_t fill_size);
+int nmc_xsk_bind(struct nmc_xsk *x, int shared_fd, uint32_t mode_flags, bool want_sg);
+void nmc_xsk_close(struct nmc_xsk *x);
+uint32_t nmc_xsk_fill(struct nmc_xsk *x, const struct nmc_geom *g, const uint32_t *idx, uint32_t n);
+int nmc_xsk_txsync_one(struct nmc_port *p, struct nmc_lring *lr);
+int nmc_xsk_rxsync_one(struct nmc_port *p, struct nmc_lring *lr);
+int nmc_nic_validate(const struct nmc_pipe_req *req);
+int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                    uint32_t *port);
+int nmc_xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req);
+void nmc_xsk_detach(struct nmc_port *p, struct nmc_region *r);
+int nmc_xsk_wait(struct nmc_port *p, int events, int timeout_ms);
+int nmc_xsk_port_fd(struct nmc_port *p);
 
 /* wake.c */
 int nmc_wake_setup(struct nmc_port *p);

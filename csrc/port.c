@@ -3,6 +3,7 @@
  * reclaiming what dead processes left behind.
  */
 #include "nmc_vale.h"
+#include "nmc_xsk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -328,8 +329,19 @@ static int fill_port(struct nmc_port *p, struct nmc_region *r, uint32_t h, uint3
         snprintf(p->name, sizeof(p->name), "%s%c%s", req->parent, req->role ? '}' : '{', req->pipe_id);
     else
         snprintf(p->name, sizeof(p->name), "%s", req->parent);
-    p->txsync_one = p->rec->kind == NMC_KIND_PIPE ? nmc_pipe_txsync_one : nmc_vale_txsync_one;
-    p->rxsync_one = p->rec->kind == NMC_KIND_PIPE ? nmc_pipe_rxsync_one : nmc_vale_rxsync_one;
+    switch (p->rec->kind) {
+    case NMC_KIND_PIPE:
+        p->txsync_one = nmc_pipe_txsync_one;
+        p->rxsync_one = nmc_pipe_rxsync_one;
+        break;
+    case NMC_KIND_VALE:
+        p->txsync_one = nmc_vale_txsync_one;
+        p->rxsync_one = nmc_vale_rxsync_one;
+        break;
+    default:
+        p->txsync_one = nmc_xsk_txsync_one;
+        p->rxsync_one = nmc_xsk_rxsync_one;
+    }
     p->tx = calloc(p->ntx + 1, sizeof(*p->tx));
     p->rx = calloc(p->nrx + 1, sizeof(*p->rx));
     if (!p->tx || !p->rx)
@@ -355,6 +367,7 @@ static int validate_req(const struct nmc_pipe_req *req)
 
 static void free_port(struct nmc_port *p)
 {
+    nmc_xsk_detach(p, NULL);
     nmc_vale_ctx_close(p);
     nmc_wake_teardown(p);
     free(p->tx);
@@ -376,8 +389,7 @@ int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r
     return 0;
 }
 
-typedef int (*find_fn)(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
-                       uint32_t *port);
+typedef nmc_resolve_fn find_fn;
 
 /* The pipe's region (its parent's) and its record, created if needed. */
 static int pipe_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
@@ -424,7 +436,9 @@ static int open_locked(const struct nmc_pipe_req *req, const char *rundir, struc
         goto fail;
     hd->gen = ++r.hdr->opens;
     __atomic_store_n(&hd->state, NMC_LIVE, __ATOMIC_RELEASE);
-    if ((err = fill_port(p, &r, (uint32_t)h, port, req, rundir)) < 0) {
+    if ((err = fill_port(p, &r, (uint32_t)h, port, req, rundir)) < 0 ||
+        (rec->kind == NMC_KIND_NIC && (err = nmc_xsk_attach(p, &r, req)) < 0)) {
+        nmc_xsk_detach(p, &r);
         release_holder(&r, (uint32_t)h);
         goto fail;
     }
@@ -440,7 +454,7 @@ fail:
     return err;
 }
 
-static int open_with(const struct nmc_pipe_req *req, struct nmc_port **out, find_fn find)
+int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out, find_fn find)
 {
     char rundir[160];
     struct nmc_port *p;
@@ -451,7 +465,7 @@ static int open_with(const struct nmc_pipe_req *req, struct nmc_port **out, find
     p = calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;
-    p->region_fd = p->sock = p->bell = -1;
+    p->region_fd = p->sock = p->bell = p->epfd = -1;
     if ((lock = nmc_rundir_lock(rundir)) < 0) {
         free(p);
         return lock;
@@ -470,14 +484,14 @@ int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out)
 {
     int err = validate_req(req);
 
-    return err < 0 ? err : open_with(req, out, pipe_resolve);
+    return err < 0 ? err : nmc_open_with(req, out, pipe_resolve);
 }
 
 int nmc_vale_open(const struct nmc_pipe_req *req, struct nmc_port **out)
 {
     int err = nmc_vale_validate(req);
 
-    return err < 0 ? err : open_with(req, out, nmc_vale_resolve);
+    return err < 0 ? err : nmc_open_with(req, out, nmc_vale_resolve);
 }
 
 int nmc_port_close(struct nmc_port *p)
@@ -491,6 +505,7 @@ int nmc_port_close(struct nmc_port *p)
     r = (struct nmc_region){ .fd = p->region_fd, .map = p->map, .map_len = p->map_len,
                              .g = p->g, .hdr = (struct nmc_region_hdr *)p->map, .mem_id = p->mem_id };
     nmc_wake_teardown(p);
+    nmc_xsk_detach(p, lock >= 0 ? &r : NULL);
     if (lock >= 0) {                    /* without the lock, reaping waits for the next open */
         release_holder(&r, p->hidx);
         nmc_region_reap(p->rundir, &r);

@@ -109,7 +109,10 @@ static void layout(struct nmc_geom *g, uint32_t buf_num, uint32_t buf_size)
     g->ctl_size = round_up(o, NMC_PAGE);
     g->if_pool_ofs = 0;
     g->ring_pool_ofs = round_up((uint64_t)g->if_units * NMC_IF_UNIT, NMC_PAGE);
-    g->buf_pool_ofs = g->ring_pool_ofs + (uint64_t)g->ring_num * g->ring_size;
+    /* one spare page before the buffers: an AF_XDP UMEM starts there, so
+     * that a fill address of (buffer - 256) puts received data exactly at
+     * the start of the netmap buffer */
+    g->buf_pool_ofs = g->ring_pool_ofs + (uint64_t)g->ring_num * g->ring_size + NMC_PAGE;
     g->memsize = round_up(g->buf_pool_ofs + (uint64_t)buf_num * buf_size, NMC_PAGE);
     g->file_size = g->ctl_size + g->memsize;
 }

@@ -181,6 +181,15 @@ int nmc_poll(struct nmc_port *p, int events, int timeout_ms)
     for (;;) {
         if ((revents = check_ready(p, events)) != 0 || timeout_ms == 0)
             return revents;
+        if (p->nxsk) {                  /* NIC port: the kernel's sockets wake us */
+            int64_t left = deadline < 0 ? -1 : deadline - now_us();
+            if (deadline >= 0 && left <= 0)
+                return 0;
+            p->st.sleeps++;
+            if ((err = nmc_xsk_wait(p, events, left < 0 ? -1 : (int)((left + 999) / 1000))) < 0)
+                return err;
+            continue;
+        }
         for (int64_t spin_end = now_us() + p->spin_us; now_us() < spin_end;)
             if (peer_moved(p, events))
                 break;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -54,6 +55,9 @@ int nmc_wake_setup(struct nmc_port *p)
     if (p->sock < 0 || p->bell < 0)
         return -errno;
     unlink(path);                       /* left by a dead holder of this index */
+    /* owner-only whatever the umask: bind() gives the file this inode's mode */
+    if (fchmod(p->sock, 0600) < 0)
+        return -errno;
     if (bind(p->sock, (struct sockaddr *)&sun, sizeof(sun)) < 0)
         return -errno;
     /* the kernel raises 0 to its minimum send buffer */

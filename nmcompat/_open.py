@@ -20,6 +20,7 @@ def _conf(spec, overrides: dict) -> dict:
 
 def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int = 0,  # noqa: A001
          buf_num: int = 0, buf_size: int = 0, spin_us=None, no_timestamp: bool = False,
+         backend=None, xdp_mode: str = "auto", zerocopy=None, multibuffer: bool = True,
          **conf) -> Port:
     """Open a netmap port by name and return a Port (a context manager).
 
@@ -33,6 +34,11 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     $NMCOMPAT_BUF_NUM or 65536, $NMCOMPAT_BUF_SIZE or 2048).  ``rundir``
     (default $NMCOMPAT_RUNDIR or /dev/shm/nmcompat-<uid>) must be on tmpfs.
     ``spin_us`` is how long poll() busy-waits before sleeping (default 20).
+    NIC names (``netmap:eth0``, ``netmap:eth0-2``) go to the first working
+    backend (``backend=`` or $NMCOMPAT_BACKEND to choose): with AF_XDP,
+    ``xdp_mode`` is "auto" (native, else generic), "drv" or "skb";
+    ``zerocopy`` None (if possible), True or False; ``multibuffer`` asks for
+    frames larger than a buffer as NS_MOREFRAG chains.
 
     Raises PortSpecError (a ValueError) for a bad name, OSError subclasses
     ("couldn't open <name>: <reason>") for everything else, and
@@ -40,6 +46,7 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     a NIC name.
     """
     spec = _portspec.parse(portspec, grammar=grammar)
+    nic = dict(backend=backend, xdp_mode=xdp_mode, zerocopy=zerocopy, multibuffer=multibuffer)
     options = dict(rundir=rundir, extra_bufs=extra_bufs, buf_num=buf_num, buf_size=buf_size,
                    spin_us=spin_us, no_timestamp=no_timestamp, conf=_conf(spec, conf))
     from nmcompat.backends import engine
@@ -51,4 +58,4 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     if spec.subsys == "netmap" and vale.is_persistent(spec.name, rundir=rundir):
         return Port(portspec, "vale", engine.open_vale(spec, **options))
     from nmcompat.backends import open_nic
-    return open_nic(spec)
+    return open_nic(spec, **options, **nic)

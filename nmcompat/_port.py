@@ -40,6 +40,12 @@ class PortInfo:
     bound_tx: range
     bound_rx: range
     region: str
+    # NIC ports (AF_XDP): what the kernel actually gave us
+    xdp_mode: Optional[str] = None          # "drv" (native) or "skb" (generic)
+    zerocopy: Optional[bool] = None
+    multibuffer: Optional[bool] = None      # frames larger than a buffer as NS_MOREFRAG chains
+    queues: tuple = ()
+    xdp_fallback_reason: str = ""           # why "auto" did not get drv mode
 
 
 @dataclass(frozen=True)
@@ -59,23 +65,27 @@ NM_MORE_PKTS = 1
 class Port:
     """An open port.  Use nmcompat.open() to make one."""
 
-    def __init__(self, name: str, backend: str, handle) -> None:
+    def __init__(self, name: str, backend: str, handle, details: Optional[dict] = None,
+                 on_close: Optional[Callable[[], None]] = None) -> None:
         self._h = handle
         self.name = name
         self._closed = False
+        self._on_close = on_close
         try:
-            self.info = self._read_info(backend)
+            self.info = self._read_info(backend, details or {})
             self._mem = Memory(self.info.region, self._file_offset, self.info.memsize)
             self.tx_rings = self._rings(self.info.bound_tx, 0)
             self.rx_rings = self._rings(self.info.bound_rx, 1)
         except BaseException:
             lib.nmc_port_close(handle)
             self._closed = True
+            if on_close:
+                on_close()
             raise
         self._pkt = ffi.new("struct nmc_pkt *")
 
     # -- construction ---------------------------------------------------
-    def _read_info(self, backend: str) -> PortInfo:
+    def _read_info(self, backend: str, details: dict) -> PortInfo:
         ci = ffi.new("struct nmc_port_info *")
         check(lib.nmc_port_info(self._h, ci), "describe", self.name)
         self._file_offset = ci.mem_file_offset
@@ -87,7 +97,7 @@ class Port:
             extra_bufs=ci.nr_extra_bufs, buf_size=ci.buf_size, buf_num=ci.buf_num,
             bound_tx=range(ci.first_tx_ring, ci.last_tx_ring),
             bound_rx=range(ci.first_rx_ring, ci.last_rx_ring),
-            region=ffi.string(ci.region_path).decode())
+            region=ffi.string(ci.region_path).decode(), **details)
 
     def _rings(self, bound: range, direction: int) -> List[Ring]:
         nifp = self._mem.cast("struct netmap_if *", self.info.nr_offset)
@@ -227,6 +237,17 @@ class Port:
         check(lib.nmc_port_stats(self._live(), st), "read counters of", self.name)
         return {k: getattr(st, k) for k in dir(st)}
 
+    def xdp_stats(self) -> list:
+        """NIC ports: XDP_STATISTICS of each bound queue's AF_XDP socket, plus
+        the slots txsync could not send (tx_dropped)."""
+        info, out, k = ffi.new("struct nmc_xsk_info *"), [], 0
+        while lib.nmc_xsk_info(self._live(), k, info) == 0:
+            out.append({f: getattr(info, f) for f in (
+                "queue", "rx_dropped", "rx_invalid_descs", "tx_invalid_descs", "rx_ring_full",
+                "rx_fill_ring_empty_descs", "tx_ring_empty_descs", "tx_dropped")})
+            k += 1
+        return out
+
     # -- teardown -------------------------------------------------------
     def close(self) -> None:
         """Unbind and unmap.  Views handed out keep their memory mapped."""
@@ -237,6 +258,8 @@ class Port:
             self._mem.close()
         rc = lib.nmc_port_close(self._h)
         self._h = None
+        if self._on_close:
+            self._on_close()
         if rc < 0:
             raise os_error(-rc, "close", self.name)
 

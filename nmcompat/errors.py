@@ -46,3 +46,34 @@ class BackendUnavailable(NmcompatError, OSError):
         self.reasons = dict(reasons)
         lines = "; ".join(f"{k}: {v}" for k, v in self.reasons.items()) or "no backend"
         super().__init__(_errno.ENXIO, f"couldn't open {name}: no backend can serve it ({lines})")
+
+
+class BPFLoadError(NmcompatError, OSError):
+    """A BPF object, map or program that could not be loaded.
+
+    ``errno`` is the kernel's answer (EACCES/EINVAL for a verifier reject),
+    ``verifier_log`` the kernel verifier's log when there is one, else "".
+    ``str()`` includes the log, so a failure report shows it.
+    """
+
+    def __init__(self, err: int, message: str, verifier_log: str = "") -> None:
+        super().__init__(err, message)
+        self.verifier_log = verifier_log
+
+    def __str__(self) -> str:
+        text = self.strerror or ""
+        if self.verifier_log:
+            text += "\nverifier log:\n" + self.verifier_log.rstrip()
+        return text
+
+
+class BPFObjectError(BPFLoadError, ValueError):
+    """A BPF ELF object that is malformed or uses what nmcompat cannot load.
+
+    Raised before any system call; ``errno`` is ENOEXEC.
+    """
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(_errno.ENOEXEC, f"couldn't parse BPF object {source}: {reason}")
+        self.source = source
+        self.reason = reason

@@ -43,6 +43,10 @@ struct nmc_pipe_req {
     uint32_t buf_size;      /* buffer size in a region this open creates */
     int32_t spin_us;        /* busy-poll before sleeping in nmc_poll; <0 default */
     uint32_t no_timestamp;  /* non-zero: rxsync leaves ring->ts alone */
+    /* NIC ports (nmc_xsk_open): parent is the interface name */
+    uint32_t ifindex;
+    uint32_t xdp_bind;      /* 0: zero-copy if possible, else copy; or XDP_COPY / XDP_ZEROCOPY */
+    uint32_t no_sg;         /* non-zero: do not ask for multi-buffer frames */
 };
 
 /* What was opened (the NETMAP_REQ_REGISTER reply, plus where things are). */
@@ -80,6 +84,20 @@ int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 /* A VALE port: req->parent is its name "valeX:Y" (switch part [A-Za-z0-9_]),
  * req->pipe_id NULL; the switch and the port are created on first use. */
 int nmc_vale_open(const struct nmc_pipe_req *req, struct nmc_port **out);
+/* A NIC port over AF_XDP: req->parent is the interface name, req->ifindex
+ * its index, req->tx_rings == req->rx_rings its queue count.  One AF_XDP
+ * socket per bound queue; the caller attaches the XDP program and puts
+ * nmc_xsk_fd(port, k) in its XSKMAP at queue first_ring + k. */
+struct nmc_xsk_info {
+    uint32_t queue;
+    uint32_t zerocopy, sg, bind_flags;
+    uint64_t rx_dropped, rx_invalid_descs, tx_invalid_descs;
+    uint64_t rx_ring_full, rx_fill_ring_empty_descs, tx_ring_empty_descs;
+    uint64_t tx_dropped;    /* slots not sent: chains without multi-buffer, len 0 */
+};
+int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out);
+int nmc_xsk_fd(struct nmc_port *port, uint32_t k);
+int nmc_xsk_info(struct nmc_port *port, uint32_t k, struct nmc_xsk_info *info);
 int nmc_port_close(struct nmc_port *port);
 int nmc_port_info(const struct nmc_port *port, struct nmc_port_info *info);
 int nmc_port_stats(const struct nmc_port *port, struct nmc_port_stats *st);

@@ -33,13 +33,18 @@ def probe_all() -> Dict[str, Probe]:
 
 
 def open_nic(spec, **options):
-    """Open a NIC port on the first backend whose probe passes."""
+    """Open a NIC port on the first backend whose probe passes (or the one
+    asked for by ``backend=`` / $NMCOMPAT_BACKEND); returns a Port."""
+    from nmcompat._port import Port
     forced = options.pop("backend", None) or os.environ.get("NMCOMPAT_BACKEND")
     reasons = {}
     for name, result in probe_all().items():
         if forced and name != forced:
+            reasons[name] = f"not chosen ({forced} was asked for)"
             continue
         if result.ok:
-            return importlib.import_module(dict(NIC_BACKENDS)[name]).open(spec, **options)
+            module = importlib.import_module(dict(NIC_BACKENDS)[name])
+            handle, details, closer = module.open(spec, **options)
+            return Port(spec.text, name, handle, details, closer)
         reasons[name] = result.reason
     raise BackendUnavailable(spec.text, reasons)

@@ -1,0 +1,75 @@
+/*
+ * nmc_xsk.h -- AF_XDP sockets under netmap NIC ports (xsk.c).
+ *
+ * System headers here may predate the kernel: the AF_XDP ABI pieces used
+ * are defined locally, with the values of include/uapi/linux/if_xdp.h.
+ */
+#ifndef NMC_XSK_H
+#define NMC_XSK_H
+
+#include "nmc_int.h"
+
+#ifndef AF_XDP
+#define AF_XDP 44
+#endif
+#ifndef SOL_XDP
+#define SOL_XDP 283
+#endif
+#define NMC_XDP_MMAP_OFFSETS          1
+#define NMC_XDP_RX_RING               2
+#define NMC_XDP_TX_RING               3
+#define NMC_XDP_UMEM_REG              4
+#define NMC_XDP_UMEM_FILL_RING        5
+#define NMC_XDP_UMEM_COMPLETION_RING  6
+#define NMC_XDP_STATISTICS            7
+#define NMC_XDP_OPTIONS               8
+#define NMC_XDP_MAX_TX_SKB_BUDGET     9
+#define NMC_XDP_OPTIONS_ZEROCOPY      (1u << 0)
+#define NMC_XDP_SHARED_UMEM           (1u << 0)
+#define NMC_XDP_COPY                  (1u << 1)
+#define NMC_XDP_ZEROCOPY              (1u << 2)
+#define NMC_XDP_USE_NEED_WAKEUP       (1u << 3)
+#define NMC_XDP_USE_SG                (1u << 4)
+#define NMC_XDP_RING_NEED_WAKEUP      (1u << 0)
+#define NMC_XDP_UMEM_UNALIGNED_CHUNK  (1u << 0)
+#define NMC_XDP_PKT_CONTD             (1u << 0)
+#define NMC_XDP_PGOFF_RX_RING         0ULL
+#define NMC_XDP_PGOFF_TX_RING         0x80000000ULL
+#define NMC_XDP_UMEM_PGOFF_FILL_RING  0x100000000ULL
+#define NMC_XDP_UMEM_PGOFF_COMP_RING  0x180000000ULL
+#define NMC_XDP_HEADROOM              256u
+
+struct nmc_sockaddr_xdp {
+    uint16_t sxdp_family, sxdp_flags;
+    uint32_t sxdp_ifindex, sxdp_queue_id, sxdp_shared_umem_fd;
+};
+
+struct nmc_xdp_umem_reg {            /* always passed as 32 zeroed bytes */
+    uint64_t addr, len;
+    uint32_t chunk_size, headroom, flags, tx_metadata_len;
+};
+
+struct nmc_xdp_ring_offset { uint64_t producer, consumer, desc, flags; };
+struct nmc_xdp_mmap_offsets { struct nmc_xdp_ring_offset rx, tx, fr, cr; };
+struct nmc_xdp_desc { uint64_t addr; uint32_t len, options; };
+
+/* One mapped AF_XDP ring (single producer, single consumer). */
+struct nmc_xring {
+    uint32_t *producer, *consumer, *flags;
+    void *desc;
+    uint32_t mask, size;
+    void *map;
+    size_t map_len;
+};
+
+/* One AF_XDP socket: one queue of one interface. */
+struct nmc_xsk {
+    int fd;
+    uint32_t ifindex, queue;
+    struct nmc_xring rx, tx, fill, comp;
+    uint32_t inflight;              /* TX descriptors not completed yet */
+    uint32_t bind_flags;
+    bool zerocopy, sg;
+};
+
+#endif /* NMC_XSK_H */

@@ -1,0 +1,286 @@
+/*
+ * xsk_port.c -- netmap NIC ports over AF_XDP: one region per process holds
+ * the rings of every NIC port the process opens (netmap's global region:
+ * a bridge between two NICs swaps buffers with no copy), and its buffer
+ * pool is the UMEM shared by all the process's AF_XDP sockets.
+ */
+#include "nmc_xsk.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define NMC_NIC_MAXQ 256u
+
+/* Live sockets on this process's UMEM: a new one binds with
+ * XDP_SHARED_UMEM to any of them. */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_fds[1024];
+static int g_nfds;
+static uint16_t g_mem_id;
+
+static int umem_peer(uint16_t mem_id)
+{
+    return g_nfds > 0 && g_mem_id == mem_id ? g_fds[0] : -1;
+}
+
+static void umem_add(uint16_t mem_id, int fd)
+{
+    if (g_nfds < (int)(sizeof(g_fds) / sizeof(g_fds[0]))) {
+        g_mem_id = mem_id;
+        g_fds[g_nfds++] = fd;
+    }
+}
+
+static void umem_del(int fd)
+{
+    for (int i = 0; i < g_nfds; i++)
+        if (g_fds[i] == fd) {
+            g_fds[i] = g_fds[--g_nfds];
+            return;
+        }
+}
+
+int nmc_nic_validate(const struct nmc_pipe_req *req)
+{
+    uint32_t q = req ? req->tx_rings : 0;
+
+    if (!req || !req->parent || !*req->parent || strlen(req->parent) >= 16 || req->ifindex == 0)
+        return -EINVAL;
+    if (q == 0 || q > NMC_NIC_MAXQ || req->rx_rings != q)
+        return -EINVAL;
+    if (req->mode != NR_REG_ALL_NIC && req->mode != NR_REG_ONE_NIC)
+        return -EOPNOTSUPP;             /* host rings: not reachable through AF_XDP */
+    return 0;
+}
+
+/* The process's NIC region, and a new NIC record in it. */
+int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                    uint32_t *port)
+{
+    struct nmc_pipe_req key = *req;
+    char name[32];
+    uint32_t slots = nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
+    uint32_t rslots = nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
+    struct nmc_port_rec *rec;
+    int err;
+
+    snprintf(name, sizeof(name), "nic.%d", (int)getpid());
+    key.parent = name;
+    key.mem_id = 0;
+    if (!key.buf_num) {
+        uint32_t need = 2 * req->tx_rings * (slots + 2 * rslots) + req->extra_bufs + 2;
+        key.buf_num = need * 2 > NMC_DEF_BUF_NUM ? need * 2 : NMC_DEF_BUF_NUM;
+    }
+    if ((err = nmc_get_region(rundir, &key, r)) < 0)
+        return err;
+    if (!(rec = nmc_rec_alloc(r, NMC_KIND_NIC, req->parent)))
+        return -ENOMEM;
+    rec->nends = 1;
+    if ((err = nmc_rec_add_rings(r, rec, 0, 0, req->tx_rings, slots, true)) < 0 ||
+        (err = nmc_rec_add_rings(r, rec, 0, 1, req->rx_rings, rslots, true)) < 0) {
+        nmc_rec_free(r, rec);
+        return err;
+    }
+    rec->state = NMC_LIVE;
+    *port = (uint32_t)(rec - nmc_ports(r));
+    return 0;
+}
+
+static uint32_t pow2(uint32_t v)
+{
+    uint32_t p = 1;
+
+    while (p < v)
+        p <<= 1;
+    return p;
+}
+
+/* Socket for queue q: UMEM (own or shared), rings, bind. */
+static int make_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t q,
+                    uint32_t nslots, struct nmc_xsk *x)
+{
+    int shared, err;
+
+    memset(x, 0, sizeof(*x));
+    x->ifindex = req->ifindex;
+    x->queue = q;
+    x->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (x->fd < 0)
+        return -errno;
+    pthread_mutex_lock(&g_lock);
+    shared = umem_peer(p->mem_id);
+    err = shared < 0 ? nmc_xsk_umem_reg(x->fd, p->mem, &p->g) : 0;
+    if (err == 0)
+        err = nmc_xsk_rings(x, pow2(nslots), pow2(2 * nslots));
+    if (err == 0)
+        err = nmc_xsk_bind(x, shared, req->xdp_bind, !req->no_sg);
+    if (err == 0)
+        umem_add(p->mem_id, x->fd);
+    pthread_mutex_unlock(&g_lock);
+    if (shared >= 0 && err == 0) {      /* the owner's bind flags apply */
+        x->sg = false;
+        for (int i = 0; i < p->nxsk; i++)
+            x->sg |= p->xsk[i].sg;
+    }
+    return err;
+}
+
+/* Stock the FILL ring with the RX ring's buffers plus as many extra. */
+static int stock(struct nmc_port *p, struct nmc_region *r, struct nmc_lring *lr)
+{
+    uint32_t n = lr->n, *give = calloc(2 * n, sizeof(uint32_t));
+    int err;
+
+    lr->spare = calloc(2 * n, sizeof(uint32_t));
+    lr->spare_cap = 2 * n;
+    if (!give || !lr->spare) {
+        free(give);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        give[i] = lr->ring->slot[i].buf_idx;
+    if ((err = nmc_buf_alloc(r, give + n, n)) == 0) {
+        memcpy(p->owned + p->nowned, give, 2 * n * sizeof(uint32_t));     /* every RX buffer */
+        p->nowned += 2 * n;
+        if (nmc_xsk_fill(lr->xsk, &p->g, give, 2 * n) != 2 * n)
+            err = -ENOSPC;
+    }
+    free(give);
+    return err;
+}
+
+/* After the generic open: one socket per bound queue, FILL stocked. */
+int nmc_xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req)
+{
+    uint32_t first = p->holder->first[1] < p->holder->first[0] ? p->holder->first[1] : p->holder->first[0];
+    uint32_t nq = p->ntx > p->nrx ? p->ntx : p->nrx, extra = 0;
+    int err;
+
+    for (uint32_t i = 0; i < p->nrx; i++)
+        extra += 2 * p->rx[i].n;
+    p->xsk = calloc(nq + 1, sizeof(*p->xsk));
+    p->owned = calloc(extra + 1, sizeof(uint32_t));
+    if (!p->xsk || !p->owned)
+        return -ENOMEM;
+    for (uint32_t k = 0; k < nq; k++) {
+        uint32_t n = p->nrx ? p->rx[k % p->nrx].n : p->tx[k].n;
+        if ((err = make_xsk(p, req, first + k, n, &p->xsk[k])) < 0)
+            return err;
+        p->nxsk++;
+        if (k < p->ntx)
+            p->tx[k].xsk = &p->xsk[k];
+        if (k < p->nrx)
+            p->rx[k].xsk = &p->xsk[k];
+    }
+    for (uint32_t i = 0; i < p->nrx; i++)
+        if ((err = stock(p, r, &p->rx[i])) < 0)
+            return err;
+    return 0;
+}
+
+/* Close the sockets and give back the FILL buffers (lock held). */
+void nmc_xsk_detach(struct nmc_port *p, struct nmc_region *r)
+{
+    pthread_mutex_lock(&g_lock);
+    for (int k = 0; k < p->nxsk; k++) {
+        umem_del(p->xsk[k].fd);
+        nmc_xsk_close(&p->xsk[k]);
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (r)
+        for (uint32_t i = 0; i < p->nowned; i++)
+            nmc_buf_free(r, p->owned[i]);
+    for (uint32_t i = 0; i < p->nrx; i++) {
+        free(p->rx[i].spare);
+        p->rx[i].spare = NULL;
+    }
+    if (p->epfd >= 0)
+        close(p->epfd);
+    p->epfd = -1;
+    free(p->xsk);
+    free(p->owned);
+    p->xsk = NULL;
+    p->owned = NULL;
+    p->nxsk = 0;
+    p->nowned = 0;
+}
+
+int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out)
+{
+    int err = nmc_nic_validate(req);
+
+    return err < 0 ? err : nmc_open_with(req, out, nmc_nic_resolve);
+}
+
+static struct nmc_xsk *xsk_of(struct nmc_port *p, uint32_t k)
+{
+    return p->xsk && k < (uint32_t)p->nxsk ? &p->xsk[k] : NULL;
+}
+
+int nmc_xsk_fd(struct nmc_port *p, uint32_t k)
+{
+    struct nmc_xsk *x = xsk_of(p, k);
+
+    return x ? x->fd : -EINVAL;
+}
+
+int nmc_xsk_info(struct nmc_port *p, uint32_t k, struct nmc_xsk_info *info)
+{
+    struct nmc_xsk *x = xsk_of(p, k);
+    uint64_t st[6] = { 0 };
+    socklen_t len = sizeof(st);
+
+    if (!x)
+        return -EINVAL;
+    memset(info, 0, sizeof(*info));
+    info->queue = x->queue;
+    info->zerocopy = x->zerocopy;
+    info->sg = x->sg;
+    info->bind_flags = x->bind_flags;
+    if (getsockopt(x->fd, SOL_XDP, NMC_XDP_STATISTICS, st, &len) < 0)
+        return -errno;
+    info->rx_dropped = st[0];
+    info->rx_invalid_descs = st[1];
+    info->tx_invalid_descs = st[2];
+    info->rx_ring_full = st[3];
+    info->rx_fill_ring_empty_descs = st[4];
+    info->tx_ring_empty_descs = st[5];
+    for (uint32_t i = 0; i < p->ntx; i++)
+        if (p->tx[i].xsk == x)
+            info->tx_dropped = p->tx[i].tx_dropped;
+    return 0;
+}
+
+/* Block until a socket of the port has something for `events`. */
+int nmc_xsk_wait(struct nmc_port *p, int events, int timeout_ms)
+{
+    struct pollfd pf[NMC_NIC_MAXQ];
+    int n = p->nxsk < (int)NMC_NIC_MAXQ ? p->nxsk : (int)NMC_NIC_MAXQ;
+
+    for (int k = 0; k < n; k++)
+        pf[k] = (struct pollfd){ .fd = p->xsk[k].fd, .events = (short)(events & (POLLIN | POLLOUT)) };
+    return poll(pf, (nfds_t)n, timeout_ms) < 0 ? -errno : 0;
+}
+
+/* The descriptor users poll: the socket itself for one queue (POLLIN and
+ * POLLOUT from the kernel), an epoll set of them for several (POLLIN). */
+int nmc_xsk_port_fd(struct nmc_port *p)
+{
+    if (p->nxsk == 1)
+        return p->xsk[0].fd;
+    if (p->epfd < 0) {
+        p->epfd = epoll_create1(EPOLL_CLOEXEC);
+        for (int k = 0; p->epfd >= 0 && k < p->nxsk; k++) {
+            struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)k };
+            epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->xsk[k].fd, &ev);
+        }
+    }
+    return p->epfd < 0 ? -errno : p->epfd;
+}

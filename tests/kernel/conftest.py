@@ -1,0 +1,91 @@
+"""Kernel tests: root, and a private network namespace per test.
+
+``netns`` creates ``nmc-<random>`` holding a veth pair ``va`` <-> ``vb``
+(both up), and deletes it afterwards, also when the test fails.
+``netns.run(fn, *args)`` runs ``fn`` in a forked child that entered the
+namespace and returns its (picklable) result; an exception in the child fails
+the test with the child's traceback.  Nothing outside the namespace is
+touched.  Without root every test here skips, or fails when
+NMCOMPAT_STRICT=1.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import shutil
+import subprocess
+import traceback
+import uuid
+
+import pytest
+
+STRICT = os.environ.get("NMCOMPAT_STRICT") == "1"
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def skip_or_fail(reason: str):
+    if STRICT:
+        pytest.fail(f"{reason} (NMCOMPAT_STRICT=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _kernel_privileges():
+    if os.geteuid() != 0:
+        skip_or_fail("kernel tests need root (BPF, XDP, network namespaces)")
+    if not shutil.which("ip"):
+        skip_or_fail("kernel tests need iproute2's ip")
+
+
+class NetNS:
+    """A named network namespace; ``run`` executes code inside it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def ip(self, *args: str) -> None:
+        subprocess.run(["ip", "-n", self.name, *args], check=True, capture_output=True)
+
+    def run(self, fn, *args):
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            os.close(rfd)
+            self._child(wfd, fn, args)
+        os.close(wfd)
+        with os.fdopen(rfd, "rb") as r:
+            data = r.read()
+        _, status = os.waitpid(pid, 0)
+        if not data:
+            pytest.fail(f"the child in {self.name} died (wait status {status:#x})")
+        kind, value = pickle.loads(data)
+        if kind == "error":
+            pytest.fail(f"in network namespace {self.name}:\n{value}", pytrace=False)
+        return value
+
+    def _child(self, wfd: int, fn, args) -> None:  # pragma: no cover - the child
+        try:
+            with open(f"/run/netns/{self.name}") as f:
+                if _libc.setns(f.fileno(), CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns")
+            out = pickle.dumps(("ok", fn(*args)))
+        except BaseException:
+            out = pickle.dumps(("error", traceback.format_exc()))
+        with os.fdopen(wfd, "wb") as w:
+            w.write(out)
+        os._exit(0)
+
+
+@pytest.fixture
+def netns():
+    ns = NetNS(f"nmc-{uuid.uuid4().hex[:12]}")
+    subprocess.run(["ip", "netns", "add", ns.name], check=True)
+    try:
+        ns.ip("link", "add", "name", "va", "type", "veth", "peer", "name", "vb")
+        ns.ip("link", "set", "dev", "va", "up")
+        ns.ip("link", "set", "dev", "vb", "up")
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns.name], check=False)
