@@ -218,7 +218,7 @@ int nmc_port_stats(const struct nmc_port *p, struct nmc_port_stats *st)
 
 int nmc_port_fd(struct nmc_port *p)
 {
-    if (p->nxsk)
+    if (p->nkfd)
         return nmc_xsk_port_fd(p);
     p->fd_exported = true;              /* from now on, bare poll(2) must work */
     return p->sock;

@@ -106,6 +106,15 @@ struct nmc_xsk_info {
 int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 int nmc_xsk_fd(struct nmc_port *port, uint32_t k);
 int nmc_xsk_info(struct nmc_port *port, uint32_t k, struct nmc_xsk_info *info);
+struct nmc_pkt_info {
+    int rx_fd, tx_fd;
+    uint64_t rx_packets, rx_drops;
+    uint64_t rx_truncated;
+    uint64_t tx_too_big;
+    uint32_t tx_frame_size;
+};
+int nmc_pkt_open(const struct nmc_pipe_req *req, struct nmc_port **out);
+int nmc_pkt_info(struct nmc_port *port, uint32_t k, struct nmc_pkt_info *info);
 int nmc_port_close(struct nmc_port *port);
 int nmc_port_info(const struct nmc_port *port, struct nmc_port_info *info);
 int nmc_port_stats(const struct nmc_port *port, struct nmc_port_stats *st);

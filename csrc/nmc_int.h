@@ -89,7 +89,7 @@ struct nmc_holder {
     uint64_t gen;
 } nmc_aligned;
 
-enum { NMC_KIND_PIPE = 1, NMC_KIND_VALE = 2, NMC_KIND_NIC = 3 };
+enum { NMC_KIND_PIPE = 1, NMC_KIND_VALE = 2, NMC_KIND_NIC = 3, NMC_KIND_PKT = 4 };
 
 /* One port: a pipe (two ends) or a VALE port (one end).  Ring objects of
  * end e, direction d (0 tx, 1 rx) are first_obj[e][d] + k.  A pipe's TX
@@ -138,6 +138,7 @@ struct nmc_lring {
     uint32_t obj;                   /* ring object index */
     uint32_t last_hwtail;           /* txsync: tail seen at the previous sync */
     struct nmc_xsk *xsk;            /* NIC ports: the AF_XDP socket of this queue */
+    struct nmc_psock *pkt;          /* emulated NIC ports: the AF_PACKET sockets of this queue */
     uint32_t *spare, nspare, spare_cap; /* NIC RX: buffers waiting for FILL room */
     uint64_t tx_dropped;            /* NIC TX: slots that could not be sent */
     bool tx_in_drop;                /* NIC TX: inside a chain being dropped */
@@ -145,6 +146,7 @@ struct nmc_lring {
 
 struct nmc_vale_ctx;
 struct nmc_xsk;
+struct nmc_psock;
 
 /* A process-local handle on one open port. */
 struct nmc_port {
@@ -169,6 +171,10 @@ struct nmc_port {
     struct nmc_vale_ctx *vale;      /* VALE ports: the switch as seen from here */
     struct nmc_xsk *xsk;            /* NIC ports: one AF_XDP socket per bound queue */
     int nxsk, epfd;
+    struct nmc_psock *pkts;         /* emulated NIC ports: sockets per bound queue */
+    int npkts;
+    struct nmc_kfd { int fd; int serves; } *kfd;    /* NIC ports: kernel fds to wait on */
+    int nkfd;
     uint32_t *owned, nowned;        /* NIC ports: buffers circulating through FILL/RX */
     int (*txsync_one)(struct nmc_port *p, struct nmc_lring *lr);
     int (*rxsync_one)(struct nmc_port *p, struct nmc_lring *lr);
@@ -281,7 +287,12 @@ int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct n
                     uint32_t *port);
 int nmc_xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req);
 void nmc_xsk_detach(struct nmc_port *p, struct nmc_region *r);
-int nmc_xsk_wait(struct nmc_port *p, int events, int timeout_ms);
+int nmc_pkt_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                    uint32_t *port);
+int nmc_pkt_attach(struct nmc_port *p, const struct nmc_pipe_req *req);
+void nmc_pkt_detach(struct nmc_port *p);
+int nmc_pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr);
+int nmc_pkt_rxsync_one(struct nmc_port *p, struct nmc_lring *lr);
 int nmc_xsk_port_fd(struct nmc_port *p);
 
 /* wake.c */

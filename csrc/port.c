@@ -338,6 +338,10 @@ static int fill_port(struct nmc_port *p, struct nmc_region *r, uint32_t h, uint3
         p->txsync_one = nmc_vale_txsync_one;
         p->rxsync_one = nmc_vale_rxsync_one;
         break;
+    case NMC_KIND_PKT:
+        p->txsync_one = nmc_pkt_txsync_one;
+        p->rxsync_one = nmc_pkt_rxsync_one;
+        break;
     default:
         p->txsync_one = nmc_xsk_txsync_one;
         p->rxsync_one = nmc_xsk_rxsync_one;
@@ -368,6 +372,8 @@ static int validate_req(const struct nmc_pipe_req *req)
 static void free_port(struct nmc_port *p)
 {
     nmc_xsk_detach(p, NULL);
+    nmc_pkt_detach(p);
+    free(p->kfd);
     nmc_vale_ctx_close(p);
     nmc_wake_teardown(p);
     free(p->tx);
@@ -437,8 +443,10 @@ static int open_locked(const struct nmc_pipe_req *req, const char *rundir, struc
     hd->gen = ++r.hdr->opens;
     __atomic_store_n(&hd->state, NMC_LIVE, __ATOMIC_RELEASE);
     if ((err = fill_port(p, &r, (uint32_t)h, port, req, rundir)) < 0 ||
-        (rec->kind == NMC_KIND_NIC && (err = nmc_xsk_attach(p, &r, req)) < 0)) {
+        (rec->kind == NMC_KIND_NIC && (err = nmc_xsk_attach(p, &r, req)) < 0) ||
+        (rec->kind == NMC_KIND_PKT && (err = nmc_pkt_attach(p, req)) < 0)) {
         nmc_xsk_detach(p, &r);
+        nmc_pkt_detach(p);
         release_holder(&r, (uint32_t)h);
         goto fail;
     }
@@ -506,6 +514,7 @@ int nmc_port_close(struct nmc_port *p)
                              .g = p->g, .hdr = (struct nmc_region_hdr *)p->map, .mem_id = p->mem_id };
     nmc_wake_teardown(p);
     nmc_xsk_detach(p, lock >= 0 ? &r : NULL);
+    nmc_pkt_detach(p);
     if (lock >= 0) {                    /* without the lock, reaping waits for the next open */
         release_holder(&r, p->hidx);
         nmc_region_reap(p->rundir, &r);

@@ -150,6 +150,20 @@ static void arm_all(struct nmc_port *p, int events, bool on)
         on ? nmc_wake_arm(p->tx[i].kr, p->hidx) : nmc_wake_disarm(p->tx[i].kr, p->hidx);
 }
 
+/* poll() stops waiting.  Once the fd has been handed out, arming follows
+ * the rings (nmc_rxsync, arm_bare_tx), so that a bare poll(2) on the fd
+ * still works after poll() returns, on a timeout too: leave it armed. */
+static void stop_waiting(struct nmc_port *p, int events, bool slept)
+{
+    if (p->fd_exported)
+        return;
+    arm_all(p, events, false);
+    if (slept) {
+        p->filled = false;
+        p->holder->fill_target = 0;
+    }
+}
+
 /* Block in poll(2) on the port socket; returns 0 or -errno. */
 static int sleep_once(struct nmc_port *p, int events, int64_t deadline)
 {
@@ -172,6 +186,18 @@ static int sleep_once(struct nmc_port *p, int events, int64_t deadline)
     return 0;
 }
 
+/* Block until a kernel socket of a NIC port has something for `events`. */
+static int nic_wait(struct nmc_port *p, int events, int timeout_ms)
+{
+    struct pollfd pf[512];
+    int n = 0;
+
+    for (int k = 0; k < p->nkfd && n < 512; k++)
+        if (events & p->kfd[k].serves)
+            pf[n++] = (struct pollfd){ .fd = p->kfd[k].fd, .events = (short)(events & p->kfd[k].serves) };
+    return poll(pf, (nfds_t)n, timeout_ms) < 0 ? -errno : 0;
+}
+
 int nmc_poll(struct nmc_port *p, int events, int timeout_ms)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : now_us() + (int64_t)timeout_ms * 1000;
@@ -181,12 +207,12 @@ int nmc_poll(struct nmc_port *p, int events, int timeout_ms)
     for (;;) {
         if ((revents = check_ready(p, events)) != 0 || timeout_ms == 0)
             return revents;
-        if (p->nxsk) {                  /* NIC port: the kernel's sockets wake us */
+        if (p->nkfd) {                  /* NIC port: the kernel's sockets wake us */
             int64_t left = deadline < 0 ? -1 : deadline - now_us();
             if (deadline >= 0 && left <= 0)
                 return 0;
             p->st.sleeps++;
-            if ((err = nmc_xsk_wait(p, events, left < 0 ? -1 : (int)((left + 999) / 1000))) < 0)
+            if ((err = nic_wait(p, events, left < 0 ? -1 : (int)((left + 999) / 1000))) < 0)
                 return err;
             continue;
         }
@@ -197,17 +223,15 @@ int nmc_poll(struct nmc_port *p, int events, int timeout_ms)
             continue;
         arm_all(p, events, true);
         if (peer_moved(p, events)) {
-            arm_all(p, events, false);
+            stop_waiting(p, events, false);
             continue;
         }
         if (deadline >= 0 && now_us() >= deadline) {
-            arm_all(p, events, false);
+            stop_waiting(p, events, false);
             return 0;
         }
         err = sleep_once(p, events, deadline);
-        arm_all(p, events, false);
-        p->filled = false;
-        p->holder->fill_target = 0;
+        stop_waiting(p, events, true);
         if (err < 0)
             return err;
     }

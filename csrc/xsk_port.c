@@ -61,8 +61,8 @@ int nmc_nic_validate(const struct nmc_pipe_req *req)
 }
 
 /* The process's NIC region, and a new NIC record in it. */
-int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
-                    uint32_t *port)
+static int nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                       uint32_t *port, uint32_t kind)
 {
     struct nmc_pipe_req key = *req;
     char name[32];
@@ -80,7 +80,7 @@ int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct n
     }
     if ((err = nmc_get_region(rundir, &key, r)) < 0)
         return err;
-    if (!(rec = nmc_rec_alloc(r, NMC_KIND_NIC, req->parent)))
+    if (!(rec = nmc_rec_alloc(r, kind, req->parent)))
         return -ENOMEM;
     rec->nends = 1;
     if ((err = nmc_rec_add_rings(r, rec, 0, 0, req->tx_rings, slots, true)) < 0 ||
@@ -91,6 +91,18 @@ int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct n
     rec->state = NMC_LIVE;
     *port = (uint32_t)(rec - nmc_ports(r));
     return 0;
+}
+
+int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                    uint32_t *port)
+{
+    return nic_resolve(rundir, req, r, port, NMC_KIND_NIC);
+}
+
+int nmc_pkt_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                    uint32_t *port)
+{
+    return nic_resolve(rundir, req, r, port, NMC_KIND_PKT);
 }
 
 static uint32_t pow2(uint32_t v)
@@ -167,13 +179,15 @@ int nmc_xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pi
         extra += 2 * p->rx[i].n;
     p->xsk = calloc(nq + 1, sizeof(*p->xsk));
     p->owned = calloc(extra + 1, sizeof(uint32_t));
-    if (!p->xsk || !p->owned)
+    p->kfd = calloc(nq + 1, sizeof(*p->kfd));
+    if (!p->xsk || !p->owned || !p->kfd)
         return -ENOMEM;
     for (uint32_t k = 0; k < nq; k++) {
         uint32_t n = p->nrx ? p->rx[k % p->nrx].n : p->tx[k].n;
         if ((err = make_xsk(p, req, first + k, n, &p->xsk[k])) < 0)
             return err;
         p->nxsk++;
+        p->kfd[p->nkfd++] = (struct nmc_kfd){ p->xsk[k].fd, POLLIN | POLLOUT };
         if (k < p->ntx)
             p->tx[k].xsk = &p->xsk[k];
         if (k < p->nrx)
@@ -258,17 +272,6 @@ int nmc_xsk_info(struct nmc_port *p, uint32_t k, struct nmc_xsk_info *info)
     return 0;
 }
 
-/* Block until a socket of the port has something for `events`. */
-int nmc_xsk_wait(struct nmc_port *p, int events, int timeout_ms)
-{
-    struct pollfd pf[NMC_NIC_MAXQ];
-    int n = p->nxsk < (int)NMC_NIC_MAXQ ? p->nxsk : (int)NMC_NIC_MAXQ;
-
-    for (int k = 0; k < n; k++)
-        pf[k] = (struct pollfd){ .fd = p->xsk[k].fd, .events = (short)(events & (POLLIN | POLLOUT)) };
-    return poll(pf, (nfds_t)n, timeout_ms) < 0 ? -errno : 0;
-}
-
 /* The descriptor users poll: the socket itself for one queue (POLLIN and
  * POLLOUT from the kernel), an epoll set of them for several (POLLIN). */
 int nmc_xsk_port_fd(struct nmc_port *p)
@@ -277,9 +280,10 @@ int nmc_xsk_port_fd(struct nmc_port *p)
         return p->xsk[0].fd;
     if (p->epfd < 0) {
         p->epfd = epoll_create1(EPOLL_CLOEXEC);
-        for (int k = 0; p->epfd >= 0 && k < p->nxsk; k++) {
+        for (int k = 0; p->epfd >= 0 && k < p->nkfd; k++) {
             struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)k };
-            epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->xsk[k].fd, &ev);
+            if (p->kfd[k].serves & POLLIN)
+                epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->kfd[k].fd, &ev);
         }
     }
     return p->epfd < 0 ? -errno : p->epfd;

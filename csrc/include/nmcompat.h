@@ -98,6 +98,17 @@ struct nmc_xsk_info {
 int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 int nmc_xsk_fd(struct nmc_port *port, uint32_t k);
 int nmc_xsk_info(struct nmc_port *port, uint32_t k, struct nmc_xsk_info *info);
+/* A NIC port in netmap's emulated mode, over AF_PACKET (same request as
+ * nmc_xsk_open).  Counters per bound queue: */
+struct nmc_pkt_info {
+    int rx_fd, tx_fd;
+    uint64_t rx_packets, rx_drops;      /* PACKET_STATISTICS, accumulated */
+    uint64_t rx_truncated;              /* frames cut: longer than 64 buffers */
+    uint64_t tx_too_big;                /* chains longer than a TX frame: dropped */
+    uint32_t tx_frame_size;
+};
+int nmc_pkt_open(const struct nmc_pipe_req *req, struct nmc_port **out);
+int nmc_pkt_info(struct nmc_port *port, uint32_t k, struct nmc_pkt_info *info);
 int nmc_port_close(struct nmc_port *port);
 int nmc_port_info(const struct nmc_port *port, struct nmc_port_info *info);
 int nmc_port_stats(const struct nmc_port *port, struct nmc_port_stats *st);

@@ -18,6 +18,7 @@ from nmcompat.errors import BackendUnavailable
 NIC_BACKENDS: Tuple[Tuple[str, str], ...] = (
     ("native", "nmcompat.backends.native"),
     ("afxdp", "nmcompat.backends.afxdp"),
+    ("afpacket", "nmcompat.backends.afpacket"),
 )
 
 

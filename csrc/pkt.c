@@ -1,0 +1,390 @@
+/*
+ * pkt.c -- netmap's emulated ("generic") NIC mode over AF_PACKET.
+ *
+ * Per bound queue: an RX socket with a TPACKET_V3 ring (blocks of frames
+ * the kernel hands over whole; PACKET_IGNORE_OUTGOING, so a port does not
+ * receive what it sends) and a TX socket with a TPACKET_V2 ring
+ * (PACKET_QDISC_BYPASS, PACKET_LOSS so a malformed frame cannot block it).
+ * Several queues: the RX sockets form a PACKET_FANOUT_QM group, so ring k
+ * gets the frames the NIC received on queue k (mod the ring count); one
+ * queue of several: a classic BPF filter on skb->queue_mapping.  Data is
+ * copied between kernel frames and netmap buffers, in C, a batch per sync.
+ */
+#define _GNU_SOURCE
+#include "nmc_int.h"
+
+#include <errno.h>
+#include <arpa/inet.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define RX_BLOCK   (1u << 20)
+#define RX_BLOCKS  8u
+#define RX_TOV_MS  1u
+#define TX_DATA    (TPACKET_ALIGN(sizeof(struct tpacket2_hdr)))
+
+struct nmc_psock {
+    int rx_fd, tx_fd;
+    uint8_t *rx_map, *tx_map;
+    size_t rx_len, tx_len;
+    uint32_t block, in_block;       /* RX cursor: block, packets done in it */
+    uint8_t *next;                  /* RX cursor: next packet header */
+    uint32_t tx_frames, tx_frame_size, tx_cur;
+    uint64_t rx_truncated, tx_too_big, rx_seen, rx_drops;
+};
+
+static int setopt(int fd, int level, int opt, int v)
+{
+    return setsockopt(fd, level, opt, &v, sizeof(v)) < 0 ? -errno : 0;
+}
+
+static int if_mtu(int fd, const char *ifname)
+{
+    struct ifreq ifr;
+
+    memset(&ifr, 0, sizeof(ifr));
+    nmc_copy_name(ifr.ifr_name, sizeof(ifr.ifr_name), ifname);
+    return ioctl(fd, SIOCGIFMTU, &ifr) < 0 ? 1500 : ifr.ifr_mtu;
+}
+
+static int bind_ll(int fd, uint32_t ifindex, uint16_t proto)
+{
+    struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(proto),
+                               .sll_ifindex = (int)ifindex };
+
+    return bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0 ? -errno : 0;
+}
+
+/* Only frames whose queue_mapping says rx queue q (recorded as q + 1). */
+static int queue_filter(int fd, uint32_t q)
+{
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_QUEUE)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, q + 1, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
+        BPF_STMT(BPF_RET | BPF_K, 0),
+    };
+    struct sock_fprog prog = { .len = 4, .filter = code };
+
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ? -errno : 0;
+}
+
+static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, int filter_q)
+{
+    struct tpacket_req3 req = { .tp_block_size = RX_BLOCK, .tp_block_nr = RX_BLOCKS,
+                                .tp_frame_size = 2048, .tp_frame_nr = RX_BLOCK / 2048 * RX_BLOCKS,
+                                .tp_retire_blk_tov = RX_TOV_MS };
+    int err;
+
+    k->rx_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (k->rx_fd < 0)
+        return -errno;
+    if ((err = setopt(k->rx_fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3)) < 0 ||
+        (err = setopt(k->rx_fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)) < 0 ||
+        (filter_q >= 0 && (err = queue_filter(k->rx_fd, (uint32_t)filter_q)) < 0))
+        return err;
+    if (setsockopt(k->rx_fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)
+        return -errno;
+    k->rx_len = (size_t)RX_BLOCK * RX_BLOCKS;
+    k->rx_map = mmap(NULL, k->rx_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, k->rx_fd, 0);
+    if (k->rx_map == MAP_FAILED) {
+        k->rx_map = NULL;
+        return -errno;
+    }
+    if ((err = bind_ll(k->rx_fd, ifindex, ETH_P_ALL)) < 0)
+        return err;
+    if (fanout_id >= 0)
+        return setopt(k->rx_fd, SOL_PACKET, PACKET_FANOUT, fanout_id | (PACKET_FANOUT_QM << 16));
+    return 0;
+}
+
+static int open_tx(struct nmc_psock *k, uint32_t ifindex, uint32_t frames, int mtu)
+{
+    uint32_t fs = 2048, per_block;
+    struct tpacket_req req;
+    int err;
+
+    while (fs < (uint32_t)mtu + 14 + 4 + TX_DATA)
+        fs <<= 1;
+    per_block = fs >= NMC_PAGE ? 1 : NMC_PAGE / fs;
+    frames = (frames + per_block - 1) / per_block * per_block;
+    req = (struct tpacket_req){ .tp_block_size = fs * per_block, .tp_block_nr = frames / per_block,
+                                .tp_frame_size = fs, .tp_frame_nr = frames };
+    k->tx_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (k->tx_fd < 0)
+        return -errno;
+    if ((err = setopt(k->tx_fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2)) < 0 ||
+        (err = setopt(k->tx_fd, SOL_PACKET, PACKET_LOSS, 1)) < 0)
+        return err;
+    setopt(k->tx_fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1);      /* optional */
+    if (setsockopt(k->tx_fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) < 0)
+        return -errno;
+    k->tx_len = (size_t)fs * frames;
+    k->tx_map = mmap(NULL, k->tx_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, k->tx_fd, 0);
+    if (k->tx_map == MAP_FAILED) {
+        k->tx_map = NULL;
+        return -errno;
+    }
+    k->tx_frames = frames;
+    k->tx_frame_size = fs;
+    return bind_ll(k->tx_fd, ifindex, 0);       /* protocol 0: this socket receives nothing */
+}
+
+static void close_pkt(struct nmc_psock *k)
+{
+    if (k->rx_map)
+        munmap(k->rx_map, k->rx_len);
+    if (k->tx_map)
+        munmap(k->tx_map, k->tx_len);
+    if (k->rx_fd >= 0)
+        close(k->rx_fd);
+    if (k->tx_fd >= 0)
+        close(k->tx_fd);
+    k->rx_fd = k->tx_fd = -1;
+    k->rx_map = k->tx_map = NULL;
+}
+
+/* Copy one frame into slots from j; returns the slot after it. */
+static uint32_t put_frame(struct nmc_port *p, struct nmc_lring *lr, uint32_t j,
+                          const uint8_t *data, uint32_t len)
+{
+    struct netmap_ring *ring = lr->ring;
+    uint32_t bs = p->g.buf_size;
+
+    do {
+        struct netmap_slot *s = &ring->slot[j];
+        uint32_t chunk = len > bs ? bs : len;
+        if (s->buf_idx < 2 || s->buf_idx >= p->g.buf_num) {
+            s->len = 0;                 /* corrupt slot: the frame is cut */
+        } else {
+            memcpy(nmc_buf(p->mem, &p->g, s->buf_idx), data, chunk);
+            s->len = (uint16_t)chunk;
+        }
+        data += chunk;
+        len -= chunk;
+        s->flags = len ? NS_MOREFRAG : 0;
+        j = nmc_next(j, lr->n);
+    } while (len);
+    return j;
+}
+
+/* Frames of the current block(s) into free slots, whole frames only. */
+static uint32_t take_frames(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t room,
+                            uint32_t *pkts, uint32_t *bytes)
+{
+    struct nmc_psock *k = lr->pkt;
+
+    for (uint32_t scanned = 0; scanned < RX_BLOCKS; scanned++) {
+        struct tpacket_block_desc *b = (void *)(k->rx_map + (size_t)k->block * RX_BLOCK);
+        if (!(nmc_load_acq(&b->hdr.bh1.block_status) & TP_STATUS_USER))
+            break;
+        if (k->in_block == 0)
+            k->next = (uint8_t *)b + b->hdr.bh1.offset_to_first_pkt;
+        while (k->in_block < b->hdr.bh1.num_pkts) {
+            struct tpacket3_hdr *h = (void *)k->next;
+            uint32_t len = h->tp_snaplen, nfr;
+            if ((uint8_t *)h < (uint8_t *)b || (uint8_t *)h + sizeof(*h) > (uint8_t *)b + RX_BLOCK ||
+                h->tp_mac + (uint64_t)len > RX_BLOCK - (size_t)((uint8_t *)h - (uint8_t *)b))
+                break;                  /* inconsistent block: drop the rest of it */
+            nfr = len ? (len + p->g.buf_size - 1) / p->g.buf_size : 1;
+            if (nfr > NETMAP_MAX_FRAGS) {
+                k->rx_truncated++;
+                len = NETMAP_MAX_FRAGS * p->g.buf_size;
+                nfr = NETMAP_MAX_FRAGS;
+            }
+            if (nfr > room)
+                return j;               /* resume here at the next rxsync */
+            k->rx_truncated += h->tp_len > h->tp_snaplen;
+            j = put_frame(p, lr, j, (uint8_t *)h + h->tp_mac, len);
+            room -= nfr;
+            (*pkts)++;
+            *bytes += len;
+            k->next += h->tp_next_offset;
+            k->in_block++;
+        }
+        nmc_store_rel(&b->hdr.bh1.block_status, TP_STATUS_KERNEL);
+        k->block = (k->block + 1) % RX_BLOCKS;
+        k->in_block = 0;
+    }
+    return j;
+}
+
+int nmc_pkt_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
+{
+    struct nmc_kring *kr = lr->kr;
+    uint32_t n = lr->n, head, j, pkts = 0, bytes = 0;
+
+    if (nmc_rxsync_prologue(lr, &head) < 0) {
+        nmc_ring_reinit(lr, &p->g);
+        return -EINVAL;
+    }
+    for (j = kr->hwcur; j != head; j = nmc_next(j, n))
+        lr->ring->slot[j].flags &= ~NS_BUF_CHANGED;
+    kr->hwcur = head;
+    j = take_frames(p, lr, kr->hwtail, nmc_dist(kr->hwtail, nmc_prev(head, n), n), &pkts, &bytes);
+    kr->hwtail = kr->rtail = j;
+    lr->ring->tail = j;
+    kr->pkts += pkts;
+    kr->bytes += bytes;
+    kr->syncs++;
+    if (!p->no_timestamp || (lr->ring->flags & NR_TIMESTAMP))
+        gettimeofday(&lr->ring->ts, NULL);
+    return 0;
+}
+
+/* One chain [j, ...) into TX frame `f`; returns the slot after it, or j
+ * when the chain is incomplete (MOREFRAG up to head). */
+static uint32_t put_chain(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t head,
+                          struct tpacket2_hdr *f, bool *sent)
+{
+    struct nmc_psock *k = lr->pkt;
+    uint32_t len = 0, cap = k->tx_frame_size - TX_DATA, start = j;
+    uint8_t *dst = (uint8_t *)f + TX_DATA;
+    bool more;
+
+    *sent = false;
+    do {
+        struct netmap_slot *s = &lr->ring->slot[j];
+        uint32_t l = s->len <= p->g.buf_size ? s->len : 0;
+        if (s->buf_idx >= 2 && s->buf_idx < p->g.buf_num && len + l <= cap)
+            memcpy(dst + len, nmc_buf(p->mem, &p->g, s->buf_idx), l);
+        len += l;
+        more = s->flags & NS_MOREFRAG;
+        s->flags &= ~NS_BUF_CHANGED;
+        j = nmc_next(j, lr->n);
+    } while (more && j != head);
+    if (more)
+        return start;                   /* wait for the rest of the chain */
+    if (len == 0 || len > cap) {
+        k->tx_too_big += len > cap;
+        return j;                       /* dropped */
+    }
+    f->tp_len = len;
+    nmc_store_rel(&f->tp_status, TP_STATUS_SEND_REQUEST);
+    *sent = true;
+    return j;
+}
+
+int nmc_pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
+{
+    struct nmc_psock *k = lr->pkt;
+    struct nmc_kring *kr = lr->kr;
+    uint32_t n = lr->n, head, j, sent = 0, bytes = 0;
+
+    if (nmc_txsync_prologue(lr, &head) < 0) {
+        nmc_ring_reinit(lr, &p->g);
+        return -EINVAL;
+    }
+    for (j = kr->hwcur; j != head;) {
+        struct tpacket2_hdr *f = (void *)(k->tx_map + (size_t)k->tx_cur * k->tx_frame_size);
+        uint32_t status = nmc_load_acq(&f->tp_status), next;
+        bool queued;
+        if (status != TP_STATUS_AVAILABLE && status != TP_STATUS_WRONG_FORMAT)
+            break;                      /* the kernel's ring is full: retry later */
+        next = put_chain(p, lr, j, head, f, &queued);
+        if (next == j)
+            break;
+        if (queued) {
+            bytes += f->tp_len;
+            sent++;
+            k->tx_cur = (k->tx_cur + 1) % k->tx_frames;
+        }
+        j = next;
+    }
+    if (sent)
+        send(k->tx_fd, NULL, 0, MSG_DONTWAIT);
+    kr->hwcur = j;
+    kr->hwtail = kr->rtail = nmc_prev(j, n);
+    lr->ring->tail = kr->hwtail;
+    kr->pkts += sent;
+    kr->bytes += bytes;
+    kr->syncs++;
+    return 0;
+}
+
+static int fanout_id(void)
+{
+    static int seq;
+
+    return (int)((getpid() * 31 + __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED)) & 0xffff);
+}
+
+/* After the generic open: RX and TX sockets for every bound queue. */
+int nmc_pkt_attach(struct nmc_port *p, const struct nmc_pipe_req *req)
+{
+    uint32_t nq = p->ntx > p->nrx ? p->ntx : p->nrx, total = req->tx_rings;
+    uint32_t first = p->nrx ? p->holder->first[1] : p->holder->first[0];
+    int group = nq > 1 ? fanout_id() : -1, err, mtu;
+
+    p->pkts = calloc(nq + 1, sizeof(*p->pkts));
+    p->kfd = calloc(2 * nq + 1, sizeof(*p->kfd));
+    if (!p->pkts || !p->kfd)
+        return -ENOMEM;
+    for (uint32_t k = 0; k < nq; k++) {
+        struct nmc_psock *pk = &p->pkts[k];
+        pk->rx_fd = pk->tx_fd = -1;
+        p->npkts++;
+        /* one queue of several: filter by queue; all of several: fanout */
+        err = open_rx(pk, req->ifindex, group, total > 1 && nq == 1 ? (int)first : -1);
+        mtu = err == 0 ? if_mtu(pk->rx_fd, req->parent) : 1500;
+        if (err == 0)
+            err = open_tx(pk, req->ifindex, p->ntx ? p->tx[k % p->ntx].n : NMC_DEF_SLOTS, mtu);
+        if (err < 0)
+            return err;
+        if (k < p->ntx)
+            p->tx[k].pkt = pk;
+        if (k < p->nrx)
+            p->rx[k].pkt = pk;
+        p->kfd[p->nkfd++] = (struct nmc_kfd){ pk->rx_fd, POLLIN };
+        p->kfd[p->nkfd++] = (struct nmc_kfd){ pk->tx_fd, POLLOUT };
+    }
+    return 0;
+}
+
+void nmc_pkt_detach(struct nmc_port *p)
+{
+    for (int k = 0; k < p->npkts; k++)
+        close_pkt(&p->pkts[k]);
+    free(p->pkts);
+    p->pkts = NULL;
+    p->npkts = 0;
+}
+
+int nmc_pkt_info(struct nmc_port *p, uint32_t k, struct nmc_pkt_info *info)
+{
+    struct tpacket_stats_v3 st;
+    socklen_t len = sizeof(st);
+
+    if (!p->pkts || k >= (uint32_t)p->npkts)
+        return -EINVAL;
+    memset(info, 0, sizeof(*info));
+    info->rx_fd = p->pkts[k].rx_fd;
+    info->tx_fd = p->pkts[k].tx_fd;
+    if (getsockopt(p->pkts[k].rx_fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) {
+        p->pkts[k].rx_seen += st.tp_packets;    /* the kernel resets them on read */
+        p->pkts[k].rx_drops += st.tp_drops;
+    }
+    info->rx_packets = p->pkts[k].rx_seen;
+    info->rx_drops = p->pkts[k].rx_drops;
+    info->rx_truncated = p->pkts[k].rx_truncated;
+    info->tx_too_big = p->pkts[k].tx_too_big;
+    info->tx_frame_size = p->pkts[k].tx_frame_size;
+    return 0;
+}
+
+int nmc_pkt_open(const struct nmc_pipe_req *req, struct nmc_port **out)
+{
+    int err = nmc_nic_validate(req);
+
+    return err < 0 ? err : nmc_open_with(req, out, nmc_pkt_resolve);
+}
