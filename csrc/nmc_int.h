@@ -113,6 +113,7 @@ struct nmc_kring {
     uint32_t busy;                  /* holder+1 inside a sync, or 0 */
     uint32_t nslots, peer;          /* peer kring (ring object) index */
     uint32_t dir, end;
+    uint32_t users;                 /* holders binding this ring (changed under the rundir lock) */
     /* written by the peer ring's syncs */
     nmc_aligned uint32_t pipe_tail;
     /* holders sleeping on this ring (bit per holder) */
@@ -319,6 +320,16 @@ static inline void nmc_copy_name(char *dst, size_t size, const char *src)
     dst[n] = 0;
 }
 
+/* One read of a user-writable 32-bit field (never merged with a neighbour,
+ * never re-read after the check). */
+#define nmc_user_u32(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
+#if defined(__x86_64__) || defined(__i386__)
+#define nmc_cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define nmc_cpu_relax() __asm__ __volatile__("yield")
+#else
+#define nmc_cpu_relax() __asm__ __volatile__("" ::: "memory")
+#endif
 #define nmc_load_acq(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define nmc_store_rel(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define nmc_fence()         __atomic_thread_fence(__ATOMIC_SEQ_CST)

@@ -104,6 +104,21 @@ void nmc_pipe_repair_tx(struct nmc_region *r, uint32_t obj)
     kr->busy = 0;
 }
 
+/* Write a peer slot only where it differs: an unchanged cache line then
+ * stays shared instead of bouncing to this core on every packet. */
+static inline void copy_slot(struct netmap_slot *d, uint32_t idx, uint16_t len, uint16_t flags,
+                             uint64_t ptr)
+{
+    if (d->buf_idx != idx)
+        d->buf_idx = idx;
+    if (d->len != len)
+        d->len = len;
+    if (d->flags != flags)
+        d->flags = flags;
+    if (d->ptr != ptr)
+        d->ptr = ptr;
+}
+
 int nmc_pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
 {
     struct netmap_ring *tx = lr->ring, *rx = lr->peer_ring;
@@ -123,10 +138,7 @@ int nmc_pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
             bad = true;
             break;
         }
-        rx->slot[j].buf_idx = idx;
-        rx->slot[j].len = len;
-        rx->slot[j].flags = flags;
-        rx->slot[j].ptr = ts->ptr;
+        copy_slot(&rx->slot[j], idx, len, flags, ts->ptr);
         if (flags & NS_BUF_CHANGED)
             ts->flags = flags & ~NS_BUF_CHANGED;
         nbytes += len;

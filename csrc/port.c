@@ -71,11 +71,13 @@ static void release_holder(struct nmc_region *r, uint32_t h)
             if (obj >= r->g.ring_num)
                 continue;
             nmc_wake_disarm(&krs[obj], h);
+            if (hd->first[dir] <= k && k < hd->last[dir] && krs[obj].users > 0)
+                krs[obj].users--;
             nmc_wake_disarm(&krs[krs[obj].peer % r->g.ring_num], h);
-            if (rec->kind != NMC_KIND_PIPE)
-                continue;
             if (krs[obj].busy == h + 1)
                 krs[obj].busy = 0;
+            if (rec->kind != NMC_KIND_PIPE)
+                continue;
             if (dir == 0 && hd->first[0] <= k && k < hd->last[0] &&
                 !port_has_live_holder(r, hd->port, (int)hd->end, 0, k))
                 nmc_pipe_repair_tx(r, obj);
@@ -281,6 +283,15 @@ static int make_nifp(struct nmc_region *r, struct nmc_holder *hd, const struct n
     return 0;
 }
 
+static void count_users(struct nmc_region *r, const struct nmc_port_rec *rec, const struct nmc_holder *hd)
+{
+    struct nmc_kring *krs = nmc_krings(r->map, &r->g);
+
+    for (uint32_t dir = 0; dir < 2; dir++)
+        for (uint32_t k = hd->first[dir]; k < hd->last[dir]; k++)
+            krs[ring_obj(rec, hd->end, dir, k) % r->g.ring_num].users++;
+}
+
 static void setup_lrings(struct nmc_port *p)
 {
     struct nmc_kring *krs = nmc_krings(p->map, &p->g);
@@ -440,6 +451,7 @@ static int open_locked(const struct nmc_pipe_req *req, const char *rundir, struc
     hd->pid = getpid();
     if ((err = make_nifp(&r, hd, rec, req->role, req->extra_bufs, "")) < 0)
         goto fail;
+    count_users(&r, rec, hd);
     hd->gen = ++r.hdr->opens;
     __atomic_store_n(&hd->state, NMC_LIVE, __ATOMIC_RELEASE);
     if ((err = fill_port(p, &r, (uint32_t)h, port, req, rundir)) < 0 ||

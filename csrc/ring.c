@@ -41,13 +41,16 @@ bool nmc_ring_try_enter(struct nmc_kring *kr, uint32_t hidx)
 {
     uint32_t idle = 0;
 
+    if (__atomic_load_n(&kr->users, __ATOMIC_RELAXED) <= 1)
+        return true;                    /* one binder: nobody to exclude, no locked op */
     return __atomic_compare_exchange_n(&kr->busy, &idle, hidx + 1, false,
                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
 void nmc_ring_leave(struct nmc_kring *kr)
 {
-    nmc_store_rel(&kr->busy, 0);
+    if (__atomic_load_n(&kr->busy, __ATOMIC_RELAXED))
+        nmc_store_rel(&kr->busy, 0);
 }
 
 /* TX: hwcur <= head <= cur <= rtail, circularly.  Stores the validated
@@ -56,7 +59,7 @@ int nmc_txsync_prologue(struct nmc_lring *lr, uint32_t *head)
 {
     struct netmap_ring *ring = lr->ring;
     struct nmc_kring *kr = lr->kr;
-    uint32_t n = lr->n, h = ring->head, c = ring->cur;
+    uint32_t n = lr->n, h = nmc_user_u32(&ring->head), c = nmc_user_u32(&ring->cur);
     uint32_t base = kr->hwcur, span;
 
     if (h >= n || c >= n || base >= n || kr->rtail >= n)
@@ -78,7 +81,7 @@ int nmc_rxsync_prologue(struct nmc_lring *lr, uint32_t *head)
 {
     struct netmap_ring *ring = lr->ring;
     struct nmc_kring *kr = lr->kr;
-    uint32_t n = lr->n, h = ring->head, c = ring->cur;
+    uint32_t n = lr->n, h = nmc_user_u32(&ring->head), c = nmc_user_u32(&ring->cur);
     uint32_t base = kr->hwcur, span;
 
     if (h >= n || c >= n || base >= n || kr->hwtail >= n)

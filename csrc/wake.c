@@ -157,7 +157,7 @@ void nmc_wake_drain(struct nmc_port *p)
     char buf[16];
 
     __atomic_store_n(&p->holder->bells_pending, 0, __ATOMIC_RELAXED);
-    while (recv(p->sock, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+    while (recv(p->sock, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC) > 0)
         ;
     p->st.drains++;
 }
@@ -183,7 +183,7 @@ void nmc_wake_fill(struct nmc_port *p, struct nmc_lring *lr)
 {
     struct sockaddr_un sun;
     struct pollfd pfd = { .fd = p->sock, .events = POLLOUT };
-    char path[256], b = 0;
+    char path[256], b[2048] = { 0 };
     int h = pick_fill_target(p, lr);
 
     if (h < 0 || p->filled)
@@ -193,10 +193,12 @@ void nmc_wake_fill(struct nmc_port *p, struct nmc_lring *lr)
         return;
     p->holder->fill_target = (uint32_t)h + 1;
     nmc_fence();
-    for (int i = 0; i < 64; i++) {
-        if (poll(&pfd, 1, 0) == 1 && !(pfd.revents & POLLOUT))
+    /* one datagram larger than a quarter of the minimum send buffer is
+     * usually enough; check, and add more only if it was not */
+    for (int i = 0; i < 8; i++) {
+        if (sendto(p->sock, b, sizeof(b), MSG_DONTWAIT, (struct sockaddr *)&sun, sizeof(sun)) < 0)
             break;
-        if (sendto(p->sock, &b, 1, MSG_DONTWAIT, (struct sockaddr *)&sun, sizeof(sun)) != 1)
+        if (poll(&pfd, 1, 0) == 1 && !(pfd.revents & POLLOUT))
             break;
     }
     p->filled = true;
