@@ -1,7 +1,7 @@
 """nmcompat.open(): resolve a port name to a backend and open it."""
 from __future__ import annotations
 
-from nmcompat import _portspec
+from nmcompat import _portspec, config
 from nmcompat._port import Port
 
 _CONF_ALIASES = {"rings": ("tx_rings", "rx_rings"), "slots": ("tx_slots", "rx_slots")}
@@ -10,6 +10,9 @@ _CONF_KEYS = ("tx_rings", "rx_rings", "tx_slots", "rx_slots", "host_tx_rings", "
 
 def _conf(spec, overrides: dict) -> dict:
     conf = dict(spec.conf)
+    for key in ("tx_slots", "rx_slots"):
+        if config.default_slots() and key not in conf:
+            conf[key] = config.default_slots()
     for key, value in overrides.items():
         for k in _CONF_ALIASES.get(key, (key,)):
             if k not in _CONF_KEYS:
@@ -20,8 +23,8 @@ def _conf(spec, overrides: dict) -> dict:
 
 def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int = 0,  # noqa: A001
          buf_num: int = 0, buf_size: int = 0, spin_us=None, no_timestamp: bool = False,
-         backend=None, xdp_mode: str = "auto", zerocopy=None, multibuffer: bool = True,
-         **conf) -> Port:
+         backend=None, admode=None, xdp_mode: str = "auto", zerocopy=None,
+         multibuffer: bool = True, **conf) -> Port:
     """Open a netmap port by name and return a Port (a context manager).
 
     portspec uses libnetmap's grammar (``grammar="nmport"``, the default) or
@@ -35,7 +38,9 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     (default $NMCOMPAT_RUNDIR or /dev/shm/nmcompat-<uid>) must be on tmpfs.
     ``spin_us`` is how long poll() busy-waits before sleeping (default 20).
     NIC names (``netmap:eth0``, ``netmap:eth0-2``) go to the first working
-    backend (``backend=`` or $NMCOMPAT_BACKEND to choose): with AF_XDP,
+    backend in netmap's ``admode`` order (``admode=`` or $NMCOMPAT_ADMODE:
+    0 best, 1 native, 2 emulated; ``backend=`` or $NMCOMPAT_BACKEND forces
+    one; see nmcompat.config for every setting): with AF_XDP,
     ``xdp_mode`` is "auto" (native, else generic), "drv" or "skb";
     ``zerocopy`` None (if possible), True or False; ``multibuffer`` asks for
     frames larger than a buffer as NS_MOREFRAG chains.
@@ -46,7 +51,9 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     a NIC name.
     """
     spec = _portspec.parse(portspec, grammar=grammar)
-    nic = dict(backend=backend, xdp_mode=xdp_mode, zerocopy=zerocopy, multibuffer=multibuffer)
+    nic = dict(backend=backend, admode=admode, xdp_mode=xdp_mode, zerocopy=zerocopy,
+               multibuffer=multibuffer)
+    no_timestamp = config.no_timestamp(no_timestamp or None)
     options = dict(rundir=rundir, extra_bufs=extra_bufs, buf_num=buf_num, buf_size=buf_size,
                    spin_us=spin_us, no_timestamp=no_timestamp, conf=_conf(spec, conf))
     from nmcompat.backends import engine

@@ -46,6 +46,7 @@ class PortInfo:
     multibuffer: Optional[bool] = None      # frames larger than a buffer as NS_MOREFRAG chains
     queues: tuple = ()
     xdp_fallback_reason: str = ""           # why "auto" did not get drv mode
+    why: str = ""                           # why this backend (admode, and what failed before it)
 
 
 @dataclass(frozen=True)

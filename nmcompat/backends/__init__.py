@@ -7,6 +7,7 @@ reason.
 """
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 from dataclasses import dataclass
@@ -33,19 +34,45 @@ def probe_all() -> Dict[str, Probe]:
     return {name: importlib.import_module(mod).probe() for name, mod in NIC_BACKENDS}
 
 
-def open_nic(spec, **options):
-    """Open a NIC port on the first backend whose probe passes (or the one
-    asked for by ``backend=`` / $NMCOMPAT_BACKEND); returns a Port."""
+# errnos after which the next backend is tried (the mechanism is unusable
+# here); anything else is the user's to see (a busy queue, a bad name)
+_FALL_THROUGH = {errno.EOPNOTSUPP, errno.EPERM, errno.EACCES, errno.ENOSPC, errno.ERANGE,
+                 errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ENOEXEC, errno.EBUSY}
+
+
+def candidates(mode: str, forced: str = "") -> Tuple[str, ...]:
+    """Backend names to try, in order, for netmap's admode (or one forced)."""
+    if forced:
+        if forced not in dict(NIC_BACKENDS):
+            raise ValueError(f"unknown backend {forced!r} (known: {', '.join(dict(NIC_BACKENDS))})")
+        return (forced,)
+    return {"best": ("native", "afxdp", "afpacket"), "native": ("native",),
+            "emulated": ("afpacket",)}[mode]
+
+
+def open_nic(spec, *, admode=None, **options):
+    """Open a NIC port on the first backend that works, in admode order
+    (or the one ``backend=`` / $NMCOMPAT_BACKEND names).  The port's
+    info.backend says which, info.why why; when none works the error lists
+    every backend's reason."""
+    from nmcompat import config
     from nmcompat._port import Port
-    forced = options.pop("backend", None) or os.environ.get("NMCOMPAT_BACKEND")
-    reasons = {}
-    for name, result in probe_all().items():
-        if forced and name != forced:
-            reasons[name] = f"not chosen ({forced} was asked for)"
+    forced = options.pop("backend", None) or os.environ.get("NMCOMPAT_BACKEND", "")
+    mode = config.admode(admode)
+    reasons: Dict[str, str] = {}
+    for name in candidates(mode, forced):
+        module = importlib.import_module(dict(NIC_BACKENDS)[name])
+        result = module.probe()
+        if not result.ok:
+            reasons[name] = result.reason
             continue
-        if result.ok:
-            module = importlib.import_module(dict(NIC_BACKENDS)[name])
+        try:
             handle, details, closer = module.open(spec, **options)
-            return Port(spec.text, name, handle, details, closer)
-        reasons[name] = result.reason
+        except OSError as exc:
+            if exc.errno not in _FALL_THROUGH or len(candidates(mode, forced)) == 1:
+                raise
+            reasons[name] = str(exc)
+            continue
+        why = "; ".join(f"{k} unusable: {v}" for k, v in reasons.items()) or f"first choice ({mode})"
+        return Port(spec.text, name, handle, dict(details, why=why), closer)
     raise BackendUnavailable(spec.text, reasons)

@@ -40,7 +40,12 @@ def open(spec, *, xdp_mode="auto", zerocopy=None, multibuffer=True, **options): 
     nq = queue_count(spec.name)
     if spec.mode == NR_REG_ONE_NIC and spec.ringid >= nq:
         raise os_error(errno.EINVAL, "open", spec.text, f"{spec.name} has {nq} queue(s)")
+    from nmcompat import config
     from nmcompat.backends.afxdp._open import _request
+    conf = dict(options.get("conf") or {})
+    for key in ("tx_slots", "rx_slots"):
+        conf.setdefault(key, config.default_slots(emulated=True))
+    options = dict(options, conf=conf)
     keep = []
     req = _request(spec, spec.name, ifindex, nq, 0, multibuffer, options, keep)
     out = ffi.new("struct nmc_port **")

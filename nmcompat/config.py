@@ -1,0 +1,65 @@
+"""Configuration: nmcompat's equivalents of netmap's module parameters.
+
+netmap is tuned through /sys/module/netmap/parameters; nmcompat through
+environment variables (read when a port or switch is created) or the
+matching ``nmcompat.open()`` keyword.  This is the one list of them.
+
+| netmap parameter   | environment              | open() keyword   | default          | applies to |
+|--------------------|--------------------------|------------------|------------------|------------|
+| admode             | NMCOMPAT_ADMODE          | admode=          | 0 (best)         | NIC ports: 0 best (native, AF_XDP drv, AF_XDP skb, AF_PACKET), 1 native only, 2 emulated (AF_PACKET) only |
+| buf_num            | NMCOMPAT_BUF_NUM         | buf_num=         | 65536 (grown to fit) | buffers of a region this open creates |
+| buf_size           | NMCOMPAT_BUF_SIZE        | buf_size=        | 2048             | buffer size of a region this open creates (64..65536, multiple of 64) |
+| (ring slots)       | NMCOMPAT_SLOTS           | slots=, tx_slots=, rx_slots= | 1024 | slots per ring of a port this open creates |
+| generic_ringsize   | NMCOMPAT_GENERIC_RINGSIZE| (slots=)         | 1024             | slots per ring of emulated (AF_PACKET) ports |
+| bridge_batch       | NMCOMPAT_BRIDGE_BATCH    | -                | 1024             | VALE: packets per forwarding batch (1..8192), fixed when the switch is created |
+| no_timestamp       | NMCOMPAT_NO_TIMESTAMP    | no_timestamp=    | 0                | 1: rxsync does not set ring->ts (unless NR_TIMESTAMP is in ring->flags) |
+| -                  | NMCOMPAT_SPIN_US         | spin_us=         | 20               | poll(): busy-wait before sleeping (0 on busy shared CPUs) |
+| -                  | NMCOMPAT_RUNDIR          | rundir=          | /dev/shm/nmcompat-<uid> | where regions, switches and sockets live (tmpfs) |
+| -                  | NMCOMPAT_BACKEND         | backend=         | (by admode)      | force one NIC backend: native, afxdp, afpacket |
+| -                  | NMCOMPAT_XDP_PROG        | -                | the shipped object | replacement XDP program (needs an XSKMAP "xsks") |
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+ADMODES = {"0": "best", "1": "native", "2": "emulated",
+           "best": "best", "native": "native", "emulated": "emulated"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    try:
+        return int(value, 0) if value else default
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a number") from None
+
+
+def admode(value: Optional[object] = None) -> str:
+    """'best', 'native' or 'emulated', from the argument or NMCOMPAT_ADMODE."""
+    raw = str(value if value is not None else os.environ.get("NMCOMPAT_ADMODE", "0")).strip()
+    if raw not in ADMODES:
+        raise ValueError(f"admode must be 0/best, 1/native or 2/emulated, not {raw!r}")
+    return ADMODES[raw]
+
+
+def default_slots(emulated: bool = False) -> int:
+    if emulated:
+        return _int("NMCOMPAT_GENERIC_RINGSIZE", _int("NMCOMPAT_SLOTS", 1024))
+    return _int("NMCOMPAT_SLOTS", 0)        # 0: the engine's default (1024)
+
+
+def no_timestamp(value: Optional[bool] = None) -> bool:
+    return bool(value) if value is not None else bool(_int("NMCOMPAT_NO_TIMESTAMP", 0))
+
+
+def settings() -> dict:
+    """The effective values, for reports and benchmarks."""
+    return {
+        "admode": admode(), "buf_num": _int("NMCOMPAT_BUF_NUM", 65536),
+        "buf_size": _int("NMCOMPAT_BUF_SIZE", 2048), "slots": default_slots() or 1024,
+        "generic_ringsize": default_slots(True), "bridge_batch": _int("NMCOMPAT_BRIDGE_BATCH", 1024),
+        "no_timestamp": no_timestamp(), "spin_us": _int("NMCOMPAT_SPIN_US", 20),
+        "rundir": os.environ.get("NMCOMPAT_RUNDIR") or f"/dev/shm/nmcompat-{os.geteuid()}",
+        "backend": os.environ.get("NMCOMPAT_BACKEND", ""),
+    }
