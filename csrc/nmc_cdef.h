@@ -115,6 +115,8 @@ struct nmc_pkt_info {
 };
 int nmc_pkt_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 int nmc_pkt_info(struct nmc_port *port, uint32_t k, struct nmc_pkt_info *info);
+#define NMC_FWD_COPY 1
+int nmc_forward(struct nmc_port *src, struct nmc_port *dst, uint32_t limit, uint32_t flags);
 int nmc_port_close(struct nmc_port *port);
 int nmc_port_info(const struct nmc_port *port, struct nmc_port_info *info);
 int nmc_port_stats(const struct nmc_port *port, struct nmc_port_stats *st);

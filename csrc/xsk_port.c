@@ -19,30 +19,41 @@
 #define NMC_NIC_MAXQ 256u
 
 /* Live sockets on this process's UMEM: a new one binds with
- * XDP_SHARED_UMEM to any of them. */
+ * XDP_SHARED_UMEM to any of them.  Their (ifindex, queue) too: the kernel
+ * answers a shared-UMEM bind to a queue this process already holds with
+ * EINVAL (the new socket has its own FILL ring), not with EBUSY. */
+struct umem_sock { int fd; uint32_t ifindex, queue; };
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static int g_fds[1024];
+static struct umem_sock g_socks[1024];
 static int g_nfds;
 static uint16_t g_mem_id;
 
 static int umem_peer(uint16_t mem_id)
 {
-    return g_nfds > 0 && g_mem_id == mem_id ? g_fds[0] : -1;
+    return g_nfds > 0 && g_mem_id == mem_id ? g_socks[0].fd : -1;
 }
 
-static void umem_add(uint16_t mem_id, int fd)
+static bool umem_holds(uint32_t ifindex, uint32_t queue)
 {
-    if (g_nfds < (int)(sizeof(g_fds) / sizeof(g_fds[0]))) {
+    for (int i = 0; i < g_nfds; i++)
+        if (g_socks[i].ifindex == ifindex && g_socks[i].queue == queue)
+            return true;
+    return false;
+}
+
+static void umem_add(uint16_t mem_id, const struct nmc_xsk *x)
+{
+    if (g_nfds < (int)(sizeof(g_socks) / sizeof(g_socks[0]))) {
         g_mem_id = mem_id;
-        g_fds[g_nfds++] = fd;
+        g_socks[g_nfds++] = (struct umem_sock){ x->fd, x->ifindex, x->queue };
     }
 }
 
 static void umem_del(int fd)
 {
     for (int i = 0; i < g_nfds; i++)
-        if (g_fds[i] == fd) {
-            g_fds[i] = g_fds[--g_nfds];
+        if (g_socks[i].fd == fd) {
+            g_socks[i] = g_socks[--g_nfds];
             return;
         }
 }
@@ -128,13 +139,15 @@ static int make_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t
         return -errno;
     pthread_mutex_lock(&g_lock);
     shared = umem_peer(p->mem_id);
-    err = shared < 0 ? nmc_xsk_umem_reg(x->fd, p->mem, &p->g) : 0;
+    err = umem_holds(x->ifindex, q) ? -EBUSY : 0;
+    if (err == 0 && shared < 0)
+        err = nmc_xsk_umem_reg(x->fd, p->mem, &p->g);
     if (err == 0)
         err = nmc_xsk_rings(x, pow2(nslots), pow2(2 * nslots));
     if (err == 0)
         err = nmc_xsk_bind(x, shared, req->xdp_bind, !req->no_sg);
     if (err == 0)
-        umem_add(p->mem_id, x->fd);
+        umem_add(p->mem_id, x);
     pthread_mutex_unlock(&g_lock);
     if (shared >= 0 && err == 0) {      /* the owner's bind flags apply */
         x->sg = false;

@@ -231,6 +231,13 @@ class Port:
             done, item = done + 1, following
         return done
 
+    def forward(self, dst: "Port", limit: int = 1 << 30, copy: bool = False) -> int:
+        """netmap's bridge step: move whole packets from this port's RX rings
+        to dst's TX rings (buffer swap when both share a region, else a
+        copy; copy=True forces it).  No sync; returns the slots moved."""
+        return check(lib.nmc_forward(self._live(), dst._live(), limit, int(copy)),
+                     "forward from", self.name)
+
     def stats(self) -> dict:
         """Per-port counters (packets/bytes moved by this port's rings, syncs,
         reinits, wakeups sent, sleeps)."""

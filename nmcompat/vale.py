@@ -12,7 +12,8 @@ import errno
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
-from nmcompat._ffi import check, ffi, lib, os_error
+from nmcompat import _vale_nic
+from nmcompat._ffi import check, ffi, lib
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,21 @@ def delif(name: str, *, rundir: Optional[str] = None) -> None:
 def attach(name: str, *, rundir: Optional[str] = None) -> int:
     """Attach a persistent port to a switch ("vale0:vi0"); returns its port index."""
     rc = lib.nmc_vale_attach(_dir(rundir), name.encode())
-    if rc == -errno.EOPNOTSUPP:
-        raise os_error(errno.EOPNOTSUPP, "attach", name, "attaching a NIC needs the AF_XDP or "
-                       "AF_PACKET backend, which this version does not have")
+    if rc == -errno.EOPNOTSUPP:         # a NIC: a forwarding process bridges it
+        _vale_nic.attach(name)
+        return lookup(name, rundir=rundir).port_idx
     return check(rc, "attach", name)
 
 
 def detach(name: str, *, rundir: Optional[str] = None) -> int:
     """Detach a persistent port from its switch; returns the index it had."""
+    if ":" in name:
+        try:
+            idx = lookup(name, rundir=rundir).port_idx
+        except OSError:
+            idx = -1
+        if _vale_nic.detach(name):
+            return idx
     return check(lib.nmc_vale_detach(_dir(rundir), name.encode()), "detach", name)
 
 

@@ -7,6 +7,7 @@ import sys
 SUBCOMMANDS = {
     "demo": ("nmcompat.tools.demo", "a sender and a receiver process over a pipe"),
     "vale-ctl": ("nmcompat.tools.vale_ctl", "netmap's vale-ctl: persistent ports, attach, list"),
+    "vale-attachd": ("nmcompat.tools.vale_attachd", "(internal) forwarder of a NIC attached to VALE"),
     "bench-pipe": ("nmcompat.tools.bench_pipe", "pipe throughput beside a raw shared-memory ring"),
 }
 

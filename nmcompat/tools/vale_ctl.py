@@ -54,8 +54,9 @@ def _run(cmd: str, name: str, conf: dict, mem_id: int, verbose: bool) -> int:
     elif cmd == "-r":
         vale.delif(name)
     elif cmd in ("-a", "-h"):
-        if cmd == "-h" and vale.is_persistent(name.split(":", 1)[-1]):
-            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))    # no host rings
+        if cmd == "-h":             # host rings: none on persistent ports, none over AF_XDP
+            err = errno.EINVAL if vale.is_persistent(name.split(":", 1)[-1]) else errno.EOPNOTSUPP
+            raise OSError(err, os.strerror(err))
         idx = vale.attach(name)
         if verbose:
             print(f"attached {name} at port {idx}")
