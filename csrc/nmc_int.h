@@ -277,7 +277,7 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out, nmc_res
 
 /* xsk.c, xsk_port.c */
 int nmc_xsk_umem_reg(int fd, uint8_t *mem, const struct nmc_geom *g);
-int nmc_xsk_rings(struct nmc_xsk *x, uint32_t ring_size, uint32_t fill_size);
+int nmc_xsk_rings(struct nmc_xsk *x, uint32_t rx_size, uint32_t tx_size);
 int nmc_xsk_bind(struct nmc_xsk *x, int shared_fd, uint32_t mode_flags, bool want_sg);
 void nmc_xsk_close(struct nmc_xsk *x);
 uint32_t nmc_xsk_fill(struct nmc_xsk *x, const struct nmc_geom *g, const uint32_t *idx, uint32_t n);

@@ -72,6 +72,17 @@ int nmc_sw_attach(const char *rundir, const char *sw, bool create, struct nmc_sw
     err = -EACCES;
     if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || !S_ISREG(st.st_mode))
         goto fail;
+    /* A creator (under the rundir lock) killed between open(O_CREAT) and
+     * the magic store leaves an empty or never-initialised file; creators
+     * hold the same lock, so such a file is not being written: redo it. */
+    if (create && !fresh && st.st_size == 0) {
+        if (ftruncate(fd, sizeof(struct nmc_switch)) < 0) {
+            err = -errno;
+            goto fail;
+        }
+        st.st_size = sizeof(struct nmc_switch);
+        fresh = true;
+    }
     err = -EINVAL;
     if ((size_t)st.st_size != sizeof(struct nmc_switch))
         goto fail;
@@ -81,6 +92,10 @@ int nmc_sw_attach(const char *rundir, const char *sw, bool create, struct nmc_sw
         goto fail;
     }
     close(fd);
+    if (create && !fresh && __atomic_load_n(&m->sw->magic, __ATOMIC_ACQUIRE) == 0) {
+        memset(m->sw, 0, sizeof(*m->sw));
+        fresh = true;
+    }
     if (fresh) {
         nmc_copy_name(m->sw->name, sizeof(m->sw->name), sw);
         m->sw->version = NMC_SW_VERSION;

@@ -86,29 +86,31 @@ int nmc_xsk_umem_reg(int fd, uint8_t *mem, const struct nmc_geom *g)
     return setsockopt(fd, SOL_XDP, NMC_XDP_UMEM_REG, &reg, sizeof(reg)) < 0 ? -errno : 0;
 }
 
-/* Create the rings of x and map them; sizes are powers of two. */
-int nmc_xsk_rings(struct nmc_xsk *x, uint32_t ring_size, uint32_t fill_size)
+/* Create the rings of x and map them; sizes are powers of two.  RX and
+ * FILL are `rx_size` (the kernel side of a receive queue: bursts wait
+ * there), TX and COMP `tx_size`. */
+int nmc_xsk_rings(struct nmc_xsk *x, uint32_t rx_size, uint32_t tx_size)
 {
     struct nmc_xdp_mmap_offsets off;
     socklen_t len = sizeof(off);
     int err;
 
-    if ((err = set_u32(x->fd, NMC_XDP_UMEM_FILL_RING, fill_size)) < 0 ||
-        (err = set_u32(x->fd, NMC_XDP_UMEM_COMPLETION_RING, ring_size)) < 0 ||
-        (err = set_u32(x->fd, NMC_XDP_RX_RING, ring_size)) < 0 ||
-        (err = set_u32(x->fd, NMC_XDP_TX_RING, ring_size)) < 0)
+    if ((err = set_u32(x->fd, NMC_XDP_UMEM_FILL_RING, rx_size)) < 0 ||
+        (err = set_u32(x->fd, NMC_XDP_UMEM_COMPLETION_RING, tx_size)) < 0 ||
+        (err = set_u32(x->fd, NMC_XDP_RX_RING, rx_size)) < 0 ||
+        (err = set_u32(x->fd, NMC_XDP_TX_RING, tx_size)) < 0)
         return err;
     memset(&off, 0, sizeof(off));
     if (getsockopt(x->fd, SOL_XDP, NMC_XDP_MMAP_OFFSETS, &off, &len) < 0)
         return -errno;
     if (len < sizeof(off))
         return -EOPNOTSUPP;             /* pre-5.4 layout: not supported */
-    if ((err = map_ring(x->fd, &off.rx, ring_size, sizeof(struct nmc_xdp_desc), NMC_XDP_PGOFF_RX_RING, &x->rx)) < 0 ||
-        (err = map_ring(x->fd, &off.tx, ring_size, sizeof(struct nmc_xdp_desc), NMC_XDP_PGOFF_TX_RING, &x->tx)) < 0 ||
-        (err = map_ring(x->fd, &off.fr, fill_size, sizeof(uint64_t), NMC_XDP_UMEM_PGOFF_FILL_RING, &x->fill)) < 0 ||
-        (err = map_ring(x->fd, &off.cr, ring_size, sizeof(uint64_t), NMC_XDP_UMEM_PGOFF_COMP_RING, &x->comp)) < 0)
+    if ((err = map_ring(x->fd, &off.rx, rx_size, sizeof(struct nmc_xdp_desc), NMC_XDP_PGOFF_RX_RING, &x->rx)) < 0 ||
+        (err = map_ring(x->fd, &off.tx, tx_size, sizeof(struct nmc_xdp_desc), NMC_XDP_PGOFF_TX_RING, &x->tx)) < 0 ||
+        (err = map_ring(x->fd, &off.fr, rx_size, sizeof(uint64_t), NMC_XDP_UMEM_PGOFF_FILL_RING, &x->fill)) < 0 ||
+        (err = map_ring(x->fd, &off.cr, tx_size, sizeof(uint64_t), NMC_XDP_UMEM_PGOFF_COMP_RING, &x->comp)) < 0)
         return err;
-    set_u32(x->fd, NMC_XDP_MAX_TX_SKB_BUDGET, ring_size);      /* absent before 6.x: fine */
+    set_u32(x->fd, NMC_XDP_MAX_TX_SKB_BUDGET, tx_size);        /* absent before 6.x: fine */
     return 0;
 }
 

@@ -17,6 +17,10 @@
 #include <unistd.h>
 
 #define NMC_NIC_MAXQ 256u
+/* The kernel side of a receive queue (XSK RX and FILL rings) holds this
+ * many times the netmap ring: a receiver that is descheduled for a moment
+ * finds the burst waiting there instead of dropped. */
+#define NMC_XSK_RX_FACTOR 4u
 
 /* Live sockets on this process's UMEM: a new one binds with
  * XDP_SHARED_UMEM to any of them.  Their (ifindex, queue) too: the kernel
@@ -86,7 +90,7 @@ static int nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struc
     key.parent = name;
     key.mem_id = 0;
     if (!key.buf_num) {
-        uint32_t need = 2 * req->tx_rings * (slots + 2 * rslots) + req->extra_bufs + 2;
+        uint32_t need = 2 * req->tx_rings * (slots + 2 * NMC_XSK_RX_FACTOR * rslots) + req->extra_bufs + 2;
         key.buf_num = need * 2 > NMC_DEF_BUF_NUM ? need * 2 : NMC_DEF_BUF_NUM;
     }
     if ((err = nmc_get_region(rundir, &key, r)) < 0)
@@ -143,7 +147,7 @@ static int make_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t
     if (err == 0 && shared < 0)
         err = nmc_xsk_umem_reg(x->fd, p->mem, &p->g);
     if (err == 0)
-        err = nmc_xsk_rings(x, pow2(nslots), pow2(2 * nslots));
+        err = nmc_xsk_rings(x, pow2(NMC_XSK_RX_FACTOR * nslots), pow2(nslots));
     if (err == 0)
         err = nmc_xsk_bind(x, shared, req->xdp_bind, !req->no_sg);
     if (err == 0)
@@ -157,24 +161,28 @@ static int make_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t
     return err;
 }
 
-/* Stock the FILL ring with the RX ring's buffers plus as many extra. */
+/* Stock the FILL ring with the RX ring's buffers plus extras, up to the
+ * FILL ring's size; every buffer that circulates is remembered in owned. */
 static int stock(struct nmc_port *p, struct nmc_region *r, struct nmc_lring *lr)
 {
-    uint32_t n = lr->n, *give = calloc(2 * n, sizeof(uint32_t));
+    uint32_t n = lr->n, total = lr->xsk->fill.size, *give;
     int err;
 
-    lr->spare = calloc(2 * n, sizeof(uint32_t));
-    lr->spare_cap = 2 * n;
+    if (total < n)
+        total = n;
+    give = calloc(total, sizeof(uint32_t));
+    lr->spare = calloc(total, sizeof(uint32_t));
+    lr->spare_cap = total;
     if (!give || !lr->spare) {
         free(give);
         return -ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++)
         give[i] = lr->ring->slot[i].buf_idx;
-    if ((err = nmc_buf_alloc(r, give + n, n)) == 0) {
-        memcpy(p->owned + p->nowned, give, 2 * n * sizeof(uint32_t));     /* every RX buffer */
-        p->nowned += 2 * n;
-        if (nmc_xsk_fill(lr->xsk, &p->g, give, 2 * n) != 2 * n)
+    if ((err = nmc_buf_alloc(r, give + n, total - n)) == 0) {
+        memcpy(p->owned + p->nowned, give, total * sizeof(uint32_t));
+        p->nowned += total;
+        if (nmc_xsk_fill(lr->xsk, &p->g, give, total) != total)
             err = -ENOSPC;
     }
     free(give);
@@ -189,7 +197,7 @@ int nmc_xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pi
     int err;
 
     for (uint32_t i = 0; i < p->nrx; i++)
-        extra += 2 * p->rx[i].n;
+        extra += pow2(NMC_XSK_RX_FACTOR * p->rx[i].n) + p->rx[i].n;
     p->xsk = calloc(nq + 1, sizeof(*p->xsk));
     p->owned = calloc(extra + 1, sizeof(uint32_t));
     p->kfd = calloc(nq + 1, sizeof(*p->kfd));
