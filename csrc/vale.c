@@ -328,6 +328,8 @@ int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         }
         npkts += nft;
         flush(p, lr, nft);
+        /* done with this batch: a holder killed later will not resend it */
+        nmc_store_rel(&kr->hwcur, j);
     }
     __atomic_fetch_add(&c->m.sw->ports[c->me].sent, npkts, __ATOMIC_RELAXED);
     kr->pkts += npkts;
