@@ -171,13 +171,17 @@ int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nm
             return -EINVAL;
         }
     } else {
-        uint32_t slots = 2 * NMC_MAXSLOTS;
-        uint32_t rings = (req->tx_rings ? req->tx_rings : 1) + (req->rx_rings ? req->rx_rings : 1);
-        uint32_t need = 2 + rings * slots + req->extra_bufs;
-        uint32_t num = req->buf_num ? req->buf_num : env_u32("NMCOMPAT_BUF_NUM", NMC_DEF_BUF_NUM);
+        /* what this request needs, twice (room for a second port or pipe, as
+         * netmap's private regions); an explicit buf_num is taken as it is */
+        uint64_t ntx = nmc_bound(req->tx_rings, 1, 1, NMC_PIPE_MAXRINGS);
+        uint64_t nrx = nmc_bound(req->rx_rings, 1, 1, NMC_PIPE_MAXRINGS);
+        uint64_t need = 2 * (ntx * nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS) +
+                             nrx * nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS)) +
+                        req->extra_bufs + 2;
+        uint32_t num = req->buf_num ? req->buf_num : env_u32("NMCOMPAT_BUF_NUM", 0);
         uint32_t size = req->buf_size ? req->buf_size : env_u32("NMCOMPAT_BUF_SIZE", NMC_DEF_BUF_SIZE);
-        if (!req->buf_num && num < need)
-            num = need;
+        if (num == 0)
+            num = need > NMC_DEF_BUF_NUM ? (uint32_t)(need > (1u << 24) ? 1u << 24 : need) : NMC_DEF_BUF_NUM;
         if ((err = nmc_region_create(rundir, num, size, r)) < 0)
             return err;
     }
