@@ -77,3 +77,9 @@ class BPFObjectError(BPFLoadError, ValueError):
         super().__init__(_errno.ENOEXEC, f"couldn't parse BPF object {source}: {reason}")
         self.source = source
         self.reason = reason
+
+
+class BackendUnusable(NmcompatError, OSError):
+    """A backend's mechanism cannot be used for this port here (the XDP
+    program could not be attached, the privilege is missing...): selection
+    by admode moves on to the next backend and reports this reason."""

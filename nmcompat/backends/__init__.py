@@ -7,13 +7,12 @@ reason.
 """
 from __future__ import annotations
 
-import errno
 import importlib
 import os
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
-from nmcompat.errors import BackendUnavailable
+from nmcompat.errors import BackendUnavailable, BackendUnusable
 
 # name -> module providing probe() and open(spec, **options)
 NIC_BACKENDS: Tuple[Tuple[str, str], ...] = (
@@ -32,12 +31,6 @@ class Probe:
 def probe_all() -> Dict[str, Probe]:
     """Every NIC backend's probe result, in selection order."""
     return {name: importlib.import_module(mod).probe() for name, mod in NIC_BACKENDS}
-
-
-# errnos after which the next backend is tried (the mechanism is unusable
-# here); anything else is the user's to see (a busy queue, a bad name)
-_FALL_THROUGH = {errno.EOPNOTSUPP, errno.EPERM, errno.EACCES, errno.ENOSPC, errno.ERANGE,
-                 errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ENOEXEC, errno.EBUSY}
 
 
 def candidates(mode: str, forced: str = "") -> Tuple[str, ...]:
@@ -68,8 +61,8 @@ def open_nic(spec, *, admode=None, **options):
             continue
         try:
             handle, details, closer = module.open(spec, **options)
-        except OSError as exc:
-            if exc.errno not in _FALL_THROUGH or len(candidates(mode, forced)) == 1:
+        except BackendUnusable as exc:  # the mechanism, not the request: try the next
+            if len(candidates(mode, forced)) == 1:
                 raise
             reasons[name] = str(exc)
             continue

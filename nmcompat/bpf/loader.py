@@ -170,8 +170,11 @@ class XdpLink(_Fd):
         state = "closed" if self.closed else f"fd={self.fd}"
         return f"<XdpLink {self.program} on {self.ifname} ({self.mode}) {state}>"
 
-    def close(self) -> None:
-        if self.fd >= 0:
+    def close(self, detach: bool = True) -> None:
+        """Close the link; with ``detach`` also force the program off the
+        interface even if other fds (forked copies, other processes that
+        opened the link by id) still refer to it."""
+        if self.fd >= 0 and detach:
             try:
                 syscall.link_detach(self.fd)
             except OSError:

@@ -33,7 +33,7 @@ BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM = 
 BPF_PROG_LOAD = 5
 BPF_PROG_TEST_RUN = 10
 BPF_PROG_GET_FD_BY_ID, BPF_MAP_GET_FD_BY_ID, BPF_OBJ_GET_INFO_BY_FD = 13, 14, 15
-BPF_LINK_CREATE, BPF_LINK_DETACH = 28, 34
+BPF_LINK_CREATE, BPF_LINK_GET_FD_BY_ID, BPF_LINK_GET_NEXT_ID, BPF_LINK_DETACH = 28, 30, 31, 34
 # Types, attach types, flags.
 BPF_MAP_TYPE_XSKMAP = 17
 BPF_PROG_TYPE_XDP = 6
@@ -300,6 +300,25 @@ def prog_get_fd_by_id(prog_id: int) -> int:
 def map_get_fd_by_id(map_id: int) -> int:
     """A new fd for the map with id ``map_id``.  Issues bpf(BPF_MAP_GET_FD_BY_ID)."""
     return _get_fd_by_id(BPF_MAP_GET_FD_BY_ID, map_id, "BPF map")
+
+
+def link_get_fd_by_id(link_id: int) -> int:
+    """A new fd for the link with id ``link_id`` (it keeps the link alive).
+    Issues bpf(BPF_LINK_GET_FD_BY_ID)."""
+    return _get_fd_by_id(BPF_LINK_GET_FD_BY_ID, link_id, "BPF link")
+
+
+def link_ids():
+    """Ids of every BPF link in the system.  Issues bpf(BPF_LINK_GET_NEXT_ID)."""
+    start = 0
+    while True:
+        attr = _Attr()
+        attr.put(0, "I", start)
+        rc, err = _call(BPF_LINK_GET_NEXT_ID, attr)
+        if rc < 0:
+            return
+        start = attr.get(4, "I")
+        yield start
 
 
 def link_create_xdp(prog_fd: int, ifindex: int, flags: int, ifname: str = "") -> int:

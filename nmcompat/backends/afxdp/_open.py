@@ -5,8 +5,9 @@ import errno
 from contextlib import ExitStack
 
 from nmcompat._ffi import ffi, lib, os_error
+from nmcompat.errors import BackendUnusable
 from nmcompat._portspec import NR_REG_ALL_NIC, NR_REG_ONE_NIC
-from nmcompat.backends.afxdp._attach import attach_program
+from nmcompat.backends.afxdp._attach import attach_program, release_program
 
 _HINTS = {
     errno.EBUSY: "queue {q} of {ifname} already has an AF_XDP socket (another port, or one "
@@ -47,6 +48,8 @@ def open_xsk(spec, ifname, ifindex, nq, xdp_mode, bind, multibuffer, options):
     req = _request(spec, ifname, ifindex, nq, bind, multibuffer, options, keep)
     out = ffi.new("struct nmc_port **")
     rc = lib.nmc_xsk_open(req, out)
+    if rc in (-errno.EPERM, -errno.EACCES):
+        raise BackendUnusable(-rc, f"couldn't open {spec.text}: {_HINTS[errno.EPERM]}")
     if rc < 0:
         q = spec.ringid if spec.mode == NR_REG_ONE_NIC else "0.." + str(nq - 1)
         hint = _HINTS.get(-rc, "").format(q=q, ifname=ifname)
@@ -54,11 +57,14 @@ def open_xsk(spec, ifname, ifindex, nq, xdp_mode, bind, multibuffer, options):
     handle = out[0]
     with ExitStack() as undo:
         undo.callback(lib.nmc_port_close, handle)
-        att = attach_program(ifindex, xdp_mode)
-        undo.callback(att.release)
+        try:
+            att = attach_program(ifindex, xdp_mode)
+        except OSError as exc:          # the XDP hook is not ours to use here
+            raise BackendUnusable(exc.errno, str(exc).split("] ", 1)[-1]) from exc
+        undo.callback(release_program, att)
         details = _wire_queues(handle, att)
         undo.pop_all()
-    return handle, details, att.release
+    return handle, details, lambda: release_program(att)
 
 
 def _wire_queues(handle, att):
@@ -73,4 +79,4 @@ def _wire_queues(handle, att):
         k += 1
     return {"xdp_mode": att.mode, "zerocopy": all(zc) if zc else False,
             "multibuffer": all(sg) if sg else False, "queues": tuple(queues),
-            "xdp_fallback_reason": att.link.drv_error}
+            "xdp_fallback_reason": att.drv_error}
