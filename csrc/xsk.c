@@ -110,7 +110,9 @@ int nmc_xsk_rings(struct nmc_xsk *x, uint32_t rx_size, uint32_t tx_size)
         (err = map_ring(x->fd, &off.fr, rx_size, sizeof(uint64_t), NMC_XDP_UMEM_PGOFF_FILL_RING, &x->fill)) < 0 ||
         (err = map_ring(x->fd, &off.cr, tx_size, sizeof(uint64_t), NMC_XDP_UMEM_PGOFF_COMP_RING, &x->comp)) < 0)
         return err;
-    set_u32(x->fd, NMC_XDP_MAX_TX_SKB_BUDGET, tx_size);        /* absent before 6.x: fine */
+    /* more descriptors per sendto than the default 32, but no more than a
+     * veth peer's 256-frame queue takes in one go (absent before 6.x: fine) */
+    set_u32(x->fd, NMC_XDP_MAX_TX_SKB_BUDGET, tx_size < 256 ? tx_size : 256);
     return 0;
 }
 
