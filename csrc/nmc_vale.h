@@ -40,6 +40,7 @@ struct nmc_switch {
 
 struct nmc_swmap {
     struct nmc_switch *sw;
+    char name[NMC_SW_NAMELEN];      /* the name it was attached by (never the file's copy) */
 };
 
 /* A destination port as one sender process sees it (mapped lazily). */
@@ -78,6 +79,9 @@ int nmc_sw_add(struct nmc_switch *sw, const char *name, uint16_t mem_id, uint32_
                const struct nmc_port_rec *rec);
 void nmc_sw_remove(struct nmc_switch *sw, uint32_t idx);
 void nmc_sw_gc(const char *rundir, struct nmc_swmap *m);
+
+/* vale_port.c */
+bool nmc_sw_entry_ok(struct nmc_region *r, const struct nmc_sw_port *sp, uint32_t q);
 
 /* vale_ctl.c */
 void nmc_sw_reap(const char *rundir, struct nmc_swmap *m);

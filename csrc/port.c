@@ -74,8 +74,15 @@ static void release_holder(struct nmc_region *r, uint32_t h)
             if (hd->first[dir] <= k && k < hd->last[dir] && krs[obj].users > 0)
                 krs[obj].users--;
             nmc_wake_disarm(&krs[krs[obj].peer % r->g.ring_num], h);
-            if (krs[obj].busy == h + 1)
+            if (krs[obj].busy == h + 1) {       /* it died inside a sync */
+                if (rec->kind == NMC_KIND_VALE && dir == 0 && krs[obj].rhead < krs[obj].nslots) {
+                    /* what it had validated counts as sent: a frame may be
+                     * lost, never forwarded twice */
+                    krs[obj].hwcur = krs[obj].rhead;
+                    krs[obj].hwtail = krs[obj].rtail = nmc_prev(krs[obj].rhead, krs[obj].nslots);
+                }
                 krs[obj].busy = 0;
+            }
             if (rec->kind != NMC_KIND_PIPE)
                 continue;
             if (dir == 0 && hd->first[0] <= k && k < hd->last[0] &&

@@ -41,16 +41,17 @@ bool nmc_ring_try_enter(struct nmc_kring *kr, uint32_t hidx)
 {
     uint32_t idle = 0;
 
-    if (__atomic_load_n(&kr->users, __ATOMIC_RELAXED) <= 1)
-        return true;                    /* one binder: nobody to exclude, no locked op */
+    if (__atomic_load_n(&kr->users, __ATOMIC_RELAXED) <= 1) {
+        kr->busy = hidx + 1;            /* one binder: nobody to exclude, no locked op; */
+        return true;                    /* the mark only tells a reaper we died inside */
+    }
     return __atomic_compare_exchange_n(&kr->busy, &idle, hidx + 1, false,
                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
 void nmc_ring_leave(struct nmc_kring *kr)
 {
-    if (__atomic_load_n(&kr->busy, __ATOMIC_RELAXED))
-        nmc_store_rel(&kr->busy, 0);
+    nmc_store_rel(&kr->busy, 0);
 }
 
 /* TX: hwcur <= head <= cur <= rtail, circularly.  Stores the validated

@@ -123,6 +123,15 @@ static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uin
     return j;
 }
 
+/* Every RX ring of a destination has the size we copy with, and a lease. */
+static bool rings_ok(const struct nmc_kring *kr, uint32_t n, uint32_t nslots)
+{
+    for (uint32_t k = 0; k < n; k++)
+        if (kr[k].nslots != nslots || !kr[k].lease_init)
+            return false;
+    return true;
+}
+
 /* Map (or re-map after a change) destination port q; -errno if unusable. */
 static int dst_map(struct nmc_port *p, uint32_t q)
 {
@@ -146,7 +155,7 @@ static int dst_map(struct nmc_port *p, uint32_t q)
     krs = nmc_krings(d->reg.map, &d->reg.g);
     if (d->nrx < 1 || d->nrx > NMC_VALE_MAXRINGS || d->rx_first_obj >= d->reg.g.ring_num ||
         d->nrx > d->reg.g.ring_num - d->rx_first_obj || d->nslots < 2 || d->nslots > NMC_MAXSLOTS ||
-        krs[d->rx_first_obj].nslots != d->nslots || !krs[d->rx_first_obj].lease_init ||
+        !rings_ok(krs + d->rx_first_obj, d->nrx, d->nslots) ||
         __atomic_load_n(&sp->gen, __ATOMIC_ACQUIRE) != gen) {
         nmc_region_detach(&d->reg);
         return -ESTALE;

@@ -28,7 +28,9 @@ static int locked(const char *rundir_req, ctl_fn fn, void *arg)
 }
 
 /* Reclaim ports of dead processes on a switch, and entries whose region is
- * gone. */
+ * gone or does not hold the port they name.  (Such an entry must not get
+ * its region reaped: that may be a region the caller is creating a port
+ * in, under the same mem_id, not yet live.) */
 void nmc_sw_reap(const char *rundir, struct nmc_swmap *m)
 {
     for (uint32_t q = 0; q < NMC_SW_MAXPORTS; q++) {
@@ -38,6 +40,11 @@ void nmc_sw_reap(const char *rundir, struct nmc_swmap *m)
             continue;
         if (nmc_region_attach(rundir, sp->mem_id, &r) < 0) {
             nmc_sw_remove(m->sw, q);
+            continue;
+        }
+        if (!nmc_sw_entry_ok(&r, sp, q)) {
+            nmc_sw_remove(m->sw, q);
+            nmc_region_detach(&r);
             continue;
         }
         nmc_region_reap(rundir, &r);

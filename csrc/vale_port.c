@@ -5,6 +5,7 @@
 #include "nmc_vale.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 /* "valeX:Y": X a valid switch name, Y non-empty. */
@@ -102,6 +103,28 @@ static int create_on_switch(const char *rundir, const struct nmc_pipe_req *req, 
     return 0;
 }
 
+/* Does switch entry q (sp, a copy) describe a live VALE port record of
+ * region r, attached at q under that name?  The switch table is writable
+ * by every process of the user and may be left half-written by a crash:
+ * it is trusted no further than this. */
+bool nmc_sw_entry_ok(struct nmc_region *r, const struct nmc_sw_port *sp, uint32_t q)
+{
+    char full[NMC_SW_NAMELEN + 1 + NMC_NAMELEN];
+    struct nmc_port_rec *rec;
+
+    if (sp->rec >= NMC_MAX_PORTS)
+        return false;
+    rec = &nmc_ports(r)[sp->rec];
+    if (rec->state != NMC_LIVE || rec->kind != NMC_KIND_VALE || rec->sw_port != q || !rec->sw[0])
+        return false;
+    if (rec->persistent)                    /* attached as "valeX:<its name>" */
+        snprintf(full, sizeof(full), "%.*s:%.*s", (int)NMC_SW_NAMELEN - 1, rec->sw,
+                 (int)NMC_NAMELEN - 1, rec->parent);
+    else
+        nmc_copy_name(full, sizeof(full), rec->parent);
+    return strncmp(full, sp->name, NMC_NAMELEN) == 0;
+}
+
 /* "valeX:Y" is either a port the switch already has (ephemeral, or a
  * persistent port attached under that name), or a new ephemeral port. */
 int nmc_vale_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
@@ -126,8 +149,7 @@ int nmc_vale_resolve(const char *rundir, const struct nmc_pipe_req *req, struct 
         struct nmc_sw_port sp = q >= 0 ? m.sw->ports[q] : (struct nmc_sw_port){ 0 };
         nmc_sw_detach(&m);
         if (q >= 0 && nmc_region_attach(rundir, sp.mem_id, r) == 0) {
-            if (nmc_region_reap(rundir, r) == 0 && sp.rec < NMC_MAX_PORTS &&
-                nmc_ports(r)[sp.rec].state == NMC_LIVE && nmc_ports(r)[sp.rec].kind == NMC_KIND_VALE) {
+            if (nmc_region_reap(rundir, r) == 0 && nmc_sw_entry_ok(r, &sp, (uint32_t)q)) {
                 *port = sp.rec;
                 return 0;
             }

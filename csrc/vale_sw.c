@@ -92,6 +92,7 @@ int nmc_sw_attach(const char *rundir, const char *sw, bool create, struct nmc_sw
         goto fail;
     }
     close(fd);
+    nmc_copy_name(m->name, sizeof(m->name), sw);
     if (create && !fresh && __atomic_load_n(&m->sw->magic, __ATOMIC_ACQUIRE) == 0) {
         memset(m->sw, 0, sizeof(*m->sw));
         fresh = true;
@@ -184,7 +185,7 @@ void nmc_sw_gc(const char *rundir, struct nmc_swmap *m)
     char path[256];
 
     if (m->sw && nmc_sw_active(m->sw) == 0) {
-        nmc_sw_path(rundir, m->sw->name, path, sizeof(path));
+        nmc_sw_path(rundir, m->name, path, sizeof(path));     /* not sw->name: user-writable */
         unlink(path);
     }
 }

@@ -77,9 +77,15 @@ def lookup(name: str, *, rundir: Optional[str] = None) -> PortEntry:
 
 
 def ports(*, rundir: Optional[str] = None) -> Iterator[PortEntry]:
-    """Every port of every switch, in (bridge_idx, port_idx) order."""
+    """Every port of every switch, in (bridge_idx, port_idx) order.  ENOENT
+    ends the listing; any other error (EACCES: the runtime directory is
+    another user's) is raised."""
     lst = ffi.new("struct nmc_vale_list *")
-    while lib.nmc_vale_list(_dir(rundir), lst) == 0:
+    while True:
+        rc = lib.nmc_vale_list(_dir(rundir), lst)
+        if rc == -errno.ENOENT:
+            return
+        check(rc, "list the ports of", rundir or "the runtime directory")
         yield PortEntry(ffi.string(lst.name).decode(), lst.bridge_idx, lst.port_idx)
         lst.name = b""
         lst.port_idx += 1

@@ -104,8 +104,11 @@ def main(argv=None) -> int:
         print(f"vale-ctl: bad -m/-C value: {exc}", file=sys.stderr)
         return 1
     if cmd is None:
-        for e in vale.ports():
-            print(f"{e.name} bridge_idx {e.bridge_idx} port_idx {e.port_idx}")
+        try:
+            for e in vale.ports():
+                print(f"{e.name} bridge_idx {e.bridge_idx} port_idx {e.port_idx}")
+        except OSError as exc:          # not ENOENT (the end): e.g. another user's rundir
+            print(f"failed to list ports: {os.strerror(exc.errno)}", file=sys.stderr)
         return 1                        # as netmap's list_all
     try:
         return _run(cmd, name, conf, mem_id, verbose)

@@ -1,0 +1,63 @@
+"""The VALE engine under AddressSanitizer and UBSan (tests/engine/vale_fuzz.c,
+tests/engine/vale_traffic.c, built together with the engine sources).
+
+vale_fuzz corrupts, between syncs, everything a VALE port reads from
+shared memory: head/cur/tail and slots (buf_idx, len, flags, ptr) of its
+own rings and of the other ports' rings, and the switch file's port table,
+header and learning table; then it checks canaries around the rings, that
+another switch's file survives, and that fresh ports still exchange
+traffic exactly.  Any sanitizer report aborts it.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import rundir_entries, skip_or_fail
+from vale_helpers import ASAN_ENV, bad_lines, build, done_line, per_sender, sanitizers_unavailable
+
+
+@pytest.fixture(scope="module")
+def asan_build():
+    why = sanitizers_unavailable()
+    if why:
+        skip_or_fail(why)
+    return lambda program: build(program, sanitize=True)
+
+
+def _sanitizer_report(text: str) -> bool:
+    return "AddressSanitizer" in text or "runtime error:" in text or "LeakSanitizer" in text
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_corrupted_rings_and_switch_table_under_asan(asan_build, rundir, seed):
+    exe = asan_build("vale_fuzz")
+    env = dict(os.environ, **ASAN_ENV, NMCOMPAT_RUNDIR=str(rundir))
+    proc = subprocess.run([str(exe), "-s", str(seed), "-n", "6000"], capture_output=True, text=True,
+                          timeout=300, env=env)
+    out = proc.stdout + proc.stderr
+    assert not _sanitizer_report(out), out[-6000:]
+    assert proc.returncode == 0, out[-6000:]
+    assert proc.stdout.strip().splitlines()[-1].startswith("done iterations=6000"), out[-3000:]
+    assert rundir_entries(rundir) == ["lock"], "everything was reclaimed at close"
+
+
+def test_concurrent_senders_under_asan(asan_build, procs):
+    exe = asan_build("vale_traffic")
+    env = dict(ASAN_ENV)
+    n = 20_000
+    recv = procs.spawn([exe, "recv", "-p", "vale0:r", "-i", 200, "-H", "-n", 2 * n, "-t", 20000], env=env)
+    recv.expect("ready recv", timeout=30)
+    senders = [procs.spawn([exe, "send", "-p", f"vale0:s{i}", "-i", i, "-d", 200, "-n", n, "-b", 256,
+                            "-l", 60, "-L", 5000, "-s", i], env=env) for i in (1, 2)]
+    for s in senders:
+        s.finish(timeout=120)
+        assert not _sanitizer_report(s.stdout + "".join(s.err)), s.describe()
+    recv.finish(timeout=120)
+    assert not _sanitizer_report("".join(recv.err)), recv.describe()
+    r = done_line(recv)
+    assert r["bad"] == 0, bad_lines(recv)
+    assert r["pkts"] + r["rx_dropped"] == 2 * n
+    assert set(per_sender(r["ids"])) == {1, 2}
