@@ -67,29 +67,43 @@ int nmc_txsync(struct nmc_port *p)
     return err;
 }
 
-int nmc_rxsync(struct nmc_port *p)
+/* A port whose fd was handed out keeps that fd readable exactly while an
+ * RX ring has slots to read (netmap's poll is level-triggered): a bell
+ * stays pending while there is data, is drained when the rings run dry,
+ * and then the rings are armed so that senders ring again. */
+static void bare_rx_state(struct nmc_port *p)
 {
-    int err = sync_rings(p, 1);
+    bool data = false;
 
-    p->st.rxsyncs++;
-    settle_doorbell(p);
-    if (err < 0)
-        p->err_pending = true;
-    if (!p->fd_exported)
-        return err;
-    /* a bare-fd reader that found nothing is a sleeper: senders ring its bell */
-    for (uint32_t i = 0; i < p->nrx; i++) {
-        struct netmap_ring *ring = p->rx[i].ring;
-        if (ring->cur != ring->tail) {
+    for (uint32_t i = 0; i < p->nrx; i++)
+        data |= p->rx[i].ring->cur != p->rx[i].ring->tail;
+    if (data) {
+        for (uint32_t i = 0; i < p->nrx; i++)
             nmc_wake_disarm(p->rx[i].kr, p->hidx);
-            continue;
-        }
+        nmc_wake_self(p);               /* no system call while one is pending */
+        return;
+    }
+    settle_doorbell(p);
+    for (uint32_t i = 0; i < p->nrx; i++) {
         nmc_wake_arm(p->rx[i].kr, p->hidx);
         if (nmc_load_acq(&p->rx[i].kr->pipe_tail) != p->rx[i].kr->hwtail) {
             nmc_wake_disarm(p->rx[i].kr, p->hidx);
             nmc_wake_self(p);           /* published while we armed: stay readable */
         }
     }
+}
+
+int nmc_rxsync(struct nmc_port *p)
+{
+    int err = sync_rings(p, 1);
+
+    p->st.rxsyncs++;
+    if (err < 0)
+        p->err_pending = true;
+    if (p->fd_exported)
+        bare_rx_state(p);
+    else
+        settle_doorbell(p);
     return err;
 }
 
@@ -191,6 +205,8 @@ static int sleep_once(struct nmc_port *p, int events, int64_t deadline)
         nmc_wake_fill(p, &p->tx[0]);
         if (p->filled)
             pfd.events |= POLLOUT;
+        if (peer_moved(p, events))
+            return 0;                   /* the reader released while we filled */
     }
     p->st.sleeps++;
     n = poll(&pfd, 1, ms);

@@ -201,5 +201,8 @@ void nmc_wake_fill(struct nmc_port *p, struct nmc_lring *lr)
         if (poll(&pfd, 1, 0) == 1 && !(pfd.revents & POLLOUT))
             break;
     }
+    /* the target drains at its next rxsync even if it already looked */
+    __atomic_store_n(&((struct nmc_holder *)(p->map + p->g.holders_ofs))[h].bells_pending, 1,
+                     __ATOMIC_RELEASE);
     p->filled = true;
 }
