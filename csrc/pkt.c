@@ -3,12 +3,16 @@
  *
  * Per bound queue: an RX socket with a TPACKET_V3 ring (blocks of frames
  * the kernel hands over whole; PACKET_IGNORE_OUTGOING, so a port does not
- * receive what it sends) and a TX socket with a TPACKET_V2 ring
+ * receive what it sends; a VLAN header the kernel moved into the frame's
+ * metadata is put back, so frames arrive as on the wire, as with AF_XDP) and a TX socket with a TPACKET_V2 ring
  * (PACKET_QDISC_BYPASS, PACKET_LOSS so a malformed frame cannot block it).
- * Several queues: the RX sockets form a PACKET_FANOUT_QM group, so ring k
+ * Several queues: the RX sockets form a PACKET_FANOUT_CBPF group, so ring k
  * gets the frames the NIC received on queue k (mod the ring count); one
- * queue of several: a classic BPF filter on skb->queue_mapping.  Data is
- * copied between kernel frames and netmap buffers, in C, a batch per sync.
+ * queue of several: a classic BPF filter on the same queue number.  The
+ * queue is the kernel's skb_get_rx_queue(): queue_mapping - 1 when a driver
+ * recorded it, and queue 0 when none did (veth without NAPI), as generic XDP
+ * counts -- PACKET_FANOUT_QM would use queue_mapping itself, one off.  Data
+ * is copied between kernel frames and netmap buffers, in C, a batch per sync.
  */
 #define _GNU_SOURCE
 #include "nmc_int.h"
@@ -65,21 +69,46 @@ static int bind_ll(int fd, uint32_t ifindex, uint16_t proto)
     return bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0 ? -errno : 0;
 }
 
-/* Only frames whose queue_mapping says rx queue q (recorded as q + 1). */
+/* The first three instructions of both programs below leave in A the rx
+ * queue of the frame: queue_mapping - 1 if recorded, else 0. */
+#define RXQ_INSNS \
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_QUEUE)), \
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0), \
+    BPF_STMT(BPF_ALU | BPF_SUB | BPF_K, 1)
+
+/* Only frames of rx queue q. */
 static int queue_filter(int fd, uint32_t q)
 {
     struct sock_filter code[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_QUEUE)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, q + 1, 0, 1),
+        RXQ_INSNS,
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, q, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
         BPF_STMT(BPF_RET | BPF_K, 0),
     };
-    struct sock_fprog prog = { .len = 4, .filter = code };
+    struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
 
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ? -errno : 0;
 }
 
-static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, int filter_q)
+/* Join fanout group `id`: the n sockets join in ring order, so member k
+ * is ring k, and the group's program picks member rxq mod n. */
+static int join_fanout(int fd, int id, uint32_t n)
+{
+    struct sock_filter code[] = {
+        RXQ_INSNS,
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
+        BPF_STMT(BPF_RET | BPF_A, 0),
+    };
+    struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+    int err = setopt(fd, SOL_PACKET, PACKET_FANOUT, id | (PACKET_FANOUT_CBPF << 16));
+
+    if (err < 0)
+        return err;
+    return setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &prog, sizeof(prog)) < 0 ? -errno : 0;
+}
+
+static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, uint32_t members,
+                   int filter_q)
 {
     struct tpacket_req3 req = { .tp_block_size = RX_BLOCK, .tp_block_nr = RX_BLOCKS,
                                 .tp_frame_size = 2048, .tp_frame_nr = RX_BLOCK / 2048 * RX_BLOCKS,
@@ -103,9 +132,7 @@ static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, int fil
     }
     if ((err = bind_ll(k->rx_fd, ifindex, ETH_P_ALL)) < 0)
         return err;
-    if (fanout_id >= 0)
-        return setopt(k->rx_fd, SOL_PACKET, PACKET_FANOUT, fanout_id | (PACKET_FANOUT_QM << 16));
-    return 0;
+    return fanout_id >= 0 ? join_fanout(k->rx_fd, fanout_id, members) : 0;
 }
 
 static int open_tx(struct nmc_psock *k, uint32_t ifindex, uint32_t frames, int mtu)
@@ -154,28 +181,63 @@ static void close_pkt(struct nmc_psock *k)
     k->rx_map = k->tx_map = NULL;
 }
 
-/* Copy one frame into slots from j; returns the slot after it. */
+/* Bytes [pos, pos + n) of a frame as it was on the wire: `data`, with the
+ * 4-byte VLAN header `tag` (when not NULL) back after the MAC addresses. */
+static void wire_bytes(uint8_t *dst, uint32_t pos, uint32_t n, const uint8_t *data,
+                       const uint8_t *tag)
+{
+    while (n) {
+        const uint8_t *src = tag == NULL ? data + pos : pos < 12 ? data + pos
+                             : pos < 16 ? tag + (pos - 12) : data + pos - 4;
+        uint32_t run = tag == NULL ? n : pos < 12 ? 12 - pos : pos < 16 ? 16 - pos : n;
+        if (run > n)
+            run = n;
+        memcpy(dst, src, run);
+        dst += run;
+        pos += run;
+        n -= run;
+    }
+}
+
+/* Copy one frame of `len` wire bytes into slots from j; returns the slot
+ * after it. */
 static uint32_t put_frame(struct nmc_port *p, struct nmc_lring *lr, uint32_t j,
-                          const uint8_t *data, uint32_t len)
+                          const uint8_t *data, uint32_t len, const uint8_t *tag)
 {
     struct netmap_ring *ring = lr->ring;
-    uint32_t bs = p->g.buf_size;
+    uint32_t bs = p->g.buf_size, pos = 0;
 
     do {
         struct netmap_slot *s = &ring->slot[j];
-        uint32_t chunk = len > bs ? bs : len;
+        uint32_t chunk = len - pos > bs ? bs : len - pos;
         if (s->buf_idx < 2 || s->buf_idx >= p->g.buf_num) {
             s->len = 0;                 /* corrupt slot: the frame is cut */
         } else {
-            memcpy(nmc_buf(p->mem, &p->g, s->buf_idx), data, chunk);
+            wire_bytes(nmc_buf(p->mem, &p->g, s->buf_idx), pos, chunk, data, tag);
             s->len = (uint16_t)chunk;
         }
-        data += chunk;
-        len -= chunk;
-        s->flags = len ? NS_MOREFRAG : 0;
+        pos += chunk;
+        s->flags = pos < len ? NS_MOREFRAG : 0;
         j = nmc_next(j, lr->n);
-    } while (len);
+    } while (pos < len);
     return j;
+}
+
+/* The VLAN header the kernel moved from frame h into its metadata (as it
+ * does on receive, before packet taps), into tag[4]; NULL when none. */
+static const uint8_t *vlan_tag(const struct tpacket3_hdr *h, uint8_t tag[4])
+{
+    uint16_t tpid = ETH_P_8021Q, tci = (uint16_t)h->hv1.tp_vlan_tci;
+
+    if (!(h->tp_status & TP_STATUS_VLAN_VALID) || h->tp_snaplen < 12)
+        return NULL;
+    if ((h->tp_status & TP_STATUS_VLAN_TPID_VALID) && h->hv1.tp_vlan_tpid)
+        tpid = h->hv1.tp_vlan_tpid;
+    tag[0] = (uint8_t)(tpid >> 8);
+    tag[1] = (uint8_t)tpid;
+    tag[2] = (uint8_t)(tci >> 8);
+    tag[3] = (uint8_t)tci;
+    return tag;
 }
 
 /* Frames of the current block(s) into free slots, whole frames only. */
@@ -192,10 +254,14 @@ static uint32_t take_frames(struct nmc_port *p, struct nmc_lring *lr, uint32_t j
             k->next = (uint8_t *)b + b->hdr.bh1.offset_to_first_pkt;
         while (k->in_block < b->hdr.bh1.num_pkts) {
             struct tpacket3_hdr *h = (void *)k->next;
+            uint8_t tagbuf[4];
+            const uint8_t *tag;
             uint32_t len = h->tp_snaplen, nfr;
             if ((uint8_t *)h < (uint8_t *)b || (uint8_t *)h + sizeof(*h) > (uint8_t *)b + RX_BLOCK ||
                 h->tp_mac + (uint64_t)len > RX_BLOCK - (size_t)((uint8_t *)h - (uint8_t *)b))
                 break;                  /* inconsistent block: drop the rest of it */
+            tag = vlan_tag(h, tagbuf);
+            len += tag ? 4 : 0;         /* the frame as it was on the wire */
             nfr = len ? (len + p->g.buf_size - 1) / p->g.buf_size : 1;
             if (nfr > NETMAP_MAX_FRAGS) {
                 k->rx_truncated++;
@@ -205,7 +271,7 @@ static uint32_t take_frames(struct nmc_port *p, struct nmc_lring *lr, uint32_t j
             if (nfr > room)
                 return j;               /* resume here at the next rxsync */
             k->rx_truncated += h->tp_len > h->tp_snaplen;
-            j = put_frame(p, lr, j, (uint8_t *)h + h->tp_mac, len);
+            j = put_frame(p, lr, j, (uint8_t *)h + h->tp_mac, len, tag);
             room -= nfr;
             (*pkts)++;
             *bytes += len;
@@ -335,7 +401,7 @@ int nmc_pkt_attach(struct nmc_port *p, const struct nmc_pipe_req *req)
         pk->rx_fd = pk->tx_fd = -1;
         p->npkts++;
         /* one queue of several: filter by queue; all of several: fanout */
-        err = open_rx(pk, req->ifindex, group, total > 1 && nq == 1 ? (int)first : -1);
+        err = open_rx(pk, req->ifindex, group, nq, total > 1 && nq == 1 ? (int)first : -1);
         mtu = err == 0 ? if_mtu(pk->rx_fd, req->parent) : 1500;
         if (err == 0)
             err = open_tx(pk, req->ifindex, p->ntx ? p->tx[k % p->ntx].n : NMC_DEF_SLOTS, mtu);

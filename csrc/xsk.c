@@ -174,10 +174,19 @@ uint32_t nmc_xsk_fill(struct nmc_xsk *x, const struct nmc_geom *g, const uint32_
     return n;
 }
 
+/* Wake the kernel until it has taken every queued descriptor (in copy
+ * mode each sendto sends at most the TX budget), or stops making
+ * progress: one txsync sends everything, as netmap's does. */
 static void kick_tx(struct nmc_xsk *x)
 {
-    if (nmc_load_acq(x->tx.flags) & NMC_XDP_RING_NEED_WAKEUP)
+    for (int i = 0; i < 64; i++) {
+        uint32_t cons = nmc_load_acq(x->tx.consumer);
+        if (cons == *x->tx.producer || !(nmc_load_acq(x->tx.flags) & NMC_XDP_RING_NEED_WAKEUP))
+            return;
         sendto(x->fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+        if (nmc_load_acq(x->tx.consumer) == cons)
+            return;                     /* no room downstream now: the next sync retries */
+    }
 }
 
 static void kick_fill(struct nmc_xsk *x)
