@@ -9,7 +9,8 @@ from cffi import FFI
 HERE = Path(__file__).resolve().parent
 SOURCES = ["region.c", "alloc.c", "ring.c", "portrec.c", "pipe.c", "wake.c", "port.c", "sync.c",
            "batch.c", "vale_sw.c", "vale.c", "vale_lease.c", "vale_port.c",
-           "vale_ctl.c", "xsk.c", "xsk_port.c", "pkt.c", "fwd.c", "bench.c"]
+           "vale_ctl.c", "xsk.c", "xsk_port.c", "pkt.c", "fwd.c", "bench.c", "bench_xsk.c", "bench_vale.c",
+           "tools_fwd.c", "lb.c", "lb_hash.c", "replay.c", "pktgen.c", "pktgen_frame.c"]
 CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 
 ffibuilder = FFI()

@@ -34,6 +34,8 @@ static void move_slot(struct nmc_port *src, struct nmc_port *dst, struct netmap_
     } else {
         if (len > dst->g.buf_size)
             len = dst->g.buf_size;
+        if (len > src->g.buf_size)      /* never read past the source buffer */
+            len = src->g.buf_size;
         if (rs->buf_idx < src->g.buf_num && ts->buf_idx >= 2 && ts->buf_idx < dst->g.buf_num)
             memcpy(nmc_buf(dst->mem, &dst->g, ts->buf_idx), nmc_buf(src->mem, &src->g, rs->buf_idx), len);
         else

@@ -63,6 +63,8 @@ struct nmc_vale_ctx {
     struct nmc_swmap m;
     uint32_t me;                    /* our index in the switch */
     uint32_t batch;
+    uint64_t last_dmac;             /* lookup cache, valid within one txsync */
+    uint16_t last_dport;
     struct nmc_ft *ft;
     struct nmc_vdst dst[NMC_SW_MAXPORTS];
     uint16_t active[NMC_SW_MAXPORTS];

@@ -23,6 +23,22 @@
 
 #define MAC_MASK 0xffffffffffffULL
 
+/* The pid stamped on leases, without a system call per flush; a forked
+ * child looks its own up again. */
+static pid_t g_pid;
+static pthread_once_t g_pid_once = PTHREAD_ONCE_INIT;
+
+static void forget_pid(void) { g_pid = 0; }
+static void watch_forks(void) { pthread_atfork(NULL, NULL, forget_pid); }
+
+static pid_t my_pid(void)
+{
+    pthread_once(&g_pid_once, watch_forks);
+    if (g_pid == 0)
+        g_pid = getpid();
+    return g_pid;
+}
+
 /* Bob Jenkins' 96-bit mix, as FreeBSD's if_bridge and VALE hash MACs. */
 #define JMIX(a, b, c) do {                                         \
         a -= b; a -= c; a ^= (c >> 13);                            \
@@ -36,7 +52,7 @@
         c -= a; c -= b; c ^= (b >> 15);                            \
     } while (0)
 
-uint32_t nmc_vale_hash(const uint8_t *mac)
+static inline uint32_t hash_mac(const uint8_t *mac)
 {
     uint32_t a = 0x9e3779b9, b = 0x9e3779b9, c = 0;
 
@@ -46,13 +62,20 @@ uint32_t nmc_vale_hash(const uint8_t *mac)
     return c & (NMC_BDG_HASH - 1);
 }
 
-static uint64_t mac48(const uint8_t *m)
+uint32_t nmc_vale_hash(const uint8_t *mac)
 {
-    uint64_t v = 0;
+    return hash_mac(mac);
+}
 
-    for (int i = 5; i >= 0; i--)
-        v = v << 8 | m[i];
-    return v;
+/* A MAC as a 48-bit little-endian number, in two loads. */
+static inline uint64_t mac48(const uint8_t *m)
+{
+    uint32_t lo;
+    uint16_t hi;
+
+    memcpy(&lo, m, 4);
+    memcpy(&hi, m + 4, 2);
+    return (uint64_t)lo | (uint64_t)hi << 32;
 }
 
 /* Where the payload of a TX slot is, or NULL if the slot is invalid. */
@@ -76,7 +99,7 @@ static uint16_t lookup(struct nmc_vale_ctx *c, const uint8_t *buf, uint32_t len)
     if (!(buf[6] & 1)) {
         uint64_t s = mac48(buf + 6);
         if (s != me->last_smac) {
-            __atomic_store_n(&sw->ht[nmc_vale_hash(buf + 6)], 1ULL << 63 | (uint64_t)c->me << 48 | s,
+            __atomic_store_n(&sw->ht[hash_mac(buf + 6)], 1ULL << 63 | (uint64_t)c->me << 48 | s,
                              __ATOMIC_RELAXED);
             me->last_smac = s;
         }
@@ -84,15 +107,19 @@ static uint16_t lookup(struct nmc_vale_ctx *c, const uint8_t *buf, uint32_t len)
     if (buf[0] & 1)
         return NMC_BCAST;
     d = mac48(buf);
-    e = __atomic_load_n(&sw->ht[nmc_vale_hash(buf)], __ATOMIC_RELAXED);
+    if (d == c->last_dmac)              /* same destination as the frame before, this sync */
+        return c->last_dport;
+    c->last_dmac = d;
+    c->last_dport = NMC_BCAST;
+    e = __atomic_load_n(&sw->ht[hash_mac(buf)], __ATOMIC_RELAXED);
     if ((e >> 63) && (e & MAC_MASK) == d) {
         uint32_t q = (e >> 48) & 0xff;
         if (q == c->me)
-            return NMC_NOPORT;          /* no hairpin */
-        if (q < NMC_SW_MAXPORTS && __atomic_load_n(&sw->ports[q].state, __ATOMIC_ACQUIRE) == NMC_LIVE)
-            return (uint16_t)q;
+            c->last_dport = NMC_NOPORT;         /* no hairpin */
+        else if (q < NMC_SW_MAXPORTS && __atomic_load_n(&sw->ports[q].state, __ATOMIC_ACQUIRE) == NMC_LIVE)
+            c->last_dport = (uint16_t)q;
     }
-    return NMC_BCAST;
+    return c->last_dport;
 }
 
 /* One packet from slot j: fills ft, returns the slot after it. */
@@ -116,7 +143,8 @@ static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uin
         bad |= d == NULL;
         ft->len += s->len;
         ft->nfrags++;
-        s->flags = flags & ~NS_BUF_CHANGED;
+        if (flags & NS_BUF_CHANGED)
+            s->flags = flags & ~NS_BUF_CHANGED;
         j = nmc_next(j, lr->n);
     } while ((flags & NS_MOREFRAG) && j != head && ft->nfrags < NETMAP_MAX_FRAGS);
     ft->dst = bad ? NMC_NOPORT : lookup(p->vale, first, ring->slot[ft->slot].len);
@@ -207,7 +235,7 @@ static void deliver(struct nmc_port *p, struct nmc_lring *lr, uint32_t q, uint32
     uint32_t obj = d->rx_first_obj + r, want = 0, got, start, id, taken = 0, used = 0;
     struct nmc_kring *kr = &nmc_krings(d->reg.map, &d->reg.g)[obj];
     struct netmap_ring *dring = nmc_ring_obj(d->reg.map + d->reg.g.ctl_size, &d->reg.g, obj);
-    struct nmc_lease who = { .owner_mem = p->mem_id, .owner_h = p->hidx, .pid = getpid() };
+    struct nmc_lease who = { .owner_mem = p->mem_id, .owner_h = p->hidx, .pid = my_pid() };
 
     for (uint32_t i = 0; i < cnt; i++)
         want += c->ft[list[i]].nfrags;
@@ -328,6 +356,7 @@ int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         kr->hwtail = kr->rtail = lr->ring->tail = nmc_prev(head, lr->n);
         return 0;
     }
+    c->last_dmac = ~0ULL;               /* no cached lookup across syncs */
     for (j = kr->hwcur; j != head;) {
         uint32_t nft = 0;
         while (j != head && nft < c->batch) {
@@ -364,7 +393,8 @@ int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         struct netmap_slot *s = &ring->slot[j];
         nbytes += s->len;
         npkts += !(s->flags & NS_MOREFRAG);
-        s->flags &= ~NS_BUF_CHANGED;
+        if (s->flags & NS_BUF_CHANGED)
+            s->flags &= ~NS_BUF_CHANGED;
     }
     nmc_store_rel(&kr->hwcur, head);        /* senders may now reuse [.., head) */
     kr->pkts += npkts;

@@ -9,6 +9,15 @@ SUBCOMMANDS = {
     "vale-ctl": ("nmcompat.tools.vale_ctl", "netmap's vale-ctl: persistent ports, attach, list"),
     "vale-attachd": ("nmcompat.tools.vale_attachd", "(internal) forwarder of a NIC attached to VALE"),
     "bench-pipe": ("nmcompat.tools.bench_pipe", "pipe throughput beside a raw shared-memory ring"),
+    "bench-afxdp": ("nmcompat.tools.bench_afxdp",
+                    "AF_XDP on a veth pair beside DPDK af_xdp and AF_PACKET"),
+    "bench-vale": ("nmcompat.tools.bench_vale", "VALE switch throughput beside bare copy rings"),
+    "bench-compare": ("nmcompat.tools.bench_compare",
+                      "every backend beside every available peer (DPDK, sockets, Scapy)"),
+    "pkt-gen": ("nmcompat.tools.pkt_gen", "netmap's pkt-gen: packet generator, sink, ping/pong"),
+    "bridge": ("nmcompat.tools.bridge", "netmap's bridge: forward between two ports (zero-copy if possible)"),
+    "lb": ("nmcompat.tools.lb", "netmap's lb: balance flows from a port onto groups of pipes"),
+    "replay": ("nmcompat.tools.replay", "netmap's nmreplay: send a pcap file at its timing or a rate"),
 }
 
 
