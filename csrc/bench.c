@@ -20,6 +20,7 @@
  * The receiver's clock runs from the first packet it sees to the last.
  */
 #include "nmc_int.h"
+#include "nmcompat_tools.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -34,6 +34,7 @@
  * time spent descheduled does not inflate.
  */
 #include "nmc_vale.h"
+#include "nmcompat_tools.h"
 
 #include <errno.h>
 #include <fcntl.h>

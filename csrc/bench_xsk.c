@@ -17,6 +17,7 @@
  * Times are CLOCK_MONOTONIC; a receiver's window starts at its first packet.
  */
 #include "nmc_int.h"
+#include "nmcompat_tools.h"
 
 #include <errno.h>
 #include <poll.h>

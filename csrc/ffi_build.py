@@ -17,7 +17,7 @@ ffibuilder = FFI()
 ffibuilder.cdef("struct timeval { long tv_sec; long tv_usec; };\n" + (HERE / "nmc_cdef.h").read_text())
 ffibuilder.set_source(
     "nmcompat._nmc",
-    '#include <sys/time.h>\n#include "nmcompat.h"\n',
+    '#include <sys/time.h>\n#include "nmcompat.h"\n#include "nmcompat_tools.h"\n',
     sources=[str(Path("csrc") / s) for s in SOURCES],
     include_dirs=[str(Path("csrc") / "include"), "csrc"],
     extra_compile_args=CFLAGS,

@@ -22,6 +22,7 @@
  * every one of them back on the input port's ni_bufs_head list.
  */
 #include "nmc_int.h"
+#include "nmcompat_tools.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -12,6 +12,7 @@
  * is bounded by the frame length.
  */
 #include "nmc_int.h"
+#include "nmcompat_tools.h"
 
 #include <string.h>
 

@@ -6,6 +6,7 @@
 #define NMC_PKTGEN_INT_H
 
 #include "nmc_int.h"
+#include "nmcompat_tools.h"
 
 #include <time.h>
 #include <net/netmap_user.h>

@@ -8,6 +8,7 @@
  * frames already due go out together, up to `burst` per txsync.
  */
 #include "nmc_int.h"
+#include "nmcompat_tools.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -9,6 +9,7 @@
  * must make room) and tries again, until something moves or the timeout.
  */
 #include "nmc_int.h"
+#include "nmcompat_tools.h"
 
 #include <errno.h>
 #include <poll.h>
