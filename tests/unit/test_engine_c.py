@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import SANITIZER_ENV, parse_kv, rundir_entries
+from testlib import SANITIZER_ENV, parse_kv, rundir_entries
 
 BUILDS = ["o2", "asan"]
 
@@ -212,7 +212,7 @@ def test_corruption_fuzz_optimised(procs, pipe_stream):
 
 def test_strict_mode_is_honoured_for_sanitizers(monkeypatch):
     """With NMCOMPAT_STRICT=1 a missing sanitizer fails instead of skipping."""
-    from conftest import skip_or_fail
+    from testlib import skip_or_fail
     monkeypatch.setenv("NMCOMPAT_STRICT", "1")
     with pytest.raises(pytest.fail.Exception):
         skip_or_fail("no sanitizer")

@@ -15,7 +15,7 @@ from nmcompat import NS_BUF_CHANGED, NS_MOREFRAG, PortSpecError
 from nmcompat._ffi import ffi, lib
 from nmcompat._portspec import (NR_EXCLUSIVE, NR_REG_ALL_NIC, NR_REG_NIC_SW, NR_REG_ONE_NIC,
                                 NR_REG_ONE_SW, NR_REG_SW, parse)
-from conftest import rundir_entries
+from testlib import rundir_entries
 
 
 def u8(view) -> np.ndarray:

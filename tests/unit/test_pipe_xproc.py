@@ -11,7 +11,7 @@ import pytest
 
 import nmcompat
 from nmcompat import POLLIN, POLLOUT
-from conftest import parse_kv, rundir_entries
+from testlib import parse_kv, rundir_entries
 
 
 def payloads(port):

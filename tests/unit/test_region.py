@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import nmcompat
-from conftest import rundir_entries
+from testlib import rundir_entries
 
 SMALL = dict(buf_num=1024, slots=64)        # 128 ring buffers, 894 free
 

@@ -13,7 +13,7 @@ import pytest
 
 import nmcompat
 from nmcompat import vale
-from conftest import REPO_ROOT, rundir_entries, skip_or_fail
+from testlib import REPO_ROOT, rundir_entries, skip_or_fail
 from vale_helpers import BCAST, agents, chains, frame, mac  # noqa: F401
 
 

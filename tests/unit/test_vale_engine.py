@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import rundir_entries, skip_or_fail
+from testlib import rundir_entries, skip_or_fail
 from vale_helpers import ASAN_ENV, bad_lines, build, done_line, per_sender, sanitizers_unavailable
 
 

@@ -20,7 +20,7 @@ import pytest
 
 import nmcompat
 from nmcompat import vale
-from conftest import parse_kv, rundir_entries
+from testlib import parse_kv, rundir_entries
 from vale_helpers import (CHILD, BCAST, agents, bad_lines, done_line, frame, mac, max_progress,  # noqa: F401
                           max_seen, per_sender, swdump, vale_swdump, vale_traffic, wait_until)
 

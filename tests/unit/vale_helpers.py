@@ -25,7 +25,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from conftest import REPO_ROOT, parse_kv, skip_or_fail
+from testlib import REPO_ROOT, parse_kv, skip_or_fail
 
 CSRC = REPO_ROOT / "csrc"
 ENGINE_TESTS = REPO_ROOT / "tests" / "engine"

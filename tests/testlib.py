@@ -1,0 +1,287 @@
+"""Shared test helpers and fixtures: a private runtime directory per test, child processes
+that are always reaped, and the C test programs built against the engine."""
+from __future__ import annotations
+
+import gc
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CSRC = REPO_ROOT / "csrc"
+ENGINE_TESTS = REPO_ROOT / "tests" / "engine"
+SHM = Path("/dev/shm")
+
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                  "-fno-omit-frame-pointer"]
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "halt_on_error=1:abort_on_error=0:detect_leaks=1",
+    "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
+}
+
+
+def strict() -> bool:
+    return os.environ.get("NMCOMPAT_STRICT") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip, unless NMCOMPAT_STRICT=1 asks for every test to really run."""
+    if strict():
+        pytest.fail(reason + " (NMCOMPAT_STRICT=1)")
+    pytest.skip(reason)
+
+
+# ---------------------------------------------------------------------------
+# runtime directory
+
+
+def _close_leftover_ports(path: Path) -> None:
+    """Close ports a failed test left open in path (a traceback keeps them
+    alive; closed later, they would recreate the directory)."""
+    gc.collect()
+    if not any(path.rglob("mem.*")):
+        return
+    import nmcompat
+    for obj in gc.get_objects():
+        if isinstance(obj, nmcompat.Port) and not obj._closed \
+                and obj.info.region.startswith(str(path) + os.sep):
+            try:
+                obj.close()
+            except OSError:
+                pass
+
+
+def _remove_rundir(path: Path) -> None:
+    _close_leftover_ports(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def rundir(monkeypatch) -> Path:
+    """A fresh private tmpfs runtime directory, set as $NMCOMPAT_RUNDIR."""
+    if not SHM.is_dir():
+        skip_or_fail("/dev/shm is missing")
+    path = Path(tempfile.mkdtemp(prefix="nmc-test-", dir=SHM))
+    os.chmod(path, 0o700)
+    monkeypatch.setenv("NMCOMPAT_RUNDIR", str(path))
+    yield path
+    _remove_rundir(path)
+
+
+def rundir_entries(path: Path) -> List[str]:
+    return sorted(os.listdir(path)) if path.exists() else []
+
+
+# ---------------------------------------------------------------------------
+# child processes
+
+
+class Proc:
+    """A child process whose stdout lines are collected by a thread, so a
+    test can wait for one line with a timeout."""
+
+    def __init__(self, argv: List[str], env: dict, cwd: Optional[Path] = None) -> None:
+        self.argv = argv
+        self.popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      stdin=subprocess.DEVNULL, env=env, cwd=cwd,
+                                      text=True, bufsize=1)
+        self.pid = self.popen.pid
+        self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
+        self.out: List[str] = []
+        self.err: List[str] = []
+        self._threads = [
+            threading.Thread(target=self._pump, args=(self.popen.stdout, self.out, True), daemon=True),
+            threading.Thread(target=self._pump, args=(self.popen.stderr, self.err, False), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _pump(self, stream, sink: List[str], is_stdout: bool) -> None:
+        for line in stream:
+            sink.append(line)
+            if is_stdout:
+                self._lines.put(line)
+        if is_stdout:
+            self._lines.put(None)
+
+    def describe(self) -> str:
+        return (f"process {self.pid} {' '.join(map(str, self.argv))[:300]}\n"
+                f"--- stdout ---\n{''.join(self.out)[-4000:]}"
+                f"--- stderr ---\n{''.join(self.err)[-4000:]}")
+
+    def expect(self, prefix: str, timeout: float = 10.0) -> str:
+        """The next stdout line starting with prefix (others are skipped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"no line starting with {prefix!r} within {timeout} s\n" + self.describe())
+            try:
+                line = self._lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                self._lines.put(None)
+                self.popen.wait(timeout=5)
+                pytest.fail(f"process exited ({self.popen.returncode}) before printing {prefix!r}\n"
+                            + self.describe())
+            if line.startswith(prefix):
+                return line.rstrip("\n")
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """Exit status; a process still running after timeout fails the test."""
+        try:
+            rc = self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"still running after {timeout} s, killed\n" + self.describe())
+        for t in self._threads:
+            t.join(timeout=5)
+        return rc
+
+    def finish(self, timeout: float = 30.0) -> str:
+        """Wait for a successful exit; returns stdout."""
+        rc = self.wait(timeout)
+        assert rc == 0, f"exit status {rc}\n" + self.describe()
+        return "".join(self.out)
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send sig to this process (by pid) and, for SIGKILL, reap it."""
+        if self.popen.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+        if sig == signal.SIGKILL:
+            self.popen.wait(timeout=10)
+            for t in self._threads:
+                t.join(timeout=5)
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.out)
+
+
+class Procs:
+    """Starts child processes and kills, by pid, every one still running at
+    teardown."""
+
+    def __init__(self, env: dict) -> None:
+        self.env = env
+        self._procs: List[Proc] = []
+
+    def spawn(self, argv, env: Optional[dict] = None) -> Proc:
+        full = dict(self.env)
+        full.update(env or {})
+        proc = Proc([str(a) for a in argv], full, cwd=REPO_ROOT)
+        self._procs.append(proc)
+        return proc
+
+    def python(self, code: str, *args, env: Optional[dict] = None) -> Proc:
+        """Run a Python snippet (dedented) in a new interpreter; sys.argv[1:]
+        are args."""
+        return self.spawn([sys.executable, "-c", textwrap.dedent(code), *args], env=env)
+
+    def run_python(self, code: str, *args, timeout: float = 30.0, env: Optional[dict] = None) -> str:
+        return self.python(code, *args, env=env).finish(timeout)
+
+    def close(self) -> None:
+        for proc in self._procs:
+            if proc.alive():
+                proc.kill(signal.SIGKILL)
+
+
+@pytest.fixture
+def procs(rundir) -> Procs:
+    env = dict(os.environ)
+    env["NMCOMPAT_RUNDIR"] = str(rundir)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    pool = Procs(env)
+    yield pool
+    pool.close()
+
+
+def parse_kv(line: str) -> dict:
+    """'done a=1 b=x:2' -> {'a': '1', 'b': 'x:2'}"""
+    return dict(m.groups() for m in re.finditer(r"(\w+)=(\S+)", line))
+
+
+# ---------------------------------------------------------------------------
+# C test programs built against the engine
+
+
+def _cc() -> str:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        skip_or_fail("no C compiler (cc) on PATH")
+    return cc
+
+
+def _build(outdir: Path, program: str, extra_cflags: List[str]) -> Path:
+    """Build libnmcompat.so with the engine's own Makefile into outdir (with
+    extra_cflags) and link tests/engine/<program>.c against it."""
+    cc = _cc()
+    if shutil.which("make") is None:
+        skip_or_fail("'make' is not on PATH")
+    outdir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, CC=cc, CFLAGS=" ".join(["-O1" if extra_cflags else "-O2", "-g", *extra_cflags]))
+    proc = subprocess.run(["make", "-s", "-C", str(CSRC), f"OUT={outdir}"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"couldn't build the engine:\n{proc.stdout}{proc.stderr}"
+    exe = outdir / program
+    cmd = [cc, "-std=gnu11", "-O1" if extra_cflags else "-O2", "-g", "-Wall", "-Wextra", "-Werror",
+           *extra_cflags, "-I", str(CSRC / "include"), "-I", str(CSRC),
+           str(ENGINE_TESTS / f"{program}.c"), "-L", str(outdir), "-lnmcompat",
+           f"-Wl,-rpath,{outdir}", "-o", str(exe)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"couldn't build {program}:\n{' '.join(cmd)}\n{proc.stderr}"
+    return exe
+
+
+def _sanitizers_work(cc: str, workdir: Path) -> Optional[str]:
+    src = workdir / "probe.c"
+    src.write_text("#include <stdlib.h>\nint main(void) { char *p = malloc(4); p[0] = 1;"
+                   " int r = p[0] - 1; free(p); return r; }\n")
+    exe = workdir / "probe"
+    proc = subprocess.run([cc, *SANITIZE_FLAGS, str(src), "-o", str(exe)],
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        return "the C compiler cannot build with -fsanitize=address,undefined: " + proc.stderr[-500:]
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, **SANITIZER_ENV))
+    if proc.returncode != 0:
+        return "sanitized programs do not run here: " + proc.stderr[-500:]
+    return None
+
+
+@pytest.fixture(scope="session")
+def pipe_stream(tmp_path_factory) -> Path:
+    """tests/engine/pipe_stream built against the engine (-O2)."""
+    return _build(tmp_path_factory.mktemp("engine-o2"), "pipe_stream", [])
+
+
+@pytest.fixture(scope="session")
+def pipe_stream_asan(tmp_path_factory) -> Path:
+    """pipe_stream and the engine, both under AddressSanitizer and UBSan."""
+    cc = _cc()
+    work = tmp_path_factory.mktemp("engine-asan")
+    why = _sanitizers_work(cc, work)
+    if why:
+        skip_or_fail(why)
+    return _build(work, "pipe_stream", SANITIZE_FLAGS)
