@@ -13,8 +13,32 @@ SOURCES = ["region.c", "alloc.c", "ring.c", "portrec.c", "pipe.c", "wake.c", "po
            "tools_fwd.c", "lb.c", "lb_hash.c", "replay.c", "pktgen.c", "pktgen_frame.c"]
 CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 
+
+
+def header_decls(path: Path) -> str:
+    """A public header as cffi cdef text: declarations and integer #defines;
+    include guards, #includes and the C++ wrapper dropped."""
+    out, skipping = [], False
+    for line in path.read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#ifdef __cplusplus"):
+            skipping = True
+        elif skipping:
+            skipping = not stripped.startswith("#endif")
+        elif stripped.startswith("#"):
+            parts = stripped.split()
+            if parts[0] == "#define" and len(parts) >= 3 and parts[2].isdigit():
+                out.append(f"#define {parts[1]} {parts[2]}")
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 ffibuilder = FFI()
-ffibuilder.cdef("struct timeval { long tv_sec; long tv_usec; };\n" + (HERE / "nmc_cdef.h").read_text())
+ffibuilder.cdef("struct timeval { long tv_sec; long tv_usec; };\n"
+                + (HERE / "nmc_cdef.h").read_text()
+                + header_decls(HERE / "include" / "nmcompat.h")
+                + header_decls(HERE / "include" / "nmcompat_tools.h"))
 ffibuilder.set_source(
     "nmcompat._nmc",
     '#include <sys/time.h>\n#include "nmcompat.h"\n#include "nmcompat_tools.h"\n',

@@ -54,18 +54,18 @@ void nmc_ring_leave(struct nmc_kring *kr)
     nmc_store_rel(&kr->busy, 0);
 }
 
-/* TX: hwcur <= head <= cur <= rtail, circularly.  Stores the validated
- * head; restores a tail the user overwrote.  Returns 0 or -EINVAL. */
-int nmc_txsync_prologue(struct nmc_lring *lr, uint32_t *head)
+/* hwcur <= head <= cur <= limit, circularly, every index < n.  Stores the
+ * validated head; restores a tail the user overwrote.  0 or -EINVAL. */
+static int prologue(struct nmc_lring *lr, uint32_t limit, uint32_t *head)
 {
     struct netmap_ring *ring = lr->ring;
     struct nmc_kring *kr = lr->kr;
     uint32_t n = lr->n, h = nmc_user_u32(&ring->head), c = nmc_user_u32(&ring->cur);
     uint32_t base = kr->hwcur, span;
 
-    if (h >= n || c >= n || base >= n || kr->rtail >= n)
+    if (h >= n || c >= n || base >= n || limit >= n)
         return -EINVAL;
-    span = nmc_dist(base, kr->rtail, n);
+    span = nmc_dist(base, limit, n);
     if (nmc_dist(base, h, n) > span || nmc_dist(base, c, n) > span ||
         nmc_dist(base, h, n) > nmc_dist(base, c, n))
         return -EINVAL;
@@ -77,26 +77,16 @@ int nmc_txsync_prologue(struct nmc_lring *lr, uint32_t *head)
     return 0;
 }
 
-/* RX: hwcur <= head <= cur <= hwtail, circularly. */
+/* TX: hwcur <= head <= cur <= rtail. */
+int nmc_txsync_prologue(struct nmc_lring *lr, uint32_t *head)
+{
+    return prologue(lr, lr->kr->rtail, head);
+}
+
+/* RX: hwcur <= head <= cur <= hwtail. */
 int nmc_rxsync_prologue(struct nmc_lring *lr, uint32_t *head)
 {
-    struct netmap_ring *ring = lr->ring;
-    struct nmc_kring *kr = lr->kr;
-    uint32_t n = lr->n, h = nmc_user_u32(&ring->head), c = nmc_user_u32(&ring->cur);
-    uint32_t base = kr->hwcur, span;
-
-    if (h >= n || c >= n || base >= n || kr->hwtail >= n)
-        return -EINVAL;
-    span = nmc_dist(base, kr->hwtail, n);
-    if (nmc_dist(base, h, n) > span || nmc_dist(base, c, n) > span ||
-        nmc_dist(base, h, n) > nmc_dist(base, c, n))
-        return -EINVAL;
-    if (ring->tail != kr->rtail)
-        ring->tail = kr->rtail;
-    kr->rhead = h;
-    kr->rcur = c;
-    *head = h;
-    return 0;
+    return prologue(lr, lr->kr->hwtail, head);
 }
 
 /* netmap_ring_reinit(): repair slots whose buffer index or length is out of
