@@ -1,0 +1,83 @@
+"""`nmcompat bench-compare --quick`: every backend and every peer, end to end,
+on the tool's own veth pair and shared memory.  Structure only: every row is
+there with a number or an explicit "unavailable: <reason>", the PNG is a
+PNG, and nothing is left behind.  Speeds are never asserted (timings on
+these machines are noise).  --no-install: peers that are not installed are
+reported, not installed."""
+from __future__ import annotations
+
+import glob
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nmcompat.tools.bench_compare import SIZES, SYSTEMS
+
+pytestmark = pytest.mark.kernel
+
+ROOT = Path(__file__).resolve().parents[2]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _namespaces():
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def test_bench_compare_quick(tmp_path):
+    before = _namespaces()
+    png = tmp_path / "compare.png"
+    proc = subprocess.Popen([sys.executable, "-m", "nmcompat.tools", "bench-compare", "--quick",
+                             "--no-install", "--json", "-", "--png", str(png)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err[-3000:]
+    report = json.loads(out)
+    # the table and the progress lines went to stderr
+    assert "machine: Linux" in err and "vs peer" in err, err[-3000:]
+    assert "started" in err
+
+    assert report["command"].startswith("python -m nmcompat.tools bench-compare")
+    assert {"kernel", "cpu", "nproc", "loadavg"} <= set(report["machine"])
+    assert report["conditions"]["namespace"].startswith("nmccmp-")
+    rows = {(r["system"], r["size"]): r for r in report["rows"]}
+    assert set(rows) == {(s, size) for s in SYSTEMS for size in SIZES}
+    for (system, size), row in rows.items():
+        assert row["path"] == SYSTEMS[system][0] and row["label"] == SYSTEMS[system][2]
+        if row["status"] == "ok":
+            assert isinstance(row["mpps"], float) and row["mpps"] >= 0, row
+            assert row["gbps"] == pytest.approx(row["mpps"] * size * 8 / 1e3, rel=1e-2, abs=1e-3)
+        else:
+            assert row["status"].startswith("unavailable: ") and len(row["status"]) > 14, row
+            assert row["mpps"] is None, row
+    for size in SIZES:                       # the engine's own rows always run
+        assert rows[("nmcompat-pipe", size)]["status"] == "ok"
+    for (system, size), row in rows.items():  # ratios: to the fastest peer of the path
+        peers = [r["mpps"] for r in report["rows"] if r["kind"] == "peer" and r["mpps"]
+                 and r["path"] == row["path"] and r["size"] == size]
+        if peers and row["mpps"]:
+            assert row["ratio"] == pytest.approx(row["mpps"] / max(peers), rel=1e-2, abs=1e-3)
+    assert set(report["systems"]) == set(SYSTEMS)
+    for info in report["systems"].values():
+        assert info["status"] == "ok" or info["status"].startswith("unavailable: ")
+
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    assert report["png"]["file"] == str(png)
+    leftover = {n for n in _namespaces() - before if n.startswith("nmccmp-")}
+    assert not leftover, f"the tool left its namespace behind: {leftover}"
+    assert report["conditions"]["namespace"] not in _namespaces()
+    assert not glob.glob(f"/var/run/dpdk/nmcc{proc.pid}*"), "testpmd's runtime files were left"
+
+
+def test_bench_compare_is_a_subcommand():
+    proc = subprocess.run([sys.executable, "-m", "nmcompat.tools"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert "bench-compare" in proc.stderr
