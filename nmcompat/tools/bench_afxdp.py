@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from nmcompat.tools.bench_pipe import machine_info
+from nmcompat.tools._bench_common import emit_report
 
 SIZES = (60, 1514)
 DEFAULT_SECONDS, QUICK_SECONDS = 4.0, 0.5
@@ -480,14 +481,7 @@ def main(argv=None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, old_term)
-    table = format_report(report)
-    print(table, file=sys.stderr if args.json == "-" else sys.stdout)
-    if args.json == "-":
-        print(json.dumps(report, indent=2))
-    elif args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
+    emit_report(report, format_report(report), args.json)
     return 0
 
 

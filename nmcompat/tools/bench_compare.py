@@ -23,7 +23,6 @@ listed with its reason.  See docs/BENCHMARKS.md, "Comparison".
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -34,6 +33,7 @@ import time
 import uuid
 
 from nmcompat.tools import _bench_peers as peers
+from nmcompat.tools._bench_common import emit_report
 from nmcompat.tools._bench_env import Env
 from nmcompat.tools.bench_afxdp import Lab
 from nmcompat.tools.bench_pipe import _on_sigterm, _pick_cpus, machine_info
@@ -271,14 +271,7 @@ def main(argv=None) -> int:
         from nmcompat.tools._bench_plot import plot
         report["png"] = {"file": args.png, "drawn_with": plot(report, args.png,
                                                               install=not args.no_install)}
-    table = format_report(report)
-    print(table, file=sys.stderr if args.json == "-" else sys.stdout)
-    if args.json == "-":
-        print(json.dumps(report, indent=2))
-    elif args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
+    emit_report(report, format_report(report), args.json)
     return 0
 
 

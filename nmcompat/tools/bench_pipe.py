@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 
+from nmcompat.tools._bench_common import collect_worker, emit_report
+
 DEFAULT_PACKETS = 10_000_000
 DEFAULT_REPEAT = 3
 QUICK_PACKETS = 200_000
@@ -84,19 +86,7 @@ class Runner:
         return proc
 
     def _collect(self, proc, what: str) -> dict:
-        try:
-            out, err = proc.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"{what} did not finish in {self.timeout:.0f} s") from None
-        last = out.strip().splitlines()[-1:] or ["{}"]
-        try:
-            data = json.loads(last[0])
-        except ValueError:
-            data = {}
-        if proc.returncode != 0 or "error" in data or "packets" not in data:
-            reason = data.get("error") or err.strip() or f"exit status {proc.returncode}"
-            raise RuntimeError(f"{what} failed: {reason}")
-        return data
+        return collect_worker(proc, what, self.timeout)
 
     def pair(self, kind: str, batch: int, size: int, count: int) -> dict:
         """Receiver first, then sender; both results."""
@@ -279,14 +269,7 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(rundir, ignore_errors=True)
         signal.signal(signal.SIGTERM, old_term)
-    table = format_report(report)
-    print(table, file=sys.stderr if args.json == "-" else sys.stdout)
-    if args.json == "-":
-        print(json.dumps(report, indent=2))
-    elif args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
+    emit_report(report, format_report(report), args.json)
     return 0
 
 

@@ -36,6 +36,7 @@ import tempfile
 import time
 
 from nmcompat.tools.bench_pipe import _WORKER_ENV, _on_sigterm, _pick_cpus, machine_info
+from nmcompat.tools._bench_common import collect_worker
 
 DEFAULT_PACKETS = 4_000_000
 DEFAULT_REPEAT = 3
@@ -115,19 +116,7 @@ class Runner:
         return proc
 
     def _collect(self, proc, what: str) -> dict:
-        try:
-            out, err = proc.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"{what} did not finish in {self.timeout:.0f} s") from None
-        last = out.strip().splitlines()[-1:] or ["{}"]
-        try:
-            data = json.loads(last[0])
-        except ValueError:
-            data = {}
-        if proc.returncode != 0 or "error" in data or "packets" not in data:
-            reason = data.get("error") or err.strip() or f"exit status {proc.returncode}"
-            raise RuntimeError(f"{what} failed: {reason}")
-        return data
+        return collect_worker(proc, what, self.timeout)
 
     def pair(self, kind: str, mode: str, batch: int, size: int, count: int) -> dict:
         """Receiver first, then sender; both results."""
