@@ -60,14 +60,15 @@ _WORKER_ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MK
 # -- nmcompat's side of a measurement, in its own process ------------------------
 
 def _worker(argv) -> int:
-    """python -m nmcompat.tools.bench_afxdp --worker ROLE IFNAME SIZE SECONDS WAIT CPU"""
-    role, ifname, size, seconds, wait, cpu = argv
+    """python -m nmcompat.tools.bench_afxdp --worker ROLE IFNAME SIZE SECONDS WAIT CPU [BACKEND]"""
+    role, ifname, size, seconds, wait, cpu = argv[:6]
+    backend = argv[6] if len(argv) > 6 else "afxdp"
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     if int(cpu) >= 0:
         os.sched_setaffinity(0, {int(cpu)})
     import nmcompat
     from nmcompat._ffi import ffi, lib, os_error
-    port = nmcompat.open(f"netmap:{ifname}", backend="afxdp", xdp_mode=XDP_MODE)
+    port = nmcompat.open(f"netmap:{ifname}", backend=backend, xdp_mode=XDP_MODE)
     res = ffi.new("struct nmc_bench_xsk_result *")
     print(f"ready {port.info.xdp_mode}", flush=True)
     ns = int(float(seconds) * 1e9)
@@ -232,9 +233,9 @@ class Programs:
     def start_receiver(self, kind: str, size: int, wait: float):
         lab, cpu = self.lab, self.lab.receiver_cpu
         lines: list = []
-        if kind == "nmcompat":
+        if kind in NMC_KINDS:
             p = lab.exec([sys.executable, "-m", "nmcompat.tools.bench_afxdp", "--worker", "rx", "va",
-                          str(size), str(self.seconds), str(wait), str(cpu)])
+                          str(size), str(self.seconds), str(wait), str(cpu), NMC_KINDS[kind]])
             lab.wait_line(p, r"^ready", 60, lines)
         elif kind == "afpacket":
             p = lab.exec([self.afpacket, "rx", "va", str(self.seconds), str(wait), "0.5"], cpu)
@@ -247,9 +248,9 @@ class Programs:
     def start_sender(self, kind: str, size: int, seconds: float):
         lab, cpu = self.lab, self.lab.sender_cpu
         lines: list = []
-        if kind == "nmcompat":
+        if kind in NMC_KINDS:
             p = lab.exec([sys.executable, "-m", "nmcompat.tools.bench_afxdp", "--worker", "tx", "vb",
-                          str(size), str(seconds), "0", str(cpu)])
+                          str(size), str(seconds), "0", str(cpu), NMC_KINDS[kind]])
         elif kind == "afpacket":
             p = lab.exec([self.afpacket, "tx", "vb", str(size), str(seconds), "64"], cpu)
         else:
@@ -258,7 +259,7 @@ class Programs:
 
     def result(self, kind: str, proc, lines, sig=None) -> dict:
         text = self.lab.finish(proc, lines, sig)
-        if kind == "nmcompat":
+        if kind in NMC_KINDS:
             m = re.search(r"^result (.*)$", text, re.M)
             if not m:
                 raise RuntimeError(f"no result from nmcompat: {text[-1500:]}")
@@ -334,7 +335,8 @@ def _measure_rx(prog: Programs, receiver: str, size: int) -> dict:
             "kernel_drops": got.get("kernel_drops", 0)}
 
 
-KINDS = ("nmcompat", "dpdk", "afpacket")
+KINDS = ("nmcompat", "nmc-afpacket", "dpdk", "afpacket")
+NMC_KINDS = {"nmcompat": "afxdp", "nmc-afpacket": "afpacket"}   # nmcompat ports and their backend
 
 
 def measure(prog: Programs, sizes, repeat: int) -> List[dict]:
@@ -365,6 +367,8 @@ def measure(prog: Programs, sizes, repeat: int) -> List[dict]:
             for base in ("dpdk", "afpacket"):
                 a, b = row["nmcompat"]["mpps"], row[base]["mpps"]
                 row[f"vs_{base}"] = round(a / b, 3) if a and b else None
+            a, b = row["nmc-afpacket"]["mpps"], row["afpacket"]["mpps"]
+            row["nmc_afpacket_vs_afpacket"] = round(a / b, 3) if a and b else None
             rows.append(row)
     return rows
 
@@ -383,8 +387,10 @@ def format_report(report: dict) -> str:
         "TX: sender on vb, Mpps received by nmcompat's AF_XDP loop on va;"
         " RX: nmcompat's AF_XDP sender on vb, Mpps received on va",
         "",
-        "dir | size | nmcompat | DPDK af_xdp | AF_PACKET | vs DPDK (>=1.3) | vs AF_PACKET (>=1.5)",
-        "----+------+----------+-------------+-----------+-----------------+---------------------",
+        "dir | size | nmcompat | DPDK af_xdp | AF_PACKET | vs DPDK (>=1.3) | vs AF_PACKET (>=1.5)"
+        " | nmcompat AF_PACKET backend | its vs AF_PACKET (>=1.5)",
+        "----+------+----------+-------------+-----------+-----------------+---------------------"
+        "-+----------------------------+-------------------------",
     ]
 
     def cell(r, width):
@@ -397,7 +403,9 @@ def format_report(report: dict) -> str:
         lines.append(f"{r['direction']:>3} | {r['size']:4} | {cell(r['nmcompat'], 8)} | "
                      f"{cell(r['dpdk'], 11)} | {cell(r['afpacket'], 9)} | "
                      f"{ratio(r['vs_dpdk'], TARGETS['dpdk']):>15} | "
-                     f"{ratio(r['vs_afpacket'], TARGETS['afpacket']):>19}")
+                     f"{ratio(r['vs_afpacket'], TARGETS['afpacket']):>19} | "
+                     f"{cell(r['nmc-afpacket'], 26)} | "
+                     f"{ratio(r.get('nmc_afpacket_vs_afpacket'), TARGETS['afpacket']):>24}")
     notes = {}
     for r in report["rows"]:
         for kind in KINDS:
