@@ -8,10 +8,10 @@
 #include <string.h>
 
 /* Slots from rx->cur that end whole packets, at most `room`. */
-static uint32_t whole(const struct nmc_lring *rx, uint32_t avail, uint32_t room)
+static uint32_t whole(const struct nmc_lring *rx, uint32_t cur, uint32_t avail, uint32_t room)
 {
     const struct netmap_ring *r = rx->ring;
-    uint32_t lim = avail < room ? avail : room, end = 0, j = r->cur;
+    uint32_t lim = avail < room ? avail : room, end = 0, j = cur;
 
     for (uint32_t k = 0; k < lim; k++, j = nmc_next(j, rx->n))
         if (!(r->slot[j].flags & NS_MOREFRAG))
@@ -54,7 +54,7 @@ static uint32_t move_ring(struct nmc_port *src, struct nmc_port *dst, struct nmc
     if (rc >= rx->n || tc >= tx->n || r->tail >= rx->n || t->tail >= tx->n)
         return 0;
     m = nmc_dist(tc, t->tail, tx->n);
-    m = whole(rx, nmc_dist(rc, r->tail, rx->n), m < limit ? m : limit);
+    m = whole(rx, rc, nmc_dist(rc, r->tail, rx->n), m < limit ? m : limit);
     for (uint32_t k = 0; k < m; k++) {
         move_slot(src, dst, &r->slot[rc], &t->slot[tc], swap);
         rc = nmc_next(rc, rx->n);

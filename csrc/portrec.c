@@ -73,13 +73,16 @@ int nmc_rec_add_rings(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e
 void nmc_rec_free(struct nmc_region *r, struct nmc_port_rec *rec)
 {
     uint8_t *mem = r->map + r->g.ctl_size;
+    /* NIC ports of a process swap buffers among themselves: theirs go back
+     * only with the whole region (see nmc_xsk_detach) */
+    bool shared_bufs = rec->kind == NMC_KIND_NIC || rec->kind == NMC_KIND_PKT;
 
     for (uint32_t e = 0; e < 2; e++) {
         for (uint32_t d = 0; d < 2; d++) {
             uint32_t first = rec->first_obj[e][d], n = rec->nrings[e][d], slots = rec->nslots[e][d];
             if (n == 0 || first >= r->g.ring_num || n > r->g.ring_num - first || slots > NMC_MAXSLOTS)
                 continue;
-            for (uint32_t k = 0; k < n; k++) {
+            for (uint32_t k = 0; k < n && !shared_bufs; k++) {
                 struct netmap_ring *ring = nmc_ring_obj(mem, &r->g, first + k);
                 for (uint32_t i = 0; i < slots; i++)
                     nmc_buf_free(r, ring->slot[i].buf_idx);

@@ -41,10 +41,6 @@ bool nmc_ring_try_enter(struct nmc_kring *kr, uint32_t hidx)
 {
     uint32_t idle = 0;
 
-    if (__atomic_load_n(&kr->users, __ATOMIC_RELAXED) <= 1) {
-        kr->busy = hidx + 1;            /* one binder: nobody to exclude, no locked op; */
-        return true;                    /* the mark only tells a reaper we died inside */
-    }
     return __atomic_compare_exchange_n(&kr->busy, &idle, hidx + 1, false,
                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }

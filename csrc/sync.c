@@ -8,6 +8,25 @@
 #include <string.h>
 #include <time.h>
 
+/* The ring is marked busy by another holder: if that holder died inside
+ * its sync, take the ring over (what a reaper would do), else skip it. */
+static bool take_from_dead(struct nmc_port *p, struct nmc_lring *lr, int dir)
+{
+    struct nmc_kring *kr = lr->kr;
+    uint32_t owner = __atomic_load_n(&kr->busy, __ATOMIC_ACQUIRE);
+
+    if (owner == 0 || owner - 1 >= NMC_MAX_HOLDERS || nmc_holder_alive(p->region_fd, owner - 1))
+        return false;
+    if (!__atomic_compare_exchange_n(&kr->busy, &owner, p->hidx + 1, false,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return false;
+    if (dir == 0 && p->rec->kind == NMC_KIND_VALE && kr->rhead < lr->n) {
+        kr->hwcur = kr->rhead;          /* what it validated counts as sent: never twice */
+        kr->hwtail = kr->rtail = nmc_prev(kr->rhead, lr->n);
+    }
+    return true;
+}
+
 static int sync_rings(struct nmc_port *p, int dir)
 {
     struct nmc_lring *lr = dir == 0 ? p->tx : p->rx;
@@ -16,7 +35,7 @@ static int sync_rings(struct nmc_port *p, int dir)
 
     for (uint32_t i = 0; i < cnt; i++) {
         int err;
-        if (!nmc_ring_try_enter(lr[i].kr, p->hidx))
+        if (!nmc_ring_try_enter(lr[i].kr, p->hidx) && !take_from_dead(p, &lr[i], dir))
             continue;                   /* another holder is syncing it: skip, as netmap */
         err = dir == 0 ? p->txsync_one(p, &lr[i]) : p->rxsync_one(p, &lr[i]);
         nmc_ring_leave(lr[i].kr);
@@ -129,6 +148,8 @@ static bool peer_moved(const struct nmc_port *p, int events)
 static int check_ready(struct nmc_port *p, int events)
 {
     int revents = 0;
+
+    settle_doorbell(p);                 /* a bell left pending would silence the next ones */
     bool want_tx = (events & POLLOUT) || !(p->flags & NR_NO_TX_POLL);
 
     if (want_tx)

@@ -153,7 +153,11 @@ static int make_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t
     if (err == 0)
         umem_add(p->mem_id, x);
     pthread_mutex_unlock(&g_lock);
-    if (shared >= 0 && err == 0) {      /* the owner's bind flags apply */
+    if (err < 0) {
+        nmc_xsk_close(x);               /* socket, rings: nothing of a failed queue stays */
+        return err;
+    }
+    if (shared >= 0) {                  /* the owner's bind flags apply */
         x->sg = false;
         for (int i = 0; i < p->nxsk; i++)
             x->sg |= p->xsk[i].sg;
@@ -229,9 +233,11 @@ void nmc_xsk_detach(struct nmc_port *p, struct nmc_region *r)
         nmc_xsk_close(&p->xsk[k]);
     }
     pthread_mutex_unlock(&g_lock);
-    if (r)
-        for (uint32_t i = 0; i < p->nowned; i++)
-            nmc_buf_free(r, p->owned[i]);
+    /* The buffers stay allocated: NIC ports of one process share the region
+     * and swap buffers (bridge), so some of this port's may now sit in
+     * another port's rings or kernel queues.  They are reclaimed with the
+     * region, when the process's last NIC port closes. */
+    (void)r;
     for (uint32_t i = 0; i < p->nrx; i++) {
         free(p->rx[i].spare);
         p->rx[i].spare = NULL;
