@@ -44,7 +44,7 @@ struct bench_args {
     uint64_t count;
 };
 
-static uint64_t now_ns(void)
+uint64_t nmc_bench_now_ns(void)
 {
     struct timespec ts;
 
@@ -95,12 +95,12 @@ static void finish(struct nmc_bench_result *out, uint64_t t0, uint64_t t1, uint6
 /* Wait until path exists (the peer's "ready" signal).  Returns 0 or -errno. */
 static int wait_for_file(const char *path)
 {
-    uint64_t deadline = now_ns() + BENCH_STALL_NS;
+    uint64_t deadline = nmc_bench_now_ns() + BENCH_STALL_NS;
 
     while (access(path, F_OK) != 0) {
         if (errno != ENOENT)
             return -errno;
-        if (now_ns() > deadline)
+        if (nmc_bench_now_ns() > deadline)
             return -ETIMEDOUT;
         sleep_ms(1);
     }
@@ -125,8 +125,8 @@ static int wait_ring(struct nmc_port *p, int events, uint64_t *idle_since)
         return 0;
     }
     if (*idle_since == 0)
-        *idle_since = now_ns();
-    else if (now_ns() - *idle_since > BENCH_STALL_NS)
+        *idle_since = nmc_bench_now_ns();
+    else if (nmc_bench_now_ns() - *idle_since > BENCH_STALL_NS)
         return -ETIMEDOUT;
     return 0;
 }
@@ -187,13 +187,13 @@ static int pipe_send(struct nmc_port *p, const struct bench_args *a, struct nmc_
             continue;
         }
         if (t0 == 0)
-            t0 = now_ns();
+            t0 = nmc_bench_now_ns();
         tx_fill(ring, n, a->pkt_len, &seq);
         if ((err = nmc_txsync(p)) < 0)
             return err;
         out->batches++;
     }
-    finish(out, t0, now_ns(), seq);
+    finish(out, t0, nmc_bench_now_ns(), seq);
     return 0;
 }
 
@@ -215,12 +215,12 @@ static int pipe_recv(struct nmc_port *p, const struct bench_args *a, struct nmc_
         if (n == 0)
             continue;
         if (t0 == 0)
-            t0 = now_ns();
+            t0 = nmc_bench_now_ns();
         out->errors += rx_check(ring, n, a->pkt_len, &seq);
         got += n;
         out->batches++;
     }
-    finish(out, t0, now_ns(), got);
+    finish(out, t0, nmc_bench_now_ns(), got);
     nmc_rxsync(p);                      /* hand the last slots back */
     return 0;
 }
@@ -393,8 +393,9 @@ static int raw_attach(const char *path, struct raw_ring *r)
 }
 
 /* Spin until the other side's index differs from `seen`, for at most
- * the stall limit.  Returns the new value, or *err = -ETIMEDOUT. */
-static uint32_t raw_wait(const uint32_t *idx, uint32_t seen, uint64_t *spins, int *err)
+ * the stall limit.  Returns the new value, or *err = -ETIMEDOUT.  Shared
+ * with the VALE benchmark's copy rings. */
+uint32_t nmc_bench_spin_wait(const uint32_t *idx, uint32_t seen, uint64_t *spins, int *err)
 {
     uint64_t deadline = 0;
     uint32_t v;
@@ -404,8 +405,8 @@ static uint32_t raw_wait(const uint32_t *idx, uint32_t seen, uint64_t *spins, in
         if (i % 4096)
             continue;
         if (deadline == 0)
-            deadline = now_ns() + BENCH_STALL_NS;
-        else if (now_ns() > deadline) {
+            deadline = nmc_bench_now_ns() + BENCH_STALL_NS;
+        else if (nmc_bench_now_ns() > deadline) {
             *err = -ETIMEDOUT;
             break;
         }
@@ -417,13 +418,13 @@ static uint32_t raw_wait(const uint32_t *idx, uint32_t seen, uint64_t *spins, in
 static int raw_send(struct raw_ring *r, const struct bench_args *a, struct nmc_bench_result *out)
 {
     uint32_t prod = r->ctl->prod, cons = nmc_load_acq(&r->ctl->cons);
-    uint64_t seq = 0, t0 = now_ns();
+    uint64_t seq = 0, t0 = nmc_bench_now_ns();
     int err = 0;
 
     while (seq < a->count) {
         uint32_t n = min3(RAW_SLOTS - 1 - (prod - cons), a->batch, a->count - seq);
         if (n == 0) {
-            cons = raw_wait(&r->ctl->cons, cons, &out->spins, &err);
+            cons = nmc_bench_spin_wait(&r->ctl->cons, cons, &out->spins, &err);
             if (err < 0)
                 return err;
             continue;
@@ -436,7 +437,7 @@ static int raw_send(struct raw_ring *r, const struct bench_args *a, struct nmc_b
         nmc_store_rel(&r->ctl->prod, prod);
         out->batches++;
     }
-    finish(out, t0, now_ns(), seq);
+    finish(out, t0, nmc_bench_now_ns(), seq);
     return 0;
 }
 
@@ -449,13 +450,13 @@ static int raw_recv(struct raw_ring *r, const struct bench_args *a, struct nmc_b
     while (got < a->count) {
         uint32_t n = min3(prod - cons, a->batch, a->count - got);
         if (n == 0) {
-            prod = raw_wait(&r->ctl->prod, prod, &out->spins, &err);
+            prod = nmc_bench_spin_wait(&r->ctl->prod, prod, &out->spins, &err);
             if (err < 0)
                 return err;
             continue;
         }
         if (t0 == 0)
-            t0 = now_ns();
+            t0 = nmc_bench_now_ns();
         for (uint32_t i = 0; i < n; i++, cons++, got++, seq++) {
             const struct netmap_slot *s = &r->slot[cons % RAW_SLOTS];
             uint64_t v;
@@ -468,7 +469,7 @@ static int raw_recv(struct raw_ring *r, const struct bench_args *a, struct nmc_b
         nmc_store_rel(&r->ctl->cons, cons);
         out->batches++;
     }
-    finish(out, t0, now_ns(), got);
+    finish(out, t0, nmc_bench_now_ns(), got);
     return 0;
 }
 

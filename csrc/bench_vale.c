@@ -75,13 +75,6 @@ struct bv_args {
     uint64_t count;
 };
 
-static uint64_t clock_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* CPU time of this thread: what the loop cost, whoever else ran on the CPU. */
 static uint64_t cpu_ns(void)
@@ -148,13 +141,13 @@ static inline uint64_t check_frame(struct bv_rx *r, const uint8_t *buf, uint32_t
 /* Wait until path exists (the receiver's "ready").  Returns 0 or -errno. */
 static int await_file(const char *path)
 {
-    uint64_t deadline = clock_ns() + BV_STALL_NS;
+    uint64_t deadline = nmc_bench_now_ns() + BV_STALL_NS;
     struct timespec ms = { 0, 1000000 };
 
     while (access(path, F_OK) != 0) {
         if (errno != ENOENT)
             return -errno;
-        if (clock_ns() > deadline)
+        if (nmc_bench_now_ns() > deadline)
             return -ETIMEDOUT;
         nanosleep(&ms, NULL);
     }
@@ -257,7 +250,7 @@ static int vale_send(struct nmc_port *p, const struct bv_args *a, struct nmc_ben
         put_header(buf, dst, tx_mac);
     }
     c0 = cpu_ns();
-    t0 = clock_ns();
+    t0 = nmc_bench_now_ns();
     while (seq < a->count) {
         uint32_t n = min_u32(nm_ring_space(ring), a->batch), j = ring->head;
         n = min_u32(n, a->count - seq);
@@ -274,7 +267,7 @@ static int vale_send(struct nmc_port *p, const struct bv_args *a, struct nmc_ben
             return err;
         out->batches++;
     }
-    bv_finish(out, t0, clock_ns(), seq);
+    bv_finish(out, t0, nmc_bench_now_ns(), seq);
     out->cpu_ns = cpu_ns() - c0;
     return 0;
 }
@@ -325,7 +318,7 @@ static int vale_recv(struct nmc_port **ps, const struct bv_args *a,
             if (n == 0)
                 continue;
             if (t0 == 0) {
-                t0 = clock_ns();
+                t0 = nmc_bench_now_ns();
                 c0 = cpu_ns();
             }
             j = ring->head;
@@ -347,7 +340,7 @@ static int vale_recv(struct nmc_port **ps, const struct bv_args *a,
         }
         /* nothing anywhere (the receiver's time is free here): the last
          * frame came before now; finished, or wait for a port expecting more */
-        now = clock_ns();
+        now = nmc_bench_now_ns();
         if (busy)
             t1 = now;
         busy = false;
@@ -578,26 +571,6 @@ static int cr_attach(const char *path, uint32_t nrings, struct copy_ring *r)
     return err;
 }
 
-/* Spin until *idx differs from seen (at most the stall limit). */
-static uint32_t cr_wait(const uint32_t *idx, uint32_t seen, uint64_t *spins, int *err)
-{
-    uint64_t deadline = 0;
-    uint32_t v;
-
-    for (uint32_t i = 1; (v = nmc_load_acq(idx)) == seen; i++) {
-        nmc_cpu_relax();
-        if (i % 4096)
-            continue;
-        if (deadline == 0)
-            deadline = clock_ns() + BV_STALL_NS;
-        else if (clock_ns() > deadline) {
-            *err = -ETIMEDOUT;
-            break;
-        }
-    }
-    (*spins)++;
-    return v;
-}
 
 /* What VALE does with a frame: 64-byte chunks below 256 bytes (buffers
  * are 64-byte multiples), memcpy from there on. */
@@ -634,7 +607,7 @@ static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
         cons[i] = nmc_load_acq(&r->ctl->idx[i].cons);
     }
     c0 = cpu_ns();
-    t0 = clock_ns();
+    t0 = nmc_bench_now_ns();
     while (seq < a->count && err == 0) {
         uint32_t n = min_u32(a->batch, a->count - seq), full = 0;
         for (uint32_t i = 0; i < a->nports; i++) {
@@ -645,7 +618,7 @@ static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
             }
         }
         if (n == 0) {
-            cons[full] = cr_wait(&r->ctl->idx[full].cons, cons[full], &out->spins, &err);
+            cons[full] = nmc_bench_spin_wait(&r->ctl->idx[full].cons, cons[full], &out->spins, &err);
             continue;
         }
         /* the sender's part: fill n frames of its own pool */
@@ -671,7 +644,7 @@ static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
     }
     free(pool);
     if (err == 0) {
-        bv_finish(out, t0, clock_ns(), seq);
+        bv_finish(out, t0, nmc_bench_now_ns(), seq);
         out->cpu_ns = cpu_ns() - c0;
     }
     return err;
@@ -697,8 +670,8 @@ static int cr_wait_any(struct copy_ring *r, const struct bv_rx *rx, uint32_t nri
         if (round % 4096)
             continue;
         if (deadline == 0)
-            deadline = clock_ns() + BV_STALL_NS;
-        else if (clock_ns() > deadline)
+            deadline = nmc_bench_now_ns() + BV_STALL_NS;
+        else if (nmc_bench_now_ns() > deadline)
             return -ETIMEDOUT;
     }
 }
@@ -726,7 +699,7 @@ static int cr_recv(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
             if (n == 0)
                 continue;
             if (t0 == 0) {
-                t0 = clock_ns();
+                t0 = nmc_bench_now_ns();
                 c0 = cpu_ns();
             }
             for (uint32_t k = 0; k < n; k++, c++) {
@@ -754,7 +727,7 @@ static int cr_recv(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
         out->port_packets[i] = rx[i].got;
         out->port_gaps[i] = rx[i].gaps;
     }
-    bv_finish(out, t0, clock_ns(), got);
+    bv_finish(out, t0, nmc_bench_now_ns(), got);
     out->cpu_ns = cpu_ns() - c0;
     return 0;
 }

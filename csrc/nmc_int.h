@@ -270,6 +270,10 @@ void nmc_port_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_
 int nmc_vale_create_persistent(struct nmc_region *r, const struct nmc_pipe_req *req);
 bool nmc_port_in_use(struct nmc_region *r, uint32_t port);
 
+/* bench.c, used by bench_vale.c too */
+uint64_t nmc_bench_now_ns(void);
+uint32_t nmc_bench_spin_wait(const uint32_t *idx, uint32_t seen, uint64_t *spins, int *err);
+
 /* port.c */
 typedef int (*nmc_resolve_fn)(const char *rundir, const struct nmc_pipe_req *req,
                               struct nmc_region *r, uint32_t *port);

@@ -35,3 +35,17 @@ def emit_report(report: dict, table: str, json_dest) -> None:
         with open(json_dest, "w") as f:
             json.dump(report, f, indent=2)
             f.write("\n")
+
+
+def stop_all(procs: list) -> None:
+    """SIGKILL (to those pids only) and reap every worker still in `procs`; empties it."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    procs.clear()
+
+
+def mpps(side: dict) -> float:
+    """Packets per microsecond of one side's result (0 when it measured nothing)."""
+    return side["packets"] / side["elapsed_ns"] * 1e3 if side["elapsed_ns"] else 0.0

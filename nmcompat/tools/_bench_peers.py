@@ -368,7 +368,7 @@ def counted_run(system: str, rundir: str, cpus, size: int, count: int, batch: in
     if system in ("nmcompat-pipe", "raw-ring"):
         runner = PipeRunner(rundir, cpus, timeout)
         res = runner.pair("pipe" if system == "nmcompat-pipe" else "raw", batch, size, count)
-        mpps, extra = bench_pipe._mpps(res["rx"]), {"errors": res["rx"]["errors"]}
+        mpps, extra = bench_pipe.mpps(res["rx"]), {"errors": res["rx"]["errors"]}
     else:
         runner = ValeRunner(rundir, cpus, timeout)
         kind = "vale" if system == "nmcompat-vale" else "raw"

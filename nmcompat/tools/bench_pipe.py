@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from nmcompat.tools._bench_common import collect_worker, emit_report
+from nmcompat.tools._bench_common import collect_worker, emit_report, mpps, stop_all
 
 DEFAULT_PACKETS = 10_000_000
 DEFAULT_REPEAT = 3
@@ -103,22 +103,14 @@ class Runner:
             self.stop()
 
     def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()                 # SIGKILL to that pid only
-            proc.wait()
-        self.procs = []
-
-
-def _mpps(side: dict) -> float:
-    return side["packets"] / side["elapsed_ns"] * 1e3 if side["elapsed_ns"] else 0.0
+        stop_all(self.procs)
 
 
 def _run_summary(res: dict, batch: int) -> dict:
     rx, tx = res["rx"], res["tx"]
     nominal = -(-tx["packets"] // batch)               # batches of `batch` packets
     calls = rx["sleeps"] + rx["wakeups"] + tx["sleeps"] + tx["wakeups"]
-    return {"mpps": round(_mpps(rx), 3), "packets": rx["packets"], "errors": rx["errors"],
+    return {"mpps": round(mpps(rx), 3), "packets": rx["packets"], "errors": rx["errors"],
             "sent": tx["packets"], "elapsed_ns": rx["elapsed_ns"], "batches": nominal,
             "syscalls": calls, "rx": rx, "tx": tx}
 

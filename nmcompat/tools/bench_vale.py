@@ -36,7 +36,7 @@ import tempfile
 import time
 
 from nmcompat.tools.bench_pipe import _WORKER_ENV, _on_sigterm, _pick_cpus, machine_info
-from nmcompat.tools._bench_common import collect_worker
+from nmcompat.tools._bench_common import collect_worker, mpps, stop_all
 
 DEFAULT_PACKETS = 4_000_000
 DEFAULT_REPEAT = 3
@@ -136,15 +136,7 @@ class Runner:
             self.stop()
 
     def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()                 # SIGKILL to that pid only
-            proc.wait()
-        self.procs = []
-
-
-def _rate(side: dict) -> float:
-    return side["packets"] / side["elapsed_ns"] * 1e3 if side["elapsed_ns"] else 0.0
+        stop_all(self.procs)
 
 
 def _delivery_rate(rx: dict, tx: dict) -> float:
@@ -178,7 +170,7 @@ def run_summary(res: dict, kind: str, nports: int, batch: int) -> dict:
     nominal = nominal_batches(sent, batch)
     calls = sum(side[k] for side in (rx, tx) for k in ("wakeups", "sleeps", "drains"))
     expected = sent * nports
-    return {"in_mpps": round(_rate(tx), 3), "out_mpps": round(_delivery_rate(rx, tx), 3),
+    return {"in_mpps": round(mpps(tx), 3), "out_mpps": round(_delivery_rate(rx, tx), 3),
             "tx_cpu_ns_per_frame": round(tx["cpu_ns"] / sent, 2) if sent else 0.0,
             # CPU time / wall time: well under 1 when the process was descheduled
             # (or, for the VALE receiver, asleep in poll)
