@@ -2,17 +2,25 @@
 
 Run by setuptools through setup.py's cffi_modules; not installed.
 """
+import re
 from pathlib import Path
 
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ["region.c", "alloc.c", "ring.c", "portrec.c", "pipe.c", "wake.c", "port.c", "sync.c",
-           "batch.c", "vale_sw.c", "vale.c", "vale_lease.c", "vale_port.c",
-           "vale_ctl.c", "xsk.c", "xsk_port.c", "pkt.c", "fwd.c", "bench.c", "bench_xsk.c", "bench_vale.c",
-           "tools_fwd.c", "lb.c", "lb_hash.c", "replay.c", "pktgen.c", "pktgen_frame.c"]
-CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 
+
+def _make_var(name: str) -> list:
+    """A variable of csrc/Makefile (SRCS, INCDIRS): the one list of sources."""
+    text = (HERE / "Makefile").read_text()
+    m = re.search(rf"^{name}\s*=\s*(.+)$", text, re.M)
+    assert m, f"csrc/Makefile has no {name} line"
+    return m.group(1).split()
+
+
+SOURCES = _make_var("SRCS")
+INCDIRS = _make_var("INCDIRS")
+CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 
 
 def header_decls(path: Path) -> str:
@@ -43,7 +51,7 @@ ffibuilder.set_source(
     "nmcompat._nmc",
     '#include <sys/time.h>\n#include "nmcompat.h"\n#include "nmcompat_tools.h"\n',
     sources=[str(Path("csrc") / s) for s in SOURCES],
-    include_dirs=[str(Path("csrc") / "include"), "csrc"],
+    include_dirs=[str(Path("csrc") / d) for d in INCDIRS],
     extra_compile_args=CFLAGS,
 )
 

@@ -24,6 +24,18 @@ CSRC = REPO_ROOT / "csrc"
 ENGINE_TESTS = REPO_ROOT / "tests" / "engine"
 SHM = Path("/dev/shm")
 
+
+def engine_make_var(name: str) -> List[str]:
+    """A list variable of csrc/Makefile (SRCS, INCDIRS), the engine's one list."""
+    m = re.search(rf"^{name}\s*=\s*(.+)$", (CSRC / "Makefile").read_text(), re.M)
+    assert m, f"csrc/Makefile has no {name} line"
+    return m.group(1).split()
+
+
+def engine_include_flags() -> List[str]:
+    """-I flags for code built against the engine's internal headers."""
+    return [f"-I{CSRC / d}" for d in engine_make_var("INCDIRS")]
+
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                   "-fno-omit-frame-pointer"]
 SANITIZER_ENV = {
@@ -246,7 +258,7 @@ def _build(outdir: Path, program: str, extra_cflags: List[str]) -> Path:
     assert proc.returncode == 0, f"couldn't build the engine:\n{proc.stdout}{proc.stderr}"
     exe = outdir / program
     cmd = [cc, "-std=gnu11", "-O1" if extra_cflags else "-O2", "-g", "-Wall", "-Wextra", "-Werror",
-           *extra_cflags, "-I", str(CSRC / "include"), "-I", str(CSRC),
+           *extra_cflags, *engine_include_flags(),
            str(ENGINE_TESTS / f"{program}.c"), "-L", str(outdir), "-lnmcompat",
            f"-Wl,-rpath,{outdir}", "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

@@ -187,7 +187,7 @@ class Worker(End):
 
 
 class Sockets(End):
-    """csrc/bench/afpacket_bench.c: the sender starts sending at once, so only at go()."""
+    """bench/csrc/afpacket_bench.c: the sender starts sending at once, so only at go()."""
 
     def __init__(self, env, role, ifname, size, seconds, cpu):
         self.env, self.role, self.cpu = env, role, cpu

@@ -3,7 +3,7 @@
     python -m nmcompat.tools._bench_workers nic ROLE IFNAME MODE SIZE SECONDS WAIT CPU
         nmcompat on a NIC port: MODE drv / skb (AF_XDP, that XDP mode) or
         afpacket (admode=2, netmap's emulated mode); the C loops of
-        csrc/bench_xsk.c (nmc_bench_xsk_tx / nmc_bench_xsk_rx).
+        bench/csrc/bench_xsk.c (nmc_bench_xsk_tx / nmc_bench_xsk_rx).
     python -m nmcompat.tools._bench_workers scapy ROLE IFNAME SIZE SECONDS WAIT CPU
         Scapy: conf.L2socket().send() in a loop, conf.L2listen().recv() in a loop.
     python -m nmcompat.tools._bench_workers cputime MODULE ARGS...
@@ -28,7 +28,7 @@ import sys
 import time
 
 IDLE_S = 0.5            # a receiver stops this long after the last frame
-ETHERTYPE = 0x88B5      # the frame every sender here sends (as csrc/bench_xsk.c's)
+ETHERTYPE = 0x88B5      # the frame every sender here sends (as bench/csrc/bench_xsk.c's)
 
 
 def _pin(cpu: str) -> None:

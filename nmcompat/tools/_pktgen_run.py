@@ -1,5 +1,5 @@
 """pkt-gen's threads: one Worker per port drives the engine's loop
-(nmc_pktgen_run, csrc/pktgen.c) in slices of SLICE_MS with the GIL released;
+(nmc_pktgen_run, csrc/tools/pktgen.c) in slices of SLICE_MS with the GIL released;
 between slices it writes what the engine captured (pcap file, -X dump) and
 logs what netmap's tool logs from its threads (RTTs, sequence gaps, poll
 timeouts).  The main thread only reads the counters the engine stores."""

@@ -9,7 +9,7 @@ tables, each at 60 and 1514 bytes:
   AF_XDP RX loop, native XDP); the rate is what arrives at va, on the
   receiver's clock.  Senders: nmcompat (``netmap:vb``, AF_XDP, one C call:
   nmc_bench_xsk_tx), DPDK testpmd ``net_af_xdp`` in txonly mode, and an
-  AF_PACKET ``sendmmsg()`` loop (csrc/bench/afpacket_bench.c, compiled here
+  AF_PACKET ``sendmmsg()`` loop (bench/csrc/afpacket_bench.c, compiled here
   with cc).
 - RX: the same sender on vb for every receiver (nmcompat's AF_XDP TX loop);
   receivers on va: nmcompat (``netmap:va``, nmc_bench_xsk_rx), DPDK testpmd
@@ -51,7 +51,7 @@ DEFAULT_SECONDS, QUICK_SECONDS = 4.0, 0.5
 DEFAULT_REPEAT = 3
 TARGETS = {"dpdk": 1.3, "afpacket": 1.5}        # the goals for nmcompat / baseline
 DPDK_PACKAGES = ("dpdk-dev", "librte-net-af-xdp23")
-AFPACKET_SRC = Path(__file__).resolve().parents[2] / "csrc" / "bench" / "afpacket_bench.c"
+AFPACKET_SRC = Path(__file__).resolve().parents[2] / "bench" / "csrc" / "afpacket_bench.c"
 XDP_MODE = "drv"
 _WORKER_ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    PYTHONUNBUFFERED="1")

@@ -12,7 +12,7 @@ receiver process per row (pinned to the two CPUs):
   end, also on failure or Ctrl-C): nmcompat on AF_XDP (native and generic
   XDP) and on AF_PACKET (admode=2), sender on vb and receiver on va with
   the loops of bench-afxdp; beside DPDK testpmd with net_af_xdp and
-  net_af_packet, plain sockets (sendmmsg/recvmmsg, csrc/bench/afpacket_bench.c)
+  net_af_packet, plain sockets (sendmmsg/recvmmsg, bench/csrc/afpacket_bench.c)
   and Scapy (the Python baseline).
 
 Each row gives the receiver's Mpps and Gbit/s (frame bytes, no preamble or

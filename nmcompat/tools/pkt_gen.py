@@ -8,7 +8,7 @@
         [--pcap file]
 
 netmap's options, frames, log lines and summaries (see the usage text and
-docs in _pktgen_frames.py, _pktgen_run.py and csrc/pktgen.c).  --pcap FILE
+docs in _pktgen_frames.py, _pktgen_run.py and csrc/tools/pktgen.c).  --pcap FILE
 writes the frames received (-f rx, rxseq) or sent (tx, txseq, ping) to a
 libpcap file.  With -p N each thread k binds ring k (the name gets "-k").
 Differences from netmap's tool: frames always carry valid IP and UDP

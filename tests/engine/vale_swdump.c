@@ -1,6 +1,6 @@
 /*
  * vale_swdump.c -- print the port table of a VALE switch file as the
- * engine laid it out (csrc/nmc_vale.h), without going through the engine:
+ * engine laid it out (csrc/transport/vale/nmc_vale.h), without going through the engine:
  * reading it reaps nothing and changes nothing.
  *
  *   vale_swdump <rundir>/vale.<sw>

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from testlib import REPO_ROOT, parse_kv, skip_or_fail
+from testlib import REPO_ROOT, engine_include_flags, engine_make_var, parse_kv, skip_or_fail
 
 CSRC = REPO_ROOT / "csrc"
 ENGINE_TESTS = REPO_ROOT / "tests" / "engine"
@@ -202,10 +202,7 @@ def agents(procs) -> Agents:
 
 
 def _engine_sources() -> List[Path]:
-    text = (CSRC / "Makefile").read_text()
-    m = re.search(r"^SRCS\s*=\s*(.+)$", text, re.M)
-    assert m, "csrc/Makefile has no SRCS line"
-    return [CSRC / s for s in m.group(1).split()]
+    return [CSRC / s for s in engine_make_var("SRCS")]
 
 
 _BUILD_DIR: Optional[Path] = None
@@ -251,11 +248,11 @@ def build(program: str, sanitize: bool = False, with_engine: bool = True) -> Pat
     if key in _BUILT:
         return _BUILT[key]
     sources = [ENGINE_TESTS / f"{program}.c"] + (_engine_sources() if with_engine else [])
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources + sorted(CSRC.glob("*.h")))).hexdigest()[:12]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources + sorted(CSRC.rglob("*.h")))).hexdigest()[:12]
     exe = _build_dir() / f"{program}-{'asan' if sanitize else 'o2'}-{digest}"
     flags = ["-O1", "-g", *ASAN_FLAGS] if sanitize else ["-O2", "-g"]
-    cmd = [cc(), "-std=gnu11", *flags, "-Wall", "-Wextra", "-Werror", "-I", str(CSRC / "include"),
-           "-I", str(CSRC), *map(str, sources), "-lpthread", "-o", str(exe)]
+    cmd = [cc(), "-std=gnu11", *flags, "-Wall", "-Wextra", "-Werror", *engine_include_flags(),
+           *map(str, sources), "-lpthread", "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"couldn't build {program}:\n{' '.join(cmd)}\n{proc.stderr[-4000:]}"
     _BUILT[key] = exe

@@ -2,7 +2,7 @@
 
 Works wherever a raw packet socket can be opened (CAP_NET_RAW): no XDP, no
 BPF.  The engine copies between TPACKET rings and netmap buffers
-(csrc/pkt.c); this module picks the queues and reports what it did.
+(csrc/transport/nic/pkt.c); this module picks the queues and reports what it did.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """AF_XDP: netmap NIC ports (``netmap:eth0``, ``netmap:eth0-k``) over XSK sockets.
 
-The engine owns the sockets and the rings (csrc/xsk.c); this module owns
+The engine owns the sockets and the rings (csrc/transport/nic/xsk.c); this module owns
 policy: which queues, the XDP program (nmcompat.bpf, no libbpf) that
 redirects each bound queue to its socket, and the errors users can act on.
 Requires root (CAP_NET_ADMIN, CAP_BPF and CAP_NET_RAW).
