@@ -1,11 +1,14 @@
 """nmcompat.open(): resolve a port name to a backend and open it."""
 from __future__ import annotations
 
+import operator
+
 from nmcompat import _portspec, config
 from nmcompat._port import Port
+from nmcompat.backends._base import CONF_KEYS
+from nmcompat.errors import OptionError
 
 _CONF_ALIASES = {"rings": ("tx_rings", "rx_rings"), "slots": ("tx_slots", "rx_slots")}
-_CONF_KEYS = ("tx_rings", "rx_rings", "tx_slots", "rx_slots", "host_tx_rings", "host_rx_rings")
 
 
 def _conf(spec, overrides: dict) -> dict:
@@ -15,9 +18,12 @@ def _conf(spec, overrides: dict) -> dict:
             conf[key] = config.default_slots()
     for key, value in overrides.items():
         for k in _CONF_ALIASES.get(key, (key,)):
-            if k not in _CONF_KEYS:
+            if k not in CONF_KEYS:
                 raise TypeError(f"open() got an unexpected keyword argument '{key}'")
-            conf[k] = int(value)
+            try:
+                conf[k] = operator.index(value)
+            except TypeError:
+                raise OptionError(spec.text, key, f"takes an integer, not {value!r}") from None
     return conf
 
 
@@ -45,24 +51,21 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     ``zerocopy`` None (if possible), True or False; ``multibuffer`` asks for
     frames larger than a buffer as NS_MOREFRAG chains.
 
-    Raises PortSpecError (a ValueError) for a bad name, OSError subclasses
-    ("couldn't open <name>: <reason>") for everything else, and
+    Every option is checked by the backend that serves the name: a bad
+    value, or a value other than the default for an option that backend
+    does not use (``xdp_mode`` on a pipe), raises OptionError naming it.
+
+    Every error is an NmcompatError: PortSpecError (a ValueError) for a bad
+    name, OptionError (EINVAL, also a ValueError) for a bad option,
     BackendUnavailable listing each backend's reason when nothing can serve
-    a NIC name.
+    a NIC name, and for everything else the errno's OSError subclass
+    (PermissionError, FileNotFoundError...) saying "couldn't open <name>:
+    <reason>".
     """
     spec = _portspec.parse(portspec, grammar=grammar)
-    nic = dict(backend=backend, admode=admode, xdp_mode=xdp_mode, zerocopy=zerocopy,
-               multibuffer=multibuffer)
-    no_timestamp = config.no_timestamp(no_timestamp or None)
-    options = dict(rundir=rundir, extra_bufs=extra_bufs, buf_num=buf_num, buf_size=buf_size,
-                   spin_us=spin_us, no_timestamp=no_timestamp, conf=_conf(spec, conf))
-    from nmcompat.backends import engine
-    if spec.pipe is not None:
-        return Port(portspec, "pipe", engine.open_pipe(spec, **options))
-    if spec.vale_switch is not None:
-        return Port(portspec, "vale", engine.open_vale(spec, **options))
-    from nmcompat import vale
-    if spec.subsys == "netmap" and vale.is_persistent(spec.name, rundir=rundir):
-        return Port(portspec, "vale", engine.open_vale(spec, **options))
-    from nmcompat.backends import open_nic
-    return open_nic(spec, **options, **nic)
+    from nmcompat.backends import open_port
+    return open_port(spec, backend=backend, admode=admode, rundir=rundir, extra_bufs=extra_bufs,
+                     buf_num=buf_num, buf_size=buf_size, spin_us=spin_us,
+                     no_timestamp=config.no_timestamp() if no_timestamp is False else no_timestamp,
+                     xdp_mode=xdp_mode, zerocopy=zerocopy, multibuffer=multibuffer,
+                     conf=_conf(spec, conf))

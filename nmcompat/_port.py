@@ -16,6 +16,7 @@ import numpy as np
 from nmcompat._ffi import check, ffi, lib, os_error
 from nmcompat._memory import Memory
 from nmcompat._ring import Ring
+from nmcompat.errors import PortClosed
 
 POLLIN, POLLOUT, POLLERR = select.POLLIN, select.POLLOUT, select.POLLERR
 
@@ -131,7 +132,7 @@ class Port:
     # -- data path: one C call each -------------------------------------
     def _live(self):
         if self._closed:
-            raise ValueError(f"port {self.name} is closed")
+            raise PortClosed(self.name)
         return self._h
 
     def fileno(self) -> int:

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Optional
 
-from nmcompat._ffi import os_error
+from nmcompat.errors import NmcompatOSError, errno_class, os_error
 
 
 def _rundir() -> str:
@@ -56,8 +56,9 @@ def attach(name: str) -> str:
         return line[3:]
     proc.wait(10)
     code, _, text = (line[6:].partition(" ") if line.startswith("error ") else ("5", "", line))
-    raise OSError(int(code) if code.isdigit() else errno.EIO,
-                  text or f"couldn't attach {name}: the forwarding process failed")
+    err = int(code) if code.isdigit() else errno.EIO
+    raise errno_class(NmcompatOSError, err)(
+        err, text or f"couldn't attach {name}: the forwarding process failed", name)
 
 
 def detach(name: str, timeout: float = 10.0) -> bool:

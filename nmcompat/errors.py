@@ -1,13 +1,123 @@
-"""Exceptions raised by nmcompat."""
+"""Exceptions raised by nmcompat: one hierarchy.
+
+Every failure of the engine or of a backend is an ``NmcompatError`` and, at
+the same time, the ``OSError`` subclass Python itself would pick for its
+errno (``FileNotFoundError``, ``PermissionError``, ``BlockingIOError``...),
+with ``errno``, ``strerror`` and ``filename`` set::
+
+    try:
+        port.txsync()
+    except nmcompat.NmcompatError as exc:     # or: except OSError, except PermissionError
+        print(exc.errno, exc.filename, exc.strerror)
+
+The errno subclasses are made on first use (``errno_class``) and cached, so
+``type(exc)`` is the same class for every raise of one errno.
+"""
 
 from __future__ import annotations
 
 import errno as _errno
-from typing import Optional
+import os
+import threading
+from typing import Dict, Optional, Tuple, Type
 
 
 class NmcompatError(Exception):
     """Base class of every error that nmcompat raises on purpose."""
+
+
+class NmcompatOSError(NmcompatError, OSError):
+    """A failed system-level operation: the engine's ``-errno``, or a
+    backend's.  ``strerror`` is "couldn't <verb> <object>: <reason>"; str()
+    is ``[Errno N] <strerror>`` (the object is named in the message, so the
+    filename is not repeated)."""
+
+    def __str__(self) -> str:
+        if self.errno is None or self.strerror is None:
+            return super().__str__()
+        return f"[Errno {self.errno}] {self.strerror}"
+
+    def __reduce__(self):
+        """Pickle by the declared class: the errno subclass is made again."""
+        base = getattr(type(self), "_errno_base", type(self))
+        args = (self.errno, self.strerror, self.filename)
+        return _rebuild, (base, args, self.__dict__)
+
+
+def _rebuild(base: type, args: tuple, state: dict) -> NmcompatOSError:
+    cls = errno_class(base, args[0])
+    exc = OSError.__new__(cls, *args)   # parses args unless the class has its own __init__,
+    OSError.__init__(exc, *args)        # and then this one does
+    exc.__dict__.update(state)
+    return exc
+
+
+_classes: Dict[Tuple[type, int], type] = {}
+_classes_lock = threading.Lock()
+
+
+def errno_class(base: Type[NmcompatOSError], err: int) -> type:
+    """base, or a subclass of both base and the OSError subclass that Python
+    maps err to (PermissionError for EPERM/EACCES...).  Cached per (base, err)."""
+    key = (base, err)
+    cls = _classes.get(key)
+    if cls is not None:
+        return cls
+    builtin = type(OSError(err, ""))
+    with _classes_lock:
+        cls = _classes.get(key)
+        if cls is None:
+            if builtin is OSError or issubclass(base, builtin):
+                cls = base
+            else:
+                name = f"{base.__name__}[{builtin.__name__}]"
+                cls = type(name, (base, builtin), {"__module__": base.__module__,
+                                                   "__qualname__": name, "_errno_base": base})
+            _classes[key] = cls
+    return cls
+
+
+_FIXES = {
+    _errno.EPERM: " (needs root, or CAP_NET_ADMIN and CAP_BPF for NIC ports)",
+    _errno.EACCES: " (the runtime directory or region belongs to another user;"
+                   " set NMCOMPAT_RUNDIR to a directory of yours on tmpfs)",
+    _errno.EXDEV: " (the runtime directory must be on tmpfs or hugetlbfs,"
+                  " e.g. under /dev/shm; set NMCOMPAT_RUNDIR)",
+}
+
+_REASONS = {
+    _errno.EXDEV: "runtime directory is not on tmpfs",
+}
+
+
+def os_error(err: int, verb: str, obj: str, detail: str = "",
+             filename: Optional[str] = None) -> NmcompatOSError:
+    """The error for errno err: "couldn't <verb> <obj>: <reason>" plus, for
+    EPERM/EACCES/EXDEV, the fix.  filename defaults to obj."""
+    reason = detail or _REASONS.get(err) or os.strerror(err)
+    cls = errno_class(NmcompatOSError, err)
+    return cls(err, f"couldn't {verb} {obj}: {reason}{_FIXES.get(err, '')}",
+               obj if filename is None else filename)
+
+
+class OptionError(NmcompatOSError, ValueError):
+    """An option of open() that the serving backend rejects (EINVAL):
+    ``option`` is its name, the message says what values it takes.
+    ``unused`` is True when the value is fine but this backend would not
+    use it (selection by admode then tries the next backend)."""
+
+    def __init__(self, port: str, option: str, reason: str, unused: bool = False) -> None:
+        super().__init__(_errno.EINVAL, f"couldn't open {port}: option {option}: {reason}", port)
+        self.option = option
+        self.unused = unused
+
+
+class PortClosed(NmcompatOSError, ValueError):
+    """The port was closed (EBADF), before the call or while it waited.
+    Also a ValueError, as I/O on a closed Python file is."""
+
+    def __init__(self, port: str, verb: str = "use") -> None:
+        super().__init__(_errno.EBADF, f"couldn't {verb} {port}: port closed", port)
 
 
 class PortSpecError(NmcompatError, ValueError):
@@ -39,16 +149,17 @@ class PortSpecError(NmcompatError, ValueError):
         return f"{head} at position {self.position}\n  {self.text}\n  {caret}"
 
 
-class BackendUnavailable(NmcompatError, OSError):
+class BackendUnavailable(NmcompatOSError):
     """No backend can open the port; ``reasons`` maps each backend to why."""
 
     def __init__(self, name: str, reasons: "dict[str, str]") -> None:
         self.reasons = dict(reasons)
         lines = "; ".join(f"{k}: {v}" for k, v in self.reasons.items()) or "no backend"
-        super().__init__(_errno.ENXIO, f"couldn't open {name}: no backend can serve it ({lines})")
+        super().__init__(_errno.ENXIO, f"couldn't open {name}: no backend can serve it ({lines})",
+                         name)
 
 
-class BPFLoadError(NmcompatError, OSError):
+class BPFLoadError(NmcompatOSError):
     """A BPF object, map or program that could not be loaded.
 
     ``errno`` is the kernel's answer (EACCES/EINVAL for a verifier reject),
@@ -79,7 +190,7 @@ class BPFObjectError(BPFLoadError, ValueError):
         self.reason = reason
 
 
-class BackendUnusable(NmcompatError, OSError):
+class BackendUnusable(NmcompatOSError):
     """A backend's mechanism cannot be used for this port here (the XDP
     program could not be attached, the privilege is missing...): selection
     by admode moves on to the next backend and reports this reason."""

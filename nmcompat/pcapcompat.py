@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import nmcompat
+from nmcompat.errors import os_error
 
 DLT_EN10MB = 1
 PCAP_ERROR = -1
@@ -159,7 +160,7 @@ class Pcap:
             self.port.poll(select.POLLOUT, self.to_ms if self.to_ms > 0 else 1000)
             n = self.port.inject(data)
         if n == 0:
-            raise OSError(errno.ENOBUFS, f"couldn't send on {self.port.name}: no TX room")
+            raise os_error(errno.ENOBUFS, "send on", self.port.name, "no TX room")
         self.port.txsync()
         return n
 
@@ -199,8 +200,8 @@ class Pcap:
         return self._snaplen
 
     def setfilter(self, *args, **kwargs):
-        raise OSError(errno.EOPNOTSUPP, "BPF filters are not supported by nmcompat.pcapcompat; "
-                      "filter in the callback")
+        raise os_error(errno.EOPNOTSUPP, "set a filter on", self.port.name,
+                       "BPF filters are not supported by nmcompat.pcapcompat; filter in the callback")
 
     def close(self) -> None:
         self.port.close()

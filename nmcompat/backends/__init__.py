@@ -1,71 +1,114 @@
-"""Backend registry: an ordered table, imported lazily.
+"""Backend registry: every backend behind one interface (``_base.Backend``),
+imported lazily.
 
-Pipes (``X{id`` / ``X}id``) are served by the engine in shared memory
-whatever the parent is.  Other names need a NIC or VALE backend; each entry
-says why it cannot serve a port, and when none can, the error lists every
-reason.
+Pipes (``X{id`` / ``X}id``) go to ``pipe`` whatever X is; VALE names
+(``valeX:Y``, and persistent ports made by vale-ctl -n) to ``vale``; other
+names are NIC ports, served by the first NIC backend that works in netmap's
+``admode`` order, or the one ``backend=`` / $NMCOMPAT_BACKEND forces.  When
+none can, the error lists every backend's reason.
 """
 from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
 from typing import Dict, Tuple
 
-from nmcompat.errors import BackendUnavailable, BackendUnusable
+from nmcompat.backends._base import Backend, Opened, Probe
+from nmcompat.errors import BackendUnavailable, BackendUnusable, OptionError
 
-# name -> module providing probe() and open(spec, **options)
-NIC_BACKENDS: Tuple[Tuple[str, str], ...] = (
-    ("native", "nmcompat.backends.native"),
-    ("afxdp", "nmcompat.backends.afxdp"),
-    ("afpacket", "nmcompat.backends.afpacket"),
-)
+# name -> (module, class); the order of the NIC ones is admode "best"
+REGISTRY: Dict[str, Tuple[str, str]] = {
+    "pipe": ("nmcompat.backends.engine", "PipeBackend"),
+    "vale": ("nmcompat.backends.engine", "ValeBackend"),
+    "native": ("nmcompat.backends.native", "NativeBackend"),
+    "afxdp": ("nmcompat.backends.afxdp", "AfxdpBackend"),
+    "afpacket": ("nmcompat.backends.afpacket", "AfpacketBackend"),
+}
+NIC_BACKENDS: Tuple[str, ...] = ("native", "afxdp", "afpacket")
+_ADMODE_ORDER = {"best": NIC_BACKENDS, "native": ("native",), "emulated": ("afpacket",)}
+_instances: Dict[str, Backend] = {}
+
+__all__ = ["Backend", "Opened", "Probe", "REGISTRY", "NIC_BACKENDS", "get", "probe_all",
+           "candidates", "open_port"]
 
 
-@dataclass(frozen=True)
-class Probe:
-    ok: bool
-    reason: str
+def get(name: str) -> Backend:
+    """The registered backend called name."""
+    backend = _instances.get(name)
+    if backend is None:
+        module, cls = REGISTRY[name]
+        backend = _instances[name] = getattr(importlib.import_module(module), cls)()
+    return backend
 
 
 def probe_all() -> Dict[str, Probe]:
     """Every NIC backend's probe result, in selection order."""
-    return {name: importlib.import_module(mod).probe() for name, mod in NIC_BACKENDS}
+    return {name: get(name).probe() for name in NIC_BACKENDS}
 
 
 def candidates(mode: str, forced: str = "") -> Tuple[str, ...]:
-    """Backend names to try, in order, for netmap's admode (or one forced)."""
+    """NIC backend names to try, in order, for netmap's admode (or one forced)."""
     if forced:
-        if forced not in dict(NIC_BACKENDS):
-            raise ValueError(f"unknown backend {forced!r} (known: {', '.join(dict(NIC_BACKENDS))})")
+        if forced not in NIC_BACKENDS:
+            raise ValueError(f"unknown backend {forced!r} (known: {', '.join(NIC_BACKENDS)})")
         return (forced,)
-    return {"best": ("native", "afxdp", "afpacket"), "native": ("native",),
-            "emulated": ("afpacket",)}[mode]
+    return _ADMODE_ORDER[mode]
 
 
-def open_nic(spec, *, admode=None, **options):
-    """Open a NIC port on the first backend that works, in admode order
-    (or the one ``backend=`` / $NMCOMPAT_BACKEND names).  The port's
-    info.backend says which, info.why why; when none works the error lists
-    every backend's reason."""
+def _engine_kind(spec, rundir) -> str:
+    """'pipe' or 'vale' when the engine alone serves spec, else ''."""
+    if spec.pipe is not None:
+        return "pipe"
+    if spec.vale_switch is not None:
+        return "vale"
+    from nmcompat import vale
+    if spec.subsys == "netmap" and vale.is_persistent(spec.name, rundir=rundir):
+        return "vale"
+    return ""
+
+
+def open_port(spec, *, backend=None, admode=None, **options):
+    """Open spec on the backend that serves it and return a Port.  For NIC
+    names, info.backend says which backend, info.why why."""
+    from nmcompat._port import Port
+    kind = _engine_kind(spec, options.get("rundir"))
+    if kind:
+        if backend not in (None, kind):
+            raise OptionError(spec.text, "backend", f"this name is served by {kind!r}, "
+                              f"not {backend!r} (backend= chooses among NIC backends)")
+        if admode is not None:
+            raise OptionError(spec.text, "admode", "it applies to NIC ports only")
+        opened = get(kind).open(spec, **options)
+        return Port(spec.text, kind, opened.handle, opened.details, opened.closer)
+    return _open_nic(spec, backend, admode, options)
+
+
+def _open_nic(spec, forced, admode, options):
+    """The first NIC backend that works, in admode order; when none does,
+    BackendUnavailable lists every reason."""
     from nmcompat import config
     from nmcompat._port import Port
-    forced = options.pop("backend", None) or os.environ.get("NMCOMPAT_BACKEND", "")
-    mode = config.admode(admode)
+    forced = forced or os.environ.get("NMCOMPAT_BACKEND", "")
+    try:
+        mode = config.admode(admode)
+        names = candidates(mode, forced)
+    except ValueError as exc:
+        raise OptionError(spec.text, "admode" if "admode" in str(exc) else "backend",
+                          str(exc)) from None
     reasons: Dict[str, str] = {}
-    for name in candidates(mode, forced):
-        module = importlib.import_module(dict(NIC_BACKENDS)[name])
-        result = module.probe()
+    for name in names:
+        backend = get(name)
+        result = backend.probe()
         if not result.ok:
             reasons[name] = result.reason
             continue
         try:
-            handle, details, closer = module.open(spec, **options)
-        except BackendUnusable as exc:  # the mechanism, not the request: try the next
-            if len(candidates(mode, forced)) == 1:
+            opened = backend.open(spec, **options)
+        except (BackendUnusable, OptionError) as exc:   # this backend, not the request
+            if len(names) == 1 or (isinstance(exc, OptionError) and not exc.unused):
                 raise
-            reasons[name] = str(exc)
+            reasons[name] = exc.strerror
             continue
         why = "; ".join(f"{k} unusable: {v}" for k, v in reasons.items()) or f"first choice ({mode})"
-        return Port(spec.text, name, handle, dict(details, why=why), closer)
+        return Port(spec.text, name, opened.handle, dict(opened.details, why=why), opened.closer)
     raise BackendUnavailable(spec.text, reasons)

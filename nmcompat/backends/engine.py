@@ -8,47 +8,46 @@ import errno
 
 from nmcompat._ffi import check, ffi, lib, os_error
 from nmcompat._portspec import NR_REG_ALL_NIC, NR_REG_ONE_NIC
-
-_CONF_KEYS = ("tx_rings", "rx_rings", "tx_slots", "rx_slots")
-
-
-def _request(spec, parent, pipe_id, role, *, rundir=None, extra_bufs=0, buf_num=0, buf_size=0,
-             spin_us=None, no_timestamp=False, conf=None):
-    """A struct nmc_pipe_req, plus the buffers it points into (keep them alive)."""
-    if spec.mode not in (NR_REG_ALL_NIC, NR_REG_ONE_NIC):
-        raise os_error(errno.EINVAL, "open", spec.text, "this port has no host rings: "
-                       "open it whole or by one ring pair ('^' and '*' do not apply)")
-    keep = []
-    req = ffi.new("struct nmc_pipe_req *")
-    for field, value in (("rundir", rundir), ("parent", parent), ("pipe_id", pipe_id)):
-        if value is not None:
-            keep.append(ffi.new("char[]", value.encode()))
-            setattr(req, field, keep[-1])
-    req.role = role
-    req.mode, req.ringid, req.flags, req.mem_id = spec.mode, spec.ringid, spec.flags, spec.mem_id
-    for key in _CONF_KEYS:
-        setattr(req, key, (conf or {}).get(key, 0))
-    req.extra_bufs, req.buf_num, req.buf_size = extra_bufs, buf_num, buf_size
-    req.spin_us = -1 if spin_us is None else spin_us
-    req.no_timestamp = int(bool(no_timestamp))
-    return req, keep
+from nmcompat.backends._base import COMMON, Backend, Opened
+from nmcompat.backends._request import request
 
 
-def open_pipe(spec, **options):
-    """Register a pipe end (``X{id`` master, ``X}id`` slave); returns the C handle."""
-    role = 0 if spec.pipe.role == "master" else 1
-    req, _keep = _request(spec, spec.pipe.parent, spec.pipe.pipe_id, role, **options)
-    out = ffi.new("struct nmc_port **")
-    check(lib.nmc_pipe_open(req, out), "open", spec.text)
-    return out[0]
+class _EngineBackend(Backend):
+    takes = COMMON | {"buf_size"}
+
+    def _request(self, spec, parent, options, keep, pipe_id=None, role=0):
+        if spec.mode not in (NR_REG_ALL_NIC, NR_REG_ONE_NIC):
+            raise os_error(errno.EINVAL, "open", spec.text, "this port has no host rings: "
+                           "open it whole or by one ring pair ('^' and '*' do not apply)")
+        req = request(spec, parent, options, keep, pipe_id=pipe_id, role=role)
+        req.mem_id = spec.mem_id
+        return req
 
 
-def open_vale(spec, **options):
-    """Register a VALE port ``valeX:Y`` (created with its switch on first use)."""
-    req, _keep = _request(spec, spec.name, None, 0, **options)
-    out = ffi.new("struct nmc_port **")
-    rc = lib.nmc_vale_open(req, out)
-    if rc == -errno.ENOMEM:
-        check(rc, "open", spec.text, "the switch is full (252 ports) or the region has no room")
-    check(rc, "open", spec.text)
-    return out[0]
+class PipeBackend(_EngineBackend):
+    """A pipe end (``X{id`` master, ``X}id`` slave), whatever X is."""
+    name = "pipe"
+
+    def register(self, spec, options: dict) -> Opened:
+        keep: list = []
+        role = 0 if spec.pipe.role == "master" else 1
+        req = self._request(spec, spec.pipe.parent, options, keep, spec.pipe.pipe_id, role)
+        out = ffi.new("struct nmc_port **")
+        check(lib.nmc_pipe_open(req, out), "open", spec.text)
+        return Opened(out[0])
+
+
+class ValeBackend(_EngineBackend):
+    """A VALE port ``valeX:Y`` (created with its switch on first use), or a
+    persistent one made by vale-ctl -n."""
+    name = "vale"
+
+    def register(self, spec, options: dict) -> Opened:
+        keep: list = []
+        req = self._request(spec, spec.name, options, keep)
+        out = ffi.new("struct nmc_port **")
+        rc = lib.nmc_vale_open(req, out)
+        if rc == -errno.ENOMEM:
+            check(rc, "open", spec.text, "the switch is full (252 ports) or the region has no room")
+        check(rc, "open", spec.text)
+        return Opened(out[0])

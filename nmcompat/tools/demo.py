@@ -29,8 +29,8 @@ def _veth_ready() -> str:
         return "the veth demo needs root (network namespaces, AF_XDP)"
     if shutil.which("ip") is None:
         return "the veth demo needs iproute2's ip"
-    from nmcompat.backends import afxdp
-    probe = afxdp.probe()
+    from nmcompat import backends
+    probe = backends.get("afxdp").probe()
     return "" if probe.ok else probe.reason
 
 

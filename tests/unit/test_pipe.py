@@ -110,10 +110,10 @@ def test_host_ring_modes_are_einval(rundir, text):
 @pytest.mark.parametrize("mode", [NR_REG_SW, NR_REG_NIC_SW, NR_REG_ONE_SW, 0, 7, 99])
 def test_engine_refuses_other_modes(rundir, mode):
     """Below the parser: the Python backend and the C entry point both say EINVAL."""
-    from nmcompat.backends import engine
+    from nmcompat import backends
     spec = dataclasses.replace(parse("netmap:x{1"), mode=mode)
     with pytest.raises(OSError) as ei:
-        engine.open_pipe(spec)
+        backends.get("pipe").open(spec)
     assert ei.value.errno == errno.EINVAL
     keep = [ffi.new("char[]", b"x"), ffi.new("char[]", b"1")]
     req = ffi.new("struct nmc_pipe_req *")

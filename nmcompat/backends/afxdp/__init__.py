@@ -8,42 +8,40 @@ Requires root (CAP_NET_ADMIN, CAP_BPF and CAP_NET_RAW).
 from __future__ import annotations
 
 import errno
-import os
 import socket
 
-from nmcompat.backends.afxdp._attach import attach_program, queue_count
+from nmcompat.backends._base import COMMON, Opened, Probe
+from nmcompat.backends._nic import NicBackend
 
 AF_XDP = 44
 XDP_COPY, XDP_ZEROCOPY = 1 << 1, 1 << 2
 
 
-def probe():
-    """Can this process create AF_XDP sockets?  Cheap, no side effect kept."""
-    from nmcompat.backends import Probe
-    try:
-        socket.socket(AF_XDP, socket.SOCK_RAW, 0).close()
-    except OSError as exc:
-        if exc.errno in (errno.EPERM, errno.EACCES):
-            return Probe(False, "AF_XDP needs root (CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF)")
-        if exc.errno in (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT):
-            return Probe(False, "this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS)")
-        raise
-    return Probe(True, "AF_XDP sockets available")
+class AfxdpBackend(NicBackend):
+    """NIC ports over AF_XDP sockets, with nmcompat's XDP program."""
+    name = "afxdp"
+    takes = COMMON | {"xdp_mode", "zerocopy", "multibuffer"}
+    host_rings_reason = "host rings ('^', '*') are not reachable through AF_XDP; open the NIC rings"
 
+    def probe(self) -> Probe:
+        """Can this process create AF_XDP sockets?  Cheap, no side effect kept."""
+        try:
+            socket.socket(AF_XDP, socket.SOCK_RAW, 0).close()
+        except OSError as exc:
+            if exc.errno in (errno.EPERM, errno.EACCES):
+                return Probe(False, "AF_XDP needs root (CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF)")
+            if exc.errno in (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT):
+                return Probe(False, "this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS)")
+            raise
+        return Probe(True, "AF_XDP sockets available")
 
-def open(spec, *, xdp_mode="auto", zerocopy=None, multibuffer=True, **options):  # noqa: A001
-    """Register NIC port spec.name on AF_XDP; returns (handle, details)."""
-    from nmcompat.backends.afxdp._open import open_xsk
-    ifname = spec.name
-    try:
-        ifindex = socket.if_nametoindex(ifname)
-    except OSError:
-        from nmcompat._ffi import os_error
-        raise os_error(errno.ENXIO, "open", spec.text,
-                       f"no interface '{ifname}' in this network namespace") from None
-    bind = 0 if zerocopy is None else (XDP_ZEROCOPY if zerocopy else XDP_COPY)
-    return open_xsk(spec, ifname, ifindex, queue_count(ifname), xdp_mode, bind,
-                    multibuffer, options)
-
-
-__all__ = ["probe", "open", "attach_program", "queue_count", "os"]
+    def register(self, spec, options: dict) -> Opened:
+        """One AF_XDP socket per bound queue, then the XDP program."""
+        from nmcompat.backends.afxdp._open import open_xsk
+        ifindex, nq = self.interface(spec)
+        zerocopy = options.get("zerocopy")
+        bind = 0 if zerocopy is None else (XDP_ZEROCOPY if zerocopy else XDP_COPY)
+        keep: list = []
+        req = self.request(spec, ifindex, nq, options, keep)
+        req.xdp_bind, req.no_sg = bind, int(not options.get("multibuffer", True))
+        return open_xsk(spec, req, nq, options.get("xdp_mode", "auto"))

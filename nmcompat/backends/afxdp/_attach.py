@@ -8,9 +8,7 @@ process holding the link closes its ports or dies.
 """
 from __future__ import annotations
 
-import ctypes
 import errno
-import fcntl
 import os
 import socket
 import struct
@@ -18,6 +16,7 @@ import threading
 from typing import Dict
 
 from nmcompat._ffi import os_error
+from nmcompat.backends._nic import queue_count
 
 _lock = threading.Lock()
 _attached: Dict[int, object] = {}
@@ -29,48 +28,6 @@ _ATTACH_HINTS = {
     errno.ERANGE: "the MTU of {ifname}'s veth peer is too large for native XDP on a program "
                   "without multi-buffer: lower that MTU, or use xdp_mode='skb'",
 }
-
-
-def queue_count(ifname: str) -> int:
-    """Queues of an interface (the larger of its real RX and TX counts).
-
-    Asked through ethtool's GCHANNELS on a socket of the calling thread's
-    network namespace; /sys/class/net shows the namespace that mounted
-    /sys, which is another one after a bare setns() (the name may even
-    exist there, as another interface).  sysfs is the fallback for drivers
-    without channel reporting, and only when its ifindex matches.
-    """
-    channels = _ethtool_channels(ifname)
-    if channels:
-        return channels
-    base = f"/sys/class/net/{ifname}"
-    try:
-        with open(f"{base}/ifindex") as f:
-            if int(f.read()) != socket.if_nametoindex(ifname):
-                return 1
-        names = os.listdir(f"{base}/queues")
-    except (OSError, ValueError):
-        return 1
-    rx = sum(n.startswith("rx-") for n in names)
-    tx = sum(n.startswith("tx-") for n in names)
-    return max(rx, tx, 1)
-
-
-_SIOCETHTOOL, _ETHTOOL_GCHANNELS = 0x8946, 0x3C
-
-
-def _ethtool_channels(ifname: str) -> int:
-    """combined + max(rx, tx) channels, or 0 when the driver does not say."""
-    req = struct.pack("=9I", _ETHTOOL_GCHANNELS, *([0] * 8))
-    buf = ctypes.create_string_buffer(req, len(req))
-    ifr = struct.pack("16sP", ifname.encode()[:15], ctypes.addressof(buf)).ljust(40, b"\0")
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            fcntl.ioctl(s.fileno(), _SIOCETHTOOL, ifr)
-    except OSError:
-        return 0
-    _, _, _, _, _, rx, tx, _, combined = struct.unpack("=9I", buf.raw)
-    return combined + max(rx, tx)
 
 
 class Attachment:

@@ -1,0 +1,95 @@
+"""What every NIC backend shares: the interface and its queues, the checks
+of a NIC port name, and the engine request for a NIC port."""
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import socket
+import struct
+from typing import ClassVar, List, Tuple
+
+from nmcompat._portspec import NR_REG_ALL_NIC, NR_REG_ONE_NIC
+from nmcompat.backends._base import Backend
+from nmcompat.backends._request import request
+from nmcompat.errors import OptionError, os_error
+
+
+class NicBackend(Backend):
+    """A backend for ``netmap:ifname[-k]``: one ring pair per queue."""
+    conf_takes = frozenset(("tx_slots", "rx_slots"))
+    conf_why: ClassVar[str] = "a NIC port has one TX and one RX ring per queue of the interface, "\
+                              "and its host rings are not reachable here"
+    host_rings_reason: ClassVar[str] = "host rings ('^', '*') are not reachable"
+
+    def validate(self, spec, options: dict) -> None:
+        super().validate(spec, options)
+        if spec.mem_id:
+            raise OptionError(spec.text, "@mem_id", "a NIC port lives in its process's NIC "
+                              "region; a memory id cannot be chosen", unused=True)
+
+    def interface(self, spec) -> Tuple[int, int]:
+        """(ifindex, queue count) of spec's interface, after checking that
+        the name binds NIC rings this interface has."""
+        if spec.mode not in (NR_REG_ALL_NIC, NR_REG_ONE_NIC):
+            raise os_error(errno.EOPNOTSUPP, "open", spec.text, self.host_rings_reason)
+        try:
+            ifindex = socket.if_nametoindex(spec.name)
+        except OSError:
+            raise os_error(errno.ENXIO, "open", spec.text,
+                           f"no interface '{spec.name}' in this network namespace") from None
+        nq = queue_count(spec.name)
+        if spec.mode == NR_REG_ONE_NIC and spec.ringid >= nq:
+            raise os_error(errno.EINVAL, "open", spec.text, f"{spec.name} has {nq} queue(s)")
+        return ifindex, nq
+
+    @staticmethod
+    def request(spec, ifindex: int, nq: int, options: dict, keep: List):
+        """The engine request: one ring pair per queue of the interface."""
+        req = request(spec, spec.name, options, keep)
+        req.tx_rings = req.rx_rings = nq
+        req.ifindex = ifindex
+        return req
+
+
+def queue_count(ifname: str) -> int:
+    """Queues of an interface (the larger of its real RX and TX counts).
+
+    Asked through ethtool's GCHANNELS on a socket of the calling thread's
+    network namespace; /sys/class/net shows the namespace that mounted
+    /sys, which is another one after a bare setns() (the name may even
+    exist there, as another interface).  sysfs is the fallback for drivers
+    without channel reporting, and only when its ifindex matches.
+    """
+    channels = _ethtool_channels(ifname)
+    if channels:
+        return channels
+    base = f"/sys/class/net/{ifname}"
+    try:
+        with open(f"{base}/ifindex") as f:
+            if int(f.read()) != socket.if_nametoindex(ifname):
+                return 1
+        names = os.listdir(f"{base}/queues")
+    except (OSError, ValueError):
+        return 1
+    rx = sum(n.startswith("rx-") for n in names)
+    tx = sum(n.startswith("tx-") for n in names)
+    return max(rx, tx, 1)
+
+
+_SIOCETHTOOL, _ETHTOOL_GCHANNELS = 0x8946, 0x3C
+
+
+def _ethtool_channels(ifname: str) -> int:
+    """combined + max(rx, tx) channels, or 0 when the driver does not say."""
+    req = struct.pack("=9I", _ETHTOOL_GCHANNELS, *([0] * 8))
+    buf = ctypes.create_string_buffer(req, len(req))
+    ifr = struct.pack("16sP", ifname.encode()[:15], ctypes.addressof(buf)).ljust(40, b"\0")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            fcntl.ioctl(s.fileno(), _SIOCETHTOOL, ifr)
+    except OSError:
+        return 0
+    _, _, _, _, _, rx, tx, _, combined = struct.unpack("=9I", buf.raw)
+    return combined + max(rx, tx)
