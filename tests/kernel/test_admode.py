@@ -124,7 +124,7 @@ def test_bad_admode_or_backend_is_valueerror(netns, bad):
     bad = dict(bad)
     env = bad.pop("env", {})
     result = netns.run(_open_with, env, bad)
-    assert result[:2] == ("error", "ValueError"), result
+    assert result[:2] == ("error", "OptionError"), result
     text = result[3]
     assert ("admode" in text) if ("admode" in bad or "NMCOMPAT_ADMODE" in env) else \
         ("unknown backend" in text and "afpacket" in text)
