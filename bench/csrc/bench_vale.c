@@ -182,8 +182,8 @@ static void add_stats(struct nmc_port *p, struct nmc_bench_vale_result *out, uin
     out->sleeps += st.sleeps;
     out->wakeups += st.wakeups_sent;
     out->drains += st.drains;
-    if (p->vale)                        /* the switch's own count of what we sent */
-        out->sw_sent += __atomic_load_n(&p->vale->m.sw->ports[p->vale->me].sent, __ATOMIC_RELAXED);
+    if (nmc_vale_of(p))                 /* the switch's own count of what we sent */
+        out->sw_sent += __atomic_load_n(&nmc_vale_of(p)->m.sw->ports[nmc_vale_of(p)->me].sent, __ATOMIC_RELAXED);
     out->sw_tx_dropped += st.tx_dropped;
     out->sw_forwarded += st.forwarded;
     out->sw_drops += st.rx_dropped;
@@ -213,7 +213,7 @@ static int announce(struct nmc_port *p)
 /* Is r0's MAC in the switch's table, on r0's entry? */
 static bool learned(struct nmc_port *p, const char *sw)
 {
-    struct nmc_switch *s = p->vale ? p->vale->m.sw : NULL;
+    struct nmc_switch *s = nmc_vale_of(p) ? nmc_vale_of(p)->m.sw : NULL;
     char name[NMC_NAMELEN];
     uint8_t mac[6];
     uint64_t e, v = 0;

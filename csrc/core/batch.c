@@ -2,7 +2,7 @@
  * batch.c -- netmap's pcap-like helpers (nm_inject, nm_nextpkt,
  * nm_dispatch) and batch send/receive, one call per batch.
  */
-#include "nmc_int.h"
+#include "nmc_transport.h"
 
 #include <errno.h>
 #include <string.h>
@@ -201,8 +201,8 @@ int nmc_port_info(const struct nmc_port *p, struct nmc_port_info *info)
 int nmc_port_stats(const struct nmc_port *p, struct nmc_port_stats *st)
 {
     *st = p->st;
-    if (p->vale)
-        nmc_vale_counters(p, st);
+    if (p->ops->stats)
+        p->ops->stats(p, st);
     for (uint32_t i = 0; i < p->ntx; i++) {
         st->tx_pkts += p->tx[i].kr->pkts;
         st->tx_bytes += p->tx[i].kr->bytes;
@@ -218,8 +218,8 @@ int nmc_port_stats(const struct nmc_port *p, struct nmc_port_stats *st)
 
 int nmc_port_fd(struct nmc_port *p)
 {
-    if (p->nkfd)
-        return nmc_xsk_port_fd(p);
+    if (p->ops->poll_fd)
+        return p->ops->poll_fd(p);
     p->fd_exported = true;              /* from now on, bare poll(2) must work */
     return p->sock;
 }

@@ -89,9 +89,8 @@ struct nmc_holder {
     uint64_t gen;
 } nmc_aligned;
 
-enum { NMC_KIND_PIPE = 1, NMC_KIND_VALE = 2, NMC_KIND_NIC = 3, NMC_KIND_PKT = 4 };
-
-/* One port: a pipe (two ends) or a VALE port (one end).  Ring objects of
+/* One port of some kind (a transport's kind id: nmc_transport.h), with one
+ * end (VALE, NIC) or two (pipe).  Ring objects of
  * end e, direction d (0 tx, 1 rx) are first_obj[e][d] + k.  A pipe's TX
  * ring k of end e is crossed with RX ring k of end 1-e. */
 struct nmc_port_rec {
@@ -145,9 +144,9 @@ struct nmc_lring {
     bool tx_in_drop;                /* NIC TX: inside a chain being dropped */
 };
 
-struct nmc_vale_ctx;
 struct nmc_xsk;
 struct nmc_psock;
+struct nmc_transport_ops;
 
 /* A process-local handle on one open port. */
 struct nmc_port {
@@ -167,9 +166,10 @@ struct nmc_port {
     uint64_t flags;
     int spin_us;
     bool no_timestamp, err_pending, filled, fd_exported;
-    uint32_t attach_gen;            /* VALE: the switch attachment p->vale is for */
+    uint32_t attach_gen;            /* the record's attachment p->tp is for */
     struct nmc_port_stats st;       /* process-local counters */
-    struct nmc_vale_ctx *vale;      /* VALE ports: the switch as seen from here */
+    const struct nmc_transport_ops *ops;    /* the port's kind */
+    void *tp;                       /* transport-private process-local state */
     struct nmc_xsk *xsk;            /* NIC ports: one AF_XDP socket per bound queue */
     int nxsk, epfd;
     struct nmc_psock *pkts;         /* emulated NIC ports: sockets per bound queue */
@@ -177,8 +177,6 @@ struct nmc_port {
     struct nmc_kfd { int fd; int serves; } *kfd;    /* NIC ports: kernel fds to wait on */
     int nkfd;
     uint32_t *owned, nowned;        /* NIC ports: buffers circulating through FILL/RX */
-    int (*txsync_one)(struct nmc_port *p, struct nmc_lring *lr);
-    int (*rxsync_one)(struct nmc_port *p, struct nmc_lring *lr);
     char rundir[160];
     char name[2 * NMC_NAMELEN + 2];
 };
@@ -238,8 +236,11 @@ void nmc_ring_reinit(struct nmc_lring *lr, const struct nmc_geom *g);
 void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
                    const struct nmc_geom *g, uint32_t obj, uint32_t nslots,
                    uint16_t ringid, uint16_t dir);
-bool nmc_ring_try_enter(struct nmc_kring *kr, uint32_t hidx);
-void nmc_ring_leave(struct nmc_kring *kr);
+
+/* ring_own.c: the one writer of a ring's owner state (kr->busy) */
+bool nmc_ring_enter(struct nmc_port *p, struct nmc_lring *lr, int dir);
+void nmc_ring_leave(struct nmc_port *p, struct nmc_lring *lr);
+void nmc_ring_clear_dead(struct nmc_kring *kr, uint32_t h);
 
 /* portrec.c */
 uint32_t nmc_bound(uint32_t v, uint32_t dflt, uint32_t lo, uint32_t hi);
@@ -248,57 +249,16 @@ int nmc_rec_add_rings(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e
                       uint32_t n, uint32_t slots, bool with_bufs);
 void nmc_rec_free(struct nmc_region *r, struct nmc_port_rec *rec);
 
-/* pipe.c */
-int nmc_pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr);
-int nmc_pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr);
-int nmc_pipe_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint32_t *port);
-int nmc_pipe_find(struct nmc_region *r, const char *parent, const char *id);
-void nmc_pipe_repair_tx(struct nmc_region *r, uint32_t obj);
-
-/* port.c */
+/* reap.c: finding regions, reclaiming what dead holders left */
 int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r);
 int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r);
-
-/* vale.c */
-void nmc_vale_counters(const struct nmc_port *p, struct nmc_port_stats *st);
-
-/* vale_port.c */
-int nmc_vale_validate(const struct nmc_pipe_req *req);
-int nmc_vale_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
-                     uint32_t *port);
-void nmc_port_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec);
-int nmc_vale_create_persistent(struct nmc_region *r, const struct nmc_pipe_req *req);
 bool nmc_port_in_use(struct nmc_region *r, uint32_t port);
+void nmc_holder_release(struct nmc_region *r, uint32_t h);
+uint32_t nmc_env_u32(const char *name, uint32_t dflt);
 
 /* bench.c, used by bench_vale.c too */
 uint64_t nmc_bench_now_ns(void);
 uint32_t nmc_bench_spin_wait(const uint32_t *idx, uint32_t seen, uint64_t *spins, int *err);
-
-/* port.c */
-typedef int (*nmc_resolve_fn)(const char *rundir, const struct nmc_pipe_req *req,
-                              struct nmc_region *r, uint32_t *port);
-int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out, nmc_resolve_fn resolve);
-
-/* xsk.c, xsk_port.c */
-int nmc_xsk_umem_reg(int fd, uint8_t *mem, const struct nmc_geom *g);
-int nmc_xsk_rings(struct nmc_xsk *x, uint32_t rx_size, uint32_t tx_size);
-int nmc_xsk_bind(struct nmc_xsk *x, int shared_fd, uint32_t mode_flags, bool want_sg);
-void nmc_xsk_close(struct nmc_xsk *x);
-uint32_t nmc_xsk_fill(struct nmc_xsk *x, const struct nmc_geom *g, const uint32_t *idx, uint32_t n);
-int nmc_xsk_txsync_one(struct nmc_port *p, struct nmc_lring *lr);
-int nmc_xsk_rxsync_one(struct nmc_port *p, struct nmc_lring *lr);
-int nmc_nic_validate(const struct nmc_pipe_req *req);
-int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
-                    uint32_t *port);
-int nmc_xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req);
-void nmc_xsk_detach(struct nmc_port *p, struct nmc_region *r);
-int nmc_pkt_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
-                    uint32_t *port);
-int nmc_pkt_attach(struct nmc_port *p, const struct nmc_pipe_req *req);
-void nmc_pkt_detach(struct nmc_port *p);
-int nmc_pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr);
-int nmc_pkt_rxsync_one(struct nmc_port *p, struct nmc_lring *lr);
-int nmc_xsk_port_fd(struct nmc_port *p);
 
 /* wake.c */
 int nmc_wake_setup(struct nmc_port *p);

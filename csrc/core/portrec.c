@@ -2,7 +2,7 @@
  * portrec.c -- port records: allocation of their rings (objects, krings,
  * buffers) in a region, and their release.  Control path only.
  */
-#include "nmc_int.h"
+#include "nmc_transport.h"
 
 #include <errno.h>
 #include <string.h>
@@ -73,9 +73,10 @@ int nmc_rec_add_rings(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e
 void nmc_rec_free(struct nmc_region *r, struct nmc_port_rec *rec)
 {
     uint8_t *mem = r->map + r->g.ctl_size;
-    /* NIC ports of a process swap buffers among themselves: theirs go back
-     * only with the whole region (see nmc_xsk_detach) */
-    bool shared_bufs = rec->kind == NMC_KIND_NIC || rec->kind == NMC_KIND_PKT;
+    /* ports of some kinds swap buffers among themselves: theirs go back
+     * only with the whole region (a record of an unknown kind: the same) */
+    const struct nmc_transport_ops *ops = nmc_transport_of(rec->kind);
+    bool shared_bufs = !ops || ops->shared_bufs;
 
     for (uint32_t e = 0; e < 2; e++) {
         for (uint32_t d = 0; d < 2; d++) {

@@ -37,19 +37,6 @@ void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
     kr->pipe_tail = tx ? nslots - 1 : 0;
 }
 
-bool nmc_ring_try_enter(struct nmc_kring *kr, uint32_t hidx)
-{
-    uint32_t idle = 0;
-
-    return __atomic_compare_exchange_n(&kr->busy, &idle, hidx + 1, false,
-                                       __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
-}
-
-void nmc_ring_leave(struct nmc_kring *kr)
-{
-    nmc_store_rel(&kr->busy, 0);
-}
-
 /* hwcur <= head <= cur <= limit, circularly, every index < n.  Stores the
  * validated head; restores a tail the user overwrote.  0 or -EINVAL. */
 static int prologue(struct nmc_lring *lr, uint32_t limit, uint32_t *head)

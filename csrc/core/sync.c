@@ -1,31 +1,12 @@
 /*
  * sync.c -- txsync, rxsync and netmap's poll() for a port's bound rings.
  */
-#include "nmc_int.h"
+#include "nmc_transport.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
 #include <time.h>
-
-/* The ring is marked busy by another holder: if that holder died inside
- * its sync, take the ring over (what a reaper would do), else skip it. */
-static bool take_from_dead(struct nmc_port *p, struct nmc_lring *lr, int dir)
-{
-    struct nmc_kring *kr = lr->kr;
-    uint32_t owner = __atomic_load_n(&kr->busy, __ATOMIC_ACQUIRE);
-
-    if (owner == 0 || owner - 1 >= NMC_MAX_HOLDERS || nmc_holder_alive(p->region_fd, owner - 1))
-        return false;
-    if (!__atomic_compare_exchange_n(&kr->busy, &owner, p->hidx + 1, false,
-                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-        return false;
-    if (dir == 0 && p->rec->kind == NMC_KIND_VALE && kr->rhead < lr->n) {
-        kr->hwcur = kr->rhead;          /* what it validated counts as sent: never twice */
-        kr->hwtail = kr->rtail = nmc_prev(kr->rhead, lr->n);
-    }
-    return true;
-}
 
 static int sync_rings(struct nmc_port *p, int dir)
 {
@@ -35,10 +16,10 @@ static int sync_rings(struct nmc_port *p, int dir)
 
     for (uint32_t i = 0; i < cnt; i++) {
         int err;
-        if (!nmc_ring_try_enter(lr[i].kr, p->hidx) && !take_from_dead(p, &lr[i], dir))
+        if (!nmc_ring_enter(p, &lr[i], dir))
             continue;                   /* another holder is syncing it: skip, as netmap */
-        err = dir == 0 ? p->txsync_one(p, &lr[i]) : p->rxsync_one(p, &lr[i]);
-        nmc_ring_leave(lr[i].kr);
+        err = dir == 0 ? p->ops->txsync_one(p, &lr[i]) : p->ops->rxsync_one(p, &lr[i]);
+        nmc_ring_leave(p, &lr[i]);
         if (err < 0)
             ret = err;
     }
@@ -238,18 +219,6 @@ static int sleep_once(struct nmc_port *p, int events, int64_t deadline)
     return 0;
 }
 
-/* Block until a kernel socket of a NIC port has something for `events`. */
-static int nic_wait(struct nmc_port *p, int events, int timeout_ms)
-{
-    struct pollfd pf[512];
-    int n = 0;
-
-    for (int k = 0; k < p->nkfd && n < 512; k++)
-        if (events & p->kfd[k].serves)
-            pf[n++] = (struct pollfd){ .fd = p->kfd[k].fd, .events = (short)(events & p->kfd[k].serves) };
-    return poll(pf, (nfds_t)n, timeout_ms) < 0 ? -errno : 0;
-}
-
 int nmc_poll(struct nmc_port *p, int events, int timeout_ms)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : now_us() + (int64_t)timeout_ms * 1000;
@@ -259,12 +228,12 @@ int nmc_poll(struct nmc_port *p, int events, int timeout_ms)
     for (;;) {
         if ((revents = check_ready(p, events)) != 0 || timeout_ms == 0)
             return revents;
-        if (p->nkfd) {                  /* NIC port: the kernel's sockets wake us */
+        if (p->ops->wait) {             /* the kernel's sockets wake us */
             int64_t left = deadline < 0 ? -1 : deadline - now_us();
             if (deadline >= 0 && left <= 0)
                 return 0;
             p->st.sleeps++;
-            if ((err = nic_wait(p, events, left < 0 ? -1 : (int)((left + 999) / 1000))) < 0)
+            if ((err = p->ops->wait(p, events, left < 0 ? -1 : (int)((left + 999) / 1000))) < 0)
                 return err;
             continue;
         }

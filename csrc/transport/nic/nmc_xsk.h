@@ -7,7 +7,7 @@
 #ifndef NMC_XSK_H
 #define NMC_XSK_H
 
-#include "nmc_int.h"
+#include "nmc_nic.h"
 
 #ifndef AF_XDP
 #define AF_XDP 44
@@ -71,5 +71,14 @@ struct nmc_xsk {
     uint32_t bind_flags;
     bool zerocopy, sg;
 };
+
+/* xsk.c */
+int nmc_xsk_umem_reg(int fd, uint8_t *mem, const struct nmc_geom *g);
+int nmc_xsk_rings(struct nmc_xsk *x, uint32_t rx_size, uint32_t tx_size);
+int nmc_xsk_bind(struct nmc_xsk *x, int shared_fd, uint32_t mode_flags, bool want_sg);
+void nmc_xsk_close(struct nmc_xsk *x);
+uint32_t nmc_xsk_fill(struct nmc_xsk *x, const struct nmc_geom *g, const uint32_t *idx, uint32_t n);
+int nmc_xsk_txsync_one(struct nmc_port *p, struct nmc_lring *lr);
+int nmc_xsk_rxsync_one(struct nmc_port *p, struct nmc_lring *lr);
 
 #endif /* NMC_XSK_H */

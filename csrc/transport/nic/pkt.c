@@ -15,7 +15,7 @@
  * is copied between kernel frames and netmap buffers, in C, a batch per sync.
  */
 #define _GNU_SOURCE
-#include "nmc_int.h"
+#include "nmc_nic.h"
 
 #include <errno.h>
 #include <arpa/inet.h>
@@ -285,7 +285,7 @@ static uint32_t take_frames(struct nmc_port *p, struct nmc_lring *lr, uint32_t j
     return j;
 }
 
-int nmc_pkt_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
+static int pkt_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
 {
     struct nmc_kring *kr = lr->kr;
     uint32_t n = lr->n, head, j, pkts = 0, bytes = 0;
@@ -341,7 +341,7 @@ static uint32_t put_chain(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, 
     return j;
 }
 
-int nmc_pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
+static int pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
 {
     struct nmc_psock *k = lr->pkt;
     struct nmc_kring *kr = lr->kr;
@@ -386,12 +386,13 @@ static int fanout_id(void)
 }
 
 /* After the generic open: RX and TX sockets for every bound queue. */
-int nmc_pkt_attach(struct nmc_port *p, const struct nmc_pipe_req *req)
+static int pkt_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req)
 {
     uint32_t nq = p->ntx > p->nrx ? p->ntx : p->nrx, total = req->tx_rings;
     uint32_t first = p->nrx ? p->holder->first[1] : p->holder->first[0];
     int group = nq > 1 ? fanout_id() : -1, err, mtu;
 
+    (void)r;
     p->pkts = calloc(nq + 1, sizeof(*p->pkts));
     p->kfd = calloc(2 * nq + 1, sizeof(*p->kfd));
     if (!p->pkts || !p->kfd)
@@ -417,13 +418,15 @@ int nmc_pkt_attach(struct nmc_port *p, const struct nmc_pipe_req *req)
     return 0;
 }
 
-void nmc_pkt_detach(struct nmc_port *p)
+static void pkt_detach(struct nmc_port *p, struct nmc_region *r)
 {
+    (void)r;
     for (int k = 0; k < p->npkts; k++)
         close_pkt(&p->pkts[k]);
     free(p->pkts);
     p->pkts = NULL;
     p->npkts = 0;
+    nmc_nic_forget_fds(p);
 }
 
 int nmc_pkt_info(struct nmc_port *p, uint32_t k, struct nmc_pkt_info *info)
@@ -448,9 +451,27 @@ int nmc_pkt_info(struct nmc_port *p, uint32_t k, struct nmc_pkt_info *info)
     return 0;
 }
 
+static int pkt_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                       uint32_t *port)
+{
+    return nmc_nic_resolve(rundir, req, r, port, NMC_KIND_PKT);
+}
+
+static const struct nmc_transport_ops pkt_ops = {
+    .name = "afpacket",
+    .kind = NMC_KIND_PKT,
+    .validate = nmc_nic_validate,
+    .resolve = pkt_resolve,
+    .attach = pkt_attach,
+    .detach = pkt_detach,
+    .txsync_one = pkt_txsync_one,
+    .rxsync_one = pkt_rxsync_one,
+    .shared_bufs = true,
+    .wait = nmc_nic_wait,
+};
+NMC_TRANSPORT(pkt_ops)
+
 int nmc_pkt_open(const struct nmc_pipe_req *req, struct nmc_port **out)
 {
-    int err = nmc_nic_validate(req);
-
-    return err < 0 ? err : nmc_open_with(req, out, nmc_pkt_resolve);
+    return nmc_open_with(req, out, &pkt_ops);
 }

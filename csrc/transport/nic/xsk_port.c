@@ -16,12 +16,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define NMC_NIC_MAXQ 256u
-/* The kernel side of a receive queue (XSK RX and FILL rings) holds this
- * many times the netmap ring: a receiver that is descheduled for a moment
- * finds the burst waiting there instead of dropped. */
-#define NMC_XSK_RX_FACTOR 4u
-
 /* Live sockets on this process's UMEM: a new one binds with
  * XDP_SHARED_UMEM to any of them.  Their (ifindex, queue) too: the kernel
  * answers a shared-UMEM bind to a queue this process already holds with
@@ -60,64 +54,6 @@ static void umem_del(int fd)
             g_socks[i] = g_socks[--g_nfds];
             return;
         }
-}
-
-int nmc_nic_validate(const struct nmc_pipe_req *req)
-{
-    uint32_t q = req ? req->tx_rings : 0;
-
-    if (!req || !req->parent || !*req->parent || strlen(req->parent) >= 16 || req->ifindex == 0)
-        return -EINVAL;
-    if (q == 0 || q > NMC_NIC_MAXQ || req->rx_rings != q)
-        return -EINVAL;
-    if (req->mode != NR_REG_ALL_NIC && req->mode != NR_REG_ONE_NIC)
-        return -EOPNOTSUPP;             /* host rings: not reachable through AF_XDP */
-    return 0;
-}
-
-/* The process's NIC region, and a new NIC record in it. */
-static int nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
-                       uint32_t *port, uint32_t kind)
-{
-    struct nmc_pipe_req key = *req;
-    char name[32];
-    uint32_t slots = nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
-    uint32_t rslots = nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
-    struct nmc_port_rec *rec;
-    int err;
-
-    snprintf(name, sizeof(name), "nic.%d", (int)getpid());
-    key.parent = name;
-    key.mem_id = 0;
-    if (!key.buf_num) {
-        uint32_t need = 2 * req->tx_rings * (slots + 2 * NMC_XSK_RX_FACTOR * rslots) + req->extra_bufs + 2;
-        key.buf_num = need * 2 > NMC_DEF_BUF_NUM ? need * 2 : NMC_DEF_BUF_NUM;
-    }
-    if ((err = nmc_get_region(rundir, &key, r)) < 0)
-        return err;
-    if (!(rec = nmc_rec_alloc(r, kind, req->parent)))
-        return -ENOMEM;
-    rec->nends = 1;
-    if ((err = nmc_rec_add_rings(r, rec, 0, 0, req->tx_rings, slots, true)) < 0 ||
-        (err = nmc_rec_add_rings(r, rec, 0, 1, req->rx_rings, rslots, true)) < 0) {
-        nmc_rec_free(r, rec);
-        return err;
-    }
-    rec->state = NMC_LIVE;
-    *port = (uint32_t)(rec - nmc_ports(r));
-    return 0;
-}
-
-int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
-                    uint32_t *port)
-{
-    return nic_resolve(rundir, req, r, port, NMC_KIND_NIC);
-}
-
-int nmc_pkt_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
-                    uint32_t *port)
-{
-    return nic_resolve(rundir, req, r, port, NMC_KIND_PKT);
 }
 
 static uint32_t pow2(uint32_t v)
@@ -194,7 +130,7 @@ static int stock(struct nmc_port *p, struct nmc_region *r, struct nmc_lring *lr)
 }
 
 /* After the generic open: one socket per bound queue, FILL stocked. */
-int nmc_xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req)
+static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req)
 {
     uint32_t first = p->holder->first[1] < p->holder->first[0] ? p->holder->first[1] : p->holder->first[0];
     uint32_t nq = p->ntx > p->nrx ? p->ntx : p->nrx, extra = 0;
@@ -225,7 +161,7 @@ int nmc_xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pi
 }
 
 /* Close the sockets and give back the FILL buffers (lock held). */
-void nmc_xsk_detach(struct nmc_port *p, struct nmc_region *r)
+static void xsk_detach(struct nmc_port *p, struct nmc_region *r)
 {
     pthread_mutex_lock(&g_lock);
     for (int k = 0; k < p->nxsk; k++) {
@@ -251,14 +187,9 @@ void nmc_xsk_detach(struct nmc_port *p, struct nmc_region *r)
     p->owned = NULL;
     p->nxsk = 0;
     p->nowned = 0;
+    nmc_nic_forget_fds(p);
 }
 
-int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out)
-{
-    int err = nmc_nic_validate(req);
-
-    return err < 0 ? err : nmc_open_with(req, out, nmc_nic_resolve);
-}
 
 static struct nmc_xsk *xsk_of(struct nmc_port *p, uint32_t k)
 {
@@ -301,7 +232,7 @@ int nmc_xsk_info(struct nmc_port *p, uint32_t k, struct nmc_xsk_info *info)
 
 /* The descriptor users poll: the socket itself for one queue (POLLIN and
  * POLLOUT from the kernel), an epoll set of them for several (POLLIN). */
-int nmc_xsk_port_fd(struct nmc_port *p)
+static int xsk_port_fd(struct nmc_port *p)
 {
     if (p->nxsk == 1)
         return p->xsk[0].fd;
@@ -314,4 +245,30 @@ int nmc_xsk_port_fd(struct nmc_port *p)
         }
     }
     return p->epfd < 0 ? -errno : p->epfd;
+}
+
+static int xsk_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                       uint32_t *port)
+{
+    return nmc_nic_resolve(rundir, req, r, port, NMC_KIND_NIC);
+}
+
+static const struct nmc_transport_ops xsk_ops = {
+    .name = "afxdp",
+    .kind = NMC_KIND_NIC,
+    .validate = nmc_nic_validate,
+    .resolve = xsk_resolve,
+    .attach = xsk_attach,
+    .detach = xsk_detach,
+    .txsync_one = nmc_xsk_txsync_one,
+    .rxsync_one = nmc_xsk_rxsync_one,
+    .shared_bufs = true,
+    .poll_fd = xsk_port_fd,
+    .wait = nmc_nic_wait,
+};
+NMC_TRANSPORT(xsk_ops)
+
+int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out)
+{
+    return nmc_open_with(req, out, &xsk_ops);
 }

@@ -10,14 +10,15 @@
  * prev(head) as the sender's new tail.  Each index has one writer, so the
  * data path takes no lock: release stores publish, acquire loads consume.
  */
-#include "nmc_int.h"
+#include "nmc_transport.h"
+#include "nmc_kinds.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 
-int nmc_pipe_find(struct nmc_region *r, const char *parent, const char *id)
+static int pipe_find(struct nmc_region *r, const char *parent, const char *id)
 {
     struct nmc_port_rec *ports = nmc_ports(r);
 
@@ -48,7 +49,7 @@ static void cross(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e)
     }
 }
 
-int nmc_pipe_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint32_t *port)
+static int pipe_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint32_t *port)
 {
     uint32_t n[2], slots[2], m = req->role, s = 1 - req->role;
     struct nmc_port_rec *rec = nmc_rec_alloc(r, NMC_KIND_PIPE, req->parent);
@@ -80,16 +81,16 @@ int nmc_pipe_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint32
  * published (slots copied after the peer's pipe_tail), and trim the user
  * head back to the last complete packet, so that the next writer never
  * glues its first packet onto someone else's fragments. */
-void nmc_pipe_repair_tx(struct nmc_region *r, uint32_t obj)
+static void repair_tx(uint8_t *map, const struct nmc_geom *g, uint32_t obj)
 {
-    uint8_t *mem = r->map + r->g.ctl_size;
-    struct nmc_kring *kr = &nmc_krings(r->map, &r->g)[obj];
-    struct netmap_ring *ring = nmc_ring_obj(mem, &r->g, obj);
+    uint8_t *mem = map + g->ctl_size;
+    struct nmc_kring *kr = &nmc_krings(map, g)[obj];
+    struct netmap_ring *ring = nmc_ring_obj(mem, g, obj);
     uint32_t n = kr->nslots, pub, head, keep;
 
-    if (n < 2 || n > NMC_MAXSLOTS || kr->peer >= r->g.ring_num)
+    if (n < 2 || n > NMC_MAXSLOTS || kr->peer >= g->ring_num)
         return;
-    pub = nmc_krings(r->map, &r->g)[kr->peer].pipe_tail;
+    pub = nmc_krings(map, g)[kr->peer].pipe_tail;
     if (pub >= n)
         return;
     head = ring->head < n ? ring->head : pub;
@@ -101,7 +102,15 @@ void nmc_pipe_repair_tx(struct nmc_region *r, uint32_t obj)
             keep = nmc_next(j, n);
     kr->hwcur = kr->rhead = kr->rcur = pub;
     ring->head = ring->cur = keep;
-    kr->busy = 0;
+}
+
+/* What a sync that died half-way leaves needs no repair (the next one
+ * copies [hwcur, head) again); a TX ring left without a holder does. */
+static void pipe_ring_repair(uint8_t *map, const struct nmc_geom *g, uint32_t obj, uint32_t dir,
+                             unsigned why)
+{
+    if (dir == 0 && (why & NMC_REPAIR_LAST_HOLDER))
+        repair_tx(map, g, obj);
 }
 
 /* Write a peer slot only where it differs: an unchanged cache line then
@@ -119,7 +128,7 @@ static inline void copy_slot(struct netmap_slot *d, uint32_t idx, uint16_t len, 
         d->ptr = ptr;
 }
 
-int nmc_pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
+static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
 {
     struct netmap_ring *tx = lr->ring, *rx = lr->peer_ring;
     struct nmc_kring *kr = lr->kr, *pk = lr->peer_kr;
@@ -168,7 +177,7 @@ int nmc_pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     return 0;
 }
 
-int nmc_pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
+static int pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
 {
     struct netmap_ring *rx = lr->ring, *tx = lr->peer_ring;
     struct nmc_kring *kr = lr->kr, *pk = lr->peer_kr;
@@ -210,4 +219,63 @@ int nmc_pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     if (!p->no_timestamp || (rx->flags & NR_TIMESTAMP))
         gettimeofday(&rx->ts, NULL);
     return 0;
+}
+
+static int count_pipes_of(struct nmc_region *r, const char *parent)
+{
+    struct nmc_port_rec *ports = nmc_ports(r);
+    int n = 0;
+
+    for (uint32_t i = 0; i < NMC_MAX_PORTS; i++)
+        n += ports[i].state == NMC_LIVE && strncmp(ports[i].parent, parent, NMC_NAMELEN) == 0;
+    return n;
+}
+
+/* The pipe's region (its parent's) and its record, created if needed. */
+static int pipe_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                        uint32_t *port)
+{
+    int pi, err;
+
+    if ((err = nmc_get_region(rundir, req, r)) < 0)
+        return err;
+    pi = pipe_find(r, req->parent, req->pipe_id);
+    if (pi >= 0) {
+        *port = (uint32_t)pi;
+        return 0;
+    }
+    return count_pipes_of(r, req->parent) >= 64 ? -ENOMEM : pipe_create(r, req, port);
+}
+
+static int pipe_validate(const struct nmc_pipe_req *req)
+{
+    if (!req || !req->parent || !req->pipe_id || !*req->parent || !*req->pipe_id)
+        return -EINVAL;
+    if (strlen(req->parent) >= NMC_NAMELEN || strlen(req->pipe_id) >= NMC_NAMELEN)
+        return -ENAMETOOLONG;
+    if (req->role > NMC_PIPE_SLAVE || req->ringid >= NETMAP_RING_MASK)
+        return -EINVAL;
+    return 0;
+}
+
+static void pipe_name(const struct nmc_pipe_req *req, char *out, size_t len)
+{
+    snprintf(out, len, "%s%c%s", req->parent, req->role ? '}' : '{', req->pipe_id);
+}
+
+static const struct nmc_transport_ops pipe_ops = {
+    .name = "pipe",
+    .kind = NMC_KIND_PIPE,
+    .validate = pipe_validate,
+    .resolve = pipe_resolve,
+    .port_name = pipe_name,
+    .txsync_one = pipe_txsync_one,
+    .rxsync_one = pipe_rxsync_one,
+    .ring_repair = pipe_ring_repair,
+};
+NMC_TRANSPORT(pipe_ops)
+
+int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out)
+{
+    return nmc_open_with(req, out, &pipe_ops);
 }

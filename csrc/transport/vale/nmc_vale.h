@@ -4,7 +4,8 @@
 #ifndef NMC_VALE_H
 #define NMC_VALE_H
 
-#include "nmc_int.h"
+#include "nmc_transport.h"
+#include "nmc_kinds.h"
 
 #define NMC_SW_MAGIC       0x686374697773636eULL   /* "ncswitch" */
 #define NMC_SW_VERSION     1u
@@ -83,6 +84,7 @@ void nmc_sw_remove(struct nmc_switch *sw, uint32_t idx);
 void nmc_sw_gc(const char *rundir, struct nmc_swmap *m);
 
 /* vale_port.c */
+int nmc_vale_create_persistent(struct nmc_region *r, const struct nmc_pipe_req *req);
 bool nmc_sw_entry_ok(struct nmc_region *r, const struct nmc_sw_port *sp, uint32_t q);
 
 /* vale_ctl.c */
@@ -90,6 +92,8 @@ void nmc_sw_reap(const char *rundir, struct nmc_swmap *m);
 void nmc_sw_reap_name(const char *rundir, const char *sw);
 
 /* vale.c */
+static inline struct nmc_vale_ctx *nmc_vale_of(const struct nmc_port *p) { return p->tp; }
+void nmc_vale_counters(const struct nmc_port *p, struct nmc_port_stats *st);
 uint32_t nmc_vale_hash(const uint8_t *mac);
 int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me);
 void nmc_vale_ctx_close(struct nmc_port *p);

@@ -147,7 +147,7 @@ static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uin
             s->flags = flags & ~NS_BUF_CHANGED;
         j = nmc_next(j, lr->n);
     } while ((flags & NS_MOREFRAG) && j != head && ft->nfrags < NETMAP_MAX_FRAGS);
-    ft->dst = bad ? NMC_NOPORT : lookup(p->vale, first, ring->slot[ft->slot].len);
+    ft->dst = bad ? NMC_NOPORT : lookup(nmc_vale_of(p), first, ring->slot[ft->slot].len);
     return j;
 }
 
@@ -163,7 +163,7 @@ static bool rings_ok(const struct nmc_kring *kr, uint32_t n, uint32_t nslots)
 /* Map (or re-map after a change) destination port q; -errno if unusable. */
 static int dst_map(struct nmc_port *p, uint32_t q)
 {
-    struct nmc_vale_ctx *c = p->vale;
+    struct nmc_vale_ctx *c = nmc_vale_of(p);
     struct nmc_sw_port *sp = &c->m.sw->ports[q];
     struct nmc_vdst *d = &c->dst[q];
     uint32_t gen = __atomic_load_n(&sp->gen, __ATOMIC_ACQUIRE);
@@ -230,7 +230,7 @@ static uint32_t put_packet(struct nmc_port *p, struct nmc_lring *lr, const struc
 static void deliver(struct nmc_port *p, struct nmc_lring *lr, uint32_t q, uint32_t r,
                     const uint16_t *list, uint32_t cnt)
 {
-    struct nmc_vale_ctx *c = p->vale;
+    struct nmc_vale_ctx *c = nmc_vale_of(p);
     struct nmc_vdst *d = &c->dst[q];
     uint32_t obj = d->rx_first_obj + r, want = 0, got, start, id, taken = 0, used = 0;
     struct nmc_kring *kr = &nmc_krings(d->reg.map, &d->reg.g)[obj];
@@ -265,7 +265,7 @@ static void list_add(struct nmc_vale_ctx *c, uint32_t q, uint16_t i, uint32_t *n
 /* Pass 1 result -> per-destination lists, in packet order. */
 static uint32_t build_lists(struct nmc_port *p, uint32_t nft)
 {
-    struct nmc_vale_ctx *c = p->vale;
+    struct nmc_vale_ctx *c = nmc_vale_of(p);
     struct nmc_switch *sw = c->m.sw;
     uint16_t live[NMC_SW_MAXPORTS];
     uint32_t nlive = 0, nactive = 0;
@@ -294,7 +294,7 @@ static uint32_t build_lists(struct nmc_port *p, uint32_t nft)
  * broadcast to ring 0, each in packet order. */
 static void flush(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft)
 {
-    struct nmc_vale_ctx *c = p->vale;
+    struct nmc_vale_ctx *c = nmc_vale_of(p);
     uint32_t nactive = build_lists(p, nft);
     uint16_t sel[NMC_BDG_BATCH_MAX];
 
@@ -351,7 +351,7 @@ int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         return -EINVAL;
     }
     follow_attachment(p);
-    if ((c = p->vale) == NULL) {        /* on no switch: what is sent goes nowhere */
+    if ((c = nmc_vale_of(p)) == NULL) {        /* on no switch: what is sent goes nowhere */
         kr->hwcur = head;
         kr->hwtail = kr->rtail = lr->ring->tail = nmc_prev(head, lr->n);
         return 0;
@@ -432,7 +432,7 @@ int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me)
         if (!c->dst[q].list)
             break;
     }
-    p->vale = c;
+    p->tp = c;
     if (!c->ft || !c->dst[NMC_SW_MAXPORTS - 1].list)
         return -ENOMEM;
     return 0;
@@ -440,7 +440,7 @@ int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me)
 
 void nmc_vale_ctx_close(struct nmc_port *p)
 {
-    struct nmc_vale_ctx *c = p->vale;
+    struct nmc_vale_ctx *c = nmc_vale_of(p);
 
     if (!c)
         return;
@@ -452,12 +452,17 @@ void nmc_vale_ctx_close(struct nmc_port *p)
     free(c->ft);
     nmc_sw_detach(&c->m);
     free(c);
-    p->vale = NULL;
+    p->tp = NULL;
 }
 
 void nmc_vale_counters(const struct nmc_port *p, struct nmc_port_stats *st)
 {
-    const struct nmc_sw_port *sp = &p->vale->m.sw->ports[p->vale->me];
+    const struct nmc_vale_ctx *c = nmc_vale_of(p);
+    const struct nmc_sw_port *sp;
+
+    if (!c)
+        return;                         /* on no switch */
+    sp = &c->m.sw->ports[c->me];
 
     st->rx_dropped = __atomic_load_n(&sp->drops, __ATOMIC_RELAXED);
     st->tx_dropped = __atomic_load_n(&sp->tx_dropped, __ATOMIC_RELAXED);

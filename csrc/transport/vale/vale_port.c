@@ -24,7 +24,7 @@ static int split_name(const char *name, char sw[NMC_SW_NAMELEN])
     return nmc_sw_name_ok(sw) ? 0 : -EINVAL;
 }
 
-int nmc_vale_validate(const struct nmc_pipe_req *req)
+static int vale_validate(const struct nmc_pipe_req *req)
 {
     char sw[NMC_SW_NAMELEN];
 
@@ -127,7 +127,7 @@ bool nmc_sw_entry_ok(struct nmc_region *r, const struct nmc_sw_port *sp, uint32_
 
 /* "valeX:Y" is either a port the switch already has (ephemeral, or a
  * persistent port attached under that name), or a new ephemeral port. */
-int nmc_vale_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+static int vale_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
                      uint32_t *port)
 {
     char sw[NMC_SW_NAMELEN];
@@ -165,12 +165,12 @@ int nmc_vale_resolve(const char *rundir, const struct nmc_pipe_req *req, struct 
     return create_on_switch(rundir, req, r, port);
 }
 
-/* A port nobody holds: take a VALE port off its switch, then free it. */
-void nmc_port_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec)
+/* A port nobody holds is about to be freed: take it off its switch. */
+static void vale_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec)
 {
     struct nmc_swmap m = { 0 };
 
-    if (rec->kind == NMC_KIND_VALE && nmc_sw_attach(rundir, rec->sw, false, &m) == 0) {
+    if (nmc_sw_attach(rundir, rec->sw, false, &m) == 0) {
         uint32_t i = rec->sw_port % NMC_SW_MAXPORTS;
         struct nmc_sw_port *sp = &m.sw->ports[i];
         if (sp->state == NMC_LIVE && sp->mem_id == r->mem_id &&
@@ -179,7 +179,6 @@ void nmc_port_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_
         nmc_sw_gc(rundir, &m);
         nmc_sw_detach(&m);
     }
-    nmc_rec_free(r, rec);
 }
 
 /* NEWIF: a persistent port, on no switch until attached. */
@@ -193,4 +192,51 @@ int nmc_vale_create_persistent(struct nmc_region *r, const struct nmc_pipe_req *
     rec->persistent = 1;
     rec->state = NMC_LIVE;
     return 0;
+}
+
+/* On a switch: map it (the port follows later attach/detach itself). */
+static int vale_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req)
+{
+    (void)r;
+    (void)req;
+    return p->rec->sw[0] ? nmc_vale_ctx_open(p, p->rec->sw, p->rec->sw_port) : 0;
+}
+
+static void vale_detach(struct nmc_port *p, struct nmc_region *r)
+{
+    (void)r;
+    nmc_vale_ctx_close(p);
+}
+
+/* A sender that died inside its txsync: what it had validated counts as
+ * sent (a frame may be lost, never forwarded twice). */
+static void vale_ring_repair(uint8_t *map, const struct nmc_geom *g, uint32_t obj, uint32_t dir,
+                             unsigned why)
+{
+    struct nmc_kring *kr = &nmc_krings(map, g)[obj];
+
+    if (dir == 0 && (why & NMC_REPAIR_DIED_INSIDE) && kr->rhead < kr->nslots) {
+        kr->hwcur = kr->rhead;
+        kr->hwtail = kr->rtail = nmc_prev(kr->rhead, kr->nslots);
+    }
+}
+
+static const struct nmc_transport_ops vale_ops = {
+    .name = "vale",
+    .kind = NMC_KIND_VALE,
+    .validate = vale_validate,
+    .resolve = vale_resolve,
+    .attach = vale_attach,
+    .detach = vale_detach,
+    .txsync_one = nmc_vale_txsync_one,
+    .rxsync_one = nmc_vale_rxsync_one,
+    .ring_repair = vale_ring_repair,
+    .destroy = vale_destroy,
+    .stats = nmc_vale_counters,
+};
+NMC_TRANSPORT(vale_ops)
+
+int nmc_vale_open(const struct nmc_pipe_req *req, struct nmc_port **out)
+{
+    return nmc_open_with(req, out, &vale_ops);
 }

@@ -1,0 +1,81 @@
+/*
+ * nmc_transport.h -- the one interface between the engine core and a kind
+ * of port (netmap's struct netmap_adapter: nm_register, nm_txsync,
+ * nm_rxsync, nm_krings_create, nm_dtor).
+ *
+ * Each transport (transport/<name>/) fills one struct nmc_transport_ops per
+ * port kind it serves and registers it at load time with NMC_TRANSPORT();
+ * the core finds it by the kind id stored in the port record and never
+ * names a transport.  Transports call the core only through the services
+ * declared in nmc_int.h and here.
+ */
+#ifndef NMC_TRANSPORT_H
+#define NMC_TRANSPORT_H
+
+#include "nmc_int.h"
+
+#define NMC_MAX_KINDS 16u
+
+/* Why a ring is repaired (flags of ring_repair). */
+enum {
+    NMC_REPAIR_DIED_INSIDE = 1u << 0,   /* its owner died inside a sync of it */
+    NMC_REPAIR_LAST_HOLDER = 1u << 1,   /* no live holder binds it any more */
+};
+
+struct nmc_transport_ops {
+    const char *name;
+    uint32_t kind;                      /* the port record's kind id */
+    /* The open request is well formed for this kind (before any lock). */
+    int (*validate)(const struct nmc_pipe_req *req);
+    /* Under the rundir lock: find or create the port's region and record
+     * (netmap's krings_create); the region is attached on success. */
+    int (*resolve)(const char *rundir, const struct nmc_pipe_req *req,
+                   struct nmc_region *r, uint32_t *port);
+    /* The port's name as netmap shows it (ni_name); NULL: req->parent. */
+    void (*port_name)(const struct nmc_pipe_req *req, char *out, size_t len);
+    /* After the holder and the local rings exist (netmap's nm_register
+     * on): process-local state such as sockets or a switch mapping.
+     * NULL: nothing to do. */
+    int (*attach)(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req);
+    /* Undo attach; idempotent, also after a failed attach.  r is NULL when
+     * the control lock could not be taken.  NULL: nothing to undo. */
+    void (*detach)(struct nmc_port *p, struct nmc_region *r);
+    /* Data path: one bound ring, entered by the caller (ring_own.c). */
+    int (*txsync_one)(struct nmc_port *p, struct nmc_lring *lr);
+    int (*rxsync_one)(struct nmc_port *p, struct nmc_lring *lr);
+    /* Put ring object obj (direction dir) back in a state the next sync can
+     * start from, for the reasons in `why`.  Called by the reaper (lock
+     * held) and by a sync that takes a ring over from a dead owner, always
+     * with the ring owned by the caller.  NULL: nothing to repair. */
+    void (*ring_repair)(uint8_t *map, const struct nmc_geom *g, uint32_t obj, uint32_t dir,
+                        unsigned why);
+    /* A record nobody holds is about to be freed (netmap's nm_dtor), lock
+     * held.  NULL: nothing beyond freeing the record. */
+    void (*destroy)(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec);
+    /* Buffers of this kind's rings may sit in another port's rings or
+     * kernel queues: freeing the record leaves them to the region. */
+    bool shared_bufs;
+    /* Add transport counters to st.  NULL: none. */
+    void (*stats)(const struct nmc_port *p, struct nmc_port_stats *st);
+    /* The descriptor users poll.  NULL: the port's wakeup socket. */
+    int (*poll_fd)(struct nmc_port *p);
+    /* Block until the kernel has something for `events` (ports whose
+     * wakeups come from kernel sockets).  NULL: the engine's wakeups. */
+    int (*wait)(struct nmc_port *p, int events, int timeout_ms);
+};
+
+/* transport.c: the registry. */
+int nmc_transport_register(const struct nmc_transport_ops *ops);
+const struct nmc_transport_ops *nmc_transport_of(uint32_t kind);
+
+/* Register `ops` when the engine is loaded. */
+#define NMC_TRANSPORT(ops) \
+    __attribute__((constructor)) static void nmc_register_##ops(void) \
+    { nmc_transport_register(&ops); }
+
+/* port.c: open a port of the kind `ops` serves (validated, resolved,
+ * holder taken, attached). */
+int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
+                  const struct nmc_transport_ops *ops);
+
+#endif /* NMC_TRANSPORT_H */

@@ -1,0 +1,202 @@
+/*
+ * reap.c -- finding a port's region, and reclaiming what dead holders
+ * left behind: their netmap_if and extra buffers, their rings (repaired
+ * through the port kind's ring_repair), then ports nobody holds, then
+ * regions with no port.  Control path, under the rundir lock.
+ */
+#include "nmc_transport.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint64_t *if_map(struct nmc_region *r) { return (uint64_t *)(r->map + r->g.if_map_ofs); }
+
+uint32_t nmc_env_u32(const char *name, uint32_t dflt)
+{
+    const char *v = getenv(name);
+    char *end;
+    unsigned long x;
+
+    if (!v || !*v)
+        return dflt;
+    x = strtoul(v, &end, 0);
+    return (*end || x > UINT32_MAX) ? dflt : (uint32_t)x;
+}
+
+/* Does a live holder bind port `port` (end < 0: any), or ring `ring` of
+ * direction `dir` of end `end`? */
+static bool port_has_live_holder(struct nmc_region *r, uint32_t port, int end, int dir, uint32_t ring)
+{
+    struct nmc_holder *hs = nmc_holders(r);
+
+    for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++) {
+        if (hs[h].state != NMC_LIVE || hs[h].port != port)
+            continue;
+        if (end < 0)
+            return true;
+        if (hs[h].end == (uint32_t)end && hs[h].first[dir] <= ring && ring < hs[h].last[dir])
+            return true;
+    }
+    return false;
+}
+
+bool nmc_port_in_use(struct nmc_region *r, uint32_t port)
+{
+    return port_has_live_holder(r, port, -1, 0, 0);
+}
+
+/* Holder h is gone: its rings lose a user and its sleeper bits; a ring it
+ * left owned, or left without any holder, is repaired by its kind. */
+static void release_rings(struct nmc_region *r, const struct nmc_holder *hd, uint32_t h,
+                          struct nmc_port_rec *rec)
+{
+    const struct nmc_transport_ops *ops = nmc_transport_of(rec->kind);
+    struct nmc_kring *krs = nmc_krings(r->map, &r->g);
+
+    for (uint32_t dir = 0; dir < 2; dir++) {
+        for (uint32_t k = 0; k < rec->nrings[hd->end][dir]; k++) {
+            uint32_t obj = nmc_rec_obj(rec, hd->end, dir, k);
+            unsigned why = 0;
+            if (obj >= r->g.ring_num)
+                continue;
+            nmc_wake_disarm(&krs[obj], h);
+            nmc_wake_disarm(&krs[krs[obj].peer % r->g.ring_num], h);
+            if (hd->first[dir] > k || k >= hd->last[dir])
+                continue;
+            if (krs[obj].users > 0)
+                krs[obj].users--;
+            if (nmc_load_acq(&krs[obj].busy) == h + 1)
+                why |= NMC_REPAIR_DIED_INSIDE;
+            if (!port_has_live_holder(r, hd->port, (int)hd->end, (int)dir, k))
+                why |= NMC_REPAIR_LAST_HOLDER;
+            if (why && ops && ops->ring_repair)
+                ops->ring_repair(r->map, &r->g, obj, dir, why);
+            if (why & NMC_REPAIR_DIED_INSIDE)
+                nmc_ring_clear_dead(&krs[obj], h);
+        }
+    }
+}
+
+void nmc_holder_release(struct nmc_region *r, uint32_t h)
+{
+    struct nmc_holder *hd = &nmc_holders(r)[h];
+    uint8_t *mem = r->map + r->g.ctl_size;
+    struct nmc_port_rec *rec = hd->port < NMC_MAX_PORTS ? &nmc_ports(r)[hd->port] : NULL;
+
+    if (hd->nifp_unit < r->g.if_units && hd->nifp_units <= r->g.if_units - hd->nifp_unit) {
+        struct netmap_if *nifp = (struct netmap_if *)(mem + (uint64_t)hd->nifp_unit * NMC_IF_UNIT);
+        nmc_buf_free_list(r, nifp->ni_bufs_head);
+        nmc_bits_free_run(if_map(r), r->g.if_units, hd->nifp_unit, hd->nifp_units);
+    }
+    hd->state = NMC_FREE;
+    if (rec && rec->state == NMC_LIVE && hd->end < rec->nends && hd->end < 2)
+        release_rings(r, hd, h, rec);
+}
+
+/* A port nobody holds: its kind's destructor, then the record. */
+static void port_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec)
+{
+    const struct nmc_transport_ops *ops = nmc_transport_of(rec->kind);
+
+    if (ops && ops->destroy)
+        ops->destroy(r, rundir, rec);
+    nmc_rec_free(r, rec);
+}
+
+/* Reclaim dead holders, then ports nobody holds; unlink the region when it
+ * is empty.  Returns 1 if the region was destroyed. */
+int nmc_region_reap(const char *rundir, struct nmc_region *r)
+{
+    struct nmc_holder *hs = nmc_holders(r);
+    struct nmc_port_rec *ports = nmc_ports(r);
+    char path[256];
+    bool any = false;
+
+    for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++) {
+        if (hs[h].state == NMC_LIVE && !nmc_holder_alive(r->fd, h)) {
+            nmc_holder_release(r, h);
+            nmc_sock_path(rundir, r->mem_id, h, path, sizeof(path));
+            unlink(path);
+        }
+    }
+    for (uint32_t i = 0; i < NMC_MAX_PORTS; i++) {
+        if (ports[i].state != NMC_LIVE)
+            continue;
+        if (port_has_live_holder(r, i, -1, 0, 0) || ports[i].persistent)
+            any = true;
+        else
+            port_destroy(r, rundir, &ports[i]);
+    }
+    if (any)
+        return 0;
+    nmc_region_unlink_parents(rundir, r->mem_id);
+    nmc_region_path(rundir, r->mem_id, path, sizeof(path));
+    unlink(path);
+    return 1;
+}
+
+/* Find (reaping stale state) or create the region linked to req->parent. */
+int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r)
+{
+    int id = nmc_region_lookup_parent(rundir, req->parent);
+    int err;
+
+    if (id > 0) {
+        if (nmc_region_attach(rundir, (uint16_t)id, r) == 0) {
+            if (nmc_region_reap(rundir, r) == 0) {
+                if (req->mem_id && req->mem_id != id) {
+                    nmc_region_detach(r);
+                    return -EINVAL;     /* a pipe lives in its parent's region */
+                }
+                return 0;
+            }
+            nmc_region_detach(r);
+        }
+        nmc_region_unlink_parents(rundir, (uint16_t)id);
+    }
+    if (req->mem_id) {
+        if (req->mem_id < 2 || nmc_region_attach(rundir, req->mem_id, r) < 0)
+            return -EINVAL;             /* unknown nr_mem_id */
+        if (nmc_region_reap(rundir, r)) {
+            nmc_region_detach(r);
+            return -EINVAL;
+        }
+    } else {
+        /* what this request needs, twice (room for a second port or pipe, as
+         * netmap's private regions); an explicit buf_num is taken as it is */
+        uint64_t ntx = nmc_bound(req->tx_rings, 1, 1, NMC_PIPE_MAXRINGS);
+        uint64_t nrx = nmc_bound(req->rx_rings, 1, 1, NMC_PIPE_MAXRINGS);
+        uint64_t need = 2 * (ntx * nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS) +
+                             nrx * nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS)) +
+                        req->extra_bufs + 2;
+        uint32_t num = req->buf_num ? req->buf_num : nmc_env_u32("NMCOMPAT_BUF_NUM", 0);
+        uint32_t size = req->buf_size ? req->buf_size : nmc_env_u32("NMCOMPAT_BUF_SIZE", NMC_DEF_BUF_SIZE);
+        if (num == 0)
+            num = need > NMC_DEF_BUF_NUM ? (uint32_t)(need > (1u << 24) ? 1u << 24 : need) : NMC_DEF_BUF_NUM;
+        if ((err = nmc_region_create(rundir, num, size, r)) < 0)
+            return err;
+    }
+    if ((err = nmc_region_link_parent(rundir, req->parent, r->mem_id)) < 0) {
+        nmc_region_reap(rundir, r);
+        nmc_region_detach(r);
+        return err;
+    }
+    return 0;
+}
+
+/* The existing region linked to `name`, reaped; -ENXIO if none. */
+int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r)
+{
+    int id = nmc_region_lookup_parent(rundir, name);
+
+    if (id < 0 || nmc_region_attach(rundir, (uint16_t)id, r) < 0)
+        return -ENXIO;
+    if (nmc_region_reap(rundir, r)) {
+        nmc_region_detach(r);
+        return -ENXIO;
+    }
+    return 0;
+}
