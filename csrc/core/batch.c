@@ -195,7 +195,20 @@ int nmc_port_info(const struct nmc_port *p, struct nmc_port_info *info)
     info->first_rx_ring = p->holder->first[1];
     info->last_rx_ring = p->holder->last[1];
     nmc_region_path(p->rundir, p->mem_id, info->region_path, sizeof(info->region_path));
+    info->buf_pool_ofs = p->g.buf_pool_ofs;
+    info->spin_us = p->spin_us;
     return 0;
+}
+
+struct netmap_ring *nmc_port_ring(const struct nmc_port *p, int dir, uint32_t i, uint32_t *nslots)
+{
+    const struct nmc_lring *lr = dir == 0 ? p->tx : p->rx;
+
+    if ((dir != 0 && dir != 1) || i >= (dir == 0 ? p->ntx : p->nrx))
+        return NULL;
+    if (nslots)
+        *nslots = lr[i].n;
+    return lr[i].ring;
 }
 
 int nmc_port_stats(const struct nmc_port *p, struct nmc_port_stats *st)

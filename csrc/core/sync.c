@@ -126,6 +126,17 @@ static bool peer_moved(const struct nmc_port *p, int events)
     return false;
 }
 
+int nmc_port_pending(const struct nmc_port *p, int events)
+{
+    return !p->ops->wait && peer_moved(p, events);
+}
+
+void nmc_port_drain(struct nmc_port *p)
+{
+    if (!p->ops->wait)
+        nmc_wake_drain(p);
+}
+
 static int check_ready(struct nmc_port *p, int events)
 {
     int revents = 0;

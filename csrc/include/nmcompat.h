@@ -64,6 +64,9 @@ struct nmc_port_info {
     uint32_t first_tx_ring, last_tx_ring;  /* bound range, [first, last) */
     uint32_t first_rx_ring, last_rx_ring;
     char region_path[256];
+    uint64_t buf_pool_ofs;  /* buffer 0, from the netmap memory base (nmc_port_mem) */
+    int32_t spin_us;        /* busy-poll time of nmc_poll */
+    uint32_t pad;
 };
 
 /* Counters of one port (summed over its bound rings plus its own). */
@@ -121,6 +124,18 @@ int nmc_port_stats(const struct nmc_port *port, struct nmc_port_stats *st);
 int nmc_port_fd(struct nmc_port *port);
 void *nmc_port_mem(const struct nmc_port *port);        /* netmap memory base */
 struct netmap_if *nmc_port_nifp(const struct nmc_port *port);
+/* Bound ring i of direction dir (0 TX, 1 RX) and its slot count (the
+ * engine's own copy: bound indexes with it, not with ring->num_slots);
+ * NULL when there is no such ring. */
+struct netmap_ring *nmc_port_ring(const struct nmc_port *port, int dir, uint32_t i,
+                                  uint32_t *nslots);
+/* Would a sync change anything for `events` (POLLIN, POLLOUT)?  Looks only
+ * at shared indexes, no system call; always 0 for ports the kernel wakes
+ * (NIC ports). */
+int nmc_port_pending(const struct nmc_port *port, int events);
+/* After poll(2) on nmc_port_fd() reported POLLIN: empty the port's wakeup
+ * socket (nothing to do for ports the kernel wakes). */
+void nmc_port_drain(struct nmc_port *port);
 
 /* Sync every bound ring of one direction.  -EINVAL after repairing a ring
  * whose head/cur/slots the user corrupted (netmap's reinit). */

@@ -21,8 +21,7 @@
  * Invariant: free + queued buffers == extra buffers; nmc_lb_free() puts
  * every one of them back on the input port's ni_bufs_head list.
  */
-#include "nmc_int.h"
-#include "nmcompat_tools.h"
+#include "tools_port.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -39,8 +38,8 @@ struct oq {                            /* circular queue of slots */
 };
 
 struct lb_pipe {
-    struct nmc_port *port;
-    struct nmc_lring *lr;              /* its TX ring 0 */
+    struct tl_port *port, view;        /* port points at view once loaded */
+    struct tl_ring *lr;                /* its TX ring 0 */
     struct oq q;
     uint32_t group;
     bool zc, touched;
@@ -52,7 +51,7 @@ struct lb_group {
 };
 
 struct nmc_lb {
-    struct nmc_port *in;
+    struct tl_port *in, in_view;       /* in points at in_view once loaded */
     struct lb_pipe *pipes;
     struct lb_group *groups;
     uint32_t npipes, ngroups, batch, nextra;
@@ -98,7 +97,7 @@ static uint32_t room(const struct lb_pipe *p)
 {
     const struct netmap_ring *r = p->lr->ring;
 
-    return nmc_dist(r->cur, r->tail, p->lr->n);
+    return tl_dist(r->cur, r->tail, p->lr->n);
 }
 
 static struct netmap_slot *take_tx(struct lb_pipe *p)
@@ -106,27 +105,27 @@ static struct netmap_slot *take_tx(struct lb_pipe *p)
     struct netmap_ring *r = p->lr->ring;
     struct netmap_slot *ts = &r->slot[r->cur];
 
-    r->head = r->cur = nmc_next(r->cur, p->lr->n);
+    r->head = r->cur = tl_next(r->cur, p->lr->n);
     p->touched = true;
     p->pkts++;
     return ts;
 }
 
-static bool buf_ok(const struct nmc_port *p, uint32_t idx)
+static bool buf_ok(const struct tl_port *p, uint32_t idx)
 {
-    return idx >= 2 && idx < p->g.buf_num;
+    return tl_buf_ok(p, idx);
 }
 
-static void copy_buf(struct nmc_port *dp, uint32_t didx, struct nmc_port *sp, uint32_t sidx,
+static void copy_buf(struct tl_port *dp, uint32_t didx, struct tl_port *sp, uint32_t sidx,
                      uint32_t len)
 {
     if (buf_ok(dp, didx) && buf_ok(sp, sidx))
-        memcpy(nmc_buf(dp->mem, &dp->g, didx), nmc_buf(sp->mem, &sp->g, sidx), len);
+        memcpy(tl_buf(dp, didx), tl_buf(sp, sidx), len);
 }
 
 static uint32_t clamp_len(const struct nmc_lb *lb, const struct lb_pipe *p, uint32_t len)
 {
-    uint32_t cap = lb->in->g.buf_size < p->port->g.buf_size ? lb->in->g.buf_size : p->port->g.buf_size;
+    uint32_t cap = lb->in->buf_size < p->port->buf_size ? lb->in->buf_size : p->port->buf_size;
 
     return len < cap ? len : cap;
 }
@@ -262,14 +261,14 @@ static uint32_t drain(struct nmc_lb *lb, struct lb_pipe *p)
 /* One RX slot (a whole packet in one buffer): hash it and deliver it. */
 static void take_one(struct nmc_lb *lb, struct netmap_slot *rs)
 {
-    uint32_t non_ip, len = rs->len < lb->in->g.buf_size ? rs->len : lb->in->g.buf_size, idx;
+    uint32_t non_ip, len = rs->len < lb->in->buf_size ? rs->len : lb->in->buf_size, idx;
     uint32_t h;
 
     if (!buf_ok(lb->in, rs->buf_idx)) {
         lb->st.dropped++;
         return;
     }
-    h = nmc_lb_hash(nmc_buf(lb->in->mem, &lb->in->g, rs->buf_idx), len, &non_ip);
+    h = nmc_lb_hash(tl_buf(lb->in, rs->buf_idx), len, &non_ip);
     lb->st.non_ip += non_ip;
     rs->len = (uint16_t)len;
     rs->ptr = CARRIES | h;
@@ -282,7 +281,7 @@ static void take_one(struct nmc_lb *lb, struct netmap_slot *rs)
 
 /* Up to `budget` packets from one RX ring.  A packet spread over several
  * slots (NS_MOREFRAG) is dropped whole: lb balances single-buffer frames. */
-static uint32_t take_ring(struct nmc_lb *lb, struct nmc_lring *lr, uint32_t budget)
+static uint32_t take_ring(struct nmc_lb *lb, struct tl_ring *lr, uint32_t budget)
 {
     struct netmap_ring *r = lr->ring;
     uint32_t cur = r->cur, tail = r->tail, done = 0;
@@ -290,7 +289,7 @@ static uint32_t take_ring(struct nmc_lb *lb, struct nmc_lring *lr, uint32_t budg
 
     if (cur >= lr->n || tail >= lr->n)
         return 0;
-    for (; cur != tail && done < budget; cur = nmc_next(cur, lr->n)) {
+    for (; cur != tail && done < budget; cur = tl_next(cur, lr->n)) {
         struct netmap_slot *rs = &r->slot[cur];
         bool more = rs->flags & NS_MOREFRAG;
         if (more || in_chain) {
@@ -306,8 +305,8 @@ static uint32_t take_ring(struct nmc_lb *lb, struct nmc_lring *lr, uint32_t budg
         done++;
     }
     if (in_chain)                       /* never stop inside a chain */
-        while (cur != r->cur && (r->slot[nmc_prev(cur, lr->n)].flags & NS_MOREFRAG))
-            cur = nmc_prev(cur, lr->n);
+        while (cur != r->cur && (r->slot[tl_prev(cur, lr->n)].flags & NS_MOREFRAG))
+            cur = tl_prev(cur, lr->n);
     r->head = r->cur = cur;
     lb->st.received += done;
     return done;
@@ -330,7 +329,7 @@ static uint32_t pass_released(struct nmc_lb *lb, struct lb_pipe *p, uint32_t fro
     struct netmap_ring *r = p->lr->ring;
     uint32_t to = r->tail, n = p->lr->n, passed = 0;
 
-    for (uint32_t i = from; i != to && i < n; i = nmc_next(i, n)) {
+    for (uint32_t i = from; i != to && i < n; i = tl_next(i, n)) {
         struct netmap_slot *s = &r->slot[i], old = *s;
         uint32_t idx;
         if (!(old.ptr & CARRIES))
@@ -357,9 +356,9 @@ static uint32_t sync_pipes(struct nmc_lb *lb)
         struct lb_pipe *p = &lb->pipes[i];
         const struct netmap_ring *r = p->lr->ring;
         uint32_t before = r->tail;
-        if (!p->touched && nmc_next(r->tail, p->lr->n) == r->cur && !p->q.n)
+        if (!p->touched && tl_next(r->tail, p->lr->n) == r->cur && !p->q.n)
             continue;
-        if (nmc_txsync(p->port) < 0)
+        if (nmc_txsync(p->port->port) < 0)
             lb->st.sync_errors++;
         p->touched = false;
         if (p->zc && p->group + 1 < lb->ngroups)
@@ -380,7 +379,7 @@ static int wait_slice(const struct nmc_lb *lb, int ms)
         const struct netmap_ring *r = p->lr->ring;
         if (p->q.n)
             slice = 1;
-        else if (p->zc && p->group + 1 < lb->ngroups && nmc_next(r->tail, p->lr->n) != r->cur)
+        else if (p->zc && p->group + 1 < lb->ngroups && tl_next(r->tail, p->lr->n) != r->cur)
             slice = 10;
     }
     return slice > 0 && (ms < 0 || ms > slice) ? slice : ms;
@@ -408,7 +407,7 @@ int nmc_lb_step(struct nmc_lb *lb, int timeout_ms)
         uint32_t moved;
         int r, ms;
         moved = sync_pipes(lb);
-        if (nmc_rxsync(lb->in) < 0)
+        if (nmc_rxsync(lb->in->port) < 0)
             lb->st.sync_errors++;
         for (uint32_t i = 0; i < lb->npipes; i++)
             moved += drain(lb, &lb->pipes[i]);
@@ -419,30 +418,29 @@ int nmc_lb_step(struct nmc_lb *lb, int timeout_ms)
         ms = deadline < 0 ? -1 : (int)(deadline - mono_ms());
         if (deadline >= 0 && ms <= 0)
             return 0;
-        if ((r = nmc_poll(lb->in, POLLIN, wait_slice(lb, ms))) < 0)
+        if ((r = nmc_poll(lb->in->port, POLLIN, wait_slice(lb, ms))) < 0)
             return r;
     }
 }
 
 /* -- set-up and teardown ------------------------------------------------------ */
-static bool same_region(const struct nmc_port *a, const struct nmc_port *b)
+static bool same_region(const struct tl_port *a, const struct tl_port *b)
 {
-    return a->mem_id == b->mem_id && strcmp(a->rundir, b->rundir) == 0 &&
-           a->g.buf_size == b->g.buf_size;
+    return strcmp(a->region, b->region) == 0 && a->buf_size == b->buf_size;
 }
 
 /* Take the input port's extra buffers off its ni_bufs_head list. */
 static int take_extra(struct nmc_lb *lb)
 {
-    struct nmc_port *in = lb->in;
-    uint32_t want = in->holder->extra_bufs, idx = nmc_user_u32(&in->nifp->ni_bufs_head);
+    struct tl_port *in = lb->in;
+    uint32_t want = in->extra_bufs, idx = __atomic_load_n(&in->nifp->ni_bufs_head, __ATOMIC_RELAXED);
     int err;
 
     if ((err = oq_init(&lb->freeq, want)) < 0)
         return err;
     while (idx && lb->freeq.n < want && buf_ok(in, idx)) {
         free_put(lb, idx);
-        idx = *(uint32_t *)nmc_buf(in->mem, &in->g, idx);
+        idx = *(uint32_t *)tl_buf(in, idx);
     }
     *(volatile uint32_t *)&in->nifp->ni_bufs_head = idx;    /* whatever we did not take stays */
     lb->nextra = lb->freeq.n;
@@ -456,8 +454,10 @@ static int setup_pipes(struct nmc_lb *lb, struct nmc_port **ports, uint32_t flag
             struct lb_pipe *p = &lb->pipes[k];
             struct netmap_ring *r;
             int err;
-            p->port = ports[k];
-            if (!p->port || !p->port->ntx)
+            if ((err = tl_port_load(&p->view, ports[k])) < 0)
+                return err;
+            p->port = &p->view;
+            if (!p->port->ntx)
                 return -EINVAL;
             p->lr = &p->port->tx[0];
             p->group = g;
@@ -466,7 +466,7 @@ static int setup_pipes(struct nmc_lb *lb, struct nmc_port **ports, uint32_t flag
             if ((err = oq_init(&p->q, lb->nextra)) < 0)
                 return err;
             r = p->lr->ring;            /* slots we own carry nothing yet */
-            for (uint32_t i = r->cur; i != r->tail && i < p->lr->n; i = nmc_next(i, p->lr->n))
+            for (uint32_t i = r->cur; i != r->tail && i < p->lr->n; i = tl_next(i, p->lr->n))
                 r->slot[i].ptr = 0;
         }
     }
@@ -480,7 +480,7 @@ int nmc_lb_new(struct nmc_port *in, struct nmc_port **pipes, const uint32_t *gro
     uint32_t npipes = 0;
     int err;
 
-    if (!in || !pipes || !group_sizes || !ngroups || !in->nrx || ngroups > 1024)
+    if (!in || !pipes || !group_sizes || !ngroups || !nmc_port_ring(in, 1, 0, NULL) || ngroups > 1024)
         return -EINVAL;
     for (uint32_t g = 0; g < ngroups; g++) {
         if (group_sizes[g] == 0 || group_sizes[g] > 4096)
@@ -489,7 +489,11 @@ int nmc_lb_new(struct nmc_port *in, struct nmc_port **pipes, const uint32_t *gro
     }
     if (!(lb = calloc(1, sizeof(*lb))))
         return -ENOMEM;
-    lb->in = in;
+    if ((err = tl_port_load(&lb->in_view, in)) < 0) {
+        free(lb);
+        return err;
+    }
+    lb->in = &lb->in_view;
     lb->npipes = npipes;
     lb->ngroups = ngroups;
     lb->batch = batch ? batch : 2048;
@@ -512,14 +516,14 @@ int nmc_lb_new(struct nmc_port *in, struct nmc_port **pipes, const uint32_t *gro
 
 static uint32_t give_back(struct nmc_lb *lb, struct oq *q)
 {
-    struct nmc_port *in = lb->in;
+    struct tl_port *in = lb->in;
     uint32_t n = 0;
 
     while (q->s && q->n) {
         struct netmap_slot s = oq_take(q);
         if (!buf_ok(in, s.buf_idx))
             continue;
-        *(uint32_t *)nmc_buf(in->mem, &in->g, s.buf_idx) = in->nifp->ni_bufs_head;
+        *(uint32_t *)tl_buf(in, s.buf_idx) = in->nifp->ni_bufs_head;
         in->nifp->ni_bufs_head = s.buf_idx;
         n++;
     }
@@ -539,10 +543,12 @@ int nmc_lb_free(struct nmc_lb *lb)
         return 0;
     for (uint32_t i = 0; lb->pipes && i < lb->npipes; i++) {
         if (lb->pipes[i].port && lb->pipes[i].lr)
-            nmc_txsync(lb->pipes[i].port);
+            nmc_txsync(lb->pipes[i].port->port);
         n += give_back(lb, &lb->pipes[i].q);
+        tl_port_unload(&lb->pipes[i].view);
     }
     n += give_back(lb, &lb->freeq);
+    tl_port_unload(&lb->in_view);
     free(lb->pipes);
     free(lb->groups);
     free(lb);

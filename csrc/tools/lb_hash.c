@@ -11,8 +11,7 @@
  * not IP hash their MAC addresses (and are counted as non-IP).  Every read
  * is bounded by the frame length.
  */
-#include "nmc_int.h"
-#include "nmcompat_tools.h"
+#include "tools_port.h"
 
 #include <string.h>
 

@@ -66,7 +66,7 @@ static bool done_count(const struct nmc_pktgen *pg)
 /* tx                                                                  */
 /* ------------------------------------------------------------------ */
 
-static void mark_changed(struct nmc_port *p)
+static void mark_changed(struct tl_port *p)
 {
     for (uint32_t i = 0; i < p->ntx; i++)
         for (uint32_t j = 0; j < p->tx[i].ring->num_slots; j++)
@@ -126,7 +126,7 @@ static uint32_t tx_packet(struct nmc_pktgen *pg, struct netmap_ring *ring, uint3
 }
 
 /* Queue up to count packets from head; NS_REPORT on the last slot. */
-static uint32_t tx_batch(struct nmc_pktgen *pg, struct nmc_lring *lr, uint32_t count, uint32_t size)
+static uint32_t tx_batch(struct nmc_pktgen *pg, struct tl_ring *lr, uint32_t count, uint32_t size)
 {
     struct netmap_ring *ring = lr->ring;
     uint32_t space = nm_ring_space(ring), head = ring->head, last = head, sent = 0;
@@ -166,7 +166,7 @@ static uint32_t random_size(struct nmc_pktgen *pg)
 static void tx_round(struct nmc_pktgen *pg)
 {
     struct nmc_pg_state *s = pg->st;
-    struct nmc_port *p = s->p;
+    struct tl_port *p = s->p;
 
     for (uint32_t i = 0; i < p->ntx && !s->cap_full; i++) {
         uint64_t limit = pg->rate ? (uint64_t)s->tosend : pg->burst;
@@ -190,10 +190,10 @@ static void tx_round(struct nmc_pktgen *pg)
 static int tx_finish(struct nmc_pktgen *pg)
 {
     struct nmc_pg_state *s = pg->st;
-    struct nmc_port *p = s->p;
+    struct tl_port *p = s->p;
 
     if (s->phase != PH_DRAIN) {
-        nmc_txsync(p);
+        nmc_txsync(p->port);
         s->phase = PH_DRAIN;
         s->drain_since = pg_mono();
     }
@@ -201,7 +201,7 @@ static int tx_finish(struct nmc_pktgen *pg)
         struct netmap_ring *ring = p->tx[i].ring;
         while (nm_tx_pending(ring) && !pg_stopped(pg)) {
             uint32_t tail = ring->tail;
-            nmc_txsync(p);
+            nmc_txsync(p->port);
             if (ring->tail != tail) {
                 s->drain_since = pg_mono();
             } else if (pg_mono() - s->drain_since > DRAIN_STALL_NS) {
@@ -256,7 +256,7 @@ static int tx_run(struct nmc_pktgen *pg)
 /* txseq                                                               */
 /* ------------------------------------------------------------------ */
 
-static void txseq_fill(struct nmc_pktgen *pg, struct nmc_lring *lr, uint32_t limit)
+static void txseq_fill(struct nmc_pktgen *pg, struct tl_ring *lr, uint32_t limit)
 {
     struct nmc_pg_state *s = pg->st;
     struct netmap_ring *ring = lr->ring;
@@ -305,7 +305,7 @@ static uint32_t txseq_limit(struct nmc_pktgen *pg, uint32_t space)
 static int txseq_run(struct nmc_pktgen *pg)
 {
     struct nmc_pg_state *s = pg->st;
-    struct nmc_lring *lr = &s->p->tx[0];
+    struct tl_ring *lr = &s->p->tx[0];
     int r;
 
     if (s->phase < PH_RUN && (r = nmc_pg_start(pg)) <= 0)
@@ -356,7 +356,7 @@ static int64_t ring_ts(const struct netmap_ring *ring)
 }
 
 /* Up to `burst` slots of whole packets from one RX ring. */
-static uint32_t rx_ring(struct nmc_pktgen *pg, struct nmc_lring *lr)
+static uint32_t rx_ring(struct nmc_pktgen *pg, struct tl_ring *lr)
 {
     struct netmap_ring *ring = lr->ring;
     uint32_t head = ring->head, avail = nm_ring_space(ring), used = 0, pkts = 0;
@@ -422,7 +422,7 @@ static void rxseq_slot(struct nmc_pktgen *pg, uint32_t k, struct netmap_ring *ri
 
 static uint32_t rxseq_ring(struct nmc_pktgen *pg, uint32_t k)
 {
-    struct nmc_lring *lr = &pg->st->p->rx[k];
+    struct tl_ring *lr = &pg->st->p->rx[k];
     struct netmap_ring *ring = lr->ring;
     uint32_t head = ring->head, avail = nm_ring_space(ring), i;
     uint32_t limit = avail < pg->burst ? avail : pg->burst;
@@ -447,7 +447,7 @@ static uint32_t rxseq_ring(struct nmc_pktgen *pg, uint32_t k)
  * it (head - tail: an empty ring counts 0). */
 static void rx_scan(struct nmc_pktgen *pg)
 {
-    struct nmc_port *p = pg->st->p;
+    struct tl_port *p = pg->st->p;
     uint64_t space = 0;
 
     for (uint32_t i = 0; i < p->nrx && !pg->st->cap_full; i++) {
@@ -513,7 +513,7 @@ static int rx_run(struct nmc_pktgen *pg)
             return 0;
     }
     s->phase = PH_DONE;
-    nmc_rxsync(s->p);                   /* hand the last slots back */
+    nmc_rxsync(s->p->port);                   /* hand the last slots back */
     return 1;
 }
 
@@ -537,7 +537,7 @@ static void ping_stamp(struct nmc_pktgen *pg, uint8_t *buf)
 static void ping_send(struct nmc_pktgen *pg)
 {
     struct nmc_pg_state *s = pg->st;
-    struct nmc_lring *lr = &s->p->tx[0];
+    struct tl_ring *lr = &s->p->tx[0];
     struct netmap_ring *ring = lr->ring;
     uint64_t limit = pg->rate ? (uint64_t)s->tosend : pg->burst, m;
 
@@ -589,7 +589,7 @@ static void ping_reply(struct nmc_pktgen *pg, const uint8_t *buf, uint32_t len)
 
 static void ping_recv(struct nmc_pktgen *pg)
 {
-    struct nmc_port *p = pg->st->p;
+    struct tl_port *p = pg->st->p;
 
     for (uint32_t i = 0; i < p->nrx; i++) {
         struct netmap_ring *ring = p->rx[i].ring;
@@ -658,7 +658,7 @@ static void pong_swap(uint8_t *d, const uint8_t *src, uint32_t len)
 
 static void pong_round(struct nmc_pktgen *pg)
 {
-    struct nmc_port *p = pg->st->p;
+    struct tl_port *p = pg->st->p;
     struct netmap_ring *tx = p->tx[0].ring;
     uint32_t txhead = tx->head, avail = nm_ring_space(tx), sent = 0;
     uint64_t bytes = 0;
@@ -684,7 +684,7 @@ static void pong_round(struct nmc_pktgen *pg)
         }
     }
     tx->head = tx->cur = txhead;
-    nmc_txsync(p);
+    nmc_txsync(p->port);
     count(pg, sent, bytes);
 }
 
@@ -705,7 +705,7 @@ static int pong_run(struct nmc_pktgen *pg)
         if (pg_out_of_time(s))
             return 0;
     }
-    nmc_txsync(s->p);
+    nmc_txsync(s->p->port);
     pg->toc_ns = pg_real();
     s->phase = PH_DONE;
     return 1;
@@ -747,7 +747,7 @@ static int check_frame(const struct nmc_pktgen *pg, uint32_t buf_size)
     return 0;
 }
 
-static int check_config(const struct nmc_pktgen *pg, const struct nmc_port *p)
+static int check_config(const struct nmc_pktgen *pg, const struct tl_port *p)
 {
     int err;
 
@@ -762,7 +762,7 @@ static int check_config(const struct nmc_pktgen *pg, const struct nmc_port *p)
     if (pg->cap && (pg->cap_mode < NMC_PG_CAP_PCAP || pg->cap_mode > NMC_PG_CAP_FULL ||
                     pg->snaplen == 0 || pg->cap_size < nmc_pg_rec_size(pg, 65536)))
         return -EINVAL;
-    if (sends(pg->mode) && (err = check_frame(pg, p->g.buf_size)) < 0)
+    if (sends(pg->mode) && (err = check_frame(pg, p->buf_size)) < 0)
         return err;
     return 0;
 }
@@ -775,26 +775,30 @@ int nmc_pktgen_init(struct nmc_pktgen *pg, struct nmc_port *port)
     if (!pg || !port)
         return -EINVAL;
     pg->st = NULL;
-    if ((err = check_config(pg, port)) < 0)
-        return err;
     if (!(s = calloc(1, sizeof(*s))))
         return -ENOMEM;
-    s->seq_exp = calloc(port->nrx ? port->nrx : 1, sizeof(*s->seq_exp));
-    s->seq_init = calloc(port->nrx ? port->nrx : 1, sizeof(*s->seq_init));
+    if ((err = tl_port_load(&s->view, port)) < 0 || (err = check_config(pg, &s->view)) < 0) {
+        tl_port_unload(&s->view);
+        free(s);
+        return err;
+    }
+    s->p = &s->view;
+    s->seq_exp = calloc(s->p->nrx ? s->p->nrx : 1, sizeof(*s->seq_exp));
+    s->seq_init = calloc(s->p->nrx ? s->p->nrx : 1, sizeof(*s->seq_init));
     if (!s->seq_exp || !s->seq_init) {
         free(s->seq_exp);
         free(s->seq_init);
+        tl_port_unload(&s->view);
         free(s);
         return -ENOMEM;
     }
-    s->p = port;
     s->size = pg->pkt_size;
     s->udp = pg->af == 6 ? 54 : 34;
     s->pay = s->udp + 8;
     s->fcnt = pg->frags ? pg->frags : 1;
     s->first_packet = true;
     if (pg->mode == NMC_PG_TX)
-        mark_changed(port);             /* the first round writes every slot */
+        mark_changed(s->p);             /* the first round writes every slot */
     s->copy = pg->vary || pg->pkt_min_size || (pg->options & (NMC_PG_OPT_COPY | NMC_PG_OPT_MEMCPY));
     memcpy(s->rnd, &pg->seed, sizeof(s->rnd));
     pg->min_space = 99999;
@@ -834,6 +838,7 @@ void nmc_pktgen_fini(struct nmc_pktgen *pg)
         return;
     free(pg->st->seq_exp);
     free(pg->st->seq_init);
+    tl_port_unload(&pg->st->view);
     free(pg->st);
     pg->st = NULL;
 }

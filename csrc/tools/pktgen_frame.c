@@ -235,7 +235,7 @@ int nmc_pg_wait(struct nmc_pktgen *pg, int events, int timeout_ms)
             s->wait_start = 0;
             return -ECANCELED;
         }
-        r = nmc_poll(s->p, events, (int)(ms < POLL_CHUNK_MS ? ms : POLL_CHUNK_MS));
+        r = nmc_poll(s->p->port, events, (int)(ms < POLL_CHUNK_MS ? ms : POLL_CHUNK_MS));
         if (r != 0 && r != -EINTR) {
             s->wait_start = 0;
             return r;
@@ -266,7 +266,7 @@ static int wait_until(struct nmc_pktgen *pg, int64_t when)
         if (left > PG_MS)
             poll(NULL, 0, 1);
         else
-            nmc_cpu_relax();
+            tl_cpu_relax();
     }
 }
 

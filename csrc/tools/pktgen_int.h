@@ -5,8 +5,7 @@
 #ifndef NMC_PKTGEN_INT_H
 #define NMC_PKTGEN_INT_H
 
-#include "nmc_int.h"
-#include "nmcompat_tools.h"
+#include "tools_port.h"
 
 #include <time.h>
 #include <net/netmap_user.h>
@@ -20,7 +19,7 @@
 enum { PH_START, PH_PACE_START, PH_FIRST, PH_RUN, PH_WAIT, PH_DRAIN, PH_DONE };
 
 struct nmc_pg_state {
-    struct nmc_port *p;
+    struct tl_port *p, view;    /* p points at view */
     int phase;
     int64_t deadline;           /* this call's end, CLOCK_MONOTONIC */
     int64_t wait_start;         /* the current wait's start, 0 if none */

@@ -7,8 +7,7 @@
  * (clock_nanosleep) until SPIN_NS before the deadline and spin the rest;
  * frames already due go out together, up to `burst` per txsync.
  */
-#include "nmc_int.h"
-#include "nmcompat_tools.h"
+#include "tools_port.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -43,7 +42,7 @@ static int wait_until(uint64_t when, struct nmc_replay_result *res)
             return -EINTR;
     }
     while (mono_ns() < when)
-        nmc_cpu_relax();
+        tl_cpu_relax();
     return 0;
 }
 

@@ -8,8 +8,7 @@
  * does (POLLIN on a side with nothing to read, POLLOUT on the side that
  * must make room) and tries again, until something moves or the timeout.
  */
-#include "nmc_int.h"
-#include "nmcompat_tools.h"
+#include "tools_port.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -28,8 +27,10 @@ static int64_t mono_us(void)
 
 static bool rx_pending(const struct nmc_port *p)
 {
-    for (uint32_t i = 0; i < p->nrx; i++)
-        if (p->rx[i].ring->cur != p->rx[i].ring->tail)
+    struct netmap_ring *ring;
+
+    for (uint32_t i = 0; (ring = nmc_port_ring(p, 1, i, NULL)) != NULL; i++)
+        if (ring->cur != ring->tail)
             return true;
     return false;
 }
@@ -63,26 +64,12 @@ static int round_once(struct nmc_port *a, struct nmc_port *b, uint32_t burst, ui
     return (ab > 0 ? ab : 0) + (ba > 0 ? ba : 0);
 }
 
-/* Would a sync of p change anything?  Shared indexes only (pipes, VALE). */
-static bool peer_moved(const struct nmc_port *p)
-{
-    if (p->nkfd)
-        return false;
-    for (uint32_t i = 0; i < p->nrx; i++)
-        if (nmc_load_acq(&p->rx[i].kr->pipe_tail) != p->rx[i].kr->hwtail)
-            return true;
-    for (uint32_t i = 0; i < p->ntx; i++)
-        if (nmc_load_acq(&p->tx[i].kr->pipe_tail) != p->tx[i].kr->hwtail)
-            return true;
-    return false;
-}
-
 static bool spin(struct nmc_port *a, struct nmc_port *b, int64_t until)
 {
     for (uint32_t i = 1;; i++) {
-        if (peer_moved(a) || peer_moved(b))
+        if (nmc_port_pending(a, POLLIN | POLLOUT) || nmc_port_pending(b, POLLIN | POLLOUT))
             return true;
-        nmc_cpu_relax();
+        tl_cpu_relax();
         if (i % 64 == 0 && mono_us() >= until)
             return false;
     }
@@ -133,10 +120,10 @@ static int wait_fds(struct nmc_port *a, struct nmc_port *b, int64_t deadline,
      * hold a peer sender's filler, which would keep the descriptor readable
      * with nothing to read; draining it also lets that sender, waiting for
      * room, look again.  The next round's rxsync re-arms before any sleep. */
-    if ((pf[0].revents & POLLIN) && !a->nkfd)
-        nmc_wake_drain(a);
-    if (n == 2 && (pf[1].revents & POLLIN) && !b->nkfd)
-        nmc_wake_drain(b);
+    if (pf[0].revents & POLLIN)
+        nmc_port_drain(a);
+    if (n == 2 && (pf[1].revents & POLLIN))
+        nmc_port_drain(b);
     return 0;
 }
 
@@ -148,11 +135,14 @@ int nmc_bridge_step(struct nmc_port *a, struct nmc_port *b, uint32_t burst, uint
                     int timeout_ms, struct nmc_bridge_stats *st)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : mono_us() + (int64_t)timeout_ms * 1000;
+    struct nmc_port_info ia, ib;
     int spin_us;
 
     if (!a || !b || !st || burst == 0)
         return -EINVAL;
-    spin_us = a->spin_us > b->spin_us ? a->spin_us : b->spin_us;
+    if (nmc_port_info(a, &ia) < 0 || nmc_port_info(b, &ib) < 0)
+        return -EINVAL;
+    spin_us = ia.spin_us > ib.spin_us ? ia.spin_us : ib.spin_us;
     st->err_side = 0;
     /* from the first round on, a sync that leaves a ring empty (or full)
      * must arm the descriptor we may sleep on */
