@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 int nmc_nic_validate(const struct nmc_pipe_req *req)
@@ -73,9 +74,27 @@ int nmc_nic_wait(struct nmc_port *p, int events, int timeout_ms)
 }
 
 
+/* The descriptor users poll when there are several kernel sockets: an
+ * epoll set of those that serve POLLIN. */
+int nmc_nic_poll_fd(struct nmc_port *p)
+{
+    if (p->epfd < 0) {
+        p->epfd = epoll_create1(EPOLL_CLOEXEC);
+        for (int k = 0; p->epfd >= 0 && k < p->nkfd; k++) {
+            struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)k };
+            if (p->kfd[k].serves & POLLIN)
+                epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->kfd[k].fd, &ev);
+        }
+    }
+    return p->epfd < 0 ? -errno : p->epfd;
+}
+
 /* The kernel descriptors a port waited on are closed (detach). */
 void nmc_nic_forget_fds(struct nmc_port *p)
 {
+    if (p->epfd >= 0)
+        close(p->epfd);
+    p->epfd = -1;
     free(p->kfd);
     p->kfd = NULL;
     p->nkfd = 0;

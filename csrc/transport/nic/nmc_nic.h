@@ -19,6 +19,7 @@ int nmc_nic_validate(const struct nmc_pipe_req *req);
 int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
                     uint32_t *port, uint32_t kind);
 int nmc_nic_wait(struct nmc_port *p, int events, int timeout_ms);
+int nmc_nic_poll_fd(struct nmc_port *p);
 void nmc_nic_forget_fds(struct nmc_port *p);
 
 #endif /* NMC_NIC_H */

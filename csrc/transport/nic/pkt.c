@@ -467,6 +467,7 @@ static const struct nmc_transport_ops pkt_ops = {
     .txsync_one = pkt_txsync_one,
     .rxsync_one = pkt_rxsync_one,
     .shared_bufs = true,
+    .poll_fd = nmc_nic_poll_fd,
     .wait = nmc_nic_wait,
 };
 NMC_TRANSPORT(pkt_ops)

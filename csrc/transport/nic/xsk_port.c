@@ -178,9 +178,6 @@ static void xsk_detach(struct nmc_port *p, struct nmc_region *r)
         free(p->rx[i].spare);
         p->rx[i].spare = NULL;
     }
-    if (p->epfd >= 0)
-        close(p->epfd);
-    p->epfd = -1;
     free(p->xsk);
     free(p->owned);
     p->xsk = NULL;
@@ -234,17 +231,7 @@ int nmc_xsk_info(struct nmc_port *p, uint32_t k, struct nmc_xsk_info *info)
  * POLLOUT from the kernel), an epoll set of them for several (POLLIN). */
 static int xsk_port_fd(struct nmc_port *p)
 {
-    if (p->nxsk == 1)
-        return p->xsk[0].fd;
-    if (p->epfd < 0) {
-        p->epfd = epoll_create1(EPOLL_CLOEXEC);
-        for (int k = 0; p->epfd >= 0 && k < p->nkfd; k++) {
-            struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)k };
-            if (p->kfd[k].serves & POLLIN)
-                epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->kfd[k].fd, &ev);
-        }
-    }
-    return p->epfd < 0 ? -errno : p->epfd;
+    return p->nxsk == 1 ? p->xsk[0].fd : nmc_nic_poll_fd(p);
 }
 
 static int xsk_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
