@@ -1,3 +1,48 @@
-from setuptools import setup
+"""The engine is built once, by csrc/Makefile, as libnmcompat.so inside the
+package directory; the cffi module nmcompat._nmc (csrc/ffi_build.py) is a thin
+wrapper linked against it (rpath $ORIGIN), so a process holds one copy of the
+engine and its process-wide state, whoever else links the same library."""
+import os
+import subprocess
 
-setup(cffi_modules=["csrc/ffi_build.py:ffibuilder"])
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+ENGINE = "nmcompat._nmc"
+LIBRARY = "libnmcompat.so"
+
+
+class BuildEngine(build_ext):
+    """build_ext that first builds the engine library next to nmcompat._nmc
+    (and copies it into the source tree too for an in-place build)."""
+
+    def _library_paths(self):
+        """(in the build directory, in the source tree)"""
+        build_py = self.get_finalized_command("build_py")
+        inplace, regular = self._get_inplace_equivalent(build_py, self.ext_map[ENGINE])
+        return (os.path.join(os.path.dirname(regular), LIBRARY),
+                os.path.join(os.path.dirname(inplace), LIBRARY))
+
+    def build_extension(self, ext):
+        if ext.name == ENGINE:
+            out = os.path.abspath(os.path.dirname(self._library_paths()[0]))
+            os.makedirs(out, exist_ok=True)
+            subprocess.run(["make", "-s", "-C", "csrc", f"OUT={out}"], check=True)
+            ext.library_dirs = [*ext.library_dirs, out]
+        super().build_extension(ext)
+
+    def copy_extensions_to_source(self):
+        super().copy_extensions_to_source()
+        self.copy_file(*self._library_paths(), level=self.verbose)
+
+    def _get_output_mapping(self):
+        yield from super()._get_output_mapping()
+        if self.inplace:
+            yield self._library_paths()
+
+    def get_outputs(self):
+        outputs = super().get_outputs()
+        return outputs if self.inplace else [*outputs, self._library_paths()[0]]
+
+
+setup(cffi_modules=["csrc/ffi_build.py:ffibuilder"], cmdclass={"build_ext": BuildEngine})

@@ -1,8 +1,10 @@
-"""Build the engine as the cffi extension nmcompat._nmc (out-of-line API mode).
+"""The cffi extension nmcompat._nmc (out-of-line API mode): the engine's
+public headers as cdef, linked against libnmcompat.so, which setup.py builds
+with csrc/Makefile next to it (rpath $ORIGIN).  The engine's sources are
+compiled once, into that library, not into this module.
 
 Run by setuptools through setup.py's cffi_modules; not installed.
 """
-import re
 from pathlib import Path
 
 from cffi import FFI
@@ -10,16 +12,6 @@ from cffi import FFI
 HERE = Path(__file__).resolve().parent
 
 
-def _make_var(name: str) -> list:
-    """A variable of csrc/Makefile (SRCS, INCDIRS): the one list of sources."""
-    text = (HERE / "Makefile").read_text()
-    m = re.search(rf"^{name}\s*=\s*(.+)$", text, re.M)
-    assert m, f"csrc/Makefile has no {name} line"
-    return m.group(1).split()
-
-
-SOURCES = _make_var("SRCS")
-INCDIRS = _make_var("INCDIRS")
 CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 
 
@@ -50,8 +42,9 @@ ffibuilder.cdef("struct timeval { long tv_sec; long tv_usec; };\n"
 ffibuilder.set_source(
     "nmcompat._nmc",
     '#include <sys/time.h>\n#include "nmcompat.h"\n#include "nmcompat_tools.h"\n',
-    sources=[str(Path("csrc") / s) for s in SOURCES],
-    include_dirs=[str(Path("csrc") / d) for d in INCDIRS],
+    include_dirs=[str(Path("csrc") / "include")],
+    libraries=["nmcompat"],
+    extra_link_args=["-Wl,-rpath,$ORIGIN"],
     extra_compile_args=CFLAGS,
 )
 

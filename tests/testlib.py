@@ -22,7 +22,19 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CSRC = REPO_ROOT / "csrc"
 ENGINE_TESTS = REPO_ROOT / "tests" / "engine"
+BENCH_DIR = REPO_ROOT / "bench"
 SHM = Path("/dev/shm")
+
+
+def bench_command(name: str, *args: str) -> List[str]:
+    """./run bench NAME ARGS, as a command run with bench_env()."""
+    return [sys.executable, "-m", "nmcompat_bench", name, *args]
+
+
+def bench_env() -> dict:
+    """The environment for bench_command: bench/ on PYTHONPATH (it is not installed)."""
+    path = os.environ.get("PYTHONPATH")
+    return dict(os.environ, PYTHONPATH=str(BENCH_DIR) + (os.pathsep + path if path else ""))
 
 
 def engine_make_var(name: str) -> List[str]:

@@ -1,5 +1,5 @@
 /*
- * afpacket_bench.c -- the plain AF_PACKET baseline for `nmcompat bench-afxdp`
+ * afpacket_bench.c -- the plain AF_PACKET baseline for `./run bench afxdp`
  * (compiled by the tool at run time; not part of the engine).
  *
  *   afpacket_bench tx IFNAME LEN SECONDS BATCH   sendmmsg() of BATCH frames a call

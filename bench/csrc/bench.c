@@ -1,6 +1,6 @@
 /*
  * bench.c -- throughput loops for the pipe benchmark, in C so that the
- * caller (nmcompat.tools.bench_pipe) only orchestrates processes.
+ * caller (nmcompat_bench.pipe) only orchestrates processes.
  *
  * nmc_bench_pipe() drives one end of a netmap pipe the way pkt-gen does:
  * the sender fills up to `batch` TX slots from head (an 8-byte sequence
@@ -19,8 +19,8 @@
  * the raw ring: the ring file itself, renamed into place when built).
  * The receiver's clock runs from the first packet it sees to the last.
  */
-#include "nmc_int.h"
-#include "nmcompat_tools.h"
+#include "bench_int.h"
+#include "nmcompat_bench.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,7 +44,7 @@ struct bench_args {
     uint64_t count;
 };
 
-uint64_t nmc_bench_now_ns(void)
+uint64_t bench_now_ns(void)
 {
     struct timespec ts;
 
@@ -57,17 +57,6 @@ static void sleep_ms(long ms)
     struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
 
     nanosleep(&ts, NULL);
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#else
-    __asm__ volatile("" ::: "memory");
-#endif
 }
 
 static uint32_t min3(uint64_t a, uint64_t b, uint64_t c)
@@ -95,12 +84,12 @@ static void finish(struct nmc_bench_result *out, uint64_t t0, uint64_t t1, uint6
 /* Wait until path exists (the peer's "ready" signal).  Returns 0 or -errno. */
 static int wait_for_file(const char *path)
 {
-    uint64_t deadline = nmc_bench_now_ns() + BENCH_STALL_NS;
+    uint64_t deadline = bench_now_ns() + BENCH_STALL_NS;
 
     while (access(path, F_OK) != 0) {
         if (errno != ENOENT)
             return -errno;
-        if (nmc_bench_now_ns() > deadline)
+        if (bench_now_ns() > deadline)
             return -ETIMEDOUT;
         sleep_ms(1);
     }
@@ -125,8 +114,8 @@ static int wait_ring(struct nmc_port *p, int events, uint64_t *idle_since)
         return 0;
     }
     if (*idle_since == 0)
-        *idle_since = nmc_bench_now_ns();
-    else if (nmc_bench_now_ns() - *idle_since > BENCH_STALL_NS)
+        *idle_since = bench_now_ns();
+    else if (bench_now_ns() - *idle_since > BENCH_STALL_NS)
         return -ETIMEDOUT;
     return 0;
 }
@@ -187,13 +176,13 @@ static int pipe_send(struct nmc_port *p, const struct bench_args *a, struct nmc_
             continue;
         }
         if (t0 == 0)
-            t0 = nmc_bench_now_ns();
+            t0 = bench_now_ns();
         tx_fill(ring, n, a->pkt_len, &seq);
         if ((err = nmc_txsync(p)) < 0)
             return err;
         out->batches++;
     }
-    finish(out, t0, nmc_bench_now_ns(), seq);
+    finish(out, t0, bench_now_ns(), seq);
     return 0;
 }
 
@@ -215,12 +204,12 @@ static int pipe_recv(struct nmc_port *p, const struct bench_args *a, struct nmc_
         if (n == 0)
             continue;
         if (t0 == 0)
-            t0 = nmc_bench_now_ns();
+            t0 = bench_now_ns();
         out->errors += rx_check(ring, n, a->pkt_len, &seq);
         got += n;
         out->batches++;
     }
-    finish(out, t0, nmc_bench_now_ns(), got);
+    finish(out, t0, bench_now_ns(), got);
     nmc_rxsync(p);                      /* hand the last slots back */
     return 0;
 }
@@ -237,15 +226,15 @@ static void take_stats(struct nmc_port *p, struct nmc_bench_result *out)
     out->drains = st.drains;
 }
 
+/* The rendezvous file in rundir (which the caller always names). */
 static int ready_path(const char *rundir, const char *parent, const char *pipe_id,
                       char *out, size_t len)
 {
-    char dir[160];
-    int err = nmc_rundir_resolve(rundir, dir, sizeof(dir)), n;
+    int n;
 
-    if (err < 0)
-        return err;
-    n = snprintf(out, len, "%s/bench.%s.%s.ready", dir, parent, pipe_id);
+    if (!rundir)
+        return -EINVAL;
+    n = snprintf(out, len, "%s/bench.%s.%s.ready", rundir, parent, pipe_id);
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
@@ -309,10 +298,10 @@ int nmc_bench_pipe(const char *rundir, const char *parent, const char *pipe_id, 
 struct raw_ctl {
     uint64_t magic;
     uint32_t nslots, buf_size;
-    nmc_aligned uint32_t prod;          /* written by the producer only */
-    nmc_aligned uint32_t guard0;
-    nmc_aligned uint32_t cons;          /* written by the consumer only */
-    nmc_aligned uint32_t guard1;
+    bench_aligned uint32_t prod;          /* written by the producer only */
+    bench_aligned uint32_t guard0;
+    bench_aligned uint32_t cons;          /* written by the consumer only */
+    bench_aligned uint32_t guard1;
 };
 
 struct raw_ring {
@@ -323,7 +312,7 @@ struct raw_ring {
     size_t len;
 };
 
-#define RAW_SLOTS_OFS  NMC_PAGE
+#define RAW_SLOTS_OFS  BENCH_PAGE
 #define RAW_BUFS_OFS   (RAW_SLOTS_OFS + RAW_SLOTS * sizeof(struct netmap_slot))
 #define RAW_FILE_SIZE  (RAW_BUFS_OFS + (size_t)RAW_SLOTS * RAW_BUF_SIZE)
 
@@ -359,7 +348,7 @@ static int raw_create(const char *path, struct raw_ring *r)
             r->slot[i] = (struct netmap_slot){ .buf_idx = i, .len = RAW_BUF_SIZE };
         r->ctl->nslots = RAW_SLOTS;
         r->ctl->buf_size = RAW_BUF_SIZE;
-        nmc_store_rel(&r->ctl->magic, RAW_MAGIC);
+        bench_store_rel(&r->ctl->magic, RAW_MAGIC);
         if (rename(tmp, path) < 0)
             err = -errno;
     }
@@ -386,7 +375,7 @@ static int raw_attach(const char *path, struct raw_ring *r)
     else
         err = raw_map(fd, r);
     close(fd);
-    if (err == 0 && nmc_load_acq(&r->ctl->magic) != RAW_MAGIC)
+    if (err == 0 && bench_load_acq(&r->ctl->magic) != RAW_MAGIC)
         err = -EINVAL;
     unlink(path);
     return err;
@@ -395,18 +384,18 @@ static int raw_attach(const char *path, struct raw_ring *r)
 /* Spin until the other side's index differs from `seen`, for at most
  * the stall limit.  Returns the new value, or *err = -ETIMEDOUT.  Shared
  * with the VALE benchmark's copy rings. */
-uint32_t nmc_bench_spin_wait(const uint32_t *idx, uint32_t seen, uint64_t *spins, int *err)
+uint32_t bench_spin_wait(const uint32_t *idx, uint32_t seen, uint64_t *spins, int *err)
 {
     uint64_t deadline = 0;
     uint32_t v;
 
-    for (uint32_t i = 1; (v = nmc_load_acq(idx)) == seen; i++) {
-        cpu_relax();
+    for (uint32_t i = 1; (v = bench_load_acq(idx)) == seen; i++) {
+        bench_cpu_relax();
         if (i % 4096)
             continue;
         if (deadline == 0)
-            deadline = nmc_bench_now_ns() + BENCH_STALL_NS;
-        else if (nmc_bench_now_ns() > deadline) {
+            deadline = bench_now_ns() + BENCH_STALL_NS;
+        else if (bench_now_ns() > deadline) {
             *err = -ETIMEDOUT;
             break;
         }
@@ -417,14 +406,14 @@ uint32_t nmc_bench_spin_wait(const uint32_t *idx, uint32_t seen, uint64_t *spins
 
 static int raw_send(struct raw_ring *r, const struct bench_args *a, struct nmc_bench_result *out)
 {
-    uint32_t prod = r->ctl->prod, cons = nmc_load_acq(&r->ctl->cons);
-    uint64_t seq = 0, t0 = nmc_bench_now_ns();
+    uint32_t prod = r->ctl->prod, cons = bench_load_acq(&r->ctl->cons);
+    uint64_t seq = 0, t0 = bench_now_ns();
     int err = 0;
 
     while (seq < a->count) {
         uint32_t n = min3(RAW_SLOTS - 1 - (prod - cons), a->batch, a->count - seq);
         if (n == 0) {
-            cons = nmc_bench_spin_wait(&r->ctl->cons, cons, &out->spins, &err);
+            cons = bench_spin_wait(&r->ctl->cons, cons, &out->spins, &err);
             if (err < 0)
                 return err;
             continue;
@@ -434,29 +423,29 @@ static int raw_send(struct raw_ring *r, const struct bench_args *a, struct nmc_b
             memcpy(r->bufs + (size_t)(s->buf_idx % RAW_SLOTS) * RAW_BUF_SIZE, &seq, sizeof(seq));
             s->len = (uint16_t)a->pkt_len;
         }
-        nmc_store_rel(&r->ctl->prod, prod);
+        bench_store_rel(&r->ctl->prod, prod);
         out->batches++;
     }
-    finish(out, t0, nmc_bench_now_ns(), seq);
+    finish(out, t0, bench_now_ns(), seq);
     return 0;
 }
 
 static int raw_recv(struct raw_ring *r, const struct bench_args *a, struct nmc_bench_result *out)
 {
-    uint32_t cons = r->ctl->cons, prod = nmc_load_acq(&r->ctl->prod);
+    uint32_t cons = r->ctl->cons, prod = bench_load_acq(&r->ctl->prod);
     uint64_t got = 0, seq = 0, t0 = 0;
     int err = 0;
 
     while (got < a->count) {
         uint32_t n = min3(prod - cons, a->batch, a->count - got);
         if (n == 0) {
-            prod = nmc_bench_spin_wait(&r->ctl->prod, prod, &out->spins, &err);
+            prod = bench_spin_wait(&r->ctl->prod, prod, &out->spins, &err);
             if (err < 0)
                 return err;
             continue;
         }
         if (t0 == 0)
-            t0 = nmc_bench_now_ns();
+            t0 = bench_now_ns();
         for (uint32_t i = 0; i < n; i++, cons++, got++, seq++) {
             const struct netmap_slot *s = &r->slot[cons % RAW_SLOTS];
             uint64_t v;
@@ -466,10 +455,10 @@ static int raw_recv(struct raw_ring *r, const struct bench_args *a, struct nmc_b
                 seq = v;
             }
         }
-        nmc_store_rel(&r->ctl->cons, cons);
+        bench_store_rel(&r->ctl->cons, cons);
         out->batches++;
     }
-    finish(out, t0, nmc_bench_now_ns(), got);
+    finish(out, t0, bench_now_ns(), got);
     return 0;
 }
 

@@ -33,11 +33,12 @@
  * over the same span (to the end of the loop for the receiver), which the
  * time spent descheduled does not inflate.
  */
-#include "nmc_vale.h"
-#include "nmcompat_tools.h"
+#include "bench_int.h"
+#include "nmcompat_bench.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@
 #include <net/netmap_user.h>
 
 #define BV_STALL_NS     (30ull * 1000000000ull)   /* give up after no progress */
+#define BV_NAMELEN      64                        /* port names, as struct nmc_vale_list's */
 #define BV_POLL_MS      1                         /* then look at the drop counters */
 #define BV_SETTLE_NS    1000000ull                /* at most this often */
 #define BV_SEQ_OFS      14u                       /* after the Ethernet header */
@@ -141,13 +143,13 @@ static inline uint64_t check_frame(struct bv_rx *r, const uint8_t *buf, uint32_t
 /* Wait until path exists (the receiver's "ready").  Returns 0 or -errno. */
 static int await_file(const char *path)
 {
-    uint64_t deadline = nmc_bench_now_ns() + BV_STALL_NS;
+    uint64_t deadline = bench_now_ns() + BV_STALL_NS;
     struct timespec ms = { 0, 1000000 };
 
     while (access(path, F_OK) != 0) {
         if (errno != ENOENT)
             return -errno;
-        if (nmc_bench_now_ns() > deadline)
+        if (bench_now_ns() > deadline)
             return -ETIMEDOUT;
         nanosleep(&ms, NULL);
     }
@@ -161,7 +163,7 @@ static int await_file(const char *path)
 static int open_port(const char *rundir, const char *sw, const char *suffix, bool rx,
                      struct nmc_port **p)
 {
-    char name[NMC_NAMELEN];
+    char name[BV_NAMELEN];
     struct nmc_pipe_req req = {
         .rundir = rundir, .parent = name, .mode = NR_REG_ALL_NIC, .spin_us = -1,
         .flags = rx ? NR_NO_TX_POLL : 0,
@@ -182,8 +184,7 @@ static void add_stats(struct nmc_port *p, struct nmc_bench_vale_result *out, uin
     out->sleeps += st.sleeps;
     out->wakeups += st.wakeups_sent;
     out->drains += st.drains;
-    if (nmc_vale_of(p))                 /* the switch's own count of what we sent */
-        out->sw_sent += __atomic_load_n(&nmc_vale_of(p)->m.sw->ports[nmc_vale_of(p)->me].sent, __ATOMIC_RELAXED);
+    out->sw_sent += st.tx_pkts;         /* counted by the switch's txsync */
     out->sw_tx_dropped += st.tx_dropped;
     out->sw_forwarded += st.forwarded;
     out->sw_drops += st.rx_dropped;
@@ -211,24 +212,16 @@ static int announce(struct nmc_port *p)
 }
 
 /* Is r0's MAC in the switch's table, on r0's entry? */
-static bool learned(struct nmc_port *p, const char *sw)
+static bool learned(const char *rundir, const char *sw)
 {
-    struct nmc_switch *s = nmc_vale_of(p) ? nmc_vale_of(p)->m.sw : NULL;
-    char name[NMC_NAMELEN];
+    struct nmc_vale_list l = { .name = "" };
     uint8_t mac[6];
-    uint64_t e, v = 0;
-    int q;
 
-    if (!s)
-        return false;
-    snprintf(name, sizeof(name), "%s:r0", sw);
-    if ((q = nmc_sw_find(s, name)) < 0)
+    snprintf(l.name, sizeof(l.name), "%s:r0", sw);
+    if (nmc_vale_list(rundir, &l) < 0)
         return false;
     rx_mac(0, mac);
-    for (int i = 5; i >= 0; i--)
-        v = v << 8 | mac[i];
-    e = __atomic_load_n(&s->ht[nmc_vale_hash(mac)], __ATOMIC_RELAXED);
-    return (e >> 63) && ((e >> 48) & 0xff) == (uint64_t)q && (e & 0xffffffffffffULL) == v;
+    return nmc_vale_lookup(rundir, sw, mac) == (int)l.port_idx;
 }
 
 static int vale_send(struct nmc_port *p, const struct bv_args *a, struct nmc_bench_vale_result *out)
@@ -250,7 +243,7 @@ static int vale_send(struct nmc_port *p, const struct bv_args *a, struct nmc_ben
         put_header(buf, dst, tx_mac);
     }
     c0 = cpu_ns();
-    t0 = nmc_bench_now_ns();
+    t0 = bench_now_ns();
     while (seq < a->count) {
         uint32_t n = min_u32(nm_ring_space(ring), a->batch), j = ring->head;
         n = min_u32(n, a->count - seq);
@@ -267,7 +260,7 @@ static int vale_send(struct nmc_port *p, const struct bv_args *a, struct nmc_ben
             return err;
         out->batches++;
     }
-    bv_finish(out, t0, nmc_bench_now_ns(), seq);
+    bv_finish(out, t0, bench_now_ns(), seq);
     out->cpu_ns = cpu_ns() - c0;
     return 0;
 }
@@ -318,7 +311,7 @@ static int vale_recv(struct nmc_port **ps, const struct bv_args *a,
             if (n == 0)
                 continue;
             if (t0 == 0) {
-                t0 = nmc_bench_now_ns();
+                t0 = bench_now_ns();
                 c0 = cpu_ns();
             }
             j = ring->head;
@@ -340,7 +333,7 @@ static int vale_recv(struct nmc_port **ps, const struct bv_args *a,
         }
         /* nothing anywhere (the receiver's time is free here): the last
          * frame came before now; finished, or wait for a port expecting more */
-        now = nmc_bench_now_ns();
+        now = bench_now_ns();
         if (busy)
             t1 = now;
         busy = false;
@@ -374,14 +367,14 @@ static int vale_recv(struct nmc_port **ps, const struct bv_args *a,
     return 0;
 }
 
+/* The rendezvous file in rundir (which the caller always names). */
 static int vale_ready_path(const char *rundir, const char *sw, char *out, size_t len)
 {
-    char dir[160];
-    int err = nmc_rundir_resolve(rundir, dir, sizeof(dir)), n;
+    int n;
 
-    if (err < 0)
-        return err;
-    n = snprintf(out, len, "%s/bench.%s.ready", dir, sw);
+    if (!rundir)
+        return -EINVAL;
+    n = snprintf(out, len, "%s/bench.%s.ready", rundir, sw);
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
@@ -432,7 +425,7 @@ static int vale_sender(const char *rundir, const char *sw, const struct bv_args 
     if (err < 0)
         return err;
     out->nports = 1;
-    if (!a->bcast && !learned(p, sw))
+    if (!a->bcast && !learned(rundir, sw))
         err = -EHOSTUNREACH;            /* unicast would silently become broadcast */
     if (err == 0)
         err = vale_send(p, a, out);
@@ -466,19 +459,19 @@ int nmc_bench_vale(const char *rundir, const char *sw, int role, uint32_t nports
 /* ------------------------------------------------------------------ */
 
 struct cr_idx {
-    nmc_aligned uint32_t prod;          /* written by the producer only */
-    nmc_aligned uint32_t guard0;
-    nmc_aligned uint32_t cons;          /* written by the consumer only */
-    nmc_aligned uint32_t guard1;
+    bench_aligned uint32_t prod;          /* written by the producer only */
+    bench_aligned uint32_t guard0;
+    bench_aligned uint32_t cons;          /* written by the consumer only */
+    bench_aligned uint32_t guard1;
 };
 
 struct cr_ctl {
     uint64_t magic;
     uint32_t nrings, nslots, buf_size;
-    nmc_aligned struct cr_idx idx[NMC_BENCH_VALE_MAXPORTS];
+    bench_aligned struct cr_idx idx[NMC_BENCH_VALE_MAXPORTS];
 };
 
-#define CR_CTL_SIZE    (((sizeof(struct cr_ctl) + NMC_PAGE - 1) / NMC_PAGE) * NMC_PAGE)
+#define CR_CTL_SIZE    (((sizeof(struct cr_ctl) + BENCH_PAGE - 1) / BENCH_PAGE) * BENCH_PAGE)
 #define CR_SLOTS_SIZE  (BV_SLOTS * sizeof(struct netmap_slot))
 #define CR_RING_SIZE   (CR_SLOTS_SIZE + (size_t)BV_SLOTS * BV_BUF_SIZE)
 
@@ -533,7 +526,7 @@ static int cr_create(const char *path, uint32_t nrings, struct copy_ring *r)
         r->ctl->nrings = nrings;
         r->ctl->nslots = BV_SLOTS;
         r->ctl->buf_size = BV_BUF_SIZE;
-        nmc_store_rel(&r->ctl->magic, BV_MAGIC);
+        bench_store_rel(&r->ctl->magic, BV_MAGIC);
         if (rename(tmp, path) < 0)
             err = -errno;
     }
@@ -563,7 +556,7 @@ static int cr_attach(const char *path, uint32_t nrings, struct copy_ring *r)
     else
         err = cr_map(fd, nrings, r);
     close(fd);
-    if (err == 0 && (nmc_load_acq(&r->ctl->magic) != BV_MAGIC || r->ctl->nrings != nrings)) {
+    if (err == 0 && (bench_load_acq(&r->ctl->magic) != BV_MAGIC || r->ctl->nrings != nrings)) {
         munmap(r->map, r->len);
         err = -EINVAL;
     }
@@ -588,7 +581,7 @@ static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
 {
     uint32_t prod[NMC_BENCH_VALE_MAXPORTS], cons[NMC_BENCH_VALE_MAXPORTS], head = 0;
     uint64_t seq = 0, t0, c0;
-    uint8_t *pool = aligned_alloc(NMC_CACHELINE, (size_t)BV_SLOTS * BV_BUF_SIZE);
+    uint8_t *pool = aligned_alloc(BENCH_CACHELINE, (size_t)BV_SLOTS * BV_BUF_SIZE);
     int err = 0;
 
     if (!pool)
@@ -604,10 +597,10 @@ static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
     }
     for (uint32_t i = 0; i < a->nports; i++) {
         prod[i] = r->ctl->idx[i].prod;
-        cons[i] = nmc_load_acq(&r->ctl->idx[i].cons);
+        cons[i] = bench_load_acq(&r->ctl->idx[i].cons);
     }
     c0 = cpu_ns();
-    t0 = nmc_bench_now_ns();
+    t0 = bench_now_ns();
     while (seq < a->count && err == 0) {
         uint32_t n = min_u32(a->batch, a->count - seq), full = 0;
         for (uint32_t i = 0; i < a->nports; i++) {
@@ -618,7 +611,7 @@ static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
             }
         }
         if (n == 0) {
-            cons[full] = nmc_bench_spin_wait(&r->ctl->idx[full].cons, cons[full], &out->spins, &err);
+            cons[full] = bench_spin_wait(&r->ctl->idx[full].cons, cons[full], &out->spins, &err);
             continue;
         }
         /* the sender's part: fill n frames of its own pool */
@@ -636,7 +629,7 @@ static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
                 s->len = (uint16_t)a->len;
             }
             prod[i] = p;
-            nmc_store_rel(&r->ctl->idx[i].prod, p);
+            bench_store_rel(&r->ctl->idx[i].prod, p);
         }
         head = (head + n) % BV_SLOTS;
         seq += n;
@@ -644,7 +637,7 @@ static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
     }
     free(pool);
     if (err == 0) {
-        bv_finish(out, t0, nmc_bench_now_ns(), seq);
+        bv_finish(out, t0, bench_now_ns(), seq);
         out->cpu_ns = cpu_ns() - c0;
     }
     return err;
@@ -661,17 +654,17 @@ static int cr_wait_any(struct copy_ring *r, const struct bv_rx *rx, uint32_t nri
     for (uint32_t round = 1;; round++) {
         for (uint32_t i = 0; i < nrings; i++) {
             uint32_t v;
-            if (rx[i].done || (v = nmc_load_acq(&r->ctl->idx[i].prod)) == prod[i])
+            if (rx[i].done || (v = bench_load_acq(&r->ctl->idx[i].prod)) == prod[i])
                 continue;
             prod[i] = v;
             return 0;
         }
-        nmc_cpu_relax();
+        bench_cpu_relax();
         if (round % 4096)
             continue;
         if (deadline == 0)
-            deadline = nmc_bench_now_ns() + BV_STALL_NS;
-        else if (nmc_bench_now_ns() > deadline)
+            deadline = bench_now_ns() + BV_STALL_NS;
+        else if (bench_now_ns() > deadline)
             return -ETIMEDOUT;
     }
 }
@@ -685,7 +678,7 @@ static int cr_recv(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
 
     for (uint32_t i = 0; i < a->nports; i++) {
         cons[i] = r->ctl->idx[i].cons;
-        prod[i] = nmc_load_acq(&r->ctl->idx[i].prod);
+        prod[i] = bench_load_acq(&r->ctl->idx[i].prod);
     }
     while (left > 0) {
         uint32_t moved = 0;
@@ -694,12 +687,12 @@ static int cr_recv(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
             if (rx[i].done)
                 continue;
             if (prod[i] == c)
-                prod[i] = nmc_load_acq(&r->ctl->idx[i].prod);
+                prod[i] = bench_load_acq(&r->ctl->idx[i].prod);
             n = min_u32(prod[i] - c, a->batch);
             if (n == 0)
                 continue;
             if (t0 == 0) {
-                t0 = nmc_bench_now_ns();
+                t0 = bench_now_ns();
                 c0 = cpu_ns();
             }
             for (uint32_t k = 0; k < n; k++, c++) {
@@ -708,7 +701,7 @@ static int cr_recv(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
                 out->errors += check_frame(&rx[i], buf, s->len, a->len);
             }
             cons[i] = c;
-            nmc_store_rel(&r->ctl->idx[i].cons, c);
+            bench_store_rel(&r->ctl->idx[i].cons, c);
             moved += n;
             out->batches++;
             if (rx[i].got >= a->count) {
@@ -727,7 +720,7 @@ static int cr_recv(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
         out->port_packets[i] = rx[i].got;
         out->port_gaps[i] = rx[i].gaps;
     }
-    bv_finish(out, t0, nmc_bench_now_ns(), got);
+    bv_finish(out, t0, bench_now_ns(), got);
     out->cpu_ns = cpu_ns() - c0;
     return 0;
 }

@@ -16,21 +16,14 @@
  *
  * Times are CLOCK_MONOTONIC; a receiver's window starts at its first packet.
  */
-#include "nmc_int.h"
-#include "nmcompat_tools.h"
+#include "bench_int.h"
+#include "nmcompat_bench.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <string.h>
-#include <time.h>
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#include <net/netmap_user.h>
 
 /* An Ethernet frame of len bytes: locally administered MACs, the IEEE
  * local experimental ethertype, a counter pattern as payload. */
@@ -44,11 +37,17 @@ static void make_frame(uint8_t *buf, uint32_t len)
         buf[k] = (uint8_t)k;
 }
 
-static uint32_t ring_space(const struct netmap_ring *r)
+/* The port's bound rings of one direction: ring i is NETMAP_*RING(nifp, first + i). */
+static int bound_rings(struct nmc_port *port, int tx, uint32_t *first, uint32_t *n)
 {
-    int32_t d = (int32_t)r->tail - (int32_t)r->head;
+    struct nmc_port_info info;
+    int err = nmc_port_info(port, &info);
 
-    return (uint32_t)(d < 0 ? d + (int32_t)r->num_slots : d);
+    if (err < 0)
+        return err;
+    *first = tx ? info.first_tx_ring : info.first_rx_ring;
+    *n = (tx ? info.last_tx_ring : info.last_rx_ring) - *first;
+    return *n ? 0 : -EINVAL;
 }
 
 int nmc_bench_xsk_tx(struct nmc_port *port, uint32_t pkt_len, uint64_t count,
@@ -56,32 +55,31 @@ int nmc_bench_xsk_tx(struct nmc_port *port, uint32_t pkt_len, uint64_t count,
 {
     struct netmap_if *nifp = nmc_port_nifp(port);
     uint64_t start, end, sent = 0, bytes = 0;
-    uint32_t ntx, i, k;
+    uint32_t first, ntx, i, k;
+    int err;
 
     if (!nifp || !out || pkt_len < 14)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
-    ntx = port->ntx;
-    if (ntx == 0)
-        return -EINVAL;
+    if ((err = bound_rings(port, 1, &first, &ntx)) < 0)
+        return err;
     if (batch == 0)
         batch = 512;
     for (i = 0; i < ntx; i++) {
-        struct netmap_ring *r = port->tx[i].ring;
-        if (pkt_len > port->g.buf_size)
+        struct netmap_ring *r = NETMAP_TXRING(nifp, first + i);
+        if (pkt_len > r->nr_buf_size)
             return -EMSGSIZE;
         for (k = 0; k < r->num_slots; k++) {
-            make_frame(nmc_buf(port->mem, &port->g, r->slot[k].buf_idx), pkt_len);
+            make_frame((uint8_t *)NETMAP_BUF(r, r->slot[k].buf_idx), pkt_len);
             r->slot[k].len = (uint16_t)pkt_len;
         }
     }
-    start = end = now_ns();
+    start = end = bench_now_ns();
     while ((count == 0 || sent < count) && (duration_ns == 0 || end - start < duration_ns)) {
         uint32_t moved = 0;
-        int err;
         for (i = 0; i < ntx; i++) {
-            struct netmap_ring *r = port->tx[i].ring;
-            uint32_t n = ring_space(r), head = r->head;
+            struct netmap_ring *r = NETMAP_TXRING(nifp, first + i);
+            uint32_t n = nm_ring_space(r), head = r->head;
             if (n > batch)
                 n = batch;
             if (count && n > count - sent)
@@ -108,15 +106,15 @@ int nmc_bench_xsk_tx(struct nmc_port *port, uint32_t pkt_len, uint64_t count,
         out->syncs++;
         if (err < 0)
             return err;
-        end = now_ns();
+        end = bench_now_ns();
     }
     /* let the last slots complete, for a receiver counting them */
     for (k = 0; k < 200; k++) {
         bool pending = false;
         nmc_txsync(port);
         for (i = 0; i < ntx; i++) {
-            struct netmap_ring *r = port->tx[i].ring;
-            pending |= ring_space(r) != r->num_slots - 1;
+            struct netmap_ring *r = NETMAP_TXRING(nifp, first + i);
+            pending |= nm_ring_space(r) != r->num_slots - 1;
         }
         if (!pending)
             break;
@@ -133,24 +131,25 @@ int nmc_bench_xsk_tx(struct nmc_port *port, uint32_t pkt_len, uint64_t count,
 int nmc_bench_xsk_rx(struct nmc_port *port, uint64_t duration_ns, uint64_t wait_ns,
                      uint64_t idle_ns, int use_poll, struct nmc_bench_xsk_result *out)
 {
+    struct netmap_if *nifp = nmc_port_nifp(port);
     uint64_t t0, now, first = 0, last = 0;
-    uint32_t nrx, i;
+    uint32_t ring0, nrx, i;
+    int err;
 
-    if (!out)
+    if (!nifp || !out)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
-    nrx = port->nrx;
-    if (nrx == 0)
-        return -EINVAL;
-    t0 = now = now_ns();
+    if ((err = bound_rings(port, 0, &ring0, &nrx)) < 0)
+        return err;
+    t0 = now = bench_now_ns();
     for (;;) {
         uint64_t pkts = 0, bytes = 0;
-        int err = use_poll ? nmc_poll(port, POLLIN, 100) : nmc_rxsync(port);
+        err = use_poll ? nmc_poll(port, POLLIN, 100) : nmc_rxsync(port);
         if (err < 0)
             return err;
         out->syncs++;
         for (i = 0; i < nrx; i++) {
-            struct netmap_ring *r = port->rx[i].ring;
+            struct netmap_ring *r = NETMAP_RXRING(nifp, ring0 + i);
             uint32_t j = r->head, tail = r->tail;
             while (j != tail) {
                 struct netmap_slot *s = &r->slot[j];
@@ -160,7 +159,7 @@ int nmc_bench_xsk_rx(struct nmc_port *port, uint64_t duration_ns, uint64_t wait_
             }
             r->head = r->cur = tail;
         }
-        now = now_ns();
+        now = bench_now_ns();
         if (pkts) {
             if (!first)
                 first = now;

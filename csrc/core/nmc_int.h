@@ -256,9 +256,6 @@ bool nmc_port_in_use(struct nmc_region *r, uint32_t port);
 void nmc_holder_release(struct nmc_region *r, uint32_t h);
 uint32_t nmc_env_u32(const char *name, uint32_t dflt);
 
-/* bench.c, used by bench_vale.c too */
-uint64_t nmc_bench_now_ns(void);
-uint32_t nmc_bench_spin_wait(const uint32_t *idx, uint32_t seen, uint64_t *spins, int *err);
 
 /* wake.c */
 int nmc_wake_setup(struct nmc_port *p);

@@ -19,6 +19,10 @@
 extern "C" {
 #endif
 
+/* libnmcompat is built with -fvisibility=hidden: what is declared between
+ * this push and its pop is exported, nothing else. */
+#pragma GCC visibility push(default)
+
 #define NMC_ABI_VERSION 1
 
 /* Pipe roles (netmap: "x{1" is the master, "x}1" the slave). */
@@ -195,6 +199,11 @@ int nmc_vale_attach(const char *rundir, const char *name);    /* "valeX:vi0"; >=
 int nmc_vale_detach(const char *rundir, const char *name);
 int nmc_vale_list(const char *rundir, struct nmc_vale_list *l);
 int nmc_vale_port_info(const char *rundir, const char *name, struct nmc_port_info *info);
+/* The port index of switch `sw` ("valeX") whose learning table holds the
+ * 6-byte `mac`, or -ENOENT; -ENXIO when there is no such switch. */
+int nmc_vale_lookup(const char *rundir, const char *sw, const uint8_t *mac);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

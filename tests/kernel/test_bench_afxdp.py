@@ -1,14 +1,15 @@
-"""`nmcompat bench-afxdp --quick`: the tool runs end to end in its own network
+"""`./run bench afxdp --quick`: the tool runs end to end in its own network
 namespace and reports every column (a number, or why not).  Structure only:
 speeds are never asserted (timings on these machines are noise)."""
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from testlib import bench_command, bench_env
 
 pytestmark = pytest.mark.kernel
 
@@ -23,13 +24,12 @@ def _namespaces():
 def test_bench_afxdp_quick(tmp_path):
     before = _namespaces()
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, "-m", "nmcompat.tools", "bench-afxdp", "--quick",
-                           "--no-install", "--json", str(out)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(bench_command("afxdp", "--quick", "--no-install", "--json", str(out)),
+                          cwd=ROOT, env=bench_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "vs DPDK" in proc.stdout and "machine: Linux" in proc.stdout, proc.stdout
     report = json.loads(out.read_text())
-    assert report["command"].startswith("python -m nmcompat.tools bench-afxdp")
+    assert report["command"].startswith("./run bench afxdp")
     assert {"kernel", "cpu", "nproc"} <= set(report["machine"])
     rows = {(r["direction"], r["size"]): r for r in report["rows"]}
     assert set(rows) == {("tx", 60), ("rx", 60)}
@@ -43,8 +43,3 @@ def test_bench_afxdp_quick(tmp_path):
     leftover = {n for n in _namespaces() - before if n.startswith("nmcbench-")}
     assert not leftover, f"the tool left its namespace behind: {leftover}"
 
-
-def test_bench_afxdp_is_a_subcommand():
-    proc = subprocess.run([sys.executable, "-m", "nmcompat.tools"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
-    assert "bench-afxdp" in proc.stderr

@@ -1,4 +1,4 @@
-"""`nmcompat bench-compare --quick`: every backend and every peer, end to end,
+"""`./run bench compare --quick`: every backend and every peer, end to end,
 on the tool's own veth pair and shared memory.  Structure only: every row is
 there with a number or an explicit "unavailable: <reason>", the PNG is a
 PNG, and nothing is left behind.  Speeds are never asserted (timings on
@@ -9,12 +9,12 @@ from __future__ import annotations
 import glob
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from nmcompat.tools.bench_compare import SIZES, SYSTEMS
+from nmcompat_bench.compare import SIZES, SYSTEMS
+from testlib import bench_command, bench_env
 
 pytestmark = pytest.mark.kernel
 
@@ -30,9 +30,9 @@ def _namespaces():
 def test_bench_compare_quick(tmp_path):
     before = _namespaces()
     png = tmp_path / "compare.png"
-    proc = subprocess.Popen([sys.executable, "-m", "nmcompat.tools", "bench-compare", "--quick",
-                             "--no-install", "--json", "-", "--png", str(png)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(bench_command("compare", "--quick", "--no-install", "--json", "-",
+                                          "--png", str(png)),
+                            cwd=ROOT, env=bench_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = proc.communicate(timeout=600)
     finally:
@@ -45,7 +45,7 @@ def test_bench_compare_quick(tmp_path):
     assert "machine: Linux" in err and "vs peer" in err, err[-3000:]
     assert "started" in err
 
-    assert report["command"].startswith("python -m nmcompat.tools bench-compare")
+    assert report["command"].startswith("./run bench compare")
     assert {"kernel", "cpu", "nproc", "loadavg"} <= set(report["machine"])
     assert report["conditions"]["namespace"].startswith("nmccmp-")
     rows = {(r["system"], r["size"]): r for r in report["rows"]}
@@ -76,8 +76,3 @@ def test_bench_compare_quick(tmp_path):
     assert report["conditions"]["namespace"] not in _namespaces()
     assert not glob.glob(f"/var/run/dpdk/nmcc{proc.pid}*"), "testpmd's runtime files were left"
 
-
-def test_bench_compare_is_a_subcommand():
-    proc = subprocess.run([sys.executable, "-m", "nmcompat.tools"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
-    assert "bench-compare" in proc.stderr

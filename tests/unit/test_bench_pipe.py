@@ -7,11 +7,12 @@ must be gone afterwards.
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from testlib import bench_command, bench_env
 
 SHM = Path("/dev/shm")
 BATCHES = [1, 64, 512]
@@ -27,8 +28,8 @@ def base_dir():
 
 
 def _run(*args, timeout=300):
-    cmd = [sys.executable, "-m", "nmcompat.tools", "bench-pipe", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(bench_command("pipe", *args), env=bench_env(), capture_output=True,
+                          text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,12 @@ afterwards.
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from testlib import bench_command, bench_env
 
 SHM = Path("/dev/shm")
 SIZES = [60, 1514]
@@ -32,8 +33,8 @@ def base_dir():
 
 
 def _run(*args, timeout=600):
-    cmd = [sys.executable, "-m", "nmcompat.tools", "bench-vale", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(bench_command("vale", *args), env=bench_env(), capture_output=True,
+                          text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def _runs(report):
 
 def test_report_structure(report):
     assert {"command", "machine", "conditions", "rows", "seconds"} <= set(report)
-    assert report["command"].startswith("python -m nmcompat.tools bench-vale")
+    assert report["command"].startswith("./run bench vale")
     m = report["machine"]
     assert m["kernel"] and m["cpu"] and m["nproc"] >= 1
     c = report["conditions"]

@@ -372,3 +372,36 @@ int nmc_vale_port_info(const char *rundir, const char *name, struct nmc_port_inf
     nmc_copy_name(info->region_path, sizeof(info->region_path), name);
     return locked(rundir, do_info, info);
 }
+
+struct lookup_arg {
+    const char *sw;
+    const uint8_t *mac;
+};
+
+static int do_lookup(const char *rundir, void *arg)
+{
+    struct lookup_arg *a = arg;
+    struct nmc_swmap m = { 0 };
+    uint64_t v = 0, e;
+    int q = -ENOENT;
+
+    if (nmc_sw_attach(rundir, a->sw, false, &m) < 0)
+        return -ENXIO;
+    for (int i = 5; i >= 0; i--)
+        v = v << 8 | a->mac[i];
+    e = __atomic_load_n(&m.sw->ht[nmc_vale_hash(a->mac)], __ATOMIC_RELAXED);
+    if ((e >> 63) && (e & 0xffffffffffffULL) == v)
+        q = (int)((e >> 48) & 0xff);
+    nmc_sw_detach(&m);
+    return q;
+}
+
+/* Which port of switch `sw` the learning table holds `mac` for. */
+int nmc_vale_lookup(const char *rundir, const char *sw, const uint8_t *mac)
+{
+    struct lookup_arg a = { .sw = sw, .mac = mac };
+
+    if (!sw || !mac || !nmc_sw_name_ok(sw))
+        return -EINVAL;
+    return locked(rundir, do_lookup, &a);
+}

@@ -1,11 +1,11 @@
-"""The measurements behind `nmcompat bench-compare`: one sender and one receiver
+"""The measurements behind `./run bench compare`: one sender and one receiver
 per run, nmcompat's or a peer's, and what each run cost in CPU time.
 
 Two kinds of run:
 
 - counted (nmcompat pipe and VALE, and their bare-ring limits): the workers
   of bench_pipe / bench_vale move a fixed number of frames; each reports
-  its rate and, through `_bench_workers cputime`, the CPU time
+  its rate and, through `_workers cputime`, the CPU time
   (getrusage) its C call took;
 - timed (everything on the veth pair, and DPDK memif): both sides start
   side by side, the sender is told to go and runs for `seconds`; after a
@@ -29,10 +29,10 @@ import sys
 import time
 from typing import List, Optional
 
-from nmcompat.tools import bench_pipe, bench_vale
-from nmcompat.tools._bench_env import Env
+from nmcompat_bench import pipe as bench_pipe, vale as bench_vale
+from nmcompat_bench._env import Env
 
-WORKERS = "nmcompat.tools._bench_workers"
+WORKERS = "nmcompat_bench._workers"
 _LIVE: List["Child"] = []
 _DPDK_PREFIXES: set = set()
 
@@ -165,7 +165,7 @@ class End:
 
 
 class Worker(End):
-    """_bench_workers nic / scapy: "ready", "go" on stdin, "result {json}"."""
+    """_workers nic / scapy: "ready", "go" on stdin, "result {json}"."""
 
     def __init__(self, env, kind, role, ifname, extra, size, seconds, cpu):
         argv = [sys.executable, "-m", WORKERS, kind, role, ifname, *extra, str(size),
@@ -342,7 +342,7 @@ def memif_run(env: Env, size: int, seconds: float, rundir: str) -> dict:
 
 
 class _CpuTimed:
-    """bench_pipe / bench_vale's runner, each worker run through `_bench_workers cputime`."""
+    """bench_pipe / bench_vale's runner, each worker run through `_workers cputime`."""
     module = ""
 
     def _start(self, kind, role, *rest):
@@ -356,11 +356,11 @@ class _CpuTimed:
 
 
 class PipeRunner(_CpuTimed, bench_pipe.Runner):
-    module = "bench_pipe"
+    module = "pipe"
 
 
 class ValeRunner(_CpuTimed, bench_vale.Runner):
-    module = "bench_vale"
+    module = "vale"
 
 
 def counted_run(system: str, rundir: str, cpus, size: int, count: int, batch: int) -> dict:

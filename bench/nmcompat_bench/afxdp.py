@@ -1,4 +1,4 @@
-"""nmcompat bench-afxdp: AF_XDP NIC ports on a veth pair, beside DPDK's
+"""./run bench afxdp: AF_XDP NIC ports on a veth pair, beside DPDK's
 net_af_xdp (testpmd) and plain AF_PACKET, in one run on the same pair.
 
 The tool creates its own network namespace holding a veth pair va <-> vb
@@ -43,8 +43,8 @@ import uuid
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from nmcompat.tools.bench_pipe import machine_info
-from nmcompat.tools._bench_common import emit_report
+from nmcompat_bench.pipe import machine_info
+from nmcompat_bench._common import emit_report
 
 SIZES = (60, 1514)
 DEFAULT_SECONDS, QUICK_SECONDS = 4.0, 0.5
@@ -60,22 +60,22 @@ _WORKER_ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MK
 # -- nmcompat's side of a measurement, in its own process ------------------------
 
 def _worker(argv) -> int:
-    """python -m nmcompat.tools.bench_afxdp --worker ROLE IFNAME SIZE SECONDS WAIT CPU [BACKEND]"""
+    """python -m nmcompat_bench.afxdp --worker ROLE IFNAME SIZE SECONDS WAIT CPU [BACKEND]"""
     role, ifname, size, seconds, wait, cpu = argv[:6]
     backend = argv[6] if len(argv) > 6 else "afxdp"
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     if int(cpu) >= 0:
         os.sched_setaffinity(0, {int(cpu)})
     import nmcompat
-    from nmcompat._ffi import ffi, lib, os_error
+    from nmcompat_bench._ffi import ffi, lib, os_error, port_handle
     port = nmcompat.open(f"netmap:{ifname}", backend=backend, xdp_mode=XDP_MODE)
     res = ffi.new("struct nmc_bench_xsk_result *")
     print(f"ready {port.info.xdp_mode}", flush=True)
     ns = int(float(seconds) * 1e9)
     if role == "tx":
-        rc = lib.nmc_bench_xsk_tx(port._h, int(size), 0, ns, 512, res)
+        rc = lib.nmc_bench_xsk_tx(port_handle(port), int(size), 0, ns, 512, res)
     else:
-        rc = lib.nmc_bench_xsk_rx(port._h, ns, int(float(wait) * 1e9), 500_000_000, 0, res)
+        rc = lib.nmc_bench_xsk_rx(port_handle(port), ns, int(float(wait) * 1e9), 500_000_000, 0, res)
     if rc < 0:
         raise os_error(-rc, "run the benchmark on", port.name)
     out = {k: int(getattr(res, k)) for k in ("elapsed_ns", "packets", "bytes", "batches",
@@ -234,7 +234,7 @@ class Programs:
         lab, cpu = self.lab, self.lab.receiver_cpu
         lines: list = []
         if kind in NMC_KINDS:
-            p = lab.exec([sys.executable, "-m", "nmcompat.tools.bench_afxdp", "--worker", "rx", "va",
+            p = lab.exec([sys.executable, "-m", "nmcompat_bench.afxdp", "--worker", "rx", "va",
                           str(size), str(self.seconds), str(wait), str(cpu), NMC_KINDS[kind]])
             lab.wait_line(p, r"^ready", 60, lines)
         elif kind == "afpacket":
@@ -249,7 +249,7 @@ class Programs:
         lab, cpu = self.lab, self.lab.sender_cpu
         lines: list = []
         if kind in NMC_KINDS:
-            p = lab.exec([sys.executable, "-m", "nmcompat.tools.bench_afxdp", "--worker", "tx", "vb",
+            p = lab.exec([sys.executable, "-m", "nmcompat_bench.afxdp", "--worker", "tx", "vb",
                           str(size), str(seconds), "0", str(cpu), NMC_KINDS[kind]])
         elif kind == "afpacket":
             p = lab.exec([self.afpacket, "tx", "vb", str(size), str(seconds), "64"], cpu)
@@ -422,7 +422,7 @@ def format_report(report: dict) -> str:
 
 
 def _parse(argv):
-    ap = argparse.ArgumentParser(prog="nmcompat bench-afxdp",
+    ap = argparse.ArgumentParser(prog="./run bench afxdp",
                                  description="AF_XDP on veth beside DPDK af_xdp and AF_PACKET")
     ap.add_argument("--seconds", type=float, default=None,
                     help=f"length of each run (default {DEFAULT_SECONDS})")
@@ -467,7 +467,7 @@ def main(argv=None) -> int:
         return 1
     cpus = [] if args.no_pin else sorted(os.sched_getaffinity(0))[:2]
     old_term = signal.signal(signal.SIGTERM, _on_sigterm)
-    report = {"command": "python -m nmcompat.tools bench-afxdp " + " ".join(argv),
+    report = {"command": "./run bench afxdp " + " ".join(argv),
               "machine": machine_info()}
     try:
         with Lab(cpus if len(cpus) == 2 else [], timeout=60 + 4 * args.seconds) as lab:

@@ -1,4 +1,4 @@
-"""nmcompat bench-vale: VALE switch throughput beside bare copy rings.
+"""./run bench vale: VALE switch throughput beside bare copy rings.
 
 For each row (frame size x traffic pattern x batch size), two pairs of
 processes move the same frames:
@@ -35,8 +35,8 @@ import sys
 import tempfile
 import time
 
-from nmcompat.tools.bench_pipe import _WORKER_ENV, _on_sigterm, _pick_cpus, machine_info
-from nmcompat.tools._bench_common import collect_worker, mpps, stop_all
+from nmcompat_bench.pipe import _WORKER_ENV, _on_sigterm, _pick_cpus, machine_info
+from nmcompat_bench._common import collect_worker, mpps, stop_all
 
 DEFAULT_PACKETS = 4_000_000
 DEFAULT_REPEAT = 3
@@ -56,13 +56,13 @@ RECEIVER, SENDER = 1, 0
 # -- one side of one measurement, in its own process -------------------------
 
 def _worker(argv) -> int:
-    """python -m nmcompat.tools.bench_vale --worker KIND ROLE TARGET PORTS BCAST BATCH SIZE
+    """python -m nmcompat_bench.vale --worker KIND ROLE TARGET PORTS BCAST BATCH SIZE
     COUNT CPU (one side of one run; prints its counters as one JSON line)"""
     kind, role, target, nports, bcast, batch, size, count, cpu = argv
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     if int(cpu) >= 0:
         os.sched_setaffinity(0, {int(cpu)})
-    from nmcompat._ffi import ffi, lib, os_error
+    from nmcompat_bench._ffi import ffi, lib, os_error
     res = ffi.new("struct nmc_bench_vale_result *")
     args = (int(role), int(nports), int(bcast), int(batch), int(size), int(count), res)
     if kind == "vale":
@@ -108,7 +108,7 @@ class Runner:
 
     def _start(self, kind, role, target, nports, bcast, batch, size, count) -> subprocess.Popen:
         cpu = self.cpus[0 if role == RECEIVER else 1] if self.cpus else -1
-        argv = [sys.executable, "-m", "nmcompat.tools.bench_vale", "--worker", kind, str(role),
+        argv = [sys.executable, "-m", "nmcompat_bench.vale", "--worker", kind, str(role),
                 target, str(nports), str(int(bcast)), str(batch), str(size), str(count), str(cpu)]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=_WORKER_ENV)
@@ -272,7 +272,7 @@ def _int_list(text: str):
 
 
 def _parse(argv):
-    ap = argparse.ArgumentParser(prog="nmcompat bench-vale",
+    ap = argparse.ArgumentParser(prog="./run bench vale",
                                  description="VALE switch throughput beside bare copy rings")
     ap.add_argument("--packets", type=int, default=None,
                     help=f"frames per measurement (default {DEFAULT_PACKETS})")
@@ -323,7 +323,7 @@ def main(argv=None) -> int:
     args = _parse(argv)
     cpus = _pick_cpus(args.no_pin)
     report = {
-        "command": "python -m nmcompat.tools bench-vale " + " ".join(argv),
+        "command": "./run bench vale " + " ".join(argv),
         "machine": machine_info(),
         "conditions": {"packets": args.packets, "repeat": args.repeat, "sizes": args.sizes,
                        "batches": args.batches, "modes": args.modes, "slots": SLOTS,

@@ -1,4 +1,4 @@
-"""nmcompat bench-compare: every nmcompat backend beside every peer this
+"""./run bench compare: every nmcompat backend beside every peer this
 machine can run, on the same path, in one run.
 
 Two paths, each measured at 60 and 1514 bytes, one sender and one
@@ -32,11 +32,11 @@ import tempfile
 import time
 import uuid
 
-from nmcompat.tools import _bench_peers as peers
-from nmcompat.tools._bench_common import emit_report
-from nmcompat.tools._bench_env import Env
-from nmcompat.tools.bench_afxdp import Lab
-from nmcompat.tools.bench_pipe import _on_sigterm, _pick_cpus, machine_info
+from nmcompat_bench import _peers as peers
+from nmcompat_bench._common import emit_report
+from nmcompat_bench._env import Env
+from nmcompat_bench.afxdp import Lab
+from nmcompat_bench.pipe import _on_sigterm, _pick_cpus, machine_info
 
 SIZES = (60, 1514)
 DEFAULT_SECONDS, QUICK_SECONDS = 3.0, 0.3
@@ -182,7 +182,7 @@ def format_report(report: dict) -> str:
 
 
 def _parse(argv):
-    ap = argparse.ArgumentParser(prog="nmcompat bench-compare",
+    ap = argparse.ArgumentParser(prog="./run bench compare",
                                  description="every nmcompat backend beside every available peer")
     ap.add_argument("--quick", action="store_true",
                     help=f"{QUICK_SECONDS} s / {QUICK_PACKETS} frames per row, once (a smoke test)")
@@ -230,7 +230,7 @@ def main(argv=None) -> int:
     args = _parse(argv)
     cpus = _pick_cpus(args.no_pin)              # [sender, receiver] on the veth pair
     root = os.geteuid() == 0 and shutil.which("ip") is not None
-    report = {"command": "python -m nmcompat.tools bench-compare " + " ".join(argv),
+    report = {"command": "./run bench compare " + " ".join(argv),
               "machine": machine_info()}
     old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     rundir = tempfile.mkdtemp(prefix=f"nmcompat-bench-compare-{os.getpid()}-", dir="/dev/shm")
@@ -268,7 +268,7 @@ def main(argv=None) -> int:
         shutil.rmtree(rundir, ignore_errors=True)
         signal.signal(signal.SIGTERM, old_term)
     if args.png:
-        from nmcompat.tools._bench_plot import plot
+        from nmcompat_bench._plot import plot
         report["png"] = {"file": args.png, "drawn_with": plot(report, args.png,
                                                               install=not args.no_install)}
     emit_report(report, format_report(report), args.json)

@@ -1,4 +1,4 @@
-"""The PNG of `nmcompat bench-compare`: Mpps per system, one panel per path,
+"""The PNG of `./run bench compare`: Mpps per system, one panel per path,
 one bar per frame size, on a log scale (Scapy and a pipe differ by 10^4).
 
 matplotlib (Agg) draws it; it is installed into the virtual environment when
@@ -11,7 +11,7 @@ import math
 import struct
 import zlib
 
-from nmcompat.tools._bench_env import _ensure_pip
+from nmcompat_bench._env import _ensure_pip
 
 COLORS = ((0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E), (0x2C, 0xA0, 0x2C), (0xD6, 0x27, 0x28))
 PATH_TITLES = {"shm": "shared memory (two processes)", "veth": "veth pair (private netns)"}
@@ -40,7 +40,7 @@ def _decades(panels) -> tuple:
 
 def _title(report: dict) -> str:
     m = report["machine"]
-    return f"nmcompat bench-compare: Linux {m['kernel']}, {m['nproc']} CPUs, {m['cpu']}"
+    return f"./run bench compare: Linux {m['kernel']}, {m['nproc']} CPUs, {m['cpu']}"
 
 
 def plot(report: dict, filename: str, install: bool = True) -> str:

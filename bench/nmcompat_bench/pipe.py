@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from nmcompat.tools._bench_common import collect_worker, emit_report, mpps, stop_all
+from nmcompat_bench._common import collect_worker, emit_report, mpps, stop_all
 
 DEFAULT_PACKETS = 10_000_000
 DEFAULT_REPEAT = 3
@@ -45,12 +45,12 @@ _WORKER_ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MK
 # -- one side of one measurement, in its own process -------------------------
 
 def _worker(argv) -> int:
-    """python -m nmcompat.tools.bench_pipe --worker KIND ROLE TARGET BATCH SIZE COUNT CPU"""
+    """python -m nmcompat_bench.pipe --worker KIND ROLE TARGET BATCH SIZE COUNT CPU"""
     kind, role, target, batch, size, count, cpu = argv
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     if int(cpu) >= 0:
         os.sched_setaffinity(0, {int(cpu)})
-    from nmcompat._ffi import ffi, lib, os_error
+    from nmcompat_bench._ffi import ffi, lib, os_error
     res = ffi.new("struct nmc_bench_result *")
     if kind == "pipe":
         rundir, pipe_id = target.rsplit(":", 1)
@@ -78,7 +78,7 @@ class Runner:
 
     def _start(self, kind, role, target, batch, size, count) -> subprocess.Popen:
         cpu = self.cpus[0 if role == RECEIVER else 1] if self.cpus else -1
-        argv = [sys.executable, "-m", "nmcompat.tools.bench_pipe", "--worker", kind,
+        argv = [sys.executable, "-m", "nmcompat_bench.pipe", "--worker", kind,
                 str(role), target, str(batch), str(size), str(count), str(cpu)]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=_WORKER_ENV)
@@ -191,7 +191,7 @@ def format_report(report: dict) -> str:
 
 
 def _parse(argv):
-    ap = argparse.ArgumentParser(prog="nmcompat bench-pipe",
+    ap = argparse.ArgumentParser(prog="./run bench pipe",
                                  description="netmap pipe throughput beside a raw ring")
     ap.add_argument("--packets", type=int, default=None,
                     help=f"packets per measurement (default {DEFAULT_PACKETS})")
@@ -236,7 +236,7 @@ def main(argv=None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     cpus = _pick_cpus(args.no_pin)
     report = {
-        "command": "python -m nmcompat.tools bench-pipe " + " ".join(
+        "command": "./run bench pipe " + " ".join(
             sys.argv[1:] if argv is None else argv),
         "machine": machine_info(),
         "conditions": {"packets": args.packets, "repeat": args.repeat, "size": args.size,

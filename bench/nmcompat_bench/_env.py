@@ -1,4 +1,4 @@
-"""What `nmcompat bench-compare` can run on this machine: the namespace,
+"""What `./run bench compare` can run on this machine: the namespace,
 dpdk-testpmd and its drivers (af_xdp, af_packet, memif), bench-afxdp's
 AF_PACKET program, Scapy; installed when missing if allowed (DPDK with
 apt-get, Python packages with pip into the virtual environment only)."""
@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 
-from nmcompat.tools import bench_afxdp
+from nmcompat_bench import afxdp as bench_afxdp
 
 PMDS = {"af_xdp": "librte-net-af-xdp23", "af_packet": "librte-net-af-packet23",
         "memif": "librte-net-memif23"}

@@ -1,13 +1,13 @@
-"""The processes `nmcompat bench-compare` starts (one side of one measurement each).
+"""The processes `./run bench compare` starts (one side of one measurement each).
 
-    python -m nmcompat.tools._bench_workers nic ROLE IFNAME MODE SIZE SECONDS WAIT CPU
+    python -m nmcompat_bench._workers nic ROLE IFNAME MODE SIZE SECONDS WAIT CPU
         nmcompat on a NIC port: MODE drv / skb (AF_XDP, that XDP mode) or
         afpacket (admode=2, netmap's emulated mode); the C loops of
         bench/csrc/bench_xsk.c (nmc_bench_xsk_tx / nmc_bench_xsk_rx).
-    python -m nmcompat.tools._bench_workers scapy ROLE IFNAME SIZE SECONDS WAIT CPU
+    python -m nmcompat_bench._workers scapy ROLE IFNAME SIZE SECONDS WAIT CPU
         Scapy: conf.L2socket().send() in a loop, conf.L2listen().recv() in a loop.
-    python -m nmcompat.tools._bench_workers cputime MODULE ARGS...
-        MODULE's --worker (bench_pipe or bench_vale) in this process, its JSON
+    python -m nmcompat_bench._workers cputime MODULE ARGS...
+        MODULE's --worker (pipe or vale) in this process, its JSON
         result extended with the CPU time the call took (getrusage).
 
 Every worker prints "ready ..." once set up; a sender then waits for a line
@@ -48,7 +48,7 @@ def _wait_go() -> None:
 def nic(role, ifname, mode, size, seconds, wait, cpu) -> int:
     _pin(cpu)
     import nmcompat
-    from nmcompat._ffi import ffi, lib, os_error
+    from nmcompat_bench._ffi import ffi, lib, os_error, port_handle
     if mode == "afpacket":
         port = nmcompat.open(f"netmap:{ifname}", admode=2)
     else:
@@ -59,9 +59,9 @@ def nic(role, ifname, mode, size, seconds, wait, cpu) -> int:
     ns = int(float(seconds) * 1e9)
     if role == "tx":
         _wait_go()
-        rc = lib.nmc_bench_xsk_tx(port._h, int(size), 0, ns, 512, res)
+        rc = lib.nmc_bench_xsk_tx(port_handle(port), int(size), 0, ns, 512, res)
     else:
-        rc = lib.nmc_bench_xsk_rx(port._h, ns, int(float(wait) * 1e9), int(IDLE_S * 1e9), 0, res)
+        rc = lib.nmc_bench_xsk_rx(port_handle(port), ns, int(float(wait) * 1e9), int(IDLE_S * 1e9), 0, res)
     if rc < 0:
         raise os_error(-rc, "run the benchmark on", port.name)
     out = {k: int(getattr(res, k)) for k in ("elapsed_ns", "start_ns", "end_ns", "packets",
@@ -118,8 +118,8 @@ def scapy(role, ifname, size, seconds, wait, cpu) -> int:
 
 def cputime(module, *args) -> int:
     """Run MODULE._worker(args) here and add its CPU time (user + system) to its result."""
-    from nmcompat._ffi import lib  # noqa: F401  (imported before the clock starts)
-    mod = importlib.import_module(f"nmcompat.tools.{module}")
+    from nmcompat_bench._ffi import lib  # noqa: F401  (imported before the clock starts)
+    mod = importlib.import_module(f"nmcompat_bench.{module}")
     out = io.StringIO()
     before = resource.getrusage(resource.RUSAGE_SELF)
     with contextlib.redirect_stdout(out):
