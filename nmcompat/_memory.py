@@ -1,18 +1,42 @@
 """The Python-owned mapping of a port's netmap memory.
 
 The engine maps the region for its own use; this second mapping of the same
-file (same pages) is the one user-visible views derive from, so a numpy
-array or memoryview that outlives the port keeps its memory mapped instead
-of dangling.
+file (same pages) is the one user-visible views (ring.slots, ring.buf(),
+nextpkt() data, numpy arrays over them) derive from.
+
+At close, a view may still be alive (ring.slots always is while its Ring
+is).  Its memory must not stay the shared region: the same rings and
+buffers may belong to a port opened later.  So close() maps private,
+zero-filled, anonymous pages over the whole range (mmap MAP_FIXED on the
+same address): a stale view reads zeros, and what is written through it
+lands in pages no other port maps.  The address range stays valid until
+the last view is gone, so nothing faults.
 """
 from __future__ import annotations
 
+import ctypes
+import errno
 import mmap
 import os
 
 import numpy as np
 
 from nmcompat._ffi import ffi
+from nmcompat.errors import os_error
+
+_MAP_FIXED = 0x10                       # Linux, every architecture
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_long)
+
+
+def _replace_with_private_zeros(addr: int, size: int) -> None:
+    got = _libc.mmap(addr, size, mmap.PROT_READ | mmap.PROT_WRITE,
+                     mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_FIXED, -1, 0)
+    if got != addr:
+        err = ctypes.get_errno() or errno.ENOMEM
+        raise os_error(err, "detach the views of", "a closed port's memory")
 
 
 class Memory:
@@ -27,6 +51,7 @@ class Memory:
             os.close(fd)
         self.size = size
         self._base = ffi.from_buffer("char[]", self._mm)
+        self._addr = int(ffi.cast("uintptr_t", self._base))
 
     def cast(self, ctype: str, offset: int):
         """A cffi pointer of type ctype at offset (kept valid by this object)."""
@@ -40,11 +65,12 @@ class Memory:
         return memoryview(self._mm)[offset:offset + length]
 
     def close(self) -> None:
-        """Drop our references; the mapping goes away with its last view."""
-        if self._base is not None:
-            ffi.release(self._base)
-            self._base = None
+        """Unmap; when views are alive, detach them from the shared memory."""
+        if self._base is None:
+            return
+        ffi.release(self._base)
+        self._base = None
         try:
             self._mm.close()
-        except BufferError:
-            pass        # views are alive: they keep the mapping until collected
+        except BufferError:             # views are alive: they keep the range, not the region
+            _replace_with_private_zeros(self._addr, self.size)

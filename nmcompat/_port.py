@@ -3,20 +3,27 @@
 Open is staged (resolve the name -> register in the engine -> map the
 memory -> build the rings) and every stage is undone in reverse when a
 later one fails.  Ports are context managers; close() is idempotent.
+
+Threads: every call into the C port is counted (_enter/_leave).  close()
+refuses new calls, interrupts a poll() waiting in another thread
+(nmc_port_interrupt: it raises PortClosed) and frees the C port only after
+the last call in progress has returned.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import select
+import threading
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
 import numpy as np
 
-from nmcompat._ffi import check, ffi, lib, os_error
+from nmcompat._ffi import check, ffi, lib
 from nmcompat._memory import Memory
 from nmcompat._ring import Ring
-from nmcompat.errors import PortClosed
+from nmcompat.errors import PortClosed, os_error
 
 POLLIN, POLLOUT, POLLERR = select.POLLIN, select.POLLOUT, select.POLLERR
 
@@ -62,10 +69,23 @@ class PktHdr:
 
 
 NM_MORE_PKTS = 1
+_DETAILS = {   # the reason of an EINVAL from a sync
+    "txsync": "invalid head, cur or slot in a TX ring; the ring was reinitialized",
+    "rxsync": "invalid head, cur or slot in an RX ring; the ring was reinitialized",
+}
 
 
 class Port:
-    """An open port.  Use nmcompat.open() to make one."""
+    """An open port.  Use nmcompat.open() to make one.
+
+    Safe to share between threads: close() in one thread makes a poll()
+    waiting in another raise PortClosed, and frees the C port only after
+    every call in progress has returned.  Memory views (ring.slots,
+    ring.buf(), nextpkt() data, numpy arrays over them) kept after close()
+    no longer reach the shared memory: close() maps private zero-filled
+    pages over them, so they read zeros and what is written to them goes
+    nowhere another port could see (see docs/DESIGN.md, Python).
+    """
 
     def __init__(self, name: str, backend: str, handle, details: Optional[dict] = None,
                  on_close: Optional[Callable[[], None]] = None) -> None:
@@ -73,6 +93,9 @@ class Port:
         self.name = name
         self._closed = False
         self._on_close = on_close
+        self._calls: list = []                  # one item per call into the C port in progress
+        self._calls_done = threading.Event()    # set by the last call to leave after close()
+        self._closing = threading.Lock()        # one close() frees the port
         try:
             self.info = self._read_info(backend, details or {})
             self._mem = Memory(self.info.region, self._file_offset, self.info.memsize)
@@ -84,7 +107,6 @@ class Port:
             if on_close:
                 on_close()
             raise
-        self._pkt = ffi.new("struct nmc_pkt *")
 
     # -- construction ---------------------------------------------------
     def _read_info(self, backend: str, details: dict) -> PortInfo:
@@ -129,37 +151,72 @@ class Port:
         rings = self.tx_rings or self.rx_rings
         return rings[0].buf(idx)
 
-    # -- data path: one C call each -------------------------------------
+    # -- calls into C: counted, so that close() can wait for them ---------
     def _live(self):
+        """The C handle, for callers that run their own C loop on it (the
+        tools); such a loop is not counted, so close the port after it."""
         if self._closed:
             raise PortClosed(self.name)
         return self._h
 
+    # list.append/pop are atomic: a call counts itself, then checks _closed;
+    # close() sets _closed, then counts the calls.  Either the call sees
+    # _closed, or close() sees the call and waits for it.
+    def _enter(self, verb: str):
+        self._calls.append(verb)
+        if self._closed:
+            self._leave()
+            raise PortClosed(self.name, verb)
+        return self._h
+
+    def _leave(self) -> None:
+        self._calls.pop()
+        if self._closed and not self._calls:
+            self._calls_done.set()
+
+    def _c(self, verb: str, fn, *args) -> int:
+        """fn(handle, *args) as a counted call; a negative result raises."""
+        calls = self._calls
+        calls.append(verb)
+        try:
+            if self._closed:
+                raise PortClosed(self.name, verb)
+            rc = fn(self._h, *args)
+        finally:
+            calls.pop()
+            if self._closed and not calls:
+                self._calls_done.set()
+        if rc >= 0:
+            return rc
+        if rc == -errno.ECANCELED and self._closed:
+            raise PortClosed(self.name, verb)
+        raise os_error(-rc, verb, self.name, _DETAILS.get(verb, "") if rc == -errno.EINVAL else "")
+
+    # -- data path: one C call each -------------------------------------
     def fileno(self) -> int:
         """The port's pollable descriptor (POLLIN: RX data, POLLOUT: TX room)."""
-        return lib.nmc_port_fd(self._live())
+        return self._c("get the descriptor of", lib.nmc_port_fd)
 
     def txsync(self) -> None:
         """NIOCTXSYNC.  Raises OSError(EINVAL) after repairing a ring whose
         head/cur/slots were invalid (netmap's reinit)."""
-        check(lib.nmc_txsync(self._live()), "txsync", self.name,
-              "invalid head, cur or slot in a TX ring; the ring was reinitialized")
+        self._c("txsync", lib.nmc_txsync)
 
     def rxsync(self) -> None:
         """NIOCRXSYNC.  Raises OSError(EINVAL) after a reinit, as txsync."""
-        check(lib.nmc_rxsync(self._live()), "rxsync", self.name,
-              "invalid head, cur or slot in an RX ring; the ring was reinitialized")
+        self._c("rxsync", lib.nmc_rxsync)
 
     def poll(self, events: int = POLLIN, timeout_ms: int = -1) -> int:
         """netmap's poll(): syncs, then waits.  Returns revents (POLLERR after
-        a reinit), 0 on timeout.  Releases the GIL while it waits."""
-        return check(lib.nmc_poll(self._live(), events, timeout_ms), "poll", self.name)
+        a reinit), 0 on timeout.  Releases the GIL while it waits; raises
+        PortClosed when another thread closes the port meanwhile."""
+        return self._c("poll", lib.nmc_poll, events, timeout_ms)
 
     def inject(self, data) -> int:
         """nm_inject(): queue one packet (NS_MOREFRAG chain if larger than a
         buffer) on a TX ring with room; no syscall.  Returns len(data) or 0."""
         buf = ffi.from_buffer(data)
-        return check(lib.nmc_inject(self._live(), buf, len(buf)), "inject into", self.name)
+        return self._c("inject into", lib.nmc_inject, buf, len(buf))
 
     def send(self, packets: np.ndarray, lengths: Optional[np.ndarray] = None,
              sync: bool = True) -> int:
@@ -174,8 +231,8 @@ class Port:
         lengths = np.ascontiguousarray(lengths, dtype=np.uint32)
         if lengths.shape != (n,):
             raise ValueError("lengths must have one entry per packet")
-        sent = check(lib.nmc_send_batch(self._live(), ffi.from_buffer("uint8_t[]", packets), stride,
-                                        ffi.from_buffer("uint32_t[]", lengths), n), "send to", self.name)
+        sent = self._c("send to", lib.nmc_send_batch, ffi.from_buffer("uint8_t[]", packets), stride,
+                       ffi.from_buffer("uint32_t[]", lengths), n)
         if sync:
             self.txsync()
         return sent
@@ -193,21 +250,25 @@ class Port:
             raise ValueError("out must be a C-contiguous 2-D uint8 array")
         if sync:
             self.rxsync()
-        n = check(lib.nmc_recv_batch(self._live(), ffi.from_buffer("uint8_t[]", out), out.shape[1],
-                                     ffi.from_buffer("uint32_t[]", lengths), min(max_packets, out.shape[0])),
-                  "receive from", self.name)
+        n = self._c("receive from", lib.nmc_recv_batch, ffi.from_buffer("uint8_t[]", out),
+                    out.shape[1], ffi.from_buffer("uint32_t[]", lengths), min(max_packets, out.shape[0]))
         return out[:n], lengths[:n]
 
     def _next(self, whole: bool):
-        if lib.nmc_next_packet(self._live(), int(whole), self._pkt) != 1:
-            return None
-        p = self._pkt
-        if p.nfrags == 1:
-            data = self._mem.view(p.buf_ofs, p.first_len)
-        else:
-            dst = bytearray(p.len)
-            check(lib.nmc_copy_packet(self._h, p, ffi.from_buffer("uint8_t[]", dst), p.len), "copy", self.name)
-            data = memoryview(dst)
+        p = ffi.new("struct nmc_pkt *")
+        h = self._enter("receive from")
+        try:
+            if lib.nmc_next_packet(h, int(whole), p) != 1:
+                return None
+            if p.nfrags == 1:
+                data = self._mem.view(p.buf_ofs, p.first_len)
+            else:
+                dst = bytearray(p.len)
+                check(lib.nmc_copy_packet(h, p, ffi.from_buffer("uint8_t[]", dst), p.len),
+                      "copy", self.name)
+                data = memoryview(dst)
+        finally:
+            self._leave()
         hdr = PktHdr(ts=p.ts_sec + p.ts_usec / 1e6, caplen=len(data), len=p.len,
                      flags=0, ring=p.ring, slot=p.slot)
         return hdr, data
@@ -236,33 +297,45 @@ class Port:
         """netmap's bridge step: move whole packets from this port's RX rings
         to dst's TX rings (buffer swap when both share a region, else a
         copy; copy=True forces it).  No sync; returns the slots moved."""
-        return check(lib.nmc_forward(self._live(), dst._live(), limit, int(copy)),
-                     "forward from", self.name)
+        to = dst._enter("forward to")
+        try:
+            return self._c("forward from", lib.nmc_forward, to, limit, int(copy))
+        finally:
+            dst._leave()
 
     def stats(self) -> dict:
         """Per-port counters (packets/bytes moved by this port's rings, syncs,
         reinits, wakeups sent, sleeps)."""
         st = ffi.new("struct nmc_port_stats *")
-        check(lib.nmc_port_stats(self._live(), st), "read counters of", self.name)
+        self._c("read counters of", lib.nmc_port_stats, st)
         return {k: getattr(st, k) for k in dir(st)}
 
     def xdp_stats(self) -> list:
         """NIC ports: XDP_STATISTICS of each bound queue's AF_XDP socket, plus
         the slots txsync could not send (tx_dropped)."""
-        info, out, k = ffi.new("struct nmc_xsk_info *"), [], 0
-        while lib.nmc_xsk_info(self._live(), k, info) == 0:
-            out.append({f: getattr(info, f) for f in (
-                "queue", "rx_dropped", "rx_invalid_descs", "tx_invalid_descs", "rx_ring_full",
-                "rx_fill_ring_empty_descs", "tx_ring_empty_descs", "tx_dropped")})
-            k += 1
+        info, out = ffi.new("struct nmc_xsk_info *"), []
+        h = self._enter("read counters of")
+        try:
+            while lib.nmc_xsk_info(h, len(out), info) == 0:
+                out.append({f: getattr(info, f) for f in (
+                    "queue", "rx_dropped", "rx_invalid_descs", "tx_invalid_descs", "rx_ring_full",
+                    "rx_fill_ring_empty_descs", "tx_ring_empty_descs", "tx_dropped")})
+        finally:
+            self._leave()
         return out
 
     # -- teardown -------------------------------------------------------
     def close(self) -> None:
-        """Unbind and unmap.  Views handed out keep their memory mapped."""
-        if self._closed:
-            return
-        self._closed = True
+        """Unbind and unmap.  A poll() waiting in another thread raises
+        PortClosed; the C port is freed once every call in progress has
+        returned.  Views handed out then read private zero pages."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True                 # no new call from here on
+        while self._calls:
+            lib.nmc_port_interrupt(self._h)     # again: another thread may drain its bell
+            self._calls_done.wait(0.05)
         with contextlib.suppress(AttributeError):
             self._mem.close()
         rc = lib.nmc_port_close(self._h)

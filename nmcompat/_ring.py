@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from nmcompat._memory import Memory
+from nmcompat.errors import PortClosed
 
 SLOT_DTYPE = np.dtype([("buf_idx", "<u4"), ("len", "<u2"), ("flags", "<u2"), ("ptr", "<u8")])
 RING_HEADER = 256           # struct netmap_ring: slot[] starts here
@@ -41,7 +42,7 @@ class Ring:
 
     def _ring(self):
         if self._mem._base is None:
-            raise ValueError("the port of this ring is closed")
+            raise PortClosed("the port of this ring")
         return self._c
 
     head = property(lambda self: int(self._ring().head),

@@ -309,3 +309,46 @@ def pipe_stream_asan(tmp_path_factory) -> Path:
     if why:
         skip_or_fail(why)
     return _build(work, "pipe_stream", SANITIZE_FLAGS)
+
+
+# ---------------------------------------------------------------------------
+# a Port shared between threads
+
+
+def _wait_for(cond, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.0005)
+
+
+def close_while_polling(open_port, count: int) -> int:
+    """count times: a thread waits in port.poll(POLLIN, -1) on a fresh
+    open_port(i), and close() from this thread must end that poll with
+    PortClosed within a bounded time.  close() comes before the poll, while
+    it is inside the engine, or while it sleeps (i % 3).  Returns count."""
+    import nmcompat
+    from nmcompat.errors import PortClosed
+    for i in range(count):
+        port, got = open_port(i), []
+
+        def poller():
+            try:
+                got.append(port.poll(nmcompat.POLLIN, -1))
+            except BaseException as exc:        # noqa: B902 - reported below
+                got.append(exc)
+
+        t = threading.Thread(target=poller)
+        t.start()
+        if i % 3:
+            _wait_for(lambda: port.stats()["polls"] >= 1, "the poller to enter the engine")
+        if i % 3 == 2:
+            _wait_for(lambda: port.stats()["sleeps"] >= 1, "the poller to sleep")
+        port.close()
+        t.join(10)
+        assert not t.is_alive(), f"{port.name}: poll() still waits after close()"
+        exc = got[0]
+        assert isinstance(exc, PortClosed) and isinstance(exc, OSError) and exc.errno == 9, \
+            f"{port.name}: poll() ended with {exc!r}"
+    return count

@@ -166,6 +166,7 @@ struct nmc_port {
     uint64_t flags;
     int spin_us;
     bool no_timestamp, err_pending, filled, fd_exported;
+    int interrupted;                /* nmc_port_interrupt(): every nmc_poll returns -ECANCELED */
     uint32_t attach_gen;            /* the record's attachment p->tp is for */
     struct nmc_port_stats st;       /* process-local counters */
     const struct nmc_transport_ops *ops;    /* the port's kind */
@@ -266,6 +267,8 @@ void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx);
 void nmc_wake_disarm(struct nmc_kring *kr, uint32_t hidx);
 void nmc_wake_drain(struct nmc_port *p);
 void nmc_wake_self(struct nmc_port *p);
+void nmc_wake_interrupt(struct nmc_port *p);
+bool nmc_port_interrupted(const struct nmc_port *p);    /* sync.c */
 void nmc_wake_fill(struct nmc_port *p, struct nmc_lring *lr);
 void nmc_sock_path(const char *rundir, uint16_t mem_id, uint32_t h, char *out, size_t len);
 

@@ -60,7 +60,10 @@ struct nmc_transport_ops {
     /* The descriptor users poll.  NULL: the port's wakeup socket. */
     int (*poll_fd)(struct nmc_port *p);
     /* Block until the kernel has something for `events` (ports whose
-     * wakeups come from kernel sockets).  NULL: the engine's wakeups. */
+     * wakeups come from kernel sockets).  NULL: the engine's wakeups.
+     * Must also return when the port's own socket (p->sock) is readable,
+     * after draining it, and return -ECANCELED without blocking once
+     * nmc_port_interrupted(p): that is how nmc_port_interrupt() wakes it. */
     int (*wait)(struct nmc_port *p, int events, int timeout_ms);
 };
 

@@ -161,6 +161,20 @@ static int check_ready(struct nmc_port *p, int events)
     return revents;
 }
 
+bool nmc_port_interrupted(const struct nmc_port *p)
+{
+    return __atomic_load_n(&p->interrupted, __ATOMIC_SEQ_CST) != 0;
+}
+
+int nmc_port_interrupt(struct nmc_port *p)
+{
+    if (!p)
+        return -EINVAL;
+    __atomic_store_n(&p->interrupted, 1, __ATOMIC_SEQ_CST);
+    nmc_wake_interrupt(p);
+    return 0;
+}
+
 static int64_t now_us(void)
 {
     struct timespec ts;
@@ -179,7 +193,7 @@ static void spin(struct nmc_port *p, int events)
         if (peer_moved(p, events))
             return;
         nmc_cpu_relax();
-        if (i % 64 == 0 && now_us() >= end)
+        if (i % 64 == 0 && (now_us() >= end || nmc_port_interrupted(p)))
             return;
     }
 }
@@ -222,6 +236,8 @@ static int sleep_once(struct nmc_port *p, int events, int64_t deadline)
             return 0;                   /* the reader released while we filled */
     }
     p->st.sleeps++;
+    if (nmc_port_interrupted(p))        /* checked after any drain: the datagram is still queued */
+        return -ECANCELED;
     n = poll(&pfd, 1, ms);
     if (n < 0)
         return errno == EINTR ? -EINTR : -errno;
@@ -237,6 +253,8 @@ int nmc_poll(struct nmc_port *p, int events, int timeout_ms)
 
     p->st.polls++;
     for (;;) {
+        if (nmc_port_interrupted(p))
+            return -ECANCELED;
         if ((revents = check_ready(p, events)) != 0 || timeout_ms == 0)
             return revents;
         if (p->ops->wait) {             /* the kernel's sockets wake us */

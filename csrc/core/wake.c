@@ -113,6 +113,19 @@ void nmc_wake_self(struct nmc_port *p)
         ring_bell_path(p, p->mem_id, p->hidx);
 }
 
+/* Wake this port's own nmc_poll, from another thread: one datagram on its
+ * socket whatever bells are pending (the sleeper then sees p->interrupted). */
+void nmc_wake_interrupt(struct nmc_port *p)
+{
+    struct sockaddr_un sun;
+    char path[256];
+    char b = 1;
+
+    nmc_sock_path(p->rundir, p->mem_id, p->hidx, path, sizeof(path));
+    if (make_addr(path, &sun) == 0)
+        sendto(p->bell, &b, 1, MSG_DONTWAIT, (struct sockaddr *)&sun, sizeof(sun));
+}
+
 /* Called after publishing into kr, a ring of region mem_id whose holder
  * table is at `holders` (release store + this full fence). */
 void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *holders, uint16_t mem_id)

@@ -151,6 +151,11 @@ int nmc_rxsync(struct nmc_port *port);
  * reinit), 0 on timeout, or -errno. */
 int nmc_poll(struct nmc_port *port, int events, int timeout_ms);
 
+/* Make every nmc_poll() of port, the ones waiting now in other threads and
+ * all later ones, return -ECANCELED at once.  Called from another thread
+ * before nmc_port_close(), which must wait until those calls returned. */
+int nmc_port_interrupt(struct nmc_port *port);
+
 /* nm_inject(): queue one packet (split into NS_MOREFRAG fragments when
  * larger than a buffer) on the first bound TX ring with room; no syscall.
  * Returns len, or 0 if no ring had room. */

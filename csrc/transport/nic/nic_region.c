@@ -61,16 +61,23 @@ int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct n
 }
 
 
-/* Block until a kernel socket of a NIC port has something for `events`. */
+/* Block until a kernel socket of a NIC port has something for `events`,
+ * or nmc_port_interrupt() rings the port's own socket. */
 int nmc_nic_wait(struct nmc_port *p, int events, int timeout_ms)
 {
-    struct pollfd pf[512];
-    int n = 0;
+    struct pollfd pf[512] = { { .fd = p->sock, .events = POLLIN } };
+    int n = 1;
 
     for (int k = 0; k < p->nkfd && n < 512; k++)
         if (events & p->kfd[k].serves)
             pf[n++] = (struct pollfd){ .fd = p->kfd[k].fd, .events = (short)(events & p->kfd[k].serves) };
-    return poll(pf, (nfds_t)n, timeout_ms) < 0 ? -errno : 0;
+    if (nmc_port_interrupted(p))
+        return -ECANCELED;
+    if (poll(pf, (nfds_t)n, timeout_ms) < 0)
+        return -errno;
+    if (pf[0].revents & POLLIN)
+        nmc_wake_drain(p);
+    return 0;
 }
 
 
