@@ -1,8 +1,9 @@
 """The Python-owned mapping of a port's netmap memory.
 
-The engine maps the region for its own use; this second mapping of the same
-file (same pages) is the one user-visible views (ring.slots, ring.buf(),
-nextpkt() data, numpy arrays over them) derive from.
+The engine maps the region for its own use; this second mapping of the
+netmap memory file (same pages; the engine's control state is in another
+file, ctl.<id>, never mapped here) is the one user-visible views
+(ring.slots, ring.buf(), nextpkt() data, numpy arrays over them) derive from.
 
 At close, a view may still be alive (ring.slots always is while its Ring
 is).  Its memory must not stay the shared region: the same rings and
@@ -40,13 +41,14 @@ def _replace_with_private_zeros(addr: int, size: int) -> None:
 
 
 class Memory:
-    """netmap memory [IF pool | RING pool | BUF pool] of one region."""
+    """netmap memory [IF pool | RING pool | BUF pool] of one region: the
+    memory file, size bytes from offset 0."""
 
-    def __init__(self, path: str, file_offset: int, size: int) -> None:
+    def __init__(self, path: str, size: int) -> None:
         fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
         try:
             self._mm = mmap.mmap(fd, size, mmap.MAP_SHARED,
-                                 mmap.PROT_READ | mmap.PROT_WRITE, offset=file_offset)
+                                 mmap.PROT_READ | mmap.PROT_WRITE)
         finally:
             os.close(fd)
         self.size = size

@@ -98,7 +98,7 @@ class Port:
         self._closing = threading.Lock()        # one close() frees the port
         try:
             self.info = self._read_info(backend, details or {})
-            self._mem = Memory(self.info.region, self._file_offset, self.info.memsize)
+            self._mem = Memory(self.info.region, self.info.memsize)
             self.tx_rings = self._rings(self.info.bound_tx, 0)
             self.rx_rings = self._rings(self.info.bound_rx, 1)
         except BaseException:
@@ -112,7 +112,6 @@ class Port:
     def _read_info(self, backend: str, details: dict) -> PortInfo:
         ci = ffi.new("struct nmc_port_info *")
         check(lib.nmc_port_info(self._h, ci), "describe", self.name)
-        self._file_offset = ci.mem_file_offset
         return PortInfo(
             name=self.name, backend=backend, mem_id=ci.nr_mem_id, memsize=ci.nr_memsize,
             nr_offset=ci.nr_offset, tx_rings=ci.nr_tx_rings, rx_rings=ci.nr_rx_rings,

@@ -41,7 +41,7 @@ void nmc_bits_free_run(uint64_t *map, uint32_t nbits, uint32_t first, uint32_t c
         bit_clr(map, j);
 }
 
-static uint64_t *bufmap(struct nmc_region *r) { return (uint64_t *)(r->map + r->g.buf_map_ofs); }
+static uint64_t *bufmap(struct nmc_region *r) { return (uint64_t *)(r->ctl + r->g.buf_map_ofs); }
 
 /* Allocate `count` single buffers (not necessarily contiguous), scanning
  * a word at a time from where the previous allocation stopped. */
@@ -100,7 +100,7 @@ uint32_t nmc_buf_free_list(struct nmc_region *r, uint32_t head)
         uint32_t next;
         if (!bit_get(m, head))
             break;                      /* already free: the list is corrupt */
-        memcpy(&next, nmc_buf(r->map + r->g.ctl_size, &r->g, head), sizeof(next));
+        memcpy(&next, nmc_buf(r->mem, &r->g, head), sizeof(next));
         nmc_buf_free(r, head);
         freed++;
         head = next;
@@ -110,7 +110,7 @@ uint32_t nmc_buf_free_list(struct nmc_region *r, uint32_t head)
 
 int nmc_buf_alloc_list(struct nmc_region *r, uint32_t count, uint32_t *head)
 {
-    uint8_t *mem = r->map + r->g.ctl_size;
+    uint8_t *mem = r->mem;
     uint32_t prev = 0;
 
     *head = 0;

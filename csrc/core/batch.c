@@ -180,7 +180,6 @@ int nmc_port_info(const struct nmc_port *p, struct nmc_port_info *info)
     memset(info, 0, sizeof(*info));
     info->nr_offset = (uint64_t)((const uint8_t *)p->nifp - p->mem);
     info->nr_memsize = p->g.memsize;
-    info->mem_file_offset = p->g.ctl_size;
     info->nr_tx_rings = (uint16_t)p->nifp->ni_tx_rings;
     info->nr_rx_rings = (uint16_t)p->nifp->ni_rx_rings;
     info->nr_tx_slots = p->rec->nslots[p->end][0];

@@ -1,20 +1,23 @@
 /*
  * nmc_int.h -- shared-memory layout and internal interfaces of the engine.
  *
- * A region file (netmap "mem_id") on the tmpfs runtime directory:
+ * A region (netmap "mem_id") is two files on the tmpfs runtime directory:
  *
- *   [ control area | IF pool | RING pool | BUF pool ]
- *                  ^ netmap memory starts here (what users map)
+ *   mem.<id>  [ IF pool | RING pool | BUF pool ]   the netmap memory, from
+ *             offset 0: the only file users map (nr_offset is relative to it)
+ *   ctl.<id>  [ header | holders | ports | krings | bitmaps ]   the engine's
+ *             control state: mapped by the engine only, never reachable
+ *             through a mapping of the netmap memory
  *
- * The control area holds the header, the holder table (one entry per open
+ * The control file holds the header, the holder table (one entry per open
  * port, i.e. per netmap_if), the port table, one struct nmc_kring per ring
  * object and the allocation bitmaps.  All control operations run under an
  * exclusive flock on <rundir>/lock; the data path takes no lock.
  *
  * Liveness: holder h keeps an OFD write lock on byte NMC_LOCK_BASE + h of
- * the region file for as long as any process has its file description open
- * (fork and SCM_RIGHTS keep it alive, death releases it).  A holder whose
- * byte is unlocked is dead and is reclaimed on the next open or close.
+ * the control file for as long as any process has its file description
+ * open (fork and SCM_RIGHTS keep it alive, death releases it).  A holder
+ * whose byte is unlocked is dead and is reclaimed on the next open or close.
  */
 #ifndef NMC_INT_H
 #define NMC_INT_H
@@ -29,7 +32,7 @@
 #include "nmcompat.h"
 
 #define NMC_REGION_MAGIC   0x6f6967657263616eULL   /* "nacregio" */
-#define NMC_REGION_VERSION 1u
+#define NMC_REGION_VERSION 2u
 #define NMC_MAX_HOLDERS    256u
 #define NMC_MAX_PORTS      128u
 #define NMC_PIPE_MAXRINGS  256u
@@ -50,19 +53,22 @@
 #define nmc_aligned __attribute__((aligned(NMC_CACHELINE)))
 
 /* Immutable geometry, fixed when the region is created.  Offsets marked
- * "file" are from the start of the file; pool offsets are from the start
- * of the netmap memory (which is at ctl_size in the file). */
+ * "ctl" are from the start of the control file; pool offsets are from the
+ * start of the netmap memory file. */
 struct nmc_geom {
-    uint64_t file_size, ctl_size, memsize;
-    uint64_t holders_ofs, ports_ofs, krings_ofs;            /* file */
-    uint64_t if_map_ofs, ring_map_ofs, buf_map_ofs;         /* file */
+    uint64_t ctl_size, memsize;                             /* file sizes */
+    uint64_t holders_ofs, ports_ofs, krings_ofs;            /* ctl */
+    uint64_t if_map_ofs, ring_map_ofs, buf_map_ofs;         /* ctl */
     uint64_t if_pool_ofs, ring_pool_ofs, buf_pool_ofs;      /* memory */
     uint32_t if_units, ring_num, ring_size, buf_num, buf_size;
     uint32_t pad;
 };
 
+/* At offset 0 of the control file.  magic, layout and version keep their
+ * places in every build, so that any build can tell a foreign layout. */
 struct nmc_region_hdr {
     uint64_t magic;
+    uint64_t layout;            /* nmc_layout_hash() of the creating build */
     uint32_t version, mem_id;
     struct nmc_geom g;
     uint32_t buf_hint;          /* first-fit scan start */
@@ -150,10 +156,9 @@ struct nmc_transport_ops;
 
 /* A process-local handle on one open port. */
 struct nmc_port {
-    int region_fd, sock, bell;
-    uint8_t *map;                   /* the whole region file */
-    size_t map_len;
-    uint8_t *mem;                   /* netmap memory = map + ctl_size */
+    int ctl_fd, sock, bell;         /* ctl_fd carries the holder's lock byte */
+    uint8_t *ctl;                   /* the control file */
+    uint8_t *mem;                   /* the netmap memory file */
     struct nmc_geom g;              /* trusted local copy */
     uint16_t mem_id;
     uint32_t hidx, end;
@@ -184,9 +189,9 @@ struct nmc_port {
 
 /* region.c */
 struct nmc_region {
-    int fd;
-    uint8_t *map;
-    size_t map_len;
+    int fd;                         /* the control file: holders' lock bytes */
+    uint8_t *ctl;                   /* control file, g.ctl_size bytes */
+    uint8_t *mem;                   /* netmap memory file, g.memsize bytes */
     struct nmc_geom g;
     struct nmc_region_hdr *hdr;
     uint16_t mem_id;
@@ -204,15 +209,18 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r);
 bool nmc_holder_alive(int fd, uint32_t h);
 void nmc_region_unlink_parents(const char *rundir, uint16_t mem_id);
 void nmc_region_path(const char *rundir, uint16_t mem_id, char *out, size_t len);
+void nmc_region_ctl_path(const char *rundir, uint16_t mem_id, char *out, size_t len);
+void nmc_region_unmap(uint8_t *ctl, uint8_t *mem, const struct nmc_geom *g);
+uint64_t nmc_layout_hash(void);
 
 static inline struct nmc_holder *nmc_holders(const struct nmc_region *r)
-{ return (struct nmc_holder *)(r->map + r->g.holders_ofs); }
+{ return (struct nmc_holder *)(r->ctl + r->g.holders_ofs); }
 static inline struct nmc_port_rec *nmc_ports(const struct nmc_region *r)
-{ return (struct nmc_port_rec *)(r->map + r->g.ports_ofs); }
+{ return (struct nmc_port_rec *)(r->ctl + r->g.ports_ofs); }
 static inline uint32_t nmc_rec_obj(const struct nmc_port_rec *rec, uint32_t e, uint32_t d, uint32_t k)
 { return rec->first_obj[e][d] + k; }
-static inline struct nmc_kring *nmc_krings(const uint8_t *map, const struct nmc_geom *g)
-{ return (struct nmc_kring *)(map + g->krings_ofs); }
+static inline struct nmc_kring *nmc_krings(const uint8_t *ctl, const struct nmc_geom *g)
+{ return (struct nmc_kring *)(ctl + g->krings_ofs); }
 static inline struct netmap_ring *nmc_ring_obj(uint8_t *mem, const struct nmc_geom *g, uint32_t i)
 { return (struct netmap_ring *)(mem + g->ring_pool_ofs + (uint64_t)i * g->ring_size); }
 static inline uint8_t *nmc_buf(uint8_t *mem, const struct nmc_geom *g, uint32_t idx)

@@ -47,8 +47,8 @@ struct nmc_transport_ops {
      * start from, for the reasons in `why`.  Called by the reaper (lock
      * held) and by a sync that takes a ring over from a dead owner, always
      * with the ring owned by the caller.  NULL: nothing to repair. */
-    void (*ring_repair)(uint8_t *map, const struct nmc_geom *g, uint32_t obj, uint32_t dir,
-                        unsigned why);
+    void (*ring_repair)(uint8_t *ctl, uint8_t *mem, const struct nmc_geom *g, uint32_t obj,
+                        uint32_t dir, unsigned why);
     /* A record nobody holds is about to be freed (netmap's nm_dtor), lock
      * held.  NULL: nothing beyond freeing the record. */
     void (*destroy)(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec);

@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-static uint64_t *if_map(struct nmc_region *r) { return (uint64_t *)(r->map + r->g.if_map_ofs); }
+static uint64_t *if_map(struct nmc_region *r) { return (uint64_t *)(r->ctl + r->g.if_map_ofs); }
 
 static int holder_lock(int fd, uint32_t h)
 {
@@ -93,7 +93,7 @@ static int take_holder(struct nmc_region *r)
 static int make_nifp(struct nmc_region *r, struct nmc_holder *hd, const struct nmc_port_rec *rec,
                      uint32_t end, uint32_t extra, const char *name)
 {
-    uint8_t *mem = r->map + r->g.ctl_size;
+    uint8_t *mem = r->mem;
     uint32_t ntx = end_rings(rec, end, 0), nrx = end_rings(rec, end, 1);
     uint64_t size = sizeof(struct netmap_if) + sizeof(ssize_t) * (ntx + 1 + nrx + 1);
     uint32_t units = (uint32_t)((size + NMC_IF_UNIT - 1) / NMC_IF_UNIT), head = 0;
@@ -130,7 +130,7 @@ static int make_nifp(struct nmc_region *r, struct nmc_holder *hd, const struct n
 
 static void count_users(struct nmc_region *r, const struct nmc_port_rec *rec, const struct nmc_holder *hd)
 {
-    struct nmc_kring *krs = nmc_krings(r->map, &r->g);
+    struct nmc_kring *krs = nmc_krings(r->ctl, &r->g);
 
     for (uint32_t dir = 0; dir < 2; dir++)
         for (uint32_t k = hd->first[dir]; k < hd->last[dir]; k++)
@@ -139,7 +139,7 @@ static void count_users(struct nmc_region *r, const struct nmc_port_rec *rec, co
 
 static void setup_lrings(struct nmc_port *p)
 {
-    struct nmc_kring *krs = nmc_krings(p->map, &p->g);
+    struct nmc_kring *krs = nmc_krings(p->ctl, &p->g);
 
     for (uint32_t dir = 0; dir < 2; dir++) {
         struct nmc_lring *lr = dir == 0 ? p->tx : p->rx;
@@ -161,11 +161,10 @@ static void setup_lrings(struct nmc_port *p)
 static int fill_port(struct nmc_port *p, struct nmc_region *r, uint32_t h, uint32_t port,
                      const struct nmc_pipe_req *req, const char *rundir)
 {
-    p->region_fd = r->fd;
-    p->map = r->map;
-    p->map_len = r->map_len;
+    p->ctl_fd = r->fd;
+    p->ctl = r->ctl;
     p->g = r->g;
-    p->mem = r->map + r->g.ctl_size;
+    p->mem = r->mem;
     p->mem_id = r->mem_id;
     p->hidx = h;
     p->end = req->role;
@@ -247,7 +246,7 @@ static int open_locked(const struct nmc_pipe_req *req, const char *rundir, struc
         nmc_wake_sleepers(p, p->rx[i].peer_kr);
     return 0;
 fail:
-    if (r.map) {
+    if (r.ctl) {
         nmc_region_reap(rundir, &r);
         nmc_region_detach(&r);
     }
@@ -268,7 +267,7 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
     p = calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;
-    p->region_fd = p->sock = p->bell = p->epfd = -1;
+    p->ctl_fd = p->sock = p->bell = p->epfd = -1;
     if ((lock = nmc_rundir_lock(rundir)) < 0) {
         free(p);
         return lock;
@@ -291,8 +290,8 @@ int nmc_port_close(struct nmc_port *p)
     if (!p)
         return -EINVAL;
     lock = nmc_rundir_lock(p->rundir);
-    r = (struct nmc_region){ .fd = p->region_fd, .map = p->map, .map_len = p->map_len,
-                             .g = p->g, .hdr = (struct nmc_region_hdr *)p->map, .mem_id = p->mem_id };
+    r = (struct nmc_region){ .fd = p->ctl_fd, .ctl = p->ctl, .mem = p->mem,
+                             .g = p->g, .hdr = (struct nmc_region_hdr *)p->ctl, .mem_id = p->mem_id };
     nmc_wake_teardown(p);
     if (p->ops->detach)
         p->ops->detach(p, lock >= 0 ? &r : NULL);

@@ -14,7 +14,7 @@ uint32_t nmc_bound(uint32_t v, uint32_t dflt, uint32_t lo, uint32_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-static uint64_t *ring_map(struct nmc_region *r) { return (uint64_t *)(r->map + r->g.ring_map_ofs); }
+static uint64_t *ring_map(struct nmc_region *r) { return (uint64_t *)(r->ctl + r->g.ring_map_ofs); }
 
 struct nmc_port_rec *nmc_rec_alloc(struct nmc_region *r, uint32_t kind, const char *name)
 {
@@ -37,8 +37,8 @@ struct nmc_port_rec *nmc_rec_alloc(struct nmc_region *r, uint32_t kind, const ch
 int nmc_rec_add_rings(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e, uint32_t d,
                       uint32_t n, uint32_t slots, bool with_bufs)
 {
-    uint8_t *mem = r->map + r->g.ctl_size;
-    struct nmc_kring *kr = nmc_krings(r->map, &r->g);
+    uint8_t *mem = r->mem;
+    struct nmc_kring *kr = nmc_krings(r->ctl, &r->g);
     int64_t first = nmc_bits_alloc_run(ring_map(r), r->g.ring_num, n);
     uint32_t idx[NMC_MAXSLOTS];
 
@@ -72,7 +72,7 @@ int nmc_rec_add_rings(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e
  * mirror its TX rings), its ring objects, and the record. */
 void nmc_rec_free(struct nmc_region *r, struct nmc_port_rec *rec)
 {
-    uint8_t *mem = r->map + r->g.ctl_size;
+    uint8_t *mem = r->mem;
     /* ports of some kinds swap buffers among themselves: theirs go back
      * only with the whole region (a record of an unknown kind: the same) */
     const struct nmc_transport_ops *ops = nmc_transport_of(rec->kind);

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static uint64_t *if_map(struct nmc_region *r) { return (uint64_t *)(r->map + r->g.if_map_ofs); }
+static uint64_t *if_map(struct nmc_region *r) { return (uint64_t *)(r->ctl + r->g.if_map_ofs); }
 
 uint32_t nmc_env_u32(const char *name, uint32_t dflt)
 {
@@ -54,7 +54,7 @@ static void release_rings(struct nmc_region *r, const struct nmc_holder *hd, uin
                           struct nmc_port_rec *rec)
 {
     const struct nmc_transport_ops *ops = nmc_transport_of(rec->kind);
-    struct nmc_kring *krs = nmc_krings(r->map, &r->g);
+    struct nmc_kring *krs = nmc_krings(r->ctl, &r->g);
 
     for (uint32_t dir = 0; dir < 2; dir++) {
         for (uint32_t k = 0; k < rec->nrings[hd->end][dir]; k++) {
@@ -73,7 +73,7 @@ static void release_rings(struct nmc_region *r, const struct nmc_holder *hd, uin
             if (!port_has_live_holder(r, hd->port, (int)hd->end, (int)dir, k))
                 why |= NMC_REPAIR_LAST_HOLDER;
             if (why && ops && ops->ring_repair)
-                ops->ring_repair(r->map, &r->g, obj, dir, why);
+                ops->ring_repair(r->ctl, r->mem, &r->g, obj, dir, why);
             if (why & NMC_REPAIR_DIED_INSIDE)
                 nmc_ring_clear_dead(&krs[obj], h);
         }
@@ -83,7 +83,7 @@ static void release_rings(struct nmc_region *r, const struct nmc_holder *hd, uin
 void nmc_holder_release(struct nmc_region *r, uint32_t h)
 {
     struct nmc_holder *hd = &nmc_holders(r)[h];
-    uint8_t *mem = r->map + r->g.ctl_size;
+    uint8_t *mem = r->mem;
     struct nmc_port_rec *rec = hd->port < NMC_MAX_PORTS ? &nmc_ports(r)[hd->port] : NULL;
 
     if (hd->nifp_unit < r->g.if_units && hd->nifp_units <= r->g.if_units - hd->nifp_unit) {
@@ -135,6 +135,8 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r)
     nmc_region_unlink_parents(rundir, r->mem_id);
     nmc_region_path(rundir, r->mem_id, path, sizeof(path));
     unlink(path);
+    nmc_region_ctl_path(rundir, r->mem_id, path, sizeof(path));
+    unlink(path);
     return 1;
 }
 
@@ -142,10 +144,12 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r)
 int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r)
 {
     int id = nmc_region_lookup_parent(rundir, req->parent);
-    int err;
+    int err = 0;
 
     if (id > 0) {
-        if (nmc_region_attach(rundir, (uint16_t)id, r) == 0) {
+        if ((err = nmc_region_attach(rundir, (uint16_t)id, r)) == -EPROTO)
+            return err;                 /* another build's region: leave it alone */
+        if (err == 0) {
             if (nmc_region_reap(rundir, r) == 0) {
                 if (req->mem_id && req->mem_id != id) {
                     nmc_region_detach(r);
@@ -158,8 +162,8 @@ int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nm
         nmc_region_unlink_parents(rundir, (uint16_t)id);
     }
     if (req->mem_id) {
-        if (req->mem_id < 2 || nmc_region_attach(rundir, req->mem_id, r) < 0)
-            return -EINVAL;             /* unknown nr_mem_id */
+        if (req->mem_id < 2 || (err = nmc_region_attach(rundir, req->mem_id, r)) < 0)
+            return err == -EPROTO ? err : -EINVAL;     /* unknown nr_mem_id */
         if (nmc_region_reap(rundir, r)) {
             nmc_region_detach(r);
             return -EINVAL;
@@ -190,10 +194,10 @@ int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nm
 /* The existing region linked to `name`, reaped; -ENXIO if none. */
 int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r)
 {
-    int id = nmc_region_lookup_parent(rundir, name);
+    int id = nmc_region_lookup_parent(rundir, name), err;
 
-    if (id < 0 || nmc_region_attach(rundir, (uint16_t)id, r) < 0)
-        return -ENXIO;
+    if (id < 0 || (err = nmc_region_attach(rundir, (uint16_t)id, r)) < 0)
+        return id >= 0 && err == -EPROTO ? err : -ENXIO;
     if (nmc_region_reap(rundir, r)) {
         nmc_region_detach(r);
         return -ENXIO;

@@ -81,6 +81,11 @@ void nmc_region_path(const char *rundir, uint16_t mem_id, char *out, size_t len)
     snprintf(out, len, "%s/mem.%u", rundir, (unsigned)mem_id);
 }
 
+void nmc_region_ctl_path(const char *rundir, uint16_t mem_id, char *out, size_t len)
+{
+    snprintf(out, len, "%s/ctl.%u", rundir, (unsigned)mem_id);
+}
+
 /* The layout is a pure function of the parameters: creation computes it,
  * attach recomputes it and refuses a header that disagrees. */
 static void layout(struct nmc_geom *g, uint32_t buf_num, uint32_t buf_size)
@@ -114,43 +119,80 @@ static void layout(struct nmc_geom *g, uint32_t buf_num, uint32_t buf_size)
      * the start of the netmap buffer */
     g->buf_pool_ofs = g->ring_pool_ofs + (uint64_t)g->ring_num * g->ring_size + NMC_PAGE;
     g->memsize = round_up(g->buf_pool_ofs + (uint64_t)buf_num * buf_size, NMC_PAGE);
-    g->file_size = g->ctl_size + g->memsize;
 }
 
-static int map_region(int fd, const struct nmc_geom *g, struct nmc_region *r)
+void nmc_region_unmap(uint8_t *ctl, uint8_t *mem, const struct nmc_geom *g)
 {
-    void *m = mmap(NULL, g->file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (ctl)
+        munmap(ctl, g->ctl_size);
+    if (mem)
+        munmap(mem, g->memsize);
+}
 
-    if (m == MAP_FAILED)
-        return -errno;
-    r->fd = fd;
-    r->map = m;
-    r->map_len = g->file_size;
+/* Map both files; the memory file's descriptor is not kept (the mapping
+ * holds the file), the control file's is: it carries the lock bytes. */
+static int map_region(int ctl_fd, int mem_fd, const struct nmc_geom *g, struct nmc_region *r)
+{
+    void *c = mmap(NULL, g->ctl_size, PROT_READ | PROT_WRITE, MAP_SHARED, ctl_fd, 0);
+    void *m = c == MAP_FAILED ? MAP_FAILED :
+              mmap(NULL, g->memsize, PROT_READ | PROT_WRITE, MAP_SHARED, mem_fd, 0);
+    int err = -errno;
+
+    if (m == MAP_FAILED) {
+        if (c != MAP_FAILED)
+            munmap(c, g->ctl_size);
+        return err;
+    }
+    r->fd = ctl_fd;
+    r->ctl = c;
+    r->mem = m;
     r->g = *g;
-    r->hdr = (struct nmc_region_hdr *)r->map;
+    r->hdr = (struct nmc_region_hdr *)r->ctl;
     return 0;
 }
 
-static int free_mem_id(const char *rundir)
+static bool id_taken(const char *rundir, unsigned id)
 {
     char path[256];
     struct stat st;
 
-    for (unsigned id = 2; id < 65536; id++) {
-        nmc_region_path(rundir, (uint16_t)id, path, sizeof(path));
-        if (lstat(path, &st) < 0 && errno == ENOENT)
+    nmc_region_path(rundir, (uint16_t)id, path, sizeof(path));
+    if (lstat(path, &st) == 0 || errno != ENOENT)
+        return true;
+    nmc_region_ctl_path(rundir, (uint16_t)id, path, sizeof(path));
+    return lstat(path, &st) == 0 || errno != ENOENT;
+}
+
+static int free_mem_id(const char *rundir)
+{
+    for (unsigned id = 2; id < 65536; id++)
+        if (!id_taken(rundir, id))
             return (int)id;
-    }
     return -ENOSPC;
+}
+
+static int create_file(const char *path, uint64_t size)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, (off_t)size) < 0) {
+        int err = -errno;
+        unlink(path);
+        close(fd);
+        return err;
+    }
+    return fd;
 }
 
 int nmc_region_create(const char *rundir, uint32_t buf_num, uint32_t buf_size,
                       struct nmc_region *r)
 {
+    char ctl_path[256], mem_path[256];
     struct nmc_geom g;
-    char path[256];
     uint64_t *bufmap;
-    int id, fd, err;
+    int id, ctl_fd, mem_fd, err;
 
     if (buf_size < 64 || buf_size > 65536 || buf_size % 64)
         return -EINVAL;
@@ -160,69 +202,107 @@ int nmc_region_create(const char *rundir, uint32_t buf_num, uint32_t buf_size,
     if (id < 0)
         return id;
     layout(&g, buf_num, buf_size);
-    nmc_region_path(rundir, (uint16_t)id, path, sizeof(path));
-    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return -errno;
-    if (ftruncate(fd, (off_t)g.file_size) < 0 || (err = map_region(fd, &g, r)) < 0) {
-        err = errno ? -errno : -ENOMEM;
-        unlink(path);
-        close(fd);
+    nmc_region_ctl_path(rundir, (uint16_t)id, ctl_path, sizeof(ctl_path));
+    nmc_region_path(rundir, (uint16_t)id, mem_path, sizeof(mem_path));
+    if ((ctl_fd = create_file(ctl_path, g.ctl_size)) < 0)
+        return ctl_fd;
+    if ((mem_fd = err = create_file(mem_path, g.memsize)) < 0 ||
+        (err = map_region(ctl_fd, mem_fd, &g, r)) < 0) {
+        if (mem_fd >= 0) {
+            unlink(mem_path);
+            close(mem_fd);
+        }
+        unlink(ctl_path);
+        close(ctl_fd);
         return err;
     }
+    close(mem_fd);
     r->mem_id = (uint16_t)id;
-    bufmap = (uint64_t *)(r->map + g.buf_map_ofs);
+    bufmap = (uint64_t *)(r->ctl + g.buf_map_ofs);
     bufmap[0] |= 3;                      /* buffers 0 and 1 are reserved */
     r->hdr->g = g;
     r->hdr->mem_id = (uint32_t)id;
     r->hdr->version = NMC_REGION_VERSION;
+    r->hdr->layout = nmc_layout_hash();
     r->hdr->buf_hint = 2;
     r->hdr->buf_free = buf_num - 2;
     nmc_store_rel(&r->hdr->magic, NMC_REGION_MAGIC);
     return 0;
 }
 
-int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r)
+/* Open one of a region's files, ours and a regular file of the expected
+ * size (0: any, the size is checked later). */
+static int open_checked(const char *path, uint64_t size)
 {
-    struct nmc_region_hdr hdr;
-    struct nmc_geom g;
-    char path[256];
     struct stat st;
-    int fd, err;
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 
-    nmc_region_path(rundir, mem_id, path, sizeof(path));
-    fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return errno == ENOENT ? -ENXIO : -errno;
-    err = -EACCES;
-    if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || !S_ISREG(st.st_mode))
-        goto fail;
-    err = -EINVAL;
-    if (pread(fd, &hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
-        goto fail;
-    if (hdr.magic != NMC_REGION_MAGIC || hdr.version != NMC_REGION_VERSION ||
-        hdr.mem_id != mem_id || hdr.g.buf_size < 64 || hdr.g.buf_size > 65536 ||
+    if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -EACCES;
+    }
+    if (size && (uint64_t)st.st_size != size) {
+        close(fd);
+        return -EINVAL;
+    }
+    return fd;
+}
+
+/* The header of a control file: another build's layout is -EPROTO, a
+ * header that disagrees with its own geometry -EINVAL. */
+static int check_header(int fd, uint16_t mem_id, struct nmc_geom *g)
+{
+    struct nmc_region_hdr hdr;
+    struct stat st;
+
+    if (pread(fd, &hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) || fstat(fd, &st) < 0)
+        return -EINVAL;
+    if (hdr.magic != NMC_REGION_MAGIC)
+        return -EINVAL;
+    if (hdr.layout != nmc_layout_hash() || hdr.version != NMC_REGION_VERSION)
+        return -EPROTO;
+    if (hdr.mem_id != mem_id || hdr.g.buf_size < 64 || hdr.g.buf_size > 65536 ||
         hdr.g.buf_num < 64 || hdr.g.buf_num > (1u << 24))
+        return -EINVAL;
+    layout(g, hdr.g.buf_num, hdr.g.buf_size);
+    if (memcmp(g, &hdr.g, sizeof(*g)) != 0 || (uint64_t)st.st_size != g->ctl_size)
+        return -EINVAL;
+    return 0;
+}
+
+int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r)
+{
+    char path[256];
+    struct nmc_geom g;
+    int ctl_fd, mem_fd, err;
+
+    nmc_region_ctl_path(rundir, mem_id, path, sizeof(path));
+    if ((ctl_fd = open_checked(path, 0)) < 0)
+        return ctl_fd;
+    if ((err = check_header(ctl_fd, mem_id, &g)) < 0)
         goto fail;
-    layout(&g, hdr.g.buf_num, hdr.g.buf_size);
-    if (memcmp(&g, &hdr.g, sizeof(g)) != 0 || (uint64_t)st.st_size != g.file_size)
+    nmc_region_path(rundir, mem_id, path, sizeof(path));
+    if ((err = mem_fd = open_checked(path, g.memsize)) < 0)
         goto fail;
-    if ((err = map_region(fd, &g, r)) < 0)
+    err = map_region(ctl_fd, mem_fd, &g, r);
+    close(mem_fd);
+    if (err < 0)
         goto fail;
     r->mem_id = mem_id;
     return 0;
 fail:
-    close(fd);
+    close(ctl_fd);
     return err;
 }
 
 void nmc_region_detach(struct nmc_region *r)
 {
-    if (r->map)
-        munmap(r->map, r->map_len);
+    nmc_region_unmap(r->ctl, r->mem, &r->g);
     if (r->fd >= 0)
         close(r->fd);
-    r->map = NULL;
+    r->ctl = r->mem = NULL;
     r->fd = -1;
 }
 

@@ -13,13 +13,13 @@ static bool take_from_dead(struct nmc_port *p, struct nmc_lring *lr, int dir)
     struct nmc_kring *kr = lr->kr;
     uint32_t owner = __atomic_load_n(&kr->busy, __ATOMIC_ACQUIRE);
 
-    if (owner == 0 || owner - 1 >= NMC_MAX_HOLDERS || nmc_holder_alive(p->region_fd, owner - 1))
+    if (owner == 0 || owner - 1 >= NMC_MAX_HOLDERS || nmc_holder_alive(p->ctl_fd, owner - 1))
         return false;
     if (!__atomic_compare_exchange_n(&kr->busy, &owner, p->hidx + 1, false,
                                      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         return false;
     if (p->ops->ring_repair)
-        p->ops->ring_repair(p->map, &p->g, lr->obj, (uint32_t)dir, NMC_REPAIR_DIED_INSIDE);
+        p->ops->ring_repair(p->ctl, p->mem, &p->g, lr->obj, (uint32_t)dir, NMC_REPAIR_DIED_INSIDE);
     return true;
 }
 

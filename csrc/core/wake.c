@@ -147,7 +147,7 @@ void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *hol
 
 void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr)
 {
-    nmc_wake_sleepers_in(p, kr, p->map + p->g.holders_ofs, p->mem_id);
+    nmc_wake_sleepers_in(p, kr, p->ctl + p->g.holders_ofs, p->mem_id);
 }
 
 void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx)
@@ -177,7 +177,7 @@ void nmc_wake_drain(struct nmc_port *p)
 
 static int pick_fill_target(struct nmc_port *p, struct nmc_lring *lr)
 {
-    struct nmc_holder *hs = (struct nmc_holder *)(p->map + p->g.holders_ofs);
+    struct nmc_holder *hs = (struct nmc_holder *)(p->ctl + p->g.holders_ofs);
     uint32_t peer_end = 1 - p->end, rid = lr->id;
 
     for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++) {
@@ -215,7 +215,7 @@ void nmc_wake_fill(struct nmc_port *p, struct nmc_lring *lr)
             break;
     }
     /* the target drains at its next rxsync even if it already looked */
-    __atomic_store_n(&((struct nmc_holder *)(p->map + p->g.holders_ofs))[h].bells_pending, 1,
+    __atomic_store_n(&((struct nmc_holder *)(p->ctl + p->g.holders_ofs))[h].bells_pending, 1,
                      __ATOMIC_RELEASE);
     p->filled = true;
 }

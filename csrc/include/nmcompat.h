@@ -23,7 +23,7 @@ extern "C" {
  * this push and its pop is exported, nothing else. */
 #pragma GCC visibility push(default)
 
-#define NMC_ABI_VERSION 1
+#define NMC_ABI_VERSION 2
 
 /* Pipe roles (netmap: "x{1" is the master, "x}1" the slave). */
 #define NMC_PIPE_MASTER 0
@@ -57,7 +57,6 @@ struct nmc_pipe_req {
 struct nmc_port_info {
     uint64_t nr_offset;     /* offset of this port's netmap_if in the memory */
     uint64_t nr_memsize;    /* size of the netmap memory (IF+RING+BUF pools) */
-    uint64_t mem_file_offset; /* where that memory starts in the region file */
     uint32_t nr_tx_slots, nr_rx_slots;
     uint16_t nr_tx_rings, nr_rx_rings;
     uint16_t nr_host_tx_rings, nr_host_rx_rings;
@@ -86,6 +85,13 @@ struct nmc_port_stats {
     uint64_t tx_dropped;    /* VALE: frames we sent that went nowhere (< 14 bytes, to ourselves) */
     uint64_t forwarded;     /* VALE: frames the switch delivered to us */
 };
+
+/* The NMC_ABI_VERSION this engine was built with: a caller compiled
+ * against another nmcompat.h must not use it. */
+int nmc_abi_version(void);
+/* The layout stamp this engine writes in the regions it creates; it
+ * attaches to no region with another stamp (-EPROTO). */
+uint64_t nmc_layout_stamp(void);
 
 int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 /* A VALE port: req->parent is its name "valeX:Y" (switch part [A-Za-z0-9_]),

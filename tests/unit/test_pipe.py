@@ -120,7 +120,7 @@ def test_engine_refuses_other_modes(rundir, mode):
     req.parent, req.pipe_id, req.mode, req.spin_us = keep[0], keep[1], mode, -1
     out = ffi.new("struct nmc_port **")
     assert lib.nmc_pipe_open(req, out) == -errno.EINVAL
-    assert not any(n.startswith(("mem.", "parent.")) for n in rundir_entries(rundir))
+    assert not any(n.startswith(("mem.", "ctl.", "parent.")) for n in rundir_entries(rundir))
 
 
 def test_c_entry_point_validates_its_request(rundir):

@@ -35,8 +35,8 @@ static int pipe_find(struct nmc_region *r, const char *parent, const char *id)
  * slot for slot, and each pair of krings points at the other. */
 static void cross(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e)
 {
-    uint8_t *mem = r->map + r->g.ctl_size;
-    struct nmc_kring *kr = nmc_krings(r->map, &r->g);
+    uint8_t *mem = r->mem;
+    struct nmc_kring *kr = nmc_krings(r->ctl, &r->g);
 
     for (uint32_t k = 0; k < rec->nrings[e][0]; k++) {
         uint32_t tobj = nmc_rec_obj(rec, e, 0, k), robj = nmc_rec_obj(rec, 1 - e, 1, k);
@@ -81,16 +81,15 @@ static int pipe_create(struct nmc_region *r, const struct nmc_pipe_req *req, uin
  * published (slots copied after the peer's pipe_tail), and trim the user
  * head back to the last complete packet, so that the next writer never
  * glues its first packet onto someone else's fragments. */
-static void repair_tx(uint8_t *map, const struct nmc_geom *g, uint32_t obj)
+static void repair_tx(uint8_t *ctl, uint8_t *mem, const struct nmc_geom *g, uint32_t obj)
 {
-    uint8_t *mem = map + g->ctl_size;
-    struct nmc_kring *kr = &nmc_krings(map, g)[obj];
+    struct nmc_kring *kr = &nmc_krings(ctl, g)[obj];
     struct netmap_ring *ring = nmc_ring_obj(mem, g, obj);
     uint32_t n = kr->nslots, pub, head, keep;
 
     if (n < 2 || n > NMC_MAXSLOTS || kr->peer >= g->ring_num)
         return;
-    pub = nmc_krings(map, g)[kr->peer].pipe_tail;
+    pub = nmc_krings(ctl, g)[kr->peer].pipe_tail;
     if (pub >= n)
         return;
     head = ring->head < n ? ring->head : pub;
@@ -106,11 +105,11 @@ static void repair_tx(uint8_t *map, const struct nmc_geom *g, uint32_t obj)
 
 /* What a sync that died half-way leaves needs no repair (the next one
  * copies [hwcur, head) again); a TX ring left without a holder does. */
-static void pipe_ring_repair(uint8_t *map, const struct nmc_geom *g, uint32_t obj, uint32_t dir,
-                             unsigned why)
+static void pipe_ring_repair(uint8_t *ctl, uint8_t *mem, const struct nmc_geom *g, uint32_t obj,
+                             uint32_t dir, unsigned why)
 {
     if (dir == 0 && (why & NMC_REPAIR_LAST_HOLDER))
-        repair_tx(map, g, obj);
+        repair_tx(ctl, mem, g, obj);
 }
 
 /* Write a peer slot only where it differs: an unchanged cache line then

@@ -170,9 +170,9 @@ static int dst_map(struct nmc_port *p, uint32_t q)
     struct nmc_kring *krs;
     int err;
 
-    if (d->reg.map && d->gen == gen)
+    if (d->reg.ctl && d->gen == gen)
         return 0;
-    if (d->reg.map)
+    if (d->reg.ctl)
         nmc_region_detach(&d->reg);
     d->reg.fd = -1;
     if ((err = nmc_region_attach(p->rundir, sp->mem_id, &d->reg)) < 0)
@@ -180,7 +180,7 @@ static int dst_map(struct nmc_port *p, uint32_t q)
     d->nrx = sp->nrx;
     d->rx_first_obj = sp->rx_first_obj;
     d->nslots = sp->rx_slots;
-    krs = nmc_krings(d->reg.map, &d->reg.g);
+    krs = nmc_krings(d->reg.ctl, &d->reg.g);
     if (d->nrx < 1 || d->nrx > NMC_VALE_MAXRINGS || d->rx_first_obj >= d->reg.g.ring_num ||
         d->nrx > d->reg.g.ring_num - d->rx_first_obj || d->nslots < 2 || d->nslots > NMC_MAXSLOTS ||
         !rings_ok(krs + d->rx_first_obj, d->nrx, d->nslots) ||
@@ -206,7 +206,7 @@ static void copy_frag(uint8_t *dst, const uint8_t *src, uint32_t len, bool indir
 static uint32_t put_packet(struct nmc_port *p, struct nmc_lring *lr, const struct nmc_ft *f,
                            struct nmc_vdst *d, struct netmap_ring *dring, uint32_t j)
 {
-    uint8_t *dmem = d->reg.map + d->reg.g.ctl_size;
+    uint8_t *dmem = d->reg.mem;
     uint32_t s = f->slot;
 
     for (uint32_t k = 0; k < f->nfrags; k++, s = nmc_next(s, lr->n), j = nmc_next(j, d->nslots)) {
@@ -233,8 +233,8 @@ static void deliver(struct nmc_port *p, struct nmc_lring *lr, uint32_t q, uint32
     struct nmc_vale_ctx *c = nmc_vale_of(p);
     struct nmc_vdst *d = &c->dst[q];
     uint32_t obj = d->rx_first_obj + r, want = 0, got, start, id, taken = 0, used = 0;
-    struct nmc_kring *kr = &nmc_krings(d->reg.map, &d->reg.g)[obj];
-    struct netmap_ring *dring = nmc_ring_obj(d->reg.map + d->reg.g.ctl_size, &d->reg.g, obj);
+    struct nmc_kring *kr = &nmc_krings(d->reg.ctl, &d->reg.g)[obj];
+    struct netmap_ring *dring = nmc_ring_obj(d->reg.mem, &d->reg.g, obj);
     struct nmc_lease who = { .owner_mem = p->mem_id, .owner_h = p->hidx, .pid = my_pid() };
 
     for (uint32_t i = 0; i < cnt; i++)
@@ -246,7 +246,7 @@ static void deliver(struct nmc_port *p, struct nmc_lring *lr, uint32_t q, uint32
     }
     if (got) {
         if (nmc_lease_put(kr, dring, p->rundir, id, start))
-            nmc_wake_sleepers_in(p, kr, d->reg.map + d->reg.g.holders_ofs, d->reg.mem_id);
+            nmc_wake_sleepers_in(p, kr, d->reg.ctl + d->reg.g.holders_ofs, d->reg.mem_id);
     }
     __atomic_fetch_add(&c->m.sw->ports[q].forwarded, taken, __ATOMIC_RELAXED);
     if (taken < cnt)
@@ -445,7 +445,7 @@ void nmc_vale_ctx_close(struct nmc_port *p)
     if (!c)
         return;
     for (uint32_t q = 0; q < NMC_SW_MAXPORTS; q++) {
-        if (c->dst[q].reg.map)
+        if (c->dst[q].reg.ctl)
             nmc_region_detach(&c->dst[q].reg);
         free(c->dst[q].list);
     }

@@ -36,10 +36,12 @@ void nmc_sw_reap(const char *rundir, struct nmc_swmap *m)
     for (uint32_t q = 0; q < NMC_SW_MAXPORTS; q++) {
         struct nmc_sw_port *sp = &m->sw->ports[q];
         struct nmc_region r = { .fd = -1 };
+        int err;
         if (sp->state != NMC_LIVE)
             continue;
-        if (nmc_region_attach(rundir, sp->mem_id, &r) < 0) {
-            nmc_sw_remove(m->sw, q);
+        if ((err = nmc_region_attach(rundir, sp->mem_id, &r)) < 0) {
+            if (err != -EPROTO)         /* another build's region is not ours to judge */
+                nmc_sw_remove(m->sw, q);
             continue;
         }
         if (!nmc_sw_entry_ok(&r, sp, q)) {
@@ -67,11 +69,11 @@ void nmc_sw_reap_name(const char *rundir, const char *sw)
 /* The persistent (or any VALE) port record named `name`, with its region. */
 static int find_named(const char *rundir, const char *name, struct nmc_region *r)
 {
-    int id = nmc_region_lookup_parent(rundir, name);
+    int id = nmc_region_lookup_parent(rundir, name), err;
     struct nmc_port_rec *ports;
 
-    if (id < 0 || nmc_region_attach(rundir, (uint16_t)id, r) < 0)
-        return -ENXIO;
+    if (id < 0 || (err = nmc_region_attach(rundir, (uint16_t)id, r)) < 0)
+        return id >= 0 && err == -EPROTO ? err : -ENXIO;
     if (nmc_region_reap(rundir, r)) {
         nmc_region_detach(r);
         return -ENXIO;
@@ -349,7 +351,6 @@ static int do_info(const char *rundir, void *arg)
         return i;
     struct nmc_port_rec *rec = &nmc_ports(&r)[i % NMC_MAX_PORTS];
     info->nr_memsize = r.g.memsize;
-    info->mem_file_offset = r.g.ctl_size;
     info->nr_tx_rings = (uint16_t)rec->nrings[0][0];
     info->nr_rx_rings = (uint16_t)rec->nrings[0][1];
     info->nr_tx_slots = rec->nslots[0][0];

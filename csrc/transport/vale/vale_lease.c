@@ -38,7 +38,7 @@ static bool owner_dead(const char *rundir, const struct nmc_lease *l)
         return true;
     if (++((struct nmc_lease *)l)->checks % 16)
         return false;                   /* alive by pid: look closer only now and then */
-    nmc_region_path(rundir, (uint16_t)l->owner_mem, path, sizeof(path));
+    nmc_region_ctl_path(rundir, (uint16_t)l->owner_mem, path, sizeof(path));
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return true;

@@ -54,7 +54,7 @@ static int create_vale(struct nmc_region *r, const struct nmc_pipe_req *req, con
                        struct nmc_port_rec **out)
 {
     struct nmc_port_rec *rec = nmc_rec_alloc(r, NMC_KIND_VALE, req->parent);
-    struct nmc_kring *krs = nmc_krings(r->map, &r->g);
+    struct nmc_kring *krs = nmc_krings(r->ctl, &r->g);
     uint32_t ntx = nmc_bound(req->tx_rings, 1, 1, NMC_VALE_MAXRINGS);
     uint32_t nrx = nmc_bound(req->rx_rings, 1, 1, NMC_VALE_MAXRINGS);
     uint32_t tslots = nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
@@ -148,7 +148,9 @@ static int vale_resolve(const char *rundir, const struct nmc_pipe_req *req, stru
         int q = nmc_sw_find(m.sw, req->parent);
         struct nmc_sw_port sp = q >= 0 ? m.sw->ports[q] : (struct nmc_sw_port){ 0 };
         nmc_sw_detach(&m);
-        if (q >= 0 && nmc_region_attach(rundir, sp.mem_id, r) == 0) {
+        if (q >= 0 && (err = nmc_region_attach(rundir, sp.mem_id, r)) == -EPROTO)
+            return err;
+        if (q >= 0 && err == 0) {
             if (nmc_region_reap(rundir, r) == 0 && nmc_sw_entry_ok(r, &sp, (uint32_t)q)) {
                 *port = sp.rec;
                 return 0;
@@ -210,10 +212,12 @@ static void vale_detach(struct nmc_port *p, struct nmc_region *r)
 
 /* A sender that died inside its txsync: what it had validated counts as
  * sent (a frame may be lost, never forwarded twice). */
-static void vale_ring_repair(uint8_t *map, const struct nmc_geom *g, uint32_t obj, uint32_t dir,
-                             unsigned why)
+static void vale_ring_repair(uint8_t *ctl, uint8_t *mem, const struct nmc_geom *g, uint32_t obj,
+                             uint32_t dir, unsigned why)
 {
-    struct nmc_kring *kr = &nmc_krings(map, g)[obj];
+    struct nmc_kring *kr = &nmc_krings(ctl, g)[obj];
+
+    (void)mem;
 
     if (dir == 0 && (why & NMC_REPAIR_DIED_INSIDE) && kr->rhead < kr->nslots) {
         kr->hwcur = kr->rhead;
