@@ -16,16 +16,16 @@ static uint32_t frags_for(const struct nmc_port *p, size_t len)
 static void put_packet(struct nmc_port *p, struct netmap_ring *ring, uint32_t n,
                        const uint8_t *data, size_t len)
 {
-    uint32_t cur = ring->cur, bs = p->g.buf_size;
+    uint32_t cur = nmc_user_u32(&ring->cur), bs = p->g.buf_size;
 
     if (cur >= n)
         return;
     do {
         struct netmap_slot *s = &ring->slot[cur];
-        uint32_t chunk = len > bs ? bs : (uint32_t)len;
-        if (s->buf_idx < 2 || s->buf_idx >= p->g.buf_num)
+        uint32_t chunk = len > bs ? bs : (uint32_t)len, idx = nmc_user_u32(&s->buf_idx);
+        if (idx < 2 || idx >= p->g.buf_num)
             break;                      /* corrupt slot: txsync will reinit */
-        memcpy(nmc_buf(p->mem, &p->g, s->buf_idx), data, chunk);
+        memcpy(nmc_buf(p->mem, &p->g, idx), data, chunk);
         s->len = (uint16_t)chunk;
         data += chunk;
         len -= chunk;
@@ -37,7 +37,7 @@ static void put_packet(struct nmc_port *p, struct netmap_ring *ring, uint32_t n,
 
 static uint32_t ring_room(const struct nmc_lring *lr)
 {
-    uint32_t cur = lr->ring->cur, tail = lr->ring->tail;
+    uint32_t cur = nmc_user_u32(&lr->ring->cur), tail = nmc_user_u32(&lr->ring->tail);
 
     if (cur >= lr->n || tail >= lr->n)
         return 0;
@@ -86,20 +86,22 @@ int nmc_send_batch(struct nmc_port *p, const uint8_t *data, size_t stride,
     return (int)sent;
 }
 
-/* Locate the next whole packet on RX ring i; returns its slot count or 0. */
-static uint32_t chain_at(const struct nmc_port *p, const struct nmc_lring *lr, uint32_t *total)
+/* Locate the next whole packet at slot cur (< n) of an RX ring; returns
+ * its slot count or 0. */
+static uint32_t chain_at(const struct nmc_port *p, const struct nmc_lring *lr, uint32_t cur,
+                         uint32_t *total)
 {
     struct netmap_ring *ring = lr->ring;
-    uint32_t cur = ring->cur, tail = ring->tail, n = lr->n, k = 0;
+    uint32_t tail = nmc_user_u32(&ring->tail), n = lr->n, k = 0;
 
     *total = 0;
     if (cur >= n || tail >= n)
         return 0;
     for (uint32_t j = cur; j != tail && k < NETMAP_MAX_FRAGS; j = nmc_next(j, n)) {
-        const struct netmap_slot *s = &ring->slot[j];
-        *total += s->len <= p->g.buf_size ? s->len : 0;
+        struct netmap_slot s = nmc_slot_read(&ring->slot[j]);
+        *total += s.len <= p->g.buf_size ? s.len : 0;
         k++;
-        if (!(s->flags & NS_MOREFRAG))
+        if (!(s.flags & NS_MOREFRAG))
             return k;
     }
     return k == NETMAP_MAX_FRAGS ? k : 0;   /* over-long chain: deliver what there is */
@@ -112,13 +114,13 @@ static uint32_t copy_chain(const struct nmc_port *p, const struct nmc_lring *lr,
     uint32_t j = first, done = 0;
 
     for (uint32_t k = 0; k < nfrags && j < lr->n; k++, j = nmc_next(j, lr->n)) {
-        const struct netmap_slot *s = &ring->slot[j];
-        uint32_t len = s->len <= p->g.buf_size ? s->len : 0;
-        if (s->buf_idx >= p->g.buf_num)
+        struct netmap_slot s = nmc_slot_read(&ring->slot[j]);
+        uint32_t len = s.len <= p->g.buf_size ? s.len : 0;
+        if (s.buf_idx >= p->g.buf_num)
             continue;
         if (len > cap - done)
             len = (uint32_t)(cap - done);
-        memcpy(dst + done, nmc_buf(p->mem, &p->g, s->buf_idx), len);
+        memcpy(dst + done, nmc_buf(p->mem, &p->g, s.buf_idx), len);
         done += len;
     }
     return done;
@@ -129,27 +131,28 @@ int nmc_next_packet(struct nmc_port *p, int whole, struct nmc_pkt *pkt)
     for (uint32_t k = 0; k < p->nrx; k++) {
         uint32_t i = (p->cur_rx + k) % p->nrx, total, nfr;
         struct nmc_lring *lr = &p->rx[i];
-        struct netmap_slot *s;
-        if (lr->ring->cur == lr->ring->tail || (nfr = chain_at(p, lr, &total)) == 0)
+        uint32_t cur = nmc_user_u32(&lr->ring->cur);
+        struct netmap_slot s;
+        if ((nfr = chain_at(p, lr, cur, &total)) == 0)
             continue;
-        s = &lr->ring->slot[lr->ring->cur];
+        s = nmc_slot_read(&lr->ring->slot[cur]);
         if (!whole)
             nfr = 1;
         memset(pkt, 0, sizeof(*pkt));
-        pkt->slot = lr->ring->cur;
+        pkt->slot = cur;
         pkt->ring = i;
         pkt->nfrags = nfr;
-        pkt->flags = s->flags;
-        pkt->first_len = s->len <= p->g.buf_size ? s->len : 0;
+        pkt->flags = s.flags;
+        pkt->first_len = s.len <= p->g.buf_size ? s.len : 0;
         pkt->len = whole ? total : pkt->first_len;
-        pkt->buf_ofs = s->buf_idx < p->g.buf_num
-                       ? p->g.buf_pool_ofs + (uint64_t)s->buf_idx * p->g.buf_size
+        pkt->buf_ofs = s.buf_idx < p->g.buf_num
+                       ? p->g.buf_pool_ofs + (uint64_t)s.buf_idx * p->g.buf_size
                        : p->g.buf_pool_ofs;
         pkt->ts_sec = lr->ring->ts.tv_sec;
         pkt->ts_usec = lr->ring->ts.tv_usec;
         for (uint32_t f = 0; f < nfr; f++)
-            lr->ring->cur = nmc_next(lr->ring->cur, lr->n);
-        lr->ring->head = lr->ring->cur;
+            cur = nmc_next(cur, lr->n);
+        lr->ring->head = lr->ring->cur = cur;
         p->cur_rx = i;
         return 1;
     }

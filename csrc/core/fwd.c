@@ -22,25 +22,25 @@ static uint32_t whole(const struct nmc_lring *rx, uint32_t cur, uint32_t avail, 
 static void move_slot(struct nmc_port *src, struct nmc_port *dst, struct netmap_slot *rs,
                       struct netmap_slot *ts, bool swap)
 {
-    uint16_t more = rs->flags & NS_MOREFRAG;
-    uint32_t len = rs->len;
+    struct netmap_slot r = nmc_slot_read(rs), t = nmc_slot_read(ts);
+    uint16_t more = r.flags & NS_MOREFRAG;
+    uint32_t len = r.len;
 
     if (swap) {
-        uint32_t t = ts->buf_idx;
-        ts->buf_idx = rs->buf_idx;
-        rs->buf_idx = t;
-        ts->flags = (uint16_t)((ts->flags & ~NS_MOREFRAG) | more | NS_BUF_CHANGED);
-        rs->flags |= NS_BUF_CHANGED;
+        ts->buf_idx = r.buf_idx;
+        rs->buf_idx = t.buf_idx;
+        ts->flags = (uint16_t)((t.flags & ~NS_MOREFRAG) | more | NS_BUF_CHANGED);
+        rs->flags = r.flags | NS_BUF_CHANGED;
     } else {
         if (len > dst->g.buf_size)
             len = dst->g.buf_size;
         if (len > src->g.buf_size)      /* never read past the source buffer */
             len = src->g.buf_size;
-        if (rs->buf_idx < src->g.buf_num && ts->buf_idx >= 2 && ts->buf_idx < dst->g.buf_num)
-            memcpy(nmc_buf(dst->mem, &dst->g, ts->buf_idx), nmc_buf(src->mem, &src->g, rs->buf_idx), len);
+        if (r.buf_idx < src->g.buf_num && t.buf_idx >= 2 && t.buf_idx < dst->g.buf_num)
+            memcpy(nmc_buf(dst->mem, &dst->g, t.buf_idx), nmc_buf(src->mem, &src->g, r.buf_idx), len);
         else
             len = 0;
-        ts->flags = (uint16_t)((ts->flags & ~NS_MOREFRAG) | more);
+        ts->flags = (uint16_t)((t.flags & ~NS_MOREFRAG) | more);
     }
     ts->len = (uint16_t)len;
 }

@@ -295,6 +295,20 @@ static inline void nmc_copy_name(char *dst, size_t size, const char *src)
 /* One read of a user-writable 32-bit field (never merged with a neighbour,
  * never re-read after the check). */
 #define nmc_user_u32(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
+#define nmc_user_u16(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
+
+/* A user-writable slot, each field read once: what the engine checks is
+ * what it uses, whatever another process writes meanwhile. */
+static inline struct netmap_slot nmc_slot_read(const struct netmap_slot *s)
+{
+    struct netmap_slot v;
+
+    v.buf_idx = nmc_user_u32(&s->buf_idx);
+    v.len = nmc_user_u16(&s->len);
+    v.flags = nmc_user_u16(&s->flags);
+    v.ptr = __atomic_load_n(&s->ptr, __ATOMIC_RELAXED);
+    return v;
+}
 #if defined(__x86_64__) || defined(__i386__)
 #define nmc_cpu_relax() __builtin_ia32_pause()
 #elif defined(__aarch64__)

@@ -140,13 +140,14 @@ static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     }
     for (j = kr->hwcur; j != head; j = nmc_next(j, n)) {
         struct netmap_slot *ts = &tx->slot[j];
-        uint32_t idx = ts->buf_idx;
-        uint16_t len = ts->len, flags = ts->flags;
+        struct netmap_slot s = nmc_slot_read(ts);
+        uint32_t idx = s.buf_idx;
+        uint16_t len = s.len, flags = s.flags;
         if (idx < 2 || idx >= p->g.buf_num || len > p->g.buf_size) {
             bad = true;
             break;
         }
-        copy_slot(&rx->slot[j], idx, len, flags, ts->ptr);
+        copy_slot(&rx->slot[j], idx, len, flags, s.ptr);
         if (flags & NS_BUF_CHANGED)
             ts->flags = flags & ~NS_BUF_CHANGED;
         nbytes += len;
@@ -188,16 +189,17 @@ static int pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     }
     for (j = kr->hwcur; j != head; j = nmc_next(j, n)) {
         struct netmap_slot *rs = &rx->slot[j];
-        uint16_t flags = rs->flags;
-        nbytes += rs->len;
+        struct netmap_slot s = nmc_slot_read(rs);
+        uint16_t flags = s.flags;
+        nbytes += s.len;
         npkts += !(flags & NS_MOREFRAG);
         if (flags & NS_BUF_CHANGED) {       /* the receiver swapped: hand it back */
-            if (rs->buf_idx < 2 || rs->buf_idx >= p->g.buf_num) {
+            if (s.buf_idx < 2 || s.buf_idx >= p->g.buf_num) {
                 nmc_ring_reinit(lr, &p->g);
                 return -EINVAL;
             }
-            tx->slot[j].buf_idx = rs->buf_idx;
-            tx->slot[j].len = rs->len;
+            tx->slot[j].buf_idx = s.buf_idx;
+            tx->slot[j].len = s.len;
             tx->slot[j].flags = flags;
             rs->flags = flags & ~NS_BUF_CHANGED;
         }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define MAC_MASK 0xffffffffffffULL
@@ -78,12 +79,23 @@ static inline uint64_t mac48(const uint8_t *m)
     return (uint64_t)lo | (uint64_t)hi << 32;
 }
 
-/* Where the payload of a TX slot is, or NULL if the slot is invalid. */
-static const uint8_t *slot_data(const struct nmc_port *p, const struct netmap_slot *s)
+/* Copy len bytes at an NS_INDIRECT address of this process.  The address
+ * comes from a user-writable slot: process_vm_readv() reports a bad one
+ * (EFAULT) where a plain read would crash the sender.  true if all read. */
+static bool read_indirect(uint64_t addr, void *dst, uint32_t len)
 {
-    if (s->flags & NS_INDIRECT)
-        return (const uint8_t *)(uintptr_t)s->ptr;
-    if (s->buf_idx < 2 || s->buf_idx >= p->g.buf_num || s->len > p->g.buf_size)
+    struct iovec local = { .iov_base = dst, .iov_len = len };
+    struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+
+    return len == 0 || process_vm_readv(my_pid(), &local, 1, &remote, 1, 0) == (ssize_t)len;
+}
+
+/* The netmap buffer of a TX slot (a snapshot), or NULL if the slot is
+ * invalid or NS_INDIRECT (whose bytes only read_indirect() may touch). */
+static const uint8_t *slot_buf(const struct nmc_port *p, const struct netmap_slot *s)
+{
+    if ((s->flags & NS_INDIRECT) || s->buf_idx < 2 || s->buf_idx >= p->g.buf_num ||
+        s->len > p->g.buf_size)
         return NULL;
     return nmc_buf(p->mem, &p->g, s->buf_idx);
 }
@@ -122,12 +134,24 @@ static uint16_t lookup(struct nmc_vale_ctx *c, const uint8_t *buf, uint32_t len)
     return c->last_dport;
 }
 
+/* The first bytes of a packet's first fragment (a slot snapshot), for the
+ * lookup: its buffer, or a copy of what an NS_INDIRECT address holds. */
+static const uint8_t *packet_head(const struct nmc_port *p, const struct netmap_slot *s,
+                                  uint8_t copy[14])
+{
+    if (!(s->flags & NS_INDIRECT))
+        return slot_buf(p, s);
+    return s->len >= 14 && read_indirect(s->ptr, copy, 14) ? copy : NULL;
+}
+
 /* One packet from slot j: fills ft, returns the slot after it. */
 static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t head,
                        struct nmc_ft *ft)
 {
     struct netmap_ring *ring = lr->ring;
     const uint8_t *first = NULL;
+    uint8_t copy[14];
+    uint32_t first_len = 0;
     bool bad = false;
     uint16_t flags;
 
@@ -135,19 +159,22 @@ static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uin
     ft->nfrags = 0;
     ft->len = 0;
     do {
-        struct netmap_slot *s = &ring->slot[j];
-        const uint8_t *d = slot_data(p, s);
-        flags = s->flags;
-        if (ft->nfrags == 0)
-            first = d;
-        bad |= d == NULL;
-        ft->len += s->len;
+        struct netmap_slot s = nmc_slot_read(&ring->slot[j]);
+        flags = s.flags;
+        if (ft->nfrags == 0) {
+            first = packet_head(p, &s, copy);
+            first_len = s.len;
+            bad |= first == NULL;
+        } else {
+            bad |= !(flags & NS_INDIRECT) && slot_buf(p, &s) == NULL;
+        }
+        ft->len += s.len;
         ft->nfrags++;
         if (flags & NS_BUF_CHANGED)
-            s->flags = flags & ~NS_BUF_CHANGED;
+            ring->slot[j].flags = flags & ~NS_BUF_CHANGED;
         j = nmc_next(j, lr->n);
     } while ((flags & NS_MOREFRAG) && j != head && ft->nfrags < NETMAP_MAX_FRAGS);
-    ft->dst = bad ? NMC_NOPORT : lookup(nmc_vale_of(p), first, ring->slot[ft->slot].len);
+    ft->dst = bad ? NMC_NOPORT : lookup(nmc_vale_of(p), first, first_len);
     return j;
 }
 
@@ -192,9 +219,9 @@ static int dst_map(struct nmc_port *p, uint32_t q)
     return 0;
 }
 
-static void copy_frag(uint8_t *dst, const uint8_t *src, uint32_t len, bool indirect)
+static void copy_frag(uint8_t *dst, const uint8_t *src, uint32_t len)
 {
-    if (len < 256 && !indirect) {       /* 64-byte chunks: buffers are 64-byte multiples */
+    if (len < 256) {                    /* 64-byte chunks: buffers are 64-byte multiples */
         for (uint32_t i = 0; i < len; i += 64)
             memcpy(dst + i, src + i, 64);
     } else {
@@ -210,14 +237,18 @@ static uint32_t put_packet(struct nmc_port *p, struct nmc_lring *lr, const struc
     uint32_t s = f->slot;
 
     for (uint32_t k = 0; k < f->nfrags; k++, s = nmc_next(s, lr->n), j = nmc_next(j, d->nslots)) {
-        const struct netmap_slot *ts = &lr->ring->slot[s];
+        struct netmap_slot ts = nmc_slot_read(&lr->ring->slot[s]);
         struct netmap_slot *rs = &dring->slot[j];
-        const uint8_t *src = slot_data(p, ts);
-        uint32_t len = ts->len, idx = rs->buf_idx;
+        const uint8_t *src = slot_buf(p, &ts);
+        uint32_t len = ts.len, idx = nmc_user_u32(&rs->buf_idx);
         if (len > d->reg.g.buf_size)
             len = d->reg.g.buf_size;
-        if (src && idx >= 2 && idx < d->reg.g.buf_num)
-            copy_frag(nmc_buf(dmem, &d->reg.g, idx), src, len, ts->flags & NS_INDIRECT);
+        if (idx < 2 || idx >= d->reg.g.buf_num)
+            len = 0;
+        else if (ts.flags & NS_INDIRECT)
+            len = read_indirect(ts.ptr, nmc_buf(dmem, &d->reg.g, idx), len) ? len : 0;
+        else if (src)
+            copy_frag(nmc_buf(dmem, &d->reg.g, idx), src, len);
         else
             len = 0;
         rs->len = (uint16_t)len;
