@@ -90,3 +90,30 @@ def test_scribbler_on_a_pipe_leaves_its_peers_engine_state_intact(procs, rundir,
     assert (int(b["gaps"]), int(b["copies"]), int(b["foreign"])) == (0, 0, 0), recv.describe()
     assert int(b["got"]) == int(a["sent"]) > 0
     assert rundir_entries(rundir) == ["lock"]
+
+
+def test_an_indirect_slot_with_a_bad_address_is_dropped_not_fatal(procs, rundir):
+    """NS_INDIRECT takes an address from a user-writable slot: one that is
+    not mapped drops the frame (counted) instead of crashing the sender."""
+    out = procs.run_python("""
+        import numpy as np
+        import nmcompat
+        from nmcompat import NS_INDIRECT
+
+        def send_indirect(port, addr, length):
+            ring = port.tx_rings[0]
+            s = ring.slots[ring.head]
+            s["ptr"], s["len"], s["flags"] = addr, length, NS_INDIRECT
+            ring.head = ring.cur = ring.next(ring.head)
+            port.txsync()
+
+        with nmcompat.open("vale0:a") as a, nmcompat.open("vale0:b") as b:
+            send_indirect(a, 8, 60)                     # the first page is never mapped
+            send_indirect(a, (1 << 47) - 4096, 1500)    # nor the top of user space
+            good = np.frombuffer(b"\\xff" * 6 + b"\\x02" + b"\\0" * 5 + b"ok" * 30, np.uint8).copy()
+            send_indirect(a, good.ctypes.data, 60)
+            b.rxsync()
+            got = b.recv(max_packets=8, sync=False)[0]
+            print("dropped", a.stats()["tx_dropped"], "got", len(got), bytes(got[0][:60]) == bytes(good[:60]))
+    """, timeout=60)
+    assert out.split() == ["dropped", "2", "got", "1", "True"], out
