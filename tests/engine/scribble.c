@@ -348,7 +348,7 @@ static int sender(const struct opts *o)
         nmc_poll(p, POLLIN, 2);
         while (nmc_recv_batch(p, in, sizeof(in), lens, 1) == 1)
             if (parse_frame(&ack, in, lens[0], lens[0] < sizeof(in) ? lens[0] : sizeof(in), ACK_TAG,
-                            &lseq, &last) == 1) {
+                            &lseq, &last) == 1 && last) {       /* not the announcement */
                 out("done sent=%u before_stop=%u", seq, sent_before);
                 nmc_port_close(p);
                 return 0;
