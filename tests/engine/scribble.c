@@ -13,8 +13,9 @@
  *       indexes and lengths near the limits, random flags, NS_INDIRECT with
  *       random addresses).  Then it syncs, polls, injects and receives,
  *       whatever the engine answers.  -R: open the port with a one-frame RX
- *       ring and never release it (no rxsync, no POLLIN), so that it holds
- *       no copy of a stream it could resend: on a switch, a port that
+ *       ring, wait until a frame fills it (before the stream starts), and
+ *       never release it (no rxsync, no POLLIN), so that it holds no copy of
+ *       a stream it could resend: on a switch, a port that
  *       floods the learning table receives everyone's frames, and a torn
  *       copy it sends (read while the switch writes the buffer) is
  *       indistinguishable from corruption.
@@ -23,7 +24,8 @@
  *       and i) until SIGUSR1, then frames flagged "last" until the receiver
  *       answers one of them.
  *   scribble recv -p PORT -g TAG [-m SRCMAC]
- *       Announce its MAC (a broadcast frame), then check every frame that
+ *       Announce its MAC (a broadcast frame, again now and then until the
+ *       stream starts), then check every frame that
  *       carries TAG from SRCMAC: its bytes are exactly those of frame seq;
  *       frames with a new seq come in increasing order (gaps counted);
  *       an exact frame with an old seq, or followed by more fragments, is
@@ -286,6 +288,10 @@ static int scribbler(const struct opts *o)
 
     nmc_port_info(p, &info);
     mem = map_memory_file(&info);
+    while (o->no_rx && p->rx[0].ring->head == p->rx[0].ring->tail) {
+        check_deadline("a frame to fill the RX ring");      /* the receiver's announcement */
+        nmc_poll(p, POLLIN, 10);
+    }
     out("ready scribbler memsize=%" PRIu64, info.nr_memsize);
     for (uint32_t it = 0; it < o->iters; it++) {
         int r[6];
@@ -356,6 +362,19 @@ static int sender(const struct opts *o)
     }
 }
 
+/* A broadcast frame from us (not an answer: last = 0). */
+static void announce(struct nmc_port *p, const struct opts *ack)
+{
+    struct opts bc = *ack;
+    uint8_t f[MAXLEN];
+    uint32_t n;
+
+    memset(bc.dst, 0xff, 6);
+    n = make_frame(&bc, f, ACK_TAG, 0, 0);
+    if (nmc_inject(p, f, n) > 0)
+        nmc_txsync(p);
+}
+
 /* The sender's VALE port is gone (it got an answer and closed). */
 static bool peer_gone(const struct opts *o)
 {
@@ -370,6 +389,7 @@ static int receiver(const struct opts *o)
     struct nmc_port *p = open_port(o);
     uint8_t in[16][2048], f[MAXLEN];
     uint32_t lens[16], seq, n, got = 0, foreign = 0, gaps = 0, next = 0, copies = 0, lastseq = 0;
+    uint32_t loops = 0;
     bool answered = false;
     struct nmc_port_stats st;
     struct opts ack = *o;
@@ -379,17 +399,15 @@ static int receiver(const struct opts *o)
     memcpy(ack.src, o->dst, 6);
     /* let a switch learn where we are: the sender's frames then come to us
      * alone, and nobody else can replay them */
-    memset(ack.dst, 0xff, 6);
-    n = make_frame(&ack, f, ACK_TAG, 0, 0);
-    if (nmc_inject(p, f, n) <= 0 || nmc_txsync(p) < 0)
-        FAIL("couldn't announce ourselves");
-    memcpy(ack.dst, o->src, 6);
+    announce(p, &ack);
     out("ready recv");
     for (;;) {
         int r;
         check_deadline("recv");
         if (answered && (!o->peer || peer_gone(o)))
             break;
+        if (++loops % 16 == 0 && !got)
+            announce(p, &ack);              /* for ports opened later */
         r = nmc_poll(p, POLLIN, 5);
         if (r < 0 && r != -EINVAL)
             FAIL("poll: %s", strerror(-r));

@@ -55,6 +55,7 @@ def _run(procs, exe, *args):
 def test_scribbler_on_a_switch_cannot_touch_a_stream_between_others(procs, rundir, scribble):
     recv = _run(procs, scribble, "recv", "-p", "vale0:b", "-a", "vale0:a", "-m", MAC_A, "-d", MAC_B)
     recv.expect("ready recv", timeout=60)
+    # ready once the receiver's announcement fills its one-frame RX ring
     scrib = _run(procs, scribble, "scribbler", "-R", "-p", "vale0:s", "-s", 11, "-n", ITERS)
     scrib.expect("ready scribbler", timeout=60)
     send = _run(procs, scribble, "send", "-p", "vale0:a", "-d", MAC_B, "-m", MAC_A)
