@@ -322,7 +322,7 @@ static void wait_room(struct nmc_port *p)
 {
     int r = nmc_poll(p, POLLOUT, 5);
 
-    if (r < 0 && r != -EINVAL)
+    if (r < 0 && r != -EINVAL && r != -EINTR)
         FAIL("poll: %s", strerror(-r));
 }
 
@@ -409,7 +409,7 @@ static int receiver(const struct opts *o)
         if (++loops % 16 == 0 && !got)
             announce(p, &ack);              /* for ports opened later */
         r = nmc_poll(p, POLLIN, 5);
-        if (r < 0 && r != -EINVAL)
+        if (r < 0 && r != -EINVAL && r != -EINTR)
             FAIL("poll: %s", strerror(-r));
         n = (uint32_t)nmc_recv_batch(p, &in[0][0], sizeof(in[0]), lens, 16);
         for (uint32_t i = 0; i < n; i++) {
@@ -519,7 +519,7 @@ static int victim(const struct opts *o)
         check_state(p, &s0, "inject");
         for (int k = 0; k < 3; k++) {
             r = k == 0 ? nmc_txsync(p) : k == 1 ? nmc_rxsync(p) : nmc_poll(p, POLLIN | POLLOUT, 1);
-            if (r < 0 && r != -EINVAL)
+            if (r < 0 && r != -EINVAL && r != -EINTR)
                 FAIL("sync %d: %s", k, strerror(-r));
             einval += r == -EINVAL;
             calls++;
