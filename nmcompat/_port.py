@@ -75,6 +75,27 @@ _DETAILS = {   # the reason of an EINVAL from a sync
 }
 
 
+def _counted(verb: str, fn, doc: str):
+    """A Port method calling fn(handle) as a counted call (Port._c without
+    its extra call: the syncs are the calls made most often)."""
+    def call(self) -> None:
+        calls = self._calls
+        calls.append(verb)
+        try:
+            if self._closed:
+                raise PortClosed(self.name, verb)
+            rc = fn(self._h)
+        finally:
+            calls.pop()
+            if self._closed and not calls:
+                self._calls_done.set()
+        if rc < 0:
+            self._fail(rc, verb)
+    call.__name__, call.__qualname__ = verb, f"Port.{verb}"
+    call.__doc__ = doc
+    return call
+
+
 class Port:
     """An open port.  Use nmcompat.open() to make one.
 
@@ -185,8 +206,9 @@ class Port:
             calls.pop()
             if self._closed and not calls:
                 self._calls_done.set()
-        if rc >= 0:
-            return rc
+        return rc if rc >= 0 else self._fail(rc, verb)
+
+    def _fail(self, rc: int, verb: str):
         if rc == -errno.ECANCELED and self._closed:
             raise PortClosed(self.name, verb)
         raise os_error(-rc, verb, self.name, _DETAILS.get(verb, "") if rc == -errno.EINVAL else "")
@@ -196,14 +218,10 @@ class Port:
         """The port's pollable descriptor (POLLIN: RX data, POLLOUT: TX room)."""
         return self._c("get the descriptor of", lib.nmc_port_fd)
 
-    def txsync(self) -> None:
-        """NIOCTXSYNC.  Raises OSError(EINVAL) after repairing a ring whose
-        head/cur/slots were invalid (netmap's reinit)."""
-        self._c("txsync", lib.nmc_txsync)
-
-    def rxsync(self) -> None:
-        """NIOCRXSYNC.  Raises OSError(EINVAL) after a reinit, as txsync."""
-        self._c("rxsync", lib.nmc_rxsync)
+    txsync = _counted("txsync", lib.nmc_txsync, """NIOCTXSYNC.  Raises OSError(EINVAL)
+        after repairing a ring whose head/cur/slots were invalid (netmap's reinit).""")
+    rxsync = _counted("rxsync", lib.nmc_rxsync, """NIOCRXSYNC.  Raises OSError(EINVAL)
+        after a reinit, as txsync.""")
 
     def poll(self, events: int = POLLIN, timeout_ms: int = -1) -> int:
         """netmap's poll(): syncs, then waits.  Returns revents (POLLERR after
