@@ -198,6 +198,7 @@ struct nmc_region {
 };
 int nmc_rundir_resolve(const char *req, char *out, size_t len);
 int nmc_rundir_lock(const char *rundir);
+int nmc_rundir_lock_read(const char *rundir);
 void nmc_rundir_unlock(int lockfd);
 int nmc_region_create(const char *rundir, uint32_t buf_num, uint32_t buf_size,
                       struct nmc_region *r);
@@ -257,6 +258,10 @@ struct nmc_port_rec *nmc_rec_alloc(struct nmc_region *r, uint32_t kind, const ch
 int nmc_rec_add_rings(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e, uint32_t d,
                       uint32_t n, uint32_t slots, bool with_bufs);
 void nmc_rec_free(struct nmc_region *r, struct nmc_port_rec *rec);
+
+/* bufcheck.c: who owns each buffer (docs/DESIGN.md, liveness and reclaim) */
+void nmc_rec_free_bufs(struct nmc_region *r, uint32_t port);
+void nmc_buf_sweep(struct nmc_region *r, const uint64_t dead[NMC_MAX_HOLDERS / 64]);
 
 /* reap.c: finding regions, reclaiming what dead holders left */
 int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r);

@@ -53,8 +53,17 @@ struct nmc_transport_ops {
      * held.  NULL: nothing beyond freeing the record. */
     void (*destroy)(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec);
     /* Buffers of this kind's rings may sit in another port's rings or
-     * kernel queues: freeing the record leaves them to the region. */
+     * kernel queues: freeing the record leaves them to the region, and the
+     * buffer-ownership walk (bufcheck.c) cannot place them. */
     bool shared_bufs;
+    /* Rings crossed slot for slot with a peer ring (the kring's peer, as a
+     * pipe's TX ring of one end and RX ring of the other): the RX ring
+     * rx_obj owns the buffers of positions [*from, *to), the TX ring tx_obj
+     * those of every other position, and the other ring's slot at a
+     * position is a stale copy.  Lock held; called once per walk, before
+     * the slots are read.  NULL: every slot of every ring owns its buffer. */
+    void (*rx_span)(const uint8_t *ctl, const struct nmc_geom *g, uint32_t tx_obj,
+                    uint32_t rx_obj, uint32_t n, uint32_t *from, uint32_t *to);
     /* Add transport counters to st.  NULL: none. */
     void (*stats)(const struct nmc_port *p, struct nmc_port_stats *st);
     /* The descriptor users poll.  NULL: the port's wakeup socket. */

@@ -68,26 +68,22 @@ int nmc_rec_add_rings(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e
     return 0;
 }
 
-/* Free every buffer in the port's slots (idempotent: a pipe's RX rings
- * mirror its TX rings), its ring objects, and the record. */
+/* Free the buffer of every slot that owns one (bufcheck.c: for a pipe, one
+ * side of each slot position), the ring objects, and the record. */
 void nmc_rec_free(struct nmc_region *r, struct nmc_port_rec *rec)
 {
-    uint8_t *mem = r->mem;
     /* ports of some kinds swap buffers among themselves: theirs go back
      * only with the whole region (a record of an unknown kind: the same) */
     const struct nmc_transport_ops *ops = nmc_transport_of(rec->kind);
     bool shared_bufs = !ops || ops->shared_bufs;
 
+    if (!shared_bufs)
+        nmc_rec_free_bufs(r, (uint32_t)(rec - nmc_ports(r)));
     for (uint32_t e = 0; e < 2; e++) {
         for (uint32_t d = 0; d < 2; d++) {
-            uint32_t first = rec->first_obj[e][d], n = rec->nrings[e][d], slots = rec->nslots[e][d];
-            if (n == 0 || first >= r->g.ring_num || n > r->g.ring_num - first || slots > NMC_MAXSLOTS)
+            uint32_t first = rec->first_obj[e][d], n = rec->nrings[e][d];
+            if (n == 0 || first >= r->g.ring_num || n > r->g.ring_num - first)
                 continue;
-            for (uint32_t k = 0; k < n && !shared_bufs; k++) {
-                struct netmap_ring *ring = nmc_ring_obj(mem, &r->g, first + k);
-                for (uint32_t i = 0; i < slots; i++)
-                    nmc_buf_free(r, ring->slot[i].buf_idx);
-            }
             nmc_bits_free_run(ring_map(r), r->g.ring_num, first, n);
         }
     }

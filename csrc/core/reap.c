@@ -1,8 +1,9 @@
 /*
  * reap.c -- finding a port's region, and reclaiming what dead holders
- * left behind: their netmap_if and extra buffers, their rings (repaired
- * through the port kind's ring_repair), then ports nobody holds, then
- * regions with no port.  Control path, under the rundir lock.
+ * left behind: one owner for every buffer (bufcheck.c), their netmap_if
+ * and extra buffers, their rings (repaired through the port kind's
+ * ring_repair), then ports nobody holds, then regions with no port.
+ * Control path, under the rundir lock.
  */
 #include "nmc_transport.h"
 
@@ -112,11 +113,20 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r)
 {
     struct nmc_holder *hs = nmc_holders(r);
     struct nmc_port_rec *ports = nmc_ports(r);
+    uint64_t dead[NMC_MAX_HOLDERS / 64] = { 0 };
     char path[256];
-    bool any = false;
+    bool any = false, found = false;
 
     for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++) {
         if (hs[h].state == NMC_LIVE && !nmc_holder_alive(r->fd, h)) {
+            dead[h / 64] |= 1ULL << (h % 64);
+            found = true;
+        }
+    }
+    if (found)                          /* one owner per buffer before anything is freed */
+        nmc_buf_sweep(r, dead);
+    for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++) {
+        if (dead[h / 64] & (1ULL << (h % 64))) {
             nmc_holder_release(r, h);
             nmc_sock_path(rundir, r->mem_id, h, path, sizeof(path));
             unlink(path);

@@ -70,6 +70,26 @@ int nmc_rundir_lock(const char *rundir)
     return fd;
 }
 
+/* The control lock of an existing runtime directory, shared: the control
+ * plane (exclusive) waits for readers and readers for it.  Creates
+ * nothing: -ENXIO if the directory or its lock file does not exist. */
+int nmc_rundir_lock_read(const char *rundir)
+{
+    char path[256];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/lock", rundir);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT || errno == ENOTDIR ? -ENXIO : -errno;
+    if (flock(fd, LOCK_SH) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
 void nmc_rundir_unlock(int lockfd)
 {
     if (lockfd >= 0)

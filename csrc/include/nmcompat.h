@@ -214,6 +214,49 @@ int nmc_vale_port_info(const char *rundir, const char *name, struct nmc_port_inf
  * 6-byte `mac`, or -ENOENT; -ENXIO when there is no such switch. */
 int nmc_vale_lookup(const char *rundir, const char *sw, const uint8_t *mac);
 
+
+/* Buffer ownership (nmcompat check).  Every buffer of a region is in one
+ * place: a slot of a ring of a live port (for a pipe, the side that owns
+ * that slot position, see docs/DESIGN.md), an extra-buffer list
+ * (ni_bufs_head), a NIC queue, or free; buffers 0 and 1 are reserved. */
+#define NMC_PLACE_NONE  0
+#define NMC_PLACE_SLOT  1       /* port, end, dir (0 tx, 1 rx), ring, slot */
+#define NMC_PLACE_EXTRA 2       /* holder's list; slot = position in it */
+struct nmc_buf_place {
+    uint32_t kind;
+    uint32_t port, holder, end, dir, ring, slot;
+    char name[132];         /* the port, as netmap names it ("x{1", "vale0:a") */
+};
+#define NMC_VIOL_DUPLICATE  1   /* one buffer in two places, a and b */
+#define NMC_VIOL_FREE_INUSE 2   /* in place a, yet marked free */
+#define NMC_VIOL_LOST       3   /* allocated, in no place, beyond what holders may keep */
+#define NMC_VIOL_BAD_INDEX  4   /* place a holds an index out of range or reserved */
+#define NMC_VIOL_RESERVED   5   /* buffer 0 or 1 is not marked reserved */
+#define NMC_VIOL_FREE_COUNT 6   /* the free counter disagrees with the bitmap (buf_idx: the counter) */
+struct nmc_check_violation {
+    uint32_t what, buf_idx;
+    struct nmc_buf_place a, b;
+};
+#define NMC_CHECK_LISTED 32
+struct nmc_check_report {
+    uint32_t mem_id, buf_num, buf_size;
+    uint32_t free_bufs;     /* clear in the allocation bitmap (reserved excluded) */
+    uint32_t in_rings, in_extra;
+    uint32_t in_nic;        /* NIC queues: not enumerated (see nic_opaque) */
+    uint32_t unplaced;      /* allocated and in no place */
+    uint32_t private_max;   /* what live holders may keep off their lists (extra_bufs - listed) */
+    uint32_t empty_slots;   /* slots with buf_idx 0 */
+    uint32_t ports, holders, dead_holders;  /* dead: not yet reaped */
+    uint32_t nic_opaque;    /* NIC ports present: their queues are not enumerated */
+    uint32_t violations;    /* found */
+    uint32_t listed;        /* of them, described in v[] */
+    struct nmc_check_violation v[32];       /* NMC_CHECK_LISTED */
+};
+/* Verify the invariant for region mem_id of rundir (NULL: the default),
+ * under the control lock, without changing anything.  0 (see
+ * out->violations), -ENXIO if there is no such region. */
+int nmc_region_check(const char *rundir, uint16_t mem_id, struct nmc_check_report *out);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

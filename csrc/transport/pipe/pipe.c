@@ -77,6 +77,28 @@ static int pipe_create(struct nmc_region *r, const struct nmc_pipe_req *req, uin
     return 0;
 }
 
+/* Which side of a crossed pair owns each slot position.  The RX ring owns
+ * [from, to): what the writer published (the RX ring's pipe_tail, stored by
+ * txsync at packet boundaries) and the reader has not yet released (the TX
+ * ring's pipe_tail, stored by rxsync as prev(its hwcur) after handing
+ * swapped buffers back).  The TX ring owns every other position, including
+ * slots copied but not yet published.  In the other ring the slot is a stale
+ * mirror and owns nothing.  Both indexes are read with acquire, before the
+ * slots, so the slots read after them are the ones they published. */
+static void pipe_rx_span(const uint8_t *ctl, const struct nmc_geom *g, uint32_t tx_obj,
+                         uint32_t rx_obj, uint32_t n, uint32_t *from, uint32_t *to)
+{
+    const struct nmc_kring *krs = nmc_krings(ctl, g);
+    uint32_t rel = nmc_load_acq(&krs[tx_obj].pipe_tail), pub = nmc_load_acq(&krs[rx_obj].pipe_tail);
+
+    if (n == 0 || rel >= n || pub >= n) {
+        *from = *to = 0;
+        return;
+    }
+    *from = nmc_next(rel, n);
+    *to = pub;
+}
+
 /* A TX ring lost its last holder: drop a chain the dead writer left half
  * published (slots copied after the peer's pipe_tail), and trim the user
  * head back to the last complete packet, so that the next writer never
@@ -273,6 +295,7 @@ static const struct nmc_transport_ops pipe_ops = {
     .txsync_one = pipe_txsync_one,
     .rxsync_one = pipe_rxsync_one,
     .ring_repair = pipe_ring_repair,
+    .rx_span = pipe_rx_span,
 };
 NMC_TRANSPORT(pipe_ops)
 
