@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "pkt-gen": ("nmcompat.tools.pkt_gen", "netmap's pkt-gen: packet generator, sink, ping/pong"),
     "bridge": ("nmcompat.tools.bridge", "netmap's bridge: forward between two ports (zero-copy if possible)"),
     "lb": ("nmcompat.tools.lb", "netmap's lb: balance flows from a port onto groups of pipes"),
+    "check": ("nmcompat.tools.check", "verify that every buffer of every region has exactly one owner"),
     "replay": ("nmcompat.tools.replay", "netmap's nmreplay: send a pcap file at its timing or a rate"),
 }
 
