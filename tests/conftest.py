@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from testlib import pipe_stream, pipe_stream_asan, procs, rundir  # noqa: F401 - fixtures
+from testlib import engine_o2, pipe_stream, pipe_stream_asan, procs, rundir, swap_kill  # noqa: F401 - fixtures
 
 
 @pytest.hookimpl(hookwrapper=True)

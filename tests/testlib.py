@@ -257,9 +257,8 @@ def _cc() -> str:
     return cc
 
 
-def _build(outdir: Path, program: str, extra_cflags: List[str]) -> Path:
-    """Build libnmcompat.so with the engine's own Makefile into outdir (with
-    extra_cflags) and link tests/engine/<program>.c against it."""
+def _build_engine(outdir: Path, extra_cflags: List[str]) -> None:
+    """Build libnmcompat.so with the engine's own Makefile into outdir."""
     cc = _cc()
     if shutil.which("make") is None:
         skip_or_fail("'make' is not on PATH")
@@ -268,6 +267,11 @@ def _build(outdir: Path, program: str, extra_cflags: List[str]) -> Path:
     proc = subprocess.run(["make", "-s", "-C", str(CSRC), f"OUT={outdir}"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"couldn't build the engine:\n{proc.stdout}{proc.stderr}"
+
+
+def _link(outdir: Path, program: str, extra_cflags: List[str]) -> Path:
+    """tests/engine/<program>.c linked against the libnmcompat.so in outdir."""
+    cc = _cc()
     exe = outdir / program
     cmd = [cc, "-std=gnu11", "-O1" if extra_cflags else "-O2", "-g", "-Wall", "-Wextra", "-Werror",
            *extra_cflags, *engine_include_flags(),
@@ -276,6 +280,13 @@ def _build(outdir: Path, program: str, extra_cflags: List[str]) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"couldn't build {program}:\n{' '.join(cmd)}\n{proc.stderr}"
     return exe
+
+
+def _build(outdir: Path, program: str, extra_cflags: List[str]) -> Path:
+    """Build the engine into outdir (with extra_cflags) and link
+    tests/engine/<program>.c against it."""
+    _build_engine(outdir, extra_cflags)
+    return _link(outdir, program, extra_cflags)
 
 
 def _sanitizers_work(cc: str, workdir: Path) -> Optional[str]:
@@ -295,9 +306,23 @@ def _sanitizers_work(cc: str, workdir: Path) -> Optional[str]:
 
 
 @pytest.fixture(scope="session")
-def pipe_stream(tmp_path_factory) -> Path:
+def engine_o2(tmp_path_factory) -> Path:
+    """A directory holding libnmcompat.so built with -O2."""
+    outdir = tmp_path_factory.mktemp("engine-o2")
+    _build_engine(outdir, [])
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def pipe_stream(engine_o2) -> Path:
     """tests/engine/pipe_stream built against the engine (-O2)."""
-    return _build(tmp_path_factory.mktemp("engine-o2"), "pipe_stream", [])
+    return _link(engine_o2, "pipe_stream", [])
+
+
+@pytest.fixture(scope="session")
+def swap_kill(engine_o2) -> Path:
+    """tests/engine/swap_kill built against the engine (-O2)."""
+    return _link(engine_o2, "swap_kill", [])
 
 
 @pytest.fixture(scope="session")
