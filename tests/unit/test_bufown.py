@@ -11,6 +11,7 @@ import sys
 import numpy as np
 
 import nmcompat
+from testlib import parse_kv
 
 FRAMES = 6
 
@@ -151,3 +152,76 @@ def test_destroyed_pipe_frees_no_buffer_a_forwarder_moved_on(rundir):
     assert run_check(rundir).returncode == 0
     for p in (w2, q2, *z):
         p.close()
+
+
+def test_sweeps_beside_a_forwarder_that_keeps_swapping(rundir, procs, pipe_stream):
+    """Holders of the region die and are swept again and again while a
+    zero-copy bridge swaps buffers in the same region: the stream through
+    it stays exact (no buffer freed under the bridge, none shared by two
+    packets) and the region checks clean afterwards."""
+    n = 100_000
+    recv = procs.spawn([pipe_stream, "recv", "-p", "s", "-i", "2", "-r", "slave", "-n", n, "-s", 7,
+                        "-T", 120])
+    recv.expect("ready recv")
+    bridge = procs.spawn([sys.executable, "-m", "nmcompat.tools", "bridge", "-w", "0",
+                          "-i", "netmap:s}1", "-i", "netmap:s{2"])
+    send = procs.spawn([pipe_stream, "send", "-p", "s", "-i", "1", "-n", n, "-s", 7, "-x", "-T", 120])
+    send.expect("ready send")
+    sweeps = 0
+    while send.alive() and sweeps < 20:
+        # its open reaps the one killed before; it fills every buffer of its
+        # TX ring, so a buffer it shared with the stream would garble it
+        holder = procs.spawn([pipe_stream, "send", "-p", "s", "-i", "9", "-n", 1 << 30, "-q",
+                              "-t", 9, "-T", 60])
+        holder.expect("sent")
+        holder.kill()
+        holder.wait()
+        sweeps += 1
+    s = parse_kv(send.finish(timeout=120).splitlines()[-1])
+    r = parse_kv(recv.finish(timeout=60).splitlines()[-1])
+    assert int(r["pkts"]) == n and r["sum"] == s["sum"] and r["bytes"] == s["bytes"]
+    assert sweeps >= 2, "the stream ended before the region was swept twice"
+    report = check_json(rundir)
+    assert report["violations"] == 0, report
+    assert bridge.alive()
+
+
+def kill_a_holder(procs, pipe_stream, parent: str) -> None:
+    """A holder of parent's region, SIGKILLed: the next open sweeps."""
+    holder = procs.spawn([pipe_stream, "recv", "-p", parent, "-i", "9", "-r", "slave", "-n", 1,
+                          "-T", 60])
+    holder.expect("ready recv")
+    holder.kill()
+    holder.wait()
+
+
+def test_sweep_frees_nothing_a_live_holder_is_moving(rundir, procs, pipe_stream):
+    """A live holder half-way through a swap (one buffer in two of its
+    slots, one in none) when another holder's death is swept: the buffer
+    in no place is its own, in flight, and must stay allocated."""
+    a, b = nmcompat.open("netmap:m{1"), nmcompat.open("netmap:m}1")
+    tx = a.tx_rings[0].slots
+    in_flight = int(tx[3]["buf_idx"])
+    tx[3]["buf_idx"] = int(tx[4]["buf_idx"])         # first store: tx 4's buffer in slots 3 and 4
+    kill_a_holder(procs, pipe_stream, "m")
+    nmcompat.open("netmap:m{8").close()              # reap: sweep beside the half-done swap
+    tx[4]["buf_idx"] = in_flight                     # second store: the swap completes
+    report = check_json(rundir)
+    assert report["violations"] == 0, report
+    a.close()
+    b.close()
+
+
+def test_sweep_frees_no_extra_buffer_a_live_holder_keeps(rundir, procs, pipe_stream):
+    """Extra buffers a live application took off its list (as lb does) are
+    in no place the engine sees; a sweep must leave them allocated."""
+    p, q = nmcompat.open("netmap:n{1", extra_bufs=8), nmcompat.open("netmap:n}1")
+    head = p.bufs_head
+    p.bufs_head = 0                                  # the application keeps all eight
+    kill_a_holder(procs, pipe_stream, "n")
+    nmcompat.open("netmap:n{8").close()
+    p.bufs_head = head                               # and gives them back
+    (region,) = check_json(rundir)["regions"]
+    assert region["violations"] == 0 and region["in_extra"] == 8, region
+    p.close()
+    q.close()
