@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from testlib import engine_o2, pipe_stream, pipe_stream_asan, procs, rundir, swap_kill  # noqa: F401 - fixtures
+from testlib import (engine_asan, engine_o2, pipe_stream, pipe_stream_asan, procs,  # noqa: F401
+                     rundir, swap_kill, swap_kill_asan)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -326,14 +326,27 @@ def swap_kill(engine_o2) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pipe_stream_asan(tmp_path_factory) -> Path:
-    """pipe_stream and the engine, both under AddressSanitizer and UBSan."""
+def engine_asan(tmp_path_factory) -> Path:
+    """A directory holding libnmcompat.so built with AddressSanitizer and UBSan."""
     cc = _cc()
     work = tmp_path_factory.mktemp("engine-asan")
     why = _sanitizers_work(cc, work)
     if why:
         skip_or_fail(why)
-    return _build(work, "pipe_stream", SANITIZE_FLAGS)
+    _build_engine(work, SANITIZE_FLAGS)
+    return work
+
+
+@pytest.fixture(scope="session")
+def pipe_stream_asan(engine_asan) -> Path:
+    """pipe_stream and the engine, both under AddressSanitizer and UBSan."""
+    return _link(engine_asan, "pipe_stream", SANITIZE_FLAGS)
+
+
+@pytest.fixture(scope="session")
+def swap_kill_asan(engine_asan) -> Path:
+    """swap_kill and the engine, both under AddressSanitizer and UBSan."""
+    return _link(engine_asan, "swap_kill", SANITIZE_FLAGS)
 
 
 # ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
  * buffer swap, for the buffer-ownership tests (tests/unit/test_bufown.py).
  *
  *   swap_kill RUNDIR PARENT
+ *   swap_kill RUNDIR PARENT check
  *
  * Opens PARENT}1 (it reads what the test writes into PARENT{1) and
  * PARENT{2 (it writes what the test reads from PARENT}2), in one region,
@@ -12,6 +13,11 @@
  * received buffer is now in both slots, the TX slot's own buffer in none.
  * It prints "stored <buffer> <rx slot> <tx slot> <lost buffer>" and blocks
  * until it is killed.  "FAIL <reason>" and exit 1 otherwise.
+ *
+ * With "check" it opens PARENT}1 (whose reap repairs what a killed
+ * forwarder left), runs nmc_region_check() on the region and prints
+ * "check violations=N listed=N unplaced=N in_rings=N free=N buf_num=N",
+ * then "v <what> <buffer>" per violation listed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -55,6 +61,27 @@ static int open_end(const char *rundir, const char *parent, const char *id, uint
     return nmc_pipe_open(&req, out);
 }
 
+static int check(const char *rundir, const char *parent)
+{
+    struct nmc_check_report rep;
+    struct nmc_port_info info;
+    struct nmc_port *in;
+    char line[200];
+    int err, n;
+
+    if ((err = open_end(rundir, parent, "1", NMC_PIPE_SLAVE, &in)) < 0)
+        return fail("open PARENT}1", err);
+    if ((err = nmc_port_info(in, &info)) < 0 || (err = nmc_region_check(rundir, info.nr_mem_id, &rep)) < 0)
+        return fail("check", err);
+    n = snprintf(line, sizeof(line), "check violations=%u listed=%u unplaced=%u in_rings=%u free=%u buf_num=%u\n",
+                 rep.violations, rep.listed, rep.unplaced, rep.in_rings, rep.free_bufs, rep.buf_num);
+    if (write(1, line, (size_t)n) < 0)
+        return 1;
+    for (uint32_t i = 0; i < rep.listed; i++)
+        say("v %u %u\n", rep.v[i].what, rep.v[i].buf_idx, 0, 0);
+    return nmc_port_close(in) < 0;
+}
+
 int main(int argc, char **argv)
 {
     struct nmc_port *in, *out;
@@ -62,8 +89,10 @@ int main(int argc, char **argv)
     struct netmap_slot *rs, *ts;
     int err;
 
+    if (argc == 4 && strcmp(argv[3], "check") == 0)
+        return check(argv[1], argv[2]);
     if (argc != 3)
-        return fail("usage: swap_kill RUNDIR PARENT", -EINVAL);
+        return fail("usage: swap_kill RUNDIR PARENT [check]", -EINVAL);
     if ((err = open_end(argv[1], argv[2], "1", NMC_PIPE_SLAVE, &in)) < 0)
         return fail("open PARENT}1", err);
     if ((err = open_end(argv[1], argv[2], "2", NMC_PIPE_MASTER, &out)) < 0)
