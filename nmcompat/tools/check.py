@@ -14,8 +14,9 @@ buffer in a place yet marked free, a buffer in no place beyond what live
 holders may keep, an index out of range, reserved buffers not reserved, a
 free counter that disagrees with the bitmap.
 
-Exit status: 0 when every region is clean, 1 on a violation, 2 on bad usage
-or a region that could not be read.  Results are exact while the ports are
+Exit status: 0 when every region is clean (also when the default runtime
+directory does not exist: no region), 1 on a violation, 2 on bad usage, a
+--rundir that does not exist, or a region that could not be read.  Results are exact while the ports are
 idle; a process moving buffers during the walk can show a passing duplicate.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import List
 
 from nmcompat import config
 from nmcompat._ffi import check as c_check, ffi, lib
+from nmcompat.errors import NmcompatError, os_error
 
 _WHAT = {
     lib.NMC_VIOL_DUPLICATE: "duplicate",
@@ -96,8 +98,13 @@ def region_ids(rundir: Path) -> List[int]:
     return sorted(ids)
 
 
-def check_rundir(rundir: str) -> List[dict]:
-    """Reports for every region of rundir; a region removed meanwhile is left out."""
+def check_rundir(rundir: str, must_exist: bool = True) -> List[dict]:
+    """Reports for every region of rundir; a region removed meanwhile is left
+    out.  A missing directory has no regions, or is an error if must_exist."""
+    if not os.path.isdir(rundir):
+        if must_exist:
+            raise os_error(errno.ENOENT, "read", f"runtime directory {rundir}")
+        return []
     reports = []
     for mem_id in region_ids(Path(rundir)):
         try:
@@ -126,14 +133,10 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     rundir = args.rundir or config.settings()["rundir"]
-    if not os.path.isdir(rundir):
-        print(f"nmcompat check: couldn't read runtime directory {rundir}: "
-              f"{os.strerror(errno.ENOENT)}", file=sys.stderr)
-        return 2
     try:
-        reports = check_rundir(rundir)
-    except OSError as exc:
-        print(f"nmcompat check: {exc.strerror or exc}", file=sys.stderr)
+        reports = check_rundir(rundir, must_exist=args.rundir is not None)
+    except NmcompatError as exc:
+        print(f"nmcompat check: {exc.strerror if isinstance(exc, OSError) else exc}", file=sys.stderr)
         return 2
     total = sum(r["violations"] for r in reports)
     if args.json:
