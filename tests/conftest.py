@@ -7,7 +7,7 @@ import os
 import pytest
 
 from testlib import (engine_asan, engine_o2, pipe_stream, pipe_stream_asan, procs,  # noqa: F401
-                     rundir, swap_kill, swap_kill_asan)
+                     ring_share, ring_share_asan, rundir, swap_kill, swap_kill_asan)
 
 
 @pytest.hookimpl(hookwrapper=True)

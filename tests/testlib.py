@@ -349,6 +349,18 @@ def swap_kill_asan(engine_asan) -> Path:
     return _link(engine_asan, "swap_kill", SANITIZE_FLAGS)
 
 
+@pytest.fixture(scope="session")
+def ring_share(engine_o2) -> Path:
+    """tests/engine/ring_share built against the engine (-O2)."""
+    return _link(engine_o2, "ring_share", [])
+
+
+@pytest.fixture(scope="session")
+def ring_share_asan(engine_asan) -> Path:
+    """ring_share and the engine, both under AddressSanitizer and UBSan."""
+    return _link(engine_asan, "ring_share", SANITIZE_FLAGS)
+
+
 # ---------------------------------------------------------------------------
 # a Port shared between threads
 

@@ -44,28 +44,54 @@ static uint32_t ring_room(const struct nmc_lring *lr)
     return nmc_dist(cur, tail, lr->n);
 }
 
-/* Queue one packet on the first bound TX ring (from cur_tx) with room for
- * the whole chain.  Returns 1, 0 when no ring has room, or -EMSGSIZE. */
-static int inject_one(struct nmc_port *p, const uint8_t *buf, size_t len)
+/* Queue packets [*done, n) on TX ring i while it has room for the next
+ * whole chain, inside the ring (another thread or process of this port
+ * may sync it).  Returns 0, or -EMSGSIZE for a packet no ring can take. */
+static int fill_ring(struct nmc_port *p, uint32_t i, const uint8_t *data, size_t stride,
+                     const uint32_t *lens, uint32_t n, uint32_t *done)
 {
-    uint32_t need = frags_for(p, len);
+    struct nmc_lring *lr = &p->tx[i];
+    uint64_t entry = nmc_ring_enter(p, lr, 0);
+    int err = 0;
 
-    if (need > NETMAP_MAX_FRAGS)
-        return -EMSGSIZE;
-    for (uint32_t k = 0; k < p->ntx; k++) {
-        uint32_t i = (p->cur_tx + k) % p->ntx;
-        if (ring_room(&p->tx[i]) < need)
-            continue;
-        put_packet(p, p->tx[i].ring, p->tx[i].n, buf, len);
+    if (!entry)
+        return 0;                       /* someone else is inside: try another ring */
+    for (; *done < n; (*done)++) {
+        size_t len = lens[*done] < stride ? lens[*done] : stride;
+        uint32_t need = frags_for(p, len);
+        if (need > NETMAP_MAX_FRAGS) {
+            err = -EMSGSIZE;
+            break;
+        }
+        if (ring_room(lr) < need)
+            break;
+        put_packet(p, lr->ring, lr->n, data + (size_t)*done * stride, len);
         p->cur_tx = i;
-        return 1;
     }
-    return 0;
+    nmc_ring_leave(lr, entry);
+    return err;
+}
+
+/* Queue packets on the bound TX rings, from cur_tx on, each ring while it
+ * has room for the next whole chain.  Returns how many were queued, or
+ * -EMSGSIZE when the first one can never fit. */
+static int queue_packets(struct nmc_port *p, const uint8_t *data, size_t stride,
+                         const uint32_t *lens, uint32_t n)
+{
+    uint32_t done = 0, first = p->cur_tx;
+
+    for (uint32_t k = 0; k < p->ntx && done < n; k++) {
+        int err = fill_ring(p, (first + k) % p->ntx, data, stride, lens, n, &done);
+        if (err < 0)
+            return done ? (int)done : err;
+    }
+    return (int)done;
 }
 
 int nmc_inject(struct nmc_port *p, const void *buf, size_t len)
 {
-    int r = inject_one(p, buf, len);
+    uint32_t len32 = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
+    int r = queue_packets(p, buf, len, &len32, 1);
 
     return r == 1 ? (int)len : r;
 }
@@ -73,17 +99,7 @@ int nmc_inject(struct nmc_port *p, const void *buf, size_t len)
 int nmc_send_batch(struct nmc_port *p, const uint8_t *data, size_t stride,
                    const uint32_t *lens, uint32_t n)
 {
-    uint32_t sent = 0;
-
-    for (; sent < n; sent++) {
-        size_t len = lens[sent] < stride ? lens[sent] : stride;
-        int r = inject_one(p, data + (size_t)sent * stride, len);
-        if (r < 0)
-            return sent ? (int)sent : r;
-        if (r == 0)
-            break;
-    }
-    return (int)sent;
+    return queue_packets(p, data, stride, lens, n);
 }
 
 /* Locate the next whole packet at slot cur (< n) of an RX ring; returns
@@ -126,35 +142,49 @@ static uint32_t copy_chain(const struct nmc_port *p, const struct nmc_lring *lr,
     return done;
 }
 
+/* Take the next packet of RX ring lr (entered by the caller). */
+static int take_packet(struct nmc_port *p, struct nmc_lring *lr, uint32_t i, int whole,
+                       struct nmc_pkt *pkt)
+{
+    uint32_t cur = nmc_user_u32(&lr->ring->cur), total, nfr;
+    struct netmap_slot s;
+
+    if ((nfr = chain_at(p, lr, cur, &total)) == 0)
+        return 0;
+    s = nmc_slot_read(&lr->ring->slot[cur]);
+    if (!whole)
+        nfr = 1;
+    memset(pkt, 0, sizeof(*pkt));
+    pkt->slot = cur;
+    pkt->ring = i;
+    pkt->nfrags = nfr;
+    pkt->flags = s.flags;
+    pkt->first_len = s.len <= p->g.buf_size ? s.len : 0;
+    pkt->len = whole ? total : pkt->first_len;
+    pkt->buf_ofs = s.buf_idx < p->g.buf_num
+                   ? p->g.buf_pool_ofs + (uint64_t)s.buf_idx * p->g.buf_size
+                   : p->g.buf_pool_ofs;
+    pkt->ts_sec = lr->ring->ts.tv_sec;
+    pkt->ts_usec = lr->ring->ts.tv_usec;
+    for (uint32_t f = 0; f < nfr; f++)
+        cur = nmc_next(cur, lr->n);
+    lr->ring->head = lr->ring->cur = cur;
+    p->cur_rx = i;
+    return 1;
+}
+
 int nmc_next_packet(struct nmc_port *p, int whole, struct nmc_pkt *pkt)
 {
     for (uint32_t k = 0; k < p->nrx; k++) {
-        uint32_t i = (p->cur_rx + k) % p->nrx, total, nfr;
-        struct nmc_lring *lr = &p->rx[i];
-        uint32_t cur = nmc_user_u32(&lr->ring->cur);
-        struct netmap_slot s;
-        if ((nfr = chain_at(p, lr, cur, &total)) == 0)
-            continue;
-        s = nmc_slot_read(&lr->ring->slot[cur]);
-        if (!whole)
-            nfr = 1;
-        memset(pkt, 0, sizeof(*pkt));
-        pkt->slot = cur;
-        pkt->ring = i;
-        pkt->nfrags = nfr;
-        pkt->flags = s.flags;
-        pkt->first_len = s.len <= p->g.buf_size ? s.len : 0;
-        pkt->len = whole ? total : pkt->first_len;
-        pkt->buf_ofs = s.buf_idx < p->g.buf_num
-                       ? p->g.buf_pool_ofs + (uint64_t)s.buf_idx * p->g.buf_size
-                       : p->g.buf_pool_ofs;
-        pkt->ts_sec = lr->ring->ts.tv_sec;
-        pkt->ts_usec = lr->ring->ts.tv_usec;
-        for (uint32_t f = 0; f < nfr; f++)
-            cur = nmc_next(cur, lr->n);
-        lr->ring->head = lr->ring->cur = cur;
-        p->cur_rx = i;
-        return 1;
+        uint32_t i = (p->cur_rx + k) % p->nrx;
+        uint64_t entry = nmc_ring_enter(p, &p->rx[i], 1);
+        int got;
+        if (!entry)
+            continue;                   /* someone else is inside */
+        got = take_packet(p, &p->rx[i], i, whole, pkt);
+        nmc_ring_leave(&p->rx[i], entry);
+        if (got)
+            return 1;
     }
     return 0;
 }
@@ -168,12 +198,20 @@ int nmc_copy_packet(struct nmc_port *p, const struct nmc_pkt *pkt, uint8_t *dst,
 
 int nmc_recv_batch(struct nmc_port *p, uint8_t *out, size_t stride, uint32_t *lens, uint32_t n)
 {
-    struct nmc_pkt pkt;
-    uint32_t got = 0;
+    uint32_t got = 0, first = p->cur_rx;
 
-    while (got < n && nmc_next_packet(p, 1, &pkt) == 1) {
-        copy_chain(p, &p->rx[pkt.ring], pkt.slot, pkt.nfrags, out + (size_t)got * stride, stride);
-        lens[got++] = pkt.len;
+    for (uint32_t k = 0; k < p->nrx && got < n; k++) {
+        uint32_t i = (first + k) % p->nrx;
+        struct nmc_lring *lr = &p->rx[i];
+        uint64_t entry = nmc_ring_enter(p, lr, 1);
+        struct nmc_pkt pkt;
+        if (!entry)
+            continue;                   /* someone else is inside */
+        while (got < n && take_packet(p, lr, i, 1, &pkt)) {
+            copy_chain(p, lr, pkt.slot, pkt.nfrags, out + (size_t)got * stride, stride);
+            lens[got++] = pkt.len;
+        }
+        nmc_ring_leave(lr, entry);
     }
     return (int)got;
 }

@@ -79,16 +79,24 @@ int nmc_forward(struct nmc_port *src, struct nmc_port *dst, uint32_t limit, uint
         return 0;
     for (uint32_t rounds = 0; rounds < src->nrx + dst->ntx && moved < limit; rounds++) {
         struct nmc_lring *rx = &src->rx[ri % src->nrx], *tx = &dst->tx[ti % dst->ntx];
+        uint64_t in = 0, out = 0;
         uint32_t m;
-        if (rx->ring->cur == rx->ring->tail) {
-            ri++;
+        if (!(in = nmc_ring_enter(src, rx, 1)) || rx->ring->cur == rx->ring->tail) {
+            if (in)
+                nmc_ring_leave(rx, in);
+            ri++;                       /* empty, or someone else is inside */
             continue;
         }
-        if (tx->ring->cur == tx->ring->tail) {
+        if (!(out = nmc_ring_enter(dst, tx, 0)) || tx->ring->cur == tx->ring->tail) {
+            if (out)
+                nmc_ring_leave(tx, out);
+            nmc_ring_leave(rx, in);
             ti++;
             continue;
         }
         m = move_ring(src, dst, rx, tx, limit - moved, swap);
+        nmc_ring_leave(tx, out);
+        nmc_ring_leave(rx, in);
         moved += m;
         if (m == 0)
             break;

@@ -115,10 +115,13 @@ struct nmc_port_rec {
 struct nmc_kring {
     /* written by this ring's syncs */
     uint32_t hwcur, hwtail, rhead, rcur, rtail;
-    uint32_t busy;                  /* holder+1 inside a sync, or 0 */
     uint32_t nslots, peer;          /* peer kring (ring object) index */
     uint32_t dir, end;
     uint32_t users;                 /* holders binding this ring (changed under the rundir lock) */
+    /* who is inside the ring (ring_own.c): pid << 32 | entry << 9 | holder + 1,
+     * or 0; owner_start is the start time of that pid, valid when
+     * owner_tag equals busy */
+    uint64_t busy, owner_tag, owner_start;
     /* written by the peer ring's syncs */
     nmc_aligned uint32_t pipe_tail;
     /* holders sleeping on this ring (bit per holder) */
@@ -248,8 +251,9 @@ void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
                    uint16_t ringid, uint16_t dir);
 
 /* ring_own.c: the one writer of a ring's owner state (kr->busy) */
-bool nmc_ring_enter(struct nmc_port *p, struct nmc_lring *lr, int dir);
-void nmc_ring_leave(struct nmc_port *p, struct nmc_lring *lr);
+uint64_t nmc_ring_enter(struct nmc_port *p, struct nmc_lring *lr, int dir);
+void nmc_ring_leave(struct nmc_lring *lr, uint64_t entry);
+bool nmc_ring_owned_by(const struct nmc_kring *kr, uint32_t h);
 void nmc_ring_clear_dead(struct nmc_kring *kr, uint32_t h);
 
 /* portrec.c */

@@ -69,7 +69,7 @@ static void release_rings(struct nmc_region *r, const struct nmc_holder *hd, uin
                 continue;
             if (krs[obj].users > 0)
                 krs[obj].users--;
-            if (nmc_load_acq(&krs[obj].busy) == h + 1)
+            if (nmc_ring_owned_by(&krs[obj], h))
                 why |= NMC_REPAIR_DIED_INSIDE;
             if (!port_has_live_holder(r, hd->port, (int)hd->end, (int)dir, k))
                 why |= NMC_REPAIR_LAST_HOLDER;

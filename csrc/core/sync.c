@@ -15,11 +15,12 @@ static int sync_rings(struct nmc_port *p, int dir)
     int ret = 0;
 
     for (uint32_t i = 0; i < cnt; i++) {
+        uint64_t entry = nmc_ring_enter(p, &lr[i], dir);
         int err;
-        if (!nmc_ring_enter(p, &lr[i], dir))
-            continue;                   /* another holder is syncing it: skip, as netmap */
+        if (!entry)
+            continue;                   /* someone else is inside: skip, as netmap */
         err = dir == 0 ? p->ops->txsync_one(p, &lr[i]) : p->ops->rxsync_one(p, &lr[i]);
-        nmc_ring_leave(p, &lr[i]);
+        nmc_ring_leave(&lr[i], entry);
         if (err < 0)
             ret = err;
     }
