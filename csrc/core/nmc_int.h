@@ -48,6 +48,7 @@
 #define NMC_PAGE           4096u
 #define NMC_SLEEP_WORDS    (NMC_MAX_HOLDERS / 64)
 #define NMC_MAX_LEASES     32u
+#define NMC_LOCK_READY     0x6c6f636bu      /* "lock" */
 
 #define NMC_CACHELINE 64
 #define nmc_aligned __attribute__((aligned(NMC_CACHELINE)))
@@ -128,9 +129,15 @@ struct nmc_kring {
     nmc_aligned uint64_t sleepers[NMC_SLEEP_WORDS];
     /* counters */
     nmc_aligned uint64_t pkts, bytes, syncs, reinits;
-    /* VALE destination rings: concurrent senders reserve [hwlease, ...) under
+    /* Everything from here on survives nmc_ring_init (reuse of the object):
+     * a lock another process may hold is never overwritten.
+     * kgen: bumped whenever the object is reused or retired, so that a
+     * process that mapped it earlier notices (under lease_lock).
+     * VALE destination rings: concurrent senders reserve [hwlease, ...) under
      * lease_lock, copy outside it, and complete in order (lease queue). */
     nmc_aligned pthread_mutex_t lease_lock;
+    uint32_t lock_ready;            /* NMC_LOCK_READY once lease_lock is initialised */
+    uint32_t kgen;
     uint32_t hwlease, lease_first, lease_count, lease_init;
     struct nmc_lease {
         uint32_t start, end, done, owner_mem, owner_h, checks;

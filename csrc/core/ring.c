@@ -9,6 +9,7 @@
 #include "nmc_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
@@ -29,7 +30,11 @@ void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
     ring->head = ring->cur = 0;
     ring->tail = tx ? nslots - 1 : 0;
 
-    memset(kr, 0, sizeof(*kr));
+    /* up to the lock only: another process may hold it (or be about to
+     * notice the new kgen under it) */
+    memset(kr, 0, offsetof(struct nmc_kring, lease_lock));
+    kr->lease_init = 0;
+    __atomic_add_fetch(&kr->kgen, 1, __ATOMIC_RELEASE);
     kr->nslots = nslots;
     kr->dir = dir;
     kr->hwcur = kr->rhead = kr->rcur = 0;

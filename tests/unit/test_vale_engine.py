@@ -61,3 +61,18 @@ def test_concurrent_senders_under_asan(asan_build, procs):
     assert r["bad"] == 0, bad_lines(recv)
     assert r["pkts"] + r["rx_dropped"] == 2 * n
     assert set(per_sender(r["ids"])) == {1, 2}
+
+
+def test_reused_destination_ring_keeps_a_held_lease_lock(asan_build, rundir):
+    """A VALE port is closed and opened again (its ring objects reused) while
+    a sender is inside the lease lock of its RX ring: retiring the ring waits
+    for that sender, its lock is never overwritten under it, and the new
+    port receives (tests/engine/vale_reuse.c, under the sanitizers)."""
+    exe = asan_build("vale_reuse")
+    env = dict(os.environ, **ASAN_ENV, NMCOMPAT_RUNDIR=str(rundir))
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120, env=env)
+    out = proc.stdout + proc.stderr
+    assert not _sanitizer_report(out), out[-6000:]
+    assert proc.returncode == 0, out[-3000:]
+    assert proc.stdout.strip().splitlines()[-1].startswith("done obj="), out[-3000:]
+    assert rundir_entries(rundir) == ["lock"], "everything was reclaimed at close"

@@ -49,6 +49,7 @@ struct nmc_vdst {
     uint32_t gen;                   /* switch entry generation this mapping is for */
     struct nmc_region reg;          /* its region, mapped here */
     uint32_t nrx, nslots, rx_first_obj;
+    uint32_t kgen[NMC_VALE_MAXRINGS];   /* the incarnation of each RX ring mapped */
     uint16_t *list;                 /* this flush's packets for it (ft indexes) */
     uint32_t nlist;
 };
@@ -101,8 +102,9 @@ int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr);
 int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr);
 void nmc_lease_init(struct nmc_kring *kr);
 void nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir);
-uint32_t nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir,
-                       uint32_t want, const struct nmc_lease *who, uint32_t *start, uint32_t *id);
+int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t kgen,
+                  uint32_t want, const struct nmc_lease *who, uint32_t *start, uint32_t *id);
+void nmc_lease_quiesce(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir);
 bool nmc_lease_put(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t id,
                    uint32_t used_end);
 

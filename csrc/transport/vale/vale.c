@@ -215,6 +215,12 @@ static int dst_map(struct nmc_port *p, uint32_t q)
         nmc_region_detach(&d->reg);
         return -ESTALE;
     }
+    for (uint32_t k = 0; k < d->nrx; k++)
+        d->kgen[k] = __atomic_load_n(&krs[d->rx_first_obj + k].kgen, __ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&sp->gen, __ATOMIC_ACQUIRE) != gen) {
+        nmc_region_detach(&d->reg);     /* retired while we looked */
+        return -ESTALE;
+    }
     d->gen = gen;
     return 0;
 }
@@ -264,13 +270,17 @@ static void deliver(struct nmc_port *p, struct nmc_lring *lr, uint32_t q, uint32
     struct nmc_vale_ctx *c = nmc_vale_of(p);
     struct nmc_vdst *d = &c->dst[q];
     uint32_t obj = d->rx_first_obj + r, want = 0, got, start, id, taken = 0, used = 0;
+    int lease;
     struct nmc_kring *kr = &nmc_krings(d->reg.ctl, &d->reg.g)[obj];
     struct netmap_ring *dring = nmc_ring_obj(d->reg.mem, &d->reg.g, obj);
     struct nmc_lease who = { .owner_mem = p->mem_id, .owner_h = p->hidx, .pid = my_pid() };
 
     for (uint32_t i = 0; i < cnt; i++)
         want += c->ft[list[i]].nfrags;
-    got = nmc_lease_get(kr, dring, p->rundir, want, &who, &start, &id);
+    lease = nmc_lease_get(kr, dring, p->rundir, d->kgen[r], want, &who, &start, &id);
+    if (lease < 0)
+        d->gen = ~__atomic_load_n(&c->m.sw->ports[q].gen, __ATOMIC_RELAXED);  /* map again */
+    got = lease > 0 ? (uint32_t)lease : 0;
     while (taken < cnt && used + c->ft[list[taken]].nfrags <= got) {
         start = put_packet(p, lr, &c->ft[list[taken]], d, dring, start);
         used += c->ft[list[taken++]].nfrags;

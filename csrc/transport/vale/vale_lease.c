@@ -9,19 +9,27 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
+/* A new destination RX ring.  The lock is initialised once in the life of
+ * the region (the ring object may have been a destination before, and a
+ * sender that mapped it then may still be inside the lock: it finds kgen
+ * changed); the queue is empty, as nmc_lease_quiesce left it. */
 void nmc_lease_init(struct nmc_kring *kr)
 {
     pthread_mutexattr_t a;
 
-    pthread_mutexattr_init(&a);
-    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    pthread_mutex_init(&kr->lease_lock, &a);
-    pthread_mutexattr_destroy(&a);
+    if (__atomic_load_n(&kr->lock_ready, __ATOMIC_ACQUIRE) != NMC_LOCK_READY) {
+        pthread_mutexattr_init(&a);
+        pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+        pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+        pthread_mutex_init(&kr->lease_lock, &a);
+        pthread_mutexattr_destroy(&a);
+        __atomic_store_n(&kr->lock_ready, NMC_LOCK_READY, __ATOMIC_RELEASE);
+    }
     kr->hwlease = kr->lease_first = kr->lease_count = 0;
     kr->lease_init = 1;
 }
@@ -106,16 +114,22 @@ static int lock(struct nmc_kring *kr, struct netmap_ring *ring, const char *rund
     return -err;
 }
 
-/* Reserve up to `want` slots; returns how many (0: ring full) and the
- * lease slot through *id.  The caller copies into [*start, *start + got). */
-uint32_t nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir,
-                       uint32_t want, const struct nmc_lease *who, uint32_t *start, uint32_t *id)
+/* Reserve up to `want` slots of the ring as it was when the caller mapped
+ * it (kgen); returns how many (0: ring full, or -ESTALE when the ring was
+ * retired or reused since) and the lease slot through *id.  The caller
+ * copies into [*start, *start + got). */
+int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t kgen,
+                  uint32_t want, const struct nmc_lease *who, uint32_t *start, uint32_t *id)
 {
     uint32_t n = kr->nslots, hwcur, avail, got;
     struct nmc_lease *l;
 
     if (lock(kr, ring, rundir) < 0)
         return 0;
+    if (__atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE) != kgen || !kr->lease_init) {
+        pthread_mutex_unlock(&kr->lease_lock);
+        return -ESTALE;
+    }
     if (kr->hwlease >= n || kr->lease_count >= NMC_MAX_LEASES)
         nmc_lease_repair(kr, ring, rundir);
     hwcur = nmc_load_acq(&kr->hwcur);
@@ -131,7 +145,7 @@ uint32_t nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const cha
         kr->lease_count++;
     }
     pthread_mutex_unlock(&kr->lease_lock);
-    return got;
+    return (int)got;
 }
 
 /* Complete lease `id`, whose slots were used up to `used_end`: the rest is
@@ -157,4 +171,30 @@ bool nmc_lease_put(struct nmc_kring *kr, struct netmap_ring *ring, const char *r
         nmc_lease_repair(kr, ring, rundir), moved = true;
     pthread_mutex_unlock(&kr->lease_lock);
     return moved;
+}
+
+/* The ring stops being a destination (its port is being freed): no sender
+ * that mapped it may take a lease any more (kgen), and the ones holding
+ * leases finish their copies (or are found dead and padded) before its
+ * buffers can go to anyone else.  Waits at most about a second for a live
+ * sender that does not finish. */
+void nmc_lease_quiesce(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir)
+{
+    if (__atomic_load_n(&kr->lock_ready, __ATOMIC_ACQUIRE) != NMC_LOCK_READY)
+        return;
+    for (int round = 0; round < 100000; round++) {
+        bool idle;
+        if (lock(kr, ring, rundir) < 0)
+            return;
+        if (round == 0) {
+            __atomic_add_fetch(&kr->kgen, 1, __ATOMIC_RELEASE);
+            kr->lease_init = 0;
+        }
+        nmc_lease_repair(kr, ring, rundir);
+        idle = kr->lease_count == 0;
+        pthread_mutex_unlock(&kr->lease_lock);
+        if (idle)
+            return;
+        sched_yield();
+    }
 }

@@ -170,6 +170,8 @@ static int vale_resolve(const char *rundir, const struct nmc_pipe_req *req, stru
 /* A port nobody holds is about to be freed: take it off its switch. */
 static void vale_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec)
 {
+    struct nmc_kring *krs = nmc_krings(r->ctl, &r->g);
+    uint8_t *mem = r->mem;
     struct nmc_swmap m = { 0 };
 
     if (nmc_sw_attach(rundir, rec->sw, false, &m) == 0) {
@@ -180,6 +182,11 @@ static void vale_destroy(struct nmc_region *r, const char *rundir, struct nmc_po
             nmc_sw_remove(m.sw, i);
         nmc_sw_gc(rundir, &m);
         nmc_sw_detach(&m);
+    }
+    for (uint32_t k = 0; k < rec->nrings[0][1] && k < NMC_VALE_MAXRINGS; k++) {
+        uint32_t obj = nmc_rec_obj(rec, 0, 1, k);
+        if (obj < r->g.ring_num)        /* senders that mapped it are out before its buffers go */
+            nmc_lease_quiesce(&krs[obj], nmc_ring_obj(mem, &r->g, obj), rundir);
     }
 }
 
