@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import select
 import threading
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from nmcompat._ring import Ring
 from nmcompat.errors import PortClosed, os_error
 
 POLLIN, POLLOUT, POLLERR = select.POLLIN, select.POLLOUT, select.POLLERR
+# the kernel sockets under a NIC backend's port (they stay with the process
+# that opened it: a child forked later gets EOWNERDEAD from the engine)
+_SOCKETS = {"afxdp": "AF_XDP", "afpacket": "AF_PACKET"}
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,7 @@ class Port:
                  on_close: Optional[Callable[[], None]] = None) -> None:
         self._h = handle
         self.name = name
+        self._pid = os.getpid()
         self._closed = False
         self._on_close = on_close
         self._calls: list = []                  # one item per call into the C port in progress
@@ -211,6 +216,11 @@ class Port:
     def _fail(self, rc: int, verb: str):
         if rc == -errno.ECANCELED and self._closed:
             raise PortClosed(self.name, verb)
+        if rc == -errno.EOWNERDEAD:             # a NIC port inherited across fork()
+            raise os_error(-rc, verb, self.name, (
+                f"the port's {_SOCKETS.get(self.info.backend, 'kernel')} sockets belong to "
+                f"process {self._pid} (ports do not survive fork(); open the port again in "
+                "the child)"))
         raise os_error(-rc, verb, self.name, _DETAILS.get(verb, "") if rc == -errno.EINVAL else "")
 
     # -- data path: one C call each -------------------------------------

@@ -254,6 +254,7 @@ struct netmap_ring *nmc_port_ring(const struct nmc_port *p, int dir, uint32_t i,
 int nmc_port_stats(const struct nmc_port *p, struct nmc_port_stats *st)
 {
     *st = p->st;
+    st->buf_free = ((const struct nmc_region_hdr *)p->ctl)->buf_free;
     if (p->ops->stats)
         p->ops->stats(p, st);
     for (uint32_t i = 0; i < p->ntx; i++) {

@@ -192,7 +192,6 @@ struct nmc_port {
     int npkts;
     struct nmc_kfd { int fd; int serves; } *kfd;    /* NIC ports: kernel fds to wait on */
     int nkfd;
-    uint32_t *owned, nowned;        /* NIC ports: buffers circulating through FILL/RX */
     char rundir[160];
     char name[2 * NMC_NAMELEN + 2];
 };

@@ -64,6 +64,11 @@ struct nmc_transport_ops {
      * the slots are read.  NULL: every slot of every ring owns its buffer. */
     void (*rx_span)(const uint8_t *ctl, const struct nmc_geom *g, uint32_t tx_obj,
                     uint32_t rx_obj, uint32_t n, uint32_t *from, uint32_t *to);
+    /* The port was inherited across fork() and its transport state (kernel
+     * sockets, buffers) belongs to the process that opened it: close frees
+     * only this process's copies, and leaves the holder, its socket path
+     * and the buffers to that process.  NULL: never. */
+    bool (*inherited)(const struct nmc_port *p);
     /* Add transport counters to st.  NULL: none. */
     void (*stats)(const struct nmc_port *p, struct nmc_port_stats *st);
     /* The descriptor users poll.  NULL: the port's wakeup socket. */

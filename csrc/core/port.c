@@ -282,6 +282,21 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
     return 0;
 }
 
+/* A port inherited across fork() whose transport state is its opener's
+ * (ops->inherited): only this process's descriptors and mappings go. */
+static void close_inherited(struct nmc_port *p)
+{
+    struct nmc_region r = { .fd = p->ctl_fd, .ctl = p->ctl, .mem = p->mem, .g = p->g };
+
+    if (p->sock >= 0)
+        close(p->sock);                 /* its path is the opener's: not unlinked */
+    if (p->bell >= 0)
+        close(p->bell);
+    p->sock = p->bell = -1;
+    nmc_region_detach(&r);
+    free_port(p);
+}
+
 int nmc_port_close(struct nmc_port *p)
 {
     struct nmc_region r;
@@ -289,6 +304,10 @@ int nmc_port_close(struct nmc_port *p)
 
     if (!p)
         return -EINVAL;
+    if (p->ops->inherited && p->ops->inherited(p)) {
+        close_inherited(p);
+        return 0;
+    }
     lock = nmc_rundir_lock(p->rundir);
     r = (struct nmc_region){ .fd = p->ctl_fd, .ctl = p->ctl, .mem = p->mem,
                              .g = p->g, .hdr = (struct nmc_region_hdr *)p->ctl, .mem_id = p->mem_id };

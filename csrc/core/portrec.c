@@ -72,8 +72,9 @@ int nmc_rec_add_rings(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e
  * side of each slot position), the ring objects, and the record. */
 void nmc_rec_free(struct nmc_region *r, struct nmc_port_rec *rec)
 {
-    /* ports of some kinds swap buffers among themselves: theirs go back
-     * only with the whole region (a record of an unknown kind: the same) */
+    /* the slots of some kinds name buffers that may belong to another port
+     * by now: those kinds give back what they own at detach (a record of an
+     * unknown kind: freed with the region) */
     const struct nmc_transport_ops *ops = nmc_transport_of(rec->kind);
     bool shared_bufs = !ops || ops->shared_bufs;
 

@@ -138,17 +138,23 @@ void nmc_port_drain(struct nmc_port *p)
         nmc_wake_drain(p);
 }
 
+/* Revents after the syncs; -errno when a sync failed for another reason
+ * than a repaired ring (which is reported as POLLERR). */
 static int check_ready(struct nmc_port *p, int events)
 {
-    int revents = 0;
+    int revents = 0, err = 0;
 
     settle_doorbell(p);                 /* a bell left pending would silence the next ones */
     bool want_tx = (events & POLLOUT) || !(p->flags & NR_NO_TX_POLL);
 
     if (want_tx)
-        nmc_txsync(p);
-    if (events & POLLIN)
-        nmc_rxsync(p);
+        err = nmc_txsync(p);
+    if ((err == 0 || err == -EINVAL) && (events & POLLIN))
+        err = nmc_rxsync(p);
+    if (err < 0 && err != -EINVAL) {
+        p->err_pending = false;
+        return err;
+    }
     if (p->err_pending) {
         p->err_pending = false;
         return POLLERR;

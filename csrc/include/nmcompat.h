@@ -84,6 +84,7 @@ struct nmc_port_stats {
     uint64_t rx_dropped;    /* VALE: frames the switch could not put in our RX rings */
     uint64_t tx_dropped;    /* VALE: frames we sent that went nowhere (< 14 bytes, to ourselves) */
     uint64_t forwarded;     /* VALE: frames the switch delivered to us */
+    uint64_t buf_free;      /* free buffers in the port's region (all its ports) */
 };
 
 /* The NMC_ABI_VERSION this engine was built with: a caller compiled
@@ -122,6 +123,23 @@ struct nmc_pkt_info {
 };
 int nmc_pkt_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 int nmc_pkt_info(struct nmc_port *port, uint32_t k, struct nmc_pkt_info *info);
+
+/* Every buffer a NIC port (either kind) owns, each once: the first `cap`
+ * indexes into idx[], and where each is into where[] (may be NULL).
+ * Returns how many there are (more than cap: call again with room),
+ * -EINVAL for another kind of port, -EOWNERDEAD in a child that inherited
+ * the port.  Together with the extra-buffer lists and the free buffers,
+ * the NIC ports of a region own each of its buffers exactly once; the
+ * slots of their rings are not a list of what they own (an AF_XDP RX
+ * ring's kernel-side slots name buffers already given back to FILL).
+ * Call it between syncs of the port. */
+/* where: in a slot of one of its rings; in an AF_XDP queue (FILL, the
+ * kernel, RX; or handed to TX and not completed, its TX slot naming it);
+ * waiting for room in an AF_XDP FILL ring */
+#define NMC_NIC_BUF_SLOT  0
+#define NMC_NIC_BUF_QUEUE 1
+#define NMC_NIC_BUF_SPARE 2
+int nmc_nic_bufs(struct nmc_port *port, uint32_t *idx, uint8_t *where, uint32_t cap);
 
 /* netmap's bridge step: move whole packets from src's RX rings to dst's TX
  * rings, swapping buffers when both share a region (NMC_FWD_COPY: copy

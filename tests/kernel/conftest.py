@@ -5,7 +5,7 @@
 ``netns.run(fn, *args)`` runs ``fn`` in a forked child that entered the
 namespace and returns its (picklable) result; an exception in the child fails
 the test with the child's traceback.  Nothing outside the namespace is
-touched.  Without root every test here skips, or fails when
+touched.  ``nic`` runs a test once per NIC backend (nic_support.BACKENDS).  Without root every test here skips, or fails when
 NMCOMPAT_STRICT=1.
 """
 from __future__ import annotations
@@ -19,6 +19,8 @@ import traceback
 import uuid
 
 import pytest
+
+import nic_support
 
 STRICT = os.environ.get("NMCOMPAT_STRICT") == "1"
 CLONE_NEWNET = 0x40000000
@@ -76,6 +78,12 @@ class NetNS:
         with os.fdopen(wfd, "wb") as w:
             w.write(out)
         os._exit(0)
+
+
+@pytest.fixture(params=nic_support.BACKENDS, ids=nic_support.BACKEND_IDS)
+def nic(request):
+    """(backend, xdp_mode) of the NIC backend under test (nic_support.BACKENDS)."""
+    return request.param
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ import nmcompat
 from nmcompat import NS_BUF_CHANGED, NS_MOREFRAG, NS_REPORT
 from nmcompat._ring import NR_TIMESTAMP
 
-from nic_support import (BACKEND_IDS, BACKENDS, JUMBO, MAC_A, MAC_B, PACKET_AUXDATA, SOL_PACKET,
+from nic_support import (JUMBO, MAC_A, MAC_B, PACKET_AUXDATA, SOL_PACKET,
                          carries_magic, describe_mismatch, frame, peer_recv_wire, vlan_frame,
                          give_extra, group_by, is_ours, open_nic, open_nic_retrying, peer_quiet,
                          peer_receiver, peer_recv, peer_sender, port_collect, port_drain,
@@ -68,12 +68,6 @@ SIZES = [60, 61, 1514, 2047, 2048, 2049, 4096, 9000]
 @pytest.fixture(autouse=True)
 def _own_rundir(rundir):
     yield rundir
-
-
-@pytest.fixture(params=BACKENDS, ids=BACKEND_IDS)
-def nic(request):
-    """(backend, xdp_mode) of the backend under test."""
-    return request.param
 
 
 def count_for(size: int) -> int:

@@ -85,6 +85,8 @@ int nmc_nic_wait(struct nmc_port *p, int events, int timeout_ms)
  * epoll set of those that serve POLLIN. */
 int nmc_nic_poll_fd(struct nmc_port *p)
 {
+    if (nmc_nic_foreign(p))
+        return -EOWNERDEAD;             /* inherited across fork() (nic_state.c) */
     if (p->epfd < 0) {
         p->epfd = epoll_create1(EPOLL_CLOEXEC);
         for (int k = 0; p->epfd >= 0 && k < p->nkfd; k++) {

@@ -1,7 +1,8 @@
 /*
  * nmc_nic.h -- what the two NIC transports (AF_XDP: xsk*.c, AF_PACKET:
  * pkt.c) share: the NIC region of a process and the kernel sockets a port
- * waits on (nic_region.c).
+ * waits on (nic_region.c); the NIC state of a region in this process, what
+ * a port gives back when it closes, and fork() (nic_state.c).
  */
 #ifndef NMC_NIC_H
 #define NMC_NIC_H
@@ -9,12 +10,51 @@
 #include "nmc_transport.h"
 #include "nmc_kinds.h"
 
+#include <sys/types.h>
+
 #define NMC_NIC_MAXQ 256u
 /* The kernel side of a receive queue (XSK RX and FILL rings) holds this
  * many times the netmap ring: a receiver that is descheduled for a moment
  * finds the burst waiting there instead of dropped. */
 #define NMC_XSK_RX_FACTOR 4u
 
+/* One per (region file, process): created by the first NIC open in the
+ * region, freed by the last close; a NIC port's p->tp.  The region is
+ * named by its control file's device and inode, so regions of two runtime directories
+ * never share one.  Its ports' AF_XDP sockets all bind to one UMEM, the
+ * region's buffer pool (a new socket binds XDP_SHARED_UMEM to one of them,
+ * never to a socket of another region).  Changed under nmc_nic_lock(). */
+struct nmc_nic_state {
+    struct nmc_nic_state *next;
+    dev_t dev;
+    ino_t ino;
+    pid_t pid;                  /* the process whose sockets these are */
+    struct nmc_port **ports;    /* its NIC ports, each holding a reference */
+    int nports, cap;
+    /* Buffer ledger: queued[b] is holder + 1 of the AF_XDP port whose FILL
+     * ring, kernel queue or RX ring holds buffer b (given to FILL, not yet
+     * taken from RX), 0 for any other place.  Written by that port's
+     * syncs; read when it closes (nmc_nic_reclaim) or is listed. */
+    uint16_t *queued;
+    uint32_t buf_num;
+};
+
+static inline struct nmc_nic_state *nmc_nic_of(const struct nmc_port *p) { return p->tp; }
+
+/* nic_state.c */
+void nmc_nic_lock(void);
+void nmc_nic_unlock(void);
+int nmc_nic_join(struct nmc_port *p, bool ledger);
+void nmc_nic_leave(struct nmc_port *p);
+bool nmc_nic_foreign(const struct nmc_port *p);
+int nmc_nic_umem_peer(const struct nmc_port *p);
+bool nmc_nic_queue_taken(const struct nmc_port *p, uint32_t ifindex, uint32_t queue);
+void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r);
+
+/* pkt.c */
+void nmc_pkt_close_socks(struct nmc_port *p);
+
+/* nic_region.c */
 int nmc_nic_validate(const struct nmc_pipe_req *req);
 int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
                     uint32_t *port, uint32_t kind);

@@ -70,6 +70,7 @@ struct nmc_xsk {
     uint32_t inflight;              /* TX descriptors not completed yet */
     uint32_t bind_flags;
     bool zerocopy, sg;
+    uint16_t *queued, tag;          /* the region's buffer ledger, and our mark in it */
 };
 
 /* xsk.c */

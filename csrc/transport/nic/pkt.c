@@ -290,6 +290,8 @@ static int pkt_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     struct nmc_kring *kr = lr->kr;
     uint32_t n = lr->n, head, j, pkts = 0, bytes = 0;
 
+    if (nmc_nic_foreign(p))
+        return -EOWNERDEAD;             /* inherited across fork(): the sockets are not ours */
     if (nmc_rxsync_prologue(lr, &head) < 0) {
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
@@ -347,6 +349,8 @@ static int pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     struct nmc_kring *kr = lr->kr;
     uint32_t n = lr->n, head, j, sent = 0, bytes = 0;
 
+    if (nmc_nic_foreign(p))
+        return -EOWNERDEAD;             /* inherited across fork(): the sockets are not ours */
     if (nmc_txsync_prologue(lr, &head) < 0) {
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
@@ -385,44 +389,75 @@ static int fanout_id(void)
     return (int)((getpid() * 31 + __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED)) & 0xffff);
 }
 
-/* After the generic open: RX and TX sockets for every bound queue. */
+static int open_queue(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t k,
+                      uint32_t nq, int group)
+{
+    uint32_t first = p->nrx ? p->holder->first[1] : p->holder->first[0];
+    struct nmc_psock *pk = &p->pkts[k];
+    int err, mtu;
+
+    pk->rx_fd = pk->tx_fd = -1;
+    p->npkts++;
+    /* one queue of several: filter by queue; all of several: fanout */
+    err = open_rx(pk, req->ifindex, group, nq, req->tx_rings > 1 && nq == 1 ? (int)first : -1);
+    mtu = err == 0 ? if_mtu(pk->rx_fd, req->parent) : 1500;
+    if (err == 0)
+        err = open_tx(pk, req->ifindex, p->ntx ? p->tx[k % p->ntx].n : NMC_DEF_SLOTS, mtu);
+    return err;
+}
+
+/* After the generic open: RX and TX sockets for every bound queue (under
+ * the NIC lock, so that a fork sees every socket and closes the child's
+ * copies). */
 static int pkt_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req)
 {
-    uint32_t nq = p->ntx > p->nrx ? p->ntx : p->nrx, total = req->tx_rings;
-    uint32_t first = p->nrx ? p->holder->first[1] : p->holder->first[0];
-    int group = nq > 1 ? fanout_id() : -1, err, mtu;
+    uint32_t nq = p->ntx > p->nrx ? p->ntx : p->nrx;
+    int group = nq > 1 ? fanout_id() : -1, err = 0;
 
     (void)r;
     p->pkts = calloc(nq + 1, sizeof(*p->pkts));
     p->kfd = calloc(2 * nq + 1, sizeof(*p->kfd));
     if (!p->pkts || !p->kfd)
         return -ENOMEM;
-    for (uint32_t k = 0; k < nq; k++) {
-        struct nmc_psock *pk = &p->pkts[k];
-        pk->rx_fd = pk->tx_fd = -1;
-        p->npkts++;
-        /* one queue of several: filter by queue; all of several: fanout */
-        err = open_rx(pk, req->ifindex, group, nq, total > 1 && nq == 1 ? (int)first : -1);
-        mtu = err == 0 ? if_mtu(pk->rx_fd, req->parent) : 1500;
-        if (err == 0)
-            err = open_tx(pk, req->ifindex, p->ntx ? p->tx[k % p->ntx].n : NMC_DEF_SLOTS, mtu);
-        if (err < 0)
-            return err;
+    if ((err = nmc_nic_join(p, false)) < 0)
+        return err;
+    nmc_nic_lock();
+    for (uint32_t k = 0; k < nq && err == 0; k++) {
+        if ((err = open_queue(p, req, k, nq, group)) < 0)
+            break;
         if (k < p->ntx)
-            p->tx[k].pkt = pk;
+            p->tx[k].pkt = &p->pkts[k];
         if (k < p->nrx)
-            p->rx[k].pkt = pk;
-        p->kfd[p->nkfd++] = (struct nmc_kfd){ pk->rx_fd, POLLIN };
-        p->kfd[p->nkfd++] = (struct nmc_kfd){ pk->tx_fd, POLLOUT };
+            p->rx[k].pkt = &p->pkts[k];
+        p->kfd[p->nkfd++] = (struct nmc_kfd){ p->pkts[k].rx_fd, POLLIN };
+        p->kfd[p->nkfd++] = (struct nmc_kfd){ p->pkts[k].tx_fd, POLLOUT };
     }
-    return 0;
+    nmc_nic_unlock();
+    return err;
 }
 
+/* This process's copies of the port's sockets and rings (lock held). */
+void nmc_pkt_close_socks(struct nmc_port *p)
+{
+    for (int k = 0; p->pkts && k < p->npkts; k++)
+        close_pkt(&p->pkts[k]);
+}
+
+/* Close the sockets; with the region (rundir lock held) and in the process
+ * that opened the port, give back every buffer in its rings (copied into,
+ * so its own, unless the user swapped them with another port's). */
 static void pkt_detach(struct nmc_port *p, struct nmc_region *r)
 {
-    (void)r;
-    for (int k = 0; k < p->npkts; k++)
-        close_pkt(&p->pkts[k]);
+    bool give_back = r && !nmc_nic_foreign(p);
+
+    if (!p->pkts)
+        return;
+    nmc_nic_lock();
+    nmc_pkt_close_socks(p);
+    nmc_nic_unlock();
+    if (give_back)
+        nmc_nic_reclaim(p, r);
+    nmc_nic_leave(p);
     free(p->pkts);
     p->pkts = NULL;
     p->npkts = 0;
@@ -469,6 +504,7 @@ static const struct nmc_transport_ops pkt_ops = {
     .shared_bufs = true,
     .poll_fd = nmc_nic_poll_fd,
     .wait = nmc_nic_wait,
+    .inherited = nmc_nic_foreign,
 };
 NMC_TRANSPORT(pkt_ops)
 

@@ -158,7 +158,8 @@ int nmc_xsk_bind(struct nmc_xsk *x, int shared_fd, uint32_t mode_flags, bool wan
     return 0;
 }
 
-/* Give buffers to the FILL ring; returns how many went in. */
+/* Give buffers to the FILL ring, marked in the ledger as in our queues;
+ * returns how many went in. */
 uint32_t nmc_xsk_fill(struct nmc_xsk *x, const struct nmc_geom *g, const uint32_t *idx, uint32_t n)
 {
     struct nmc_xring *f = &x->fill;
@@ -168,8 +169,11 @@ uint32_t nmc_xsk_fill(struct nmc_xsk *x, const struct nmc_geom *g, const uint32_
 
     if (n > room)
         n = room;
-    for (k = 0; k < n; k++)
+    for (k = 0; k < n; k++) {
         addr[(prod + k) & f->mask] = umem_ofs(g, idx[k]) - NMC_XDP_HEADROOM;
+        if (x->queued && idx[k] < g->buf_num)
+            x->queued[idx[k]] = x->tag;
+    }
     nmc_store_rel(f->producer, prod + n);
     return n;
 }
@@ -218,6 +222,8 @@ int nmc_xsk_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     uint32_t n = lr->n, head, j, prod, room, sent = 0, bytes = 0;
     int err = 0;
 
+    if (nmc_nic_foreign(p))
+        return -EOWNERDEAD;             /* inherited across fork(): the sockets are not ours */
     if (nmc_txsync_prologue(lr, &head) < 0) {
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
@@ -291,17 +297,19 @@ int nmc_xsk_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     uint32_t n = lr->n, head, j, cons, avail, got = 0, pkts = 0, bytes = 0;
     uint32_t give[NMC_MAXSLOTS], ngive = 0;
 
+    if (nmc_nic_foreign(p))
+        return -EOWNERDEAD;
     if (nmc_rxsync_prologue(lr, &head) < 0) {
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
-    while (lr->nspare && ngive < NMC_MAXSLOTS)                /* left over last time */
-        give[ngive++] = lr->spare[--lr->nspare];
-    for (j = kr->hwcur; j != head && ngive < NMC_MAXSLOTS; j = nmc_next(j, n)) {
+    for (j = kr->hwcur; j != head; j = nmc_next(j, n)) {  /* fewer than NMC_MAXSLOTS */
         uint32_t idx = ring->slot[j].buf_idx;           /* released: back to FILL */
         if (idx >= 2 && idx < p->g.buf_num)
             give[ngive++] = idx;
     }
+    while (lr->nspare && ngive < NMC_MAXSLOTS)                /* left over last time */
+        give[ngive++] = lr->spare[--lr->nspare];
     kr->hwcur = head;
     refill(p, lr, give, ngive);
     cons = *r->consumer;
@@ -312,6 +320,8 @@ int nmc_xsk_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         struct netmap_slot *s = &ring->slot[j];
         uint32_t idx = buf_of(&p->g, e->addr);
         bool more = e->options & NMC_XDP_PKT_CONTD;
+        if (idx != UINT32_MAX && x->queued)
+            x->queued[idx] = 0;         /* out of the kernel's queues: into a slot */
         s->buf_idx = idx == UINT32_MAX ? 0 : idx;
         s->len = (uint16_t)(idx == UINT32_MAX || e->len > p->g.buf_size ? 0 : e->len);
         s->flags = NS_BUF_CHANGED | (more ? NS_MOREFRAG : 0);

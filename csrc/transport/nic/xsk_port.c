@@ -1,13 +1,13 @@
 /*
- * xsk_port.c -- netmap NIC ports over AF_XDP: one region per process holds
- * the rings of every NIC port the process opens (netmap's global region:
- * a bridge between two NICs swaps buffers with no copy), and its buffer
- * pool is the UMEM shared by all the process's AF_XDP sockets.
+ * xsk_port.c -- netmap NIC ports over AF_XDP: one region per process (and
+ * runtime directory) holds the rings of every NIC port the process opens
+ * there (netmap's global region: a bridge between two NICs swaps buffers
+ * with no copy), and its buffer pool is the UMEM shared by the AF_XDP
+ * sockets of those ports (nic_state.c).
  */
 #include "nmc_xsk.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,46 +15,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-/* Live sockets on this process's UMEM: a new one binds with
- * XDP_SHARED_UMEM to any of them.  Their (ifindex, queue) too: the kernel
- * answers a shared-UMEM bind to a queue this process already holds with
- * EINVAL (the new socket has its own FILL ring), not with EBUSY. */
-struct umem_sock { int fd; uint32_t ifindex, queue; };
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct umem_sock g_socks[1024];
-static int g_nfds;
-static uint16_t g_mem_id;
-
-static int umem_peer(uint16_t mem_id)
-{
-    return g_nfds > 0 && g_mem_id == mem_id ? g_socks[0].fd : -1;
-}
-
-static bool umem_holds(uint32_t ifindex, uint32_t queue)
-{
-    for (int i = 0; i < g_nfds; i++)
-        if (g_socks[i].ifindex == ifindex && g_socks[i].queue == queue)
-            return true;
-    return false;
-}
-
-static void umem_add(uint16_t mem_id, const struct nmc_xsk *x)
-{
-    if (g_nfds < (int)(sizeof(g_socks) / sizeof(g_socks[0]))) {
-        g_mem_id = mem_id;
-        g_socks[g_nfds++] = (struct umem_sock){ x->fd, x->ifindex, x->queue };
-    }
-}
-
-static void umem_del(int fd)
-{
-    for (int i = 0; i < g_nfds; i++)
-        if (g_socks[i].fd == fd) {
-            g_socks[i] = g_socks[--g_nfds];
-            return;
-        }
-}
 
 static uint32_t pow2(uint32_t v)
 {
@@ -65,21 +25,25 @@ static uint32_t pow2(uint32_t v)
     return p;
 }
 
-/* Socket for queue q: UMEM (own or shared), rings, bind. */
+/* Socket for queue q, as p->xsk[p->nxsk]: UMEM (the region's, own or
+ * shared), rings, bind. */
 static int make_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t q,
-                    uint32_t nslots, struct nmc_xsk *x)
+                    uint32_t nslots)
 {
+    struct nmc_xsk *x = &p->xsk[p->nxsk];
     int shared, err;
 
     memset(x, 0, sizeof(*x));
     x->ifindex = req->ifindex;
     x->queue = q;
+    x->queued = nmc_nic_of(p)->queued;
+    x->tag = (uint16_t)(p->hidx + 1);
     x->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
     if (x->fd < 0)
         return -errno;
-    pthread_mutex_lock(&g_lock);
-    shared = umem_peer(p->mem_id);
-    err = umem_holds(x->ifindex, q) ? -EBUSY : 0;
+    nmc_nic_lock();
+    shared = nmc_nic_umem_peer(p);
+    err = nmc_nic_queue_taken(p, x->ifindex, q) ? -EBUSY : 0;
     if (err == 0 && shared < 0)
         err = nmc_xsk_umem_reg(x->fd, p->mem, &p->g);
     if (err == 0)
@@ -87,43 +51,45 @@ static int make_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t
     if (err == 0)
         err = nmc_xsk_bind(x, shared, req->xdp_bind, !req->no_sg);
     if (err == 0)
-        umem_add(p->mem_id, x);
-    pthread_mutex_unlock(&g_lock);
+        p->nxsk++;                      /* under the lock: a fork sees it and closes it */
+    nmc_nic_unlock();
     if (err < 0) {
         nmc_xsk_close(x);               /* socket, rings: nothing of a failed queue stays */
         return err;
     }
     if (shared >= 0) {                  /* the owner's bind flags apply */
         x->sg = false;
-        for (int i = 0; i < p->nxsk; i++)
+        for (int i = 0; i < p->nxsk - 1; i++)
             x->sg |= p->xsk[i].sg;
     }
     return err;
 }
 
-/* Stock the FILL ring with the RX ring's buffers plus extras, up to the
- * FILL ring's size; every buffer that circulates is remembered in owned. */
+/* Stock the FILL ring with the RX ring's buffers plus new ones, as many as
+ * the FILL ring holds; from then on the ring's slots name only what the
+ * user holds (nic_state.c), and what does not fit waits in lr->spare. */
 static int stock(struct nmc_port *p, struct nmc_region *r, struct nmc_lring *lr)
 {
-    uint32_t n = lr->n, total = lr->xsk->fill.size, *give;
-    int err;
+    uint32_t n = lr->n, total = lr->xsk->fill.size, *give, *spare, in;
+    int err = -ENOMEM;
 
     if (total < n)
         total = n;
     give = calloc(total, sizeof(uint32_t));
-    lr->spare = calloc(total, sizeof(uint32_t));
-    lr->spare_cap = total;
-    if (!give || !lr->spare) {
-        free(give);
-        return -ENOMEM;
+    spare = calloc(total, sizeof(uint32_t));
+    if (give && spare) {
+        for (uint32_t i = 0; i < n; i++)
+            give[i] = lr->ring->slot[i].buf_idx;
+        err = nmc_buf_alloc(r, give + n, total - n);
     }
-    for (uint32_t i = 0; i < n; i++)
-        give[i] = lr->ring->slot[i].buf_idx;
-    if ((err = nmc_buf_alloc(r, give + n, total - n)) == 0) {
-        memcpy(p->owned + p->nowned, give, total * sizeof(uint32_t));
-        p->nowned += total;
-        if (nmc_xsk_fill(lr->xsk, &p->g, give, total) != total)
-            err = -ENOSPC;
+    if (err == 0) {
+        lr->spare = spare;
+        lr->spare_cap = total;
+        in = nmc_xsk_fill(lr->xsk, &p->g, give, total);
+        for (uint32_t k = in; k < total; k++)
+            lr->spare[lr->nspare++] = give[k];
+    } else {
+        free(spare);
     }
     free(give);
     return err;
@@ -133,21 +99,19 @@ static int stock(struct nmc_port *p, struct nmc_region *r, struct nmc_lring *lr)
 static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req)
 {
     uint32_t first = p->holder->first[1] < p->holder->first[0] ? p->holder->first[1] : p->holder->first[0];
-    uint32_t nq = p->ntx > p->nrx ? p->ntx : p->nrx, extra = 0;
+    uint32_t nq = p->ntx > p->nrx ? p->ntx : p->nrx;
     int err;
 
-    for (uint32_t i = 0; i < p->nrx; i++)
-        extra += pow2(NMC_XSK_RX_FACTOR * p->rx[i].n) + p->rx[i].n;
     p->xsk = calloc(nq + 1, sizeof(*p->xsk));
-    p->owned = calloc(extra + 1, sizeof(uint32_t));
     p->kfd = calloc(nq + 1, sizeof(*p->kfd));
-    if (!p->xsk || !p->owned || !p->kfd)
+    if (!p->xsk || !p->kfd)
         return -ENOMEM;
+    if ((err = nmc_nic_join(p, true)) < 0)
+        return err;
     for (uint32_t k = 0; k < nq; k++) {
         uint32_t n = p->nrx ? p->rx[k % p->nrx].n : p->tx[k].n;
-        if ((err = make_xsk(p, req, first + k, n, &p->xsk[k])) < 0)
+        if ((err = make_xsk(p, req, first + k, n)) < 0)
             return err;
-        p->nxsk++;
         p->kfd[p->nkfd++] = (struct nmc_kfd){ p->xsk[k].fd, POLLIN | POLLOUT };
         if (k < p->ntx)
             p->tx[k].xsk = &p->xsk[k];
@@ -160,33 +124,36 @@ static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
     return 0;
 }
 
-/* Close the sockets and give back the FILL buffers (lock held). */
+/* Close the sockets; with the region (rundir lock held) and in the process
+ * that opened the port, give back every buffer the port owns.  Without,
+ * only this process's resources go (a failed lock: the buffers stay
+ * allocated; an inherited port: they are the parent's). */
 static void xsk_detach(struct nmc_port *p, struct nmc_region *r)
 {
-    pthread_mutex_lock(&g_lock);
-    for (int k = 0; k < p->nxsk; k++) {
-        umem_del(p->xsk[k].fd);
+    bool give_back = r && !nmc_nic_foreign(p);
+
+    if (!p->xsk)
+        return;
+    nmc_nic_lock();
+    for (int k = 0; k < p->nxsk; k++)
         nmc_xsk_close(&p->xsk[k]);
-    }
-    pthread_mutex_unlock(&g_lock);
-    /* The buffers stay allocated: NIC ports of one process share the region
-     * and swap buffers (bridge), so some of this port's may now sit in
-     * another port's rings or kernel queues.  They are reclaimed with the
-     * region, when the process's last NIC port closes. */
-    (void)r;
+    nmc_nic_unlock();
+    if (give_back)
+        nmc_nic_reclaim(p, r);
+    nmc_nic_leave(p);
     for (uint32_t i = 0; i < p->nrx; i++) {
         free(p->rx[i].spare);
         p->rx[i].spare = NULL;
+        p->rx[i].nspare = p->rx[i].spare_cap = 0;
+        p->rx[i].xsk = NULL;
     }
+    for (uint32_t i = 0; i < p->ntx; i++)
+        p->tx[i].xsk = NULL;
     free(p->xsk);
-    free(p->owned);
     p->xsk = NULL;
-    p->owned = NULL;
     p->nxsk = 0;
-    p->nowned = 0;
     nmc_nic_forget_fds(p);
 }
-
 
 static struct nmc_xsk *xsk_of(struct nmc_port *p, uint32_t k)
 {
@@ -231,6 +198,8 @@ int nmc_xsk_info(struct nmc_port *p, uint32_t k, struct nmc_xsk_info *info)
  * POLLOUT from the kernel), an epoll set of them for several (POLLIN). */
 static int xsk_port_fd(struct nmc_port *p)
 {
+    if (nmc_nic_foreign(p))
+        return -EOWNERDEAD;
     return p->nxsk == 1 ? p->xsk[0].fd : nmc_nic_poll_fd(p);
 }
 
@@ -252,6 +221,7 @@ static const struct nmc_transport_ops xsk_ops = {
     .shared_bufs = true,
     .poll_fd = xsk_port_fd,
     .wait = nmc_nic_wait,
+    .inherited = nmc_nic_foreign,
 };
 NMC_TRANSPORT(xsk_ops)
 

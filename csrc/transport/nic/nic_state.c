@@ -1,0 +1,310 @@
+/*
+ * nic_state.c -- the NIC state of one region in this process (its ports,
+ * their AF_XDP sockets on one UMEM, the buffer ledger, the owning process),
+ * what a NIC port gives back when it closes, and fork().
+ *
+ * Buffers wander: a bridge swaps them between the NIC ports of a region
+ * (nmc_forward), and AF_XDP RX hands out whichever buffer a frame arrived
+ * in.  So a port owns what it holds when it closes, not what it was given
+ * when it opened:
+ *   - every slot of its TX rings (the kernel never changes a TX buffer; one
+ *     handed to the kernel stays named by its slot), of its AF_PACKET RX
+ *     rings (copied into) and of the rings of its record it did not bind;
+ *   - the slots [hwcur, hwtail) of its AF_XDP RX rings, the user's part
+ *     (the other slots name buffers already given back to FILL);
+ *   - the buffers waiting for room in a FILL ring (spare lists);
+ *   - the buffers in its AF_XDP FILL rings, kernel queues and RX rings,
+ *     which the region's ledger (queued[]) records.
+ * Once its sockets are closed the kernel holds none of them, and
+ * nmc_nic_reclaim() frees them all.
+ *
+ * fork(): a child inherits the parent's NIC ports but not the right to use
+ * them.  An atfork handler closes the child's copies of every NIC socket
+ * and ring mapping, so that the parent's close really releases them; in the
+ * child, a sync or poll of an inherited port fails with EOWNERDEAD, and a
+ * close frees only the child's copies (nmc_nic_foreign()).
+ */
+#include "nmc_nic.h"
+#include "nmc_xsk.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static struct nmc_nic_state *g_states;
+static pid_t g_self;                    /* this process: set again in a forked child */
+
+void nmc_nic_lock(void) { pthread_mutex_lock(&g_lock); }
+void nmc_nic_unlock(void) { pthread_mutex_unlock(&g_lock); }
+
+static void before_fork(void) { pthread_mutex_lock(&g_lock); }
+static void after_fork_parent(void) { pthread_mutex_unlock(&g_lock); }
+
+/* In the child: its copies of the parent's NIC sockets, ring mappings and
+ * epoll sets go (a mapping alone would keep a socket alive). */
+static void after_fork_child(void)
+{
+    g_self = getpid();
+    for (struct nmc_nic_state *st = g_states; st; st = st->next) {
+        for (int i = 0; i < st->nports; i++) {
+            struct nmc_port *p = st->ports[i];
+            for (int k = 0; k < p->nxsk; k++)
+                nmc_xsk_close(&p->xsk[k]);
+            nmc_pkt_close_socks(p);
+            if (p->epfd >= 0)
+                close(p->epfd);
+            p->epfd = -1;
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+static void init_once(void)
+{
+    g_self = getpid();
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+
+bool nmc_nic_foreign(const struct nmc_port *p)
+{
+    const struct nmc_nic_state *st = nmc_nic_of(p);
+
+    return st && st->pid != g_self;
+}
+
+static void unlink_state(struct nmc_nic_state *st)
+{
+    for (struct nmc_nic_state **pp = &g_states; *pp; pp = &(*pp)->next)
+        if (*pp == st) {
+            *pp = st->next;
+            break;
+        }
+    free(st->queued);
+    free(st->ports);
+    free(st);
+}
+
+static struct nmc_nic_state *find_or_make(const struct stat *sb)
+{
+    struct nmc_nic_state *st;
+
+    for (st = g_states; st; st = st->next)
+        if (st->dev == sb->st_dev && st->ino == sb->st_ino && st->pid == g_self)
+            return st;
+    if ((st = calloc(1, sizeof(*st))) == NULL)
+        return NULL;
+    st->dev = sb->st_dev;
+    st->ino = sb->st_ino;
+    st->pid = g_self;
+    st->next = g_states;
+    g_states = st;
+    return st;
+}
+
+static int add_port(struct nmc_nic_state *st, struct nmc_port *p, bool ledger)
+{
+    if (ledger && !st->queued) {
+        if ((st->queued = calloc(p->g.buf_num, sizeof(uint16_t))) == NULL)
+            return -ENOMEM;
+        st->buf_num = p->g.buf_num;
+    }
+    if (st->nports == st->cap) {
+        int cap = st->cap ? 2 * st->cap : 8;
+        struct nmc_port **ports = realloc(st->ports, (size_t)cap * sizeof(*ports));
+        if (!ports)
+            return -ENOMEM;
+        st->ports = ports;
+        st->cap = cap;
+    }
+    st->ports[st->nports++] = p;
+    p->tp = st;
+    return 0;
+}
+
+/* Take a reference on the NIC state of p's region, creating it on the
+ * first NIC open there; `ledger`: p is an AF_XDP port. */
+int nmc_nic_join(struct nmc_port *p, bool ledger)
+{
+    struct nmc_nic_state *st;
+    struct stat sb;
+    int err;
+
+    pthread_once(&g_once, init_once);
+    if (fstat(p->ctl_fd, &sb) < 0)
+        return -errno;
+    nmc_nic_lock();
+    st = find_or_make(&sb);
+    err = st ? add_port(st, p, ledger) : -ENOMEM;
+    if (err < 0 && st && st->nports == 0)
+        unlink_state(st);
+    nmc_nic_unlock();
+    return err;
+}
+
+/* Drop p's reference; the last one frees the state. */
+void nmc_nic_leave(struct nmc_port *p)
+{
+    struct nmc_nic_state *st = nmc_nic_of(p);
+
+    if (!st)
+        return;
+    nmc_nic_lock();
+    for (int i = 0; i < st->nports; i++)
+        if (st->ports[i] == p) {
+            st->ports[i] = st->ports[--st->nports];
+            break;
+        }
+    if (st->nports == 0)
+        unlink_state(st);
+    nmc_nic_unlock();
+    p->tp = NULL;
+}
+
+/* A bound AF_XDP socket on the UMEM of p's region, or -1 (lock held). */
+int nmc_nic_umem_peer(const struct nmc_port *p)
+{
+    const struct nmc_nic_state *st = nmc_nic_of(p);
+
+    for (int i = 0; st && i < st->nports; i++)
+        for (int k = 0; k < st->ports[i]->nxsk; k++)
+            if (st->ports[i]->xsk[k].fd >= 0)
+                return st->ports[i]->xsk[k].fd;
+    return -1;
+}
+
+/* Does a socket on this UMEM hold (ifindex, queue)?  The kernel answers a
+ * shared-UMEM bind there with EINVAL (the new socket has its own FILL
+ * ring), not with EBUSY.  Lock held. */
+bool nmc_nic_queue_taken(const struct nmc_port *p, uint32_t ifindex, uint32_t queue)
+{
+    const struct nmc_nic_state *st = nmc_nic_of(p);
+
+    for (int i = 0; st && i < st->nports; i++)
+        for (int k = 0; k < st->ports[i]->nxsk; k++) {
+            const struct nmc_xsk *x = &st->ports[i]->xsk[k];
+            if (x->fd >= 0 && x->ifindex == ifindex && x->queue == queue)
+                return true;
+        }
+    return false;
+}
+
+/* -- what a port owns ------------------------------------------------------ */
+
+typedef void (*buf_fn)(void *ctx, uint32_t idx, uint8_t where);
+
+static bool tx_in_flight(const struct nmc_lring *lr, uint32_t j)
+{
+    uint32_t d = nmc_dist(j, lr->kr->hwcur, lr->n);
+
+    return lr->xsk && d >= 1 && d <= lr->xsk->inflight;
+}
+
+static void all_slots(const struct netmap_ring *ring, uint32_t n, buf_fn fn, void *ctx)
+{
+    for (uint32_t j = 0; j < n; j++)
+        fn(ctx, nmc_user_u32(&ring->slot[j].buf_idx), NMC_NIC_BUF_SLOT);
+}
+
+/* Slots [from, to) of a ring of n slots; from, to < n. */
+static void slot_range(const struct netmap_ring *ring, uint32_t from, uint32_t to, uint32_t n,
+                       buf_fn fn, void *ctx)
+{
+    for (uint32_t j = from; j != to; j = nmc_next(j, n))
+        fn(ctx, nmc_user_u32(&ring->slot[j].buf_idx), NMC_NIC_BUF_SLOT);
+}
+
+static void bound_ring(struct nmc_lring *lr, uint32_t dir, buf_fn fn, void *ctx)
+{
+    if (dir == 0) {
+        for (uint32_t j = 0; j < lr->n; j++)
+            fn(ctx, nmc_user_u32(&lr->ring->slot[j].buf_idx),
+               tx_in_flight(lr, j) ? NMC_NIC_BUF_QUEUE : NMC_NIC_BUF_SLOT);
+    } else if (lr->xsk && lr->spare_cap) {       /* AF_XDP RX, stocked: the user's part */
+        uint32_t cur = lr->kr->hwcur, tail = lr->kr->hwtail;
+        if (cur < lr->n && tail < lr->n)
+            slot_range(lr->ring, cur, tail, lr->n, fn, ctx);
+        for (uint32_t k = 0; k < lr->nspare; k++)
+            fn(ctx, lr->spare[k], NMC_NIC_BUF_SPARE);
+    } else {
+        all_slots(lr->ring, lr->n, fn, ctx);
+    }
+}
+
+/* Every buffer p owns, once each (see the top of this file). */
+static void each_owned(struct nmc_port *p, buf_fn fn, void *ctx)
+{
+    const struct nmc_port_rec *rec = p->rec;
+    const struct nmc_nic_state *st = nmc_nic_of(p);
+    uint16_t tag = (uint16_t)(p->hidx + 1);
+
+    for (uint32_t d = 0; d < 2; d++) {
+        uint32_t first = p->holder->first[d], nb = d == 0 ? p->ntx : p->nrx;
+        uint32_t nslots = rec->nslots[0][d];
+        for (uint32_t k = 0; k < rec->nrings[0][d]; k++) {
+            uint32_t obj = rec->first_obj[0][d] + k;
+            if (k >= first && k - first < nb)
+                bound_ring(d == 0 ? &p->tx[k - first] : &p->rx[k - first], d, fn, ctx);
+            else if (obj < p->g.ring_num && nslots <= NMC_MAXSLOTS)
+                all_slots(nmc_ring_obj(p->mem, &p->g, obj), nslots, fn, ctx);
+        }
+    }
+    if (st && st->queued && p->xsk)
+        for (uint32_t b = 0; b < st->buf_num; b++)
+            if (st->queued[b] == tag)
+                fn(ctx, b, NMC_NIC_BUF_QUEUE);
+}
+
+struct reclaim_ctx { struct nmc_region *r; struct nmc_nic_state *st; uint16_t tag; };
+
+static void reclaim_one(void *arg, uint32_t idx, uint8_t where)
+{
+    struct reclaim_ctx *c = arg;
+
+    (void)where;
+    nmc_buf_free(c->r, idx);            /* ignores 0, 1, out of range, already free */
+    if (c->st && c->st->queued && idx < c->st->buf_num && c->st->queued[idx] == c->tag)
+        c->st->queued[idx] = 0;
+}
+
+/* Give every buffer p owns back to the region (its sockets are closed, the
+ * rundir lock is held). */
+void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r)
+{
+    struct reclaim_ctx c = { r, nmc_nic_of(p), (uint16_t)(p->hidx + 1) };
+
+    each_owned(p, reclaim_one, &c);
+}
+
+struct list_ctx { uint32_t *idx; uint8_t *where; uint32_t cap, buf_num; uint64_t n; };
+
+static void list_one(void *arg, uint32_t idx, uint8_t where)
+{
+    struct list_ctx *c = arg;
+
+    if (idx < 2 || idx >= c->buf_num)
+        return;                         /* not a buffer (a corrupted slot) */
+    if (c->n < c->cap) {
+        c->idx[c->n] = idx;
+        if (c->where)
+            c->where[c->n] = where;
+    }
+    c->n++;
+}
+
+int nmc_nic_bufs(struct nmc_port *p, uint32_t *idx, uint8_t *where, uint32_t cap)
+{
+    struct list_ctx c = { idx, where, idx ? cap : 0, p ? p->g.buf_num : 0, 0 };
+
+    if (!p || (!p->xsk && !p->pkts))
+        return -EINVAL;
+    if (nmc_nic_foreign(p))
+        return -EOWNERDEAD;
+    each_owned(p, list_one, &c);
+    return c.n > INT_MAX ? -EOVERFLOW : (int)c.n;
+}
