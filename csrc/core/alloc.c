@@ -1,6 +1,6 @@
 /*
  * alloc.c -- first-fit bitmap allocators for the IF, RING and BUF pools.
- * Called only under the runtime-directory lock (control path).
+ * Called only under the region lock (control path).
  */
 #include "nmc_int.h"
 

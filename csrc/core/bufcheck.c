@@ -327,7 +327,7 @@ static bool mark_quiet_tx(struct scan *sc, const struct place *pl, uint32_t idx)
 /* Can the scan have missed a buffer a live holder has?  Not if no live
  * holder keeps buffers off its rings (extra buffers) and the live places
  * held distinct valid indexes: a live holder's buffers are a fixed set
- * (none enter or leave it while the control lock is held), always one per
+ * (none enter or leave it while the region lock is held), always one per
  * live place even while moved, so as many distinct indexes as live places
  * are all of them. */
 static bool scan_saw_everything(const struct scan *sc)
@@ -573,19 +573,17 @@ int nmc_region_check(const char *rundir, uint16_t mem_id, struct nmc_check_repor
 {
     struct nmc_region r = { .fd = -1 };
     char dir[160];
-    int lock, err;
+    int err;
 
     if (!out)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
     if ((err = nmc_rundir_resolve(rundir, dir, sizeof(dir))) < 0)
         return err;
-    if ((lock = nmc_rundir_lock_read(dir)) < 0)
-        return lock;
-    if ((err = nmc_region_attach(dir, mem_id, &r)) == 0) {
+    /* under its region lock: the walk sees the region between operations */
+    if ((err = nmc_region_attach(dir, mem_id, &r, NMC_LOCK_WAIT)) == 0) {
         err = check_region(&r, out);
         nmc_region_detach(&r);
     }
-    nmc_rundir_unlock(lock);
     return err;
 }

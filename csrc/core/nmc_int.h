@@ -11,8 +11,12 @@
  *
  * The control file holds the header, the holder table (one entry per open
  * port, i.e. per netmap_if), the port table, one struct nmc_kring per ring
- * object and the allocation bitmaps.  All control operations run under an
- * exclusive flock on <rundir>/lock; the data path takes no lock.
+ * object and the allocation bitmaps.  Control operations on a region (open,
+ * close, reclaim) hold its region lock, an OFD write lock on byte
+ * NMC_REGION_LOCK_BYTE of the control file; the data path takes no lock.
+ * Lock order (docs/DESIGN.md section 3): name lock, then region locks,
+ * then switch locks; a region lock is only waited for while no other
+ * region lock is held (a second one is only ever tried, never waited for).
  *
  * Liveness: holder h keeps an OFD write lock on byte NMC_LOCK_BASE + h of
  * the control file for as long as any process has its file description
@@ -44,7 +48,9 @@
 #define NMC_IF_UNIT        64u
 #define NMC_IF_UNITS       8192u
 #define NMC_NAMELEN        64u
+#define NMC_REGION_LOCK_BYTE 0               /* the region lock */
 #define NMC_LOCK_BASE      1                 /* byte of holder 0 */
+#define NMC_REGION_LINKS   8u                /* parent names recorded in the header */
 #define NMC_PAGE           4096u
 #define NMC_SLEEP_WORDS    (NMC_MAX_HOLDERS / 64)
 #define NMC_MAX_LEASES     32u
@@ -75,11 +81,16 @@ struct nmc_region_hdr {
     uint32_t buf_hint;          /* first-fit scan start */
     uint32_t buf_free;
     uint64_t opens;             /* statistics */
+    /* the parent.* links naming this region, removed with it; past
+     * NMC_REGION_LINKS names, links_overflow makes removal scan the
+     * directory */
+    uint32_t nlinks, links_overflow;
+    char links[NMC_REGION_LINKS][NMC_NAMELEN];
 };
 
 enum { NMC_FREE = 0, NMC_LIVE = 1 };
 
-/* One open port (one netmap_if).  Written under the rundir lock, except
+/* One open port (one netmap_if).  Written under the region lock, except
  * bells_pending (set by any waker, cleared by the holder). */
 struct nmc_holder {
     uint32_t state;
@@ -118,7 +129,7 @@ struct nmc_kring {
     uint32_t hwcur, hwtail, rhead, rcur, rtail;
     uint32_t nslots, peer;          /* peer kring (ring object) index */
     uint32_t dir, end;
-    uint32_t users;                 /* holders binding this ring (changed under the rundir lock) */
+    uint32_t users;                 /* holders binding this ring (changed under the region lock) */
     /* who is inside the ring (ring_own.c): pid << 32 | entry << 9 | holder + 1,
      * or 0; owner_start is the start time of that pid, valid when
      * owner_tag equals busy */
@@ -204,20 +215,26 @@ struct nmc_region {
     struct nmc_geom g;
     struct nmc_region_hdr *hdr;
     uint16_t mem_id;
+    bool locked;                    /* the region lock is held through fd */
 };
+enum nmc_lock_mode { NMC_NOLOCK, NMC_LOCK_WAIT, NMC_LOCK_TRY };
 int nmc_rundir_resolve(const char *req, char *out, size_t len);
-int nmc_rundir_lock(const char *rundir);
-int nmc_rundir_lock_read(const char *rundir);
-void nmc_rundir_unlock(int lockfd);
-int nmc_region_create(const char *rundir, uint32_t buf_num, uint32_t buf_size,
+int nmc_rundir_check(const char *rundir);
+int nmc_names_lock(const char *rundir);
+void nmc_names_unlock(int fd);
+int nmc_lock_byte(int fd, off_t byte, short type, bool wait);
+int nmc_region_create(const char *rundir, int names_fd, uint32_t buf_num, uint32_t buf_size,
                       struct nmc_region *r);
-int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r);
+int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r,
+                      enum nmc_lock_mode lock);
+void nmc_region_unlock(struct nmc_region *r);
 void nmc_region_detach(struct nmc_region *r);
 int nmc_region_lookup_parent(const char *rundir, const char *parent);
-int nmc_region_link_parent(const char *rundir, const char *parent, uint16_t mem_id);
+int nmc_region_link_parent(const char *rundir, const char *parent, struct nmc_region *r);
+bool nmc_region_has_link(const struct nmc_region *r, const char *parent);
 int nmc_region_reap(const char *rundir, struct nmc_region *r);
 bool nmc_holder_alive(int fd, uint32_t h);
-void nmc_region_unlink_parents(const char *rundir, uint16_t mem_id);
+void nmc_region_unlink_parents(const char *rundir, struct nmc_region *r);
 void nmc_region_path(const char *rundir, uint16_t mem_id, char *out, size_t len);
 void nmc_region_ctl_path(const char *rundir, uint16_t mem_id, char *out, size_t len);
 void nmc_region_unmap(uint8_t *ctl, uint8_t *mem, const struct nmc_geom *g);
@@ -273,7 +290,7 @@ void nmc_rec_free(struct nmc_region *r, struct nmc_port_rec *rec);
 void nmc_rec_free_bufs(struct nmc_region *r, uint32_t port);
 void nmc_buf_sweep(struct nmc_region *r, const uint64_t dead[NMC_MAX_HOLDERS / 64]);
 
-/* reap.c: finding regions, reclaiming what dead holders left */
+/* reap.c: finding regions (returned locked and reaped), reclaiming what dead holders left */
 int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r);
 int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r);
 bool nmc_port_in_use(struct nmc_region *r, uint32_t port);

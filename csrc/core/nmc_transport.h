@@ -27,8 +27,9 @@ struct nmc_transport_ops {
     uint32_t kind;                      /* the port record's kind id */
     /* The open request is well formed for this kind (before any lock). */
     int (*validate)(const struct nmc_pipe_req *req);
-    /* Under the rundir lock: find or create the port's region and record
-     * (netmap's krings_create); the region is attached on success. */
+    /* Find or create the port's region and record (netmap's
+     * krings_create); the region is attached and its region lock held on
+     * success (nmc_get_region and nmc_get_region_of return it so). */
     int (*resolve)(const char *rundir, const struct nmc_pipe_req *req,
                    struct nmc_region *r, uint32_t *port);
     /* The port's name as netmap shows it (ni_name); NULL: req->parent. */
@@ -38,7 +39,7 @@ struct nmc_transport_ops {
      * NULL: nothing to do. */
     int (*attach)(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req);
     /* Undo attach; idempotent, also after a failed attach.  r is NULL when
-     * the control lock could not be taken.  NULL: nothing to undo. */
+     * the region lock could not be taken.  NULL: nothing to undo. */
     void (*detach)(struct nmc_port *p, struct nmc_region *r);
     /* Data path: one bound ring, entered by the caller (ring_own.c). */
     int (*txsync_one)(struct nmc_port *p, struct nmc_lring *lr);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static uint64_t *if_map(struct nmc_region *r) { return (uint64_t *)(r->ctl + r->g.if_map_ofs); }
@@ -200,8 +201,10 @@ static void free_port(struct nmc_port *p)
     free(p);
 }
 
-static int open_locked(const struct nmc_pipe_req *req, const char *rundir, struct nmc_port *p,
-                       const struct nmc_transport_ops *ops)
+/* Resolve the port (its region comes back locked), bind a holder, and
+ * unlock the region once the port is complete. */
+static int open_port(const struct nmc_pipe_req *req, const char *rundir, struct nmc_port *p,
+                     const struct nmc_transport_ops *ops)
 {
     struct nmc_region r = { .fd = -1 };
     uint32_t port, first[2], last[2];
@@ -244,6 +247,7 @@ static int open_locked(const struct nmc_pipe_req *req, const char *rundir, struc
     nmc_copy_name((char *)p->nifp->ni_name, sizeof(p->nifp->ni_name), p->name);
     for (uint32_t i = 0; i < p->nrx; i++)          /* senders waiting for a reader */
         nmc_wake_sleepers(p, p->rx[i].peer_kr);
+    nmc_region_unlock(&r);                          /* r.fd, r.ctl and r.mem are the port's now */
     return 0;
 fail:
     if (r.ctl) {
@@ -258,22 +262,18 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
 {
     char rundir[160];
     struct nmc_port *p;
-    int lock, err;
+    int err;
 
     if (!ops || (ops->validate && (err = ops->validate(req)) < 0))
         return !ops ? -EINVAL : err;
-    if ((err = nmc_rundir_resolve(req->rundir, rundir, sizeof(rundir))) < 0)
+    if ((err = nmc_rundir_resolve(req->rundir, rundir, sizeof(rundir))) < 0 ||
+        (err = nmc_rundir_check(rundir)) < 0)
         return err;
     p = calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;
     p->ctl_fd = p->sock = p->bell = p->epfd = -1;
-    if ((lock = nmc_rundir_lock(rundir)) < 0) {
-        free(p);
-        return lock;
-    }
-    err = open_locked(req, rundir, p, ops);
-    nmc_rundir_unlock(lock);
+    err = open_port(req, rundir, p, ops);
     if (err < 0) {
         free_port(p);
         return err;
@@ -297,6 +297,28 @@ static void close_inherited(struct nmc_port *p)
     free_port(p);
 }
 
+/* The region lock of p's region, through a description of its own (the
+ * port's may be shared with a fork); -ESTALE if the path names another
+ * file now. */
+static int lock_port_region(const struct nmc_port *p)
+{
+    char path[256];
+    struct stat mine, st;
+    int fd, err;
+
+    nmc_region_ctl_path(p->rundir, p->mem_id, path, sizeof(path));
+    if ((fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0)
+        return -errno;
+    err = -ESTALE;
+    if (fstat(p->ctl_fd, &mine) < 0 || fstat(fd, &st) < 0 ||
+        mine.st_ino != st.st_ino || mine.st_dev != st.st_dev ||
+        (err = nmc_lock_byte(fd, NMC_REGION_LOCK_BYTE, F_WRLCK, true)) < 0) {
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
 int nmc_port_close(struct nmc_port *p)
 {
     struct nmc_region r;
@@ -308,9 +330,10 @@ int nmc_port_close(struct nmc_port *p)
         close_inherited(p);
         return 0;
     }
-    lock = nmc_rundir_lock(p->rundir);
-    r = (struct nmc_region){ .fd = p->ctl_fd, .ctl = p->ctl, .mem = p->mem,
-                             .g = p->g, .hdr = (struct nmc_region_hdr *)p->ctl, .mem_id = p->mem_id };
+    lock = lock_port_region(p);
+    r = (struct nmc_region){ .fd = lock, .ctl = p->ctl, .mem = p->mem, .g = p->g,
+                             .hdr = (struct nmc_region_hdr *)p->ctl, .mem_id = p->mem_id,
+                             .locked = lock >= 0 };
     nmc_wake_teardown(p);
     if (p->ops->detach)
         p->ops->detach(p, lock >= 0 ? &r : NULL);
@@ -318,8 +341,9 @@ int nmc_port_close(struct nmc_port *p)
         nmc_holder_release(&r, p->hidx);
         nmc_region_reap(p->rundir, &r);
     }
-    nmc_region_detach(&r);
-    nmc_rundir_unlock(lock);
+    nmc_region_detach(&r);              /* unmaps, releases the lock */
+    if (p->ctl_fd >= 0)
+        close(p->ctl_fd);               /* releases the holder's byte */
     free_port(p);
     return lock < 0 ? lock : 0;
 }

@@ -3,7 +3,8 @@
  * left behind: one owner for every buffer (bufcheck.c), their netmap_if
  * and extra buffers, their rings (repaired through the port kind's
  * ring_repair), then ports nobody holds, then regions with no port.
- * Control path, under the rundir lock.
+ * Control path, under the region lock (docs/DESIGN.md section 3); only
+ * giving a name a region takes the name lock.
  */
 #include "nmc_transport.h"
 
@@ -108,7 +109,7 @@ static void port_destroy(struct nmc_region *r, const char *rundir, struct nmc_po
 }
 
 /* Reclaim dead holders, then ports nobody holds; unlink the region when it
- * is empty.  Returns 1 if the region was destroyed. */
+ * is empty.  Returns 1 if the region was destroyed.  r is locked. */
 int nmc_region_reap(const char *rundir, struct nmc_region *r)
 {
     struct nmc_holder *hs = nmc_holders(r);
@@ -142,7 +143,10 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r)
     }
     if (any)
         return 0;
-    nmc_region_unlink_parents(rundir, r->mem_id);
+    /* links first: while the files exist, whoever follows a link waits for
+     * our lock and then finds the control file unlinked; the control file
+     * last, so that while it is absent its id is free */
+    nmc_region_unlink_parents(rundir, r);
     nmc_region_path(rundir, r->mem_id, path, sizeof(path));
     unlink(path);
     nmc_region_ctl_path(rundir, r->mem_id, path, sizeof(path));
@@ -150,67 +154,79 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r)
     return 1;
 }
 
-/* Find (reaping stale state) or create the region linked to req->parent. */
-int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r)
-{
-    int id = nmc_region_lookup_parent(rundir, req->parent);
-    int err = 0;
-
-    if (id > 0) {
-        if ((err = nmc_region_attach(rundir, (uint16_t)id, r)) == -EPROTO)
-            return err;                 /* another build's region: leave it alone */
-        if (err == 0) {
-            if (nmc_region_reap(rundir, r) == 0) {
-                if (req->mem_id && req->mem_id != id) {
-                    nmc_region_detach(r);
-                    return -EINVAL;     /* a pipe lives in its parent's region */
-                }
-                return 0;
-            }
-            nmc_region_detach(r);
-        }
-        nmc_region_unlink_parents(rundir, (uint16_t)id);
-    }
-    if (req->mem_id) {
-        if (req->mem_id < 2 || (err = nmc_region_attach(rundir, req->mem_id, r)) < 0)
-            return err == -EPROTO ? err : -EINVAL;     /* unknown nr_mem_id */
-        if (nmc_region_reap(rundir, r)) {
-            nmc_region_detach(r);
-            return -EINVAL;
-        }
-    } else {
-        /* what this request needs, twice (room for a second port or pipe, as
-         * netmap's private regions); an explicit buf_num is taken as it is */
-        uint64_t ntx = nmc_bound(req->tx_rings, 1, 1, NMC_PIPE_MAXRINGS);
-        uint64_t nrx = nmc_bound(req->rx_rings, 1, 1, NMC_PIPE_MAXRINGS);
-        uint64_t need = 2 * (ntx * nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS) +
-                             nrx * nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS)) +
-                        req->extra_bufs + 2;
-        uint32_t num = req->buf_num ? req->buf_num : nmc_env_u32("NMCOMPAT_BUF_NUM", 0);
-        uint32_t size = req->buf_size ? req->buf_size : nmc_env_u32("NMCOMPAT_BUF_SIZE", NMC_DEF_BUF_SIZE);
-        if (num == 0)
-            num = need > NMC_DEF_BUF_NUM ? (uint32_t)(need > (1u << 24) ? 1u << 24 : need) : NMC_DEF_BUF_NUM;
-        if ((err = nmc_region_create(rundir, num, size, r)) < 0)
-            return err;
-    }
-    if ((err = nmc_region_link_parent(rundir, req->parent, r->mem_id)) < 0) {
-        nmc_region_reap(rundir, r);
-        nmc_region_detach(r);
-        return err;
-    }
-    return 0;
-}
-
-/* The existing region linked to `name`, reaped; -ENXIO if none. */
+/* The existing region linked to `name`, locked and reaped; -ENXIO if none
+ * (no link, a link to a region that is gone, or to a later region that
+ * reused its mem_id), -EPROTO for another build's region (left alone). */
 int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r)
 {
     int id = nmc_region_lookup_parent(rundir, name), err;
 
-    if (id < 0 || (err = nmc_region_attach(rundir, (uint16_t)id, r)) < 0)
-        return id >= 0 && err == -EPROTO ? err : -ENXIO;
-    if (nmc_region_reap(rundir, r)) {
+    if (id < 0)
+        return -ENXIO;
+    if ((err = nmc_region_attach(rundir, (uint16_t)id, r, NMC_LOCK_WAIT)) < 0)
+        return err == -EPROTO ? err : -ENXIO;
+    if (!nmc_region_has_link(r, name) || nmc_region_reap(rundir, r)) {
         nmc_region_detach(r);
         return -ENXIO;
+    }
+    return 0;
+}
+
+/* A new region sized for `req`, or the one req->mem_id names. */
+static int new_region(const char *rundir, int names, const struct nmc_pipe_req *req,
+                      struct nmc_region *r)
+{
+    /* what this request needs, twice (room for a second port or pipe, as
+     * netmap's private regions); an explicit buf_num is taken as it is */
+    uint64_t ntx = nmc_bound(req->tx_rings, 1, 1, NMC_PIPE_MAXRINGS);
+    uint64_t nrx = nmc_bound(req->rx_rings, 1, 1, NMC_PIPE_MAXRINGS);
+    uint64_t need = 2 * (ntx * nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS) +
+                         nrx * nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS)) +
+                    req->extra_bufs + 2;
+    uint32_t num = req->buf_num ? req->buf_num : nmc_env_u32("NMCOMPAT_BUF_NUM", 0);
+    uint32_t size = req->buf_size ? req->buf_size : nmc_env_u32("NMCOMPAT_BUF_SIZE", NMC_DEF_BUF_SIZE);
+    int err = -EINVAL;
+
+    if (req->mem_id) {
+        if (req->mem_id < 2 || (err = nmc_region_attach(rundir, req->mem_id, r, NMC_LOCK_WAIT)) < 0)
+            return req->mem_id >= 2 && err == -EPROTO ? err : -EINVAL;     /* unknown nr_mem_id */
+        if (nmc_region_reap(rundir, r)) {
+            nmc_region_detach(r);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (num == 0)
+        num = need > NMC_DEF_BUF_NUM ? (uint32_t)(need > (1u << 24) ? 1u << 24 : need) : NMC_DEF_BUF_NUM;
+    return nmc_region_create(rundir, names, num, size, r);
+}
+
+/* Find (reaping stale state) or create the region linked to req->parent,
+ * returned locked.  Only giving a name a region takes the name lock. */
+int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r)
+{
+    int names, err;
+
+    if ((err = nmc_get_region_of(rundir, req->parent, r)) == -EPROTO)
+        return err;                     /* another build's region: leave it alone */
+    if (err < 0) {
+        if ((names = nmc_names_lock(rundir)) < 0)
+            return names;
+        /* again under the name lock: nobody links this name meanwhile */
+        if ((err = nmc_get_region_of(rundir, req->parent, r)) == -ENXIO) {
+            if ((err = new_region(rundir, names, req, r)) == 0 &&
+                (err = nmc_region_link_parent(rundir, req->parent, r)) < 0) {
+                nmc_region_reap(rundir, r);
+                nmc_region_detach(r);
+            }
+        }
+        nmc_names_unlock(names);
+        if (err < 0)
+            return err;
+    }
+    if (req->mem_id && req->mem_id != r->mem_id) {
+        nmc_region_detach(r);
+        return -EINVAL;                 /* a pipe lives in its parent's region */
     }
     return 0;
 }

@@ -37,14 +37,11 @@ int nmc_rundir_resolve(const char *req, char *out, size_t len)
 }
 
 /* Create the directory if needed, check that it is ours, private and on
- * tmpfs (AF_XDP cannot register a UMEM backed by a disk file), then take
- * the control lock. */
-int nmc_rundir_lock(const char *rundir)
+ * tmpfs (AF_XDP cannot register a UMEM backed by a disk file). */
+int nmc_rundir_check(const char *rundir)
 {
-    char path[256];
     struct statfs sfs;
     struct stat st;
-    int fd;
 
     if (mkdir(rundir, 0700) < 0 && errno != EEXIST)
         return -errno;
@@ -58,6 +55,17 @@ int nmc_rundir_lock(const char *rundir)
         return -errno;
     if ((unsigned)sfs.f_type != TMPFS_MAGIC_ && (unsigned)sfs.f_type != HUGETLBFS_MAGIC_)
         return -EXDEV;
+    return 0;
+}
+
+/* The name lock, a flock on <rundir>/lock: held only while a name is given
+ * a region (a parent.* link created or replaced, a mem_id allocated).  The
+ * file also keeps the next mem_id to try, so ids go up as netmap's do. */
+int nmc_names_lock(const char *rundir)
+{
+    char path[256];
+    int fd;
+
     snprintf(path, sizeof(path), "%s/lock", rundir);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
@@ -70,30 +78,29 @@ int nmc_rundir_lock(const char *rundir)
     return fd;
 }
 
-/* The control lock of an existing runtime directory, shared: the control
- * plane (exclusive) waits for readers and readers for it.  Creates
- * nothing: -ENXIO if the directory or its lock file does not exist. */
-int nmc_rundir_lock_read(const char *rundir)
+void nmc_names_unlock(int fd)
 {
-    char path[256];
-    int fd;
-
-    snprintf(path, sizeof(path), "%s/lock", rundir);
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return errno == ENOENT || errno == ENOTDIR ? -ENXIO : -errno;
-    if (flock(fd, LOCK_SH) < 0) {
-        int err = -errno;
-        close(fd);
-        return err;
-    }
-    return fd;
+    if (fd >= 0)
+        close(fd);              /* releases the flock */
 }
 
-void nmc_rundir_unlock(int lockfd)
+/* An OFD lock (F_RDLCK, F_WRLCK or F_UNLCK) on one byte of fd's file. */
+int nmc_lock_byte(int fd, off_t byte, short type, bool wait)
 {
-    if (lockfd >= 0)
-        close(lockfd);          /* releases the flock */
+    struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+
+    while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
+        if (errno != EINTR)
+            return errno == EACCES ? -EAGAIN : -errno;
+    }
+    return 0;
+}
+
+void nmc_region_unlock(struct nmc_region *r)
+{
+    if (r->locked && r->fd >= 0)
+        nmc_lock_byte(r->fd, NMC_REGION_LOCK_BYTE, F_UNLCK, false);
+    r->locked = false;
 }
 
 void nmc_region_path(const char *rundir, uint16_t mem_id, char *out, size_t len)
@@ -171,73 +178,100 @@ static int map_region(int ctl_fd, int mem_fd, const struct nmc_geom *g, struct n
     return 0;
 }
 
-static bool id_taken(const char *rundir, unsigned id)
-{
-    char path[256];
-    struct stat st;
-
-    nmc_region_path(rundir, (uint16_t)id, path, sizeof(path));
-    if (lstat(path, &st) == 0 || errno != ENOENT)
-        return true;
-    nmc_region_ctl_path(rundir, (uint16_t)id, path, sizeof(path));
-    return lstat(path, &st) == 0 || errno != ENOENT;
-}
-
-static int free_mem_id(const char *rundir)
-{
-    for (unsigned id = 2; id < 65536; id++)
-        if (!id_taken(rundir, id))
-            return (int)id;
-    return -ENOSPC;
-}
-
-static int create_file(const char *path, uint64_t size)
+static int create_file(const char *path)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 
-    if (fd < 0)
-        return -errno;
-    if (ftruncate(fd, (off_t)size) < 0) {
-        int err = -errno;
-        unlink(path);
-        close(fd);
-        return err;
-    }
-    return fd;
+    return fd < 0 ? -errno : fd;
 }
 
-int nmc_region_create(const char *rundir, uint32_t buf_num, uint32_t buf_size,
+/* Create the control file ctl.<id> of a free id, from the hint kept in the
+ * name-lock file (the caller holds that lock), and take its region lock
+ * before anything is in it: an attacher that got there first finds an
+ * empty file and gives up.  O_EXCL settles any race with a file the hint
+ * did not know about; a memory file left without its control file (a
+ * removal cut short) keeps its id taken. */
+static int create_ctl(const char *rundir, int names_fd, uint16_t *id)
+{
+    char path[256], mem_path[256];
+    uint32_t next = 0;
+    struct stat st;
+
+    if (pread(names_fd, &next, sizeof(next), 0) != (ssize_t)sizeof(next))
+        next = 0;
+    for (uint32_t n = 0; n < 65534; n++) {
+        uint32_t cand = 2 + (next + n) % 65534;
+        int fd, err;
+        nmc_region_path(rundir, (uint16_t)cand, mem_path, sizeof(mem_path));
+        if (lstat(mem_path, &st) == 0 || errno != ENOENT)
+            continue;
+        nmc_region_ctl_path(rundir, (uint16_t)cand, path, sizeof(path));
+        if ((fd = create_file(path)) == -EEXIST)
+            continue;
+        if (fd < 0)
+            return fd;
+        if ((err = nmc_lock_byte(fd, NMC_REGION_LOCK_BYTE, F_WRLCK, true)) < 0) {
+            unlink(path);
+            close(fd);
+            return err;
+        }
+        next = cand - 1;        /* the id after cand, as an offset from 2 */
+        if (pwrite(names_fd, &next, sizeof(next), 0) < 0) {
+            /* only a hint: the next creation scans a little longer */
+        }
+        *id = (uint16_t)cand;
+        return fd;
+    }
+    return -ENOSPC;
+}
+
+/* Size both files and map them (the control file's descriptor is kept). */
+static int size_and_map(int ctl_fd, const char *mem_path, const struct nmc_geom *g,
+                        struct nmc_region *r)
+{
+    int mem_fd, err;
+
+    if (ftruncate(ctl_fd, (off_t)g->ctl_size) < 0)
+        return -errno;
+    if ((mem_fd = create_file(mem_path)) < 0)
+        return mem_fd;
+    if (ftruncate(mem_fd, (off_t)g->memsize) < 0)
+        err = -errno;
+    else
+        err = map_region(ctl_fd, mem_fd, g, r);
+    close(mem_fd);
+    if (err < 0)
+        unlink(mem_path);
+    return err;
+}
+
+/* A new region, returned with its region lock held.  The caller holds the
+ * name lock (names_fd). */
+int nmc_region_create(const char *rundir, int names_fd, uint32_t buf_num, uint32_t buf_size,
                       struct nmc_region *r)
 {
     char ctl_path[256], mem_path[256];
     struct nmc_geom g;
     uint64_t *bufmap;
-    int id, ctl_fd, mem_fd, err;
+    uint16_t id = 0;
+    int ctl_fd, err;
 
     if (buf_size < 64 || buf_size > 65536 || buf_size % 64)
         return -EINVAL;
     if (buf_num < 64 || buf_num > (1u << 24))
         return -EINVAL;
-    id = free_mem_id(rundir);
-    if (id < 0)
-        return id;
     layout(&g, buf_num, buf_size);
-    nmc_region_ctl_path(rundir, (uint16_t)id, ctl_path, sizeof(ctl_path));
-    nmc_region_path(rundir, (uint16_t)id, mem_path, sizeof(mem_path));
-    if ((ctl_fd = create_file(ctl_path, g.ctl_size)) < 0)
+    if ((ctl_fd = create_ctl(rundir, names_fd, &id)) < 0)
         return ctl_fd;
-    if ((mem_fd = err = create_file(mem_path, g.memsize)) < 0 ||
-        (err = map_region(ctl_fd, mem_fd, &g, r)) < 0) {
-        if (mem_fd >= 0) {
-            unlink(mem_path);
-            close(mem_fd);
-        }
+    nmc_region_ctl_path(rundir, id, ctl_path, sizeof(ctl_path));
+    nmc_region_path(rundir, id, mem_path, sizeof(mem_path));
+    if ((err = size_and_map(ctl_fd, mem_path, &g, r)) < 0) {
         unlink(ctl_path);
         close(ctl_fd);
         return err;
     }
-    close(mem_fd);
-    r->mem_id = (uint16_t)id;
+    r->locked = true;
+    r->mem_id = id;
     bufmap = (uint64_t *)(r->ctl + g.buf_map_ofs);
     bufmap[0] |= 3;                      /* buffers 0 and 1 are reserved */
     r->hdr->g = g;
@@ -292,15 +326,27 @@ static int check_header(int fd, uint16_t mem_id, struct nmc_geom *g)
     return 0;
 }
 
-int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r)
+/* Map region mem_id.  With a lock mode, take its region lock first (or
+ * only try it: -EAGAIN), then make sure the control file is still linked:
+ * a reaper may have removed the region while we waited (-ENXIO, as if
+ * absent). */
+int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r,
+                      enum nmc_lock_mode lock)
 {
     char path[256];
     struct nmc_geom g;
+    struct stat st;
     int ctl_fd, mem_fd, err;
 
     nmc_region_ctl_path(rundir, mem_id, path, sizeof(path));
     if ((ctl_fd = open_checked(path, 0)) < 0)
         return ctl_fd;
+    if (lock != NMC_NOLOCK &&
+        (err = nmc_lock_byte(ctl_fd, NMC_REGION_LOCK_BYTE, F_WRLCK, lock == NMC_LOCK_WAIT)) < 0)
+        goto fail;
+    err = -ENXIO;
+    if (fstat(ctl_fd, &st) < 0 || st.st_nlink == 0)
+        goto fail;
     if ((err = check_header(ctl_fd, mem_id, &g)) < 0)
         goto fail;
     nmc_region_path(rundir, mem_id, path, sizeof(path));
@@ -311,9 +357,10 @@ int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r)
     if (err < 0)
         goto fail;
     r->mem_id = mem_id;
+    r->locked = lock != NMC_NOLOCK;
     return 0;
 fail:
-    close(ctl_fd);
+    close(ctl_fd);                      /* releases the lock */
     return err;
 }
 
@@ -324,6 +371,7 @@ void nmc_region_detach(struct nmc_region *r)
         close(r->fd);
     r->ctl = r->mem = NULL;
     r->fd = -1;
+    r->locked = false;          /* closing fd released the lock */
 }
 
 /* Parent names map to regions through symlinks "parent.<hex name>". */
@@ -351,34 +399,74 @@ int nmc_region_lookup_parent(const char *rundir, const char *parent)
     return (int)id;
 }
 
-int nmc_region_link_parent(const char *rundir, const char *parent, uint16_t mem_id)
+/* Is `parent` one of the names linked to this region?  (A link left
+ * behind by a crash may name a later region that reused the mem_id.) */
+bool nmc_region_has_link(const struct nmc_region *r, const char *parent)
 {
-    char link[512], target[64];
+    uint32_t n = r->hdr->nlinks;
 
-    parent_link(rundir, parent, link, sizeof(link));
-    snprintf(target, sizeof(target), "mem.%u", (unsigned)mem_id);
-    unlink(link);                       /* a stale link from a dead region */
-    return symlink(target, link) < 0 ? -errno : 0;
+    if (r->hdr->links_overflow)
+        return true;                    /* cannot tell: accept */
+    for (uint32_t i = 0; i < n && i < NMC_REGION_LINKS; i++)
+        if (strncmp(r->hdr->links[i], parent, NMC_NAMELEN) == 0)
+            return true;
+    return false;
 }
 
-/* Remove every parent link that points at region mem_id. */
-void nmc_region_unlink_parents(const char *rundir, uint16_t mem_id)
+/* Link `parent` to region r (under the name lock, with r locked). */
+int nmc_region_link_parent(const char *rundir, const char *parent, struct nmc_region *r)
 {
-    char target[64], want[64], link[512];
-    struct dirent *de;
-    DIR *d = opendir(rundir);
+    char link[512], target[64];
+    struct nmc_region_hdr *h = r->hdr;
 
-    if (!d)
+    parent_link(rundir, parent, link, sizeof(link));
+    snprintf(target, sizeof(target), "mem.%u", (unsigned)r->mem_id);
+    unlink(link);                       /* a stale link from a dead region */
+    if (symlink(target, link) < 0)
+        return -errno;
+    if (nmc_region_has_link(r, parent))
+        return 0;
+    if (h->nlinks < NMC_REGION_LINKS)
+        nmc_copy_name(h->links[h->nlinks++], NMC_NAMELEN, parent);
+    else
+        h->links_overflow = 1;
+    return 0;
+}
+
+static void unlink_if_ours(const char *link, const char *want)
+{
+    char target[64];
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+
+    if (n > 0 && (target[n] = 0, strcmp(target, want) == 0))
+        unlink(link);
+}
+
+/* Remove every parent link that points at region r: the names it
+ * recorded, or every link in the directory if it could not record them. */
+void nmc_region_unlink_parents(const char *rundir, struct nmc_region *r)
+{
+    char want[64], link[512];
+    struct dirent *de;
+    DIR *d;
+
+    snprintf(want, sizeof(want), "mem.%u", (unsigned)r->mem_id);
+    if (!r->hdr->links_overflow) {
+        for (uint32_t i = 0; i < r->hdr->nlinks && i < NMC_REGION_LINKS; i++) {
+            char name[NMC_NAMELEN];
+            nmc_copy_name(name, sizeof(name), r->hdr->links[i]);
+            parent_link(rundir, name, link, sizeof(link));
+            unlink_if_ours(link, want);
+        }
         return;
-    snprintf(want, sizeof(want), "mem.%u", (unsigned)mem_id);
+    }
+    if (!(d = opendir(rundir)))
+        return;
     while ((de = readdir(d)) != NULL) {
-        ssize_t n;
         if (strncmp(de->d_name, "parent.", 7) != 0)
             continue;
         snprintf(link, sizeof(link), "%s/%s", rundir, de->d_name);
-        n = readlink(link, target, sizeof(target) - 1);
-        if (n > 0 && (target[n] = 0, strcmp(target, want) == 0))
-            unlink(link);
+        unlink_if_ours(link, want);
     }
     closedir(d);
 }

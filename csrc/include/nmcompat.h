@@ -271,7 +271,7 @@ struct nmc_check_report {
     struct nmc_check_violation v[32];       /* NMC_CHECK_LISTED */
 };
 /* Verify the invariant for region mem_id of rundir (NULL: the default),
- * under the control lock, without changing anything.  0 (see
+ * under its region lock, without changing anything.  0 (see
  * out->violations), -ENXIO if there is no such region. */
 int nmc_region_check(const char *rundir, uint16_t mem_id, struct nmc_check_report *out);
 

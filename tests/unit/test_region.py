@@ -441,7 +441,7 @@ def test_killed_last_holder_region_is_removed_by_the_next_open(rundir, procs):
 
 
 def test_killed_holder_is_reclaimed_on_close_too(rundir, procs):
-    """Stale state is reaped under the directory lock on close as well."""
+    """Stale state is reaped under the region lock on close as well."""
     with nmcompat.open("netmap:z{1", **SMALL):
         child = procs.python(HOLD, "netmap:z}1", "5")
         child.expect("ready", timeout=20)

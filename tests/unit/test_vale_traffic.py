@@ -285,7 +285,7 @@ def test_a_listing_reclaims_crashed_ports_too(agents, rundir):
 
 @pytest.mark.parametrize("leftover", ["empty", "zeroed"])
 def test_a_switch_file_left_half_created_is_reclaimed(rundir, leftover):
-    """A process killed while it created the switch file (under the rundir
+    """A process killed while it created the switch file (under the switch
     lock, between open(O_CREAT) and writing the header) leaves an empty or
     zero-filled vale.<sw>; the next open must not be refused forever."""
     with nmcompat.open("vale0:a"):

@@ -273,7 +273,7 @@ static void reclaim_one(void *arg, uint32_t idx, uint8_t where)
 }
 
 /* Give every buffer p owns back to the region (its sockets are closed, the
- * rundir lock is held). */
+ * region lock is held). */
 void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r)
 {
     struct reclaim_ctx c = { r, nmc_nic_of(p), (uint16_t)(p->hidx + 1) };

@@ -443,7 +443,7 @@ void nmc_pkt_close_socks(struct nmc_port *p)
         close_pkt(&p->pkts[k]);
 }
 
-/* Close the sockets; with the region (rundir lock held) and in the process
+/* Close the sockets; with the region (region lock held) and in the process
  * that opened the port, give back every buffer in its rings (copied into,
  * so its own, unless the user swapped them with another port's). */
 static void pkt_detach(struct nmc_port *p, struct nmc_region *r)

@@ -124,7 +124,7 @@ static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
     return 0;
 }
 
-/* Close the sockets; with the region (rundir lock held) and in the process
+/* Close the sockets; with the region (region lock held) and in the process
  * that opened the port, give back every buffer the port owns.  Without,
  * only this process's resources go (a failed lock: the buffers stay
  * allocated; an inherited port: they are the parent's). */

@@ -8,7 +8,7 @@
 #include "nmc_kinds.h"
 
 #define NMC_SW_MAGIC       0x686374697773636eULL   /* "ncswitch" */
-#define NMC_SW_VERSION     1u
+#define NMC_SW_VERSION     2u
 #define NMC_SW_MAXPORTS    254u
 #define NMC_BDG_MAXPORTS   254u                    /* netmap NM_BDG_MAXPORTS */
 #define NMC_BDG_HASH       1024u
@@ -31,9 +31,18 @@ struct nmc_sw_port {
     uint64_t last_smac;
 } nmc_aligned;
 
+/* Locks on the switch file (OFD locks, released on death): the switch lock
+ * on byte NMC_SW_LOCK_BYTE guards changes of the port table; every holder
+ * of port q keeps a read lock on byte NMC_SW_LIVE_BASE + q, so that a
+ * reaper tells a port nobody holds with one fcntl, without its region. */
+#define NMC_SW_LOCK_BYTE   0
+#define NMC_SW_LIVE_BASE   1
+#define NMC_SW_REAP_BUDGET 16u              /* entries checked per open */
+
 struct nmc_switch {
     uint64_t magic;
     uint32_t version, bridge_batch;
+    uint32_t reap_next, pad;        /* where the next open's reaping starts */
     char name[NMC_NAMELEN];
     struct nmc_sw_port ports[NMC_SW_MAXPORTS];
     uint64_t ht[NMC_BDG_HASH];      /* valid<<63 | port<<48 | mac */
@@ -41,8 +50,12 @@ struct nmc_switch {
 
 struct nmc_swmap {
     struct nmc_switch *sw;
+    int fd;                         /* the switch file, valid while sw is mapped */
+    bool locked;                    /* the switch lock is held through fd */
     char name[NMC_SW_NAMELEN];      /* the name it was attached by (never the file's copy) */
 };
+
+enum { NMC_SW_LOCK = 1, NMC_SW_CREATE = 2 };        /* nmc_sw_attach flags (CREATE needs LOCK) */
 
 /* A destination port as one sender process sees it (mapped lazily). */
 struct nmc_vdst {
@@ -68,6 +81,7 @@ struct nmc_vale_ctx {
     uint64_t last_dmac;             /* lookup cache, valid within one txsync */
     uint16_t last_dport;
     struct nmc_ft *ft;
+    uint16_t *lists;                /* dst[q].list, NMC_SW_MAXPORTS x batch */
     struct nmc_vdst dst[NMC_SW_MAXPORTS];
     uint16_t active[NMC_SW_MAXPORTS];
 };
@@ -75,7 +89,7 @@ struct nmc_vale_ctx {
 /* vale_sw.c */
 void nmc_sw_path(const char *rundir, const char *sw, char *out, size_t len);
 bool nmc_sw_name_ok(const char *sw);
-int nmc_sw_attach(const char *rundir, const char *sw, bool create, struct nmc_swmap *m);
+int nmc_sw_attach(const char *rundir, const char *sw, int flags, struct nmc_swmap *m);
 void nmc_sw_detach(struct nmc_swmap *m);
 int nmc_sw_active(const struct nmc_switch *sw);
 int nmc_sw_find(const struct nmc_switch *sw, const char *name);
@@ -85,12 +99,18 @@ void nmc_sw_remove(struct nmc_switch *sw, uint32_t idx);
 void nmc_sw_gc(const char *rundir, struct nmc_swmap *m);
 
 /* vale_port.c */
+int nmc_sw_join(const char *rundir, const char *sw, const char *name, uint16_t mem_id,
+                uint32_t recidx, const struct nmc_port_rec *rec);
 int nmc_vale_create_persistent(struct nmc_region *r, const struct nmc_pipe_req *req);
 bool nmc_sw_entry_ok(struct nmc_region *r, const struct nmc_sw_port *sp, uint32_t q);
 
-/* vale_ctl.c */
-void nmc_sw_reap(const char *rundir, struct nmc_swmap *m);
-void nmc_sw_reap_name(const char *rundir, const char *sw);
+bool nmc_sw_port_held(const struct nmc_swmap *m, uint32_t q);
+int nmc_sw_hold(struct nmc_swmap *m, uint32_t q);
+
+/* vale_reap.c */
+void nmc_sw_reap(const char *rundir, struct nmc_swmap *m, uint32_t budget);
+void nmc_sw_reap_name(const char *rundir, const char *sw, uint32_t budget);
+void nmc_sw_remove_stale(const char *rundir, const char *sw, uint32_t q, uint32_t gen);
 
 /* vale.c */
 static inline struct nmc_vale_ctx *nmc_vale_of(const struct nmc_port *p) { return p->tp; }

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -202,7 +203,7 @@ static int dst_map(struct nmc_port *p, uint32_t q)
     if (d->reg.ctl)
         nmc_region_detach(&d->reg);
     d->reg.fd = -1;
-    if ((err = nmc_region_attach(p->rundir, sp->mem_id, &d->reg)) < 0)
+    if ((err = nmc_region_attach(p->rundir, sp->mem_id, &d->reg, NMC_NOLOCK)) < 0)
         return err;
     d->nrx = sp->nrx;
     d->rx_first_obj = sp->rx_first_obj;
@@ -451,32 +452,42 @@ int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     return 0;
 }
 
+/* The switch as this port's process sees it: the switch file mapped (and
+ * our port's liveness byte held through it), and room for the per-flush
+ * lists.  Destination regions are mapped on first forward (dst_map), so an
+ * open costs the same whatever the number of ports on the switch; the
+ * lists are one anonymous mapping, whose pages are only touched for the
+ * destinations a flush uses. */
 int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me)
 {
     struct nmc_vale_ctx *c = calloc(1, sizeof(*c));
+    size_t lists;
     int err;
 
     if (!c)
         return -ENOMEM;
-    if ((err = nmc_sw_attach(p->rundir, sw, false, &c->m)) < 0) {
+    if ((err = nmc_sw_attach(p->rundir, sw, 0, &c->m)) < 0) {
         free(c);
         return err;
     }
+    p->tp = c;
     c->me = me;
     c->batch = c->m.sw->bridge_batch;
     if (c->batch < 1 || c->batch > NMC_BDG_BATCH_MAX)
         c->batch = NMC_BDG_BATCH;
-    c->ft = calloc(c->batch, sizeof(*c->ft));
-    for (uint32_t q = 0; c->ft && q < NMC_SW_MAXPORTS; q++) {
+    lists = (size_t)NMC_SW_MAXPORTS * c->batch * sizeof(uint16_t);
+    c->lists = mmap(NULL, lists, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (c->lists == MAP_FAILED)
+        c->lists = NULL;
+    for (uint32_t q = 0; c->lists && q < NMC_SW_MAXPORTS; q++) {
         c->dst[q].reg.fd = -1;
-        c->dst[q].list = calloc(c->batch, sizeof(uint16_t));
-        if (!c->dst[q].list)
-            break;
+        c->dst[q].list = c->lists + (size_t)q * c->batch;
     }
-    p->tp = c;
-    if (!c->ft || !c->dst[NMC_SW_MAXPORTS - 1].list)
-        return -ENOMEM;
-    return 0;
+    c->ft = calloc(c->batch, sizeof(*c->ft));
+    err = !c->lists || !c->ft ? -ENOMEM : nmc_sw_hold(&c->m, me);
+    if (err < 0)
+        nmc_vale_ctx_close(p);
+    return err;
 }
 
 void nmc_vale_ctx_close(struct nmc_port *p)
@@ -485,11 +496,11 @@ void nmc_vale_ctx_close(struct nmc_port *p)
 
     if (!c)
         return;
-    for (uint32_t q = 0; q < NMC_SW_MAXPORTS; q++) {
+    for (uint32_t q = 0; q < NMC_SW_MAXPORTS; q++)
         if (c->dst[q].reg.ctl)
             nmc_region_detach(&c->dst[q].reg);
-        free(c->dst[q].list);
-    }
+    if (c->lists)
+        munmap(c->lists, (size_t)NMC_SW_MAXPORTS * c->batch * sizeof(uint16_t));
     free(c->ft);
     nmc_sw_detach(&c->m);
     free(c);

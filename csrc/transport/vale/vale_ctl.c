@@ -1,7 +1,7 @@
 /*
  * vale_ctl.c -- netmap's VALE control requests: NEWIF/DELIF (persistent
  * ports), ATTACH/DETACH, LIST, and PORT_INFO_GET, with netmap's errnos.
- * Each runs under the runtime-directory lock.
+ * Each locks what it changes: the port's region, then its switch.
  */
 #include "nmc_vale.h"
 
@@ -13,71 +13,26 @@
 
 typedef int (*ctl_fn)(const char *rundir, void *arg);
 
-static int locked(const char *rundir_req, ctl_fn fn, void *arg)
+/* fn in the resolved, checked runtime directory; fn takes its own locks. */
+static int in_rundir(const char *rundir_req, ctl_fn fn, void *arg)
 {
     char rundir[160];
-    int lock, err;
+    int err;
 
-    if ((err = nmc_rundir_resolve(rundir_req, rundir, sizeof(rundir))) < 0)
+    if ((err = nmc_rundir_resolve(rundir_req, rundir, sizeof(rundir))) < 0 ||
+        (err = nmc_rundir_check(rundir)) < 0)
         return err;
-    if ((lock = nmc_rundir_lock(rundir)) < 0)
-        return lock;
-    err = fn(rundir, arg);
-    nmc_rundir_unlock(lock);
-    return err;
-}
-
-/* Reclaim ports of dead processes on a switch, and entries whose region is
- * gone or does not hold the port they name.  (Such an entry must not get
- * its region reaped: that may be a region the caller is creating a port
- * in, under the same mem_id, not yet live.) */
-void nmc_sw_reap(const char *rundir, struct nmc_swmap *m)
-{
-    for (uint32_t q = 0; q < NMC_SW_MAXPORTS; q++) {
-        struct nmc_sw_port *sp = &m->sw->ports[q];
-        struct nmc_region r = { .fd = -1 };
-        int err;
-        if (sp->state != NMC_LIVE)
-            continue;
-        if ((err = nmc_region_attach(rundir, sp->mem_id, &r)) < 0) {
-            if (err != -EPROTO)         /* another build's region is not ours to judge */
-                nmc_sw_remove(m->sw, q);
-            continue;
-        }
-        if (!nmc_sw_entry_ok(&r, sp, q)) {
-            nmc_sw_remove(m->sw, q);
-            nmc_region_detach(&r);
-            continue;
-        }
-        nmc_region_reap(rundir, &r);
-        nmc_region_detach(&r);
-    }
-}
-
-/* Reap switch `sw` if it exists, unlinking it when that empties it. */
-void nmc_sw_reap_name(const char *rundir, const char *sw)
-{
-    struct nmc_swmap m = { 0 };
-
-    if (nmc_sw_attach(rundir, sw, false, &m) < 0)
-        return;
-    nmc_sw_reap(rundir, &m);
-    nmc_sw_gc(rundir, &m);
-    nmc_sw_detach(&m);
+    return fn(rundir, arg);
 }
 
 /* The persistent (or any VALE) port record named `name`, with its region. */
 static int find_named(const char *rundir, const char *name, struct nmc_region *r)
 {
-    int id = nmc_region_lookup_parent(rundir, name), err;
     struct nmc_port_rec *ports;
+    int err;
 
-    if (id < 0 || (err = nmc_region_attach(rundir, (uint16_t)id, r)) < 0)
-        return id >= 0 && err == -EPROTO ? err : -ENXIO;
-    if (nmc_region_reap(rundir, r)) {
-        nmc_region_detach(r);
-        return -ENXIO;
-    }
+    if ((err = nmc_get_region_of(rundir, name, r)) < 0)
+        return err == -EPROTO ? err : -ENXIO;
     ports = nmc_ports(r);
     for (uint32_t i = 0; i < NMC_MAX_PORTS; i++)
         if (ports[i].state == NMC_LIVE && ports[i].kind == NMC_KIND_VALE &&
@@ -91,17 +46,21 @@ static int do_newif(const char *rundir, void *arg)
 {
     const struct nmc_pipe_req *req = arg;
     struct nmc_region r = { .fd = -1 };
-    int i = find_named(rundir, req->parent, &r), err;
+    struct nmc_port_rec *ports;
+    int err;
 
-    if (i >= 0) {
-        nmc_region_detach(&r);
-        return -EEXIST;
-    }
     if (if_nametoindex(req->parent))
         return -EEXIST;                 /* an interface of the system has that name */
     if ((err = nmc_get_region(rundir, req, &r)) < 0)
         return err;
-    err = nmc_vale_create_persistent(&r, req);
+    ports = nmc_ports(&r);
+    err = 0;
+    for (uint32_t i = 0; i < NMC_MAX_PORTS; i++)    /* under the region lock: one creator */
+        if (ports[i].state == NMC_LIVE && ports[i].kind == NMC_KIND_VALE &&
+            strncmp(ports[i].parent, req->parent, NMC_NAMELEN) == 0)
+            err = -EEXIST;
+    if (err == 0)
+        err = nmc_vale_create_persistent(&r, req);
     nmc_region_reap(rundir, &r);
     nmc_region_detach(&r);
     return err;
@@ -114,7 +73,7 @@ int nmc_vale_newif(const struct nmc_pipe_req *req)
     if (strncmp(req->parent, "vale", 4) == 0 || strchr(req->parent, ':') ||
         strpbrk(req->parent, "{}"))
         return -EINVAL;
-    return locked(req->rundir, do_newif, (void *)req);
+    return in_rundir(req->rundir, do_newif, (void *)req);
 }
 
 static int do_delif(const char *rundir, void *arg)
@@ -142,7 +101,7 @@ int nmc_vale_delif(const char *rundir, const char *name)
 {
     if (!name || !*name)
         return -EINVAL;
-    return locked(rundir, do_delif, (void *)name);
+    return in_rundir(rundir, do_delif, (void *)name);
 }
 
 struct attach_arg {
@@ -169,7 +128,6 @@ static int do_attach(const char *rundir, void *arg)
     char sw[NMC_SW_NAMELEN];
     const char *port;
     struct nmc_region r = { .fd = -1 };
-    struct nmc_swmap m = { 0 };
     struct nmc_port_rec *rec;
     int i, err;
 
@@ -179,21 +137,13 @@ static int do_attach(const char *rundir, void *arg)
         return if_nametoindex(port) ? -EOPNOTSUPP : -ENXIO;
     rec = &nmc_ports(&r)[i];
     err = -EBUSY;
-    if (rec->sw[0])
-        goto out;
-    nmc_sw_reap_name(rundir, sw);
-    if ((err = nmc_sw_attach(rundir, sw, true, &m)) < 0)
-        goto out;
-    if ((err = nmc_sw_add(m.sw, a->name, r.mem_id, (uint32_t)i, rec)) >= 0) {
+    if (!rec->sw[0] && (err = nmc_sw_join(rundir, sw, a->name, r.mem_id, (uint32_t)i, rec)) >= 0) {
         nmc_copy_name(rec->sw, sizeof(rec->sw), sw);
         rec->sw_port = (uint32_t)err;
         __atomic_fetch_add(&rec->attach_gen, 1, __ATOMIC_RELEASE);
         a->result = err;
         err = 0;
     }
-    nmc_sw_gc(rundir, &m);
-    nmc_sw_detach(&m);
-out:
     nmc_region_detach(&r);
     return err;
 }
@@ -207,7 +157,7 @@ int nmc_vale_attach(const char *rundir, const char *name)
 
     if (!name)
         return -EINVAL;
-    err = locked(rundir, do_attach, &a);
+    err = in_rundir(rundir, do_attach, &a);
     return err < 0 ? err : a.result;
 }
 
@@ -216,17 +166,21 @@ static int do_detach(const char *rundir, void *arg)
     struct attach_arg *a = arg;
     char sw[NMC_SW_NAMELEN];
     const char *port;
-    struct nmc_swmap m = { 0 };
+    struct nmc_swmap m;
     struct nmc_region r = { .fd = -1 };
     int q, i, err;
 
     if ((err = split(a->name, sw, &port)) < 0)
         return err;
-    if (nmc_sw_attach(rundir, sw, false, &m) < 0)
+    if ((i = find_named(rundir, port, &r)) < 0)             /* region, then switch */
         return -ENXIO;
+    if (nmc_sw_attach(rundir, sw, NMC_SW_LOCK, &m) < 0) {
+        nmc_region_detach(&r);
+        return -ENXIO;
+    }
     q = nmc_sw_find(m.sw, a->name);
     err = -ENXIO;
-    if (q >= 0 && (i = find_named(rundir, port, &r)) >= 0) {
+    if (q >= 0) {
         struct nmc_port_rec *rec = &nmc_ports(&r)[i];
         err = -EINVAL;                  /* only attached persistent ports detach */
         if (rec->persistent && rec->sw[0] && m.sw->ports[q].mem_id == r.mem_id) {
@@ -236,10 +190,10 @@ static int do_detach(const char *rundir, void *arg)
             a->result = q;
             err = 0;
         }
-        nmc_region_detach(&r);
     }
     nmc_sw_gc(rundir, &m);
     nmc_sw_detach(&m);
+    nmc_region_detach(&r);
     return err;
 }
 
@@ -250,7 +204,7 @@ int nmc_vale_detach(const char *rundir, const char *name)
 
     if (!name)
         return -EINVAL;
-    err = locked(rundir, do_detach, &a);
+    err = in_rundir(rundir, do_detach, &a);
     return err < 0 ? err : a.result;
 }
 
@@ -294,10 +248,10 @@ static int do_list(const char *rundir, void *arg)
     if (l->name[0])
         split(l->name, sw, &port);
     for (uint32_t b = l->bridge_idx; b < (uint32_t)n; b++, l->port_idx = 0) {
-        struct nmc_swmap m = { 0 };
-        if ((sw[0] && strcmp(sw, names[b]) != 0) || nmc_sw_attach(rundir, names[b], false, &m) < 0)
+        struct nmc_swmap m;
+        if ((sw[0] && strcmp(sw, names[b]) != 0) || nmc_sw_attach(rundir, names[b], 0, &m) < 0)
             continue;
-        nmc_sw_reap(rundir, &m);
+        nmc_sw_reap(rundir, &m, NMC_SW_MAXPORTS);
         for (uint32_t q = l->port_idx; q < NMC_SW_MAXPORTS; q++) {
             if (m.sw->ports[q].state != NMC_LIVE)
                 continue;
@@ -309,7 +263,6 @@ static int do_list(const char *rundir, void *arg)
             nmc_sw_detach(&m);
             return 0;
         }
-        nmc_sw_gc(rundir, &m);
         nmc_sw_detach(&m);
     }
     return -ENOENT;
@@ -329,23 +282,28 @@ int nmc_vale_list(const char *rundir, struct nmc_vale_list *l)
             return err;
         l->bridge_idx = l->port_idx = 0;
     }
-    return locked(rundir, do_list, l);
+    return in_rundir(rundir, do_list, l);
 }
 
 static int do_info(const char *rundir, void *arg)
 {
     struct nmc_port_info *info = arg;
     struct nmc_region r = { .fd = -1 };
-    struct nmc_swmap m = { 0 };
+    struct nmc_swmap m;
     char sw[NMC_SW_NAMELEN];
     const char *port;
     int i = -ENXIO;
 
-    if (split(info->region_path, sw, &port) == 0 && nmc_sw_attach(rundir, sw, false, &m) == 0) {
+    if (split(info->region_path, sw, &port) == 0 && nmc_sw_attach(rundir, sw, 0, &m) == 0) {
         int q = nmc_sw_find(m.sw, info->region_path);
-        if (q >= 0 && nmc_region_attach(rundir, m.sw->ports[q].mem_id, &r) == 0)
-            i = (int)m.sw->ports[q].rec;
+        struct nmc_sw_port sp = q >= 0 ? m.sw->ports[q] : (struct nmc_sw_port){ 0 };
         nmc_sw_detach(&m);
+        if (q >= 0 && nmc_region_attach(rundir, sp.mem_id, &r, NMC_LOCK_WAIT) == 0) {
+            if (nmc_sw_entry_ok(&r, &sp, (uint32_t)q))
+                i = (int)sp.rec;
+            else
+                nmc_region_detach(&r);
+        }
     }
     if (i < 0 && (i = find_named(rundir, info->region_path, &r)) < 0)
         return i;
@@ -371,7 +329,7 @@ int nmc_vale_port_info(const char *rundir, const char *name, struct nmc_port_inf
         return -EINVAL;
     memset(info, 0, sizeof(*info));
     nmc_copy_name(info->region_path, sizeof(info->region_path), name);
-    return locked(rundir, do_info, info);
+    return in_rundir(rundir, do_info, info);
 }
 
 struct lookup_arg {
@@ -382,11 +340,11 @@ struct lookup_arg {
 static int do_lookup(const char *rundir, void *arg)
 {
     struct lookup_arg *a = arg;
-    struct nmc_swmap m = { 0 };
+    struct nmc_swmap m;
     uint64_t v = 0, e;
     int q = -ENOENT;
 
-    if (nmc_sw_attach(rundir, a->sw, false, &m) < 0)
+    if (nmc_sw_attach(rundir, a->sw, 0, &m) < 0)     /* the table is read without a lock */
         return -ENXIO;
     for (int i = 5; i >= 0; i--)
         v = v << 8 | a->mac[i];
@@ -404,5 +362,5 @@ int nmc_vale_lookup(const char *rundir, const char *sw, const uint8_t *mac)
 
     if (!sw || !mac || !nmc_sw_name_ok(sw))
         return -EINVAL;
-    return locked(rundir, do_lookup, &a);
+    return in_rundir(rundir, do_lookup, &a);
 }

@@ -1,6 +1,7 @@
 /*
  * vale_port.c -- VALE ports: creation in their own region, attachment to
- * their switch, and removal.  Control path, under the runtime-dir lock.
+ * their switch, and removal.  Control path: the port's region is locked,
+ * and the switch lock is taken inside it (region, then switch).
  */
 #include "nmc_vale.h"
 
@@ -76,29 +77,42 @@ static int create_vale(struct nmc_region *r, const struct nmc_pipe_req *req, con
     return 0;
 }
 
+/* Put port `name` (record recidx of region mem_id) on switch sw, created
+ * if needed; a full switch is reaped once and tried again.  Returns the
+ * port's index in the switch.  The caller holds the region lock. */
+int nmc_sw_join(const char *rundir, const char *sw, const char *name, uint16_t mem_id,
+                uint32_t recidx, const struct nmc_port_rec *rec)
+{
+    for (int tries = 0;; tries++) {
+        struct nmc_swmap m;
+        int err = nmc_sw_attach(rundir, sw, NMC_SW_LOCK | NMC_SW_CREATE, &m);
+        if (err < 0)
+            return err;
+        if ((err = nmc_sw_add(m.sw, name, mem_id, recidx, rec)) < 0)
+            nmc_sw_gc(rundir, &m);
+        nmc_sw_detach(&m);
+        if (err != -ENOMEM || tries)
+            return err;
+        nmc_sw_reap_name(rundir, sw, NMC_SW_MAXPORTS);
+    }
+}
+
 /* Create VALE port req->parent in region r and put it on its switch. */
 static int create_on_switch(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
                             uint32_t *port)
 {
     char sw[NMC_SW_NAMELEN];
     struct nmc_port_rec *rec;
-    struct nmc_swmap m = { 0 };
     int err;
 
     if ((err = split_name(req->parent, sw)) < 0 || (err = create_vale(r, req, sw, &rec)) < 0)
         return err;
-    nmc_sw_reap_name(rundir, sw);           /* may free dead ports, or the switch */
-    if ((err = nmc_sw_attach(rundir, sw, true, &m)) < 0 ||
-        (err = nmc_sw_add(m.sw, req->parent, r->mem_id, (uint32_t)(rec - nmc_ports(r)), rec)) < 0) {
-        if (m.sw)
-            nmc_sw_gc(rundir, &m);
-        nmc_sw_detach(&m);
+    if ((err = nmc_sw_join(rundir, sw, req->parent, r->mem_id, (uint32_t)(rec - nmc_ports(r)), rec)) < 0) {
         nmc_rec_free(r, rec);
         return err;
     }
     rec->sw_port = (uint32_t)err;
     rec->state = NMC_LIVE;
-    nmc_sw_detach(&m);
     *port = (uint32_t)(rec - nmc_ports(r));
     return 0;
 }
@@ -125,38 +139,60 @@ bool nmc_sw_entry_ok(struct nmc_region *r, const struct nmc_sw_port *sp, uint32_
     return strncmp(full, sp->name, NMC_NAMELEN) == 0;
 }
 
+/* The port switch m has under `name`, with its region locked and reaped;
+ * an entry that no longer names a live port is taken off the switch. */
+static int port_on_switch(const char *rundir, struct nmc_swmap *m, const char *name,
+                          struct nmc_region *r, uint32_t *port)
+{
+    int q = nmc_sw_find(m->sw, name);
+    struct nmc_sw_port sp;
+    int err;
+
+    if (q < 0)
+        return q;
+    sp = m->sw->ports[q];
+    if ((err = nmc_region_attach(rundir, sp.mem_id, r, NMC_LOCK_WAIT)) == -EPROTO)
+        return err;
+    if (err == 0) {
+        if (nmc_region_reap(rundir, r) == 0 && nmc_sw_entry_ok(r, &sp, (uint32_t)q)) {
+            *port = sp.rec;
+            return 0;
+        }
+    }
+    nmc_sw_remove_stale(rundir, m->name, (uint32_t)q, sp.gen);
+    if (err == 0)
+        nmc_region_detach(r);
+    return -ENOENT;
+}
+
 /* "valeX:Y" is either a port the switch already has (ephemeral, or a
- * persistent port attached under that name), or a new ephemeral port. */
+ * persistent port attached under that name), or a new ephemeral port.
+ * Each open also reclaims a few ports nobody holds. */
 static int vale_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
-                     uint32_t *port)
+                        uint32_t *port)
 {
     char sw[NMC_SW_NAMELEN];
-    struct nmc_swmap m = { 0 };
+    struct nmc_swmap m;
     int i, err;
 
     if (!strchr(req->parent, ':')) {        /* persistent ports exist or not */
         if ((err = nmc_get_region_of(rundir, req->parent, r)) < 0)
             return err;
-        if ((i = find_vale(r, req->parent)) < 0)
+        if ((i = find_vale(r, req->parent)) < 0) {
+            nmc_region_detach(r);
             return -ENXIO;
+        }
         *port = (uint32_t)i;
         return 0;
     }
     if ((err = split_name(req->parent, sw)) < 0)
         return err;
-    if (nmc_sw_attach(rundir, sw, false, &m) == 0) {
-        int q = nmc_sw_find(m.sw, req->parent);
-        struct nmc_sw_port sp = q >= 0 ? m.sw->ports[q] : (struct nmc_sw_port){ 0 };
+    if (nmc_sw_attach(rundir, sw, 0, &m) == 0) {
+        nmc_sw_reap(rundir, &m, NMC_SW_REAP_BUDGET);
+        err = port_on_switch(rundir, &m, req->parent, r, port);
         nmc_sw_detach(&m);
-        if (q >= 0 && (err = nmc_region_attach(rundir, sp.mem_id, r)) == -EPROTO)
-            return err;
-        if (q >= 0 && err == 0) {
-            if (nmc_region_reap(rundir, r) == 0 && nmc_sw_entry_ok(r, &sp, (uint32_t)q)) {
-                *port = sp.rec;
-                return 0;
-            }
-            nmc_region_detach(r);
-        }
+        if (err == 0 || err == -EPROTO)
+            return err;         /* -EPROTO: another build's region, left alone */
     }
     if ((err = nmc_get_region(rundir, req, r)) < 0)
         return err;
@@ -174,7 +210,7 @@ static void vale_destroy(struct nmc_region *r, const char *rundir, struct nmc_po
     uint8_t *mem = r->mem;
     struct nmc_swmap m = { 0 };
 
-    if (nmc_sw_attach(rundir, rec->sw, false, &m) == 0) {
+    if (nmc_sw_attach(rundir, rec->sw, NMC_SW_LOCK, &m) == 0) {
         uint32_t i = rec->sw_port % NMC_SW_MAXPORTS;
         struct nmc_sw_port *sp = &m.sw->ports[i];
         if (sp->state == NMC_LIVE && sp->mem_id == r->mem_id &&

@@ -4,8 +4,9 @@
  * <rundir>/vale.<sw> (mode 0600) holds the switch: up to 254 port entries
  * (state, generation, where the port's rings are: region mem_id, record,
  * RX ring objects) and VALE's 1024-entry learning table.  Entries change
- * only under the runtime-directory lock; senders read them lock-free and
- * re-check the generation before using a cached mapping.
+ * only under the switch lock (an OFD lock on byte 0 of the file); senders
+ * read them lock-free and re-check the generation before using a cached
+ * mapping.
  */
 #include "nmc_vale.h"
 
@@ -45,68 +46,92 @@ static uint32_t env_batch(void)
     return b >= 1 && b <= NMC_BDG_BATCH_MAX ? (uint32_t)b : NMC_BDG_BATCH;
 }
 
-/* Map the switch file, creating it when `create`; -ENOENT if absent. */
-int nmc_sw_attach(const char *rundir, const char *sw, bool create, struct nmc_swmap *m)
+/* Open the switch file (creating it with NMC_SW_CREATE) and, with
+ * NMC_SW_LOCK, take the switch lock; a file unlinked while we waited
+ * (an empty switch removed) is opened again. */
+static int open_switch(const char *path, int flags)
+{
+    for (;;) {
+        struct stat st;
+        int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW |
+                            ((flags & NMC_SW_CREATE) ? O_CREAT : 0), 0600);
+        int err;
+        if (fd < 0)
+            return -errno;
+        if (!(flags & NMC_SW_LOCK))
+            return fd;
+        if ((err = nmc_lock_byte(fd, NMC_SW_LOCK_BYTE, F_WRLCK, true)) < 0) {
+            close(fd);
+            return err;
+        }
+        if (fstat(fd, &st) < 0 || st.st_nlink > 0)
+            return fd;
+        close(fd);
+        if (!(flags & NMC_SW_CREATE))
+            return -ENOENT;
+    }
+}
+
+/* Write a new switch header into a file that has none: just created, or
+ * left empty or zeroed by a creator killed before the magic was stored.
+ * Only done under the switch lock, so nobody is writing it meanwhile. */
+static void init_switch(struct nmc_switch *m, const char *sw)
+{
+    if (__atomic_load_n(&m->magic, __ATOMIC_ACQUIRE) != 0)
+        return;
+    memset(m, 0, sizeof(*m));
+    nmc_copy_name(m->name, sizeof(m->name), sw);
+    m->version = NMC_SW_VERSION;
+    m->bridge_batch = env_batch();
+    nmc_store_rel(&m->magic, NMC_SW_MAGIC);
+}
+
+/* Map the switch file; -ENOENT if absent (without NMC_SW_CREATE).  The
+ * mapping keeps the file open (m->fd): for the lock, and for the liveness
+ * bytes of the ports. */
+int nmc_sw_attach(const char *rundir, const char *sw, int flags, struct nmc_swmap *m)
 {
     char path[256];
     struct stat st;
     int fd, err;
-    bool fresh = false;
 
+    m->sw = NULL;
+    m->locked = false;
     if (!nmc_sw_name_ok(sw))
         return -EINVAL;
     nmc_sw_path(rundir, sw, path, sizeof(path));
-    fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && errno == ENOENT && create) {
-        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        fresh = fd >= 0;
-        if (fresh && ftruncate(fd, sizeof(struct nmc_switch)) < 0) {
-            err = -errno;
-            unlink(path);
-            close(fd);
-            return err;
-        }
-    }
-    if (fd < 0)
-        return -errno;
+    if ((fd = open_switch(path, flags)) < 0)
+        return fd;
     err = -EACCES;
     if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || !S_ISREG(st.st_mode))
         goto fail;
-    /* A creator (under the rundir lock) killed between open(O_CREAT) and
-     * the magic store leaves an empty or never-initialised file; creators
-     * hold the same lock, so such a file is not being written: redo it. */
-    if (create && !fresh && st.st_size == 0) {
+    if ((flags & NMC_SW_CREATE) && st.st_size == 0) {
         if (ftruncate(fd, sizeof(struct nmc_switch)) < 0) {
             err = -errno;
             goto fail;
         }
         st.st_size = sizeof(struct nmc_switch);
-        fresh = true;
     }
     err = -EINVAL;
     if ((size_t)st.st_size != sizeof(struct nmc_switch))
         goto fail;
     m->sw = mmap(NULL, sizeof(struct nmc_switch), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m->sw == MAP_FAILED) {
+        m->sw = NULL;
         err = -errno;
         goto fail;
     }
-    close(fd);
-    nmc_copy_name(m->name, sizeof(m->name), sw);
-    if (create && !fresh && __atomic_load_n(&m->sw->magic, __ATOMIC_ACQUIRE) == 0) {
-        memset(m->sw, 0, sizeof(*m->sw));
-        fresh = true;
-    }
-    if (fresh) {
-        nmc_copy_name(m->sw->name, sizeof(m->sw->name), sw);
-        m->sw->version = NMC_SW_VERSION;
-        m->sw->bridge_batch = env_batch();
-        nmc_store_rel(&m->sw->magic, NMC_SW_MAGIC);
-    } else if (m->sw->magic != NMC_SW_MAGIC || m->sw->version != NMC_SW_VERSION) {
+    if (flags & NMC_SW_CREATE)
+        init_switch(m->sw, sw);
+    if (__atomic_load_n(&m->sw->magic, __ATOMIC_ACQUIRE) != NMC_SW_MAGIC ||
+        m->sw->version != NMC_SW_VERSION) {
         munmap(m->sw, sizeof(struct nmc_switch));
         m->sw = NULL;
-        return -EINVAL;
+        goto fail;
     }
+    m->fd = fd;
+    m->locked = (flags & NMC_SW_LOCK) != 0;
+    nmc_copy_name(m->name, sizeof(m->name), sw);
     return 0;
 fail:
     close(fd);
@@ -115,9 +140,31 @@ fail:
 
 void nmc_sw_detach(struct nmc_swmap *m)
 {
-    if (m->sw)
+    if (m->sw) {
         munmap(m->sw, sizeof(struct nmc_switch));
+        close(m->fd);           /* releases the lock and the liveness bytes */
+    }
     m->sw = NULL;
+    m->locked = false;
+}
+
+/* Does some process hold port q (a read lock on its liveness byte)? */
+bool nmc_sw_port_held(const struct nmc_swmap *m, uint32_t q)
+{
+    struct flock fl = {
+        .l_type = F_WRLCK, .l_whence = SEEK_SET,
+        .l_start = NMC_SW_LIVE_BASE + (off_t)(q % NMC_SW_MAXPORTS), .l_len = 1,
+    };
+
+    if (fcntl(m->fd, F_OFD_GETLK, &fl) < 0)
+        return true;                    /* cannot tell: keep it */
+    return fl.l_type != F_UNLCK;
+}
+
+/* Mark port q held by us for as long as this mapping is. */
+int nmc_sw_hold(struct nmc_swmap *m, uint32_t q)
+{
+    return nmc_lock_byte(m->fd, NMC_SW_LIVE_BASE + (off_t)(q % NMC_SW_MAXPORTS), F_RDLCK, false);
 }
 
 int nmc_sw_active(const struct nmc_switch *sw)
@@ -179,12 +226,14 @@ void nmc_sw_remove(struct nmc_switch *sw, uint32_t idx)
     }
 }
 
-/* Unlink the switch file when no port is left (netmap frees empty bridges). */
+/* Unlink the switch file when no port is left (netmap frees empty bridges).
+ * Under the switch lock: an attacher waiting for it sees the file unlinked
+ * and opens (creates) it again. */
 void nmc_sw_gc(const char *rundir, struct nmc_swmap *m)
 {
     char path[256];
 
-    if (m->sw && nmc_sw_active(m->sw) == 0) {
+    if (m->sw && m->locked && nmc_sw_active(m->sw) == 0) {
         nmc_sw_path(rundir, m->name, path, sizeof(path));     /* not sw->name: user-writable */
         unlink(path);
     }
