@@ -67,7 +67,7 @@ def test_ports_of_existing_regions_open_without_the_name_lock(rundir, procs):
 
 def test_a_locked_region_holds_up_only_its_own_opens(rundir, procs):
     with nmcompat.open("netmap:a{0") as a, nmcompat.open("netmap:b{0"):
-        region = Path(a.info.region)
+        region = control_file(a)
         with open(region, "rb+") as f:
             ofd_lock(f.fileno())
             other = procs.python(OPEN_CLOSE, "netmap:b{1", "netmap:c{0", "vale0:x")
@@ -103,6 +103,20 @@ def test_killed_mid_open_while_waiting_for_the_switch_lock(rundir, procs):
     assert rundir_entries(rundir) == ["lock"]
 
 
+def control_file(port) -> Path:
+    """The control file (ctl.<id>) of a port's region, which holds the region lock."""
+    mem = Path(port.info.region)
+    return mem.with_name("ctl." + mem.name.split(".", 1)[1])
+
+
+def region_files(port) -> set:
+    return {Path(port.info.region).name, control_file(port).name}
+
+
+def region_opens(names: set) -> set:
+    return {n for n in names if n.startswith(("mem.", "ctl.")) and not n.endswith(".sock")}
+
+
 class Inotify:
     """Names of the files opened in a directory (inotify IN_OPEN)."""
 
@@ -136,8 +150,7 @@ def test_a_vale_open_does_not_open_the_regions_of_the_other_ports(rundir):
     try:
         watch.opened()
         with nmcompat.open("vale0:new") as p:
-            regions = {n for n in watch.opened() if n.startswith("mem.") and not n.endswith(".sock")}
-            assert regions == {Path(p.info.region).name}
+            assert region_opens(watch.opened()) == region_files(p)
         # and the first frame it sends to one of them maps that one only
         watch.opened()
         with nmcompat.open("vale0:new") as p:
@@ -147,7 +160,7 @@ def test_a_vale_open_does_not_open_the_regions_of_the_other_ports(rundir):
             watch.opened()
             p.inject(bg3 + other + b"\x08\x00" + b"to-bg3".ljust(46, b"."))
             p.txsync()
-            assert {n for n in watch.opened() if n.startswith("mem.")} == {Path(held[3].info.region).name}
+            assert region_opens(watch.opened()) == region_files(held[3])
     finally:
         watch.close()
         for port in held:
