@@ -51,6 +51,7 @@
 #define NMC_REGION_LOCK_BYTE 0               /* the region lock */
 #define NMC_LOCK_BASE      1                 /* byte of holder 0 */
 #define NMC_REGION_LINKS   8u                /* parent names recorded in the header */
+#define NMC_GC_OPEN_BUDGET 4u                /* regions each open checks (gc.c) */
 #define NMC_PAGE           4096u
 #define NMC_SLEEP_WORDS    (NMC_MAX_HOLDERS / 64)
 #define NMC_MAX_LEASES     32u

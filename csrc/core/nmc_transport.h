@@ -80,11 +80,19 @@ struct nmc_transport_ops {
      * after draining it, and return -ECANCELED without blocking once
      * nmc_port_interrupted(p): that is how nmc_port_interrupt() wakes it. */
     int (*wait)(struct nmc_port *p, int events, int timeout_ms);
+    /* A full collection of the runtime directory (nmc_rundir_gc, after the
+     * regions): state of this kind kept outside regions (a switch file),
+     * left by processes that died, reclaimed.  Takes only this kind's own
+     * locks, tries region locks.  Returns what it removed.  NULL: none. */
+    uint32_t (*rundir_gc)(const char *rundir);
 };
 
-/* transport.c: the registry. */
+/* transport.c: the registry (kind ids 1 .. NMC_MAX_KINDS - 1). */
 int nmc_transport_register(const struct nmc_transport_ops *ops);
 const struct nmc_transport_ops *nmc_transport_of(uint32_t kind);
+
+/* gc.c: a bounded collection on every open (regions nobody holds). */
+void nmc_rundir_gc_some(const char *rundir, uint32_t budget);
 
 /* Register `ops` when the engine is loaded. */
 #define NMC_TRANSPORT(ops) \

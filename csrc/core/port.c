@@ -273,6 +273,7 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
     if (!p)
         return -ENOMEM;
     p->ctl_fd = p->sock = p->bell = p->epfd = -1;
+    nmc_rundir_gc_some(rundir, NMC_GC_OPEN_BUDGET);    /* regions dead processes left */
     err = open_port(req, rundir, p, ops);
     if (err < 0) {
         free_port(p);

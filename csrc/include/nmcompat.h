@@ -275,6 +275,51 @@ struct nmc_check_report {
  * out->violations), -ENXIO if there is no such region. */
 int nmc_region_check(const char *rundir, uint16_t mem_id, struct nmc_check_report *out);
 
+/* Reclaim now what processes that died left in the runtime directory
+ * (rundir NULL: the default): every region whose holders are all dead is
+ * reaped (ports nobody holds freed, an empty region removed with its
+ * names), dead holders of live regions are released, and files no region
+ * owns any more are removed (a memory file without its control file, a
+ * holder socket or a parent.* name of a region that is gone, a switch
+ * with no live port).  A region locked by someone else is left to them
+ * (counted in busy).  0, or -errno (-ENXIO: no such directory). */
+struct nmc_gc_report {
+    uint32_t regions;       /* regions looked at */
+    uint32_t reaped;        /* of them, with dead holders or unheld ports reclaimed */
+    uint32_t removed;       /* of them, removed (no port left) */
+    uint32_t busy;          /* locked by another process: left alone */
+    uint32_t files;         /* orphan files removed (memory files, sockets, names) */
+    uint32_t other;         /* removed by the port kinds (switch files) */
+};
+int nmc_rundir_gc(const char *rundir, struct nmc_gc_report *out);
+
+/* What a region holds (nmcompat status), read under its region lock. */
+#define NMC_STATUS_PORTS   128     /* NMC_MAX_PORTS */
+#define NMC_STATUS_HOLDERS 256     /* NMC_MAX_HOLDERS */
+struct nmc_port_status {
+    char name[64];          /* "x" (a pipe's parent), "vale0:a", "eth0" */
+    char pipe_id[64];       /* a pipe's id ("1"): its ends are x{1 and x}1; else "" */
+    char kind[16];          /* "pipe", "vale", "afxdp", "afpacket", or "?" */
+    uint32_t index, persistent, nends;
+    uint32_t tx_rings, rx_rings, tx_slots, rx_slots;    /* end 0 */
+    uint32_t holders;       /* live holders */
+};
+struct nmc_holder_status {
+    uint32_t index, port, end;
+    int32_t pid;            /* the process that opened it */
+    uint32_t alive;         /* its lock byte is held (0: dead, not yet reaped) */
+    uint32_t extra_bufs;
+};
+struct nmc_region_status {
+    uint32_t mem_id, buf_num, buf_size, buf_free;
+    uint64_t memsize, ctl_size;     /* file sizes (sparse: see the files' blocks) */
+    uint64_t opens;
+    uint32_t nports, nholders;
+    struct nmc_port_status port[NMC_STATUS_PORTS];
+    struct nmc_holder_status holder[NMC_STATUS_HOLDERS];
+};
+int nmc_region_status(const char *rundir, uint16_t mem_id, struct nmc_region_status *out);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

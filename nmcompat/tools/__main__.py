@@ -12,6 +12,8 @@ SUBCOMMANDS = {
     "bridge": ("nmcompat.tools.bridge", "netmap's bridge: forward between two ports (zero-copy if possible)"),
     "lb": ("nmcompat.tools.lb", "netmap's lb: balance flows from a port onto groups of pipes"),
     "check": ("nmcompat.tools.check", "verify that every buffer of every region has exactly one owner"),
+    "status": ("nmcompat.tools.status", "what a runtime directory holds: regions, ports, holders, switches"),
+    "gc": ("nmcompat.tools.gc", "reclaim now what processes that died left in the runtime directory"),
     "replay": ("nmcompat.tools.replay", "netmap's nmreplay: send a pcap file at its timing or a rate"),
 }
 

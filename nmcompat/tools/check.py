@@ -3,8 +3,8 @@
     nmcompat check [--rundir DIR] [--json]
 
 For each region (``mem.<id>``) of the runtime directory (default:
-$NMCOMPAT_RUNDIR, else /dev/shm/nmcompat-<uid>) the engine walks, under the
-control lock and without changing anything, every place a buffer can be: the
+$NMCOMPAT_RUNDIR, else /dev/shm/nmcompat-<uid>) the engine walks, under its
+region lock and without changing anything, every place a buffer can be: the
 owning slots of every live port's rings, every holder's extra-buffer list,
 and the allocation bitmap (NIC queues are not enumerated: a region with NIC
 ports reports the buffers it could not place, but not as a violation).  It

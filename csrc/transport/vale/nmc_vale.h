@@ -110,6 +110,7 @@ int nmc_sw_hold(struct nmc_swmap *m, uint32_t q);
 /* vale_reap.c */
 void nmc_sw_reap(const char *rundir, struct nmc_swmap *m, uint32_t budget);
 void nmc_sw_reap_name(const char *rundir, const char *sw, uint32_t budget);
+uint32_t nmc_vale_rundir_gc(const char *rundir);
 void nmc_sw_remove_stale(const char *rundir, const char *sw, uint32_t q, uint32_t gen);
 
 /* vale.c */

@@ -280,6 +280,7 @@ static const struct nmc_transport_ops vale_ops = {
     .ring_repair = vale_ring_repair,
     .destroy = vale_destroy,
     .stats = nmc_vale_counters,
+    .rundir_gc = nmc_vale_rundir_gc,
 };
 NMC_TRANSPORT(vale_ops)
 

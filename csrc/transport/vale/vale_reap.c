@@ -15,7 +15,9 @@
  */
 #include "nmc_vale.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <string.h>
 
 /* Take entry q off the switch if it is still the one of generation gen. */
 void nmc_sw_remove_stale(const char *rundir, const char *sw, uint32_t q, uint32_t gen)
@@ -89,4 +91,31 @@ void nmc_sw_reap_name(const char *rundir, const char *sw, uint32_t budget)
         return;
     nmc_sw_reap(rundir, &m, budget);
     nmc_sw_detach(&m);
+}
+
+/* Every switch of the runtime directory: entries nobody holds reaped, a
+ * switch left with no port removed (the ops' rundir_gc).  Returns the
+ * switch files removed. */
+uint32_t nmc_vale_rundir_gc(const char *rundir)
+{
+    struct dirent *de;
+    uint32_t removed = 0;
+    DIR *d = opendir(rundir);
+
+    if (!d)
+        return 0;
+    while ((de = readdir(d)) != NULL) {
+        struct nmc_swmap m;
+        const char *sw = de->d_name + 5;
+        if (strncmp(de->d_name, "vale.", 5) != 0 || !nmc_sw_name_ok(sw))
+            continue;
+        nmc_sw_reap_name(rundir, sw, NMC_SW_MAXPORTS);
+        if (nmc_sw_attach(rundir, sw, NMC_SW_LOCK, &m) < 0)
+            continue;
+        removed += nmc_sw_active(m.sw) == 0;
+        nmc_sw_gc(rundir, &m);
+        nmc_sw_detach(&m);
+    }
+    closedir(d);
+    return removed;
 }

@@ -1,0 +1,96 @@
+"""nmcompat status: what a runtime directory holds.
+
+    nmcompat status [--rundir DIR] [--json]
+
+Per region (mem.<id> + ctl.<id>): its size and the tmpfs bytes it really
+uses, its buffers, the names linked to it (pipe parents, VALE ports, NIC
+regions nic.<pid>), its ports (kind, rings and slots, live holders) and its
+holders (pid, alive or dead and not yet reaped).  Then the VALE switches
+and their ports, the XDP programs attached to the interfaces of this
+network namespace (nmcompat's are named nmc_*), and other runtime
+directories of this user.  Each region is read under its region lock;
+listing the switches reclaims their ports whose holders died, as every
+listing of VALE ports does.
+
+Exit status: 0; 2 on bad usage or a runtime directory that cannot be read.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+
+from nmcompat import config, rundir as rd
+from nmcompat.errors import NmcompatError
+
+
+def xdp_programs() -> list:
+    """[{ifname, mode, prog ids, names}] of interfaces with XDP programs."""
+    from nmcompat.bpf.loader import attached_programs
+    from nmcompat.bpf.netlink import xdp_query
+    out = []
+    for ifindex, name in socket.if_nameindex():
+        try:
+            state = xdp_query(ifindex)
+        except OSError:
+            continue
+        if not state.attached:
+            continue
+        try:
+            names = [info.name for info in attached_programs(ifindex)[1].values()]
+        except OSError:             # opening programs by id needs CAP_BPF
+            names = []
+        out.append({"ifname": name, "mode": state.mode, "prog_ids": list(state.prog_ids),
+                    "names": names})
+    return out
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+def _print_region(r: dict) -> None:
+    if "error" in r:
+        print(f"  mem.{r['mem_id']}: {r['error']}")
+        return
+    names = ", ".join(r["names"]) or "no name"
+    print(f"  mem.{r['mem_id']} ({names}): {_mib(r['size'])}, {_mib(r['used'])} used; "
+          f"{r['buf_num']} buffers of {r['buf_size']} B, {r['buf_free']} free")
+    for p in r["ports"]:
+        rings = f"{p['tx_rings']}x{p['tx_slots']} tx, {p['rx_rings']}x{p['rx_slots']} rx"
+        extra = ", persistent" if p["persistent"] else ""
+        name = f"{p['name']} / {p['name'].replace('{', '}')}" if p["pipe_id"] else p["name"]
+        print(f"    port {name} [{p['kind']}{extra}]: {rings}, {p['holders']} live holders")
+    for h in r["holders"]:
+        state = "alive" if h["alive"] else "DEAD (not yet reclaimed)"
+        print(f"    holder {h['holder']}: pid {h['pid']}, {h['port']}, {state}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="nmcompat status", description="what a runtime directory holds")
+    ap.add_argument("--rundir", help="runtime directory (default: $NMCOMPAT_RUNDIR or "
+                                     "/dev/shm/nmcompat-<uid>)")
+    ap.add_argument("--json", action="store_true", help="print one JSON document")
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    where = args.rundir or config.settings()["rundir"]
+    try:
+        st = rd.status(where)
+    except NmcompatError as exc:
+        print(f"nmcompat status: {exc.strerror if isinstance(exc, OSError) else exc}", file=sys.stderr)
+        return 2
+    st["xdp"] = xdp_programs()
+    st["other_rundirs"] = rd.other_rundirs(where)
+    if args.json:
+        print(json.dumps(st, indent=1))
+        return 0
+    print(f"{st['rundir']}: {len(st['regions'])} regions, {_mib(st['used'])} of tmpfs used")
+    for r in st["regions"]:
+        _print_region(r)
+    for sw, ports in sorted(st["switches"].items()):
+        print(f"  switch {sw}: {', '.join(ports)}")
+    for x in st["xdp"]:
+        print(f"  XDP on {x['ifname']} ({x['mode']}): ids {x['prog_ids']} {' '.join(x['names'])}")
+    for other in st["other_rundirs"]:
+        print(f"  other runtime directory: {other}")
+    return 0
