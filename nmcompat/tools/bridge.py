@@ -198,15 +198,16 @@ def main(argv=None) -> int:
         dlog(str(exc), func="main")
         return 1
     stop = []
+    for sig in (signal.SIGINT, signal.SIGTERM):     # before the first line: a stop is never lost
+        signal.signal(sig, lambda *_: stop.append(1))
     with br:
         dlog(f"------- zerocopy {'' if br.zerocopy else 'NOT '}supported", func="main")
         dlog(f"Wait {cfg['wait']} secs for link to come up...", func="main")
-        time.sleep(cfg["wait"])
+        if not stop:
+            time.sleep(cfg["wait"])
         a, b = br.a, br.b
         dlog(f"Ready to go, {a.name} 0x{a.info.bound_rx.start:x}/{a.info.rx_rings} <-> "
              f"{b.name} 0x{b.info.bound_rx.start:x}/{b.info.rx_rings}.", func="main")
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.append(1))
         br.run(lambda: bool(stop), cfg["verbose"])
         ab, ba = br.moved()
         dlog(f"{a.name} -> {b.name}: {ab} slots, {b.name} -> {a.name}: {ba} slots", func="main")
