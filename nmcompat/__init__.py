@@ -12,13 +12,13 @@ from nmcompat._port import NM_MORE_PKTS, POLLERR, POLLIN, POLLOUT, PktHdr, Port,
 from nmcompat._portspec import PortSpec, parse_legacy, parse_nmport
 from nmcompat._ring import NS_BUF_CHANGED, NS_INDIRECT, NS_MOREFRAG, NS_REPORT, Ring
 from nmcompat._version import __version__
-from nmcompat.errors import (BackendUnavailable, NmcompatError, NmcompatOSError, OptionError,
-                             PortClosed, PortSpecError)
+from nmcompat.errors import (BackendUnavailable, BadArgument, NmcompatError, NmcompatOSError,
+                             OptionError, PortClosed, PortSpecError)
 
 __all__ = [
     "open", "Port", "PortInfo", "PktHdr", "Ring", "PortSpec", "parse_nmport", "parse_legacy",
     "NmcompatError", "NmcompatOSError", "OptionError", "PortClosed", "PortSpecError",
-    "BackendUnavailable",
+    "BackendUnavailable", "BadArgument",
     "POLLIN", "POLLOUT", "POLLERR", "NM_MORE_PKTS",
     "NS_BUF_CHANGED", "NS_MOREFRAG", "NS_INDIRECT", "NS_REPORT", "__version__",
 ]

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import errno as _errno
 
-from nmcompat.errors import os_error
+from nmcompat import config
+from nmcompat.errors import os_error, rundir_problem
 
 try:
     from nmcompat._nmc import ffi, lib
@@ -40,10 +41,16 @@ def _layout_mismatch() -> str:
             " use another rundir")
 
 
-def check(rc: int, verb: str, obj: str, detail: str = "") -> int:
-    """Return rc when it is >= 0, else raise the matching NmcompatOSError."""
+def check(rc: int, verb: str, obj: str, detail: str = "", rundir=None) -> int:
+    """Return rc when it is >= 0, else raise the matching NmcompatOSError.
+    EACCES says what is wrong with the runtime directory (rundir, default
+    the configured one) when its owner or mode is the cause."""
     if rc < 0:
         if rc == -_errno.EPROTO and not detail:
             detail = _layout_mismatch()
+        if rc == -_errno.EACCES and not detail:
+            detail = rundir_problem(rundir or config.rundir())
+            if detail:
+                raise os_error(-rc, verb, obj, detail, fix="")
         raise os_error(-rc, verb, obj, detail)
     return rc

@@ -44,13 +44,18 @@ class Memory:
     """netmap memory [IF pool | RING pool | BUF pool] of one region: the
     memory file, size bytes from offset 0."""
 
-    def __init__(self, path: str, size: int) -> None:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    def __init__(self, path: str, size: int, port: str = "") -> None:
+        """Map path; a failure (EMFILE, ENOMEM...) names port and the file."""
         try:
-            self._mm = mmap.mmap(fd, size, mmap.MAP_SHARED,
-                                 mmap.PROT_READ | mmap.PROT_WRITE)
-        finally:
-            os.close(fd)
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+            try:
+                self._mm = mmap.mmap(fd, size, mmap.MAP_SHARED,
+                                     mmap.PROT_READ | mmap.PROT_WRITE)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise os_error(exc.errno, "map the memory of", port or path,
+                           f"{exc.strerror} ({path})") from None
         self.size = size
         self._base = ffi.from_buffer("char[]", self._mm)
         self._addr = int(ffi.cast("uintptr_t", self._base))

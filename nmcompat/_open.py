@@ -20,11 +20,20 @@ def _conf(spec, overrides: dict) -> dict:
         for k in _CONF_ALIASES.get(key, (key,)):
             if k not in CONF_KEYS:
                 raise TypeError(f"open() got an unexpected keyword argument '{key}'")
-            try:
-                conf[k] = operator.index(value)
-            except TypeError:
-                raise OptionError(spec.text, key, f"takes an integer, not {value!r}") from None
+            conf[k] = _count(spec, key, value)
     return conf
+
+
+def _count(spec, key: str, value) -> int:
+    """A ring or slot count given to open(): an integer in [0, 2**32)."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or isinstance(value, bool) or not 0 <= number < 1 << 32:
+        raise OptionError(spec.text, key, "takes an integer in [0, 2**32) (0: the default; "
+                          f"above the maximum it is lowered, as netmap does), not {value!r}")
+    return number
 
 
 def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int = 0,  # noqa: A001

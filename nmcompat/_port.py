@@ -21,6 +21,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
+from nmcompat._batch import recv_args, send_args
 from nmcompat._ffi import check, ffi, lib
 from nmcompat._memory import Memory
 from nmcompat._ring import Ring
@@ -124,7 +125,7 @@ class Port:
         self._closing = threading.Lock()        # one close() frees the port
         try:
             self.info = self._read_info(backend, details or {})
-            self._mem = Memory(self.info.region, self.info.memsize)
+            self._mem = Memory(self.info.region, self.info.memsize, self.name)
             self.tx_rings = self._rings(self.info.bound_tx, 0)
             self.rx_rings = self._rings(self.info.bound_rx, 1)
         except BaseException:
@@ -248,16 +249,10 @@ class Port:
     def send(self, packets: np.ndarray, lengths: Optional[np.ndarray] = None,
              sync: bool = True) -> int:
         """Queue packets[i][:lengths[i]] for every row of a 2-D uint8 array
-        (one C call), then txsync.  Returns how many were queued."""
-        packets = np.ascontiguousarray(packets, dtype=np.uint8)
-        if packets.ndim != 2:
-            raise ValueError("packets must be a 2-D uint8 array (one row per packet)")
+        (one C call), then txsync.  Returns how many were queued.  A length
+        beyond the row raises BadArgument."""
+        packets, lengths = send_args(self.name, packets, lengths)
         n, stride = packets.shape
-        if lengths is None:
-            lengths = np.full(n, stride, dtype=np.uint32)
-        lengths = np.ascontiguousarray(lengths, dtype=np.uint32)
-        if lengths.shape != (n,):
-            raise ValueError("lengths must have one entry per packet")
         sent = self._c("send to", lib.nmc_send_batch, ffi.from_buffer("uint8_t[]", packets), stride,
                        ffi.from_buffer("uint32_t[]", lengths), n)
         if sync:
@@ -268,17 +263,15 @@ class Port:
              out: Optional[np.ndarray] = None, lengths: Optional[np.ndarray] = None):
         """rxsync, then take up to max_packets whole packets (MOREFRAG chains
         reassembled) in one C call.  Returns (data[:n], lengths[:n]): rows of
-        snaplen bytes and each packet's full length."""
-        if out is None:
-            out = np.empty((max_packets, snaplen), dtype=np.uint8)
-        if lengths is None:
-            lengths = np.empty(out.shape[0], dtype=np.uint32)
-        if not (out.flags.c_contiguous and out.dtype == np.uint8 and out.ndim == 2):
-            raise ValueError("out must be a C-contiguous 2-D uint8 array")
+        snaplen bytes and each packet's full length.  Rows are allocated for
+        at most the packets the RX rings hold; max_packets above 2**24 or
+        snaplen above 1 MiB raise BadArgument."""
+        rx_slots = sum(r.num_slots for r in self.rx_rings)
+        out, lengths, take = recv_args(self.name, rx_slots, max_packets, snaplen, out, lengths)
         if sync:
             self.rxsync()
         n = self._c("receive from", lib.nmc_recv_batch, ffi.from_buffer("uint8_t[]", out),
-                    out.shape[1], ffi.from_buffer("uint32_t[]", lengths), min(max_packets, out.shape[0]))
+                    out.shape[1], ffi.from_buffer("uint32_t[]", lengths), take)
         return out[:n], lengths[:n]
 
     def _next(self, whole: bool):

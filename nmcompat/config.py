@@ -53,6 +53,11 @@ def no_timestamp(value: Optional[bool] = None) -> bool:
     return bool(value) if value is not None else bool(_int("NMCOMPAT_NO_TIMESTAMP", 0))
 
 
+def rundir() -> str:
+    """The runtime directory: $NMCOMPAT_RUNDIR, else /dev/shm/nmcompat-<uid>."""
+    return os.environ.get("NMCOMPAT_RUNDIR") or f"/dev/shm/nmcompat-{os.geteuid()}"
+
+
 def settings() -> dict:
     """The effective values, for reports and benchmarks."""
     return {
@@ -60,6 +65,6 @@ def settings() -> dict:
         "buf_size": _int("NMCOMPAT_BUF_SIZE", 2048), "slots": default_slots() or 1024,
         "generic_ringsize": default_slots(True), "bridge_batch": _int("NMCOMPAT_BRIDGE_BATCH", 1024),
         "no_timestamp": no_timestamp(), "spin_us": _int("NMCOMPAT_SPIN_US", 20),
-        "rundir": os.environ.get("NMCOMPAT_RUNDIR") or f"/dev/shm/nmcompat-{os.geteuid()}",
+        "rundir": rundir(),
         "backend": os.environ.get("NMCOMPAT_BACKEND", ""),
     }

@@ -91,13 +91,17 @@ _REASONS = {
 
 
 def os_error(err: int, verb: str, obj: str, detail: str = "",
-             filename: Optional[str] = None) -> NmcompatOSError:
+             filename: Optional[str] = None, fix: Optional[str] = None) -> NmcompatOSError:
     """The error for errno err: "couldn't <verb> <obj>: <reason>" plus, for
-    EPERM/EACCES/EXDEV, the fix.  filename defaults to obj."""
+    EPERM/EACCES/EXDEV, the fix (or the one given; "" for none).  filename
+    defaults to obj; the reason alone is kept as exc.reason."""
     reason = detail or _REASONS.get(err) or os.strerror(err)
     cls = errno_class(NmcompatOSError, err)
-    return cls(err, f"couldn't {verb} {obj}: {reason}{_FIXES.get(err, '')}",
-               obj if filename is None else filename)
+    fix = _FIXES.get(err, "") if fix is None else fix
+    exc = cls(err, f"couldn't {verb} {obj}: {reason}{fix}",
+              obj if filename is None else filename)
+    exc.reason = reason
+    return exc
 
 
 class OptionError(NmcompatOSError, ValueError):
@@ -110,6 +114,31 @@ class OptionError(NmcompatOSError, ValueError):
         super().__init__(_errno.EINVAL, f"couldn't open {port}: option {option}: {reason}", port)
         self.option = option
         self.unused = unused
+
+
+def rundir_problem(rundir: str) -> str:
+    """What makes rundir unusable for this user (wrong owner or a mode that
+    lets others in), with the fix; "" when neither is the case."""
+    try:
+        st = os.lstat(rundir)
+    except OSError:
+        return ""
+    if st.st_uid != os.geteuid():
+        return (f"the runtime directory {rundir} belongs to uid {st.st_uid}, not to you "
+                f"(uid {os.geteuid()}); set NMCOMPAT_RUNDIR to a directory of yours on tmpfs")
+    if st.st_mode & 0o077:
+        return (f"the runtime directory {rundir} has mode {st.st_mode & 0o777:04o}, it must be "
+                f"0700 (private): chmod 700 {rundir}, or set NMCOMPAT_RUNDIR to another one")
+    return ""
+
+
+class BadArgument(NmcompatOSError, ValueError):
+    """An argument of a port method out of its range (EINVAL): ``argument``
+    is its name, the message says what it takes."""
+
+    def __init__(self, verb: str, port: str, argument: str, reason: str) -> None:
+        super().__init__(_errno.EINVAL, f"couldn't {verb} {port}: {argument}: {reason}", port)
+        self.argument = argument
 
 
 class PortClosed(NmcompatOSError, ValueError):

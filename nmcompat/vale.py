@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from nmcompat import _vale_nic
-from nmcompat._ffi import check, ffi, lib
+from nmcompat._ffi import check, ffi, lib, os_error
+
+_IFNAMSIZ = 16
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,37 @@ def _dir(rundir: Optional[str]):
     return ffi.NULL if rundir is None else rundir.encode()
 
 
+def check_persistent_name(name: str) -> None:
+    """EINVAL (naming what is wrong) unless name can be a persistent port:
+    "netmap:<name>" must parse back to exactly that name, with no pipe, VALE
+    prefix, ring selector, flag or option, and it must fit IFNAMSIZ."""
+    from nmcompat._portspec import parse_nmport
+    from nmcompat.errors import PortSpecError
+
+    def bad(why: str):
+        return os_error(errno.EINVAL, "create", repr(name), why, filename=name)
+    if not isinstance(name, str) or not name:
+        raise bad("a persistent port needs a non-empty name")
+    if len(name.encode()) >= _IFNAMSIZ:
+        raise bad(f"the name is longer than {_IFNAMSIZ - 1} bytes")
+    try:
+        spec = parse_nmport("netmap:" + name)
+    except PortSpecError as exc:
+        raise bad(f"open('netmap:{name}') would fail: {exc.reason}") from None
+    if spec.name != name:
+        cut = len(spec.name)
+        raise bad(f"'{name[cut]}' is not allowed in a port name (open('netmap:{name}') "
+                  f"would read it as a ring selector, flag or option)")
+    if name.startswith("vale") or spec.pipe is not None or ":" in name:
+        raise bad("the name of a VALE port ('vale...', ':') or a pipe ('{', '}') "
+                  "cannot be a persistent port")
+
+
 def newif(name: str, *, tx_slots: int = 0, rx_slots: int = 0, tx_rings: int = 0,
           rx_rings: int = 0, mem_id: int = 0, rundir: Optional[str] = None) -> None:
-    """Create persistent port `name` (on no switch until attach())."""
+    """Create persistent port `name` (on no switch until attach()); the name
+    is checked by check_persistent_name()."""
+    check_persistent_name(name)
     req = ffi.new("struct nmc_pipe_req *")
     keep = [ffi.new("char[]", name.encode())]
     req.parent = keep[0]

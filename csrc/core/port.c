@@ -266,6 +266,8 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
 
     if (!ops || (ops->validate && (err = ops->validate(req)) < 0))
         return !ops ? -EINVAL : err;
+    if (req->flags & (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON))
+        return -EOPNOTSUPP;             /* monitors: not implemented */
     if ((err = nmc_rundir_resolve(req->rundir, rundir, sizeof(rundir))) < 0 ||
         (err = nmc_rundir_check(rundir)) < 0)
         return err;

@@ -9,12 +9,14 @@ none can, the error lists every backend's reason.
 """
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 from typing import Dict, Tuple
 
+from nmcompat._portspec import NR_MONITOR_RX, NR_MONITOR_TX, NR_ZCOPY_MON
 from nmcompat.backends._base import Backend, Opened, Probe
-from nmcompat.errors import BackendUnavailable, BackendUnusable, OptionError
+from nmcompat.errors import BackendUnavailable, BackendUnusable, OptionError, os_error
 
 # name -> (module, class); the order of the NIC ones is admode "best"
 REGISTRY: Dict[str, Tuple[str, str]] = {
@@ -67,12 +69,35 @@ def _engine_kind(spec, rundir) -> str:
     return ""
 
 
+# register flags the grammar accepts that no backend implements yet
+_UNIMPLEMENTED_FLAGS = ((NR_MONITOR_RX, "/r", "a monitor of the port's received packets"),
+                        (NR_MONITOR_TX, "/t", "a monitor of the port's transmitted packets"),
+                        (NR_ZCOPY_MON, "/z", "a zero-copy monitor"))
+
+
+def refuse_unimplemented(spec) -> None:
+    """EOPNOTSUPP naming the first flag or option of spec that is parsed
+    but not implemented: monitors (/r, /t, /z), @share, @extmem."""
+    for bit, flag, what in _UNIMPLEMENTED_FLAGS:
+        if spec.flags & bit:
+            raise os_error(errno.EOPNOTSUPP, "open", spec.text,
+                           f"flag '{flag}' ({what}) is not supported")
+    if spec.share is not None:
+        raise os_error(errno.EOPNOTSUPP, "open", spec.text, "option '@share' (the memory "
+                       f"region of {spec.share}) is not supported")
+    if spec.extmem is not None:
+        raise os_error(errno.EOPNOTSUPP, "open", spec.text, "option '@extmem' (buffers in "
+                       f"the file {spec.extmem.get('file')}) is not supported")
+
+
 def open_port(spec, *, backend=None, admode=None, **options):
     """Open spec on the backend that serves it and return a Port.  For NIC
     names, info.backend says which backend, info.why why."""
     from nmcompat._port import Port
+    refuse_unimplemented(spec)
     kind = _engine_kind(spec, options.get("rundir"))
     if kind:
+        _check_nic_choice(spec, backend, admode)
         if backend not in (None, kind):
             raise OptionError(spec.text, "backend", f"this name is served by {kind!r}, "
                               f"not {backend!r} (backend= chooses among NIC backends)")
@@ -81,6 +106,20 @@ def open_port(spec, *, backend=None, admode=None, **options):
         opened = get(kind).open(spec, **options)
         return Port(spec.text, kind, opened.handle, opened.details, opened.closer)
     return _open_nic(spec, backend, admode, options)
+
+
+def _check_nic_choice(spec, backend, admode) -> None:
+    """OptionError naming backend= or admode= when its value is not one
+    they take (checked whatever the port, before asking if it applies)."""
+    from nmcompat import config
+    if backend is not None and backend not in NIC_BACKENDS and backend not in REGISTRY:
+        raise OptionError(spec.text, "backend", f"takes {', '.join(map(repr, NIC_BACKENDS))} "
+                          f"or None, not {backend!r}")
+    if admode is not None:
+        try:
+            config.admode(admode)
+        except ValueError as exc:
+            raise OptionError(spec.text, "admode", str(exc)) from None
 
 
 def _open_nic(spec, forced, admode, options):

@@ -106,12 +106,11 @@ class Backend(abc.ABC):
             opt = OPTIONS.get(key)
             if opt is None:
                 raise OptionError(spec.text, key, "unknown option")
-            if key not in self.takes:
-                if value is not opt.default and value != opt.default:
-                    raise OptionError(spec.text, key, f"not used by {self.name} ports "
-                                      f"(it applies to {opt.used_by})", unused=True)
-            elif not opt.ok(value):
+            if not opt.ok(value):
                 raise OptionError(spec.text, key, f"takes {opt.allowed}, not {value!r}")
+            if key not in self.takes and value is not opt.default and value != opt.default:
+                raise OptionError(spec.text, key, f"not used by {self.name} ports "
+                                  f"(it applies to {opt.used_by})", unused=True)
 
     def _validate_conf(self, spec, conf: dict) -> None:
         for key, value in conf.items():

@@ -12,6 +12,14 @@ from nmcompat.backends._base import COMMON, Backend, Opened
 from nmcompat.backends._request import request
 
 
+def _check_open(rc: int, spec, options: dict) -> None:
+    """Raise for a failed open; an EINVAL for one ring pair says which."""
+    if rc == -errno.EINVAL and spec.mode == NR_REG_ONE_NIC:
+        check(rc, "open", spec.text, f"ring pair {spec.ringid} does not exist (-N counts "
+              "from 0 to the port's ring count - 1; @conf:rings= sets the count)")
+    check(rc, "open", spec.text, rundir=options.get("rundir"))
+
+
 class _EngineBackend(Backend):
     takes = COMMON | {"buf_size"}
 
@@ -33,7 +41,7 @@ class PipeBackend(_EngineBackend):
         role = 0 if spec.pipe.role == "master" else 1
         req = self._request(spec, spec.pipe.parent, options, keep, spec.pipe.pipe_id, role)
         out = ffi.new("struct nmc_port **")
-        check(lib.nmc_pipe_open(req, out), "open", spec.text)
+        _check_open(lib.nmc_pipe_open(req, out), spec, options)
         return Opened(out[0])
 
 
@@ -43,11 +51,14 @@ class ValeBackend(_EngineBackend):
     name = "vale"
 
     def register(self, spec, options: dict) -> Opened:
+        if spec.vale_switch is not None and not spec.vale_port:
+            raise os_error(errno.EINVAL, "open", spec.text, "a VALE port name needs a port "
+                           f"after '{spec.vale_switch}:' (as in {spec.vale_switch}:a)")
         keep: list = []
         req = self._request(spec, spec.name, options, keep)
         out = ffi.new("struct nmc_port **")
         rc = lib.nmc_vale_open(req, out)
         if rc == -errno.ENOMEM:
             check(rc, "open", spec.text, "the switch is full (252 ports) or the region has no room")
-        check(rc, "open", spec.text)
+        _check_open(rc, spec, options)
         return Opened(out[0])

@@ -112,7 +112,12 @@ def test_nic_open_errors_are_nmcompat_errors(rundir):
     ({"spin_us": -5}, "spin_us", "[0, 2**31)"),
     ({"no_timestamp": "yes"}, "no_timestamp", "True or False"),
     ({"tx_slots": 1.5}, "tx_slots", "integer"),
-    ({"rings": 2 ** 40}, "tx_rings", "[0, 2**32)"),
+    ({"rings": 2 ** 40}, "rings", "[0, 2**32)"),
+    ({"rings": -1}, "rings", "[0, 2**32)"),                   # not OverflowError
+    ({"slots": 1.5}, "slots", "[0, 2**32)"),
+    ({"admode": 7}, "admode", "0/best, 1/native or 2/emulated"),  # the range, not just "NIC only"
+    ({"backend": "bogus"}, "backend", "'native', 'afxdp', 'afpacket'"),
+    ({"xdp_mode": "bogus"}, "xdp_mode", "'auto', 'drv' or 'skb'"),
 ])
 def test_bad_or_unused_option_is_named(rundir, kw, option, says):
     with pytest.raises(OptionError) as ei:

@@ -70,9 +70,8 @@ int nmc_vale_newif(const struct nmc_pipe_req *req)
 {
     if (!req || !req->parent || !*req->parent || strlen(req->parent) >= IFNAMSIZ)
         return -EINVAL;
-    if (strncmp(req->parent, "vale", 4) == 0 || strchr(req->parent, ':') ||
-        strpbrk(req->parent, "{}"))
-        return -EINVAL;
+    if (strncmp(req->parent, "vale", 4) == 0 || strpbrk(req->parent, ":{}-*^/@"))
+        return -EINVAL;                 /* a name netmap:NAME would not give back */
     return in_rundir(req->rundir, do_newif, (void *)req);
 }
 
