@@ -5,7 +5,8 @@ import importlib
 import sys
 
 SUBCOMMANDS = {
-    "demo": ("nmcompat.tools.demo", "a sender and a receiver process over a pipe"),
+    "demo": ("nmcompat.tools.demo", "a sender and a receiver process, on a veth pair (root) "
+             "or a pipe"),
     "vale-ctl": ("nmcompat.tools.vale_ctl", "netmap's vale-ctl: persistent ports, attach, list"),
     "vale-attachd": ("nmcompat.tools.vale_attachd", "(internal) forwarder of a NIC attached to VALE"),
     "pkt-gen": ("nmcompat.tools.pkt_gen", "netmap's pkt-gen: packet generator, sink, ping/pong"),
@@ -18,12 +19,21 @@ SUBCOMMANDS = {
 }
 
 
+def _listing() -> str:
+    lines = ["usage: nmcompat <subcommand> [args]  (nmcompat <subcommand> -h: its options)", ""]
+    lines += [f"  {name:12} {what}" for name, (_, what) in SUBCOMMANDS.items()]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-h", "--help", "help"):
+        print(_listing())
+        return 0
     if not argv or argv[0] not in SUBCOMMANDS:
-        print("usage: nmcompat <subcommand> [args]\n", file=sys.stderr)
-        for name, (_, what) in SUBCOMMANDS.items():
-            print(f"  {name:12} {what}", file=sys.stderr)
+        print(_listing(), file=sys.stderr)
+        why = f"unknown subcommand '{argv[0]}'" if argv else "a subcommand is needed"
+        print(f"nmcompat: {why}", file=sys.stderr)
         return 2
     module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
     return module.main(argv[1:])

@@ -1,4 +1,5 @@
-"""A small libpcap file writer and reader, shared by the tools.
+"""A small libpcap file writer and reader, shared by the tools (pcapng in
+_pcapng.py: ``read()`` takes either format, ``Writer`` writes either).
 
 Writes the classic format tcpdump, tshark and libpcap read: a 24-byte
 global header (magic 0xa1b2c3d4 in native byte order, version 2.4,
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import struct
 from typing import BinaryIO, Iterator, Tuple
+
+from nmcompat.tools import _pcapng
 
 MAGIC_USEC = 0xA1B2C3D4
 MAGIC_NSEC = 0xA1B23C4D
@@ -76,7 +79,30 @@ def records(f: BinaryIO, hdr: dict) -> Iterator[Tuple[float, bytes, int]]:
 
 
 def read(path) -> Iterator[Tuple[float, bytes, int]]:
-    """Yield (ts seconds, captured bytes, length on the wire) per record."""
+    """Yield (ts seconds, captured bytes, length on the wire) per record of
+    a pcap or pcapng file."""
     with open(path, "rb") as f:
+        if f.read(4) == struct.pack("=I", _pcapng.SHB_TYPE):
+            yield from _pcapng.read(f)
+            return
+        f.seek(0)
         hdr = read_header(f)
         yield from records(f, hdr)
+
+
+class Writer:
+    """A capture file being written: fmt "pcap" or "pcapng"."""
+
+    def __init__(self, f: BinaryIO, fmt: str = "pcap", snaplen: int = DEFAULT_SNAPLEN,
+                 linktype: int = LINKTYPE_ETHERNET) -> None:
+        if fmt not in ("pcap", "pcapng"):
+            raise ValueError(f"capture format {fmt!r}: 'pcap' or 'pcapng'")
+        self.file, self.fmt = f, fmt
+        (_pcapng.write_header if fmt == "pcapng" else write_header)(f, snaplen, linktype)
+
+    def write(self, sec: int, usec: int, data, wirelen: int) -> None:
+        if self.fmt == "pcapng":
+            _pcapng.write_record(self.file, sec, usec, data, wirelen)
+        else:
+            self.file.write(_RECORD.pack(sec, usec, len(data), max(wirelen, len(data))))
+            self.file.write(data)

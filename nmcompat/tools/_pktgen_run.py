@@ -19,7 +19,6 @@ SNAPLEN = 262144
 MODES = {"tx": lib.NMC_PG_TX, "rx": lib.NMC_PG_RX, "ping": lib.NMC_PG_PING,
          "pong": lib.NMC_PG_PONG, "txseq": lib.NMC_PG_TXSEQ, "rxseq": lib.NMC_PG_RXSEQ}
 _REC = struct.Struct("=IIIHHIIII")
-_PCAP_REC = struct.Struct("=IIII")
 _TIMEOUT_FUNC = {"tx": "sender_body", "txseq": "txseq_body", "ping": "ping_body", "pong": "pong_body"}
 
 
@@ -83,7 +82,8 @@ class Worker:
         pg.seed = (int(time.time()) * 0x100000001 + self.index) & (2**64 - 1)
         if self._cap != ffi.NULL:
             pg.cap, pg.cap_size, pg.snaplen = self._cap, CAP_SIZE, SNAPLEN
-            pg.cap_mode = lib.NMC_PG_CAP_FULL if g.dump else lib.NMC_PG_CAP_PCAP
+            raw_pcap = not g.dump and self.pcap is not None and self.pcap.fmt == "pcap"
+            pg.cap_mode = lib.NMC_PG_CAP_PCAP if raw_pcap else lib.NMC_PG_CAP_FULL
 
     # -- the thread ------------------------------------------------------
     def start(self) -> None:
@@ -144,13 +144,14 @@ class Worker:
         for _ in range(pg.cap_count):
             ring, slot, idx, flags, nfrags, sec, usec, caplen, wirelen = _REC.unpack_from(buf, off)
             data = buf[off + _REC.size:off + _REC.size + caplen]
-            records.append((sec, usec, caplen, wirelen, data))
-            print(dump_payload(data, ring, slot, idx, flags, wirelen), flush=True)
+            records.append((sec, usec, wirelen, data))
+            if self.g.dump:
+                print(dump_payload(data, ring, slot, idx, flags, wirelen), flush=True)
             off += (_REC.size + caplen + 7) & ~7
         if self.pcap:
             with self.pcap.lock:
-                for sec, usec, caplen, wirelen, data in records:
-                    self.pcap.file.write(_PCAP_REC.pack(sec, usec, caplen, wirelen) + data)
+                for sec, usec, wirelen, data in records:
+                    self.pcap.writer.write(sec, usec, data, wirelen)
 
     # -- rxseq ------------------------------------------------------------
     def _seq_events(self) -> None:

@@ -18,12 +18,13 @@ OPT_NAMES = ((1, " prefetch"), (2, " access"), (8, " memcpy"), (32, " indirect")
 
 
 class PcapOut:
-    """The --pcap file, shared by the threads."""
+    """The --pcap file, shared by the threads: fmt "pcap" or "pcapng"."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, fmt: str = "pcap") -> None:
         self.file = open(path, "wb")
+        self.fmt = fmt
         self.lock = threading.Lock()
-        _pcap.write_header(self.file, SNAPLEN)
+        self.writer = _pcap.Writer(self.file, fmt, SNAPLEN)
 
     def close(self) -> None:
         self.file.close()

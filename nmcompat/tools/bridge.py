@@ -29,6 +29,7 @@ import time
 
 import nmcompat
 from nmcompat._ffi import ffi, lib, os_error
+from nmcompat.tools._cli import Usage, run
 from nmcompat.tools._dlog import dlog, port_name
 
 USAGE = """netmap bridge program: forward packets between two network interfaces
@@ -132,7 +133,7 @@ def _parse(argv):
     cfg = dict(burst=1024, wait=4, copy=False, verbose=0, loop=False, ports=[])
     for opt, val in opts:
         if opt == "-h":
-            raise getopt.GetoptError("help")
+            return None
         if opt == "-b":
             cfg["burst"] = int(val)
         elif opt == "-c":
@@ -160,7 +161,7 @@ def _parse(argv):
 def _check(cfg) -> tuple:
     """The two port names, after netmap's range checks."""
     if not cfg["ports"]:
-        raise getopt.GetoptError("missing interface")
+        raise Usage("missing interface (-i port)")
     if not 1 <= cfg["burst"] <= 8192:
         dlog(f"invalid burst {cfg['burst']}, set to 1024", func="main")
         cfg["burst"] = 1024
@@ -180,23 +181,19 @@ def _check(cfg) -> tuple:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    return run("bridge", _main, argv)
+
+
+def _main(argv) -> int:
     try:
         cfg = _parse(argv)
-        ifa, ifb = _check(cfg)
     except (getopt.GetoptError, ValueError) as exc:
-        if str(exc) != "help":
-            dlog(str(exc), func="main")
-        print(USAGE, file=sys.stderr, end="")
-        return 1
-    except OSError as exc:
-        dlog(str(exc), func="main")
-        return 1
-    try:
-        br = Bridge(ifa, ifb, cfg["burst"], cfg["copy"])
-    except (OSError, ValueError) as exc:
-        dlog(str(exc), func="main")
-        return 1
+        raise Usage(str(exc)) from None
+    if cfg is None:
+        print(USAGE, end="")
+        return 0
+    ifa, ifb = _check(cfg)
+    br = Bridge(ifa, ifb, cfg["burst"], cfg["copy"])
     stop = []
     for sig in (signal.SIGINT, signal.SIGTERM):     # before the first line: a stop is never lost
         signal.signal(sig, lambda *_: stop.append(1))

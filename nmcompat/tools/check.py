@@ -32,6 +32,7 @@ from typing import List
 from nmcompat import config
 from nmcompat._ffi import check as c_check, ffi, lib
 from nmcompat.errors import NmcompatError, os_error
+from nmcompat.tools._cli import run
 
 _WHAT = {
     lib.NMC_VIOL_DUPLICATE: "duplicate",
@@ -126,12 +127,16 @@ def _summary(r: dict) -> str:
 
 
 def main(argv=None) -> int:
+    return run("nmcompat check", _main, argv)
+
+
+def _main(argv) -> int:
     ap = argparse.ArgumentParser(prog="nmcompat check",
                                  description="verify that every buffer of every region has one owner")
     ap.add_argument("--rundir", help="runtime directory (default: $NMCOMPAT_RUNDIR or "
                                      "/dev/shm/nmcompat-<uid>)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    args = ap.parse_args(argv)
     rundir = args.rundir or config.settings()["rundir"]
     try:
         reports = check_rundir(rundir, must_exist=args.rundir is not None)

@@ -21,6 +21,7 @@ import time
 import uuid
 
 from nmcompat.tools import _demo_roles as roles
+from nmcompat.tools._cli import run
 
 
 def _veth_ready() -> str:
@@ -53,7 +54,7 @@ def _run(prefix, tx_port, rx_port, args) -> int:
     rx = _spawn(prefix, "rx", rx_port, args)
     if rx.stdout.readline().strip() != "ready":
         rx.kill()
-        print("the receiver could not start", file=sys.stderr)
+        print("demo: FAILED: the receiver could not start", file=sys.stderr)
         return 1
     tx = _spawn(prefix, "tx", tx_port, args)
     try:
@@ -76,15 +77,33 @@ def _report(tx, rx) -> int:
         else:
             done[msg["who"]] = msg
     sent, r = done.get("tx", {}).get("count"), done.get("rx", {})
+    ok, lines = verdict(sent, r)
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+def verdict(sent, r: dict):
+    """(ok, lines saying what happened): ok when frames were sent, none came
+    out of order, and every one sent was received or counted as dropped by
+    the receiving socket (AF_XDP drops a frame when its queue is full; a
+    drop after the last frame received is no gap, but is still counted)."""
     if sent is None or not r:
-        print("a process did not finish")
-        return 1
+        return False, ["FAILED: a process did not finish"]
     lost, drops = sent - r["count"], r["kernel_drops"]
-    print(f"sent {sent}, received {r['count']}, out of order {r['errors']}")
-    if lost:
-        print(f"lost {lost}: {drops} dropped by the receiving AF_XDP socket when its queue "
-              f"was full (a receiver that fell behind, as on a NIC); gaps seen {r['gaps']}")
-    return 0 if r["errors"] == 0 and lost == drops == r["gaps"] else 1
+    lines = [f"sent {sent}, received {r['count']}, out of order {r['errors']}"]
+    if lost > 0:
+        lines.append(f"not received {lost}: {drops} dropped by the receiving AF_XDP socket when "
+                     f"its queue was full (a receiver that fell behind, as on a NIC); "
+                     f"gaps seen {r['gaps']}")
+    if sent == 0:
+        return False, lines + ["FAILED: nothing was sent"]
+    if r["errors"]:
+        return False, lines + [f"FAILED: {r['errors']} frames arrived out of order or twice"]
+    if lost > drops or r["gaps"] > drops:
+        return False, lines + [f"FAILED: {lost - drops} frames were neither received nor "
+                               "counted as dropped"]
+    how = "received in order" if lost <= 0 else "received in order or counted as dropped"
+    return True, lines + [f"OK: every frame sent was {how}"]
 
 
 def _merge(tx, rx):
@@ -105,11 +124,18 @@ def _merge(tx, rx):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="nmcompat demo", description=__doc__)
+    return run("demo", _main, argv)
+
+
+def _main(argv) -> int:
+    ap = argparse.ArgumentParser(prog="nmcompat demo", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--pipe", action="store_true", help="use a netmap pipe, not a veth pair")
     args = ap.parse_args(argv)
+    if not args.seconds > 0 or not 1 <= args.batch <= 65536:
+        ap.error("--seconds takes a time > 0, --batch a count in [1, 65536]")
     rundir = tempfile.mkdtemp(prefix="nmcompat-demo-", dir="/dev/shm")
     os.environ["NMCOMPAT_RUNDIR"] = rundir
     why_not = "--pipe was given" if args.pipe else _veth_ready()
@@ -119,7 +145,12 @@ def main(argv=None) -> int:
                   f"batches of {args.batch}, {args.seconds:.0f} s, two processes")
             return _run([], "netmap:demo{0", "netmap:demo}0", args)
         ns = f"nmc-demo-{uuid.uuid4().hex[:8]}"
-        _make_veth(ns)
+        try:
+            _make_veth(ns)
+        except subprocess.CalledProcessError as exc:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            raise OSError(f"couldn't create the veth pair: {' '.join(exc.cmd)}: "
+                          f"{(exc.stderr or b'').decode().strip()}") from None
         try:
             print(f"veth pair vb -> va in network namespace {ns}, AF_XDP on both ends: 60-byte "
                   f"frames, batches of {args.batch}, {args.seconds:.0f} s, two processes")

@@ -42,6 +42,7 @@ import time
 
 import nmcompat
 from nmcompat._ffi import check, ffi, lib
+from nmcompat.tools._cli import Usage, run
 from nmcompat.tools._dlog import dlog, norm, port_name
 
 DEF_PIPES, DEF_BATCH, DEF_WAIT, DEF_SYSLOG = 2, 2048, 2, 600
@@ -240,7 +241,7 @@ def _parse(argv) -> dict:
                every=1.0, syslog=DEF_SYSLOG, copy=False)
     for opt, val in opts:
         if opt == "-h":
-            raise getopt.GetoptError("help")
+            return None
         if opt == "-i":
             dlog(f"interface is {val}", func="main")
             cfg["ifname"] = port_name(val)
@@ -253,8 +254,12 @@ def _parse(argv) -> dict:
         else:
             cfg["busy" if opt == "-W" else "copy"] = True
     if not cfg["ifname"]:
-        raise getopt.GetoptError("missing interface name")
+        raise Usage("missing interface name (-i port)")
     cfg["groups"] = cfg["groups"] or [("", DEF_PIPES)]
+    for key, opt, low in (("wait", "-w", 0), ("extra", "-B", 0), ("batch", "-b", 1),
+                          ("every", "-o", 1e-3), ("syslog", "-s", 0)):
+        if not cfg[key] >= low:
+            raise Usage(f"{opt} {cfg[key]}: must be at least {low}")
     return cfg
 
 
@@ -269,20 +274,19 @@ def _serve(lb: LoadBalancer, cfg: dict) -> None:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    return run("lb", _main, argv)
+
+
+def _main(argv) -> int:
     try:
         cfg = _parse(argv)
     except (getopt.GetoptError, ValueError) as exc:
-        if str(exc) != "help":
-            dlog(str(exc), func="main")
+        raise Usage(str(exc)) from None
+    if cfg is None:
         print(USAGE, end="")
-        return 1
-    try:
-        lb = LoadBalancer(cfg["ifname"], cfg["groups"], cfg["extra"], cfg["batch"], cfg["copy"],
-                          log=lambda msg: dlog(msg, func="main"))
-    except (OSError, ValueError) as exc:
-        dlog(f"cannot open {cfg['ifname']}: {exc}", func="main")
-        return 1
+        return 0
+    lb = LoadBalancer(cfg["ifname"], cfg["groups"], cfg["extra"], cfg["batch"], cfg["copy"],
+                      log=lambda msg: dlog(msg, func="main"))
     with lb:
         time.sleep(cfg["wait"])
         _serve(lb, cfg)

@@ -5,12 +5,15 @@
         [-c cpus] [-T report_ms] [-w wait_s] [-W] [-s ip[:port[-ip:port]]]
         [-d ...] [-S mac] [-D mac] [-4|-6] [-z] [-Z] [-F frags] [-M frag_size]
         [-P file.pcap] [-o bits] [-I] [-r] [-X] [-A] [-B] [-N] [-v] [-h]
-        [--pcap file]
+        [--pcap file [--pcapng]]
 
 netmap's options, frames, log lines and summaries (see the usage text and
 docs in _pktgen_frames.py, _pktgen_run.py and csrc/tools/pktgen.c).  --pcap FILE
 writes the frames received (-f rx, rxseq) or sent (tx, txseq, ping) to a
-libpcap file.  With -p N each thread k binds ring k (the name gets "-k").
+libpcap file, --pcapng makes it a pcapng file.  A bad option or value ends
+with one line and status 255 (netmap's usage(-1)); -h prints the usage and
+exits 0.  The smallest -l is netmap's 16 with -P (a frame from a file);
+frames built here need their headers (42 bytes for IPv4 UDP).  With -p N each thread k binds ring k (the name gets "-k").
 Differences from netmap's tool: frames always carry valid IP and UDP
 checksums (-o 4096 is always on), random addresses (-z/-Z) and random
 sizes rewrite every packet, txseq honours -n, ping/pong also work over
@@ -28,6 +31,7 @@ import threading
 from types import SimpleNamespace
 
 from nmcompat.tools import _pcap, _pktgen_frames as frames
+from nmcompat.tools._cli import Usage, run
 from nmcompat.tools._dlog import dlog, port_name
 from nmcompat.tools import _pktgen_session as session
 from nmcompat.tools._pktgen_session import read_sysfs
@@ -38,6 +42,7 @@ FUNCS = {"rx": ("receiver", 512), "tx": ("sender", 512), "ping": ("other", 1),
 OPT_COPY, OPT_INDIRECT, OPT_DUMP, OPT_RUBBISH = 4, 32, 64, 256
 OPT_RANDOM_SRC, OPT_RANDOM_DST, OPT_PPS_STATS = 512, 1024, 2048
 MAX_IFNAMELEN = 512
+MIN_PKTSIZE, MAX_PKTSIZE = 16, 65536       # netmap's pkt-gen bounds
 
 USAGE = """Usage:
 pkt-gen arguments
@@ -64,16 +69,21 @@ pkt-gen arguments
      -o options   OPT_PREFETCH 1, COPY 4, MEMCPY 8, INDIRECT 32, DUMP 64, RUBBISH 256,
                   RANDOM_SRC 512, RANDOM_DST 1024, PPS_STATS 2048, UPDATE_CSUM 4096
      -v           verbose;  --pcap file  write the frames received (or sent) to a pcap file
+     --pcapng     write the --pcap file as pcapng
 """
 
 
-class Usage(Exception):
-    """Exit through usage() with this status."""
+class Help(Exception):
+    """-h: the usage text was printed; exit 0."""
 
 
-def usage(code: int) -> None:
-    sys.stderr.write(USAGE.format())
-    raise Usage(code)
+def usage(code: int, why: str = "") -> None:
+    """-h (code 0): the usage text.  Otherwise why, on one line,
+    and netmap's status for usage(-1): 255."""
+    if code == 0:
+        sys.stderr.write(USAGE)             # where netmap's tool prints it
+        raise Help()
+    raise Usage(why, code & 0xFF)
 
 
 def atoi(text: str) -> int:
@@ -87,16 +97,16 @@ def defaults() -> SimpleNamespace:
         src_mac_name=None, pkt_size=60, size_given=False, pkt_min_size=0, burst=0, npackets=0,
         nthreads=1, cpus=1, affinity=-1, report_interval=1000, wait_link=2, wait_given=False,
         forever=True, tx_rate=0, frags=1, frag_size=0, options=0, normalize=True, verbose=0,
-        framing=0, ifname="", conf="", virt_header=0, packet_file=None, pcap=None)
+        framing=0, ifname="", conf="", virt_header=0, packet_file=None, pcap=None,
+        pcap_format="pcap")
 
 
 def parse_args(argv) -> SimpleNamespace:
     g = defaults()
     try:
-        opts, rest = getopt.gnu_getopt(argv, SHORT, ["pcap=", "help"])
+        opts, rest = getopt.gnu_getopt(argv, SHORT, ["pcap=", "pcapng", "help"])
     except getopt.GetoptError as exc:
-        dlog(f"bad option {exc.opt} {exc.msg}", func="main")
-        usage(-1)
+        usage(-1, f"bad option {exc.opt}: {exc.msg}")
     for opt, val in opts:
         _option(g, opt, val)
     if rest:
@@ -117,6 +127,9 @@ def _option(g, opt: str, val: str) -> None:
             "R": "tx_rate", "M": "frag_size", "H": "virt_header"}
     strs = {"d": "dst_name", "s": "src_name", "D": "dst_mac_name", "S": "src_mac_name",
             "P": "packet_file", "pcap": "pcap"}
+    if o == "pcapng":
+        g.pcap_format = "pcapng"
+        return
     if o in simple:
         setattr(g, *simple[o])
     elif o in ints:
@@ -170,8 +183,8 @@ def check_args(g) -> None:
     """netmap's checks and derived settings, before the port opens."""
     from nmcompat import _portspec
     if not g.ifname:
-        dlog("missing ifname", func="main")
-        usage(-1)
+        usage(-1, "missing ifname (-i port)")
+    _check_numbers(g)
     if g.ifname == "null" or g.ifname.startswith(("tap", "pcap:")):
         raise SystemExit(f"pkt-gen: {g.ifname}: tap, pcap and null devices are not supported by nmcompat")
     g.ifname = port_name(g.ifname)
@@ -182,15 +195,13 @@ def check_args(g) -> None:
         dlog(f"using default burst size: {g.burst}", func="main")
     system = os.cpu_count() or 1
     if g.cpus < 0 or g.cpus > system:
-        dlog(f"{g.cpus} cpus is too high, have only {system} cpus", func="main")
-        usage(-1)
+        usage(-1, f"{g.cpus} cpus is too high, have only {system} cpus")
     dlog(f"running on {g.cpus} cpus (have {system})", func="main")
     g.cpus = g.cpus or system
     if not g.wait_given and g.ifname.startswith("vale"):
         g.wait_link = 0
     if g.virt_header not in (0, 10, 12):
-        dlog("bad virtio-net-header length", func="main")
-        usage(-1)
+        usage(-1, "bad virtio-net-header length")
     if g.virt_header:
         raise SystemExit("pkt-gen: virtio-net headers (-H) are not supported by nmcompat ports")
     if g.function in ("ping", "pong", "txseq") and g.nthreads > 1:
@@ -200,6 +211,20 @@ def check_args(g) -> None:
         g.options |= OPT_COPY
     g.dump = bool(g.options & OPT_DUMP)
     _frame_args(g)
+
+
+def _check_numbers(g) -> None:
+    """Values netmap's tool would take and then misbehave on."""
+    if g.tx_rate < 0:
+        usage(-1, f"bad rate {g.tx_rate} (-R: packets per second, 0 for no limit)")
+    if g.wait_link < 0:
+        usage(-1, f"bad wait {g.wait_link} (-w: seconds >= 0)")
+    if g.report_interval <= 0:
+        usage(-1, f"bad report interval {g.report_interval} (-T: milliseconds > 0)")
+    if g.nthreads < 1:
+        usage(-1, f"bad nthreads {g.nthreads} (-p: threads >= 1)")
+    if g.pcap_format == "pcapng" and not g.pcap:
+        usage(-1, "--pcapng chooses the format of the --pcap file; give --pcap FILE too")
 
 
 def _frame_args(g) -> None:
@@ -214,12 +239,14 @@ def _frame_args(g) -> None:
     low = 1 if g.raw_frame else frames.headers_len(g.af) + extra
     if not g.size_given and not g.raw_frame:
         g.pkt_size = max(g.pkt_size, low)           # 60 bytes cannot hold IPv6 + UDP
-    if not low <= g.pkt_size <= 65536 or (g.pkt_size < 16 and not g.raw_frame):
-        dlog(f"bad pktsize {g.pkt_size} [{max(low, 16)}..65536]", func="main")
-        usage(-1)
+    if not MIN_PKTSIZE <= g.pkt_size <= MAX_PKTSIZE:
+        usage(-1, f"bad pktsize {g.pkt_size} [{MIN_PKTSIZE}..{MAX_PKTSIZE}]")
+    if g.pkt_size < low:
+        usage(-1, f"bad pktsize {g.pkt_size}: the frames of -f {g.function} need {low} bytes "
+              f"(Ethernet, IPv{g.af} and UDP headers{' and its payload' if extra else ''}); "
+              "-P file sends a smaller frame of a pcap file")
     if g.pkt_min_size > 0 and not (frames.headers_len(g.af) <= g.pkt_min_size <= g.pkt_size):
-        dlog(f"bad pktminsize {g.pkt_min_size} [{frames.headers_len(g.af)}..{g.pkt_size}]", func="main")
-        usage(-1)
+        usage(-1, f"bad pktminsize {g.pkt_min_size} [{frames.headers_len(g.af)}..{g.pkt_size}]")
     if g.src_mac_name is None:
         nic = g.spec.pipe is None and g.spec.vale_switch is None
         g.src_mac_name = (read_sysfs(g.spec.name, "address") if nic else None) or "00:00:00:00:00:00"
@@ -229,8 +256,7 @@ def _frame_args(g) -> None:
         g.dst_name = g.dst_name or ("10.1.0.1" if g.af == 4 else "fd01::1")
         g.src_ip, g.dst_ip = frames.parse_range(g.src_name, g.af), frames.parse_range(g.dst_name, g.af)
     except ValueError as exc:
-        dlog(str(exc), func="main")
-        usage(-1)
+        usage(-1, str(exc))
     for r in (g.src_ip, g.dst_ip):
         dlog(r.describe(), func="extract_ip_range")
     g.vary = not g.raw_frame and (g.src_ip.varies or g.dst_ip.varies
@@ -239,7 +265,7 @@ def _frame_args(g) -> None:
         g.options |= OPT_COPY
 
 
-def run(g) -> int:
+def run_session(g) -> int:
     session.check_mtu(g)
     ports = session.open_ports(g, _conf(g.conf))
     pcap = None
@@ -252,7 +278,7 @@ def run(g) -> int:
         if g.pcap and g.function == "pong":
             dlog("--pcap: pong writes no capture", func="main")
         elif g.pcap:
-            pcap = session.PcapOut(g.pcap)
+            pcap = session.PcapOut(g.pcap, g.pcap_format)
         s = session.Session(g, ports, frame, pcap)
         s.start_threads()
         s.main_thread()
@@ -265,21 +291,18 @@ def run(g) -> int:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)    # even if inherited ignored
+    return run("pkt-gen", _main, argv)
+
+
+def _main(argv) -> int:
     try:
         g = parse_args(argv)
         check_args(g)
-        return run(g)
-    except Usage as u:
-        return int(u.args[0]) & 0xFF
-    except OSError as exc:
-        dlog(str(exc), func="main")
-        dlog("aborting", func="main")
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    except Help:
+        return 0
+    return run_session(g)
 
 
 if __name__ == "__main__":

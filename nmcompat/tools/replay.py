@@ -37,6 +37,7 @@ import numpy as np
 import nmcompat
 from nmcompat._ffi import ffi, lib, os_error
 from nmcompat.tools import _pcap
+from nmcompat.tools._cli import Usage, run
 from nmcompat.tools._dlog import dlog, norm, port_name
 
 ETHER_OVERHEAD = 24         # preamble 8 + inter-frame gap 12 + CRC 4 (bytes)
@@ -70,9 +71,7 @@ def schedule(lens: np.ndarray, ts: np.ndarray, bandwidth: str = "real", pps: flo
     """Send times (seconds from the start) of frames of lens bytes."""
     if pps:
         return np.arange(len(lens), dtype=np.float64) / pps
-    parts = bandwidth.split(",")
-    kind = parts[0] if parts[0] in ("constant", "ether", "real") else "constant"
-    args = parts[1:] if kind == parts[0] else parts
+    kind, args = _kind(bandwidth, ("constant", "ether", "real"), "constant")
     if kind == "real":
         speedup = float(args[0]) if args else 1.0
         rel = np.maximum.accumulate(ts - ts[0]) if len(ts) else ts
@@ -84,9 +83,8 @@ def schedule(lens: np.ndarray, ts: np.ndarray, bandwidth: str = "real", pps: flo
 
 def add_delay(t: np.ndarray, spec: str, rng) -> np.ndarray:
     """-D: t plus the delay, never earlier than the frame before."""
-    parts = spec.split(",")
-    kind = parts[0] if parts[0] in ("constant", "uniform", "exp") else "constant"
-    vals = [_number(v, _TIMES) for v in (parts[1:] if kind == parts[0] else parts)]
+    kind, args = _kind(spec, ("constant", "uniform", "exp"), "constant")
+    vals = [_number(v, _TIMES) for v in args]
     if kind == "constant":
         d = np.full(len(t), vals[0])
     elif kind == "uniform":
@@ -98,9 +96,8 @@ def add_delay(t: np.ndarray, spec: str, rng) -> np.ndarray:
 
 def keep_mask(lens: np.ndarray, spec: str, rng) -> np.ndarray:
     """-L: True for frames that survive."""
-    parts = spec.split(",")
-    kind = parts[0] if parts[0] in ("plr", "ber") else "plr"
-    x = float(parts[1] if kind == parts[0] else parts[0])
+    kind, args = _kind(spec, ("plr", "ber"), "plr")
+    x = float(args[0])
     p = x if kind == "plr" else 1.0 - (1.0 - x) ** (8.0 * lens)
     return rng.random(len(lens)) >= p
 
@@ -157,26 +154,74 @@ def replay(port, frames, rel_s: np.ndarray, burst: int = 64, stop=lambda: False,
 
 
 def _parse(argv) -> dict:
-    opts, args = getopt.getopt(argv, "hf:i:B:R:D:L:b:w:vC:")
+    """The command line as a dict; Usage for anything it cannot run."""
+    try:
+        opts, args = getopt.getopt(argv, "hf:i:B:R:D:L:b:w:vC:", ["help"])
+    except getopt.GetoptError as exc:
+        raise Usage(str(exc)) from None
     if args:
-        raise getopt.GetoptError(f"unexpected argument {args[0]}")
-    cfg = dict(file=None, port=None, B="real", R=0.0, D=None, L=None, b=64, w=2, v=0)
+        raise Usage(f"unexpected argument {args[0]}")
+    cfg = dict(file=None, port=None, B="real", R=0.0, D=None, L=None, b=64, w=2.0, v=0, help=False)
     for opt, val in opts:
-        if opt == "-h":
-            raise getopt.GetoptError("help")
-        if opt == "-C":
+        if opt in ("-h", "--help"):
+            cfg["help"] = True
+        elif opt == "-C":
             dlog(f"-C {val} ignored: one thread sends (no CPU placement)", func="main")
         elif opt == "-v":
             cfg["v"] += 1
-        elif opt in ("-b", "-w"):
-            cfg[opt[1]] = int(val)
-        elif opt == "-R":
-            cfg["R"] = _number(val, _UNITS)
         else:
             cfg[{"-f": "file", "-i": "port"}.get(opt, opt[1])] = val
-    if not cfg["file"] or not cfg["port"]:
-        raise getopt.GetoptError("need -f pcap-file and -i port")
+    if not cfg["help"]:
+        _check_values(cfg)
     return cfg
+
+
+def _value(opt: str, text: str, convert, low: float, what: str, high: float = float("inf")):
+    """convert(text), which must lie in [low, high]; Usage naming opt if not."""
+    try:
+        value = convert(text)
+    except (ValueError, IndexError):
+        value = None
+    if value is None or not low <= value <= high or value != value:
+        raise Usage(f"{opt} {text!r}: {what}")
+    return value
+
+
+def _check_values(cfg: dict) -> None:
+    """Every option's value, before the file is read (netmap's nmreplay
+    would divide by zero, or schedule frames in the past)."""
+    if not cfg["file"] or not cfg["port"]:
+        raise Usage("need -f pcap-file and -i port")
+    cfg["b"] = _value("-b", str(cfg["b"]), int, 1, f"takes a batch size in [1, {MAX_CHUNK}]",
+                      MAX_CHUNK)
+    cfg["w"] = _value("-w", str(cfg["w"]), float, 0, "takes seconds >= 0")
+    if cfg["R"]:
+        cfg["R"] = _value("-R", cfg["R"], lambda t: _number(t, _UNITS), 1e-9,
+                          "takes a rate > 0 packets per second (k, M, G suffixes)")
+    kind, args = _kind(cfg["B"], ("constant", "ether", "real"), "constant")
+    if kind == "real":
+        if args:
+            _value("-B", cfg["B"], lambda _: float(args[0]), 1e-9, "real,speedup takes a speedup > 0")
+    else:
+        _value("-B", cfg["B"], lambda _: _number(args[0], _UNITS), 1,
+               f"{kind},bps takes a bit rate >= 1 bps (k, M, G suffixes)")
+    if cfg["D"]:
+        kind, args = _kind(cfg["D"], ("constant", "uniform", "exp"), "constant")
+        need = 1 if kind == "constant" else 2
+        what = f"{kind} takes {need} time(s) >= 0 (s, m, u, n suffixes)"
+        if len(args) < need:
+            raise Usage(f"-D {cfg['D']!r}: {what}")
+        for arg in args[:need]:
+            _value("-D", cfg["D"], lambda _: _number(arg, _TIMES), 0, what)
+    if cfg["L"]:
+        _value("-L", cfg["L"], lambda t: float(_kind(t, ("plr", "ber"), "plr")[1][0]), 0.0,
+               "takes a probability in [0, 1]", 1)
+
+
+def _kind(spec: str, kinds, default: str):
+    """('kind', [args]) of "kind,a,b" or of plain "a,b" (the default kind)."""
+    parts = spec.split(",")
+    return (parts[0], parts[1:]) if parts[0] in kinds else (default, parts)
 
 
 def _plan(cfg: dict):
@@ -194,23 +239,16 @@ def _plan(cfg: dict):
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        cfg = _parse(argv)
-        frames, rel = _plan(cfg)
-    except (getopt.GetoptError, ValueError, IndexError) as exc:
-        if str(exc) != "help":
-            dlog(str(exc), func="main")
-        print(USAGE, file=sys.stderr, end="")
-        return 1
-    except OSError as exc:
-        dlog(str(exc), func="main")
-        return 1
-    try:
-        port = nmcompat.open(port_name(cfg["port"]))
-    except (OSError, ValueError) as exc:
-        dlog(f"cannot open {cfg['port']}: {exc}", func="main")
-        return 1
+    return run("replay", _main, argv)
+
+
+def _main(argv) -> int:
+    cfg = _parse(argv)
+    if cfg["help"]:
+        print(USAGE, end="")
+        return 0
+    frames, rel = _plan(cfg)
+    port = nmcompat.open(port_name(cfg["port"]))
     stop, prev = [], [0, time.monotonic()]
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.append(1))
@@ -221,7 +259,7 @@ def main(argv=None) -> int:
         prev[:] = [sent, now]
 
     with port:
-        dlog(f"Wait {cfg['w']} secs for link to come up...", func="main")
+        dlog(f"Wait {cfg['w']:g} secs for link to come up...", func="main")
         time.sleep(cfg["w"])
         r = replay(port, frames, rel, cfg["b"], lambda: bool(stop), every)
     dt = max(r["elapsed"], 1e-9)

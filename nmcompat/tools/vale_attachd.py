@@ -16,6 +16,7 @@ import sys
 
 import nmcompat
 from nmcompat import _vale_nic
+from nmcompat.tools._cli import run
 
 
 def _serve(nic, sw, stop) -> None:
@@ -33,6 +34,10 @@ def _serve(nic, sw, stop) -> None:
 
 
 def main(argv=None) -> int:
+    return run("vale-attachd", _main, argv)
+
+
+def _main(argv) -> int:
     ap = argparse.ArgumentParser(prog="nmcompat vale-attachd")
     ap.add_argument("name", help="valeX:ifname")
     args = ap.parse_args(argv)

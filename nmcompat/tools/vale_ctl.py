@@ -1,4 +1,6 @@
-"""nmcompat vale-ctl: netmap's vale-ctl on nmcompat switches.
+"""nmcompat vale-ctl (nmc-vale-ctl): netmap's vale-ctl on nmcompat switches.
+
+usage: vale-ctl [-n|-r|-a|-d|-h|-l|-g|-p|-P name] [-C counts] [-m memid] [-v]
 
     -n if       create persistent port `if`          -r if      delete it
     -a valeX:if attach persistent port (or NIC)      -d valeX:if detach
@@ -9,8 +11,11 @@
     -p/-P valeX:if  start/stop polling (NIC attachments only)
 
 Output and exit codes follow netmap's tool: errors print
-"failed to <action> <name>: <strerror>" and exit 1; the full listing
-exits 1 even on success, as the original does.
+"failed to <action> <name>: <strerror>" (and, in parentheses, what
+nmcompat knows beyond it) and exit 1; the full listing exits 1 even on
+success, as the original does.  A name for -n must read back through
+open("netmap:<name>"): no '-*^/@{}:', no "vale" prefix, under 16 bytes.
+--help (or -h alone) prints this text and exits 0.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import os
 import sys
 
 from nmcompat import vale
+from nmcompat.tools._cli import run
 
 ACTIONS = {"-n": "create", "-r": "delete", "-a": "attach", "-h": "attach", "-d": "detach",
            "-l": "list", "-g": "get info for", "-p": "start polling on", "-P": "stop polling on"}
@@ -28,6 +34,8 @@ ACTIONS = {"-n": "create", "-r": "delete", "-a": "attach", "-h": "attach", "-d":
 def _conf(text: str) -> dict:
     keys = ("tx_slots", "rx_slots", "tx_rings", "rx_rings")
     conf, vals = {}, [int(v) for v in text.split(",") if v]
+    if any(not 0 <= v < 1 << 32 for v in vals):
+        raise ValueError(f"-C {text}: counts are integers in [0, 2**32)")
     for i, v in enumerate(vals[:4]):
         conf[keys[i]] = v
         if i == 0:
@@ -80,14 +88,28 @@ def _run(cmd: str, name: str, conf: dict, mem_id: int, verbose: bool) -> int:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    return run("vale-ctl", _main, argv)
+
+
+def _why(exc: OSError) -> str:
+    """netmap's strerror, and what nmcompat knows beyond it."""
+    why = os.strerror(exc.errno) if exc.errno else str(exc)
+    detail = getattr(exc, "reason", "")
+    return f"{why} ({detail})" if detail and detail != why else why
+
+
+def _main(argv) -> int:
+    if argv in (["-h"], ["--help"]):      # -h NAME attaches with the host stack
+        print(__doc__)
+        return 0
     try:
         opts, rest = getopt.getopt(argv, "d:a:h:g:l:n:r:C:p:P:m:v")
     except getopt.GetoptError as exc:
-        print(f"vale-ctl: {exc}\n{__doc__}", file=sys.stderr)
+        print(f"vale-ctl: {exc} (vale-ctl --help for usage)", file=sys.stderr)
         return 1
     if rest:
-        print(__doc__, file=sys.stderr)
+        print(f"vale-ctl: unexpected argument {rest[0]} (vale-ctl --help for usage)",
+              file=sys.stderr)
         return 1
     cmd, name, conf, mem_id, verbose = None, None, {}, 0, False
     try:
@@ -113,5 +135,5 @@ def main(argv=None) -> int:
     try:
         return _run(cmd, name, conf, mem_id, verbose)
     except OSError as exc:
-        print(f"failed to {ACTIONS[cmd]} {name}: {os.strerror(exc.errno)}", file=sys.stderr)
+        print(f"failed to {ACTIONS[cmd]} {name}: {_why(exc)}", file=sys.stderr)
         return 1
