@@ -64,8 +64,10 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     value, or a value other than the default for an option that backend
     does not use (``xdp_mode`` on a pipe), raises OptionError naming it.
 
-    Every error is an NmcompatError: PortSpecError (a ValueError) for a bad
-    name, OptionError (EINVAL, also a ValueError) for a bad option,
+    Every error is an NmcompatError: PortSpecError (EINVAL, also a
+    ValueError) for a bad name, OptionError (EINVAL, also a ValueError) for a
+    bad option, EOPNOTSUPP naming a flag or option the name grammar accepts
+    but nmcompat does not implement yet (/r, /t, /z, @share, @extmem),
     BackendUnavailable listing each backend's reason when nothing can serve
     a NIC name, and for everything else the errno's OSError subclass
     (PermissionError, FileNotFoundError...) saying "couldn't open <name>:

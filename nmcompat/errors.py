@@ -149,8 +149,10 @@ class PortClosed(NmcompatOSError, ValueError):
         super().__init__(_errno.EBADF, f"couldn't {verb} {port}: port closed", port)
 
 
-class PortSpecError(NmcompatError, ValueError):
-    """A port name that the netmap name grammar rejects.
+class PortSpecError(NmcompatOSError, ValueError):
+    """A port name that the netmap name grammar rejects: an NmcompatOSError
+    (strerror "couldn't parse port name '<text>': <reason>", filename the
+    name) and a ValueError.
 
     Attributes:
         errno: the errno value the C library would leave behind (EINVAL for
@@ -164,11 +166,10 @@ class PortSpecError(NmcompatError, ValueError):
 
     def __init__(self, text: str, reason: str, position: Optional[int] = None,
                  errno: int = _errno.EINVAL) -> None:
-        super().__init__(text, reason, position, errno)
+        super().__init__(errno, f"couldn't parse port name '{text}': {reason}", text)
         self.text = text
         self.reason = reason
         self.position = position
-        self.errno = errno
 
     def __str__(self) -> str:
         head = f"couldn't parse port name '{self.text}': {self.reason}"

@@ -42,6 +42,17 @@ def test_unimplemented_flags_and_options_are_refused(rundir, name, names):
     assert _regions(rundir) == []                     # nothing left behind
 
 
+def test_a_bad_name_is_in_the_one_hierarchy(rundir):
+    """PortSpecError: an NmcompatError and an OSError (EINVAL), as well as a ValueError."""
+    with pytest.raises(OSError) as ei:
+        nmcompat.open("netmap:x{")
+    exc = ei.value
+    assert all(isinstance(exc, cls) for cls in (nmcompat.NmcompatError, ValueError,
+                                                nmcompat.PortSpecError))
+    assert (exc.errno, exc.filename) == (errno.EINVAL, "netmap:x{")
+    assert exc.strerror == "couldn't parse port name 'netmap:x{': invalid empty pipe name"
+
+
 @pytest.mark.parametrize("flag", [NR_MONITOR_TX, NR_MONITOR_RX, NR_ZCOPY_MON])
 def test_engine_refuses_monitor_flags(rundir, flag):
     """The C API refuses them too, for C programs that fill nr_flags themselves."""

@@ -1,4 +1,4 @@
-"""AF_XDP: netmap NIC ports (``netmap:eth0``, ``netmap:eth0-k``) over XSK sockets.
+"""AF_XDP: netmap NIC ports (``netmap:eth0``, ``netmap:eth0-2`` for one queue pair) over XSK sockets.
 
 The engine owns the sockets and the rings (csrc/transport/nic/xsk.c); this module owns
 policy: which queues, the XDP program (nmcompat.bpf, no libbpf) that
