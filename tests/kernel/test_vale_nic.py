@@ -203,7 +203,8 @@ def _traffic(backend: str, env: dict):
         # attaching again, or with the host stack, is refused
         again = vale_ctl("-a", "vale0:va")
         assert again.returncode == 1
-        assert again.stderr == f"failed to attach vale0:va: {os.strerror(errno.EBUSY)}\n"
+        assert again.stderr == (f"failed to attach vale0:va: {os.strerror(errno.EBUSY)} "
+                                "(it is attached already)\n")     # netmap's line, then why
         host = vale_ctl("-h", "vale0:va")
         assert host.returncode == 1
         assert host.stderr == f"failed to attach vale0:va: {os.strerror(errno.EOPNOTSUPP)}\n"

@@ -6,6 +6,7 @@ escaping it fails the test); the ones that need a real command run it."""
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -133,3 +134,15 @@ def test_demo_role_failure_is_one_line(rundir):
                            "1", "8"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr
+
+
+def test_readme_says_what_a_new_user_needs():
+    """Every nmc-<name> the README names is installed; a C program linked with
+    -lnmcompat needs an rpath or LD_LIBRARY_PATH; a queue pair is not written
+    as a literal "netmap:eth0-k"."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    scripts = {e.name for e in metadata.entry_points(group="console_scripts")}
+    named = set(re.findall(r"`(nmc-[a-z-]+)`", readme))
+    assert "nmc-vale-ctl" in named and named <= scripts, named - scripts
+    assert "LD_LIBRARY_PATH" in readme and "rpath" in readme
+    assert "netmap:eth0-k`" not in readme
