@@ -73,6 +73,8 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     (PermissionError, FileNotFoundError...) saying "couldn't open <name>:
     <reason>".
     """
+    if grammar not in ("nmport", "legacy"):
+        raise OptionError(str(portspec), "grammar", f"takes 'nmport' or 'legacy', not {grammar!r}")
     spec = _portspec.parse(portspec, grammar=grammar)
     from nmcompat.backends import open_port
     return open_port(spec, backend=backend, admode=admode, rundir=rundir, extra_bufs=extra_bufs,

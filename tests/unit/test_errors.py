@@ -99,6 +99,12 @@ def test_nic_open_errors_are_nmcompat_errors(rundir):
     _is_nmcompat_oserror(ei.value, errno.ENXIO, filename="netmap:nmcnosuch0")
 
 
+def test_grammar_is_an_option_too(rundir):
+    with pytest.raises(OptionError) as ei:
+        nmcompat.open("netmap:x{1", grammar="bogus")
+    assert ei.value.option == "grammar" and "'nmport' or 'legacy'" in ei.value.strerror
+
+
 @pytest.mark.parametrize("kw,option,says", [
     ({"xdp_mode": "skb"}, "xdp_mode", "not used by pipe ports"),
     ({"zerocopy": False}, "zerocopy", "not used by pipe ports"),
