@@ -86,9 +86,13 @@ def usage(code: int, why: str = "") -> None:
     raise Usage(why, code & 0xFF)
 
 
-def atoi(text: str) -> int:
-    m = re.match(r"\s*[+-]?\d+", text)
-    return int(m.group()) if m else 0
+def atoi(text: str, what: str = "a value") -> int:
+    """An integer, or a usage error naming what was given (netmap's atoi
+    reads "abc" as 0; here nothing given is silently read as something else)."""
+    m = re.fullmatch(r"\s*[+-]?\d+\s*", text)
+    if not m:
+        usage(-1, f"{what} needs an integer, not {text!r}")
+    return int(m.group())
 
 
 def defaults() -> SimpleNamespace:
@@ -110,7 +114,7 @@ def parse_args(argv) -> SimpleNamespace:
     for opt, val in opts:
         _option(g, opt, val)
     if rest:
-        dlog(f"ignored arguments: {' '.join(rest)}", func="main")
+        usage(-1, f"unexpected arguments: {' '.join(rest)}")
     return g
 
 
@@ -133,44 +137,44 @@ def _option(g, opt: str, val: str) -> None:
     if o in simple:
         setattr(g, *simple[o])
     elif o in ints:
-        setattr(g, ints[o], atoi(val))
+        setattr(g, ints[o], atoi(val, f"-{o}"))
     elif o in strs:
         setattr(g, strs[o], val)
     elif o == "n":
-        g.npackets = atoi(val) if atoi(val) > 0 else 0
+        g.npackets = max(atoi(val, "-n"), 0)
     elif o == "o":
-        g.options |= atoi(val)
+        g.options |= atoi(val, "-o")
     elif o == "w":
-        g.wait_link, g.wait_given = atoi(val), True
+        g.wait_link, g.wait_given = atoi(val, "-w"), True
     elif o == "C":
         dlog("WARNING: the 'C' option is deprecated, use the '+conf:' libnetmap option instead", func="main")
         g.conf = val
     elif o == "F":
-        if 1 <= atoi(val) <= 63:
-            g.frags = atoi(val)
-        else:
-            dlog(f"invalid frags {atoi(val)} [1..63], ignore", func="main")
+        if not 1 <= atoi(val, "-F") <= 63:
+            usage(-1, f"invalid frags {atoi(val)} [1..63]")
+        g.frags = atoi(val)
     elif o == "f":
         if val in FUNCS:
             g.function = val
         else:
-            dlog(f"unrecognised function {val}", func="main")
+            usage(-1, f"unrecognised function {val} (one of {', '.join(FUNCS)})")
     elif o == "l":
         if g.size_given:
-            g.pkt_min_size = atoi(val)
+            g.pkt_min_size = atoi(val, "-l")
         else:
-            g.pkt_size, g.size_given = atoi(val), True
+            g.pkt_size, g.size_given = atoi(val, "-l"), True
     elif o == "i":
         dlog(f"interface is {val}", func="main")
         if len(val) > MAX_IFNAMELEN - 8:
-            dlog(f"ifname too long {val}", func="main")
-        else:
-            g.ifname = val
+            usage(-1, f"ifname too long {val}")
+        g.ifname = val
 
 
 def _conf(text: str) -> dict:
     """-C tx_slots[,rx_slots[,tx_rings[,rx_rings]]], zeros are defaults."""
-    vals = [atoi(v) for v in text.split(",")][:4] if text else []
+    vals = [atoi(v, "-C") for v in text.split(",")] if text else []
+    if len(vals) > 4:
+        usage(-1, f"-C takes at most 4 numbers (tx_slots,rx_slots,tx_rings,rx_rings), not {text!r}")
     keys = (("tx_slots", "rx_slots"), ("rx_slots",), ("tx_rings", "rx_rings"), ("rx_rings",))
     out = {}
     for keyset, v in zip(keys, vals):
