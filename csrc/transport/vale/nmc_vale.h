@@ -67,9 +67,20 @@ struct nmc_vdst {
     uint32_t nlist;
 };
 
-/* One packet of the forwarding table. */
+/* One fragment of a packet, as the forwarding step read its TX slot: the
+ * slot is read once (nmc_slot_read), checked against the engine's own
+ * geometry, and never read again; the copy uses this. */
+struct nmc_frag {
+    uint64_t src;                   /* its netmap buffer here, or the NS_INDIRECT address */
+    uint32_t len;                   /* bytes (<= buf_size unless NS_INDIRECT) */
+    uint16_t flags;                 /* the slot's flags */
+    uint16_t pad;
+};
+
+/* One packet of the forwarding table: fragments frag .. frag + nfrags - 1
+ * of the context's fragment table. */
 struct nmc_ft {
-    uint32_t slot, nfrags, len;
+    uint32_t frag, nfrags, len;
     uint16_t dst;                   /* port index, NMC_BCAST or NMC_NOPORT */
     uint16_t pad;
 };
@@ -81,6 +92,7 @@ struct nmc_vale_ctx {
     uint64_t last_dmac;             /* lookup cache, valid within one txsync */
     uint16_t last_dport;
     struct nmc_ft *ft;
+    struct nmc_frag *frag;          /* NMC_MAXSLOTS + NETMAP_MAX_FRAGS: any flush's fragments */
     uint16_t *lists;                /* dst[q].list, NMC_SW_MAXPORTS x batch */
     struct nmc_vdst dst[NMC_SW_MAXPORTS];
     uint16_t active[NMC_SW_MAXPORTS];

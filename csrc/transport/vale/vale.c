@@ -145,37 +145,46 @@ static const uint8_t *packet_head(const struct nmc_port *p, const struct netmap_
     return s->len >= 14 && read_indirect(s->ptr, copy, 14) ? copy : NULL;
 }
 
-/* One packet from slot j: fills ft, returns the slot after it. */
+/* One packet from slot j: reads each of its TX slots once into the
+ * fragment table from c->frag[*nfrag] (what put_packet copies from), fills
+ * ft, returns the slot after it. */
 static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t head,
-                       struct nmc_ft *ft)
+                       struct nmc_ft *ft, uint32_t *nfrag)
 {
+    struct nmc_vale_ctx *c = nmc_vale_of(p);
     struct netmap_ring *ring = lr->ring;
+    struct nmc_frag *fr = &c->frag[*nfrag];
     const uint8_t *first = NULL;
     uint8_t copy[14];
-    uint32_t first_len = 0;
+    uint32_t k = 0, len = 0;
     bool bad = false;
     uint16_t flags;
 
-    ft->slot = j;
-    ft->nfrags = 0;
-    ft->len = 0;
     do {
         struct netmap_slot s = nmc_slot_read(&ring->slot[j]);
+        const uint8_t *buf;
         flags = s.flags;
-        if (ft->nfrags == 0) {
-            first = packet_head(p, &s, copy);
-            first_len = s.len;
+        if (k == 0) {
+            buf = first = packet_head(p, &s, copy);
             bad |= first == NULL;
         } else {
-            bad |= !(flags & NS_INDIRECT) && slot_buf(p, &s) == NULL;
+            buf = flags & NS_INDIRECT ? NULL : slot_buf(p, &s);
+            bad |= !(flags & NS_INDIRECT) && buf == NULL;
         }
-        ft->len += s.len;
-        ft->nfrags++;
+        fr[k].src = flags & NS_INDIRECT ? s.ptr : (uint64_t)(uintptr_t)buf;
+        fr[k].len = s.len;
+        fr[k].flags = flags;
+        len += s.len;
+        k++;
         if (flags & NS_BUF_CHANGED)
             ring->slot[j].flags = flags & ~NS_BUF_CHANGED;
         j = nmc_next(j, lr->n);
-    } while ((flags & NS_MOREFRAG) && j != head && ft->nfrags < NETMAP_MAX_FRAGS);
-    ft->dst = bad ? NMC_NOPORT : lookup(nmc_vale_of(p), first, first_len);
+    } while ((flags & NS_MOREFRAG) && j != head && k < NETMAP_MAX_FRAGS);
+    ft->frag = *nfrag;
+    ft->nfrags = k;
+    ft->len = len;
+    *nfrag += k;
+    ft->dst = bad ? NMC_NOPORT : lookup(c, first, fr[0].len);
     return j;
 }
 
@@ -236,28 +245,36 @@ static void copy_frag(uint8_t *dst, const uint8_t *src, uint32_t len)
     }
 }
 
-/* Copy packet f into dst slots from j; returns the slot after it. */
-static uint32_t put_packet(struct nmc_port *p, struct nmc_lring *lr, const struct nmc_ft *f,
-                           struct nmc_vdst *d, struct netmap_ring *dring, uint32_t j)
-{
-    uint8_t *dmem = d->reg.mem;
-    uint32_t s = f->slot;
+/* Where a lease copies into: one destination RX ring, its geometry copied
+ * into a local once (read through d->reg after every copy, since a copy may
+ * write anything the compiler cannot rule out). */
+struct dst_ring {
+    struct netmap_slot *slot;
+    uint8_t *bufs;                  /* buffer 0 of the destination region */
+    uint64_t buf_size;
+    uint32_t buf_num, nslots;
+};
 
-    for (uint32_t k = 0; k < f->nfrags; k++, s = nmc_next(s, lr->n), j = nmc_next(j, d->nslots)) {
-        struct netmap_slot ts = nmc_slot_read(&lr->ring->slot[s]);
-        struct netmap_slot *rs = &dring->slot[j];
-        const uint8_t *src = slot_buf(p, &ts);
-        uint32_t len = ts.len, idx = nmc_user_u32(&rs->buf_idx);
-        if (len > d->reg.g.buf_size)
-            len = d->reg.g.buf_size;
-        if (idx < 2 || idx >= d->reg.g.buf_num)
+/* Copy packet f (its fragments as gather read them) into the destination
+ * slots from j; returns the slot after it. */
+static uint32_t put_packet(const struct nmc_frag *fr, const struct nmc_ft *f,
+                           const struct dst_ring *dr, uint32_t j)
+{
+    for (uint32_t k = 0; k < f->nfrags; k++, j = nmc_next(j, dr->nslots)) {
+        struct netmap_slot *rs = &dr->slot[j];
+        uint32_t len = fr[k].len, idx = nmc_user_u32(&rs->buf_idx);
+        uint8_t *dst;
+        if (len > dr->buf_size)
+            len = (uint32_t)dr->buf_size;
+        if (idx < 2 || idx >= dr->buf_num) {
             len = 0;
-        else if (ts.flags & NS_INDIRECT)
-            len = read_indirect(ts.ptr, nmc_buf(dmem, &d->reg.g, idx), len) ? len : 0;
-        else if (src)
-            copy_frag(nmc_buf(dmem, &d->reg.g, idx), src, len);
-        else
-            len = 0;
+        } else {
+            dst = dr->bufs + (uint64_t)idx * dr->buf_size;
+            if (fr[k].flags & NS_INDIRECT)
+                len = read_indirect(fr[k].src, dst, len) ? len : 0;
+            else
+                copy_frag(dst, (const uint8_t *)(uintptr_t)fr[k].src, len);
+        }
         rs->len = (uint16_t)len;
         rs->flags = (uint16_t)(f->nfrags << 8 | (k + 1 < f->nfrags ? NS_MOREFRAG : 0));
     }
@@ -265,7 +282,7 @@ static uint32_t put_packet(struct nmc_port *p, struct nmc_lring *lr, const struc
 }
 
 /* Deliver the packets list[0..cnt) of this flush to ring `r` of port q. */
-static void deliver(struct nmc_port *p, struct nmc_lring *lr, uint32_t q, uint32_t r,
+static void deliver(struct nmc_port *p, uint32_t q, uint32_t r,
                     const uint16_t *list, uint32_t cnt)
 {
     struct nmc_vale_ctx *c = nmc_vale_of(p);
@@ -275,6 +292,10 @@ static void deliver(struct nmc_port *p, struct nmc_lring *lr, uint32_t q, uint32
     struct nmc_kring *kr = &nmc_krings(d->reg.ctl, &d->reg.g)[obj];
     struct netmap_ring *dring = nmc_ring_obj(d->reg.mem, &d->reg.g, obj);
     struct nmc_lease who = { .owner_mem = p->mem_id, .owner_h = p->hidx, .pid = my_pid() };
+    const struct dst_ring dr = {
+        .slot = dring->slot, .bufs = nmc_buf(d->reg.mem, &d->reg.g, 0),
+        .buf_size = d->reg.g.buf_size, .buf_num = d->reg.g.buf_num, .nslots = d->nslots,
+    };
 
     for (uint32_t i = 0; i < cnt; i++)
         want += c->ft[list[i]].nfrags;
@@ -283,8 +304,9 @@ static void deliver(struct nmc_port *p, struct nmc_lring *lr, uint32_t q, uint32
         d->gen = ~__atomic_load_n(&c->m.sw->ports[q].gen, __ATOMIC_RELAXED);  /* map again */
     got = lease > 0 ? (uint32_t)lease : 0;
     while (taken < cnt && used + c->ft[list[taken]].nfrags <= got) {
-        start = put_packet(p, lr, &c->ft[list[taken]], d, dring, start);
-        used += c->ft[list[taken++]].nfrags;
+        const struct nmc_ft *f = &c->ft[list[taken++]];
+        start = put_packet(&c->frag[f->frag], f, &dr, start);
+        used += f->nfrags;
     }
     if (got) {
         if (nmc_lease_put(kr, dring, p->rundir, id, start))
@@ -351,7 +373,7 @@ static void flush(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft)
         }
         r = lr->id % d->nrx;
         if (r == 0) {
-            deliver(p, lr, q, 0, d->list, d->nlist);
+            deliver(p, q, 0, d->list, d->nlist);
         } else {
             for (uint32_t i = 0; i < d->nlist; i++) {
                 if (c->ft[d->list[i]].dst == NMC_BCAST)
@@ -359,8 +381,8 @@ static void flush(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft)
                 else
                     d->list[n0++] = d->list[i];
             }
-            deliver(p, lr, q, r, d->list, n0);
-            deliver(p, lr, q, 0, sel, n1);
+            deliver(p, q, r, d->list, n0);
+            deliver(p, q, 0, sel, n1);
         }
         d->nlist = 0;
     }
@@ -400,9 +422,10 @@ int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     }
     c->last_dmac = ~0ULL;               /* no cached lookup across syncs */
     for (j = kr->hwcur; j != head;) {
-        uint32_t nft = 0;
-        while (j != head && nft < c->batch) {
-            j = gather(p, lr, j, head, &c->ft[nft]);
+        uint32_t nft = 0, nfrag = 0;
+        /* room for a whole chain in the fragment table, whatever the ring's size */
+        while (j != head && nft < c->batch && nfrag < NMC_MAXSLOTS) {
+            j = gather(p, lr, j, head, &c->ft[nft], &nfrag);
             nbytes += c->ft[nft].len;
             nft++;
         }
@@ -484,7 +507,8 @@ int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me)
         c->dst[q].list = c->lists + (size_t)q * c->batch;
     }
     c->ft = calloc(c->batch, sizeof(*c->ft));
-    err = !c->lists || !c->ft ? -ENOMEM : nmc_sw_hold(&c->m, me);
+    c->frag = calloc(NMC_MAXSLOTS + NETMAP_MAX_FRAGS, sizeof(*c->frag));
+    err = !c->lists || !c->ft || !c->frag ? -ENOMEM : nmc_sw_hold(&c->m, me);
     if (err < 0)
         nmc_vale_ctx_close(p);
     return err;
@@ -502,6 +526,7 @@ void nmc_vale_ctx_close(struct nmc_port *p)
     if (c->lists)
         munmap(c->lists, (size_t)NMC_SW_MAXPORTS * c->batch * sizeof(uint16_t));
     free(c->ft);
+    free(c->frag);
     nmc_sw_detach(&c->m);
     free(c);
     p->tp = NULL;
