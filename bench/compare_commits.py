@@ -2,6 +2,7 @@
 one run:
 
     python3 bench/compare_commits.py BASE [HEAD] [--rounds N] [--packets P] [--sizes 60,1514]
+                                     [--fifo PRIO]
 
 Each commit is checked out into a temporary worktree (detached) and set up there with its
 own `./run setup`.  Then the rounds alternate BASE, HEAD, BASE, HEAD, ...: each round is one
@@ -10,6 +11,12 @@ change of vCPU placement or of load hits both commits alike.  The best run of ev
 kept, and the table gives both and HEAD / BASE.  The bare rings are the same code in both
 commits: their ratio shows how far the placement noise goes.  The worktrees are removed at
 the end, also after a failure or Ctrl-C.
+
+--fifo PRIO runs each round (not the set-up) under `chrt -f PRIO`, the SCHED_FIFO real-time
+class (root or CAP_SYS_NICE): on a machine where other jobs run, the two pinned benchmark
+processes are then never preempted by them, which otherwise decides the VALE row (a
+receiver taken off its CPU makes the switch drop whatever the sender forwards meanwhile).
+The kernel's real-time throttling still leaves the other jobs 5% of each second.
 """
 from __future__ import annotations
 
@@ -44,7 +51,8 @@ def setup(commit: str, where: Path, logfile: Path) -> None:
 
 
 def one_round(where: Path, args, out: Path, logfile: Path) -> dict:
-    cmd = ["./run", "bench", "compare", "--only", ",".join(ROWS), "--repeat", "1", "--no-install",
+    fifo = ["chrt", "-f", str(args.fifo)] if args.fifo else []
+    cmd = [*fifo, "./run", "bench", "compare", "--only", ",".join(ROWS), "--repeat", "1", "--no-install",
            "--packets", str(args.packets), "--sizes", args.sizes, "--json", str(out)]
     with open(logfile, "a") as log:
         subprocess.run(cmd, cwd=where, stdout=log, stderr=log, check=True, timeout=3600)
@@ -83,9 +91,15 @@ def main(argv=None) -> int:
                     help="frames per row and run (default 10000000, bench compare's)")
     ap.add_argument("--sizes", default="60,1514", help="frame lengths (default %(default)s)")
     ap.add_argument("--json", metavar="FILE", help="also write every run as JSON")
+    ap.add_argument("--fifo", type=int, metavar="PRIO", default=0,
+                    help="run each round under chrt -f PRIO (SCHED_FIFO, 1-99; needs root)")
     args = ap.parse_args(argv)
     if args.rounds < 1 or args.packets < 1:
         ap.error("--rounds and --packets must be positive")
+    if args.fifo and not 1 <= args.fifo <= 99:
+        ap.error(f"--fifo must be 1-99, got {args.fifo}")
+    if args.fifo and not shutil.which("chrt"):
+        ap.error("--fifo needs chrt (util-linux)")
     commits = {"base": git("rev-parse", args.base), "head": git("rev-parse", args.head)}
     tmp = Path(tempfile.mkdtemp(prefix="nmcompat-commits-"))
     trees = {side: tmp / side for side in commits}
@@ -116,14 +130,15 @@ def main(argv=None) -> int:
         if done:
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"machine: {start} at the start, {machine()} at the end")
+    sched = f"under chrt -f {args.fifo}, " if args.fifo else ""
     print(f"conditions: ./run bench compare --only {','.join(ROWS)} --repeat 1 --packets "
-          f"{args.packets} --sizes {args.sizes}, {args.rounds} rounds alternating base, head; "
-          f"best run kept")
+          f"{args.packets} --sizes {args.sizes}, {sched}{args.rounds} rounds alternating base, "
+          f"head; best run kept")
     print(table(commits["base"], commits["head"], runs))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"base": commits["base"], "head": commits["head"], "rounds": args.rounds,
-                       "packets": args.packets, "sizes": args.sizes,
+                       "packets": args.packets, "sizes": args.sizes, "fifo": args.fifo,
                        "runs": {side: [{f"{k[0]}/{k[1]}": v for k, v in rnd.items()} for rnd in rs]
                                 for side, rs in runs.items()}}, f, indent=1)
     return 0
