@@ -274,7 +274,7 @@ int nmc_port_fd(struct nmc_port *p)
 {
     if (p->ops->poll_fd)
         return p->ops->poll_fd(p);
-    p->fd_exported = true;              /* from now on, bare poll(2) must work */
+    nmc_fd_export(p);                   /* from now on, bare poll(2) must work */
     return p->sock;
 }
 void *nmc_port_mem(const struct nmc_port *p) { return p->mem; }

@@ -310,6 +310,8 @@ void nmc_wake_drain(struct nmc_port *p);
 void nmc_wake_self(struct nmc_port *p);
 void nmc_wake_interrupt(struct nmc_port *p);
 bool nmc_port_interrupted(const struct nmc_port *p);    /* sync.c */
+void nmc_fd_export(struct nmc_port *p);                 /* sync.c */
+bool nmc_wake_writable(struct nmc_port *p);
 void nmc_wake_fill(struct nmc_port *p, struct nmc_lring *lr);
 void nmc_sock_path(const char *rundir, uint16_t mem_id, uint32_t h, char *out, size_t len);
 

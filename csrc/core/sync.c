@@ -35,7 +35,9 @@ static void settle_doorbell(struct nmc_port *p)
 
 /* A port whose fd was handed out may be waited on with a bare poll(2):
  * a TX ring left without room withdraws POLLOUT (filler towards the peer
- * reader), once, until a later txsync sees room again. */
+ * reader) until a later txsync sees room again.  Filler the reader drained
+ * while the ring is still full is sent again, so that the fd is writable
+ * exactly while a txsync would find room. */
 static void arm_bare_tx(struct nmc_port *p)
 {
     for (uint32_t i = 0; i < p->ntx; i++) {
@@ -49,11 +51,14 @@ static void arm_bare_tx(struct nmc_port *p)
             return;
         }
     }
-    if (p->ntx && !p->filled) {
-        nmc_wake_arm(p->tx[0].kr, p->hidx);
-        if (nmc_load_acq(&p->tx[0].kr->pipe_tail) == p->tx[0].kr->hwtail)
-            nmc_wake_fill(p, &p->tx[0]);
-    }
+    if (!p->ntx)
+        return;
+    nmc_wake_arm(p->tx[0].kr, p->hidx);
+    if (nmc_load_acq(&p->tx[0].kr->pipe_tail) != p->tx[0].kr->hwtail)
+        return;                         /* released meanwhile: a txsync finds room */
+    if (p->filled && nmc_wake_writable(p))
+        p->filled = false;              /* drained while still full: fill again */
+    nmc_wake_fill(p, &p->tx[0]);
 }
 
 int nmc_txsync(struct nmc_port *p)
@@ -92,6 +97,16 @@ static void bare_rx_state(struct nmc_port *p)
             nmc_wake_self(p);           /* published while we armed: stay readable */
         }
     }
+}
+
+/* The fd is handed out: from now on it follows the rings, from their
+ * present state (data may already wait, the TX ring may already be full). */
+void nmc_fd_export(struct nmc_port *p)
+{
+    p->fd_exported = true;
+    nmc_fence();
+    bare_rx_state(p);
+    arm_bare_tx(p);
 }
 
 int nmc_rxsync(struct nmc_port *p)

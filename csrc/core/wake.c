@@ -99,7 +99,10 @@ static void ring_bell(struct nmc_port *p, struct nmc_holder *hs, uint16_t mem_id
     struct nmc_holder *hd = &hs[h];
 
     if (mem_id == p->mem_id && __atomic_load_n(&hd->fill_target, __ATOMIC_ACQUIRE) == p->hidx + 1) {
+        bool ours = __atomic_load_n(&p->holder->bells_pending, __ATOMIC_ACQUIRE) != 0;
         nmc_wake_drain(p);
+        if (ours && p->fd_exported)
+            nmc_wake_self(p);           /* a bell of ours went with the filler: put it back */
         return;
     }
     if (__atomic_exchange_n(&hd->bells_pending, 1, __ATOMIC_ACQ_REL) == 0)
@@ -164,15 +167,28 @@ void nmc_wake_disarm(struct nmc_kring *kr, uint32_t hidx)
         __atomic_fetch_and(&kr->sleepers[hidx / 64], ~bit, __ATOMIC_RELAXED);
 }
 
-/* Empty our socket: bells for us, and filler of holders waiting for space. */
+/* Empty our socket: bells for us, and filler of holders waiting for space.
+ * The pending mark is cleared only once the socket is empty: a bell sent
+ * while we drained may have been taken with the others, and a mark left
+ * set without a bell queued would silence every later waker.  (A mark
+ * cleared with a bell still queued only costs a spare bell.)  The caller
+ * looks at the rings again afterwards. */
 void nmc_wake_drain(struct nmc_port *p)
 {
     char buf[16];
 
-    __atomic_store_n(&p->holder->bells_pending, 0, __ATOMIC_RELAXED);
     while (recv(p->sock, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC) > 0)
         ;
+    __atomic_store_n(&p->holder->bells_pending, 0, __ATOMIC_SEQ_CST);
     p->st.drains++;
+}
+
+/* Is our own socket writable now (no filler of ours left unread)? */
+bool nmc_wake_writable(struct nmc_port *p)
+{
+    struct pollfd pfd = { .fd = p->sock, .events = POLLOUT };
+
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT);
 }
 
 static int pick_fill_target(struct nmc_port *p, struct nmc_lring *lr)
