@@ -12,19 +12,40 @@ static uint32_t frags_for(const struct nmc_port *p, size_t len)
     return len == 0 ? 1 : (uint32_t)((len + p->g.buf_size - 1) / p->g.buf_size);
 }
 
-/* Write one packet at ring->cur as a chain; the caller checked the room. */
-static void put_packet(struct nmc_port *p, struct netmap_ring *ring, uint32_t n,
-                       const uint8_t *data, size_t len)
+/* Slots [cur, cur + need) all own a buffer. */
+static bool slots_usable(const struct nmc_port *p, const struct netmap_ring *ring, uint32_t n,
+                         uint32_t cur, uint32_t need)
 {
-    uint32_t cur = nmc_user_u32(&ring->cur), bs = p->g.buf_size;
+    for (uint32_t k = 0; k < need; k++, cur = nmc_next(cur, n)) {
+        uint32_t idx = nmc_user_u32(&ring->slot[cur].buf_idx);
+        if (idx < 2 || idx >= p->g.buf_num)
+            return false;
+    }
+    return true;
+}
+
+/* Write one packet at ring->cur as a chain of `need` slots; the caller
+ * checked the room.  A slot whose index the user wrote out of range gets a
+ * fresh buffer first (nmc_ring_refill).  0, or -EINVAL and nothing written
+ * when a slot is left without a buffer (the region has none to give). */
+static int put_packet(struct nmc_port *p, struct nmc_lring *lr, const uint8_t *data, size_t len,
+                      uint32_t need)
+{
+    struct netmap_ring *ring = lr->ring;
+    uint32_t n = lr->n, cur = nmc_user_u32(&ring->cur), bs = p->g.buf_size;
 
     if (cur >= n)
-        return;
+        return -EINVAL;
+    if (!slots_usable(p, ring, n, cur, need)) {
+        nmc_ring_refill(p, lr, 0, cur, need);
+        if (!slots_usable(p, ring, n, cur, need))
+            return -EINVAL;
+    }
     do {
         struct netmap_slot *s = &ring->slot[cur];
         uint32_t chunk = len > bs ? bs : (uint32_t)len, idx = nmc_user_u32(&s->buf_idx);
         if (idx < 2 || idx >= p->g.buf_num)
-            break;                      /* corrupt slot: txsync will reinit */
+            return -EINVAL;             /* another thread rewrote it: not queued */
         memcpy(nmc_buf(p->mem, &p->g, idx), data, chunk);
         s->len = (uint16_t)chunk;
         data += chunk;
@@ -33,6 +54,7 @@ static void put_packet(struct nmc_port *p, struct netmap_ring *ring, uint32_t n,
         cur = nmc_next(cur, n);
     } while (len);
     ring->head = ring->cur = cur;
+    return 0;
 }
 
 static uint32_t ring_room(const struct nmc_lring *lr)
@@ -65,7 +87,8 @@ static int fill_ring(struct nmc_port *p, uint32_t i, const uint8_t *data, size_t
         }
         if (ring_room(lr) < need)
             break;
-        put_packet(p, lr->ring, lr->n, data + (size_t)*done * stride, len);
+        if ((err = put_packet(p, lr, data + (size_t)*done * stride, len, need)) < 0)
+            break;
         p->cur_tx = i;
     }
     nmc_ring_leave(lr, entry);
@@ -74,7 +97,8 @@ static int fill_ring(struct nmc_port *p, uint32_t i, const uint8_t *data, size_t
 
 /* Queue packets on the bound TX rings, from cur_tx on, each ring while it
  * has room for the next whole chain.  Returns how many were queued, or
- * -EMSGSIZE when the first one can never fit. */
+ * -errno when the first one could not be: -EMSGSIZE when it can never fit,
+ * -EINVAL when a slot it needs has no buffer and none was left to give. */
 static int queue_packets(struct nmc_port *p, const uint8_t *data, size_t stride,
                          const uint32_t *lens, uint32_t n)
 {

@@ -270,6 +270,8 @@ static inline uint32_t nmc_dist(uint32_t from, uint32_t to, uint32_t n)
 int nmc_txsync_prologue(struct nmc_lring *lr, uint32_t *head);
 int nmc_rxsync_prologue(struct nmc_lring *lr, uint32_t *head);
 void nmc_ring_reinit(struct nmc_lring *lr, const struct nmc_geom *g);
+int nmc_ring_refill(struct nmc_port *p, struct nmc_lring *lr, int dir, uint32_t first,
+                    uint32_t count);
 void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
                    const struct nmc_geom *g, uint32_t obj, uint32_t nslots,
                    uint16_t ringid, uint16_t dir);

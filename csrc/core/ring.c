@@ -6,7 +6,7 @@
  * once, checked against the trusted local slot count, and never used to
  * address memory before the check.
  */
-#include "nmc_int.h"
+#include "nmc_transport.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -80,7 +80,8 @@ int nmc_rxsync_prologue(struct nmc_lring *lr, uint32_t *head)
 /* netmap_ring_reinit(): repair slots whose buffer index or length is out of
  * range, and put head/cur/tail back where the kernel side knows them to be.
  * (netmap keeps a misordered but in-range head; we always reset, so the
- * next sync starts from a consistent state.) */
+ * next sync starts from a consistent state.)  A slot left at index 0 owns
+ * no buffer: nmc_ring_refill() gives it one. */
 void nmc_ring_reinit(struct nmc_lring *lr, const struct nmc_geom *g)
 {
     struct netmap_ring *ring = lr->ring;
@@ -104,4 +105,73 @@ void nmc_ring_reinit(struct nmc_lring *lr, const struct nmc_geom *g)
     ring->head = ring->cur = kr->hwcur;
     ring->tail = kr->hwtail;
     kr->reinits++;
+}
+
+static bool bad_idx(uint32_t idx, const struct nmc_geom *g)
+{
+    return idx < 2 || idx >= g->buf_num;
+}
+
+/* Does this ring's slot at position j own its buffer?  Always, unless the
+ * ring is crossed with a peer (a pipe): then the RX ring owns the span
+ * rx_span gives, the TX ring every other position (bufcheck.c). */
+static bool owns_slot(const struct nmc_port *p, int dir, uint32_t n, uint32_t from, uint32_t to,
+                      uint32_t j)
+{
+    bool in_rx_span = nmc_dist(from, j, n) < nmc_dist(from, to, n);
+
+    return !p->ops->rx_span || (dir == 1) == in_rx_span;
+}
+
+/* Slots of positions [first, first + count) that own no buffer; with r,
+ * each gets a fresh one from the region. */
+static uint32_t refill_walk(struct nmc_port *p, struct nmc_lring *lr, int dir, uint32_t first,
+                            uint32_t count, struct nmc_region *r)
+{
+    uint32_t n = lr->n, from = 0, to = 0, found = 0;
+
+    if (p->ops->rx_span)
+        p->ops->rx_span(p->ctl, &p->g, dir == 0 ? lr->obj : lr->kr->peer,
+                        dir == 0 ? lr->kr->peer : lr->obj, n, &from, &to);
+    for (uint32_t k = 0, j = first; k < count && j < n; k++, j = nmc_next(j, n)) {
+        struct netmap_slot *s = &lr->ring->slot[j];
+        uint32_t fresh;
+        if (!bad_idx(nmc_user_u32(&s->buf_idx), &p->g) || !owns_slot(p, dir, n, from, to, j))
+            continue;
+        found++;
+        if (r && nmc_buf_alloc(r, &fresh, 1) == 0) {
+            s->buf_idx = fresh;
+            s->len = 0;
+            s->flags = NS_BUF_CHANGED;
+        }
+    }
+    return found;
+}
+
+/* Give every slot of ring lr (direction dir, entered by the caller) in
+ * positions [first, first + count) that owns no buffer (an index the user
+ * wrote out of range, left at 0 by nmc_ring_reinit) a fresh buffer of the
+ * region, len 0, NS_BUF_CHANGED, so that the ring works again at once.
+ * The buffer the bad index replaced is in no place now: the sweep that
+ * follows frees it when it can prove nobody has it (bufcheck.c).  Control
+ * path, under the control lock; nothing to do costs one pass over the
+ * slots.  Returns how many slots still own no buffer (0), or -errno. */
+int nmc_ring_refill(struct nmc_port *p, struct nmc_lring *lr, int dir, uint32_t first,
+                    uint32_t count)
+{
+    uint64_t none[NMC_MAX_HOLDERS / 64] = { 0 };
+    struct nmc_region r = { .fd = p->ctl_fd, .ctl = p->ctl, .mem = p->mem, .g = p->g,
+                            .hdr = (struct nmc_region_hdr *)p->ctl, .mem_id = p->mem_id };
+    uint32_t left;
+    int lock;
+
+    if (refill_walk(p, lr, dir, first, count, NULL) == 0)
+        return 0;
+    if ((lock = nmc_rundir_lock(p->rundir)) < 0)
+        return lock;
+    refill_walk(p, lr, dir, first, count, &r);
+    nmc_buf_sweep(&r, none);
+    left = refill_walk(p, lr, dir, first, count, NULL);
+    nmc_rundir_unlock(lock);
+    return left ? -ENOMEM : 0;
 }

@@ -15,11 +15,14 @@ static int sync_rings(struct nmc_port *p, int dir)
     int ret = 0;
 
     for (uint32_t i = 0; i < cnt; i++) {
-        uint64_t entry = nmc_ring_enter(p, &lr[i], dir);
+        uint64_t entry = nmc_ring_enter(p, &lr[i], dir), reinits;
         int err;
         if (!entry)
             continue;                   /* someone else is inside: skip, as netmap */
+        reinits = lr[i].kr->reinits;
         err = dir == 0 ? p->ops->txsync_one(p, &lr[i]) : p->ops->rxsync_one(p, &lr[i]);
+        if (lr[i].kr->reinits != reinits)       /* repaired: every slot gets a buffer back */
+            nmc_ring_refill(p, &lr[i], dir, 0, lr[i].n);
         nmc_ring_leave(&lr[i], entry);
         if (err < 0)
             ret = err;

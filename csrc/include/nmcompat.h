@@ -149,6 +149,10 @@ int nmc_forward(struct nmc_port *src, struct nmc_port *dst, uint32_t limit, uint
 int nmc_port_close(struct nmc_port *port);
 int nmc_port_info(const struct nmc_port *port, struct nmc_port_info *info);
 int nmc_port_stats(const struct nmc_port *port, struct nmc_port_stats *st);
+/* The descriptor to wait on with poll(2), select or epoll (level-triggered):
+ * readable while an rxsync would hand out packets, writable while a txsync
+ * would find room, from this call on whatever was called before (pipes and
+ * VALE ports; NIC ports hand out their kernel sockets: docs/DESIGN.md §8). */
 int nmc_port_fd(struct nmc_port *port);
 void *nmc_port_mem(const struct nmc_port *port);        /* netmap memory base */
 struct netmap_if *nmc_port_nifp(const struct nmc_port *port);

@@ -75,11 +75,11 @@ def writable(fd: int, timeout: float) -> bool:
     return any(ev & select.POLLOUT for _, ev in pl.poll(int(timeout * 1000)))
 
 
-def main_thread_waiting(bound: float = WAIT_S) -> None:
-    """Wait (bounded) until the main thread sleeps in the kernel, so that
+def thread_waiting(tid: int, bound: float = WAIT_S) -> None:
+    """Wait (bounded) until thread tid sleeps in the kernel, so that
     what the caller does next most likely happens while it waits.  Either
     order must work; this only makes the interesting one the usual one."""
-    stat = f"/proc/self/task/{threading.main_thread().native_id}/stat"
+    stat = f"/proc/self/task/{tid}/stat"
     deadline = time.monotonic() + bound
     while time.monotonic() < deadline:
         with open(stat) as f:
@@ -108,7 +108,8 @@ def test_fd_wakes_for_a_packet_sent_while_waiting(rundir, kind, how, before):
         BEFORE[before](rx)
         fd = rx.fileno()
         assert not readable(fd, how, 0)              # nothing yet, no false alarm
-        sender = threading.Thread(target=lambda: (main_thread_waiting(), send(kind, tx, b"later")))
+        me = threading.get_native_id()
+        sender = threading.Thread(target=lambda: (thread_waiting(me), send(kind, tx, b"later")))
         sender.start()
         try:
             assert readable(fd, how, WAIT_S), "a packet came, the fd did not say so"

@@ -208,11 +208,12 @@ def test_tx_prologue_rejects_bad_slots(pipe, bad):
     assert ring_state(tx) == (5, 5, 15)
     if bad == "len":
         assert int(tx.slots[5]["len"]) == 0 and int(tx.slots[5]["buf_idx"]) == good
-    else:
-        assert int(tx.slots[5]["buf_idx"]) == 0 and int(tx.slots[5]["len"]) == 0
+    else:                                        # a buffer of its own again, empty
+        fresh = int(tx.slots[5]["buf_idx"])
+        assert 2 <= fresh < buf_num and int(tx.slots[5]["len"]) == 0
+        assert fresh not in [int(b) for k, b in enumerate(tx.slots["buf_idx"]) if k != 5]
     assert receive_all(s) == [bytes([k]) * 60 for k in range(5)]    # nothing more went out
-    tx.slots[5]["buf_idx"] = good                # the application repairs its slot
-    send_n(m, 2, start=5)
+    send_n(m, 2, start=5)                        # no repair needed from the application
     assert [p[0] for p in receive_all(s)] == [5, 6]
 
 
@@ -295,7 +296,8 @@ def test_rx_bad_swapped_buffer_is_rejected(pipe, idx):
     with pytest.raises(OSError) as ei:
         s.rxsync()
     assert ei.value.errno == errno.EINVAL
-    assert int(rx.slots[1]["buf_idx"]) == 0
+    fresh = int(rx.slots[1]["buf_idx"])                # a buffer of its own again
+    assert 2 <= fresh < s.info.buf_num and fresh not in tx_before["buf_idx"].tolist()
     assert (tx.slots["buf_idx"] >= 2).all()           # no bad index reached the sender
     assert set(tx.slots["buf_idx"].tolist()) <= set(tx_before["buf_idx"].tolist())
 

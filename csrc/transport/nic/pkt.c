@@ -311,9 +311,10 @@ static int pkt_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
 }
 
 /* One chain [j, ...) into TX frame `f`; returns the slot after it, or j
- * when the chain is incomplete (MOREFRAG up to head). */
+ * when the chain is incomplete (MOREFRAG up to head) or has a slot that
+ * names no buffer (*corrupt: the ring needs netmap's reinit). */
 static uint32_t put_chain(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t head,
-                          struct tpacket2_hdr *f, bool *sent)
+                          struct tpacket2_hdr *f, bool *sent, bool *corrupt)
 {
     struct nmc_psock *k = lr->pkt;
     uint32_t len = 0, cap = k->tx_frame_size - TX_DATA, start = j;
@@ -323,12 +324,18 @@ static uint32_t put_chain(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, 
     *sent = false;
     do {
         struct netmap_slot *s = &lr->ring->slot[j];
-        uint32_t l = s->len <= p->g.buf_size ? s->len : 0;
-        if (s->buf_idx >= 2 && s->buf_idx < p->g.buf_num && len + l <= cap)
-            memcpy(dst + len, nmc_buf(p->mem, &p->g, s->buf_idx), l);
+        struct netmap_slot v = nmc_slot_read(s);
+        uint32_t l = v.len;
+        if (v.buf_idx < 2 || v.buf_idx >= p->g.buf_num || l > p->g.buf_size) {
+            *corrupt = true;
+            return start;
+        }
+        if (len + l <= cap)
+            memcpy(dst + len, nmc_buf(p->mem, &p->g, v.buf_idx), l);
         len += l;
-        more = s->flags & NS_MOREFRAG;
-        s->flags &= ~NS_BUF_CHANGED;
+        more = v.flags & NS_MOREFRAG;
+        if (v.flags & NS_BUF_CHANGED)
+            s->flags = v.flags & ~NS_BUF_CHANGED;
         j = nmc_next(j, lr->n);
     } while (more && j != head);
     if (more)
@@ -348,6 +355,7 @@ static int pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     struct nmc_psock *k = lr->pkt;
     struct nmc_kring *kr = lr->kr;
     uint32_t n = lr->n, head, j, sent = 0, bytes = 0;
+    bool corrupt = false;
 
     if (nmc_nic_foreign(p))
         return -EOWNERDEAD;             /* inherited across fork(): the sockets are not ours */
@@ -355,13 +363,13 @@ static int pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
-    for (j = kr->hwcur; j != head;) {
+    for (j = kr->hwcur; j != head && !corrupt;) {
         struct tpacket2_hdr *f = (void *)(k->tx_map + (size_t)k->tx_cur * k->tx_frame_size);
         uint32_t status = nmc_load_acq(&f->tp_status), next;
         bool queued;
         if (status != TP_STATUS_AVAILABLE && status != TP_STATUS_WRONG_FORMAT)
             break;                      /* the kernel's ring is full: retry later */
-        next = put_chain(p, lr, j, head, f, &queued);
+        next = put_chain(p, lr, j, head, f, &queued, &corrupt);
         if (next == j)
             break;
         if (queued) {
@@ -379,6 +387,10 @@ static int pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     kr->pkts += sent;
     kr->bytes += bytes;
     kr->syncs++;
+    if (corrupt) {                      /* sent up to the bad slot */
+        nmc_ring_reinit(lr, &p->g);
+        return -EINVAL;
+    }
     return 0;
 }
 

@@ -145,12 +145,21 @@ static const uint8_t *packet_head(const struct nmc_port *p, const struct netmap_
     return s->len >= 14 && read_indirect(s->ptr, copy, 14) ? copy : NULL;
 }
 
+/* A slot that names no buffer of ours (NS_INDIRECT ones name none). */
+static bool slot_corrupt(const struct nmc_port *p, const struct netmap_slot *s)
+{
+    return !(s->flags & NS_INDIRECT) && slot_buf(p, s) == NULL;
+}
+
 /* One packet from slot j: reads each of its TX slots once into the
  * fragment table from c->frag[*nfrag] (what put_packet copies from), fills
- * ft, returns the slot after it. */
+ * ft, returns the slot after it.  A slot of it that names no buffer sets
+ * *corrupt and returns j, the packet not taken (the ring needs netmap's
+ * reinit). */
 static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t head,
-                       struct nmc_ft *ft, uint32_t *nfrag)
+                       struct nmc_ft *ft, uint32_t *nfrag, bool *corrupt)
 {
+    const uint32_t start = j;
     struct nmc_vale_ctx *c = nmc_vale_of(p);
     struct netmap_ring *ring = lr->ring;
     struct nmc_frag *fr = &c->frag[*nfrag];
@@ -164,12 +173,15 @@ static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uin
         struct netmap_slot s = nmc_slot_read(&ring->slot[j]);
         const uint8_t *buf;
         flags = s.flags;
+        if (slot_corrupt(p, &s)) {
+            *corrupt = true;
+            return start;
+        }
         if (k == 0) {
             buf = first = packet_head(p, &s, copy);
-            bad |= first == NULL;
+            bad |= first == NULL;       /* an NS_INDIRECT head that cannot be read */
         } else {
             buf = flags & NS_INDIRECT ? NULL : slot_buf(p, &s);
-            bad |= !(flags & NS_INDIRECT) && buf == NULL;
         }
         fr[k].src = flags & NS_INDIRECT ? s.ptr : (uint64_t)(uintptr_t)buf;
         fr[k].len = s.len;
@@ -409,6 +421,7 @@ int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     struct nmc_vale_ctx *c;
     struct nmc_kring *kr = lr->kr;
     uint32_t head, j, npkts = 0, nbytes = 0;
+    bool corrupt = false;
 
     if (nmc_txsync_prologue(lr, &head) < 0) {
         nmc_ring_reinit(lr, &p->g);
@@ -425,7 +438,9 @@ int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         uint32_t nft = 0, nfrag = 0;
         /* room for a whole chain in the fragment table, whatever the ring's size */
         while (j != head && nft < c->batch && nfrag < NMC_MAXSLOTS) {
-            j = gather(p, lr, j, head, &c->ft[nft], &nfrag);
+            j = gather(p, lr, j, head, &c->ft[nft], &nfrag, &corrupt);
+            if (corrupt)
+                break;                  /* sent up to the bad slot, then reinit */
             nbytes += c->ft[nft].len;
             nft++;
         }
@@ -433,14 +448,20 @@ int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         flush(p, lr, nft);
         /* done with this batch: a holder killed later will not resend it */
         nmc_store_rel(&kr->hwcur, j);
+        if (corrupt)
+            break;
     }
     __atomic_fetch_add(&c->m.sw->ports[c->me].sent, npkts, __ATOMIC_RELAXED);
     kr->pkts += npkts;
     kr->bytes += nbytes;
     kr->syncs++;
-    kr->hwcur = head;
-    kr->hwtail = kr->rtail = nmc_prev(head, lr->n);     /* fully reclaimed */
+    kr->hwcur = j;
+    kr->hwtail = kr->rtail = nmc_prev(j, lr->n);        /* fully reclaimed */
     lr->ring->tail = kr->hwtail;
+    if (corrupt) {
+        nmc_ring_reinit(lr, &p->g);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -456,6 +477,11 @@ int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     }
     for (j = kr->hwcur; j != head; j = nmc_next(j, n)) {
         struct netmap_slot *s = &ring->slot[j];
+        uint32_t idx = nmc_user_u32(&s->buf_idx);
+        if (idx < 2 || idx >= p->g.buf_num) {   /* senders would copy into nothing */
+            nmc_ring_reinit(lr, &p->g);
+            return -EINVAL;
+        }
         nbytes += s->len;
         npkts += !(s->flags & NS_MOREFRAG);
         if (s->flags & NS_BUF_CHANGED)
