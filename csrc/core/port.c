@@ -301,34 +301,39 @@ static void close_inherited(struct nmc_port *p)
     free_port(p);
 }
 
-/* The region lock of p's region, for its close.  Through a description of
- * its own (the port's may be shared with a forked copy); -ESTALE if the
- * path names another file now.  A process out of descriptors (EMFILE,
- * ENFILE) takes it through the port's own description instead, which the
- * close ends anyway: p->ctl_fd is handed over (closed once, with the lock). */
-static int lock_port_region(struct nmc_port *p)
+/* The region lock of p's region, through a description of its own (the
+ * port's may be shared with a fork); -ESTALE if the path names another
+ * file now. */
+int nmc_port_lock_region(const struct nmc_port *p)
 {
     char path[256];
     struct stat mine, st;
     int fd, err;
 
     nmc_region_ctl_path(p->rundir, p->mem_id, path, sizeof(path));
-    if ((fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-        err = -errno;
-        if ((err == -EMFILE || err == -ENFILE) && p->ctl_fd >= 0 &&
-            nmc_lock_byte(p->ctl_fd, NMC_REGION_LOCK_BYTE, F_WRLCK, true) == 0) {
-            fd = p->ctl_fd;
-            p->ctl_fd = -1;
-            return fd;
-        }
-        return err;
-    }
+    if ((fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0)
+        return -errno;
     err = -ESTALE;
     if (fstat(p->ctl_fd, &mine) < 0 || fstat(fd, &st) < 0 ||
         mine.st_ino != st.st_ino || mine.st_dev != st.st_dev ||
         (err = nmc_lock_byte(fd, NMC_REGION_LOCK_BYTE, F_WRLCK, true)) < 0) {
         close(fd);
         return err;
+    }
+    return fd;
+}
+
+/* The region lock for p's close.  A process out of descriptors (EMFILE,
+ * ENFILE) takes it through the port's own description, which the close
+ * ends anyway: p->ctl_fd is handed over (closed once, with the lock). */
+static int lock_for_close(struct nmc_port *p)
+{
+    int fd = nmc_port_lock_region(p);
+
+    if ((fd == -EMFILE || fd == -ENFILE) && p->ctl_fd >= 0 &&
+        nmc_lock_byte(p->ctl_fd, NMC_REGION_LOCK_BYTE, F_WRLCK, true) == 0) {
+        fd = p->ctl_fd;
+        p->ctl_fd = -1;
     }
     return fd;
 }
@@ -345,7 +350,7 @@ int nmc_port_close(struct nmc_port *p)
         return 0;
     }
     nmc_wake_teardown(p);               /* first: its descriptors free room for the lock's */
-    lock = lock_port_region(p);
+    lock = lock_for_close(p);
     r = (struct nmc_region){ .fd = lock, .ctl = p->ctl, .mem = p->mem, .g = p->g,
                              .hdr = (struct nmc_region_hdr *)p->ctl, .mem_id = p->mem_id,
                              .locked = lock >= 0 };

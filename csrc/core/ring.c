@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 
 void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
                    const struct nmc_geom *g, uint32_t obj, uint32_t nslots,
@@ -154,24 +155,26 @@ static uint32_t refill_walk(struct nmc_port *p, struct nmc_lring *lr, int dir, u
  * region, len 0, NS_BUF_CHANGED, so that the ring works again at once.
  * The buffer the bad index replaced is in no place now: the sweep that
  * follows frees it when it can prove nobody has it (bufcheck.c).  Control
- * path, under the control lock; nothing to do costs one pass over the
+ * path, under the region lock; nothing to do costs one pass over the
  * slots.  Returns how many slots still own no buffer (0), or -errno. */
 int nmc_ring_refill(struct nmc_port *p, struct nmc_lring *lr, int dir, uint32_t first,
                     uint32_t count)
 {
     uint64_t none[NMC_MAX_HOLDERS / 64] = { 0 };
-    struct nmc_region r = { .fd = p->ctl_fd, .ctl = p->ctl, .mem = p->mem, .g = p->g,
-                            .hdr = (struct nmc_region_hdr *)p->ctl, .mem_id = p->mem_id };
+    struct nmc_region r;
     uint32_t left;
     int lock;
 
     if (refill_walk(p, lr, dir, first, count, NULL) == 0)
         return 0;
-    if ((lock = nmc_rundir_lock(p->rundir)) < 0)
+    if ((lock = nmc_port_lock_region(p)) < 0)
         return lock;
+    r = (struct nmc_region){ .fd = lock, .ctl = p->ctl, .mem = p->mem, .g = p->g,
+                             .hdr = (struct nmc_region_hdr *)p->ctl, .mem_id = p->mem_id,
+                             .locked = true };
     refill_walk(p, lr, dir, first, count, &r);
     nmc_buf_sweep(&r, none);
     left = refill_walk(p, lr, dir, first, count, NULL);
-    nmc_rundir_unlock(lock);
+    close(lock);                        /* releases the region lock */
     return left ? -ENOMEM : 0;
 }
