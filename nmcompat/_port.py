@@ -226,7 +226,11 @@ class Port:
 
     # -- data path: one C call each -------------------------------------
     def fileno(self) -> int:
-        """The port's pollable descriptor (POLLIN: RX data, POLLOUT: TX room)."""
+        """The port's pollable descriptor, for select, poll, epoll or asyncio's
+        add_reader (level-triggered): readable while an rxsync would hand out
+        packets, writable while a txsync would find room, whatever was called
+        before.  It stays readable until an rxsync finds nothing left (see
+        docs/DESIGN.md section 8; NIC ports hand out their kernel sockets)."""
         return self._c("get the descriptor of", lib.nmc_port_fd)
 
     txsync = _counted("txsync", lib.nmc_txsync, """NIOCTXSYNC.  Raises OSError(EINVAL)

@@ -402,3 +402,37 @@ def close_while_polling(open_port, count: int) -> int:
         assert isinstance(exc, PortClosed) and isinstance(exc, OSError) and exc.errno == 9, \
             f"{port.name}: poll() ended with {exc!r}"
     return count
+
+
+# ---------------------------------------------------------------------------
+# waiting on a port's descriptor
+
+
+def fd_readable(fd: int, how: str, timeout: float) -> bool:
+    """Is fd readable within timeout seconds, asked with select, poll or epoll?"""
+    import select
+    if how == "select":
+        return select.select([fd], [], [], timeout)[0] == [fd]
+    if how == "poll":
+        pl = select.poll()
+        pl.register(fd, select.POLLIN)
+        return any(ev & select.POLLIN for _, ev in pl.poll(int(timeout * 1000)))
+    ep = select.epoll()
+    try:
+        ep.register(fd, select.EPOLLIN)
+        return any(ev & select.EPOLLIN for _, ev in ep.poll(timeout))
+    finally:
+        ep.close()
+
+
+def thread_waiting(tid: int, bound: float = 10.0) -> None:
+    """Wait (bounded) until thread tid sleeps in the kernel, so that what the
+    caller does next most likely happens while that thread waits.  Either
+    order must work; this only makes the interesting one the usual one."""
+    stat = f"/proc/self/task/{tid}/stat"
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        with open(stat) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "S":
+                return
+        time.sleep(0.001)

@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import select
 import threading
-import time
 from contextlib import closing
 
 import pytest
@@ -18,6 +16,7 @@ import pytest
 import nmcompat
 from nmcompat import POLLIN
 
+from testlib import fd_readable, thread_waiting
 from nic_support import (BACKEND_IDS, BACKENDS, MAC_A, MAC_B, describe_mismatch, frame,
                          open_nic, peer_receiver, peer_recv, peer_sender, port_collect,
                          port_quiet, port_send, quiet)
@@ -41,33 +40,6 @@ def to_peer(seq: int, size: int = 100) -> bytes:
     return frame(seq, size, src=MAC_A, dst=MAC_B)
 
 
-def readable(fd: int, how: str, timeout: float) -> bool:
-    if how == "select":
-        return select.select([fd], [], [], timeout)[0] == [fd]
-    if how == "poll":
-        pl = select.poll()
-        pl.register(fd, select.POLLIN)
-        return bool(pl.poll(int(timeout * 1000)))
-    ep = select.epoll()
-    try:
-        ep.register(fd, select.EPOLLIN)
-        return bool(ep.poll(timeout))
-    finally:
-        ep.close()
-
-
-def thread_waiting(tid: int, bound: float = WAIT_S) -> None:
-    """Wait (bounded) until thread tid sleeps in the kernel; either
-    order must work, this only makes the interesting one the usual one."""
-    stat = f"/proc/self/task/{tid}/stat"
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        with open(stat) as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "S":
-                return
-        time.sleep(0.001)
-
-
 # -- the descriptor -------------------------------------------------------------------
 
 def _fd_fresh(backend, mode):
@@ -75,12 +47,12 @@ def _fd_fresh(backend, mode):
     with open_nic("netmap:va", backend, mode) as port, closing(peer_sender()) as tx:
         fd = port.fileno()
         for seq, how in enumerate(("select", "poll", "epoll")):    # the first on a fresh port
-            assert not readable(fd, how, 0), how
+            assert not fd_readable(fd, how, 0), how
             me = threading.get_native_id()
             sender = threading.Thread(target=lambda: (thread_waiting(me), tx.send(frame(seq, 80))))
             sender.start()
             try:
-                assert readable(fd, how, WAIT_S), f"{how}: a frame came, the fd did not say so"
+                assert fd_readable(fd, how, WAIT_S), f"{how}: a frame came, the fd did not say so"
             finally:
                 sender.join()
             assert port_collect(port, 1) == [frame(seq, 80)]
@@ -88,7 +60,7 @@ def _fd_fresh(backend, mode):
         port.rxsync()
         port.poll(POLLIN, 0)
         tx.send(frame(9, 80))                           # queued before the fd is taken
-        assert readable(port.fileno(), "poll", WAIT_S), "a frame waits, not readable"
+        assert fd_readable(port.fileno(), "poll", WAIT_S), "a frame waits, not readable"
         assert port_collect(port, 1) == [frame(9, 80)]
     return True
 

@@ -8,15 +8,14 @@ at the first rxsync that finds nothing left."""
 from __future__ import annotations
 
 import asyncio
-import os
 import select
 import threading
-import time
 
 import pytest
 
 import nmcompat
 from nmcompat import POLLIN, POLLOUT
+from testlib import fd_readable, thread_waiting
 from vale_helpers import BCAST, frame, mac
 
 WAIT_S = 10.0           # bound on every wait for an event (never a timing assertion)
@@ -54,38 +53,10 @@ def take(kind: str, rx) -> list:
     return out
 
 
-def readable(fd: int, how: str, timeout: float) -> bool:
-    if how == "select":
-        return select.select([fd], [], [], timeout)[0] == [fd]
-    if how == "poll":
-        pl = select.poll()
-        pl.register(fd, select.POLLIN)
-        return any(ev & select.POLLIN for _, ev in pl.poll(int(timeout * 1000)))
-    ep = select.epoll()
-    try:
-        ep.register(fd, select.EPOLLIN)
-        return any(ev & select.EPOLLIN for _, ev in ep.poll(timeout))
-    finally:
-        ep.close()
-
-
 def writable(fd: int, timeout: float) -> bool:
     pl = select.poll()
     pl.register(fd, select.POLLOUT)
     return any(ev & select.POLLOUT for _, ev in pl.poll(int(timeout * 1000)))
-
-
-def thread_waiting(tid: int, bound: float = WAIT_S) -> None:
-    """Wait (bounded) until thread tid sleeps in the kernel, so that
-    what the caller does next most likely happens while it waits.  Either
-    order must work; this only makes the interesting one the usual one."""
-    stat = f"/proc/self/task/{tid}/stat"
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        with open(stat) as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "S":
-                return
-        time.sleep(0.001)
 
 
 BEFORE = {
@@ -107,16 +78,16 @@ def test_fd_wakes_for_a_packet_sent_while_waiting(rundir, kind, how, before):
     with tx, rx:
         BEFORE[before](rx)
         fd = rx.fileno()
-        assert not readable(fd, how, 0)              # nothing yet, no false alarm
+        assert not fd_readable(fd, how, 0)              # nothing yet, no false alarm
         me = threading.get_native_id()
         sender = threading.Thread(target=lambda: (thread_waiting(me), send(kind, tx, b"later")))
         sender.start()
         try:
-            assert readable(fd, how, WAIT_S), "a packet came, the fd did not say so"
+            assert fd_readable(fd, how, WAIT_S), "a packet came, the fd did not say so"
         finally:
             sender.join()
         assert take(kind, rx) == [b"later"]
-        assert not readable(fd, how, 0)
+        assert not fd_readable(fd, how, 0)
 
 
 @pytest.mark.parametrize("before", list(BEFORE))
@@ -128,7 +99,7 @@ def test_fd_readable_for_a_packet_queued_before(rundir, kind, how, before):
     with tx, rx:
         BEFORE[before](rx)
         send(kind, tx, b"early")
-        assert readable(rx.fileno(), how, WAIT_S)
+        assert fd_readable(rx.fileno(), how, WAIT_S)
 
 
 @pytest.mark.parametrize("how", ["select", "poll", "epoll"])
@@ -141,16 +112,16 @@ def test_fd_is_level_triggered(rundir, kind, how):
         fd = rx.fileno()
         send(kind, tx, b"one", b"two")
         for _ in range(3):
-            assert readable(fd, how, WAIT_S)
+            assert fd_readable(fd, how, WAIT_S)
         rx.rxsync()                                     # handed out, not yet read
-        assert readable(fd, how, 0)
+        assert fd_readable(fd, how, 0)
         assert take(kind, rx) == [b"one", b"two"]
-        assert not readable(fd, how, 0)
-        assert not readable(fd, how, 0)
+        assert not fd_readable(fd, how, 0)
+        assert not fd_readable(fd, how, 0)
         send(kind, tx, b"three")
-        assert readable(fd, how, WAIT_S)
+        assert fd_readable(fd, how, WAIT_S)
         assert take(kind, rx) == [b"three"]
-        assert not readable(fd, how, 0)
+        assert not fd_readable(fd, how, 0)
 
 
 def test_epoll_registered_once_follows_the_rings(rundir):
