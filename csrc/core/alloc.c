@@ -44,12 +44,15 @@ void nmc_bits_free_run(uint64_t *map, uint32_t nbits, uint32_t first, uint32_t c
 static uint64_t *bufmap(struct nmc_region *r) { return (uint64_t *)(r->ctl + r->g.buf_map_ofs); }
 
 /* Allocate `count` single buffers (not necessarily contiguous), scanning
- * a word at a time from where the previous allocation stopped. */
+ * a word at a time from where the previous allocation stopped, and claim
+ * their memory (claim.c): -ENOMEM when the region has too few free,
+ * -ENOSPC when the runtime directory cannot back them. */
 int nmc_buf_alloc(struct nmc_region *r, uint32_t *out, uint32_t count)
 {
     uint64_t *m = bufmap(r);
     uint32_t n = r->g.buf_num, words = (n + 63) / 64, got = 0;
     uint32_t w = r->hdr->buf_hint / 64;
+    int err;
 
     if (count > r->hdr->buf_free)
         return -ENOMEM;
@@ -66,10 +69,11 @@ int nmc_buf_alloc(struct nmc_region *r, uint32_t *out, uint32_t count)
             out[got++] = w * 64 + b;
         }
     }
-    if (got < count) {                  /* the free count lied: undo */
+    err = got < count ? -ENOMEM : nmc_claim_bufs(r, out, count);
+    if (err < 0) {                      /* the free count lied, or no memory: undo */
         for (uint32_t k = 0; k < got; k++)
             bit_clr(m, out[k]);
-        return -ENOMEM;
+        return err;
     }
     r->hdr->buf_hint = w * 64;
     r->hdr->buf_free -= count;
@@ -108,26 +112,32 @@ uint32_t nmc_buf_free_list(struct nmc_region *r, uint32_t head)
     return freed;
 }
 
+/* `count` buffers linked through their first uint32 (0 ends the list),
+ * allocated and claimed a batch at a time; all or nothing. */
 int nmc_buf_alloc_list(struct nmc_region *r, uint32_t count, uint32_t *head)
 {
     uint8_t *mem = r->mem;
-    uint32_t prev = 0;
+    uint32_t prev = 0, batch[256];
 
     *head = 0;
-    for (uint32_t k = 0; k < count; k++) {
-        uint32_t idx;
-        int err = nmc_buf_alloc(r, &idx, 1);
+    if (count > r->hdr->buf_free)
+        return -ENOMEM;
+    for (uint32_t k = 0; k < count; ) {
+        uint32_t n = count - k < 256 ? count - k : 256;
+        int err = nmc_buf_alloc(r, batch, n);
         if (err < 0) {
             nmc_buf_free_list(r, *head);
             *head = 0;
             return err;
         }
-        memset(nmc_buf(mem, &r->g, idx), 0, sizeof(uint32_t));
-        if (prev)
-            memcpy(nmc_buf(mem, &r->g, prev), &idx, sizeof(idx));
-        else
-            *head = idx;
-        prev = idx;
+        for (uint32_t i = 0; i < n; i++, k++) {
+            memset(nmc_buf(mem, &r->g, batch[i]), 0, sizeof(uint32_t));
+            if (prev)
+                memcpy(nmc_buf(mem, &r->g, prev), &batch[i], sizeof(batch[i]));
+            else
+                *head = batch[i];
+            prev = batch[i];
+        }
     }
     return 0;
 }

@@ -16,7 +16,7 @@
 static const uint64_t facts[] = {
     NMC_REGION_MAGIC, NMC_REGION_VERSION, NMC_MAX_HOLDERS, NMC_MAX_PORTS, NMC_MAXSLOTS,
     NMC_DEF_RING_NUM, NMC_IF_UNIT, NMC_IF_UNITS, NMC_NAMELEN, NMC_LOCK_BASE, NMC_PAGE,
-    NMC_SLEEP_WORDS, NMC_MAX_LEASES, NMC_PIPE_MAXRINGS,
+    NMC_SLEEP_WORDS, NMC_MAX_LEASES, NMC_PIPE_MAXRINGS, NMC_CLAIM_BITS,
 
     sizeof(struct nmc_region_hdr),
     FIELD(struct nmc_region_hdr, magic), FIELD(struct nmc_region_hdr, layout),
@@ -29,6 +29,7 @@ static const uint64_t facts[] = {
     FIELD(struct nmc_geom, holders_ofs), FIELD(struct nmc_geom, ports_ofs),
     FIELD(struct nmc_geom, krings_ofs), FIELD(struct nmc_geom, if_map_ofs),
     FIELD(struct nmc_geom, ring_map_ofs), FIELD(struct nmc_geom, buf_map_ofs),
+    FIELD(struct nmc_geom, claim_map_ofs), FIELD(struct nmc_geom, claim_shift),
     FIELD(struct nmc_geom, if_pool_ofs), FIELD(struct nmc_geom, ring_pool_ofs),
     FIELD(struct nmc_geom, buf_pool_ofs), FIELD(struct nmc_geom, if_units),
     FIELD(struct nmc_geom, ring_num), FIELD(struct nmc_geom, ring_size),

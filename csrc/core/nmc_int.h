@@ -36,13 +36,14 @@
 #include "nmcompat.h"
 
 #define NMC_REGION_MAGIC   0x6f6967657263616eULL   /* "nacregio" */
-#define NMC_REGION_VERSION 2u
+#define NMC_REGION_VERSION 3u
 #define NMC_MAX_HOLDERS    256u
 #define NMC_MAX_PORTS      128u
 #define NMC_PIPE_MAXRINGS  256u
+#define NMC_MAXPIPES       64                /* pipes per parent (netmap's NM_MAXPIPES) */
 #define NMC_MAXSLOTS       4096u
 #define NMC_DEF_SLOTS      1024u
-#define NMC_DEF_BUF_NUM    65536u
+#define NMC_DEF_BUF_NUM    163840u           /* netmap's buf_num: 64 default pipes fit */
 #define NMC_DEF_BUF_SIZE   2048u
 #define NMC_DEF_RING_NUM   1024u
 #define NMC_IF_UNIT        64u
@@ -53,6 +54,7 @@
 #define NMC_REGION_LINKS   8u                /* parent names recorded in the header */
 #define NMC_GC_OPEN_BUDGET 4u                /* regions each open checks (gc.c) */
 #define NMC_PAGE           4096u
+#define NMC_CLAIM_BITS     (1u << 20)        /* most chunks a claim map tracks */
 #define NMC_SLEEP_WORDS    (NMC_MAX_HOLDERS / 64)
 #define NMC_MAX_LEASES     32u
 #define NMC_LOCK_READY     0x6c6f636bu      /* "lock" */
@@ -67,9 +69,10 @@ struct nmc_geom {
     uint64_t ctl_size, memsize;                             /* file sizes */
     uint64_t holders_ofs, ports_ofs, krings_ofs;            /* ctl */
     uint64_t if_map_ofs, ring_map_ofs, buf_map_ofs;         /* ctl */
+    uint64_t claim_map_ofs;                                 /* ctl: chunks of memory claimed */
     uint64_t if_pool_ofs, ring_pool_ofs, buf_pool_ofs;      /* memory */
     uint32_t if_units, ring_num, ring_size, buf_num, buf_size;
-    uint32_t pad;
+    uint32_t claim_shift;           /* a claimed chunk is 1 << claim_shift bytes of memory */
 };
 
 /* At offset 0 of the control file.  magic, layout and version keep their
@@ -217,6 +220,11 @@ struct nmc_region {
     struct nmc_region_hdr *hdr;
     uint16_t mem_id;
     bool locked;                    /* the region lock is held through fd */
+    /* the memory file, open while the region lock is held (claims need it;
+     * mem_fd means nothing unless mem_open: a zeroed struct has none) */
+    bool mem_open;
+    int mem_fd;
+    const char *rundir;             /* for opening it when needed; NULL: cannot */
 };
 enum nmc_lock_mode { NMC_NOLOCK, NMC_LOCK_WAIT, NMC_LOCK_TRY };
 int nmc_rundir_resolve(const char *req, char *out, size_t len);
@@ -254,6 +262,15 @@ static inline struct netmap_ring *nmc_ring_obj(uint8_t *mem, const struct nmc_ge
 { return (struct netmap_ring *)(mem + g->ring_pool_ofs + (uint64_t)i * g->ring_size); }
 static inline uint8_t *nmc_buf(uint8_t *mem, const struct nmc_geom *g, uint32_t idx)
 { return mem + g->buf_pool_ofs + (uint64_t)idx * g->buf_size; }
+
+/* claim.c: memory is claimed (fallocate) before it is first written, so
+ * that a full tmpfs is -ENOSPC from the control path, never a SIGBUS */
+int nmc_region_claim(struct nmc_region *r, uint64_t ofs, uint64_t len);
+int nmc_claim_bufs(struct nmc_region *r, const uint32_t *idx, uint32_t n);
+void nmc_region_close_mem(struct nmc_region *r);
+uint64_t nmc_space_free(const char *rundir);
+int nmc_claim_precheck(const char *rundir, const struct nmc_pipe_req *req);
+int nmc_claim_memlock(uint64_t bytes);
 
 /* alloc.c: first-fit bitmaps in the control area */
 int64_t nmc_bits_alloc_run(uint64_t *map, uint32_t nbits, uint32_t count);

@@ -105,7 +105,9 @@ static int make_nifp(struct nmc_region *r, struct nmc_holder *hd, const struct n
 
     if (unit < 0)
         return (int)unit;
-    if (extra && (err = nmc_buf_alloc_list(r, extra, &head)) < 0) {
+    if ((err = nmc_region_claim(r, r->g.if_pool_ofs + (uint64_t)unit * NMC_IF_UNIT,
+                                (uint64_t)units * NMC_IF_UNIT)) < 0 ||
+        (extra && (err = nmc_buf_alloc_list(r, extra, &head)) < 0)) {
         nmc_bits_free_run(if_map(r), r->g.if_units, (uint32_t)unit, units);
         return err;
     }
@@ -270,7 +272,8 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
     if (req->flags & (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON))
         return -EOPNOTSUPP;             /* monitors: not implemented */
     if ((err = nmc_rundir_resolve(req->rundir, rundir, sizeof(rundir))) < 0 ||
-        (err = nmc_rundir_check(rundir)) < 0)
+        (err = nmc_rundir_check(rundir)) < 0 ||
+        (err = nmc_claim_precheck(rundir, req)) < 0)
         return err;
     p = calloc(1, sizeof(*p));
     if (!p)
@@ -353,7 +356,7 @@ int nmc_port_close(struct nmc_port *p)
     lock = lock_for_close(p);
     r = (struct nmc_region){ .fd = lock, .ctl = p->ctl, .mem = p->mem, .g = p->g,
                              .hdr = (struct nmc_region_hdr *)p->ctl, .mem_id = p->mem_id,
-                             .locked = lock >= 0 };
+                             .locked = lock >= 0, .rundir = p->rundir };
     if (p->ops->detach)
         p->ops->detach(p, lock >= 0 ? &r : NULL);
     if (lock >= 0) {                    /* without the lock, reaping waits for the next open */

@@ -32,6 +32,21 @@ struct nmc_port_rec *nmc_rec_alloc(struct nmc_region *r, uint32_t kind, const ch
     return NULL;
 }
 
+/* Claim what rings [first, first + n) of `slots` slots use of their
+ * ring objects (the header and the slots). */
+static int claim_rings(struct nmc_region *r, uint32_t first, uint32_t n, uint32_t slots)
+{
+    uint64_t used = sizeof(struct netmap_ring) + (uint64_t)slots * sizeof(struct netmap_slot);
+
+    for (uint32_t k = 0; k < n; k++) {
+        int err = nmc_region_claim(r, r->g.ring_pool_ofs + (uint64_t)(first + k) * r->g.ring_size,
+                                   used);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
 /* n rings of `slots` slots for end e, direction d; with_bufs gives every
  * slot a buffer of its own (len = buffer size, as netmap). */
 int nmc_rec_add_rings(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e, uint32_t d,
@@ -41,16 +56,20 @@ int nmc_rec_add_rings(struct nmc_region *r, struct nmc_port_rec *rec, uint32_t e
     struct nmc_kring *kr = nmc_krings(r->ctl, &r->g);
     int64_t first = nmc_bits_alloc_run(ring_map(r), r->g.ring_num, n);
     uint32_t idx[NMC_MAXSLOTS];
+    int err;
 
     if (first < 0)
         return (int)first;
+    if ((err = claim_rings(r, (uint32_t)first, n, slots)) < 0) {
+        nmc_bits_free_run(ring_map(r), r->g.ring_num, (uint32_t)first, n);
+        return err;
+    }
     rec->first_obj[e][d] = (uint32_t)first;
     rec->nrings[e][d] = n;
     rec->nslots[e][d] = slots;
     for (uint32_t k = 0; k < n; k++) {
         uint32_t obj = (uint32_t)first + k;
         struct netmap_ring *ring = nmc_ring_obj(mem, &r->g, obj);
-        int err;
         nmc_ring_init(ring, &kr[obj], mem, &r->g, obj, slots, (uint16_t)k, (uint16_t)d);
         kr[obj].end = e;
         kr[obj].peer = obj;

@@ -184,6 +184,7 @@ static int new_region(const char *rundir, int names, const struct nmc_pipe_req *
                          nrx * nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS)) +
                     req->extra_bufs + 2;
     uint32_t num = req->buf_num ? req->buf_num : nmc_env_u32("NMCOMPAT_BUF_NUM", 0);
+    bool asked = num != 0;
     uint32_t size = req->buf_size ? req->buf_size : nmc_env_u32("NMCOMPAT_BUF_SIZE", NMC_DEF_BUF_SIZE);
     int err = -EINVAL;
 
@@ -196,8 +197,14 @@ static int new_region(const char *rundir, int names, const struct nmc_pipe_req *
         }
         return 0;
     }
+    if (need > (1u << 24))
+        return -ENOMEM;                 /* more than any region holds */
     if (num == 0)
-        num = need > NMC_DEF_BUF_NUM ? (uint32_t)(need > (1u << 24) ? 1u << 24 : need) : NMC_DEF_BUF_NUM;
+        num = need > NMC_DEF_BUF_NUM ? (uint32_t)need : NMC_DEF_BUF_NUM;
+    /* a pool asked for must fit where it would be claimed (claim.c); the
+     * default one is only reserved, and claimed as it is used */
+    if (asked && (uint64_t)num * size > nmc_space_free(rundir))
+        return -ENOSPC;
     return nmc_region_create(rundir, names, num, size, r);
 }
 

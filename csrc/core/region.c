@@ -101,6 +101,7 @@ void nmc_region_unlock(struct nmc_region *r)
     if (r->locked && r->fd >= 0)
         nmc_lock_byte(r->fd, NMC_REGION_LOCK_BYTE, F_UNLCK, false);
     r->locked = false;
+    nmc_region_close_mem(r);
 }
 
 void nmc_region_path(const char *rundir, uint16_t mem_id, char *out, size_t len)
@@ -113,8 +114,20 @@ void nmc_region_ctl_path(const char *rundir, uint16_t mem_id, char *out, size_t 
     snprintf(out, len, "%s/ctl.%u", rundir, (unsigned)mem_id);
 }
 
+/* The smallest chunk (a power of two, at least a page) with which the
+ * claim map of a memory of `memsize` bytes has at most NMC_CLAIM_BITS bits. */
+static uint32_t claim_shift(uint64_t memsize)
+{
+    uint32_t shift = 12;
+
+    while ((memsize >> shift) >= NMC_CLAIM_BITS)
+        shift++;
+    return shift;
+}
+
 /* The layout is a pure function of the parameters: creation computes it,
- * attach recomputes it and refuses a header that disagrees. */
+ * attach recomputes it and refuses a header that disagrees.  The memory
+ * comes first: the control file ends with a map of its chunks. */
 static void layout(struct nmc_geom *g, uint32_t buf_num, uint32_t buf_size)
 {
     uint64_t o = NMC_PAGE;              /* header page */
@@ -126,6 +139,14 @@ static void layout(struct nmc_geom *g, uint32_t buf_num, uint32_t buf_size)
                                       NMC_MAXSLOTS * sizeof(struct netmap_slot), NMC_PAGE);
     g->buf_num = buf_num;
     g->buf_size = buf_size;
+    g->if_pool_ofs = 0;
+    g->ring_pool_ofs = round_up((uint64_t)g->if_units * NMC_IF_UNIT, NMC_PAGE);
+    /* one spare page before the buffers: an AF_XDP UMEM starts there, so
+     * that a fill address of (buffer - 256) puts received data exactly at
+     * the start of the netmap buffer */
+    g->buf_pool_ofs = g->ring_pool_ofs + (uint64_t)g->ring_num * g->ring_size + NMC_PAGE;
+    g->memsize = round_up(g->buf_pool_ofs + (uint64_t)buf_num * buf_size, NMC_PAGE);
+    g->claim_shift = claim_shift(g->memsize);
     g->holders_ofs = o;
     o += round_up(NMC_MAX_HOLDERS * sizeof(struct nmc_holder), NMC_PAGE);
     g->ports_ofs = o;
@@ -138,14 +159,9 @@ static void layout(struct nmc_geom *g, uint32_t buf_num, uint32_t buf_size)
     o += round_up(g->ring_num / 8 + 8, 64);
     g->buf_map_ofs = o;
     o += round_up(((uint64_t)buf_num + 63) / 64 * 8, 64);
+    g->claim_map_ofs = o;
+    o += round_up(((g->memsize >> g->claim_shift) + 64) / 64 * 8, 64);
     g->ctl_size = round_up(o, NMC_PAGE);
-    g->if_pool_ofs = 0;
-    g->ring_pool_ofs = round_up((uint64_t)g->if_units * NMC_IF_UNIT, NMC_PAGE);
-    /* one spare page before the buffers: an AF_XDP UMEM starts there, so
-     * that a fill address of (buffer - 256) puts received data exactly at
-     * the start of the netmap buffer */
-    g->buf_pool_ofs = g->ring_pool_ofs + (uint64_t)g->ring_num * g->ring_size + NMC_PAGE;
-    g->memsize = round_up(g->buf_pool_ofs + (uint64_t)buf_num * buf_size, NMC_PAGE);
 }
 
 void nmc_region_unmap(uint8_t *ctl, uint8_t *mem, const struct nmc_geom *g)
@@ -156,8 +172,9 @@ void nmc_region_unmap(uint8_t *ctl, uint8_t *mem, const struct nmc_geom *g)
         munmap(mem, g->memsize);
 }
 
-/* Map both files; the memory file's descriptor is not kept (the mapping
- * holds the file), the control file's is: it carries the lock bytes. */
+/* Map both files; the control file's descriptor is kept (it carries the
+ * lock bytes), and so is the memory file's, for claims, until the caller
+ * gives it up (nmc_region_close_mem: the mapping holds the file). */
 static int map_region(int ctl_fd, int mem_fd, const struct nmc_geom *g, struct nmc_region *r)
 {
     void *c = mmap(NULL, g->ctl_size, PROT_READ | PROT_WRITE, MAP_SHARED, ctl_fd, 0);
@@ -175,6 +192,9 @@ static int map_region(int ctl_fd, int mem_fd, const struct nmc_geom *g, struct n
     r->mem = m;
     r->g = *g;
     r->hdr = (struct nmc_region_hdr *)r->ctl;
+    r->mem_fd = mem_fd;
+    r->mem_open = true;
+    r->rundir = NULL;
     return 0;
 }
 
@@ -225,13 +245,15 @@ static int create_ctl(const char *rundir, int names_fd, uint16_t *id)
     return -ENOSPC;
 }
 
-/* Size both files and map them (the control file's descriptor is kept). */
+/* Size both files and map them (both descriptors are kept).  The control
+ * file is claimed whole (every page of it may be written at any time);
+ * the memory file stays sparse, claimed chunk by chunk (claim.c). */
 static int size_and_map(int ctl_fd, const char *mem_path, const struct nmc_geom *g,
                         struct nmc_region *r)
 {
     int mem_fd, err;
 
-    if (ftruncate(ctl_fd, (off_t)g->ctl_size) < 0)
+    if (fallocate(ctl_fd, 0, 0, (off_t)g->ctl_size) < 0)
         return -errno;
     if ((mem_fd = create_file(mem_path)) < 0)
         return mem_fd;
@@ -239,9 +261,10 @@ static int size_and_map(int ctl_fd, const char *mem_path, const struct nmc_geom 
         err = -errno;
     else
         err = map_region(ctl_fd, mem_fd, g, r);
-    close(mem_fd);
-    if (err < 0)
+    if (err < 0) {
+        close(mem_fd);
         unlink(mem_path);
+    }
     return err;
 }
 
@@ -352,12 +375,14 @@ int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r,
     nmc_region_path(rundir, mem_id, path, sizeof(path));
     if ((err = mem_fd = open_checked(path, g.memsize)) < 0)
         goto fail;
-    err = map_region(ctl_fd, mem_fd, &g, r);
-    close(mem_fd);
-    if (err < 0)
+    if ((err = map_region(ctl_fd, mem_fd, &g, r)) < 0) {
+        close(mem_fd);
         goto fail;
+    }
     r->mem_id = mem_id;
     r->locked = lock != NMC_NOLOCK;
+    if (!r->locked)
+        nmc_region_close_mem(r);        /* claims are made under the lock only */
     return 0;
 fail:
     close(ctl_fd);                      /* releases the lock */
@@ -366,6 +391,7 @@ fail:
 
 void nmc_region_detach(struct nmc_region *r)
 {
+    nmc_region_close_mem(r);
     nmc_region_unmap(r->ctl, r->mem, &r->g);
     if (r->fd >= 0)
         close(r->fd);

@@ -43,7 +43,7 @@ int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct n
     key.mem_id = 0;
     if (!key.buf_num) {
         uint32_t need = 2 * req->tx_rings * (slots + 2 * NMC_XSK_RX_FACTOR * rslots) + req->extra_bufs + 2;
-        key.buf_num = need * 2 > NMC_DEF_BUF_NUM ? need * 2 : NMC_DEF_BUF_NUM;
+        key.buf_num = need * 2 > NMC_NIC_DEF_BUF_NUM ? need * 2 : NMC_NIC_DEF_BUF_NUM;
     }
     if ((err = nmc_get_region(rundir, &key, r)) < 0)
         return err;

@@ -95,6 +95,17 @@ static int stock(struct nmc_port *p, struct nmc_region *r, struct nmc_lring *lr)
     return err;
 }
 
+/* The UMEM (the buffer pool and the page before it) is pinned whole when
+ * it is registered: it must fit RLIMIT_MEMLOCK, and its memory is claimed
+ * first, so that a full tmpfs is -ENOSPC rather than a failed pin. */
+static int claim_umem(struct nmc_region *r)
+{
+    uint64_t len = NMC_PAGE + (uint64_t)r->g.buf_num * r->g.buf_size;
+    int err = nmc_claim_memlock(len);
+
+    return err < 0 ? err : nmc_region_claim(r, r->g.buf_pool_ofs - NMC_PAGE, len);
+}
+
 /* After the generic open: one socket per bound queue, FILL stocked. */
 static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req)
 {
@@ -106,7 +117,7 @@ static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
     p->kfd = calloc(nq + 1, sizeof(*p->kfd));
     if (!p->xsk || !p->kfd)
         return -ENOMEM;
-    if ((err = nmc_nic_join(p, true)) < 0)
+    if ((err = claim_umem(r)) < 0 || (err = nmc_nic_join(p, true)) < 0)
         return err;
     for (uint32_t k = 0; k < nq; k++) {
         uint32_t n = p->nrx ? p->rx[k % p->nrx].n : p->tx[k].n;

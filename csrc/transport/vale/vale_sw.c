@@ -106,8 +106,10 @@ int nmc_sw_attach(const char *rundir, const char *sw, int flags, struct nmc_swma
     if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || !S_ISREG(st.st_mode))
         goto fail;
     if ((flags & NMC_SW_CREATE) && st.st_size == 0) {
-        if (ftruncate(fd, sizeof(struct nmc_switch)) < 0) {
+        /* claimed whole: senders write the learning table at any time */
+        if (fallocate(fd, 0, 0, sizeof(struct nmc_switch)) < 0) {
             err = -errno;
+            unlink(path);               /* empty, and ours: the lock is held */
             goto fail;
         }
         st.st_size = sizeof(struct nmc_switch);
