@@ -49,7 +49,7 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     port.  ``extra_bufs`` buffers are granted exactly (or ENOMEM) and linked
     from ``port.bufs_head``; put every one back on that list before close.
     ``buf_num``/``buf_size`` size a region this open creates (defaults:
-    $NMCOMPAT_BUF_NUM or 65536, $NMCOMPAT_BUF_SIZE or 2048).  ``rundir``
+    $NMCOMPAT_BUF_NUM or 163840, $NMCOMPAT_BUF_SIZE or 2048).  ``rundir``
     (default $NMCOMPAT_RUNDIR or /dev/shm/nmcompat-<uid>) must be on tmpfs.
     ``spin_us`` is how long poll() busy-waits before sleeping (default 20).
     NIC names (``netmap:eth0``, ``netmap:eth0-2``) go to the first working

@@ -7,7 +7,7 @@ matching ``nmcompat.open()`` keyword.  This is the one list of them.
 | netmap parameter   | environment              | open() keyword   | default          | applies to |
 |--------------------|--------------------------|------------------|------------------|------------|
 | admode             | NMCOMPAT_ADMODE          | admode=          | 0 (best)         | NIC ports: 0 best (native, AF_XDP drv, AF_XDP skb, AF_PACKET), 1 native only, 2 emulated (AF_PACKET) only |
-| buf_num            | NMCOMPAT_BUF_NUM         | buf_num=         | 65536 (grown to fit) | buffers of a region this open creates |
+| buf_num            | NMCOMPAT_BUF_NUM         | buf_num=         | 163840 (grown to fit; NIC regions 65536) | buffers of a region this open creates (reserved; claimed on the tmpfs as ports use them; an explicit value must fit the tmpfs free space) |
 | buf_size           | NMCOMPAT_BUF_SIZE        | buf_size=        | 2048             | buffer size of a region this open creates (64..65536, multiple of 64) |
 | (ring slots)       | NMCOMPAT_SLOTS           | slots=, tx_slots=, rx_slots= | 1024 | slots per ring of a port this open creates |
 | generic_ringsize   | NMCOMPAT_GENERIC_RINGSIZE| (slots=)         | 1024             | slots per ring of emulated (AF_PACKET) ports |
@@ -61,7 +61,7 @@ def rundir() -> str:
 def settings() -> dict:
     """The effective values, for reports and benchmarks."""
     return {
-        "admode": admode(), "buf_num": _int("NMCOMPAT_BUF_NUM", 65536),
+        "admode": admode(), "buf_num": _int("NMCOMPAT_BUF_NUM", 163840),
         "buf_size": _int("NMCOMPAT_BUF_SIZE", 2048), "slots": default_slots() or 1024,
         "generic_ringsize": default_slots(True), "bridge_batch": _int("NMCOMPAT_BRIDGE_BATCH", 1024),
         "no_timestamp": no_timestamp(), "spin_us": _int("NMCOMPAT_SPIN_US", 20),

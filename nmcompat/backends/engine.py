@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 
+from nmcompat import _space
 from nmcompat._ffi import check, ffi, lib, os_error
 from nmcompat._portspec import NR_REG_ALL_NIC, NR_REG_ONE_NIC
 from nmcompat.backends._base import COMMON, Backend, Opened
@@ -17,7 +18,7 @@ def _check_open(rc: int, spec, options: dict) -> None:
     if rc == -errno.EINVAL and spec.mode == NR_REG_ONE_NIC:
         check(rc, "open", spec.text, f"ring pair {spec.ringid} does not exist (-N counts "
               "from 0 to the port's ring count - 1; @conf:rings= sets the count)")
-    check(rc, "open", spec.text, rundir=options.get("rundir"))
+    check(rc, "open", spec.text, _space.detail(-rc, options), rundir=options.get("rundir"))
 
 
 class _EngineBackend(Backend):
@@ -59,6 +60,7 @@ class ValeBackend(_EngineBackend):
         out = ffi.new("struct nmc_port **")
         rc = lib.nmc_vale_open(req, out)
         if rc == -errno.ENOMEM:
-            check(rc, "open", spec.text, "the switch is full (252 ports) or the region has no room")
+            check(rc, "open", spec.text, "the switch is full (252 ports), or "
+                  + _space.detail(-rc, options))
         _check_open(rc, spec, options)
         return Opened(out[0])

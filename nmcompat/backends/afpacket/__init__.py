@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import socket
 
-from nmcompat import config
+from nmcompat import _space, config
 from nmcompat._ffi import ffi, lib, os_error
 from nmcompat._portspec import NR_REG_ALL_NIC
 from nmcompat.backends._base import Opened, Probe
@@ -44,6 +44,6 @@ class AfpacketBackend(NicBackend):
         out = ffi.new("struct nmc_port **")
         rc = lib.nmc_pkt_open(req, out)
         if rc < 0:
-            raise os_error(-rc, "open", spec.text)
+            raise os_error(-rc, "open", spec.text, _space.detail(-rc, options))
         queues = tuple(range(nq)) if spec.mode == NR_REG_ALL_NIC else (spec.ringid,)
         return Opened(out[0], {"queues": queues})

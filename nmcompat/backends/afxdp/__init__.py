@@ -44,4 +44,4 @@ class AfxdpBackend(NicBackend):
         keep: list = []
         req = self.request(spec, ifindex, nq, options, keep)
         req.xdp_bind, req.no_sg = bind, int(not options.get("multibuffer", True))
-        return open_xsk(spec, req, nq, options.get("xdp_mode", "auto"))
+        return open_xsk(spec, req, nq, options.get("xdp_mode", "auto"), options)

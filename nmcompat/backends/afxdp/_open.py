@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 from contextlib import ExitStack
 
+from nmcompat import _space
 from nmcompat._ffi import ffi, lib, os_error
 from nmcompat._portspec import NR_REG_ONE_NIC
 from nmcompat.backends._base import Opened
@@ -19,7 +20,7 @@ _HINTS = {
 }
 
 
-def open_xsk(spec, req, nq, xdp_mode):
+def open_xsk(spec, req, nq, xdp_mode, options=None):
     """Opened(handle, details, closer); the closer releases the program."""
     ifname, ifindex = spec.name, req.ifindex
     out = ffi.new("struct nmc_port **")
@@ -29,7 +30,7 @@ def open_xsk(spec, req, nq, xdp_mode):
             -rc, f"couldn't open {spec.text}: {_HINTS[errno.EPERM]}", spec.text)
     if rc < 0:
         q = spec.ringid if spec.mode == NR_REG_ONE_NIC else "0.." + str(nq - 1)
-        hint = _HINTS.get(-rc, "").format(q=q, ifname=ifname)
+        hint = _HINTS.get(-rc, "").format(q=q, ifname=ifname) or _space.detail(-rc, options or {})
         raise os_error(-rc, "open", spec.text, hint)
     handle = out[0]
     with ExitStack() as undo:
