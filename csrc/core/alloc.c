@@ -81,7 +81,10 @@ int nmc_buf_alloc(struct nmc_region *r, uint32_t *out, uint32_t count)
 }
 
 /* Free one buffer; indexes out of range, reserved or already free are
- * ignored (they may come from a corrupted ring or list). */
+ * ignored (they may come from a corrupted ring or list).  The next
+ * allocation starts no later than the lowest freed buffer: buffers are
+ * reused before new memory is claimed (claim.c), so a region claims what
+ * its ports use at once, not its whole pool over time. */
 void nmc_buf_free(struct nmc_region *r, uint32_t idx)
 {
     uint64_t *m = bufmap(r);
@@ -90,6 +93,8 @@ void nmc_buf_free(struct nmc_region *r, uint32_t idx)
         return;
     bit_clr(m, idx);
     r->hdr->buf_free++;
+    if (idx < r->hdr->buf_hint)
+        r->hdr->buf_hint = idx & ~63u;
 }
 
 /* Free a list linked through the first uint32 of each buffer (netmap's

@@ -8,8 +8,10 @@
  * claimed with fallocate() when an allocator first hands out something in
  * it, under the region lock, and exhaustion is -ENOSPC (or -ENOMEM from a
  * memory cgroup) from the open that asked.  The claim map in the control
- * file has one bit per chunk (1 << g.claim_shift bytes); a claimed chunk
- * stays claimed while the region lives.  Control path only: the data path
+ * file has one bit per chunk (1 << g.claim_shift bytes), then one per
+ * kring (the control file is claimed whole but for its krings, which are
+ * claimed with their ring objects); what is claimed stays claimed while
+ * the region lives.  Control path only: the data path
  * writes only what an allocator handed out.
  */
 #include "nmc_int.h"
@@ -105,6 +107,32 @@ int nmc_region_claim(struct nmc_region *r, uint64_t ofs, uint64_t len)
         if ((err = claim_run(r, c, run)) < 0)
             return err;
         c = run;
+    }
+    return 0;
+}
+
+/* The claim map's bit of kring `obj`: after those of the memory's chunks. */
+static uint64_t kring_bit(const struct nmc_geom *g, uint32_t obj)
+{
+    return ((g->memsize + (1ULL << g->claim_shift) - 1) >> g->claim_shift) + obj;
+}
+
+/* Claim the krings of ring objects [first, first + n) in the control file
+ * (the rest of the control file is claimed when the region is made). */
+int nmc_claim_krings(struct nmc_region *r, uint32_t first, uint32_t n)
+{
+    uint64_t *m = claim_map(r);
+
+    if (first >= r->g.ring_num || n > r->g.ring_num - first)
+        return -EINVAL;
+    for (uint32_t k = first; k < first + n; k++) {
+        uint64_t ofs = r->g.krings_ofs + (uint64_t)k * sizeof(struct nmc_kring);
+        if (bit_get(m, kring_bit(&r->g, k)))
+            continue;
+        while (fallocate(r->fd, FALLOC_FL_KEEP_SIZE, (off_t)ofs, sizeof(struct nmc_kring)) < 0)
+            if (errno != EINTR)
+                return -errno;
+        bit_set(m, kring_bit(&r->g, k));
     }
     return 0;
 }

@@ -267,6 +267,7 @@ static inline uint8_t *nmc_buf(uint8_t *mem, const struct nmc_geom *g, uint32_t 
  * that a full tmpfs is -ENOSPC from the control path, never a SIGBUS */
 int nmc_region_claim(struct nmc_region *r, uint64_t ofs, uint64_t len);
 int nmc_claim_bufs(struct nmc_region *r, const uint32_t *idx, uint32_t n);
+int nmc_claim_krings(struct nmc_region *r, uint32_t first, uint32_t n);
 void nmc_region_close_mem(struct nmc_region *r);
 uint64_t nmc_space_free(const char *rundir);
 int nmc_claim_precheck(const char *rundir, const struct nmc_pipe_req *req);

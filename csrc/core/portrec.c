@@ -32,12 +32,15 @@ struct nmc_port_rec *nmc_rec_alloc(struct nmc_region *r, uint32_t kind, const ch
     return NULL;
 }
 
-/* Claim what rings [first, first + n) of `slots` slots use of their
- * ring objects (the header and the slots). */
+/* Claim what rings [first, first + n) of `slots` slots use: their krings,
+ * and of their ring objects the header and the slots. */
 static int claim_rings(struct nmc_region *r, uint32_t first, uint32_t n, uint32_t slots)
 {
     uint64_t used = sizeof(struct netmap_ring) + (uint64_t)slots * sizeof(struct netmap_slot);
+    int err = nmc_claim_krings(r, first, n);
 
+    if (err < 0)
+        return err;
     for (uint32_t k = 0; k < n; k++) {
         int err = nmc_region_claim(r, r->g.ring_pool_ofs + (uint64_t)(first + k) * r->g.ring_size,
                                    used);

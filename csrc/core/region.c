@@ -159,8 +159,8 @@ static void layout(struct nmc_geom *g, uint32_t buf_num, uint32_t buf_size)
     o += round_up(g->ring_num / 8 + 8, 64);
     g->buf_map_ofs = o;
     o += round_up(((uint64_t)buf_num + 63) / 64 * 8, 64);
-    g->claim_map_ofs = o;
-    o += round_up(((g->memsize >> g->claim_shift) + 64) / 64 * 8, 64);
+    g->claim_map_ofs = o;              /* a bit per chunk of memory, then per kring */
+    o += round_up(((g->memsize >> g->claim_shift) + 1 + g->ring_num + 63) / 64 * 8, 64);
     g->ctl_size = round_up(o, NMC_PAGE);
 }
 
@@ -246,14 +246,18 @@ static int create_ctl(const char *rundir, int names_fd, uint16_t *id)
 }
 
 /* Size both files and map them (both descriptors are kept).  The control
- * file is claimed whole (every page of it may be written at any time);
- * the memory file stays sparse, claimed chunk by chunk (claim.c). */
+ * file is claimed whole (any holder may write any page of it at any time)
+ * except the krings, which are claimed with their ring objects (claim.c);
+ * the memory file stays sparse, claimed chunk by chunk. */
 static int size_and_map(int ctl_fd, const char *mem_path, const struct nmc_geom *g,
                         struct nmc_region *r)
 {
     int mem_fd, err;
 
-    if (fallocate(ctl_fd, 0, 0, (off_t)g->ctl_size) < 0)
+    if (ftruncate(ctl_fd, (off_t)g->ctl_size) < 0 ||
+        fallocate(ctl_fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)g->krings_ofs) < 0 ||
+        fallocate(ctl_fd, FALLOC_FL_KEEP_SIZE, (off_t)g->if_map_ofs,
+                  (off_t)(g->ctl_size - g->if_map_ofs)) < 0)
         return -errno;
     if ((mem_fd = create_file(mem_path)) < 0)
         return mem_fd;

@@ -250,7 +250,8 @@ static int count_pipes_of(struct nmc_region *r, const char *parent)
     int n = 0;
 
     for (uint32_t i = 0; i < NMC_MAX_PORTS; i++)
-        n += ports[i].state == NMC_LIVE && strncmp(ports[i].parent, parent, NMC_NAMELEN) == 0;
+        n += ports[i].state == NMC_LIVE && ports[i].kind == NMC_KIND_PIPE &&
+             strncmp(ports[i].parent, parent, NMC_NAMELEN) == 0;
     return n;
 }
 
@@ -267,7 +268,8 @@ static int pipe_resolve(const char *rundir, const struct nmc_pipe_req *req, stru
         *port = (uint32_t)pi;
         return 0;
     }
-    return count_pipes_of(r, req->parent) >= 64 ? -ENOMEM : pipe_create(r, req, port);
+    /* netmap: NM_MAXPIPES per parent, then EINVAL */
+    return count_pipes_of(r, req->parent) >= NMC_MAXPIPES ? -EINVAL : pipe_create(r, req, port);
 }
 
 static int pipe_validate(const struct nmc_pipe_req *req)
