@@ -46,8 +46,9 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     nm_open's (``grammar="legacy"``); see nmcompat._portspec.  Ring and slot
     counts (``tx_rings``, ``rx_rings``, ``rings``, ``tx_slots``, ``rx_slots``,
     ``slots``) override ``@conf:`` and apply only when the open creates the
-    port.  ``extra_bufs`` buffers are granted exactly (or ENOMEM) and linked
-    from ``port.bufs_head``; put every one back on that list before close.
+    port.  ``extra_bufs`` buffers are granted exactly (or ENOMEM; ENOSPC when
+    the runtime tmpfs cannot hold them) and linked from ``port.bufs_head``;
+    put every one back on that list before close.
     ``buf_num``/``buf_size`` size a region this open creates (defaults:
     $NMCOMPAT_BUF_NUM or 163840, $NMCOMPAT_BUF_SIZE or 2048).  ``rundir``
     (default $NMCOMPAT_RUNDIR or /dev/shm/nmcompat-<uid>) must be on tmpfs.

@@ -42,8 +42,9 @@ struct nmc_pipe_req {
     uint64_t flags;         /* NR_* register flags */
     uint16_t mem_id;        /* 0: the parent's region, or a new one */
     uint32_t tx_rings, rx_rings, tx_slots, rx_slots;   /* as seen by the master */
-    uint32_t extra_bufs;    /* granted exactly, or ENOMEM */
-    uint32_t buf_num;       /* buffers in a region this open creates */
+    uint32_t extra_bufs;    /* granted exactly, or ENOMEM (ENOSPC: the runtime tmpfs cannot hold them) */
+    uint32_t buf_num;       /* buffers in a region this open creates (0: 163840, grown to fit;
+                               a value given must fit the runtime tmpfs's free space: ENOSPC) */
     uint32_t buf_size;      /* buffer size in a region this open creates */
     int32_t spin_us;        /* busy-poll before sleeping in nmc_poll; <0 default */
     uint32_t no_timestamp;  /* non-zero: rxsync leaves ring->ts alone */
@@ -94,6 +95,11 @@ int nmc_abi_version(void);
  * attaches to no region with another stamp (-EPROTO). */
 uint64_t nmc_layout_stamp(void);
 
+/* Opens claim the memory of what they are given on the runtime tmpfs
+ * before it is used: a full tmpfs is -ENOSPC (never a SIGBUS later), a
+ * region without enough free buffers -ENOMEM, an AF_XDP UMEM beyond
+ * RLIMIT_MEMLOCK (without CAP_IPC_LOCK) -ENOBUFS.  A parent has at most 64
+ * pipes; the 65th is -EINVAL, as in netmap. */
 int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 /* A VALE port: req->parent is its name "valeX:Y" (switch part [A-Za-z0-9_]),
  * req->pipe_id NULL; the switch and the port are created on first use. */
