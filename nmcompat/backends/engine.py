@@ -13,12 +13,14 @@ from nmcompat.backends._base import COMMON, Backend, Opened
 from nmcompat.backends._request import request
 
 
-def _check_open(rc: int, spec, options: dict) -> None:
-    """Raise for a failed open; an EINVAL for one ring pair says which."""
+def _check_open(rc: int, spec, options: dict, einval: str = "") -> None:
+    """Raise for a failed open; an EINVAL for one ring pair says which, any
+    other EINVAL says `einval`."""
     if rc == -errno.EINVAL and spec.mode == NR_REG_ONE_NIC:
         check(rc, "open", spec.text, f"ring pair {spec.ringid} does not exist (-N counts "
               "from 0 to the port's ring count - 1; @conf:rings= sets the count)")
-    check(rc, "open", spec.text, _space.detail(-rc, options), rundir=options.get("rundir"))
+    detail = einval if rc == -errno.EINVAL and einval else _space.detail(-rc, options)
+    check(rc, "open", spec.text, detail, rundir=options.get("rundir"))
 
 
 class _EngineBackend(Backend):
@@ -33,6 +35,10 @@ class _EngineBackend(Backend):
         return req
 
 
+_PIPE_EINVAL = ("the pipe cannot be made: a parent has at most 64 pipes (netmap's limit), "
+                "a pipe lives in its parent's region (@mem_id), and a ring it binds must exist")
+
+
 class PipeBackend(_EngineBackend):
     """A pipe end (``X{id`` master, ``X}id`` slave), whatever X is."""
     name = "pipe"
@@ -42,7 +48,7 @@ class PipeBackend(_EngineBackend):
         role = 0 if spec.pipe.role == "master" else 1
         req = self._request(spec, spec.pipe.parent, options, keep, spec.pipe.pipe_id, role)
         out = ffi.new("struct nmc_port **")
-        _check_open(lib.nmc_pipe_open(req, out), spec, options)
+        _check_open(lib.nmc_pipe_open(req, out), spec, options, _PIPE_EINVAL)
         return Opened(out[0])
 
 
