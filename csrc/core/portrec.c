@@ -39,15 +39,9 @@ static int claim_rings(struct nmc_region *r, uint32_t first, uint32_t n, uint32_
     uint64_t used = sizeof(struct netmap_ring) + (uint64_t)slots * sizeof(struct netmap_slot);
     int err = nmc_claim_krings(r, first, n);
 
-    if (err < 0)
-        return err;
-    for (uint32_t k = 0; k < n; k++) {
-        int err = nmc_region_claim(r, r->g.ring_pool_ofs + (uint64_t)(first + k) * r->g.ring_size,
-                                   used);
-        if (err < 0)
-            return err;
-    }
-    return 0;
+    for (uint32_t k = 0; k < n && err == 0; k++)
+        err = nmc_region_claim(r, r->g.ring_pool_ofs + (uint64_t)(first + k) * r->g.ring_size, used);
+    return err;
 }
 
 /* n rings of `slots` slots for end e, direction d; with_bufs gives every
