@@ -171,10 +171,11 @@ int nmc_ring_refill(struct nmc_port *p, struct nmc_lring *lr, int dir, uint32_t 
         return lock;
     r = (struct nmc_region){ .fd = lock, .ctl = p->ctl, .mem = p->mem, .g = p->g,
                              .hdr = (struct nmc_region_hdr *)p->ctl, .mem_id = p->mem_id,
-                             .locked = true };
-    refill_walk(p, lr, dir, first, count, &r);
+                             .locked = true, .rundir = p->rundir };
+    refill_walk(p, lr, dir, first, count, &r);      /* new buffers are claimed (claim.c) */
     nmc_buf_sweep(&r, none);
     left = refill_walk(p, lr, dir, first, count, NULL);
+    nmc_region_close_mem(&r);
     close(lock);                        /* releases the region lock */
     return left ? -ENOMEM : 0;
 }
