@@ -142,7 +142,6 @@ def test_fd_becomes_readable_when_another_process_sends(procs, rundir, waiter, a
         child = procs.python(SEND_LATER, str(go), "5")
         child.expect("ready", timeout=20)
         assert select.select([fd], [], [], 0.05)[0] == []    # nothing yet, no false alarm
-        t0 = time.monotonic()
         go.touch()
         if waiter == "poll":
             pl = select.poll()
@@ -156,7 +155,6 @@ def test_fd_becomes_readable_when_another_process_sends(procs, rundir, waiter, a
             ep.register(fd, select.EPOLLIN)
             assert ep.poll(5)
             ep.close()
-        assert time.monotonic() - t0 < 4.5
         assert payloads(rx) == [b"from afar"]
         child.expect("sent")
         assert select.select([fd], [], [], 0)[0] == []       # drained by the rxsync
@@ -170,9 +168,7 @@ def test_port_poll_pollin_wakes_on_another_process(procs, rundir):
         child.expect("ready", timeout=20)
         assert rx.poll(POLLIN, 50) == 0
         go.touch()
-        t0 = time.monotonic()
         assert rx.poll(POLLIN, 5000) & POLLIN
-        assert time.monotonic() - t0 < 4.5
         assert rx.stats()["sleeps"] >= 1
         assert payloads(rx) == [b"from afar"]
 
@@ -185,11 +181,8 @@ def test_port_poll_pollout_wakes_when_another_process_drains(procs, rundir):
         assert fill(tx) == 63
         assert tx.poll(POLLOUT, 0) == 0
         go.touch()
-        t0 = time.monotonic()
         rv = tx.poll(POLLOUT, 5000)
-        took = time.monotonic() - t0
         assert rv & POLLOUT, rv
-        assert took < 4.5, took
         assert child.expect("drained").split()[1] == "63"
         assert tx.tx_rings[0].space() == 63
         assert tx.stats()["sleeps"] >= 1
@@ -209,10 +202,8 @@ def test_fd_becomes_writable_when_another_process_drains(procs, rundir, armed_by
         pl.register(fd, select.POLLOUT)
         assert pl.poll(50) == [], "writable while the ring is full"
         go.touch()
-        t0 = time.monotonic()
         events = pl.poll(5000)
         assert events and events[0][1] & select.POLLOUT, "not writable after the drain"
-        assert time.monotonic() - t0 < 4.5
         child.expect("drained")
         tx.txsync()
         assert tx.tx_rings[0].space() == 63
@@ -227,9 +218,7 @@ def test_sender_waiting_for_a_reader_that_opens_later(procs, rundir):
         fill(tx)
         assert tx.poll(POLLOUT, 50) == 0
         child = procs.python(DRAIN_LATER, str(go), "0.2", "5")
-        t0 = time.monotonic()
         assert tx.poll(POLLOUT, 8000) & POLLOUT
-        assert time.monotonic() - t0 < 7.5
         child.expect("drained")
 
 
@@ -373,9 +362,7 @@ def test_killed_receiver_never_blocks_the_sender(procs, rundir):
         child.expect("ready", timeout=20)
         fill(tx)
         child.kill()
-        t0 = time.monotonic()
         assert tx.poll(POLLOUT, 300) == 0                # times out, does not hang
-        assert time.monotonic() - t0 < 5
         assert tx.inject(b"x") == 0                      # and nothing was dropped to make room
         go.touch()
         new = procs.python(DRAIN_LATER, str(go), "0", "5")
