@@ -147,6 +147,14 @@ def check_frame(row: np.ndarray, length: int, flows: dict) -> str:
     return ""
 
 
+def describe(row: np.ndarray, length: int) -> str:
+    """A foreign frame: its length, first bytes, and where our header or
+    payload pattern shows up in it."""
+    head = bytes(row[:min(length, 48)]).hex()
+    where = bytes(row[:min(length, row.shape[0])]).find(MAGIC)
+    return f"len={length} head={head} magic_at={where}"
+
+
 def receiver(port_name: str, flow_ids: list, own_mac: bytes) -> int:
     flows = {f: Flow() for f in flow_ids}
     expect: dict = {}
@@ -163,7 +171,7 @@ def receiver(port_name: str, flow_ids: list, own_mac: bytes) -> int:
     threading.Thread(target=read_expect, daemon=True).start()
     out = np.zeros((64, MAX_LEN + 216), dtype=np.uint8)
     lens = np.zeros(64, dtype=np.uint32)
-    foreign = 0
+    foreign, samples = 0, []
     with nmcompat.open(port_name) as port:
         if own_mac:
             hello = np.zeros((1, 60), dtype=np.uint8)
@@ -175,7 +183,12 @@ def receiver(port_name: str, flow_ids: list, own_mac: bytes) -> int:
             port.poll(nmcompat.POLLIN, 100)
             data, got = port.recv(64, out=out, lengths=lens)
             for i in range(len(got)):
-                foreign += check_frame(data[i], int(got[i]), flows) == "foreign"
+                if check_frame(data[i], int(got[i]), flows) == "foreign":
+                    foreign += 1
+                    if len(samples) < 8:
+                        samples.append(describe(data[i], int(got[i]))
+                                       + f" after={sum(f.received for f in flows.values())}"
+                                       + f" batch={i}/{len(got)}")
             if len(got):
                 last_progress = time.monotonic()
             if got_expect.is_set():
@@ -188,6 +201,7 @@ def receiver(port_name: str, flow_ids: list, own_mac: bytes) -> int:
                       "missing_at_end": max(0, expect.get(f, 0) - fl.next)}
                   for f, fl in flows.items()}
         emit({"role": "recv", "port": port_name, "flows": result, "foreign": foreign,
+              "foreign_samples": samples,
               "stats": stats_of(port)})
     return 0
 

@@ -119,7 +119,7 @@ def verdict(kind: str, flows: list, sent: dict, rx: dict, tx_dropped: int) -> li
         if g["reordered"] or g["corrupt"]:
             bad.append(f"{rx['port']} flow {f}: {g['reordered']} reordered, {g['corrupt']} corrupt")
     if rx["foreign"]:
-        bad.append(f"{rx['port']}: {rx['foreign']} foreign frames")
+        bad.append(f"{rx['port']}: {rx['foreign']} foreign frames: {rx.get('foreign_samples', [])[:3]}")
     return bad
 
 

@@ -19,6 +19,15 @@
  *       floods the learning table receives everyone's frames, and a torn
  *       copy it sends (read while the switch writes the buffer) is
  *       indistinguishable from corruption.
+ *   scribble fields -p PORT [-s seed] [-n corruptions]
+ *       Open PORT and, field by field, write bad values (random, zero,
+ *       the slot count, the buffer count and their neighbours, all ones)
+ *       into every field of its netmap_if, of each of its rings and of
+ *       the peer's rings (header fields, const ones included, and every
+ *       field of a random slot), a few fields at a time, each batch
+ *       followed by one engine call (txsync, rxsync, poll, inject, recv,
+ *       nextpkt) whose answer must be a success or EINVAL.  Prints the
+ *       corruptions made and how many fields were hit.
  *   scribble send -p PORT -g TAG [-d DSTMAC]
  *       Send a numbered stream (frame i: length and bytes derived from TAG
  *       and i) until SIGUSR1, then frames flagged "last" until the receiver
@@ -52,6 +61,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +78,8 @@
 
 struct opts {
     const char *port, *rundir, *peer;
-    uint32_t tag, iters;
+    uint32_t tag;
+    uint64_t iters;
     bool no_rx;                 /* scribbler: never receive (see -R) */
     uint8_t dst[6], src[6];
     uint64_t seed;
@@ -293,7 +304,7 @@ static int scribbler(const struct opts *o)
         nmc_poll(p, POLLIN, 10);
     }
     out("ready scribbler memsize=%" PRIu64, info.nr_memsize);
-    for (uint32_t it = 0; it < o->iters; it++) {
+    for (uint64_t it = 0; it < o->iters; it++) {
         int r[6];
         check_deadline("scribbler");
         scribble(p, mem, info.nr_memsize, it);
@@ -310,7 +321,124 @@ static int scribbler(const struct opts *o)
             other += r[k] < 0 && r[k] != -EINVAL;
         }
     }
-    out("done iters=%u ok=%" PRIu64 " einval=%" PRIu64 " other=%" PRIu64, o->iters, ok, einval, other);
+    out("done iters=%" PRIu64 " ok=%" PRIu64 " einval=%" PRIu64 " other=%" PRIu64, o->iters, ok, einval, other);
+    nmc_port_close(p);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* fields: one field at a time */
+
+struct field { const char *name; size_t ofs, size; };
+
+#define F_IF(m) { "if." #m, offsetof(struct netmap_if, m), sizeof(((struct netmap_if *)0)->m) }
+#define F_RING(m) { "ring." #m, offsetof(struct netmap_ring, m), sizeof(((struct netmap_ring *)0)->m) }
+#define F_SLOT(m) { "slot." #m, offsetof(struct netmap_slot, m), sizeof(((struct netmap_slot *)0)->m) }
+
+static const struct field if_fields[] = {
+    F_IF(ni_name), F_IF(ni_version), F_IF(ni_flags), F_IF(ni_tx_rings), F_IF(ni_rx_rings),
+    F_IF(ni_bufs_head), F_IF(ni_host_tx_rings), F_IF(ni_host_rx_rings), F_IF(ni_spare1),
+    { "if.ring_ofs", offsetof(struct netmap_if, ring_ofs), 8 },
+};
+static const struct field ring_fields[] = {
+    F_RING(buf_ofs), F_RING(num_slots), F_RING(nr_buf_size), F_RING(ringid), F_RING(dir),
+    F_RING(head), F_RING(cur), F_RING(tail), F_RING(flags), F_RING(ts), F_RING(offset_mask),
+    F_RING(buf_align), F_RING(sem),
+};
+static const struct field slot_fields[] = { F_SLOT(buf_idx), F_SLOT(len), F_SLOT(flags), F_SLOT(ptr) };
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A bad value for a field: near the limits the engine must check, or random. */
+static uint64_t bad_value(const struct nmc_port *p, uint32_t nslots)
+{
+    const uint64_t near[] = { 0, 1, 2, nslots - 1, nslots, nslots + 1, p->g.buf_num - 1,
+                              p->g.buf_num, p->g.buf_num + 1, p->g.buf_size, p->g.buf_size + 1,
+                              0x7fffffff, 0xffff, UINT32_MAX, UINT64_MAX };
+    uint64_t r = R();
+
+    return r & 1 ? near[R() % (sizeof(near) / sizeof(near[0]))] : r & 2 ? R() % (2 * nslots + 4) : R();
+}
+
+static void write_field(uint8_t *at, size_t size, uint64_t v)
+{
+    if (size <= 8) {
+        memcpy(at, &v, size);           /* little-endian: the low bytes */
+        return;
+    }
+    fill_random(at, size);
+}
+
+/* One corruption: field k of the 3 tables (counted in hit[k]). */
+static void corrupt_one(struct nmc_port *p, uint32_t *hit)
+{
+    uint32_t nif = NFIELDS(if_fields), nring = NFIELDS(ring_fields), nslot = NFIELDS(slot_fields);
+    uint32_t k = (uint32_t)(R() % (nif + nring + nslot)), d = (uint32_t)(R() & 1);
+    struct nmc_lring *lr = d ? p->rx : p->tx;
+    uint32_t cnt = d ? p->nrx : p->ntx;
+    struct nmc_lring *one = cnt ? &lr[R() % cnt] : NULL;
+    struct netmap_ring *ring = one ? (R() & 3 ? one->ring : one->peer_ring) : NULL;
+    uint32_t n = one ? one->n : 1;
+
+    hit[k]++;
+    if (k < nif) {
+        const struct field *f = &if_fields[k];
+        size_t extra = f->ofs == offsetof(struct netmap_if, ring_ofs) ? 8 * (R() % (p->ntx + p->nrx + 2)) : 0;
+        write_field((uint8_t *)p->nifp + f->ofs + extra, f->size, bad_value(p, n));
+    } else if (!ring) {
+        return;
+    } else if (k < nif + nring) {
+        const struct field *f = &ring_fields[k - nif];
+        write_field((uint8_t *)ring + f->ofs, f->size, bad_value(p, n));
+    } else {
+        const struct field *f = &slot_fields[k - nif - nring];
+        write_field((uint8_t *)&ring->slot[R() % n] + f->ofs, f->size, bad_value(p, n));
+    }
+}
+
+static int engine_call(struct nmc_port *p, uint8_t *buf, size_t cap)
+{
+    uint32_t lens[4];
+    struct nmc_pkt pkt;
+
+    switch (R() % 6) {
+    case 0: return nmc_txsync(p);
+    case 1: return nmc_rxsync(p);
+    case 2: return nmc_poll(p, POLLIN | POLLOUT, 0);
+    case 3: return nmc_inject(p, buf, 60 + R() % 9000);
+    case 4: return nmc_recv_batch(p, buf, 2048, lens, 4);
+    default:
+        return nmc_next_packet(p, (int)(R() & 1), &pkt) == 1 ? nmc_copy_packet(p, &pkt, buf, cap) : 0;
+    }
+}
+
+static int fields(const struct opts *o)
+{
+    uint32_t total = NFIELDS(if_fields) + NFIELDS(ring_fields) + NFIELDS(slot_fields), covered = 0;
+    uint32_t hit[NFIELDS(if_fields) + NFIELDS(ring_fields) + NFIELDS(slot_fields)] = { 0 };
+    struct nmc_port *p = open_port(o);
+    static uint8_t buf[4 * 9216];
+    uint64_t done = 0, calls = 0, einval = 0, other = 0;
+
+    out("ready fields");
+    while (done < o->iters) {
+        uint32_t batch = 1 + (uint32_t)(R() % 4);
+        int r;
+        if ((done & 1023) == 0)
+            check_deadline("fields");
+        for (uint32_t k = 0; k < batch && done < o->iters; k++, done++)
+            corrupt_one(p, hit);
+        r = engine_call(p, buf, sizeof(buf));
+        calls++;
+        einval += r == -EINVAL;
+        if (r < 0 && r != -EINVAL) {
+            other++;
+            out("other %d (%s) after %" PRIu64 " corruptions", r, strerror(-r), done);
+        }
+    }
+    for (uint32_t k = 0; k < total; k++)
+        covered += hit[k] > 0;
+    out("done corruptions=%" PRIu64 " fields=%u covered=%u calls=%" PRIu64 " einval=%" PRIu64
+        " other=%" PRIu64, done, total, covered, calls, einval, other);
     nmc_port_close(p);
     return 0;
 }
@@ -564,20 +692,22 @@ int main(int argc, char **argv)
         case 'R': o.no_rx = true; break;
         case 'r': o.rundir = optarg; break;
         case 'g': o.tag = (uint32_t)strtoul(optarg, NULL, 0); break;
-        case 'n': o.iters = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'n': o.iters = strtoull(optarg, NULL, 0); break;
         case 's': o.seed = strtoull(optarg, NULL, 0); break;
         case 'T': o.timeout = atof(optarg); break;
         case 'd': if (parse_mac(optarg, o.dst) < 0) FAIL("bad -d"); break;
         case 'm': if (parse_mac(optarg, o.src) < 0) FAIL("bad -m"); break;
-        default: FAIL("usage: scribble scribbler|send|recv|victim -p PORT [options]");
+        default: FAIL("usage: scribble scribbler|fields|send|recv|victim -p PORT [options]");
         }
     }
     if (!o.port)
-        FAIL("usage: scribble scribbler|send|recv|victim -p PORT [options]");
+        FAIL("usage: scribble scribbler|fields|send|recv|victim -p PORT [options]");
     rng ^= o.seed * 0x9e3779b97f4a7c15ULL;
     deadline = now() + o.timeout;
     if (!strcmp(role, "scribbler"))
         return scribbler(&o);
+    if (!strcmp(role, "fields"))
+        return fields(&o);
     if (!strcmp(role, "send"))
         return sender(&o);
     if (!strcmp(role, "recv"))
