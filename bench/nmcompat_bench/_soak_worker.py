@@ -17,7 +17,10 @@ receiver prints {"ready": ...} (on a switch after announcing its MAC with a
 broadcast frame, so that the switch learns where it is), checks every frame
 (payload, length, per-flow order), and once it has read {"expect": {flow:
 frames sent}} on stdin, stops when every flow is complete or nothing arrived
-for IDLE_S seconds, then prints its counts.
+for IDLE_S seconds, then prints its counts.  Zero-length frames are
+counted apart ("empty"): on a switch, a sender that leased more slots of
+the receiver's ring than its frames could use, while another sender's
+lease follows, pads the rest with len = 0 slots, as netmap does.
 """
 from __future__ import annotations
 
@@ -127,6 +130,8 @@ class Flow:
 
 def check_frame(row: np.ndarray, length: int, flows: dict) -> str:
     """'' for a good frame of ours (counted in its flow), else what it is."""
+    if length == 0:
+        return "empty"          # a VALE sender's unused leased slot, padded (netmap's rule)
     if length < FRAME.size or length > row.shape[0]:
         return "foreign"
     _, _, etype, magic, flow, seq, declared = FRAME.unpack_from(row, 0)
@@ -171,7 +176,7 @@ def receiver(port_name: str, flow_ids: list, own_mac: bytes) -> int:
     threading.Thread(target=read_expect, daemon=True).start()
     out = np.zeros((64, MAX_LEN + 216), dtype=np.uint8)
     lens = np.zeros(64, dtype=np.uint32)
-    foreign, samples = 0, []
+    foreign, empty, samples = 0, 0, []
     with nmcompat.open(port_name) as port:
         if own_mac:
             hello = np.zeros((1, 60), dtype=np.uint8)
@@ -183,7 +188,9 @@ def receiver(port_name: str, flow_ids: list, own_mac: bytes) -> int:
             port.poll(nmcompat.POLLIN, 100)
             data, got = port.recv(64, out=out, lengths=lens)
             for i in range(len(got)):
-                if check_frame(data[i], int(got[i]), flows) == "foreign":
+                kind = check_frame(data[i], int(got[i]), flows)
+                empty += kind == "empty"
+                if kind == "foreign":
                     foreign += 1
                     if len(samples) < 8:
                         samples.append(describe(data[i], int(got[i]))
@@ -200,7 +207,7 @@ def receiver(port_name: str, flow_ids: list, own_mac: bytes) -> int:
                       "corrupt": fl.corrupt,
                       "missing_at_end": max(0, expect.get(f, 0) - fl.next)}
                   for f, fl in flows.items()}
-        emit({"role": "recv", "port": port_name, "flows": result, "foreign": foreign,
+        emit({"role": "recv", "port": port_name, "flows": result, "foreign": foreign, "empty": empty,
               "foreign_samples": samples,
               "stats": stats_of(port)})
     return 0

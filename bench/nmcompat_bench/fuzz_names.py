@@ -13,7 +13,8 @@ time.  For each name and each grammar (check):
 - a PortSpec has sane fields (mode, ring id, flags, mem id, name length,
   pipe parts);
 - the round trip holds: the spec written back as text (render) parses to
-  the same request, in the grammar it came from.
+  the same request, in the grammar it came from (where it can be written
+  back: not an @extmem file name with a ',' beside other keys).
 
 tests/unit/test_portspec_fuzz.py runs the same check on names Hypothesis
 builds.  This module prints how many names were checked, how many parsed,
@@ -98,8 +99,10 @@ def generate(rng: random.Random) -> str:
     return text
 
 
-def render(spec) -> str:
-    """The request of spec written back as a name of its grammar."""
+def render(spec):
+    """The request of spec written back as a name of its grammar; None when
+    it has none (an @extmem file name holding a ',' beside other keys: the
+    key=value form cannot carry it)."""
     text = ("netmap:" if spec.subsys == "netmap" else "") + spec.name
     if spec.grammar == "legacy" and spec.pipe is not None:
         return text + _suffix(spec)         # "x{1" is the name itself
@@ -113,6 +116,10 @@ def render(spec) -> str:
     if spec.share is not None:
         text += "@share=" + spec.share
     if spec.extmem is not None:
+        if list(spec.extmem) == ["file"]:
+            return text + "@extmem=" + spec.extmem["file"]
+        if any("," in v for v in spec.extmem.values()):
+            return None
         text += "@extmem:" + ",".join(f"{k}={v}" for k, v in sorted(spec.extmem.items()))
     return text
 
@@ -148,10 +155,13 @@ def check(text: str, grammar: str):
         brace = "{" if spec.pipe.role == "master" else "}"
         assert spec.name == spec.pipe.parent + brace + spec.pipe.pipe_id, (text, spec)
     hash(spec)
-    again = PARSERS[grammar](render(spec))
+    back = render(spec)
+    if back is None:
+        return spec
+    again = PARSERS[grammar](back)
     for field in REQUEST:
         assert getattr(again, field) == getattr(spec, field), \
-            f"{text!r} -> {render(spec)!r}: {field} {getattr(spec, field)!r} != {getattr(again, field)!r}"
+            f"{text!r} -> {back!r}: {field} {getattr(spec, field)!r} != {getattr(again, field)!r}"
     return spec
 
 

@@ -20,6 +20,10 @@ complete (or nothing arrives for a while).  The verdict, per receiver:
   dropped (rx_dropped of the receiver's port, tx_dropped of the senders'),
   and the frames missing per flow add up to those drops;
 - everywhere: no frame reordered, duplicated or corrupt, nothing foreign.
+  Zero-length frames are counted apart: a VALE sender pads the slots it
+  leased on the receiver's ring but could not fill (a chain that did not
+  fit) with len = 0 slots when another sender's lease follows, as netmap
+  does; on a pipe one is a failure.
 
 It prints a summary, then the result as one JSON line ("RESULT {...}");
 --json PATH also writes it to a file.  Exit status 0 when every check
@@ -118,6 +122,8 @@ def verdict(kind: str, flows: list, sent: dict, rx: dict, tx_dropped: int) -> li
         g = got[str(f)]
         if g["reordered"] or g["corrupt"]:
             bad.append(f"{rx['port']} flow {f}: {g['reordered']} reordered, {g['corrupt']} corrupt")
+    if rx["empty"] and kind != "vale":
+        bad.append(f"{rx['port']}: {rx['empty']} zero-length frames on a pipe")
     if rx["foreign"]:
         bad.append(f"{rx['port']}: {rx['foreign']} foreign frames: {rx.get('foreign_samples', [])[:3]}")
     return bad
@@ -181,7 +187,8 @@ def summary(res: dict) -> str:
         f = r["flows"].values()
         lines.append(f"  {r['port']:24} received {sum(g['received'] for g in f):>10}  "
                      f"dropped (counted) {r['stats']['rx_dropped']:>8}  "
-                     f"reordered {sum(g['reordered'] for g in f)}  corrupt {sum(g['corrupt'] for g in f)}")
+                     f"reordered {sum(g['reordered'] for g in f)}  corrupt {sum(g['corrupt'] for g in f)}"
+                     f"  empty {r['empty']}")
     rate = res["frames_sent"] / res["seconds"] if res["seconds"] else 0
     lines.append(f"  sent {res['frames_sent']} = received {res['frames_received']} + dropped "
                  f"{res['frames_dropped_counted']}  ({rate:.0f} frames/s)")

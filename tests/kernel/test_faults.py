@@ -222,6 +222,7 @@ def test_sigkill_of_any_participant_harms_nobody_else(procs, netns, rundir):
         kind = KINDS[i % len(KINDS)] if i < len(KINDS) else rng.choice(KINDS)
         o = one_kill(procs, netns, rundir, rng, kind, i, baseline)
         results.append(o)
+        print(f"kill {i}: {kind} {o['victim']} {failures(o) or 'ok'}", flush=True)   # seen with -s
         bad += [f"kill {i} ({kind}, {o['victim']}): {b}" for b in failures(o)]
         if bad and kills <= SHORT_KILLS:
             break

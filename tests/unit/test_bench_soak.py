@@ -26,8 +26,8 @@ def test_quick_soak_accounts_for_every_frame(rundir):
     assert "verdict: every frame accounted for" in proc.stdout
 
 
-def _rx(received, gaps=0, end=0, reordered=0, corrupt=0, dropped=0, foreign=0):
-    return {"port": "p", "foreign": foreign, "stats": {"rx_dropped": dropped},
+def _rx(received, gaps=0, end=0, reordered=0, corrupt=0, dropped=0, foreign=0, empty=0):
+    return {"port": "p", "foreign": foreign, "empty": empty, "stats": {"rx_dropped": dropped},
             "flows": {"0": {"received": received, "gaps": gaps, "missing_at_end": end,
                             "reordered": reordered, "corrupt": corrupt}}}
 
@@ -42,3 +42,5 @@ def test_verdict_names_every_kind_of_loss():
     assert "1 reordered" in verdict("pipe", [0], {0: 10}, _rx(10, reordered=1), 0)[0]
     assert "1 corrupt" in verdict("pipe", [0], {0: 10}, _rx(10, corrupt=1), 0)[0]
     assert "2 foreign" in verdict("pipe", [0], {0: 10}, _rx(10, foreign=2), 0)[0]
+    assert "3 zero-length frames on a pipe" in verdict("pipe", [0], {0: 10}, _rx(10, empty=3), 0)[0]
+    assert verdict("vale", [0], {0: 10}, _rx(10, empty=3), 0) == []
