@@ -59,9 +59,9 @@ RX_MAC, S1_MAC, S2_MAC = "02:00:00:00:00:0a", "02:00:00:00:00:01", "02:00:00:00:
 
 
 class Part:
-    def __init__(self, name, argv, needs=(), receiver=False, nic=False, any_of=False):
+    def __init__(self, name, argv, needs=(), receiver=False, any_of=False):
         self.name, self.argv, self.needs = name, argv, needs
-        self.receiver, self.nic, self.any_of = receiver, nic, any_of
+        self.receiver, self.any_of = receiver, any_of
         self.tool = argv[0] != "send" and argv[0] != "recv"
 
 
@@ -81,8 +81,8 @@ def topology(kind: str, n: int) -> list:
                 Part("S1", w("send", f"valef{n}:s1", RX_MAC, S1_MAC)),
                 Part("S2", w("send", f"valef{n}:s2", RX_MAC, S2_MAC))]
     return [Part("R", w("recv", f"netmap:fn{n}{{1"), ("S", "B"), receiver=True),
-            Part("B", ["bridge", "-w", "0", "-i", "netmap:vb", "-i", f"netmap:fn{n}}}1"], ("S",), nic=True),
-            Part("S", w("send", "netmap:va"), nic=True)]
+            Part("B", ["bridge", "-w", "0", "-i", "netmap:vb", "-i", f"netmap:fn{n}}}1"], ("S",)),
+            Part("S", w("send", "netmap:va"))]
 
 
 class Round:
