@@ -74,7 +74,7 @@ def topology(kind: str, n: int) -> list:
     if kind == "lb":
         return [Part("R0", w("recv", f"netmap:fo{n}}}0"), ("S", "LB"), receiver=True),
                 Part("R1", w("recv", f"netmap:fo{n}}}1"), ("S", "LB"), receiver=True),
-                Part("LB", ["lb", "-w", "0", "-o", "0", "-i", f"netmap:fl{n}}}0", "-p", f"fo{n}:2"], ("S",)),
+                Part("LB", ["lb", "-w", "0", "-i", f"netmap:fl{n}}}0", "-p", f"fo{n}:2"], ("S",)),
                 Part("S", w("send", f"netmap:fl{n}{{0"))]
     if kind == "vale":
         return [Part("R", w("recv", f"valef{n}:r", RX_MAC), ("S1", "S2"), receiver=True, any_of=True),
