@@ -258,8 +258,11 @@ def _parse(argv) -> dict:
     cfg["groups"] = cfg["groups"] or [("", DEF_PIPES)]
     for key, opt, low in (("wait", "-w", 0), ("extra", "-B", 0), ("batch", "-b", 1),
                           ("every", "-o", 1e-3), ("syslog", "-s", 0)):
+        if key == "every" and cfg[key] == 0:
+            continue                    # -o 0: no statistics on stdout
         if not cfg[key] >= low:
-            raise Usage(f"{opt} {cfg[key]}: must be at least {low}")
+            raise Usage(f"{opt} {cfg[key]}: must be 0 or at least {low}" if key == "every"
+                        else f"{opt} {cfg[key]}: must be at least {low}")
     return cfg
 
 

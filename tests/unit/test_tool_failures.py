@@ -153,3 +153,12 @@ def test_readme_says_what_a_new_user_needs():
     assert "nmc-vale-ctl" in named and named <= scripts, named - scripts
     assert "LD_LIBRARY_PATH" in readme and "rpath" in readme
     assert "netmap:eth0-k`" not in readme
+
+
+def test_lb_statistics_interval_zero_means_none():
+    """lb's usage says -o 0 turns the statistics off: it is accepted, and only
+    values between 0 and 1 ms are refused."""
+    from nmcompat.tools import lb
+    assert lb._parse(["-i", "netmap:lbz", "-o", "0"])["every"] == 0
+    with pytest.raises(lb.Usage, match="must be 0 or at least"):
+        lb._parse(["-i", "netmap:lbz", "-o", "0.0001"])
