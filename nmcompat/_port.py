@@ -16,6 +16,7 @@ import errno
 import os
 import select
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
@@ -241,8 +242,17 @@ class Port:
     def poll(self, events: int = POLLIN, timeout_ms: int = -1) -> int:
         """netmap's poll(): syncs, then waits.  Returns revents (POLLERR after
         a reinit), 0 on timeout.  Releases the GIL while it waits; raises
-        PortClosed when another thread closes the port meanwhile."""
-        return self._c("poll", lib.nmc_poll, events, timeout_ms)
+        PortClosed when another thread closes the port meanwhile.  A signal
+        whose Python handler returns does not end the wait: it goes on for
+        what is left of the timeout (PEP 475, as Python's own calls); a
+        handler that raises ends it with that exception."""
+        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+        while True:
+            try:
+                return self._c("poll", lib.nmc_poll, events, timeout_ms)
+            except InterruptedError:
+                if deadline is not None:    # the handler has run by now (and returned)
+                    timeout_ms = max(0, int((deadline - time.monotonic()) * 1000))
 
     def inject(self, data) -> int:
         """nm_inject(): queue one packet (NS_MOREFRAG chain if larger than a

@@ -109,10 +109,7 @@ def sender(port_name: str, seed: int, flows: list, dst: bytes, src: bytes) -> in
                 sent[row_flow[i]] += 1
             k += q
             if k < n:
-                try:
-                    port.poll(nmcompat.POLLOUT, 100)
-                except InterruptedError:    # SIGTERM: Port.poll does not retry (PEP 475)
-                    pass
+                port.poll(nmcompat.POLLOUT, 100)    # a SIGTERM ends the wait at its timeout
         deadline = time.monotonic() + 30     # the receiver takes what is queued
         port.txsync()
         while any(r.tx_pending() for r in port.tx_rings) and time.monotonic() < deadline:

@@ -187,3 +187,24 @@ def test_no_backend_imports_another_backends_private_names():
                 if not owner.startswith("_") and owner != package.name:
                     bad.append(f"{path.relative_to(PKG)}: {module} {name}")
     assert not bad, bad
+
+
+def test_poll_goes_on_after_a_signal_handler_returns(rundir):
+    """PEP 475: a signal whose handler returns does not end Port.poll() with
+    InterruptedError; the wait goes on until its timeout (here: a full ring
+    nobody drains, so the answer is 0)."""
+    import signal
+    import nmcompat
+    seen = []
+    old = signal.signal(signal.SIGALRM, lambda *_: seen.append(1))
+    try:
+        with nmcompat.open("netmap:eintr{1", slots=16) as tx, nmcompat.open("netmap:eintr}1"):
+            while tx.inject(b"x" * 60):
+                pass
+            tx.txsync()
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            assert tx.poll(nmcompat.POLLOUT, 400) == 0
+            assert seen == [1]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
