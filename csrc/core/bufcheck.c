@@ -571,19 +571,15 @@ static int check_region(struct nmc_region *r, struct nmc_check_report *rep)
 
 int nmc_region_check(const char *rundir, uint16_t mem_id, struct nmc_check_report *out)
 {
-    struct nmc_region r = { .fd = -1 };
-    char dir[160];
+    struct nmc_region r;
     int err;
 
     if (!out)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
-    if ((err = nmc_rundir_resolve(rundir, dir, sizeof(dir))) < 0)
+    if ((err = nmc_region_inspect(rundir, mem_id, &r)) < 0)
         return err;
-    /* under its region lock: the walk sees the region between operations */
-    if ((err = nmc_region_attach(dir, mem_id, &r, NMC_LOCK_WAIT)) == 0) {
-        err = check_region(&r, out);
-        nmc_region_detach(&r);
-    }
+    err = check_region(&r, out);
+    nmc_region_detach(&r);
     return err;
 }

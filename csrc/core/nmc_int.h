@@ -237,6 +237,7 @@ int nmc_region_create(const char *rundir, int names_fd, uint32_t buf_num, uint32
 int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r,
                       enum nmc_lock_mode lock);
 void nmc_region_unlock(struct nmc_region *r);
+int nmc_region_inspect(const char *rundir, uint16_t mem_id, struct nmc_region *r);
 int nmc_port_lock_region(const struct nmc_port *p);     /* port.c: a new fd holding it */
 void nmc_region_detach(struct nmc_region *r);
 int nmc_region_lookup_parent(const char *rundir, const char *parent);

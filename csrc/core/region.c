@@ -393,6 +393,20 @@ fail:
     return err;
 }
 
+/* For an inspection (check, status): region mem_id of rundir (NULL: the
+ * default), attached under its region lock, so that it is seen between
+ * operations.  The caller detaches it. */
+int nmc_region_inspect(const char *rundir, uint16_t mem_id, struct nmc_region *r)
+{
+    char dir[160];
+    int err;
+
+    *r = (struct nmc_region){ .fd = -1 };
+    if ((err = nmc_rundir_resolve(rundir, dir, sizeof(dir))) < 0)
+        return err;
+    return nmc_region_attach(dir, mem_id, r, NMC_LOCK_WAIT);
+}
+
 void nmc_region_detach(struct nmc_region *r)
 {
     nmc_region_close_mem(r);

@@ -70,16 +70,13 @@ static void fill(struct nmc_region *r, struct nmc_region_status *out)
 
 int nmc_region_status(const char *rundir, uint16_t mem_id, struct nmc_region_status *out)
 {
-    struct nmc_region r = { .fd = -1 };
-    char dir[160];
+    struct nmc_region r;
     int err;
 
     if (!out)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
-    if ((err = nmc_rundir_resolve(rundir, dir, sizeof(dir))) < 0)
-        return err;
-    if ((err = nmc_region_attach(dir, mem_id, &r, NMC_LOCK_WAIT)) < 0)
+    if ((err = nmc_region_inspect(rundir, mem_id, &r)) < 0)
         return err;
     fill(&r, out);
     nmc_region_detach(&r);

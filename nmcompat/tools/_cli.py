@@ -45,3 +45,22 @@ def run(prog: str, body: Callable[[List[str]], int], argv: Optional[List[str]] =
         return 130
     except (OSError, ValueError) as exc:      # NmcompatError's kinds and the system's
         return fail(prog, one_line(exc))
+
+
+def rundir_command(prog: str, description: str, argv: Optional[List[str]]):
+    """(args, rundir) of the commands that look at one runtime directory
+    (check, status, gc): --rundir DIR (default: $NMCOMPAT_RUNDIR or
+    /dev/shm/nmcompat-<uid>) and --json."""
+    import argparse
+    from nmcompat import config
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("--rundir", help="runtime directory (default: $NMCOMPAT_RUNDIR or "
+                                     "/dev/shm/nmcompat-<uid>)")
+    ap.add_argument("--json", action="store_true", help="print one JSON document")
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    return args, args.rundir or config.settings()["rundir"]
+
+
+def rundir_failure(prog: str, exc: BaseException) -> int:
+    """The one line and status 2 of such a command that could not read the directory."""
+    return fail(prog, exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc), 2)

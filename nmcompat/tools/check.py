@@ -21,18 +21,15 @@ idle; a process moving buffers during the walk can show a passing duplicate.
 """
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import os
-import sys
 from pathlib import Path
 from typing import List
 
-from nmcompat import config
 from nmcompat._ffi import check as c_check, ffi, lib
 from nmcompat.errors import NmcompatError, os_error
-from nmcompat.tools._cli import run
+from nmcompat.tools._cli import run, rundir_command, rundir_failure
 
 _WHAT = {
     lib.NMC_VIOL_DUPLICATE: "duplicate",
@@ -131,18 +128,12 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
-    ap = argparse.ArgumentParser(prog="nmcompat check",
-                                 description="verify that every buffer of every region has one owner")
-    ap.add_argument("--rundir", help="runtime directory (default: $NMCOMPAT_RUNDIR or "
-                                     "/dev/shm/nmcompat-<uid>)")
-    ap.add_argument("--json", action="store_true", help="print one JSON document")
-    args = ap.parse_args(argv)
-    rundir = args.rundir or config.settings()["rundir"]
+    args, rundir = rundir_command("nmcompat check",
+                                  "verify that every buffer of every region has one owner", argv)
     try:
         reports = check_rundir(rundir, must_exist=args.rundir is not None)
     except NmcompatError as exc:
-        print(f"nmcompat check: {exc.strerror if isinstance(exc, OSError) else exc}", file=sys.stderr)
-        return 2
+        return rundir_failure("nmcompat check", exc)
     total = sum(r["violations"] for r in reports)
     if args.json:
         print(json.dumps({"rundir": rundir, "regions": reports, "violations": total}, indent=1))

@@ -15,28 +15,21 @@ Exit status: 0; 2 on bad usage or a runtime directory that cannot be read.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 
-from nmcompat import config, rundir as rd
+from nmcompat import rundir as rd
 from nmcompat.errors import NmcompatError
+from nmcompat.tools._cli import rundir_command, rundir_failure
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="nmcompat gc", description="reclaim what dead processes left")
-    ap.add_argument("--rundir", help="runtime directory (default: $NMCOMPAT_RUNDIR or "
-                                     "/dev/shm/nmcompat-<uid>)")
-    ap.add_argument("--json", action="store_true", help="print one JSON document")
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    where = args.rundir or config.settings()["rundir"]
+    args, where = rundir_command("nmcompat gc", "reclaim what dead processes left", argv)
     try:
         before = rd.usage(where) if os.path.isdir(where) else 0
         rep = rd.gc(where)
     except NmcompatError as exc:
-        print(f"nmcompat gc: {exc.strerror if isinstance(exc, OSError) else exc}", file=sys.stderr)
-        return 2
+        return rundir_failure("nmcompat gc", exc)
     rep.update(rundir=where, used_before=before, used_after=rd.usage(where))
     if args.json:
         print(json.dumps(rep, indent=1))

@@ -16,13 +16,12 @@ Exit status: 0; 2 on bad usage or a runtime directory that cannot be read.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import socket
-import sys
 
-from nmcompat import config, rundir as rd
+from nmcompat import rundir as rd
 from nmcompat.errors import NmcompatError
+from nmcompat.tools._cli import rundir_command, rundir_failure
 
 
 def xdp_programs() -> list:
@@ -68,17 +67,11 @@ def _print_region(r: dict) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="nmcompat status", description="what a runtime directory holds")
-    ap.add_argument("--rundir", help="runtime directory (default: $NMCOMPAT_RUNDIR or "
-                                     "/dev/shm/nmcompat-<uid>)")
-    ap.add_argument("--json", action="store_true", help="print one JSON document")
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    where = args.rundir or config.settings()["rundir"]
+    args, where = rundir_command("nmcompat status", "what a runtime directory holds", argv)
     try:
         st = rd.status(where)
     except NmcompatError as exc:
-        print(f"nmcompat status: {exc.strerror if isinstance(exc, OSError) else exc}", file=sys.stderr)
-        return 2
+        return rundir_failure("nmcompat status", exc)
     st["xdp"] = xdp_programs()
     st["other_rundirs"] = rd.other_rundirs(where)
     if args.json:
