@@ -326,6 +326,16 @@ int nmc_port_lock_region(const struct nmc_port *p)
     return fd;
 }
 
+/* Port p's region as the control path sees it, its region lock held
+ * through lock_fd (< 0: not held).  The one place a region is made from a
+ * port, so that close and ring refill see every field alike. */
+struct nmc_region nmc_port_region(const struct nmc_port *p, int lock_fd)
+{
+    return (struct nmc_region){ .fd = lock_fd, .ctl = p->ctl, .mem = p->mem, .g = p->g,
+                                .hdr = (struct nmc_region_hdr *)p->ctl, .mem_id = p->mem_id,
+                                .locked = lock_fd >= 0, .rundir = p->rundir };
+}
+
 /* The region lock for p's close.  A process out of descriptors (EMFILE,
  * ENFILE) takes it through the port's own description, which the close
  * ends anyway: p->ctl_fd is handed over (closed once, with the lock). */
@@ -354,9 +364,7 @@ int nmc_port_close(struct nmc_port *p)
     }
     nmc_wake_teardown(p);               /* first: its descriptors free room for the lock's */
     lock = lock_for_close(p);
-    r = (struct nmc_region){ .fd = lock, .ctl = p->ctl, .mem = p->mem, .g = p->g,
-                             .hdr = (struct nmc_region_hdr *)p->ctl, .mem_id = p->mem_id,
-                             .locked = lock >= 0, .rundir = p->rundir };
+    r = nmc_port_region(p, lock);
     if (p->ops->detach)
         p->ops->detach(p, lock >= 0 ? &r : NULL);
     if (lock >= 0) {                    /* without the lock, reaping waits for the next open */

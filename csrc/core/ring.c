@@ -169,9 +169,7 @@ int nmc_ring_refill(struct nmc_port *p, struct nmc_lring *lr, int dir, uint32_t 
         return 0;
     if ((lock = nmc_port_lock_region(p)) < 0)
         return lock;
-    r = (struct nmc_region){ .fd = lock, .ctl = p->ctl, .mem = p->mem, .g = p->g,
-                             .hdr = (struct nmc_region_hdr *)p->ctl, .mem_id = p->mem_id,
-                             .locked = true, .rundir = p->rundir };
+    r = nmc_port_region(p, lock);
     refill_walk(p, lr, dir, first, count, &r);      /* new buffers are claimed (claim.c) */
     nmc_buf_sweep(&r, none);
     left = refill_walk(p, lr, dir, first, count, NULL);
