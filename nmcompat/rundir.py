@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from nmcompat import vale
 from nmcompat._ffi import check, ffi, lib
 from nmcompat.errors import os_error
 
@@ -33,10 +32,13 @@ def region_ids(rundir: str) -> List[int]:
     return sorted(ids)
 
 
-def usage(rundir: str) -> int:
-    """Bytes of tmpfs the files of rundir really use (allocated blocks)."""
+def usage(rundir: str, regions: bool = True) -> int:
+    """Bytes of tmpfs the files of rundir really use (allocated blocks);
+    regions=False leaves out the region files (mem.<id>, ctl.<id>)."""
     total = 0
     for entry in os.scandir(rundir):
+        if not regions and entry.name.startswith(("mem.", "ctl.")) and not entry.name.endswith(".sock"):
+            continue
         if entry.is_file(follow_symlinks=False):
             total += entry.stat(follow_symlinks=False).st_blocks * 512
     return total
@@ -113,10 +115,16 @@ def status(rundir: str) -> dict:
             r = {"mem_id": mem_id, "error": str(exc)}
         r["names"] = sorted(names.get(mem_id, []))
         regions.append(r)
+    # the switches from the VALE ports of the regions: listing them through the
+    # switch files would reclaim dead ports, and status changes nothing
     switches: Dict[str, List[str]] = {}
-    for entry in vale.ports(rundir=rundir):
-        switches.setdefault(entry.name.split(":", 1)[0], []).append(entry.name)
-    return {"rundir": rundir, "used": usage(rundir), "regions": regions, "switches": switches}
+    for r in regions:
+        for p in r.get("ports", []):
+            if p["kind"] == "vale":
+                switches.setdefault(p["name"].split(":", 1)[0], []).append(p["name"])
+    used = sum(r.get("used", 0) for r in regions) + usage(rundir, regions=False)
+    return {"rundir": rundir, "used": used, "regions": regions,
+            "switches": {sw: sorted(names) for sw, names in sorted(switches.items())}}
 
 
 def gc(rundir: Optional[str] = None) -> dict:

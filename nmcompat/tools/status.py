@@ -8,9 +8,10 @@ regions nic.<pid>), its ports (kind, rings and slots, live holders) and its
 holders (pid, alive or dead and not yet reaped).  Then the VALE switches
 and their ports, the XDP programs attached to the interfaces of this
 network namespace (nmcompat's are named nmc_*), and other runtime
-directories of this user.  Each region is read under its region lock;
-listing the switches reclaims their ports whose holders died, as every
-listing of VALE ports does.
+directories of this user.  Each region is read under its region lock, and
+nothing is changed: dead holders stay listed until an open or `gc`
+reclaims them (the switches are listed from their ports' regions, not
+through the switch files, whose listing reclaims dead ports).
 
 Exit status: 0; 2 on bad usage or a runtime directory that cannot be read.
 """

@@ -133,3 +133,18 @@ def test_gc_and_status_of_a_missing_directory(tmp_path):
         out = nmcompat_cli(cmd, "--rundir", str(tmp_path / "none"))
         assert out.returncode == 2 and out.stderr.count("\n") == 1, (cmd, out.stderr)
         assert "none" in out.stderr
+
+
+def test_status_changes_nothing(rundir, procs):
+    """A VALE port whose holder was killed stays listed, dead, by every
+    status (listing the switch files would have reclaimed it), and the
+    directory's total is what its regions add up to."""
+    dead = killed_holding(procs, "vale4:ja", "netmap:sn{1")
+    before = sorted(os.listdir(rundir))
+    for _ in range(2):
+        st = rd.status(str(rundir))
+        assert sorted(os.listdir(rundir)) == before
+        [vp] = [r for r in st["regions"] if r["names"] == ["vale4:ja"]]
+        assert [(h["pid"], h["alive"]) for h in vp["holders"]] == [(dead, False)]
+        assert st["switches"] == {"vale4": ["vale4:ja"]}
+        assert st["used"] == rd.usage(str(rundir)) >= sum(r["used"] for r in st["regions"])
