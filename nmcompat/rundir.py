@@ -95,7 +95,7 @@ def region(rundir: str, mem_id: int) -> dict:
         "mem_id": st.mem_id, "buf_num": st.buf_num, "buf_size": st.buf_size,
         "buf_free": st.buf_free, "size": st.memsize + st.ctl_size,
         "used": _blocks(f"{rundir}/mem.{mem_id}") + _blocks(f"{rundir}/ctl.{mem_id}"),
-        "opens": st.opens, "ports": ports,
+        "opens": st.opens, "spare": bool(st.spare), "ports": ports,
         "holders": [_holder(st.holder[i], by_index) for i in range(st.nholders)],
     }
 

@@ -23,8 +23,10 @@
 #include "nmc_transport.h"
 
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +59,9 @@ static bool parse_id(const char *name, const char *prefix, uint32_t *id)
     return true;
 }
 
-static int scan_ids(const char *rundir, struct idset *ids)
+/* The ids of the control files (and, if mem is not NULL, of the memory
+ * files) in rundir. */
+static int scan_ids(const char *rundir, uint64_t *ctl, uint64_t *mem)
 {
     struct dirent *de;
     uint32_t id;
@@ -65,32 +69,57 @@ static int scan_ids(const char *rundir, struct idset *ids)
 
     if (!d)
         return errno == ENOENT || errno == ENOTDIR ? -ENXIO : -errno;
-    memset(ids, 0, sizeof(*ids));
+    memset(ctl, 0, ID_LIMIT / 8);
+    if (mem)
+        memset(mem, 0, ID_LIMIT / 8);
     while ((de = readdir(d)) != NULL) {
         if (parse_id(de->d_name, "ctl.", &id))
-            put(ids->ctl, id);
-        else if (parse_id(de->d_name, "mem.", &id))
-            put(ids->mem, id);
+            put(ctl, id);
+        else if (mem && parse_id(de->d_name, "mem.", &id))
+            put(mem, id);
     }
     closedir(d);
     return 0;
 }
 
-/* No process holds any holder of the region (one fcntl on every holder
- * byte of its control file); false if it cannot tell. */
-static bool nobody_holds(const char *rundir, uint16_t id)
+/* The first id of the set at or after `from`, or ID_LIMIT. */
+static uint32_t next_id(const uint64_t *set, uint32_t from)
+{
+    for (uint32_t w = from / 64; w < ID_LIMIT / 64; w++) {
+        uint64_t bits = set[w] & (w == from / 64 ? ~0ULL << (from % 64) : ~0ULL);
+        if (bits)
+            return w * 64 + (uint32_t)__builtin_ctzll(bits);
+    }
+    return ID_LIMIT;
+}
+
+/* What one look at a region's control file tells, without mapping it. */
+struct glance {
+    bool gone;          /* no control file */
+    bool unheld;        /* no process holds any holder (one fcntl on every holder byte) */
+    bool spare;         /* unheld, and its header says it is a spare (spare.c); a hint */
+};
+
+static struct glance glance_at(const char *rundir, uint16_t id)
 {
     struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
                         .l_start = NMC_LOCK_BASE, .l_len = NMC_MAX_HOLDERS };
+    struct glance gl = { false, false, false };
+    uint32_t spare = 0;
     char path[256];
-    int fd, ok;
+    int fd;
 
     nmc_region_ctl_path(rundir, id, path, sizeof(path));
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
-        return false;
-    ok = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+        gl.gone = errno == ENOENT;
+        return gl;
+    }
+    gl.unheld = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK;
+    gl.spare = gl.unheld &&
+               pread(fd, &spare, sizeof(spare), offsetof(struct nmc_region_hdr, spare)) ==
+               (ssize_t)sizeof(spare) && spare == 1;
     close(fd);
-    return ok;
+    return gl;
 }
 
 static uint32_t dead_holders(struct nmc_region *r)
@@ -113,8 +142,9 @@ static bool unheld_ports(struct nmc_region *r)
     return false;
 }
 
-/* Reap region id if its lock is free; counts in rep. */
-static void collect(const char *rundir, uint16_t id, struct nmc_gc_report *rep)
+/* Reap region id if its lock is free (a spare too, unless keep_spares);
+ * counts in rep. */
+static void collect(const char *rundir, uint16_t id, bool keep_spares, struct nmc_gc_report *rep)
 {
     struct nmc_region r = { .fd = -1 };
     int err;
@@ -124,6 +154,11 @@ static void collect(const char *rundir, uint16_t id, struct nmc_gc_report *rep)
         rep->busy += err == -EAGAIN;
         return;
     }
+    if (keep_spares && r.hdr->spare && nmc_spare_linked(rundir, &r)) {
+        nmc_region_detach(&r);
+        return;
+    }
+    r.ask_all = true;
     if (dead_holders(&r) || unheld_ports(&r))
         rep->reaped++;
     if (nmc_region_reap(rundir, &r))
@@ -131,52 +166,110 @@ static void collect(const char *rundir, uint16_t id, struct nmc_gc_report *rep)
     nmc_region_detach(&r);
 }
 
-/* The round-robin cursor of the per-open collection, a hint kept at
- * offset 4 of the name-lock file (read and written without the lock). */
-#define CURSOR_OFS 4
-
-static uint32_t cursor_get(int fd)
+/* The per-open collection's hints in the name-lock file (nmc_int.h),
+ * read and written without the lock. */
+static uint32_t hint_get(int fd, off_t ofs)
 {
-    uint32_t c = 0;
+    uint32_t v = 0;
 
-    if (fd < 0 || pread(fd, &c, sizeof(c), CURSOR_OFS) != (ssize_t)sizeof(c))
+    if (fd < 0 || pread(fd, &v, sizeof(v), ofs) != (ssize_t)sizeof(v))
         return 0;
-    return c % ID_LIMIT;
+    return v;
 }
 
-static void cursor_put(int fd, uint32_t c)
+static void hint_put(int fd, off_t ofs, uint32_t v)
 {
-    if (fd >= 0 && pwrite(fd, &c, sizeof(c), CURSOR_OFS) < 0) {
+    if (fd >= 0 && pwrite(fd, &v, sizeof(v), ofs) < 0) {
         /* a hint: the next open starts where this one did */
     }
+}
+
+/* This process's list of one runtime directory's control files, listed
+ * again only when the lock file's count of created regions moved: one
+ * directory listing per region created anywhere, not one per open (a
+ * region removed since costs a failed open, and leaves the list).  Busy
+ * (another thread, or a fork taken while one held it): a list of the
+ * caller's own. */
+static struct {
+    pthread_mutex_t mu;
+    bool valid;
+    uint32_t gen;
+    char rundir[160];
+    uint64_t ctl[ID_LIMIT / 64];
+} seen = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static uint64_t *ids_for(const char *rundir, int names_fd, uint64_t **own)
+{
+    uint32_t gen = hint_get(names_fd, NMC_NAMES_GEN_OFS);
+
+    *own = NULL;
+    if (pthread_mutex_trylock(&seen.mu) != 0) {
+        if (!(*own = malloc(ID_LIMIT / 8)) || scan_ids(rundir, *own, NULL) < 0)
+            return NULL;
+        return *own;
+    }
+    if (!seen.valid || names_fd < 0 || seen.gen != gen || strcmp(seen.rundir, rundir) != 0) {
+        seen.valid = scan_ids(rundir, seen.ctl, NULL) == 0 &&
+                     snprintf(seen.rundir, sizeof(seen.rundir), "%s", rundir) < (int)sizeof(seen.rundir);
+        seen.gen = gen;
+    }
+    if (!seen.valid) {
+        pthread_mutex_unlock(&seen.mu);
+        return NULL;
+    }
+    return seen.ctl;
+}
+
+static void ids_done(uint64_t *ids, uint64_t *own)
+{
+    if (own || !ids)
+        free(own);
+    else
+        pthread_mutex_unlock(&seen.mu);
+}
+
+/* Reap region id if nobody holds it and it is no spare; forget it if it
+ * is gone. */
+static void visit(const char *rundir, uint64_t *ids, uint16_t id, struct nmc_gc_report *rep)
+{
+    struct glance gl = glance_at(rundir, id);
+
+    if (gl.unheld && !gl.spare)
+        collect(rundir, id, true, rep);
+    else if (gl.gone)
+        ids[id / 64] &= ~(1ULL << (id % 64));
 }
 
 void nmc_rundir_gc_some(const char *rundir, uint32_t budget)
 {
     struct nmc_gc_report rep = { 0 };
-    struct idset *ids = malloc(sizeof(*ids));
     char path[256];
+    uint64_t *ids, *own;
     uint32_t id, checked = 0;
     int fd;
 
-    if (!ids || scan_ids(rundir, ids) < 0) {
-        free(ids);
-        return;
-    }
     snprintf(path, sizeof(path), "%s/lock", rundir);
     fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    id = cursor_get(fd);
-    for (uint32_t n = 0; n < ID_LIMIT && checked < budget; n++, id = (id + 1) % ID_LIMIT) {
-        if (!has(ids->ctl, id))
-            continue;
-        checked++;
-        if (nobody_holds(rundir, (uint16_t)id))
-            collect(rundir, (uint16_t)id, &rep);
+    if ((ids = ids_for(rundir, fd, &own)) != NULL) {
+        uint32_t start = hint_get(fd, NMC_NAMES_CURSOR_OFS) % ID_LIMIT;
+        bool wrapped = false;
+        id = start;
+        while (checked < budget) {      /* from the cursor to the end, then from 0 to it */
+            if ((id = next_id(ids, id)) >= (wrapped ? start : ID_LIMIT)) {
+                if (wrapped)
+                    break;
+                wrapped = true;
+                id = 0;
+                continue;
+            }
+            checked++;
+            visit(rundir, ids, (uint16_t)id++, &rep);
+        }
+        hint_put(fd, NMC_NAMES_CURSOR_OFS, id % ID_LIMIT);
     }
-    cursor_put(fd, id);
+    ids_done(ids, own);
     if (fd >= 0)
         close(fd);
-    free(ids);
 }
 
 /* A control file whose creator died before it was complete (no magic). */
@@ -205,7 +298,7 @@ static uint32_t unlink_path(const char *dir, const char *name)
 }
 
 /* A name that belongs to no region: a memory file without its control
- * file, a holder socket or a parent.* link of an id without one. */
+ * file, a holder socket, a parent.* or spare.* link of an id without one. */
 static bool orphan(const char *rundir, const char *name, const struct idset *ids)
 {
     char target[64];
@@ -219,7 +312,7 @@ static bool orphan(const char *rundir, const char *name, const struct idset *ids
         snprintf(head, sizeof(head), "%.*s", (int)strcspn(name + 4, ".") + 4, name);
         return parse_id(head, "mem.", &id) && !has(ids->ctl, id);
     }
-    if (strncmp(name, "parent.", 7) == 0) {
+    if (strncmp(name, "parent.", 7) == 0 || strncmp(name, "spare.", 6) == 0) {
         char link[512];
         snprintf(link, sizeof(link), "%s/%s", rundir, name);
         if ((n = readlink(link, target, sizeof(target) - 1)) <= 0)
@@ -238,7 +331,7 @@ static void remove_orphans(const char *rundir, struct nmc_gc_report *rep)
     char name[64];
     DIR *d;
 
-    if (!ids || scan_ids(rundir, ids) < 0) {
+    if (!ids || scan_ids(rundir, ids->ctl, ids->mem) < 0) {
         free(ids);
         return;
     }
@@ -271,13 +364,13 @@ int nmc_rundir_gc(const char *rundir, struct nmc_gc_report *out)
         return err;
     if (!(ids = malloc(sizeof(*ids))))
         return -ENOMEM;
-    if ((err = scan_ids(dir, ids)) < 0) {
+    if ((err = scan_ids(dir, ids->ctl, ids->mem)) < 0) {
         free(ids);
         return err;
     }
     for (uint32_t id = 2; id < ID_LIMIT; id++)
         if (has(ids->ctl, id))
-            collect(dir, (uint16_t)id, &rep);
+            collect(dir, (uint16_t)id, false, &rep);
     free(ids);
     if ((names = nmc_names_lock(dir)) >= 0) {
         remove_orphans(dir, &rep);

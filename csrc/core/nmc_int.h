@@ -36,7 +36,7 @@
 #include "nmcompat.h"
 
 #define NMC_REGION_MAGIC   0x6f6967657263616eULL   /* "nacregio" */
-#define NMC_REGION_VERSION 3u
+#define NMC_REGION_VERSION 4u
 #define NMC_MAX_HOLDERS    256u
 #define NMC_MAX_PORTS      128u
 #define NMC_PIPE_MAXRINGS  256u
@@ -53,6 +53,15 @@
 #define NMC_LOCK_BASE      1                 /* byte of holder 0 */
 #define NMC_REGION_LINKS   8u                /* parent names recorded in the header */
 #define NMC_GC_OPEN_BUDGET 4u                /* regions each open checks (gc.c) */
+/* The name-lock file <rundir>/lock keeps hints, read and written with
+ * pread/pwrite: the next mem_id to try (written under the name lock), the
+ * per-open collection's cursor (gc.c), and a count of regions created
+ * (under the name lock), whose change tells gc.c to list the directory. */
+#define NMC_NAMES_NEXT_OFS   0
+#define NMC_NAMES_CURSOR_OFS 4
+#define NMC_NAMES_GEN_OFS    8
+#define NMC_REAP_ASK_BUDGET 8u
+#define NMC_SPARES_PER_SHAPE 2u              /* empty regions kept per shape (spare.c) */               /* holders of live openers a reap asks (reap.c) */
 #define NMC_PAGE           4096u
 #define NMC_CLAIM_BITS     (1u << 20)        /* most chunks a claim map tracks */
 #define NMC_SLEEP_WORDS    (NMC_MAX_HOLDERS / 64)
@@ -85,6 +94,8 @@ struct nmc_region_hdr {
     uint32_t buf_hint;          /* first-fit scan start */
     uint32_t buf_free;
     uint64_t opens;             /* statistics */
+    uint32_t reap_cursor;       /* next holder whose lock byte a reap asks (reap.c) */
+    uint32_t spare;             /* 1: no port, kept for the next region of its shape (spare.c) */
     /* the parent.* links naming this region, removed with it; past
      * NMC_REGION_LINKS names, links_overflow makes removal scan the
      * directory */
@@ -225,6 +236,8 @@ struct nmc_region {
     bool mem_open;
     int mem_fd;
     const char *rundir;             /* for opening it when needed; NULL: cannot */
+    bool ask_all;                   /* reaping asks every holder's lock byte (reap.c) */
+    bool keep_spare;                /* a reap that empties it may keep it (spare.c) */
 };
 enum nmc_lock_mode { NMC_NOLOCK, NMC_LOCK_WAIT, NMC_LOCK_TRY };
 int nmc_rundir_resolve(const char *req, char *out, size_t len);
@@ -245,6 +258,18 @@ int nmc_region_lookup_parent(const char *rundir, const char *parent);
 int nmc_region_link_parent(const char *rundir, const char *parent, struct nmc_region *r);
 bool nmc_region_has_link(const struct nmc_region *r, const char *parent);
 int nmc_region_reap(const char *rundir, struct nmc_region *r);
+bool nmc_region_has_ports(struct nmc_region *r);
+struct nmc_pid_memo {
+    int32_t pid[8];
+    bool gone[8];
+    uint32_t n;
+};
+bool nmc_pid_gone(struct nmc_pid_memo *m, int32_t pid);
+int nmc_region_lookup_link(const char *link);
+bool nmc_spare_keep(const char *rundir, struct nmc_region *r);
+bool nmc_spare_linked(const char *rundir, const struct nmc_region *r);
+void nmc_spare_unlink(const char *rundir, struct nmc_region *r);
+int nmc_spare_take(const char *rundir, uint32_t buf_num, uint32_t buf_size, struct nmc_region *r);
 bool nmc_holder_alive(int fd, uint32_t h);
 void nmc_region_unlink_parents(const char *rundir, struct nmc_region *r);
 void nmc_region_path(const char *rundir, uint16_t mem_id, char *out, size_t len);

@@ -85,6 +85,9 @@ struct nmc_transport_ops {
      * left by processes that died, reclaimed.  Takes only this kind's own
      * locks, tries region locks.  Returns what it removed.  NULL: none. */
     uint32_t (*rundir_gc)(const char *rundir);
+    /* A close that leaves a region with no port of this kind (and no
+     * other) may keep it for the next region of its shape (spare.c). */
+    bool spare_regions;
 };
 
 /* transport.c: the registry (kind ids 1 .. NMC_MAX_KINDS - 1). */

@@ -76,7 +76,7 @@ static int check_exclusive(struct nmc_region *r, uint32_t port, uint32_t end, ui
         if (hs[h].state != NMC_LIVE || hs[h].port != port || hs[h].end != end)
             continue;
         if (((flags | hs[h].flags) & NR_EXCLUSIVE) && overlaps(&hs[h], first, last))
-            return -EBUSY;
+            return nmc_holder_alive(r->fd, h) ? -EBUSY : -ESTALE;     /* see nmc_open_with */
     }
     return 0;
 }
@@ -254,6 +254,7 @@ static int open_port(const struct nmc_pipe_req *req, const char *rundir, struct 
     return 0;
 fail:
     if (r.ctl) {
+        r.ask_all = err == -ESTALE;
         nmc_region_reap(rundir, &r);
         nmc_region_detach(&r);
     }
@@ -281,6 +282,10 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
     p->ctl_fd = p->sock = p->bell = p->epfd = -1;
     nmc_rundir_gc_some(rundir, NMC_GC_OPEN_BUDGET);    /* regions dead processes left */
     err = open_port(req, rundir, p, ops);
+    if (err == -ESTALE)                 /* a dead holder was in the way: reaped now, once more */
+        err = open_port(req, rundir, p, ops);
+    if (err == -ESTALE)
+        err = -EBUSY;
     if (err < 0) {
         free_port(p);
         return err;
@@ -365,6 +370,7 @@ int nmc_port_close(struct nmc_port *p)
     nmc_wake_teardown(p);               /* first: its descriptors free room for the lock's */
     lock = lock_for_close(p);
     r = nmc_port_region(p, lock);
+    r.keep_spare = true;                /* if the kind allows it (spare.c) */
     if (p->ops->detach)
         p->ops->detach(p, lock >= 0 ? &r : NULL);
     if (lock >= 0) {                    /* without the lock, reaping waits for the next open */

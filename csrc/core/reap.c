@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -98,33 +99,89 @@ void nmc_holder_release(struct nmc_region *r, uint32_t h)
         release_rings(r, hd, h, rec);
 }
 
-/* A port nobody holds: its kind's destructor, then the record. */
+/* A port nobody holds: its kind's destructor, then the record.  A region
+ * of a port whose kind keeps no spares is not kept as one. */
 static void port_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec)
 {
     const struct nmc_transport_ops *ops = nmc_transport_of(rec->kind);
 
     if (ops && ops->destroy)
         ops->destroy(r, rundir, rec);
+    if (!ops || !ops->spare_regions)
+        r->keep_spare = false;
     nmc_rec_free(r, rec);
 }
 
-/* Reclaim dead holders, then ports nobody holds; unlink the region when it
- * is empty.  Returns 1 if the region was destroyed.  r is locked. */
-int nmc_region_reap(const char *rundir, struct nmc_region *r)
+bool nmc_region_has_ports(struct nmc_region *r)
+{
+    struct nmc_port_rec *ports = nmc_ports(r);
+
+    for (uint32_t i = 0; i < NMC_MAX_PORTS; i++)
+        if (ports[i].state == NMC_LIVE)
+            return true;
+    return false;
+}
+
+/* Is the process `pid` gone?  Asked once per pid and memo (the first
+ * eight pids are remembered). */
+bool nmc_pid_gone(struct nmc_pid_memo *m, int32_t pid)
+{
+    bool gone;
+
+    for (uint32_t i = 0; i < m->n; i++)
+        if (m->pid[i] == pid)
+            return m->gone[i];
+    gone = pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH);
+    if (m->n < 8) {
+        m->pid[m->n] = pid;
+        m->gone[m->n++] = gone;
+    }
+    return gone;
+}
+
+/* Mark the dead holders in `dead`; true if any.  A holder's lock byte
+ * says for sure, but each F_OFD_GETLK walks the file's whole lock list, so
+ * asking every holder would make a reap cost O(holders^2).  The byte is
+ * asked of every holder whose opener's pid is gone (a fork or SCM_RIGHTS
+ * copy may still hold it), and of NMC_REAP_ASK_BUDGET others round robin
+ * (an opener alive that closed or exec'd away its descriptor): those are
+ * found within NMC_MAX_HOLDERS / NMC_REAP_ASK_BUDGET reaps of the region,
+ * and at once by `nmcompat gc` (nmc_region_reap_all). */
+static bool find_dead(struct nmc_region *r, uint64_t *dead)
 {
     struct nmc_holder *hs = nmc_holders(r);
-    struct nmc_port_rec *ports = nmc_ports(r);
-    uint64_t dead[NMC_MAX_HOLDERS / 64] = { 0 };
-    char path[256];
-    bool any = false, found = false;
+    struct nmc_pid_memo memo = { .n = 0 };
+    uint32_t h = r->hdr->reap_cursor % NMC_MAX_HOLDERS, asked = 0;
+    bool found = false;
 
-    for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++) {
-        if (hs[h].state == NMC_LIVE && !nmc_holder_alive(r->fd, h)) {
+    for (uint32_t n = 0; n < NMC_MAX_HOLDERS; n++, h = (h + 1) % NMC_MAX_HOLDERS) {
+        if (hs[h].state != NMC_LIVE)
+            continue;
+        if (!r->ask_all && !nmc_pid_gone(&memo, hs[h].pid)) {
+            if (asked == NMC_REAP_ASK_BUDGET)
+                continue;
+            asked++;
+            r->hdr->reap_cursor = (h + 1) % NMC_MAX_HOLDERS;
+        }
+        if (!nmc_holder_alive(r->fd, h)) {
             dead[h / 64] |= 1ULL << (h % 64);
             found = true;
         }
     }
-    if (found)                          /* one owner per buffer before anything is freed */
+    return found;
+}
+
+/* Reclaim dead holders, then ports nobody holds; unlink the region when it
+ * is empty, or keep it as a spare (r->keep_spare, spare.c).  Returns 1 if
+ * the region was destroyed or became a spare.  r is locked. */
+int nmc_region_reap(const char *rundir, struct nmc_region *r)
+{
+    struct nmc_port_rec *ports = nmc_ports(r);
+    uint64_t dead[NMC_MAX_HOLDERS / 64] = { 0 };
+    char path[256];
+    bool any = false;
+
+    if (find_dead(r, dead))             /* one owner per buffer before anything is freed */
         nmc_buf_sweep(r, dead);
     for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++) {
         if (dead[h / 64] & (1ULL << (h % 64))) {
@@ -143,6 +200,10 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r)
     }
     if (any)
         return 0;
+    if (r->keep_spare && !r->hdr->spare && nmc_spare_keep(rundir, r))
+        return 1;                       /* gone as far as names go */
+    if (r->hdr->spare)
+        nmc_spare_unlink(rundir, r);
     /* links first: while the files exist, whoever follows a link waits for
      * our lock and then finds the control file unlinked; the control file
      * last, so that while it is absent its id is free */
@@ -172,7 +233,22 @@ int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r
     return 0;
 }
 
-/* A new region sized for `req`, or the one req->mem_id names. */
+/* The region req->mem_id names (nr_mem_id), reaped. */
+static int named_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r)
+{
+    int err = -EINVAL;
+
+    if (req->mem_id < 2 || (err = nmc_region_attach(rundir, req->mem_id, r, NMC_LOCK_WAIT)) < 0)
+        return req->mem_id >= 2 && err == -EPROTO ? err : -EINVAL;     /* unknown nr_mem_id */
+    if (nmc_region_reap(rundir, r)) {
+        nmc_region_detach(r);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* A new region sized for `req` (a spare of that shape if there is one:
+ * its memory is claimed already), or the one req->mem_id names. */
 static int new_region(const char *rundir, int names, const struct nmc_pipe_req *req,
                       struct nmc_region *r)
 {
@@ -186,21 +262,15 @@ static int new_region(const char *rundir, int names, const struct nmc_pipe_req *
     uint32_t num = req->buf_num ? req->buf_num : nmc_env_u32("NMCOMPAT_BUF_NUM", 0);
     bool asked = num != 0;
     uint32_t size = req->buf_size ? req->buf_size : nmc_env_u32("NMCOMPAT_BUF_SIZE", NMC_DEF_BUF_SIZE);
-    int err = -EINVAL;
 
-    if (req->mem_id) {
-        if (req->mem_id < 2 || (err = nmc_region_attach(rundir, req->mem_id, r, NMC_LOCK_WAIT)) < 0)
-            return req->mem_id >= 2 && err == -EPROTO ? err : -EINVAL;     /* unknown nr_mem_id */
-        if (nmc_region_reap(rundir, r)) {
-            nmc_region_detach(r);
-            return -EINVAL;
-        }
-        return 0;
-    }
+    if (req->mem_id)
+        return named_region(rundir, req, r);
     if (need > (1u << 24))
         return -ENOMEM;                 /* more than any region holds */
     if (num == 0)
         num = need > NMC_DEF_BUF_NUM ? (uint32_t)need : NMC_DEF_BUF_NUM;
+    if (nmc_spare_take(rundir, num, size, r) == 0)
+        return 0;
     /* a pool asked for must fit where it would be claimed (claim.c); the
      * default one is only reserved, and claimed as it is used */
     if (asked && (uint64_t)num * size > nmc_space_free(rundir))

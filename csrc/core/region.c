@@ -43,10 +43,10 @@ int nmc_rundir_check(const char *rundir)
     struct statfs sfs;
     struct stat st;
 
-    if (mkdir(rundir, 0700) < 0 && errno != EEXIST)
-        return -errno;
-    if (lstat(rundir, &st) < 0)
-        return -errno;
+    if (lstat(rundir, &st) < 0) {
+        if (errno != ENOENT || (mkdir(rundir, 0700) < 0 && errno != EEXIST) || lstat(rundir, &st) < 0)
+            return -errno;
+    }
     if (!S_ISDIR(st.st_mode))
         return -ENOTDIR;
     if (st.st_uid != geteuid() || (st.st_mode & 0077))
@@ -205,6 +205,20 @@ static int create_file(const char *path)
     return fd < 0 ? -errno : fd;
 }
 
+/* One more region created: the per-open collection lists the directory
+ * again (gc.c).  Under the name lock. */
+static void bump_region_gen(int names_fd)
+{
+    uint32_t gen = 0;
+
+    if (pread(names_fd, &gen, sizeof(gen), NMC_NAMES_GEN_OFS) != (ssize_t)sizeof(gen))
+        gen = 0;
+    gen++;
+    if (pwrite(names_fd, &gen, sizeof(gen), NMC_NAMES_GEN_OFS) < 0) {
+        /* a lock file that cannot be written: gc.c lists the directory every time */
+    }
+}
+
 /* Create the control file ctl.<id> of a free id, from the hint kept in the
  * name-lock file (the caller holds that lock), and take its region lock
  * before anything is in it: an attacher that got there first finds an
@@ -217,7 +231,7 @@ static int create_ctl(const char *rundir, int names_fd, uint16_t *id)
     uint32_t next = 0;
     struct stat st;
 
-    if (pread(names_fd, &next, sizeof(next), 0) != (ssize_t)sizeof(next))
+    if (pread(names_fd, &next, sizeof(next), NMC_NAMES_NEXT_OFS) != (ssize_t)sizeof(next))
         next = 0;
     for (uint32_t n = 0; n < 65534; n++) {
         uint32_t cand = 2 + (next + n) % 65534;
@@ -236,9 +250,10 @@ static int create_ctl(const char *rundir, int names_fd, uint16_t *id)
             return err;
         }
         next = cand - 1;        /* the id after cand, as an offset from 2 */
-        if (pwrite(names_fd, &next, sizeof(next), 0) < 0) {
+        if (pwrite(names_fd, &next, sizeof(next), NMC_NAMES_NEXT_OFS) < 0) {
             /* only a hint: the next creation scans a little longer */
         }
+        bump_region_gen(names_fd);
         *id = (uint16_t)cand;
         return fd;
     }
@@ -429,12 +444,19 @@ static void parent_link(const char *rundir, const char *parent, char *out, size_
 
 int nmc_region_lookup_parent(const char *rundir, const char *parent)
 {
-    char link[512], target[64];
-    unsigned id;
-    ssize_t n;
+    char link[512];
 
     parent_link(rundir, parent, link, sizeof(link));
-    n = readlink(link, target, sizeof(target) - 1);
+    return nmc_region_lookup_link(link);
+}
+
+/* The region id a link "... -> mem.<id>" names. */
+int nmc_region_lookup_link(const char *link)
+{
+    char target[64];
+    unsigned id;
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+
     if (n < 0)
         return errno == ENOENT ? -ENXIO : -errno;
     target[n] = 0;

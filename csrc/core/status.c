@@ -53,6 +53,7 @@ static void fill(struct nmc_region *r, struct nmc_region_status *out)
     out->memsize = r->g.memsize;
     out->ctl_size = r->g.ctl_size;
     out->opens = r->hdr->opens;
+    out->spare = r->hdr->spare == 1;
     for (uint32_t i = 0; i < NMC_MAX_PORTS && i < NMC_STATUS_PORTS; i++)
         if (ports[i].state == NMC_LIVE)
             port_status(r, i, &out->port[out->nports++]);

@@ -23,7 +23,7 @@ extern "C" {
  * this push and its pop is exported, nothing else. */
 #pragma GCC visibility push(default)
 
-#define NMC_ABI_VERSION 2
+#define NMC_ABI_VERSION 3
 
 /* Pipe roles (netmap: "x{1" is the master, "x}1" the slave). */
 #define NMC_PIPE_MASTER 0
@@ -324,6 +324,7 @@ struct nmc_region_status {
     uint32_t mem_id, buf_num, buf_size, buf_free;
     uint64_t memsize, ctl_size;     /* file sizes (sparse: see the files' blocks) */
     uint64_t opens;
+    uint32_t spare;                 /* 1: no port, kept for the next region of its shape */
     uint32_t nports, nholders;
     struct nmc_port_status port[NMC_STATUS_PORTS];
     struct nmc_holder_status holder[NMC_STATUS_HOLDERS];

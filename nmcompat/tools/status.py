@@ -54,7 +54,8 @@ def _print_region(r: dict) -> None:
     if "error" in r:
         print(f"  mem.{r['mem_id']}: {r['error']}")
         return
-    names = ", ".join(r["names"]) or "no name"
+    names = ", ".join(r["names"]) or ("spare: kept for the next region of its shape; gc returns it"
+                                      if r.get("spare") else "no name")
     print(f"  mem.{r['mem_id']} ({names}): {_mib(r['size'])}, {_mib(r['used'])} used; "
           f"{r['buf_num']} buffers of {r['buf_size']} B, {r['buf_free']} free")
     for p in r["ports"]:

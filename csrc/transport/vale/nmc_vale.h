@@ -8,7 +8,7 @@
 #include "nmc_kinds.h"
 
 #define NMC_SW_MAGIC       0x686374697773636eULL   /* "ncswitch" */
-#define NMC_SW_VERSION     2u
+#define NMC_SW_VERSION     3u
 #define NMC_SW_MAXPORTS    254u
 #define NMC_BDG_MAXPORTS   254u                    /* netmap NM_BDG_MAXPORTS */
 #define NMC_BDG_HASH       1024u
@@ -23,6 +23,7 @@ struct nmc_sw_port {
     uint32_t state, gen;
     char name[NMC_NAMELEN];
     uint16_t mem_id, pad;
+    int32_t pid;                    /* of the process that added it (vale_reap.c) */
     uint32_t rec, nrx, ntx, rx_first_obj, rx_slots;
     uint64_t drops;                 /* frames this port could not take (ring full) */
     uint64_t forwarded;             /* frames delivered into its RX rings */
@@ -37,7 +38,8 @@ struct nmc_sw_port {
  * reaper tells a port nobody holds with one fcntl, without its region. */
 #define NMC_SW_LOCK_BYTE   0
 #define NMC_SW_LIVE_BASE   1
-#define NMC_SW_REAP_BUDGET 16u              /* entries checked per open */
+#define NMC_SW_REAP_BUDGET 16u              /* entries looked at per open */
+#define NMC_SW_ASK_BUDGET 2u                 /* of those, liveness bytes asked though their adder lives */
 
 struct nmc_switch {
     uint64_t magic;

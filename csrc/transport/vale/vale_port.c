@@ -281,6 +281,7 @@ static const struct nmc_transport_ops vale_ops = {
     .destroy = vale_destroy,
     .stats = nmc_vale_counters,
     .rundir_gc = nmc_vale_rundir_gc,
+    .spare_regions = true,
 };
 NMC_TRANSPORT(vale_ops)
 

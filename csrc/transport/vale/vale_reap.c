@@ -3,10 +3,10 @@
  *
  * Every holder of a switch port keeps a read lock on the port's liveness
  * byte in the switch file, so a port nobody holds is found with one fcntl;
- * only then is its region locked and reaped.  An open checks a few entries
- * (NMC_SW_REAP_BUDGET, round robin from where the previous open stopped),
- * so its cost does not grow with the ports on the switch; a listing and a
- * full switch check them all.
+ * only then is its region locked and reaped.  An open looks at a few
+ * entries (NMC_SW_REAP_BUDGET, round robin from where the previous open
+ * stopped) and asks few bytes (nmc_sw_reap), so its cost does not grow
+ * with the ports on the switch; a listing and a full switch check them all.
  *
  * The reaper holds no switch lock while it reaps (reaping a region takes
  * the port off its switch under the switch lock: region, then switch), and
@@ -65,15 +65,26 @@ static void reap_entry(const char *rundir, struct nmc_swmap *m, uint32_t q,
         nmc_region_detach(&r);
 }
 
-/* Check up to `budget` live entries of switch m (an unlocked mapping). */
+/* Look at up to `budget` live entries of switch m (an unlocked mapping).
+ * Asking a liveness byte walks the switch file's lock list, one lock per
+ * holder of every port, so it is asked of an entry whose adder's pid is
+ * gone, and of NMC_SW_ASK_BUDGET others (an adder alive that no longer
+ * holds the port): not budget walks of an O(ports) list per open.  A full
+ * check (budget NMC_SW_MAXPORTS) asks every entry. */
 void nmc_sw_reap(const char *rundir, struct nmc_swmap *m, uint32_t budget)
 {
-    uint32_t q = m->sw->reap_next % NMC_SW_MAXPORTS, checked = 0;
+    uint32_t q = m->sw->reap_next % NMC_SW_MAXPORTS, looked = 0, asked = 0;
+    struct nmc_pid_memo memo = { .n = 0 };
+    bool all = budget >= NMC_SW_MAXPORTS;
 
-    for (uint32_t n = 0; n < NMC_SW_MAXPORTS && checked < budget; n++) {
+    for (uint32_t n = 0; n < NMC_SW_MAXPORTS && looked < budget; n++) {
         struct nmc_sw_port sp;
         if (entry_copy(m->sw, q, &sp)) {
-            checked++;
+            bool ask = all || nmc_pid_gone(&memo, sp.pid);
+            if (!ask && asked == NMC_SW_ASK_BUDGET)
+                break;                  /* the next open starts at this one */
+            asked += !ask;
+            looked++;
             if (!nmc_sw_port_held(m, q))
                 reap_entry(rundir, m, q, &sp);
         }

@@ -203,6 +203,7 @@ int nmc_sw_add(struct nmc_switch *sw, const char *name, uint16_t mem_id, uint32_
         memset(sp, 0, sizeof(*sp));
         nmc_copy_name(sp->name, sizeof(sp->name), name);
         sp->mem_id = mem_id;
+        sp->pid = getpid();
         sp->rec = recidx;
         sp->nrx = rec->nrings[0][1];
         sp->ntx = rec->nrings[0][0];

@@ -1,0 +1,139 @@
+"""Regions a close keeps for the next region of their shape (csrc/core/spare.c),
+and the bounded liveness questions a reap asks (csrc/core/reap.c)."""
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+
+import pytest
+
+import nmcompat
+from nmcompat import rundir as rd
+from testlib import rundir_entries
+from vale_helpers import BCAST, frame, mac
+
+
+def spares(rundir) -> dict:
+    """spare link name -> region id."""
+    return {n: int(os.readlink(rundir / n)[4:]) for n in os.listdir(rundir) if n.startswith("spare.")}
+
+
+def test_a_closed_vale_port_leaves_a_spare_the_next_port_takes(rundir):
+    with nmcompat.open("valesp:a") as a:
+        first = a.info.mem_id
+    assert list(spares(rundir).values()) == [first]
+    st = rd.region(str(rundir), first)
+    assert st["spare"] and st["ports"] == [] and st["holders"] == []
+    used = st["used"]
+    with nmcompat.open("valesp:b") as b:      # another name, the same shape
+        assert b.info.mem_id == first
+        assert spares(rundir) == {}
+        assert rd.region(str(rundir), first)["used"] == used, "the spare's memory was claimed already"
+        assert rd.region(str(rundir), first)["spare"] is False
+    assert rundir_entries(rundir) == ["lock"]
+
+
+def test_traffic_through_ports_in_reused_regions(rundir):
+    with nmcompat.open("valesp:a"), nmcompat.open("valesp:b"):
+        pass
+    kept = set(spares(rundir).values())
+    assert len(kept) == 2
+    with nmcompat.open("valesp:c") as c, nmcompat.open("valesp:d") as d:
+        assert {c.info.mem_id, d.info.mem_id} == kept
+        for i in range(3):
+            c.inject(frame(BCAST, mac(3), bytes([i]) * 8, 60))
+        c.txsync()
+        d.rxsync()
+        got = [bytes(d.nextpkt()[1])[14] for _ in range(3)]
+        assert got == [0, 1, 2]
+
+
+def test_at_most_two_spares_of_a_shape(rundir):
+    ports = [nmcompat.open(f"valesp:p{i}") for i in range(5)]
+    ids = {p.info.mem_id for p in ports}
+    for p in ports:
+        p.close()
+    kept = spares(rundir)
+    assert len(kept) == 2 and set(kept.values()) <= ids
+    assert rd.region_ids(str(rundir)) == sorted(kept.values()), "the other three were removed"
+    assert rundir_entries(rundir) == ["lock"]
+
+
+def test_the_per_open_collection_leaves_spares_and_gc_returns_them(rundir):
+    with nmcompat.open("valesp:a"):
+        pass
+    kept = spares(rundir)
+    for i in range(6):                          # each open looks at a few regions
+        with nmcompat.open(f"netmap:o{i}{{0", buf_size=4096):      # another shape
+            pass
+    assert spares(rundir) == kept
+    with nmcompat.open("netmap:o{0") as pipe:   # a pipe's new region of that shape takes it
+        assert pipe.info.mem_id in kept.values()
+    assert spares(rundir) == {}, "a pipe's region is not kept"
+    with nmcompat.open("valesp:a"):
+        pass
+    out = subprocess.run([sys.executable, "-m", "nmcompat.tools", "gc"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert sorted(os.listdir(rundir)) == ["lock"]
+
+
+def test_a_spare_link_to_a_region_that_is_gone(rundir):
+    with nmcompat.open("valesp:a") as a:
+        mem_id = a.info.mem_id
+    (link,) = spares(rundir)
+    os.unlink(rundir / f"ctl.{mem_id}")         # as a removal cut short would leave it
+    os.unlink(rundir / f"mem.{mem_id}")
+    with nmcompat.open("valesp:b") as b:
+        assert b.info.mem_id != mem_id
+    assert link in spares(rundir)               # b's region, kept in the freed link
+    assert rundir_entries(rundir) == ["lock"]
+
+
+EXEC_AWAY = """
+    import os, sys, nmcompat
+    port = nmcompat.open(sys.argv[1])
+    print("opened", port.info.mem_id, flush=True)
+    # the engine's descriptors are close-on-exec: the holder dies, the pid lives
+    os.execv(sys.executable, [sys.executable, "-c",
+             "import signal; print('execd', flush=True); signal.pause()"])
+"""
+
+
+def test_an_exclusive_open_reaps_a_holder_whose_process_exec_d(rundir, procs):
+    """More live holders than a reap asks about (NMC_REAP_ASK_BUDGET): the
+    dead one is found either by the reap's round robin or by the open that
+    meets it in its way (which asks it, reaps and opens again)."""
+    held = [nmcompat.open(f"netmap:ex{{{i}", slots=64) for i in range(1, 3 * 8)]
+    try:
+        child = procs.python(EXEC_AWAY, "netmap:ex{0/x")
+        child.expect("execd", timeout=30)
+        assert child.alive()
+        with nmcompat.open("netmap:ex{0/x") as again:         # not EBUSY
+            assert again.info.mem_id == held[0].info.mem_id
+        with pytest.raises(nmcompat.NmcompatError) as exc:
+            nmcompat.open("netmap:ex{1/x")                 # a live holder: refused still
+        assert exc.value.errno == errno.EBUSY
+    finally:
+        for p in held:
+            p.close()
+
+
+def test_a_reap_finds_a_holder_whose_process_exec_d(rundir, procs):
+    child = procs.python(EXEC_AWAY, "netmap:ea{0")
+    child.expect("execd", timeout=30)
+    with nmcompat.open("netmap:ea}0"):          # the region's reap asks the few live holders
+        pass
+    assert sorted(os.listdir(rundir)) == ["lock"]
+    assert child.alive()
+
+
+def test_a_switch_port_whose_process_exec_d_goes_at_the_next_open(rundir, procs):
+    child = procs.python(EXEC_AWAY, "valeex:dead")
+    child.expect("execd", timeout=30)
+    with nmcompat.open("valeex:live"):
+        ports = {p["name"] for r in rd.status(str(rundir))["regions"] for p in r.get("ports", [])}
+        assert ports == {"valeex:live"}
+    assert child.alive()
