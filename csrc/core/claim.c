@@ -64,15 +64,23 @@ void nmc_region_close_mem(struct nmc_region *r)
 static int claim_run(struct nmc_region *r, uint64_t from, uint64_t to)
 {
     uint64_t a = from << r->g.claim_shift, b = to << r->g.claim_shift;
+    bool released = false;
     int fd = mem_fd(r);
 
     if (fd < 0)
         return fd;
     if (b > r->g.memsize)
         b = r->g.memsize;
-    while (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)a, (off_t)(b - a)) < 0)
+    while (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)a, (off_t)(b - a)) < 0) {
+        if (errno == ENOSPC && !released && r->rundir) {
+            released = true;            /* the spares' memory first (spare.c) */
+            if (nmc_spare_release(r->rundir, r->mem_id) > 0)
+                continue;
+            errno = ENOSPC;
+        }
         if (errno != EINTR)
             return -errno;
+    }
     for (uint64_t c = from; c < to; c++)
         bit_set(claim_map(r), c);
     return 0;

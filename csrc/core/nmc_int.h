@@ -270,6 +270,7 @@ bool nmc_spare_keep(const char *rundir, struct nmc_region *r);
 bool nmc_spare_linked(const char *rundir, const struct nmc_region *r);
 void nmc_spare_unlink(const char *rundir, struct nmc_region *r);
 int nmc_spare_take(const char *rundir, uint32_t buf_num, uint32_t buf_size, struct nmc_region *r);
+uint32_t nmc_spare_release(const char *rundir, uint16_t keep);
 bool nmc_holder_alive(int fd, uint32_t h);
 void nmc_region_unlink_parents(const char *rundir, struct nmc_region *r);
 void nmc_region_path(const char *rundir, uint16_t mem_id, char *out, size_t len);

@@ -314,6 +314,7 @@ int nmc_region_create(const char *rundir, int names_fd, uint32_t buf_num, uint32
     }
     r->locked = true;
     r->mem_id = id;
+    r->rundir = rundir;                 /* for claims (the caller's string outlives r) */
     bufmap = (uint64_t *)(r->ctl + g.buf_map_ofs);
     bufmap[0] |= 3;                      /* buffers 0 and 1 are reserved */
     r->hdr->g = g;
@@ -402,6 +403,8 @@ int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r,
     r->locked = lock != NMC_NOLOCK;
     if (!r->locked)
         nmc_region_close_mem(r);        /* claims are made under the lock only */
+    else
+        r->rundir = rundir;             /* for claims (the caller's string outlives r) */
     return 0;
 fail:
     close(ctl_fd);                      /* releases the lock */

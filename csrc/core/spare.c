@@ -19,11 +19,13 @@
  *  - What a port left in its buffers stays there, as netmap leaves it: the
  *    same user's next port may read it.
  *  - Memory kept: at most NMC_SPARES_PER_SHAPE regions of each shape, all
- *    returned by `nmcompat gc`; the per-open collection (gc.c) leaves
+ *    returned by `nmcompat gc`, and by a claim that finds the tmpfs full
+ *    (claim.c, nmc_spare_release); the per-open collection (gc.c) leaves
  *    spares alone, and a spare is removed, not kept, when a reap finds it.
  */
 #include "nmc_transport.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -120,4 +122,35 @@ int nmc_spare_take(const char *rundir, uint32_t buf_num, uint32_t buf_size, stru
         nmc_region_detach(r);           /* taken, or reaped, meanwhile */
     }
     return -ENOENT;
+}
+
+/* Remove every spare of the runtime directory but region `keep` (whose
+ * lock the caller may hold): their memory goes back to the tmpfs.  Their
+ * region locks are only tried (the caller may hold another region's).
+ * Returns how many were removed. */
+uint32_t nmc_spare_release(const char *rundir, uint16_t keep)
+{
+    char link[512];
+    struct dirent *de;
+    uint32_t removed = 0;
+    DIR *d = opendir(rundir);
+
+    if (!d)
+        return 0;
+    while ((de = readdir(d)) != NULL) {
+        struct nmc_region r = { .fd = -1 };
+        int id;
+        if (strncmp(de->d_name, "spare.", 6) != 0)
+            continue;
+        snprintf(link, sizeof(link), "%s/%s", rundir, de->d_name);
+        if ((id = nmc_region_lookup_link(link)) < 0 || id == keep ||
+            nmc_region_attach(rundir, (uint16_t)id, &r, NMC_LOCK_TRY) < 0)
+            continue;
+        r.ask_all = true;
+        if (r.hdr->spare)
+            removed += (uint32_t)nmc_region_reap(rundir, &r);     /* no port: removed */
+        nmc_region_detach(&r);
+    }
+    closedir(d);
+    return removed;
 }
