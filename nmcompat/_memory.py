@@ -5,13 +5,19 @@ netmap memory file (same pages; the engine's control state is in another
 file, ctl.<id>, never mapped here) is the one user-visible views
 (ring.slots, ring.buf(), nextpkt() data, numpy arrays over them) derive from.
 
+The mapping is made with mmap(2) itself, not Python's mmap module (which
+keeps a duplicate of the file's descriptor for as long as any view lives),
+so a closed port holds nothing of its region: neither a descriptor nor,
+after close(), a mapping of the file.
+
 At close, a view may still be alive (ring.slots always is while its Ring
 is).  Its memory must not stay the shared region: the same rings and
 buffers may belong to a port opened later.  So close() maps private,
 zero-filled, anonymous pages over the whole range (mmap MAP_FIXED on the
 same address): a stale view reads zeros, and what is written through it
 lands in pages no other port maps.  The address range stays valid until
-the last view is gone, so nothing faults.
+the last view is gone (each view keeps the mapping's owner object alive),
+and is unmapped then.
 """
 from __future__ import annotations
 
@@ -26,15 +32,25 @@ from nmcompat._ffi import ffi
 from nmcompat.errors import os_error
 
 _MAP_FIXED = 0x10                       # Linux, every architecture
+_MAP_FAILED = 2**64 - 1                 # (void *)-1 on 64-bit Linux
+_RW = mmap.PROT_READ | mmap.PROT_WRITE
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mmap.restype = ctypes.c_void_p
 _libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
                        ctypes.c_int, ctypes.c_long)
+_libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+
+
+def _map_shared(fd: int, size: int) -> int:
+    addr = _libc.mmap(None, size, _RW, mmap.MAP_SHARED, fd, 0)
+    if addr is None or addr == _MAP_FAILED:
+        err = ctypes.get_errno() or errno.ENOMEM
+        raise OSError(err, os.strerror(err))
+    return addr
 
 
 def _replace_with_private_zeros(addr: int, size: int) -> None:
-    got = _libc.mmap(addr, size, mmap.PROT_READ | mmap.PROT_WRITE,
-                     mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_FIXED, -1, 0)
+    got = _libc.mmap(addr, size, _RW, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_FIXED, -1, 0)
     if got != addr:
         err = ctypes.get_errno() or errno.ENOMEM
         raise os_error(err, "detach the views of", "a closed port's memory")
@@ -49,16 +65,19 @@ class Memory:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
             try:
-                self._mm = mmap.mmap(fd, size, mmap.MAP_SHARED,
-                                     mmap.PROT_READ | mmap.PROT_WRITE)
+                addr = _map_shared(fd, size)
             finally:
                 os.close(fd)
         except OSError as exc:
             raise os_error(exc.errno, "map the memory of", port or path,
                            f"{exc.strerror} ({path})") from None
         self.size = size
-        self._base = ffi.from_buffer("char[]", self._mm)
-        self._addr = int(ffi.cast("uintptr_t", self._base))
+        self._addr = addr
+        # the owner of the mapping: every view keeps it alive (through the
+        # buffer below), and the last one to go unmaps the range
+        owner = ffi.gc(ffi.cast("char *", addr), lambda _p: _libc.munmap(addr, size))
+        self._buf = ffi.buffer(owner, size)
+        self._base = owner
 
     def cast(self, ctype: str, offset: int):
         """A cffi pointer of type ctype at offset (kept valid by this object)."""
@@ -66,18 +85,15 @@ class Memory:
 
     def array(self, dtype, count: int, offset: int) -> np.ndarray:
         """A writable numpy view of count items of dtype at offset."""
-        return np.frombuffer(self._mm, dtype=dtype, count=count, offset=offset)
+        return np.frombuffer(self._buf, dtype=dtype, count=count, offset=offset)
 
     def view(self, offset: int, length: int) -> memoryview:
-        return memoryview(self._mm)[offset:offset + length]
+        return memoryview(self._buf)[offset:offset + length]
 
     def close(self) -> None:
-        """Unmap; when views are alive, detach them from the shared memory."""
+        """Detach every view from the shared memory (private zero pages over
+        the range); the range is unmapped when the last view is gone."""
         if self._base is None:
             return
-        ffi.release(self._base)
-        self._base = None
-        try:
-            self._mm.close()
-        except BufferError:             # views are alive: they keep the range, not the region
-            _replace_with_private_zeros(self._addr, self.size)
+        _replace_with_private_zeros(self._addr, self.size)
+        self._base = self._buf = None

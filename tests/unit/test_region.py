@@ -490,3 +490,32 @@ def test_views_outlive_close(rundir):
     with pytest.raises(ValueError):
         p.tx_rings[0].head
     del slots, buf
+
+
+def _references_to(ino: int) -> list:
+    """This process's descriptors and mappings of the file with inode ino
+    (on /dev/shm), also once it is removed."""
+    fds = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.stat(f"/proc/self/fd/{fd}").st_ino == ino:
+                fds.append(fd)
+        except OSError:
+            pass
+    with open("/proc/self/maps") as maps:
+        mapped = [ln for ln in maps if len(ln.split()) > 4 and ln.split()[4] == str(ino)]
+    return fds + mapped
+
+
+def test_a_closed_port_with_views_holds_nothing_of_its_region(rundir):
+    """Views kept after close() keep a mapping of private zeros, never the
+    region's file: no descriptor, no shared mapping (which would keep a
+    removed region's memory allocated on the tmpfs)."""
+    p = nmcompat.open("netmap:held{1", **SMALL)
+    ino = os.stat(p.info.region).st_ino
+    slots = p.tx_rings[0].slots
+    assert _references_to(ino)
+    p.close()
+    assert _references_to(ino) == []
+    assert not slots["len"].any()
+    del slots
