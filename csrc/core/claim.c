@@ -195,6 +195,14 @@ uint64_t nmc_space_free(const char *rundir)
     return fs < mem ? fs : mem;
 }
 
+/* Can the runtime directory still claim `bytes`?  If not, once more after
+ * the spare regions gave their memory back (spare.c). */
+bool nmc_space_enough(const char *rundir, uint64_t bytes)
+{
+    return bytes <= nmc_space_free(rundir) ||
+           (nmc_spare_release(rundir, 0) > 0 && bytes <= nmc_space_free(rundir));
+}
+
 /* Before anything is created: extra buffers no region could hold are
  * -ENOMEM (netmap's answer), and more than the runtime directory can
  * still claim -ENOSPC.  The claims themselves are the real check; this
@@ -207,7 +215,7 @@ int nmc_claim_precheck(const char *rundir, const struct nmc_pipe_req *req)
         return 0;
     if ((uint64_t)req->extra_bufs + 2 > (1u << 24))
         return -ENOMEM;
-    if ((uint64_t)req->extra_bufs * size > nmc_space_free(rundir))
+    if (!nmc_space_enough(rundir, (uint64_t)req->extra_bufs * size))
         return -ENOSPC;
     return 0;
 }

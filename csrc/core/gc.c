@@ -97,7 +97,7 @@ static uint32_t next_id(const uint64_t *set, uint32_t from)
 struct glance {
     bool gone;          /* no control file */
     bool unheld;        /* no process holds any holder (one fcntl on every holder byte) */
-    bool spare;         /* unheld, and its header says it is a spare (spare.c); a hint */
+    bool spare;         /* unheld, a spare by its header, and linked as one (spare.c) */
 };
 
 static struct glance glance_at(const char *rundir, uint16_t id)
@@ -117,7 +117,7 @@ static struct glance glance_at(const char *rundir, uint16_t id)
     gl.unheld = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK;
     gl.spare = gl.unheld &&
                pread(fd, &spare, sizeof(spare), offsetof(struct nmc_region_hdr, spare)) ==
-               (ssize_t)sizeof(spare) && spare == 1;
+               (ssize_t)sizeof(spare) && spare == 1 && nmc_spare_linked(rundir, id);
     close(fd);
     return gl;
 }
@@ -154,7 +154,7 @@ static void collect(const char *rundir, uint16_t id, bool keep_spares, struct nm
         rep->busy += err == -EAGAIN;
         return;
     }
-    if (keep_spares && r.hdr->spare && nmc_spare_linked(rundir, &r)) {
+    if (keep_spares && r.hdr->spare && nmc_spare_linked(rundir, r.mem_id)) {
         nmc_region_detach(&r);
         return;
     }
@@ -185,51 +185,66 @@ static void hint_put(int fd, off_t ofs, uint32_t v)
 }
 
 /* This process's list of one runtime directory's control files, listed
- * again only when the lock file's count of created regions moved: one
- * directory listing per region created anywhere, not one per open (a
- * region removed since costs a failed open, and leaves the list).  Busy
- * (another thread, or a fork taken while one held it): a list of the
- * caller's own. */
+ * again only when the lock file's count of created regions moved (or it is
+ * another lock file: a directory removed and made again): one directory
+ * listing per region created anywhere, not one per open (a region removed
+ * since costs a failed open, and leaves the list).  Busy (another thread,
+ * or a fork taken while one held it): a list of the caller's own. */
 static struct {
     pthread_mutex_t mu;
     bool valid;
     uint32_t gen;
-    char rundir[160];
+    dev_t dev;
+    ino_t ino;
     uint64_t ctl[ID_LIMIT / 64];
 } seen = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
-static uint64_t *ids_for(const char *rundir, int names_fd, uint64_t **own)
+struct idlist {
+    uint64_t *ids;      /* NULL: none could be made */
+    bool own;           /* malloc'd for this call, else seen.ctl (seen.mu held) */
+};
+
+static struct idlist ids_own(const char *rundir)
+{
+    struct idlist l = { malloc(ID_LIMIT / 8), true };
+
+    if (l.ids && scan_ids(rundir, l.ids, NULL) < 0) {
+        free(l.ids);
+        l.ids = NULL;
+    }
+    return l;
+}
+
+static struct idlist ids_get(const char *rundir, int names_fd)
 {
     uint32_t gen = hint_get(names_fd, NMC_NAMES_GEN_OFS);
+    struct stat st;
 
-    *own = NULL;
-    if (pthread_mutex_trylock(&seen.mu) != 0) {
-        if (!(*own = malloc(ID_LIMIT / 8)) || scan_ids(rundir, *own, NULL) < 0)
-            return NULL;
-        return *own;
-    }
-    if (!seen.valid || names_fd < 0 || seen.gen != gen || strcmp(seen.rundir, rundir) != 0) {
-        seen.valid = scan_ids(rundir, seen.ctl, NULL) == 0 &&
-                     snprintf(seen.rundir, sizeof(seen.rundir), "%s", rundir) < (int)sizeof(seen.rundir);
+    if (names_fd < 0 || fstat(names_fd, &st) < 0 || pthread_mutex_trylock(&seen.mu) != 0)
+        return ids_own(rundir);
+    if (!seen.valid || seen.gen != gen || seen.dev != st.st_dev || seen.ino != st.st_ino) {
+        seen.valid = scan_ids(rundir, seen.ctl, NULL) == 0;
         seen.gen = gen;
+        seen.dev = st.st_dev;
+        seen.ino = st.st_ino;
     }
     if (!seen.valid) {
         pthread_mutex_unlock(&seen.mu);
-        return NULL;
+        return (struct idlist){ NULL, false };
     }
-    return seen.ctl;
+    return (struct idlist){ seen.ctl, false };
 }
 
-static void ids_done(uint64_t *ids, uint64_t *own)
+static void ids_put(struct idlist l)
 {
-    if (own || !ids)
-        free(own);
-    else
+    if (l.own)
+        free(l.ids);
+    else if (l.ids)
         pthread_mutex_unlock(&seen.mu);
 }
 
-/* Reap region id if nobody holds it and it is no spare; forget it if it
- * is gone. */
+/* Reap region id if nobody holds it and it is no linked spare (a spare
+ * that lost its link is removed); forget it if it is gone. */
 static void visit(const char *rundir, uint64_t *ids, uint16_t id, struct nmc_gc_report *rep)
 {
     struct glance gl = glance_at(rundir, id);
@@ -243,19 +258,19 @@ static void visit(const char *rundir, uint64_t *ids, uint16_t id, struct nmc_gc_
 void nmc_rundir_gc_some(const char *rundir, uint32_t budget)
 {
     struct nmc_gc_report rep = { 0 };
+    struct idlist l;
     char path[256];
-    uint64_t *ids, *own;
     uint32_t id, checked = 0;
     int fd;
 
     snprintf(path, sizeof(path), "%s/lock", rundir);
     fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if ((ids = ids_for(rundir, fd, &own)) != NULL) {
+    if ((l = ids_get(rundir, fd)).ids) {
         uint32_t start = hint_get(fd, NMC_NAMES_CURSOR_OFS) % ID_LIMIT;
         bool wrapped = false;
         id = start;
         while (checked < budget) {      /* from the cursor to the end, then from 0 to it */
-            if ((id = next_id(ids, id)) >= (wrapped ? start : ID_LIMIT)) {
+            if ((id = next_id(l.ids, id)) >= (wrapped ? start : ID_LIMIT)) {
                 if (wrapped)
                     break;
                 wrapped = true;
@@ -263,11 +278,11 @@ void nmc_rundir_gc_some(const char *rundir, uint32_t budget)
                 continue;
             }
             checked++;
-            visit(rundir, ids, (uint16_t)id++, &rep);
+            visit(rundir, l.ids, (uint16_t)id++, &rep);
         }
         hint_put(fd, NMC_NAMES_CURSOR_OFS, id % ID_LIMIT);
     }
-    ids_done(ids, own);
+    ids_put(l);
     if (fd >= 0)
         close(fd);
 }

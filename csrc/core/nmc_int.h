@@ -60,8 +60,9 @@
 #define NMC_NAMES_NEXT_OFS   0
 #define NMC_NAMES_CURSOR_OFS 4
 #define NMC_NAMES_GEN_OFS    8
-#define NMC_REAP_ASK_BUDGET 8u
-#define NMC_SPARES_PER_SHAPE 2u              /* empty regions kept per shape (spare.c) */               /* holders of live openers a reap asks (reap.c) */
+#define NMC_REAP_ASK_BUDGET 8u               /* holders of live openers a reap asks (reap.c) */
+#define NMC_SPARES 4u                        /* empty regions kept for reuse (spare.c) */
+#define NMC_PID_MEMO 8u                      /* pids a reap remembers (reap.c) */
 #define NMC_PAGE           4096u
 #define NMC_CLAIM_BITS     (1u << 20)        /* most chunks a claim map tracks */
 #define NMC_SLEEP_WORDS    (NMC_MAX_HOLDERS / 64)
@@ -260,17 +261,18 @@ bool nmc_region_has_link(const struct nmc_region *r, const char *parent);
 int nmc_region_reap(const char *rundir, struct nmc_region *r);
 bool nmc_region_has_ports(struct nmc_region *r);
 struct nmc_pid_memo {
-    int32_t pid[8];
-    bool gone[8];
+    int32_t pid[NMC_PID_MEMO];
+    bool gone[NMC_PID_MEMO];
     uint32_t n;
 };
 bool nmc_pid_gone(struct nmc_pid_memo *m, int32_t pid);
 int nmc_region_lookup_link(const char *link);
 bool nmc_spare_keep(const char *rundir, struct nmc_region *r);
-bool nmc_spare_linked(const char *rundir, const struct nmc_region *r);
+bool nmc_spare_linked(const char *rundir, uint16_t mem_id);
 void nmc_spare_unlink(const char *rundir, struct nmc_region *r);
 int nmc_spare_take(const char *rundir, uint32_t buf_num, uint32_t buf_size, struct nmc_region *r);
 uint32_t nmc_spare_release(const char *rundir, uint16_t keep);
+bool nmc_space_enough(const char *rundir, uint64_t bytes);
 bool nmc_holder_alive(int fd, uint32_t h);
 void nmc_region_unlink_parents(const char *rundir, struct nmc_region *r);
 void nmc_region_path(const char *rundir, uint16_t mem_id, char *out, size_t len);

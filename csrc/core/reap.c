@@ -123,7 +123,7 @@ bool nmc_region_has_ports(struct nmc_region *r)
 }
 
 /* Is the process `pid` gone?  Asked once per pid and memo (the first
- * eight pids are remembered). */
+ * NMC_PID_MEMO pids are remembered). */
 bool nmc_pid_gone(struct nmc_pid_memo *m, int32_t pid)
 {
     bool gone;
@@ -132,7 +132,7 @@ bool nmc_pid_gone(struct nmc_pid_memo *m, int32_t pid)
         if (m->pid[i] == pid)
             return m->gone[i];
     gone = pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH);
-    if (m->n < 8) {
+    if (m->n < NMC_PID_MEMO) {
         m->pid[m->n] = pid;
         m->gone[m->n++] = gone;
     }
@@ -146,7 +146,7 @@ bool nmc_pid_gone(struct nmc_pid_memo *m, int32_t pid)
  * copy may still hold it), and of NMC_REAP_ASK_BUDGET others round robin
  * (an opener alive that closed or exec'd away its descriptor): those are
  * found within NMC_MAX_HOLDERS / NMC_REAP_ASK_BUDGET reaps of the region,
- * and at once by `nmcompat gc` (nmc_region_reap_all). */
+ * and at once by `nmcompat gc` (collect() in gc.c sets ask_all). */
 static bool find_dead(struct nmc_region *r, uint64_t *dead)
 {
     struct nmc_holder *hs = nmc_holders(r);
@@ -202,8 +202,7 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r)
         return 0;
     if (r->keep_spare && !r->hdr->spare && nmc_spare_keep(rundir, r))
         return 1;                       /* gone as far as names go */
-    if (r->hdr->spare)
-        nmc_spare_unlink(rundir, r);
+    nmc_spare_unlink(rundir, r);        /* a link left by a keep or take cut short too */
     /* links first: while the files exist, whoever follows a link waits for
      * our lock and then finds the control file unlinked; the control file
      * last, so that while it is absent its id is free */
@@ -273,7 +272,7 @@ static int new_region(const char *rundir, int names, const struct nmc_pipe_req *
         return 0;
     /* a pool asked for must fit where it would be claimed (claim.c); the
      * default one is only reserved, and claimed as it is used */
-    if (asked && (uint64_t)num * size > nmc_space_free(rundir))
+    if (asked && !nmc_space_enough(rundir, (uint64_t)num * size))
         return -ENOSPC;
     return nmc_region_create(rundir, names, num, size, r);
 }

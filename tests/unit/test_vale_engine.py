@@ -76,3 +76,18 @@ def test_reused_destination_ring_keeps_a_held_lease_lock(asan_build, rundir):
     assert proc.returncode == 0, out[-3000:]
     assert proc.stdout.strip().splitlines()[-1].startswith("done obj="), out[-3000:]
     assert rundir_entries(rundir) == ["lock"], "everything was reclaimed at close"
+
+
+def test_a_port_whose_sender_holds_on_is_not_reused(asan_build, rundir):
+    """A VALE port is closed while a live sender holds a lease on its RX ring
+    and never lets go: the close gives up waiting, the region is not kept for
+    the next port, and the sender's late completion is refused
+    (tests/engine/vale_stalled.c, under the sanitizers)."""
+    exe = asan_build("vale_stalled")
+    env = dict(os.environ, **ASAN_ENV, NMCOMPAT_RUNDIR=str(rundir))
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120, env=env)
+    out = proc.stdout + proc.stderr
+    assert not _sanitizer_report(out), out[-6000:]
+    assert proc.returncode == 0, out[-3000:]
+    assert proc.stdout.strip().splitlines()[-1].startswith("done obj="), out[-3000:]
+    assert rundir_entries(rundir) == ["lock"], "everything was reclaimed at close"

@@ -321,7 +321,7 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r,
         used += f->nfrags;
     }
     if (got) {
-        if (nmc_lease_put(kr, dring, p->rundir, id, start))
+        if (nmc_lease_put(kr, dring, p->rundir, d->kgen[r], id, start))
             nmc_wake_sleepers_in(p, kr, d->reg.ctl + d->reg.g.holders_ofs, d->reg.mem_id);
     }
     __atomic_fetch_add(&c->m.sw->ports[q].forwarded, taken, __ATOMIC_RELAXED);

@@ -150,15 +150,21 @@ int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *ru
 
 /* Complete lease `id`, whose slots were used up to `used_end`: the rest is
  * given back if no later lease exists, else padded with len = 0 slots (as
- * netmap).  Returns true if the published tail may have moved. */
-bool nmc_lease_put(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t id,
-                   uint32_t used_end)
+ * netmap).  A ring retired or reused since the lease was taken (kgen: the
+ * retirement gave up waiting for this sender) is left alone.  Returns true
+ * if the published tail may have moved. */
+bool nmc_lease_put(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t kgen,
+                   uint32_t id, uint32_t used_end)
 {
     struct nmc_lease *l = &kr->leases[id % NMC_MAX_LEASES];
     bool moved;
 
     if (lock(kr, ring, rundir) < 0)
         return false;
+    if (__atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE) != kgen) {
+        pthread_mutex_unlock(&kr->lease_lock);
+        return false;
+    }
     if (l->end != used_end % kr->nslots) {
         if (kr->hwlease == l->end && (kr->lease_first + kr->lease_count - 1) % NMC_MAX_LEASES == id)
             kr->hwlease = l->end = used_end % kr->nslots;
@@ -177,15 +183,16 @@ bool nmc_lease_put(struct nmc_kring *kr, struct netmap_ring *ring, const char *r
  * that mapped it may take a lease any more (kgen), and the ones holding
  * leases finish their copies (or are found dead and padded) before its
  * buffers can go to anyone else.  Waits at most about a second for a live
- * sender that does not finish. */
-void nmc_lease_quiesce(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir)
+ * sender that does not finish; false if one still holds a lease then (its
+ * late copy may land in the ring: the caller does not reuse the region). */
+bool nmc_lease_quiesce(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir)
 {
     if (__atomic_load_n(&kr->lock_ready, __ATOMIC_ACQUIRE) != NMC_LOCK_READY)
-        return;
+        return true;
     for (int round = 0; round < 100000; round++) {
         bool idle;
         if (lock(kr, ring, rundir) < 0)
-            return;
+            return false;
         if (round == 0) {
             __atomic_add_fetch(&kr->kgen, 1, __ATOMIC_RELEASE);
             kr->lease_init = 0;
@@ -194,7 +201,8 @@ void nmc_lease_quiesce(struct nmc_kring *kr, struct netmap_ring *ring, const cha
         idle = kr->lease_count == 0;
         pthread_mutex_unlock(&kr->lease_lock);
         if (idle)
-            return;
+            return true;
         sched_yield();
     }
+    return false;
 }

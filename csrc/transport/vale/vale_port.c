@@ -221,8 +221,9 @@ static void vale_destroy(struct nmc_region *r, const char *rundir, struct nmc_po
     }
     for (uint32_t k = 0; k < rec->nrings[0][1] && k < NMC_VALE_MAXRINGS; k++) {
         uint32_t obj = nmc_rec_obj(rec, 0, 1, k);
-        if (obj < r->g.ring_num)        /* senders that mapped it are out before its buffers go */
-            nmc_lease_quiesce(&krs[obj], nmc_ring_obj(mem, &r->g, obj), rundir);
+        if (obj < r->g.ring_num &&      /* senders that mapped it are out before its buffers go */
+            !nmc_lease_quiesce(&krs[obj], nmc_ring_obj(mem, &r->g, obj), rundir))
+            r->keep_spare = false;      /* one is not: its late copy must not reach a next port */
     }
 }
 

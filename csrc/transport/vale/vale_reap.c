@@ -57,6 +57,7 @@ static void reap_entry(const char *rundir, struct nmc_swmap *m, uint32_t q,
 
     if (err == -EAGAIN || err == -EPROTO)
         return;                         /* busy, or another build's region: not ours to judge */
+    r.ask_all = true;                   /* the switch says nobody holds the port */
     if (err < 0 || !nmc_sw_entry_ok(&r, sp, q))
         nmc_sw_remove_stale(rundir, m->name, q, sp->gen);
     else
@@ -80,10 +81,10 @@ void nmc_sw_reap(const char *rundir, struct nmc_swmap *m, uint32_t budget)
     for (uint32_t n = 0; n < NMC_SW_MAXPORTS && looked < budget; n++) {
         struct nmc_sw_port sp;
         if (entry_copy(m->sw, q, &sp)) {
-            bool ask = all || nmc_pid_gone(&memo, sp.pid);
-            if (!ask && asked == NMC_SW_ASK_BUDGET)
+            bool must_ask = all || nmc_pid_gone(&memo, sp.pid);
+            if (!must_ask && asked == NMC_SW_ASK_BUDGET)
                 break;                  /* the next open starts at this one */
-            asked += !ask;
+            asked += !must_ask;
             looked++;
             if (!nmc_sw_port_held(m, q))
                 reap_entry(rundir, m, q, &sp);
