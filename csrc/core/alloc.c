@@ -97,6 +97,19 @@ void nmc_buf_free(struct nmc_region *r, uint32_t idx)
         r->hdr->buf_hint = idx & ~63u;
 }
 
+/* Every buffer of r free but the reserved 0 and 1: for a region no port
+ * and no holder owns any more (a kept spare, spare.c), whatever a
+ * corrupted ring lost on the way. */
+void nmc_buf_free_all(struct nmc_region *r)
+{
+    uint64_t *m = bufmap(r);
+
+    memset(m, 0, (r->g.buf_num + 63) / 64 * sizeof(uint64_t));
+    m[0] |= 3;
+    r->hdr->buf_free = r->g.buf_num - 2;
+    r->hdr->buf_hint = 0;
+}
+
 /* Free a list linked through the first uint32 of each buffer (netmap's
  * extra-buffer list); bounded, so a loop in a corrupted list ends.
  * Returns the number freed. */

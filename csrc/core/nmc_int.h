@@ -308,6 +308,7 @@ int64_t nmc_bits_alloc_run(uint64_t *map, uint32_t nbits, uint32_t count);
 void nmc_bits_free_run(uint64_t *map, uint32_t nbits, uint32_t first, uint32_t count);
 int nmc_buf_alloc(struct nmc_region *r, uint32_t *out, uint32_t count);
 void nmc_buf_free(struct nmc_region *r, uint32_t idx);
+void nmc_buf_free_all(struct nmc_region *r);
 uint32_t nmc_buf_free_list(struct nmc_region *r, uint32_t head);
 int nmc_buf_alloc_list(struct nmc_region *r, uint32_t count, uint32_t *head);
 

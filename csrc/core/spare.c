@@ -19,6 +19,9 @@
  *    dropped (vale_lease.c); a port whose senders did not let go in time is
  *    removed, not kept (vale_destroy).  No lock that may be held is
  *    reinitialised.
+ *  - Every buffer is free in a kept spare: no port and no holder is left
+ *    to own one, so buffers a corrupted ring lost track of (a slot whose
+ *    buf_idx was overwritten) come back at the keep.
  *  - What a port left in its buffers stays there, as netmap leaves it: the
  *    same user's next port may read it.
  *  - Memory kept: at most NMC_SPARES regions, all returned by `nmcompat gc`
@@ -86,6 +89,7 @@ bool nmc_spare_keep(const char *rundir, struct nmc_region *r)
             continue;
         nmc_region_unlink_parents(rundir, r);
         r->hdr->nlinks = r->hdr->links_overflow = 0;
+        nmc_buf_free_all(r);            /* no owner is left: a lost buffer comes back */
         r->hdr->spare = 1;
         return true;
     }

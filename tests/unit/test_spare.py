@@ -146,3 +146,19 @@ def test_a_switch_port_whose_process_exec_d_goes_at_the_next_open(rundir, procs)
         ports = {p["name"] for r in rd.status(str(rundir))["regions"] for p in r.get("ports", [])}
         assert ports == {"valeex:live"}
     assert child.alive()
+
+
+def test_a_spare_gets_back_the_buffers_a_corrupted_ring_lost(rundir):
+    with nmcompat.open("valesp:a") as a:
+        whole = rd.region(str(rundir), a.info.mem_id)["buf_free"]
+        slots = a.tx_rings[0].slots
+        slots[0]["buf_idx"] = int(slots[1]["buf_idx"])     # slot 0's own buffer is now nowhere
+        slots[2]["buf_idx"] = 0xFFFFFFF0                   # and slot 2's, for an index out of range
+        mem_id = a.info.mem_id
+    st = rd.region(str(rundir), mem_id)
+    assert st["spare"]
+    assert st["buf_free"] == st["buf_num"] - 2, "the lost buffers are free again"
+    with nmcompat.open("valesp:b") as b:
+        assert b.info.mem_id == mem_id
+        assert rd.region(str(rundir), mem_id)["buf_free"] == whole
+    assert rundir_entries(rundir) == ["lock"]
