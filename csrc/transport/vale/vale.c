@@ -91,14 +91,21 @@ static bool read_indirect(uint64_t addr, void *dst, uint32_t len)
     return len == 0 || process_vm_readv(my_pid(), &local, 1, &remote, 1, 0) == (ssize_t)len;
 }
 
-/* The netmap buffer of a TX slot (a snapshot), or NULL if the slot is
- * invalid or NS_INDIRECT (whose bytes only read_indirect() may touch). */
-static const uint8_t *slot_buf(const struct nmc_port *p, const struct netmap_slot *s)
+/* Record TX slot s (a snapshot) as fragment f: its netmap buffer here, or
+ * for NS_INDIRECT the address it carries (whose bytes only read_indirect()
+ * may touch).  false if a slot without NS_INDIRECT names no buffer of ours. */
+static bool frag_of(const struct nmc_port *p, const struct netmap_slot *s, struct nmc_frag *f)
 {
-    if ((s->flags & NS_INDIRECT) || s->buf_idx < 2 || s->buf_idx >= p->g.buf_num ||
-        s->len > p->g.buf_size)
-        return NULL;
-    return nmc_buf(p->mem, &p->g, s->buf_idx);
+    f->len = s->len;
+    f->flags = s->flags;
+    if (s->flags & NS_INDIRECT) {
+        f->src = s->ptr;
+        return true;
+    }
+    if (s->buf_idx < 2 || s->buf_idx >= p->g.buf_num || s->len > p->g.buf_size)
+        return false;
+    f->src = (uint64_t)(uintptr_t)nmc_buf(p->mem, &p->g, s->buf_idx);
+    return true;
 }
 
 static uint16_t lookup(struct nmc_vale_ctx *c, const uint8_t *buf, uint32_t len)
@@ -135,20 +142,14 @@ static uint16_t lookup(struct nmc_vale_ctx *c, const uint8_t *buf, uint32_t len)
     return c->last_dport;
 }
 
-/* The first bytes of a packet's first fragment (a slot snapshot), for the
- * lookup: its buffer, or a copy of what an NS_INDIRECT address holds. */
-static const uint8_t *packet_head(const struct nmc_port *p, const struct netmap_slot *s,
-                                  uint8_t copy[14])
+/* The first bytes of a packet, from its first fragment, for the lookup:
+ * its buffer, or a copy of what an NS_INDIRECT address holds (NULL if that
+ * cannot be read). */
+static const uint8_t *packet_head(const struct nmc_frag *f, uint8_t copy[14])
 {
-    if (!(s->flags & NS_INDIRECT))
-        return slot_buf(p, s);
-    return s->len >= 14 && read_indirect(s->ptr, copy, 14) ? copy : NULL;
-}
-
-/* A slot that names no buffer of ours (NS_INDIRECT ones name none). */
-static bool slot_corrupt(const struct nmc_port *p, const struct netmap_slot *s)
-{
-    return !(s->flags & NS_INDIRECT) && slot_buf(p, s) == NULL;
+    if (!(f->flags & NS_INDIRECT))
+        return (const uint8_t *)(uintptr_t)f->src;
+    return f->len >= 14 && read_indirect(f->src, copy, 14) ? copy : NULL;
 }
 
 /* One packet from slot j: reads each of its TX slots once into the
@@ -163,29 +164,17 @@ static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uin
     struct nmc_vale_ctx *c = nmc_vale_of(p);
     struct netmap_ring *ring = lr->ring;
     struct nmc_frag *fr = &c->frag[*nfrag];
-    const uint8_t *first = NULL;
     uint8_t copy[14];
     uint32_t k = 0, len = 0;
-    bool bad = false;
     uint16_t flags;
 
     do {
         struct netmap_slot s = nmc_slot_read(&ring->slot[j]);
-        const uint8_t *buf;
-        flags = s.flags;
-        if (slot_corrupt(p, &s)) {
+        if (!frag_of(p, &s, &fr[k])) {
             *corrupt = true;
             return start;
         }
-        if (k == 0) {
-            buf = first = packet_head(p, &s, copy);
-            bad |= first == NULL;       /* an NS_INDIRECT head that cannot be read */
-        } else {
-            buf = flags & NS_INDIRECT ? NULL : slot_buf(p, &s);
-        }
-        fr[k].src = flags & NS_INDIRECT ? s.ptr : (uint64_t)(uintptr_t)buf;
-        fr[k].len = s.len;
-        fr[k].flags = flags;
+        flags = s.flags;
         len += s.len;
         k++;
         if (flags & NS_BUF_CHANGED)
@@ -196,7 +185,7 @@ static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uin
     ft->nfrags = k;
     ft->len = len;
     *nfrag += k;
-    ft->dst = bad ? NMC_NOPORT : lookup(c, first, fr[0].len);
+    ft->dst = lookup(c, packet_head(&fr[0], copy), fr[0].len);
     return j;
 }
 
