@@ -458,7 +458,7 @@ int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
 {
     struct netmap_ring *ring = lr->ring;
     struct nmc_kring *kr = lr->kr;
-    uint32_t n = lr->n, head, j, tail, npkts = 0, nbytes = 0;
+    uint32_t n = lr->n, buf_num = p->g.buf_num, head, j, tail, npkts = 0, nbytes = 0;
 
     if (nmc_rxsync_prologue(lr, &head) < 0) {
         nmc_ring_reinit(lr, &p->g);
@@ -467,14 +467,15 @@ int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     for (j = kr->hwcur; j != head; j = nmc_next(j, n)) {
         struct netmap_slot *s = &ring->slot[j];
         uint32_t idx = nmc_user_u32(&s->buf_idx);
-        if (idx < 2 || idx >= p->g.buf_num) {   /* senders would copy into nothing */
+        uint16_t flags = nmc_user_u16(&s->flags);
+        if (idx < 2 || idx >= buf_num) {        /* senders would copy into nothing */
             nmc_ring_reinit(lr, &p->g);
             return -EINVAL;
         }
-        nbytes += s->len;
-        npkts += !(s->flags & NS_MOREFRAG);
-        if (s->flags & NS_BUF_CHANGED)
-            s->flags &= ~NS_BUF_CHANGED;
+        nbytes += nmc_user_u16(&s->len);
+        npkts += !(flags & NS_MOREFRAG);
+        if (flags & NS_BUF_CHANGED)
+            s->flags = flags & ~NS_BUF_CHANGED;
     }
     nmc_store_rel(&kr->hwcur, head);        /* senders may now reuse [.., head) */
     kr->pkts += npkts;
