@@ -103,7 +103,8 @@ struct glance {
 static struct glance glance_at(const char *rundir, uint16_t id)
 {
     struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
-                        .l_start = NMC_LOCK_BASE, .l_len = NMC_MAX_HOLDERS };
+                        .l_start = NMC_LOCK_BASE,
+                        .l_len = (off_t)NMC_MAX_HOLDERS * NMC_HOLDER_LOCK_BYTES };
     struct glance gl = { false, false, false };
     uint32_t spare = 0;
     char path[256];

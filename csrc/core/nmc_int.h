@@ -18,10 +18,13 @@
  * then switch locks; a region lock is only waited for while no other
  * region lock is held (a second one is only ever tried, never waited for).
  *
- * Liveness: holder h keeps an OFD write lock on byte NMC_LOCK_BASE + h of
+ * Liveness: holder h keeps an OFD write lock on byte NMC_HOLDER_BYTE(h) of
  * the control file for as long as any process has its file description
- * open (fork and SCM_RIGHTS keep it alive, death releases it).  A holder
- * whose byte is unlocked is dead and is reclaimed on the next open or close.
+ * open (fork and SCM_RIGHTS keep it alive, death releases it).  The byte
+ * after it, NMC_DEVICE_BYTE(h), is locked through the holder's netmap
+ * device descriptor if one was handed out (nmc_port_dev_fd).  A holder
+ * with both bytes unlocked is dead and is reclaimed on the next open or
+ * close.
  */
 #ifndef NMC_INT_H
 #define NMC_INT_H
@@ -36,7 +39,7 @@
 #include "nmcompat.h"
 
 #define NMC_REGION_MAGIC   0x6f6967657263616eULL   /* "nacregio" */
-#define NMC_REGION_VERSION 4u
+#define NMC_REGION_VERSION 5u
 #define NMC_MAX_HOLDERS    256u
 #define NMC_MAX_PORTS      128u
 #define NMC_PIPE_MAXRINGS  256u
@@ -51,6 +54,9 @@
 #define NMC_NAMELEN        64u
 #define NMC_REGION_LOCK_BYTE 0               /* the region lock */
 #define NMC_LOCK_BASE      1                 /* byte of holder 0 */
+#define NMC_HOLDER_LOCK_BYTES 2u             /* per holder: its port's, its device fd's */
+#define NMC_HOLDER_BYTE(h) (NMC_LOCK_BASE + (off_t)NMC_HOLDER_LOCK_BYTES * (off_t)(h))
+#define NMC_DEVICE_BYTE(h) (NMC_HOLDER_BYTE(h) + 1)
 #define NMC_REGION_LINKS   8u                /* parent names recorded in the header */
 #define NMC_GC_OPEN_BUDGET 4u                /* regions each open checks (gc.c) */
 /* The name-lock file <rundir>/lock keeps hints, read and written with

@@ -19,7 +19,7 @@ static int holder_lock(int fd, uint32_t h)
 {
     struct flock fl = {
         .l_type = F_WRLCK, .l_whence = SEEK_SET,
-        .l_start = NMC_LOCK_BASE + (off_t)h, .l_len = 1,
+        .l_start = NMC_HOLDER_BYTE(h), .l_len = 1,
     };
 
     return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
@@ -294,9 +294,11 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
     return 0;
 }
 
-/* A port inherited across fork() whose transport state is its opener's
- * (ops->inherited): only this process's descriptors and mappings go. */
-static void close_inherited(struct nmc_port *p)
+/* Only this process's descriptors and mappings of p go: for a port
+ * inherited across fork() whose transport state is its opener's
+ * (ops->inherited), and for a port whose netmap device descriptor another
+ * description holder still has open (its holder lives on). */
+static void close_locally(struct nmc_port *p)
 {
     struct nmc_region r = { .fd = p->ctl_fd, .ctl = p->ctl, .mem = p->mem, .g = p->g };
 
@@ -356,6 +358,44 @@ static int lock_for_close(struct nmc_port *p)
     return fd;
 }
 
+/* Is p's netmap device descriptor (nmc_port_dev_fd) open anywhere?  Never
+ * through p->ctl_fd, so any lock on the byte is another description's. */
+static bool device_held(const struct nmc_port *p)
+{
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                        .l_start = NMC_DEVICE_BYTE(p->hidx), .l_len = 1 };
+
+    return p->ctl_fd >= 0 && fcntl(p->ctl_fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+}
+
+/* A new description of p's control file that keeps p's holder alive (its
+ * device byte) while any process has it open: what a netmap device
+ * descriptor is (a /dev/netmap fd bound to p).  One per port (-EBUSY for a
+ * second); the caller owns it and closes it before nmc_port_close(p), which
+ * then leaves the holder to whoever else still has it. */
+int nmc_port_dev_fd(struct nmc_port *p)
+{
+    char path[256];
+    struct stat mine, st;
+    int fd, err;
+
+    if (!p || p->ctl_fd < 0)
+        return -EINVAL;
+    if (p->ops->inherited)
+        return -EOPNOTSUPP;             /* its transport state is this process's sockets */
+    nmc_region_ctl_path(p->rundir, p->mem_id, path, sizeof(path));
+    if ((fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0)
+        return -errno;
+    err = -ESTALE;
+    if (fstat(p->ctl_fd, &mine) < 0 || fstat(fd, &st) < 0 ||
+        mine.st_ino != st.st_ino || mine.st_dev != st.st_dev ||
+        (err = nmc_lock_byte(fd, NMC_DEVICE_BYTE(p->hidx), F_WRLCK, false)) < 0) {
+        close(fd);
+        return err == -EAGAIN || err == -EACCES ? -EBUSY : err;
+    }
+    return fd;
+}
+
 int nmc_port_close(struct nmc_port *p)
 {
     struct nmc_region r;
@@ -363,8 +403,8 @@ int nmc_port_close(struct nmc_port *p)
 
     if (!p)
         return -EINVAL;
-    if (p->ops->inherited && p->ops->inherited(p)) {
-        close_inherited(p);
+    if ((p->ops->inherited && p->ops->inherited(p)) || device_held(p)) {
+        close_locally(p);
         return 0;
     }
     nmc_wake_teardown(p);               /* first: its descriptors free room for the lock's */

@@ -540,11 +540,12 @@ void nmc_region_unlink_parents(const char *rundir, struct nmc_region *r)
     closedir(d);
 }
 
+/* Is holder h alive: its port's byte or its device fd's byte locked? */
 bool nmc_holder_alive(int fd, uint32_t h)
 {
     struct flock fl = {
         .l_type = F_WRLCK, .l_whence = SEEK_SET,
-        .l_start = NMC_LOCK_BASE + (off_t)h, .l_len = 1,
+        .l_start = NMC_HOLDER_BYTE(h), .l_len = NMC_HOLDER_LOCK_BYTES,
     };
 
     if (fcntl(fd, F_OFD_GETLK, &fl) < 0)

@@ -160,6 +160,13 @@ int nmc_port_stats(const struct nmc_port *port, struct nmc_port_stats *st);
  * would find room, from this call on whatever was called before (pipes and
  * VALE ports; NIC ports hand out their kernel sockets: docs/DESIGN.md §8). */
 int nmc_port_fd(struct nmc_port *port);
+/* A netmap device descriptor bound to the port (what a /dev/netmap fd
+ * becomes at NETMAP_REQ_REGISTER): the port's holder lives while any
+ * process has it open, so close it before nmc_port_close(), which then
+ * leaves the holder to whoever else has it (SCM_RIGHTS, fork).  One per
+ * port (-EBUSY for a second: dup it); not for NIC ports (-EOPNOTSUPP),
+ * whose transport state is the opening process's sockets. */
+int nmc_port_dev_fd(struct nmc_port *port);
 void *nmc_port_mem(const struct nmc_port *port);        /* netmap memory base */
 struct netmap_if *nmc_port_nifp(const struct nmc_port *port);
 /* Bound ring i of direction dir (0 TX, 1 RX) and its slot count (the
