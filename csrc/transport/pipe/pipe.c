@@ -149,19 +149,29 @@ static inline void copy_slot(struct netmap_slot *d, uint32_t idx, uint16_t len, 
         d->ptr = ptr;
 }
 
+/* The slot at the same position of the crossed ring, peer_ofs bytes from
+ * this one: the position is scaled to an address once per slot, not once
+ * for each ring. */
+static inline struct netmap_slot *peer_slot(struct netmap_slot *s, ptrdiff_t peer_ofs)
+{
+    return (struct netmap_slot *)((uint8_t *)s + peer_ofs);
+}
+
 static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
 {
     struct netmap_ring *tx = lr->ring, *rx = lr->peer_ring;
     struct nmc_kring *kr = lr->kr, *pk = lr->peer_kr;
-    uint32_t n = lr->n, head, j, pub = 0, npkts = 0, nbytes = 0;
-    bool publish = false, bad = false;
+    uint32_t n = lr->n, head, end, j, pub = 0, npkts = 0, nbytes = 0;
+    ptrdiff_t peer_ofs = (uint8_t *)rx - (uint8_t *)tx;
+    bool bad = false;
 
     if (nmc_txsync_prologue(lr, &head) < 0) {
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
-    for (j = kr->hwcur; j != head; j = nmc_next(j, n)) {
-        struct netmap_slot *ts = &tx->slot[j];
+    end = head;                         /* a register: head's address was taken */
+    j = kr->hwcur;
+    for (struct netmap_slot *ts = &tx->slot[j]; j != end; ) {
         struct netmap_slot s = nmc_slot_read(ts);
         uint32_t idx = s.buf_idx;
         uint16_t len = s.len, flags = s.flags;
@@ -169,18 +179,22 @@ static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
             bad = true;
             break;
         }
-        copy_slot(&rx->slot[j], idx, len, flags, s.ptr);
+        copy_slot(peer_slot(ts, peer_ofs), idx, len, flags, s.ptr);
         if (flags & NS_BUF_CHANGED)
             ts->flags = flags & ~NS_BUF_CHANGED;
         nbytes += len;
+        ts++;
+        if (++j == n) {
+            j = 0;
+            ts = tx->slot;
+        }
         if (!(flags & NS_MOREFRAG)) {
-            pub = nmc_next(j, n);
-            publish = true;
+            pub = j;
             npkts++;
         }
     }
     kr->hwcur = j;
-    if (publish) {
+    if (npkts) {                        /* a packet boundary was crossed */
         nmc_store_rel(&pk->pipe_tail, pub);
         nmc_wake_sleepers(p, pk);
     }
@@ -203,27 +217,37 @@ static int pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
 {
     struct netmap_ring *rx = lr->ring, *tx = lr->peer_ring;
     struct nmc_kring *kr = lr->kr, *pk = lr->peer_kr;
-    uint32_t n = lr->n, head, j, tail, npkts = 0, nbytes = 0;
+    uint32_t n = lr->n, head, end, j, tail, npkts = 0, nbytes = 0;
+    ptrdiff_t peer_ofs = (uint8_t *)tx - (uint8_t *)rx;
 
     if (nmc_rxsync_prologue(lr, &head) < 0) {
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
-    for (j = kr->hwcur; j != head; j = nmc_next(j, n)) {
-        struct netmap_slot *rs = &rx->slot[j];
-        struct netmap_slot s = nmc_slot_read(rs);
-        uint16_t flags = s.flags;
-        nbytes += s.len;
+    end = head;                         /* a register: head's address was taken */
+    j = kr->hwcur;
+    for (struct netmap_slot *rs = &rx->slot[j]; j != end; ) {
+        /* each field read once, and only the ones used: the buffer index
+         * only when the receiver swapped the buffer */
+        uint16_t flags = nmc_user_u16(&rs->flags), len = nmc_user_u16(&rs->len);
+        nbytes += len;
         npkts += !(flags & NS_MOREFRAG);
         if (flags & NS_BUF_CHANGED) {       /* the receiver swapped: hand it back */
-            if (s.buf_idx < 2 || s.buf_idx >= p->g.buf_num) {
+            struct netmap_slot *ts = peer_slot(rs, peer_ofs);
+            uint32_t idx = nmc_user_u32(&rs->buf_idx);
+            if (idx < 2 || idx >= p->g.buf_num) {
                 nmc_ring_reinit(lr, &p->g);
                 return -EINVAL;
             }
-            tx->slot[j].buf_idx = s.buf_idx;
-            tx->slot[j].len = s.len;
-            tx->slot[j].flags = flags;
+            ts->buf_idx = idx;
+            ts->len = len;
+            ts->flags = flags;
             rs->flags = flags & ~NS_BUF_CHANGED;
+        }
+        rs++;
+        if (++j == n) {
+            j = 0;
+            rs = rx->slot;
         }
     }
     if (head != kr->hwcur) {
