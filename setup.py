@@ -1,7 +1,9 @@
 """The engine is built once, by csrc/Makefile, as libnmcompat.so inside the
 package directory; the cffi module nmcompat._nmc (csrc/ffi_build.py) is a thin
 wrapper linked against it (rpath $ORIGIN), so a process holds one copy of the
-engine and its process-wide state, whoever else links the same library."""
+engine and its process-wide state, whoever else links the same library.
+libnmcompat-netmap.so, the /dev/netmap emulation `nmcompat exec` preloads, is
+built beside it and linked against it the same way."""
 import os
 import subprocess
 
@@ -9,19 +11,19 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 ENGINE = "nmcompat._nmc"
-LIBRARY = "libnmcompat.so"
+LIBRARIES = ("libnmcompat.so", "libnmcompat-netmap.so")
 
 
 class BuildEngine(build_ext):
     """build_ext that first builds the engine library next to nmcompat._nmc
     (and copies it into the source tree too for an in-place build)."""
 
-    def _library_paths(self):
+    def _library_paths(self, library=LIBRARIES[0]):
         """(in the build directory, in the source tree)"""
         build_py = self.get_finalized_command("build_py")
         inplace, regular = self._get_inplace_equivalent(build_py, self.ext_map[ENGINE])
-        return (os.path.join(os.path.dirname(regular), LIBRARY),
-                os.path.join(os.path.dirname(inplace), LIBRARY))
+        return (os.path.join(os.path.dirname(regular), library),
+                os.path.join(os.path.dirname(inplace), library))
 
     def build_extension(self, ext):
         if ext.name == ENGINE:
@@ -33,16 +35,18 @@ class BuildEngine(build_ext):
 
     def copy_extensions_to_source(self):
         super().copy_extensions_to_source()
-        self.copy_file(*self._library_paths(), level=self.verbose)
+        for library in LIBRARIES:
+            self.copy_file(*self._library_paths(library), level=self.verbose)
 
     def _get_output_mapping(self):
         yield from super()._get_output_mapping()
         if self.inplace:
-            yield self._library_paths()
+            for library in LIBRARIES:
+                yield self._library_paths(library)
 
     def get_outputs(self):
         outputs = super().get_outputs()
-        return outputs if self.inplace else [*outputs, self._library_paths()[0]]
+        return outputs if self.inplace else [*outputs, *(self._library_paths(lib)[0] for lib in LIBRARIES)]
 
 
 setup(cffi_modules=["csrc/ffi_build.py:ffibuilder"], cmdclass={"build_ext": BuildEngine})

@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "status": ("nmcompat.tools.status", "what a runtime directory holds: regions, ports, holders, switches"),
     "gc": ("nmcompat.tools.gc", "reclaim now what processes that died left in the runtime directory"),
     "replay": ("nmcompat.tools.replay", "netmap's nmreplay: send a pcap file at its timing or a rate"),
+    "exec": ("nmcompat.tools.exec", "run an unmodified netmap program with /dev/netmap served by nmcompat"),
 }
 
 

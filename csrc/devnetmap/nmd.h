@@ -1,0 +1,83 @@
+/*
+ * nmd.h -- the /dev/netmap emulation (libnmcompat-netmap.so), internal.
+ *
+ * netmap's file-descriptor interface served by the engine through its
+ * public API (nmcompat.h) only: open("/dev/netmap"), ioctl(NIOCCTRL and
+ * the legacy NIOCREGIF/NIOCGINFO, NIOCTXSYNC/NIOCRXSYNC), mmap, poll and
+ * close.  preload.c interposes those libc calls; this layer sees only the
+ * calls that name an emulated descriptor, and writes nothing to any fd.
+ *
+ * An emulated descriptor is a real kernel fd: before NETMAP_REQ_REGISTER a
+ * description of /dev/null, after it the port's device descriptor
+ * (nmc_port_dev_fd, put in place with dup3 so the number stays): the port
+ * lives while any process has it (docs/DESIGN.md section 14).
+ */
+#ifndef NMD_H
+#define NMD_H
+
+#define _GNU_SOURCE
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <net/netmap.h>
+#include "nmcompat.h"
+
+/* The libc functions this layer calls, the ones preload.c interposes
+ * resolved past it (RTLD_NEXT). */
+struct nmd_libc {
+    int (*open)(const char *path, int flags, ...);
+    int (*close)(int fd);
+    int (*ioctl)(int fd, unsigned long req, ...);
+    void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+    int (*munmap)(void *addr, size_t len);
+    int (*poll)(struct pollfd *fds, nfds_t n, int timeout);
+    int (*ppoll)(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask);
+    int (*dup3)(int oldfd, int newfd, int flags);
+    int (*fcntl)(int fd, int cmd, ...);
+};
+extern struct nmd_libc nmd_real;
+
+/* One open /dev/netmap description, named by one or more fd numbers (dup). */
+struct nmd_file {
+    unsigned refs;                  /* fd numbers naming it */
+    struct nmc_port *port;          /* NULL until NETMAP_REQ_REGISTER */
+    struct nmc_port_info info;      /* the registration's reply */
+    uint64_t flags;                 /* nr_flags of the registration */
+    uint32_t mode;
+    bool tx_poll;                   /* poll() txsyncs (no NR_NO_TX_POLL) */
+};
+
+/* fd table (nmd_file.c) */
+struct nmd_file *nmd_lookup(int fd);
+int nmd_open(int flags);                        /* a new descriptor, or -errno */
+int nmd_close(int fd);                          /* 1: was ours (closed); 0: not ours */
+int nmd_dup(int oldfd, int newfd);              /* newfd now names oldfd's file too */
+void nmd_forget(int fd);                        /* newfd of a dup2 onto an emulated fd */
+int nmd_bind(int fd, struct nmd_file *f, struct nmc_port *port);    /* REGISTER done */
+void *nmd_mmap(struct nmd_file *f, void *addr, size_t len, int prot, int flags, off_t off);
+
+/* requests (nmd_req.c: checks and copies; nmd_ctl.c: serving them) */
+int nmd_ioctl(int fd, struct nmd_file *f, unsigned long req, void *arg);
+int nmd_copyin(void *dst, uint64_t uaddr, size_t len);
+int nmd_copyout(uint64_t uaddr, const void *src, size_t len);
+#define NMD_MAX_OPTIONS 64
+struct nmd_opts {                               /* a request's option chain, read in */
+    unsigned n;
+    uint64_t addr[NMD_MAX_OPTIONS];
+    struct nmreq_option hdr[NMD_MAX_OPTIONS];
+};
+int nmd_req_check(const struct nmreq_header *h, struct nmd_opts *o);
+int nmd_opts_finish(const struct nmreq_header *h, struct nmd_opts *o, int err);
+size_t nmd_body_size(uint16_t reqtype);
+int nmd_ctrl(int fd, struct nmd_file *f, struct nmreq_header *h, void *body);
+int nmd_legacy(int fd, struct nmd_file *f, unsigned long req, struct nmreq *nr);
+
+/* poll (nmd_poll.c) */
+int nmd_poll(struct pollfd *fds, nfds_t n, int timeout_ms, const sigset_t *mask);
+
+#endif

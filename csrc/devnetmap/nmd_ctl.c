@@ -1,0 +1,247 @@
+/*
+ * nmd_ctl.c -- serving netmap's control requests on an emulated
+ * descriptor: NIOCCTRL (API 14) and the legacy NIOCREGIF/NIOCGINFO, with
+ * netmap's errnos (netmap.md sections 1.7-1.11), and the sync ioctls.
+ *
+ * Names are kernel names (nr_name), resolved as netmap_get_na does: a "{"
+ * or "}" makes a pipe of the name before it, "val..." a VALE port, anything
+ * else an interface.  Interfaces need the Python control plane (AF_XDP
+ * programs, privileges) and are not served here yet: ENXIO when there is
+ * no such interface, else EOPNOTSUPP.
+ */
+#include "nmd.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#define KNOWN_FLAGS (NR_EXCLUSIVE | NR_RX_RINGS_ONLY | NR_TX_RINGS_ONLY)
+#define MONITOR_FLAGS (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON)
+
+struct target {
+    char parent[NETMAP_REQ_IFNAMSIZ], pipe_id[NETMAP_REQ_IFNAMSIZ];
+    bool pipe, vale;
+    uint32_t role;
+};
+
+/* What a kernel name names; -EINVAL for a malformed one, -ENXIO or
+ * -EOPNOTSUPP for an interface. */
+static int resolve(const char *name, struct target *t)
+{
+    const char *brace;
+    size_t len = strnlen(name, NETMAP_REQ_IFNAMSIZ);
+
+    memset(t, 0, sizeof(*t));
+    if (len == 0 || len == NETMAP_REQ_IFNAMSIZ)
+        return -EINVAL;
+    if ((brace = strrchr(name, '{')) || (brace = strrchr(name, '}'))) {    /* '{' first, as netmap */
+        if (brace == name || brace[1] == '\0')
+            return -EINVAL;
+        memcpy(t->parent, name, (size_t)(brace - name));
+        snprintf(t->pipe_id, sizeof(t->pipe_id), "%s", brace + 1);
+        t->pipe = true;
+        t->role = *brace == '{' ? NMC_PIPE_MASTER : NMC_PIPE_SLAVE;
+        return 0;
+    }
+    snprintf(t->parent, sizeof(t->parent), "%s", name);
+    if (strncmp(name, "val", 3) == 0) {
+        t->vale = true;
+        return strchr(name, ':') ? 0 : -EINVAL;
+    }
+    return if_nametoindex(name) ? -EOPNOTSUPP : -ENXIO;
+}
+
+static int open_target(const struct target *t, struct nmc_pipe_req *req, struct nmc_port **out)
+{
+    req->parent = t->parent;
+    if (t->pipe) {
+        req->pipe_id = t->pipe_id;
+        req->role = t->role;
+        return nmc_pipe_open(req, out);
+    }
+    return nmc_vale_open(req, out);
+}
+
+/* NETMAP_REQ_REGISTER of descriptor fd. */
+static int do_register(int fd, struct nmd_file *f, const char *name, struct nmreq_register *reg)
+{
+    struct nmc_pipe_req req = { .spin_us = -1 };
+    struct nmc_port *port;
+    struct target t;
+    uint32_t mode = reg->nr_mode == NR_REG_DEFAULT ? NR_REG_ALL_NIC : reg->nr_mode;
+    int err;
+
+    if (f->port)
+        return -EBUSY;
+    if ((err = resolve(name, &t)) < 0)
+        return err;
+    if (mode == NR_REG_NULL || (reg->nr_flags & MONITOR_FLAGS))
+        return -EOPNOTSUPP;             /* null ports and monitors: not yet */
+    if (mode != NR_REG_ALL_NIC && mode != NR_REG_ONE_NIC)
+        return -EINVAL;                 /* host rings on pipes and VALE; pipe modes; unknown */
+    req.mode = mode;
+    req.ringid = reg->nr_ringid;
+    req.flags = reg->nr_flags & (KNOWN_FLAGS | NR_NO_TX_POLL);    /* the engine's poll honours it */
+    req.mem_id = reg->nr_mem_id;
+    req.tx_rings = reg->nr_tx_rings;
+    req.rx_rings = reg->nr_rx_rings;
+    req.tx_slots = reg->nr_tx_slots;
+    req.rx_slots = reg->nr_rx_slots;
+    req.extra_bufs = reg->nr_extra_bufs;
+    if ((err = open_target(&t, &req, &port)) < 0)
+        return err;
+    if ((err = nmc_port_info(port, &f->info)) < 0 || (err = nmd_bind(fd, f, port)) < 0) {
+        nmc_port_close(port);
+        return err;
+    }
+    f->flags = reg->nr_flags;
+    f->mode = mode;
+    f->tx_poll = !(reg->nr_flags & NR_NO_TX_POLL);
+    reg->nr_offset = f->info.nr_offset;
+    reg->nr_memsize = f->info.nr_memsize;
+    reg->nr_tx_slots = f->info.nr_tx_slots;
+    reg->nr_rx_slots = f->info.nr_rx_slots;
+    reg->nr_tx_rings = f->info.nr_tx_rings;
+    reg->nr_rx_rings = f->info.nr_rx_rings;
+    reg->nr_host_tx_rings = f->info.nr_host_tx_rings;
+    reg->nr_host_rx_rings = f->info.nr_host_rx_rings;
+    reg->nr_mem_id = f->info.nr_mem_id;
+    reg->nr_extra_bufs = f->info.nr_extra_bufs;
+    return 0;
+}
+
+/* NETMAP_REQ_PORT_INFO_GET: a named port is opened for the answer and
+ * closed again (netmap creates and destroys it too); no name: the memory
+ * region nr_mem_id (1 if 0). */
+static int do_port_info(const char *name, struct nmreq_port_info_get *pi)
+{
+    struct nmc_pipe_req req = { .spin_us = -1, .mode = NR_REG_ALL_NIC, .mem_id = pi->nr_mem_id };
+    struct nmc_port_info info;
+    struct nmc_port *port;
+    struct target t;
+    int err;
+
+    if (name[0] == '\0') {
+        static struct nmc_region_status st;     /* large; control path, serialised below */
+        static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        uint16_t id = pi->nr_mem_id ? pi->nr_mem_id : 1;
+        pthread_mutex_lock(&lock);
+        err = nmc_region_status(NULL, id, &st);
+        if (err == 0)
+            pi->nr_memsize = st.memsize;
+        pthread_mutex_unlock(&lock);
+        pi->nr_mem_id = id;
+        return err == -ENXIO || err == -ENOENT ? -EINVAL : err;
+    }
+    if ((err = resolve(name, &t)) < 0 || (err = open_target(&t, &req, &port)) < 0)
+        return err;
+    err = nmc_port_info(port, &info);
+    nmc_port_close(port);
+    if (err < 0)
+        return err;
+    pi->nr_memsize = info.nr_memsize;
+    pi->nr_tx_slots = info.nr_tx_slots;
+    pi->nr_rx_slots = info.nr_rx_slots;
+    pi->nr_tx_rings = info.nr_tx_rings;
+    pi->nr_rx_rings = info.nr_rx_rings;
+    pi->nr_host_tx_rings = info.nr_host_tx_rings;
+    pi->nr_host_rx_rings = info.nr_host_rx_rings;
+    pi->nr_mem_id = info.nr_mem_id;
+    return 0;
+}
+
+/* PORT_HDR_GET/SET: VALE ports and pipes carry no virtio-net header here
+ * (length 0); setting 10 or 12 is not supported yet. */
+static int do_port_hdr(uint16_t type, const char *name, struct nmreq_port_hdr *ph)
+{
+    struct target t;
+    int err = resolve(name, &t);
+
+    if (err < 0)
+        return err;
+    if (type == NETMAP_REQ_PORT_HDR_GET) {
+        ph->nr_hdr_len = 0;
+        return 0;
+    }
+    if (ph->nr_hdr_len != 0 && ph->nr_hdr_len != 10 && ph->nr_hdr_len != 12)
+        return -EINVAL;
+    return ph->nr_hdr_len == 0 ? 0 : -EOPNOTSUPP;
+}
+
+static int do_vale(uint16_t type, struct nmreq_header *h, void *body)
+{
+    switch (type) {
+    case NETMAP_REQ_VALE_NEWIF: {
+        struct nmreq_vale_newif *n = body;
+        struct nmc_pipe_req req = { .parent = h->nr_name, .spin_us = -1, .mode = NR_REG_ALL_NIC,
+                                    .tx_slots = n->nr_tx_slots, .rx_slots = n->nr_rx_slots,
+                                    .tx_rings = n->nr_tx_rings, .rx_rings = n->nr_rx_rings,
+                                    .mem_id = n->nr_mem_id };
+        return nmc_vale_newif(&req);
+    }
+    case NETMAP_REQ_VALE_DELIF:
+        return nmc_vale_delif(NULL, h->nr_name);
+    case NETMAP_REQ_VALE_ATTACH: {
+        struct nmreq_vale_attach *a = body;
+        int idx;
+        if (a->reg.nr_mode == NR_REG_NIC_SW)
+            return -EOPNOTSUPP;         /* host rings: not yet */
+        if ((idx = nmc_vale_attach(NULL, h->nr_name)) < 0)
+            return idx;
+        a->port_index = (uint32_t)idx;
+        return 0;
+    }
+    case NETMAP_REQ_VALE_DETACH: {
+        struct nmreq_vale_detach *d = body;
+        int idx = nmc_vale_detach(NULL, h->nr_name);
+        if (idx < 0)
+            return idx;
+        d->port_index = (uint32_t)idx;
+        return 0;
+    }
+    default: {                          /* NETMAP_REQ_VALE_LIST */
+        struct nmreq_vale_list *l = body;
+        struct nmc_vale_list q = { .bridge_idx = l->nr_bridge_idx, .port_idx = l->nr_port_idx };
+        int err;
+        snprintf(q.name, sizeof(q.name), "%s", h->nr_name);
+        if ((err = nmc_vale_list(NULL, &q)) < 0)
+            return err;
+        snprintf(h->nr_name, sizeof(h->nr_name), "%s", q.name);
+        l->nr_bridge_idx = (uint16_t)q.bridge_idx;
+        l->nr_port_idx = q.port_idx;
+        return 0;
+    }
+    }
+}
+
+/* One NIOCCTRL request, its header and body already read in. */
+int nmd_ctrl(int fd, struct nmd_file *f, struct nmreq_header *h, void *body)
+{
+    char name[NETMAP_REQ_IFNAMSIZ + 1];
+
+    memcpy(name, h->nr_name, NETMAP_REQ_IFNAMSIZ);
+    name[NETMAP_REQ_IFNAMSIZ] = '\0';
+    switch (h->nr_reqtype) {
+    case NETMAP_REQ_REGISTER:
+        return do_register(fd, f, name, body);
+    case NETMAP_REQ_PORT_INFO_GET:
+        return do_port_info(name, body);
+    case NETMAP_REQ_PORT_HDR_SET:
+    case NETMAP_REQ_PORT_HDR_GET:
+        return do_port_hdr(h->nr_reqtype, name, body);
+    case NETMAP_REQ_VALE_ATTACH:
+    case NETMAP_REQ_VALE_DETACH:
+    case NETMAP_REQ_VALE_LIST:
+    case NETMAP_REQ_VALE_NEWIF:
+    case NETMAP_REQ_VALE_DELIF:
+        return do_vale(h->nr_reqtype, h, body);
+    default:
+        /* POOLS_INFO_GET: not yet.  VALE polling threads, the sync kloop
+         * and CSB are kernel features: answered as a netmap built
+         * without them. */
+        return -EOPNOTSUPP;
+    }
+}

@@ -1,0 +1,300 @@
+/*
+ * preload.c -- the libc calls libnmcompat-netmap.so interposes (loaded by
+ * `nmcompat exec` through LD_PRELOAD, or linked into a program before
+ * libc).  A call that names /dev/netmap or an emulated descriptor goes to
+ * the emulation (nmd_*.c); every other call goes straight to the next
+ * definition (RTLD_NEXT), so the engine's own calls and the program's
+ * other files are untouched.  Nothing here prints.
+ */
+#include "nmd.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+#define DEV_NETMAP "/dev/netmap"
+
+struct nmd_libc nmd_real;
+
+static void resolve(void)
+{
+    nmd_real.open = dlsym(RTLD_NEXT, "open");
+    nmd_real.close = dlsym(RTLD_NEXT, "close");
+    nmd_real.ioctl = dlsym(RTLD_NEXT, "ioctl");
+    nmd_real.mmap = dlsym(RTLD_NEXT, "mmap");
+    nmd_real.munmap = dlsym(RTLD_NEXT, "munmap");
+    nmd_real.poll = dlsym(RTLD_NEXT, "poll");
+    nmd_real.ppoll = dlsym(RTLD_NEXT, "ppoll");
+    nmd_real.dup3 = dlsym(RTLD_NEXT, "dup3");
+    nmd_real.fcntl = dlsym(RTLD_NEXT, "fcntl");
+}
+
+__attribute__((constructor)) static void init(void)
+{
+    resolve();
+}
+
+static void ready(void)
+{
+    if (!__atomic_load_n(&nmd_real.fcntl, __ATOMIC_ACQUIRE))
+        resolve();                      /* called before our constructor ran */
+}
+
+static int fail(int err)
+{
+    errno = -err;
+    return -1;
+}
+
+static int open_dev(int flags)
+{
+    int fd = nmd_open(flags);
+
+    return fd < 0 ? fail(fd) : fd;
+}
+
+static mode_t mode_arg(int flags, va_list ap)
+{
+    return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+}
+
+EXPORT int open(const char *path, int flags, ...)
+{
+    va_list ap;
+    mode_t mode;
+
+    ready();
+    if (strcmp(path, DEV_NETMAP) == 0)
+        return open_dev(flags);
+    va_start(ap, flags);
+    mode = mode_arg(flags, ap);
+    va_end(ap);
+    return nmd_real.open(path, flags, mode);
+}
+
+EXPORT int open64(const char *path, int flags, ...)
+{
+    va_list ap;
+    mode_t mode;
+
+    ready();
+    if (strcmp(path, DEV_NETMAP) == 0)
+        return open_dev(flags);
+    va_start(ap, flags);
+    mode = mode_arg(flags, ap);
+    va_end(ap);
+    return nmd_real.open(path, flags | O_LARGEFILE, mode);
+}
+
+EXPORT int __open_2(const char *path, int flags)
+{
+    return open(path, flags);
+}
+
+EXPORT int __open64_2(const char *path, int flags)
+{
+    return open64(path, flags);
+}
+
+static int real_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+    static int (*next)(int, const char *, int, ...);
+
+    if (!next)
+        next = dlsym(RTLD_NEXT, "openat");
+    return next(dirfd, path, flags, mode);
+}
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+    va_list ap;
+    mode_t mode;
+
+    ready();
+    if (strcmp(path, DEV_NETMAP) == 0)
+        return open_dev(flags);
+    va_start(ap, flags);
+    mode = mode_arg(flags, ap);
+    va_end(ap);
+    return real_openat(dirfd, path, flags, mode);
+}
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+    va_list ap;
+    mode_t mode;
+
+    ready();
+    if (strcmp(path, DEV_NETMAP) == 0)
+        return open_dev(flags);
+    va_start(ap, flags);
+    mode = mode_arg(flags, ap);
+    va_end(ap);
+    return real_openat(dirfd, path, flags | O_LARGEFILE, mode);
+}
+
+EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+    return openat(dirfd, path, flags);
+}
+
+EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+    return openat64(dirfd, path, flags);
+}
+
+EXPORT int close(int fd)
+{
+    ready();
+    return nmd_close(fd) ? 0 : nmd_real.close(fd);
+}
+
+EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+    struct nmd_file *f;
+    va_list ap;
+    void *arg;
+    int rc;
+
+    ready();
+    va_start(ap, req);
+    arg = va_arg(ap, void *);
+    va_end(ap);
+    if ((f = nmd_lookup(fd)) && (rc = nmd_ioctl(fd, f, req, arg)) <= 0)
+        return rc < 0 ? fail(rc) : 0;
+    return nmd_real.ioctl(fd, req, arg);
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    struct nmd_file *f;
+
+    ready();
+    if (fd >= 0 && !(flags & MAP_ANONYMOUS) && (f = nmd_lookup(fd)))
+        return nmd_mmap(f, addr, len, prot, flags, off);
+    return nmd_real.mmap(addr, len, prot, flags, fd, off);
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    return mmap(addr, len, prot, flags, fd, off);
+}
+
+static bool any_emulated(const struct pollfd *fds, nfds_t n)
+{
+    for (nfds_t i = 0; i < n; i++)
+        if (nmd_lookup(fds[i].fd))
+            return true;
+    return false;
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    int rc;
+
+    ready();
+    if (!any_emulated(fds, n))
+        return nmd_real.poll(fds, n, timeout);
+    rc = nmd_poll(fds, n, timeout, NULL);
+    return rc < 0 ? fail(rc) : rc;
+}
+
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+    (void)fdslen;
+    return poll(fds, n, timeout);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+    int64_t ms;
+    int rc;
+
+    ready();
+    if (!any_emulated(fds, n))
+        return nmd_real.ppoll(fds, n, ts, mask);
+    ms = ts ? (int64_t)ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000 : -1;
+    rc = nmd_poll(fds, n, ms > INT32_MAX ? INT32_MAX : (int)ms, mask);
+    return rc < 0 ? fail(rc) : rc;
+}
+
+EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask,
+                       size_t fdslen)
+{
+    (void)fdslen;
+    return ppoll(fds, n, ts, mask);
+}
+
+static int dup_done(int oldfd, int newfd)
+{
+    int err;
+
+    if (newfd >= 0 && (err = nmd_dup(oldfd, newfd)) < 0) {
+        nmd_real.close(newfd);
+        return fail(err);
+    }
+    return newfd;
+}
+
+EXPORT int dup(int fd)
+{
+    ready();
+    return dup_done(fd, nmd_real.fcntl(fd, F_DUPFD, 0));
+}
+
+EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+    int rc, err;
+
+    ready();
+    if ((rc = nmd_real.dup3(oldfd, newfd, flags)) < 0)
+        return rc;
+    if (!nmd_lookup(oldfd)) {
+        nmd_forget(newfd);              /* the kernel closed an emulated one: dropped */
+        return rc;
+    }
+    if ((err = nmd_dup(oldfd, newfd)) < 0) {
+        nmd_real.close(newfd);
+        return fail(err);
+    }
+    return rc;
+}
+
+EXPORT int dup2(int oldfd, int newfd)
+{
+    ready();
+    if (oldfd == newfd)
+        return nmd_real.fcntl(oldfd, F_GETFD) < 0 ? -1 : newfd;
+    return dup3(oldfd, newfd, 0);
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    uintptr_t arg;
+
+    ready();
+    va_start(ap, cmd);
+    arg = va_arg(ap, uintptr_t);
+    va_end(ap);
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        return dup_done(fd, nmd_real.fcntl(fd, cmd, arg));
+    return nmd_real.fcntl(fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    uintptr_t arg;
+
+    va_start(ap, cmd);
+    arg = va_arg(ap, uintptr_t);
+    va_end(ap);
+    return fcntl(fd, cmd, arg);
+}

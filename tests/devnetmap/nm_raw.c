@@ -1,0 +1,307 @@
+/*
+ * nm_raw.c -- a program written against netmap's own interface, as netmap's
+ * tools are: open("/dev/netmap"), ioctl(NIOCCTRL / NIOCREGIF), mmap,
+ * NIOCTXSYNC/NIOCRXSYNC, poll, close.  It knows nothing of nmcompat and is
+ * linked with nothing of it; tests run it under `nmcompat exec`.
+ *
+ *   nm_raw traffic TX RX N      N frames from port TX to port RX (a pipe's
+ *                               two ends, or two VALE ports), the receiver
+ *                               waiting in poll() beside a pipe(2) fd, the
+ *                               sender for POLLOUT; prints "traffic ok N"
+ *   nm_raw errors PARENT        netmap's errnos for bad requests; prints
+ *                               "errors ok"
+ *   nm_raw legacy PARENT N      the same traffic through NIOCREGIF pipe modes
+ *   nm_raw fork TX RX N         TX and RX registered, then fork(): the parent
+ *                               closes TX at once and receives; the child, the
+ *                               only holder of TX's fd left, sends N frames
+ *                               and exits; prints "fork ok N"
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <net/netmap_user.h>
+
+#define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+    fprintf(stderr, __VA_ARGS__); fprintf(stderr, " (errno %d %s)\n", errno, strerror(errno)); exit(1); } } while (0)
+
+struct port {
+    int fd;
+    void *mem;
+    struct nmreq_register reg;
+    struct netmap_if *nifp;
+};
+
+static int ctrl(int fd, const char *name, uint16_t type, void *body, uint64_t options)
+{
+    struct nmreq_header h;
+
+    memset(&h, 0, sizeof(h));
+    h.nr_version = NETMAP_API;
+    h.nr_reqtype = type;
+    snprintf(h.nr_name, sizeof(h.nr_name), "%s", name);
+    h.nr_body = (uintptr_t)body;
+    h.nr_options = options;
+    return ioctl(fd, NIOCCTRL, &h);
+}
+
+static void open_port(struct port *p, const char *name, uint32_t mode)
+{
+    p->fd = open("/dev/netmap", O_RDWR | O_CLOEXEC);
+    CHECK(p->fd >= 0, "open /dev/netmap");
+    memset(&p->reg, 0, sizeof(p->reg));
+    p->reg.nr_mode = mode;
+    CHECK(ctrl(p->fd, name, NETMAP_REQ_REGISTER, &p->reg, 0) == 0, "register %s", name);
+    CHECK(p->reg.nr_memsize > 0 && p->reg.nr_tx_rings >= 1 && p->reg.nr_rx_slots >= 2, "reply of %s", name);
+    p->mem = mmap(NULL, p->reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
+    CHECK(p->mem != MAP_FAILED, "mmap %s", name);
+    p->nifp = NETMAP_IF(p->mem, p->reg.nr_offset);
+}
+
+static void close_port(struct port *p)
+{
+    CHECK(munmap(p->mem, p->reg.nr_memsize) == 0, "munmap");
+    CHECK(close(p->fd) == 0, "close");
+}
+
+/* Frame i: broadcast from 02:00:00:00:00:01 (for a switch), then a pattern. */
+static void fill(char *buf, unsigned i, unsigned len)
+{
+    static const char head[12] = { -1, -1, -1, -1, -1, -1, 2, 0, 0, 0, 0, 1 };
+
+    for (unsigned k = 0; k < len; k++)
+        buf[k] = k < sizeof(head) ? head[k] : (char)(i * 7 + k);
+}
+
+/* N frames from tx to rx, the receiver in poll() with an idle pipe(2) fd beside. */
+static void traffic(struct port *tx, struct port *rx, unsigned n)
+{
+    struct netmap_ring *tr = NETMAP_TXRING(tx->nifp, 0), *rr = NETMAP_RXRING(rx->nifp, 0);
+    unsigned sent = 0, got = 0;
+    int other[2];
+
+    CHECK(pipe(other) == 0, "pipe");
+    while (got < n) {
+        if (sent < n && nm_ring_space(tr) == 0) {           /* room comes back through poll */
+            struct pollfd out = { .fd = tx->fd, .events = POLLOUT };
+            CHECK(poll(&out, 1, 5000) == 1 && out.revents == POLLOUT, "poll POLLOUT %d", out.revents);
+        }
+        while (sent < n && nm_ring_space(tr) > 0) {
+            struct netmap_slot *s = &tr->slot[tr->head];
+            unsigned len = 60 + sent % 200;
+            fill(NETMAP_BUF(tr, s->buf_idx), sent, len);
+            s->len = (uint16_t)len;
+            tr->head = tr->cur = nm_ring_next(tr, tr->head);
+            sent++;
+        }
+        CHECK(ioctl(tx->fd, NIOCTXSYNC, NULL) == 0, "txsync");
+        struct pollfd pfd[2] = { { .fd = other[0], .events = POLLIN }, { .fd = rx->fd, .events = POLLIN } };
+        int rc = poll(pfd, 2, 5000);
+        CHECK(rc == 1 && pfd[1].revents == POLLIN && pfd[0].revents == 0, "poll rc %d revents %d/%d",
+              rc, pfd[0].revents, pfd[1].revents);
+        while (!nm_ring_empty(rr)) {
+            struct netmap_slot *s = &rr->slot[rr->head];
+            char want[2048];
+            unsigned len = 60 + got % 200;
+            fill(want, got, len);
+            CHECK(s->len == len && memcmp(NETMAP_BUF(rr, s->buf_idx), want, len) == 0, "frame %u", got);
+            rr->head = rr->cur = nm_ring_next(rr, rr->head);
+            got++;
+        }
+        CHECK(ioctl(rx->fd, NIOCRXSYNC, NULL) == 0, "rxsync");      /* releases what was read */
+    }
+    close(other[0]);
+    close(other[1]);
+}
+
+static int run_traffic(const char *txname, const char *rxname, unsigned n)
+{
+    struct port m, s;
+
+    open_port(&m, txname, NR_REG_ALL_NIC);
+    open_port(&s, rxname, NR_REG_ALL_NIC);
+    traffic(&m, &s, n);
+    close_port(&m);
+    close_port(&s);
+    printf("traffic ok %u\n", n);
+    return 0;
+}
+
+/* The receiving half of traffic(): N frames on rx, in poll(). */
+static void receive(struct port *rx, unsigned n)
+{
+    struct netmap_ring *rr = NETMAP_RXRING(rx->nifp, 0);
+    unsigned got = 0;
+
+    while (got < n) {
+        struct pollfd pfd = { .fd = rx->fd, .events = POLLIN };
+        CHECK(poll(&pfd, 1, 10000) == 1 && pfd.revents == POLLIN, "poll POLLIN %d at %u", pfd.revents, got);
+        while (!nm_ring_empty(rr)) {
+            struct netmap_slot *s = &rr->slot[rr->head];
+            char want[2048];
+            unsigned len = 60 + got % 200;
+            fill(want, got, len);
+            CHECK(s->len == len && memcmp(NETMAP_BUF(rr, s->buf_idx), want, len) == 0, "frame %u", got);
+            rr->head = rr->cur = nm_ring_next(rr, rr->head);
+            got++;
+        }
+    }
+}
+
+/* The sending half: N frames on tx, waiting for room in poll(). */
+static void send_all(struct port *tx, unsigned n)
+{
+    struct netmap_ring *tr = NETMAP_TXRING(tx->nifp, 0);
+
+    for (unsigned sent = 0; sent < n;) {
+        if (nm_ring_space(tr) == 0) {
+            struct pollfd out = { .fd = tx->fd, .events = POLLOUT };
+            CHECK(poll(&out, 1, 10000) == 1 && out.revents == POLLOUT, "poll POLLOUT %d", out.revents);
+        }
+        while (sent < n && nm_ring_space(tr) > 0) {
+            struct netmap_slot *s = &tr->slot[tr->head];
+            unsigned len = 60 + sent % 200;
+            fill(NETMAP_BUF(tr, s->buf_idx), sent, len);
+            s->len = (uint16_t)len;
+            tr->head = tr->cur = nm_ring_next(tr, tr->head);
+            sent++;
+        }
+        CHECK(ioctl(tx->fd, NIOCTXSYNC, NULL) == 0, "txsync");
+    }
+}
+
+static int run_fork(const char *txname, const char *rxname, unsigned n)
+{
+    struct port m, s;
+    int status;
+    pid_t pid;
+
+    open_port(&m, txname, NR_REG_ALL_NIC);
+    open_port(&s, rxname, NR_REG_ALL_NIC);
+    if ((pid = fork()) == 0) {
+        close_port(&s);
+        send_all(&m, n);
+        close_port(&m);
+        _exit(0);
+    }
+    CHECK(pid > 0, "fork");
+    close_port(&m);                     /* the child has it: the port lives */
+    receive(&s, n);
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child");
+    close_port(&s);
+    printf("fork ok %u\n", n);
+    return 0;
+}
+
+static void legacy_open(struct port *p, const char *parent, uint32_t mode)
+{
+    struct nmreq nr;
+
+    p->fd = open("/dev/netmap", O_RDWR);
+    CHECK(p->fd >= 0, "open");
+    memset(&nr, 0, sizeof(nr));
+    snprintf(nr.nr_name, sizeof(nr.nr_name), "%s", parent);
+    nr.nr_version = NETMAP_API;
+    nr.nr_flags = mode;
+    nr.nr_ringid = 1;                   /* the pipe id */
+    CHECK(ioctl(p->fd, NIOCREGIF, &nr) == 0, "NIOCREGIF mode %u", mode);
+    memset(&p->reg, 0, sizeof(p->reg));
+    p->reg.nr_memsize = nr.nr_memsize;
+    p->reg.nr_offset = nr.nr_offset;
+    p->mem = mmap(NULL, nr.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
+    CHECK(p->mem != MAP_FAILED, "mmap");
+    p->nifp = NETMAP_IF(p->mem, nr.nr_offset);
+}
+
+static int run_legacy(const char *parent, unsigned n)
+{
+    struct port m, s;
+
+    legacy_open(&m, parent, NR_REG_PIPE_MASTER);
+    legacy_open(&s, parent, NR_REG_PIPE_SLAVE);
+    traffic(&m, &s, n);
+    close_port(&m);
+    close_port(&s);
+    printf("legacy ok %u\n", n);
+    return 0;
+}
+
+static int run_errors(const char *parent)
+{
+    struct nmreq_register reg;
+    struct nmreq_header h;
+    struct nmreq_option opt[3];
+    char name[64];
+    int fd = open("/dev/netmap", O_RDWR);
+
+    CHECK(fd >= 0, "open /dev/netmap");
+    snprintf(name, sizeof(name), "%s{7", parent);
+    CHECK(ioctl(fd, NIOCTXSYNC, NULL) < 0 && errno == ENXIO, "txsync before register");
+    CHECK(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == EINVAL, "mmap before register");
+    memset(&h, 0, sizeof(h));
+    h.nr_version = 13;
+    h.nr_reqtype = NETMAP_REQ_REGISTER;
+    h.nr_body = (uintptr_t)&reg;
+    CHECK(ioctl(fd, NIOCCTRL, &h) < 0 && errno == EINVAL, "version 13");
+    h.nr_version = NETMAP_API;
+    h.nr_reserved = 1;
+    CHECK(ioctl(fd, NIOCCTRL, &h) < 0 && errno == EINVAL, "reserved");
+    h.nr_reserved = 0;
+    h.nr_body = 0;
+    CHECK(ioctl(fd, NIOCCTRL, &h) < 0 && errno == EINVAL, "no body");
+    memset(&reg, 0, sizeof(reg));
+    memset(opt, 0, sizeof(opt));
+    opt[0].nro_reqtype = 99;            /* unknown */
+    CHECK(ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, (uintptr_t)&opt[0]) < 0 && errno == EOPNOTSUPP &&
+          opt[0].nro_status == EOPNOTSUPP, "unknown option: status %u", opt[0].nro_status);
+    opt[0].nro_reqtype = NETMAP_REQ_OPT_OFFSETS;
+    opt[0].nro_next = (uintptr_t)&opt[1];
+    opt[1].nro_reqtype = NETMAP_REQ_OPT_OFFSETS;
+    CHECK(ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, (uintptr_t)&opt[0]) < 0 && errno == EINVAL &&
+          opt[1].nro_status == EINVAL, "duplicate option");
+    opt[1].nro_reqtype = 98;
+    opt[1].nro_next = (uintptr_t)&opt[0];   /* a loop */
+    CHECK(ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, (uintptr_t)&opt[0]) < 0 && errno == EMSGSIZE, "loop");
+    opt[0].nro_reqtype = 0;
+    opt[0].nro_next = 0;
+    CHECK(ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, (uintptr_t)&opt[0]) < 0 && errno == EINVAL, "type 0");
+    CHECK(ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, (uintptr_t)8) < 0 && errno == EFAULT, "bad pointer");
+    reg.nr_mode = NR_REG_SW;
+    CHECK(ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == EINVAL, "host rings of a pipe");
+    reg.nr_mode = NR_REG_PIPE_MASTER;
+    CHECK(ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == EINVAL, "pipe mode on NIOCCTRL");
+    reg.nr_mode = NR_REG_ALL_NIC;
+    CHECK(ctrl(fd, "nmc-no-such-if0", NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == ENXIO, "no such interface");
+    CHECK(ctrl(fd, "valexyz", NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == EINVAL, "vale name without ':'");
+    CHECK(ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, 0) == 0, "register");
+    CHECK(reg.nr_mode == NR_REG_ALL_NIC && reg.nr_memsize > 0, "reply");
+    CHECK(ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == EBUSY, "register twice");
+    CHECK(mmap(NULL, reg.nr_memsize + 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == EINVAL,
+          "mmap past nr_memsize");
+    CHECK(ioctl(fd, NIOCTXSYNC, NULL) == 0 && ioctl(fd, NIOCRXSYNC, NULL) == 0, "syncs");
+    CHECK(close(fd) == 0, "close");
+    printf("errors ok\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (argc == 5 && strcmp(argv[1], "traffic") == 0)
+        return run_traffic(argv[2], argv[3], (unsigned)atoi(argv[4]));
+    if (argc == 4 && strcmp(argv[1], "legacy") == 0)
+        return run_legacy(argv[2], (unsigned)atoi(argv[3]));
+    if (argc == 5 && strcmp(argv[1], "fork") == 0)
+        return run_fork(argv[2], argv[3], (unsigned)atoi(argv[4]));
+    if (argc == 3 && strcmp(argv[1], "errors") == 0)
+        return run_errors(argv[2]);
+    fprintf(stderr, "usage: nm_raw traffic|fork TX RX N | legacy PARENT N | errors PARENT\n");
+    return 2;
+}

@@ -1,0 +1,116 @@
+"""Unmodified netmap programs under `nmcompat exec`: tests/devnetmap/nm_raw.c
+speaks only netmap's file-descriptor interface (open /dev/netmap, NIOCCTRL,
+NIOCREGIF, mmap, NIOC*SYNC, poll, close) and is linked with nothing of
+nmcompat; the /dev/netmap emulation (csrc/devnetmap/) serves it."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from testlib import rundir_entries, skip_or_fail
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+SOURCE = ROOT / "tests" / "devnetmap" / "nm_raw.c"
+
+
+def _cc(out: Path, *extra: str) -> Path:
+    if not shutil.which("gcc"):
+        skip_or_fail("gcc is missing")
+    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
+                    "-o", str(out), str(SOURCE), *extra], check=True, capture_output=True, text=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def nm_raw(tmp_path_factory) -> Path:
+    return _cc(tmp_path_factory.mktemp("nmraw") / "nm_raw")
+
+
+def nmexec(*argv, rundir=None, timeout=120) -> subprocess.CompletedProcess:
+    pre = ["--rundir", str(rundir)] if rundir else []
+    return subprocess.run([sys.executable, "-m", "nmcompat.tools", "exec", *pre, "--", *map(str, argv)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("tx, rx", [("dn{1", "dn}1"), ("dn}1", "dn{1"), ("valedn:a", "valedn:b")])
+def test_frames_arrive_exact_through_poll_and_the_sync_ioctls(nm_raw, rundir, tx, rx):
+    out = nmexec(nm_raw, "traffic", tx, rx, 20000, rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "traffic ok 20000\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"], "every port went with its last fd"
+
+
+def test_a_port_lives_while_a_forked_child_has_its_fd(nm_raw, rundir):
+    """The parent closes the sending end right after fork(); the child, the
+    last holder of its fd, sends every frame through it (a pipe: back-pressure,
+    so every frame arrives)."""
+    out = nmexec(nm_raw, "fork", "dk{1", "dk}1", 20000, rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "fork ok 20000\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"]
+
+
+def test_legacy_niocregif_pipe_modes(nm_raw, rundir):
+    out = nmexec(nm_raw, "legacy", "dl", 5000, rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "legacy ok 5000\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"]
+
+
+def test_netmaps_errnos_for_bad_requests(nm_raw, rundir):
+    out = nmexec(nm_raw, "errors", "de", rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "errors ok\n"
+    assert rundir_entries(rundir) == ["lock"]
+
+
+def test_without_exec_nothing_is_emulated(nm_raw, rundir):
+    if os.path.exists("/dev/netmap"):
+        skip_or_fail("this machine has a /dev/netmap of its own")
+    out = subprocess.run([str(nm_raw), "errors", "dx"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "open /dev/netmap" in out.stderr and "No such file" in out.stderr
+
+
+def test_exec_inside_a_script_inside_exec(nm_raw, rundir, tmp_path):
+    script = tmp_path / "run.sh"
+    script.write_text(f"#!/bin/sh\nset -e\n{nm_raw} traffic ds{{1 ds}}1 3000\n"
+                      f"{sys.executable} -m nmcompat.tools exec -- {nm_raw} traffic ds{{2 ds}}2 3000\n")
+    script.chmod(0o755)
+    out = nmexec(script, rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "traffic ok 3000\ntraffic ok 3000\n"
+    assert rundir_entries(rundir) == ["lock"]
+
+
+def test_exec_refuses_what_it_cannot_serve(tmp_path):
+    static = tmp_path / "nm_raw_static"
+    try:
+        _cc(static, "-static")
+    except subprocess.CalledProcessError as exc:
+        skip_or_fail(f"no static libc to link a static program with: {exc.stderr[-300:]}")
+    out = nmexec(static, "errors", "x")
+    assert out.returncode == 2 and "statically linked" in out.stderr and out.stdout == ""
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"\0" * 64)
+    data.chmod(0o755)
+    out = nmexec(data)
+    assert out.returncode == 2 and "not an ELF executable nor a script" in out.stderr
+    out = nmexec("nmc-no-such-program-xyz")
+    assert out.returncode == 2 and "couldn't find nmc-no-such-program-xyz" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "nmcompat.tools", "exec"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2 and "a program to run is needed" in out.stderr
+
+
+def test_the_preload_is_added_once(monkeypatch):
+    from nmcompat.tools import exec as nexec
+
+    env = nexec.environment({"LD_PRELOAD": "/x/other.so"}, "/dev/shm/r")
+    assert env["LD_PRELOAD"] == f"{nexec.LIBRARY}:/x/other.so" and env["NMCOMPAT_RUNDIR"] == "/dev/shm/r"
+    assert nexec.environment(env, None)["LD_PRELOAD"] == env["LD_PRELOAD"]
