@@ -77,7 +77,10 @@ size_t nmd_body_size(uint16_t reqtype);
 int nmd_ctrl(int fd, struct nmd_file *f, struct nmreq_header *h, void *body);
 int nmd_legacy(int fd, struct nmd_file *f, unsigned long req, struct nmreq *nr);
 
-/* poll (nmd_poll.c) */
+/* poll (nmd_poll.c), select (nmd_select.c) */
 int nmd_poll(struct pollfd *fds, nfds_t n, int timeout_ms, const sigset_t *mask);
+#include <sys/select.h>
+bool nmd_select_has_emulated(int nfds, const fd_set *r, const fd_set *w, const fd_set *e);
+int nmd_select(int nfds, fd_set *r, fd_set *w, fd_set *e, int timeout_ms, const sigset_t *mask);
 
 #endif

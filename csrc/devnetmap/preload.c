@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/select.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -211,16 +213,16 @@ EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
     return poll(fds, n, timeout);
 }
 
+static int ms_of(const struct timespec *ts);
+
 EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
-    int64_t ms;
     int rc;
 
     ready();
     if (!any_emulated(fds, n))
         return nmd_real.ppoll(fds, n, ts, mask);
-    ms = ts ? (int64_t)ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000 : -1;
-    rc = nmd_poll(fds, n, ms > INT32_MAX ? INT32_MAX : (int)ms, mask);
+    rc = nmd_poll(fds, n, ms_of(ts), mask);
     return rc < 0 ? fail(rc) : rc;
 }
 
@@ -229,6 +231,61 @@ EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, 
 {
     (void)fdslen;
     return ppoll(fds, n, ts, mask);
+}
+
+static int ms_of(const struct timespec *ts)
+{
+    int64_t ms;
+
+    if (!ts)
+        return -1;
+    ms = (int64_t)ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000;
+    return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+    static int (*next)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+    struct timespec ts;
+    int rc;
+
+    ready();
+    if (!next)
+        next = dlsym(RTLD_NEXT, "select");
+    if (!nmd_select_has_emulated(nfds, r, w, e))
+        return next(nfds, r, w, e, tv);
+    struct timespec t0, t1;
+    if (tv) {
+        ts.tv_sec = tv->tv_sec;
+        ts.tv_nsec = tv->tv_usec * 1000;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+    }
+    rc = nmd_select(nfds, r, w, e, ms_of(tv ? &ts : NULL), NULL);
+    if (tv) {                           /* Linux leaves the time not slept in *tv */
+        int64_t left;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        left = ((int64_t)tv->tv_sec * 1000000 + tv->tv_usec) -
+               ((int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
+        left = left < 0 ? 0 : left;
+        tv->tv_sec = left / 1000000;
+        tv->tv_usec = left % 1000000;
+    }
+    return rc < 0 ? fail(rc) : rc;
+}
+
+EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
+                   const sigset_t *mask)
+{
+    static int (*next)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+    int rc;
+
+    ready();
+    if (!next)
+        next = dlsym(RTLD_NEXT, "pselect");
+    if (!nmd_select_has_emulated(nfds, r, w, e))
+        return next(nfds, r, w, e, ts, mask);
+    rc = nmd_select(nfds, r, w, e, ms_of(ts), mask);
+    return rc < 0 ? fail(rc) : rc;
 }
 
 static int dup_done(int oldfd, int newfd)

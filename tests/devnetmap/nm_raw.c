@@ -10,6 +10,8 @@
  *                               sender for POLLOUT; prints "traffic ok N"
  *   nm_raw errors PARENT        netmap's errnos for bad requests; prints
  *                               "errors ok"
+ *   nm_raw select TX RX N       traffic, the receiver waiting in select()
+ *                               and the sender in pselect()
  *   nm_raw legacy PARENT N      the same traffic through NIOCREGIF pipe modes
  *   nm_raw fork TX RX N         TX and RX registered, then fork(): the parent
  *                               closes TX at once and receives; the child, the
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/select.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,6 +83,41 @@ static void fill(char *buf, unsigned i, unsigned len)
         buf[k] = k < sizeof(head) ? head[k] : (char)(i * 7 + k);
 }
 
+static int use_select;
+
+/* Wait until fd is readable (want_out 0) or writable, beside `other`, which
+ * must not become ready: poll() or select()/pselect(). */
+static void wait_for(int fd, int other, int want_out)
+{
+    if (!use_select) {
+        struct pollfd pfd[2] = { { .fd = other, .events = POLLIN },
+                                 { .fd = fd, .events = want_out ? POLLOUT : POLLIN } };
+        int rc = poll(pfd, 2, 5000);
+        CHECK(rc == 1 && pfd[1].revents == pfd[1].events && pfd[0].revents == 0, "poll rc %d revents %d/%d",
+              rc, pfd[0].revents, pfd[1].revents);
+        return;
+    }
+    fd_set set;
+    int rc, top = (fd > other ? fd : other) + 1;
+    FD_ZERO(&set);
+    FD_SET(fd, &set);
+    FD_SET(other, &set);
+    if (want_out) {
+        fd_set rset;
+        struct timespec ts = { 5, 0 };
+        FD_ZERO(&rset);
+        FD_SET(other, &rset);
+        FD_CLR(other, &set);
+        rc = pselect(top, &rset, &set, NULL, &ts, NULL);
+        CHECK(rc == 1 && FD_ISSET(fd, &set) && !FD_ISSET(other, &rset), "pselect rc %d", rc);
+    } else {
+        struct timeval tv = { 5, 0 };
+        rc = select(top, &set, NULL, NULL, &tv);
+        CHECK(rc == 1 && FD_ISSET(fd, &set) && !FD_ISSET(other, &set), "select rc %d", rc);
+        CHECK(tv.tv_sec <= 5 && tv.tv_usec < 1000000, "select's time left");
+    }
+}
+
 /* N frames from tx to rx, the receiver in poll() with an idle pipe(2) fd beside. */
 static void traffic(struct port *tx, struct port *rx, unsigned n)
 {
@@ -89,10 +127,8 @@ static void traffic(struct port *tx, struct port *rx, unsigned n)
 
     CHECK(pipe(other) == 0, "pipe");
     while (got < n) {
-        if (sent < n && nm_ring_space(tr) == 0) {           /* room comes back through poll */
-            struct pollfd out = { .fd = tx->fd, .events = POLLOUT };
-            CHECK(poll(&out, 1, 5000) == 1 && out.revents == POLLOUT, "poll POLLOUT %d", out.revents);
-        }
+        if (sent < n && nm_ring_space(tr) == 0)            /* room comes back through poll */
+            wait_for(tx->fd, other[0], 1);
         while (sent < n && nm_ring_space(tr) > 0) {
             struct netmap_slot *s = &tr->slot[tr->head];
             unsigned len = 60 + sent % 200;
@@ -102,10 +138,7 @@ static void traffic(struct port *tx, struct port *rx, unsigned n)
             sent++;
         }
         CHECK(ioctl(tx->fd, NIOCTXSYNC, NULL) == 0, "txsync");
-        struct pollfd pfd[2] = { { .fd = other[0], .events = POLLIN }, { .fd = rx->fd, .events = POLLIN } };
-        int rc = poll(pfd, 2, 5000);
-        CHECK(rc == 1 && pfd[1].revents == POLLIN && pfd[0].revents == 0, "poll rc %d revents %d/%d",
-              rc, pfd[0].revents, pfd[1].revents);
+        wait_for(rx->fd, other[0], 0);
         while (!nm_ring_empty(rr)) {
             struct netmap_slot *s = &rr->slot[rr->head];
             char want[2048];
@@ -294,14 +327,16 @@ static int run_errors(const char *parent)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
-    if (argc == 5 && strcmp(argv[1], "traffic") == 0)
+    if (argc == 5 && (strcmp(argv[1], "traffic") == 0 || strcmp(argv[1], "select") == 0)) {
+        use_select = argv[1][0] == 's';
         return run_traffic(argv[2], argv[3], (unsigned)atoi(argv[4]));
+    }
     if (argc == 4 && strcmp(argv[1], "legacy") == 0)
         return run_legacy(argv[2], (unsigned)atoi(argv[3]));
     if (argc == 5 && strcmp(argv[1], "fork") == 0)
         return run_fork(argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 3 && strcmp(argv[1], "errors") == 0)
         return run_errors(argv[2]);
-    fprintf(stderr, "usage: nm_raw traffic|fork TX RX N | legacy PARENT N | errors PARENT\n");
+    fprintf(stderr, "usage: nm_raw traffic|select|fork TX RX N | legacy PARENT N | errors PARENT\n");
     return 2;
 }

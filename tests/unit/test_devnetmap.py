@@ -46,6 +46,14 @@ def test_frames_arrive_exact_through_poll_and_the_sync_ioctls(nm_raw, rundir, tx
     assert rundir_entries(rundir) == ["lock"], "every port went with its last fd"
 
 
+@pytest.mark.parametrize("tx, rx", [("dq{1", "dq}1"), ("valedq:a", "valedq:b")])
+def test_select_and_pselect_wait_for_netmap_fds(nm_raw, rundir, tx, rx):
+    out = nmexec(nm_raw, "select", tx, rx, 20000, rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "traffic ok 20000\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"]
+
+
 def test_a_port_lives_while_a_forked_child_has_its_fd(nm_raw, rundir):
     """The parent closes the sending end right after fork(); the child, the
     last holder of its fd, sends every frame through it (a pipe: back-pressure,
