@@ -83,4 +83,12 @@ int nmd_poll(struct pollfd *fds, nfds_t n, int timeout_ms, const sigset_t *mask)
 bool nmd_select_has_emulated(int nfds, const fd_set *r, const fd_set *w, const fd_set *e);
 int nmd_select(int nfds, fd_set *r, fd_set *w, fd_set *e, int timeout_ms, const sigset_t *mask);
 
+/* epoll (nmd_epoll.c) */
+struct epoll_event;
+int nmd_epoll_ctl(int epfd, int op, int fd, struct nmd_file *f, struct epoll_event *ev);
+void nmd_epoll_forget(int epfd);
+bool nmd_epoll_has_members(int epfd);
+int nmd_epoll_wait(int epfd, struct epoll_event *out, int max, int timeout_ms, const sigset_t *mask,
+                   int (*wait)(int, struct epoll_event *, int, int, const sigset_t *));
+
 #endif

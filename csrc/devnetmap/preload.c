@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/time.h>
@@ -154,7 +155,10 @@ EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 EXPORT int close(int fd)
 {
     ready();
-    return nmd_close(fd) ? 0 : nmd_real.close(fd);
+    if (nmd_close(fd))
+        return 0;
+    nmd_epoll_forget(fd);               /* an epoll set with netmap members: they go */
+    return nmd_real.close(fd);
 }
 
 EXPORT int ioctl(int fd, unsigned long req, ...)
@@ -286,6 +290,54 @@ EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct times
         return next(nfds, r, w, e, ts, mask);
     rc = nmd_select(nfds, r, w, e, ms_of(ts), mask);
     return rc < 0 ? fail(rc) : rc;
+}
+
+static int (*real_epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    static int (*next)(int, int, int, struct epoll_event *);
+    struct nmd_file *f;
+    int rc;
+
+    ready();
+    if (!next)
+        next = dlsym(RTLD_NEXT, "epoll_ctl");
+    if (!(f = nmd_lookup(fd)) || !f->port)
+        return next(epfd, op, fd, ev);
+    rc = nmd_epoll_ctl(epfd, op, fd, f, ev);
+    return rc < 0 ? fail(rc) : 0;
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *out, int max, int timeout, const sigset_t *mask)
+{
+    int rc;
+
+    ready();
+    if (!real_epoll_pwait)
+        real_epoll_pwait = dlsym(RTLD_NEXT, "epoll_pwait");
+    if (!nmd_epoll_has_members(epfd))
+        return real_epoll_pwait(epfd, out, max, timeout, mask);
+    rc = nmd_epoll_wait(epfd, out, max, timeout, mask, real_epoll_pwait);
+    return rc < 0 ? fail(rc) : rc;
+}
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *out, int max, int timeout)
+{
+    return epoll_pwait(epfd, out, max, timeout, NULL);
+}
+
+EXPORT int epoll_pwait2(int epfd, struct epoll_event *out, int max, const struct timespec *ts,
+                        const sigset_t *mask)
+{
+    static int (*next)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+
+    ready();
+    if (!next)
+        next = dlsym(RTLD_NEXT, "epoll_pwait2");
+    if (next && !nmd_epoll_has_members(epfd))
+        return next(epfd, out, max, ts, mask);
+    return epoll_pwait(epfd, out, max, ms_of(ts), mask);
 }
 
 static int dup_done(int oldfd, int newfd)

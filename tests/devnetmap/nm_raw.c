@@ -12,6 +12,8 @@
  *                               "errors ok"
  *   nm_raw select TX RX N       traffic, the receiver waiting in select()
  *                               and the sender in pselect()
+ *   nm_raw epoll TX RX N        traffic, both waiting in epoll_wait() (one
+ *                               set: the two netmap fds and the pipe(2) fd)
  *   nm_raw legacy PARENT N      the same traffic through NIOCREGIF pipe modes
  *   nm_raw fork TX RX N         TX and RX registered, then fork(): the parent
  *                               closes TX at once and receives; the child, the
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/wait.h>
@@ -83,12 +86,38 @@ static void fill(char *buf, unsigned i, unsigned len)
         buf[k] = k < sizeof(head) ? head[k] : (char)(i * 7 + k);
 }
 
-static int use_select;
+static int use_select;                  /* 1: select/pselect; 2: epoll */
+static int epfd = -1;
+
+/* One epoll set for the run: fd (data: fd) for `events`, `other` for POLLIN. */
+static void epoll_wait_for(int fd, int other, uint32_t events)
+{
+    struct epoll_event ev = { .events = events, .data.fd = fd }, got[4];
+    int rc;
+
+    if (epfd < 0) {
+        struct epoll_event oev = { .events = EPOLLIN, .data.fd = other };
+        CHECK((epfd = epoll_create1(EPOLL_CLOEXEC)) >= 0, "epoll_create1");
+        CHECK(epoll_ctl(epfd, EPOLL_CTL_ADD, other, &oev) == 0, "epoll_ctl other");
+    }
+    if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) < 0) {
+        CHECK(errno == ENOENT, "epoll_ctl MOD");
+        CHECK(epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0, "epoll_ctl ADD");
+    }
+    rc = epoll_wait(epfd, got, 4, 5000);
+    CHECK(rc == 1 && got[0].data.fd == fd && (got[0].events & events), "epoll_wait rc %d fd %d events %x",
+          rc, rc > 0 ? got[0].data.fd : -1, rc > 0 ? got[0].events : 0);
+    CHECK(epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == 0, "epoll_ctl DEL");
+}
 
 /* Wait until fd is readable (want_out 0) or writable, beside `other`, which
  * must not become ready: poll() or select()/pselect(). */
 static void wait_for(int fd, int other, int want_out)
 {
+    if (use_select == 2) {
+        epoll_wait_for(fd, other, want_out ? EPOLLOUT : EPOLLIN);
+        return;
+    }
     if (!use_select) {
         struct pollfd pfd[2] = { { .fd = other, .events = POLLIN },
                                  { .fd = fd, .events = want_out ? POLLOUT : POLLIN } };
@@ -327,8 +356,9 @@ static int run_errors(const char *parent)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
-    if (argc == 5 && (strcmp(argv[1], "traffic") == 0 || strcmp(argv[1], "select") == 0)) {
-        use_select = argv[1][0] == 's';
+    if (argc == 5 && (strcmp(argv[1], "traffic") == 0 || strcmp(argv[1], "select") == 0 ||
+                      strcmp(argv[1], "epoll") == 0)) {
+        use_select = argv[1][0] == 's' ? 1 : argv[1][0] == 'e' ? 2 : 0;
         return run_traffic(argv[2], argv[3], (unsigned)atoi(argv[4]));
     }
     if (argc == 4 && strcmp(argv[1], "legacy") == 0)
@@ -337,6 +367,6 @@ int main(int argc, char **argv)
         return run_fork(argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 3 && strcmp(argv[1], "errors") == 0)
         return run_errors(argv[2]);
-    fprintf(stderr, "usage: nm_raw traffic|select|fork TX RX N | legacy PARENT N | errors PARENT\n");
+    fprintf(stderr, "usage: nm_raw traffic|select|epoll|fork TX RX N | legacy PARENT N | errors PARENT\n");
     return 2;
 }

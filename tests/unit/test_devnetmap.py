@@ -46,9 +46,10 @@ def test_frames_arrive_exact_through_poll_and_the_sync_ioctls(nm_raw, rundir, tx
     assert rundir_entries(rundir) == ["lock"], "every port went with its last fd"
 
 
+@pytest.mark.parametrize("how", ["select", "epoll"])
 @pytest.mark.parametrize("tx, rx", [("dq{1", "dq}1"), ("valedq:a", "valedq:b")])
-def test_select_and_pselect_wait_for_netmap_fds(nm_raw, rundir, tx, rx):
-    out = nmexec(nm_raw, "select", tx, rx, 20000, rundir=rundir)
+def test_select_pselect_and_epoll_wait_for_netmap_fds(nm_raw, rundir, tx, rx, how):
+    out = nmexec(nm_raw, how, tx, rx, 20000, rundir=rundir)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "traffic ok 20000\n" and out.stderr == ""
     assert rundir_entries(rundir) == ["lock"]
