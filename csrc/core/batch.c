@@ -264,6 +264,25 @@ int nmc_port_info(const struct nmc_port *p, struct nmc_port_info *info)
     return 0;
 }
 
+int nmc_port_pools(const struct nmc_port *p, struct nmc_pools_info *out)
+{
+    if (!p || !out)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    out->memsize = p->g.memsize;
+    out->mem_id = p->mem_id;
+    out->if_pool_offset = p->g.if_pool_ofs;
+    out->if_objtotal = p->g.if_units;
+    out->if_objsize = NMC_IF_UNIT;
+    out->ring_pool_offset = p->g.ring_pool_ofs;
+    out->ring_objtotal = p->g.ring_num;
+    out->ring_objsize = p->g.ring_size;
+    out->buf_pool_offset = p->g.buf_pool_ofs;
+    out->buf_objtotal = p->g.buf_num;
+    out->buf_objsize = p->g.buf_size;
+    return 0;
+}
+
 struct netmap_ring *nmc_port_ring(const struct nmc_port *p, int dir, uint32_t i, uint32_t *nslots)
 {
     const struct nmc_lring *lr = dir == 0 ? p->tx : p->rx;

@@ -153,6 +153,39 @@ static int do_port_info(const char *name, struct nmreq_port_info_get *pi)
     return 0;
 }
 
+/* NETMAP_REQ_POOLS_INFO_GET of a named port (opened for the answer, as
+ * PORT_INFO_GET); no name: EINVAL, as netmap. */
+static int do_pools_info(const char *name, struct nmreq_pools_info *pi)
+{
+    struct nmc_pipe_req req = { .spin_us = -1, .mode = NR_REG_ALL_NIC, .mem_id = pi->nr_mem_id };
+    struct nmc_pools_info p;
+    struct nmc_port *port;
+    struct target t;
+    int err;
+
+    if (name[0] == '\0')
+        return -EINVAL;
+    if ((err = resolve(name, &t)) < 0 || (err = open_target(&t, &req, &port)) < 0)
+        return err;
+    err = nmc_port_pools(port, &p);
+    nmc_port_close(port);
+    if (err < 0)
+        return err;
+    memset(pi, 0, sizeof(*pi));
+    pi->nr_memsize = p.memsize;
+    pi->nr_mem_id = p.mem_id;
+    pi->nr_if_pool_offset = p.if_pool_offset;
+    pi->nr_if_pool_objtotal = p.if_objtotal;
+    pi->nr_if_pool_objsize = p.if_objsize;
+    pi->nr_ring_pool_offset = p.ring_pool_offset;
+    pi->nr_ring_pool_objtotal = p.ring_objtotal;
+    pi->nr_ring_pool_objsize = p.ring_objsize;
+    pi->nr_buf_pool_offset = p.buf_pool_offset;
+    pi->nr_buf_pool_objtotal = p.buf_objtotal;
+    pi->nr_buf_pool_objsize = p.buf_objsize;
+    return 0;
+}
+
 /* PORT_HDR_GET/SET: VALE ports and pipes carry no virtio-net header here
  * (length 0); setting 10 or 12 is not supported yet. */
 static int do_port_hdr(uint16_t type, const char *name, struct nmreq_port_hdr *ph)
@@ -238,10 +271,11 @@ int nmd_ctrl(int fd, struct nmd_file *f, struct nmreq_header *h, void *body)
     case NETMAP_REQ_VALE_NEWIF:
     case NETMAP_REQ_VALE_DELIF:
         return do_vale(h->nr_reqtype, h, body);
+    case NETMAP_REQ_POOLS_INFO_GET:
+        return do_pools_info(name, body);
     default:
-        /* POOLS_INFO_GET: not yet.  VALE polling threads, the sync kloop
-         * and CSB are kernel features: answered as a netmap built
-         * without them. */
+        /* VALE polling threads, the sync kloop and CSB are kernel
+         * features: answered as a netmap built without them. */
         return -EOPNOTSUPP;
     }
 }

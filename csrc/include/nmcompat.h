@@ -155,6 +155,20 @@ int nmc_forward(struct nmc_port *src, struct nmc_port *dst, uint32_t limit, uint
 int nmc_port_close(struct nmc_port *port);
 int nmc_port_info(const struct nmc_port *port, struct nmc_port_info *info);
 int nmc_port_stats(const struct nmc_port *port, struct nmc_port_stats *st);
+/* The pools of the port's netmap memory (NETMAP_REQ_POOLS_INFO_GET):
+ * offsets from the memory base, object counts and sizes.  A netmap_if is
+ * allocated in units of if_objsize bytes. */
+struct nmc_pools_info {
+    uint64_t memsize;
+    uint16_t mem_id, pad[3];
+    uint64_t if_pool_offset;
+    uint32_t if_objtotal, if_objsize;
+    uint64_t ring_pool_offset;
+    uint32_t ring_objtotal, ring_objsize;
+    uint64_t buf_pool_offset;
+    uint32_t buf_objtotal, buf_objsize;
+};
+int nmc_port_pools(const struct nmc_port *port, struct nmc_pools_info *out);
 /* The descriptor to wait on with poll(2), select or epoll (level-triggered):
  * readable while an rxsync would hand out packets, writable while a txsync
  * would find room, from this call on whatever was called before (pipes and

@@ -345,6 +345,24 @@ static int run_errors(const char *parent)
     CHECK(ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, 0) == 0, "register");
     CHECK(reg.nr_mode == NR_REG_ALL_NIC && reg.nr_memsize > 0, "reply");
     CHECK(ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == EBUSY, "register twice");
+    struct nmreq_pools_info pools;
+    memset(&pools, 0, sizeof(pools));
+    CHECK(ctrl(fd, name, NETMAP_REQ_POOLS_INFO_GET, &pools, 0) == 0, "pools info");
+    CHECK(pools.nr_memsize == reg.nr_memsize && pools.nr_mem_id == reg.nr_mem_id &&
+          pools.nr_buf_pool_objsize == 2048 && pools.nr_if_pool_offset == 0 &&
+          pools.nr_ring_pool_offset >= pools.nr_if_pool_objtotal * (uint64_t)pools.nr_if_pool_objsize &&
+          pools.nr_buf_pool_offset + (uint64_t)pools.nr_buf_pool_objtotal * pools.nr_buf_pool_objsize <=
+          pools.nr_memsize, "pools: %llu %u %u", (unsigned long long)pools.nr_memsize,
+          pools.nr_buf_pool_objtotal, pools.nr_buf_pool_objsize);
+    CHECK(ctrl(fd, "", NETMAP_REQ_POOLS_INFO_GET, &pools, 0) < 0 && errno == EINVAL, "pools of no name");
+    struct nmreq_port_info_get pinfo;
+    memset(&pinfo, 0, sizeof(pinfo));
+    CHECK(ctrl(fd, name, NETMAP_REQ_PORT_INFO_GET, &pinfo, 0) == 0 && pinfo.nr_memsize == reg.nr_memsize &&
+          pinfo.nr_mem_id == reg.nr_mem_id && pinfo.nr_rx_slots == reg.nr_rx_slots, "port info");
+    struct nmreq_port_hdr hdr = { .nr_hdr_len = 99 };
+    CHECK(ctrl(fd, name, NETMAP_REQ_PORT_HDR_GET, &hdr, 0) == 0 && hdr.nr_hdr_len == 0, "hdr get");
+    hdr.nr_hdr_len = 7;
+    CHECK(ctrl(fd, name, NETMAP_REQ_PORT_HDR_SET, &hdr, 0) < 0 && errno == EINVAL, "hdr set 7");
     CHECK(mmap(NULL, reg.nr_memsize + 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == EINVAL,
           "mmap past nr_memsize");
     CHECK(ioctl(fd, NIOCTXSYNC, NULL) == 0 && ioctl(fd, NIOCRXSYNC, NULL) == 0, "syncs");
