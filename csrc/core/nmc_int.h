@@ -259,6 +259,10 @@ int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r,
 void nmc_region_unlock(struct nmc_region *r);
 int nmc_region_inspect(const char *rundir, uint16_t mem_id, struct nmc_region *r);
 int nmc_port_lock_region(const struct nmc_port *p);     /* port.c: a new fd holding it */
+struct nmc_pipe_req;
+int nmc_port_fill(struct nmc_port *p, struct nmc_region *r, uint32_t h, uint32_t port,
+                  const struct nmc_pipe_req *req, const char *rundir);      /* port.c */
+void nmc_port_free(struct nmc_port *p);                                     /* port.c */
 struct nmc_region nmc_port_region(const struct nmc_port *p, int lock_fd);   /* port.c */
 void nmc_region_detach(struct nmc_region *r);
 int nmc_region_lookup_parent(const char *rundir, const char *parent);

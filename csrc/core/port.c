@@ -161,8 +161,8 @@ static void setup_lrings(struct nmc_port *p)
     }
 }
 
-static int fill_port(struct nmc_port *p, struct nmc_region *r, uint32_t h, uint32_t port,
-                     const struct nmc_pipe_req *req, const char *rundir)
+int nmc_port_fill(struct nmc_port *p, struct nmc_region *r, uint32_t h, uint32_t port,
+                  const struct nmc_pipe_req *req, const char *rundir)
 {
     p->ctl_fd = r->fd;
     p->ctl = r->ctl;
@@ -193,7 +193,7 @@ static int fill_port(struct nmc_port *p, struct nmc_region *r, uint32_t h, uint3
     return nmc_wake_setup(p);
 }
 
-static void free_port(struct nmc_port *p)
+void nmc_port_free(struct nmc_port *p)
 {
     if (p->ops && p->ops->detach)
         p->ops->detach(p, NULL);
@@ -239,7 +239,7 @@ static int open_port(const struct nmc_pipe_req *req, const char *rundir, struct 
     count_users(&r, rec, hd);
     hd->gen = ++r.hdr->opens;
     __atomic_store_n(&hd->state, NMC_LIVE, __ATOMIC_RELEASE);
-    if ((err = fill_port(p, &r, (uint32_t)h, port, req, rundir)) < 0 ||
+    if ((err = nmc_port_fill(p, &r, (uint32_t)h, port, req, rundir)) < 0 ||
         (p->ops->attach && (err = p->ops->attach(p, &r, req)) < 0)) {
         nmc_wake_teardown(p);           /* its descriptors free room for the reaper's */
         if (p->ops->detach)
@@ -287,7 +287,7 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
     if (err == -ESTALE)
         err = -EBUSY;
     if (err < 0) {
-        free_port(p);
+        nmc_port_free(p);
         return err;
     }
     *out = p;
@@ -308,7 +308,7 @@ static void close_locally(struct nmc_port *p)
         close(p->bell);
     p->sock = p->bell = -1;
     nmc_region_detach(&r);
-    free_port(p);
+    nmc_port_free(p);
 }
 
 /* The region lock of p's region, through a description of its own (the
@@ -358,12 +358,15 @@ static int lock_for_close(struct nmc_port *p)
     return fd;
 }
 
-/* Is p's netmap device descriptor (nmc_port_dev_fd) open anywhere?  Never
- * through p->ctl_fd, so any lock on the byte is another description's. */
-static bool device_held(const struct nmc_port *p)
+/* Does another description keep p's holder alive: its device descriptor
+ * (nmc_port_dev_fd) open anywhere, or, for a port adopted from a device
+ * descriptor (adopt.c), the opener's own description?  Asked through
+ * p->ctl_fd, whose own lock (the holder byte of a port this process
+ * opened) never conflicts. */
+static bool held_elsewhere(const struct nmc_port *p)
 {
     struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
-                        .l_start = NMC_DEVICE_BYTE(p->hidx), .l_len = 1 };
+                        .l_start = NMC_HOLDER_BYTE(p->hidx), .l_len = NMC_HOLDER_LOCK_BYTES };
 
     return p->ctl_fd >= 0 && fcntl(p->ctl_fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
 }
@@ -403,7 +406,7 @@ int nmc_port_close(struct nmc_port *p)
 
     if (!p)
         return -EINVAL;
-    if ((p->ops->inherited && p->ops->inherited(p)) || device_held(p)) {
+    if ((p->ops->inherited && p->ops->inherited(p)) || held_elsewhere(p)) {
         close_locally(p);
         return 0;
     }
@@ -420,6 +423,6 @@ int nmc_port_close(struct nmc_port *p)
     nmc_region_detach(&r);              /* unmaps, releases the lock */
     if (p->ctl_fd >= 0)
         close(p->ctl_fd);               /* releases the holder's byte */
-    free_port(p);
+    nmc_port_free(p);
     return lock < 0 ? lock : 0;
 }

@@ -59,6 +59,7 @@ int nmd_close(int fd);                          /* 1: was ours (closed); 0: not 
 int nmd_dup(int oldfd, int newfd);              /* newfd now names oldfd's file too */
 void nmd_forget(int fd);                        /* newfd of a dup2 onto an emulated fd */
 int nmd_bind(int fd, struct nmd_file *f, struct nmc_port *port);    /* REGISTER done */
+struct nmd_file *nmd_adopt(int fd);             /* a device fd from elsewhere, or NULL */
 void *nmd_mmap(struct nmd_file *f, void *addr, size_t len, int prot, int flags, off_t off);
 
 /* requests (nmd_req.c: checks and copies; nmd_ctl.c: serving them) */

@@ -155,6 +155,36 @@ int nmd_dup(int oldfd, int newfd)
     return err;
 }
 
+/* fd, unknown here, may be a device descriptor another process registered
+ * (received with SCM_RIGHTS, or kept across exec): its port, adopted
+ * (nmc_port_adopt), under that number.  NULL if it is none. */
+struct nmd_file *nmd_adopt(int fd)
+{
+    struct nmd_file *f, *was;
+    struct nmc_port *port;
+
+    if (nmc_port_adopt(fd, &port) < 0)
+        return NULL;
+    if (!(f = calloc(1, sizeof(*f)))) {
+        nmc_port_close(port);           /* fd still holds it: only our copy goes */
+        return NULL;
+    }
+    f->refs = 1;
+    f->port = port;
+    f->tx_poll = true;
+    nmc_port_info(port, &f->info);
+    pthread_mutex_lock(&table_lock);
+    if (!(was = nmd_lookup(fd)) && put(fd, f) < 0)
+        was = NULL, f->refs = 0;
+    pthread_mutex_unlock(&table_lock);
+    if (was || !f->refs) {              /* another thread adopted it first, or no room */
+        nmc_port_close(port);
+        free(f);
+        return was;
+    }
+    return f;
+}
+
 /* REGISTER succeeded: fd's description becomes the port's device
  * descriptor, under the same number and close-on-exec flag. */
 int nmd_bind(int fd, struct nmd_file *f, struct nmc_port *port)

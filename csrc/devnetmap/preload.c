@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/select.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -24,6 +25,12 @@
 #define DEV_NETMAP "/dev/netmap"
 
 struct nmd_libc nmd_real;
+
+/* Inside the emulation (and so inside the engine, whose own calls come
+ * back through these symbols), every call is the real one. */
+static __thread int inside;
+#define ENTER() (inside++)
+#define LEAVE() (inside--)
 
 static void resolve(void)
 {
@@ -154,11 +161,22 @@ EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 
 EXPORT int close(int fd)
 {
+    int mine;
+
     ready();
-    if (nmd_close(fd))
-        return 0;
-    nmd_epoll_forget(fd);               /* an epoll set with netmap members: they go */
-    return nmd_real.close(fd);
+    if (inside)
+        return nmd_real.close(fd);
+    ENTER();
+    if (!(mine = nmd_close(fd)))
+        nmd_epoll_forget(fd);           /* an epoll set with netmap members: they go */
+    LEAVE();
+    return mine ? 0 : nmd_real.close(fd);
+}
+
+static bool netmap_request(unsigned long req)
+{
+    return req == NIOCCTRL || req == NIOCREGIF || req == NIOCGINFO || req == NIOCTXSYNC ||
+           req == NIOCRXSYNC;
 }
 
 EXPORT int ioctl(int fd, unsigned long req, ...)
@@ -172,7 +190,15 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
     va_start(ap, req);
     arg = va_arg(ap, void *);
     va_end(ap);
-    if ((f = nmd_lookup(fd)) && (rc = nmd_ioctl(fd, f, req, arg)) <= 0)
+    if (inside)
+        return nmd_real.ioctl(fd, req, arg);
+    ENTER();
+    f = nmd_lookup(fd);
+    if (!f && netmap_request(req))
+        f = nmd_adopt(fd);              /* a device fd from another process */
+    rc = f ? nmd_ioctl(fd, f, req, arg) : 1;
+    LEAVE();
+    if (rc <= 0)
         return rc < 0 ? fail(rc) : 0;
     return nmd_real.ioctl(fd, req, arg);
 }
@@ -181,10 +207,18 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 {
     struct nmd_file *f;
 
+    struct stat st;
+    void *map;
+
     ready();
-    if (fd >= 0 && !(flags & MAP_ANONYMOUS) && (f = nmd_lookup(fd)))
-        return nmd_mmap(f, addr, len, prot, flags, off);
-    return nmd_real.mmap(addr, len, prot, flags, fd, off);
+    if (inside || fd < 0 || (flags & MAP_ANONYMOUS))
+        return nmd_real.mmap(addr, len, prot, flags, fd, off);
+    ENTER();
+    if (!(f = nmd_lookup(fd)) && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        f = nmd_adopt(fd);              /* a device fd from another process */
+    map = f ? nmd_mmap(f, addr, len, prot, flags, off) : NULL;
+    LEAVE();
+    return f ? map : nmd_real.mmap(addr, len, prot, flags, fd, off);
 }
 
 EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -205,9 +239,11 @@ EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
     int rc;
 
     ready();
-    if (!any_emulated(fds, n))
+    if (inside || !any_emulated(fds, n))
         return nmd_real.poll(fds, n, timeout);
+    ENTER();
     rc = nmd_poll(fds, n, timeout, NULL);
+    LEAVE();
     return rc < 0 ? fail(rc) : rc;
 }
 
@@ -224,9 +260,11 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const 
     int rc;
 
     ready();
-    if (!any_emulated(fds, n))
+    if (inside || !any_emulated(fds, n))
         return nmd_real.ppoll(fds, n, ts, mask);
+    ENTER();
     rc = nmd_poll(fds, n, ms_of(ts), mask);
+    LEAVE();
     return rc < 0 ? fail(rc) : rc;
 }
 
@@ -256,7 +294,7 @@ EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
     ready();
     if (!next)
         next = dlsym(RTLD_NEXT, "select");
-    if (!nmd_select_has_emulated(nfds, r, w, e))
+    if (inside || !nmd_select_has_emulated(nfds, r, w, e))
         return next(nfds, r, w, e, tv);
     struct timespec t0, t1;
     if (tv) {
@@ -264,7 +302,9 @@ EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
         ts.tv_nsec = tv->tv_usec * 1000;
         clock_gettime(CLOCK_MONOTONIC, &t0);
     }
+    ENTER();
     rc = nmd_select(nfds, r, w, e, ms_of(tv ? &ts : NULL), NULL);
+    LEAVE();
     if (tv) {                           /* Linux leaves the time not slept in *tv */
         int64_t left;
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -286,9 +326,11 @@ EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct times
     ready();
     if (!next)
         next = dlsym(RTLD_NEXT, "pselect");
-    if (!nmd_select_has_emulated(nfds, r, w, e))
+    if (inside || !nmd_select_has_emulated(nfds, r, w, e))
         return next(nfds, r, w, e, ts, mask);
+    ENTER();
     rc = nmd_select(nfds, r, w, e, ms_of(ts), mask);
+    LEAVE();
     return rc < 0 ? fail(rc) : rc;
 }
 
@@ -303,9 +345,11 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     ready();
     if (!next)
         next = dlsym(RTLD_NEXT, "epoll_ctl");
-    if (!(f = nmd_lookup(fd)) || !f->port)
+    if (inside || !(f = nmd_lookup(fd)) || !f->port)
         return next(epfd, op, fd, ev);
+    ENTER();
     rc = nmd_epoll_ctl(epfd, op, fd, f, ev);
+    LEAVE();
     return rc < 0 ? fail(rc) : 0;
 }
 
@@ -316,9 +360,11 @@ EXPORT int epoll_pwait(int epfd, struct epoll_event *out, int max, int timeout, 
     ready();
     if (!real_epoll_pwait)
         real_epoll_pwait = dlsym(RTLD_NEXT, "epoll_pwait");
-    if (!nmd_epoll_has_members(epfd))
+    if (inside || !nmd_epoll_has_members(epfd))
         return real_epoll_pwait(epfd, out, max, timeout, mask);
+    ENTER();
     rc = nmd_epoll_wait(epfd, out, max, timeout, mask, real_epoll_pwait);
+    LEAVE();
     return rc < 0 ? fail(rc) : rc;
 }
 
@@ -335,7 +381,7 @@ EXPORT int epoll_pwait2(int epfd, struct epoll_event *out, int max, const struct
     ready();
     if (!next)
         next = dlsym(RTLD_NEXT, "epoll_pwait2");
-    if (next && !nmd_epoll_has_members(epfd))
+    if (next && (inside || !nmd_epoll_has_members(epfd)))
         return next(epfd, out, max, ts, mask);
     return epoll_pwait(epfd, out, max, ms_of(ts), mask);
 }
@@ -344,7 +390,12 @@ static int dup_done(int oldfd, int newfd)
 {
     int err;
 
-    if (newfd >= 0 && (err = nmd_dup(oldfd, newfd)) < 0) {
+    if (inside || newfd < 0)
+        return newfd;
+    ENTER();
+    err = nmd_dup(oldfd, newfd);
+    LEAVE();
+    if (err < 0) {
         nmd_real.close(newfd);
         return fail(err);
     }
@@ -362,13 +413,14 @@ EXPORT int dup3(int oldfd, int newfd, int flags)
     int rc, err;
 
     ready();
-    if ((rc = nmd_real.dup3(oldfd, newfd, flags)) < 0)
+    if ((rc = nmd_real.dup3(oldfd, newfd, flags)) < 0 || inside)
         return rc;
-    if (!nmd_lookup(oldfd)) {
+    ENTER();
+    if (!nmd_lookup(oldfd))
         nmd_forget(newfd);              /* the kernel closed an emulated one: dropped */
-        return rc;
-    }
-    if ((err = nmd_dup(oldfd, newfd)) < 0) {
+    err = nmd_lookup(oldfd) ? nmd_dup(oldfd, newfd) : 0;
+    LEAVE();
+    if (err < 0) {
         nmd_real.close(newfd);
         return fail(err);
     }

@@ -181,6 +181,12 @@ int nmc_port_fd(struct nmc_port *port);
  * port (-EBUSY for a second: dup it); not for NIC ports (-EOPNOTSUPP),
  * whose transport state is the opening process's sockets. */
 int nmc_port_dev_fd(struct nmc_port *port);
+/* The port a device descriptor made by nmc_port_dev_fd() keeps alive, for
+ * a process that received it (SCM_RIGHTS) or kept it across exec: a new
+ * nmc_port on the same holder (rings, netmap_if, extra buffers).  Close
+ * devfd before nmc_port_close(), as for the opener.  -EBADF when devfd is
+ * no such descriptor. */
+int nmc_port_adopt(int devfd, struct nmc_port **out);
 void *nmc_port_mem(const struct nmc_port *port);        /* netmap memory base */
 struct netmap_if *nmc_port_nifp(const struct nmc_port *port);
 /* Bound ring i of direction dir (0 TX, 1 RX) and its slot count (the

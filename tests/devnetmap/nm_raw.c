@@ -14,6 +14,11 @@
  *                               and the sender in pselect()
  *   nm_raw epoll TX RX N        traffic, both waiting in epoll_wait() (one
  *                               set: the two netmap fds and the pipe(2) fd)
+ *   nm_raw pass TX RX N         TX and RX registered; TX's fd and its
+ *                               register reply go with SCM_RIGHTS to a child
+ *                               that exec()s this program (knowing nothing of
+ *                               the fd), maps it and sends N frames; the
+ *                               parent closes TX at once and receives
  *   nm_raw legacy PARENT N      the same traffic through NIOCREGIF pipe modes
  *   nm_raw fork TX RX N         TX and RX registered, then fork(): the parent
  *                               closes TX at once and receives; the child, the
@@ -29,6 +34,7 @@
 #include <sys/ioctl.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/select.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -262,6 +268,79 @@ static int run_fork(const char *txname, const char *rxname, unsigned n)
     return 0;
 }
 
+static void send_fd(int sock, int fd, const struct nmreq_register *reg)
+{
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { .iov_base = (void *)reg, .iov_len = sizeof(*reg) };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                          .msg_controllen = sizeof(cbuf) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    CHECK(sendmsg(sock, &msg, 0) == (ssize_t)sizeof(*reg), "sendmsg");
+}
+
+static int recv_fd(int sock, struct nmreq_register *reg)
+{
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { .iov_base = reg, .iov_len = sizeof(*reg) };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                          .msg_controllen = sizeof(cbuf) };
+    struct cmsghdr *c;
+    int fd;
+
+    CHECK(recvmsg(sock, &msg, 0) == (ssize_t)sizeof(*reg), "recvmsg");
+    c = CMSG_FIRSTHDR(&msg);
+    CHECK(c && c->cmsg_type == SCM_RIGHTS, "no fd came");
+    memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
+}
+
+/* The exec()ed child of `pass`: an fd it never opened, mapped and used. */
+static int run_pass_child(int sock, unsigned n)
+{
+    struct port p;
+
+    p.fd = recv_fd(sock, &p.reg);
+    p.mem = mmap(NULL, p.reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd, 0);
+    CHECK(p.mem != MAP_FAILED, "mmap of a received fd");
+    p.nifp = NETMAP_IF(p.mem, p.reg.nr_offset);
+    send_all(&p, n);
+    close_port(&p);
+    return 0;
+}
+
+static int run_pass(const char *self, const char *txname, const char *rxname, unsigned n)
+{
+    struct port m, s;
+    char arg_sock[16], arg_n[16];
+    int sv[2], status;
+    pid_t pid;
+
+    open_port(&m, txname, NR_REG_ALL_NIC);
+    open_port(&s, rxname, NR_REG_ALL_NIC);
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0, "socketpair");
+    if ((pid = fork()) == 0) {
+        snprintf(arg_sock, sizeof(arg_sock), "%d", sv[1]);
+        snprintf(arg_n, sizeof(arg_n), "%u", n);
+        execl(self, self, "pass-child", arg_sock, arg_n, (char *)NULL);
+        _exit(127);
+    }
+    CHECK(pid > 0, "fork");
+    close(sv[1]);
+    send_fd(sv[0], m.fd, &m.reg);
+    close_port(&m);                     /* the child has it now */
+    receive(&s, n);
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child");
+    close_port(&s);
+    close(sv[0]);
+    printf("pass ok %u\n", n);
+    return 0;
+}
+
 static void legacy_open(struct port *p, const char *parent, uint32_t mode)
 {
     struct nmreq nr;
@@ -381,10 +460,14 @@ int main(int argc, char **argv)
     }
     if (argc == 4 && strcmp(argv[1], "legacy") == 0)
         return run_legacy(argv[2], (unsigned)atoi(argv[3]));
+    if (argc == 5 && strcmp(argv[1], "pass") == 0)
+        return run_pass(argv[0], argv[2], argv[3], (unsigned)atoi(argv[4]));
+    if (argc == 4 && strcmp(argv[1], "pass-child") == 0)
+        return run_pass_child(atoi(argv[2]), (unsigned)atoi(argv[3]));
     if (argc == 5 && strcmp(argv[1], "fork") == 0)
         return run_fork(argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 3 && strcmp(argv[1], "errors") == 0)
         return run_errors(argv[2]);
-    fprintf(stderr, "usage: nm_raw traffic|select|epoll|fork TX RX N | legacy PARENT N | errors PARENT\n");
+    fprintf(stderr, "usage: nm_raw traffic|select|epoll|fork|pass TX RX N | legacy PARENT N | errors PARENT\n");
     return 2;
 }

@@ -65,6 +65,15 @@ def test_a_port_lives_while_a_forked_child_has_its_fd(nm_raw, rundir):
     assert rundir_entries(rundir) == ["lock"]
 
 
+def test_an_fd_passed_with_scm_rights_is_mapped_and_synced_by_its_receiver(nm_raw, rundir):
+    """The receiver exec()s a fresh image that never opened the fd: its mmap
+    adopts the port; the sender closes its copy at once."""
+    out = nmexec(nm_raw, "pass", "dp{1", "dp}1", 20000, rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "pass ok 20000\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"]
+
+
 def test_legacy_niocregif_pipe_modes(nm_raw, rundir):
     out = nmexec(nm_raw, "legacy", "dl", 5000, rundir=rundir)
     assert out.returncode == 0, out.stderr

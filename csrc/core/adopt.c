@@ -1,0 +1,123 @@
+/*
+ * adopt.c -- a port from a netmap device descriptor this process received
+ * (SCM_RIGHTS) or kept across exec: the holder it keeps alive, attached
+ * here as a new nmc_port.
+ *
+ * The descriptor is a description of <rundir>/ctl.<id> holding the device
+ * byte of one holder (nmc_port_dev_fd).  Which one: the holder whose
+ * device byte some description holds (asked through a description of our
+ * own) while the descriptor itself sees no conflict on it (an OFD lock
+ * never conflicts with its own description).  The adopted port takes no
+ * holder byte: the descriptor keeps the holder alive, and its close leaves
+ * the holder to the opener while the opener still has it (port.c).
+ */
+#include "nmc_transport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The runtime directory and region id of descriptor fd, if it is a
+ * region's control file: -EBADF otherwise. */
+static int region_of(int fd, char *rundir, size_t len, uint16_t *mem_id)
+{
+    char link[64], path[PATH_MAX], *slash, *end;
+    struct stat mine, named;
+    unsigned long id;
+    ssize_t n;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    if ((n = readlink(link, path, sizeof(path) - 1)) < 0)
+        return errno == ENOENT ? -EBADF : -errno;
+    path[n] = '\0';
+    if (!(slash = strrchr(path, '/')) || strncmp(slash + 1, "ctl.", 4) != 0)
+        return -EBADF;
+    id = strtoul(slash + 5, &end, 10);
+    if (*end || end == slash + 5 || id == 0 || id > UINT16_MAX)
+        return -EBADF;
+    if (fstat(fd, &mine) < 0 || stat(path, &named) < 0 ||
+        mine.st_dev != named.st_dev || mine.st_ino != named.st_ino)
+        return -EBADF;                  /* a removed region, or another file by that name */
+    *slash = '\0';
+    if ((size_t)snprintf(rundir, len, "%s", path) >= len)
+        return -ENAMETOOLONG;
+    *mem_id = (uint16_t)id;
+    return 0;
+}
+
+static bool byte_conflicts(int fd, off_t byte)
+{
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+
+    return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+}
+
+static int holder_of(struct nmc_region *r, int fd)
+{
+    struct nmc_holder *hs = nmc_holders(r);
+
+    for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++)
+        if (hs[h].state == NMC_LIVE && byte_conflicts(r->fd, NMC_DEVICE_BYTE(h)) &&
+            !byte_conflicts(fd, NMC_DEVICE_BYTE(h)))
+            return (int)h;
+    return -EBADF;
+}
+
+static int adopt_locked(struct nmc_region *r, int h, const char *rundir, struct nmc_port *p)
+{
+    struct nmc_holder *hd = &nmc_holders(r)[h];
+    struct nmc_port_rec *rec = &nmc_ports(r)[hd->port % NMC_MAX_PORTS];
+    struct nmc_pipe_req req = {
+        .parent = rec->parent, .pipe_id = rec->pipe_id, .role = hd->end, .mode = hd->mode,
+        .ringid = hd->ringid, .flags = hd->flags, .mem_id = r->mem_id, .spin_us = -1,
+    };
+    int err;
+
+    if (hd->port >= NMC_MAX_PORTS || rec->state != NMC_LIVE)
+        return -EBADF;
+    if (!(p->ops = nmc_transport_of(rec->kind)))
+        return -EPROTO;
+    if (p->ops->inherited)
+        return -EOPNOTSUPP;             /* NIC ports: no device descriptor is made for them */
+    if ((err = nmc_port_fill(p, r, (uint32_t)h, hd->port, &req, rundir)) < 0 ||
+        (p->ops->attach && (err = p->ops->attach(p, r, &req)) < 0))
+        return err;
+    return 0;
+}
+
+int nmc_port_adopt(int devfd, struct nmc_port **out)
+{
+    struct nmc_region r = { .fd = -1 };
+    char rundir[160];
+    struct nmc_port *p;
+    uint16_t mem_id;
+    int h, err;
+
+    if (!out)
+        return -EINVAL;
+    if ((err = region_of(devfd, rundir, sizeof(rundir), &mem_id)) < 0 ||
+        (err = nmc_rundir_check(rundir)) < 0)
+        return err;
+    if (!(p = calloc(1, sizeof(*p))))
+        return -ENOMEM;
+    p->ctl_fd = p->sock = p->bell = p->epfd = -1;
+    if ((err = nmc_region_attach(rundir, mem_id, &r, NMC_LOCK_WAIT)) < 0) {
+        free(p);
+        return err == -ENOENT ? -EBADF : err;
+    }
+    r.rundir = rundir;
+    err = (h = holder_of(&r, devfd)) < 0 ? h : adopt_locked(&r, h, rundir, p);
+    if (err < 0) {
+        nmc_port_free(p);               /* what the attach made; the holder stays */
+        nmc_region_detach(&r);
+        return err;
+    }
+    nmc_region_unlock(&r);              /* r.fd, r.ctl and r.mem are the port's now */
+    *out = p;
+    return 0;
+}
