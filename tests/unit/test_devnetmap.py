@@ -132,3 +132,36 @@ def test_the_preload_is_added_once(monkeypatch):
     env = nexec.environment({"LD_PRELOAD": "/x/other.so"}, "/dev/shm/r")
     assert env["LD_PRELOAD"] == f"{nexec.LIBRARY}:/x/other.so" and env["NMCOMPAT_RUNDIR"] == "/dev/shm/r"
     assert nexec.environment(env, None)["LD_PRELOAD"] == env["LD_PRELOAD"]
+
+
+@pytest.fixture(scope="module")
+def asan_emulation(tmp_path_factory) -> dict:
+    """The engine and the emulation in one shared library built with
+    AddressSanitizer and UBSan, and the environment that preloads it."""
+    from testlib import SANITIZE_FLAGS, engine_include_flags, engine_make_var
+    from vale_helpers import ASAN_ENV, cc, sanitizers_unavailable
+
+    why = sanitizers_unavailable()
+    if why:
+        skip_or_fail(why)
+    csrc = ROOT / "csrc"
+    lib = tmp_path_factory.mktemp("nmdasan") / "libnmcompat-netmap-asan.so"
+    sources = [str(csrc / s) for s in engine_make_var("SRCS") + engine_make_var("DEV_SRCS")]
+    cmd = [cc(), "-std=gnu11", "-O1", "-g", "-fPIC", "-shared", *SANITIZE_FLAGS, "-Wall", "-Wextra", "-Werror",
+           *engine_include_flags(), f"-I{csrc / 'devnetmap'}", *sources, "-ldl", "-lpthread", "-o", str(lib)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runtime = subprocess.run([cc(), "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    return dict(os.environ, **ASAN_ENV, LD_PRELOAD=f"{runtime}:{lib}")
+
+
+@pytest.mark.parametrize("args", [("traffic", "za{1", "za}1", 20000), ("epoll", "valeza:a", "valeza:b", 5000),
+                                  ("select", "zb{1", "zb}1", 5000), ("pass", "zp{1", "zp}1", 5000),
+                                  ("fork", "zf{1", "zf}1", 5000), ("legacy", "zl", 3000), ("errors", "ze")])
+def test_the_emulation_under_asan_and_ubsan(nm_raw, rundir, asan_emulation, args):
+    env = dict(asan_emulation, NMCOMPAT_RUNDIR=str(rundir))
+    out = subprocess.run([str(nm_raw), *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
+    assert "Sanitizer" not in out.stderr and "runtime error" not in out.stderr, out.stderr[-4000:]
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert out.stdout.startswith(f"{args[0]} ok") or out.stdout == "traffic ok 5000\n", out.stdout
+    assert rundir_entries(rundir) == ["lock"]
