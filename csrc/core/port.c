@@ -371,13 +371,17 @@ static bool held_elsewhere(const struct nmc_port *p)
     return p->ctl_fd >= 0 && fcntl(p->ctl_fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
 }
 
-/* A new description of p's control file that keeps p's holder alive (its
- * device byte) while any process has it open: what a netmap device
- * descriptor is (a /dev/netmap fd bound to p).  One per port (-EBUSY for a
- * second); the caller owns it and closes it before nmc_port_close(p), which
- * then leaves the holder to whoever else still has it. */
+/* A new description of p's control file that keeps p's holder alive (a
+ * read lock on its device byte) while any process has it open: what a
+ * netmap device descriptor is (a /dev/netmap fd bound to p).  Read-only:
+ * the fd gives no way to write the control state.  One per port (-EBUSY
+ * for a second); the caller owns it and closes it before
+ * nmc_port_close(p), which then leaves the holder to whoever else still
+ * has it. */
 int nmc_port_dev_fd(struct nmc_port *p)
 {
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                        .l_start = NMC_DEVICE_BYTE(p ? p->hidx : 0), .l_len = 1 };
     char path[256];
     struct stat mine, st;
     int fd, err;
@@ -387,16 +391,21 @@ int nmc_port_dev_fd(struct nmc_port *p)
     if (p->ops->inherited)
         return -EOPNOTSUPP;             /* its transport state is this process's sockets */
     nmc_region_ctl_path(p->rundir, p->mem_id, path, sizeof(path));
-    if ((fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0)
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
         return -errno;
     err = -ESTALE;
     if (fstat(p->ctl_fd, &mine) < 0 || fstat(fd, &st) < 0 ||
-        mine.st_ino != st.st_ino || mine.st_dev != st.st_dev ||
-        (err = nmc_lock_byte(fd, NMC_DEVICE_BYTE(p->hidx), F_WRLCK, false)) < 0) {
-        close(fd);
-        return err == -EAGAIN || err == -EACCES ? -EBUSY : err;
-    }
+        mine.st_ino != st.st_ino || mine.st_dev != st.st_dev)
+        goto fail;
+    err = -EBUSY;                       /* read locks share: ask first */
+    if (fcntl(fd, F_OFD_GETLK, &fl) < 0 || fl.l_type != F_UNLCK)
+        goto fail;
+    if ((err = nmc_lock_byte(fd, NMC_DEVICE_BYTE(p->hidx), F_RDLCK, false)) < 0)
+        goto fail;
     return fd;
+fail:
+    close(fd);
+    return err == -EAGAIN || err == -EACCES ? -EBUSY : err;
 }
 
 int nmc_port_close(struct nmc_port *p)

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -45,28 +46,33 @@ extern struct nmd_libc nmd_real;
 /* One open /dev/netmap description, named by one or more fd numbers (dup). */
 struct nmd_file {
     unsigned refs;                  /* fd numbers naming it */
+    unsigned users;                 /* calls using it (nmd_get .. nmd_put) */
+    dev_t dev;                      /* the description's file: a reused number */
+    ino_t ino;                      /*   is told apart (nmd_get_checked) */
     struct nmc_port *port;          /* NULL until NETMAP_REQ_REGISTER */
     struct nmc_port_info info;      /* the registration's reply */
-    uint64_t flags;                 /* nr_flags of the registration */
-    uint32_t mode;
-    bool tx_poll;                   /* poll() txsyncs (no NR_NO_TX_POLL) */
 };
 
 /* fd table (nmd_file.c) */
-struct nmd_file *nmd_lookup(int fd);
+struct nmd_file *nmd_lookup(int fd);            /* a hint: no reference */
+struct nmd_file *nmd_get(int fd);               /* a reference for one call, or NULL */
+struct nmd_file *nmd_get_checked(int fd);       /* the same, fd checked to be its file */
+void nmd_put(struct nmd_file *f);
 int nmd_open(int flags);                        /* a new descriptor, or -errno */
 int nmd_close(int fd);                          /* 1: was ours (closed); 0: not ours */
 int nmd_dup(int oldfd, int newfd);              /* newfd now names oldfd's file too */
-void nmd_forget(int fd);                        /* newfd of a dup2 onto an emulated fd */
+void nmd_forget(int fd);                        /* the kernel closed it (dup2 onto it...) */
+void nmd_forget_range(unsigned first, unsigned last);   /* close_range, closefrom */
 int nmd_bind(int fd, struct nmd_file *f, struct nmc_port *port);    /* REGISTER done */
-struct nmd_file *nmd_adopt(int fd);             /* a device fd from elsewhere, or NULL */
+void nmd_unbind(int fd, struct nmd_file *f);    /* ... and undone */
+struct nmd_file *nmd_adopt(int fd);             /* a device fd from elsewhere (as nmd_get) */
 void *nmd_mmap(struct nmd_file *f, void *addr, size_t len, int prot, int flags, off_t off);
 
 /* requests (nmd_req.c: checks and copies; nmd_ctl.c: serving them) */
 int nmd_ioctl(int fd, struct nmd_file *f, unsigned long req, void *arg);
 int nmd_copyin(void *dst, uint64_t uaddr, size_t len);
 int nmd_copyout(uint64_t uaddr, const void *src, size_t len);
-#define NMD_MAX_OPTIONS 64
+#define NMD_MAX_OPTIONS (NETMAP_REQ_MAXSIZE / sizeof(struct nmreq_option) + 1)
 struct nmd_opts {                               /* a request's option chain, read in */
     unsigned n;
     uint64_t addr[NMD_MAX_OPTIONS];

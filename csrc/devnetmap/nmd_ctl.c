@@ -20,6 +20,9 @@
 
 #define KNOWN_FLAGS (NR_EXCLUSIVE | NR_RX_RINGS_ONLY | NR_TX_RINGS_ONLY)
 #define MONITOR_FLAGS (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON)
+/* An open only to answer an information request binds no ring, so that a
+ * port registered with NR_EXCLUSIVE answers too, as netmap's lookup does. */
+#define NO_RINGS (NR_RX_RINGS_ONLY | NR_TX_RINGS_ONLY)
 
 struct target {
     char parent[NETMAP_REQ_IFNAMSIZ], pipe_id[NETMAP_REQ_IFNAMSIZ];
@@ -65,8 +68,23 @@ static int open_target(const struct target *t, struct nmc_pipe_req *req, struct 
     return nmc_vale_open(req, out);
 }
 
-/* NETMAP_REQ_REGISTER of descriptor fd. */
+/* NETMAP_REQ_REGISTER of descriptor fd (two threads registering one fd:
+ * the second gets EBUSY, as from netmap). */
+static pthread_mutex_t register_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int do_register_locked(int fd, struct nmd_file *f, const char *name, struct nmreq_register *reg);
+
 static int do_register(int fd, struct nmd_file *f, const char *name, struct nmreq_register *reg)
+{
+    int err;
+
+    pthread_mutex_lock(&register_lock);
+    err = do_register_locked(fd, f, name, reg);
+    pthread_mutex_unlock(&register_lock);
+    return err;
+}
+
+static int do_register_locked(int fd, struct nmd_file *f, const char *name, struct nmreq_register *reg)
 {
     struct nmc_pipe_req req = { .spin_us = -1 };
     struct nmc_port *port;
@@ -76,10 +94,11 @@ static int do_register(int fd, struct nmd_file *f, const char *name, struct nmre
 
     if (f->port)
         return -EBUSY;
+    if (mode == NR_REG_NULL || (reg->nr_flags & MONITOR_FLAGS))
+        return -EOPNOTSUPP;             /* null ports and monitors (looked at before the name,
+                                           as netmap_get_na does): not yet */
     if ((err = resolve(name, &t)) < 0)
         return err;
-    if (mode == NR_REG_NULL || (reg->nr_flags & MONITOR_FLAGS))
-        return -EOPNOTSUPP;             /* null ports and monitors: not yet */
     if (mode != NR_REG_ALL_NIC && mode != NR_REG_ONE_NIC)
         return -EINVAL;                 /* host rings on pipes and VALE; pipe modes; unknown */
     req.mode = mode;
@@ -97,9 +116,6 @@ static int do_register(int fd, struct nmd_file *f, const char *name, struct nmre
         nmc_port_close(port);
         return err;
     }
-    f->flags = reg->nr_flags;
-    f->mode = mode;
-    f->tx_poll = !(reg->nr_flags & NR_NO_TX_POLL);
     reg->nr_offset = f->info.nr_offset;
     reg->nr_memsize = f->info.nr_memsize;
     reg->nr_tx_slots = f->info.nr_tx_slots;
@@ -118,7 +134,8 @@ static int do_register(int fd, struct nmd_file *f, const char *name, struct nmre
  * region nr_mem_id (1 if 0). */
 static int do_port_info(const char *name, struct nmreq_port_info_get *pi)
 {
-    struct nmc_pipe_req req = { .spin_us = -1, .mode = NR_REG_ALL_NIC, .mem_id = pi->nr_mem_id };
+    struct nmc_pipe_req req = { .spin_us = -1, .mode = NR_REG_ALL_NIC, .mem_id = pi->nr_mem_id,
+                                .flags = NO_RINGS };
     struct nmc_port_info info;
     struct nmc_port *port;
     struct target t;
@@ -157,7 +174,8 @@ static int do_port_info(const char *name, struct nmreq_port_info_get *pi)
  * PORT_INFO_GET); no name: EINVAL, as netmap. */
 static int do_pools_info(const char *name, struct nmreq_pools_info *pi)
 {
-    struct nmc_pipe_req req = { .spin_us = -1, .mode = NR_REG_ALL_NIC, .mem_id = pi->nr_mem_id };
+    struct nmc_pipe_req req = { .spin_us = -1, .mode = NR_REG_ALL_NIC, .mem_id = pi->nr_mem_id,
+                                .flags = NO_RINGS };
     struct nmc_pools_info p;
     struct nmc_port *port;
     struct target t;

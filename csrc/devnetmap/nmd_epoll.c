@@ -32,6 +32,14 @@ struct member {
 
 static struct member *members;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void lock_members(void) { pthread_mutex_lock(&lock); }
+static void unlock_members(void) { pthread_mutex_unlock(&lock); }
+
+__attribute__((constructor)) static void members_init(void)
+{
+    pthread_atfork(lock_members, unlock_members, unlock_members);
+}
 static int any;                         /* members exist: a fast no for every other call */
 
 static struct member *find(int epfd, int fd)
@@ -151,9 +159,10 @@ static int look(int epfd, struct epoll_event *out, int n, int max)
         int rev;
         if (m->epfd != epfd || m->disabled)
             continue;
-        if (!(f = nmd_lookup(m->fd)) || !f->port)
+        if (!(f = nmd_get(m->fd)))
             continue;                   /* closed since: the kernel dropped its socket too */
-        rev = nmc_poll(f->port, (short)(m->ev.events & (EPOLLIN | EPOLLOUT)), 0);
+        rev = f->port ? nmc_poll(f->port, (short)(m->ev.events & (EPOLLIN | EPOLLOUT)), 0) : -EBADF;
+        nmd_put(f);
         rev = rev < 0 ? EPOLLERR : rev;
         rev &= (int)(m->ev.events | EPOLLERR | EPOLLHUP);
         if (!rev)
@@ -196,9 +205,11 @@ int nmd_epoll_wait(int epfd, struct epoll_event *out, int max, int timeout_ms, c
         for (int i = n; i < n + got; i++) {
             struct member *m = out[i].data.ptr;
             if (is_member(epfd, m)) {   /* a bell: drained, looked at next round */
-                struct nmd_file *f = nmd_lookup(m->fd);
+                struct nmd_file *f = nmd_get(m->fd);
                 if (f && f->port && (out[i].events & EPOLLIN))
                     nmc_port_drain(f->port);
+                if (f)
+                    nmd_put(f);
                 continue;
             }
             out[kept++] = out[i];

@@ -3,8 +3,14 @@
  * numbers name which description, binding one to a port, mapping it.
  *
  * The table is two-level (chunks of fd numbers allocated on first use and
- * never freed), so a lookup on the data path (every NIOC*SYNC and poll)
- * takes no lock; inserting and removing take `table_lock`.
+ * never freed); `table_lock` guards it and every entry's counts.  An entry
+ * lives while an fd number names it (refs) or a call is using it (users:
+ * nmd_get .. nmd_put), as the kernel keeps a file while a call uses it: a
+ * close from another thread unnames the fd at once, and the last of the
+ * two to go closes the port.  Each entry knows its file (device and inode),
+ * so a number that was closed behind the emulation's back (close_range, a
+ * raw syscall) and reused is told apart where it matters: close, mmap and
+ * the control requests (nmd_get_checked).
  */
 #include "nmd.h"
 
@@ -14,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #define CHUNK_BITS  10
 #define CHUNK       (1u << CHUNK_BITS)
@@ -21,6 +28,15 @@
 
 static struct nmd_file **_Atomic chunks[CHUNKS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* fork() while another thread holds the lock: the child's copy is free. */
+static void lock_table(void) { pthread_mutex_lock(&table_lock); }
+static void unlock_table(void) { pthread_mutex_unlock(&table_lock); }
+
+__attribute__((constructor)) static void table_init(void)
+{
+    pthread_atfork(lock_table, unlock_table, unlock_table);
+}
 
 static struct nmd_file **slot_of(int fd, bool make)
 {
@@ -38,6 +54,7 @@ static struct nmd_file **slot_of(int fd, bool make)
     return chunk ? &chunk[(unsigned)fd & (CHUNK - 1)] : NULL;
 }
 
+/* A hint, without a reference: is fd emulated? */
 struct nmd_file *nmd_lookup(int fd)
 {
     struct nmd_file **s = slot_of(fd, false);
@@ -55,6 +72,82 @@ static int put(int fd, struct nmd_file *f)
     return 0;
 }
 
+static void know_file(struct nmd_file *f, int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) == 0) {
+        f->dev = st.st_dev;
+        f->ino = st.st_ino;
+    }
+}
+
+static bool still_names(const struct nmd_file *f, int fd)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino;
+}
+
+/* fd no longer names f.  Under table_lock; true when f is done with (no
+ * name, no user): the caller finishes it after letting the lock go (the
+ * port's close calls close(2), which comes back through here). */
+static bool unname(int fd, struct nmd_file *f)
+{
+    struct nmd_file **s = slot_of(fd, false);
+
+    if (s)
+        __atomic_store_n(s, NULL, __ATOMIC_RELEASE);
+    return --f->refs == 0 && f->users == 0;
+}
+
+/* Done with: the port closes (its holder lives on if another process has
+ * the descriptor: nmc_port_close). */
+static void finish(struct nmd_file *f)
+{
+    if (f->port)
+        nmc_port_close(f->port);
+    free(f);
+}
+
+struct nmd_file *nmd_get(int fd)
+{
+    struct nmd_file *f;
+
+    if (!nmd_lookup(fd))
+        return NULL;
+    pthread_mutex_lock(&table_lock);
+    if ((f = nmd_lookup(fd)))
+        f->users++;
+    pthread_mutex_unlock(&table_lock);
+    return f;
+}
+
+/* nmd_get, and fd still names the file the entry was made for; an entry
+ * whose number was closed behind our back is dropped. */
+struct nmd_file *nmd_get_checked(int fd)
+{
+    struct nmd_file *f = nmd_get(fd);
+
+    if (f && !still_names(f, fd)) {
+        nmd_put(f);
+        nmd_forget(fd);
+        return NULL;
+    }
+    return f;
+}
+
+void nmd_put(struct nmd_file *f)
+{
+    bool done;
+
+    pthread_mutex_lock(&table_lock);
+    done = --f->users == 0 && f->refs == 0;
+    pthread_mutex_unlock(&table_lock);
+    if (done)
+        finish(f);
+}
+
 /* A new unbound descriptor: a description of /dev/null until REGISTER. */
 int nmd_open(int flags)
 {
@@ -70,6 +163,7 @@ int nmd_open(int flags)
         return err;
     }
     f->refs = 1;
+    know_file(f, fd);
     pthread_mutex_lock(&table_lock);
     err = put(fd, f);
     pthread_mutex_unlock(&table_lock);
@@ -81,87 +175,98 @@ int nmd_open(int flags)
     return fd;
 }
 
-/* fd no longer names f (closed, or replaced by dup2).  Under table_lock;
- * returns f when that was its last name: the caller finishes it with
- * finish() after letting the lock go (the port's close calls close(2),
- * which comes back here). */
-static struct nmd_file *unname(int fd, struct nmd_file *f)
-{
-    struct nmd_file **s = slot_of(fd, false);
-
-    if (s)
-        __atomic_store_n(s, NULL, __ATOMIC_RELEASE);
-    return --f->refs ? NULL : f;
-}
-
-/* The last name is gone: the port closes (its holder lives on if another
- * process has the descriptor: nmc_port_close). */
-static void finish(struct nmd_file *f)
-{
-    if (!f)
-        return;
-    if (f->port)
-        nmc_port_close(f->port);
-    free(f);
-}
-
+/* close(fd): 1 if it was ours (closed), 0 if not (the caller closes it).
+ * The number is unnamed and closed under the lock, so no other thread
+ * can be given it while the table still says it is ours. */
 int nmd_close(int fd)
 {
-    struct nmd_file *f, *last;
+    struct nmd_file *f;
+    bool done = false;
 
     if (!nmd_lookup(fd))
         return 0;                       /* not ours: no lock on the way to close(2) */
     pthread_mutex_lock(&table_lock);
-    if (!(f = nmd_lookup(fd))) {
-        pthread_mutex_unlock(&table_lock);
+    if ((f = nmd_lookup(fd))) {
+        if (still_names(f, fd)) {
+            nmd_real.close(fd);         /* first: the port's close asks who else has it */
+            done = unname(fd, f);
+        } else {
+            done = unname(fd, f);       /* closed behind our back and reused: not ours */
+            f = (struct nmd_file *)((uintptr_t)f | 1);
+        }
+    }
+    pthread_mutex_unlock(&table_lock);
+    if (!f)
+        return 0;
+    if ((uintptr_t)f & 1) {
+        f = (struct nmd_file *)((uintptr_t)f & ~(uintptr_t)1);
+        if (done)
+            finish(f);
         return 0;
     }
-    nmd_real.close(fd);                 /* first: the port's close asks who else has it */
-    last = unname(fd, f);
-    pthread_mutex_unlock(&table_lock);
-    finish(last);
+    if (done)
+        finish(f);
     return 1;
 }
 
+/* fd was closed by the kernel (dup2 onto it, close_range): unnamed. */
 void nmd_forget(int fd)
 {
-    struct nmd_file *f, *last = NULL;
+    struct nmd_file *f;
+    bool done = false;
 
     if (!nmd_lookup(fd))
         return;
     pthread_mutex_lock(&table_lock);
     if ((f = nmd_lookup(fd)))
-        last = unname(fd, f);
+        done = unname(fd, f);
     pthread_mutex_unlock(&table_lock);
-    finish(last);
+    if (done)
+        finish(f);
+}
+
+void nmd_forget_range(unsigned first, unsigned last)
+{
+    for (unsigned c = first >> CHUNK_BITS; c < CHUNKS && c <= (last >> CHUNK_BITS); c++) {
+        if (!__atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE))
+            continue;
+        for (unsigned i = 0; i < CHUNK; i++) {
+            unsigned fd = (c << CHUNK_BITS) | i;
+            if (fd >= first && fd <= last && nmd_lookup((int)fd))
+                nmd_forget((int)fd);
+        }
+    }
 }
 
 /* newfd (already made by the kernel) names oldfd's description. */
 int nmd_dup(int oldfd, int newfd)
 {
-    struct nmd_file *f, *last = NULL;
+    struct nmd_file *f, *was = NULL;
+    bool done = false;
     int err = 0;
 
     pthread_mutex_lock(&table_lock);
     if ((f = nmd_lookup(oldfd)) && newfd != oldfd) {
-        struct nmd_file *was = nmd_lookup(newfd);
-        if (was)
-            last = unname(newfd, was);
+        if ((was = nmd_lookup(newfd)))
+            done = unname(newfd, was);
         if ((err = put(newfd, f)) == 0)
             f->refs++;
     }
     pthread_mutex_unlock(&table_lock);
-    finish(last);
+    if (done)
+        finish(was);
     return err;
 }
 
 /* fd, unknown here, may be a device descriptor another process registered
  * (received with SCM_RIGHTS, or kept across exec): its port, adopted
- * (nmc_port_adopt), under that number.  NULL if it is none. */
+ * (nmc_port_adopt), under that number.  Returned as by nmd_get; NULL if it
+ * is none. */
 struct nmd_file *nmd_adopt(int fd)
 {
     struct nmd_file *f, *was;
     struct nmc_port *port;
+    int err = 0;
 
     if (nmc_port_adopt(fd, &port) < 0)
         return NULL;
@@ -170,14 +275,17 @@ struct nmd_file *nmd_adopt(int fd)
         return NULL;
     }
     f->refs = 1;
+    f->users = 1;
     f->port = port;
-    f->tx_poll = true;
+    know_file(f, fd);
     nmc_port_info(port, &f->info);
     pthread_mutex_lock(&table_lock);
-    if (!(was = nmd_lookup(fd)) && put(fd, f) < 0)
-        was = NULL, f->refs = 0;
+    if ((was = nmd_lookup(fd)))
+        was->users++;                   /* another thread adopted it first */
+    else
+        err = put(fd, f);
     pthread_mutex_unlock(&table_lock);
-    if (was || !f->refs) {              /* another thread adopted it first, or no room */
+    if (was || err < 0) {
         nmc_port_close(port);
         free(f);
         return was;
@@ -198,9 +306,25 @@ int nmd_bind(int fd, struct nmd_file *f, struct nmc_port *port)
         nmd_real.dup3(dev, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
         err = -errno;
     nmd_real.close(dev);
-    if (err == 0)
+    if (err == 0) {
         f->port = port;
+        know_file(f, fd);
+    }
     return err;
+}
+
+/* Undo nmd_bind (a REGISTER failed after it): fd names /dev/null again. */
+void nmd_unbind(int fd, struct nmd_file *f)
+{
+    int null = nmd_real.open("/dev/null", O_RDWR | O_CLOEXEC), fdflags = nmd_real.fcntl(fd, F_GETFD);
+
+    if (null >= 0) {
+        nmd_real.dup3(null, fd, (fdflags >= 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
+        nmd_real.close(null);
+    }
+    nmc_port_close(f->port);            /* the device descriptor is gone: the holder too */
+    f->port = NULL;
+    know_file(f, fd);
 }
 
 /* mmap of a registered descriptor: its netmap memory, [off, off + len)

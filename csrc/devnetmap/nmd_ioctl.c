@@ -33,10 +33,12 @@ static int ctrl(int fd, struct nmd_file *f, uint64_t uhdr)
     size = err < 0 ? 0 : nmd_body_size(h.nr_reqtype);
     if (err == 0 && size)
         err = nmd_copyin(&body, h.nr_body, size);
-    if (err == 0 && opts.n)
-        err = -EOPNOTSUPP;              /* no option is supported: each stays EOPNOTSUPP */
-    if (err == 0)
+    if (err == 0) {
+        bool was_bound = f->port != NULL;
         err = nmd_opts_finish(&h, &opts, nmd_ctrl(fd, f, &h, &body));
+        if (err == -EOPNOTSUPP && h.nr_reqtype == NETMAP_REQ_REGISTER && !was_bound && f->port)
+            nmd_unbind(fd, f);          /* an option nobody served: the registration is undone */
+    }
     if (err == 0 && size)
         err = nmd_copyout(h.nr_body, &body, size);
     werr = nmd_copyout(uhdr, &h, sizeof(h));
@@ -107,12 +109,34 @@ static int legacy_info(int fd, struct nmd_file *f, struct nmreq *nr)
     return 0;
 }
 
+/* NIOCGINFO with NETMAP_BDG_LIST: VALE_LIST (nr_arg1 the switch, nr_arg2
+ * the port; the name written back). */
+static int legacy_list(int fd, struct nmd_file *f, struct nmreq *nr)
+{
+    struct nmreq_header h = { .nr_version = NETMAP_API, .nr_reqtype = NETMAP_REQ_VALE_LIST };
+    struct nmreq_vale_list l = { .nr_bridge_idx = nr->nr_arg1, .nr_port_idx = nr->nr_arg2 };
+    int err;
+
+    memcpy(h.nr_name, nr->nr_name, IFNAMSIZ);
+    h.nr_name[IFNAMSIZ] = '\0';
+    if ((err = nmd_ctrl(fd, f, &h, &l)) < 0)
+        return err;
+    if (strlen(h.nr_name) >= IFNAMSIZ)
+        return -ENOBUFS;
+    memcpy(nr->nr_name, h.nr_name, IFNAMSIZ);
+    nr->nr_arg1 = l.nr_bridge_idx;
+    nr->nr_arg2 = (uint16_t)l.nr_port_idx;
+    return 0;
+}
+
 int nmd_legacy(int fd, struct nmd_file *f, unsigned long req, struct nmreq *nr)
 {
     if (nr->nr_version < NETMAP_API)
         return -EINVAL;
+    if (req == NIOCGINFO && nr->nr_cmd == NETMAP_BDG_LIST)
+        return legacy_list(fd, f, nr);
     if (nr->nr_cmd != 0)
-        return -EOPNOTSUPP;             /* NETMAP_BDG_* through the legacy API: not yet */
+        return -EOPNOTSUPP;             /* the other NETMAP_BDG_* through the legacy API: not yet */
     return req == NIOCREGIF ? legacy_register(fd, f, nr) : legacy_info(fd, f, nr);
 }
 

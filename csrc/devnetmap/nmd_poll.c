@@ -2,11 +2,19 @@
  * nmd_poll.c -- poll(2)/ppoll(2) over a set that holds emulated netmap
  * descriptors, with netmap's semantics for those (netmap.md section 1.12):
  * each is synced (txsync unless NR_NO_TX_POLL and no POLLOUT asked; rxsync
- * for POLLIN) and reports POLLIN/POLLOUT when a ring has slots for the
- * user, POLLERR after a repaired ring or before REGISTER.  Nothing ready:
- * one real ppoll over the ordinary descriptors and each port's wakeup
- * socket (nmc_port_fd, armed when taken: docs/DESIGN.md section 8), then
- * the emulated ones are looked at again.
+ * for POLLIN) and reports the bits asked (POLLIN/POLLRDNORM,
+ * POLLOUT/POLLWRNORM) when a ring has slots for the user, POLLERR before
+ * REGISTER or after a repaired ring.
+ *
+ * Nothing ready: one real ppoll over the ordinary descriptors and each
+ * port's wakeup socket (nmc_port_fd, taken once per call, which arms the
+ * rings: docs/DESIGN.md section 8), waiting only for the directions asked,
+ * then the emulated ones are looked at again, until the deadline.  A
+ * socket that says writable twice in a row while its TX ring has no room
+ * (no reader on a pipe: the socket cannot withdraw POLLOUT then) is waited
+ * on for its bell only, until a bell comes (a reader that opens rings the
+ * bells of the writers waiting for it), so such a wait sleeps instead of
+ * spinning.
  */
 #include "nmd.h"
 
@@ -16,15 +24,29 @@
 #include <time.h>
 
 #define ON_STACK 64
+#define WANT_IN  (POLLIN | POLLRDNORM)
+#define WANT_OUT (POLLOUT | POLLWRNORM)
 
+struct entry {
+    struct nmd_file *f;                 /* a reference (nmd_get), or NULL: ordinary */
+    int wakefd;
+    short wait;                         /* what the wakeup socket is waited for */
+    short asked;                        /* POLLIN and/or POLLOUT */
+    int strikes;                        /* writable without room, in a row */
+};
+
+/* What netmap's poll reports for f and `events`. */
 static short check(struct nmd_file *f, short events)
 {
-    int rev;
+    int ev = ((events & WANT_IN) ? POLLIN : 0) | ((events & WANT_OUT) ? POLLOUT : 0), rev;
 
     if (!f->port)
         return POLLERR;
-    rev = nmc_poll(f->port, events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM), 0);
-    return rev < 0 ? POLLERR : (short)rev;
+    rev = nmc_poll(f->port, ev, 0);
+    if (rev < 0)
+        return POLLERR;
+    return (short)(((rev & POLLIN) ? (events & WANT_IN) : 0) | ((rev & POLLOUT) ? (events & WANT_OUT) : 0) |
+                   (rev & POLLERR));
 }
 
 static int64_t now_ms(void)
@@ -35,74 +57,104 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* One pass: netmap descriptors checked, then one real ppoll (timeout 0
- * when one was ready).  The count of ready entries, 0 when a wakeup
- * socket fired (look again), or -errno. */
-static int pass(struct pollfd *fds, nfds_t n, struct nmd_file **files, struct pollfd *tmp,
-                int timeout_ms, const sigset_t *mask, bool *woken)
+/* The emulated entries looked at: their revents set, how many are ready. */
+static int look(struct pollfd *fds, nfds_t n, const struct entry *e)
+{
+    int ready = 0;
+
+    for (nfds_t i = 0; i < n; i++)
+        if (e[i].f) {
+            fds[i].revents = check(e[i].f, fds[i].events);
+            ready += fds[i].revents != 0;
+        }
+    return ready;
+}
+
+/* One real ppoll; the ordinary entries' revents copied back, bells drained.
+ * The count of ordinary entries ready, or -errno. */
+static int wait_once(struct pollfd *fds, nfds_t n, struct entry *e, struct pollfd *tmp, int timeout_ms,
+                     const sigset_t *mask)
 {
     struct timespec ts, *tsp = NULL;
-    int ready = 0, rc;
+    int ready = 0;
 
     for (nfds_t i = 0; i < n; i++) {
         tmp[i] = fds[i];
-        if (!files[i])
-            continue;
-        fds[i].revents = check(files[i], fds[i].events);
-        ready += fds[i].revents != 0;
-        tmp[i].fd = files[i]->port ? nmc_port_fd(files[i]->port) : -1;
-        tmp[i].events = POLLIN | (fds[i].events & POLLOUT);
+        if (e[i].f)
+            tmp[i] = (struct pollfd){ .fd = e[i].wait ? e[i].wakefd : -1, .events = e[i].wait };
     }
-    if (ready)
-        timeout_ms = 0;
     if (timeout_ms >= 0) {
         ts.tv_sec = timeout_ms / 1000;
         ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000;
         tsp = &ts;
     }
-    if ((rc = nmd_real.ppoll(tmp, n, tsp, mask)) < 0)
+    if (nmd_real.ppoll(tmp, n, tsp, mask) < 0)
         return -errno;
-    *woken = false;
     for (nfds_t i = 0; i < n; i++) {
-        if (!files[i]) {
+        if (!e[i].f) {
             fds[i].revents = tmp[i].revents;
             ready += tmp[i].revents != 0;
-        } else if (tmp[i].revents) {
-            if (tmp[i].revents & POLLIN)
-                nmc_port_drain(files[i]->port);
-            *woken = true;
+            continue;
+        }
+        if (tmp[i].revents & POLLIN) {
+            nmc_port_drain(e[i].f->port);
+            e[i].wait = e[i].asked;     /* a bell: room may come with it again */
+            e[i].strikes = 0;
+        } else if (tmp[i].revents & POLLOUT) {
+            if (++e[i].strikes >= 2)
+                e[i].wait &= ~POLLOUT;  /* writable without room again: bells only */
         }
     }
     return ready;
 }
 
+static int serve(struct pollfd *fds, nfds_t n, struct entry *e, struct pollfd *tmp, int timeout_ms,
+                 const sigset_t *mask)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+
+    for (nfds_t i = 0; i < n; i++)
+        if (e[i].f && e[i].f->port) {
+            e[i].wakefd = nmc_port_fd(e[i].f->port);
+            e[i].asked = (short)(POLLIN | ((fds[i].events & WANT_OUT) ? POLLOUT : 0));
+            e[i].wait = e[i].asked;     /* bells always: a reader that opens rings them */
+        }
+    for (;;) {
+        int ready = look(fds, n, e), others;
+        int64_t left = deadline < 0 ? -1 : deadline - now_ms();
+        if (ready || (deadline >= 0 && left <= 0))
+            left = 0;
+        if ((others = wait_once(fds, n, e, tmp, (int)(left > INT32_MAX ? INT32_MAX : left), mask)) < 0)
+            return others;
+        if (ready || others || left == 0)
+            return ready + others + (left == 0 && !ready ? look(fds, n, e) : 0);
+    }
+}
+
 int nmd_poll(struct pollfd *fds, nfds_t n, int timeout_ms, const sigset_t *mask)
 {
-    struct nmd_file *files_s[ON_STACK], **files = files_s;
+    struct entry e_s[ON_STACK], *e = e_s;
     struct pollfd tmp_s[ON_STACK], *tmp = tmp_s;
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
     int rc;
-    bool woken;
 
     if (n > ON_STACK) {
-        files = calloc(n, sizeof(*files));
+        e = calloc(n, sizeof(*e));
         tmp = calloc(n, sizeof(*tmp));
-        if (!files || !tmp) {
-            free(files);
+        if (!e || !tmp) {
+            free(e);
             free(tmp);
             return -ENOMEM;
         }
     }
+    memset(e, 0, n * sizeof(*e));
     for (nfds_t i = 0; i < n; i++)
-        files[i] = nmd_lookup(fds[i].fd);
-    for (;;) {
-        int left = deadline < 0 ? -1 : (int)(deadline - now_ms() > 0 ? deadline - now_ms() : 0);
-        rc = pass(fds, n, files, tmp, left, mask, &woken);
-        if (rc != 0 || !woken)
-            break;
-    }
+        e[i].f = nmd_get(fds[i].fd);
+    rc = serve(fds, n, e, tmp, timeout_ms, mask);
+    for (nfds_t i = 0; i < n; i++)
+        if (e[i].f)
+            nmd_put(e[i].f);
     if (n > ON_STACK) {
-        free(files);
+        free(e);
         free(tmp);
     }
     return rc;

@@ -94,7 +94,10 @@ static int set_status(struct nmd_opts *o, unsigned i, uint32_t status)
     return nmd_copyout(o->addr[i] + offsetof(struct nmreq_option, nro_status), &status, sizeof(status));
 }
 
-/* Read the chain in, checking it; every status then EOPNOTSUPP. */
+/* Read the chain in, as netmap's nmreq_copyin: first its size (over
+ * NETMAP_REQ_MAXSIZE with the body, or looping: EMSGSIZE), then each
+ * option's type (below 1 or given twice: EINVAL in that option's status);
+ * every status then EOPNOTSUPP. */
 static int read_options(const struct nmreq_header *h, struct nmd_opts *o, uint64_t total)
 {
     uint64_t addr = h->nr_options;
@@ -103,15 +106,19 @@ static int read_options(const struct nmreq_header *h, struct nmd_opts *o, uint64
     o->n = 0;
     for (; addr; addr = o->hdr[o->n - 1].nro_next) {
         unsigned i = o->n;
+        if (i == NMD_MAX_OPTIONS)
+            return -EMSGSIZE;           /* cannot fit: each option is at least its header */
         for (unsigned k = 0; k < i; k++)
             if (o->addr[k] == addr)
-                return -EMSGSIZE;           /* the chain loops */
-        if (i == NMD_MAX_OPTIONS)
-            return -EMSGSIZE;
+                return -EMSGSIZE;       /* the chain loops */
         if ((err = nmd_copyin(&o->hdr[i], addr, sizeof(o->hdr[i]))) < 0)
             return err;
         o->addr[i] = addr;
         o->n++;
+        if ((total += option_size(&o->hdr[i])) > NETMAP_REQ_MAXSIZE)
+            return -EMSGSIZE;
+    }
+    for (unsigned i = 0; i < o->n; i++) {
         if (o->hdr[i].nro_reqtype < 1) {
             set_status(o, i, EINVAL);
             return -EINVAL;
@@ -121,8 +128,6 @@ static int read_options(const struct nmreq_header *h, struct nmd_opts *o, uint64
                 set_status(o, i, EINVAL);
                 return -EINVAL;
             }
-        if ((total += option_size(&o->hdr[i])) > NETMAP_REQ_MAXSIZE)
-            return -EMSGSIZE;
     }
     for (unsigned i = 0; i < o->n; i++)
         if ((err = set_status(o, i, EOPNOTSUPP)) < 0)

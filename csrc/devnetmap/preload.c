@@ -24,6 +24,15 @@
 #define EXPORT __attribute__((visibility("default")))
 #define DEV_NETMAP "/dev/netmap"
 
+/* path names /dev/netmap (a NULL path goes on to the kernel: EFAULT).
+ * libc declares path non-null; the empty asm hides that from the compiler,
+ * which would otherwise drop the test. */
+static bool is_dev_netmap(const char *path)
+{
+    __asm__("" : "+r"(path));
+    return path != NULL && strcmp(path, DEV_NETMAP) == 0;
+}
+
 struct nmd_libc nmd_real;
 
 /* Inside the emulation (and so inside the engine, whose own calls come
@@ -71,7 +80,7 @@ static int open_dev(int flags)
 
 static mode_t mode_arg(int flags, va_list ap)
 {
-    return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+    return ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? (mode_t)va_arg(ap, int) : 0;
 }
 
 EXPORT int open(const char *path, int flags, ...)
@@ -80,7 +89,7 @@ EXPORT int open(const char *path, int flags, ...)
     mode_t mode;
 
     ready();
-    if (strcmp(path, DEV_NETMAP) == 0)
+    if (is_dev_netmap(path))
         return open_dev(flags);
     va_start(ap, flags);
     mode = mode_arg(flags, ap);
@@ -94,7 +103,7 @@ EXPORT int open64(const char *path, int flags, ...)
     mode_t mode;
 
     ready();
-    if (strcmp(path, DEV_NETMAP) == 0)
+    if (is_dev_netmap(path))
         return open_dev(flags);
     va_start(ap, flags);
     mode = mode_arg(flags, ap);
@@ -127,7 +136,7 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
     mode_t mode;
 
     ready();
-    if (strcmp(path, DEV_NETMAP) == 0)
+    if (is_dev_netmap(path))
         return open_dev(flags);
     va_start(ap, flags);
     mode = mode_arg(flags, ap);
@@ -141,7 +150,7 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
     mode_t mode;
 
     ready();
-    if (strcmp(path, DEV_NETMAP) == 0)
+    if (is_dev_netmap(path))
         return open_dev(flags);
     va_start(ap, flags);
     mode = mode_arg(flags, ap);
@@ -173,6 +182,46 @@ EXPORT int close(int fd)
     return mine ? 0 : nmd_real.close(fd);
 }
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    static int (*next)(unsigned, unsigned, int);
+    int rc;
+
+    ready();
+    if (!next)
+        next = dlsym(RTLD_NEXT, "close_range");
+    if (!next) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if ((rc = next(first, last, flags)) == 0 && !inside && !(flags & CLOSE_RANGE_CLOEXEC)) {
+        ENTER();
+        nmd_forget_range(first, last);  /* closed: their ports close as close() would */
+        LEAVE();
+    }
+    return rc;
+}
+
+EXPORT void closefrom(int lowfd)
+{
+    static void (*next)(int);
+
+    ready();
+    if (!next)
+        next = dlsym(RTLD_NEXT, "closefrom");
+    if (next)
+        next(lowfd);
+    if (!inside && lowfd >= 0) {
+        ENTER();
+        nmd_forget_range((unsigned)lowfd, ~0u);
+        LEAVE();
+    }
+}
+
 static bool netmap_request(unsigned long req)
 {
     return req == NIOCCTRL || req == NIOCREGIF || req == NIOCGINFO || req == NIOCTXSYNC ||
@@ -193,10 +242,15 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
     if (inside)
         return nmd_real.ioctl(fd, req, arg);
     ENTER();
-    f = nmd_lookup(fd);
+    if (req == NIOCTXSYNC || req == NIOCRXSYNC)
+        f = nmd_get(fd);                /* the data path: no fstat */
+    else
+        f = nmd_get_checked(fd);
     if (!f && netmap_request(req))
         f = nmd_adopt(fd);              /* a device fd from another process */
     rc = f ? nmd_ioctl(fd, f, req, arg) : 1;
+    if (f)
+        nmd_put(f);
     LEAVE();
     if (rc <= 0)
         return rc < 0 ? fail(rc) : 0;
@@ -214,9 +268,11 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
     if (inside || fd < 0 || (flags & MAP_ANONYMOUS))
         return nmd_real.mmap(addr, len, prot, flags, fd, off);
     ENTER();
-    if (!(f = nmd_lookup(fd)) && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+    if (!(f = nmd_get_checked(fd)) && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
         f = nmd_adopt(fd);              /* a device fd from another process */
     map = f ? nmd_mmap(f, addr, len, prot, flags, off) : NULL;
+    if (f)
+        nmd_put(f);
     LEAVE();
     return f ? map : nmd_real.mmap(addr, len, prot, flags, fd, off);
 }
@@ -260,8 +316,8 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const 
     int rc;
 
     ready();
-    if (inside || !any_emulated(fds, n))
-        return nmd_real.ppoll(fds, n, ts, mask);
+    if (inside || !any_emulated(fds, n) || ms_of(ts) == -2)
+        return nmd_real.ppoll(fds, n, ts, mask);   /* an invalid timeout: the kernel's EINVAL */
     ENTER();
     rc = nmd_poll(fds, n, ms_of(ts), mask);
     LEAVE();
@@ -281,6 +337,8 @@ static int ms_of(const struct timespec *ts)
 
     if (!ts)
         return -1;
+    if (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000L)
+        return -2;                      /* invalid: the caller fails with EINVAL */
     ms = (int64_t)ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000;
     return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
@@ -326,7 +384,7 @@ EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct times
     ready();
     if (!next)
         next = dlsym(RTLD_NEXT, "pselect");
-    if (inside || !nmd_select_has_emulated(nfds, r, w, e))
+    if (inside || !nmd_select_has_emulated(nfds, r, w, e) || ms_of(ts) == -2)
         return next(nfds, r, w, e, ts, mask);
     ENTER();
     rc = nmd_select(nfds, r, w, e, ms_of(ts), mask);
@@ -345,11 +403,18 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     ready();
     if (!next)
         next = dlsym(RTLD_NEXT, "epoll_ctl");
-    if (inside || !(f = nmd_lookup(fd)) || !f->port)
+    if (inside || !nmd_lookup(fd))
         return next(epfd, op, fd, ev);
     ENTER();
-    rc = nmd_epoll_ctl(epfd, op, fd, f, ev);
+    if ((f = nmd_get(fd))) {
+        rc = f->port ? nmd_epoll_ctl(epfd, op, fd, f, ev) : 1;
+        nmd_put(f);
+    } else {
+        rc = 1;
+    }
     LEAVE();
+    if (rc == 1)
+        return next(epfd, op, fd, ev);
     return rc < 0 ? fail(rc) : 0;
 }
 

@@ -13,7 +13,8 @@ poll/ppoll, dup and close of the program then works on nmcompat's ports
 Refused, with the reason, before anything runs: a file that is neither an
 ELF executable nor a script, a static executable (nothing can be preloaded
 into it), and a set-user-ID or set-group-ID program the dynamic loader would
-run in secure mode (it ignores LD_PRELOAD there).  The emulation itself
+run in secure mode (it ignores LD_PRELOAD there), or one with file
+capabilities run by another user than root.  The emulation itself
 writes nothing to the program's stdout or stderr.
 Exit status: PROGRAM's; 2 when it was refused or not found.
 """
@@ -71,6 +72,14 @@ def _secure_mode(path: Path) -> None:
         raise Refused(f"couldn't preload into {path}: it is set-user-ID or set-group-ID, and the "
                       "dynamic loader ignores LD_PRELOAD for it; run it as its owner, or a copy "
                       "without the bit")
+    try:
+        caps = os.getxattr(path, "security.capability")
+    except OSError:
+        caps = None
+    if caps and os.geteuid() != 0:
+        raise Refused(f"couldn't preload into {path}: it has file capabilities (setcap), and the "
+                      "dynamic loader ignores LD_PRELOAD for it; run it as root, or a copy "
+                      "without them")
 
 
 def environment(base: dict, rundir: Optional[str]) -> dict:

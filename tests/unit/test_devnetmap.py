@@ -17,19 +17,46 @@ from testlib import rundir_entries, skip_or_fail
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 SOURCE = ROOT / "tests" / "devnetmap" / "nm_raw.c"
+EDGE = ROOT / "tests" / "devnetmap" / "nm_edge.c"
+EDGE_MODES = ["pollout-nopeer", "rdnorm", "close-poll", "close-sync", "stale", "exclusive-info", "readonly",
+              "open-null", "options"]
 
 
-def _cc(out: Path, *extra: str) -> Path:
+def _cc(out: Path, *extra: str, source: Path = SOURCE) -> Path:
     if not shutil.which("gcc"):
         skip_or_fail("gcc is missing")
     subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
-                    "-o", str(out), str(SOURCE), *extra], check=True, capture_output=True, text=True)
+                    "-o", str(out), str(source), *extra, "-lpthread"], check=True, capture_output=True, text=True)
     return out
 
 
 @pytest.fixture(scope="module")
 def nm_raw(tmp_path_factory) -> Path:
     return _cc(tmp_path_factory.mktemp("nmraw") / "nm_raw")
+
+
+@pytest.fixture(scope="module")
+def nm_edge(tmp_path_factory) -> Path:
+    return _cc(tmp_path_factory.mktemp("nmedge") / "nm_edge", source=EDGE)
+
+
+def _edge_args(mode: str, tmp_path: Path) -> list:
+    if mode != "stale":
+        return [mode]
+    f = tmp_path / "a-file"
+    f.write_text("the file's own bytes\n")
+    return [mode, f]
+
+
+@pytest.mark.parametrize("mode", EDGE_MODES)
+def test_edge_cases(nm_edge, rundir, tmp_path, mode):
+    """poll that must return at its timeout, close from another thread while
+    in poll or a sync, a number closed behind our back and reused, info of an
+    exclusive port, a read-only device fd, open(NULL), option chains."""
+    out = nmexec(nm_edge, *_edge_args(mode, tmp_path), rundir=rundir, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"{mode} ok\n"
+    assert rundir_entries(rundir) in (["lock"], [])
 
 
 def nmexec(*argv, rundir=None, timeout=120) -> subprocess.CompletedProcess:
@@ -165,3 +192,12 @@ def test_the_emulation_under_asan_and_ubsan(nm_raw, rundir, asan_emulation, args
     assert out.returncode == 0, out.stderr[-4000:]
     assert out.stdout.startswith(f"{args[0]} ok") or out.stdout == "traffic ok 5000\n", out.stdout
     assert rundir_entries(rundir) == ["lock"]
+
+
+@pytest.mark.parametrize("mode", EDGE_MODES)
+def test_edge_cases_under_asan_and_ubsan(nm_edge, rundir, tmp_path, asan_emulation, mode):
+    env = dict(asan_emulation, NMCOMPAT_RUNDIR=str(rundir))
+    out = subprocess.run([str(nm_edge), *map(str, _edge_args(mode, tmp_path))], capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert "Sanitizer" not in out.stderr and "runtime error" not in out.stderr, out.stderr[-4000:]
+    assert out.returncode == 0 and out.stdout == f"{mode} ok\n", out.stderr[-4000:]

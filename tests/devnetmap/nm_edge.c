@@ -1,0 +1,264 @@
+/*
+ * nm_edge.c -- edge cases of the /dev/netmap emulation, each a mode; like
+ * nm_raw.c it speaks only netmap's fd interface.  Each prints "<mode> ok".
+ *
+ *   pollout-nopeer   poll(POLLOUT) on a full pipe TX ring with no reader
+ *                    returns at its timeout (0 and 200 ms)
+ *   rdnorm           POLLRDNORM alone is reported for a pending frame
+ *   close-poll       one thread closes a netmap fd another waits on in poll()
+ *   close-sync       ... and one that loops on NIOCRXSYNC
+ *   stale            an fd closed with close_range() and the number reused by
+ *                    a file: the file is the file (mmap, ioctl, close)
+ *   exclusive-info   PORT_INFO_GET, NIOCGINFO and POOLS_INFO_GET of a port
+ *                    registered with NR_EXCLUSIVE
+ *   readonly         the netmap fd cannot write or truncate what it names
+ *   open-null        open(NULL) fails with EFAULT
+ *   options          option chains as netmap sizes and checks them
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <net/netmap_user.h>
+
+#define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+    fprintf(stderr, __VA_ARGS__); fprintf(stderr, " (errno %d %s)\n", errno, strerror(errno)); exit(1); } } while (0)
+
+struct port { int fd; void *mem; struct nmreq_register reg; struct netmap_if *nifp; };
+
+static int ctrl(int fd, const char *name, uint16_t type, void *body, uint64_t options)
+{
+    struct nmreq_header h;
+
+    memset(&h, 0, sizeof(h));
+    h.nr_version = NETMAP_API;
+    h.nr_reqtype = type;
+    snprintf(h.nr_name, sizeof(h.nr_name), "%s", name);
+    h.nr_body = (uintptr_t)body;
+    h.nr_options = options;
+    return ioctl(fd, NIOCCTRL, &h);
+}
+
+static void open_port(struct port *p, const char *name, uint64_t flags)
+{
+    CHECK((p->fd = open("/dev/netmap", O_RDWR)) >= 0, "open");
+    memset(&p->reg, 0, sizeof(p->reg));
+    p->reg.nr_mode = NR_REG_ALL_NIC;
+    p->reg.nr_flags = flags;
+    CHECK(ctrl(p->fd, name, NETMAP_REQ_REGISTER, &p->reg, 0) == 0, "register %s", name);
+    p->mem = mmap(NULL, p->reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
+    CHECK(p->mem != MAP_FAILED, "mmap");
+    p->nifp = NETMAP_IF(p->mem, p->reg.nr_offset);
+}
+
+static void close_port(struct port *p)
+{
+    munmap(p->mem, p->reg.nr_memsize);
+    CHECK(close(p->fd) == 0, "close");
+}
+
+static void queue(struct port *p, unsigned max)
+{
+    struct netmap_ring *r = NETMAP_TXRING(p->nifp, 0);
+
+    for (unsigned i = 0; i < max && nm_ring_space(r); i++) {
+        struct netmap_slot *s = &r->slot[r->head];
+        memset(NETMAP_BUF(r, s->buf_idx), 0xff, 60);
+        s->len = 60;
+        r->head = r->cur = nm_ring_next(r, r->head);
+    }
+    CHECK(ioctl(p->fd, NIOCTXSYNC, NULL) == 0, "txsync");
+}
+
+static int pollout_nopeer(void)
+{
+    struct port m;
+    struct pollfd pfd;
+
+    open_port(&m, "eo{1", 0);
+    queue(&m, 100000);
+    queue(&m, 100000);
+    for (int tmo = 0; tmo <= 200; tmo += 200) {
+        pfd = (struct pollfd){ .fd = m.fd, .events = POLLOUT };
+        CHECK(poll(&pfd, 1, tmo) == 0 && pfd.revents == 0, "poll(POLLOUT, %d) with no room", tmo);
+    }
+    close_port(&m);
+    return 0;
+}
+
+static int rdnorm(void)
+{
+    struct port m, s;
+    struct pollfd pfd;
+
+    open_port(&m, "er{1", 0);
+    open_port(&s, "er}1", 0);
+    queue(&m, 1);
+    pfd = (struct pollfd){ .fd = s.fd, .events = POLLRDNORM };
+    CHECK(poll(&pfd, 1, 5000) == 1 && pfd.revents == POLLRDNORM, "revents %#x", pfd.revents);
+    close_port(&m);
+    close_port(&s);
+    return 0;
+}
+
+static struct port shared;
+static volatile int stop;
+
+static void *user(void *arg)
+{
+    while (!stop) {
+        if (arg) {
+            ioctl(shared.fd, NIOCRXSYNC, NULL);
+        } else {
+            struct pollfd pfd = { .fd = shared.fd, .events = POLLIN };
+            poll(&pfd, 1, 20);
+        }
+    }
+    return NULL;
+}
+
+/* One thread uses the fd, another closes it (10 times): no crash. */
+static int close_while(int sync)
+{
+    struct port m;
+
+    for (int round = 0; round < 10; round++) {
+        pthread_t t;
+        open_port(&m, "ec{1", 0);
+        open_port(&shared, "ec}1", 0);
+        stop = 0;
+        CHECK(pthread_create(&t, NULL, user, sync ? (void *)1 : NULL) == 0, "thread");
+        for (volatile int spin = 0; spin < 200000; spin++)
+            ;
+        munmap(shared.mem, shared.reg.nr_memsize);
+        CHECK(close(shared.fd) == 0, "close");
+        stop = 1;
+        pthread_join(t, NULL);
+        close_port(&m);
+    }
+    return 0;
+}
+
+static int stale(const char *file)
+{
+    struct port m, s;
+    char want[16] = { 0 }, *map;
+    int fd, f;
+
+    open_port(&m, "es{1", 0);
+    open_port(&s, "es}1", 0);
+    fd = m.fd;
+    munmap(m.mem, m.reg.nr_memsize);
+    CHECK(syscall(SYS_close_range, fd, fd, 0) == 0, "close_range");
+    CHECK((f = open(file, O_RDONLY)) == fd, "the number is reused: %d", f);
+    CHECK(pread(f, want, sizeof(want) - 1, 0) > 0, "read");
+    map = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, f, 0);
+    CHECK(map != MAP_FAILED && memcmp(map, want, strlen(want)) == 0, "mmap maps the file");
+    CHECK(ioctl(f, NIOCTXSYNC, NULL) < 0 && errno == ENOTTY, "a netmap ioctl on the file");
+    CHECK(close(f) == 0, "close the file");
+    close_port(&s);
+    return 0;
+}
+
+static int exclusive_info(void)
+{
+    struct port m;
+    struct nmreq_port_info_get pi;
+    struct nmreq_pools_info pools;
+    struct nmreq nr;
+    int fd = open("/dev/netmap", O_RDWR);
+
+    open_port(&m, "ex{1", NR_EXCLUSIVE);
+    memset(&pi, 0, sizeof(pi));
+    CHECK(ctrl(fd, "ex{1", NETMAP_REQ_PORT_INFO_GET, &pi, 0) == 0 && pi.nr_memsize == m.reg.nr_memsize,
+          "PORT_INFO_GET");
+    memset(&pools, 0, sizeof(pools));
+    CHECK(ctrl(fd, "ex{1", NETMAP_REQ_POOLS_INFO_GET, &pools, 0) == 0, "POOLS_INFO_GET");
+    memset(&nr, 0, sizeof(nr));
+    snprintf(nr.nr_name, sizeof(nr.nr_name), "ex{1");
+    nr.nr_version = NETMAP_API;
+    CHECK(ioctl(fd, NIOCGINFO, &nr) == 0 && nr.nr_memsize == (uint32_t)m.reg.nr_memsize, "NIOCGINFO");
+    struct nmreq_register reg = { .nr_mode = NR_REG_ALL_NIC };
+    CHECK(ctrl(fd, "ex{1", NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == EBUSY, "still exclusive");
+    close(fd);
+    close_port(&m);
+    return 0;
+}
+
+static int readonly(void)
+{
+    struct port m, s;
+
+    open_port(&m, "ew{1", 0);
+    open_port(&s, "ew}1", 0);
+    CHECK(ftruncate(m.fd, 0) < 0, "ftruncate of a netmap fd");
+    CHECK(write(m.fd, "x", 1) < 0, "write to a netmap fd");
+    queue(&m, 1);
+    CHECK(ioctl(s.fd, NIOCRXSYNC, NULL) == 0 && !nm_ring_empty(NETMAP_RXRING(s.nifp, 0)), "traffic");
+    close_port(&m);
+    close_port(&s);
+    return 0;
+}
+
+static int open_null(void)
+{
+    const char *volatile path = NULL;
+
+    CHECK(open(path, O_RDONLY) < 0 && errno == EFAULT, "open(NULL)");
+    return 0;
+}
+
+static int options(void)
+{
+    static struct nmreq_option o[80];
+    struct nmreq_register reg = { .nr_mode = NR_REG_ALL_NIC };
+    int fd = open("/dev/netmap", O_RDWR);
+
+    for (unsigned i = 0; i < 80; i++)           /* 80 distinct unknown options: 1,920 bytes */
+        o[i] = (struct nmreq_option){ .nro_reqtype = 100 + i, .nro_next = i + 1 < 80 ? (uintptr_t)&o[i + 1] : 0 };
+    CHECK(ctrl(fd, "eq{1", NETMAP_REQ_REGISTER, &reg, (uintptr_t)o) < 0 && errno == EOPNOTSUPP &&
+          o[79].nro_status == EOPNOTSUPP, "80 unknown options");
+    CHECK(ctrl(fd, "eq{1", NETMAP_REQ_REGISTER, &reg, 0) == 0, "the undone registration left the fd free");
+    CHECK(ctrl(fd, "eq{1", NETMAP_REQ_REGISTER, &reg, (uintptr_t)o) < 0 && errno == EBUSY,
+          "an fd already registered: EBUSY, options or not");
+    o[0] = (struct nmreq_option){ .nro_reqtype = 0, .nro_next = (uintptr_t)&o[0] };
+    CHECK(ctrl(fd, "eq{1", NETMAP_REQ_REGISTER, &reg, (uintptr_t)o) < 0 && errno == EMSGSIZE,
+          "a self-looping option: EMSGSIZE before its type");
+    reg.nr_mode = NR_REG_NULL;
+    int fd2 = open("/dev/netmap", O_RDWR);
+    CHECK(ctrl(fd2, "nmc-no-such-if0", NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == EOPNOTSUPP,
+          "a null port is looked at before the name");
+    close(fd2);
+    close(fd);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = -1;
+
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (argc < 2)
+        return 2;
+    if (!strcmp(argv[1], "pollout-nopeer")) rc = pollout_nopeer();
+    else if (!strcmp(argv[1], "rdnorm")) rc = rdnorm();
+    else if (!strcmp(argv[1], "close-poll")) rc = close_while(0);
+    else if (!strcmp(argv[1], "close-sync")) rc = close_while(1);
+    else if (!strcmp(argv[1], "stale") && argc == 3) rc = stale(argv[2]);
+    else if (!strcmp(argv[1], "exclusive-info")) rc = exclusive_info();
+    else if (!strcmp(argv[1], "readonly")) rc = readonly();
+    else if (!strcmp(argv[1], "open-null")) rc = open_null();
+    else if (!strcmp(argv[1], "options")) rc = options();
+    if (rc == 0)
+        printf("%s ok\n", argv[1]);
+    return rc == 0 ? 0 : 2;
+}
