@@ -129,16 +129,24 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
     return 0;
 }
 
+/* A named port opened only to answer an information request (netmap
+ * creates and destroys it too), binding no ring. */
+static int open_for_info(const char *name, uint16_t mem_id, struct nmc_port **port)
+{
+    struct nmc_pipe_req req = { .spin_us = -1, .mode = NR_REG_ALL_NIC, .mem_id = mem_id, .flags = NO_RINGS };
+    struct target t;
+    int err = resolve(name, &t);
+
+    return err < 0 ? err : open_target(&t, &req, port);
+}
+
 /* NETMAP_REQ_PORT_INFO_GET: a named port is opened for the answer and
  * closed again (netmap creates and destroys it too); no name: the memory
  * region nr_mem_id (1 if 0). */
 static int do_port_info(const char *name, struct nmreq_port_info_get *pi)
 {
-    struct nmc_pipe_req req = { .spin_us = -1, .mode = NR_REG_ALL_NIC, .mem_id = pi->nr_mem_id,
-                                .flags = NO_RINGS };
     struct nmc_port_info info;
     struct nmc_port *port;
-    struct target t;
     int err;
 
     if (name[0] == '\0') {
@@ -153,7 +161,7 @@ static int do_port_info(const char *name, struct nmreq_port_info_get *pi)
         pi->nr_mem_id = id;
         return err == -ENXIO || err == -ENOENT ? -EINVAL : err;
     }
-    if ((err = resolve(name, &t)) < 0 || (err = open_target(&t, &req, &port)) < 0)
+    if ((err = open_for_info(name, pi->nr_mem_id, &port)) < 0)
         return err;
     err = nmc_port_info(port, &info);
     nmc_port_close(port);
@@ -174,16 +182,13 @@ static int do_port_info(const char *name, struct nmreq_port_info_get *pi)
  * PORT_INFO_GET); no name: EINVAL, as netmap. */
 static int do_pools_info(const char *name, struct nmreq_pools_info *pi)
 {
-    struct nmc_pipe_req req = { .spin_us = -1, .mode = NR_REG_ALL_NIC, .mem_id = pi->nr_mem_id,
-                                .flags = NO_RINGS };
     struct nmc_pools_info p;
     struct nmc_port *port;
-    struct target t;
     int err;
 
     if (name[0] == '\0')
         return -EINVAL;
-    if ((err = resolve(name, &t)) < 0 || (err = open_target(&t, &req, &port)) < 0)
+    if ((err = open_for_info(name, pi->nr_mem_id, &port)) < 0)
         return err;
     err = nmc_port_pools(port, &p);
     nmc_port_close(port);

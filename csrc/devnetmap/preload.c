@@ -71,56 +71,6 @@ static int fail(int err)
     return -1;
 }
 
-static int open_dev(int flags)
-{
-    int fd = nmd_open(flags);
-
-    return fd < 0 ? fail(fd) : fd;
-}
-
-static mode_t mode_arg(int flags, va_list ap)
-{
-    return ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? (mode_t)va_arg(ap, int) : 0;
-}
-
-EXPORT int open(const char *path, int flags, ...)
-{
-    va_list ap;
-    mode_t mode;
-
-    ready();
-    if (is_dev_netmap(path))
-        return open_dev(flags);
-    va_start(ap, flags);
-    mode = mode_arg(flags, ap);
-    va_end(ap);
-    return nmd_real.open(path, flags, mode);
-}
-
-EXPORT int open64(const char *path, int flags, ...)
-{
-    va_list ap;
-    mode_t mode;
-
-    ready();
-    if (is_dev_netmap(path))
-        return open_dev(flags);
-    va_start(ap, flags);
-    mode = mode_arg(flags, ap);
-    va_end(ap);
-    return nmd_real.open(path, flags | O_LARGEFILE, mode);
-}
-
-EXPORT int __open_2(const char *path, int flags)
-{
-    return open(path, flags);
-}
-
-EXPORT int __open64_2(const char *path, int flags)
-{
-    return open64(path, flags);
-}
-
 static int real_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
     static int (*next)(int, const char *, int, ...);
@@ -130,32 +80,64 @@ static int real_openat(int dirfd, const char *path, int flags, mode_t mode)
     return next(dirfd, path, flags, mode);
 }
 
-EXPORT int openat(int dirfd, const char *path, int flags, ...)
+/* Every open: /dev/netmap is the emulation's, anything else the kernel's
+ * (dirfd AT_FDCWD for open itself). */
+static int open_any(int dirfd, const char *path, int flags, mode_t mode)
 {
-    va_list ap;
-    mode_t mode;
+    int fd;
 
     ready();
-    if (is_dev_netmap(path))
-        return open_dev(flags);
-    va_start(ap, flags);
-    mode = mode_arg(flags, ap);
-    va_end(ap);
-    return real_openat(dirfd, path, flags, mode);
+    if (!is_dev_netmap(path))
+        return real_openat(dirfd, path, flags, mode);
+    fd = nmd_open(flags);
+    return fd < 0 ? fail(fd) : fd;
+}
+
+/* The mode argument, which only O_CREAT and O_TMPFILE opens pass. */
+#define MODE_ARG(flags, mode) do { va_list ap; va_start(ap, flags); \
+        mode = ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? (mode_t)va_arg(ap, int) : 0; \
+        va_end(ap); } while (0)
+
+EXPORT int open(const char *path, int flags, ...)
+{
+    mode_t mode;
+
+    MODE_ARG(flags, mode);
+    return open_any(AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int open64(const char *path, int flags, ...)
+{
+    mode_t mode;
+
+    MODE_ARG(flags, mode);
+    return open_any(AT_FDCWD, path, flags | O_LARGEFILE, mode);
+}
+
+EXPORT int __open_2(const char *path, int flags)
+{
+    return open_any(AT_FDCWD, path, flags, 0);
+}
+
+EXPORT int __open64_2(const char *path, int flags)
+{
+    return open_any(AT_FDCWD, path, flags | O_LARGEFILE, 0);
+}
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+    mode_t mode;
+
+    MODE_ARG(flags, mode);
+    return open_any(dirfd, path, flags, mode);
 }
 
 EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
-    va_list ap;
     mode_t mode;
 
-    ready();
-    if (is_dev_netmap(path))
-        return open_dev(flags);
-    va_start(ap, flags);
-    mode = mode_arg(flags, ap);
-    va_end(ap);
-    return real_openat(dirfd, path, flags | O_LARGEFILE, mode);
+    MODE_ARG(flags, mode);
+    return open_any(dirfd, path, flags | O_LARGEFILE, mode);
 }
 
 EXPORT int __openat_2(int dirfd, const char *path, int flags)

@@ -28,43 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <net/netmap_user.h>
-
-#define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fprintf(stderr, " (errno %d %s)\n", errno, strerror(errno)); exit(1); } } while (0)
-
-struct port { int fd; void *mem; struct nmreq_register reg; struct netmap_if *nifp; };
-
-static int ctrl(int fd, const char *name, uint16_t type, void *body, uint64_t options)
-{
-    struct nmreq_header h;
-
-    memset(&h, 0, sizeof(h));
-    h.nr_version = NETMAP_API;
-    h.nr_reqtype = type;
-    snprintf(h.nr_name, sizeof(h.nr_name), "%s", name);
-    h.nr_body = (uintptr_t)body;
-    h.nr_options = options;
-    return ioctl(fd, NIOCCTRL, &h);
-}
-
-static void open_port(struct port *p, const char *name, uint64_t flags)
-{
-    CHECK((p->fd = open("/dev/netmap", O_RDWR)) >= 0, "open");
-    memset(&p->reg, 0, sizeof(p->reg));
-    p->reg.nr_mode = NR_REG_ALL_NIC;
-    p->reg.nr_flags = flags;
-    CHECK(ctrl(p->fd, name, NETMAP_REQ_REGISTER, &p->reg, 0) == 0, "register %s", name);
-    p->mem = mmap(NULL, p->reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
-    CHECK(p->mem != MAP_FAILED, "mmap");
-    p->nifp = NETMAP_IF(p->mem, p->reg.nr_offset);
-}
-
-static void close_port(struct port *p)
-{
-    munmap(p->mem, p->reg.nr_memsize);
-    CHECK(close(p->fd) == 0, "close");
-}
+#include "nm_test.h"
 
 static void queue(struct port *p, unsigned max)
 {
@@ -84,7 +48,7 @@ static int pollout_nopeer(void)
     struct port m;
     struct pollfd pfd;
 
-    open_port(&m, "eo{1", 0);
+    open_port(&m, "eo{1", NR_REG_ALL_NIC);
     queue(&m, 100000);
     queue(&m, 100000);
     for (int tmo = 0; tmo <= 200; tmo += 200) {
@@ -100,8 +64,8 @@ static int rdnorm(void)
     struct port m, s;
     struct pollfd pfd;
 
-    open_port(&m, "er{1", 0);
-    open_port(&s, "er}1", 0);
+    open_port(&m, "er{1", NR_REG_ALL_NIC);
+    open_port(&s, "er}1", NR_REG_ALL_NIC);
     queue(&m, 1);
     pfd = (struct pollfd){ .fd = s.fd, .events = POLLRDNORM };
     CHECK(poll(&pfd, 1, 5000) == 1 && pfd.revents == POLLRDNORM, "revents %#x", pfd.revents);
@@ -133,8 +97,8 @@ static int close_while(int sync)
 
     for (int round = 0; round < 10; round++) {
         pthread_t t;
-        open_port(&m, "ec{1", 0);
-        open_port(&shared, "ec}1", 0);
+        open_port(&m, "ec{1", NR_REG_ALL_NIC);
+        open_port(&shared, "ec}1", NR_REG_ALL_NIC);
         stop = 0;
         CHECK(pthread_create(&t, NULL, user, sync ? (void *)1 : NULL) == 0, "thread");
         for (volatile int spin = 0; spin < 200000; spin++)
@@ -154,8 +118,8 @@ static int stale(const char *file)
     char want[16] = { 0 }, *map;
     int fd, f;
 
-    open_port(&m, "es{1", 0);
-    open_port(&s, "es}1", 0);
+    open_port(&m, "es{1", NR_REG_ALL_NIC);
+    open_port(&s, "es}1", NR_REG_ALL_NIC);
     fd = m.fd;
     munmap(m.mem, m.reg.nr_memsize);
     CHECK(syscall(SYS_close_range, fd, fd, 0) == 0, "close_range");
@@ -177,7 +141,7 @@ static int exclusive_info(void)
     struct nmreq nr;
     int fd = open("/dev/netmap", O_RDWR);
 
-    open_port(&m, "ex{1", NR_EXCLUSIVE);
+    open_port_flags(&m, "ex{1", NR_REG_ALL_NIC, NR_EXCLUSIVE);
     memset(&pi, 0, sizeof(pi));
     CHECK(ctrl(fd, "ex{1", NETMAP_REQ_PORT_INFO_GET, &pi, 0) == 0 && pi.nr_memsize == m.reg.nr_memsize,
           "PORT_INFO_GET");
@@ -198,8 +162,8 @@ static int readonly(void)
 {
     struct port m, s;
 
-    open_port(&m, "ew{1", 0);
-    open_port(&s, "ew}1", 0);
+    open_port(&m, "ew{1", NR_REG_ALL_NIC);
+    open_port(&s, "ew}1", NR_REG_ALL_NIC);
     CHECK(ftruncate(m.fd, 0) < 0, "ftruncate of a netmap fd");
     CHECK(write(m.fd, "x", 1) < 0, "write to a netmap fd");
     queue(&m, 1);

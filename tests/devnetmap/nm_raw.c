@@ -39,58 +39,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <net/netmap_user.h>
-
-#define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fprintf(stderr, " (errno %d %s)\n", errno, strerror(errno)); exit(1); } } while (0)
-
-struct port {
-    int fd;
-    void *mem;
-    struct nmreq_register reg;
-    struct netmap_if *nifp;
-};
-
-static int ctrl(int fd, const char *name, uint16_t type, void *body, uint64_t options)
-{
-    struct nmreq_header h;
-
-    memset(&h, 0, sizeof(h));
-    h.nr_version = NETMAP_API;
-    h.nr_reqtype = type;
-    snprintf(h.nr_name, sizeof(h.nr_name), "%s", name);
-    h.nr_body = (uintptr_t)body;
-    h.nr_options = options;
-    return ioctl(fd, NIOCCTRL, &h);
-}
-
-static void open_port(struct port *p, const char *name, uint32_t mode)
-{
-    p->fd = open("/dev/netmap", O_RDWR | O_CLOEXEC);
-    CHECK(p->fd >= 0, "open /dev/netmap");
-    memset(&p->reg, 0, sizeof(p->reg));
-    p->reg.nr_mode = mode;
-    CHECK(ctrl(p->fd, name, NETMAP_REQ_REGISTER, &p->reg, 0) == 0, "register %s", name);
-    CHECK(p->reg.nr_memsize > 0 && p->reg.nr_tx_rings >= 1 && p->reg.nr_rx_slots >= 2, "reply of %s", name);
-    p->mem = mmap(NULL, p->reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
-    CHECK(p->mem != MAP_FAILED, "mmap %s", name);
-    p->nifp = NETMAP_IF(p->mem, p->reg.nr_offset);
-}
-
-static void close_port(struct port *p)
-{
-    CHECK(munmap(p->mem, p->reg.nr_memsize) == 0, "munmap");
-    CHECK(close(p->fd) == 0, "close");
-}
-
-/* Frame i: broadcast from 02:00:00:00:00:01 (for a switch), then a pattern. */
-static void fill(char *buf, unsigned i, unsigned len)
-{
-    static const char head[12] = { -1, -1, -1, -1, -1, -1, 2, 0, 0, 0, 0, 1 };
-
-    for (unsigned k = 0; k < len; k++)
-        buf[k] = k < sizeof(head) ? head[k] : (char)(i * 7 + k);
-}
+#include "nm_test.h"
 
 static int use_select;                  /* 1: select/pselect; 2: epoll */
 static int epfd = -1;
@@ -156,7 +105,7 @@ static void wait_for(int fd, int other, int want_out)
 /* N frames from tx to rx, the receiver in poll() with an idle pipe(2) fd beside. */
 static void traffic(struct port *tx, struct port *rx, unsigned n)
 {
-    struct netmap_ring *tr = NETMAP_TXRING(tx->nifp, 0), *rr = NETMAP_RXRING(rx->nifp, 0);
+    struct netmap_ring *tr = NETMAP_TXRING(tx->nifp, 0);
     unsigned sent = 0, got = 0;
     int other[2];
 
@@ -164,25 +113,10 @@ static void traffic(struct port *tx, struct port *rx, unsigned n)
     while (got < n) {
         if (sent < n && nm_ring_space(tr) == 0)            /* room comes back through poll */
             wait_for(tx->fd, other[0], 1);
-        while (sent < n && nm_ring_space(tr) > 0) {
-            struct netmap_slot *s = &tr->slot[tr->head];
-            unsigned len = 60 + sent % 200;
-            fill(NETMAP_BUF(tr, s->buf_idx), sent, len);
-            s->len = (uint16_t)len;
-            tr->head = tr->cur = nm_ring_next(tr, tr->head);
-            sent++;
-        }
+        put_frames(tx, &sent, n);
         CHECK(ioctl(tx->fd, NIOCTXSYNC, NULL) == 0, "txsync");
         wait_for(rx->fd, other[0], 0);
-        while (!nm_ring_empty(rr)) {
-            struct netmap_slot *s = &rr->slot[rr->head];
-            char want[2048];
-            unsigned len = 60 + got % 200;
-            fill(want, got, len);
-            CHECK(s->len == len && memcmp(NETMAP_BUF(rr, s->buf_idx), want, len) == 0, "frame %u", got);
-            rr->head = rr->cur = nm_ring_next(rr, rr->head);
-            got++;
-        }
+        take_frames(rx, &got);
         CHECK(ioctl(rx->fd, NIOCRXSYNC, NULL) == 0, "rxsync");      /* releases what was read */
     }
     close(other[0]);
@@ -205,21 +139,12 @@ static int run_traffic(const char *txname, const char *rxname, unsigned n)
 /* The receiving half of traffic(): N frames on rx, in poll(). */
 static void receive(struct port *rx, unsigned n)
 {
-    struct netmap_ring *rr = NETMAP_RXRING(rx->nifp, 0);
     unsigned got = 0;
 
     while (got < n) {
         struct pollfd pfd = { .fd = rx->fd, .events = POLLIN };
         CHECK(poll(&pfd, 1, 10000) == 1 && pfd.revents == POLLIN, "poll POLLIN %d at %u", pfd.revents, got);
-        while (!nm_ring_empty(rr)) {
-            struct netmap_slot *s = &rr->slot[rr->head];
-            char want[2048];
-            unsigned len = 60 + got % 200;
-            fill(want, got, len);
-            CHECK(s->len == len && memcmp(NETMAP_BUF(rr, s->buf_idx), want, len) == 0, "frame %u", got);
-            rr->head = rr->cur = nm_ring_next(rr, rr->head);
-            got++;
-        }
+        take_frames(rx, &got);
     }
 }
 
@@ -233,14 +158,7 @@ static void send_all(struct port *tx, unsigned n)
             struct pollfd out = { .fd = tx->fd, .events = POLLOUT };
             CHECK(poll(&out, 1, 10000) == 1 && out.revents == POLLOUT, "poll POLLOUT %d", out.revents);
         }
-        while (sent < n && nm_ring_space(tr) > 0) {
-            struct netmap_slot *s = &tr->slot[tr->head];
-            unsigned len = 60 + sent % 200;
-            fill(NETMAP_BUF(tr, s->buf_idx), sent, len);
-            s->len = (uint16_t)len;
-            tr->head = tr->cur = nm_ring_next(tr, tr->head);
-            sent++;
-        }
+        put_frames(tx, &sent, n);
         CHECK(ioctl(tx->fd, NIOCTXSYNC, NULL) == 0, "txsync");
     }
 }
