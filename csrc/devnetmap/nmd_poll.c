@@ -119,9 +119,16 @@ static int serve(struct pollfd *fds, nfds_t n, struct entry *e, struct pollfd *t
             e[i].asked = (short)(POLLIN | ((fds[i].events & WANT_OUT) ? POLLOUT : 0));
             e[i].wait = e[i].asked;     /* bells always: a reader that opens rings them */
         }
+    bool ordinary = false;
+
+    for (nfds_t i = 0; i < n; i++)
+        ordinary |= !e[i].f && fds[i].fd >= 0;
     for (;;) {
         int ready = look(fds, n, e), others;
-        int64_t left = deadline < 0 ? -1 : deadline - now_ms();
+        int64_t left;
+        if (ready && !ordinary)
+            return ready;               /* a ring is ready: no system call added */
+        left = deadline < 0 ? -1 : deadline - now_ms();
         if (ready || (deadline >= 0 && left <= 0))
             left = 0;
         if ((others = wait_once(fds, n, e, tmp, (int)(left > INT32_MAX ? INT32_MAX : left), mask)) < 0)

@@ -19,6 +19,9 @@
  *                               that exec()s this program (knowing nothing of
  *                               the fd), maps it and sends N frames; the
  *                               parent closes TX at once and receives
+ *   nm_raw daemon TX RX N       traffic after closing fds 0, 1 and 2, as a
+ *                               daemon does (the emulation's descriptors may
+ *                               then get those numbers); the exit status says
  *   nm_raw legacy PARENT N      the same traffic through NIOCREGIF pipe modes
  *   nm_raw fork TX RX N         TX and RX registered, then fork(): the parent
  *                               closes TX at once and receives; the child, the
@@ -378,6 +381,20 @@ int main(int argc, char **argv)
     }
     if (argc == 4 && strcmp(argv[1], "legacy") == 0)
         return run_legacy(argv[2], (unsigned)atoi(argv[3]));
+    if (argc == 5 && strcmp(argv[1], "daemon") == 0) {
+        close(0);
+        close(1);
+        close(2);                       /* from here on, failures only in the exit status */
+        struct port m, s;
+        open_port(&m, argv[2], NR_REG_ALL_NIC);
+        open_port(&s, argv[3], NR_REG_ALL_NIC);
+        if (m.fd > 2 && s.fd > 2)
+            return 3;                   /* the numbers 0-2 were meant to be reused */
+        traffic(&m, &s, (unsigned)atoi(argv[4]));
+        close_port(&m);
+        close_port(&s);
+        return 0;
+    }
     if (argc == 5 && strcmp(argv[1], "pass") == 0)
         return run_pass(argv[0], argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 4 && strcmp(argv[1], "pass-child") == 0)

@@ -101,6 +101,16 @@ def test_an_fd_passed_with_scm_rights_is_mapped_and_synced_by_its_receiver(nm_ra
     assert rundir_entries(rundir) == ["lock"]
 
 
+@pytest.mark.parametrize("tx, rx", [("dd{1", "dd}1"), ("valedd:a", "valedd:b")])
+def test_a_daemon_that_closed_fds_0_to_2(nm_raw, rundir, tx, rx):
+    """The program closes 0, 1 and 2, so its netmap fds take those numbers;
+    the emulation writes nothing anywhere (the exit status is the report)."""
+    out = nmexec(nm_raw, "daemon", tx, rx, 20000, rundir=rundir)
+    assert out.returncode == 0, out.returncode
+    assert out.stdout == "" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"]
+
+
 def test_legacy_niocregif_pipe_modes(nm_raw, rundir):
     out = nmexec(nm_raw, "legacy", "dl", 5000, rundir=rundir)
     assert out.returncode == 0, out.stderr
