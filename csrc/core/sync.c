@@ -271,6 +271,24 @@ static int sleep_once(struct nmc_port *p, int events, int64_t deadline)
     return 0;
 }
 
+/* What to wait for on the port's fd (nmc_port_fd) so that `events` that
+ * are not ready wake the waiter: POLLIN (bells) always, and POLLOUT only
+ * while a peer reader holds our filler, so that the socket turns writable
+ * exactly when TX room comes (with no reader it cannot withdraw POLLOUT:
+ * that wait is on the bell a reader rings when it opens). */
+int nmc_port_wait_events(struct nmc_port *p, int events)
+{
+    if (!p)
+        return -EINVAL;
+    if (!(events & POLLOUT) || p->ops->wait)
+        return POLLIN | (events & POLLOUT);
+    if (p->ntx && !ring_ready(&p->tx[0])) {
+        nmc_wake_fill(p, &p->tx[0]);
+        return p->filled ? POLLIN | POLLOUT : POLLIN;
+    }
+    return POLLIN | POLLOUT;
+}
+
 int nmc_poll(struct nmc_port *p, int events, int timeout_ms)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : now_us() + (int64_t)timeout_ms * 1000;

@@ -27,6 +27,7 @@ struct member {
     int epfd, fd;                       /* the epoll set, the netmap descriptor */
     int wakefd;                         /* what the kernel's set holds for it */
     struct epoll_event ev;              /* what the program asked, its data */
+    uint32_t kev;                       /* what the kernel's set waits for on wakefd */
     bool disabled;                      /* EPOLLONESHOT, reported */
 };
 
@@ -91,8 +92,9 @@ int nmd_epoll_ctl(int epfd, int op, int fd, struct nmd_file *f, struct epoll_eve
         else if (!(m = calloc(1, sizeof(*m))))
             err = -ENOMEM;
         else {
-            *m = (struct member){ .epfd = epfd, .fd = fd, .wakefd = nmc_port_fd(f->port), .ev = *ev };
-            kev = (struct epoll_event){ .events = kernel_events(ev->events), .data.ptr = m };
+            *m = (struct member){ .epfd = epfd, .fd = fd, .wakefd = nmc_port_fd(f->port), .ev = *ev,
+                                  .kev = kernel_events(ev->events) };
+            kev = (struct epoll_event){ .events = m->kev, .data.ptr = m };
             if (m->wakefd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, m->wakefd, &kev) < 0) {
                 err = m->wakefd < 0 ? m->wakefd : -errno;
                 free(m);
@@ -110,6 +112,7 @@ int nmd_epoll_ctl(int epfd, int op, int fd, struct nmd_file *f, struct epoll_eve
             err = -errno;
         else {
             m->ev = *ev;
+            m->kev = kev.events;
             m->disabled = false;
         }
     } else if (op == EPOLL_CTL_DEL) {
@@ -176,6 +179,28 @@ static int look(int epfd, struct epoll_event *out, int n, int max)
     return n;
 }
 
+/* Before the kernel wait: each member's socket waited for what the engine
+ * says will wake it (nmc_port_wait_events: no POLLOUT while its ring has no
+ * room and no reader holds our filler, so the wait cannot spin). */
+static void arm(int epfd)
+{
+    for (struct member *m = members; m; m = m->next) {
+        struct nmd_file *f;
+        uint32_t want;
+        int ev;
+        if (m->epfd != epfd || m->disabled || !(f = nmd_get(m->fd)))
+            continue;
+        ev = f->port ? nmc_port_wait_events(f->port, (int)(m->ev.events & (EPOLLIN | EPOLLOUT))) : 0;
+        nmd_put(f);
+        want = (uint32_t)(ev > 0 ? ev : EPOLLIN) | EPOLLIN;
+        if (want != m->kev) {
+            struct epoll_event kev = { .events = want, .data.ptr = m };
+            if (epoll_ctl(epfd, EPOLL_CTL_MOD, m->wakefd, &kev) == 0)
+                m->kev = want;
+        }
+    }
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -196,6 +221,8 @@ int nmd_epoll_wait(int epfd, struct epoll_event *out, int max, int timeout_ms, c
         int n, got, kept;
         pthread_mutex_lock(&lock);
         n = look(epfd, out, 0, max);
+        if (n == 0)
+            arm(epfd);
         pthread_mutex_unlock(&lock);
         int left = n ? 0 : deadline < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0);
         if ((got = wait(epfd, out + n, max - n, left, mask)) < 0)

@@ -9,12 +9,11 @@
  * Nothing ready: one real ppoll over the ordinary descriptors and each
  * port's wakeup socket (nmc_port_fd, taken once per call, which arms the
  * rings: docs/DESIGN.md section 8), waiting only for the directions asked,
- * then the emulated ones are looked at again, until the deadline.  A
- * socket that says writable twice in a row while its TX ring has no room
- * (no reader on a pipe: the socket cannot withdraw POLLOUT then) is waited
- * on for its bell only, until a bell comes (a reader that opens rings the
- * bells of the writers waiting for it), so such a wait sleeps instead of
- * spinning.
+ * then the emulated ones are looked at again, until the deadline.  What
+ * each socket is waited for comes from the engine before every wait
+ * (nmc_port_wait_events): POLLOUT only while it will turn writable when TX
+ * room comes (a pipe with no reader cannot withdraw POLLOUT: that wait is
+ * on the bell a reader rings when it opens), so no wait spins.
  */
 #include "nmd.h"
 
@@ -30,9 +29,7 @@
 struct entry {
     struct nmd_file *f;                 /* a reference (nmd_get), or NULL: ordinary */
     int wakefd;
-    short wait;                         /* what the wakeup socket is waited for */
     short asked;                        /* POLLIN and/or POLLOUT */
-    int strikes;                        /* writable without room, in a row */
 };
 
 /* What netmap's poll reports for f and `events`. */
@@ -80,8 +77,10 @@ static int wait_once(struct pollfd *fds, nfds_t n, struct entry *e, struct pollf
 
     for (nfds_t i = 0; i < n; i++) {
         tmp[i] = fds[i];
-        if (e[i].f)
-            tmp[i] = (struct pollfd){ .fd = e[i].wait ? e[i].wakefd : -1, .events = e[i].wait };
+        if (e[i].f) {
+            int ev = e[i].f->port ? nmc_port_wait_events(e[i].f->port, e[i].asked) : 0;
+            tmp[i] = (struct pollfd){ .fd = ev > 0 ? e[i].wakefd : -1, .events = (short)(ev > 0 ? ev : 0) };
+        }
     }
     if (timeout_ms >= 0) {
         ts.tv_sec = timeout_ms / 1000;
@@ -96,14 +95,8 @@ static int wait_once(struct pollfd *fds, nfds_t n, struct entry *e, struct pollf
             ready += tmp[i].revents != 0;
             continue;
         }
-        if (tmp[i].revents & POLLIN) {
+        if (tmp[i].revents & POLLIN)
             nmc_port_drain(e[i].f->port);
-            e[i].wait = e[i].asked;     /* a bell: room may come with it again */
-            e[i].strikes = 0;
-        } else if (tmp[i].revents & POLLOUT) {
-            if (++e[i].strikes >= 2)
-                e[i].wait &= ~POLLOUT;  /* writable without room again: bells only */
-        }
     }
     return ready;
 }
@@ -116,8 +109,8 @@ static int serve(struct pollfd *fds, nfds_t n, struct entry *e, struct pollfd *t
     for (nfds_t i = 0; i < n; i++)
         if (e[i].f && e[i].f->port) {
             e[i].wakefd = nmc_port_fd(e[i].f->port);
-            e[i].asked = (short)(POLLIN | ((fds[i].events & WANT_OUT) ? POLLOUT : 0));
-            e[i].wait = e[i].asked;     /* bells always: a reader that opens rings them */
+            e[i].asked = (short)(((fds[i].events & WANT_IN) ? POLLIN : 0) |
+                                 ((fds[i].events & WANT_OUT) ? POLLOUT : 0));
         }
     bool ordinary = false;
 

@@ -211,6 +211,10 @@ int nmc_rxsync(struct nmc_port *port);
  * with POLLIN, then sleep until ready.  Returns revents (POLLERR after a
  * reinit), 0 on timeout, or -errno. */
 int nmc_poll(struct nmc_port *port, int events, int timeout_ms);
+/* For a caller that waits on nmc_port_fd() itself (its own poll set): what
+ * to wait for there so that `events` not ready now wake it; POLLIN always,
+ * POLLOUT only while the fd will turn writable when TX room comes. */
+int nmc_port_wait_events(struct nmc_port *port, int events);
 
 /* Make every nmc_poll() of port, the ones waiting now in other threads and
  * all later ones, return -ECANCELED at once.  Called from another thread
