@@ -12,6 +12,8 @@ BENCHMARKS = {
                 "every backend beside every available peer (DPDK, sockets, Scapy)"),
     "controlplane": ("nmcompat_bench.controlplane",
                      "pipe and VALE ports opened and closed per second, with N ports already open"),
+    "devnetmap": ("nmcompat_bench.devnetmap",
+                  "a pipe loop through netmap's /dev/netmap interface under exec beside the engine's C API"),
     "fuzz-names": ("nmcompat_bench.fuzz_names",
                    "port names through both grammars (--count, 10^6), no failure allowed"),
     "soak": ("nmcompat_bench.soak",

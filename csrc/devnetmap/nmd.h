@@ -45,8 +45,9 @@ extern struct nmd_libc nmd_real;
 
 /* One open /dev/netmap description, named by one or more fd numbers (dup). */
 struct nmd_file {
-    unsigned refs;                  /* fd numbers naming it */
-    unsigned users;                 /* calls using it (nmd_get .. nmd_put) */
+    unsigned refs;                  /* fd numbers naming it (table_lock) */
+    uint32_t state;                 /* calls using it, CLOSED, DONE (nmd_file.c) */
+    struct nmd_file *next_free;     /* in the pool of finished entries */
     dev_t dev;                      /* the description's file: a reused number */
     ino_t ino;                      /*   is told apart (nmd_get_checked) */
     struct nmc_port *port;          /* NULL until NETMAP_REQ_REGISTER */

@@ -3,11 +3,16 @@
  * numbers name which description, binding one to a port, mapping it.
  *
  * The table is two-level (chunks of fd numbers allocated on first use and
- * never freed); `table_lock` guards it and every entry's counts.  An entry
- * lives while an fd number names it (refs) or a call is using it (users:
- * nmd_get .. nmd_put), as the kernel keeps a file while a call uses it: a
- * close from another thread unnames the fd at once, and the last of the
- * two to go closes the port.  Each entry knows its file (device and inode),
+ * never freed); `table_lock` guards it and every entry's names (refs).  An
+ * entry lives while an fd number names it or a call is using it (nmd_get ..
+ * nmd_put), as the kernel keeps a file while a call uses it: a close from
+ * another thread unnames the fd at once, and the last of the two to go
+ * closes the port.  Calls take no lock: an entry's `state` counts its users
+ * and says CLOSED (no name left) and DONE (finished, its port closed), and
+ * finishing is one compare-and-swap from "CLOSED, no user".  Entries are
+ * never freed but kept for reuse, so a call that loaded one just before it
+ * was finished only ever touches an entry, and sees it is not the fd's
+ * any more.  Each entry knows its file (device and inode),
  * so a number that was closed behind the emulation's back (close_range, a
  * raw syscall) and reused is told apart where it matters: close, mmap and
  * the control requests (nmd_get_checked).
@@ -26,7 +31,12 @@
 #define CHUNK       (1u << CHUNK_BITS)
 #define CHUNKS      1024u               /* fd numbers below 1,048,576 */
 
+#define F_CLOSED  0x80000000u            /* state: no fd number names it */
+#define F_DONE    0x40000000u            /* state: finished */
+#define F_USERS   0x3fffffffu            /* state: calls using it */
+
 static struct nmd_file **_Atomic chunks[CHUNKS];
+static struct nmd_file *pool;           /* finished entries, for reuse */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* fork() while another thread holds the lock: the child's copy is free. */
@@ -89,8 +99,49 @@ static bool still_names(const struct nmd_file *f, int fd)
     return fstat(fd, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino;
 }
 
-/* fd no longer names f.  Under table_lock; true when f is done with (no
- * name, no user): the caller finishes it after letting the lock go (the
+/* A fresh entry: from the pool (its count of users kept: a late call may
+ * still be leaving it) or new. */
+static struct nmd_file *alloc_file(void)
+{
+    struct nmd_file *f;
+
+    pthread_mutex_lock(&table_lock);
+    if ((f = pool))
+        pool = f->next_free;
+    pthread_mutex_unlock(&table_lock);
+    if (!f)
+        return calloc(1, sizeof(*f));
+    f->refs = 0;
+    f->port = NULL;
+    f->dev = 0;
+    f->ino = 0;
+    f->next_free = NULL;
+    memset(&f->info, 0, sizeof(f->info));
+    __atomic_and_fetch(&f->state, F_USERS, __ATOMIC_ACQ_REL);
+    return f;
+}
+
+/* Finish f if it is closed and unused, once: the port closes (its holder
+ * lives on if another process has the descriptor: nmc_port_close) and the
+ * entry goes back to the pool. */
+static void try_finish(struct nmd_file *f)
+{
+    uint32_t closed = F_CLOSED;
+
+    if (!__atomic_compare_exchange_n(&f->state, &closed, F_CLOSED | F_DONE, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return;                         /* in use: its last user finishes it */
+    if (f->port)
+        nmc_port_close(f->port);
+    f->port = NULL;
+    pthread_mutex_lock(&table_lock);
+    f->next_free = pool;
+    pool = f;
+    pthread_mutex_unlock(&table_lock);
+}
+
+/* fd no longer names f.  Under table_lock; true when that was its last
+ * name: the caller then calls try_finish after letting the lock go (the
  * port's close calls close(2), which comes back through here). */
 static bool unname(int fd, struct nmd_file *f)
 {
@@ -98,28 +149,30 @@ static bool unname(int fd, struct nmd_file *f)
 
     if (s)
         __atomic_store_n(s, NULL, __ATOMIC_RELEASE);
-    return --f->refs == 0 && f->users == 0;
+    if (--f->refs)
+        return false;
+    __atomic_or_fetch(&f->state, F_CLOSED, __ATOMIC_ACQ_REL);
+    return true;
 }
 
-/* Done with: the port closes (its holder lives on if another process has
- * the descriptor: nmc_port_close). */
 static void finish(struct nmd_file *f)
 {
-    if (f->port)
-        nmc_port_close(f->port);
-    free(f);
+    try_finish(f);
 }
 
+/* A reference for one call, with no lock and no system call. */
 struct nmd_file *nmd_get(int fd)
 {
-    struct nmd_file *f;
+    struct nmd_file *f = nmd_lookup(fd);
+    uint32_t was;
 
-    if (!nmd_lookup(fd))
+    if (!f)
         return NULL;
-    pthread_mutex_lock(&table_lock);
-    if ((f = nmd_lookup(fd)))
-        f->users++;
-    pthread_mutex_unlock(&table_lock);
+    was = __atomic_fetch_add(&f->state, 1, __ATOMIC_ACQ_REL);
+    if ((was & F_CLOSED) || nmd_lookup(fd) != f) {
+        nmd_put(f);                     /* closed meanwhile, or the fd names another now */
+        return NULL;
+    }
     return f;
 }
 
@@ -139,37 +192,32 @@ struct nmd_file *nmd_get_checked(int fd)
 
 void nmd_put(struct nmd_file *f)
 {
-    bool done;
-
-    pthread_mutex_lock(&table_lock);
-    done = --f->users == 0 && f->refs == 0;
-    pthread_mutex_unlock(&table_lock);
-    if (done)
-        finish(f);
+    if (__atomic_sub_fetch(&f->state, 1, __ATOMIC_ACQ_REL) == F_CLOSED)
+        try_finish(f);                  /* the last user of a closed entry */
 }
 
 /* A new unbound descriptor: a description of /dev/null until REGISTER. */
 int nmd_open(int flags)
 {
-    struct nmd_file *f = calloc(1, sizeof(*f));
+    struct nmd_file *f = alloc_file();
     int fd, err;
 
     if (!f)
         return -ENOMEM;
     fd = nmd_real.open("/dev/null", O_RDWR | (flags & O_CLOEXEC));
-    if (fd < 0) {
-        err = -errno;
-        free(f);
-        return err;
+    err = fd < 0 ? -errno : 0;
+    if (fd >= 0) {
+        f->refs = 1;
+        know_file(f, fd);
+        pthread_mutex_lock(&table_lock);
+        err = put(fd, f);
+        pthread_mutex_unlock(&table_lock);
     }
-    f->refs = 1;
-    know_file(f, fd);
-    pthread_mutex_lock(&table_lock);
-    err = put(fd, f);
-    pthread_mutex_unlock(&table_lock);
     if (err < 0) {
-        nmd_real.close(fd);
-        free(f);
+        if (fd >= 0)
+            nmd_real.close(fd);
+        __atomic_or_fetch(&f->state, F_CLOSED, __ATOMIC_ACQ_REL);
+        try_finish(f);                  /* back to the pool */
         return err;
     }
     return fd;
@@ -270,24 +318,25 @@ struct nmd_file *nmd_adopt(int fd)
 
     if (nmc_port_adopt(fd, &port) < 0)
         return NULL;
-    if (!(f = calloc(1, sizeof(*f)))) {
+    if (!(f = alloc_file())) {
         nmc_port_close(port);           /* fd still holds it: only our copy goes */
         return NULL;
     }
     f->refs = 1;
-    f->users = 1;
     f->port = port;
     know_file(f, fd);
     nmc_port_info(port, &f->info);
+    __atomic_fetch_add(&f->state, 1, __ATOMIC_ACQ_REL);     /* the caller's reference */
     pthread_mutex_lock(&table_lock);
     if ((was = nmd_lookup(fd)))
-        was->users++;                   /* another thread adopted it first */
+        __atomic_fetch_add(&was->state, 1, __ATOMIC_ACQ_REL);   /* another thread adopted it first */
     else
         err = put(fd, f);
     pthread_mutex_unlock(&table_lock);
     if (was || err < 0) {
-        nmc_port_close(port);
-        free(f);
+        f->refs = 0;
+        __atomic_or_fetch(&f->state, F_CLOSED, __ATOMIC_ACQ_REL);
+        nmd_put(f);                     /* its port closes with it, back to the pool */
         return was;
     }
     return f;

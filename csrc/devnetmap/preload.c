@@ -37,7 +37,7 @@ struct nmd_libc nmd_real;
 
 /* Inside the emulation (and so inside the engine, whose own calls come
  * back through these symbols), every call is the real one. */
-static __thread int inside;
+static __thread int inside __attribute__((tls_model("initial-exec")));
 #define ENTER() (inside++)
 #define LEAVE() (inside--)
 
