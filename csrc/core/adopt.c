@@ -50,11 +50,22 @@ static int region_of(int fd, char *rundir, size_t len, uint16_t *mem_id)
     return 0;
 }
 
-static bool byte_conflicts(int fd, off_t byte)
+/* Does a description other than fd's hold `byte`: 1 yes, 0 no, -errno
+ * when fd cannot be asked (closed meanwhile: never read as "no"). */
+static int byte_conflicts(int fd, off_t byte)
 {
     struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
 
-    return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+    if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+        return -errno;
+    return fl.l_type != F_UNLCK;
+}
+
+/* fd's description is the one holding holder h's device byte: someone
+ * holds it (asked through r's own description) and fd sees no conflict. */
+static bool holds_device_byte(int rfd, int fd, uint32_t h)
+{
+    return byte_conflicts(rfd, NMC_DEVICE_BYTE(h)) == 1 && byte_conflicts(fd, NMC_DEVICE_BYTE(h)) == 0;
 }
 
 static int holder_of(struct nmc_region *r, int fd)
@@ -62,8 +73,7 @@ static int holder_of(struct nmc_region *r, int fd)
     struct nmc_holder *hs = nmc_holders(r);
 
     for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++)
-        if (hs[h].state == NMC_LIVE && byte_conflicts(r->fd, NMC_DEVICE_BYTE(h)) &&
-            !byte_conflicts(fd, NMC_DEVICE_BYTE(h)))
+        if (hs[h].state == NMC_LIVE && holds_device_byte(r->fd, fd, h))
             return (int)h;
     return -EBADF;
 }
@@ -120,4 +130,16 @@ int nmc_port_adopt(int devfd, struct nmc_port **out)
     nmc_region_unlock(&r);              /* r.fd, r.ctl and r.mem are the port's now */
     *out = p;
     return 0;
+}
+
+/* Is fd (still) port p's device descriptor: a description of p's control
+ * file holding the device byte of p's holder?  What a caller that adopted
+ * p from a number another thread may have closed and reused meanwhile
+ * asks. */
+int nmc_port_is_device(const struct nmc_port *p, int fd)
+{
+    struct stat mine, st;
+
+    return p && p->ctl_fd >= 0 && fstat(p->ctl_fd, &mine) == 0 && fstat(fd, &st) == 0 &&
+           mine.st_dev == st.st_dev && mine.st_ino == st.st_ino && holds_device_byte(p->ctl_fd, fd, p->hidx);
 }

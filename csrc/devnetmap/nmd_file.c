@@ -306,20 +306,31 @@ int nmd_dup(int oldfd, int newfd)
     return err;
 }
 
-/* fd, unknown here, may be a device descriptor another process registered
- * (received with SCM_RIGHTS, or kept across exec): its port, adopted
- * (nmc_port_adopt), under that number.  Returned as by nmd_get; NULL if it
- * is none. */
-struct nmd_file *nmd_adopt(int fd)
+/* Undo a publication of f under fd (nmd_adopt): unnamed if fd still names
+ * it, and finished with the caller's reference. */
+static void unpublish(int fd, struct nmd_file *f)
 {
-    struct nmd_file *f, *was;
-    struct nmc_port *port;
+    bool done = false;
+
+    pthread_mutex_lock(&table_lock);
+    if (nmd_lookup(fd) == f)
+        done = unname(fd, f);
+    pthread_mutex_unlock(&table_lock);
+    (void)done;                         /* unname marked it closed: the put below finishes it */
+    nmd_put(f);
+}
+
+/* A new entry for port, published under fd unless fd names an entry
+ * already (another thread adopted it first: that one, referenced).  *mine
+ * says which. */
+static struct nmd_file *publish(int fd, struct nmc_port *port, bool *mine)
+{
+    struct nmd_file *f = alloc_file(), *was;
     int err = 0;
 
-    if (nmc_port_adopt(fd, &port) < 0)
-        return NULL;
-    if (!(f = alloc_file())) {
-        nmc_port_close(port);           /* fd still holds it: only our copy goes */
+    *mine = false;
+    if (!f) {
+        nmc_port_close(port);
         return NULL;
     }
     f->refs = 1;
@@ -329,7 +340,7 @@ struct nmd_file *nmd_adopt(int fd)
     __atomic_fetch_add(&f->state, 1, __ATOMIC_ACQ_REL);     /* the caller's reference */
     pthread_mutex_lock(&table_lock);
     if ((was = nmd_lookup(fd)))
-        __atomic_fetch_add(&was->state, 1, __ATOMIC_ACQ_REL);   /* another thread adopted it first */
+        __atomic_fetch_add(&was->state, 1, __ATOMIC_ACQ_REL);
     else
         err = put(fd, f);
     pthread_mutex_unlock(&table_lock);
@@ -338,6 +349,32 @@ struct nmd_file *nmd_adopt(int fd)
         __atomic_or_fetch(&f->state, F_CLOSED, __ATOMIC_ACQ_REL);
         nmd_put(f);                     /* its port closes with it, back to the pool */
         return was;
+    }
+    *mine = true;
+    return f;
+}
+
+/* fd, unknown here, may be a device descriptor another process registered
+ * (received with SCM_RIGHTS, or kept across exec): its port, adopted
+ * (nmc_port_adopt), under that number.  Returned as by nmd_get; NULL if it
+ * is none.  Another thread may close fd meanwhile and the number be reused
+ * (the engine's own close of a port opens the control file, a REGISTER
+ * makes a device descriptor before putting it in place): the adoption
+ * fails if the number stops naming a device descriptor before the holder
+ * is found, and the entry, once published, stays only if fd still names
+ * the port's device descriptor (a close that missed the entry has closed
+ * the number; one that came later goes through nmd_close). */
+struct nmd_file *nmd_adopt(int fd)
+{
+    struct nmd_file *f;
+    struct nmc_port *port;
+    bool mine;
+
+    if (nmc_port_adopt(fd, &port) < 0)
+        return NULL;
+    if ((f = publish(fd, port, &mine)) && mine && !nmc_port_is_device(port, fd)) {
+        unpublish(fd, f);
+        return NULL;
     }
     return f;
 }

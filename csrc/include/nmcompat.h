@@ -187,6 +187,9 @@ int nmc_port_dev_fd(struct nmc_port *port);
  * devfd before nmc_port_close(), as for the opener.  -EBADF when devfd is
  * no such descriptor. */
 int nmc_port_adopt(int devfd, struct nmc_port **out);
+/* Is fd port p's device descriptor (the one p was adopted from, or made
+ * by nmc_port_dev_fd): 1, or 0 once that number names anything else. */
+int nmc_port_is_device(const struct nmc_port *port, int fd);
 void *nmc_port_mem(const struct nmc_port *port);        /* netmap memory base */
 struct netmap_if *nmc_port_nifp(const struct nmc_port *port);
 /* Bound ring i of direction dir (0 TX, 1 RX) and its slot count (the

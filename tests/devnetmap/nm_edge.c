@@ -5,8 +5,11 @@
  *   pollout-nopeer   poll(POLLOUT) on a full pipe TX ring with no reader
  *                    returns at its timeout (0 and 200 ms)
  *   rdnorm           POLLRDNORM alone is reported for a pending frame
- *   close-poll       one thread closes a netmap fd another waits on in poll()
- *   close-sync       ... and one that loops on NIOCRXSYNC
+ *   close-poll [n]   one thread closes a netmap fd another waits on in poll()
+ *                    (n rounds, 10 by default)
+ *   close-sync [n]   ... and one that loops on NIOCRXSYNC: the number, freed
+ *                    and reused by the engine's own close, is never taken
+ *                    for a device descriptor to adopt
  *   stale            an fd closed with close_range() and the number reused by
  *                    a file: the file is the file (mmap, ioctl, close)
  *   exclusive-info   PORT_INFO_GET, NIOCGINFO and POOLS_INFO_GET of a port
@@ -90,12 +93,12 @@ static void *user(void *arg)
     return NULL;
 }
 
-/* One thread uses the fd, another closes it (10 times): no crash. */
-static int close_while(int sync)
+/* One thread uses the fd, another closes it (rounds times): no crash. */
+static int close_while(int sync, int rounds)
 {
     struct port m;
 
-    for (int round = 0; round < 10; round++) {
+    for (int round = 0; round < rounds; round++) {
         pthread_t t;
         open_port(&m, "ec{1", NR_REG_ALL_NIC);
         open_port(&shared, "ec}1", NR_REG_ALL_NIC);
@@ -215,8 +218,8 @@ int main(int argc, char **argv)
         return 2;
     if (!strcmp(argv[1], "pollout-nopeer")) rc = pollout_nopeer();
     else if (!strcmp(argv[1], "rdnorm")) rc = rdnorm();
-    else if (!strcmp(argv[1], "close-poll")) rc = close_while(0);
-    else if (!strcmp(argv[1], "close-sync")) rc = close_while(1);
+    else if (!strcmp(argv[1], "close-poll")) rc = close_while(0, argc > 2 ? atoi(argv[2]) : 10);
+    else if (!strcmp(argv[1], "close-sync")) rc = close_while(1, argc > 2 ? atoi(argv[2]) : 10);
     else if (!strcmp(argv[1], "stale") && argc == 3) rc = stale(argv[2]);
     else if (!strcmp(argv[1], "exclusive-info")) rc = exclusive_info();
     else if (!strcmp(argv[1], "readonly")) rc = readonly();
