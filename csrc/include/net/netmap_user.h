@@ -5,8 +5,9 @@
  * helpers and the D()/RD()/ND() debug macros.  Everything here is a macro
  * or a static inline function; nothing needs linking.
  *
- * With NETMAP_WITH_LIBS defined, the legacy descriptor types
- * (struct nm_pkthdr, struct nm_desc) are declared as well.
+ * With NETMAP_WITH_LIBS defined, netmap's legacy pcap-like API as well:
+ * struct nm_desc, nm_open(), nm_close(), nm_mmap(), nm_parse(),
+ * nm_inject(), nm_dispatch(), nm_nextpkt().  Usable from C and C++.
  */
 #ifndef _NET_NETMAP_USER_H_
 #define _NET_NETMAP_USER_H_
@@ -174,6 +175,13 @@ nm_pkt_copy(const void *_src, void *_dst, int l)
 
 #ifdef NETMAP_WITH_LIBS
 
+#include <errno.h>
+#include <fcntl.h>          /* open */
+#include <stdlib.h>         /* calloc, free, strtol */
+#include <sys/ioctl.h>
+#include <sys/mman.h>       /* mmap, munmap */
+#include <unistd.h>         /* close */
+
 #define NM_ERRBUF_SIZE  512
 
 /* nm_open() flags; the low 16 bits carry nr_ringid bits. */
@@ -245,12 +253,504 @@ typedef void (*nm_cb_t)(unsigned char *, const struct nm_pkthdr *,
 #define NETMAP_FD(_d)       (P2NMD(_d)->fd)
 
 /*
- * ==== nm_open() and friends: not provided yet ====
+ * ==== The legacy pcap-like functions ====
  *
- * nm_open(), nm_close(), nm_mmap(), nm_inject(), nm_dispatch() and
- * nm_nextpkt() will be supplied by libnmcompat.  Only the types above
- * are available for now.
+ * nm_open(), nm_close(), nm_mmap(), nm_parse(), nm_inject(), nm_dispatch()
+ * and nm_nextpkt(), with the behaviour of netmap's own header (netmap.md
+ * sections 2.3 and 2.4).  They call open(), ioctl(), mmap(), munmap() and
+ * close() from libc: with libnmcompat-netmap.so linked in (nmcompat-config
+ * --libs) or preloaded (nmcompat exec), those reach the /dev/netmap
+ * emulation.  nm_open() prints why it failed with D(), as netmap's does;
+ * nothing else here prints.
  */
+
+/* Size of the err buffer nm_parse() fills. */
+#ifndef MAXERRMSG
+#define MAXERRMSG 80
+#endif
+
+/* True when [s, e) holds only ASCII letters, digits and '_' (or nothing). */
+static inline int
+nmc_nm_identifier(const char *s, const char *e)
+{
+    for (; s < e; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Parse the legacy port name ifname ("netmap:IFNAME[suffix]" or
+ * "valeX:Y[suffix]") into d->req: nr_name, the NR_REG_* mode and NR_* flags
+ * ORed into nr_flags, the ring or pipe number ORed into nr_ringid, the "@N"
+ * memory id into nr_arg2.  Returns 0 (and sets d->self), or -1 with errno
+ * set (EINVAL) and, when err is not NULL, the reason in err (MAXERRMSG
+ * bytes).
+ */
+static inline int
+nm_parse(const char *ifname, struct nm_desc *d, char *err)
+{
+    /* where the suffix scanner is */
+    enum {
+        NMC_NM_MODE,        /* nothing of the suffix yet */
+        NMC_NM_DONE,        /* after a complete item: '/' or '@' may follow */
+        NMC_NM_NUMBER,      /* a ring or pipe number is due */
+        NMC_NM_FLAG,        /* after '/': a flag is due */
+        NMC_NM_FLAGS,       /* after a flag: more flags, or '@' */
+        NMC_NM_MEMID        /* after '@': a memory id is due */
+    };
+    char msg[MAXERRMSG];
+    const char *name, *p, *port = NULL;
+    char *end;
+    uint32_t flags = NR_REG_ALL_NIC, ringid = 0;
+    uint16_t memid = 0;
+    size_t len;
+    long num;
+    int state = NMC_NM_MODE;
+
+    msg[0] = '\0';
+    errno = 0;
+    if (strncmp(ifname, NM_BDG_NAME, strlen(NM_BDG_NAME)) == 0) {
+        /* the kernel name of a VALE port is the whole "valeX:Y" */
+        name = ifname;
+        p = strchr(ifname, ':');
+        if (p == NULL) {
+            snprintf(msg, sizeof(msg), "missing ':' in vale name");
+            goto fail;
+        }
+        if (!nmc_nm_identifier(ifname + strlen(NM_BDG_NAME), p)) {
+            snprintf(msg, sizeof(msg), "invalid bridge name");
+            goto fail;
+        }
+        port = ++p;
+    } else if (strncmp(ifname, "netmap:", 7) == 0) {
+        name = p = ifname + 7;
+    } else {
+        snprintf(msg, sizeof(msg), "neither a netmap: nor a vale name");
+        goto fail;
+    }
+    while (*p != '\0' && strchr("-*^{}/@", *p) == NULL)
+        p++;
+    if (port != NULL && !nmc_nm_identifier(port, p)) {
+        snprintf(msg, sizeof(msg), "invalid bridge port name");
+        goto fail;
+    }
+    len = (size_t)(p - name);
+    if (len >= sizeof(d->req.nr_name)) {
+        snprintf(msg, sizeof(msg), "name too long");
+        goto fail;
+    }
+    memcpy(d->req.nr_name, name, len);
+    d->req.nr_name[len] = '\0';
+
+    while (*p != '\0') {
+        char c = *p;
+
+        if (state == NMC_NM_NUMBER || state == NMC_NM_MEMID) {
+            if (state == NMC_NM_MEMID && memid != 0) {
+                snprintf(msg, sizeof(msg), "double setting of memid");
+                goto fail;
+            }
+            num = strtol(p, &end, 10);
+            p = end;
+            if (state == NMC_NM_NUMBER) {
+                if (num < 0 || num >= NETMAP_RING_MASK) {
+                    snprintf(msg, sizeof(msg), "'%ld' out of range [0, %d)",
+                        num, NETMAP_RING_MASK);
+                    goto fail;
+                }
+                ringid = (uint32_t)num & NETMAP_RING_MASK;
+            } else {
+                if (num <= 0) {
+                    snprintf(msg, sizeof(msg), "invalid memid %ld, must be >0", num);
+                    goto fail;
+                }
+                memid = (uint16_t)num;
+            }
+            state = NMC_NM_DONE;
+            continue;
+        }
+        p++;
+        if (state == NMC_NM_FLAG || state == NMC_NM_FLAGS) {
+            switch (c) {
+            case '@': state = NMC_NM_MEMID; continue;
+            case 'x': flags |= NR_EXCLUSIVE; break;
+            case 'z': flags |= NR_ZCOPY_MON; break;
+            case 't': flags |= NR_MONITOR_TX; break;
+            case 'r': flags |= NR_MONITOR_RX; break;
+            case 'R': flags |= NR_RX_RINGS_ONLY; break;
+            case 'T': flags |= NR_TX_RINGS_ONLY; break;
+            default:
+                snprintf(msg, sizeof(msg), "unrecognized flag: '%c'", c);
+                goto fail;
+            }
+            state = NMC_NM_FLAGS;
+            continue;
+        }
+        if (c == '/') {
+            state = NMC_NM_FLAG;
+        } else if (c == '@') {
+            state = NMC_NM_MEMID;
+        } else if (state == NMC_NM_DONE) {
+            snprintf(msg, sizeof(msg), "unexpected character: '%c'", c);
+            goto fail;
+        } else if (c == '^' || c == '*') {      /* host rings, alone or with the NIC's */
+            flags = c == '^' ? NR_REG_SW : NR_REG_NIC_SW;
+            state = NMC_NM_DONE;
+        } else if (c == '-' || c == '{' || c == '}') {  /* one ring pair, pipe ends */
+            flags = c == '-' ? NR_REG_ONE_NIC :
+                    c == '{' ? NR_REG_PIPE_MASTER : NR_REG_PIPE_SLAVE;
+            state = NMC_NM_NUMBER;
+        } else {
+            snprintf(msg, sizeof(msg), "unknown modifier: '%c'", c);
+            goto fail;
+        }
+    }
+    if (state != NMC_NM_MODE && state != NMC_NM_DONE && state != NMC_NM_FLAGS) {
+        snprintf(msg, sizeof(msg), "unexpected end of port name");
+        goto fail;
+    }
+    d->req.nr_flags |= flags;
+    d->req.nr_ringid = (uint16_t)(d->req.nr_ringid | ringid);
+    d->req.nr_arg2 = memid;
+    d->self = d;
+    return 0;
+
+fail:
+    if (errno == 0)
+        errno = EINVAL;
+    if (err != NULL)
+        strncpy(err, msg, MAXERRMSG);
+    return -1;
+}
+
+/*
+ * Release d: its mapping (only if nm_mmap() made it), its descriptor and d
+ * itself.  EINVAL (positive) when d is not a descriptor.
+ */
+static inline int
+nm_close(struct nm_desc *d)
+{
+    if (d == NULL || d->self != d)
+        return EINVAL;
+    if (d->done_mmap && d->mem != NULL)
+        munmap(d->mem, d->memsize);
+    if (d->fd != -1)
+        close(d->fd);
+    memset((void *)d, 0, sizeof(*d));     /* self too: no longer a descriptor */
+    free(d);
+    return 0;
+}
+
+/*
+ * Map d's memory, or share parent's mapping when parent is a mapped
+ * descriptor of the same memory region (nr_arg2); then set nifp, some_ring
+ * (the first rx ring, the first tx ring for a tx-only descriptor),
+ * buf_start and buf_end.  0, or EINVAL (positive) with errno from mmap().
+ */
+static inline int
+nm_mmap(struct nm_desc *d, const struct nm_desc *parent)
+{
+    struct netmap_if *nifp;
+    struct netmap_ring *ring;
+
+    if (IS_NETMAP_DESC(parent) && parent->mem != NULL &&
+        parent->req.nr_arg2 == d->req.nr_arg2) {
+        d->mem = parent->mem;
+        d->memsize = parent->memsize;
+    } else {
+        d->memsize = d->req.nr_memsize;
+        d->mem = mmap(NULL, d->memsize, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd, 0);
+        if (d->mem == MAP_FAILED) {
+            d->mem = NULL;
+            return EINVAL;
+        }
+        d->done_mmap = 1;
+    }
+    nifp = NETMAP_IF(d->mem, d->req.nr_offset);
+    ring = NETMAP_RXRING(nifp, d->first_rx_ring);
+    if ((void *)ring == (void *)nifp)           /* no rx ring bound: tx only */
+        ring = NETMAP_TXRING(nifp, d->first_tx_ring);
+    *(struct netmap_if **)(uintptr_t)&d->nifp = nifp;
+    *(struct netmap_ring **)(uintptr_t)&d->some_ring = ring;
+    *(void **)(uintptr_t)&d->buf_start = NETMAP_BUF(ring, 0);
+    *(void **)(uintptr_t)&d->buf_end = (char *)d->mem + d->memsize;
+    return 0;
+}
+
+/* The rings nm_inject/nm_dispatch/nm_nextpkt use, from the registration's
+ * mode (the /R and /T flags are not looked at, as in netmap). */
+static inline void
+nmc_nm_ring_range(struct nm_desc *d)
+{
+    uint16_t tx_first = 0, tx_last = 0, rx_first = 0, rx_last = 0;
+
+    switch (d->req.nr_flags & NR_REG_MASK) {
+    case NR_REG_SW:                     /* the host rings, after the NIC's */
+        tx_first = tx_last = d->req.nr_tx_rings;
+        rx_first = rx_last = d->req.nr_rx_rings;
+        break;
+    case NR_REG_ALL_NIC:
+        tx_last = (uint16_t)(d->req.nr_tx_rings - 1);
+        rx_last = (uint16_t)(d->req.nr_rx_rings - 1);
+        break;
+    case NR_REG_NIC_SW:                 /* the NIC's and one host ring */
+        tx_last = d->req.nr_tx_rings;
+        rx_last = d->req.nr_rx_rings;
+        break;
+    case NR_REG_ONE_NIC:
+        tx_first = tx_last = rx_first = rx_last =
+            (uint16_t)(d->req.nr_ringid & NETMAP_RING_MASK);
+        break;
+    default:                            /* pipe ends and the rest: ring 0 */
+        break;
+    }
+    d->first_tx_ring = tx_first;
+    d->last_tx_ring = tx_last;
+    d->first_rx_ring = rx_first;
+    d->last_rx_ring = rx_last;
+}
+
+/*
+ * Open a port by its legacy name (nm_parse) with NIOCREGIF on a new
+ * /dev/netmap descriptor and map its memory.  req, when given, is the
+ * starting request; new_flags carries NM_OPEN_* and the nr_ringid bits
+ * NETMAP_NO_TX_POLL and NETMAP_DO_RX_POLL; arg is a parent descriptor whose
+ * request fields the NM_OPEN_* flags copy and whose mapping is shared when
+ * the memory region is the same.  NULL with errno 0 for a name that starts
+ * with neither "netmap:" nor "vale" (not a netmap name); NULL with errno
+ * set on failure (the reason printed with D()).
+ */
+static inline struct nm_desc *
+nm_open(const char *ifname, const struct nmreq *req, uint64_t new_flags,
+    const struct nm_desc *arg)
+{
+    const struct nm_desc *parent = arg;
+    struct nm_desc *d;
+    char msg[MAXERRMSG];
+    int saved;
+
+    if (strncmp(ifname, "netmap:", 7) != 0 &&
+        strncmp(ifname, NM_BDG_NAME, strlen(NM_BDG_NAME)) != 0) {
+        errno = 0;                      /* not a netmap name: no error */
+        return NULL;
+    }
+    msg[0] = '\0';
+    d = (struct nm_desc *)calloc(1, sizeof(*d));
+    if (d == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    d->self = d;                        /* from here nm_close() takes it */
+    d->fd = open(NETMAP_DEVICE_NAME, O_RDWR);
+    if (d->fd < 0) {
+        snprintf(msg, sizeof(msg), "cannot open /dev/netmap: %s", strerror(errno));
+        goto fail;
+    }
+    if (req != NULL)
+        d->req = *req;
+    if (!(new_flags & NM_OPEN_IFNAME) && nm_parse(ifname, d, msg) < 0)
+        goto fail;
+    d->req.nr_version = NETMAP_API;
+    d->req.nr_ringid &= NETMAP_RING_MASK;
+    if (new_flags != 0 && IS_NETMAP_DESC(parent)) {
+        d->req.nr_arg1 = (new_flags & NM_OPEN_ARG1) ? parent->req.nr_arg1 : 4;
+        if (new_flags & NM_OPEN_ARG2)
+            d->req.nr_arg2 = parent->req.nr_arg2;
+        d->req.nr_arg3 = (new_flags & NM_OPEN_ARG3) ? parent->req.nr_arg3 : 0;
+        if (new_flags & NM_OPEN_RING_CFG) {
+            d->req.nr_tx_slots = parent->req.nr_tx_slots;
+            d->req.nr_rx_slots = parent->req.nr_rx_slots;
+            d->req.nr_tx_rings = parent->req.nr_tx_rings;
+            d->req.nr_rx_rings = parent->req.nr_rx_rings;
+        }
+        if (new_flags & NM_OPEN_IFNAME) {
+            memcpy(d->req.nr_name, parent->req.nr_name, sizeof(d->req.nr_name));
+            d->req.nr_ringid = parent->req.nr_ringid;
+            d->req.nr_flags = parent->req.nr_flags;
+        }
+    }
+    d->req.nr_ringid = (uint16_t)(d->req.nr_ringid |
+        (new_flags & (NETMAP_NO_TX_POLL | NETMAP_DO_RX_POLL)));
+    if (ioctl(d->fd, NIOCREGIF, &d->req) != 0) {
+        snprintf(msg, sizeof(msg), "NIOCREGIF failed: %s", strerror(errno));
+        goto fail;
+    }
+    nmc_nm_ring_range(d);
+    /* with a parent, nm_mmap() runs even under NM_OPEN_NO_MMAP: it shares
+     * the parent's mapping when it can */
+    if ((!(new_flags & NM_OPEN_NO_MMAP) || parent != NULL) && nm_mmap(d, parent) != 0) {
+        snprintf(msg, sizeof(msg), "mmap failed: %s", strerror(errno));
+        goto fail;
+    }
+    d->cur_tx_ring = d->first_tx_ring;
+    d->cur_rx_ring = d->first_rx_ring;
+    return d;
+
+fail:
+    saved = errno;
+    nm_close(d);
+    if (msg[0] != '\0')
+        D("%s %s", msg, ifname);
+    errno = saved != 0 ? saved : EINVAL;
+    return NULL;
+}
+
+/*
+ * Queue one packet on the first tx ring, from cur_tx_ring round the bound
+ * ones, with room for all of it: written from the ring's cur, split into
+ * buffer-sized NS_MOREFRAG fragments when it is larger than a buffer; head
+ * and cur move past it.  No system call: a sync or poll sends it.  Returns
+ * size, or 0 when no ring had room.
+ */
+static inline int
+nm_inject(struct nm_desc *d, const void *buf, size_t size)
+{
+    const char *src = (const char *)buf;
+    unsigned n = (unsigned)(d->last_tx_ring - d->first_tx_ring) + 1, k;
+    unsigned ri = d->cur_tx_ring;
+
+    for (k = 0; k < n; k++, ri++) {
+        struct netmap_ring *ring;
+        uint32_t i, last;
+        size_t rem = size, bufsz;
+
+        if (ri > d->last_tx_ring)
+            ri = d->first_tx_ring;
+        ring = NETMAP_TXRING(d->nifp, ri);
+        bufsz = ring->nr_buf_size;
+        /* the slot the last fragment goes in, if the ring has room */
+        for (last = ring->cur; last != ring->tail && rem > bufsz; rem -= bufsz)
+            last = nm_ring_next(ring, last);
+        if (last == ring->tail)
+            continue;
+        for (i = ring->cur; i != last; i = nm_ring_next(ring, i), src += bufsz) {
+            struct netmap_slot *slot = &ring->slot[i];
+
+            nm_pkt_copy(src, NETMAP_BUF(ring, slot->buf_idx), (int)bufsz);
+            slot->len = (uint16_t)bufsz;
+            slot->flags = NS_MOREFRAG;
+        }
+        nm_pkt_copy(src, NETMAP_BUF(ring, ring->slot[last].buf_idx), (int)rem);
+        ring->slot[last].len = (uint16_t)rem;
+        ring->slot[last].flags = 0;
+        ring->head = ring->cur = nm_ring_next(ring, last);
+        d->cur_tx_ring = (uint16_t)ri;
+        return (int)size;
+    }
+    return 0;
+}
+
+/*
+ * Hand up to cnt packets (cnt <= 0: all there are) of the bound rx rings,
+ * from cur_rx_ring round them, to cb(arg, hdr, buf), advancing each ring's
+ * head and cur past them; no system call.  A packet is a whole NS_MOREFRAG
+ * chain: hdr->len is its length, hdr->caplen the part that lies in one
+ * piece at buf (its first fragment, and the next ones while each buffer
+ * follows a full one in memory), hdr->slot its first slot.  cb runs one
+ * packet late, so hdr->flags is NM_MORE_PKTS on every call but the last of
+ * this nm_dispatch(); the slots have been released (head moved) when it
+ * runs, and stay valid until the next sync.  A chain not complete before
+ * the ring's tail stays for a later call.  Returns the number of packets.
+ */
+static inline int
+nm_dispatch(struct nm_desc *d, int cnt, nm_cb_t cb, unsigned char *arg)
+{
+    unsigned n = (unsigned)(d->last_rx_ring - d->first_rx_ring) + 1, k;
+    unsigned ri = d->cur_rx_ring;
+    int got = 0;
+
+    d->hdr.d = d;
+    d->hdr.buf = NULL;
+    d->hdr.flags = NM_MORE_PKTS;
+    for (k = 0; k < n && (cnt <= 0 || got < cnt); k++, ri++) {
+        struct netmap_ring *ring;
+
+        if (ri > d->last_rx_ring)
+            ri = d->first_rx_ring;
+        ring = NETMAP_RXRING(d->nifp, ri);
+        while (!nm_ring_empty(ring) && (cnt <= 0 || got < cnt)) {
+            uint32_t first = ring->cur, i = first;
+            struct netmap_slot *slot = &ring->slot[i];
+            unsigned char *start = (unsigned char *)NETMAP_BUF(ring, slot->buf_idx);
+            unsigned char *piece = start;       /* NULL once not in one piece */
+            uint32_t len = slot->len, caplen = slot->len;
+            int whole = 1;
+
+            while (slot->flags & NS_MOREFRAG) {
+                uint32_t prev_len = slot->len;
+                unsigned char *b;
+
+                i = nm_ring_next(ring, i);
+                if (i == ring->tail) {
+                    whole = 0;
+                    break;
+                }
+                slot = &ring->slot[i];
+                len += slot->len;
+                b = (unsigned char *)NETMAP_BUF(ring, slot->buf_idx);
+                if (piece != NULL && prev_len == ring->nr_buf_size &&
+                    b == piece + ring->nr_buf_size) {
+                    caplen += slot->len;
+                    piece = b;
+                } else {
+                    piece = NULL;
+                }
+            }
+            if (!whole)
+                break;                  /* the rest of the chain is not here yet */
+            if (d->hdr.buf != NULL)     /* the previous packet, now that one follows */
+                cb(arg, &d->hdr, d->hdr.buf);
+            d->cur_rx_ring = (uint16_t)ri;
+            d->hdr.slot = &ring->slot[first];
+            d->hdr.buf = start;
+            d->hdr.len = len;
+            d->hdr.caplen = caplen;
+            d->hdr.ts = ring->ts;
+            ring->head = ring->cur = nm_ring_next(ring, i);
+            got++;
+        }
+    }
+    if (d->hdr.buf != NULL) {
+        d->hdr.flags = 0;
+        cb(arg, &d->hdr, d->hdr.buf);
+    }
+    return got;
+}
+
+/*
+ * The buffer of the next slot of the bound rx rings, from cur_rx_ring round
+ * them, its head and cur moved past it at once (the buffer is valid until
+ * the next sync); hdr gets ts and len = caplen = that slot's length (one
+ * slot: an NS_MOREFRAG chain comes a fragment at a time).  NULL when every
+ * ring is empty; no system call.
+ */
+static inline unsigned char *
+nm_nextpkt(struct nm_desc *d, struct nm_pkthdr *hdr)
+{
+    unsigned ri = d->cur_rx_ring;
+
+    do {
+        struct netmap_ring *ring = NETMAP_RXRING(d->nifp, ri);
+
+        if (!nm_ring_empty(ring)) {
+            struct netmap_slot *slot = &ring->slot[ring->cur];
+
+            hdr->ts = ring->ts;
+            hdr->len = hdr->caplen = slot->len;
+            ring->head = ring->cur = nm_ring_next(ring, ring->cur);
+            d->cur_rx_ring = (uint16_t)ri;
+            return (unsigned char *)NETMAP_BUF(ring, slot->buf_idx);
+        }
+        if (++ri > d->last_rx_ring)
+            ri = d->first_rx_ring;
+    } while (ri != d->cur_rx_ring);
+    return NULL;
+}
 
 #endif /* NETMAP_WITH_LIBS */
 
