@@ -3,7 +3,11 @@ package directory; the cffi module nmcompat._nmc (csrc/ffi_build.py) is a thin
 wrapper linked against it (rpath $ORIGIN), so a process holds one copy of the
 engine and its process-wide state, whoever else links the same library.
 libnmcompat-netmap.so, the /dev/netmap emulation `nmcompat exec` preloads, is
-built beside it and linked against it the same way."""
+built beside it and linked against it the same way.  A regular build (a
+wheel) also puts the public headers (csrc/include) in the package as
+include/, for nmcompat-config --cflags; an editable install leaves them where
+they are, and nmcompat-config finds them there."""
+import glob
 import os
 import subprocess
 
@@ -12,6 +16,7 @@ from setuptools.command.build_ext import build_ext
 
 ENGINE = "nmcompat._nmc"
 LIBRARIES = ("libnmcompat.so", "libnmcompat-netmap.so")
+HEADERS = sorted(os.path.relpath(p, "csrc") for p in glob.glob("csrc/include/**/*.h", recursive=True))
 
 
 class BuildEngine(build_ext):
@@ -31,6 +36,11 @@ class BuildEngine(build_ext):
             os.makedirs(out, exist_ok=True)
             subprocess.run(["make", "-s", "-C", "csrc", f"OUT={out}"], check=True)
             ext.library_dirs = [*ext.library_dirs, out]
+            if not self.inplace:
+                for header in HEADERS:
+                    os.makedirs(os.path.join(out, os.path.dirname(header)), exist_ok=True)
+                    self.copy_file(os.path.join("csrc", header), os.path.join(out, header),
+                                   level=self.verbose)
         super().build_extension(ext)
 
     def copy_extensions_to_source(self):
@@ -46,7 +56,11 @@ class BuildEngine(build_ext):
 
     def get_outputs(self):
         outputs = super().get_outputs()
-        return outputs if self.inplace else [*outputs, *(self._library_paths(lib)[0] for lib in LIBRARIES)]
+        if self.inplace:
+            return outputs
+        out = os.path.dirname(self._library_paths()[0])
+        return [*outputs, *(self._library_paths(lib)[0] for lib in LIBRARIES),
+                *(os.path.join(out, header) for header in HEADERS)]
 
 
 setup(cffi_modules=["csrc/ffi_build.py:ffibuilder"], cmdclass={"build_ext": BuildEngine})
