@@ -379,38 +379,82 @@ struct nmd_file *nmd_adopt(int fd)
     return f;
 }
 
-/* REGISTER succeeded: fd's description becomes the port's device
- * descriptor, under the same number and close-on-exec flag. */
-int nmd_bind(int fd, struct nmd_file *f, struct nmc_port *port)
+/* Put description `src` in place at number n, keeping n's close-on-exec
+ * flag: 0 or -errno. */
+static int replace_at(int src, int n)
 {
-    int dev = nmc_port_dev_fd(port), fdflags, err = 0;
+    int fdflags = nmd_real.fcntl(n, F_GETFD);
 
-    if (dev < 0)
-        return dev;
-    fdflags = nmd_real.fcntl(fd, F_GETFD);
-    if (fdflags < 0 ||
-        nmd_real.dup3(dev, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
-        err = -errno;
-    nmd_real.close(dev);
-    if (err == 0) {
-        f->port = port;
-        know_file(f, fd);
+    if (fdflags < 0 || nmd_real.dup3(src, n, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+        return -errno;
+    return 0;
+}
+
+/* The numbers other than fd that name f (dups made before REGISTER) get
+ * description src too, as they share fd's file in netmap: a REGISTER or
+ * its undo through one number is seen through every one.  Under
+ * table_lock, so none is closed or dup'ed meanwhile; a number closed
+ * behind our back (it no longer names f's file) is left alone. */
+static void replace_other_names(struct nmd_file *f, int fd, int src)
+{
+    unsigned left = f->refs - 1;
+
+    for (unsigned c = 0; left && c < CHUNKS; c++) {
+        struct nmd_file **chunk = __atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE);
+        for (unsigned i = 0; chunk && left && i < CHUNK; i++) {
+            int n = (int)((c << CHUNK_BITS) | i);
+            if (n == fd || __atomic_load_n(&chunk[i], __ATOMIC_ACQUIRE) != f)
+                continue;
+            left--;
+            if (still_names(f, n))
+                replace_at(src, n);
+        }
     }
+}
+
+/* fd's description, and that of every other number naming f, becomes src
+ * (f then knows src's file). */
+static int replace_all(int fd, struct nmd_file *f, int src)
+{
+    int err;
+
+    pthread_mutex_lock(&table_lock);
+    if ((err = replace_at(src, fd)) == 0 && f->refs > 1)
+        replace_other_names(f, fd, src);
+    if (err == 0)
+        know_file(f, fd);
+    pthread_mutex_unlock(&table_lock);
     return err;
 }
 
-/* Undo nmd_bind (a REGISTER failed after it): fd names /dev/null again. */
+/* REGISTER succeeded: fd's description becomes the port's device
+ * descriptor, under the same number and close-on-exec flag, and so does
+ * that of every dup of fd made before. */
+int nmd_bind(int fd, struct nmd_file *f, struct nmc_port *port)
+{
+    int dev = nmc_port_dev_fd(port), err;
+
+    if (dev < 0)
+        return dev;
+    err = replace_all(fd, f, dev);
+    nmd_real.close(dev);
+    if (err == 0)
+        f->port = port;
+    return err;
+}
+
+/* Undo nmd_bind (a REGISTER failed after it): fd and its dups name
+ * /dev/null again. */
 void nmd_unbind(int fd, struct nmd_file *f)
 {
-    int null = nmd_real.open("/dev/null", O_RDWR | O_CLOEXEC), fdflags = nmd_real.fcntl(fd, F_GETFD);
+    int null = nmd_real.open("/dev/null", O_RDWR | O_CLOEXEC);
 
     if (null >= 0) {
-        nmd_real.dup3(null, fd, (fdflags >= 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0);
+        replace_all(fd, f, null);
         nmd_real.close(null);
     }
     nmc_port_close(f->port);            /* the device descriptor is gone: the holder too */
     f->port = NULL;
-    know_file(f, fd);
 }
 
 /* mmap of a registered descriptor: its netmap memory, [off, off + len)

@@ -17,6 +17,9 @@
  *   readonly         the netmap fd cannot write or truncate what it names
  *   open-null        open(NULL) fails with EFAULT
  *   options          option chains as netmap sizes and checks them
+ *   dup-unbound      dups made before REGISTER name the registered file too
+ *                    (fstat, control requests, cloexec kept, syncs after the
+ *                    first number is closed)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +31,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -209,6 +213,37 @@ static int options(void)
     return 0;
 }
 
+static int dup_unbound(void)
+{
+    struct port m, s = { 0 };
+    struct stat a, b, c;
+    struct nmreq_register again = { .nr_mode = NR_REG_ALL_NIC };
+    int d, d2;
+
+    open_port(&m, "du{1", NR_REG_ALL_NIC);
+    s.fd = open("/dev/netmap", O_RDWR);
+    CHECK(s.fd >= 0 && (d = dup(s.fd)) >= 0 && (d2 = fcntl(s.fd, F_DUPFD_CLOEXEC, 100)) >= 100, "dup");
+    s.reg.nr_mode = NR_REG_ALL_NIC;
+    CHECK(ctrl(s.fd, "du}1", NETMAP_REQ_REGISTER, &s.reg, 0) == 0, "register");
+    CHECK(fstat(s.fd, &a) == 0 && fstat(d, &b) == 0 && fstat(d2, &c) == 0, "fstat");
+    CHECK(a.st_ino == b.st_ino && a.st_ino == c.st_ino && a.st_dev == b.st_dev, "one file: %lu %lu %lu",
+          (unsigned long)a.st_ino, (unsigned long)b.st_ino, (unsigned long)c.st_ino);
+    CHECK(fcntl(d2, F_GETFD) == FD_CLOEXEC && fcntl(d, F_GETFD) == 0, "close-on-exec flags kept");
+    CHECK(ctrl(d, "du}1", NETMAP_REQ_REGISTER, &again, 0) < 0 && errno == EBUSY, "registered through the dup");
+    close(s.fd);
+    s.fd = d;
+    s.mem = mmap(NULL, s.reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, d2, 0);
+    CHECK(s.mem != MAP_FAILED, "mmap through the second dup");
+    s.nifp = NETMAP_IF(s.mem, s.reg.nr_offset);
+    queue(&m, 3);
+    CHECK(ioctl(d, NIOCRXSYNC, NULL) == 0, "rxsync");
+    CHECK(nm_ring_space(NETMAP_RXRING(s.nifp, 0)) == 3, "3 frames through the dup");
+    close(d2);
+    close_port(&s);
+    close_port(&m);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int rc = -1;
@@ -225,6 +260,7 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[1], "readonly")) rc = readonly();
     else if (!strcmp(argv[1], "open-null")) rc = open_null();
     else if (!strcmp(argv[1], "options")) rc = options();
+    else if (!strcmp(argv[1], "dup-unbound")) rc = dup_unbound();
     if (rc == 0)
         printf("%s ok\n", argv[1]);
     return rc == 0 ? 0 : 2;
