@@ -17,6 +17,11 @@
  *   readonly         the netmap fd cannot write or truncate what it names
  *   open-null        open(NULL) fails with EFAULT
  *   options          option chains as netmap sizes and checks them
+ *   xproc            across processes: NR_EXCLUSIVE keeps a second process
+ *                    out until the first closes; a sender meets back-pressure
+ *                    from a reader elsewhere; a pipe end closed with a full
+ *                    TX ring and opened again by another process finds the
+ *                    ring as it was, and the reader gets every frame in order
  *   dup-unbound      dups made before REGISTER name the registered file too
  *                    (fstat, control requests, cloexec kept, syncs after the
  *                    first number is closed)
@@ -33,6 +38,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nm_test.h"
@@ -213,6 +219,95 @@ static int options(void)
     return 0;
 }
 
+static void say(int fd, uint32_t v)
+{
+    CHECK(write(fd, &v, sizeof(v)) == sizeof(v), "say");
+}
+
+static uint32_t hear(int fd)
+{
+    uint32_t v;
+
+    CHECK(read(fd, &v, sizeof(v)) == sizeof(v), "hear");
+    return v;
+}
+
+/* Frames numbered from 0 until the TX ring is full after a txsync. */
+static uint32_t fill_ring(struct port *p)
+{
+    struct netmap_ring *r = NETMAP_TXRING(p->nifp, 0);
+    uint32_t n = 0;
+
+    do {
+        for (; nm_ring_space(r); n++) {
+            struct netmap_slot *sl = &r->slot[r->head];
+            memcpy(NETMAP_BUF(r, sl->buf_idx), &n, sizeof(n));
+            sl->len = 60;
+            r->head = r->cur = nm_ring_next(r, r->head);
+        }
+        CHECK(ioctl(p->fd, NIOCTXSYNC, NULL) == 0, "txsync");
+    } while (nm_ring_space(r));
+    return n;
+}
+
+/* The child: kept out, then the reader of frames sent elsewhere. */
+static void xproc_child(int in, int out)
+{
+    struct port m2, s;
+    struct nmreq_register reg = { .nr_mode = NR_REG_ALL_NIC };
+    struct pollfd pfd;
+    int fd = open("/dev/netmap", O_RDWR);
+    uint32_t k, got = 0;
+
+    CHECK(ctrl(fd, "xp{1", NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == EBUSY, "exclusive elsewhere");
+    close(fd);
+    open_port(&s, "xp}1", NR_REG_ALL_NIC);
+    say(out, 0);
+    k = hear(in);                       /* the sender filled its ring and closed */
+    open_port(&m2, "xp{1", NR_REG_ALL_NIC);
+    CHECK(nm_ring_space(NETMAP_TXRING(m2.nifp, 0)) == 0, "the full TX ring found as it was");
+    struct netmap_ring *rx = NETMAP_RXRING(s.nifp, 0);
+    CHECK(ioctl(s.fd, NIOCRXSYNC, NULL) == 0, "rxsync");
+    for (; !nm_ring_empty(rx); got++) {
+        uint32_t seq;
+        memcpy(&seq, NETMAP_BUF(rx, rx->slot[rx->head].buf_idx), sizeof(seq));
+        CHECK(seq == got, "frame %u is %u", got, seq);
+        rx->head = rx->cur = nm_ring_next(rx, rx->head);
+    }
+    CHECK(got == k, "got %u of %u", got, k);
+    CHECK(ioctl(s.fd, NIOCRXSYNC, NULL) == 0, "release");
+    pfd = (struct pollfd){ .fd = m2.fd, .events = POLLOUT };
+    CHECK(poll(&pfd, 1, 5000) == 1 && pfd.revents == POLLOUT, "room again: %#x", pfd.revents);
+    close_port(&m2);
+    close_port(&s);
+}
+
+static int xproc(void)
+{
+    int down[2], up[2], status;
+    struct port m;
+    struct pollfd pfd;
+    uint32_t k;
+    pid_t pid;
+
+    CHECK(pipe(down) == 0 && pipe(up) == 0, "pipe");
+    open_port_flags(&m, "xp{1", NR_REG_ALL_NIC, NR_EXCLUSIVE);
+    if ((pid = fork()) == 0) {
+        close_port(&m);                 /* its copy only: the parent keeps the port */
+        xproc_child(down[0], up[1]);
+        _exit(0);
+    }
+    CHECK(pid > 0, "fork");
+    hear(up[0]);                        /* kept out, and reading end open */
+    k = fill_ring(&m);
+    pfd = (struct pollfd){ .fd = m.fd, .events = POLLOUT };
+    CHECK(poll(&pfd, 1, 100) == 0, "back-pressure from the other process: %#x", pfd.revents);
+    close_port(&m);
+    say(down[1], k);
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child");
+    return 0;
+}
+
 static int dup_unbound(void)
 {
     struct port m, s = { 0 };
@@ -261,6 +356,7 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[1], "open-null")) rc = open_null();
     else if (!strcmp(argv[1], "options")) rc = options();
     else if (!strcmp(argv[1], "dup-unbound")) rc = dup_unbound();
+    else if (!strcmp(argv[1], "xproc")) rc = xproc();
     if (rc == 0)
         printf("%s ok\n", argv[1]);
     return rc == 0 ? 0 : 2;
