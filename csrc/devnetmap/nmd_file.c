@@ -310,13 +310,10 @@ int nmd_dup(int oldfd, int newfd)
  * it, and finished with the caller's reference. */
 static void unpublish(int fd, struct nmd_file *f)
 {
-    bool done = false;
-
     pthread_mutex_lock(&table_lock);
     if (nmd_lookup(fd) == f)
-        done = unname(fd, f);
+        unname(fd, f);                  /* marks it closed: the put below finishes it */
     pthread_mutex_unlock(&table_lock);
-    (void)done;                         /* unname marked it closed: the put below finishes it */
     nmd_put(f);
 }
 
@@ -358,12 +355,13 @@ static struct nmd_file *publish(int fd, struct nmc_port *port, bool *mine)
  * (received with SCM_RIGHTS, or kept across exec): its port, adopted
  * (nmc_port_adopt), under that number.  Returned as by nmd_get; NULL if it
  * is none.  Another thread may close fd meanwhile and the number be reused
- * (the engine's own close of a port opens the control file, a REGISTER
- * makes a device descriptor before putting it in place): the adoption
- * fails if the number stops naming a device descriptor before the holder
- * is found, and the entry, once published, stays only if fd still names
- * the port's device descriptor (a close that missed the entry has closed
- * the number; one that came later goes through nmd_close). */
+ * (the engine's own close of a port opens the control file there): the
+ * adoption fails if the number stops naming a device descriptor before the
+ * holder is found, and the entry, once published, stays only if fd still
+ * names the port's device descriptor (a close that missed the entry has
+ * closed the number; one that came later goes through nmd_close).  Not
+ * covered: a concurrent REGISTER's own device descriptor, adopted under
+ * its temporary number and closed by nmd_bind after the check. */
 struct nmd_file *nmd_adopt(int fd)
 {
     struct nmd_file *f;
