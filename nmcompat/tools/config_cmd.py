@@ -15,10 +15,10 @@
           `nmcompat exec`) and -lnmcompat (the engine)
 --pkgconfigdir
           the directory holding the package's nmcompat.pc (the engine's
-          API, -lnmcompat) and libnetmap.pc (netmap's API: the same as
-          --cflags --libs, with libnmcompat-netmap kept linked under
-          --as-needed), for PKG_CONFIG_PATH: the package directory; given
-          alone
+          API, -lnmcompat) and libnetmap.pc (netmap's API: --cflags, and
+          of --libs the -L, -rpath and -lnmcompat-netmap, kept linked
+          under --as-needed), for PKG_CONFIG_PATH: the package directory;
+          given alone
 
 Given together, --cflags and --libs print on one line, --cflags' first,
 whatever the order asked.  Exit status 2 for an unknown option, none, or
