@@ -9,7 +9,9 @@
  *                    (n rounds, 10 by default)
  *   close-sync [n]   ... and one that loops on NIOCRXSYNC: the number, freed
  *                    and reused by the engine's own close, is never taken
- *                    for a device descriptor to adopt
+ *                    for a device descriptor to adopt; after both, the
+ *                    process has nothing of the runtime directory open or
+ *                    mapped (a leaked entry keeps its port's files)
  *   stale            an fd closed with close_range() and the number reused by
  *                    a file: the file is the file (mmap, ioctl, close)
  *   exclusive-info   PORT_INFO_GET, NIOCGINFO and POOLS_INFO_GET of a port
@@ -30,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +106,45 @@ static void *user(void *arg)
     return NULL;
 }
 
+/* This process's descriptors and mappings of files in the runtime
+ * directory: none once every port is closed (an entry leaked with its
+ * port keeps the region's control file open and its memory mapped). */
+static unsigned rundir_residue(void)
+{
+    char dir[512], prefix[600], link[300], path[1024], line[1280];
+    const char *env = getenv("NMCOMPAT_RUNDIR");
+    unsigned n = 0;
+    struct dirent *e;
+    DIR *d;
+    FILE *maps;
+
+    snprintf(dir, sizeof(dir), "%s", env ? env : "");
+    if (!env)
+        snprintf(dir, sizeof(dir), "/dev/shm/nmcompat-%u", (unsigned)getuid());
+    snprintf(prefix, sizeof(prefix), "%s/", dir);
+    CHECK((d = opendir("/proc/self/fd")) != NULL, "opendir /proc/self/fd");
+    while ((e = readdir(d))) {
+        ssize_t len;
+        snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
+        if ((len = readlink(link, path, sizeof(path) - 1)) < 0)
+            continue;
+        path[len] = '\0';
+        if (strncmp(path, prefix, strlen(prefix)) == 0) {
+            fprintf(stderr, "left open: fd %s %s\n", e->d_name, path);
+            n++;
+        }
+    }
+    closedir(d);
+    CHECK((maps = fopen("/proc/self/maps", "r")) != NULL, "open /proc/self/maps");
+    while (fgets(line, sizeof(line), maps))
+        if (strstr(line, prefix)) {
+            fprintf(stderr, "left mapped: %s", line);
+            n++;
+        }
+    fclose(maps);
+    return n;
+}
+
 /* One thread uses the fd, another closes it (rounds times): no crash. */
 static int close_while(int sync, int rounds)
 {
@@ -122,6 +164,7 @@ static int close_while(int sync, int rounds)
         pthread_join(t, NULL);
         close_port(&m);
     }
+    CHECK(rundir_residue() == 0, "every port closed: nothing of them is left in the process");
     return 0;
 }
 
