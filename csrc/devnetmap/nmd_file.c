@@ -82,6 +82,21 @@ static int put(int fd, struct nmd_file *f)
     return 0;
 }
 
+static bool unname(int fd, struct nmd_file *f);
+
+/* put, under table_lock, for a number the kernel has just given out (open,
+ * dup): an entry still there is stale (its number was closed behind our
+ * back, or adopted by another thread just before that) and is unnamed;
+ * *was is set when that was its last name, for the caller to finish after
+ * letting the lock go. */
+static int put_over(int fd, struct nmd_file *f, struct nmd_file **was)
+{
+    struct nmd_file *old = nmd_lookup(fd);
+
+    *was = old && unname(fd, old) ? old : NULL;
+    return put(fd, f);
+}
+
 static void know_file(struct nmd_file *f, int fd)
 {
     struct stat st;
@@ -199,7 +214,7 @@ void nmd_put(struct nmd_file *f)
 /* A new unbound descriptor: a description of /dev/null until REGISTER. */
 int nmd_open(int flags)
 {
-    struct nmd_file *f = alloc_file();
+    struct nmd_file *f = alloc_file(), *was = NULL;
     int fd, err;
 
     if (!f)
@@ -210,8 +225,10 @@ int nmd_open(int flags)
         f->refs = 1;
         know_file(f, fd);
         pthread_mutex_lock(&table_lock);
-        err = put(fd, f);
+        err = put_over(fd, f, &was);
         pthread_mutex_unlock(&table_lock);
+        if (was)
+            finish(was);
     }
     if (err < 0) {
         if (fd >= 0)
@@ -290,18 +307,13 @@ void nmd_forget_range(unsigned first, unsigned last)
 int nmd_dup(int oldfd, int newfd)
 {
     struct nmd_file *f, *was = NULL;
-    bool done = false;
     int err = 0;
 
     pthread_mutex_lock(&table_lock);
-    if ((f = nmd_lookup(oldfd)) && newfd != oldfd) {
-        if ((was = nmd_lookup(newfd)))
-            done = unname(newfd, was);
-        if ((err = put(newfd, f)) == 0)
-            f->refs++;
-    }
+    if ((f = nmd_lookup(oldfd)) && newfd != oldfd && (err = put_over(newfd, f, &was)) == 0)
+        f->refs++;
     pthread_mutex_unlock(&table_lock);
-    if (done)
+    if (was)
         finish(was);
     return err;
 }
@@ -359,9 +371,10 @@ static struct nmd_file *publish(int fd, struct nmc_port *port, bool *mine)
  * adoption fails if the number stops naming a device descriptor before the
  * holder is found, and the entry, once published, stays only if fd still
  * names the port's device descriptor (a close that missed the entry has
- * closed the number; one that came later goes through nmd_close).  Not
- * covered: a concurrent REGISTER's own device descriptor, adopted under
- * its temporary number and closed by nmd_bind after the check. */
+ * closed the number; one that came later goes through nmd_close; an open
+ * that reuses the number unnames what is there, put_over).  Not covered:
+ * a concurrent REGISTER's own device descriptor, adopted under its
+ * temporary number and closed by nmd_bind after the check. */
 struct nmd_file *nmd_adopt(int fd)
 {
     struct nmd_file *f;

@@ -27,6 +27,8 @@
  *   dup-unbound      dups made before REGISTER name the registered file too
  *                    (fstat, control requests, cloexec kept, syncs after the
  *                    first number is closed)
+ *   reuse-adopted    an adopted number closed behind the emulation's back and
+ *                    reused by open("/dev/netmap"): the adopted port goes
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -382,6 +384,30 @@ static int dup_unbound(void)
     return 0;
 }
 
+/* An adopted entry left at a number the kernel has freed (closed behind
+ * the emulation's back, as here, or closed by another thread between an
+ * adoption's check and its publication: the same entry, made
+ * deterministic) is stale; the open that reuses the number unnames it,
+ * and its port closes. */
+static int reuse_adopted(void)
+{
+    struct port m, s;
+    int n, fd;
+
+    open_port(&m, "ea{1", NR_REG_ALL_NIC);
+    open_port(&s, "ea}1", NR_REG_ALL_NIC);
+    CHECK((n = (int)syscall(SYS_dup, s.fd)) >= 0, "a number the emulation does not know");
+    CHECK(ioctl(n, NIOCRXSYNC, NULL) == 0, "adopted by its first sync");
+    CHECK(syscall(SYS_close, n) == 0, "closed behind the emulation's back");
+    CHECK((fd = open("/dev/netmap", O_RDWR)) == n, "the number reused by /dev/netmap: %d, not %d", fd, n);
+    CHECK(close(fd) == 0, "close");
+    close_port(&s);
+    close_port(&m);
+    CHECK(rundir_residue() == 0, "the adopted port went with the entry");
+    return 0;
+}
+
+
 int main(int argc, char **argv)
 {
     int rc = -1;
@@ -400,6 +426,7 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[1], "options")) rc = options();
     else if (!strcmp(argv[1], "dup-unbound")) rc = dup_unbound();
     else if (!strcmp(argv[1], "xproc")) rc = xproc();
+    else if (!strcmp(argv[1], "reuse-adopted")) rc = reuse_adopted();
     if (rc == 0)
         printf("%s ok\n", argv[1]);
     return rc == 0 ? 0 : 2;

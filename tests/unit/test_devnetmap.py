@@ -19,7 +19,7 @@ ROOT = HERE.parent.parent
 SOURCE = ROOT / "tests" / "devnetmap" / "nm_raw.c"
 EDGE = ROOT / "tests" / "devnetmap" / "nm_edge.c"
 EDGE_MODES = ["pollout-nopeer", "rdnorm", "close-poll", "close-sync", "stale", "exclusive-info", "readonly",
-              "open-null", "options", "dup-unbound", "xproc"]
+              "open-null", "options", "dup-unbound", "xproc", "reuse-adopted"]
 
 
 def _cc(out: Path, *extra: str, source: Path = SOURCE) -> Path:
