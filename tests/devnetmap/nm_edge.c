@@ -29,6 +29,14 @@
  *                    first number is closed)
  *   reuse-adopted    an adopted number closed behind the emulation's back and
  *                    reused by open("/dev/netmap"): the adopted port goes
+ *   bind-closed      another thread closes the number a REGISTER is binding
+ *                    and opens a file there: EBADF, the file left alone
+ *   bind-adopted     another thread adopts a REGISTER's temporary device
+ *                    descriptor: that entry goes with the number
+ *
+ * The bind-* modes force their interleaving through the emulation's test
+ * hook (nmcompat_test_bind_hook, called where a REGISTER has made its
+ * device descriptor; this program is linked with -rdynamic).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -407,6 +415,116 @@ static int reuse_adopted(void)
     return 0;
 }
 
+/* The bind hook hands its work to this thread, whose calls are the
+ * program's own (the hook runs inside the emulation, where calls are not
+ * emulated), and waits for it. */
+static struct {
+    int go[2], done[2];                 /* pipes: hook -> helper, helper -> hook */
+    const char *mode, *file;
+    int fd, dev;                        /* the hook's arguments */
+    int file_fd, sync_rc;               /* what the helper did */
+} hk;
+
+static void *hook_helper(void *arg)
+{
+    char c;
+
+    (void)arg;
+    CHECK(read(hk.go[0], &c, 1) == 1, "helper: go");
+    if (!strcmp(hk.mode, "bind-closed")) {
+        CHECK(close(hk.fd) == 0, "helper: close the registering number");
+        hk.file_fd = open(hk.file, O_RDONLY);
+    } else {                            /* bind-adopted */
+        hk.sync_rc = ioctl(hk.dev, NIOCTXSYNC, NULL);
+    }
+    CHECK(write(hk.done[1], "d", 1) == 1, "helper: done");
+    return NULL;
+}
+
+__attribute__((visibility("default"))) void nmcompat_test_bind_hook(int fd, int dev);
+void nmcompat_test_bind_hook(int fd, int dev)
+{
+    char c;
+
+    if (!hk.mode)
+        return;
+    hk.fd = fd;
+    hk.dev = dev;
+    CHECK(write(hk.go[1], "g", 1) == 1 && read(hk.done[0], &c, 1) == 1, "hook: helper");
+}
+
+static pthread_t hook_start(const char *mode, const char *file)
+{
+    pthread_t t;
+
+    hk.mode = mode;
+    hk.file = file;
+    CHECK(pipe(hk.go) == 0 && pipe(hk.done) == 0, "pipe");
+    CHECK(pthread_create(&t, NULL, hook_helper, NULL) == 0, "thread");
+    return t;
+}
+
+static void hook_join(pthread_t t)
+{
+    CHECK(pthread_join(t, NULL) == 0, "join");
+    hk.mode = NULL;
+}
+
+/* Once the numbers freed meanwhile have been looked at (the pipes, made
+ * first, hold numbers below those). */
+static void hook_close(void)
+{
+    close(hk.go[0]), close(hk.go[1]), close(hk.done[0]), close(hk.done[1]);
+}
+
+/* Another thread closes the number a REGISTER is binding and opens a file
+ * that takes it: the REGISTER fails with EBADF and the file stays the
+ * file (the device descriptor was put over it). */
+static int bind_closed(const char *file)
+{
+    struct nmreq_register reg = { .nr_mode = NR_REG_ALL_NIC };
+    struct stat want, got;
+    char buf[16] = { 0 };
+    pthread_t t;
+    int fd = open("/dev/netmap", O_RDWR);
+
+    CHECK(fd >= 0 && stat(file, &want) == 0, "open");
+    t = hook_start("bind-closed", file);
+    CHECK(ctrl(fd, "eb}1", NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == EBADF,
+          "a REGISTER whose number was closed meanwhile: EBADF");
+    hook_join(t);
+    hook_close();
+    CHECK(hk.file_fd == fd, "the file took the number: %d, not %d", hk.file_fd, fd);
+    CHECK(fstat(fd, &got) == 0 && got.st_ino == want.st_ino && got.st_dev == want.st_dev, "the file is the file");
+    CHECK(pread(fd, buf, sizeof(buf) - 1, 0) > 0 && !strncmp(buf, "the file", 8), "the file's bytes");
+    CHECK(close(fd) == 0, "close the file");
+    CHECK(rundir_residue() == 0, "the port closed");
+    return 0;
+}
+
+/* Another thread adopts a REGISTER's temporary device descriptor (a netmap
+ * ioctl on a number it does not own): the entry goes when the REGISTER
+ * closes that number, so a file that takes the number next is the file. */
+static int bind_adopted(const char *file)
+{
+    struct nmreq_register reg = { .nr_mode = NR_REG_ALL_NIC };
+    struct port m;
+    pthread_t t;
+    int fd = open("/dev/netmap", O_RDWR), f;
+
+    open_port(&m, "eb{2", NR_REG_ALL_NIC);
+    t = hook_start("bind-adopted", file);
+    CHECK(ctrl(fd, "eb}2", NETMAP_REQ_REGISTER, &reg, 0) == 0, "register");
+    hook_join(t);
+    CHECK(hk.sync_rc == 0, "the other thread's sync adopted the device descriptor");
+    CHECK((f = open(file, O_RDONLY)) == hk.dev, "the number reused by a file: %d, not %d", f, hk.dev);
+    CHECK(ioctl(f, NIOCTXSYNC, NULL) < 0 && errno == ENOTTY, "a netmap ioctl on the file");
+    CHECK(close(f) == 0 && close(fd) == 0, "close");
+    hook_close();
+    close_port(&m);
+    CHECK(rundir_residue() == 0, "the adopted port closed");
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -427,6 +545,8 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[1], "dup-unbound")) rc = dup_unbound();
     else if (!strcmp(argv[1], "xproc")) rc = xproc();
     else if (!strcmp(argv[1], "reuse-adopted")) rc = reuse_adopted();
+    else if (!strcmp(argv[1], "bind-closed") && argc == 3) rc = bind_closed(argv[2]);
+    else if (!strcmp(argv[1], "bind-adopted") && argc == 3) rc = bind_adopted(argv[2]);
     if (rc == 0)
         printf("%s ok\n", argv[1]);
     return rc == 0 ? 0 : 2;

@@ -19,7 +19,8 @@ ROOT = HERE.parent.parent
 SOURCE = ROOT / "tests" / "devnetmap" / "nm_raw.c"
 EDGE = ROOT / "tests" / "devnetmap" / "nm_edge.c"
 EDGE_MODES = ["pollout-nopeer", "rdnorm", "close-poll", "close-sync", "stale", "exclusive-info", "readonly",
-              "open-null", "options", "dup-unbound", "xproc", "reuse-adopted"]
+              "open-null", "options", "dup-unbound", "xproc", "reuse-adopted", "bind-closed", "bind-adopted"]
+FILE_MODES = ("stale", "bind-closed", "bind-adopted")
 
 
 def _cc(out: Path, *extra: str, source: Path = SOURCE) -> Path:
@@ -37,13 +38,14 @@ def nm_raw(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def nm_edge(tmp_path_factory) -> Path:
-    return _cc(tmp_path_factory.mktemp("nmedge") / "nm_edge", source=EDGE)
+    """-rdynamic: the emulation finds the program's nmcompat_test_bind_hook."""
+    return _cc(tmp_path_factory.mktemp("nmedge") / "nm_edge", "-rdynamic", source=EDGE)
 
 
 def _edge_args(mode: str, tmp_path: Path, rounds: int = 100) -> list:
     if mode.startswith("close-"):
         return [mode, rounds]
-    if mode != "stale":
+    if mode not in FILE_MODES:
         return [mode]
     f = tmp_path / "a-file"
     f.write_text("the file's own bytes\n")
@@ -56,7 +58,8 @@ def test_edge_cases(nm_edge, rundir, tmp_path, mode):
     in poll or a sync (100 rounds: a leaked entry left the port's files open
     and mapped in 2 of 5 runs of 10 rounds, 5 of 5 of 100), a number closed
     behind our back and reused, info of an exclusive port, a read-only device
-    fd, open(NULL), option chains."""
+    fd, open(NULL), option chains, a REGISTER racing another thread's close,
+    open or adoption."""
     out = nmexec(nm_edge, *_edge_args(mode, tmp_path), rundir=rundir, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout == f"{mode} ok\n"
