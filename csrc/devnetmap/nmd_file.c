@@ -485,14 +485,13 @@ int nmd_bind(int fd, struct nmd_file *f, struct nmc_port *port)
     return err;
 }
 
-/* Undo nmd_bind (a REGISTER failed after it): fd and its dups name
- * /dev/null again. */
-void nmd_unbind(int fd, struct nmd_file *f)
+/* Undo nmd_bind (a REGISTER failed after it): fd and its dups name again
+ * the description `null` keeps (fd's /dev/null, dup'ed before the
+ * REGISTER: nothing needs opening here, so a process out of descriptors
+ * (EMFILE) is undone too); null is closed. */
+void nmd_unbind(int fd, struct nmd_file *f, int null)
 {
-    int null = nmd_real.open("/dev/null", O_RDWR | O_CLOEXEC);
-
-    if (null >= 0)
-        replace_all(fd, f, null);
+    replace_all(fd, f, null);
     nmc_port_close(f->port);            /* the device descriptor is gone: the holder too */
     f->port = NULL;
 }

@@ -33,10 +33,12 @@
  *                    and opens a file there: EBADF, the file left alone
  *   bind-adopted     another thread adopts a REGISTER's temporary device
  *                    descriptor: that entry goes with the number
+ *   unbind-emfile    a registration undone (an unserved option) while the
+ *                    process can open no descriptor: the fd is /dev/null again
  *
- * The bind-* modes force their interleaving through the emulation's test
- * hook (nmcompat_test_bind_hook, called where a REGISTER has made its
- * device descriptor; this program is linked with -rdynamic).
+ * The bind-* and unbind-* modes force their interleaving through the
+ * emulation's test hook (nmcompat_test_bind_hook, called where a REGISTER
+ * has made its device descriptor; this program is linked with -rdynamic).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,7 +51,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -423,6 +427,7 @@ static struct {
     const char *mode, *file;
     int fd, dev;                        /* the hook's arguments */
     int file_fd, sync_rc;               /* what the helper did */
+    struct rlimit lim;
 } hk;
 
 static void *hook_helper(void *arg)
@@ -450,6 +455,12 @@ void nmcompat_test_bind_hook(int fd, int dev)
         return;
     hk.fd = fd;
     hk.dev = dev;
+    if (!strcmp(hk.mode, "unbind-emfile")) {   /* from here on no descriptor can be opened */
+        CHECK(getrlimit(RLIMIT_NOFILE, &hk.lim) == 0, "getrlimit");
+        struct rlimit low = { .rlim_cur = (rlim_t)dev, .rlim_max = hk.lim.rlim_max };
+        CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0, "setrlimit");
+        return;
+    }
     CHECK(write(hk.go[1], "g", 1) == 1 && read(hk.done[0], &c, 1) == 1, "hook: helper");
 }
 
@@ -526,6 +537,41 @@ static int bind_adopted(const char *file)
     return 0;
 }
 
+/* An unserved option undoes a registration while the process can open no
+ * descriptor: the fd names /dev/null again (not the device descriptor of a
+ * closed port) and registers afterwards.  A REGISTER with options that
+ * cannot keep the means of its undo (a descriptor) is refused (EMFILE)
+ * before anything is registered. */
+static int unbind_emfile(void)
+{
+    struct nmreq_option o = { .nro_reqtype = 100 };
+    struct nmreq_register reg = { .nr_mode = NR_REG_ALL_NIC };
+    struct rlimit lim, none;
+    struct stat st;
+    int fd = open("/dev/netmap", O_RDWR), next;
+
+    CHECK(fd >= 0 && (next = dup(0)) > fd && close(next) == 0, "open");
+    CHECK(getrlimit(RLIMIT_NOFILE, &lim) == 0, "getrlimit");
+    none = (struct rlimit){ .rlim_cur = (rlim_t)next, .rlim_max = lim.rlim_max };
+    CHECK(setrlimit(RLIMIT_NOFILE, &none) == 0, "setrlimit");
+    errno = 0;
+    CHECK(ctrl(fd, "ef}1", NETMAP_REQ_REGISTER, &reg, (uintptr_t)&o) < 0 && errno == EMFILE,
+          "options, and no descriptor to keep for the undo");
+    CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0 && fstat(fd, &st) == 0 && S_ISCHR(st.st_mode), "not registered");
+    hk.mode = "unbind-emfile";
+    CHECK(ctrl(fd, "ef}1", NETMAP_REQ_REGISTER, &reg, (uintptr_t)&o) < 0 && errno == EOPNOTSUPP,
+          "an unserved option");
+    CHECK(hk.dev > 0 && setrlimit(RLIMIT_NOFILE, &hk.lim) == 0, "the hook ran; limit restored");
+    hk.mode = NULL;
+    CHECK(o.nro_status == EOPNOTSUPP, "the option's status");
+    CHECK(fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3),
+          "the fd is /dev/null again (mode %o)", st.st_mode);
+    CHECK(ctrl(fd, "ef}1", NETMAP_REQ_REGISTER, &reg, 0) == 0, "registers afterwards");
+    CHECK(close(fd) == 0, "close");
+    CHECK(rundir_residue() == 0, "the ports closed");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int rc = -1;
@@ -547,6 +593,7 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[1], "reuse-adopted")) rc = reuse_adopted();
     else if (!strcmp(argv[1], "bind-closed") && argc == 3) rc = bind_closed(argv[2]);
     else if (!strcmp(argv[1], "bind-adopted") && argc == 3) rc = bind_adopted(argv[2]);
+    else if (!strcmp(argv[1], "unbind-emfile")) rc = unbind_emfile();
     if (rc == 0)
         printf("%s ok\n", argv[1]);
     return rc == 0 ? 0 : 2;

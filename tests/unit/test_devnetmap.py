@@ -19,7 +19,8 @@ ROOT = HERE.parent.parent
 SOURCE = ROOT / "tests" / "devnetmap" / "nm_raw.c"
 EDGE = ROOT / "tests" / "devnetmap" / "nm_edge.c"
 EDGE_MODES = ["pollout-nopeer", "rdnorm", "close-poll", "close-sync", "stale", "exclusive-info", "readonly",
-              "open-null", "options", "dup-unbound", "xproc", "reuse-adopted", "bind-closed", "bind-adopted"]
+              "open-null", "options", "dup-unbound", "xproc", "reuse-adopted", "bind-closed", "bind-adopted",
+              "unbind-emfile"]
 FILE_MODES = ("stale", "bind-closed", "bind-adopted")
 
 
@@ -59,7 +60,7 @@ def test_edge_cases(nm_edge, rundir, tmp_path, mode):
     and mapped in 2 of 5 runs of 10 rounds, 5 of 5 of 100), a number closed
     behind our back and reused, info of an exclusive port, a read-only device
     fd, open(NULL), option chains, a REGISTER racing another thread's close,
-    open or adoption."""
+    open or adoption, its undo out of descriptors."""
     out = nmexec(nm_edge, *_edge_args(mode, tmp_path), rundir=rundir, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout == f"{mode} ok\n"
