@@ -267,10 +267,10 @@ static int options(void)
     o[0] = (struct nmreq_option){ .nro_reqtype = 0, .nro_next = (uintptr_t)&o[0] };
     CHECK(ctrl(fd, "eq{1", NETMAP_REQ_REGISTER, &reg, (uintptr_t)o) < 0 && errno == EMSGSIZE,
           "a self-looping option: EMSGSIZE before its type");
-    reg.nr_mode = NR_REG_NULL;
+    reg = (struct nmreq_register){ .nr_mode = NR_REG_NULL };
     int fd2 = open("/dev/netmap", O_RDWR);
-    CHECK(ctrl(fd2, "nmc-no-such-if0", NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == EOPNOTSUPP,
-          "a null port is looked at before the name");
+    CHECK(ctrl(fd2, "nmc-no-such-if0", NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == EINVAL,
+          "a null port is looked at before the name (no nr_mem_id: EINVAL, not ENXIO)");
     close(fd2);
     close(fd);
     return 0;

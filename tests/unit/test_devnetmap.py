@@ -67,6 +67,17 @@ def test_edge_cases(nm_edge, rundir, tmp_path, mode):
     assert rundir_entries(rundir) in (["lock"], [])
 
 
+def test_null_ports_on_the_memory_of_an_open_pipe(rundir, tmp_path):
+    """NR_REG_NULL as netmap's null adapter: EINVAL without an existing
+    nr_mem_id; the rings asked for in that region; TX slots never handed back,
+    RX never filled (tests/devnetmap/nm_null.c)."""
+    prog = _cc(tmp_path / "nm_null", source=ROOT / "tests" / "devnetmap" / "nm_null.c")
+    out = nmexec(prog, rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "null ok\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"], "the null port went with its fd, the region with the pipe"
+
+
 def nmexec(*argv, rundir=None, timeout=120) -> subprocess.CompletedProcess:
     pre = ["--rundir", str(rundir)] if rundir else []
     return subprocess.run([sys.executable, "-m", "nmcompat.tools", "exec", *pre, "--", *map(str, argv)],
@@ -224,3 +235,12 @@ def test_edge_cases_under_asan_and_ubsan(nm_edge, rundir, tmp_path, asan_emulati
                          timeout=300, env=env)
     assert "Sanitizer" not in out.stderr and "runtime error" not in out.stderr, out.stderr[-4000:]
     assert out.returncode == 0 and out.stdout == f"{mode} ok\n", out.stderr[-4000:]
+
+
+def test_null_ports_under_asan_and_ubsan(rundir, tmp_path, asan_emulation):
+    prog = _cc(tmp_path / "nm_null", source=ROOT / "tests" / "devnetmap" / "nm_null.c")
+    env = dict(asan_emulation, NMCOMPAT_RUNDIR=str(rundir))
+    out = subprocess.run([str(prog)], capture_output=True, text=True, timeout=300, env=env)
+    assert "Sanitizer" not in out.stderr and "runtime error" not in out.stderr, out.stderr[-4000:]
+    assert out.returncode == 0 and out.stdout == "null ok\n", out.stderr[-4000:]
+    assert rundir_entries(rundir) == ["lock"]
