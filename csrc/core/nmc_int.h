@@ -356,6 +356,7 @@ void nmc_buf_sweep(struct nmc_region *r, const uint64_t dead[NMC_MAX_HOLDERS / 6
 /* reap.c: finding regions (returned locked and reaped), reclaiming what dead holders left */
 int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r);
 int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r);
+int nmc_get_region_id(const char *rundir, uint16_t mem_id, struct nmc_region *r);
 bool nmc_port_in_use(struct nmc_region *r, uint32_t port);
 void nmc_holder_release(struct nmc_region *r, uint32_t h);
 uint32_t nmc_env_u32(const char *name, uint32_t dflt);

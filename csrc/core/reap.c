@@ -232,13 +232,14 @@ int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r
     return 0;
 }
 
-/* The region req->mem_id names (nr_mem_id), reaped. */
-static int named_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r)
+/* The region mem_id names (nr_mem_id), locked and reaped; -EINVAL if there
+ * is none (as netmap for an unknown nr_mem_id). */
+int nmc_get_region_id(const char *rundir, uint16_t mem_id, struct nmc_region *r)
 {
     int err = -EINVAL;
 
-    if (req->mem_id < 2 || (err = nmc_region_attach(rundir, req->mem_id, r, NMC_LOCK_WAIT)) < 0)
-        return req->mem_id >= 2 && err == -EPROTO ? err : -EINVAL;     /* unknown nr_mem_id */
+    if (mem_id < 2 || (err = nmc_region_attach(rundir, mem_id, r, NMC_LOCK_WAIT)) < 0)
+        return mem_id >= 2 && err == -EPROTO ? err : -EINVAL;     /* unknown nr_mem_id */
     if (nmc_region_reap(rundir, r)) {
         nmc_region_detach(r);
         return -EINVAL;
@@ -263,7 +264,7 @@ static int new_region(const char *rundir, int names, const struct nmc_pipe_req *
     uint32_t size = req->buf_size ? req->buf_size : nmc_env_u32("NMCOMPAT_BUF_SIZE", NMC_DEF_BUF_SIZE);
 
     if (req->mem_id)
-        return named_region(rundir, req, r);
+        return nmc_get_region_id(rundir, req->mem_id, r);
     if (need > (1u << 24))
         return -ENOMEM;                 /* more than any region holds */
     if (num == 0)
