@@ -145,3 +145,50 @@ def test_python_ports_work_after_os_setuid(rundir, procs):
     _check_ok()
     assert _tool("gc").returncode == 0
     assert rundir_entries(rundir) == ["lock"]
+
+
+PY_VALE_DROPPED = """
+import os, nmcompat
+a = nmcompat.open("valepd:a")
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+print("dropped", flush=True)
+got = 0
+while got < 500:
+    assert a.poll(nmcompat.POLLIN, 10000) & nmcompat.POLLIN, f"no frame after {got}"
+    while a.nextpkt() is not None:
+        got += 1
+a.close()
+print("vale dropped ok", got, flush=True)
+"""
+
+PY_VALE_PEER = """
+import signal, nmcompat
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+b = nmcompat.open("valepd:b")
+for i in range(500):        # fewer than the receiver's ring holds: none dropped
+    assert b.inject(b"\\xff" * 6 + b"\\x02\\0\\0\\0\\0\\x01" + bytes(50))
+    b.txsync()
+print("peer ok", flush=True)
+signal.sigwait([signal.SIGUSR1])
+b.close()
+"""
+
+
+def test_a_vale_port_receives_after_os_setuid(rundir, procs):
+    """A VALE port's opener becomes nobody; a port that joins the switch
+    afterwards sends to it and wakes its poll(); its close releases its
+    holder and switch entry (the files it may no longer remove go with
+    gc)."""
+    dropped = procs.python(PY_VALE_DROPPED)
+    dropped.expect("dropped", timeout=30)
+    peer = procs.python(PY_VALE_PEER)
+    peer.expect("peer ok", timeout=60)
+    assert dropped.finish(timeout=60).splitlines()[-1] == "vale dropped ok 500"
+    holders = _holders()
+    assert holders and all(h["alive"] and h["pid"] == peer.pid for h in holders), holders
+    _check_ok()
+    os.kill(peer.pid, signal.SIGUSR1)
+    peer.finish(timeout=30)
+    assert _holders() == []
+    assert _tool("gc").returncode == 0
+    assert rundir_entries(rundir) == ["lock"]
