@@ -38,6 +38,10 @@
  *                               then sends N on TX, both through poll();
  *                               prints "peer done N", waits for SIGUSR1,
  *                               closes and prints "peer ok N"
+ *   nm_raw send TX N            sends N frames on TX (poll() for room);
+ *                               prints "send ok N"
+ *   nm_raw recv RX N            prints "ready", receives N frames on RX in
+ *                               poll(); prints "recv ok N"
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -199,6 +203,29 @@ static int run_fork(const char *txname, const char *rxname, unsigned n)
     CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child");
     close_port(&s);
     printf("fork ok %u\n", n);
+    return 0;
+}
+
+static int run_send(const char *txname, unsigned n)
+{
+    struct port tx;
+
+    open_port(&tx, txname, NR_REG_ALL_NIC);
+    send_all(&tx, n);                   /* its last NIOCTXSYNC put every frame in the peer's ring */
+    close_port(&tx);
+    printf("send ok %u\n", n);
+    return 0;
+}
+
+static int run_recv(const char *rxname, unsigned n)
+{
+    struct port rx;
+
+    open_port(&rx, rxname, NR_REG_ALL_NIC);
+    printf("ready\n");
+    receive(&rx, n);
+    close_port(&rx);
+    printf("recv ok %u\n", n);
     return 0;
 }
 
@@ -477,8 +504,12 @@ int main(int argc, char **argv)
         return run_dropped(argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 5 && strcmp(argv[1], "peer") == 0)
         return run_peer(argv[2], argv[3], (unsigned)atoi(argv[4]));
+    if (argc == 4 && strcmp(argv[1], "send") == 0)
+        return run_send(argv[2], (unsigned)atoi(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "recv") == 0)
+        return run_recv(argv[2], (unsigned)atoi(argv[3]));
     if (argc == 3 && strcmp(argv[1], "errors") == 0)
         return run_errors(argv[2]);
-    fprintf(stderr, "usage: nm_raw traffic|select|epoll|fork|pass|dropped TX RX N | peer RX TX N | legacy PARENT N | errors PARENT\n");
+    fprintf(stderr, "usage: nm_raw traffic|select|epoll|fork|pass|dropped TX RX N | peer RX TX N | send TX N | recv RX N | legacy PARENT N | errors PARENT\n");
     return 2;
 }
