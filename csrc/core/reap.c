@@ -171,6 +171,22 @@ static bool find_dead(struct nmc_region *r, uint64_t *dead)
     return found;
 }
 
+/* Sockets of released holders whose closer could not unlink them (it had
+ * dropped its privileges): unlinked now, if this process may. */
+static void unlink_left_sockets(const char *rundir, struct nmc_region *r)
+{
+    struct nmc_holder *hs = nmc_holders(r);
+    char path[256];
+
+    for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++) {
+        if (!hs[h].sock_left || hs[h].state != NMC_FREE)
+            continue;
+        nmc_sock_path(rundir, r->mem_id, h, path, sizeof(path));
+        if (unlink(path) == 0 || errno == ENOENT)
+            hs[h].sock_left = 0;
+    }
+}
+
 /* Reclaim dead holders, then ports nobody holds; unlink the region when it
  * is empty, or keep it as a spare (r->keep_spare, spare.c).  Returns 1 if
  * the region was destroyed or became a spare.  r is locked. */
@@ -190,6 +206,7 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r)
             unlink(path);
         }
     }
+    unlink_left_sockets(rundir, r);
     for (uint32_t i = 0; i < NMC_MAX_PORTS; i++) {
         if (ports[i].state != NMC_LIVE)
             continue;
