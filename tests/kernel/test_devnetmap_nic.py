@@ -1,0 +1,143 @@
+"""NIC ports for unmodified netmap programs: tests/devnetmap/nm_nic.c (netmap's
+fd interface only) under `nmcompat exec` on the namespace's veth va, with a
+packet socket on the peer vb sending and receiving the test frames.
+
+exec's parent sets up the XDP program and the sockets and hands them over
+(nmcompat/tools/_exec_nic.py); the program's port holds the XDP link, so
+nothing stays attached once it has exited."""
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nic_support import peer_receiver, peer_sender, quiet
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SOURCE = ROOT / "tests" / "devnetmap" / "nm_nic.c"
+ETH_TEST = 0x88B5
+FRAMES = 256
+NR_REG_ALL_NIC, NR_REG_SW, NR_REG_ONE_NIC = 1, 2, 4
+
+
+def frame(seq: int, src_last: int) -> bytes:
+    """nm_nic.c's test frame seq (its test_frame())."""
+    length = 60 + seq % 200
+    head = b"\xff" * 6 + bytes([2, 0, 0, 0, 0, src_last]) + struct.pack("!H", ETH_TEST)
+    head += struct.pack("=I", seq)
+    return head + bytes((seq * 13 + k) & 0xff for k in range(18, length))
+
+
+@pytest.fixture(scope="module")
+def nm_nic(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("nmnic") / "nm_nic"
+    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
+                    "-o", str(out), str(SOURCE)], check=True, capture_output=True, text=True)
+    return out
+
+
+def exec_argv(rundir, *argv) -> list:
+    return [sys.executable, "-m", "nmcompat.tools", "exec", "--rundir", str(rundir), "--", *map(str, argv)]
+
+
+def xdp_attached(ifname: str) -> bool:
+    from nmcompat.bpf import attached_programs
+    return bool(attached_programs(socket.if_nametoindex(ifname))[1])
+
+
+def _line(stream, timeout: float) -> str:
+    """One line of the program's output, waiting at most timeout."""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    return stream.readline() if ready else ""
+
+
+def exchange(argv, env, n: int) -> dict:
+    """Inside the namespace: run the program, send it n frames from vb once
+    it is ready, take n frames from it on vb."""
+    quiet()
+    rx, tx = peer_receiver("vb"), peer_sender("vb")
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = _line(proc.stdout, 20)
+        attached = xdp_attached("va") if ready == "ready\n" else None
+        got = []
+        if ready == "ready\n":
+            for seq in range(n):
+                tx.send(frame(seq, 0x0b))
+            deadline = time.monotonic() + 20
+            while len(got) < n and time.monotonic() < deadline:
+                if select.select([rx], [], [], 0.5)[0]:
+                    got.append(rx.recv(4096))
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        rx.close()
+        tx.close()
+    return {"ready": ready, "attached": attached, "got": got, "rc": proc.returncode,
+            "out": out, "err": err, "attached_after": xdp_attached("va")}
+
+
+def _env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NMCOMPAT_")}
+    env.update(extra)
+    return env
+
+
+@pytest.mark.parametrize("admode, xdp", [("0", True), ("2", False)], ids=["afxdp", "afpacket-admode2"])
+def test_frames_both_ways_on_a_veth_port_under_exec(netns, nm_nic, rundir, admode, xdp):
+    """Frames from the peer arrive exact in the program's RX ring and the
+    program's TX frames arrive exact at the peer; admode 0 puts AF_XDP
+    under the port (XDP attached while it runs), admode 2 AF_PACKET (no
+    XDP); either way nothing stays attached after the program exits."""
+    r = netns.run(exchange, exec_argv(rundir, nm_nic, "rxtx", "va", FRAMES),
+                  _env(NMCOMPAT_ADMODE=admode), FRAMES)
+    assert r["ready"] == "ready\n", r["err"]
+    assert r["rc"] == 0, r["err"]
+    assert r["out"] == f"rxtx ok {FRAMES}\n" and r["err"] == ""
+    assert r["attached"] is xdp, "AF_XDP under admode 0, AF_PACKET (no XDP) under admode 2"
+    assert r["got"] == [frame(seq, 0x0a) for seq in range(FRAMES)]
+    assert r["attached_after"] is False, "the XDP program went with the program's port"
+
+
+def _register(argv, env):
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    return out.returncode, out.stdout, out.stderr, xdp_attached("va")
+
+
+@pytest.mark.parametrize("name, mode, ringid, env, want", [
+    ("nosuch0", NR_REG_ALL_NIC, 0, {}, errno.ENXIO),
+    ("va", NR_REG_ONE_NIC, 5, {}, errno.EINVAL),
+    ("va", NR_REG_SW, 0, {}, errno.EOPNOTSUPP),
+    ("va", NR_REG_ALL_NIC, 0, {"NMCOMPAT_ADMODE": "1"}, errno.EOPNOTSUPP),
+    ("va", NR_REG_ALL_NIC, 0, {"NMCOMPAT_ADMODE": "7"}, errno.EINVAL),
+], ids=["no-interface", "no-such-queue", "host-rings", "admode-native", "admode-bad"])
+def test_refused_nic_registers_get_netmaps_errno(netns, nm_nic, rundir, name, mode, ringid, env, want):
+    """A missing interface is ENXIO; a queue the veth does not have EINVAL;
+    host rings and admode 1 (native: no netmap module) EOPNOTSUPP; a bad
+    admode EINVAL; the control plane says why on stderr; nothing attached."""
+    rc, out, err, attached = netns.run(_register, exec_argv(rundir, nm_nic, "register", name, mode, ringid),
+                                       _env(**env))
+    assert rc == 0, err
+    assert out == f"register errno={want}\n"
+    if want != errno.ENXIO and mode != NR_REG_SW:
+        assert err.startswith("nmcompat exec: couldn't open netmap:va: "), err
+    assert attached is False
+
+
+def test_without_exec_a_nic_name_is_eopnotsupp(netns, nm_nic, rundir):
+    """The emulation linked or preloaded without exec's parent has no control
+    plane to ask: EOPNOTSUPP, nothing attached."""
+    from nmcompat.tools.exec import LIBRARY
+    env = _env(LD_PRELOAD=str(LIBRARY), NMCOMPAT_RUNDIR=str(rundir))
+    rc, out, err, attached = netns.run(_register, [str(nm_nic), "register", "va", str(NR_REG_ALL_NIC), "0"], env)
+    assert (rc, out, err, attached) == (0, f"register errno={errno.EOPNOTSUPP}\n", "", False)
