@@ -24,10 +24,11 @@ from typing import List
 from nmcompat.tools._exec_nic import serve_one
 
 SOCKET_ENV = "NMCOMPAT_EXEC_SOCKET"
-# signals sent to the parent that the program gets too
-FORWARDED = {signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
-             signal.SIGUSR2, signal.SIGWINCH, signal.SIGALRM, signal.SIGCONT}
-SI_KERNEL = 0x80                # the terminal's signals: the whole process group has them
+# signals sent to exec that go on to the program; the terminal's (Ctrl-C,
+# hangup, resize) are not when the program is in the terminal's foreground
+# process group with us: the kernel gave it them already
+TERMINAL = {signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGWINCH}
+FORWARDED = TERMINAL | {signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGCONT}
 REQUEST_TIMEOUT = 30.0
 
 
@@ -72,29 +73,63 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _wait(pid: int, waited: set) -> int:
-    """The program's wait status; signals sent to us go on to it (not the
-    terminal's: they reached its process group, the program included)."""
-    while True:
-        info = signal.sigwaitinfo(waited)
-        if info.si_signo == signal.SIGCHLD:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done == pid:
-                return status
-            continue
-        if info.si_code == SI_KERNEL and _same_group(pid):
-            continue
+class _Forwarder:
+    """Signals sent to exec, read from Python's wakeup fd (whichever thread
+    the kernel gave one to: native threads of numpy's libraries may take a
+    process-directed signal, so neither sigwaitinfo nor a handler run by
+    the main thread can be relied on), and the program's exit, from its
+    pidfd.  A signal that comes before the program exists waits for it."""
+
+    def __init__(self) -> None:
+        self.rfd, self.wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.saved = {sig: signal.signal(sig, lambda *_: None) for sig in FORWARDED}
+        self.saved_fd = signal.set_wakeup_fd(self.wfd, warn_on_full_buffer=False)
+
+    def wait(self, pid: int) -> int:
+        """The program's wait status, forwarding signals until it exits."""
+        pidfd = os.pidfd_open(pid)
         try:
-            os.kill(pid, info.si_signo)
+            while True:
+                ready, _, _ = select.select([self.rfd, pidfd], [], [])
+                if self.rfd in ready:
+                    for sig in os.read(self.rfd, 512):
+                        self._forward(pid, sig)
+                if pidfd in ready:
+                    return os.waitpid(pid, 0)[1]
+        finally:
+            os.close(pidfd)
+
+    @staticmethod
+    def _forward(pid: int, sig: int) -> None:
+        if sig in TERMINAL and _terminal_gave_it(pid):
+            return
+        try:
+            os.kill(pid, sig)
         except ProcessLookupError:
             pass
 
+    def restore(self) -> None:
+        signal.set_wakeup_fd(self.saved_fd)
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        os.close(self.rfd)
+        os.close(self.wfd)
 
-def _same_group(pid: int) -> bool:
+
+def _terminal_gave_it(pid: int) -> bool:
+    """Is the program in our process group, the terminal's foreground one?"""
     try:
-        return os.getpgid(pid) == os.getpgrp()
+        if os.getpgid(pid) != os.getpgrp():
+            return False
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
     except OSError:
         return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _leave_as(status: int) -> int:
@@ -114,17 +149,16 @@ def _leave_as(status: int) -> int:
 
 def run(prog: str, path: str, argv: List[str], env: dict) -> int:
     """Run path as a child with the control plane served; its status."""
-    waited = FORWARDED | {signal.SIGCHLD}
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, waited)     # the server thread's too
     server = Server(prog)
+    forward = _Forwarder()
     try:
         server.start()
         env = dict(env, **{SOCKET_ENV: server.path})
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.posix_spawn(path, argv, env, setsigmask=before,
-                             setsigdef={signal.SIGPIPE, signal.SIGXFSZ})
-        status = _wait(pid, waited)
+        pid = os.posix_spawn(path, argv, env, setsigdef={signal.SIGPIPE, signal.SIGXFSZ})
+        status = forward.wait(pid)
     finally:
+        forward.restore()
         server.close()
     return _leave_as(status)
