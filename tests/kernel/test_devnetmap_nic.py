@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -59,16 +60,20 @@ def _line(stream, timeout: float) -> str:
     return stream.readline() if ready else ""
 
 
-def exchange(argv, env, n: int) -> dict:
+def exchange(argv, env, n: int, meanwhile=None) -> dict:
     """Inside the namespace: run the program, send it n frames from vb once
-    it is ready, take n frames from it on vb."""
+    it is ready, take n frames from it on vb.  meanwhile (a command) runs
+    once the program is ready, before the frames."""
     quiet()
     rx, tx = peer_receiver("vb"), peer_sender("vb")
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ready = _line(proc.stdout, 20)
         attached = xdp_attached("va") if ready == "ready\n" else None
-        got = []
+        got, other = [], None
+        if ready == "ready\n" and meanwhile:
+            other = subprocess.run(meanwhile, env=env, capture_output=True, text=True, timeout=60)
+            other = (other.returncode, other.stdout, other.stderr)
         if ready == "ready\n":
             for seq in range(n):
                 tx.send(frame(seq, 0x0b))
@@ -84,7 +89,7 @@ def exchange(argv, env, n: int) -> dict:
         rx.close()
         tx.close()
     return {"ready": ready, "attached": attached, "got": got, "rc": proc.returncode,
-            "out": out, "err": err, "attached_after": xdp_attached("va")}
+            "out": out, "err": err, "attached_after": xdp_attached("va"), "other": other}
 
 
 def _env(**extra) -> dict:
@@ -93,14 +98,18 @@ def _env(**extra) -> dict:
     return env
 
 
-@pytest.mark.parametrize("admode, xdp", [("0", True), ("2", False)], ids=["afxdp", "afpacket-admode2"])
-def test_frames_both_ways_on_a_veth_port_under_exec(netns, nm_nic, rundir, admode, xdp):
+@pytest.mark.parametrize("admode, xdp, nested", [("0", True, False), ("2", False, False), ("0", True, True)],
+                         ids=["afxdp", "afpacket-admode2", "afxdp-exec-in-exec"])
+def test_frames_both_ways_on_a_veth_port_under_exec(netns, nm_nic, rundir, admode, xdp, nested):
     """Frames from the peer arrive exact in the program's RX ring and the
     program's TX frames arrive exact at the peer; admode 0 puts AF_XDP
     under the port (XDP attached while it runs), admode 2 AF_PACKET (no
-    XDP); either way nothing stays attached after the program exits."""
-    r = netns.run(exchange, exec_argv(rundir, nm_nic, "rxtx", "va", FRAMES),
-                  _env(NMCOMPAT_ADMODE=admode), FRAMES)
+    XDP); either way nothing stays attached after the program exits.  An
+    exec inside exec serves its own program."""
+    argv = [nm_nic, "rxtx", "va", FRAMES]
+    if nested:
+        argv = [sys.executable, "-m", "nmcompat.tools", "exec", "--rundir", rundir, "--", *argv]
+    r = netns.run(exchange, exec_argv(rundir, *argv), _env(NMCOMPAT_ADMODE=admode), FRAMES)
     assert r["ready"] == "ready\n", r["err"]
     assert r["rc"] == 0, r["err"]
     assert r["out"] == f"rxtx ok {FRAMES}\n" and r["err"] == ""
@@ -141,3 +150,42 @@ def test_without_exec_a_nic_name_is_eopnotsupp(netns, nm_nic, rundir):
     env = _env(LD_PRELOAD=str(LIBRARY), NMCOMPAT_RUNDIR=str(rundir))
     rc, out, err, attached = netns.run(_register, [str(nm_nic), "register", "va", str(NR_REG_ALL_NIC), "0"], env)
     assert (rc, out, err, attached) == (0, f"register errno={errno.EOPNOTSUPP}\n", "", False)
+
+
+def test_a_second_program_on_a_taken_queue_gets_ebusy_and_the_first_keeps_working(netns, nm_nic, rundir):
+    """Two programs, each under its own exec, on va's one queue: the second
+    REGISTER is EBUSY (the kernel's answer for a queue with an AF_XDP
+    socket); the XDP program it joined stays for the first, whose frames
+    still arrive both ways."""
+    second = exec_argv(rundir, nm_nic, "register", "va", NR_REG_ALL_NIC, 0)
+    r = netns.run(exchange, exec_argv(rundir, nm_nic, "rxtx", "va", FRAMES), _env(), FRAMES, second)
+    assert r["other"][:2] == (0, f"register errno={errno.EBUSY}\n"), r["other"]
+    assert r["rc"] == 0 and r["out"] == f"rxtx ok {FRAMES}\n", r["err"]
+    assert r["got"] == [frame(seq, 0x0a) for seq in range(FRAMES)]
+    assert r["attached_after"] is False
+
+
+def _killed(argv, env) -> tuple:
+    """Run the program, SIGKILL it (not exec) once its port is open."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = _line(proc.stdout, 20)
+        attached = xdp_attached("va")
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            children = [int(p) for p in f.read().split()]
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return ready, attached, len(children), proc.returncode, xdp_attached("va")
+
+
+def test_a_killed_program_leaves_no_xdp_and_exec_dies_of_the_same_signal(netns, nm_nic, rundir):
+    ready, attached, children, rc, after = netns.run(
+        _killed, exec_argv(rundir, nm_nic, "rxtx", "va", FRAMES), _env())
+    assert (ready, attached, children) == ("ready\n", True, 1)
+    assert rc == -signal.SIGKILL
+    assert after is False, "the kernel closed the program's link: the XDP program is gone"
