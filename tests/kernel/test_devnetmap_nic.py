@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from nic_support import peer_receiver, peer_sender, quiet
+from testlib import skip_or_fail
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SOURCE = ROOT / "tests" / "devnetmap" / "nm_nic.c"
@@ -189,3 +191,19 @@ def test_a_killed_program_leaves_no_xdp_and_exec_dies_of_the_same_signal(netns, 
     assert (ready, attached, children) == ("ready\n", True, 1)
     assert rc == -signal.SIGKILL
     assert after is False, "the kernel closed the program's link: the XDP program is gone"
+
+
+@pytest.mark.parametrize("admode, needs", [("0", "AF_XDP needs root"), ("2", "AF_PACKET needs CAP_NET_RAW")])
+def test_without_the_capabilities_the_program_gets_eperm_and_exec_says_the_fix(netns, nm_nic, rundir,
+                                                                                admode, needs):
+    """exec and its program run as root with no capability (setpriv): the
+    control plane cannot create the sockets, the program gets EPERM, and
+    exec's stderr names what each backend needs."""
+    if not shutil.which("setpriv"):
+        skip_or_fail("setpriv (util-linux) is needed to drop the capabilities")
+    argv = ["setpriv", "--bounding-set=-all", "--inh-caps=-all",
+            *exec_argv(rundir, nm_nic, "register", "va", NR_REG_ALL_NIC, 0)]
+    rc, out, err, attached = netns.run(_register, argv, _env(NMCOMPAT_ADMODE=admode))
+    assert (rc, out) == (0, f"register errno={errno.EPERM}\n"), err
+    assert err.startswith("nmcompat exec: couldn't open netmap:va: no backend can serve it") and needs in err
+    assert attached is False
