@@ -12,8 +12,8 @@ socket named by $NMCOMPAT_EXEC_SOCKET, one connection per request:
                       "err ERRNO MESSAGE"
   program -> server   "bound" once its engine port uses the sockets, or
                       "failed ERRNO"
-  server -> program   (AF_XDP) "ok" once every bound queue is in the XDP
-                      program's XSKMAP, or "err ERRNO MESSAGE"
+  server -> program   "ok" (with AF_XDP, once every bound queue is in the
+                      XDP program's XSKMAP), or "err ERRNO MESSAGE"
 
 The backend is chosen as nmcompat.open() chooses it (netmap's admode,
 NMCOMPAT_BACKEND).  The server creates the kernel sockets (AF_XDP, or an
@@ -107,8 +107,8 @@ def _grant_afxdp(spec, ifindex: int, queues: List[int]) -> Grant:
 
 
 def _grant_afpacket(spec, ifindex: int, queues: List[int]) -> Grant:
-    socks = _sockets("afpacket", socket.AF_PACKET, 2 * len(queues))
-    return Grant("afpacket", queues, socks, config.default_slots(emulated=True))
+    slots = config.default_slots(emulated=True)        # a bad setting before any socket
+    return Grant("afpacket", queues, _sockets("afpacket", socket.AF_PACKET, 2 * len(queues)), slots)
 
 
 _GRANTS = {"afxdp": _grant_afxdp, "afpacket": _grant_afpacket}
@@ -196,6 +196,8 @@ def serve_one(conn: socket.socket, log) -> None:
                 g, nq = grant(name, mode, ringid)
             except OSError as exc:
                 raise Refusal(exc.errno or errno.EIO, str(exc).split("] ", 1)[-1]) from None
+            except ValueError as exc:       # a setting of the program's that is no number
+                raise Refusal(errno.EINVAL, f"couldn't open netmap:{name}: {exc}") from None
         _send_grant(conn, g, nq)
         answer = conn.recv(256).decode("ascii", "replace")
         if answer != "bound":
@@ -215,6 +217,12 @@ def serve_one(conn: socket.socket, log) -> None:
             pass
     except OSError as exc:                  # the program went away mid-request
         log(f"couldn't serve a NIC request: {exc.strerror or exc}")
+    except Exception as exc:                # a defect here: the program gets EIO, the server goes on
+        log(f"couldn't serve a NIC request: {type(exc).__name__}: {exc}")
+        try:
+            conn.send(f"err {errno.EIO} {exc}".encode())
+        except OSError:
+            pass
     finally:
         if g is not None:
             g.release()

@@ -84,6 +84,17 @@ def test_the_control_plane_refuses_what_it_cannot_parse():
         assert logged and what in logged[0]
 
 
+def test_a_setting_that_is_no_number_is_einval_with_its_name():
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    logged = []
+    with a, b:
+        b.send(b"open\nname=lo\nmode=1\nringid=0\nNMCOMPAT_ADMODE=2\nNMCOMPAT_GENERIC_RINGSIZE=many")
+        _exec_nic.serve_one(a, logged.append)
+        reply = b.recv(256).decode()
+    assert reply.startswith(f"err {errno.EINVAL} "), reply
+    assert "NMCOMPAT_GENERIC_RINGSIZE='many' is not a number" in logged[0]
+
+
 def test_a_missing_interface_is_enxio_from_the_control_plane():
     """Asked directly (the emulation asks only for names that exist)."""
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
