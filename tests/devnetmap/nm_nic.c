@@ -3,7 +3,7 @@
  * interface (open /dev/netmap, NIOCCTRL REGISTER, mmap, poll, close), run
  * under nmcompat exec by tests/kernel/test_devnetmap_nic.py.
  *
- *   nm_nic rxtx IFNAME N       register IFNAME (all queues), say "ready", take N
+ *   nm_nic rxtx IFNAME N       register IFNAME (all queues), say "ready RINGS", take N
  *                              test frames (checked byte for byte), then send N
  *                              test frames; "rxtx ok N"
  *   nm_nic register IFNAME MODE RINGID
@@ -99,7 +99,9 @@ static int run_rxtx(const char *name, unsigned n)
     struct port p;
 
     open_port(&p, name, NR_REG_ALL_NIC);
-    printf("ready\n");
+    CHECK(p.nifp->ni_rx_rings == p.reg.nr_rx_rings && p.reg.nr_rx_rings == p.reg.nr_tx_rings,
+          "one ring pair per queue");
+    printf("ready %u\n", p.reg.nr_rx_rings);
     fflush(stdout);
     take(&p, n);
     send_frames(&p, n);

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from nic_support import peer_receiver, peer_sender, quiet
+from nic_support import peer_receiver, peer_sender, quiet, reshape_veth
 from testlib import skip_or_fail
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -71,12 +71,12 @@ def exchange(argv, env, n: int, meanwhile=None) -> dict:
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ready = _line(proc.stdout, 20)
-        attached = xdp_attached("va") if ready == "ready\n" else None
+        attached = xdp_attached("va") if ready.startswith("ready ") else None
         got, other = [], None
-        if ready == "ready\n" and meanwhile:
+        if ready.startswith("ready ") and meanwhile:
             other = subprocess.run(meanwhile, env=env, capture_output=True, text=True, timeout=60)
             other = (other.returncode, other.stdout, other.stderr)
-        if ready == "ready\n":
+        if ready.startswith("ready "):
             for seq in range(n):
                 tx.send(frame(seq, 0x0b))
             deadline = time.monotonic() + 20
@@ -100,19 +100,24 @@ def _env(**extra) -> dict:
     return env
 
 
-@pytest.mark.parametrize("admode, xdp, nested", [("0", True, False), ("2", False, False), ("0", True, True)],
-                         ids=["afxdp", "afpacket-admode2", "afxdp-exec-in-exec"])
-def test_frames_both_ways_on_a_veth_port_under_exec(netns, nm_nic, rundir, admode, xdp, nested):
-    """Frames from the peer arrive exact in the program's RX ring and the
+@pytest.mark.parametrize("admode, xdp, nested, queues", [
+    ("0", True, False, 1), ("2", False, False, 1), ("0", True, True, 1), ("0", True, False, 2),
+    ("2", False, False, 2)], ids=["afxdp", "afpacket-admode2", "afxdp-exec-in-exec", "afxdp-2-queues",
+                                 "afpacket-admode2-2-queues"])
+def test_frames_both_ways_on_a_veth_port_under_exec(netns, nm_nic, rundir, admode, xdp, nested, queues):
+    """Frames from the peer arrive exact in the program's RX rings and the
     program's TX frames arrive exact at the peer; admode 0 puts AF_XDP
     under the port (XDP attached while it runs), admode 2 AF_PACKET (no
     XDP); either way nothing stays attached after the program exits.  An
-    exec inside exec serves its own program."""
+    exec inside exec serves its own program; a veth with two queues gives
+    the port two ring pairs (a socket per queue, handed over)."""
+    if queues > 1:
+        reshape_veth(netns, queues)
     argv = [nm_nic, "rxtx", "va", FRAMES]
     if nested:
         argv = [sys.executable, "-m", "nmcompat.tools", "exec", "--rundir", rundir, "--", *argv]
     r = netns.run(exchange, exec_argv(rundir, *argv), _env(NMCOMPAT_ADMODE=admode), FRAMES)
-    assert r["ready"] == "ready\n", r["err"]
+    assert r["ready"] == f"ready {queues}\n", r["err"]
     assert r["rc"] == 0, r["err"]
     assert r["out"] == f"rxtx ok {FRAMES}\n" and r["err"] == ""
     assert r["attached"] is xdp, "AF_XDP under admode 0, AF_PACKET (no XDP) under admode 2"
@@ -188,7 +193,7 @@ def _killed(argv, env) -> tuple:
 def test_a_killed_program_leaves_no_xdp_and_exec_dies_of_the_same_signal(netns, nm_nic, rundir):
     ready, attached, children, rc, after = netns.run(
         _killed, exec_argv(rundir, nm_nic, "rxtx", "va", FRAMES), _env())
-    assert (ready, attached, children) == ("ready\n", True, 1)
+    assert (ready, attached, children) == ("ready 1\n", True, 1)
     assert rc == -signal.SIGKILL
     assert after is False, "the kernel closed the program's link: the XDP program is gone"
 
