@@ -6,6 +6,8 @@
  *   nm_nic rxtx IFNAME N       register IFNAME (all queues), say "ready RINGS", take N
  *                              test frames (checked byte for byte), then send N
  *                              test frames; "rxtx ok N"
+ *   nm_nic legacy IFNAME N     the same through netmap's legacy API: nm_open
+ *                              ("netmap:IFNAME", NIOCREGIF), nm_nextpkt, nm_inject
  *   nm_nic register IFNAME MODE RINGID
  *                              one REGISTER; "register errno=E" (0: it worked)
  *
@@ -13,7 +15,9 @@
  * ethertype 0x88B5, a 32-bit sequence number, then bytes that depend on it;
  * 60 + seq % 200 bytes.  Frames of another ethertype are skipped.
  */
+#define NETMAP_WITH_LIBS
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "nm_test.h"
@@ -39,6 +43,11 @@ static void test_frame(unsigned char *buf, unsigned seq, unsigned char src_last)
         buf[k] = (unsigned char)(seq * 13 + k);
 }
 
+static bool is_test(const unsigned char *buf, unsigned len)
+{
+    return len >= 18 && buf[12] == (ETH_TEST >> 8) && buf[13] == (ETH_TEST & 0xff);
+}
+
 static int wait_ready(struct port *p, short events)
 {
     struct pollfd pfd = { .fd = p->fd, .events = events };
@@ -62,7 +71,7 @@ static void take(struct port *p, unsigned n)
             while (!nm_ring_empty(ring)) {
                 struct netmap_slot *s = &ring->slot[ring->head];
                 const unsigned char *buf = (const unsigned char *)NETMAP_BUF(ring, s->buf_idx);
-                if (s->len >= 18 && buf[12] == (ETH_TEST >> 8) && buf[13] == (ETH_TEST & 0xff)) {
+                if (is_test(buf, s->len)) {
                     test_frame(want, got, 0x0b);
                     CHECK(s->len == test_len(got) && memcmp(buf, want, s->len) == 0,
                           "frame %u (len %u)", got, s->len);
@@ -110,6 +119,49 @@ static int run_rxtx(const char *name, unsigned n)
     return 0;
 }
 
+static void legacy_wait(struct nm_desc *d, short events)
+{
+    struct pollfd pfd = { .fd = NETMAP_FD(d), .events = events };
+
+    CHECK(poll(&pfd, 1, 10000) > 0 && !(pfd.revents & POLLERR), "poll %d", events);
+}
+
+static int run_legacy(const char *ifname, unsigned n)
+{
+    char name[64];
+    unsigned char want[2048];
+    struct nm_pkthdr h;
+    struct nm_desc *d;
+    unsigned got = 0;
+
+    snprintf(name, sizeof(name), "netmap:%s", ifname);
+    CHECK((d = nm_open(name, NULL, 0, NULL)) != NULL, "nm_open %s", name);
+    printf("ready %u\n", d->req.nr_rx_rings);
+    fflush(stdout);
+    while (got < n) {
+        const unsigned char *buf;
+        legacy_wait(d, POLLIN);
+        while (got < n && (buf = nm_nextpkt(d, &h)) != NULL) {
+            if (!is_test(buf, h.len))
+                continue;
+            test_frame(want, got, 0x0b);
+            CHECK(h.len == test_len(got) && memcmp(buf, want, h.len) == 0, "frame %u (len %u)", got, h.len);
+            got++;
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        test_frame(want, i, 0x0a);
+        while (nm_inject(d, want, test_len(i)) == 0)
+            legacy_wait(d, POLLOUT);
+    }
+    for (unsigned r = d->first_tx_ring; r <= d->last_tx_ring; r++)
+        while (nm_tx_pending(NETMAP_TXRING(d->nifp, r)))
+            legacy_wait(d, POLLOUT);
+    CHECK(nm_close(d) == 0, "nm_close");
+    printf("legacy ok %u\n", n);
+    return 0;
+}
+
 static int run_register(const char *name, uint32_t mode, uint32_t ringid)
 {
     struct nmreq_register reg;
@@ -129,8 +181,10 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "rxtx") == 0)
         return run_rxtx(argv[2], (unsigned)atoi(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "legacy") == 0)
+        return run_legacy(argv[2], (unsigned)atoi(argv[3]));
     if (argc == 5 && strcmp(argv[1], "register") == 0)
         return run_register(argv[2], (uint32_t)atoi(argv[3]), (uint32_t)atoi(argv[4]));
-    fprintf(stderr, "usage: nm_nic rxtx IFNAME N | register IFNAME MODE RINGID\n");
+    fprintf(stderr, "usage: nm_nic rxtx|legacy IFNAME N | register IFNAME MODE RINGID\n");
     return 2;
 }

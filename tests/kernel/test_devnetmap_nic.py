@@ -125,6 +125,25 @@ def test_frames_both_ways_on_a_veth_port_under_exec(netns, nm_nic, rundir, admod
     assert r["attached_after"] is False, "the XDP program went with the program's port"
 
 
+def test_netmaps_legacy_api_on_a_veth_port_under_exec(netns, nm_nic, rundir):
+    """nm_open("netmap:va") (NIOCREGIF), poll, nm_nextpkt and nm_inject of
+    netmap_user.h, over AF_XDP."""
+    r = netns.run(exchange, exec_argv(rundir, nm_nic, "legacy", "va", FRAMES), _env(), FRAMES)
+    assert r["ready"] == "ready 1\n", r["err"]
+    assert r["rc"] == 0 and r["out"] == f"legacy ok {FRAMES}\n" and r["err"] == "", r["err"]
+    assert r["attached"] is True and r["attached_after"] is False
+    assert r["got"] == [frame(seq, 0x0a) for seq in range(FRAMES)]
+
+
+def test_a_shell_scripts_netmap_child_asks_the_exec_that_runs_the_script(netns, nm_nic, rundir):
+    script = f"{nm_nic} rxtx va {FRAMES}; exit $?"
+    r = netns.run(exchange, exec_argv(rundir, "/bin/sh", "-c", script), _env(), FRAMES)
+    assert r["ready"] == "ready 1\n", r["err"]
+    assert r["rc"] == 0 and r["out"] == f"rxtx ok {FRAMES}\n", r["err"]
+    assert r["got"] == [frame(seq, 0x0a) for seq in range(FRAMES)]
+    assert r["attached_after"] is False
+
+
 def _register(argv, env):
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     return out.returncode, out.stdout, out.stderr, xdp_attached("va")
