@@ -185,45 +185,56 @@ def _send_grant(conn: socket.socket, g: Grant, nq: int) -> None:
         first = False
 
 
+def _choose(name: str, mode: int, ringid: int, settings: Dict[str, str]) -> Tuple[Grant, int]:
+    """grant() under the program's settings, its failures as Refusals."""
+    with _Settings(settings):
+        try:
+            return grant(name, mode, ringid)
+        except OSError as exc:
+            raise Refusal(exc.errno or errno.EIO, str(exc).split("] ", 1)[-1]) from None
+        except ValueError as exc:           # a setting of the program's that is no number
+            raise Refusal(errno.EINVAL, f"couldn't open netmap:{name}: {exc}") from None
+
+
+def _complete(conn: socket.socket, g: Grant, name: str) -> None:
+    """After the hand-over: once the program says its port is bound, its
+    AF_XDP sockets go in the XSKMAP; "ok"."""
+    if conn.recv(256).decode("ascii", "replace") != "bound":
+        return                              # the program could not use them: nothing to keep
+    if g.backend == "afxdp":
+        try:
+            g.wire()
+        except OSError as exc:
+            raise Refusal(exc.errno or errno.EIO, f"couldn't add netmap:{name}'s queues to "
+                          f"the XDP program: {exc.strerror}") from None
+    conn.send(b"ok")
+
+
+def _refuse(conn: socket.socket, err: int, message: str) -> None:
+    try:
+        conn.send(f"err {err} {message}".encode())
+    except OSError:
+        pass
+
+
 def serve_one(conn: socket.socket, log) -> None:
     """One program's NIC request, start to end; the reason of a refusal
-    goes to log (the program gets only the errno, as from netmap)."""
+    goes to log (the program gets only the errno, as from netmap).  The
+    server keeps nothing of it afterwards."""
     g: Optional[Grant] = None
     try:
         name, mode, ringid, settings = parse_request(conn.recv(4096))
-        with _Settings(settings):
-            try:
-                g, nq = grant(name, mode, ringid)
-            except OSError as exc:
-                raise Refusal(exc.errno or errno.EIO, str(exc).split("] ", 1)[-1]) from None
-            except ValueError as exc:       # a setting of the program's that is no number
-                raise Refusal(errno.EINVAL, f"couldn't open netmap:{name}: {exc}") from None
+        g, nq = _choose(name, mode, ringid, settings)
         _send_grant(conn, g, nq)
-        answer = conn.recv(256).decode("ascii", "replace")
-        if answer != "bound":
-            return                          # the program could not use them: nothing to keep
-        if g.backend == "afxdp":
-            try:
-                g.wire()
-            except OSError as exc:
-                raise Refusal(exc.errno or errno.EIO, f"couldn't add netmap:{name}'s queues to "
-                              f"the XDP program: {exc.strerror}") from None
-        conn.send(b"ok")
+        _complete(conn, g, name)
     except Refusal as exc:
         log(str(exc))
-        try:
-            conn.send(f"err {exc.errno} {exc}".encode())
-        except OSError:
-            pass
+        _refuse(conn, exc.errno, str(exc))
     except OSError as exc:                  # the program went away mid-request
         log(f"couldn't serve a NIC request: {exc.strerror or exc}")
-    except Exception as exc:                # a defect here: the program gets EIO, the server goes on
+    except Exception as exc:                # a defect here: EIO for this request, the server goes on
         log(f"couldn't serve a NIC request: {type(exc).__name__}: {exc}")
-        try:
-            conn.send(f"err {errno.EIO} {exc}".encode())
-        except OSError:
-            pass
+        _refuse(conn, errno.EIO, str(exc))
     finally:
         if g is not None:
             g.release()
-
