@@ -231,3 +231,21 @@ def test_without_the_capabilities_the_program_gets_eperm_and_exec_says_the_fix(n
     assert (rc, out) == (0, f"register errno={errno.EPERM}\n"), err
     assert err.startswith("nmcompat exec: couldn't open netmap:va: no backend can serve it") and needs in err
     assert attached is False
+
+
+@pytest.mark.parametrize("admode", ["0", "2"], ids=["afxdp", "afpacket-admode2"])
+def test_nic_ports_under_exec_with_the_emulation_under_asan_and_ubsan(netns, nm_nic, rundir, engine_asan,
+                                                                       admode):
+    """The program under exec, its emulation and engine replaced (env
+    LD_PRELOAD=...) by builds with AddressSanitizer and UBSan (leaks
+    checked): the hand-over of the sockets and the port on them."""
+    from testlib import SANITIZER_ENV
+    runtime = subprocess.run(["cc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    preload = f"LD_PRELOAD={runtime}:{engine_asan / 'libnmcompat-netmap.so'}"
+    sanitizers = [f"{k}={v}" for k, v in SANITIZER_ENV.items()]
+    argv = exec_argv(rundir, "env", preload, *sanitizers, nm_nic, "rxtx", "va", FRAMES)
+    r = netns.run(exchange, argv, _env(NMCOMPAT_ADMODE=admode), FRAMES)
+    assert "Sanitizer" not in r["err"] and "runtime error" not in r["err"], r["err"][-4000:]
+    assert r["ready"] == "ready 1\n" and r["rc"] == 0 and r["out"] == f"rxtx ok {FRAMES}\n", r["err"][-4000:]
+    assert r["got"] == [frame(seq, 0x0a) for seq in range(FRAMES)]
+    assert r["attached_after"] is False
