@@ -17,6 +17,7 @@ matching ``nmcompat.open()`` keyword.  This is the one list of them.
 | -                  | NMCOMPAT_RUNDIR          | rundir=          | /dev/shm/nmcompat-<uid> | where regions, switches and sockets live (tmpfs) |
 | -                  | NMCOMPAT_BACKEND         | backend=         | (by admode)      | force one NIC backend: native, afxdp, afpacket |
 | -                  | NMCOMPAT_XDP_PROG        | -                | the shipped object | replacement XDP program (needs an XSKMAP "xsks") |
+| -                  | NMCOMPAT_EXEC_SOCKET     | -                | set by `nmcompat exec` | the control plane the /dev/netmap emulation asks for NIC ports (the program's NMCOMPAT_ADMODE, _BACKEND, _SLOTS, _GENERIC_RINGSIZE and _XDP_PROG apply) |
 """
 from __future__ import annotations
 

@@ -230,6 +230,8 @@ struct nmc_port {
     int npkts;
     struct nmc_kfd { int fd; int serves; } *kfd;    /* NIC ports: kernel fds to wait on */
     int nkfd;
+    uint32_t nic_taken;             /* NIC ports: sockets taken from the request's nic_socks */
+    int nic_hold;                   /* NIC ports: the request's nic_hold_fd, duplicated, + 1 (0: none) */
     char rundir[160];
     char name[2 * NMC_NAMELEN + 2];
 };

@@ -372,7 +372,9 @@ static bool held_elsewhere(const struct nmc_port *p)
 /* A new description of p's control file that keeps p's holder alive (a
  * read lock on its device byte) while any process has it open: what a
  * netmap device descriptor is (a /dev/netmap fd bound to p).  Read-only:
- * the fd gives no way to write the control state.  One per port (-EBUSY
+ * the fd gives no way to write the control state.  A NIC port's keeps its
+ * holder, rings and buffers, but only the opening process has its kernel
+ * sockets (another cannot adopt it: core/adopt.c).  One per port (-EBUSY
  * for a second); the caller owns it and closes it before
  * nmc_port_close(p), which then leaves the holder to whoever else still
  * has it. */
@@ -386,8 +388,8 @@ int nmc_port_dev_fd(struct nmc_port *p)
 
     if (!p || p->ctl_fd < 0)
         return -EINVAL;
-    if (p->ops->inherited)
-        return -EOPNOTSUPP;             /* its transport state is this process's sockets */
+    if (p->ops->inherited && p->ops->inherited(p))
+        return -EOWNERDEAD;             /* its transport state is another process's sockets */
     nmc_region_ctl_path(p->rundir, p->mem_id, path, sizeof(path));
     if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
         return -errno;

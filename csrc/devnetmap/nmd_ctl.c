@@ -5,9 +5,8 @@
  *
  * Names are kernel names (nr_name), resolved as netmap_get_na does: a "{"
  * or "}" makes a pipe of the name before it, "val..." a VALE port, anything
- * else an interface.  Interfaces need the Python control plane (AF_XDP
- * programs, privileges) and are not served here yet: ENXIO when there is
- * no such interface, else EOPNOTSUPP.
+ * else an interface (ENXIO when there is none), registered through nmcompat
+ * exec's control plane (nmd_nic.c).
  */
 #include "nmd.h"
 
@@ -26,12 +25,12 @@
 
 struct target {
     char parent[NETMAP_REQ_IFNAMSIZ], pipe_id[NETMAP_REQ_IFNAMSIZ];
-    bool pipe, vale;
+    bool pipe, vale, nic;
     uint32_t role;
 };
 
-/* What a kernel name names; -EINVAL for a malformed one, -ENXIO or
- * -EOPNOTSUPP for an interface. */
+/* What a kernel name names; -EINVAL for a malformed one, -ENXIO for a
+ * missing interface. */
 static int resolve(const char *name, struct target *t)
 {
     const char *brace;
@@ -54,11 +53,14 @@ static int resolve(const char *name, struct target *t)
         t->vale = true;
         return strchr(name, ':') ? 0 : -EINVAL;
     }
-    return if_nametoindex(name) ? -EOPNOTSUPP : -ENXIO;
+    t->nic = true;
+    return if_nametoindex(name) ? 0 : -ENXIO;
 }
 
 static int open_target(const struct target *t, struct nmc_pipe_req *req, struct nmc_port **out)
 {
+    if (t->nic)
+        return nmd_nic_open(t->parent, req, out);
     req->parent = t->parent;
     if (t->pipe) {
         req->pipe_id = t->pipe_id;
@@ -100,7 +102,9 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
     if (mode != NR_REG_NULL && (err = resolve(name, &t)) < 0)
         return err;
     if (mode != NR_REG_NULL && mode != NR_REG_ALL_NIC && mode != NR_REG_ONE_NIC)
-        return -EINVAL;                 /* host rings on pipes and VALE; pipe modes; unknown */
+        return t.nic && (mode == NR_REG_SW || mode == NR_REG_NIC_SW) ? -EOPNOTSUPP  /* host rings */
+                                                                  : -EINVAL;    /* pipe modes, unknown;
+                                                                                   host rings on pipes, VALE */
     req.mode = mode == NR_REG_NULL ? NR_REG_ALL_NIC : mode;  /* a null port binds every ring
                                                                (netmap_interp_ringid) */
     req.ringid = reg->nr_ringid;
@@ -140,6 +144,8 @@ static int open_for_info(const char *name, uint16_t mem_id, struct nmc_port **po
     struct target t;
     int err = resolve(name, &t);
 
+    if (err == 0 && t.nic)
+        return -EOPNOTSUPP;             /* it would attach XDP only to answer: not yet */
     return err < 0 ? err : open_target(&t, &req, port);
 }
 

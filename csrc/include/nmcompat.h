@@ -23,7 +23,7 @@ extern "C" {
  * this push and its pop is exported, nothing else. */
 #pragma GCC visibility push(default)
 
-#define NMC_ABI_VERSION 3
+#define NMC_ABI_VERSION 4
 
 /* Pipe roles (netmap: "x{1" is the master, "x}1" the slave). */
 #define NMC_PIPE_MASTER 0
@@ -52,6 +52,17 @@ struct nmc_pipe_req {
     uint32_t ifindex;
     uint32_t xdp_bind;      /* 0: zero-copy if possible, else copy; or XDP_COPY / XDP_ZEROCOPY */
     uint32_t no_sg;         /* non-zero: do not ask for multi-buffer frames */
+    /* NIC ports whose kernel sockets a privileged helper made (nmcompat
+     * exec's control plane): nic_socks[0..nic_nsocks) are used in order
+     * instead of new sockets -- one AF_XDP socket per bound queue, or an
+     * AF_PACKET RX then TX socket per bound queue (created with protocol
+     * 0) -- and, with them, nic_hold_fd (>= 0) is kept open as long as the
+     * port is (the XDP program's link: the program stays attached while the
+     * port is open).  The engine takes duplicates; the caller keeps its
+     * descriptors and closes them.  Too few sockets: -EINVAL. */
+    const int *nic_socks;
+    uint32_t nic_nsocks;
+    int32_t nic_hold_fd;
 };
 
 /* What was opened (the NETMAP_REQ_REGISTER reply, plus where things are). */
@@ -184,8 +195,10 @@ int nmc_port_fd(struct nmc_port *port);
  * becomes at NETMAP_REQ_REGISTER): the port's holder lives while any
  * process has it open, so close it before nmc_port_close(), which then
  * leaves the holder to whoever else has it (SCM_RIGHTS, fork).  One per
- * port (-EBUSY for a second: dup it); not for NIC ports (-EOPNOTSUPP),
- * whose transport state is the opening process's sockets. */
+ * port (-EBUSY for a second: dup it).  A NIC port's keeps its holder
+ * too, but its kernel sockets stay the opening process's: a child that
+ * inherited the port gets -EOWNERDEAD, and nmc_port_adopt() refuses it
+ * (-EOPNOTSUPP). */
 int nmc_port_dev_fd(struct nmc_port *port);
 /* The port a device descriptor made by nmc_port_dev_fd() keeps alive, for
  * a process that received it (SCM_RIGHTS) or kept it across exec: a new

@@ -16,7 +16,13 @@ into it), and a set-user-ID or set-group-ID program the dynamic loader would
 run in secure mode (it ignores LD_PRELOAD there), or one with file
 capabilities run by another user than root.  The emulation itself
 writes nothing to the program's stdout or stderr.
-Exit status: PROGRAM's; 2 when it was refused or not found.
+
+PROGRAM runs as a child of this command, which serves NIC ports to it
+(netmap:eth0 over AF_XDP or AF_PACKET, chosen by admode: the XDP program and
+the kernel sockets are set up here and handed over; _exec_server.py), and
+writes to stderr why it refused one.  Signals sent to this command go on to
+PROGRAM.  Exit status: PROGRAM's (death by a signal: the same signal); 2
+when it was refused or not found.
 """
 from __future__ import annotations
 
@@ -115,8 +121,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (Refused, OSError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    env = environment(os.environ, args.rundir)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(str(path), command, env)
-    return 127                          # pragma: no cover - execve does not return
+    from nmcompat.tools._exec_server import run
+    try:
+        return run(PROG, str(path), command, environment(os.environ, args.rundir))
+    except OSError as exc:
+        print(f"{PROG}: couldn't run {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2

@@ -7,6 +7,7 @@
 #include "nmc_nic.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,10 +102,42 @@ int nmc_nic_poll_fd(struct nmc_port *p)
 /* The kernel descriptors a port waited on are closed (detach). */
 void nmc_nic_forget_fds(struct nmc_port *p)
 {
+    if (p->nic_hold > 0)
+        close(p->nic_hold - 1);
+    p->nic_hold = 0;
     if (p->epfd >= 0)
         close(p->epfd);
     p->epfd = -1;
     free(p->kfd);
     p->kfd = NULL;
     p->nkfd = 0;
+}
+
+/* A new socket for p: the next one the request's helper made (a duplicate
+ * of it; the caller keeps its own), or, without a helper, socket(2). */
+int nmc_nic_socket(struct nmc_port *p, const struct nmc_pipe_req *req, int domain, int protocol)
+{
+    int fd;
+
+    if (req->nic_nsocks == 0)
+        fd = socket(domain, SOCK_RAW | SOCK_CLOEXEC, protocol);
+    else if (p->nic_taken >= req->nic_nsocks || !req->nic_socks)
+        return -EINVAL;
+    else
+        fd = fcntl(req->nic_socks[p->nic_taken++], F_DUPFD_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
+/* After a successful attach: keep the helper's hold descriptor while the
+ * port is open (nmc_nic_forget_fds closes it). */
+int nmc_nic_hold(struct nmc_port *p, const struct nmc_pipe_req *req)
+{
+    int fd;
+
+    if (req->nic_nsocks == 0 || req->nic_hold_fd < 0)
+        return 0;
+    if ((fd = fcntl(req->nic_hold_fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        return -errno;
+    p->nic_hold = fd + 1;
+    return 0;
 }

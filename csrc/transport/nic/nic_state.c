@@ -46,8 +46,9 @@ void nmc_nic_unlock(void) { pthread_mutex_unlock(&g_lock); }
 static void before_fork(void) { pthread_mutex_lock(&g_lock); }
 static void after_fork_parent(void) { pthread_mutex_unlock(&g_lock); }
 
-/* In the child: its copies of the parent's NIC sockets, ring mappings and
- * epoll sets go (a mapping alone would keep a socket alive). */
+/* In the child: its copies of the parent's NIC sockets, ring mappings,
+ * epoll sets and held descriptors go (a mapping alone would keep a socket
+ * alive). */
 static void after_fork_child(void)
 {
     g_self = getpid();
@@ -57,6 +58,9 @@ static void after_fork_child(void)
             for (int k = 0; k < p->nxsk; k++)
                 nmc_xsk_close(&p->xsk[k]);
             nmc_pkt_close_socks(p);
+            if (p->nic_hold > 0)        /* the XDP link: the parent's to keep */
+                close(p->nic_hold - 1);
+            p->nic_hold = 0;
             if (p->epfd >= 0)
                 close(p->epfd);
             p->epfd = -1;

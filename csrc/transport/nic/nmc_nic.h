@@ -65,5 +65,7 @@ int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct n
 int nmc_nic_wait(struct nmc_port *p, int events, int timeout_ms);
 int nmc_nic_poll_fd(struct nmc_port *p);
 void nmc_nic_forget_fds(struct nmc_port *p);
+int nmc_nic_socket(struct nmc_port *p, const struct nmc_pipe_req *req, int domain, int protocol);
+int nmc_nic_hold(struct nmc_port *p, const struct nmc_pipe_req *req);
 
 #endif /* NMC_NIC_H */

@@ -115,9 +115,6 @@ static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, uint32_
                                 .tp_retire_blk_tov = RX_TOV_MS };
     int err;
 
-    k->rx_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
-    if (k->rx_fd < 0)
-        return -errno;
     if ((err = setopt(k->rx_fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3)) < 0 ||
         (err = setopt(k->rx_fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)) < 0 ||
         (filter_q >= 0 && (err = queue_filter(k->rx_fd, (uint32_t)filter_q)) < 0))
@@ -147,9 +144,6 @@ static int open_tx(struct nmc_psock *k, uint32_t ifindex, uint32_t frames, int m
     frames = (frames + per_block - 1) / per_block * per_block;
     req = (struct tpacket_req){ .tp_block_size = fs * per_block, .tp_block_nr = frames / per_block,
                                 .tp_frame_size = fs, .tp_frame_nr = frames };
-    k->tx_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-    if (k->tx_fd < 0)
-        return -errno;
     if ((err = setopt(k->tx_fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2)) < 0 ||
         (err = setopt(k->tx_fd, SOL_PACKET, PACKET_LOSS, 1)) < 0)
         return err;
@@ -411,8 +405,12 @@ static int open_queue(struct nmc_port *p, const struct nmc_pipe_req *req, uint32
     pk->rx_fd = pk->tx_fd = -1;
     p->npkts++;
     /* one queue of several: filter by queue; all of several: fanout */
+    if ((pk->rx_fd = nmc_nic_socket(p, req, AF_PACKET, htons(ETH_P_ALL))) < 0)
+        return pk->rx_fd;
     err = open_rx(pk, req->ifindex, group, nq, req->tx_rings > 1 && nq == 1 ? (int)first : -1);
     mtu = err == 0 ? if_mtu(pk->rx_fd, req->parent) : 1500;
+    if (err == 0 && (pk->tx_fd = nmc_nic_socket(p, req, AF_PACKET, 0)) < 0)
+        err = pk->tx_fd;
     if (err == 0)
         err = open_tx(pk, req->ifindex, p->ntx ? p->tx[k % p->ntx].n : NMC_DEF_SLOTS, mtu);
     return err;
@@ -445,7 +443,7 @@ static int pkt_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
         p->kfd[p->nkfd++] = (struct nmc_kfd){ p->pkts[k].tx_fd, POLLOUT };
     }
     nmc_nic_unlock();
-    return err;
+    return err < 0 ? err : nmc_nic_hold(p, req);
 }
 
 /* This process's copies of the port's sockets and rings (lock held). */

@@ -38,9 +38,9 @@ static int make_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t
     x->queue = q;
     x->queued = nmc_nic_of(p)->queued;
     x->tag = (uint16_t)(p->hidx + 1);
-    x->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+    x->fd = nmc_nic_socket(p, req, AF_XDP, 0);
     if (x->fd < 0)
-        return -errno;
+        return x->fd;
     nmc_nic_lock();
     shared = nmc_nic_umem_peer(p);
     err = nmc_nic_queue_taken(p, x->ifindex, q) ? -EBUSY : 0;
@@ -132,7 +132,7 @@ static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
     for (uint32_t i = 0; i < p->nrx; i++)
         if ((err = stock(p, r, &p->rx[i])) < 0)
             return err;
-    return 0;
+    return nmc_nic_hold(p, req);
 }
 
 /* Close the sockets; with the region (region lock held) and in the process

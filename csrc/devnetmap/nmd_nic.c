@@ -1,0 +1,207 @@
+/*
+ * nmd_nic.c -- NETMAP_REQ_REGISTER of an interface name under nmcompat exec.
+ *
+ * The privileged setup is the control plane's (nmcompat/tools/_exec_nic.py,
+ * served by exec's parent at $NMCOMPAT_EXEC_SOCKET): it chooses the backend
+ * by the program's admode, creates the kernel sockets and attaches (or
+ * joins) the XDP program, and hands them over with SCM_RIGHTS.  Here the
+ * engine opens the port on them (nmc_xsk_open / nmc_pkt_open with
+ * req->nic_socks: UMEM = this process's NIC region, rings, bind), and the
+ * control plane puts the bound sockets in the XDP program's XSKMAP.  From
+ * then on the port is this process's alone: syncs and polls never reach the
+ * server, and the port holds the XDP link, so the program stays attached
+ * while a port uses it.  A refusal is the errno netmap would give.
+ */
+#include "nmd.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define SERVER_ENV "NMCOMPAT_EXEC_SOCKET"
+#define MAX_FDS 250                     /* per message, as the server sends them */
+#define MAX_GRANT (2 * 256 + 1)         /* two sockets per queue and the XDP link */
+
+static const char *const passed_env[] = {
+    "NMCOMPAT_ADMODE", "NMCOMPAT_BACKEND", "NMCOMPAT_SLOTS", "NMCOMPAT_GENERIC_RINGSIZE",
+    "NMCOMPAT_XDP_PROG",
+};
+
+struct grant {
+    char backend[16];
+    unsigned queues, nsocks, slots, hold;
+    int fds[MAX_GRANT];
+    unsigned nfds;
+};
+
+static int connect_server(void)
+{
+    const char *path = getenv(SERVER_ENV);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int s;
+
+    if (!path || !*path)
+        return -EOPNOTSUPP;             /* not under nmcompat exec: no control plane */
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    memcpy(sa.sun_path, path, strlen(path));
+    if ((s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0)
+        return -errno;
+    if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int err = -errno;
+        nmd_real.close(s);
+        return err == -ENOENT || err == -ECONNREFUSED ? -EOPNOTSUPP : err;     /* exec is gone */
+    }
+    return s;
+}
+
+static int send_text(int s, const char *text)
+{
+    return send(s, text, strlen(text), MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+static int send_request(int s, const char *ifname, const struct nmc_pipe_req *req)
+{
+    char msg[2048];
+    int n = snprintf(msg, sizeof(msg), "open\nname=%s\nmode=%u\nringid=%u", ifname, req->mode,
+                     req->ringid);
+
+    for (size_t i = 0; i < sizeof(passed_env) / sizeof(passed_env[0]); i++) {
+        const char *v = getenv(passed_env[i]);
+        if (v && n >= 0 && (size_t)n < sizeof(msg) && !strchr(v, '\n'))
+            n += snprintf(msg + n, sizeof(msg) - (size_t)n, "\n%s=%s", passed_env[i], v);
+    }
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        return -E2BIG;
+    return send_text(s, msg);
+}
+
+/* One message: its text (NUL-terminated) and the descriptors it carries,
+ * appended to g->fds. */
+static int recv_part(int s, char *text, size_t cap, struct grant *g)
+{
+    char cbuf[CMSG_SPACE(MAX_FDS * sizeof(int))];
+    struct iovec iov = { .iov_base = text, .iov_len = cap - 1 };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                         .msg_controllen = sizeof(cbuf) };
+    ssize_t n = recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
+
+    if (n <= 0)
+        return n == 0 ? -ECONNRESET : -errno;
+    text[n] = '\0';
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (g->nfds < MAX_GRANT)
+                g->fds[g->nfds++] = fd;
+            else
+                nmd_real.close(fd);
+        }
+    }
+    if (mh.msg_flags & MSG_CTRUNC)
+        return -EMSGSIZE;
+    return 0;
+}
+
+/* "err ERRNO ..." as -ERRNO (EIO when it says nothing usable). */
+static int refusal(const char *text)
+{
+    int e = 0;
+
+    return sscanf(text, "err %d", &e) == 1 && e > 0 ? -e : -EIO;
+}
+
+static int read_grant(int s, struct grant *g)
+{
+    char text[256];
+    int err;
+
+    memset(g, 0, sizeof(*g));
+    if ((err = recv_part(s, text, sizeof(text), g)) < 0)
+        return err;
+    if (strncmp(text, "ok ", 3) != 0)
+        return refusal(text);
+    if (sscanf(text, "ok %15s %u %u %u %u", g->backend, &g->queues, &g->nsocks, &g->slots,
+               &g->hold) != 5 || g->nsocks + g->hold > MAX_GRANT)
+        return -EPROTO;
+    while (g->nfds < g->nsocks + g->hold)
+        if ((err = recv_part(s, text, sizeof(text), g)) < 0)
+            return err;
+    return g->nfds == g->nsocks + g->hold ? 0 : -EPROTO;
+}
+
+static int open_granted(const char *ifname, struct nmc_pipe_req *req, const struct grant *g,
+                        struct nmc_port **out)
+{
+    req->parent = ifname;
+    req->ifindex = if_nametoindex(ifname);
+    req->tx_rings = req->rx_rings = g->queues;
+    req->nic_socks = g->fds;
+    req->nic_nsocks = g->nsocks;
+    req->nic_hold_fd = g->hold ? g->fds[g->nsocks] : -1;
+    if (g->slots && !req->tx_slots)
+        req->tx_slots = g->slots;
+    if (g->slots && !req->rx_slots)
+        req->rx_slots = g->slots;
+    if (req->ifindex == 0)
+        return -ENXIO;
+    if (strcmp(g->backend, "afxdp") == 0)
+        return nmc_xsk_open(req, out);
+    if (strcmp(g->backend, "afpacket") == 0)
+        return nmc_pkt_open(req, out);
+    return -EPROTO;
+}
+
+/* Tell the server how it went; with the sockets in use, its answer. */
+static int finish(int s, int err)
+{
+    char text[256], msg[32];
+    struct grant none = { .nfds = 0 };
+
+    if (err < 0) {
+        snprintf(msg, sizeof(msg), "failed %d", -err);
+        send_text(s, msg);
+        return err;
+    }
+    if ((err = send_text(s, "bound")) < 0 || (err = recv_part(s, text, sizeof(text), &none)) < 0)
+        return err;
+    for (unsigned i = 0; i < none.nfds; i++)
+        nmd_real.close(none.fds[i]);
+    return strcmp(text, "ok") == 0 ? 0 : refusal(text);
+}
+
+int nmd_nic_open(const char *ifname, struct nmc_pipe_req *req, struct nmc_port **out)
+{
+    struct grant *g = calloc(1, sizeof(*g));
+    struct nmc_port *port = NULL;
+    int s, err;
+
+    if (!g)
+        return -ENOMEM;
+    if ((s = connect_server()) < 0) {
+        free(g);
+        return s;
+    }
+    err = send_request(s, ifname, req);
+    if (err == 0 && (err = read_grant(s, g)) == 0) {
+        err = finish(s, open_granted(ifname, req, g, &port));
+        if (err < 0 && port)
+            nmc_port_close(port);
+    }
+    for (unsigned i = 0; i < g->nfds; i++)      /* the engine took duplicates */
+        nmd_real.close(g->fds[i]);
+    nmd_real.close(s);
+    free(g);
+    if (err == 0)
+        *out = port;
+    return err;
+}

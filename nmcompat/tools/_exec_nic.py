@@ -1,0 +1,240 @@
+"""NIC ports for programs under `nmcompat exec`: the privileged half.
+
+The /dev/netmap emulation (csrc/devnetmap/nmd_nic.c) serves a REGISTER of
+an interface name by asking this control plane, over the SOCK_SEQPACKET
+socket named by $NMCOMPAT_EXEC_SOCKET, one connection per request:
+
+  program -> server   "open" and key=value lines: name, mode, ringid, and
+                      the program's own NMCOMPAT_* settings (admode...)
+  server -> program   "ok BACKEND QUEUES NSOCKS SLOTS HOLD" with the
+                      sockets (and the XDP link when HOLD is 1) over
+                      SCM_RIGHTS, in messages of at most MAX_FDS; or
+                      "err ERRNO MESSAGE"
+  program -> server   "bound" once its engine port uses the sockets, or
+                      "failed ERRNO"
+  server -> program   "ok" (with AF_XDP, once every bound queue is in the
+                      XDP program's XSKMAP), or "err ERRNO MESSAGE"
+
+The backend is chosen as nmcompat.open() chooses it (netmap's admode,
+NMCOMPAT_BACKEND).  The server creates the kernel sockets (AF_XDP, or an
+RX and a TX AF_PACKET socket per queue), attaches or joins nmcompat's XDP
+program, and puts the program's bound sockets in its XSKMAP; then it keeps
+nothing: the program's port holds the sockets and a reference to the XDP
+link, so the XDP program stays exactly as long as a port uses it, in this
+program or any other process (docs/DESIGN.md section 14).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from types import SimpleNamespace
+from typing import Dict, List, Optional, Tuple
+
+from nmcompat import backends, config
+from nmcompat._portspec import NR_REG_ONE_NIC
+from nmcompat.errors import BackendUnusable
+
+AF_XDP = 44
+MAX_FDS = 250                   # below the kernel's SCM_MAX_FD (253)
+ENV_KEYS = ("NMCOMPAT_ADMODE", "NMCOMPAT_BACKEND", "NMCOMPAT_SLOTS", "NMCOMPAT_GENERIC_RINGSIZE",
+            "NMCOMPAT_XDP_PROG")
+_PRIVILEGE = {"afxdp": "AF_XDP needs root (CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF)",
+              "afpacket": "AF_PACKET needs CAP_NET_RAW (root)"}
+
+
+class Refusal(Exception):
+    """A request the program gets an errno for; str() says why and the fix."""
+
+    def __init__(self, err: int, message: str) -> None:
+        super().__init__(message)
+        self.errno = err
+
+
+class Grant:
+    """The sockets (and XDP link) handed to one program for one port."""
+
+    def __init__(self, backend: str, queues: List[int], socks: List[socket.socket],
+                 slots: int, att=None) -> None:
+        self.backend, self.queues, self.socks, self.slots, self.att = backend, queues, socks, slots, att
+
+    def fds(self) -> List[int]:
+        fds = [s.fileno() for s in self.socks]
+        if self.att is not None:
+            fds.append(self.att.link.fd if hasattr(self.att, "link") else self.att.link_fd)
+        return fds
+
+    def wire(self) -> None:
+        """The program's sockets are bound: redirect each queue to its socket."""
+        for queue, sock in zip(self.queues, self.socks):
+            self.att.add_queue(queue, sock.fileno())
+
+    def release(self) -> None:
+        """Keep nothing: the program's port holds what it uses."""
+        for sock in self.socks:
+            sock.close()
+        self.socks = []
+        if self.att is not None:
+            from nmcompat.backends.afxdp._attach import release_program
+            att, self.att = self.att, None
+            release_program(att)
+
+
+def _sockets(backend: str, family: int, count: int) -> List[socket.socket]:
+    socks: List[socket.socket] = []
+    try:
+        for _ in range(count):
+            socks.append(socket.socket(family, socket.SOCK_RAW, 0))
+    except OSError as exc:
+        for s in socks:
+            s.close()
+        if exc.errno in (errno.EPERM, errno.EACCES):
+            raise BackendUnusable(errno.EPERM, _PRIVILEGE[backend]) from None
+        raise BackendUnusable(exc.errno, f"couldn't create {backend} sockets: {exc.strerror}") from None
+    return socks
+
+
+def _grant_afxdp(spec, ifindex: int, queues: List[int]) -> Grant:
+    from nmcompat.backends.afxdp._attach import attach_program
+    socks = _sockets("afxdp", AF_XDP, len(queues))
+    try:
+        att = attach_program(ifindex, "auto")
+    except OSError as exc:              # the XDP hook is not ours to use here
+        for s in socks:
+            s.close()
+        raise BackendUnusable(exc.errno or errno.EIO, str(exc).split("] ", 1)[-1]) from exc
+    return Grant("afxdp", queues, socks, 0, att)
+
+
+def _grant_afpacket(spec, ifindex: int, queues: List[int]) -> Grant:
+    slots = config.default_slots(emulated=True)        # a bad setting before any socket
+    return Grant("afpacket", queues, _sockets("afpacket", socket.AF_PACKET, 2 * len(queues)), slots)
+
+
+_GRANTS = {"afxdp": _grant_afxdp, "afpacket": _grant_afpacket}
+
+
+def grant(name: str, mode: int, ringid: int) -> Tuple[Grant, int]:
+    """(the grant, the interface's queue count) for NIC port name, chosen
+    in admode order; Refusal with netmap's errno when none can serve it."""
+    spec = SimpleNamespace(text=f"netmap:{name}", name=name, mode=mode, ringid=ringid)
+    try:
+        names = backends.candidates(config.admode(), os.environ.get("NMCOMPAT_BACKEND", ""))
+    except ValueError as exc:
+        raise Refusal(errno.EINVAL, f"couldn't open {spec.text}: {exc}") from None
+    reasons: Dict[str, Tuple[int, str]] = {}
+    for bname in names:
+        backend = backends.get(bname)
+        if bname not in _GRANTS:
+            reasons[bname] = (errno.EOPNOTSUPP, backend.probe().reason)
+            continue
+        ifindex, nq = backend.interface(spec)       # ENXIO, EINVAL, EOPNOTSUPP: the request's
+        queues = [ringid] if mode == NR_REG_ONE_NIC else list(range(nq))
+        try:
+            return _GRANTS[bname](spec, ifindex, queues), nq
+        except BackendUnusable as exc:
+            reasons[bname] = (exc.errno, exc.strerror)
+    err = errno.EPERM if any(e == errno.EPERM for e, _ in reasons.values()) else \
+        list(reasons.values())[-1][0]
+    lines = "; ".join(f"{k}: {why}" for k, (_, why) in reasons.items())
+    raise Refusal(err, f"couldn't open {spec.text}: no backend can serve it with admode "
+                       f"{config.admode()} ({lines})")
+
+
+class _Settings:
+    """The program's NMCOMPAT_* settings in force while one request is served."""
+
+    def __init__(self, given: Dict[str, str]) -> None:
+        self.given, self.saved = given, {}
+
+    def __enter__(self):
+        for key in ENV_KEYS:
+            self.saved[key] = os.environ.pop(key, None)
+            if key in self.given:
+                os.environ[key] = self.given[key]
+
+    def __exit__(self, *exc):
+        for key, value in self.saved.items():
+            os.environ.pop(key, None)
+            if value is not None:
+                os.environ[key] = value
+
+
+def parse_request(data: bytes) -> Tuple[str, int, int, Dict[str, str]]:
+    lines = data.decode("utf-8", "replace").split("\n")
+    if not lines or lines[0] != "open":
+        raise Refusal(errno.EINVAL, "couldn't serve a NIC request: not an open request")
+    fields = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
+    try:
+        name, mode, ringid = fields.pop("name"), int(fields.pop("mode")), int(fields.pop("ringid"))
+    except (KeyError, ValueError):
+        raise Refusal(errno.EINVAL, "couldn't serve a NIC request: name, mode or ringid missing") from None
+    unknown = set(fields) - set(ENV_KEYS)
+    if unknown:
+        raise Refusal(errno.EINVAL, f"couldn't serve a NIC request: unknown keys {sorted(unknown)}")
+    return name, mode, ringid, fields
+
+
+def _send_grant(conn: socket.socket, g: Grant, nq: int) -> None:
+    fds = g.fds()
+    head = f"ok {g.backend} {nq} {len(g.socks)} {g.slots} {int(g.att is not None)}".encode()
+    first = True
+    while first or fds:
+        chunk, fds = fds[:MAX_FDS], fds[MAX_FDS:]
+        socket.send_fds(conn, [head if first else b"fds"], chunk)
+        first = False
+
+
+def _choose(name: str, mode: int, ringid: int, settings: Dict[str, str]) -> Tuple[Grant, int]:
+    """grant() under the program's settings, its failures as Refusals."""
+    with _Settings(settings):
+        try:
+            return grant(name, mode, ringid)
+        except OSError as exc:
+            raise Refusal(exc.errno or errno.EIO, str(exc).split("] ", 1)[-1]) from None
+        except ValueError as exc:           # a setting of the program's that is no number
+            raise Refusal(errno.EINVAL, f"couldn't open netmap:{name}: {exc}") from None
+
+
+def _complete(conn: socket.socket, g: Grant, name: str) -> None:
+    """After the hand-over: once the program says its port is bound, its
+    AF_XDP sockets go in the XSKMAP; "ok"."""
+    if conn.recv(256).decode("ascii", "replace") != "bound":
+        return                              # the program could not use them: nothing to keep
+    if g.backend == "afxdp":
+        try:
+            g.wire()
+        except OSError as exc:
+            raise Refusal(exc.errno or errno.EIO, f"couldn't add netmap:{name}'s queues to "
+                          f"the XDP program: {exc.strerror}") from None
+    conn.send(b"ok")
+
+
+def _refuse(conn: socket.socket, err: int, message: str) -> None:
+    try:
+        conn.send(f"err {err} {message}".encode())
+    except OSError:
+        pass
+
+
+def serve_one(conn: socket.socket, log) -> None:
+    """One program's NIC request, start to end; the reason of a refusal
+    goes to log (the program gets only the errno, as from netmap).  The
+    server keeps nothing of it afterwards."""
+    g: Optional[Grant] = None
+    try:
+        name, mode, ringid, settings = parse_request(conn.recv(4096))
+        g, nq = _choose(name, mode, ringid, settings)
+        _send_grant(conn, g, nq)
+        _complete(conn, g, name)
+    except Refusal as exc:
+        log(str(exc))
+        _refuse(conn, exc.errno, str(exc))
+    except OSError as exc:                  # the program went away mid-request
+        log(f"couldn't serve a NIC request: {exc.strerror or exc}")
+    except Exception as exc:                # a defect here: EIO for this request, the server goes on
+        log(f"couldn't serve a NIC request: {type(exc).__name__}: {exc}")
+        _refuse(conn, errno.EIO, str(exc))
+    finally:
+        if g is not None:
+            g.release()

@@ -1,0 +1,190 @@
+/*
+ * nm_nic.c -- a netmap program on a NIC port, speaking only netmap's fd
+ * interface (open /dev/netmap, NIOCCTRL REGISTER, mmap, poll, close), run
+ * under nmcompat exec by tests/kernel/test_devnetmap_nic.py.
+ *
+ *   nm_nic rxtx IFNAME N       register IFNAME (all queues), say "ready RINGS", take N
+ *                              test frames (checked byte for byte), then send N
+ *                              test frames; "rxtx ok N"
+ *   nm_nic legacy IFNAME N     the same through netmap's legacy API: nm_open
+ *                              ("netmap:IFNAME", NIOCREGIF), nm_nextpkt, nm_inject
+ *   nm_nic register IFNAME MODE RINGID
+ *                              one REGISTER; "register errno=E" (0: it worked)
+ *
+ * A test frame: broadcast from 02:00:00:00:00:0b (the peer) or ...:0a (us),
+ * ethertype 0x88B5, a 32-bit sequence number, then bytes that depend on it;
+ * 60 + seq % 200 bytes.  Frames of another ethertype are skipped.
+ */
+#define NETMAP_WITH_LIBS
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nm_test.h"
+
+#define ETH_TEST 0x88B5
+
+static unsigned test_len(unsigned seq)
+{
+    return 60 + seq % 200;
+}
+
+static void test_frame(unsigned char *buf, unsigned seq, unsigned char src_last)
+{
+    unsigned len = test_len(seq);
+
+    memset(buf, 0xff, 6);
+    memcpy(buf + 6, "\x02\x00\x00\x00\x00", 5);
+    buf[11] = src_last;
+    buf[12] = ETH_TEST >> 8;
+    buf[13] = ETH_TEST & 0xff;
+    memcpy(buf + 14, &seq, 4);
+    for (unsigned k = 18; k < len; k++)
+        buf[k] = (unsigned char)(seq * 13 + k);
+}
+
+static bool is_test(const unsigned char *buf, unsigned len)
+{
+    return len >= 18 && buf[12] == (ETH_TEST >> 8) && buf[13] == (ETH_TEST & 0xff);
+}
+
+static int wait_ready(struct port *p, short events)
+{
+    struct pollfd pfd = { .fd = p->fd, .events = events };
+    int n = poll(&pfd, 1, 10000);
+
+    CHECK(n >= 0, "poll");
+    CHECK(!(pfd.revents & POLLERR), "poll POLLERR");
+    return n;
+}
+
+/* N test frames from the peer, in order, every byte checked. */
+static void take(struct port *p, unsigned n)
+{
+    unsigned got = 0;
+    unsigned char want[2048];
+
+    while (got < n) {
+        CHECK(wait_ready(p, POLLIN) > 0, "no frame %u of %u within 10 s", got, n);
+        for (unsigned r = 0; r < p->nifp->ni_rx_rings; r++) {
+            struct netmap_ring *ring = NETMAP_RXRING(p->nifp, r);
+            while (!nm_ring_empty(ring)) {
+                struct netmap_slot *s = &ring->slot[ring->head];
+                const unsigned char *buf = (const unsigned char *)NETMAP_BUF(ring, s->buf_idx);
+                if (is_test(buf, s->len)) {
+                    test_frame(want, got, 0x0b);
+                    CHECK(s->len == test_len(got) && memcmp(buf, want, s->len) == 0,
+                          "frame %u (len %u)", got, s->len);
+                    got++;
+                }
+                ring->head = ring->cur = nm_ring_next(ring, ring->head);
+            }
+        }
+    }
+}
+
+/* N test frames out of TX ring 0, then every one of them handed to the NIC. */
+static void send_frames(struct port *p, unsigned n)
+{
+    struct netmap_ring *ring = NETMAP_TXRING(p->nifp, 0);
+    unsigned sent = 0;
+
+    while (sent < n || nm_tx_pending(ring)) {
+        while (sent < n && nm_ring_space(ring) > 0) {
+            struct netmap_slot *s = &ring->slot[ring->head];
+            test_frame((unsigned char *)NETMAP_BUF(ring, s->buf_idx), sent, 0x0a);
+            s->len = (uint16_t)test_len(sent);
+            ring->head = ring->cur = nm_ring_next(ring, ring->head);
+            sent++;
+        }
+        CHECK(ioctl(p->fd, NIOCTXSYNC, NULL) == 0, "txsync");
+        if (sent == n && nm_tx_pending(ring))
+            CHECK(wait_ready(p, POLLOUT) > 0, "TX ring not drained within 10 s");
+    }
+}
+
+static int run_rxtx(const char *name, unsigned n)
+{
+    struct port p;
+
+    open_port(&p, name, NR_REG_ALL_NIC);
+    CHECK(p.nifp->ni_rx_rings == p.reg.nr_rx_rings && p.reg.nr_rx_rings == p.reg.nr_tx_rings,
+          "one ring pair per queue");
+    printf("ready %u\n", p.reg.nr_rx_rings);
+    fflush(stdout);
+    take(&p, n);
+    send_frames(&p, n);
+    close_port(&p);
+    printf("rxtx ok %u\n", n);
+    return 0;
+}
+
+static void legacy_wait(struct nm_desc *d, short events)
+{
+    struct pollfd pfd = { .fd = NETMAP_FD(d), .events = events };
+
+    CHECK(poll(&pfd, 1, 10000) > 0 && !(pfd.revents & POLLERR), "poll %d", events);
+}
+
+static int run_legacy(const char *ifname, unsigned n)
+{
+    char name[64];
+    unsigned char want[2048];
+    struct nm_pkthdr h;
+    struct nm_desc *d;
+    unsigned got = 0;
+
+    snprintf(name, sizeof(name), "netmap:%s", ifname);
+    CHECK((d = nm_open(name, NULL, 0, NULL)) != NULL, "nm_open %s", name);
+    printf("ready %u\n", d->req.nr_rx_rings);
+    fflush(stdout);
+    while (got < n) {
+        const unsigned char *buf;
+        legacy_wait(d, POLLIN);
+        while (got < n && (buf = nm_nextpkt(d, &h)) != NULL) {
+            if (!is_test(buf, h.len))
+                continue;
+            test_frame(want, got, 0x0b);
+            CHECK(h.len == test_len(got) && memcmp(buf, want, h.len) == 0, "frame %u (len %u)", got, h.len);
+            got++;
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        test_frame(want, i, 0x0a);
+        while (nm_inject(d, want, test_len(i)) == 0)
+            legacy_wait(d, POLLOUT);
+    }
+    for (unsigned r = d->first_tx_ring; r <= d->last_tx_ring; r++)
+        while (nm_tx_pending(NETMAP_TXRING(d->nifp, r)))
+            legacy_wait(d, POLLOUT);
+    CHECK(nm_close(d) == 0, "nm_close");
+    printf("legacy ok %u\n", n);
+    return 0;
+}
+
+static int run_register(const char *name, uint32_t mode, uint32_t ringid)
+{
+    struct nmreq_register reg;
+    int fd = open("/dev/netmap", O_RDWR | O_CLOEXEC), rc;
+
+    CHECK(fd >= 0, "open /dev/netmap");
+    memset(&reg, 0, sizeof(reg));
+    reg.nr_mode = mode;
+    reg.nr_ringid = ringid;
+    rc = ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, 0);
+    printf("register errno=%d\n", rc == 0 ? 0 : errno);
+    CHECK(close(fd) == 0, "close");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "rxtx") == 0)
+        return run_rxtx(argv[2], (unsigned)atoi(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "legacy") == 0)
+        return run_legacy(argv[2], (unsigned)atoi(argv[3]));
+    if (argc == 5 && strcmp(argv[1], "register") == 0)
+        return run_register(argv[2], (uint32_t)atoi(argv[3]), (uint32_t)atoi(argv[4]));
+    fprintf(stderr, "usage: nm_nic rxtx|legacy IFNAME N | register IFNAME MODE RINGID\n");
+    return 2;
+}
