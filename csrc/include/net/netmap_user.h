@@ -275,6 +275,17 @@ typedef void (*nm_cb_t)(unsigned char *, const struct nm_pkthdr *,
 #define MAXERRMSG 80
 #endif
 
+/* strlen(s), but at most max (strnlen is not in strict C11). */
+static inline size_t
+nmc_nm_len(const char *s, size_t max)
+{
+    size_t len = 0;
+
+    while (len < max && s[len] != '\0')
+        len++;
+    return len;
+}
+
 /*
  * Parse the legacy port name ifname ("netmap:IFNAME[suffix]" or
  * "valeX:Y[suffix]") into d->req: nr_name, the NR_REG_* mode and NR_* flags
@@ -302,7 +313,7 @@ nm_parse(const char *ifname, struct nm_desc *d, char *err)
         return -1;
     }
     if (nmc_portspec_parse(ifname, NMC_PORTSPEC_LEGACY, &spec, &why) < 0) {
-        len = strnlen(why.message, MAXERRMSG - 1);     /* cut to netmap's buffer */
+        len = nmc_nm_len(why.message, MAXERRMSG - 1);     /* cut to netmap's buffer */
         if (err != NULL) {
             memcpy(err, why.message, len);
             err[len] = '\0';
@@ -314,7 +325,7 @@ nm_parse(const char *ifname, struct nm_desc *d, char *err)
      * the name "x" with NR_REG_PIPE_MASTER and ring id 3 */
     pipe = spec.name.pipe_role;
     name = pipe ? spec.name.parent : spec.nr_name;
-    len = strnlen(name, sizeof(d->req.nr_name) - 1);   /* the grammar keeps it below IFNAMSIZ */
+    len = nmc_nm_len(name, sizeof(d->req.nr_name) - 1);   /* the grammar keeps it below IFNAMSIZ */
     memcpy(d->req.nr_name, name, len);
     d->req.nr_name[len] = '\0';
     d->req.nr_flags |= (uint32_t)spec.nr_flags |
