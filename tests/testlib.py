@@ -108,12 +108,17 @@ def rundir_entries(path: Path) -> List[str]:
     """What is in a runtime directory, but for the spare regions a close
     keeps for the next region of their shape (csrc/core/spare.c): the engine's
     cache, not a leak.  Each is checked to be one: named by a link spare.<k>
-    (k < 4), with no port, no holder, and every buffer free."""
+    (k < 4), with no port, no holder, and every buffer free.  The sockets
+    in the directory wake/ are listed as wake/<name>; wake/ itself, which
+    stays, is not listed."""
     from nmcompat import rundir as rundir_lib
 
     if not path.exists():
         return []
     names = sorted(os.listdir(path))
+    if "wake" in names:             # the ports' sockets (csrc/core/wake.c); the directory itself stays
+        names.remove("wake")
+        names = sorted(names + [f"wake/{n}" for n in os.listdir(path / "wake")])
     spares = set()
     for name in names:
         if not name.startswith("spare."):

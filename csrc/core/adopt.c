@@ -115,7 +115,7 @@ int nmc_port_adopt(int devfd, struct nmc_port **out)
         return err;
     if (!(p = calloc(1, sizeof(*p))))
         return -ENOMEM;
-    p->ctl_fd = p->sock = p->bell = p->epfd = -1;
+    p->ctl_fd = p->sock = p->bell = p->wake_dir = p->epfd = -1;
     if ((err = nmc_region_attach(rundir, mem_id, &r, NMC_LOCK_WAIT)) < 0) {
         free(p);
         return err == -ENOENT ? -EBADF : err;

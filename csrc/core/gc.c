@@ -344,7 +344,7 @@ static void remove_orphans(const char *rundir, struct nmc_gc_report *rep)
 {
     struct idset *ids = malloc(sizeof(*ids));
     struct dirent *de;
-    char name[64];
+    char name[64], wake[200];
     DIR *d;
 
     if (!ids || scan_ids(rundir, ids->ctl, ids->mem) < 0) {
@@ -364,6 +364,13 @@ static void remove_orphans(const char *rundir, struct nmc_gc_report *rep)
         while ((de = readdir(d)) != NULL)
             if (orphan(rundir, de->d_name, ids))
                 rep->files += unlink_path(rundir, de->d_name);
+        closedir(d);
+    }
+    snprintf(wake, sizeof(wake), "%s/" NMC_WAKE_DIR, rundir);
+    if ((d = opendir(wake)) != NULL) {  /* holder sockets (wake.c) */
+        while ((de = readdir(d)) != NULL)
+            if (strstr(de->d_name, ".sock") && orphan(rundir, de->d_name, ids))
+                rep->files += unlink_path(wake, de->d_name);
         closedir(d);
     }
     free(ids);

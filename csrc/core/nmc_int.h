@@ -39,7 +39,7 @@
 #include "nmcompat.h"
 
 #define NMC_REGION_MAGIC   0x6f6967657263616eULL   /* "nacregio" */
-#define NMC_REGION_VERSION 5u
+#define NMC_REGION_VERSION 6u
 #define NMC_MAX_HOLDERS    256u
 #define NMC_MAX_PORTS      128u
 #define NMC_PIPE_MAXRINGS  256u
@@ -74,6 +74,9 @@
 #define NMC_SLEEP_WORDS    (NMC_MAX_HOLDERS / 64)
 #define NMC_MAX_LEASES     32u
 #define NMC_LOCK_READY     0x6c6f636bu      /* "lock" */
+#define NMC_WAKE_DIR       "wake"            /* <rundir>/wake: the ports' sockets (wake.c) */
+#define NMC_WAKE_DIR_MODE  0711
+#define NMC_WAKE_SOCK_MODE 0622
 
 #define NMC_CACHELINE 64
 #define nmc_aligned __attribute__((aligned(NMC_CACHELINE)))
@@ -125,7 +128,7 @@ struct nmc_holder {
     uint32_t extra_bufs;
     uint32_t fill_target;           /* holder+1 whose socket holds our filler */
     uint32_t bells_pending;
-    uint32_t pad;
+    uint32_t sock_left;             /* its closer could not unlink its socket: the reaper does */
     uint64_t gen;
 } nmc_aligned;
 
@@ -200,6 +203,8 @@ struct nmc_transport_ops;
 /* A process-local handle on one open port. */
 struct nmc_port {
     int ctl_fd, sock, bell;         /* ctl_fd carries the holder's lock byte */
+    int wake_dir;                   /* O_PATH: <rundir>/wake, for wakeups after a drop (wake.c) */
+    bool wake_by_fd;                /* the path is out of reach: send through wake_dir */
     uint8_t *ctl;                   /* the control file */
     uint8_t *mem;                   /* the netmap memory file */
     struct nmc_geom g;              /* trusted local copy */
@@ -356,6 +361,7 @@ void nmc_buf_sweep(struct nmc_region *r, const uint64_t dead[NMC_MAX_HOLDERS / 6
 /* reap.c: finding regions (returned locked and reaped), reclaiming what dead holders left */
 int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r);
 int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r);
+int nmc_get_region_id(const char *rundir, uint16_t mem_id, struct nmc_region *r);
 bool nmc_port_in_use(struct nmc_region *r, uint32_t port);
 void nmc_holder_release(struct nmc_region *r, uint32_t h);
 uint32_t nmc_env_u32(const char *name, uint32_t dflt);
@@ -363,7 +369,8 @@ uint32_t nmc_env_u32(const char *name, uint32_t dflt);
 
 /* wake.c */
 int nmc_wake_setup(struct nmc_port *p);
-void nmc_wake_teardown(struct nmc_port *p);
+int nmc_wake_teardown(struct nmc_port *p);
+void nmc_wake_close_fds(struct nmc_port *p);
 void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr);
 void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *holders, uint16_t mem_id);
 void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx);

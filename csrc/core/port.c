@@ -279,7 +279,7 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
     p = calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;
-    p->ctl_fd = p->sock = p->bell = p->epfd = -1;
+    p->ctl_fd = p->sock = p->bell = p->wake_dir = p->epfd = -1;
     nmc_rundir_gc_some(rundir, NMC_GC_OPEN_BUDGET);    /* regions dead processes left */
     err = open_port(req, rundir, p, ops);
     if (err == -ESTALE)                 /* a dead holder was in the way: reaped now, once more */
@@ -302,11 +302,7 @@ static void close_locally(struct nmc_port *p)
 {
     struct nmc_region r = { .fd = p->ctl_fd, .ctl = p->ctl, .mem = p->mem, .g = p->g };
 
-    if (p->sock >= 0)
-        close(p->sock);                 /* its path is the opener's: not unlinked */
-    if (p->bell >= 0)
-        close(p->bell);
-    p->sock = p->bell = -1;
+    nmc_wake_close_fds(p);              /* its socket's path is the opener's: not unlinked */
     nmc_region_detach(&r);
     nmc_port_free(p);
 }
@@ -344,13 +340,15 @@ struct nmc_region nmc_port_region(const struct nmc_port *p, int lock_fd)
 }
 
 /* The region lock for p's close.  A process out of descriptors (EMFILE,
- * ENFILE) takes it through the port's own description, which the close
- * ends anyway: p->ctl_fd is handed over (closed once, with the lock). */
+ * ENFILE), or one that may no longer open the control file (EACCES: it
+ * dropped its privileges since the open), takes it through the port's own
+ * description, which the close ends anyway: p->ctl_fd is handed over
+ * (closed once, with the lock). */
 static int lock_for_close(struct nmc_port *p)
 {
     int fd = nmc_port_lock_region(p);
 
-    if ((fd == -EMFILE || fd == -ENFILE) && p->ctl_fd >= 0 &&
+    if ((fd == -EMFILE || fd == -ENFILE || fd == -EACCES || fd == -EPERM) && p->ctl_fd >= 0 &&
         nmc_lock_byte(p->ctl_fd, NMC_REGION_LOCK_BYTE, F_WRLCK, true) == 0) {
         fd = p->ctl_fd;
         p->ctl_fd = -1;
@@ -419,7 +417,8 @@ int nmc_port_close(struct nmc_port *p)
         close_locally(p);
         return 0;
     }
-    nmc_wake_teardown(p);               /* first: its descriptors free room for the lock's */
+    if (nmc_wake_teardown(p) < 0)       /* first: its descriptors free room for the lock's */
+        __atomic_store_n(&p->holder->sock_left, 1, __ATOMIC_RELAXED);  /* the reaper unlinks it */
     lock = lock_for_close(p);
     r = nmc_port_region(p, lock);
     r.keep_spare = true;                /* if the kind allows it (spare.c) */

@@ -171,6 +171,22 @@ static bool find_dead(struct nmc_region *r, uint64_t *dead)
     return found;
 }
 
+/* Sockets of released holders whose closer could not unlink them (it had
+ * dropped its privileges): unlinked now, if this process may. */
+static void unlink_left_sockets(const char *rundir, struct nmc_region *r)
+{
+    struct nmc_holder *hs = nmc_holders(r);
+    char path[256];
+
+    for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++) {
+        if (!hs[h].sock_left || hs[h].state != NMC_FREE)
+            continue;
+        nmc_sock_path(rundir, r->mem_id, h, path, sizeof(path));
+        if (unlink(path) == 0 || errno == ENOENT)
+            hs[h].sock_left = 0;
+    }
+}
+
 /* Reclaim dead holders, then ports nobody holds; unlink the region when it
  * is empty, or keep it as a spare (r->keep_spare, spare.c).  Returns 1 if
  * the region was destroyed or became a spare.  r is locked. */
@@ -190,6 +206,7 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r)
             unlink(path);
         }
     }
+    unlink_left_sockets(rundir, r);
     for (uint32_t i = 0; i < NMC_MAX_PORTS; i++) {
         if (ports[i].state != NMC_LIVE)
             continue;
@@ -232,13 +249,14 @@ int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r
     return 0;
 }
 
-/* The region req->mem_id names (nr_mem_id), reaped. */
-static int named_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r)
+/* The region mem_id names (nr_mem_id), locked and reaped; -EINVAL if there
+ * is none (as netmap for an unknown nr_mem_id). */
+int nmc_get_region_id(const char *rundir, uint16_t mem_id, struct nmc_region *r)
 {
     int err = -EINVAL;
 
-    if (req->mem_id < 2 || (err = nmc_region_attach(rundir, req->mem_id, r, NMC_LOCK_WAIT)) < 0)
-        return req->mem_id >= 2 && err == -EPROTO ? err : -EINVAL;     /* unknown nr_mem_id */
+    if (mem_id < 2 || (err = nmc_region_attach(rundir, mem_id, r, NMC_LOCK_WAIT)) < 0)
+        return mem_id >= 2 && err == -EPROTO ? err : -EINVAL;     /* unknown nr_mem_id */
     if (nmc_region_reap(rundir, r)) {
         nmc_region_detach(r);
         return -EINVAL;
@@ -263,7 +281,7 @@ static int new_region(const char *rundir, int names, const struct nmc_pipe_req *
     uint32_t size = req->buf_size ? req->buf_size : nmc_env_u32("NMCOMPAT_BUF_SIZE", NMC_DEF_BUF_SIZE);
 
     if (req->mem_id)
-        return named_region(rundir, req, r);
+        return nmc_get_region_id(rundir, req->mem_id, r);
     if (need > (1u << 24))
         return -ENOMEM;                 /* more than any region holds */
     if (num == 0)

@@ -2,7 +2,7 @@
  * wake.c -- a pollable file descriptor per port, woken across processes.
  *
  * Each open port (holder h) owns an AF_UNIX datagram socket bound to
- * <rundir>/mem.<id>.h<h>.sock: that is the port's fd.
+ * <rundir>/wake/mem.<id>.h<h>.sock: that is the port's fd.
  *   POLLIN:  a one-byte "bell" datagram is queued on it.  A sync that
  *            publishes into a ring rings the bell of every holder that
  *            declared itself asleep on that ring (a bit in kring.sleepers,
@@ -14,10 +14,16 @@
  *            socket stops being writable; that holder's rxsync, when it
  *            releases slots and sees the sleeper, drains its socket, which
  *            frees our send buffer and makes our fd writable again.
+ * A process that drops its privileges after the open (setuid to another
+ * user) can no longer search the 0700 runtime directory: every datagram it
+ * sends then goes through the wake directory's descriptor, taken at open
+ * (/proc/self/fd/<n>/<socket>; the directory is 0711 and its sockets 0622,
+ * so the lookup from that descriptor on needs no privilege of the owner).
  */
 #include "nmc_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,7 +34,7 @@
 
 void nmc_sock_path(const char *rundir, uint16_t mem_id, uint32_t h, char *out, size_t len)
 {
-    snprintf(out, len, "%s/mem.%u.h%u.sock", rundir, (unsigned)mem_id, (unsigned)h);
+    snprintf(out, len, "%s/" NMC_WAKE_DIR "/mem.%u.h%u.sock", rundir, (unsigned)mem_id, (unsigned)h);
 }
 
 static int make_addr(const char *path, struct sockaddr_un *sun)
@@ -41,6 +47,32 @@ static int make_addr(const char *path, struct sockaddr_un *sun)
     return 0;
 }
 
+/* The wake directory, made if missing (0711: searchable, not listable, by
+ * whoever reaches it; only its owner can, through the 0700 runtime
+ * directory, or a process holding its descriptor), opened O_PATH. */
+static int open_wake_dir(const char *rundir)
+{
+    char path[256];
+    struct stat st;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/" NMC_WAKE_DIR, rundir);
+    if (mkdir(path, NMC_WAKE_DIR_MODE) < 0 && errno != EEXIST)
+        return -errno;
+    if ((fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0 || st.st_uid != geteuid()) {
+        close(fd);
+        return -EACCES;                 /* not ours: the runtime directory's rule */
+    }
+    if ((st.st_mode & 07777) != NMC_WAKE_DIR_MODE && chmod(path, NMC_WAKE_DIR_MODE) < 0) {
+        int err = -errno;               /* a umask took bits away */
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
 int nmc_wake_setup(struct nmc_port *p)
 {
     struct sockaddr_un sun;
@@ -50,44 +82,85 @@ int nmc_wake_setup(struct nmc_port *p)
     nmc_sock_path(p->rundir, p->mem_id, p->hidx, path, sizeof(path));
     if ((err = make_addr(path, &sun)) < 0)
         return err;
+    if ((p->wake_dir = open_wake_dir(p->rundir)) < 0)
+        return p->wake_dir;
     p->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     p->bell = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (p->sock < 0 || p->bell < 0)
         return -errno;
     unlink(path);                       /* left by a dead holder of this index */
-    /* owner-only whatever the umask: bind() gives the file this inode's mode */
-    if (fchmod(p->sock, 0600) < 0)
-        return -errno;
     if (bind(p->sock, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+        return -errno;
+    /* whatever the umask: writable by whoever reaches it (the directory
+     * decides who can) */
+    if (chmod(path, NMC_WAKE_SOCK_MODE) < 0)
         return -errno;
     /* the kernel raises 0 to its minimum send buffer */
     setsockopt(p->sock, SOL_SOCKET, SO_SNDBUF, &zero, sizeof(zero));
     return 0;
 }
 
-void nmc_wake_teardown(struct nmc_port *p)
+/* This process's descriptors of p's wakeups, closed; the socket's path is
+ * left to whoever unlinks it. */
+void nmc_wake_close_fds(struct nmc_port *p)
+{
+    if (p->sock >= 0)
+        close(p->sock);
+    if (p->bell >= 0)
+        close(p->bell);
+    if (p->wake_dir >= 0)
+        close(p->wake_dir);
+    p->sock = p->bell = p->wake_dir = -1;
+}
+
+/* Unlink p's socket and close its descriptors; -errno if the path could
+ * not be unlinked (a closer that dropped its privileges may no longer
+ * write the directory: nmc_port_close leaves it to the reaper). */
+int nmc_wake_teardown(struct nmc_port *p)
 {
     char path[256];
+    int err = 0;
 
     if (p->sock >= 0) {
         nmc_sock_path(p->rundir, p->mem_id, p->hidx, path, sizeof(path));
-        unlink(path);
-        close(p->sock);
+        if (unlink(path) < 0 && errno != ENOENT)
+            err = -errno;
     }
-    if (p->bell >= 0)
-        close(p->bell);
-    p->sock = p->bell = -1;
+    nmc_wake_close_fds(p);
+    return err;
+}
+
+/* One datagram from socket `from` to holder h of region mem_id: by path,
+ * else (EACCES: this process dropped its privileges since the open)
+ * through the wake directory's descriptor, from then on. */
+static ssize_t wake_send(struct nmc_port *p, int from, uint16_t mem_id, uint32_t h,
+                         const void *buf, size_t len)
+{
+    struct sockaddr_un sun;
+    char path[256];
+    ssize_t n;
+
+    if (!__atomic_load_n(&p->wake_by_fd, __ATOMIC_RELAXED)) {
+        nmc_sock_path(p->rundir, mem_id, h, path, sizeof(path));
+        if (make_addr(path, &sun) < 0)
+            return -1;
+        n = sendto(from, buf, len, MSG_DONTWAIT, (struct sockaddr *)&sun, sizeof(sun));
+        if (n >= 0 || (errno != EACCES && errno != EPERM) || p->wake_dir < 0)
+            return n;
+        __atomic_store_n(&p->wake_by_fd, true, __ATOMIC_RELAXED);
+    }
+    snprintf(path, sizeof(path), "/proc/self/fd/%d/mem.%u.h%u.sock", p->wake_dir,
+             (unsigned)mem_id, (unsigned)h);
+    if (make_addr(path, &sun) < 0)
+        return -1;
+    return sendto(from, buf, len, MSG_DONTWAIT, (struct sockaddr *)&sun, sizeof(sun));
 }
 
 static void ring_bell_path(struct nmc_port *p, uint16_t mem_id, uint32_t h)
 {
-    struct sockaddr_un sun;
-    char path[256];
     char b = 1;
 
-    nmc_sock_path(p->rundir, mem_id, h, path, sizeof(path));
-    if (make_addr(path, &sun) == 0 &&
-        sendto(p->bell, &b, 1, MSG_DONTWAIT, (struct sockaddr *)&sun, sizeof(sun)) == 1)
+    if (wake_send(p, p->bell, mem_id, h, &b, 1) == 1)
         p->st.wakeups_sent++;
 }
 
@@ -120,13 +193,9 @@ void nmc_wake_self(struct nmc_port *p)
  * socket whatever bells are pending (the sleeper then sees p->interrupted). */
 void nmc_wake_interrupt(struct nmc_port *p)
 {
-    struct sockaddr_un sun;
-    char path[256];
     char b = 1;
 
-    nmc_sock_path(p->rundir, p->mem_id, p->hidx, path, sizeof(path));
-    if (make_addr(path, &sun) == 0)
-        sendto(p->bell, &b, 1, MSG_DONTWAIT, (struct sockaddr *)&sun, sizeof(sun));
+    wake_send(p, p->bell, p->mem_id, p->hidx, &b, 1);
 }
 
 /* Called after publishing into kr, a ring of region mem_id whose holder
@@ -210,22 +279,18 @@ static int pick_fill_target(struct nmc_port *p, struct nmc_lring *lr)
 /* Make our fd non-writable until a holder of the peer RX ring drains. */
 void nmc_wake_fill(struct nmc_port *p, struct nmc_lring *lr)
 {
-    struct sockaddr_un sun;
     struct pollfd pfd = { .fd = p->sock, .events = POLLOUT };
-    char path[256], b[2048] = { 0 };
+    char b[2048] = { 0 };
     int h = pick_fill_target(p, lr);
 
     if (h < 0 || p->filled)
-        return;
-    nmc_sock_path(p->rundir, p->mem_id, (uint32_t)h, path, sizeof(path));
-    if (make_addr(path, &sun) < 0)
         return;
     p->holder->fill_target = (uint32_t)h + 1;
     nmc_fence();
     /* one datagram larger than a quarter of the minimum send buffer is
      * usually enough; check, and add more only if it was not */
     for (int i = 0; i < 8; i++) {
-        if (sendto(p->sock, b, sizeof(b), MSG_DONTWAIT, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+        if (wake_send(p, p->sock, p->mem_id, (uint32_t)h, b, sizeof(b)) < 0)
             break;
         if (poll(&pfd, 1, 0) == 1 && !(pfd.revents & POLLOUT))
             break;

@@ -65,7 +65,7 @@ int nmd_dup(int oldfd, int newfd);              /* newfd now names oldfd's file 
 void nmd_forget(int fd);                        /* the kernel closed it (dup2 onto it...) */
 void nmd_forget_range(unsigned first, unsigned last);   /* close_range, closefrom */
 int nmd_bind(int fd, struct nmd_file *f, struct nmc_port *port);    /* REGISTER done */
-void nmd_unbind(int fd, struct nmd_file *f);    /* ... and undone */
+void nmd_unbind(int fd, struct nmd_file *f, int null);     /* ... and undone (null: fd's /dev/null, kept) */
 struct nmd_file *nmd_adopt(int fd);             /* a device fd from elsewhere (as nmd_get) */
 void *nmd_mmap(struct nmd_file *f, void *addr, size_t len, int prot, int flags, off_t off);
 

@@ -78,14 +78,15 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
 
     if (f->port)
         return -EBUSY;
-    if (mode == NR_REG_NULL || (reg->nr_flags & MONITOR_FLAGS))
-        return -EOPNOTSUPP;             /* null ports and monitors (looked at before the name,
-                                           as netmap_get_na does): not yet */
-    if ((err = resolve(name, &t)) < 0)
+    /* null ports, then monitors: looked at before the name, as netmap_get_na does */
+    if (mode != NR_REG_NULL && (reg->nr_flags & MONITOR_FLAGS))
+        return -EOPNOTSUPP;             /* monitors: not yet */
+    if (mode != NR_REG_NULL && (err = resolve(name, &t)) < 0)
         return err;
-    if (mode != NR_REG_ALL_NIC && mode != NR_REG_ONE_NIC)
+    if (mode != NR_REG_NULL && mode != NR_REG_ALL_NIC && mode != NR_REG_ONE_NIC)
         return -EINVAL;                 /* host rings on pipes and VALE; pipe modes; unknown */
-    req.mode = mode;
+    req.mode = mode == NR_REG_NULL ? NR_REG_ALL_NIC : mode;  /* a null port binds every ring
+                                                               (netmap_interp_ringid) */
     req.ringid = reg->nr_ringid;
     req.flags = reg->nr_flags & (KNOWN_FLAGS | NR_NO_TX_POLL);    /* the engine's poll honours it */
     req.mem_id = reg->nr_mem_id;
@@ -94,7 +95,9 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
     req.tx_slots = reg->nr_tx_slots;
     req.rx_slots = reg->nr_rx_slots;
     req.extra_bufs = reg->nr_extra_bufs;
-    if ((err = open_target(&t, &req, &port)) < 0)
+    if (mode == NR_REG_NULL)
+        req.parent = name;              /* a new null port in region nr_mem_id: "null:<name>" */
+    if ((err = mode == NR_REG_NULL ? nmc_null_open(&req, &port) : open_target(&t, &req, &port)) < 0)
         return err;
     if ((err = nmc_port_info(port, &f->info)) < 0 || (err = nmd_bind(fd, f, port)) < 0) {
         nmc_port_close(port);

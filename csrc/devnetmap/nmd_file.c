@@ -19,6 +19,7 @@
  */
 #include "nmd.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -80,6 +81,21 @@ static int put(int fd, struct nmd_file *f)
         return -EMFILE;
     __atomic_store_n(s, f, __ATOMIC_RELEASE);
     return 0;
+}
+
+static bool unname(int fd, struct nmd_file *f);
+
+/* put, under table_lock, for a number the kernel has just given out (open,
+ * dup): an entry still there is stale (its number was closed behind our
+ * back, or adopted by another thread just before that) and is unnamed;
+ * *was is set when that was its last name, for the caller to finish after
+ * letting the lock go. */
+static int put_over(int fd, struct nmd_file *f, struct nmd_file **was)
+{
+    struct nmd_file *old = nmd_lookup(fd);
+
+    *was = old && unname(fd, old) ? old : NULL;
+    return put(fd, f);
 }
 
 static void know_file(struct nmd_file *f, int fd)
@@ -199,7 +215,7 @@ void nmd_put(struct nmd_file *f)
 /* A new unbound descriptor: a description of /dev/null until REGISTER. */
 int nmd_open(int flags)
 {
-    struct nmd_file *f = alloc_file();
+    struct nmd_file *f = alloc_file(), *was = NULL;
     int fd, err;
 
     if (!f)
@@ -210,8 +226,10 @@ int nmd_open(int flags)
         f->refs = 1;
         know_file(f, fd);
         pthread_mutex_lock(&table_lock);
-        err = put(fd, f);
+        err = put_over(fd, f, &was);
         pthread_mutex_unlock(&table_lock);
+        if (was)
+            finish(was);
     }
     if (err < 0) {
         if (fd >= 0)
@@ -290,18 +308,13 @@ void nmd_forget_range(unsigned first, unsigned last)
 int nmd_dup(int oldfd, int newfd)
 {
     struct nmd_file *f, *was = NULL;
-    bool done = false;
     int err = 0;
 
     pthread_mutex_lock(&table_lock);
-    if ((f = nmd_lookup(oldfd)) && newfd != oldfd) {
-        if ((was = nmd_lookup(newfd)))
-            done = unname(newfd, was);
-        if ((err = put(newfd, f)) == 0)
-            f->refs++;
-    }
+    if ((f = nmd_lookup(oldfd)) && newfd != oldfd && (err = put_over(newfd, f, &was)) == 0)
+        f->refs++;
     pthread_mutex_unlock(&table_lock);
-    if (done)
+    if (was)
         finish(was);
     return err;
 }
@@ -359,9 +372,10 @@ static struct nmd_file *publish(int fd, struct nmc_port *port, bool *mine)
  * adoption fails if the number stops naming a device descriptor before the
  * holder is found, and the entry, once published, stays only if fd still
  * names the port's device descriptor (a close that missed the entry has
- * closed the number; one that came later goes through nmd_close).  Not
- * covered: a concurrent REGISTER's own device descriptor, adopted under
- * its temporary number and closed by nmd_bind after the check. */
+ * closed the number; one that came later goes through nmd_close; an open
+ * that reuses the number unnames what is there, put_over).  A concurrent
+ * REGISTER's own device descriptor, adopted under its temporary number, is
+ * unnamed where nmd_bind closes it (replace_all). */
 struct nmd_file *nmd_adopt(int fd)
 {
     struct nmd_file *f;
@@ -411,18 +425,49 @@ static void replace_other_names(struct nmd_file *f, int fd, int src)
 }
 
 /* fd's description, and that of every other number naming f, becomes src
- * (f then knows src's file). */
+ * (f then knows src's file), and src is closed; -EBADF when fd no longer
+ * names f (another thread closed it: the number may be another file now).
+ * All under table_lock, so the number is not closed or reused between the
+ * check and the dup3.  src is a number of its own until that close, which
+ * another thread may have adopted meanwhile (a netmap ioctl on a number
+ * it does not own while a REGISTER's device descriptor had it): that entry
+ * would outlive the number, so it is unnamed with it. */
 static int replace_all(int fd, struct nmd_file *f, int src)
 {
-    int err;
+    struct nmd_file *stale;
+    int err = -EBADF;
 
     pthread_mutex_lock(&table_lock);
-    if ((err = replace_at(src, fd)) == 0 && f->refs > 1)
-        replace_other_names(f, fd, src);
-    if (err == 0)
+    if (nmd_lookup(fd) == f && still_names(f, fd) && (err = replace_at(src, fd)) == 0) {
+        if (f->refs > 1)
+            replace_other_names(f, fd, src);
         know_file(f, fd);
+    }
+    nmd_real.close(src);
+    if ((stale = nmd_lookup(src)) && !unname(src, stale))
+        stale = NULL;
     pthread_mutex_unlock(&table_lock);
+    if (stale)
+        finish(stale);
     return err;
+}
+
+/* Tests force interleavings with another thread where a REGISTER has made
+ * its device descriptor and not yet put it in place: a program that
+ * exports nmcompat_test_bind_hook (linked with -rdynamic) is called there
+ * with the registering number and the device descriptor's. */
+static void bind_hook(int fd, int dev)
+{
+    static void (*hook)(int, int);
+    static int looked;
+
+    if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&hook, (void (*)(int, int))dlsym(RTLD_DEFAULT, "nmcompat_test_bind_hook"),
+                         __ATOMIC_RELEASE);
+        __atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
+    }
+    if (__atomic_load_n(&hook, __ATOMIC_ACQUIRE))
+        hook(fd, dev);
 }
 
 /* REGISTER succeeded: fd's description becomes the port's device
@@ -434,23 +479,19 @@ int nmd_bind(int fd, struct nmd_file *f, struct nmc_port *port)
 
     if (dev < 0)
         return dev;
-    err = replace_all(fd, f, dev);
-    nmd_real.close(dev);
-    if (err == 0)
+    bind_hook(fd, dev);
+    if ((err = replace_all(fd, f, dev)) == 0)
         f->port = port;
     return err;
 }
 
-/* Undo nmd_bind (a REGISTER failed after it): fd and its dups name
- * /dev/null again. */
-void nmd_unbind(int fd, struct nmd_file *f)
+/* Undo nmd_bind (a REGISTER failed after it): fd and its dups name again
+ * the description `null` keeps (fd's /dev/null, dup'ed before the
+ * REGISTER: nothing needs opening here, so a process out of descriptors
+ * (EMFILE) is undone too); null is closed. */
+void nmd_unbind(int fd, struct nmd_file *f, int null)
 {
-    int null = nmd_real.open("/dev/null", O_RDWR | O_CLOEXEC);
-
-    if (null >= 0) {
-        replace_all(fd, f, null);
-        nmd_real.close(null);
-    }
+    replace_all(fd, f, null);
     nmc_port_close(f->port);            /* the device descriptor is gone: the holder too */
     f->port = NULL;
 }

@@ -7,9 +7,31 @@
 #include "nmd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+
+/* The request, then its option chain.  A REGISTER of an unbound fd with
+ * options keeps a dup of fd's /dev/null description until the chain is
+ * done: an option nobody served undoes the registration with it, which
+ * then needs no descriptor (without one to keep, EMFILE before serving). */
+static int serve(int fd, struct nmd_file *f, struct nmreq_header *h, struct nmd_opts *opts, void *body)
+{
+    bool undoable = h->nr_reqtype == NETMAP_REQ_REGISTER && !f->port && opts->n > 0;
+    int null = undoable ? nmd_real.fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    int served, err;
+
+    if (undoable && null < 0)
+        return nmd_opts_finish(h, opts, -errno);
+    served = nmd_ctrl(fd, f, h, body);  /* 0 for a REGISTER: this call bound f */
+    err = nmd_opts_finish(h, opts, served);
+    if (err == -EOPNOTSUPP && undoable && served == 0)
+        nmd_unbind(fd, f, null);        /* an option nobody served: the registration is undone */
+    else if (null >= 0)
+        nmd_real.close(null);
+    return err;
+}
 
 /* NIOCCTRL: the header is written back whatever the outcome (as Linux
  * netmap does), the body only on success. */
@@ -33,12 +55,8 @@ static int ctrl(int fd, struct nmd_file *f, uint64_t uhdr)
     size = err < 0 ? 0 : nmd_body_size(h.nr_reqtype);
     if (err == 0 && size)
         err = nmd_copyin(&body, h.nr_body, size);
-    if (err == 0) {
-        bool was_bound = f->port != NULL;
-        err = nmd_opts_finish(&h, &opts, nmd_ctrl(fd, f, &h, &body));
-        if (err == -EOPNOTSUPP && h.nr_reqtype == NETMAP_REQ_REGISTER && !was_bound && f->port)
-            nmd_unbind(fd, f);          /* an option nobody served: the registration is undone */
-    }
+    if (err == 0)
+        err = serve(fd, f, &h, &opts, &body);
     if (err == 0 && size)
         err = nmd_copyout(h.nr_body, &body, size);
     werr = nmd_copyout(uhdr, &h, sizeof(h));

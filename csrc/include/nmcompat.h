@@ -104,6 +104,12 @@ int nmc_pipe_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 /* A VALE port: req->parent is its name "valeX:Y" (switch part [A-Za-z0-9_]),
  * req->pipe_id NULL; the switch and the port are created on first use. */
 int nmc_vale_open(const struct nmc_pipe_req *req, struct nmc_port **out);
+/* A null port (netmap's NR_REG_NULL): a new port in the existing region
+ * req->mem_id (0 or unknown: -EINVAL) with the rings and slots asked for,
+ * named "null:" req->parent (NULL: ""); its syncs move nothing (a TX ring
+ * hands no slot back, an RX ring never receives), as netmap's null adapter.
+ * req->mode NR_REG_ALL_NIC or NR_REG_ONE_NIC, req->pipe_id NULL. */
+int nmc_null_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 /* A NIC port over AF_XDP: req->parent is the interface name, req->ifindex
  * its index, req->tx_rings == req->rx_rings its queue count.  One AF_XDP
  * socket per bound queue; the caller attaches the XDP program and puts
@@ -343,7 +349,7 @@ int nmc_rundir_gc(const char *rundir, struct nmc_gc_report *out);
 struct nmc_port_status {
     char name[64];          /* "x" (a pipe's parent), "vale0:a", "eth0" */
     char pipe_id[64];       /* a pipe's id ("1"): its ends are x{1 and x}1; else "" */
-    char kind[16];          /* "pipe", "vale", "afxdp", "afpacket", or "?" */
+    char kind[16];          /* "pipe", "vale", "afxdp", "afpacket", "null", or "?" */
     uint32_t index, persistent, nends;
     uint32_t tx_rings, rx_rings, tx_slots, rx_slots;    /* end 0 */
     uint32_t holders;       /* live holders */

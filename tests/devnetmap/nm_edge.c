@@ -9,7 +9,9 @@
  *                    (n rounds, 10 by default)
  *   close-sync [n]   ... and one that loops on NIOCRXSYNC: the number, freed
  *                    and reused by the engine's own close, is never taken
- *                    for a device descriptor to adopt
+ *                    for a device descriptor to adopt; after both, the
+ *                    process has nothing of the runtime directory open or
+ *                    mapped (a leaked entry keeps its port's files)
  *   stale            an fd closed with close_range() and the number reused by
  *                    a file: the file is the file (mmap, ioctl, close)
  *   exclusive-info   PORT_INFO_GET, NIOCGINFO and POOLS_INFO_GET of a port
@@ -25,18 +27,33 @@
  *   dup-unbound      dups made before REGISTER name the registered file too
  *                    (fstat, control requests, cloexec kept, syncs after the
  *                    first number is closed)
+ *   reuse-adopted    an adopted number closed behind the emulation's back and
+ *                    reused by open("/dev/netmap"): the adopted port goes
+ *   bind-closed      another thread closes the number a REGISTER is binding
+ *                    and opens a file there: EBADF, the file left alone
+ *   bind-adopted     another thread adopts a REGISTER's temporary device
+ *                    descriptor: that entry goes with the number
+ *   unbind-emfile    a registration undone (an unserved option) while the
+ *                    process can open no descriptor: the fd is /dev/null again
+ *
+ * The bind-* and unbind-* modes force their interleaving through the
+ * emulation's test hook (nmcompat_test_bind_hook, called where a REGISTER
+ * has made its device descriptor; this program is linked with -rdynamic).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,6 +120,45 @@ static void *user(void *arg)
     return NULL;
 }
 
+/* This process's descriptors and mappings of files in the runtime
+ * directory: none once every port is closed (an entry leaked with its
+ * port keeps the region's control file open and its memory mapped). */
+static unsigned rundir_residue(void)
+{
+    char dir[512], prefix[600], link[300], path[1024], line[1280];
+    const char *env = getenv("NMCOMPAT_RUNDIR");
+    unsigned n = 0;
+    struct dirent *e;
+    DIR *d;
+    FILE *maps;
+
+    snprintf(dir, sizeof(dir), "%s", env ? env : "");
+    if (!env)
+        snprintf(dir, sizeof(dir), "/dev/shm/nmcompat-%u", (unsigned)getuid());
+    snprintf(prefix, sizeof(prefix), "%s/", dir);
+    CHECK((d = opendir("/proc/self/fd")) != NULL, "opendir /proc/self/fd");
+    while ((e = readdir(d))) {
+        ssize_t len;
+        snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
+        if ((len = readlink(link, path, sizeof(path) - 1)) < 0)
+            continue;
+        path[len] = '\0';
+        if (strncmp(path, prefix, strlen(prefix)) == 0) {
+            fprintf(stderr, "left open: fd %s %s\n", e->d_name, path);
+            n++;
+        }
+    }
+    closedir(d);
+    CHECK((maps = fopen("/proc/self/maps", "r")) != NULL, "open /proc/self/maps");
+    while (fgets(line, sizeof(line), maps))
+        if (strstr(line, prefix)) {
+            fprintf(stderr, "left mapped: %s", line);
+            n++;
+        }
+    fclose(maps);
+    return n;
+}
+
 /* One thread uses the fd, another closes it (rounds times): no crash. */
 static int close_while(int sync, int rounds)
 {
@@ -122,6 +178,7 @@ static int close_while(int sync, int rounds)
         pthread_join(t, NULL);
         close_port(&m);
     }
+    CHECK(rundir_residue() == 0, "every port closed: nothing of them is left in the process");
     return 0;
 }
 
@@ -210,10 +267,10 @@ static int options(void)
     o[0] = (struct nmreq_option){ .nro_reqtype = 0, .nro_next = (uintptr_t)&o[0] };
     CHECK(ctrl(fd, "eq{1", NETMAP_REQ_REGISTER, &reg, (uintptr_t)o) < 0 && errno == EMSGSIZE,
           "a self-looping option: EMSGSIZE before its type");
-    reg.nr_mode = NR_REG_NULL;
+    reg = (struct nmreq_register){ .nr_mode = NR_REG_NULL };
     int fd2 = open("/dev/netmap", O_RDWR);
-    CHECK(ctrl(fd2, "nmc-no-such-if0", NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == EOPNOTSUPP,
-          "a null port is looked at before the name");
+    CHECK(ctrl(fd2, "nmc-no-such-if0", NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == EINVAL,
+          "a null port is looked at before the name (no nr_mem_id: EINVAL, not ENXIO)");
     close(fd2);
     close(fd);
     return 0;
@@ -339,6 +396,182 @@ static int dup_unbound(void)
     return 0;
 }
 
+/* An adopted entry left at a number the kernel has freed (closed behind
+ * the emulation's back, as here, or closed by another thread between an
+ * adoption's check and its publication: the same entry, made
+ * deterministic) is stale; the open that reuses the number unnames it,
+ * and its port closes. */
+static int reuse_adopted(void)
+{
+    struct port m, s;
+    int n, fd;
+
+    open_port(&m, "ea{1", NR_REG_ALL_NIC);
+    open_port(&s, "ea}1", NR_REG_ALL_NIC);
+    CHECK((n = (int)syscall(SYS_dup, s.fd)) >= 0, "a number the emulation does not know");
+    CHECK(ioctl(n, NIOCRXSYNC, NULL) == 0, "adopted by its first sync");
+    CHECK(syscall(SYS_close, n) == 0, "closed behind the emulation's back");
+    CHECK((fd = open("/dev/netmap", O_RDWR)) == n, "the number reused by /dev/netmap: %d, not %d", fd, n);
+    CHECK(close(fd) == 0, "close");
+    close_port(&s);
+    close_port(&m);
+    CHECK(rundir_residue() == 0, "the adopted port went with the entry");
+    return 0;
+}
+
+/* The bind hook hands its work to this thread, whose calls are the
+ * program's own (the hook runs inside the emulation, where calls are not
+ * emulated), and waits for it. */
+static struct {
+    int go[2], done[2];                 /* pipes: hook -> helper, helper -> hook */
+    const char *mode, *file;
+    int fd, dev;                        /* the hook's arguments */
+    int file_fd, sync_rc;               /* what the helper did */
+    struct rlimit lim;
+} hk;
+
+static void *hook_helper(void *arg)
+{
+    char c;
+
+    (void)arg;
+    CHECK(read(hk.go[0], &c, 1) == 1, "helper: go");
+    if (!strcmp(hk.mode, "bind-closed")) {
+        CHECK(close(hk.fd) == 0, "helper: close the registering number");
+        hk.file_fd = open(hk.file, O_RDONLY);
+    } else {                            /* bind-adopted */
+        hk.sync_rc = ioctl(hk.dev, NIOCTXSYNC, NULL);
+    }
+    CHECK(write(hk.done[1], "d", 1) == 1, "helper: done");
+    return NULL;
+}
+
+__attribute__((visibility("default"))) void nmcompat_test_bind_hook(int fd, int dev);
+void nmcompat_test_bind_hook(int fd, int dev)
+{
+    char c;
+
+    if (!hk.mode)
+        return;
+    hk.fd = fd;
+    hk.dev = dev;
+    if (!strcmp(hk.mode, "unbind-emfile")) {   /* from here on no descriptor can be opened */
+        CHECK(getrlimit(RLIMIT_NOFILE, &hk.lim) == 0, "getrlimit");
+        struct rlimit low = { .rlim_cur = (rlim_t)dev, .rlim_max = hk.lim.rlim_max };
+        CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0, "setrlimit");
+        return;
+    }
+    CHECK(write(hk.go[1], "g", 1) == 1 && read(hk.done[0], &c, 1) == 1, "hook: helper");
+}
+
+static pthread_t hook_start(const char *mode, const char *file)
+{
+    pthread_t t;
+
+    hk.mode = mode;
+    hk.file = file;
+    CHECK(pipe(hk.go) == 0 && pipe(hk.done) == 0, "pipe");
+    CHECK(pthread_create(&t, NULL, hook_helper, NULL) == 0, "thread");
+    return t;
+}
+
+static void hook_join(pthread_t t)
+{
+    CHECK(pthread_join(t, NULL) == 0, "join");
+    hk.mode = NULL;
+}
+
+/* Once the numbers freed meanwhile have been looked at (the pipes, made
+ * first, hold numbers below those). */
+static void hook_close(void)
+{
+    close(hk.go[0]), close(hk.go[1]), close(hk.done[0]), close(hk.done[1]);
+}
+
+/* Another thread closes the number a REGISTER is binding and opens a file
+ * that takes it: the REGISTER fails with EBADF and the file stays the
+ * file (the device descriptor was put over it). */
+static int bind_closed(const char *file)
+{
+    struct nmreq_register reg = { .nr_mode = NR_REG_ALL_NIC };
+    struct stat want, got;
+    char buf[16] = { 0 };
+    pthread_t t;
+    int fd = open("/dev/netmap", O_RDWR);
+
+    CHECK(fd >= 0 && stat(file, &want) == 0, "open");
+    t = hook_start("bind-closed", file);
+    CHECK(ctrl(fd, "eb}1", NETMAP_REQ_REGISTER, &reg, 0) < 0 && errno == EBADF,
+          "a REGISTER whose number was closed meanwhile: EBADF");
+    hook_join(t);
+    hook_close();
+    CHECK(hk.file_fd == fd, "the file took the number: %d, not %d", hk.file_fd, fd);
+    CHECK(fstat(fd, &got) == 0 && got.st_ino == want.st_ino && got.st_dev == want.st_dev, "the file is the file");
+    CHECK(pread(fd, buf, sizeof(buf) - 1, 0) > 0 && !strncmp(buf, "the file", 8), "the file's bytes");
+    CHECK(close(fd) == 0, "close the file");
+    CHECK(rundir_residue() == 0, "the port closed");
+    return 0;
+}
+
+/* Another thread adopts a REGISTER's temporary device descriptor (a netmap
+ * ioctl on a number it does not own): the entry goes when the REGISTER
+ * closes that number, so a file that takes the number next is the file. */
+static int bind_adopted(const char *file)
+{
+    struct nmreq_register reg = { .nr_mode = NR_REG_ALL_NIC };
+    struct port m;
+    pthread_t t;
+    int fd = open("/dev/netmap", O_RDWR), f;
+
+    open_port(&m, "eb{2", NR_REG_ALL_NIC);
+    t = hook_start("bind-adopted", file);
+    CHECK(ctrl(fd, "eb}2", NETMAP_REQ_REGISTER, &reg, 0) == 0, "register");
+    hook_join(t);
+    CHECK(hk.sync_rc == 0, "the other thread's sync adopted the device descriptor");
+    CHECK((f = open(file, O_RDONLY)) == hk.dev, "the number reused by a file: %d, not %d", f, hk.dev);
+    CHECK(ioctl(f, NIOCTXSYNC, NULL) < 0 && errno == ENOTTY, "a netmap ioctl on the file");
+    CHECK(close(f) == 0 && close(fd) == 0, "close");
+    hook_close();
+    close_port(&m);
+    CHECK(rundir_residue() == 0, "the adopted port closed");
+    return 0;
+}
+
+/* An unserved option undoes a registration while the process can open no
+ * descriptor: the fd names /dev/null again (not the device descriptor of a
+ * closed port) and registers afterwards.  A REGISTER with options that
+ * cannot keep the means of its undo (a descriptor) is refused (EMFILE)
+ * before anything is registered. */
+static int unbind_emfile(void)
+{
+    struct nmreq_option o = { .nro_reqtype = 100 };
+    struct nmreq_register reg = { .nr_mode = NR_REG_ALL_NIC };
+    struct rlimit lim, none;
+    struct stat st;
+    int fd = open("/dev/netmap", O_RDWR), next;
+
+    CHECK(fd >= 0 && (next = dup(0)) > fd && close(next) == 0, "open");
+    CHECK(getrlimit(RLIMIT_NOFILE, &lim) == 0, "getrlimit");
+    none = (struct rlimit){ .rlim_cur = (rlim_t)next, .rlim_max = lim.rlim_max };
+    CHECK(setrlimit(RLIMIT_NOFILE, &none) == 0, "setrlimit");
+    errno = 0;
+    CHECK(ctrl(fd, "ef}1", NETMAP_REQ_REGISTER, &reg, (uintptr_t)&o) < 0 && errno == EMFILE,
+          "options, and no descriptor to keep for the undo");
+    CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0 && fstat(fd, &st) == 0 && S_ISCHR(st.st_mode), "not registered");
+    hk.mode = "unbind-emfile";
+    CHECK(ctrl(fd, "ef}1", NETMAP_REQ_REGISTER, &reg, (uintptr_t)&o) < 0 && errno == EOPNOTSUPP,
+          "an unserved option");
+    CHECK(hk.dev > 0 && setrlimit(RLIMIT_NOFILE, &hk.lim) == 0, "the hook ran; limit restored");
+    hk.mode = NULL;
+    CHECK(o.nro_status == EOPNOTSUPP, "the option's status");
+    CHECK(fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3),
+          "the fd is /dev/null again (mode %o)", st.st_mode);
+    CHECK(ctrl(fd, "ef}1", NETMAP_REQ_REGISTER, &reg, 0) == 0, "registers afterwards");
+    CHECK(close(fd) == 0, "close");
+    CHECK(rundir_residue() == 0, "the ports closed");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int rc = -1;
@@ -357,6 +590,10 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[1], "options")) rc = options();
     else if (!strcmp(argv[1], "dup-unbound")) rc = dup_unbound();
     else if (!strcmp(argv[1], "xproc")) rc = xproc();
+    else if (!strcmp(argv[1], "reuse-adopted")) rc = reuse_adopted();
+    else if (!strcmp(argv[1], "bind-closed") && argc == 3) rc = bind_closed(argv[2]);
+    else if (!strcmp(argv[1], "bind-adopted") && argc == 3) rc = bind_adopted(argv[2]);
+    else if (!strcmp(argv[1], "unbind-emfile")) rc = unbind_emfile();
     if (rc == 0)
         printf("%s ok\n", argv[1]);
     return rc == 0 ? 0 : 2;

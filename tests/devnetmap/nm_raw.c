@@ -27,6 +27,21 @@
  *                               closes TX at once and receives; the child, the
  *                               only holder of TX's fd left, sends N frames
  *                               and exits; prints "fork ok N"
+ *   nm_raw dropped TX RX N      TX and RX registered, then the process
+ *                               becomes user and group 65534 (nobody) and
+ *                               prints "dropped"; then sends N frames on TX
+ *                               and receives N on RX, waiting in poll() for
+ *                               room and for frames; prints "dropped done N",
+ *                               waits for SIGUSR1, closes both and prints
+ *                               "dropped ok N"
+ *   nm_raw peer RX TX N         the other side: receives N frames on RX,
+ *                               then sends N on TX, both through poll();
+ *                               prints "peer done N", waits for SIGUSR1,
+ *                               closes and prints "peer ok N"
+ *   nm_raw send TX N            sends N frames on TX (poll() for room);
+ *                               prints "send ok N"
+ *   nm_raw recv RX N            prints "ready", receives N frames on RX in
+ *                               poll(); prints "recv ok N"
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +55,8 @@
 #include <sys/socket.h>
 #include <sys/select.h>
 #include <sys/wait.h>
+#include <grp.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "nm_test.h"
@@ -186,6 +203,88 @@ static int run_fork(const char *txname, const char *rxname, unsigned n)
     CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child");
     close_port(&s);
     printf("fork ok %u\n", n);
+    return 0;
+}
+
+static int run_send(const char *txname, unsigned n)
+{
+    struct port tx;
+
+    open_port(&tx, txname, NR_REG_ALL_NIC);
+    send_all(&tx, n);                   /* its last NIOCTXSYNC put every frame in the peer's ring */
+    close_port(&tx);
+    printf("send ok %u\n", n);
+    return 0;
+}
+
+static int run_recv(const char *rxname, unsigned n)
+{
+    struct port rx;
+
+    open_port(&rx, rxname, NR_REG_ALL_NIC);
+    printf("ready\n");
+    receive(&rx, n);
+    close_port(&rx);
+    printf("recv ok %u\n", n);
+    return 0;
+}
+
+/* SIGUSR1, blocked from the start so that none is lost before the wait. */
+static void wait_usr1(void)
+{
+    sigset_t set;
+    int sig;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    CHECK(sigwait(&set, &sig) == 0 && sig == SIGUSR1, "sigwait");
+}
+
+static void block_usr1(void)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    CHECK(sigprocmask(SIG_BLOCK, &set, NULL) == 0, "sigprocmask");
+}
+
+/* Ports registered as root, then the privileges go for good (as a daemon
+ * that switches to its own user after opening what it needs). */
+static int run_dropped(const char *txname, const char *rxname, unsigned n)
+{
+    struct port tx, rx;
+
+    block_usr1();
+    open_port(&tx, txname, NR_REG_ALL_NIC);
+    open_port(&rx, rxname, NR_REG_ALL_NIC);
+    CHECK(setgroups(0, NULL) == 0 && setgid(65534) == 0 && setuid(65534) == 0, "dropping privileges");
+    CHECK(getuid() == 65534 && geteuid() == 65534 && getegid() == 65534, "still privileged");
+    printf("dropped\n");
+    send_all(&tx, n);
+    receive(&rx, n);
+    printf("dropped done %u\n", n);
+    wait_usr1();
+    close_port(&tx);
+    close_port(&rx);
+    printf("dropped ok %u\n", n);
+    return 0;
+}
+
+static int run_peer(const char *rxname, const char *txname, unsigned n)
+{
+    struct port rx, tx;
+
+    block_usr1();
+    open_port(&rx, rxname, NR_REG_ALL_NIC);
+    open_port(&tx, txname, NR_REG_ALL_NIC);
+    receive(&rx, n);
+    send_all(&tx, n);
+    printf("peer done %u\n", n);
+    wait_usr1();
+    close_port(&rx);
+    close_port(&tx);
+    printf("peer ok %u\n", n);
     return 0;
 }
 
@@ -401,8 +500,16 @@ int main(int argc, char **argv)
         return run_pass_child(atoi(argv[2]), (unsigned)atoi(argv[3]));
     if (argc == 5 && strcmp(argv[1], "fork") == 0)
         return run_fork(argv[2], argv[3], (unsigned)atoi(argv[4]));
+    if (argc == 5 && strcmp(argv[1], "dropped") == 0)
+        return run_dropped(argv[2], argv[3], (unsigned)atoi(argv[4]));
+    if (argc == 5 && strcmp(argv[1], "peer") == 0)
+        return run_peer(argv[2], argv[3], (unsigned)atoi(argv[4]));
+    if (argc == 4 && strcmp(argv[1], "send") == 0)
+        return run_send(argv[2], (unsigned)atoi(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "recv") == 0)
+        return run_recv(argv[2], (unsigned)atoi(argv[3]));
     if (argc == 3 && strcmp(argv[1], "errors") == 0)
         return run_errors(argv[2]);
-    fprintf(stderr, "usage: nm_raw traffic|select|epoll|fork|pass TX RX N | legacy PARENT N | errors PARENT\n");
+    fprintf(stderr, "usage: nm_raw traffic|select|epoll|fork|pass|dropped TX RX N | peer RX TX N | send TX N | recv RX N | legacy PARENT N | errors PARENT\n");
     return 2;
 }

@@ -51,7 +51,7 @@ def test_the_next_open_reclaims_what_a_killed_process_left(rundir, procs):
     with nmcompat.open("netmap:other{0"):       # another name: its open reclaims the rest
         pass
     assert rd.usage(str(rundir)) == baseline
-    assert sorted(os.listdir(rundir)) == ["lock"]
+    assert sorted(os.listdir(rundir)) == ["lock", "wake"] and not os.listdir(rundir / "wake")
 
 
 def test_every_open_reclaims_a_bounded_number_of_regions(rundir, procs):
@@ -82,7 +82,7 @@ def test_gc_reclaims_everything_and_orphan_files(rundir, procs):
         (rundir / "mem.60000").write_bytes(b"\0" * 4096)          # memory without control
         (rundir / "ctl.60001").write_bytes(b"")                     # never finished
         (rundir / "mem.60001").write_bytes(b"")
-        (rundir / "mem.60002.h3.sock").write_bytes(b"")            # socket of a gone region
+        (rundir / "wake" / "mem.60002.h3.sock").write_bytes(b"")   # socket of a gone region
         os.symlink("mem.60003", rundir / "parent.6e6f6e65")         # name of a gone region
         dead = set(rd.region_ids(str(rundir))) - {live, 60001}
         assert len(dead) >= 6, "the open reclaimed more than its budget"

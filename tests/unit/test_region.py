@@ -171,8 +171,13 @@ def test_default_rundir(monkeypatch):
         assert Path(p.info.region).parent == Path(f"/dev/shm/nmcompat-{os.geteuid()}")
 
 
-def test_files_are_owner_only(rundir):
-    old = os.umask(0)
+@pytest.mark.parametrize("umask", [0, 0o077])
+def test_files_are_owner_only(rundir, umask):
+    """Whatever the umask: the rundir and its files are the owner's; the
+    sockets' directory wake/ is searchable (0711) and its sockets writable
+    (0622) by whoever reaches them, i.e. through the rundir or a descriptor
+    of wake/ taken by an opener that dropped its privileges since."""
+    old = os.umask(umask)
     try:
         with nmcompat.open("netmap:x{1", **SMALL) as a, nmcompat.open("netmap:x}1") as b:
             assert stat.S_IMODE(os.stat(rundir).st_mode) == 0o700
@@ -185,13 +190,19 @@ def test_files_are_owner_only(rundir):
                     assert os.readlink(rundir / name) == Path(a.info.region).name
                     seen.add("link")
                     continue
+                if name == "wake":      # reached only through the 0700 rundir, or a descriptor of it
+                    assert stat.S_IMODE(st.st_mode) == 0o711
+                    for sock in os.listdir(rundir / name):
+                        st = os.lstat(rundir / name / sock)
+                        assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o622, sock
+                        assert st.st_uid == os.geteuid(), sock
+                        seen.add("sock")
+                    continue
                 assert stat.S_IMODE(st.st_mode) & 0o077 == 0, \
                     f"{name} has mode {stat.S_IMODE(st.st_mode):o}"
                 if stat.S_ISREG(st.st_mode):
                     assert stat.S_IMODE(st.st_mode) == 0o600, name
                     seen.add("lock" if name == "lock" else "region")
-                elif stat.S_ISSOCK(st.st_mode):
-                    seen.add("sock")
             assert seen == {"link", "lock", "region", "sock"}
             assert a.info.region == b.info.region
     finally:

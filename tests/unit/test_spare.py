@@ -77,7 +77,7 @@ def test_the_per_open_collection_leaves_spares_and_gc_returns_them(rundir):
     out = subprocess.run([sys.executable, "-m", "nmcompat.tools", "gc"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert sorted(os.listdir(rundir)) == ["lock"]
+    assert sorted(os.listdir(rundir)) == ["lock", "wake"] and not os.listdir(rundir / "wake")
 
 
 def test_a_spare_link_to_a_region_that_is_gone(rundir):

@@ -239,7 +239,7 @@ def test_state_of_crashed_processes_is_reclaimed_on_the_next_open(agents, rundir
         region = Path(p.info.region)
         left = _rundir_files(rundir)
         ctl = "ctl." + region.name.split(".")[1]
-        assert sorted(left) == sorted(["vale.vale0", region.name, ctl, f"{region.name}.h0.sock",
+        assert sorted(left) == sorted(["vale.vale0", region.name, ctl, f"wake/{region.name}.h0.sock",
                                        "parent." + b"vale0:new".hex()])
         # the learned MACs of the dead ports are gone: this goes nowhere
         p.inject(frame(mac(1), mac(7), b"to-a-dead-mac", 60))

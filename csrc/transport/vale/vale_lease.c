@@ -48,8 +48,8 @@ static bool owner_dead(const char *rundir, const struct nmc_lease *l)
         return false;                   /* alive by pid: look closer only now and then */
     nmc_region_ctl_path(rundir, (uint16_t)l->owner_mem, path, sizeof(path));
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return true;
+    if (fd < 0)                         /* gone; or out of reach (we dropped privileges): its pid says */
+        return errno == ENOENT;
     dead = !nmc_holder_alive(fd, l->owner_h);
     close(fd);
     return dead;
