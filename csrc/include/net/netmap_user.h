@@ -294,8 +294,9 @@ nmc_nm_len(const char *s, size_t max)
  * set (EINVAL) and, when err is not NULL, the reason in err (MAXERRMSG
  * bytes).  The parsing is nmcompat's one parser of the grammar,
  * nmc_portspec_parse in libnmcompat (nmcompat_portspec.h), referenced
- * weakly: a program linked with `nmcompat-config --libs` or run under
- * `nmcompat exec` has it; without either nm_parse fails with ENOSYS.
+ * weakly: a program linked with `nmcompat-config --libs` or
+ * `pkg-config libnetmap`, or run under `nmcompat exec`, has it (the
+ * emulation brings the engine); otherwise nm_parse fails with ENOSYS.
  */
 static inline int
 nm_parse(const char *ifname, struct nm_desc *d, char *err)
