@@ -3,12 +3,14 @@
  * descriptor: NIOCCTRL (API 14) and the legacy NIOCREGIF/NIOCGINFO, with
  * netmap's errnos (netmap.md sections 1.7-1.11), and the sync ioctls.
  *
- * Names are kernel names (nr_name), resolved as netmap_get_na does: a "{"
- * or "}" makes a pipe of the name before it, "val..." a VALE port, anything
- * else an interface (ENXIO when there is none), registered through nmcompat
- * exec's control plane (nmd_nic.c).
+ * Names are kernel names (nr_name), resolved as netmap_get_na does (split
+ * by nmc_portname_split, the engine's port-name layer): a "{" or "}" makes
+ * a pipe of the name before it, "val..." a VALE port, anything else an
+ * interface.  Interfaces (ENXIO when there is none) are
+ * registered through nmcompat exec's control plane (nmd_nic.c).
  */
 #include "nmd.h"
+#include "nmcompat_portspec.h"
 
 #include <errno.h>
 #include <net/if.h>
@@ -23,48 +25,35 @@
  * port registered with NR_EXCLUSIVE answers too, as netmap's lookup does. */
 #define NO_RINGS (NR_RX_RINGS_ONLY | NR_TX_RINGS_ONLY)
 
-struct target {
-    char parent[NETMAP_REQ_IFNAMSIZ], pipe_id[NETMAP_REQ_IFNAMSIZ];
-    bool pipe, vale, nic;
-    uint32_t role;
-};
-
-/* What a kernel name names; -EINVAL for a malformed one, -ENXIO for a
+/* What a kernel name names, split by nmc_portname_split as netmap_get_na
+ * does; -EINVAL for a malformed one (empty, unterminated, an empty pipe
+ * parent or id, "val..." without ':'), -ENXIO for a
  * missing interface. */
-static int resolve(const char *name, struct target *t)
+static int resolve(const char *name, struct nmc_portname *t)
 {
-    const char *brace;
-    size_t len = strnlen(name, NETMAP_REQ_IFNAMSIZ);
-
-    memset(t, 0, sizeof(*t));
-    if (len == 0 || len == NETMAP_REQ_IFNAMSIZ)
+    if (nmc_portname_split(name, t) < 0)
         return -EINVAL;
-    if ((brace = strrchr(name, '{')) || (brace = strrchr(name, '}'))) {    /* '{' first, as netmap */
-        if (brace == name || brace[1] == '\0')
-            return -EINVAL;
-        memcpy(t->parent, name, (size_t)(brace - name));
-        snprintf(t->pipe_id, sizeof(t->pipe_id), "%s", brace + 1);
-        t->pipe = true;
-        t->role = *brace == '{' ? NMC_PIPE_MASTER : NMC_PIPE_SLAVE;
-        return 0;
-    }
-    snprintf(t->parent, sizeof(t->parent), "%s", name);
-    if (strncmp(name, "val", 3) == 0) {
-        t->vale = true;
-        return strchr(name, ':') ? 0 : -EINVAL;
-    }
-    t->nic = true;
+    if (t->pipe_role != NMC_PORTSPEC_PIPE_NONE)
+        return t->parent[0] != '\0' && t->pipe_id[0] != '\0' ? 0 : -EINVAL;
+    if (t->val_prefix)
+        return t->vale ? 0 : -EINVAL;
     return if_nametoindex(name) ? 0 : -ENXIO;
 }
 
-static int open_target(const struct target *t, struct nmc_pipe_req *req, struct nmc_port **out)
+/* Neither a pipe nor a VALE port: an interface. */
+static bool names_nic(const struct nmc_portname *t)
 {
-    if (t->nic)
+    return t->pipe_role == NMC_PORTSPEC_PIPE_NONE && !t->val_prefix;
+}
+
+static int open_target(const struct nmc_portname *t, struct nmc_pipe_req *req, struct nmc_port **out)
+{
+    if (names_nic(t))
         return nmd_nic_open(t->parent, req, out);
     req->parent = t->parent;
-    if (t->pipe) {
+    if (t->pipe_role != NMC_PORTSPEC_PIPE_NONE) {
         req->pipe_id = t->pipe_id;
-        req->role = t->role;
+        req->role = t->pipe_role == NMC_PORTSPEC_PIPE_MASTER ? NMC_PIPE_MASTER : NMC_PIPE_SLAVE;
         return nmc_pipe_open(req, out);
     }
     return nmc_vale_open(req, out);
@@ -90,7 +79,7 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
 {
     struct nmc_pipe_req req = { .spin_us = -1 };
     struct nmc_port *port;
-    struct target t;
+    struct nmc_portname t;
     uint32_t mode = reg->nr_mode == NR_REG_DEFAULT ? NR_REG_ALL_NIC : reg->nr_mode;
     int err;
 
@@ -102,7 +91,7 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
     if (mode != NR_REG_NULL && (err = resolve(name, &t)) < 0)
         return err;
     if (mode != NR_REG_NULL && mode != NR_REG_ALL_NIC && mode != NR_REG_ONE_NIC)
-        return t.nic && (mode == NR_REG_SW || mode == NR_REG_NIC_SW) ? -EOPNOTSUPP  /* host rings */
+        return names_nic(&t) && (mode == NR_REG_SW || mode == NR_REG_NIC_SW) ? -EOPNOTSUPP  /* host rings */
                                                                   : -EINVAL;    /* pipe modes, unknown;
                                                                                    host rings on pipes, VALE */
     req.mode = mode == NR_REG_NULL ? NR_REG_ALL_NIC : mode;  /* a null port binds every ring
@@ -141,10 +130,10 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
 static int open_for_info(const char *name, uint16_t mem_id, struct nmc_port **port)
 {
     struct nmc_pipe_req req = { .spin_us = -1, .mode = NR_REG_ALL_NIC, .mem_id = mem_id, .flags = NO_RINGS };
-    struct target t;
+    struct nmc_portname t;
     int err = resolve(name, &t);
 
-    if (err == 0 && t.nic)
+    if (err == 0 && names_nic(&t))
         return -EOPNOTSUPP;             /* it would attach XDP only to answer: not yet */
     return err < 0 ? err : open_target(&t, &req, port);
 }
@@ -222,7 +211,7 @@ static int do_pools_info(const char *name, struct nmreq_pools_info *pi)
  * (length 0); setting 10 or 12 is not supported yet. */
 static int do_port_hdr(uint16_t type, const char *name, struct nmreq_port_hdr *ph)
 {
-    struct target t;
+    struct nmc_portname t;
     int err = resolve(name, &t);
 
     if (err < 0)

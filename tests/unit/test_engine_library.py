@@ -15,7 +15,7 @@ import pytest
 import nmcompat
 from testlib import CSRC, REPO_ROOT, bench_command, bench_env, skip_or_fail
 
-PUBLIC_HEADERS = ["nmcompat.h", "nmcompat_tools.h", "net/netmap.h", "net/netmap_user.h"]
+PUBLIC_HEADERS = ["nmcompat.h", "nmcompat_tools.h", "nmcompat_portspec.h", "net/netmap.h", "net/netmap_user.h"]
 PACKAGE = Path(nmcompat.__file__).resolve().parent
 BENCH_PKG = REPO_ROOT / "bench" / "nmcompat_bench"
 

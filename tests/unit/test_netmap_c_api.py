@@ -302,6 +302,13 @@ def test_the_same_program_without_the_libs_under_exec(plain, rundir, args):
     assert rundir_entries(rundir) == ["lock"]
 
 
+def test_nm_parse_without_the_libs_under_exec(plain, rundir):
+    """nm_parse's weak reference to the engine's parser is bound by the
+    emulation that `nmcompat exec` preloads."""
+    out = nmexec(plain, "parse")
+    assert out.returncode == 0 and out.stdout == "parse ok 45\n" and out.stderr == "", out.stderr
+
+
 def test_without_the_libs_or_exec_nm_open_finds_no_device(plain, rundir):
     if os.path.exists("/dev/netmap"):
         skip_or_fail("this machine has a /dev/netmap of its own")
@@ -310,3 +317,14 @@ def test_without_the_libs_or_exec_nm_open_finds_no_device(plain, rundir):
     first = out.stderr.splitlines()[0]
     assert re.fullmatch(D_LINE + "cannot open /dev/netmap: No such file or directory netmap:cg\\{1", first), first
     assert "FAIL" in out.stderr and "errno 2 " in out.stderr
+
+
+def test_without_the_libs_or_exec_nm_parse_says_the_parser_is_missing(plain):
+    """nm_parse parses with the engine's parser (a weak reference): in a
+    program neither linked with the libs nor run under exec it fails with
+    ENOSYS and says so, instead of crashing on the missing symbol."""
+    out = run(plain, "parse")
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.splitlines()[-1].endswith(
+        "netmap:eth0: rc -1 'libnmcompat is not loaded (nmcompat-config --libs)' "
+        "(errno 38 Function not implemented)"), out.stderr

@@ -177,10 +177,16 @@ nm_pkt_copy(const void *_src, void *_dst, int l)
 
 #include <errno.h>
 #include <fcntl.h>          /* open */
-#include <stdlib.h>         /* calloc, free, strtol */
+#include <stdlib.h>         /* calloc, free, strtoul */
 #include <sys/ioctl.h>
 #include <sys/mman.h>       /* mmap, munmap */
 #include <unistd.h>         /* close */
+
+#include <nmcompat_portspec.h>  /* nmc_portspec_parse, for nm_parse */
+
+/* weak: a program built without `nmcompat-config --libs` links, and finds
+ * the parser at run time when `nmcompat exec` preloads the emulation */
+#pragma weak nmc_portspec_parse
 
 #define NM_ERRBUF_SIZE  512
 
@@ -269,18 +275,15 @@ typedef void (*nm_cb_t)(unsigned char *, const struct nm_pkthdr *,
 #define MAXERRMSG 80
 #endif
 
-/* True when [s, e) holds only ASCII letters, digits and '_' (or nothing). */
-static inline int
-nmc_nm_identifier(const char *s, const char *e)
+/* strlen(s), but at most max (strnlen is not in strict C11). */
+static inline size_t
+nmc_nm_len(const char *s, size_t max)
 {
-    for (; s < e; s++) {
-        unsigned char c = (unsigned char)*s;
+    size_t len = 0;
 
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '_'))
-            return 0;
-    }
-    return 1;
+    while (len < max && s[len] != '\0')
+        len++;
+    return len;
 }
 
 /*
@@ -289,143 +292,51 @@ nmc_nm_identifier(const char *s, const char *e)
  * ORed into nr_flags, the ring or pipe number ORed into nr_ringid, the "@N"
  * memory id into nr_arg2.  Returns 0 (and sets d->self), or -1 with errno
  * set (EINVAL) and, when err is not NULL, the reason in err (MAXERRMSG
- * bytes).
+ * bytes).  The parsing is nmcompat's one parser of the grammar,
+ * nmc_portspec_parse in libnmcompat (nmcompat_portspec.h), referenced
+ * weakly: a program linked with `nmcompat-config --libs` or
+ * `pkg-config libnetmap`, or run under `nmcompat exec`, has it (the
+ * emulation brings the engine); otherwise nm_parse fails with ENOSYS.
  */
 static inline int
 nm_parse(const char *ifname, struct nm_desc *d, char *err)
 {
-    /* where the suffix scanner is */
-    enum {
-        NMC_NM_MODE,        /* nothing of the suffix yet */
-        NMC_NM_DONE,        /* after a complete item: '/' or '@' may follow */
-        NMC_NM_NUMBER,      /* a ring or pipe number is due */
-        NMC_NM_FLAG,        /* after '/': a flag is due */
-        NMC_NM_FLAGS,       /* after a flag: more flags, or '@' */
-        NMC_NM_MEMID        /* after '@': a memory id is due */
-    };
-    char msg[MAXERRMSG];
-    const char *name, *p, *port = NULL;
-    char *end;
-    uint32_t flags = NR_REG_ALL_NIC, ringid = 0;
-    uint16_t memid = 0;
+    struct nmc_portspec spec;
+    struct nmc_portspec_error why;
+    const char *name;
     size_t len;
-    long num;
-    int state = NMC_NM_MODE;
+    int pipe;
 
-    msg[0] = '\0';
-    errno = 0;
-    if (strncmp(ifname, NM_BDG_NAME, strlen(NM_BDG_NAME)) == 0) {
-        /* the kernel name of a VALE port is the whole "valeX:Y" */
-        name = ifname;
-        p = strchr(ifname, ':');
-        if (p == NULL) {
-            snprintf(msg, sizeof(msg), "missing ':' in vale name");
-            goto fail;
+    if (!nmc_portspec_parse) {
+        errno = ENOSYS;
+        if (err != NULL)
+            snprintf(err, MAXERRMSG, "libnmcompat is not loaded (nmcompat-config --libs)");
+        return -1;
+    }
+    if (nmc_portspec_parse(ifname, NMC_PORTSPEC_LEGACY, &spec, &why) < 0) {
+        len = nmc_nm_len(why.message, MAXERRMSG - 1);     /* cut to netmap's buffer */
+        if (err != NULL) {
+            memcpy(err, why.message, len);
+            err[len] = '\0';
         }
-        if (!nmc_nm_identifier(ifname + strlen(NM_BDG_NAME), p)) {
-            snprintf(msg, sizeof(msg), "invalid bridge name");
-            goto fail;
-        }
-        port = ++p;
-    } else if (strncmp(ifname, "netmap:", 7) == 0) {
-        name = p = ifname + 7;
-    } else {
-        snprintf(msg, sizeof(msg), "neither a netmap: nor a vale name");
-        goto fail;
+        errno = why.errnum != 0 ? why.errnum : EINVAL;
+        return -1;
     }
-    while (*p != '\0' && strchr("-*^{}/@", *p) == NULL)
-        p++;
-    if (port != NULL && !nmc_nm_identifier(port, p)) {
-        snprintf(msg, sizeof(msg), "invalid bridge port name");
-        goto fail;
-    }
-    len = (size_t)(p - name);
-    if (len >= sizeof(d->req.nr_name)) {
-        snprintf(msg, sizeof(msg), "name too long");
-        goto fail;
-    }
+    /* "x{3" comes back as the pipe named "x{3"; netmap's nm_parse leaves
+     * the name "x" with NR_REG_PIPE_MASTER and ring id 3 */
+    pipe = spec.name.pipe_role;
+    name = pipe ? spec.name.parent : spec.nr_name;
+    len = nmc_nm_len(name, sizeof(d->req.nr_name) - 1);   /* the grammar keeps it below IFNAMSIZ */
     memcpy(d->req.nr_name, name, len);
     d->req.nr_name[len] = '\0';
-
-    while (*p != '\0') {
-        char c = *p;
-
-        if (state == NMC_NM_NUMBER || state == NMC_NM_MEMID) {
-            if (state == NMC_NM_MEMID && memid != 0) {
-                snprintf(msg, sizeof(msg), "double setting of memid");
-                goto fail;
-            }
-            num = strtol(p, &end, 10);
-            p = end;
-            if (state == NMC_NM_NUMBER) {
-                if (num < 0 || num >= NETMAP_RING_MASK) {
-                    snprintf(msg, sizeof(msg), "'%ld' out of range [0, %d)",
-                        num, NETMAP_RING_MASK);
-                    goto fail;
-                }
-                ringid = (uint32_t)num & NETMAP_RING_MASK;
-            } else {
-                if (num <= 0) {
-                    snprintf(msg, sizeof(msg), "invalid memid %ld, must be >0", num);
-                    goto fail;
-                }
-                memid = (uint16_t)num;
-            }
-            state = NMC_NM_DONE;
-            continue;
-        }
-        p++;
-        if (state == NMC_NM_FLAG || state == NMC_NM_FLAGS) {
-            switch (c) {
-            case '@': state = NMC_NM_MEMID; continue;
-            case 'x': flags |= NR_EXCLUSIVE; break;
-            case 'z': flags |= NR_ZCOPY_MON; break;
-            case 't': flags |= NR_MONITOR_TX; break;
-            case 'r': flags |= NR_MONITOR_RX; break;
-            case 'R': flags |= NR_RX_RINGS_ONLY; break;
-            case 'T': flags |= NR_TX_RINGS_ONLY; break;
-            default:
-                snprintf(msg, sizeof(msg), "unrecognized flag: '%c'", c);
-                goto fail;
-            }
-            state = NMC_NM_FLAGS;
-            continue;
-        }
-        if (c == '/') {
-            state = NMC_NM_FLAG;
-        } else if (c == '@') {
-            state = NMC_NM_MEMID;
-        } else if (state == NMC_NM_DONE) {
-            snprintf(msg, sizeof(msg), "unexpected character: '%c'", c);
-            goto fail;
-        } else if (c == '^' || c == '*') {      /* host rings, alone or with the NIC's */
-            flags = c == '^' ? NR_REG_SW : NR_REG_NIC_SW;
-            state = NMC_NM_DONE;
-        } else if (c == '-' || c == '{' || c == '}') {  /* one ring pair, pipe ends */
-            flags = c == '-' ? NR_REG_ONE_NIC :
-                    c == '{' ? NR_REG_PIPE_MASTER : NR_REG_PIPE_SLAVE;
-            state = NMC_NM_NUMBER;
-        } else {
-            snprintf(msg, sizeof(msg), "unknown modifier: '%c'", c);
-            goto fail;
-        }
-    }
-    if (state != NMC_NM_MODE && state != NMC_NM_DONE && state != NMC_NM_FLAGS) {
-        snprintf(msg, sizeof(msg), "unexpected end of port name");
-        goto fail;
-    }
-    d->req.nr_flags |= flags;
-    d->req.nr_ringid = (uint16_t)(d->req.nr_ringid | ringid);
-    d->req.nr_arg2 = memid;
+    d->req.nr_flags |= (uint32_t)spec.nr_flags |
+        (pipe == NMC_PORTSPEC_PIPE_MASTER ? (uint32_t)NR_REG_PIPE_MASTER :
+         pipe == NMC_PORTSPEC_PIPE_SLAVE ? (uint32_t)NR_REG_PIPE_SLAVE : spec.nr_mode);
+    d->req.nr_ringid = (uint16_t)(d->req.nr_ringid |
+        (pipe ? (uint16_t)strtoul(spec.name.pipe_id, NULL, 10) : spec.nr_ringid));
+    d->req.nr_arg2 = spec.mem_id;
     d->self = d;
     return 0;
-
-fail:
-    if (errno == 0)
-        errno = EINVAL;
-    if (err != NULL)
-        strncpy(err, msg, MAXERRMSG);
-    return -1;
 }
 
 /*
