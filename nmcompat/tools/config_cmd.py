@@ -4,14 +4,14 @@
     cc $(nmcompat-config --cflags) prog.c $(nmcompat-config --libs)
 
 --cflags  -I of the directory holding <net/netmap.h>, <net/netmap_user.h>
-          (netmap's legacy nm_open() API with NETMAP_WITH_LIBS) and
-          <nmcompat.h>: the package's include/ in an installed wheel, the
+          (netmap's legacy nm_open() API with NETMAP_WITH_LIBS),
+          <libnetmap.h> (netmap's nmport_* API) and <nmcompat.h>: the package's include/ in an installed wheel, the
           source tree's csrc/include/ in a checkout (./run setup installs the
           package editable)
 --libs    -L and -rpath of the package directory, -lnmcompat-netmap (the
           /dev/netmap emulation: linked before libc, its open, ioctl, mmap,
           poll, select, epoll and close come first, so the program needs no
-          `nmcompat exec`) and -lnmcompat (the engine)
+          `nmcompat exec`; it holds libnetmap too) and -lnmcompat (the engine)
 
 Given together, the flags print on one line, --cflags' first, whatever the
 order asked.  Exit status 2 for an unknown option or none, 1 when the
