@@ -102,42 +102,64 @@ int nmreq_register_decode(const char **pmode, struct nmreq_register *reg, struct
 /* nmreq_options_decode                                                */
 /* ------------------------------------------------------------------ */
 
+/* The value of @conf's key as text in num, or NULL when not given. */
+static const char *conf_value(const struct nmc_portspec *s, const char *key, char *num)
+{
+    /* each tx key, then its rx key; the generic key names both */
+    static const struct { const char *key, *generic; uint32_t bit; } keys[] = {
+        { "tx_rings", "rings", NMC_PORTSPEC_CONF_TX_RINGS },
+        { "rx_rings", NULL, NMC_PORTSPEC_CONF_RX_RINGS },
+        { "host_tx_rings", "host_rings", NMC_PORTSPEC_CONF_HOST_TX_RINGS },
+        { "host_rx_rings", NULL, NMC_PORTSPEC_CONF_HOST_RX_RINGS },
+        { "tx_slots", "slots", NMC_PORTSPEC_CONF_TX_SLOTS },
+        { "rx_slots", NULL, NMC_PORTSPEC_CONF_RX_SLOTS } };
+    const uint64_t val[] = { s->conf_tx_rings, s->conf_rx_rings, s->conf_host_tx_rings,
+                             s->conf_host_rx_rings, s->conf_tx_slots, s->conf_rx_slots };
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        /* a generic key ("rings") holds when both directions have one value */
+        bool generic = keys[i].generic && strcmp(key, keys[i].generic) == 0 &&
+                       (s->conf_given & keys[i + 1].bit) && val[i] == val[i + 1];
+        if ((generic || strcmp(key, keys[i].key) == 0) && (s->conf_given & keys[i].bit)) {
+            snprintf(num, 32, "%" PRIu64, val[i]);
+            return num;
+        }
+    }
+    return NULL;
+}
+
+/* The value of @extmem's key: the file, or the number as written in the
+ * option list (text). */
+static const char *extmem_value(const struct nmc_portspec *s, const char *key, const char *text,
+                                char *num)
+{
+    static const char *const keys[NMC_PORTSPEC_EXTMEM_KEYS] = {
+        "file", "if_num", "if_size", "ring_num", "ring_size", "buf_num", "buf_size" };
+
+    for (int i = 0; i < NMC_PORTSPEC_EXTMEM_KEYS; i++) {
+        const struct nmc_portspec_span *sp = &s->extmem_span[i];
+        if (strcmp(key, keys[i]) != 0 || !(s->extmem_given_keys & (1u << i)))
+            continue;
+        if (i == NMC_PORTSPEC_EXTMEM_FILE)
+            return s->extmem_file;
+        snprintf(num, 32, "%.*s", (int)(sp->len < 31 ? sp->len : 31),
+                 text + sp->pos - strlen(LNM_STANDIN));
+        return num;
+    }
+    return NULL;
+}
+
 static const char *key_value(const struct lnm_parse *p, const char *option, const char *key,
                              const char *text, char *num)
 {
     const struct nmc_portspec *s = &p->spec;
-    static const char *const extmem_keys[NMC_PORTSPEC_EXTMEM_KEYS] = {
-        "file", "if_num", "if_size", "ring_num", "ring_size", "buf_num", "buf_size" };
-    static const struct { const char *key; uint32_t bit; } conf_keys[] = {
-        { "tx_rings", NMC_PORTSPEC_CONF_TX_RINGS }, { "rx_rings", NMC_PORTSPEC_CONF_RX_RINGS },
-        { "host_tx_rings", NMC_PORTSPEC_CONF_HOST_TX_RINGS },
-        { "host_rx_rings", NMC_PORTSPEC_CONF_HOST_RX_RINGS },
-        { "tx_slots", NMC_PORTSPEC_CONF_TX_SLOTS }, { "rx_slots", NMC_PORTSPEC_CONF_RX_SLOTS } };
-    const uint64_t conf_val[] = { s->conf_tx_rings, s->conf_rx_rings, s->conf_host_tx_rings,
-                                  s->conf_host_rx_rings, s->conf_tx_slots, s->conf_rx_slots };
 
     if (strcmp(option, "share") == 0)
         return strcmp(key, "port") == 0 ? s->share : NULL;
-    if (strcmp(option, "conf") == 0) {
-        for (size_t i = 0; i < sizeof(conf_keys) / sizeof(conf_keys[0]); i++)
-            if (strcmp(key, conf_keys[i].key) == 0 && (s->conf_given & conf_keys[i].bit)) {
-                snprintf(num, 32, "%" PRIu64, conf_val[i]);
-                return num;
-            }
-        return NULL;
-    }
-    if (strcmp(option, "extmem") == 0) {
-        for (int i = 0; i < NMC_PORTSPEC_EXTMEM_KEYS; i++)
-            if (strcmp(key, extmem_keys[i]) == 0 && (s->extmem_given_keys & (1u << i))) {
-                const struct nmc_portspec_span *sp = &s->extmem_span[i];
-                if (i == NMC_PORTSPEC_EXTMEM_FILE)
-                    return s->extmem_file;
-                snprintf(num, 32, "%.*s", (int)(sp->len < 31 ? sp->len : 31),
-                         text + sp->pos - strlen(LNM_STANDIN));
-                return num;
-            }
-        return NULL;
-    }
+    if (strcmp(option, "conf") == 0)
+        return conf_value(s, key, num);
+    if (strcmp(option, "extmem") == 0)
+        return extmem_value(s, key, text, num);
     if (strcmp(key, "initial") == 0)
         snprintf(num, 32, "%" PRIu64, s->offset_initial);
     else if (strcmp(key, "bits") == 0 && s->offset_bits)
