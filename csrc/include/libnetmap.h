@@ -210,7 +210,7 @@ struct nmem_d {
 };
 
 struct nmctx *nmctx_get(void);
-struct nmctx *nmctx_set_default(struct nmctx *ctx);     /* returns the previous one */
+struct nmctx *nmctx_set_default(struct nmctx *ctx);     /* the previous one; NULL: the built-in */
 void nmctx_set_threadsafe(void);    /* the default context's mutex (always installed) */
 void nmctx_ferror(struct nmctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

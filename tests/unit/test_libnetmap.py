@@ -27,13 +27,13 @@ CFLAGS = "-O2 -g -Wall -Wextra -Werror"
 MILLION = 1_000_000
 
 
-def build(out: Path, source: Path, libs: bool = True, extra: str = "", after: str = "") -> Path:
+def build(out: Path, source: Path, libs: bool = True, extra: str = "", after: str = "", cc: str = "gcc") -> Path:
     """cc $(nmcompat-config --cflags) source [$(nmcompat-config --libs)], through a shell."""
-    if not shutil.which("gcc"):
-        skip_or_fail("gcc is missing")
+    if not shutil.which(cc):
+        skip_or_fail(f"{cc} is missing")
     if not CONFIG.exists():
         skip_or_fail(f"{CONFIG} is not installed (./run setup)")
-    line = (f"gcc {CFLAGS} {extra} $(nmcompat-config --cflags) {source} -o {out}"
+    line = (f"{cc} {CFLAGS} {extra} $(nmcompat-config --cflags) {source} -o {out}"
             + (" $(nmcompat-config --libs)" if libs else "") + f" {after}")
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=300, env=env)
@@ -149,6 +149,32 @@ def test_options_and_decoders(progs, rundir, tmp_path, mode):
     out = run(progs["lnm_opts"], mode, f"o{mode[:2]}", extmem)
     assert out.returncode == 0, out.stderr
     assert out.stdout == f"{mode} ok\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"]
+
+
+def test_the_header_compiles_and_runs_as_cpp(tmp_path, rundir):
+    src = tmp_path / "lnm.cc"
+    src.write_text(r'''
+#include <libnetmap.h>
+#include <cstdio>
+
+int main()
+{
+    nmport_d *tx = nmport_open("netmap:lp{1");
+    nmport_d *rx = nmport_open("netmap:lp}1");
+    char frame[100] = { 1, 2, 3 };
+
+    if (!tx || !rx || tx->mem != rx->mem || nmport_inject(tx, frame, sizeof(frame)) != (int)sizeof(frame))
+        return 1;
+    nmport_close(rx);
+    nmport_close(tx);
+    std::printf("c++ ok\n");
+    return 0;
+}
+''')
+    prog = build(tmp_path / "lnm_cc", src, cc="g++", extra="-std=c++11")
+    out = run(prog)
+    assert out.returncode == 0 and out.stdout == "c++ ok\n" and out.stderr == "", (out.returncode, out.stderr)
     assert rundir_entries(rundir) == ["lock"]
 
 
