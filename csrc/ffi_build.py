@@ -38,10 +38,12 @@ ffibuilder = FFI()
 ffibuilder.cdef("struct timeval { long tv_sec; long tv_usec; };\n"
                 + (HERE / "nmc_cdef.h").read_text()
                 + header_decls(HERE / "include" / "nmcompat.h")
-                + header_decls(HERE / "include" / "nmcompat_tools.h"))
+                + header_decls(HERE / "include" / "nmcompat_tools.h")
+                + header_decls(HERE / "include" / "nmcompat_portspec.h"))
 ffibuilder.set_source(
     "nmcompat._nmc",
-    '#include <sys/time.h>\n#include "nmcompat.h"\n#include "nmcompat_tools.h"\n',
+    '#include <sys/time.h>\n#include "nmcompat.h"\n#include "nmcompat_tools.h"\n'
+    '#include "nmcompat_portspec.h"\n',
     include_dirs=[str(Path("csrc") / "include")],
     libraries=["nmcompat"],
     extra_link_args=["-Wl,-rpath,$ORIGIN"],

@@ -1,10 +1,14 @@
-"""Parsers for the two netmap port-name grammars.
+"""The two netmap port-name grammars, parsed by the engine's C parser.
 
 ``parse_nmport`` follows libnetmap's ``nmport_parse`` (the current grammar),
 ``parse_legacy`` follows ``nm_parse``/``nm_open`` from ``netmap_user.h``.
 Both are pure: they never touch files, devices or the network.  They return
 a :class:`PortSpec` holding the request the kernel would receive, or raise
-:class:`~nmcompat.errors.PortSpecError`.
+:class:`~nmcompat.errors.PortSpecError`.  The parsing is done by
+``nmc_portspec_parse`` (csrc/portspec/, declared in
+csrc/include/nmcompat_portspec.h), the one implementation of both grammars:
+this module turns its result into Python objects, and its byte positions
+into positions in the ``str``.
 
 libnetmap grammar (``grammar="nmport"``)::
 
@@ -84,7 +88,8 @@ Differences between the two grammars:
 
 Deliberate deviations from the C parsers: NUL characters are rejected, mem
 ids above 65535 and option numbers that are not plain decimal numbers in
-range are rejected instead of truncated, an empty pipe id is rejected even
+range are rejected instead of truncated, a name of 4096 bytes or more
+(UTF-8) is rejected ("port name too long"), an empty pipe id is rejected even
 when a suffix follows it, a second ``@extmem`` or a second, different
 ``@share`` is an error, and a pipe bound with a mode other than ALL_NIC or
 ONE_NIC is rejected here rather than by the kernel.
@@ -93,11 +98,9 @@ ONE_NIC is rejected here rather than by the kernel.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional, Tuple
+from typing import Iterator, Mapping, Optional
 
-from ._portspec_options import (DIGITS, FrozenMap, OptionValues,
-                                legacy_header, nmport_header, parse_options,
-                                read_decimal, strtol)
+from ._ffi import ffi, lib
 from .errors import PortSpecError
 
 __all__ = [
@@ -127,11 +130,60 @@ NR_EXCLUSIVE = 0x800
 NR_RX_RINGS_ONLY = 0x2000
 NR_TX_RINGS_ONLY = 0x4000
 
+# the flag letters of "/..." (the parser's table, for code that writes names)
 _FLAG_BITS = {"x": NR_EXCLUSIVE, "z": NR_ZCOPY_MON, "t": NR_MONITOR_TX,
               "r": NR_MONITOR_RX, "R": NR_RX_RINGS_ONLY, "T": NR_TX_RINGS_ONLY}
 
-_RING_LIMIT = 0x0FFF             # NETMAP_RING_MASK; valid ids are below it
-_MEMID_MAX = 0xFFFF              # nr_mem_id is 16 bits wide
+_GRAMMARS = {"nmport": lib.NMC_PORTSPEC_NMPORT,
+             "legacy": lib.NMC_PORTSPEC_LEGACY}
+_SUBSYS = {lib.NMC_PORTSPEC_NETMAP: "netmap", lib.NMC_PORTSPEC_VALE: "vale"}
+_ROLES = {lib.NMC_PORTSPEC_PIPE_MASTER: "master",
+          lib.NMC_PORTSPEC_PIPE_SLAVE: "slave"}
+# conf_given bit -> (key, field of struct nmc_portspec)
+_CONF_KEYS = tuple(
+    (bit, key, "conf_" + key) for bit, key in (
+        (lib.NMC_PORTSPEC_CONF_TX_RINGS, "tx_rings"),
+        (lib.NMC_PORTSPEC_CONF_RX_RINGS, "rx_rings"),
+        (lib.NMC_PORTSPEC_CONF_HOST_TX_RINGS, "host_tx_rings"),
+        (lib.NMC_PORTSPEC_CONF_HOST_RX_RINGS, "host_rx_rings"),
+        (lib.NMC_PORTSPEC_CONF_TX_SLOTS, "tx_slots"),
+        (lib.NMC_PORTSPEC_CONF_RX_SLOTS, "rx_slots")))
+# index in extmem_span -> key
+_EXTMEM_KEYS = (
+    (lib.NMC_PORTSPEC_EXTMEM_FILE, "file"),
+    (lib.NMC_PORTSPEC_EXTMEM_IF_NUM, "if_num"),
+    (lib.NMC_PORTSPEC_EXTMEM_IF_SIZE, "if_size"),
+    (lib.NMC_PORTSPEC_EXTMEM_RING_NUM, "ring_num"),
+    (lib.NMC_PORTSPEC_EXTMEM_RING_SIZE, "ring_size"),
+    (lib.NMC_PORTSPEC_EXTMEM_BUF_NUM, "buf_num"),
+    (lib.NMC_PORTSPEC_EXTMEM_BUF_SIZE, "buf_size"))
+
+
+class FrozenMap(Mapping):
+    """Immutable and hashable mapping, stored as a sorted tuple of pairs."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items=()) -> None:
+        self._items = tuple(sorted(dict(items).items()))
+
+    def __getitem__(self, key):
+        for name, value in self._items:
+            if name == key:
+                return value
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator:
+        return (name for name, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({dict(self._items)!r})"
 
 
 @dataclass(frozen=True)
@@ -168,228 +220,71 @@ class PortSpec:
 
 def parse(text: str, grammar: str = "nmport") -> PortSpec:
     """Parse ``text`` with the "nmport" (default) or "legacy" grammar."""
-    parser = _PARSERS.get(grammar)
-    if parser is None:
+    if grammar not in _GRAMMARS:
         raise ValueError(f"unknown port-name grammar {grammar!r}")
-    return parser(text)
-
-
-def parse_nmport(text: str) -> PortSpec:
-    """Parse a port name the way libnetmap's ``nmport_parse`` does."""
-    _check_input(text)
-    subsys, name, end = nmport_header(text)
-    scan = _nmport_register(text, end)
-    options = parse_options(text, scan.pos)
-    _check_pipe_mode(text, name, scan)
-    return _make_spec(text, "nmport", subsys, name, scan, options)
-
-
-def parse_legacy(text: str) -> PortSpec:
-    """Parse a port name the way ``nm_open``/``nm_parse`` do."""
-    _check_input(text)
-    subsys, name, end = legacy_header(text)
-    scan = _legacy_register(text, end)
-    if scan.mode in (NR_REG_PIPE_MASTER, NR_REG_PIPE_SLAVE):
-        brace = "{" if scan.mode == NR_REG_PIPE_MASTER else "}"
-        name = f"{name}{brace}{scan.ringid}"
-        scan.mode, scan.ringid = NR_REG_ALL_NIC, 0
-    return _make_spec(text, "legacy", subsys, name, scan, OptionValues())
-
-
-# --------------------------------------------------------------------------
-# result assembly
-
-def _check_input(text: str) -> None:
     if not isinstance(text, str):
         raise TypeError(f"port name must be a str, not {type(text).__name__}")
     nul = text.find("\0")
     if nul >= 0:
         raise PortSpecError(text, "embedded NUL character", nul)
+    raw = text.encode("utf-8", "surrogatepass")
+    out = ffi.new("struct nmc_portspec *")
+    err = ffi.new("struct nmc_portspec_error *")
+    if lib.nmc_portspec_parse(raw, _GRAMMARS[grammar], out, err) < 0:
+        raise PortSpecError(text, _decode(ffi.string(err.message)),
+                            len(_decode(raw[:err.position])), err.errnum)
+    return _make_spec(text, grammar, raw, out)
 
 
-def _make_spec(text: str, grammar: str, subsys: str, name: str,
-               scan: _Scan, options: OptionValues) -> PortSpec:
-    pipe = _pipe_of(name)
-    switch, port = _vale_of(pipe.parent if pipe else name)
-    extmem = None if options.extmem is None else FrozenMap(options.extmem)
-    return PortSpec(
-        text=text, grammar=grammar, subsys=subsys, name=name, mode=scan.mode,
-        ringid=scan.ringid, flags=scan.flags, mem_id=scan.mem_id,
-        conf=FrozenMap(options.conf), share=options.share, extmem=extmem,
-        pipe=pipe, vale_switch=switch, vale_port=port)
+def parse_nmport(text: str) -> PortSpec:
+    """Parse a port name the way libnetmap's ``nmport_parse`` does."""
+    return parse(text, "nmport")
 
 
-def _pipe_of(name: str) -> Optional[PipeRef]:
-    """The kernel takes the last '{' or '}' of the name as the pipe mark."""
-    cut = max(name.rfind("{"), name.rfind("}"))
-    if cut < 0:
-        return None
-    role = "master" if name[cut] == "{" else "slave"
-    return PipeRef(parent=name[:cut], pipe_id=name[cut + 1:], role=role)
-
-
-def _vale_of(base: str) -> Tuple[Optional[str], Optional[str]]:
-    """Split a kernel name that the kernel resolves as a VALE port.
-
-    The kernel compares only the first three characters ("val") and then
-    splits at the first ':'.
-    """
-    colon = base.find(":")
-    if not base.startswith("val") or colon < 0:
-        return None, None
-    return base[:colon], base[colon + 1:]
-
-
-def _check_pipe_mode(text: str, name: str, scan: _Scan) -> None:
-    if _pipe_of(name) and scan.mode not in (NR_REG_ALL_NIC, NR_REG_ONE_NIC):
-        raise PortSpecError(
-            text, "a pipe accepts only the all-rings or one-ring-pair mode",
-            scan.mode_pos)
+def parse_legacy(text: str) -> PortSpec:
+    """Parse a port name the way ``nm_open``/``nm_parse`` do."""
+    return parse(text, "legacy")
 
 
 # --------------------------------------------------------------------------
-# register suffix: one state machine for both grammars.  A state is a name
-# in _STATES; its handler consumes input and returns the next state name
-# (None once the libnetmap option list starts).
+# result assembly
 
-class _Scan:
-    """Cursor and the register fields collected so far."""
-
-    def __init__(self, text: str, pos: int, legacy: bool) -> None:
-        self.text, self.pos, self.legacy = text, pos, legacy
-        self.mode, self.mode_pos = NR_REG_ALL_NIC, None
-        self.ringid = self.flags = self.mem_id = 0
-
-    def peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def take(self) -> str:
-        self.pos += 1
-        return self.text[self.pos - 1]
-
-    def error(self, reason: str, pos: Optional[int] = None) -> PortSpecError:
-        return PortSpecError(self.text, reason,
-                             self.pos if pos is None else pos)
-
-    def run(self) -> Optional[str]:
-        state: Optional[str] = "start"
-        while state is not None and self.pos < len(self.text):
-            state = _STATES[state](self)
-        return state
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogatepass")
 
 
-def _suffix_start(scan: _Scan, char: str, complaint: str) -> str:
-    if char == "/":
-        return "flags"
-    if char == "@":
-        return "memid"
-    raise scan.error(f"{complaint}: '{char}'", scan.pos - 1)
+def _string(field) -> str:
+    return _decode(ffi.string(field))
 
 
-def _st_start(scan: _Scan) -> str:
-    char = scan.take()
-    entry = (_LEGACY_MODES if scan.legacy else _NMPORT_MODES).get(char)
-    if entry is None:
-        return _suffix_start(scan, char, "unknown modifier")
-    scan.mode, scan.mode_pos = entry[0], scan.pos - 1
-    return entry[1]
+def _make_spec(text: str, grammar: str, raw: bytes, out) -> PortSpec:
+    name = out.name
+    pipe = None
+    if name.pipe_role in _ROLES:
+        pipe = PipeRef(parent=_string(name.parent),
+                       pipe_id=_string(name.pipe_id),
+                       role=_ROLES[name.pipe_role])
+    vale = name.vale
+    return PortSpec(
+        text=text, grammar=grammar, subsys=_SUBSYS[out.subsys],
+        name=_string(out.nr_name), mode=out.nr_mode, ringid=out.nr_ringid,
+        flags=out.nr_flags, mem_id=out.mem_id,
+        conf=FrozenMap((key, getattr(out, field))
+                       for bit, key, field in _CONF_KEYS
+                       if out.conf_given & bit),
+        share=_string(out.share) if out.share_given else None,
+        extmem=_extmem_of(raw, out), pipe=pipe,
+        vale_switch=_string(name.vale_switch) if vale else None,
+        vale_port=_string(name.vale_port) if vale else None)
 
 
-def _st_ring_done(scan: _Scan) -> str:
-    return _suffix_start(scan, scan.take(), "unexpected character")
-
-
-def _st_one_sw(scan: _Scan) -> str:
-    if scan.peek() not in DIGITS:
-        return "ring_done"
-    scan.mode = NR_REG_ONE_SW
-    return "number"
-
-
-def _st_number(scan: _Scan) -> str:
-    start = scan.pos
-    if scan.legacy:
-        number, scan.pos = strtol(scan.text, start)
-    elif scan.peek() in DIGITS:
-        number, scan.pos = read_decimal(scan.text, start)
-    else:
-        rest = scan.text[scan.pos:]
-        raise scan.error(f"got '{rest}' while expecting a number")
-    if not 0 <= number < _RING_LIMIT:
-        raise scan.error(f"'{number}' out of range [0, {_RING_LIMIT})", start)
-    scan.ringid = number
-    return "ring_done"
-
-
-def _st_flag(scan: _Scan) -> str:
-    char = scan.take()
-    if char == "@":
-        return "memid"
-    bit = _FLAG_BITS.get(char)
-    if bit is None:
-        raise scan.error(f"unrecognized flag: '{char}'", scan.pos - 1)
-    scan.flags |= bit
-    return "flags_ok"
-
-
-def _st_memid(scan: _Scan) -> Optional[str]:
-    if scan.legacy:
-        return _legacy_memid(scan)
-    if scan.peek() not in DIGITS:
-        scan.pos -= 1                    # the '@' opens the option list
+def _extmem_of(raw: bytes, out) -> Optional[FrozenMap]:
+    """The @extmem keys given, with their values as written."""
+    if not out.extmem_given:
         return None
-    start = scan.pos
-    number, scan.pos = read_decimal(scan.text, start)
-    if not 0 < number <= _MEMID_MAX:
-        raise scan.error(f"invalid mem_id: '{number}'", start)
-    if scan.mem_id and scan.mem_id != number:
-        raise scan.error(f"invalid setting of mem_id to {number} "
-                         f"(already set to {scan.mem_id})", start)
-    scan.mem_id = number
-    return "ring_done"
-
-
-def _legacy_memid(scan: _Scan) -> str:
-    if scan.mem_id:
-        raise scan.error("double setting of memid", scan.pos - 1)
-    start = scan.pos
-    number, scan.pos = strtol(scan.text, start)
-    if number <= 0:
-        raise scan.error(f"invalid memid {number}, must be >0", start)
-    if number > _MEMID_MAX:
-        raise scan.error(f"memid {number} out of range [1, {_MEMID_MAX}]",
-                         start)
-    scan.mem_id = number
-    return "ring_done"
-
-
-_STATES = {"start": _st_start, "ring_done": _st_ring_done,
-           "one_sw": _st_one_sw, "number": _st_number, "flags": _st_flag,
-           "flags_ok": _st_flag, "memid": _st_memid}
-_NMPORT_MODES = {"^": (NR_REG_SW, "one_sw"), "*": (NR_REG_NIC_SW, "ring_done"),
-                 "-": (NR_REG_ONE_NIC, "number")}
-_LEGACY_MODES = {"^": (NR_REG_SW, "ring_done"),
-                 "*": (NR_REG_NIC_SW, "ring_done"),
-                 "-": (NR_REG_ONE_NIC, "number"),
-                 "{": (NR_REG_PIPE_MASTER, "number"),
-                 "}": (NR_REG_PIPE_SLAVE, "number")}
-
-
-def _nmport_register(text: str, pos: int) -> _Scan:
-    scan = _Scan(text, pos, legacy=False)
-    state = scan.run()
-    if state == "memid":
-        raise scan.error("invalid empty mem_id")
-    if state in ("number", "flags"):
-        raise scan.error("unexpected end of request")
-    return scan
-
-
-def _legacy_register(text: str, pos: int) -> _Scan:
-    scan = _Scan(text, pos, legacy=True)
-    if scan.run() not in ("start", "ring_done", "flags_ok"):
-        raise scan.error("unexpected end of port name")
-    return scan
-
-
-_PARSERS = {"nmport": parse_nmport, "legacy": parse_legacy}
+    values = {}
+    for index, key in _EXTMEM_KEYS:
+        if out.extmem_given_keys & (1 << index):
+            span = out.extmem_span[index]
+            values[key] = _decode(raw[span.pos:span.pos + span.len])
+    return FrozenMap(values)

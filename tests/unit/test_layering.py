@@ -1,6 +1,7 @@
 """The engine's layers: no file depends on a file above it.
 
     include/          public headers
+    portspec/         the port-name parser: public headers only, calls nothing of the engine
     core/             the engine core: names no transport, calls none
     transport/<x>/    one folder per kind of port (plus transport/*.h shared ids):
                       uses the core, never another transport
@@ -38,6 +39,7 @@ def layer_of(path: Path, csrc: Path) -> str:
 def may_include(src_layer: str, hdr_layer: str) -> bool:
     allowed = {
         "include": {"include"},
+        "portspec": {"include", "portspec"},
         "core": {"include", "core"},
         "tools": {"include", "tools"},
         "transport": {"include", "core", "transport"},
@@ -50,8 +52,8 @@ def may_include(src_layer: str, hdr_layer: str) -> bool:
 def may_call(src_layer: str, def_layer: str) -> bool:
     """May code of src_layer reference a symbol defined in def_layer?
     (tools are checked against the public declarations instead.)"""
-    if src_layer == "core":
-        return def_layer == "core"
+    if src_layer in ("core", "portspec"):
+        return def_layer == src_layer
     if src_layer.startswith("transport/"):
         return def_layer in ("core", src_layer)
     return True
