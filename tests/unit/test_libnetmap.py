@@ -107,6 +107,22 @@ def test_the_libnetmap_program_is_a_plain_netmap_program(progs):
     assert needed.index("libnmcompat-netmap.so") < needed.index("libc.so.6"), needed
 
 
+def test_the_library_exports_exactly_the_headers_functions():
+    """Every function <libnetmap.h> declares is defined by the package's
+    libnmcompat-netmap.so, and the nm* names it exports are all declared."""
+    if not shutil.which("nm"):
+        skip_or_fail("'nm' (binutils) is not on PATH")
+    lib = ROOT / "nmcompat" / "libnmcompat-netmap.so"
+    if not lib.exists():
+        skip_or_fail(f"{lib} is not built (./run setup)")
+    text = re.sub(r"/\*.*?\*/", "", (CSRC / "include" / "libnetmap.h").read_text(), flags=re.S)
+    declared = set(re.findall(r"^[a-z][\w ]*?[ *](nm(?:port|req|ctx)_\w+)\(", text, re.M))
+    out = subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True, text=True, check=True)
+    exported = {line.split()[-1] for line in out.stdout.splitlines() if line.split()[-2:-1] == ["T"]}
+    assert len(declared) >= 40 and declared <= exported, declared - exported
+    assert {e for e in exported if e.startswith(("nmport_", "nmreq_", "nmctx_"))} == declared
+
+
 # ---------------------------------------------------------------------------
 # each function as documented
 
