@@ -82,7 +82,7 @@ int nmport_register(struct nmport_d *d)
         nmctx_ferror(d->ctx, "%s: already registered", d->hdr.nr_name);
         return lnm_fail(EINVAL);
     }
-    d->fd = open("/dev/netmap", O_RDWR | O_CLOEXEC);
+    d->fd = open("/dev/netmap", O_RDWR);      /* inherited across exec, as netmap's */
     if (d->fd < 0) {
         err = errno;
         nmctx_ferror(d->ctx, "/dev/netmap: %s", strerror(err));

@@ -11,6 +11,7 @@
  */
 #include "lnm_test.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 
@@ -142,6 +143,7 @@ static void test_steps(const char *prefix)
     d->reg.nr_extra_bufs = 4;                   /* no portspec syntax: set between the steps */
     CHECK(nmport_register(d) == 0 && d->register_done && d->fd >= 0 && !d->mmap_done, "register");
     CHECK(d->reg.nr_extra_bufs == 4 && d->reg.nr_memsize > 0 && d->reg.nr_tx_slots == 128, "the reply");
+    CHECK((fcntl(d->fd, F_GETFD) & FD_CLOEXEC) == 0, "the fd is inherited across exec, as netmap's");
     CHECK_FAILS(nmport_register(d) < 0, EINVAL, "already registered");
     CHECK(nmport_mmap(d) == 0 && d->mmap_done && d->nifp != NULL && d->mem->refcount == 1, "mmap");
     CHECK((char *)d->nifp == (char *)d->mem->mem + d->reg.nr_offset && d->mem->mem_id == d->reg.nr_mem_id,
