@@ -5,14 +5,14 @@
     PKG_CONFIG_PATH=$(nmcompat-config --pkgconfigdir) pkg-config --cflags --libs libnetmap
 
 --cflags  -I of the directory holding <net/netmap.h>, <net/netmap_user.h>
-          (netmap's legacy nm_open() API with NETMAP_WITH_LIBS) and
-          <nmcompat.h>: the package's include/ in an installed wheel, the
+          (netmap's legacy nm_open() API with NETMAP_WITH_LIBS),
+          <libnetmap.h> (netmap's nmport_* API) and <nmcompat.h>: the package's include/ in an installed wheel, the
           source tree's csrc/include/ in a checkout (./run setup installs the
           package editable)
 --libs    -L and -rpath of the package directory, -lnmcompat-netmap (the
           /dev/netmap emulation: linked before libc, its open, ioctl, mmap,
           poll, select, epoll and close come first, so the program needs no
-          `nmcompat exec`) and -lnmcompat (the engine)
+          `nmcompat exec`; it holds libnetmap too) and -lnmcompat (the engine)
 --pkgconfigdir
           the directory holding the package's nmcompat.pc (the engine's
           API, -lnmcompat) and libnetmap.pc (netmap's API: --cflags, and
