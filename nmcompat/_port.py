@@ -126,11 +126,11 @@ class Port:
         self._closing = threading.Lock()        # one close() frees the port
         try:
             self.info = self._read_info(backend, details or {})
-            self._mem = Memory(self.info.region, self.info.memsize, self.name)
+            self._mem = self._map()
             self.tx_rings = self._rings(self.info.bound_tx, 0)
             self.rx_rings = self._rings(self.info.bound_rx, 1)
         except BaseException:
-            lib.nmc_port_close(handle)
+            self._release()
             self._closed = True
             if on_close:
                 on_close()
@@ -149,6 +149,17 @@ class Port:
             bound_tx=range(ci.first_tx_ring, ci.last_tx_ring),
             bound_rx=range(ci.first_rx_ring, ci.last_rx_ring),
             region=ffi.string(ci.region_path).decode(), **details)
+
+    def _map(self) -> Memory:
+        return Memory(self.info.region, self.info.memsize, self.name)
+
+    def _release(self) -> int:
+        """Free the port (after its memory is detached): 0 or -errno."""
+        return lib.nmc_port_close(self._h)
+
+    def _interrupt(self) -> None:
+        """Make a poll() waiting in another thread return PortClosed."""
+        lib.nmc_port_interrupt(self._h)
 
     def _rings(self, bound: range, direction: int) -> List[Ring]:
         nifp = self._mem.cast("struct netmap_if *", self.info.nr_offset)
@@ -368,11 +379,11 @@ class Port:
                 return
             self._closed = True                 # no new call from here on
         while self._calls:
-            lib.nmc_port_interrupt(self._h)     # again: another thread may drain its bell
+            self._interrupt()                   # again: another thread may drain its bell
             self._calls_done.wait(0.05)
         with contextlib.suppress(AttributeError):
             self._mem.close()
-        rc = lib.nmc_port_close(self._h)
+        rc = self._release()
         self._h = None
         if self._on_close:
             self._on_close()

@@ -1,0 +1,155 @@
+"""A port registered on a /dev/netmap descriptor: the kernel's (or the
+emulation's) netmap memory mapped from that descriptor, syncs as
+NIOCTXSYNC/NIOCRXSYNC, poll() as poll(2) on it (docs/DESIGN.md section 15)."""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+
+from nmcompat._memory import Memory
+from nmcompat._port import Port, PortInfo, _counted
+from nmcompat.errors import os_error
+from nmcompat._portspec import (NR_REG_ALL_NIC, NR_REG_DEFAULT, NR_REG_NIC_SW, NR_REG_NULL,
+                                NR_REG_ONE_NIC, NR_REG_ONE_SW, NR_REG_SW, NR_RX_RINGS_ONLY,
+                                NR_TX_RINGS_ONLY)
+from nmcompat.backends.native._ctrl import DEVICE, NIOCRXSYNC, NIOCTXSYNC
+
+
+class NativeHandle:
+    """The registered descriptor and the kernel's REGISTER reply; a second
+    descriptor (an eventfd) lets close() end a poll() of another thread."""
+
+    def __init__(self, fd: int, spec, reply) -> None:
+        self.fd = fd
+        self.spec = spec
+        self.reply = reply
+        self.bell = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+
+    def sync(self, request: int) -> int:
+        try:
+            fcntl.ioctl(self.fd, request)
+        except OSError as exc:
+            return -exc.errno
+        return 0
+
+    def txsync(self) -> int:
+        return self.sync(NIOCTXSYNC)
+
+    def rxsync(self) -> int:
+        return self.sync(NIOCRXSYNC)
+
+    def poll(self, events: int, timeout_ms: int) -> int:
+        """poll(2) on the descriptor (netmap's poll does the syncs): its
+        revents, 0 on timeout, -ECANCELED once interrupt() was called."""
+        waiter = select.poll()
+        waiter.register(self.fd, events)
+        waiter.register(self.bell, select.POLLIN)
+        ready = dict(waiter.poll(None if timeout_ms < 0 else timeout_ms))
+        if self.bell in ready:
+            return -errno.ECANCELED
+        return ready.get(self.fd, 0)
+
+    def interrupt(self) -> None:
+        os.eventfd_write(self.bell, 1)
+
+    def close(self) -> int:
+        rc = 0
+        for fd in (self.fd, self.bell):
+            try:
+                os.close(fd)
+            except OSError as exc:
+                rc = rc or -exc.errno
+        return rc
+
+
+def bound_rings(mode: int, ringid: int, flags: int, rings: int, host: int, skip: int) -> range:
+    """The ring indexes (netmap_if order: hardware rings, then host rings)
+    a registration binds in one direction (netmap_interp_ringid); none when
+    flags has `skip` (NR_RX_RINGS_ONLY for TX, NR_TX_RINGS_ONLY for RX)."""
+    if flags & skip:
+        return range(0)
+    if mode in (NR_REG_ALL_NIC, NR_REG_DEFAULT, NR_REG_NULL):
+        return range(0, rings)
+    if mode == NR_REG_SW:
+        return range(rings, rings + host)
+    if mode == NR_REG_NIC_SW:
+        return range(0, rings + host)
+    if mode == NR_REG_ONE_NIC:
+        first = ringid if ringid < rings else 0
+        return range(first, first + 1)
+    if mode == NR_REG_ONE_SW:
+        return range(rings + ringid, rings + ringid + 1)
+    return range(0)
+
+
+class NativePort(Port):
+    """A Port on netmap's own memory: everything reads the rings the kernel
+    (or the emulation) maintains; the engine is not involved."""
+
+    def _read_info(self, backend: str, details: dict) -> PortInfo:
+        h, reg = self._h, self._h.reply
+        spec = h.spec
+        tx = bound_rings(spec.mode, spec.ringid, spec.flags, reg.nr_tx_rings,
+                         reg.nr_host_tx_rings, NR_RX_RINGS_ONLY)
+        rx = bound_rings(spec.mode, spec.ringid, spec.flags, reg.nr_rx_rings,
+                         reg.nr_host_rx_rings, NR_TX_RINGS_ONLY)
+        return PortInfo(
+            name=self.name, backend=backend, mem_id=reg.nr_mem_id, memsize=reg.nr_memsize,
+            nr_offset=reg.nr_offset, tx_rings=reg.nr_tx_rings, rx_rings=reg.nr_rx_rings,
+            tx_slots=reg.nr_tx_slots, rx_slots=reg.nr_rx_slots,
+            host_tx_rings=reg.nr_host_tx_rings, host_rx_rings=reg.nr_host_rx_rings,
+            extra_bufs=reg.nr_extra_bufs, buf_size=0, buf_num=0, bound_tx=tx, bound_rx=rx,
+            region=DEVICE, **details)
+
+    def _map(self) -> Memory:
+        """Map the descriptor, then read the buffer geometry from a bound
+        ring: netmap's memory ends with the buffer pool."""
+        mem = Memory(DEVICE, self.info.memsize, self.name, fd=self._h.fd)
+        if not (self.info.bound_tx or self.info.bound_rx):
+            return mem
+        nifp = mem.cast("struct netmap_if *", self.info.nr_offset)
+        ntx = nifp.ni_tx_rings + nifp.ni_host_tx_rings
+        index = self.info.bound_tx[0] if self.info.bound_tx else ntx + self.info.bound_rx[0]
+        ring_ofs = self.info.nr_offset + int(mem.array("<i8", 1, self.info.nr_offset + 56 + 8 * index)[0])
+        ring = mem.cast("struct netmap_ring *", ring_ofs)
+        buf_size, pool = int(ring.nr_buf_size), ring_ofs + int(ring.buf_ofs)
+        object.__setattr__(self.info, "buf_size", buf_size)
+        object.__setattr__(self.info, "buf_num", (self.info.memsize - pool) // buf_size)
+        return mem
+
+    def _release(self) -> int:
+        return self._h.close()
+
+    def _interrupt(self) -> None:
+        self._h.interrupt()
+
+    def fileno(self) -> int:
+        """The registered /dev/netmap descriptor (poll, select, epoll)."""
+        return self._c("get the descriptor of", lambda h: h.fd)
+
+    txsync = _counted("txsync", NativeHandle.txsync, "NIOCTXSYNC on the descriptor.")
+    rxsync = _counted("rxsync", NativeHandle.rxsync, "NIOCRXSYNC on the descriptor.")
+
+    def poll(self, events: int = select.POLLIN, timeout_ms: int = -1) -> int:
+        """poll(2) on the descriptor: netmap syncs the rings and waits.
+        Returns revents, 0 on timeout; PortClosed when another thread
+        closes the port meanwhile."""
+        return self._c("poll", NativeHandle.poll, events, timeout_ms)
+
+
+def _engine_only(verb: str, name: str):
+    def refuse(self, *args, **kwargs):
+        raise os_error(errno.EOPNOTSUPP, verb, self.name, f"{name}() is a loop of the engine "
+                       "over its own ports; on a native port use the rings (ring.slots, "
+                       "ring.buf()) and txsync/rxsync/poll")
+    refuse.__name__ = name
+    return refuse
+
+
+for _verb, _name in (("inject into", "inject"), ("send to", "send"), ("receive from", "recv"),
+                     ("receive from", "nextpkt"), ("receive from", "dispatch"),
+                     ("forward from", "forward"), ("read counters of", "stats"),
+                     ("read counters of", "xdp_stats")):
+    setattr(NativePort, _name, _engine_only(_verb, _name))
