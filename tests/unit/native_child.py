@@ -9,7 +9,8 @@ themselves, as a C program would, so that it works on any port:
 
 KEY=VALUE are nmcompat.open() keywords (integers where they parse).  The
 last line printed is a JSON report: every port's backend and info, and the
-sequence numbers received in order.
+sequence numbers received in order; or, when send or recv could not open
+its port, {"error": errno, "message": ...} (exit status 3).
 """
 from __future__ import annotations
 
@@ -113,7 +114,12 @@ def main(argv) -> int:
             report = {"ports": [describe(tx), describe(rx)], "got": pair(tx, rx, count)}
     else:
         name, count, opts = argv[1], int(argv[2]), _options(argv[3:])
-        with nmcompat.open(name, **opts) as port:
+        try:
+            port = nmcompat.open(name, **opts)
+        except OSError as exc:          # reported, for the caller to judge
+            print(json.dumps({"error": exc.errno, "message": exc.strerror}), flush=True)
+            return 3
+        with port:
             report = {"ports": [describe(port)]}
             if mode == "send":
                 send(port, count)
