@@ -158,27 +158,73 @@ def test_forcing_another_backend_beats_admode_1_for_a_pipe(rundir):
         assert port.info.backend == "pipe"
 
 
-def test_native_refuses_what_it_does_not_do(rundir, tmp_path):
-    script = tmp_path / "refusals.py"
-    script.write_text(
-        "import json, nmcompat\n"
-        "out = {}\n"
-        "try:\n    nmcompat.open('netmap:nr{1', admode=1, buf_size=4096)\n"
-        "except nmcompat.errors.OptionError as e:\n    out['buf_size'] = str(e)\n"
-        "with nmcompat.open('netmap:nr{1', admode=1) as p:\n"
-        "    for call in (lambda: p.send([[1]]), lambda: p.recv(), lambda: p.inject(b'x'),\n"
-        "                 lambda: p.nextpkt(), lambda: p.stats()):\n"
-        "        try:\n            call()\n"
-        "        except OSError as e:\n            out.setdefault('refused', []).append((e.errno, str(e)))\n"
-        "    out['fd'] = p.fileno() >= 0\n"
-        "print(json.dumps(out))\n")
+HELPERS = """
+import json, numpy as np, nmcompat
+out = {}
+try:
+    nmcompat.open('netmap:nh{9', admode=1, buf_size=4096)
+except nmcompat.errors.OptionError as e:
+    out['buf_size'] = str(e)
+a, b = nmcompat.open('netmap:nh{1', admode=1), nmcompat.open('netmap:nh}1', admode=1)
+c, d = nmcompat.open('netmap:nh{2', admode=1), nmcompat.open('netmap:nh}2', admode=1)
+rows = np.zeros((5, 100), np.uint8)
+rows[:, 14] = np.arange(5)
+out['sent'] = a.send(rows, [60, 61, 62, 63, 64])
+out['injected'] = a.inject(bytes(range(256)) * 20)        # 5120 bytes: a chain of 3
+a.txsync()
+b.poll(nmcompat.POLLIN, 5000)
+data, lens = b.recv(3)
+out['recv'] = [[int(n), int(row[14])] for n, row in zip(lens, data)]
+hdr, view = b.nextpkt()
+out['nextpkt'] = [hdr.len, view[14]]
+got = []
+out['dispatched'] = b.dispatch(lambda h, v: got.append([h.len, bytes(v) == bytes(range(256)) * 20]))
+out['dispatch'] = got
+b.rxsync()
+a.send(rows)
+b.poll(nmcompat.POLLIN, 5000)
+out['forwarded'] = b.forward(c)
+c.txsync()
+d.poll(nmcompat.POLLIN, 5000)
+ring = d.rx_rings[0]
+ring.cur = ring.num_slots + 7                               # out of range: nothing is read
+out['corrupt'] = int(d.recv(10, sync=False)[1].size)
+ring.cur = ring.head
+out['forward'] = [int(n) for n in d.recv(10, sync=False)[1]]
+errors = []
+for call in (lambda: a.stats(), lambda: a.xdp_stats()):
+    try:
+        call()
+    except OSError as e:
+        errors.append([e.errno, str(e)])
+out['errors'] = errors
+out['fd'] = a.fileno() >= 0
+for p in (a, b, c, d):
+    p.close()
+print(json.dumps(out))
+"""
+
+
+def test_the_batch_helpers_work_on_native_rings(rundir, tmp_path):
+    """send, recv, inject, nextpkt, dispatch and forward run the engine's
+    loops on the rings of the native memory; what a native port does not
+    have (counters) is refused, and indexes written out of range are not
+    followed."""
+    script = tmp_path / "helpers.py"
+    script.write_text(HELPERS)
     out = subprocess.run([sys.executable, "-m", "nmcompat.tools", "exec", "--rundir", str(rundir), "--",
                           sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.splitlines()[-1])
     assert "option buf_size: not used by native ports" in result["buf_size"]
-    assert [e for e, _ in result["refused"]] == [errno.EOPNOTSUPP] * 5
-    assert all("a loop of the engine" in text for _, text in result["refused"])
+    assert (result["sent"], result["injected"]) == (5, 5120)
+    assert result["recv"] == [[60, 0], [61, 1], [62, 2]]
+    assert result["nextpkt"] == [63, 3]
+    assert (result["dispatched"], result["dispatch"]) == (2, [[64, False], [5120, True]])
+    assert (result["forwarded"], result["forward"]) == (5, [100] * 5)
+    assert result["corrupt"] == 0
+    assert [e for e, _ in result["errors"]] == [errno.EOPNOTSUPP] * 2, result["errors"]
+    assert all("netmap keeps none" in text for _, text in result["errors"])
     assert result["fd"]
 
 

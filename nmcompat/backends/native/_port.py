@@ -8,6 +8,7 @@ import fcntl
 import os
 import select
 
+from nmcompat._ffi import ffi, lib
 from nmcompat._memory import Memory
 from nmcompat._port import Port, PortInfo, _counted
 from nmcompat.errors import os_error
@@ -26,6 +27,22 @@ class NativeHandle:
         self.spec = spec
         self.reply = reply
         self.bell = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self.view = ffi.new("struct nmc_rings *")      # no ring until view_of()
+
+    def view_of(self, mem: Memory, pool: int, info, tx: list, rx: list) -> None:
+        """The struct nmc_rings of the bound rings at these offsets of mem."""
+        view = self.view = ffi.new("struct nmc_rings *")
+        view.mem = mem.cast("uint8_t *", 0)
+        view.buf_pool_ofs, view.buf_size, view.buf_num = pool, info.buf_size, info.buf_num
+        view.mem_id, view.ntx, view.nrx = info.mem_id, len(tx), len(rx)
+        self._keep = [mem]
+        for direction, offsets in (("tx", tx), ("rx", rx)):
+            rings = ffi.new("struct netmap_ring *[]", [mem.cast("struct netmap_ring *", o)
+                                                       for o in offsets] or 1)
+            slots = ffi.new("uint32_t[]", [int(r.num_slots) for r in rings[0:len(offsets)]] or 1)
+            setattr(view, direction, rings)
+            setattr(view, f"{direction}_slots", slots)
+            self._keep += [rings, slots]
 
     def sync(self, request: int) -> int:
         try:
@@ -104,19 +121,22 @@ class NativePort(Port):
             region=DEVICE, **details)
 
     def _map(self) -> Memory:
-        """Map the descriptor, then read the buffer geometry from a bound
-        ring: netmap's memory ends with the buffer pool."""
+        """Map the descriptor; read the buffer geometry from a bound ring
+        (netmap's memory ends with the buffer pool) and build the view of
+        the bound rings the engine's loops work on (send, recv, ...)."""
         mem = Memory(DEVICE, self.info.memsize, self.name, fd=self._h.fd)
-        if not (self.info.bound_tx or self.info.bound_rx):
-            return mem
         nifp = mem.cast("struct netmap_if *", self.info.nr_offset)
-        ntx = nifp.ni_tx_rings + nifp.ni_host_tx_rings
-        index = self.info.bound_tx[0] if self.info.bound_tx else ntx + self.info.bound_rx[0]
-        ring_ofs = self.info.nr_offset + int(mem.array("<i8", 1, self.info.nr_offset + 56 + 8 * index)[0])
-        ring = mem.cast("struct netmap_ring *", ring_ofs)
-        buf_size, pool = int(ring.nr_buf_size), ring_ofs + int(ring.buf_ofs)
-        object.__setattr__(self.info, "buf_size", buf_size)
-        object.__setattr__(self.info, "buf_num", (self.info.memsize - pool) // buf_size)
+        ntx = int(nifp.ni_tx_rings + nifp.ni_host_tx_rings)
+        ofs = mem.array("<i8", ntx + int(nifp.ni_rx_rings + nifp.ni_host_rx_rings),
+                        self.info.nr_offset + 56)
+        tx = [self.info.nr_offset + int(ofs[i]) for i in self.info.bound_tx]
+        rx = [self.info.nr_offset + int(ofs[ntx + i]) for i in self.info.bound_rx]
+        if tx or rx:
+            ring = mem.cast("struct netmap_ring *", (tx + rx)[0])
+            buf_size, pool = int(ring.nr_buf_size), (tx + rx)[0] + int(ring.buf_ofs)
+            object.__setattr__(self.info, "buf_size", buf_size)
+            object.__setattr__(self.info, "buf_num", (self.info.memsize - pool) // buf_size)
+            self._h.view_of(mem, pool, self.info, tx, rx)
         return mem
 
     def _release(self) -> int:
@@ -139,17 +159,30 @@ class NativePort(Port):
         return self._c("poll", NativeHandle.poll, events, timeout_ms)
 
 
-def _engine_only(verb: str, name: str):
+def _on_view(fn):
+    """A C loop of the engine called on the ring view instead of a port."""
+    return staticmethod(lambda h, *args: fn(h.view, *args))
+
+
+def _inject(h, buf, length: int) -> int:
+    lens = ffi.new("uint32_t[1]", [min(length, 0xFFFFFFFF)])
+    rc = lib.nmc_rings_send(h.view, buf, length, lens, 1)
+    return length if rc == 1 else rc
+
+
+NativePort._inject_c = staticmethod(_inject)
+NativePort._send_c, NativePort._recv_c, NativePort._next_c, NativePort._copy_c = map(
+    _on_view, (lib.nmc_rings_send, lib.nmc_rings_recv, lib.nmc_rings_next, lib.nmc_rings_copy))
+NativePort._forward_c = staticmethod(lambda h, to, *args: lib.nmc_rings_forward(h.view, to.view, *args))
+
+
+def _no_counters(verb: str, name: str):
     def refuse(self, *args, **kwargs):
-        raise os_error(errno.EOPNOTSUPP, verb, self.name, f"{name}() is a loop of the engine "
-                       "over its own ports; on a native port use the rings (ring.slots, "
-                       "ring.buf()) and txsync/rxsync/poll")
+        raise os_error(errno.EOPNOTSUPP, verb, self.name, f"{name}() reads counters of the "
+                       "engine's ports; netmap keeps none a program can read per port")
     refuse.__name__ = name
     return refuse
 
 
-for _verb, _name in (("inject into", "inject"), ("send to", "send"), ("receive from", "recv"),
-                     ("receive from", "nextpkt"), ("receive from", "dispatch"),
-                     ("forward from", "forward"), ("read counters of", "stats"),
-                     ("read counters of", "xdp_stats")):
-    setattr(NativePort, _name, _engine_only(_verb, _name))
+NativePort.stats = _no_counters("read counters of", "stats")
+NativePort.xdp_stats = _no_counters("read counters of", "xdp_stats")
