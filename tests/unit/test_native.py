@@ -228,6 +228,54 @@ def test_the_batch_helpers_work_on_native_rings(rundir, tmp_path):
     assert result["fd"]
 
 
+LIFETIME = """
+import errno, json, threading, nmcompat
+out = {}
+a = nmcompat.open('netmap:nl{1/x', admode=1)
+try:
+    nmcompat.open('netmap:nl{1', admode=1)
+except OSError as e:
+    out['exclusive'] = [e.errno, e.strerror]
+b = nmcompat.open('netmap:nl}1', admode=1)
+seen = []
+def wait():
+    try:
+        b.poll(nmcompat.POLLIN, -1)
+        seen.append('returned')
+    except nmcompat.errors.PortClosed as e:
+        seen.append(type(e).__name__)
+t = threading.Thread(target=wait)
+t.start()
+while 'poll' not in b._calls and t.is_alive():
+    t.join(0.01)
+b.close()
+t.join(30)
+out['poll'] = seen
+try:
+    b.txsync()
+except nmcompat.errors.PortClosed as e:
+    out['after'] = type(e).__name__
+out['fd'] = a.fileno()
+a.close()
+print(json.dumps(out))
+"""
+
+
+def test_exclusive_registration_and_a_close_that_ends_a_poll(rundir, tmp_path):
+    """The kernel's EBUSY for a ring held with /x, named; close() in one
+    thread ends a poll() waiting forever in another with PortClosed."""
+    script = tmp_path / "lifetime.py"
+    script.write_text(LIFETIME)
+    out = subprocess.run([sys.executable, "-m", "nmcompat.tools", "exec", "--rundir", str(rundir), "--",
+                          sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["exclusive"][0] == errno.EBUSY
+    assert result["exclusive"][1].startswith("couldn't open netmap:nl{1: NETMAP_REQ_REGISTER: ")
+    assert result["poll"] == ["PortClosed"] and result["after"] == "PortClosed"
+    assert rundir_entries(rundir) in (["lock"], [])
+
+
 @pytest.mark.parametrize("mode,ringid,flags,tx,rx", [
     (NR_REG_ALL_NIC, 0, 0, [0, 1, 2, 3], [0, 1]),
     (NR_REG_ONE_NIC, 3, 0, [3], [0]),                    # RX has 2 rings: ring 0, as netmap
