@@ -99,12 +99,12 @@ def open_port(spec, *, backend=None, admode=None, **options):
     """Open spec on the backend that serves it and return a Port.
     info.backend says which backend, info.why why."""
     refuse_unimplemented(spec)
-    _check_nic_choice(spec, backend, admode)
     why = _native_wanted(spec, backend, admode)
     if why:
         return _open_native(spec, options, why)
     kind = _engine_kind(spec, options.get("rundir"))
     if kind:
+        _check_nic_choice(spec, backend, admode)
         if backend not in (None, kind):
             raise OptionError(spec.text, "backend", f"this name is served by {kind!r} or "
                               f"'native', not {backend!r} (the others are NIC backends)")
@@ -128,13 +128,13 @@ def _native_wanted(spec, backend, admode) -> str:
     """Why spec must go to the native backend ("" when it need not): forced
     by backend= / $NMCOMPAT_BACKEND, or admode 1 with no other backend
     forced (forcing one beats admode)."""
-    forced = backend or os.environ.get("NMCOMPAT_BACKEND", "")
-    if forced:
-        return f"forced (backend={forced!r})" if forced == "native" else ""
     try:
         mode = config.admode(admode)
     except ValueError as exc:
         raise OptionError(spec.text, "admode", str(exc)) from None
+    forced = backend or os.environ.get("NMCOMPAT_BACKEND", "")
+    if forced:
+        return f"forced (backend={forced!r})" if forced == "native" else ""
     return "admode 1 (native)" if mode == "native" else ""
 
 
