@@ -145,6 +145,13 @@ class NativePort(Port):
     def _interrupt(self) -> None:
         self._h.interrupt()
 
+    def _live(self):
+        """The tools' C loops (pkt-gen, bridge, lb, replay) drive engine
+        ports only: refused, saying how to get one."""
+        raise os_error(errno.EOPNOTSUPP, "run a tool on", self.name, "nmcompat's tools drive "
+                       "engine ports; this one is native (/dev/netmap): open it with backend='pipe', "
+                       "'vale' or a NIC backend, or run netmap's own tool")
+
     def fileno(self) -> int:
         """The registered /dev/netmap descriptor (poll, select, epoll)."""
         return self._c("get the descriptor of", lambda h: h.fd)
