@@ -3,6 +3,7 @@ emulation's) netmap memory mapped from that descriptor, syncs as
 NIOCTXSYNC/NIOCRXSYNC, poll() as poll(2) on it (docs/DESIGN.md section 15)."""
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
 import os
@@ -134,8 +135,8 @@ class NativePort(Port):
         if tx or rx:
             ring = mem.cast("struct netmap_ring *", (tx + rx)[0])
             buf_size, pool = int(ring.nr_buf_size), (tx + rx)[0] + int(ring.buf_ofs)
-            object.__setattr__(self.info, "buf_size", buf_size)
-            object.__setattr__(self.info, "buf_num", (self.info.memsize - pool) // buf_size)
+            self.info = dataclasses.replace(self.info, buf_size=buf_size,
+                                            buf_num=(self.info.memsize - pool) // buf_size)
             self._h.view_of(mem, pool, self.info, tx, rx)
         return mem
 
