@@ -1,16 +1,11 @@
 """The native backend on a NIC: Python under `nmcompat exec` with admode=1
 registers netmap:va (one end of a veth pair in the test's own network
 namespace) through the emulated /dev/netmap, and frames cross the veth both
-ways, checked with a plain AF_PACKET socket on vb.
-
-Serving NIC names is the emulation's part (docs/DESIGN.md section 14):
-while it does not, REGISTER of an interface fails with EOPNOTSUPP (ENXIO
-for no such interface), and this test checks exactly that error and is
-reported as an expected failure.
+ways, checked with a plain AF_PACKET socket on vb.  Serving the NIC name
+is the emulation's part (docs/DESIGN.md section 14).
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import select
@@ -79,12 +74,7 @@ def _both_ways(rundir: str) -> dict:
 
 def test_a_native_veth_port_under_exec(netns, rundir):
     result = netns.run(_both_ways, str(rundir))
-    if "refused" in result:
-        refused = result["refused"]
-        assert refused["error"] == errno.EOPNOTSUPP, refused
-        assert refused["message"].startswith("couldn't open netmap:va: NETMAP_REQ_REGISTER"), refused
-        pytest.xfail("the /dev/netmap emulation does not serve NIC names yet (EOPNOTSUPP, "
-                     "docs/DESIGN.md section 14)")
+    assert "refused" not in result, result
     port = result["inbound"]["ports"][0]
     assert port["backend"] == "native" and port["why"] == "admode 1 (native)", port
     assert port["region"] == "/dev/netmap" and port["bound_rx"] == [0], port
