@@ -60,14 +60,19 @@ class Memory:
     """netmap memory [IF pool | RING pool | BUF pool] of one region: the
     memory file, size bytes from offset 0."""
 
-    def __init__(self, path: str, size: int, port: str = "") -> None:
-        """Map path; a failure (EMFILE, ENOMEM...) names port and the file."""
+    def __init__(self, path: str, size: int, port: str = "", fd: int = -1) -> None:
+        """Map path (or the open descriptor fd of it, such as a registered
+        /dev/netmap descriptor); a failure (EMFILE, ENOMEM...) names port
+        and the file."""
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
-            try:
+            if fd >= 0:
                 addr = _map_shared(fd, size)
-            finally:
-                os.close(fd)
+            else:
+                fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+                try:
+                    addr = _map_shared(fd, size)
+                finally:
+                    os.close(fd)
         except OSError as exc:
             raise os_error(exc.errno, "map the memory of", port or path,
                            f"{exc.strerror} ({path})") from None

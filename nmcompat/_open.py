@@ -53,10 +53,13 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     $NMCOMPAT_BUF_NUM or 163840, $NMCOMPAT_BUF_SIZE or 2048).  ``rundir``
     (default $NMCOMPAT_RUNDIR or /dev/shm/nmcompat-<uid>) must be on tmpfs.
     ``spin_us`` is how long poll() busy-waits before sleeping (default 20).
-    NIC names (``netmap:eth0``, ``netmap:eth0-2``) go to the first working
-    backend in netmap's ``admode`` order (``admode=`` or $NMCOMPAT_ADMODE:
-    0 best, 1 native, 2 emulated; ``backend=`` or $NMCOMPAT_BACKEND forces
-    one; see nmcompat.config for every setting): with AF_XDP,
+    ``admode=1`` or ``backend="native"`` (or $NMCOMPAT_ADMODE,
+    $NMCOMPAT_BACKEND) open every name through /dev/netmap, the netmap
+    module's memory (an error without one); a real netmap module is also
+    the default.  Otherwise NIC names (``netmap:eth0``, ``netmap:eth0-2``) go
+    to the first working backend in netmap's ``admode`` order (0 best, 2
+    emulated; ``backend=`` forces one; see nmcompat.config for every
+    setting): with AF_XDP,
     ``xdp_mode`` is "auto" (native, else generic), "drv" or "skb";
     ``zerocopy`` None (if possible), True or False; ``multibuffer`` asks for
     frames larger than a buffer as NS_MOREFRAG chains.

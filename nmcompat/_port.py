@@ -126,11 +126,11 @@ class Port:
         self._closing = threading.Lock()        # one close() frees the port
         try:
             self.info = self._read_info(backend, details or {})
-            self._mem = Memory(self.info.region, self.info.memsize, self.name)
+            self._mem = self._map()
             self.tx_rings = self._rings(self.info.bound_tx, 0)
             self.rx_rings = self._rings(self.info.bound_rx, 1)
         except BaseException:
-            lib.nmc_port_close(handle)
+            self._release()
             self._closed = True
             if on_close:
                 on_close()
@@ -149,6 +149,16 @@ class Port:
             bound_tx=range(ci.first_tx_ring, ci.last_tx_ring),
             bound_rx=range(ci.first_rx_ring, ci.last_rx_ring),
             region=ffi.string(ci.region_path).decode(), **details)
+
+    # what a NativePort does its own way: map, free (0 or -errno), end a poll()
+    def _map(self) -> Memory:
+        return Memory(self.info.region, self.info.memsize, self.name)
+
+    def _release(self) -> int:
+        return lib.nmc_port_close(self._h)
+
+    def _interrupt(self) -> None:
+        lib.nmc_port_interrupt(self._h)
 
     def _rings(self, bound: range, direction: int) -> List[Ring]:
         nifp = self._mem.cast("struct netmap_if *", self.info.nr_offset)
@@ -225,7 +235,11 @@ class Port:
                 "the child)"))
         raise os_error(-rc, verb, self.name, _DETAILS.get(verb, "") if rc == -errno.EINVAL else "")
 
-    # -- data path: one C call each -------------------------------------
+    # -- data path: one C call each (a NativePort's loops take its ring view)
+    _inject_c, _send_c, _recv_c, _next_c, _copy_c, _forward_c = map(staticmethod, (
+        lib.nmc_inject, lib.nmc_send_batch, lib.nmc_recv_batch, lib.nmc_next_packet,
+        lib.nmc_copy_packet, lib.nmc_forward))
+
     def fileno(self) -> int:
         """The port's pollable descriptor, for select, poll, epoll or asyncio's
         add_reader (level-triggered): readable while an rxsync would hand out
@@ -258,7 +272,7 @@ class Port:
         """nm_inject(): queue one packet (NS_MOREFRAG chain if larger than a
         buffer) on a TX ring with room; no syscall.  Returns len(data) or 0."""
         buf = ffi.from_buffer(data)
-        return self._c("inject into", lib.nmc_inject, buf, len(buf))
+        return self._c("inject into", self._inject_c, buf, len(buf))
 
     def send(self, packets: np.ndarray, lengths: Optional[np.ndarray] = None,
              sync: bool = True) -> int:
@@ -267,7 +281,7 @@ class Port:
         beyond the row raises BadArgument."""
         packets, lengths = send_args(self.name, packets, lengths)
         n, stride = packets.shape
-        sent = self._c("send to", lib.nmc_send_batch, ffi.from_buffer("uint8_t[]", packets), stride,
+        sent = self._c("send to", self._send_c, ffi.from_buffer("uint8_t[]", packets), stride,
                        ffi.from_buffer("uint32_t[]", lengths), n)
         if sync:
             self.txsync()
@@ -284,7 +298,7 @@ class Port:
         out, lengths, take = recv_args(self.name, rx_slots, max_packets, snaplen, out, lengths)
         if sync:
             self.rxsync()
-        n = self._c("receive from", lib.nmc_recv_batch, ffi.from_buffer("uint8_t[]", out),
+        n = self._c("receive from", self._recv_c, ffi.from_buffer("uint8_t[]", out),
                     out.shape[1], ffi.from_buffer("uint32_t[]", lengths), take)
         return out[:n], lengths[:n]
 
@@ -292,13 +306,13 @@ class Port:
         p = ffi.new("struct nmc_pkt *")
         h = self._enter("receive from")
         try:
-            if lib.nmc_next_packet(h, int(whole), p) != 1:
+            if self._next_c(h, int(whole), p) != 1:
                 return None
             if p.nfrags == 1:
                 data = self._mem.view(p.buf_ofs, p.first_len)
             else:
                 dst = bytearray(p.len)
-                check(lib.nmc_copy_packet(h, p, ffi.from_buffer("uint8_t[]", dst), p.len),
+                check(self._copy_c(h, p, ffi.from_buffer("uint8_t[]", dst), p.len),
                       "copy", self.name)
                 data = memoryview(dst)
         finally:
@@ -331,9 +345,12 @@ class Port:
         """netmap's bridge step: move whole packets from this port's RX rings
         to dst's TX rings (buffer swap when both share a region, else a
         copy; copy=True forces it).  No sync; returns the slots moved."""
+        if type(dst)._forward_c is not type(self)._forward_c:
+            raise os_error(errno.EOPNOTSUPP, "forward from", self.name, f"{dst.name} is a "
+                           f"{dst.info.backend} port: forward() joins two native ports or two others")
         to = dst._enter("forward to")
         try:
-            return self._c("forward from", lib.nmc_forward, to, limit, int(copy))
+            return self._c("forward from", self._forward_c, to, limit, int(copy))
         finally:
             dst._leave()
 
@@ -368,11 +385,11 @@ class Port:
                 return
             self._closed = True                 # no new call from here on
         while self._calls:
-            lib.nmc_port_interrupt(self._h)     # again: another thread may drain its bell
+            self._interrupt()                   # again: another thread may drain its bell
             self._calls_done.wait(0.05)
         with contextlib.suppress(AttributeError):
             self._mem.close()
-        rc = lib.nmc_port_close(self._h)
+        rc = self._release()
         self._h = None
         if self._on_close:
             self._on_close()

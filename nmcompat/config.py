@@ -6,7 +6,7 @@ matching ``nmcompat.open()`` keyword.  This is the one list of them.
 
 | netmap parameter   | environment              | open() keyword   | default          | applies to |
 |--------------------|--------------------------|------------------|------------------|------------|
-| admode             | NMCOMPAT_ADMODE          | admode=          | 0 (best)         | NIC ports: 0 best (native, AF_XDP drv, AF_XDP skb, AF_PACKET), 1 native only, 2 emulated (AF_PACKET) only |
+| admode             | NMCOMPAT_ADMODE          | admode=          | 0 (best)         | 0 best: a real netmap module (/dev/netmap) for every name, else pipes and VALE on the engine and NICs on AF_XDP drv, AF_XDP skb, AF_PACKET; 1 native only, for every name (pipes and VALE ports are then the kernel's; an error without /dev/netmap); 2 emulated (AF_PACKET) only, NIC ports |
 | buf_num            | NMCOMPAT_BUF_NUM         | buf_num=         | 163840 (grown to fit; NIC regions 65536) | buffers of a region this open creates (reserved; claimed on the tmpfs as ports use them; an explicit value must fit the tmpfs free space) |
 | buf_size           | NMCOMPAT_BUF_SIZE        | buf_size=        | 2048             | buffer size of a region this open creates (64..65536, multiple of 64) |
 | (ring slots)       | NMCOMPAT_SLOTS           | slots=, tx_slots=, rx_slots= | 1024 | slots per ring of a port this open creates |
@@ -15,7 +15,7 @@ matching ``nmcompat.open()`` keyword.  This is the one list of them.
 | no_timestamp       | NMCOMPAT_NO_TIMESTAMP    | no_timestamp=    | 0                | 1: rxsync does not set ring->ts (unless NR_TIMESTAMP is in ring->flags) |
 | -                  | NMCOMPAT_SPIN_US         | spin_us=         | 20               | poll(): busy-wait before sleeping (0 on busy shared CPUs) |
 | -                  | NMCOMPAT_RUNDIR          | rundir=          | /dev/shm/nmcompat-<uid> | where regions, switches and sockets live (tmpfs) |
-| -                  | NMCOMPAT_BACKEND         | backend=         | (by admode)      | force one NIC backend: native, afxdp, afpacket |
+| -                  | NMCOMPAT_BACKEND         | backend=         | (by admode)      | force one backend: native (every name, through /dev/netmap), afxdp, afpacket (NIC ports); beats admode |
 | -                  | NMCOMPAT_XDP_PROG        | -                | the shipped object | replacement XDP program (needs an XSKMAP "xsks") |
 | -                  | NMCOMPAT_EXEC_SOCKET     | -                | set by `nmcompat exec` | the control plane the /dev/netmap emulation asks for NIC ports (the program's NMCOMPAT_ADMODE, _BACKEND, _SLOTS, _GENERIC_RINGSIZE and _XDP_PROG apply) |
 """

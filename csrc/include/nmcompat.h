@@ -278,6 +278,31 @@ int nmc_next_packet(struct nmc_port *port, int whole, struct nmc_pkt *pkt);
 int nmc_copy_packet(struct nmc_port *port, const struct nmc_pkt *pkt,
                     uint8_t *dst, size_t cap);
 
+/* The same helpers on the bound rings of any netmap memory, such as the
+ * kernel's mapped from a registered /dev/netmap descriptor (the native
+ * backend): the caller fills the view from the REGISTER reply and the
+ * mapping, and keeps the arrays alive.  No ring ownership: threads sharing
+ * a ring serialise themselves, as on netmap's.  Indexes read from the rings
+ * are checked against tx_slots/rx_slots and buffer indexes against buf_num.
+ * nmc_rings_forward swaps buffers when both views have the same mem_id
+ * (and buffer geometry), else copies. */
+struct nmc_rings {
+    uint8_t *mem;                       /* netmap memory base (the mapping) */
+    uint64_t buf_pool_ofs;              /* buffer 0, from mem */
+    uint32_t buf_size, buf_num;
+    uint32_t mem_id;
+    uint32_t ntx, nrx;                  /* bound rings */
+    uint32_t cur_tx, cur_rx;            /* where the next call starts (round robin) */
+    struct netmap_ring **tx, **rx;
+    const uint32_t *tx_slots, *rx_slots;    /* each ring's slot count, at registration */
+};
+int nmc_rings_send(struct nmc_rings *r, const uint8_t *data, size_t stride,
+                   const uint32_t *lens, uint32_t n);
+int nmc_rings_recv(struct nmc_rings *r, uint8_t *out, size_t stride, uint32_t *lens, uint32_t n);
+int nmc_rings_next(struct nmc_rings *r, int whole, struct nmc_pkt *pkt);
+int nmc_rings_copy(const struct nmc_rings *r, const struct nmc_pkt *pkt, uint8_t *dst, size_t cap);
+int nmc_rings_forward(struct nmc_rings *src, struct nmc_rings *dst, uint32_t limit, uint32_t flags);
+
 /* VALE control (netmap's NETMAP_REQ_VALE_* and PORT_INFO_GET), with
  * netmap's errnos.  rundir may be NULL (the default). */
 struct nmc_vale_list {

@@ -1,11 +1,15 @@
 """Backend registry: every backend behind one interface (``_base.Backend``),
 imported lazily.
 
-Pipes (``X{id`` / ``X}id``) go to ``pipe`` whatever X is; VALE names
-(``valeX:Y``, and persistent ports made by vale-ctl -n) to ``vale``; other
-names are NIC ports, served by the first NIC backend that works in netmap's
-``admode`` order, or the one ``backend=`` / $NMCOMPAT_BACKEND forces.  When
-none can, the error lists every backend's reason.
+``backend="native"`` or admode 1 (keyword, or $NMCOMPAT_BACKEND /
+$NMCOMPAT_ADMODE) sends every name to the netmap module through
+/dev/netmap, or fails saying why (never the engine instead).  Otherwise,
+where /dev/netmap is a real netmap module, every name goes there too.
+Without one, pipes (``X{id`` / ``X}id``) go to ``pipe`` whatever X is; VALE
+names (``valeX:Y``, and persistent ports made by vale-ctl -n) to ``vale``;
+other names are NIC ports, served by the first NIC backend that works in
+netmap's ``admode`` order, or the one ``backend=`` / $NMCOMPAT_BACKEND
+forces.  When none can, the error lists every backend's reason.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import importlib
 import os
 from typing import Dict, Tuple
 
+from nmcompat import config
 from nmcompat._portspec import NR_MONITOR_RX, NR_MONITOR_TX, NR_ZCOPY_MON
 from nmcompat.backends._base import Backend, Opened, Probe
 from nmcompat.errors import BackendUnavailable, BackendUnusable, OptionError, os_error
@@ -91,27 +96,61 @@ def refuse_unimplemented(spec) -> None:
 
 
 def open_port(spec, *, backend=None, admode=None, **options):
-    """Open spec on the backend that serves it and return a Port.  For NIC
-    names, info.backend says which backend, info.why why."""
-    from nmcompat._port import Port
+    """Open spec on the backend that serves it and return a Port.
+    info.backend says which backend, info.why why."""
     refuse_unimplemented(spec)
+    why = _native_wanted(spec, backend, admode)
+    if why:
+        return _open_native(spec, options, why)
     kind = _engine_kind(spec, options.get("rundir"))
     if kind:
         _check_nic_choice(spec, backend, admode)
         if backend not in (None, kind):
-            raise OptionError(spec.text, "backend", f"this name is served by {kind!r}, "
-                              f"not {backend!r} (backend= chooses among NIC backends)")
-        if admode is not None:
-            raise OptionError(spec.text, "admode", "it applies to NIC ports only")
+            raise OptionError(spec.text, "backend", f"this name is served by {kind!r} or "
+                              f"'native', not {backend!r} (the others are NIC backends)")
+        if admode is not None and config.admode(admode) == "emulated":
+            raise OptionError(spec.text, "admode", "emulated (2) applies to NIC ports only")
+        if backend is None and get("native").probe().ok:
+            return _open_native(spec, options, "first choice (best): /dev/netmap is the "
+                                "netmap kernel module")
         opened = get(kind).open(spec, **options)
-        return Port(spec.text, kind, opened.handle, opened.details, opened.closer)
+        return _port(kind, spec, opened, {})
     return _open_nic(spec, backend, admode, options)
+
+
+def _port(name: str, spec, opened: Opened, details: dict):
+    from nmcompat._port import Port
+    cls = get(name).port_class or Port
+    return cls(spec.text, name, opened.handle, dict(opened.details, **details), opened.closer)
+
+
+def _native_wanted(spec, backend, admode) -> str:
+    """Why spec must go to the native backend ("" when it need not): forced
+    by backend= / $NMCOMPAT_BACKEND, or admode 1 with no other backend
+    forced (forcing one beats admode)."""
+    try:
+        mode = config.admode(admode)
+    except ValueError as exc:
+        raise OptionError(spec.text, "admode", str(exc)) from None
+    forced = backend or os.environ.get("NMCOMPAT_BACKEND", "")
+    if forced:
+        return f"forced (backend={forced!r})" if forced == "native" else ""
+    return "admode 1 (native)" if mode == "native" else ""
+
+
+def _open_native(spec, options: dict, why: str):
+    """spec on the netmap module (or the emulation of nmcompat exec); its
+    absence is an error naming what is missing, never another backend."""
+    native = get("native")
+    result = native.probe(forced=True)
+    if not result.ok:
+        raise BackendUnavailable(spec.text, {"native": result.reason})
+    return _port("native", spec, native.open(spec, **options), {"why": why})
 
 
 def _check_nic_choice(spec, backend, admode) -> None:
     """OptionError naming backend= or admode= when its value is not one
     they take (checked whatever the port, before asking if it applies)."""
-    from nmcompat import config
     if backend is not None and backend not in NIC_BACKENDS and backend not in REGISTRY:
         raise OptionError(spec.text, "backend", f"takes {', '.join(map(repr, NIC_BACKENDS))} "
                           f"or None, not {backend!r}")
@@ -125,8 +164,6 @@ def _check_nic_choice(spec, backend, admode) -> None:
 def _open_nic(spec, forced, admode, options):
     """The first NIC backend that works, in admode order; when none does,
     BackendUnavailable lists every reason."""
-    from nmcompat import config
-    from nmcompat._port import Port
     forced = forced or os.environ.get("NMCOMPAT_BACKEND", "")
     try:
         mode = config.admode(admode)
@@ -149,5 +186,5 @@ def _open_nic(spec, forced, admode, options):
             reasons[name] = exc.strerror
             continue
         why = "; ".join(f"{k} unusable: {v}" for k, v in reasons.items()) or f"first choice ({mode})"
-        return Port(spec.text, name, opened.handle, dict(opened.details, why=why), opened.closer)
+        return _port(name, spec, opened, {"why": why})
     raise BackendUnavailable(spec.text, reasons)

@@ -80,6 +80,7 @@ class Backend(abc.ABC):
     and implement register(); the instance is the registry's entry."""
 
     name: ClassVar[str]
+    port_class: ClassVar[Any] = None        # the Port subclass of its ports (None: Port)
     takes: ClassVar[FrozenSet[str]] = COMMON
     conf_takes: ClassVar[FrozenSet[str]] = frozenset(("tx_rings", "rx_rings", "tx_slots", "rx_slots"))
 

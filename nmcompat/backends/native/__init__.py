@@ -1,22 +1,61 @@
-"""The real netmap module through /dev/netmap (NIOCCTRL).  Not in this version."""
+"""The netmap module through /dev/netmap: NETMAP_REQ_REGISTER on a
+descriptor of it, its memory mapped from that descriptor (docs/DESIGN.md
+section 15).  Serves every kind of name (NICs, pipes, VALE ports): they are
+then the kernel's, shared with the netmap programs of the machine.  Under
+``nmcompat exec`` the descriptor is the emulation's, which speaks the same
+ABI."""
 from __future__ import annotations
 
 import errno
 import os
+from typing import ClassVar, FrozenSet
 
-from nmcompat.backends._base import Opened, Probe
-from nmcompat.backends._nic import NicBackend
-from nmcompat.errors import BackendUnusable
+from nmcompat.backends._base import CONF_KEYS, Backend, Opened, Probe
+from nmcompat.backends.native import _ctrl
+from nmcompat.backends.native._port import NativeHandle, NativePort
+from nmcompat.errors import os_error
+
+_DETAILS = {
+    errno.ENXIO: "no such port: the name is neither a VALE port, a pipe nor an interface "
+                 "the netmap module knows",
+    errno.EBUSY: "a ring it binds is held exclusively (or the name is an exclusive "
+                 "registration already)",
+    errno.EINVAL: "netmap refused the request (a ring or memory id that does not exist, "
+                  "host rings on a port without them, or a pipe limit)",
+    errno.ENOMEM: "the netmap module has no memory for it (a VALE switch full, or buffers)",
+}
 
 
-class NativeBackend(NicBackend):
+class NativeBackend(Backend):
     name = "native"
+    takes: ClassVar[FrozenSet[str]] = frozenset(("extra_bufs",))
+    conf_takes: ClassVar[FrozenSet[str]] = frozenset(CONF_KEYS)
+    port_class = NativePort
 
-    def probe(self) -> Probe:
-        if not os.path.exists("/dev/netmap"):
-            return Probe(False, "no /dev/netmap (the netmap module is not loaded)")
-        return Probe(False, "/dev/netmap exists, but the native backend is not in this version")
+    def probe(self, forced: bool = False) -> Probe:
+        """A real netmap module: /dev/netmap is a character device that
+        answers NIOCCTRL.  forced (backend="native", admode=1): any
+        /dev/netmap that opens and answers, the emulation of nmcompat exec
+        included (it has no device node)."""
+        why = _ctrl.device_answers(need_node=not forced)
+        if why is not None:
+            return Probe(False, why)
+        return Probe(True, "/dev/netmap answers NIOCCTRL" + ("" if forced else
+                                                             " (the netmap kernel module)"))
 
     def register(self, spec, options: dict) -> Opened:
-        raise BackendUnusable(errno.EOPNOTSUPP, f"couldn't open {spec.text}: the native "
-                              "backend is not in this version", spec.text)
+        try:
+            fd = os.open(_ctrl.DEVICE, os.O_RDWR | os.O_CLOEXEC)
+        except OSError as exc:
+            raise os_error(exc.errno, "open", spec.text, f"{exc.strerror} ({_ctrl.DEVICE})") from None
+        try:
+            err, reply = _ctrl.register(fd, spec.name, spec.mode, spec.ringid, spec.flags,
+                                        spec.mem_id, options.get("extra_bufs", 0),
+                                        options.get("conf") or {})
+            if err:
+                raise os_error(err, "open", spec.text, "NETMAP_REQ_REGISTER: "
+                               + _DETAILS.get(err, os.strerror(err)))
+            return Opened(NativeHandle(fd, spec, reply))
+        except BaseException:
+            os.close(fd)
+            raise
