@@ -261,6 +261,12 @@ void nmc_names_unlock(int fd);
 int nmc_lock_byte(int fd, off_t byte, short type, bool wait);
 int nmc_region_create(const char *rundir, int names_fd, uint32_t buf_num, uint32_t buf_size,
                       struct nmc_region *r);
+/* mmap(2) of one of the engine's own files, shared, read-write, as a
+ * system call: a preloaded mmap (the /dev/netmap emulation of nmcompat exec)
+ * must not take the engine's region and switch files, which it maps while it
+ * holds their locks, for descriptors another process passed. */
+void *nmc_map_shared(size_t len, int fd);
+
 int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r,
                       enum nmc_lock_mode lock);
 void nmc_region_unlock(struct nmc_region *r);

@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -172,14 +173,20 @@ void nmc_region_unmap(uint8_t *ctl, uint8_t *mem, const struct nmc_geom *g)
         munmap(mem, g->memsize);
 }
 
+void *nmc_map_shared(size_t len, int fd)
+{
+    long map = syscall(SYS_mmap, NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0L);
+
+    return map == -1 ? MAP_FAILED : (void *)map;     /* errno set by syscall() */
+}
+
 /* Map both files; the control file's descriptor is kept (it carries the
  * lock bytes), and so is the memory file's, for claims, until the caller
  * gives it up (nmc_region_close_mem: the mapping holds the file). */
 static int map_region(int ctl_fd, int mem_fd, const struct nmc_geom *g, struct nmc_region *r)
 {
-    void *c = mmap(NULL, g->ctl_size, PROT_READ | PROT_WRITE, MAP_SHARED, ctl_fd, 0);
-    void *m = c == MAP_FAILED ? MAP_FAILED :
-              mmap(NULL, g->memsize, PROT_READ | PROT_WRITE, MAP_SHARED, mem_fd, 0);
+    void *c = nmc_map_shared(g->ctl_size, ctl_fd);
+    void *m = c == MAP_FAILED ? MAP_FAILED : nmc_map_shared(g->memsize, mem_fd);
     int err = -errno;
 
     if (m == MAP_FAILED) {

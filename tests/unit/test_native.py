@@ -291,3 +291,16 @@ def test_the_rings_a_registration_binds(mode, ringid, flags, tx, rx):
     host ring pair."""
     assert list(bound_rings(mode, ringid, flags, 4, 1, NR_RX_RINGS_ONLY)) == tx
     assert list(bound_rings(mode, ringid, flags, 2, 1, NR_TX_RINGS_ONLY)) == rx
+
+
+@pytest.mark.parametrize("names,backend", [(("netmap:ee{1", "netmap:ee}1"), "pipe"),
+                                           (("vale7:a", "vale7:b"), "vale")])
+def test_engine_ports_of_a_python_program_under_exec(rundir, names, backend):
+    """Without admode=1, a Python program under exec opens the engine's
+    ports in its own process: the engine maps its region and switch files
+    while it holds their locks, and the emulation's mmap must not take
+    those for descriptors passed by another process (it did, and the open
+    waited for its own lock for ever)."""
+    report = child("pair", *names, COUNT, native=True, rundir=rundir, timeout=60)
+    assert [p["backend"] for p in report["ports"]] == [backend, backend]
+    assert report["got"] == list(range(COUNT))

@@ -117,7 +117,7 @@ int nmc_sw_attach(const char *rundir, const char *sw, int flags, struct nmc_swma
     err = -EINVAL;
     if ((size_t)st.st_size != sizeof(struct nmc_switch))
         goto fail;
-    m->sw = mmap(NULL, sizeof(struct nmc_switch), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    m->sw = nmc_map_shared(sizeof(struct nmc_switch), fd);
     if (m->sw == MAP_FAILED) {
         m->sw = NULL;
         err = -errno;
