@@ -47,7 +47,7 @@ MIN_PKTSIZE, MAX_PKTSIZE = 16, 65536       # netmap's pkt-gen bounds
 USAGE = """Usage:
 pkt-gen arguments
      -h           Show program usage and exit.
-     -i port      netmap port: netmap:eth0, netmap:x{{1, vale0:a (a bare name gets netmap:)
+     -i port      netmap port: netmap:eth0, netmap:x{1, vale0:a (a bare name gets netmap:)
      -f function  tx, rx (default), ping, pong, txseq, rxseq
      -n count     packets (tx, rx) or transactions (ping); 0 = forever
      -l size      frame size without CRC (default 60); twice: random sizes in [second, first)
