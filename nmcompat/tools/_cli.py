@@ -24,8 +24,18 @@ class Usage(Exception):
 
 def one_line(exc: BaseException) -> str:
     """The first line of an error's text (a port-name error adds a caret
-    diagram below it), or its class name when it has no text."""
-    text = str(exc).strip()
+    diagram below it), or its class name when it has no text.  The text of
+    an OSError is its message without str()'s "[Errno N]": nmcompat's says
+    "couldn't <verb> <object>: <reason>", the system's is prefixed with the
+    file it names."""
+    from nmcompat.errors import NmcompatError, PortSpecError
+    if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, PortSpecError):
+        text = exc.strerror
+        if exc.filename is not None and not isinstance(exc, NmcompatError):
+            text = f"{exc.filename}: {text}"
+    else:
+        text = str(exc)
+    text = text.strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 

@@ -34,6 +34,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from nmcompat.tools._cli import one_line
+
 PROG = "nmcompat exec"
 LIBRARY = Path(__file__).resolve().parent.parent / "libnmcompat-netmap.so"
 
@@ -119,7 +121,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         _interpreter(path)
         _secure_mode(path)
     except (Refused, OSError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {one_line(exc)}", file=sys.stderr)
         return 2
     from nmcompat.tools._exec_server import run
     try:

@@ -25,7 +25,7 @@ import os
 import sys
 
 from nmcompat import vale
-from nmcompat.tools._cli import run
+from nmcompat.tools._cli import one_line, run
 
 ACTIONS = {"-n": "create", "-r": "delete", "-a": "attach", "-h": "attach", "-d": "detach",
            "-l": "list", "-g": "get info for", "-p": "start polling on", "-P": "stop polling on"}
@@ -123,7 +123,7 @@ def _main(argv) -> int:
             else:
                 cmd, name = opt, val
     except (OSError, ValueError) as exc:
-        print(f"vale-ctl: bad -m/-C value: {exc}", file=sys.stderr)
+        print(f"vale-ctl: bad -m/-C value: {one_line(exc)}", file=sys.stderr)
         return 1
     if cmd is None:
         try:
