@@ -106,12 +106,16 @@ def os_error(err: int, verb: str, obj: str, detail: str = "",
 
 class OptionError(NmcompatOSError, ValueError):
     """An option of open() that the serving backend rejects (EINVAL):
-    ``option`` is its name, the message says what values it takes.
+    ``option`` is its name, the message ("couldn't open X: bad option
+    <option>: <reason>") says what values it takes; ``variable`` names the
+    environment variable the value came from instead, when it did.
     ``unused`` is True when the value is fine but this backend would not
     use it (selection by admode then tries the next backend)."""
 
-    def __init__(self, port: str, option: str, reason: str, unused: bool = False) -> None:
-        super().__init__(_errno.EINVAL, f"couldn't open {port}: option {option}: {reason}", port)
+    def __init__(self, port: str, option: str, reason: str, unused: bool = False,
+                 variable: Optional[str] = None) -> None:
+        what = f"environment variable {variable}" if variable else f"option {option}"
+        super().__init__(_errno.EINVAL, f"couldn't open {port}: bad {what}: {reason}", port)
         self.option = option
         self.unused = unused
 

@@ -68,7 +68,7 @@ def rundir_command(prog: str, description: str, argv: Optional[List[str]]):
                                      "/dev/shm/nmcompat-<uid>)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    return args, args.rundir or config.settings()["rundir"]
+    return args, args.rundir or config.rundir()
 
 
 def rundir_failure(prog: str, exc: BaseException) -> int:
