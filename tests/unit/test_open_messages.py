@@ -59,3 +59,22 @@ def test_engine_backend_forced_on_a_nic_name(rundir):
         nmcompat.open("netmap:nosuchnic0", backend="pipe")
     assert ei.value.strerror == ("couldn't open netmap:nosuchnic0: bad option backend: this name "
                                  "is a NIC's, served by 'native', 'afxdp', 'afpacket', not 'pipe'")
+
+
+@pytest.mark.parametrize("name,grammar,at", [("vale0:", "nmport", 6), ("vale:", "nmport", 5),
+                                             ("netmap:vale0:", "nmport", 13), ("vale0:/R", "nmport", 6),
+                                             ("vale0:-1", "nmport", 6), ("vale0:", "legacy", 6)])
+def test_vale_name_without_port_is_a_port_name_error(rundir, name, grammar, at):
+    """open('vale0:') raised a plain NmcompatOSError: it is a bad name."""
+    with pytest.raises(PortSpecError) as ei:
+        nmcompat.open(name, grammar=grammar)
+    switch = name.split(":")[-2] if name.startswith("netmap:") else name.split(":")[0]
+    assert ei.value.position == at and ei.value.text == name, (ei.value.position, str(ei.value))
+    assert ei.value.reason == f"a VALE port name needs a port after '{switch}:' (as in {switch}:a)"
+    assert str(ei.value).splitlines()[-1] == "  " + " " * at + "^"
+    assert rundir_is_empty(rundir)
+
+
+def rundir_is_empty(path) -> bool:
+    from testlib import rundir_entries
+    return [n for n in rundir_entries(path) if n != "lock"] == []
