@@ -71,6 +71,7 @@ def _port(p) -> dict:
     name, pipe_id = (ffi.string(x).decode(errors="replace") for x in (p.name, p.pipe_id))
     return {"name": f"{name}{{{pipe_id}" if pipe_id else name, "pipe_id": pipe_id,
             "kind": ffi.string(p.kind).decode(errors="replace"),
+            "switch": ffi.string(p.sw).decode(errors="replace"),
             "persistent": bool(p.persistent), "ends": p.nends,
             "tx_rings": p.tx_rings, "rx_rings": p.rx_rings,
             "tx_slots": p.tx_slots, "rx_slots": p.rx_slots, "holders": p.holders}
@@ -115,13 +116,15 @@ def status(rundir: str) -> dict:
             r = {"mem_id": mem_id, "error": str(exc)}
         r["names"] = sorted(names.get(mem_id, []))
         regions.append(r)
-    # the switches from the VALE ports of the regions: listing them through the
+    # the switches from the VALE ports of the regions (the switch each is
+    # attached to, under the name vale-ctl lists): listing them through the
     # switch files would reclaim dead ports, and status changes nothing
     switches: Dict[str, List[str]] = {}
     for r in regions:
         for p in r.get("ports", []):
-            if p["kind"] == "vale":
-                switches.setdefault(p["name"].split(":", 1)[0], []).append(p["name"])
+            if p["kind"] == "vale" and p["switch"]:
+                on = f"{p['switch']}:{p['name']}" if p["persistent"] else p["name"]
+                switches.setdefault(p["switch"], []).append(on)
     used = sum(r.get("used", 0) for r in regions) + usage(rundir, regions=False)
     return {"rundir": rundir, "used": used, "regions": regions,
             "switches": {sw: sorted(names) for sw, names in sorted(switches.items())}}

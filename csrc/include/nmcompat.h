@@ -388,6 +388,7 @@ struct nmc_port_status {
     char name[64];          /* "x" (a pipe's parent), "vale0:a", "eth0" */
     char pipe_id[64];       /* a pipe's id ("1"): its ends are x{1 and x}1; else "" */
     char kind[16];          /* "pipe", "vale", "afxdp", "afpacket", "null", or "?" */
+    char sw[16];            /* VALE: the switch it is attached to ("vale0"), or "" */
     uint32_t index, persistent, nends;
     uint32_t tx_rings, rx_rings, tx_slots, rx_slots;    /* end 0 */
     uint32_t holders;       /* live holders */
