@@ -130,7 +130,7 @@ def _main(argv) -> int:
             for e in vale.ports():
                 print(f"{e.name} bridge_idx {e.bridge_idx} port_idx {e.port_idx}")
         except OSError as exc:          # not ENOENT (the end): e.g. another user's rundir
-            print(f"failed to list ports: {os.strerror(exc.errno)}", file=sys.stderr)
+            print(f"failed to list ports: {_why(exc)}", file=sys.stderr)
         return 1                        # as netmap's list_all
     try:
         return _run(cmd, name, conf, mem_id, verbose)
