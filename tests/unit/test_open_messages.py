@@ -78,3 +78,15 @@ def test_vale_name_without_port_is_a_port_name_error(rundir, name, grammar, at):
 def rundir_is_empty(path) -> bool:
     from testlib import rundir_entries
     return [n for n in rundir_entries(path) if n != "lock"] == []
+
+
+def test_name_without_prefix_shows_the_name_to_type(rundir):
+    """README and netmap's docs write pipes as x{1; open() takes netmap:x{1."""
+    with pytest.raises(PortSpecError) as ei:
+        nmcompat.open("x{1")
+    assert ei.value.reason == ("invalid request, prefix unknown or missing (a port name starts "
+                               "with 'netmap:' or 'vale': 'netmap:x{1')") and ei.value.position == 0
+    with pytest.raises(PortSpecError) as ei:
+        nmcompat.open("")
+    assert ei.value.reason == ("invalid request, prefix unknown or missing (a port name starts "
+                               "with 'netmap:' or 'vale')")
