@@ -29,14 +29,15 @@ from nmcompat.errors import os_error, rundir_problem
 __all__ = ["status", "gc", "usage", "verify", "region_ids", "other_rundirs"]
 
 
-def verify(rundir: str, verb: str = "use") -> None:
+def verify(rundir: str, verb: str = "use", creating: bool = False) -> None:
     """Raise unless rundir is a runtime directory by the engine's check
     (nmc_rundir_verify): "couldn't <verb> runtime directory <rundir>: it
-    <what is wrong, and the fix>"."""
+    <what is wrong, and the fix>" (creating: a missing one would be created
+    by an open, and why it cannot be is the problem)."""
     err = rundir_unusable(rundir)
     if err:
-        raise os_error(err, verb, f"runtime directory {rundir}", "it " + rundir_problem(rundir, err),
-                       fix="")
+        raise os_error(err, verb, f"runtime directory {rundir}",
+                       "it " + rundir_problem(rundir, err, creating), fix="")
 
 
 def region_ids(rundir: str) -> List[int]:

@@ -143,3 +143,22 @@ def test_vale_ctl_names_the_directory(rundir, tmp_path):
     assert out.returncode == 1 and out.stderr.startswith(
         f"failed to list ports: Permission denied (the runtime directory {path} has mode 1777: "
         "it is shared with other users"), out.stderr
+
+
+@pytest.mark.parametrize("kind", ["shared1777", "mode0755", "no-parent"])
+def test_exec_refuses_an_unusable_directory_before_the_program_runs(rundir, tmp_path, kind):
+    """nmcompat exec --rundir /tmp ran the program, whose first open then
+    failed with a bare "Permission denied"."""
+    path = rundir / "none" / "rd" if kind == "no-parent" else bad_dir(kind, rundir, tmp_path)
+    marker = tmp_path / "ran"
+    out = cli("exec", "--rundir", str(path), "/bin/sh", "-c", f"touch {marker}")
+    assert out.returncode == 2 and not marker.exists(), out
+    assert out.stderr.startswith(f"nmcompat exec: couldn't use runtime directory {path}: it "), \
+        out.stderr
+    assert out.stderr.count("\n") == 1, out.stderr
+
+
+def test_exec_runs_with_a_directory_it_will_create(rundir, tmp_path):
+    marker = tmp_path / "ran"
+    out = cli("exec", "--rundir", str(rundir / "new"), "/bin/sh", "-c", f"touch {marker}")
+    assert out.returncode == 0 and marker.exists(), out
