@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno as _errno
+import os
 
 from nmcompat import config
 from nmcompat.errors import os_error, rundir_problem
@@ -19,7 +20,7 @@ __all__ = ["ffi", "lib", "check", "os_error", "ENGINE_ABI"]
 # csrc/include/nmcompat.h (a unit test keeps the two equal).  An engine
 # built from other sources (a stale build in a source tree, a mixed
 # install) reports another value and is refused here, before any call.
-ENGINE_ABI = 4
+ENGINE_ABI = 5
 
 
 def check_engine_abi(reported: int) -> None:
@@ -41,16 +42,27 @@ def _layout_mismatch() -> str:
             " use another rundir")
 
 
+# what an open whose runtime directory is unusable fails with
+_RUNDIR_ERRNOS = (_errno.ENOENT, _errno.ENOTDIR, _errno.EACCES, _errno.EXDEV, _errno.ELOOP,
+                  _errno.EROFS, _errno.ENAMETOOLONG)
+
+
+def rundir_unusable(rundir=None) -> int:
+    """0 when rundir (default: the configured one) passes the engine's check
+    of a runtime directory (nmc_rundir_verify, nothing created), else its errno."""
+    return -lib.nmc_rundir_verify(ffi.NULL if rundir is None else os.fsencode(rundir))
+
+
 def check(rc: int, verb: str, obj: str, detail: str = "", rundir=None) -> int:
     """Return rc when it is >= 0, else raise the matching NmcompatOSError.
-    EACCES says what is wrong with the runtime directory (rundir, default
-    the configured one) when its owner or mode is the cause."""
+    An errno an unusable runtime directory gives, when the directory (rundir,
+    default the configured one) is the cause, names it and says the fix."""
     if rc < 0:
         if rc == -_errno.EPROTO and not detail:
             detail = _layout_mismatch()
-        if rc == -_errno.EACCES and not detail:
-            detail = rundir_problem(rundir or config.rundir())
-            if detail:
-                raise os_error(-rc, verb, obj, detail, fix="")
+        if -rc in _RUNDIR_ERRNOS and not detail and rundir_unusable(rundir):
+            where = os.fspath(rundir) if rundir else config.rundir()
+            raise os_error(-rc, verb, obj, f"the runtime directory {where} "
+                           + rundir_problem(where, -rc, creating=True), fix="")
         raise os_error(-rc, verb, obj, detail)
     return rc

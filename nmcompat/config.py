@@ -36,11 +36,19 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{name}={value!r} is not a number") from None
 
 
+def admode_problem(value: object) -> str:
+    """What is wrong with an admode value ("must be ..., not 'q'"), or ""."""
+    raw = str(value).strip()
+    return "" if raw in ADMODES else f"must be 0/best, 1/native or 2/emulated, not {raw!r}"
+
+
 def admode(value: Optional[object] = None) -> str:
     """'best', 'native' or 'emulated', from the argument or NMCOMPAT_ADMODE."""
-    raw = str(value if value is not None else os.environ.get("NMCOMPAT_ADMODE", "0")).strip()
-    if raw not in ADMODES:
-        raise ValueError(f"admode must be 0/best, 1/native or 2/emulated, not {raw!r}")
+    given = value is not None
+    raw = str(value if given else os.environ.get("NMCOMPAT_ADMODE", "0")).strip()
+    problem = admode_problem(raw)
+    if problem:
+        raise ValueError(f"{'admode' if given else 'NMCOMPAT_ADMODE'} {problem}")
     return ADMODES[raw]
 
 

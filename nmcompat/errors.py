@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+import stat
 import threading
 from typing import Dict, Optional, Tuple, Type
 
@@ -106,30 +107,62 @@ def os_error(err: int, verb: str, obj: str, detail: str = "",
 
 class OptionError(NmcompatOSError, ValueError):
     """An option of open() that the serving backend rejects (EINVAL):
-    ``option`` is its name, the message says what values it takes.
+    ``option`` is its name, the message ("couldn't open X: bad option
+    <option>: <reason>") says what values it takes; ``variable`` names the
+    environment variable the value came from instead, when it did.
     ``unused`` is True when the value is fine but this backend would not
     use it (selection by admode then tries the next backend)."""
 
-    def __init__(self, port: str, option: str, reason: str, unused: bool = False) -> None:
-        super().__init__(_errno.EINVAL, f"couldn't open {port}: option {option}: {reason}", port)
+    def __init__(self, port: str, option: str, reason: str, unused: bool = False,
+                 variable: Optional[str] = None) -> None:
+        what = f"environment variable {variable}" if variable else f"option {option}"
+        super().__init__(_errno.EINVAL, f"couldn't open {port}: bad {what}: {reason}", port)
         self.option = option
         self.unused = unused
 
 
-def rundir_problem(rundir: str) -> str:
-    """What makes rundir unusable for this user (wrong owner or a mode that
-    lets others in), with the fix; "" when neither is the case."""
+def _elsewhere(rundir: str) -> str:
+    """The fix that always applies: another runtime directory."""
+    default = f"/dev/shm/nmcompat-{os.geteuid()}"
+    if os.path.abspath(rundir) == default:
+        return "use another new directory under /dev/shm (NMCOMPAT_RUNDIR; nmcompat creates it)"
+    return (f"use a new directory under /dev/shm (NMCOMPAT_RUNDIR; nmcompat creates it), or the "
+            f"default {default} (NMCOMPAT_RUNDIR unset)")
+
+
+def rundir_problem(rundir: str, err: int, creating: bool = False) -> str:
+    """Why rundir is not a runtime directory, with the fix, as the rest of a
+    sentence that starts "the runtime directory <rundir> ": err is what the
+    engine's check (nmc_rundir_verify) or an open that would have created
+    the directory (creating) returned.  The engine decides; this explains."""
+    elsewhere = _elsewhere(rundir)
     try:
         st = os.lstat(rundir)
-    except OSError:
-        return ""
+    except OSError as exc:
+        if exc.errno != _errno.ENOENT:
+            return f"cannot be looked at: {os.strerror(exc.errno)}; {elsewhere}"
+        if not creating:
+            return "does not exist"
+        parent = os.path.dirname(os.path.abspath(rundir))
+        why = f"{parent} does not exist" if not os.path.isdir(parent) else \
+            f"{os.strerror(err)} (in {parent})"
+        return f"does not exist and cannot be created: {why}; {elsewhere}"
+    if stat.S_ISLNK(st.st_mode):
+        return f"is a symbolic link, and a runtime directory must be a directory itself; {elsewhere}"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"is not a directory; {elsewhere}"
     if st.st_uid != os.geteuid():
-        return (f"the runtime directory {rundir} belongs to uid {st.st_uid}, not to you "
-                f"(uid {os.geteuid()}); set NMCOMPAT_RUNDIR to a directory of yours on tmpfs")
-    if st.st_mode & 0o077:
-        return (f"the runtime directory {rundir} has mode {st.st_mode & 0o777:04o}, it must be "
-                f"0700 (private): chmod 700 {rundir}, or set NMCOMPAT_RUNDIR to another one")
-    return ""
+        return f"belongs to uid {st.st_uid}, not to you (uid {os.geteuid()}); {elsewhere}"
+    mode = st.st_mode & 0o7777
+    if mode & (stat.S_ISVTX | 0o002):
+        return (f"has mode {mode:04o}: it is shared with other users, and a runtime directory "
+                f"must be private to you (0700); {elsewhere}")
+    if mode & 0o077:
+        return f"has mode {mode:04o}, it must be 0700 (private): chmod 700 {rundir}, or {elsewhere}"
+    if err == _errno.EXDEV:
+        return (f"is not on tmpfs or hugetlbfs (netmap memory lives in RAM, where AF_XDP can use "
+                f"it); {elsewhere}")
+    return f"cannot be used: {os.strerror(err)}"
 
 
 class BadArgument(NmcompatOSError, ValueError):

@@ -4,6 +4,12 @@
                      holders with their pids), switches and their ports
     gc(rundir)       reclaim now everything whose holders are dead
     usage(rundir)    tmpfs bytes the directory's files really use
+    verify(rundir)   raise unless rundir is a runtime directory (the check
+                     every open makes); status and gc make it first
+
+A runtime directory that does not exist holds nothing: status and gc of
+one report nothing when must_exist is False (the default directory before
+the first open), and raise ENOENT otherwise.
 
 The engine reads each region under its region lock (nmc_region_status) and
 does the reclaiming (nmc_rundir_gc); this module only lists files and
@@ -16,10 +22,22 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from nmcompat._ffi import check, ffi, lib
-from nmcompat.errors import os_error
+from nmcompat import config
+from nmcompat._ffi import check, ffi, lib, rundir_unusable
+from nmcompat.errors import os_error, rundir_problem
 
-__all__ = ["status", "gc", "usage", "region_ids", "other_rundirs"]
+__all__ = ["status", "gc", "usage", "verify", "region_ids", "other_rundirs"]
+
+
+def verify(rundir: str, verb: str = "use", creating: bool = False) -> None:
+    """Raise unless rundir is a runtime directory by the engine's check
+    (nmc_rundir_verify): "couldn't <verb> runtime directory <rundir>: it
+    <what is wrong, and the fix>" (creating: a missing one would be created
+    by an open, and why it cannot be is the problem)."""
+    err = rundir_unusable(rundir)
+    if err:
+        raise os_error(err, verb, f"runtime directory {rundir}",
+                       "it " + rundir_problem(rundir, err, creating), fix="")
 
 
 def region_ids(rundir: str) -> List[int]:
@@ -71,6 +89,7 @@ def _port(p) -> dict:
     name, pipe_id = (ffi.string(x).decode(errors="replace") for x in (p.name, p.pipe_id))
     return {"name": f"{name}{{{pipe_id}" if pipe_id else name, "pipe_id": pipe_id,
             "kind": ffi.string(p.kind).decode(errors="replace"),
+            "switch": ffi.string(p.sw).decode(errors="replace"),
             "persistent": bool(p.persistent), "ends": p.nends,
             "tx_rings": p.tx_rings, "rx_rings": p.rx_rings,
             "tx_slots": p.tx_slots, "rx_slots": p.rx_slots, "holders": p.holders}
@@ -100,10 +119,11 @@ def region(rundir: str, mem_id: int) -> dict:
     }
 
 
-def status(rundir: str) -> dict:
+def status(rundir: str, must_exist: bool = True) -> dict:
     """Everything in rundir; a region removed while we look is left out."""
-    if not os.path.isdir(rundir):
-        raise os_error(errno.ENOENT, "read", f"runtime directory {rundir}")
+    if not must_exist and not os.path.lexists(rundir):
+        return {"rundir": rundir, "used": 0, "regions": [], "switches": {}}
+    verify(rundir, "read")
     names = _names(rundir)
     regions = []
     for mem_id in region_ids(rundir):
@@ -115,23 +135,29 @@ def status(rundir: str) -> dict:
             r = {"mem_id": mem_id, "error": str(exc)}
         r["names"] = sorted(names.get(mem_id, []))
         regions.append(r)
-    # the switches from the VALE ports of the regions: listing them through the
+    # the switches from the VALE ports of the regions (the switch each is
+    # attached to, under the name vale-ctl lists): listing them through the
     # switch files would reclaim dead ports, and status changes nothing
     switches: Dict[str, List[str]] = {}
     for r in regions:
         for p in r.get("ports", []):
-            if p["kind"] == "vale":
-                switches.setdefault(p["name"].split(":", 1)[0], []).append(p["name"])
+            if p["kind"] == "vale" and p["switch"]:
+                on = f"{p['switch']}:{p['name']}" if p["persistent"] else p["name"]
+                switches.setdefault(p["switch"], []).append(on)
     used = sum(r.get("used", 0) for r in regions) + usage(rundir, regions=False)
     return {"rundir": rundir, "used": used, "regions": regions,
             "switches": {sw: sorted(names) for sw, names in sorted(switches.items())}}
 
 
-def gc(rundir: Optional[str] = None) -> dict:
-    """Reclaim now what dead processes left in rundir (nmc_rundir_gc)."""
+def gc(rundir: Optional[str] = None, must_exist: bool = True) -> dict:
+    """Reclaim now what dead processes left in rundir (default: the
+    configured one) by nmc_rundir_gc."""
     rep = ffi.new("struct nmc_gc_report *")
-    where = rundir or "the runtime directory"
-    check(lib.nmc_rundir_gc(ffi.NULL if rundir is None else rundir.encode(), rep), "reclaim", where)
+    where = rundir or config.rundir()
+    if must_exist or os.path.lexists(where):
+        verify(where, "reclaim in")
+        check(lib.nmc_rundir_gc(where.encode(), rep), "reclaim in", f"runtime directory {where}",
+              rundir=where)
     return {k: getattr(rep, k) for k in ("regions", "reaped", "removed", "busy", "files", "other")}
 
 

@@ -69,12 +69,12 @@ def newif(name: str, *, tx_slots: int = 0, rx_slots: int = 0, tx_rings: int = 0,
     req.mode = 1
     req.tx_slots, req.rx_slots, req.tx_rings, req.rx_rings = tx_slots, rx_slots, tx_rings, rx_rings
     req.mem_id = mem_id
-    check(lib.nmc_vale_newif(req), "create", name)
+    check(lib.nmc_vale_newif(req), "create", name, rundir=rundir)
 
 
 def delif(name: str, *, rundir: Optional[str] = None) -> None:
     """Delete persistent port `name` (EBUSY while attached or open)."""
-    check(lib.nmc_vale_delif(_dir(rundir), name.encode()), "delete", name)
+    check(lib.nmc_vale_delif(_dir(rundir), name.encode()), "delete", name, rundir=rundir)
 
 
 def attach(name: str, *, rundir: Optional[str] = None) -> int:
@@ -83,7 +83,7 @@ def attach(name: str, *, rundir: Optional[str] = None) -> int:
     if rc == -errno.EOPNOTSUPP:         # a NIC: a forwarding process bridges it
         _vale_nic.attach(name)
         return lookup(name, rundir=rundir).port_idx
-    return check(rc, "attach", name)
+    return check(rc, "attach", name, rundir=rundir)
 
 
 def detach(name: str, *, rundir: Optional[str] = None) -> int:
@@ -95,14 +95,14 @@ def detach(name: str, *, rundir: Optional[str] = None) -> int:
             idx = -1
         if _vale_nic.detach(name):
             return idx
-    return check(lib.nmc_vale_detach(_dir(rundir), name.encode()), "detach", name)
+    return check(lib.nmc_vale_detach(_dir(rundir), name.encode()), "detach", name, rundir=rundir)
 
 
 def lookup(name: str, *, rundir: Optional[str] = None) -> PortEntry:
     """VALE_LIST for one port: its bridge and port index (ENOENT if absent)."""
     lst = ffi.new("struct nmc_vale_list *")
     lst.name = name.encode()
-    check(lib.nmc_vale_list(_dir(rundir), lst), "list", name)
+    check(lib.nmc_vale_list(_dir(rundir), lst), "list", name, rundir=rundir)
     return PortEntry(ffi.string(lst.name).decode(), lst.bridge_idx, lst.port_idx)
 
 
@@ -115,7 +115,7 @@ def ports(*, rundir: Optional[str] = None) -> Iterator[PortEntry]:
         rc = lib.nmc_vale_list(_dir(rundir), lst)
         if rc == -errno.ENOENT:
             return
-        check(rc, "list the ports of", rundir or "the runtime directory")
+        check(rc, "list the ports of", rundir or "the runtime directory", rundir=rundir)
         yield PortEntry(ffi.string(lst.name).decode(), lst.bridge_idx, lst.port_idx)
         lst.name = b""
         lst.port_idx += 1
@@ -124,7 +124,7 @@ def ports(*, rundir: Optional[str] = None) -> Iterator[PortEntry]:
 def port_info(name: str, *, rundir: Optional[str] = None) -> dict:
     """PORT_INFO_GET: memsize, rings, slots and mem_id of a VALE or persistent port."""
     info = ffi.new("struct nmc_port_info *")
-    check(lib.nmc_vale_port_info(_dir(rundir), name.encode(), info), "get info of", name)
+    check(lib.nmc_vale_port_info(_dir(rundir), name.encode(), info), "get info of", name, rundir=rundir)
     return {"memsize": info.nr_memsize, "tx_slots": info.nr_tx_slots, "rx_slots": info.nr_rx_slots,
             "tx_rings": info.nr_tx_rings, "rx_rings": info.nr_rx_rings, "mem_id": info.nr_mem_id}
 

@@ -383,7 +383,7 @@ int nmc_rundir_gc(const char *rundir, struct nmc_gc_report *out)
     char dir[160];
     int names, err;
 
-    if ((err = nmc_rundir_resolve(rundir, dir, sizeof(dir))) < 0)
+    if ((err = nmc_rundir_resolve(rundir, dir, sizeof(dir))) < 0 || (err = nmc_rundir_verify(dir)) < 0)
         return err;
     if (!(ids = malloc(sizeof(*ids))))
         return -ENOMEM;

@@ -37,26 +37,48 @@ int nmc_rundir_resolve(const char *req, char *out, size_t len)
     return 0;
 }
 
-/* Create the directory if needed, check that it is ours, private and on
- * tmpfs (AF_XDP cannot register a UMEM backed by a disk file). */
-int nmc_rundir_check(const char *rundir)
+/* The one check of a runtime directory, for every user of one: a
+ * directory (not a link to one), ours, private (no group or other bits)
+ * and on tmpfs or hugetlbfs (AF_XDP cannot register a UMEM backed by a
+ * disk file).  st is what lstat() said of it. */
+static int rundir_usable(const char *rundir, const struct stat *st)
 {
     struct statfs sfs;
-    struct stat st;
 
-    if (lstat(rundir, &st) < 0) {
-        if (errno != ENOENT || (mkdir(rundir, 0700) < 0 && errno != EEXIST) || lstat(rundir, &st) < 0)
-            return -errno;
-    }
-    if (!S_ISDIR(st.st_mode))
+    if (!S_ISDIR(st->st_mode))
         return -ENOTDIR;
-    if (st.st_uid != geteuid() || (st.st_mode & 0077))
+    if (st->st_uid != geteuid() || (st->st_mode & 0077))
         return -EACCES;
     if (statfs(rundir, &sfs) < 0)
         return -errno;
     if ((unsigned)sfs.f_type != TMPFS_MAGIC_ && (unsigned)sfs.f_type != HUGETLBFS_MAGIC_)
         return -EXDEV;
     return 0;
+}
+
+/* Create the directory if needed (mode 0700), then check it (rundir_usable). */
+int nmc_rundir_check(const char *rundir)
+{
+    struct stat st;
+
+    if (lstat(rundir, &st) < 0) {
+        if (errno != ENOENT || (mkdir(rundir, 0700) < 0 && errno != EEXIST) || lstat(rundir, &st) < 0)
+            return -errno;
+    }
+    return rundir_usable(rundir, &st);
+}
+
+int nmc_rundir_verify(const char *rundir)
+{
+    char dir[160];
+    struct stat st;
+    int err;
+
+    if ((err = nmc_rundir_resolve(rundir, dir, sizeof(dir))) < 0)
+        return err;
+    if (lstat(dir, &st) < 0)
+        return -errno;
+    return rundir_usable(dir, &st);
 }
 
 /* The name lock, a flock on <rundir>/lock: held only while a name is given
@@ -427,7 +449,7 @@ int nmc_region_inspect(const char *rundir, uint16_t mem_id, struct nmc_region *r
     int err;
 
     *r = (struct nmc_region){ .fd = -1 };
-    if ((err = nmc_rundir_resolve(rundir, dir, sizeof(dir))) < 0)
+    if ((err = nmc_rundir_resolve(rundir, dir, sizeof(dir))) < 0 || (err = nmc_rundir_verify(dir)) < 0)
         return err;
     return nmc_region_attach(dir, mem_id, r, NMC_LOCK_WAIT);
 }

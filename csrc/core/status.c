@@ -19,6 +19,7 @@ static void port_status(struct nmc_region *r, uint32_t i, struct nmc_port_status
     if (rec->nends == 2)
         nmc_copy_name(out->pipe_id, sizeof(out->pipe_id), rec->pipe_id);
     snprintf(out->kind, sizeof(out->kind), "%s", ops && ops->name ? ops->name : "?");
+    nmc_copy_name(out->sw, sizeof(out->sw), rec->sw);      /* set by VALE ports only */
     out->index = i;
     out->persistent = rec->persistent;
     out->nends = rec->nends;

@@ -23,7 +23,7 @@ extern "C" {
  * this push and its pop is exported, nothing else. */
 #pragma GCC visibility push(default)
 
-#define NMC_ABI_VERSION 4
+#define NMC_ABI_VERSION 5
 
 /* Pipe roles (netmap: "x{1" is the master, "x}1" the slave). */
 #define NMC_PIPE_MASTER 0
@@ -363,6 +363,14 @@ struct nmc_check_report {
  * out->violations), -ENXIO if there is no such region. */
 int nmc_region_check(const char *rundir, uint16_t mem_id, struct nmc_check_report *out);
 
+/* Is rundir (NULL: $NMCOMPAT_RUNDIR, else /dev/shm/nmcompat-<uid>) a
+ * runtime directory this process may use, by the check every open makes:
+ * 0; -ENOENT if it does not exist (nothing is created), -ENOTDIR if it is
+ * not a directory (a symbolic link is not), -EACCES if it is not ours or
+ * has group or other permission bits, -EXDEV if it is not on tmpfs or
+ * hugetlbfs.  gc, status and check refuse what it refuses. */
+int nmc_rundir_verify(const char *rundir);
+
 /* Reclaim now what processes that died left in the runtime directory
  * (rundir NULL: the default): every region whose holders are all dead is
  * reaped (ports nobody holds freed, an empty region removed with its
@@ -370,7 +378,8 @@ int nmc_region_check(const char *rundir, uint16_t mem_id, struct nmc_check_repor
  * owns any more are removed (a memory file without its control file, a
  * holder socket or a parent.* name of a region that is gone, a switch
  * with no live port).  A region locked by someone else is left to them
- * (counted in busy).  0, or -errno (-ENXIO: no such directory). */
+ * (counted in busy).  0, or -errno: nmc_rundir_verify()'s for a directory
+ * that is not a runtime directory (-ENOENT: no such directory). */
 struct nmc_gc_report {
     uint32_t regions;       /* regions looked at */
     uint32_t reaped;        /* of them, with dead holders or unheld ports reclaimed */
@@ -388,6 +397,7 @@ struct nmc_port_status {
     char name[64];          /* "x" (a pipe's parent), "vale0:a", "eth0" */
     char pipe_id[64];       /* a pipe's id ("1"): its ends are x{1 and x}1; else "" */
     char kind[16];          /* "pipe", "vale", "afxdp", "afpacket", "null", or "?" */
+    char sw[16];            /* VALE: the switch it is attached to ("vale0"), or "" */
     uint32_t index, persistent, nends;
     uint32_t tx_rings, rx_rings, tx_slots, rx_slots;    /* end 0 */
     uint32_t holders;       /* live holders */

@@ -79,8 +79,13 @@ int ps_nmport_header(struct ps_ctx *c, int *subsys, size_t *start, size_t *end)
     size_t colon;
     int ret;
 
-    if (!vale && !starts_with(c, "netmap"))
-        return ps_fail(c, EINVAL, 0, "invalid request, prefix unknown or missing");
+    if (!vale && !starts_with(c, "netmap") && c->len == 0)
+        return ps_fail(c, EINVAL, 0, "invalid request, prefix unknown or missing "
+                       "(a port name starts with 'netmap:' or 'vale')");
+    if (!vale && !starts_with(c, "netmap"))         /* x{1, as netmap's docs write pipes */
+        return ps_fail(c, EINVAL, 0, "invalid request, prefix unknown or missing "
+                       "(a port name starts with 'netmap:' or 'vale': 'netmap:%.*s')",
+                       (int)c->len, c->text);
     if (!(colon_at = find_char(c, ':', prefix_len)))
         return ps_fail(c, EINVAL, c->len, "missing ':'");
     colon = (size_t)(colon_at - c->text);

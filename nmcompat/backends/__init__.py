@@ -128,10 +128,7 @@ def _native_wanted(spec, backend, admode) -> str:
     """Why spec must go to the native backend ("" when it need not): forced
     by backend= / $NMCOMPAT_BACKEND, or admode 1 with no other backend
     forced (forcing one beats admode)."""
-    try:
-        mode = config.admode(admode)
-    except ValueError as exc:
-        raise OptionError(spec.text, "admode", str(exc)) from None
+    mode = _admode(spec, admode)
     forced = backend or os.environ.get("NMCOMPAT_BACKEND", "")
     if forced:
         return f"forced (backend={forced!r})" if forced == "native" else ""
@@ -148,29 +145,49 @@ def _open_native(spec, options: dict, why: str):
     return _port("native", spec, native.open(spec, **options), {"why": why})
 
 
+def _admode(spec, admode) -> str:
+    """config.admode(admode), or an OptionError naming admode= or, for a
+    value from the environment, $NMCOMPAT_ADMODE."""
+    raw = admode if admode is not None else os.environ.get("NMCOMPAT_ADMODE", "0")
+    problem = config.admode_problem(raw)
+    if problem:
+        raise OptionError(spec.text, "admode", problem,
+                          variable=None if admode is not None else "NMCOMPAT_ADMODE")
+    return config.admode(admode)
+
+
+def _backend_takes(value) -> str:
+    return f"takes {', '.join(map(repr, NIC_BACKENDS))} or None, not {value!r}"
+
+
 def _check_nic_choice(spec, backend, admode) -> None:
     """OptionError naming backend= or admode= when its value is not one
     they take (checked whatever the port, before asking if it applies)."""
     if backend is not None and backend not in NIC_BACKENDS and backend not in REGISTRY:
-        raise OptionError(spec.text, "backend", f"takes {', '.join(map(repr, NIC_BACKENDS))} "
-                          f"or None, not {backend!r}")
+        raise OptionError(spec.text, "backend", _backend_takes(backend))
     if admode is not None:
-        try:
-            config.admode(admode)
-        except ValueError as exc:
-            raise OptionError(spec.text, "admode", str(exc)) from None
+        _admode(spec, admode)
+
+
+def _nic_choice(spec, forced, admode) -> Tuple[str, Tuple[str, ...]]:
+    """(admode, backends to try) from the arguments, else $NMCOMPAT_ADMODE
+    and $NMCOMPAT_BACKEND (an OptionError names the variable)."""
+    _check_nic_choice(spec, forced, admode)
+    if forced and forced not in NIC_BACKENDS:
+        raise OptionError(spec.text, "backend", f"this name is a NIC's, served by "
+                          f"{', '.join(map(repr, NIC_BACKENDS))}, not {forced!r}")
+    mode = _admode(spec, admode)
+    env_backend = os.environ.get("NMCOMPAT_BACKEND", "")
+    if not forced and env_backend and env_backend not in NIC_BACKENDS:
+        raise OptionError(spec.text, "backend", _backend_takes(env_backend).replace(" or None", ""),
+                          variable="NMCOMPAT_BACKEND")
+    return mode, candidates(mode, forced or env_backend)
 
 
 def _open_nic(spec, forced, admode, options):
     """The first NIC backend that works, in admode order; when none does,
     BackendUnavailable lists every reason."""
-    forced = forced or os.environ.get("NMCOMPAT_BACKEND", "")
-    try:
-        mode = config.admode(admode)
-        names = candidates(mode, forced)
-    except ValueError as exc:
-        raise OptionError(spec.text, "admode" if "admode" in str(exc) else "backend",
-                          str(exc)) from None
+    mode, names = _nic_choice(spec, forced, admode)
     reasons: Dict[str, str] = {}
     for name in names:
         backend = get(name)

@@ -11,6 +11,7 @@ from nmcompat._ffi import check, ffi, lib, os_error
 from nmcompat._portspec import NR_REG_ALL_NIC, NR_REG_ONE_NIC
 from nmcompat.backends._base import COMMON, Backend, Opened
 from nmcompat.backends._request import request
+from nmcompat.errors import PortSpecError
 
 
 def _check_open(rc: int, spec, options: dict, einval: str = "") -> None:
@@ -59,8 +60,9 @@ class ValeBackend(_EngineBackend):
 
     def register(self, spec, options: dict) -> Opened:
         if spec.vale_switch is not None and not spec.vale_port:
-            raise os_error(errno.EINVAL, "open", spec.text, "a VALE port name needs a port "
-                           f"after '{spec.vale_switch}:' (as in {spec.vale_switch}:a)")
+            prefix = f"{spec.vale_switch}:"
+            raise PortSpecError(spec.text, f"a VALE port name needs a port after '{prefix}' "
+                                f"(as in {prefix}a)", spec.text.find(prefix) + len(prefix))
         keep: list = []
         req = self._request(spec, spec.name, options, keep)
         out = ffi.new("struct nmc_port **")

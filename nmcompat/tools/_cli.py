@@ -24,8 +24,18 @@ class Usage(Exception):
 
 def one_line(exc: BaseException) -> str:
     """The first line of an error's text (a port-name error adds a caret
-    diagram below it), or its class name when it has no text."""
-    text = str(exc).strip()
+    diagram below it), or its class name when it has no text.  The text of
+    an OSError is its message without str()'s "[Errno N]": nmcompat's says
+    "couldn't <verb> <object>: <reason>", the system's is prefixed with the
+    file it names."""
+    from nmcompat.errors import NmcompatError, PortSpecError
+    if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, PortSpecError):
+        text = exc.strerror
+        if exc.filename is not None and not isinstance(exc, NmcompatError):
+            text = f"{exc.filename}: {text}"
+    else:
+        text = str(exc)
+    text = text.strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
@@ -58,7 +68,7 @@ def rundir_command(prog: str, description: str, argv: Optional[List[str]]):
                                      "/dev/shm/nmcompat-<uid>)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    return args, args.rundir or config.settings()["rundir"]
+    return args, args.rundir or config.rundir()
 
 
 def rundir_failure(prog: str, exc: BaseException) -> int:

@@ -16,7 +16,8 @@ free counter that disagrees with the bitmap.
 
 Exit status: 0 when every region is clean (also when the default runtime
 directory does not exist: no region), 1 on a violation, 2 on bad usage, a
---rundir that does not exist, or a region that could not be read.  Results are exact while the ports are
+--rundir that does not exist, a directory that is not a runtime directory
+(the check every open makes), or a region that could not be read.  Results are exact while the ports are
 idle; a process moving buffers during the walk can show a passing duplicate.
 """
 from __future__ import annotations
@@ -28,7 +29,8 @@ from pathlib import Path
 from typing import List
 
 from nmcompat._ffi import check as c_check, ffi, lib
-from nmcompat.errors import NmcompatError, os_error
+from nmcompat import rundir as rundir_lib
+from nmcompat.errors import NmcompatError
 from nmcompat.tools._cli import run, rundir_command, rundir_failure
 
 _WHAT = {
@@ -98,11 +100,11 @@ def region_ids(rundir: Path) -> List[int]:
 
 def check_rundir(rundir: str, must_exist: bool = True) -> List[dict]:
     """Reports for every region of rundir; a region removed meanwhile is left
-    out.  A missing directory has no regions, or is an error if must_exist."""
-    if not os.path.isdir(rundir):
-        if must_exist:
-            raise os_error(errno.ENOENT, "read", f"runtime directory {rundir}")
+    out.  A missing directory has no regions, or is an error if must_exist;
+    a directory that is not a runtime directory is refused (rundir.verify)."""
+    if not must_exist and not os.path.lexists(rundir):
         return []
+    rundir_lib.verify(rundir, "read")
     reports = []
     for mem_id in region_ids(Path(rundir)):
         try:

@@ -14,7 +14,9 @@ Refused, with the reason, before anything runs: a file that is neither an
 ELF executable nor a script, a static executable (nothing can be preloaded
 into it), and a set-user-ID or set-group-ID program the dynamic loader would
 run in secure mode (it ignores LD_PRELOAD there), or one with file
-capabilities run by another user than root.  The emulation itself
+capabilities run by another user than root; a runtime directory that is
+not one (not yours, not private, not on tmpfs: the check every open makes)
+or that cannot be created.  The emulation itself
 writes nothing to the program's stdout or stderr.
 
 PROGRAM runs as a child of this command, which serves NIC ports to it
@@ -33,6 +35,9 @@ import stat
 import sys
 from pathlib import Path
 from typing import List, Optional
+
+from nmcompat import config
+from nmcompat.tools._cli import one_line
 
 PROG = "nmcompat exec"
 LIBRARY = Path(__file__).resolve().parent.parent / "libnmcompat-netmap.so"
@@ -88,6 +93,14 @@ def _secure_mode(path: Path) -> None:
                       "without them")
 
 
+def _check_rundir(rundir: str) -> None:
+    """An OSError naming what is wrong unless rundir is a runtime directory
+    (the check every open makes), or one the program's first open creates."""
+    from nmcompat import rundir as rd
+    if os.path.lexists(rundir) or not os.path.isdir(os.path.dirname(os.path.abspath(rundir))):
+        rd.verify(rundir, "use", creating=True)
+
+
 def environment(base: dict, rundir: Optional[str]) -> dict:
     """base with the emulation preloaded (once, first) and the runtime directory set."""
     env = dict(base)
@@ -118,8 +131,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         path = _find(command[0])
         _interpreter(path)
         _secure_mode(path)
+        _check_rundir(args.rundir or config.rundir())
     except (Refused, OSError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {one_line(exc)}", file=sys.stderr)
         return 2
     from nmcompat.tools._exec_server import run
     try:

@@ -10,7 +10,10 @@ no live port).  Regions locked by another process at that moment are left
 to it (counted as busy).  Every open also reclaims a few regions nobody
 holds, so this is for reclaiming everything at once.
 
-Prints what was reclaimed and the tmpfs bytes used before and after.
+Prints what was reclaimed and the tmpfs bytes used before and after.  A
+directory that is not a runtime directory (not yours, not private, not on
+tmpfs: the check every open makes) is refused and left untouched; the
+default directory before the first open has nothing to reclaim.
 Exit status: 0; 2 on bad usage or a runtime directory that cannot be read.
 """
 from __future__ import annotations
@@ -20,17 +23,24 @@ import os
 
 from nmcompat import rundir as rd
 from nmcompat.errors import NmcompatError
-from nmcompat.tools._cli import rundir_command, rundir_failure
+from nmcompat.tools._cli import run, rundir_command, rundir_failure
 
 
 def main(argv=None) -> int:
+    return run("nmcompat gc", _main, argv)
+
+
+def _main(argv) -> int:
     args, where = rundir_command("nmcompat gc", "reclaim what dead processes left", argv)
+    exists = args.rundir is not None or os.path.lexists(where)
     try:
-        before = rd.usage(where) if os.path.isdir(where) else 0
-        rep = rd.gc(where)
+        if exists:
+            rd.verify(where, "reclaim in")
+        before = rd.usage(where) if exists else 0
+        rep = rd.gc(where, must_exist=exists)
     except NmcompatError as exc:
         return rundir_failure("nmcompat gc", exc)
-    rep.update(rundir=where, used_before=before, used_after=rd.usage(where))
+    rep.update(rundir=where, used_before=before, used_after=rd.usage(where) if exists else 0)
     if args.json:
         print(json.dumps(rep, indent=1))
         return 0

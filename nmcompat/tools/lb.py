@@ -62,7 +62,7 @@ where options are:
 
 
 def base_name(ifname: str) -> str:
-    """The input port's name without "netmap:" and from any of -*^{{}}/@ on."""
+    """The input port's name without "netmap:" and from any of -*^{}/@ on."""
     name = ifname[7:] if ifname.startswith("netmap:") else ifname
     return re.split(r"[-*^{}/@]", name, maxsplit=1)[0]
 

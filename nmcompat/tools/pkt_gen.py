@@ -31,7 +31,7 @@ import threading
 from types import SimpleNamespace
 
 from nmcompat.tools import _pcap, _pktgen_frames as frames
-from nmcompat.tools._cli import Usage, run
+from nmcompat.tools._cli import Usage, one_line, run
 from nmcompat.tools._dlog import dlog, port_name
 from nmcompat.tools import _pktgen_session as session
 from nmcompat.tools._pktgen_session import read_sysfs
@@ -47,7 +47,7 @@ MIN_PKTSIZE, MAX_PKTSIZE = 16, 65536       # netmap's pkt-gen bounds
 USAGE = """Usage:
 pkt-gen arguments
      -h           Show program usage and exit.
-     -i port      netmap port: netmap:eth0, netmap:x{{1, vale0:a (a bare name gets netmap:)
+     -i port      netmap port: netmap:eth0, netmap:x{1, vale0:a (a bare name gets netmap:)
      -f function  tx, rx (default), ping, pong, txseq, rxseq
      -n count     packets (tx, rx) or transactions (ping); 0 = forever
      -l size      frame size without CRC (default 60); twice: random sizes in [second, first)
@@ -236,8 +236,12 @@ def _frame_args(g) -> None:
     if g.packet_file:
         try:
             _, g.frame, _ = next(iter(_pcap.read(g.packet_file)))
-        except (OSError, ValueError, StopIteration) as exc:
-            raise SystemExit(f"pkt-gen: failed to read a packet from {g.packet_file}: {exc}")
+        except StopIteration:
+            raise SystemExit(f"pkt-gen: failed to read a packet from {g.packet_file}: "
+                             "it holds none") from None
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
+            raise SystemExit(f"pkt-gen: failed to read a packet from {g.packet_file}: {why}") from None
         g.raw_frame, g.pkt_size = True, len(g.frame)
     extra = {"ping": 12, "txseq": 4}.get(g.function, 0)       # sequence number, time stamp
     low = 1 if g.raw_frame else frames.headers_len(g.af) + extra

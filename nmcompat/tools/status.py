@@ -13,6 +13,9 @@ nothing is changed: dead holders stay listed until an open or `gc`
 reclaims them (the switches are listed from their ports' regions, not
 through the switch files, whose listing reclaims dead ports).
 
+A directory that is not a runtime directory (not yours, not private, not
+on tmpfs: the check every open makes) is refused; the default directory
+before the first open holds nothing.
 Exit status: 0; 2 on bad usage or a runtime directory that cannot be read.
 """
 from __future__ import annotations
@@ -22,7 +25,7 @@ import socket
 
 from nmcompat import rundir as rd
 from nmcompat.errors import NmcompatError
-from nmcompat.tools._cli import rundir_command, rundir_failure
+from nmcompat.tools._cli import run, rundir_command, rundir_failure
 
 
 def xdp_programs() -> list:
@@ -69,9 +72,13 @@ def _print_region(r: dict) -> None:
 
 
 def main(argv=None) -> int:
+    return run("nmcompat status", _main, argv)
+
+
+def _main(argv) -> int:
     args, where = rundir_command("nmcompat status", "what a runtime directory holds", argv)
     try:
-        st = rd.status(where)
+        st = rd.status(where, must_exist=args.rundir is not None)
     except NmcompatError as exc:
         return rundir_failure("nmcompat status", exc)
     st["xdp"] = xdp_programs()

@@ -16,7 +16,7 @@ import sys
 
 import nmcompat
 from nmcompat import _vale_nic
-from nmcompat.tools._cli import run
+from nmcompat.tools._cli import one_line, run
 
 
 def _serve(nic, sw, stop) -> None:
@@ -49,7 +49,7 @@ def _main(argv) -> int:
         nic = nmcompat.open(f"netmap:{ifname}")
         sw = nmcompat.open(args.name, rings=max(1, nic.info.rx_rings))
     except (OSError, ValueError) as exc:
-        print(f"error {exc.errno if isinstance(exc, OSError) else 22} {exc}", flush=True)
+        print(f"error {exc.errno if isinstance(exc, OSError) else 22} {one_line(exc)}", flush=True)
         return 1
     pidfile = _vale_nic.pidfile(sw_name, ifname)
     with open(pidfile, "w") as f:

@@ -25,7 +25,7 @@ import os
 import sys
 
 from nmcompat import vale
-from nmcompat.tools._cli import run
+from nmcompat.tools._cli import one_line, run
 
 ACTIONS = {"-n": "create", "-r": "delete", "-a": "attach", "-h": "attach", "-d": "detach",
            "-l": "list", "-g": "get info for", "-p": "start polling on", "-P": "stop polling on"}
@@ -123,14 +123,14 @@ def _main(argv) -> int:
             else:
                 cmd, name = opt, val
     except (OSError, ValueError) as exc:
-        print(f"vale-ctl: bad -m/-C value: {exc}", file=sys.stderr)
+        print(f"vale-ctl: bad -m/-C value: {one_line(exc)}", file=sys.stderr)
         return 1
     if cmd is None:
         try:
             for e in vale.ports():
                 print(f"{e.name} bridge_idx {e.bridge_idx} port_idx {e.port_idx}")
         except OSError as exc:          # not ENOENT (the end): e.g. another user's rundir
-            print(f"failed to list ports: {os.strerror(exc.errno)}", file=sys.stderr)
+            print(f"failed to list ports: {_why(exc)}", file=sys.stderr)
         return 1                        # as netmap's list_all
     try:
         return _run(cmd, name, conf, mem_id, verbose)

@@ -126,8 +126,12 @@ def test_bad_admode_or_backend_is_valueerror(netns, bad):
     result = netns.run(_open_with, env, bad)
     assert result[:2] == ("error", "OptionError"), result
     text = result[3]
-    assert ("admode" in text) if ("admode" in bad or "NMCOMPAT_ADMODE" in env) else \
-        ("unknown backend" in text and "afpacket" in text)
+    if "admode" in bad or "NMCOMPAT_ADMODE" in env:
+        assert "must be 0/best, 1/native or 2/emulated" in text, text
+        assert ("bad environment variable NMCOMPAT_ADMODE" if env else "bad option admode") in text
+    else:
+        assert "afpacket" in text and ("bad environment variable NMCOMPAT_BACKEND" if env
+                                       else "bad option backend") in text, text
 
 
 # -- forced backends --------------------------------------------------------------------
