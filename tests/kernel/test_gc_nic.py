@@ -51,7 +51,17 @@ def _kill_then_open(backend, mode, rundir):
         pass
     return {"baseline": baseline, "held": held, "after": rd.usage(rundir),
             "attached_while_held": attached, "attached_after": xdp_query(_ifindex("va")).attached,
-            "entries": sorted(os.listdir(rundir))}
+            "entries": _entries(rundir)}
+
+
+def _entries(rundir: str) -> list:
+    """The runtime directory's files, the wakeup sockets' directory wake/
+    (which stays) listed as its sockets."""
+    names = sorted(os.listdir(rundir))
+    if "wake" in names:
+        names.remove("wake")
+        names += [f"wake/{n}" for n in sorted(os.listdir(os.path.join(rundir, "wake")))]
+    return names
 
 
 def _ifindex(name: str) -> int:
