@@ -1,8 +1,11 @@
 /*
  * nmd_ioctl.c -- ioctl on an emulated descriptor: NIOCCTRL, the legacy
  * NIOCREGIF/NIOCGINFO (turned into their NIOCCTRL requests as netmap's
- * netmap_legacy.c does), NIOCTXSYNC/NIOCRXSYNC; any other request goes to
- * the real descriptor (FIONBIO, FIOCLEX...).
+ * netmap_legacy.c does), NIOCTXSYNC/NIOCRXSYNC; any other request of
+ * netmap's type 'i' (NIOCUNREGIF, NIOCCONFIG) is EOPNOTSUPP, as netmap's
+ * netmap_ioctl_legacy answers on Linux (NIOCCONFIG goes to external VALE
+ * modules, of which there are none here); anything else goes to the real
+ * descriptor (FIONBIO, FIOCLEX...), as the kernel's VFS serves those itself.
  */
 #include "nmd.h"
 
@@ -196,6 +199,6 @@ int nmd_ioctl(int fd, struct nmd_file *f, unsigned long req, void *arg)
     case NIOCGINFO:
         return legacy(fd, f, req, (uint64_t)(uintptr_t)arg);
     default:
-        return 1;
+        return _IOC_TYPE(req) == 'i' ? -EOPNOTSUPP : 1;
     }
 }

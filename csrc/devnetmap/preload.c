@@ -206,8 +206,7 @@ EXPORT void closefrom(int lowfd)
 
 static bool netmap_request(unsigned long req)
 {
-    return req == NIOCCTRL || req == NIOCREGIF || req == NIOCGINFO || req == NIOCTXSYNC ||
-           req == NIOCRXSYNC;
+    return _IOC_TYPE(req) == 'i';       /* netmap's requests, all of type 'i' */
 }
 
 EXPORT int ioctl(int fd, unsigned long req, ...)

@@ -78,6 +78,16 @@ def test_null_ports_on_the_memory_of_an_open_pipe(rundir, tmp_path):
     assert rundir_entries(rundir) == ["lock"], "the null port went with its fd, the region with the pipe"
 
 
+def test_niocunregif_and_nioconfig_answer_eopnotsupp(rundir, tmp_path):
+    """NIOCUNREGIF (deprecated) and NIOCCONFIG are EOPNOTSUPP on a netmap
+    fd, bound or not, as netmap's legacy ioctl answers on Linux; the port
+    stays registered (tests/devnetmap/nm_unregif.c)."""
+    prog = _cc(tmp_path / "nm_unregif", source=ROOT / "tests" / "devnetmap" / "nm_unregif.c")
+    out = nmexec(prog, rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "unregif ok\n" and out.stderr == ""
+
+
 def nmexec(*argv, rundir=None, timeout=120) -> subprocess.CompletedProcess:
     pre = ["--rundir", str(rundir)] if rundir else []
     return subprocess.run([sys.executable, "-m", "nmcompat.tools", "exec", *pre, "--", *map(str, argv)],

@@ -439,6 +439,7 @@ struct nm_ifreq {
 
 #define NIOCGINFO   _IOWR('i', 145, struct nmreq)       /* legacy */
 #define NIOCREGIF   _IOWR('i', 146, struct nmreq)       /* legacy */
+#define NIOCUNREGIF _IO('i', 147)       /* legacy, deprecated: netmap on Linux answers EOPNOTSUPP */
 #define NIOCTXSYNC  _IO('i', 148)
 #define NIOCRXSYNC  _IO('i', 149)
 #define NIOCCONFIG  _IOWR('i', 150, struct nm_ifreq)
