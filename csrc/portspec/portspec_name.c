@@ -79,10 +79,13 @@ int ps_nmport_header(struct ps_ctx *c, int *subsys, size_t *start, size_t *end)
     size_t colon;
     int ret;
 
-    if (!vale && !starts_with(c, "netmap") && c->len == 0)
+    /* A name with no ':' at all was written without its prefix (x{1, as
+     * netmap's docs write pipes): show it with one.  One with a ':' has a
+     * misspelled prefix, which no suggestion of ours would fix. */
+    if (!vale && !starts_with(c, "netmap") && (c->len == 0 || find_char(c, ':', 0)))
         return ps_fail(c, EINVAL, 0, "invalid request, prefix unknown or missing "
                        "(a port name starts with 'netmap:' or 'vale')");
-    if (!vale && !starts_with(c, "netmap"))         /* x{1, as netmap's docs write pipes */
+    if (!vale && !starts_with(c, "netmap"))
         return ps_fail(c, EINVAL, 0, "invalid request, prefix unknown or missing "
                        "(a port name starts with 'netmap:' or 'vale': 'netmap:%.*s')",
                        (int)c->len, c->text);

@@ -87,6 +87,10 @@ def test_name_without_prefix_shows_the_name_to_type(rundir):
     assert ei.value.reason == ("invalid request, prefix unknown or missing (a port name starts "
                                "with 'netmap:' or 'vale': 'netmap:x{1')") and ei.value.position == 0
     with pytest.raises(PortSpecError) as ei:
+        nmcompat.open("nemtap:x{1")             # a misspelled prefix: no suggestion
+    assert ei.value.reason == ("invalid request, prefix unknown or missing (a port name starts "
+                               "with 'netmap:' or 'vale')") and ei.value.position == 0
+    with pytest.raises(PortSpecError) as ei:
         nmcompat.open("")
     assert ei.value.reason == ("invalid request, prefix unknown or missing (a port name starts "
                                "with 'netmap:' or 'vale')")

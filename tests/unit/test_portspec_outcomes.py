@@ -38,11 +38,26 @@ def test_the_corpus_reaches_both_outcomes_of_both_grammars(records):
     assert len({r[c][3] for r in records for c in (1, 2) if r[c][0] == "error"}) > 1000
 
 
+PREFIX_UNKNOWN = "invalid request, prefix unknown or missing"
+
+
+def _without_hint(outcome: list) -> list:
+    """The recorded corpus predates the hint that a later change appends
+    to one message, "prefix unknown or missing (a port name starts with
+    ...)", also inside @share's message (tests/unit/test_open_messages.py
+    checks the hint itself): compared without it, that message must still
+    be the one recorded."""
+    hint = PREFIX_UNKNOWN + " (a port name starts with "
+    if outcome[0] == "error" and hint in outcome[3] and outcome[3].endswith(")"):
+        return [*outcome[:3], outcome[3][:outcome[3].index(hint)] + PREFIX_UNKNOWN]
+    return outcome
+
+
 def differences(records, parser):
     wrong = []
     for text, *outcomes in records:
         for grammar, want in zip(recorded.GRAMMARS, outcomes):
-            got = recorded.outcome(parser, text, grammar)
+            got = _without_hint(recorded.outcome(parser, text, grammar))
             if got != want:
                 wrong.append(f"{text!r} {grammar}: recorded {want}, now {got}")
     return wrong
