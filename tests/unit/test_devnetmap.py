@@ -256,3 +256,13 @@ def test_null_ports_under_asan_and_ubsan(rundir, tmp_path, asan_emulation):
     assert "Sanitizer" not in out.stderr and "runtime error" not in out.stderr, out.stderr[-4000:]
     assert out.returncode == 0 and out.stdout == "null ok\n", out.stderr[-4000:]
     assert rundir_entries(rundir) == ["lock"]
+
+
+def test_virtio_net_headers_under_asan_and_ubsan(rundir, tmp_path, asan_emulation):
+    """The header copies (strip, prepend) and the lookup past a header."""
+    prog = _cc(tmp_path / "nm_vnethdr", source=ROOT / "tests" / "devnetmap" / "nm_vnethdr.c")
+    env = dict(asan_emulation, NMCOMPAT_RUNDIR=str(rundir))
+    out = subprocess.run([str(prog), "valezh"], capture_output=True, text=True, timeout=300, env=env)
+    assert "Sanitizer" not in out.stderr and "runtime error" not in out.stderr, out.stderr[-4000:]
+    assert out.returncode == 0 and out.stdout == "vnethdr ok\n", out.stderr[-4000:]
+    assert rundir_entries(rundir) == ["lock"]
