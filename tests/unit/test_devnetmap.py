@@ -78,18 +78,6 @@ def test_null_ports_on_the_memory_of_an_open_pipe(rundir, tmp_path):
     assert rundir_entries(rundir) == ["lock"], "the null port went with its fd, the region with the pipe"
 
 
-def test_virtio_net_headers_on_vale_ports(rundir, tmp_path):
-    """PORT_HDR_SET/GET of 0, 10 and 12 with netmap's errnos, EIO for a
-    REGISTER without NR_ACCEPT_VNET_HDR, and frames between ports of equal
-    and different header lengths, learned past the headers
-    (tests/devnetmap/nm_vnethdr.c)."""
-    prog = _cc(tmp_path / "nm_vnethdr", source=ROOT / "tests" / "devnetmap" / "nm_vnethdr.c")
-    out = nmexec(prog, "valevh", rundir=rundir)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout == "vnethdr ok\n" and out.stderr == ""
-    assert rundir_entries(rundir) == ["lock"], "every port went with its last fd"
-
-
 def nmexec(*argv, rundir=None, timeout=120) -> subprocess.CompletedProcess:
     pre = ["--rundir", str(rundir)] if rundir else []
     return subprocess.run([sys.executable, "-m", "nmcompat.tools", "exec", *pre, "--", *map(str, argv)],
@@ -154,6 +142,18 @@ def test_netmaps_errnos_for_bad_requests(nm_raw, rundir):
     assert out.returncode == 0, out.stderr
     assert out.stdout == "errors ok\n"
     assert rundir_entries(rundir) == ["lock"]
+
+
+def test_virtio_net_headers_on_vale_ports(rundir, tmp_path):
+    """PORT_HDR_SET/GET of 0, 10 and 12 with netmap's errnos, EIO for a
+    REGISTER without NR_ACCEPT_VNET_HDR, and frames between ports of equal
+    and different header lengths, learned past the headers
+    (tests/devnetmap/nm_vnethdr.c)."""
+    prog = _cc(tmp_path / "nm_vnethdr", source=ROOT / "tests" / "devnetmap" / "nm_vnethdr.c")
+    out = nmexec(prog, "valevh", rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "vnethdr ok\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"], "every port went with its last fd"
 
 
 def test_without_exec_nothing_is_emulated(nm_raw, rundir):
