@@ -30,7 +30,8 @@ struct nmc_sw_port {
     uint64_t drops;                 /* frames this port could not take (ring full) */
     uint64_t forwarded;             /* frames delivered into its RX rings */
     uint64_t sent;                  /* frames it sent into the switch */
-    uint64_t tx_dropped;            /* of those, dropped: too short, or for itself */
+    uint64_t tx_dropped;            /* of those, dropped: too short, for itself, or asking an
+                                       offload of a port with another header length */
     uint64_t last_smac;
 } nmc_aligned;
 
