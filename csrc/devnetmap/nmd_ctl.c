@@ -108,6 +108,11 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
         req.parent = name;              /* a new null port in region nr_mem_id: "null:<name>" */
     if ((err = mode == NR_REG_NULL ? nmc_null_open(&req, &port) : open_target(&t, &req, &port)) < 0)
         return err;
+    /* a port with a virtio-net header only for a program that takes it (netmap: EIO) */
+    if (nmc_port_vhdr_len(port) != 0 && !(reg->nr_flags & NR_ACCEPT_VNET_HDR)) {
+        nmc_port_close(port);
+        return -EIO;
+    }
     if ((err = nmc_port_info(port, &f->info)) < 0 || (err = nmd_bind(fd, f, port)) < 0) {
         nmc_port_close(port);
         return err;
@@ -207,22 +212,39 @@ static int do_pools_info(const char *name, struct nmreq_pools_info *pi)
     return 0;
 }
 
-/* PORT_HDR_GET/SET: VALE ports and pipes carry no virtio-net header here
- * (length 0); setting 10 or 12 is not supported yet. */
+/* A VALE port on its switch ("valeX:Y", not a pipe of one). */
+static bool names_vale_port(const struct nmc_portname *t)
+{
+    return t->pipe_role == NMC_PORTSPEC_PIPE_NONE && t->vale;
+}
+
+/* PORT_HDR_SET/GET, as netmap: SET checks the length first (0, 10 or 12,
+ * else EINVAL), then looks up an existing VALE port only (anything else,
+ * pipes included, or a port nobody opened: ENXIO).  GET answers a VALE
+ * port's length (ENXIO if it does not exist); pipes and interfaces carry
+ * no header: 0. */
 static int do_port_hdr(uint16_t type, const char *name, struct nmreq_port_hdr *ph)
 {
     struct nmc_portname t;
-    int err = resolve(name, &t);
+    int err;
 
-    if (err < 0)
+    if (type == NETMAP_REQ_PORT_HDR_SET) {
+        if (ph->nr_hdr_len != 0 && ph->nr_hdr_len != 10 && ph->nr_hdr_len != 12)
+            return -EINVAL;
+        if (resolve(name, &t) < 0 || !names_vale_port(&t))
+            return -ENXIO;
+        return nmc_vale_hdr_set(NULL, name, ph->nr_hdr_len);
+    }
+    if ((err = resolve(name, &t)) < 0)
         return err;
-    if (type == NETMAP_REQ_PORT_HDR_GET) {
+    if (!names_vale_port(&t)) {
         ph->nr_hdr_len = 0;
         return 0;
     }
-    if (ph->nr_hdr_len != 0 && ph->nr_hdr_len != 10 && ph->nr_hdr_len != 12)
-        return -EINVAL;
-    return ph->nr_hdr_len == 0 ? 0 : -EOPNOTSUPP;
+    if ((err = nmc_vale_hdr_get(NULL, name)) < 0)
+        return err;
+    ph->nr_hdr_len = (uint32_t)err;
+    return 0;
 }
 
 static int do_vale(uint16_t type, struct nmreq_header *h, void *body)

@@ -316,6 +316,14 @@ int nmc_vale_attach(const char *rundir, const char *name);    /* "valeX:vi0"; >=
 int nmc_vale_detach(const char *rundir, const char *name);
 int nmc_vale_list(const char *rundir, struct nmc_vale_list *l);
 int nmc_vale_port_info(const char *rundir, const char *name, struct nmc_port_info *info);
+/* The virtio-net header length of VALE port "valeX:Y" on its switch
+ * (netmap's PORT_HDR_SET/GET): set to 0, 10 or 12 (other lengths -EINVAL),
+ * get returns it; -ENXIO when the switch has no such port.  A port with a
+ * header reads and writes it before each frame's Ethernet header. */
+int nmc_vale_hdr_set(const char *rundir, const char *name, uint32_t len);
+int nmc_vale_hdr_get(const char *rundir, const char *name);
+/* The header length of an open port: its VALE switch entry's, else 0. */
+int nmc_port_vhdr_len(const struct nmc_port *p);
 /* The port index of switch `sw` ("valeX") whose learning table holds the
  * 6-byte `mac`, or -ENOENT; -ENXIO when there is no such switch. */
 int nmc_vale_lookup(const char *rundir, const char *sw, const uint8_t *mac);

@@ -1,8 +1,9 @@
 /*
  * vale_fuzz.c -- corrupt every piece of shared memory a VALE port reads
- * (its own rings, another port's rings, the switch file's port table and
- * learning table) at random between syncs, and check that the engine
- * neither crashes nor touches memory it should not.  Built together with
+ * (its own rings, another port's rings, the switch file's port table, its
+ * virtio-net header lengths included, and learning table) at random between
+ * syncs, and check that the engine neither crashes nor touches memory it
+ * should not.  Built together with
  * the engine sources under -fsanitize=address,undefined by
  * tests/unit/test_vale_engine.py; any sanitizer report aborts the run.
  *
@@ -372,6 +373,9 @@ static void corrupt_switch(void)
             memset(sw->name, (int)R(), sizeof(sw->name));
         else
             snprintf(sw->name, sizeof(sw->name), "%s", pick(2) ? "vale9" : "vale0");
+        break;
+    case 13:                                            /* a virtio-net header length */
+        sp->hdr_len = pick(2) ? (uint16_t)R() : (uint16_t[]){ 0, 10, 12 }[pick(3)];
         break;
     default: {                                          /* the learning table */
         uint32_t h = pick(NMC_BDG_HASH);

@@ -154,6 +154,18 @@ def test_netmaps_errnos_for_bad_requests(nm_raw, rundir):
     assert rundir_entries(rundir) == ["lock"]
 
 
+def test_virtio_net_headers_on_vale_ports(rundir, tmp_path):
+    """PORT_HDR_SET/GET of 0, 10 and 12 with netmap's errnos, EIO for a
+    REGISTER without NR_ACCEPT_VNET_HDR, and frames between ports of equal
+    and different header lengths, learned past the headers
+    (tests/devnetmap/nm_vnethdr.c)."""
+    prog = _cc(tmp_path / "nm_vnethdr", source=ROOT / "tests" / "devnetmap" / "nm_vnethdr.c")
+    out = nmexec(prog, "valevh", rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "vnethdr ok\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"], "every port went with its last fd"
+
+
 def test_without_exec_nothing_is_emulated(nm_raw, rundir):
     if os.path.exists("/dev/netmap"):
         skip_or_fail("this machine has a /dev/netmap of its own")
@@ -253,4 +265,14 @@ def test_null_ports_under_asan_and_ubsan(rundir, tmp_path, asan_emulation):
     out = subprocess.run([str(prog)], capture_output=True, text=True, timeout=300, env=env)
     assert "Sanitizer" not in out.stderr and "runtime error" not in out.stderr, out.stderr[-4000:]
     assert out.returncode == 0 and out.stdout == "null ok\n", out.stderr[-4000:]
+    assert rundir_entries(rundir) == ["lock"]
+
+
+def test_virtio_net_headers_under_asan_and_ubsan(rundir, tmp_path, asan_emulation):
+    """The header copies (strip, prepend) and the lookup past a header."""
+    prog = _cc(tmp_path / "nm_vnethdr", source=ROOT / "tests" / "devnetmap" / "nm_vnethdr.c")
+    env = dict(asan_emulation, NMCOMPAT_RUNDIR=str(rundir))
+    out = subprocess.run([str(prog), "valezh"], capture_output=True, text=True, timeout=300, env=env)
+    assert "Sanitizer" not in out.stderr and "runtime error" not in out.stderr, out.stderr[-4000:]
+    assert out.returncode == 0 and out.stdout == "vnethdr ok\n", out.stderr[-4000:]
     assert rundir_entries(rundir) == ["lock"]

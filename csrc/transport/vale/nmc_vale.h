@@ -22,13 +22,16 @@
 struct nmc_sw_port {
     uint32_t state, gen;
     char name[NMC_NAMELEN];
-    uint16_t mem_id, pad;
+    uint16_t mem_id;
+    uint16_t hdr_len;               /* virtio-net header: 0, 10 or 12 (PORT_HDR_SET);
+                                       read through nmc_vhdr_len(), never trusted */
     int32_t pid;                    /* of the process that added it (vale_reap.c) */
     uint32_t rec, nrx, ntx, rx_first_obj, rx_slots;
     uint64_t drops;                 /* frames this port could not take (ring full) */
     uint64_t forwarded;             /* frames delivered into its RX rings */
     uint64_t sent;                  /* frames it sent into the switch */
-    uint64_t tx_dropped;            /* of those, dropped: too short, or for itself */
+    uint64_t tx_dropped;            /* of those, dropped: too short, for itself, or asking an
+                                       offload of a port with another header length */
     uint64_t last_smac;
 } nmc_aligned;
 
@@ -84,7 +87,7 @@ struct nmc_frag {
 struct nmc_ft {
     uint32_t frag, nfrags, len;
     uint16_t dst;                   /* port index, NMC_BCAST or NMC_NOPORT */
-    uint16_t pad;
+    uint16_t offload;               /* its virtio-net header asks for GSO or a checksum */
 };
 
 struct nmc_vale_ctx {
@@ -93,12 +96,23 @@ struct nmc_vale_ctx {
     uint32_t batch;
     uint64_t last_dmac;             /* lookup cache, valid within one txsync */
     uint16_t last_dport;
+    uint32_t src_hdr;               /* our virtio-net header length, read once per txsync */
     struct nmc_ft *ft;
     struct nmc_frag *frag;          /* NMC_MAXSLOTS + NETMAP_MAX_FRAGS: any flush's fragments */
     uint16_t *lists;                /* dst[q].list, NMC_SW_MAXPORTS x batch */
     struct nmc_vdst dst[NMC_SW_MAXPORTS];
     uint16_t active[NMC_SW_MAXPORTS];
 };
+
+/* A port's virtio-net header length as the switch file says, read once:
+ * 0, 10 or 12; any other value (a scribbled file) reads as 0. */
+#define NMC_VHDR_MAX 12u
+static inline uint32_t nmc_vhdr_len(const struct nmc_sw_port *sp)
+{
+    uint16_t v = __atomic_load_n(&sp->hdr_len, __ATOMIC_RELAXED);
+
+    return v == 10 || v == 12 ? v : 0;
+}
 
 /* vale_sw.c */
 void nmc_sw_path(const char *rundir, const char *sw, char *out, size_t len);

@@ -12,6 +12,13 @@
  *     outside the lock, complete in order, wake its sleepers.  What does
  *     not fit is dropped, and counted on the destination;
  *  3. the sender's TX ring is fully reclaimed: tail = head - 1.
+ *
+ * Ports with a virtio-net header (PORT_HDR_SET: 10 or 12 bytes before the
+ * Ethernet header) are looked up past it.  Between ports of equal lengths
+ * frames pass as they are; otherwise the sender's header is stripped and
+ * the receiver's prepended, zeroed (no offload).  A frame whose header asks
+ * for GSO or a checksum cannot go to a port of another length (netmap
+ * segments it in software; not here): dropped, counted in tx_dropped.
  */
 #include "nmc_vale.h"
 
@@ -142,14 +149,26 @@ static uint16_t lookup(struct nmc_vale_ctx *c, const uint8_t *buf, uint32_t len)
     return c->last_dport;
 }
 
-/* The first bytes of a packet, from its first fragment, for the lookup:
- * its buffer, or a copy of what an NS_INDIRECT address holds (NULL if that
- * cannot be read). */
-static const uint8_t *packet_head(const struct nmc_frag *f, uint8_t copy[14])
+#define HEAD_MAX (NMC_VHDR_MAX + 14)
+
+/* The first hdr + 14 bytes of a packet (its virtio-net header, then the
+ * Ethernet header), from its first fragment: its buffer, or a copy of what
+ * an NS_INDIRECT address holds.  NULL if the first fragment is shorter or
+ * cannot be read. */
+static const uint8_t *packet_head(const struct nmc_frag *f, uint32_t hdr, uint8_t copy[HEAD_MAX])
 {
+    if (f->len < hdr + 14)
+        return NULL;
     if (!(f->flags & NS_INDIRECT))
         return (const uint8_t *)(uintptr_t)f->src;
-    return f->len >= 14 && read_indirect(f->src, copy, 14) ? copy : NULL;
+    return read_indirect(f->src, copy, hdr + 14) ? copy : NULL;
+}
+
+/* A virtio-net header asking for a checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM)
+ * or segmentation (gso_type other than VIRTIO_NET_HDR_GSO_NONE). */
+static bool asks_offload(const uint8_t *vhdr)
+{
+    return (vhdr[0] & 1) || vhdr[1] != 0;
 }
 
 /* One packet from slot j: reads each of its TX slots once into the
@@ -164,7 +183,8 @@ static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uin
     struct nmc_vale_ctx *c = nmc_vale_of(p);
     struct netmap_ring *ring = lr->ring;
     struct nmc_frag *fr = &c->frag[*nfrag];
-    uint8_t copy[14];
+    uint8_t copy[HEAD_MAX];
+    const uint8_t *start_bytes;
     uint32_t k = 0, len = 0;
     uint16_t flags;
 
@@ -185,7 +205,9 @@ static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uin
     ft->nfrags = k;
     ft->len = len;
     *nfrag += k;
-    ft->dst = lookup(c, packet_head(&fr[0], copy), fr[0].len);
+    start_bytes = packet_head(&fr[0], c->src_hdr, copy);
+    ft->offload = start_bytes && c->src_hdr && asks_offload(start_bytes);
+    ft->dst = lookup(c, start_bytes ? start_bytes + c->src_hdr : NULL, fr[0].len - c->src_hdr);
     return j;
 }
 
@@ -256,10 +278,36 @@ struct dst_ring {
     uint32_t buf_num, nslots;
 };
 
+/* Virtio-net headers between two ports of different lengths: strip the
+ * sender's, prepend the receiver's (zeroed); both 0 between equal ones. */
+struct vhdr_change {
+    uint32_t strip, prepend;
+};
+
+/* The first fragment with its header changed: `prepend` zero bytes, then
+ * the fragment from byte `strip` on (cut at the buffer's end, as any
+ * fragment longer than a buffer).  Its length in dst. */
+static uint32_t put_converted(const struct nmc_frag *f, const struct vhdr_change *vc,
+                              uint8_t *dst, uint64_t buf_size)
+{
+    uint32_t body = f->len > vc->strip ? f->len - vc->strip : 0;
+    const uint64_t src = f->src + vc->strip;
+
+    if (buf_size < vc->prepend)
+        return 0;
+    memset(dst, 0, vc->prepend);        /* flags 0, VIRTIO_NET_HDR_GSO_NONE */
+    if (body > buf_size - vc->prepend)
+        body = (uint32_t)(buf_size - vc->prepend);
+    if (f->flags & NS_INDIRECT)
+        return read_indirect(src, dst + vc->prepend, body) ? vc->prepend + body : 0;
+    memcpy(dst + vc->prepend, (const uint8_t *)(uintptr_t)src, body);
+    return vc->prepend + body;
+}
+
 /* Copy packet f (its fragments as gather read them) into the destination
  * slots from j; returns the slot after it. */
 static uint32_t put_packet(const struct nmc_frag *fr, const struct nmc_ft *f,
-                           const struct dst_ring *dr, uint32_t j)
+                           const struct dst_ring *dr, const struct vhdr_change *vc, uint32_t j)
 {
     for (uint32_t k = 0; k < f->nfrags; k++, j = nmc_next(j, dr->nslots)) {
         struct netmap_slot *rs = &dr->slot[j];
@@ -271,7 +319,9 @@ static uint32_t put_packet(const struct nmc_frag *fr, const struct nmc_ft *f,
             len = 0;
         } else {
             dst = dr->bufs + (uint64_t)idx * dr->buf_size;
-            if (fr[k].flags & NS_INDIRECT)
+            if (k == 0 && (vc->strip || vc->prepend))
+                len = put_converted(&fr[0], vc, dst, dr->buf_size);
+            else if (fr[k].flags & NS_INDIRECT)
                 len = read_indirect(fr[k].src, dst, len) ? len : 0;
             else
                 copy_frag(dst, (const uint8_t *)(uintptr_t)fr[k].src, len);
@@ -283,7 +333,7 @@ static uint32_t put_packet(const struct nmc_frag *fr, const struct nmc_ft *f,
 }
 
 /* Deliver the packets list[0..cnt) of this flush to ring `r` of port q. */
-static void deliver(struct nmc_port *p, uint32_t q, uint32_t r,
+static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhdr_change *vc,
                     const uint16_t *list, uint32_t cnt)
 {
     struct nmc_vale_ctx *c = nmc_vale_of(p);
@@ -306,7 +356,7 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r,
     got = lease > 0 ? (uint32_t)lease : 0;
     while (taken < cnt && used + c->ft[list[taken]].nfrags <= got) {
         const struct nmc_ft *f = &c->ft[list[taken++]];
-        start = put_packet(&c->frag[f->frag], f, &dr, start);
+        start = put_packet(&c->frag[f->frag], f, &dr, vc, start);
         used += f->nfrags;
     }
     if (got) {
@@ -355,6 +405,24 @@ static uint32_t build_lists(struct nmc_port *p, uint32_t nft)
     return nactive;
 }
 
+/* The header change towards port q; with one, the packets of its list
+ * that ask for an offload are dropped (counted in our tx_dropped). */
+static struct vhdr_change vhdr_change_to(struct nmc_vale_ctx *c, uint32_t q)
+{
+    struct nmc_vdst *d = &c->dst[q];
+    uint32_t dst_hdr = nmc_vhdr_len(&c->m.sw->ports[q]), n = 0;
+
+    if (dst_hdr == c->src_hdr)
+        return (struct vhdr_change){ 0, 0 };
+    for (uint32_t i = 0; i < d->nlist; i++)
+        if (!c->ft[d->list[i]].offload)
+            d->list[n++] = d->list[i];
+    if (n < d->nlist)
+        __atomic_fetch_add(&c->m.sw->ports[c->me].tx_dropped, d->nlist - n, __ATOMIC_RELAXED);
+    d->nlist = n;
+    return (struct vhdr_change){ c->src_hdr, dst_hdr };
+}
+
 /* Pass 2: per destination, unicast to ring (src ring mod its rings) and
  * broadcast to ring 0, each in packet order. */
 static void flush(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft)
@@ -366,15 +434,17 @@ static void flush(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft)
     for (uint32_t a = 0; a < nactive; a++) {
         uint32_t q = c->active[a];
         struct nmc_vdst *d = &c->dst[q];
+        struct vhdr_change vc;
         uint32_t r, n0 = 0, n1 = 0;
         if (dst_map(p, q) < 0) {
             __atomic_fetch_add(&c->m.sw->ports[q].drops, d->nlist, __ATOMIC_RELAXED);
             d->nlist = 0;
             continue;
         }
+        vc = vhdr_change_to(c, q);
         r = lr->id % d->nrx;
         if (r == 0) {
-            deliver(p, q, 0, d->list, d->nlist);
+            deliver(p, q, 0, &vc, d->list, d->nlist);
         } else {
             for (uint32_t i = 0; i < d->nlist; i++) {
                 if (c->ft[d->list[i]].dst == NMC_BCAST)
@@ -382,8 +452,8 @@ static void flush(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft)
                 else
                     d->list[n0++] = d->list[i];
             }
-            deliver(p, q, r, d->list, n0);
-            deliver(p, q, 0, sel, n1);
+            deliver(p, q, r, &vc, d->list, n0);
+            deliver(p, q, 0, &vc, sel, n1);
         }
         d->nlist = 0;
     }
@@ -423,6 +493,7 @@ int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         return 0;
     }
     c->last_dmac = ~0ULL;               /* no cached lookup across syncs */
+    c->src_hdr = nmc_vhdr_len(&c->m.sw->ports[c->me]);
     for (j = kr->hwcur; j != head;) {
         uint32_t nft = 0, nfrag = 0;
         /* room for a whole chain in the fragment table, whatever the ring's size */

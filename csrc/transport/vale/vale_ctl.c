@@ -363,3 +363,56 @@ int nmc_vale_lookup(const char *rundir, const char *sw, const uint8_t *mac)
         return -EINVAL;
     return in_rundir(rundir, do_lookup, &a);
 }
+
+struct hdr_arg {
+    const char *name;               /* "valeX:Y" */
+    uint32_t len;                   /* in (set) / out (get) */
+    bool set;
+};
+
+static int do_port_hdr(const char *rundir, void *arg)
+{
+    struct hdr_arg *a = arg;
+    char sw[NMC_SW_NAMELEN];
+    const char *port;
+    struct nmc_swmap m;
+    int q;
+
+    if (split(a->name, sw, &port) < 0 || nmc_sw_attach(rundir, sw, NMC_SW_LOCK, &m) < 0)
+        return -ENXIO;                  /* no such switch: no such port */
+    if ((q = nmc_sw_find(m.sw, a->name)) >= 0) {
+        struct nmc_sw_port *sp = &m.sw->ports[q];
+        if (a->set)
+            __atomic_store_n(&sp->hdr_len, (uint16_t)a->len, __ATOMIC_RELEASE);
+        else
+            a->len = nmc_vhdr_len(sp);
+    }
+    nmc_sw_detach(&m);
+    return q < 0 ? -ENXIO : 0;
+}
+
+/* PORT_HDR_SET of a VALE port on its switch ("valeX:Y"): its virtio-net
+ * header length, 0, 10 or 12 (else EINVAL, looked at first, as netmap);
+ * ENXIO when there is no such port. */
+int nmc_vale_hdr_set(const char *rundir, const char *name, uint32_t len)
+{
+    struct hdr_arg a = { .name = name, .len = len, .set = true };
+
+    if (len != 0 && len != 10 && len != 12)
+        return -EINVAL;
+    if (!name || strlen(name) >= NMC_NAMELEN)
+        return -ENXIO;
+    return in_rundir(rundir, do_port_hdr, &a);
+}
+
+/* PORT_HDR_GET of a VALE port on its switch: its header length (>= 0). */
+int nmc_vale_hdr_get(const char *rundir, const char *name)
+{
+    struct hdr_arg a = { .name = name };
+    int err;
+
+    if (!name || strlen(name) >= NMC_NAMELEN)
+        return -ENXIO;
+    err = in_rundir(rundir, do_port_hdr, &a);
+    return err < 0 ? err : (int)a.len;
+}

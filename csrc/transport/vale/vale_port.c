@@ -290,3 +290,12 @@ int nmc_vale_open(const struct nmc_pipe_req *req, struct nmc_port **out)
 {
     return nmc_open_with(req, out, &vale_ops);
 }
+
+int nmc_port_vhdr_len(const struct nmc_port *p)
+{
+    const struct nmc_vale_ctx *c;
+
+    if (!p || p->ops != &vale_ops || (c = nmc_vale_of(p)) == NULL)
+        return 0;                       /* not a VALE port, or on no switch */
+    return (int)nmc_vhdr_len(&c->m.sw->ports[c->me]);
+}
