@@ -29,6 +29,11 @@
  *                               on its empty RX ring: it must time out; then
  *                               the parent sends N frames on RX and the same
  *                               wait reports them; prints "firstwait ok N"
+ *   nm_raw bystander TX RX      TX's fd is kept across exec by a child that
+ *                               never uses it (nm_raw idle) and exits; then a
+ *                               thread waits in poll() (no timeout) for POLLIN on TX while
+ *                               RX sends a frame: the wakeup must still reach
+ *                               this process; prints "bystander ok"
  *   nm_raw daemon TX RX N       traffic after closing fds 0, 1 and 2, as a
  *                               daemon does (the emulation's descriptors may
  *                               then get those numbers); the exit status says
@@ -53,6 +58,7 @@
  *   nm_raw recv RX N            prints "ready", receives N frames on RX in
  *                               poll(); prints "recv ok N"
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -66,7 +72,11 @@
 #include <sys/select.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nm_test.h"
@@ -475,6 +485,71 @@ static int run_firstwait(const char *self, const char *how, const char *via, con
     return 0;
 }
 
+struct waiter {
+    int fd, rc;
+    pid_t tid;
+};
+
+static void *wait_in_poll(void *arg)
+{
+    struct waiter *w = arg;
+    struct pollfd p = { .fd = w->fd, .events = POLLIN };
+
+    __atomic_store_n(&w->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    w->rc = poll(&p, 1, -1);            /* no deadline: only a wakeup ends it */
+    return NULL;
+}
+
+/* Is thread tid in poll(2) or ppoll(2), as a wait in the kernel is? */
+static int in_poll_syscall(pid_t tid)
+{
+    char path[64], buf[32] = "";
+    FILE *f;
+    long nr;
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+    if (!(f = fopen(path, "r")))
+        return 0;
+    nr = fgets(buf, sizeof(buf), f) ? strtol(buf, NULL, 10) : -1;
+    fclose(f);
+    return nr == SYS_ppoll || nr == SYS_poll;
+}
+
+static int run_bystander(const char *self, const char *txname, const char *rxname)
+{
+    struct waiter w = { .rc = -1 };
+    struct timespec t0, t;
+    struct port m, s;
+    pthread_t th;
+    int status;
+    pid_t pid;
+
+    open_port(&m, txname, NR_REG_ALL_NIC);
+    open_port(&s, rxname, NR_REG_ALL_NIC);
+    CHECK(fcntl(m.fd, F_SETFD, 0) == 0, "F_SETFD");
+    if ((pid = fork()) == 0) {
+        execl(self, self, "idle", (char *)NULL);
+        _exit(127);
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "idle");
+    w.fd = m.fd;
+    CHECK(pthread_create(&th, NULL, wait_in_poll, &w) == 0, "pthread_create");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {                                /* until the thread waits in the kernel, 5 s at most */
+        sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (!(__atomic_load_n(&w.tid, __ATOMIC_ACQUIRE) && in_poll_syscall(w.tid)) && t.tv_sec - t0.tv_sec < 5);
+    clock_gettime(CLOCK_REALTIME, &t);  /* pthread_timedjoin_np's clock */
+    send_all(&s, 1);
+    t.tv_sec += 10;
+    CHECK(pthread_timedjoin_np(th, NULL, &t) == 0, "the waiting poll was not woken: its wakeup went elsewhere");
+    CHECK(w.rc == 1, "the waiting poll returned %d", w.rc);
+    close_port(&m);
+    close_port(&s);
+    printf("bystander ok\n");
+    return 0;
+}
+
 static void legacy_open(struct port *p, const char *parent, uint32_t mode)
 {
     struct nmreq nr;
@@ -612,6 +687,10 @@ int main(int argc, char **argv)
         return run_pass(argv[0], argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 4 && strcmp(argv[1], "pass-child") == 0)
         return run_pass_child(atoi(argv[2]), (unsigned)atoi(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "bystander") == 0)
+        return run_bystander(argv[0], argv[2], argv[3]);
+    if (argc == 2 && strcmp(argv[1], "idle") == 0)
+        return 0;
     if (argc == 7 && strcmp(argv[1], "firstwait") == 0)
         return run_firstwait(argv[0], argv[2], argv[3], argv[4], argv[5], (unsigned)atoi(argv[6]));
     if (argc == 6 && strcmp(argv[1], "firstwait-child") == 0)

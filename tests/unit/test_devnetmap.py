@@ -142,6 +142,16 @@ def test_a_received_fds_first_call_may_be_a_wait(nm_raw, rundir, how, via):
     assert rundir_entries(rundir) == ["lock"]
 
 
+def test_a_process_that_only_inherits_an_fd_leaves_its_wakeups_alone(nm_raw, rundir):
+    """A child exec()s with the fd and exits without using it: its arrival is
+    marked, not adopted (an adoption binds the port's wakeup socket anew), so
+    a poll in the opener is still woken by the frame its peer sends."""
+    out = nmexec(nm_raw, "bystander", "fb{1", "fb}1", rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "bystander ok\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"]
+
+
 @pytest.mark.parametrize("tx, rx", [("dd{1", "dd}1"), ("valedd:a", "valedd:b")])
 def test_a_daemon_that_closed_fds_0_to_2(nm_raw, rundir, tx, rx):
     """The program closes 0, 1 and 2, so its netmap fds take those numbers;
@@ -237,7 +247,8 @@ def asan_emulation(tmp_path_factory) -> dict:
                                   ("select", "zb{1", "zb}1", 5000), ("pass", "zp{1", "zp}1", 5000),
                                   ("fork", "zf{1", "zf}1", 5000), ("legacy", "zl", 3000), ("errors", "ze"),
                                   ("firstwait", "poll", "scm", "zw{1", "zw}1", 2000),
-                                  ("firstwait", "epoll", "exec", "zx{1", "zx}1", 2000)])
+                                  ("firstwait", "epoll", "exec", "zx{1", "zx}1", 2000),
+                                  ("bystander", "zy{1", "zy}1")])
 def test_the_emulation_under_asan_and_ubsan(nm_raw, rundir, asan_emulation, args):
     env = dict(asan_emulation, NMCOMPAT_RUNDIR=str(rundir))
     out = subprocess.run([str(nm_raw), *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
