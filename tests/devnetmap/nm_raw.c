@@ -34,6 +34,12 @@
  *                               thread waits in poll() (no timeout) for POLLIN on TX while
  *                               RX sends a frame: the wakeup must still reach
  *                               this process; prints "bystander ok"
+ *   nm_raw arrivals HOW TX RX   TX's fd, a regular file's and a pipe's go in
+ *                               one SCM_RIGHTS message to this process, read
+ *                               (HOW recvmsg or recvmmsg) with room for two:
+ *                               TX's fd and the file's arrive (MSG_CTRUNC);
+ *                               TX's polls as netmap's, the file's as the
+ *                               kernel's, errno kept; prints "arrivals ok"
  *   nm_raw daemon TX RX N       traffic after closing fds 0, 1 and 2, as a
  *                               daemon does (the emulation's descriptors may
  *                               then get those numbers); the exit status says
@@ -515,6 +521,68 @@ static int in_poll_syscall(pid_t tid)
     return nr == SYS_ppoll || nr == SYS_poll;
 }
 
+/* One message with fds[0..n) to sock's peer. */
+static void send_fds(int sock, const int *fds, unsigned n)
+{
+    char cbuf[CMSG_SPACE(3 * sizeof(int))], byte = 'f';
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                          .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(n * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+    CHECK(sendmsg(sock, &msg, 0) == 1, "sendmsg");
+}
+
+static int run_arrivals(const char *how, const char *txname, const char *rxname)
+{
+    char cbuf[CMSG_SPACE(2 * sizeof(int))], byte;
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    struct mmsghdr mm = { .msg_hdr = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                                       .msg_controllen = sizeof(cbuf) } };
+    struct pollfd pf;
+    int sv[2], pp[2], fds[3], got[2];
+    struct port m, s;
+    char path[] = "/dev/shm/nm_raw_arrivals_XXXXXX";
+
+    open_port(&m, txname, NR_REG_ALL_NIC);
+    open_port(&s, rxname, NR_REG_ALL_NIC);
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0 && pipe(pp) == 0, "socketpair, pipe");
+    CHECK((fds[1] = mkstemp(path)) >= 0 && unlink(path) == 0, "a regular file");
+    fds[0] = m.fd;
+    fds[2] = pp[0];
+    send_fds(sv[0], fds, 3);
+    CHECK(munmap(m.mem, m.reg.nr_memsize) == 0 && close(m.fd) == 0 && close(fds[1]) == 0, "close");
+    errno = EDOM;
+    if (strcmp(how, "recvmmsg") == 0)
+        CHECK(recvmmsg(sv[1], &mm, 1, MSG_CMSG_CLOEXEC, NULL) == 1, "recvmmsg");
+    else
+        CHECK(recvmsg(sv[1], &mm.msg_hdr, MSG_CMSG_CLOEXEC) == 1, "recvmsg");
+    CHECK(errno == EDOM, "errno %d after a %s that succeeded", errno, how);
+    CHECK(mm.msg_hdr.msg_flags & MSG_CTRUNC, "room for two of three fds: MSG_CTRUNC");
+    memcpy(got, CMSG_DATA(CMSG_FIRSTHDR(&mm.msg_hdr)), sizeof(got));
+    m.fd = got[0];
+    pf = (struct pollfd){ .fd = got[1], .events = POLLIN };
+    CHECK(poll(&pf, 1, 0) == 1 && pf.revents == POLLIN && errno == EDOM, "a regular file polls as the kernel's");
+    pf = (struct pollfd){ .fd = m.fd, .events = POLLIN };
+    CHECK(poll(&pf, 1, 300) == 0 && errno == EDOM, "first poll of the netmap fd: its RX ring is empty");
+    send_all(&s, 1);
+    CHECK(poll(&pf, 1, 10000) == 1 && pf.revents == POLLIN, "a frame sent: POLLIN");
+    m.mem = mmap(NULL, m.reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, 0);
+    CHECK(m.mem != MAP_FAILED, "mmap");
+    m.nifp = NETMAP_IF(m.mem, m.reg.nr_offset);
+    receive(&m, 1);
+    close_port(&m);
+    close_port(&s);
+    CHECK(close(got[1]) == 0 && close(pp[0]) == 0 && close(pp[1]) == 0 && close(sv[0]) == 0 && close(sv[1]) == 0,
+          "close");
+    printf("arrivals ok\n");
+    return 0;
+}
+
 static int run_bystander(const char *self, const char *txname, const char *rxname)
 {
     struct waiter w = { .rc = -1 };
@@ -687,6 +755,8 @@ int main(int argc, char **argv)
         return run_pass(argv[0], argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 4 && strcmp(argv[1], "pass-child") == 0)
         return run_pass_child(atoi(argv[2]), (unsigned)atoi(argv[3]));
+    if (argc == 5 && strcmp(argv[1], "arrivals") == 0)
+        return run_arrivals(argv[2], argv[3], argv[4]);
     if (argc == 4 && strcmp(argv[1], "bystander") == 0)
         return run_bystander(argv[0], argv[2], argv[3]);
     if (argc == 2 && strcmp(argv[1], "idle") == 0)
