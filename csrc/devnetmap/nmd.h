@@ -69,6 +69,18 @@ void nmd_unbind(int fd, struct nmd_file *f, int null);     /* ... and undone (nu
 struct nmd_file *nmd_adopt(int fd);             /* a device fd from elsewhere (as nmd_get) */
 void *nmd_mmap(struct nmd_file *f, void *addr, size_t len, int prot, int flags, off_t off);
 
+/* descriptors from elsewhere (nmd_arrive.c): marked where they arrive,
+ * adopted by the first poll, select or epoll_ctl that names them */
+struct msghdr;
+void nmd_arrive(int fd);                        /* fd just came: marked if it may be a device fd */
+void nmd_arrive_cmsgs(const struct msghdr *msg);    /* every SCM_RIGHTS fd recvmsg gave */
+void nmd_arrive_inherited(void);                /* every fd kept across exec */
+bool nmd_arrived(int fd);                       /* marked, not yet adopted */
+void nmd_arrived_clear(int fd);                 /* closed */
+void nmd_arrived_clear_range(unsigned first, unsigned last);
+void nmd_arrived_dup(int oldfd, int newfd);     /* newfd marked as oldfd is */
+struct nmd_file *nmd_adopt_arrived(int fd);     /* as nmd_get; NULL: no device fd */
+
 /* requests (nmd_req.c: checks and copies; nmd_ctl.c: serving them) */
 int nmd_ioctl(int fd, struct nmd_file *f, unsigned long req, void *arg);
 int nmd_copyin(void *dst, uint64_t uaddr, size_t len);
@@ -89,7 +101,8 @@ int nmd_nic_open(const char *ifname, struct nmc_pipe_req *req, struct nmc_port *
 /* poll (nmd_poll.c), select (nmd_select.c) */
 int nmd_poll(struct pollfd *fds, nfds_t n, int timeout_ms, const sigset_t *mask);
 #include <sys/select.h>
-bool nmd_select_has_emulated(int nfds, const fd_set *r, const fd_set *w, const fd_set *e);
+bool nmd_select_has_emulated(int nfds, const fd_set *r, const fd_set *w, const fd_set *e,
+                             bool (*emulated)(int fd));
 int nmd_select(int nfds, fd_set *r, fd_set *w, fd_set *e, int timeout_ms, const sigset_t *mask);
 
 /* epoll (nmd_epoll.c) */

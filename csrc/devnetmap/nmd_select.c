@@ -16,12 +16,17 @@ static bool in(const fd_set *s, int fd)
     return s && FD_ISSET(fd, s);
 }
 
-bool nmd_select_has_emulated(int nfds, const fd_set *r, const fd_set *w, const fd_set *e)
+/* Does a set name an emulated descriptor (emulated() asked of every fd in
+ * the sets: it adopts one that arrived from elsewhere)? */
+bool nmd_select_has_emulated(int nfds, const fd_set *r, const fd_set *w, const fd_set *e,
+                             bool (*emulated)(int fd))
 {
+    bool any = false;
+
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
-        if ((in(r, fd) || in(w, fd) || in(e, fd)) && nmd_lookup(fd))
-            return true;
-    return false;
+        if ((in(r, fd) || in(w, fd) || in(e, fd)) && emulated(fd))
+            any = true;
+    return any;
 }
 
 /* timeout_ms < 0: wait forever.  Returns the number of bits set, or -errno. */

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -57,6 +58,9 @@ static void resolve(void)
 __attribute__((constructor)) static void init(void)
 {
     resolve();
+    ENTER();
+    nmd_arrive_inherited();             /* kept across exec: adopted at first use */
+    LEAVE();
 }
 
 static void ready(void)
@@ -158,6 +162,7 @@ EXPORT int close(int fd)
     if (inside)
         return nmd_real.close(fd);
     ENTER();
+    nmd_arrived_clear(fd);
     if (!(mine = nmd_close(fd)))
         nmd_epoll_forget(fd);           /* an epoll set with netmap members: they go */
     LEAVE();
@@ -183,6 +188,7 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
     if ((rc = next(first, last, flags)) == 0 && !inside && !(flags & CLOSE_RANGE_CLOEXEC)) {
         ENTER();
         nmd_forget_range(first, last);  /* closed: their ports close as close() would */
+        nmd_arrived_clear_range(first, last);
         LEAVE();
     }
     return rc;
@@ -200,6 +206,7 @@ EXPORT void closefrom(int lowfd)
     if (!inside && lowfd >= 0) {
         ENTER();
         nmd_forget_range((unsigned)lowfd, ~0u);
+        nmd_arrived_clear_range((unsigned)lowfd, ~0u);
         LEAVE();
     }
 }
@@ -263,12 +270,33 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
     return mmap(addr, len, prot, flags, fd, off);
 }
 
+/* Is fd emulated: in the table, or a descriptor that arrived from
+ * elsewhere (nmd_arrive.c), adopted here if it is a device descriptor.
+ * For a number in the table, no system call. */
+static bool emulated(int fd)
+{
+    struct nmd_file *f;
+
+    if (nmd_lookup(fd))
+        return true;
+    if (!nmd_arrived(fd))
+        return false;
+    ENTER();
+    if ((f = nmd_adopt_arrived(fd)))
+        nmd_put(f);
+    LEAVE();
+    return f != NULL;
+}
+
+/* Every fd is looked at: each arrived one in the set is adopted. */
 static bool any_emulated(const struct pollfd *fds, nfds_t n)
 {
+    bool any = false;
+
     for (nfds_t i = 0; i < n; i++)
-        if (nmd_lookup(fds[i].fd))
-            return true;
-    return false;
+        if (emulated(fds[i].fd))
+            any = true;
+    return any;
 }
 
 EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
@@ -333,7 +361,7 @@ EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
     ready();
     if (!next)
         next = dlsym(RTLD_NEXT, "select");
-    if (inside || !nmd_select_has_emulated(nfds, r, w, e))
+    if (inside || !nmd_select_has_emulated(nfds, r, w, e, emulated))
         return next(nfds, r, w, e, tv);
     struct timespec t0, t1;
     if (tv) {
@@ -365,7 +393,7 @@ EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct times
     ready();
     if (!next)
         next = dlsym(RTLD_NEXT, "pselect");
-    if (inside || !nmd_select_has_emulated(nfds, r, w, e) || ms_of(ts) == -2)
+    if (inside || !nmd_select_has_emulated(nfds, r, w, e, emulated) || ms_of(ts) == -2)
         return next(nfds, r, w, e, ts, mask);
     ENTER();
     rc = nmd_select(nfds, r, w, e, ms_of(ts), mask);
@@ -384,7 +412,7 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     ready();
     if (!next)
         next = dlsym(RTLD_NEXT, "epoll_ctl");
-    if (inside || !nmd_lookup(fd))
+    if (inside || !emulated(fd))
         return next(epfd, op, fd, ev);
     ENTER();
     if ((f = nmd_get(fd))) {
@@ -432,6 +460,42 @@ EXPORT int epoll_pwait2(int epfd, struct epoll_event *out, int max, const struct
     return epoll_pwait(epfd, out, max, ms_of(ts), mask);
 }
 
+/* Descriptors received with SCM_RIGHTS are marked as arrived
+ * (nmd_arrive.c): a message without control data costs one test. */
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    static ssize_t (*next)(int, struct msghdr *, int);
+    ssize_t rc;
+
+    ready();
+    if (!next)
+        next = dlsym(RTLD_NEXT, "recvmsg");
+    if ((rc = next(fd, msg, flags)) >= 0 && !inside && msg->msg_controllen > 0) {
+        ENTER();
+        nmd_arrive_cmsgs(msg);
+        LEAVE();
+    }
+    return rc;
+}
+
+EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout)
+{
+    static int (*next)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+    int rc;
+
+    ready();
+    if (!next)
+        next = dlsym(RTLD_NEXT, "recvmmsg");
+    if ((rc = next(fd, vec, vlen, flags, timeout)) > 0 && !inside) {
+        ENTER();
+        for (int i = 0; i < rc; i++)
+            if (vec[i].msg_hdr.msg_controllen > 0)
+                nmd_arrive_cmsgs(&vec[i].msg_hdr);
+        LEAVE();
+    }
+    return rc;
+}
+
 static int dup_done(int oldfd, int newfd)
 {
     int err;
@@ -439,6 +503,7 @@ static int dup_done(int oldfd, int newfd)
     if (inside || newfd < 0)
         return newfd;
     ENTER();
+    nmd_arrived_dup(oldfd, newfd);
     err = nmd_dup(oldfd, newfd);
     LEAVE();
     if (err < 0) {
@@ -464,6 +529,8 @@ EXPORT int dup3(int oldfd, int newfd, int flags)
     ENTER();
     if (!nmd_lookup(oldfd))
         nmd_forget(newfd);              /* the kernel closed an emulated one: dropped */
+    if (oldfd != newfd)
+        nmd_arrived_dup(oldfd, newfd);
     err = nmd_lookup(oldfd) ? nmd_dup(oldfd, newfd) : 0;
     LEAVE();
     if (err < 0) {

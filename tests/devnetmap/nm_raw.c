@@ -19,6 +19,27 @@
  *                               that exec()s this program (knowing nothing of
  *                               the fd), maps it and sends N frames; the
  *                               parent closes TX at once and receives
+ *   nm_raw firstwait HOW VIA TX RX N
+ *                               TX and RX registered; TX's fd goes to a
+ *                               child that exec()s this program, with
+ *                               SCM_RIGHTS (VIA scm) or kept across exec
+ *                               (VIA exec), and the parent closes its copy;
+ *                               the child's first call on it is a wait for
+ *                               POLLIN (HOW poll, select or epoll) of 300 ms
+ *                               on its empty RX ring: it must time out; then
+ *                               the parent sends N frames on RX and the same
+ *                               wait reports them; prints "firstwait ok N"
+ *   nm_raw bystander TX RX      TX's fd is kept across exec by a child that
+ *                               never uses it (nm_raw idle) and exits; then a
+ *                               thread waits in poll() (no timeout) for POLLIN on TX while
+ *                               RX sends a frame: the wakeup must still reach
+ *                               this process; prints "bystander ok"
+ *   nm_raw arrivals HOW TX RX   TX's fd, a regular file's and a pipe's go in
+ *                               one SCM_RIGHTS message to this process, read
+ *                               (HOW recvmsg or recvmmsg) with room for two:
+ *                               TX's fd and the file's arrive (MSG_CTRUNC);
+ *                               TX's polls as netmap's, the file's as the
+ *                               kernel's, errno kept; prints "arrivals ok"
  *   nm_raw daemon TX RX N       traffic after closing fds 0, 1 and 2, as a
  *                               daemon does (the emulation's descriptors may
  *                               then get those numbers); the exit status says
@@ -43,6 +64,7 @@
  *   nm_raw recv RX N            prints "ready", receives N frames on RX in
  *                               poll(); prints "recv ok N"
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -56,7 +78,11 @@
 #include <sys/select.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nm_test.h"
@@ -361,6 +387,237 @@ static int run_pass(const char *self, const char *txname, const char *rxname, un
     return 0;
 }
 
+/* The register reply, and the fd if one came with it (else -1). */
+static int recv_reg(int sock, struct nmreq_register *reg)
+{
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { .iov_base = reg, .iov_len = sizeof(*reg) };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                          .msg_controllen = sizeof(cbuf) };
+    struct cmsghdr *c;
+    int fd = -1;
+
+    CHECK(recvmsg(sock, &msg, 0) == (ssize_t)sizeof(*reg), "recvmsg");
+    if ((c = CMSG_FIRSTHDR(&msg)) && c->cmsg_type == SCM_RIGHTS)
+        memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
+}
+
+/* Wait up to ms for fd to be readable, with poll, select or epoll (a set
+ * of its own, so epoll_ctl comes first): 1 readable, 0 timed out. */
+static int wait_readable(const char *how, int fd, int ms)
+{
+    int rc;
+
+    if (strcmp(how, "poll") == 0) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        rc = poll(&p, 1, ms);
+        CHECK(rc == 0 || (rc == 1 && p.revents == POLLIN), "poll: %d, revents %d", rc, p.revents);
+    } else if (strcmp(how, "select") == 0) {
+        struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+        fd_set r;
+        FD_ZERO(&r);
+        FD_SET(fd, &r);
+        rc = select(fd + 1, &r, NULL, NULL, &tv);
+        CHECK(rc == 0 || (rc == 1 && FD_ISSET(fd, &r)), "select: %d", rc);
+    } else {
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 77 }, out;
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        CHECK(ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0, "epoll_ctl ADD of the fd");
+        rc = epoll_wait(ep, &out, 1, ms);
+        CHECK(rc == 0 || (rc == 1 && out.events == EPOLLIN && out.data.u64 == 77), "epoll_wait: %d", rc);
+        close(ep);
+    }
+    return rc;
+}
+
+/* The exec()ed child of `firstwait`: fd is the one it kept across exec, or
+ * -1 (it comes with the reply). */
+static int run_firstwait_child(const char *how, int sock, int fd, unsigned n)
+{
+    struct port p;
+    char byte;
+    int came = recv_reg(sock, &p.reg);
+
+    CHECK((fd < 0) != (came < 0), "the fd came %s", came < 0 ? "not at all" : "twice");
+    p.fd = fd < 0 ? came : fd;
+    CHECK(recv(sock, &byte, 1, 0) == 1, "the sender's copy closed");
+    CHECK(wait_readable(how, p.fd, 300) == 0, "first %s: an empty RX ring reported readable", how);
+    CHECK(send(sock, "g", 1, 0) == 1, "send go");
+    CHECK(wait_readable(how, p.fd, 10000) == 1, "%s: frames sent did not make it readable", how);
+    p.mem = mmap(NULL, p.reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd, 0);
+    CHECK(p.mem != MAP_FAILED, "mmap of the fd");
+    p.nifp = NETMAP_IF(p.mem, p.reg.nr_offset);
+    receive(&p, n);
+    close_port(&p);
+    return 0;
+}
+
+static int run_firstwait(const char *self, const char *how, const char *via, const char *txname,
+                         const char *rxname, unsigned n)
+{
+    int scm = strcmp(via, "scm") == 0;
+    char arg_sock[16], arg_fd[16], arg_n[16], byte;
+    struct port m, s;
+    int sv[2], status;
+    pid_t pid;
+
+    open_port(&m, txname, NR_REG_ALL_NIC);
+    open_port(&s, rxname, NR_REG_ALL_NIC);
+    CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0, "socketpair");
+    CHECK(fcntl(sv[0], F_SETFD, FD_CLOEXEC) == 0 && fcntl(m.fd, F_SETFD, scm ? FD_CLOEXEC : 0) == 0, "F_SETFD");
+    if ((pid = fork()) == 0) {
+        snprintf(arg_sock, sizeof(arg_sock), "%d", sv[1]);
+        snprintf(arg_fd, sizeof(arg_fd), "%d", scm ? -1 : m.fd);
+        snprintf(arg_n, sizeof(arg_n), "%u", n);
+        execl(self, self, "firstwait-child", how, arg_sock, arg_fd, arg_n, (char *)NULL);
+        _exit(127);
+    }
+    CHECK(pid > 0, "fork");
+    close(sv[1]);
+    if (scm) {
+        send_fd(sv[0], m.fd, &m.reg);
+    } else {
+        CHECK(send(sv[0], &m.reg, sizeof(m.reg), 0) == (ssize_t)sizeof(m.reg), "send reply");
+    }
+    close_port(&m);                     /* the child's is the only one left */
+    CHECK(send(sv[0], "r", 1, 0) == 1, "send ready");
+    CHECK(recv(sv[0], &byte, 1, 0) == 1, "the child failed before its first wait ended");
+    send_all(&s, n);
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child");
+    close_port(&s);
+    close(sv[0]);
+    printf("firstwait ok %u\n", n);
+    return 0;
+}
+
+struct waiter {
+    int fd, rc;
+    pid_t tid;
+};
+
+static void *wait_in_poll(void *arg)
+{
+    struct waiter *w = arg;
+    struct pollfd p = { .fd = w->fd, .events = POLLIN };
+
+    __atomic_store_n(&w->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    w->rc = poll(&p, 1, -1);            /* no deadline: only a wakeup ends it */
+    return NULL;
+}
+
+/* Is thread tid in poll(2) or ppoll(2), as a wait in the kernel is? */
+static int in_poll_syscall(pid_t tid)
+{
+    char path[64], buf[32] = "";
+    FILE *f;
+    long nr;
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+    if (!(f = fopen(path, "r")))
+        return 0;
+    nr = fgets(buf, sizeof(buf), f) ? strtol(buf, NULL, 10) : -1;
+    fclose(f);
+    return nr == SYS_ppoll || nr == SYS_poll;
+}
+
+/* One message with fds[0..n) to sock's peer. */
+static void send_fds(int sock, const int *fds, unsigned n)
+{
+    char cbuf[CMSG_SPACE(3 * sizeof(int))], byte = 'f';
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                          .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(n * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+    CHECK(sendmsg(sock, &msg, 0) == 1, "sendmsg");
+}
+
+static int run_arrivals(const char *how, const char *txname, const char *rxname)
+{
+    char cbuf[CMSG_SPACE(2 * sizeof(int))], byte;
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    struct mmsghdr mm = { .msg_hdr = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                                       .msg_controllen = sizeof(cbuf) } };
+    struct pollfd pf;
+    int sv[2], pp[2], fds[3], got[2];
+    struct port m, s;
+    char path[] = "/dev/shm/nm_raw_arrivals_XXXXXX";
+
+    open_port(&m, txname, NR_REG_ALL_NIC);
+    open_port(&s, rxname, NR_REG_ALL_NIC);
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0 && pipe(pp) == 0, "socketpair, pipe");
+    CHECK((fds[1] = mkstemp(path)) >= 0 && unlink(path) == 0, "a regular file");
+    fds[0] = m.fd;
+    fds[2] = pp[0];
+    send_fds(sv[0], fds, 3);
+    CHECK(munmap(m.mem, m.reg.nr_memsize) == 0 && close(m.fd) == 0 && close(fds[1]) == 0, "close");
+    errno = EDOM;
+    if (strcmp(how, "recvmmsg") == 0)
+        CHECK(recvmmsg(sv[1], &mm, 1, MSG_CMSG_CLOEXEC, NULL) == 1, "recvmmsg");
+    else
+        CHECK(recvmsg(sv[1], &mm.msg_hdr, MSG_CMSG_CLOEXEC) == 1, "recvmsg");
+    CHECK(errno == EDOM, "errno %d after a %s that succeeded", errno, how);
+    CHECK(mm.msg_hdr.msg_flags & MSG_CTRUNC, "room for two of three fds: MSG_CTRUNC");
+    memcpy(got, CMSG_DATA(CMSG_FIRSTHDR(&mm.msg_hdr)), sizeof(got));
+    m.fd = got[0];
+    pf = (struct pollfd){ .fd = got[1], .events = POLLIN };
+    CHECK(poll(&pf, 1, 0) == 1 && pf.revents == POLLIN && errno == EDOM, "a regular file polls as the kernel's");
+    pf = (struct pollfd){ .fd = m.fd, .events = POLLIN };
+    CHECK(poll(&pf, 1, 300) == 0 && errno == EDOM, "first poll of the netmap fd: its RX ring is empty");
+    send_all(&s, 1);
+    CHECK(poll(&pf, 1, 10000) == 1 && pf.revents == POLLIN, "a frame sent: POLLIN");
+    m.mem = mmap(NULL, m.reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, 0);
+    CHECK(m.mem != MAP_FAILED, "mmap");
+    m.nifp = NETMAP_IF(m.mem, m.reg.nr_offset);
+    receive(&m, 1);
+    close_port(&m);
+    close_port(&s);
+    CHECK(close(got[1]) == 0 && close(pp[0]) == 0 && close(pp[1]) == 0 && close(sv[0]) == 0 && close(sv[1]) == 0,
+          "close");
+    printf("arrivals ok\n");
+    return 0;
+}
+
+static int run_bystander(const char *self, const char *txname, const char *rxname)
+{
+    struct waiter w = { .rc = -1 };
+    struct timespec t0, t;
+    struct port m, s;
+    pthread_t th;
+    int status;
+    pid_t pid;
+
+    open_port(&m, txname, NR_REG_ALL_NIC);
+    open_port(&s, rxname, NR_REG_ALL_NIC);
+    CHECK(fcntl(m.fd, F_SETFD, 0) == 0, "F_SETFD");
+    if ((pid = fork()) == 0) {
+        execl(self, self, "idle", (char *)NULL);
+        _exit(127);
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "idle");
+    w.fd = m.fd;
+    CHECK(pthread_create(&th, NULL, wait_in_poll, &w) == 0, "pthread_create");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {                                /* until the thread waits in the kernel, 5 s at most */
+        sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (!(__atomic_load_n(&w.tid, __ATOMIC_ACQUIRE) && in_poll_syscall(w.tid)) && t.tv_sec - t0.tv_sec < 5);
+    clock_gettime(CLOCK_REALTIME, &t);  /* pthread_timedjoin_np's clock */
+    send_all(&s, 1);
+    t.tv_sec += 10;
+    CHECK(pthread_timedjoin_np(th, NULL, &t) == 0, "the waiting poll was not woken: its wakeup went elsewhere");
+    CHECK(w.rc == 1, "the waiting poll returned %d", w.rc);
+    close_port(&m);
+    close_port(&s);
+    printf("bystander ok\n");
+    return 0;
+}
+
 static void legacy_open(struct port *p, const char *parent, uint32_t mode)
 {
     struct nmreq nr;
@@ -498,6 +755,16 @@ int main(int argc, char **argv)
         return run_pass(argv[0], argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 4 && strcmp(argv[1], "pass-child") == 0)
         return run_pass_child(atoi(argv[2]), (unsigned)atoi(argv[3]));
+    if (argc == 5 && strcmp(argv[1], "arrivals") == 0)
+        return run_arrivals(argv[2], argv[3], argv[4]);
+    if (argc == 4 && strcmp(argv[1], "bystander") == 0)
+        return run_bystander(argv[0], argv[2], argv[3]);
+    if (argc == 2 && strcmp(argv[1], "idle") == 0)
+        return 0;
+    if (argc == 7 && strcmp(argv[1], "firstwait") == 0)
+        return run_firstwait(argv[0], argv[2], argv[3], argv[4], argv[5], (unsigned)atoi(argv[6]));
+    if (argc == 6 && strcmp(argv[1], "firstwait-child") == 0)
+        return run_firstwait_child(argv[2], atoi(argv[3]), atoi(argv[4]), (unsigned)atoi(argv[5]));
     if (argc == 5 && strcmp(argv[1], "fork") == 0)
         return run_fork(argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 5 && strcmp(argv[1], "dropped") == 0)
@@ -510,6 +777,6 @@ int main(int argc, char **argv)
         return run_recv(argv[2], (unsigned)atoi(argv[3]));
     if (argc == 3 && strcmp(argv[1], "errors") == 0)
         return run_errors(argv[2]);
-    fprintf(stderr, "usage: nm_raw traffic|select|epoll|fork|pass|dropped TX RX N | peer RX TX N | send TX N | recv RX N | legacy PARENT N | errors PARENT\n");
+    fprintf(stderr, "usage: nm_raw traffic|select|epoll|fork|pass|dropped TX RX N | firstwait poll|select|epoll scm|exec TX RX N | peer RX TX N | send TX N | recv RX N | legacy PARENT N | errors PARENT\n");
     return 2;
 }

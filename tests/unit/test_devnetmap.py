@@ -130,6 +130,39 @@ def test_an_fd_passed_with_scm_rights_is_mapped_and_synced_by_its_receiver(nm_ra
     assert rundir_entries(rundir) == ["lock"]
 
 
+@pytest.mark.parametrize("via", ["scm", "exec"])
+@pytest.mark.parametrize("how", ["poll", "select", "epoll"])
+def test_a_received_fds_first_call_may_be_a_wait(nm_raw, rundir, how, via):
+    """The receiver's first call on an fd that came with SCM_RIGHTS or across
+    exec is poll, select or epoll_ctl: its empty RX ring must not be readable
+    (the wait times out), and frames sent then must make it readable."""
+    out = nmexec(nm_raw, "firstwait", how, via, "fw{1", "fw}1", 2000, rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "firstwait ok 2000\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"]
+
+
+@pytest.mark.parametrize("how", ["recvmsg", "recvmmsg"])
+def test_fds_received_in_a_truncated_message_beside_other_files(nm_raw, rundir, how):
+    """A netmap fd and a regular file's arrive in one message cut short
+    (MSG_CTRUNC, MSG_CMSG_CLOEXEC): the netmap fd's first poll is netmap's,
+    the file's is the kernel's, and errno is left as it was."""
+    out = nmexec(nm_raw, "arrivals", how, "fa{1", "fa}1", rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "arrivals ok\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"]
+
+
+def test_a_process_that_only_inherits_an_fd_leaves_its_wakeups_alone(nm_raw, rundir):
+    """A child exec()s with the fd and exits without using it: its arrival is
+    marked, not adopted (an adoption binds the port's wakeup socket anew), so
+    a poll in the opener is still woken by the frame its peer sends."""
+    out = nmexec(nm_raw, "bystander", "fb{1", "fb}1", rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "bystander ok\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"]
+
+
 @pytest.mark.parametrize("tx, rx", [("dd{1", "dd}1"), ("valedd:a", "valedd:b")])
 def test_a_daemon_that_closed_fds_0_to_2(nm_raw, rundir, tx, rx):
     """The program closes 0, 1 and 2, so its netmap fds take those numbers;
@@ -235,7 +268,10 @@ def asan_emulation(tmp_path_factory) -> dict:
 
 @pytest.mark.parametrize("args", [("traffic", "za{1", "za}1", 20000), ("epoll", "valeza:a", "valeza:b", 5000),
                                   ("select", "zb{1", "zb}1", 5000), ("pass", "zp{1", "zp}1", 5000),
-                                  ("fork", "zf{1", "zf}1", 5000), ("legacy", "zl", 3000), ("errors", "ze")])
+                                  ("fork", "zf{1", "zf}1", 5000), ("legacy", "zl", 3000), ("errors", "ze"),
+                                  ("firstwait", "poll", "scm", "zw{1", "zw}1", 2000),
+                                  ("firstwait", "epoll", "exec", "zx{1", "zx}1", 2000),
+                                  ("bystander", "zy{1", "zy}1"), ("arrivals", "recvmmsg", "zr{1", "zr}1")])
 def test_the_emulation_under_asan_and_ubsan(nm_raw, rundir, asan_emulation, args):
     env = dict(asan_emulation, NMCOMPAT_RUNDIR=str(rundir))
     out = subprocess.run([str(nm_raw), *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
