@@ -225,6 +225,23 @@ static int do_port_hdr(uint16_t type, const char *name, struct nmreq_port_hdr *p
     return ph->nr_hdr_len == 0 ? 0 : -EOPNOTSUPP;
 }
 
+/* VALE_NEWIF, answered as netmap's nm_vi_create: the new port's rings,
+ * slots and mem_id written back. */
+static int vale_newif(const struct nmc_pipe_req *req, struct nmreq_vale_newif *n)
+{
+    struct nmc_port_info info;
+    int err;
+
+    if ((err = nmc_vale_newif(req)) < 0 || (err = nmc_vale_port_info(NULL, req->parent, &info)) < 0)
+        return err;
+    n->nr_tx_slots = info.nr_tx_slots;
+    n->nr_rx_slots = info.nr_rx_slots;
+    n->nr_tx_rings = info.nr_tx_rings;
+    n->nr_rx_rings = info.nr_rx_rings;
+    n->nr_mem_id = info.nr_mem_id;
+    return 0;
+}
+
 static int do_vale(uint16_t type, struct nmreq_header *h, void *body)
 {
     switch (type) {
@@ -234,7 +251,7 @@ static int do_vale(uint16_t type, struct nmreq_header *h, void *body)
                                     .tx_slots = n->nr_tx_slots, .rx_slots = n->nr_rx_slots,
                                     .tx_rings = n->nr_tx_rings, .rx_rings = n->nr_rx_rings,
                                     .mem_id = n->nr_mem_id };
-        return nmc_vale_newif(&req);
+        return vale_newif(&req, n);
     }
     case NETMAP_REQ_VALE_DELIF:
         return nmc_vale_delif(NULL, h->nr_name);
@@ -271,6 +288,32 @@ static int do_vale(uint16_t type, struct nmreq_header *h, void *body)
     }
 }
 
+/* VALE_POLLING_ENABLE/DISABLE, as netmap's nm_bdg_polling: only a NIC
+ * attached to a switch has polling threads, and no NIC is attached here, so
+ * a VALE name is EOPNOTSUPP (netmap's answer for a VALE port that is no NIC
+ * attachment); any other name EINVAL. */
+static int do_polling(const char *name)
+{
+    struct nmc_portname t;
+
+    if (nmc_portname_split(name, &t) < 0 || !t.vale || t.pipe_role != NMC_PORTSPEC_PIPE_NONE)
+        return -EINVAL;
+    return -EOPNOTSUPP;
+}
+
+/* SYNC_KLOOP_START/STOP, as netmap's netmap_kloop.c: a sleep over a second
+ * EINVAL, an unregistered fd ENXIO; the kloop runs only in CSB mode, which
+ * no fd here is in (the CSB option is never served), so START is EINVAL and
+ * STOP, with no kloop running, 0. */
+static int do_kloop(const struct nmd_file *f, uint16_t type, const struct nmreq_sync_kloop_start *ks)
+{
+    if (type == NETMAP_REQ_SYNC_KLOOP_START && ks->sleep_us > 1000000)
+        return -EINVAL;
+    if (!f->port)
+        return -ENXIO;
+    return type == NETMAP_REQ_SYNC_KLOOP_START ? -EINVAL : 0;
+}
+
 /* One NIOCCTRL request, its header and body already read in. */
 int nmd_ctrl(int fd, struct nmd_file *f, struct nmreq_header *h, void *body)
 {
@@ -294,9 +337,15 @@ int nmd_ctrl(int fd, struct nmd_file *f, struct nmreq_header *h, void *body)
         return do_vale(h->nr_reqtype, h, body);
     case NETMAP_REQ_POOLS_INFO_GET:
         return do_pools_info(name, body);
+    case NETMAP_REQ_VALE_POLLING_ENABLE:
+    case NETMAP_REQ_VALE_POLLING_DISABLE:
+        return do_polling(name);
+    case NETMAP_REQ_SYNC_KLOOP_START:
+    case NETMAP_REQ_SYNC_KLOOP_STOP:
+        return do_kloop(f, h->nr_reqtype, body);
     default:
-        /* VALE polling threads, the sync kloop and CSB are kernel
-         * features: answered as a netmap built without them. */
+        /* CSB_ENABLE with the CSB option (without it nmd_ioctl.c says
+         * EINVAL): CSB mode is not served. */
         return -EOPNOTSUPP;
     }
 }
