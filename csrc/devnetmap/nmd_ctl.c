@@ -242,6 +242,37 @@ static int vale_newif(const struct nmc_pipe_req *req, struct nmreq_vale_newif *n
     return 0;
 }
 
+/* netmap_bdg.h NM_BDG_NOPORT: NM_BDG_MAXPORTS (254) plus 1. */
+#define BDG_NOPORT 255
+
+/* The switch part of a VALE name: its length up to the first ':'. */
+static size_t switch_len(const char *name)
+{
+    const char *colon = strchr(name, ':');
+
+    return colon ? (size_t)(colon - name) : strlen(name);
+}
+
+/* VALE_LIST of a port named on a switch that does not hold it: netmap's
+ * netmap_vale_list answers with the switch's index and port NM_BDG_NOPORT,
+ * ENOENT only when there is no such switch (found here by walking). */
+static int list_missing_port(struct nmc_vale_list *q)
+{
+    struct nmc_vale_list w = { .name = "" };
+    size_t n = switch_len(q->name);
+
+    while (nmc_vale_list(NULL, &w) == 0) {
+        if (switch_len(w.name) == n && strncmp(w.name, q->name, n) == 0) {
+            q->bridge_idx = w.bridge_idx;
+            q->port_idx = BDG_NOPORT;
+            return 0;
+        }
+        w.name[0] = '\0';
+        w.port_idx++;
+    }
+    return -ENOENT;
+}
+
 static int do_vale(uint16_t type, struct nmreq_header *h, void *body)
 {
     switch (type) {
@@ -278,7 +309,9 @@ static int do_vale(uint16_t type, struct nmreq_header *h, void *body)
         struct nmc_vale_list q = { .bridge_idx = l->nr_bridge_idx, .port_idx = l->nr_port_idx };
         int err;
         snprintf(q.name, sizeof(q.name), "%s", h->nr_name);
-        if ((err = nmc_vale_list(NULL, &q)) < 0)
+        if ((err = nmc_vale_list(NULL, &q)) == -ENOENT && q.name[0])
+            err = list_missing_port(&q);
+        if (err < 0)
             return err;
         snprintf(h->nr_name, sizeof(h->nr_name), "%s", q.name);
         l->nr_bridge_idx = (uint16_t)q.bridge_idx;

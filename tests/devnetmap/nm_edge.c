@@ -39,7 +39,8 @@
  *                    slots and mem_id), VALE_ATTACH to switch SW, VALE_LIST by
  *                    name and by walking bridge/port indexes (ENOENT at the
  *                    end), VALE_DETACH, VALE_DELIF, and netmap's errnos for
- *                    the bad cases (netmap.md sections 1.9-1.11)
+ *                    the bad cases (netmap.md sections 1.9-1.11); LIST of a
+ *                    port its switch does not hold: the switch, NM_BDG_NOPORT
  *   vale-make NAME SW  the first half (NEWIF and ATTACH), the port left there
  *   vale-drop NAME SW  the second half (DETACH and DELIF)
  *   rings-only       NR_TX_RINGS_ONLY / NR_RX_RINGS_ONLY: the reply's counts
@@ -587,6 +588,10 @@ static int unbind_emfile(void)
 
 /* ---- control requests (netmap.md sections 1.9-1.11) ---- */
 
+/* netmap_bdg.h NM_BDG_NOPORT (NM_BDG_MAXPORTS 254, plus 1): VALE_LIST's port
+ * index for a name its switch does not hold. */
+#define BDG_NOPORT 255
+
 /* The errno of one request, 0 on success. */
 static int ctrl_err(int fd, const char *name, uint16_t type, void *body, uint64_t options)
 {
@@ -661,6 +666,7 @@ static int vale_drop(const char *name, const char *sw)
 {
     struct nmreq_vale_detach d = { 0 };
     struct nmreq_vale_list l = { 0 };
+    uint16_t b;
     char port[NETMAP_REQ_IFNAMSIZ], keep[NETMAP_REQ_IFNAMSIZ];
     struct port k;
     int fd = open("/dev/netmap", O_RDWR);
@@ -675,6 +681,9 @@ static int vale_drop(const char *name, const char *sw)
           "DETACH %s: port %u, LIST said %u", port, d.port_index, l.nr_port_idx);
     CHECK(ctrl_err(fd, port, NETMAP_REQ_VALE_DETACH, &d, 0) == ENXIO, "DETACH of a detached port: ENXIO");
     CHECK(walk_meets(fd, port, 0, 0) == 0, "the walk no longer meets %s", port);
+    b = l.nr_bridge_idx;
+    CHECK(ctrl_err(fd, port, NETMAP_REQ_VALE_LIST, &l, 0) == 0 && l.nr_bridge_idx == b &&
+          l.nr_port_idx == BDG_NOPORT, "LIST of a port not on its switch: the switch, port %u", l.nr_port_idx);
     CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_DELIF, NULL, 0) == 0, "DELIF %s", name);
     CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_DELIF, NULL, 0) == ENXIO, "DELIF of a missing port: ENXIO");
     close_port(&k);
