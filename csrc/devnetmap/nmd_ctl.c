@@ -25,6 +25,18 @@
  * port registered with NR_EXCLUSIVE answers too, as netmap's lookup does. */
 #define NO_RINGS (NR_RX_RINGS_ONLY | NR_TX_RINGS_ONLY)
 
+/* A persistent port (VALE_NEWIF) named by itself, as netmap opens the
+ * interface NEWIF made: a VALE port to nmc_vale_open (no switch in the name). */
+static bool is_persistent(const char *name, struct nmc_portname *t)
+{
+    struct nmc_port_info info;
+
+    if (nmc_vale_port_info(NULL, name, &info) < 0)
+        return false;
+    t->val_prefix = t->vale = true;
+    return true;
+}
+
 /* What a kernel name names, split by nmc_portname_split as netmap_get_na
  * does; -EINVAL for a malformed one (empty, unterminated, an empty pipe
  * parent or id, "val..." without ':'), -ENXIO for a
@@ -37,7 +49,9 @@ static int resolve(const char *name, struct nmc_portname *t)
         return t->parent[0] != '\0' && t->pipe_id[0] != '\0' ? 0 : -EINVAL;
     if (t->val_prefix)
         return t->vale ? 0 : -EINVAL;
-    return if_nametoindex(name) ? 0 : -ENXIO;
+    if (if_nametoindex(name))
+        return 0;
+    return is_persistent(name, t) ? 0 : -ENXIO;
 }
 
 /* Neither a pipe nor a VALE port: an interface. */
@@ -273,32 +287,35 @@ static int list_missing_port(struct nmc_vale_list *q)
     return -ENOENT;
 }
 
-static int do_vale(uint16_t type, struct nmreq_header *h, void *body)
+static int do_vale(uint16_t type, const char *name, struct nmreq_header *h, void *body)
 {
     switch (type) {
     case NETMAP_REQ_VALE_NEWIF: {
         struct nmreq_vale_newif *n = body;
-        struct nmc_pipe_req req = { .parent = h->nr_name, .spin_us = -1, .mode = NR_REG_ALL_NIC,
+        struct nmc_pipe_req req = { .parent = name, .spin_us = -1, .mode = NR_REG_ALL_NIC,
                                     .tx_slots = n->nr_tx_slots, .rx_slots = n->nr_rx_slots,
                                     .tx_rings = n->nr_tx_rings, .rx_rings = n->nr_rx_rings,
                                     .mem_id = n->nr_mem_id };
         return vale_newif(&req, n);
     }
-    case NETMAP_REQ_VALE_DELIF:
-        return nmc_vale_delif(NULL, h->nr_name);
+    case NETMAP_REQ_VALE_DELIF: {
+        int err = nmc_vale_delif(NULL, name);
+        /* an interface that is no persistent port: nm_vi_destroy's EINVAL */
+        return err == -ENXIO && if_nametoindex(name) ? -EINVAL : err;
+    }
     case NETMAP_REQ_VALE_ATTACH: {
         struct nmreq_vale_attach *a = body;
         int idx;
         if (a->reg.nr_mode == NR_REG_NIC_SW)
             return -EOPNOTSUPP;         /* host rings: not yet */
-        if ((idx = nmc_vale_attach(NULL, h->nr_name)) < 0)
+        if ((idx = nmc_vale_attach(NULL, name)) < 0)
             return idx;
         a->port_index = (uint32_t)idx;
         return 0;
     }
     case NETMAP_REQ_VALE_DETACH: {
         struct nmreq_vale_detach *d = body;
-        int idx = nmc_vale_detach(NULL, h->nr_name);
+        int idx = nmc_vale_detach(NULL, name);
         if (idx < 0)
             return idx;
         d->port_index = (uint32_t)idx;
@@ -308,7 +325,7 @@ static int do_vale(uint16_t type, struct nmreq_header *h, void *body)
         struct nmreq_vale_list *l = body;
         struct nmc_vale_list q = { .bridge_idx = l->nr_bridge_idx, .port_idx = l->nr_port_idx };
         int err;
-        snprintf(q.name, sizeof(q.name), "%s", h->nr_name);
+        snprintf(q.name, sizeof(q.name), "%.*s", (int)sizeof(q.name) - 1, name);
         if ((err = nmc_vale_list(NULL, &q)) == -ENOENT && q.name[0])
             err = list_missing_port(&q);
         if (err < 0)
@@ -367,7 +384,7 @@ int nmd_ctrl(int fd, struct nmd_file *f, struct nmreq_header *h, void *body)
     case NETMAP_REQ_VALE_LIST:
     case NETMAP_REQ_VALE_NEWIF:
     case NETMAP_REQ_VALE_DELIF:
-        return do_vale(h->nr_reqtype, h, body);
+        return do_vale(h->nr_reqtype, name, h, body);
     case NETMAP_REQ_POOLS_INFO_GET:
         return do_pools_info(name, body);
     case NETMAP_REQ_VALE_POLLING_ENABLE:

@@ -36,7 +36,8 @@
  *   unbind-emfile    a registration undone (an unserved option) while the
  *                    process can open no descriptor: the fd is /dev/null again
  *   vale-ctl NAME SW VALE_NEWIF of persistent port NAME (the reply: its rings,
- *                    slots and mem_id), VALE_ATTACH to switch SW, VALE_LIST by
+ *                    slots and mem_id; REGISTER by that name alone opens it),
+ *                    VALE_ATTACH to switch SW, VALE_LIST by
  *                    name and by walking bridge/port indexes (ENOENT at the
  *                    end), VALE_DETACH, VALE_DELIF, and netmap's errnos for
  *                    the bad cases (netmap.md sections 1.9-1.11); LIST of a
@@ -634,6 +635,7 @@ static int vale_make(const char *name, const char *sw)
     struct nmreq_vale_list l = { 0 };
     struct nmreq_port_info_get pi = { 0 };
     char port[NETMAP_REQ_IFNAMSIZ];
+    struct port p;
     int fd = open("/dev/netmap", O_RDWR);
 
     CHECK(fd >= 0, "open /dev/netmap");
@@ -645,6 +647,10 @@ static int vale_make(const char *name, const char *sw)
           "NEWIF reply: slots %u/%u rings %u/%u", n.nr_tx_slots, n.nr_rx_slots, n.nr_tx_rings, n.nr_rx_rings);
     CHECK(n.nr_mem_id != 0, "NEWIF reply: the port's mem_id");
     CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_NEWIF, &again, 0) == EEXIST, "NEWIF twice: EEXIST");
+    open_port(&p, name, NR_REG_ALL_NIC);         /* the port by its own name, as the interface NEWIF made */
+    CHECK(p.reg.nr_tx_rings == 2 && p.reg.nr_rx_rings == 1 && p.reg.nr_tx_slots == 512 &&
+          p.reg.nr_rx_slots == 256 && p.reg.nr_mem_id == n.nr_mem_id, "REGISTER %s: the port NEWIF made", name);
+    close_port(&p);
     CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_ATTACH, &a, 0) == EINVAL, "ATTACH without the vale prefix: EINVAL");
     CHECK(ctrl_err(fd, port, NETMAP_REQ_VALE_ATTACH, &a, 0) == 0, "ATTACH %s", port);
     CHECK(ctrl_err(fd, port, NETMAP_REQ_VALE_ATTACH, &a, 0) == EBUSY, "ATTACH of an attached port: EBUSY");
@@ -668,7 +674,7 @@ static int vale_drop(const char *name, const char *sw)
     struct nmreq_vale_list l = { 0 };
     uint16_t b;
     char port[NETMAP_REQ_IFNAMSIZ], keep[NETMAP_REQ_IFNAMSIZ];
-    struct port k;
+    struct port k, p;
     int fd = open("/dev/netmap", O_RDWR);
 
     CHECK(fd >= 0, "open /dev/netmap");
@@ -684,6 +690,10 @@ static int vale_drop(const char *name, const char *sw)
     b = l.nr_bridge_idx;
     CHECK(ctrl_err(fd, port, NETMAP_REQ_VALE_LIST, &l, 0) == 0 && l.nr_bridge_idx == b &&
           l.nr_port_idx == BDG_NOPORT, "LIST of a port not on its switch: the switch, port %u", l.nr_port_idx);
+    open_port(&p, name, NR_REG_ALL_NIC);
+    CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_DELIF, NULL, 0) == EBUSY, "DELIF of a port in use: EBUSY");
+    close_port(&p);
+    CHECK(ctrl_err(fd, "lo", NETMAP_REQ_VALE_DELIF, NULL, 0) == EINVAL, "DELIF of an interface: EINVAL");
     CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_DELIF, NULL, 0) == 0, "DELIF %s", name);
     CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_DELIF, NULL, 0) == ENXIO, "DELIF of a missing port: ENXIO");
     close_port(&k);
