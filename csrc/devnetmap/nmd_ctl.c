@@ -6,7 +6,7 @@
  * Names are kernel names (nr_name), resolved as netmap_get_na does (split
  * by nmc_portname_split, the engine's port-name layer): a "{" or "}" makes
  * a pipe of the name before it, "val..." a VALE port, anything else an
- * interface.  Interfaces (ENXIO when there is none) are
+ * interface or, when there is none, a persistent port.  Interfaces (ENXIO when there is none) are
  * registered through nmcompat exec's control plane (nmd_nic.c).
  */
 #include "nmd.h"
