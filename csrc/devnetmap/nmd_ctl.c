@@ -6,7 +6,7 @@
  * Names are kernel names (nr_name), resolved as netmap_get_na does (split
  * by nmc_portname_split, the engine's port-name layer): a "{" or "}" makes
  * a pipe of the name before it, "val..." a VALE port, anything else an
- * interface.  Interfaces (ENXIO when there is none) are
+ * interface or, when there is none, a persistent port.  Interfaces (ENXIO when there is none) are
  * registered through nmcompat exec's control plane (nmd_nic.c).
  */
 #include "nmd.h"
@@ -25,6 +25,18 @@
  * port registered with NR_EXCLUSIVE answers too, as netmap's lookup does. */
 #define NO_RINGS (NR_RX_RINGS_ONLY | NR_TX_RINGS_ONLY)
 
+/* A persistent port (VALE_NEWIF) named by itself, as netmap opens the
+ * interface NEWIF made: a VALE port to nmc_vale_open (no switch in the name). */
+static bool is_persistent(const char *name, struct nmc_portname *t)
+{
+    struct nmc_port_info info;
+
+    if (nmc_vale_port_info(NULL, name, &info) < 0)
+        return false;
+    t->val_prefix = t->vale = true;
+    return true;
+}
+
 /* What a kernel name names, split by nmc_portname_split as netmap_get_na
  * does; -EINVAL for a malformed one (empty, unterminated, an empty pipe
  * parent or id, "val..." without ':'), -ENXIO for a
@@ -37,7 +49,9 @@ static int resolve(const char *name, struct nmc_portname *t)
         return t->parent[0] != '\0' && t->pipe_id[0] != '\0' ? 0 : -EINVAL;
     if (t->val_prefix)
         return t->vale ? 0 : -EINVAL;
-    return if_nametoindex(name) ? 0 : -ENXIO;
+    if (if_nametoindex(name))
+        return 0;
+    return is_persistent(name, t) ? 0 : -ENXIO;
 }
 
 /* Neither a pipe nor a VALE port: an interface. */
@@ -247,32 +261,83 @@ static int do_port_hdr(uint16_t type, const char *name, struct nmreq_port_hdr *p
     return 0;
 }
 
-static int do_vale(uint16_t type, struct nmreq_header *h, void *body)
+/* VALE_NEWIF, answered as netmap's nm_vi_create: the new port's rings,
+ * slots and mem_id written back. */
+static int vale_newif(const struct nmc_pipe_req *req, struct nmreq_vale_newif *n)
+{
+    struct nmc_port_info info;
+    int err;
+
+    if ((err = nmc_vale_newif(req)) < 0 || (err = nmc_vale_port_info(NULL, req->parent, &info)) < 0)
+        return err;
+    n->nr_tx_slots = info.nr_tx_slots;
+    n->nr_rx_slots = info.nr_rx_slots;
+    n->nr_tx_rings = info.nr_tx_rings;
+    n->nr_rx_rings = info.nr_rx_rings;
+    n->nr_mem_id = info.nr_mem_id;
+    return 0;
+}
+
+/* netmap_bdg.h NM_BDG_NOPORT: NM_BDG_MAXPORTS (254) plus 1. */
+#define BDG_NOPORT 255
+
+/* The switch part of a VALE name: its length up to the first ':'. */
+static size_t switch_len(const char *name)
+{
+    const char *colon = strchr(name, ':');
+
+    return colon ? (size_t)(colon - name) : strlen(name);
+}
+
+/* VALE_LIST of a port named on a switch that does not hold it: netmap's
+ * netmap_vale_list answers with the switch's index and port NM_BDG_NOPORT,
+ * ENOENT only when there is no such switch (found here by walking). */
+static int list_missing_port(struct nmc_vale_list *q)
+{
+    struct nmc_vale_list w = { .name = "" };
+    size_t n = switch_len(q->name);
+
+    while (nmc_vale_list(NULL, &w) == 0) {
+        if (switch_len(w.name) == n && strncmp(w.name, q->name, n) == 0) {
+            q->bridge_idx = w.bridge_idx;
+            q->port_idx = BDG_NOPORT;
+            return 0;
+        }
+        w.name[0] = '\0';
+        w.port_idx++;
+    }
+    return -ENOENT;
+}
+
+static int do_vale(uint16_t type, const char *name, struct nmreq_header *h, void *body)
 {
     switch (type) {
     case NETMAP_REQ_VALE_NEWIF: {
         struct nmreq_vale_newif *n = body;
-        struct nmc_pipe_req req = { .parent = h->nr_name, .spin_us = -1, .mode = NR_REG_ALL_NIC,
+        struct nmc_pipe_req req = { .parent = name, .spin_us = -1, .mode = NR_REG_ALL_NIC,
                                     .tx_slots = n->nr_tx_slots, .rx_slots = n->nr_rx_slots,
                                     .tx_rings = n->nr_tx_rings, .rx_rings = n->nr_rx_rings,
                                     .mem_id = n->nr_mem_id };
-        return nmc_vale_newif(&req);
+        return vale_newif(&req, n);
     }
-    case NETMAP_REQ_VALE_DELIF:
-        return nmc_vale_delif(NULL, h->nr_name);
+    case NETMAP_REQ_VALE_DELIF: {
+        int err = nmc_vale_delif(NULL, name);
+        /* an interface that is no persistent port: nm_vi_destroy's EINVAL */
+        return err == -ENXIO && if_nametoindex(name) ? -EINVAL : err;
+    }
     case NETMAP_REQ_VALE_ATTACH: {
         struct nmreq_vale_attach *a = body;
         int idx;
         if (a->reg.nr_mode == NR_REG_NIC_SW)
             return -EOPNOTSUPP;         /* host rings: not yet */
-        if ((idx = nmc_vale_attach(NULL, h->nr_name)) < 0)
+        if ((idx = nmc_vale_attach(NULL, name)) < 0)
             return idx;
         a->port_index = (uint32_t)idx;
         return 0;
     }
     case NETMAP_REQ_VALE_DETACH: {
         struct nmreq_vale_detach *d = body;
-        int idx = nmc_vale_detach(NULL, h->nr_name);
+        int idx = nmc_vale_detach(NULL, name);
         if (idx < 0)
             return idx;
         d->port_index = (uint32_t)idx;
@@ -282,8 +347,10 @@ static int do_vale(uint16_t type, struct nmreq_header *h, void *body)
         struct nmreq_vale_list *l = body;
         struct nmc_vale_list q = { .bridge_idx = l->nr_bridge_idx, .port_idx = l->nr_port_idx };
         int err;
-        snprintf(q.name, sizeof(q.name), "%s", h->nr_name);
-        if ((err = nmc_vale_list(NULL, &q)) < 0)
+        snprintf(q.name, sizeof(q.name), "%.*s", (int)sizeof(q.name) - 1, name);
+        if ((err = nmc_vale_list(NULL, &q)) == -ENOENT && q.name[0])
+            err = list_missing_port(&q);
+        if (err < 0)
             return err;
         snprintf(h->nr_name, sizeof(h->nr_name), "%s", q.name);
         l->nr_bridge_idx = (uint16_t)q.bridge_idx;
@@ -291,6 +358,32 @@ static int do_vale(uint16_t type, struct nmreq_header *h, void *body)
         return 0;
     }
     }
+}
+
+/* VALE_POLLING_ENABLE/DISABLE, as netmap's nm_bdg_polling: only a NIC
+ * attached to a switch has polling threads, and no NIC is attached here, so
+ * a VALE name is EOPNOTSUPP (netmap's answer for a VALE port that is no NIC
+ * attachment); any other name EINVAL. */
+static int do_polling(const char *name)
+{
+    struct nmc_portname t;
+
+    if (nmc_portname_split(name, &t) < 0 || !t.vale || t.pipe_role != NMC_PORTSPEC_PIPE_NONE)
+        return -EINVAL;
+    return -EOPNOTSUPP;
+}
+
+/* SYNC_KLOOP_START/STOP, as netmap's netmap_kloop.c: a sleep over a second
+ * EINVAL, an unregistered fd ENXIO; the kloop runs only in CSB mode, which
+ * no fd here is in (the CSB option is never served), so START is EINVAL and
+ * STOP, with no kloop running, 0. */
+static int do_kloop(const struct nmd_file *f, uint16_t type, const struct nmreq_sync_kloop_start *ks)
+{
+    if (type == NETMAP_REQ_SYNC_KLOOP_START && ks->sleep_us > 1000000)
+        return -EINVAL;
+    if (!f->port)
+        return -ENXIO;
+    return type == NETMAP_REQ_SYNC_KLOOP_START ? -EINVAL : 0;
 }
 
 /* One NIOCCTRL request, its header and body already read in. */
@@ -313,12 +406,18 @@ int nmd_ctrl(int fd, struct nmd_file *f, struct nmreq_header *h, void *body)
     case NETMAP_REQ_VALE_LIST:
     case NETMAP_REQ_VALE_NEWIF:
     case NETMAP_REQ_VALE_DELIF:
-        return do_vale(h->nr_reqtype, h, body);
+        return do_vale(h->nr_reqtype, name, h, body);
     case NETMAP_REQ_POOLS_INFO_GET:
         return do_pools_info(name, body);
+    case NETMAP_REQ_VALE_POLLING_ENABLE:
+    case NETMAP_REQ_VALE_POLLING_DISABLE:
+        return do_polling(name);
+    case NETMAP_REQ_SYNC_KLOOP_START:
+    case NETMAP_REQ_SYNC_KLOOP_STOP:
+        return do_kloop(f, h->nr_reqtype, body);
     default:
-        /* VALE polling threads, the sync kloop and CSB are kernel
-         * features: answered as a netmap built without them. */
+        /* CSB_ENABLE with the CSB option (without it nmd_ioctl.c says
+         * EINVAL): CSB mode is not served. */
         return -EOPNOTSUPP;
     }
 }

@@ -19,12 +19,22 @@
  * options keeps a dup of fd's /dev/null description until the chain is
  * done: an option nobody served undoes the registration with it, which
  * then needs no descriptor (without one to keep, EMFILE before serving). */
+static bool has_option(const struct nmd_opts *opts, uint32_t type)
+{
+    for (unsigned i = 0; i < opts->n; i++)
+        if (opts->hdr[i].nro_reqtype == type)
+            return true;
+    return false;
+}
+
 static int serve(int fd, struct nmd_file *f, struct nmreq_header *h, struct nmd_opts *opts, void *body)
 {
     bool undoable = h->nr_reqtype == NETMAP_REQ_REGISTER && !f->port && opts->n > 0;
-    int null = undoable ? nmd_real.fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
-    int served, err;
+    int null, served, err;
 
+    if (h->nr_reqtype == NETMAP_REQ_CSB_ENABLE && !has_option(opts, NETMAP_REQ_OPT_CSB))
+        return -EINVAL;                 /* netmap.c: CSB_ENABLE needs the CSB option */
+    null = undoable ? nmd_real.fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
     if (undoable && null < 0)
         return nmd_opts_finish(h, opts, -errno);
     served = nmd_ctrl(fd, f, h, body);  /* 0 for a REGISTER: this call bound f */

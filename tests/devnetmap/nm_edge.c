@@ -35,6 +35,21 @@
  *                    descriptor: that entry goes with the number
  *   unbind-emfile    a registration undone (an unserved option) while the
  *                    process can open no descriptor: the fd is /dev/null again
+ *   vale-ctl NAME SW VALE_NEWIF of persistent port NAME (the reply: its rings,
+ *                    slots and mem_id; REGISTER by that name alone opens it),
+ *                    VALE_ATTACH to switch SW, VALE_LIST by
+ *                    name and by walking bridge/port indexes (ENOENT at the
+ *                    end), VALE_DETACH, VALE_DELIF, and netmap's errnos for
+ *                    the bad cases (netmap.md sections 1.9-1.11); LIST of a
+ *                    port its switch does not hold: the switch, NM_BDG_NOPORT
+ *   vale-make NAME SW  the first half (NEWIF and ATTACH), the port left there
+ *   vale-drop NAME SW  the second half (DETACH and DELIF)
+ *   rings-only       NR_TX_RINGS_ONLY / NR_RX_RINGS_ONLY: the reply's counts
+ *                    are the port's, the other direction's rings are not bound
+ *                    (ring_ofs 0) and its sync does nothing; frames pass;
+ *                    NR_ACCEPT_VNET_HDR on a port whose header length is 0
+ *   kernel-features  polling threads, the sync kloop, CSB: the answers of a
+ *                    netmap kernel to these requests on the ports here
  *
  * The bind-* and unbind-* modes force their interleaving through the
  * emulation's test hook (nmcompat_test_bind_hook, called where a REGISTER
@@ -572,6 +587,214 @@ static int unbind_emfile(void)
     return 0;
 }
 
+/* ---- control requests (netmap.md sections 1.9-1.11) ---- */
+
+/* netmap_bdg.h NM_BDG_NOPORT (NM_BDG_MAXPORTS 254, plus 1): VALE_LIST's port
+ * index for a name its switch does not hold. */
+#define BDG_NOPORT 255
+
+/* The errno of one request, 0 on success. */
+static int ctrl_err(int fd, const char *name, uint16_t type, void *body, uint64_t options)
+{
+    return ctrl(fd, name, type, body, options) == 0 ? 0 : errno;
+}
+
+/* VALE_LIST with an empty name from (0, 0) to its ENOENT: how often the walk
+ * met `want` (at bridge b, port p, the indexes VALE_LIST of the name gave). */
+static unsigned walk_meets(int fd, const char *want, uint16_t b, uint32_t p)
+{
+    struct nmreq_vale_list l = { 0 };
+    struct nmreq_header h;
+    unsigned met = 0;
+
+    for (unsigned n = 0;; n++) {
+        CHECK(n < 100000, "the walk ends");
+        memset(&h, 0, sizeof(h));
+        h.nr_version = NETMAP_API;
+        h.nr_reqtype = NETMAP_REQ_VALE_LIST;
+        h.nr_body = (uintptr_t)&l;
+        if (ioctl(fd, NIOCCTRL, &h) < 0)
+            break;
+        if (!strcmp(h.nr_name, want)) {
+            CHECK(l.nr_bridge_idx == b && l.nr_port_idx == p, "walk: %s at %u/%u, by name %u/%u", want,
+                  l.nr_bridge_idx, l.nr_port_idx, b, p);
+            met++;
+        }
+        l.nr_port_idx++;                /* the next one after this */
+    }
+    CHECK(errno == ENOENT, "the walk ends with ENOENT");
+    return met;
+}
+
+/* NEWIF NAME (its errnos, its reply), ATTACH to SW, LIST by name and walk. */
+static int vale_make(const char *name, const char *sw)
+{
+    struct nmreq_vale_newif n = { .nr_tx_slots = 512, .nr_rx_slots = 256, .nr_tx_rings = 2, .nr_rx_rings = 1 };
+    struct nmreq_vale_newif again = n;
+    struct nmreq_vale_attach a = { .reg = { .nr_mode = NR_REG_ALL_NIC } };
+    struct nmreq_vale_list l = { 0 };
+    struct nmreq_port_info_get pi = { 0 };
+    char port[NETMAP_REQ_IFNAMSIZ];
+    struct port p;
+    int fd = open("/dev/netmap", O_RDWR);
+
+    CHECK(fd >= 0, "open /dev/netmap");
+    snprintf(port, sizeof(port), "%s:%s", sw, name);
+    CHECK(ctrl_err(fd, "valeq0", NETMAP_REQ_VALE_NEWIF, &again, 0) == EINVAL, "NEWIF of a vale name: EINVAL");
+    CHECK(ctrl_err(fd, "lo", NETMAP_REQ_VALE_NEWIF, &again, 0) == EEXIST, "NEWIF of an interface: EEXIST");
+    CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_NEWIF, &n, 0) == 0, "NEWIF %s", name);
+    CHECK(n.nr_tx_slots == 512 && n.nr_rx_slots == 256 && n.nr_tx_rings == 2 && n.nr_rx_rings == 1,
+          "NEWIF reply: slots %u/%u rings %u/%u", n.nr_tx_slots, n.nr_rx_slots, n.nr_tx_rings, n.nr_rx_rings);
+    CHECK(n.nr_mem_id != 0, "NEWIF reply: the port's mem_id");
+    CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_NEWIF, &again, 0) == EEXIST, "NEWIF twice: EEXIST");
+    open_port(&p, name, NR_REG_ALL_NIC);         /* the port by its own name, as the interface NEWIF made */
+    CHECK(p.reg.nr_tx_rings == 2 && p.reg.nr_rx_rings == 1 && p.reg.nr_tx_slots == 512 &&
+          p.reg.nr_rx_slots == 256 && p.reg.nr_mem_id == n.nr_mem_id, "REGISTER %s: the port NEWIF made", name);
+    close_port(&p);
+    CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_ATTACH, &a, 0) == EINVAL, "ATTACH without the vale prefix: EINVAL");
+    CHECK(ctrl_err(fd, port, NETMAP_REQ_VALE_ATTACH, &a, 0) == 0, "ATTACH %s", port);
+    CHECK(ctrl_err(fd, port, NETMAP_REQ_VALE_ATTACH, &a, 0) == EBUSY, "ATTACH of an attached port: EBUSY");
+    CHECK(ctrl_err(fd, port, NETMAP_REQ_PORT_INFO_GET, &pi, 0) == 0 && pi.nr_mem_id == n.nr_mem_id &&
+          pi.nr_tx_rings == 2 && pi.nr_rx_rings == 1 && pi.nr_tx_slots == 512 && pi.nr_rx_slots == 256,
+          "PORT_INFO_GET of %s: the port NEWIF made (mem_id %u)", port, pi.nr_mem_id);
+    CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_LIST, &l, 0) == EINVAL, "LIST of a name that is not VALE: EINVAL");
+    CHECK(ctrl_err(fd, "valenmcnosw:x", NETMAP_REQ_VALE_LIST, &l, 0) == ENOENT, "LIST of a missing switch: ENOENT");
+    CHECK(ctrl_err(fd, port, NETMAP_REQ_VALE_LIST, &l, 0) == 0 && l.nr_port_idx == a.port_index,
+          "LIST %s: port %u, ATTACH said %u", port, l.nr_port_idx, a.port_index);
+    CHECK(walk_meets(fd, port, l.nr_bridge_idx, l.nr_port_idx) == 1, "the walk meets %s once", port);
+    close(fd);
+    return 0;
+}
+
+/* DETACH NAME from SW and DELIF it, with the errnos on the way; a port of
+ * our own keeps SW alive meanwhile. */
+static int vale_drop(const char *name, const char *sw)
+{
+    struct nmreq_vale_detach d = { 0 };
+    struct nmreq_vale_list l = { 0 };
+    uint16_t b;
+    char port[NETMAP_REQ_IFNAMSIZ], keep[NETMAP_REQ_IFNAMSIZ];
+    struct port k, p;
+    int fd = open("/dev/netmap", O_RDWR);
+
+    CHECK(fd >= 0, "open /dev/netmap");
+    snprintf(port, sizeof(port), "%s:%s", sw, name);
+    snprintf(keep, sizeof(keep), "%s:keep", sw);
+    open_port(&k, keep, NR_REG_ALL_NIC);
+    CHECK(ctrl_err(fd, port, NETMAP_REQ_VALE_LIST, &l, 0) == 0, "LIST %s", port);
+    CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_DELIF, NULL, 0) == EBUSY, "DELIF of an attached port: EBUSY");
+    CHECK(ctrl_err(fd, port, NETMAP_REQ_VALE_DETACH, &d, 0) == 0 && d.port_index == l.nr_port_idx,
+          "DETACH %s: port %u, LIST said %u", port, d.port_index, l.nr_port_idx);
+    CHECK(ctrl_err(fd, port, NETMAP_REQ_VALE_DETACH, &d, 0) == ENXIO, "DETACH of a detached port: ENXIO");
+    CHECK(walk_meets(fd, port, 0, 0) == 0, "the walk no longer meets %s", port);
+    b = l.nr_bridge_idx;
+    CHECK(ctrl_err(fd, port, NETMAP_REQ_VALE_LIST, &l, 0) == 0 && l.nr_bridge_idx == b &&
+          l.nr_port_idx == BDG_NOPORT, "LIST of a port not on its switch: the switch, port %u", l.nr_port_idx);
+    open_port(&p, name, NR_REG_ALL_NIC);
+    CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_DELIF, NULL, 0) == EBUSY, "DELIF of a port in use: EBUSY");
+    close_port(&p);
+    CHECK(ctrl_err(fd, "lo", NETMAP_REQ_VALE_DELIF, NULL, 0) == EINVAL, "DELIF of an interface: EINVAL");
+    CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_DELIF, NULL, 0) == 0, "DELIF %s", name);
+    CHECK(ctrl_err(fd, name, NETMAP_REQ_VALE_DELIF, NULL, 0) == ENXIO, "DELIF of a missing port: ENXIO");
+    close_port(&k);
+    close(fd);
+    return 0;
+}
+
+/* ring_ofs of TX (rx 0) or RX (rx 1) ring i: 0 when this fd binds no such ring. */
+static ssize_t ring_ofs(const struct port *p, int rx, unsigned i)
+{
+    const struct netmap_if *ni = p->nifp;
+
+    return ni->ring_ofs[rx ? i + ni->ni_tx_rings + ni->ni_host_tx_rings : i];
+}
+
+static void check_bound(const struct port *p, const char *name, int tx_bound, int rx_bound)
+{
+    CHECK(p->reg.nr_tx_rings == p->nifp->ni_tx_rings && p->reg.nr_rx_rings == p->nifp->ni_rx_rings &&
+          p->reg.nr_tx_rings >= 1 && p->reg.nr_rx_rings >= 1, "%s: the reply's counts are the port's", name);
+    for (unsigned i = 0; i < p->nifp->ni_tx_rings; i++)
+        CHECK((ring_ofs(p, 0, i) != 0) == tx_bound, "%s: TX ring %u bound %d", name, i, tx_bound);
+    for (unsigned i = 0; i < p->nifp->ni_rx_rings; i++)
+        CHECK((ring_ofs(p, 1, i) != 0) == rx_bound, "%s: RX ring %u bound %d", name, i, rx_bound);
+    CHECK(ioctl(p->fd, NIOCTXSYNC, NULL) == 0 && ioctl(p->fd, NIOCRXSYNC, NULL) == 0, "%s: both syncs", name);
+}
+
+/* n frames from tx (TX rings only) to each of the receivers (RX ring 0), in
+ * batches each receiver's ring holds (a switch drops what does not fit). */
+static void pass_frames(struct port *tx, struct port *rx, unsigned nrx, unsigned n)
+{
+    unsigned sent = 0, got[2] = { 0, 0 };
+
+    while (sent < n) {
+        put_frames(tx, &sent, sent + 200 < n ? sent + 200 : n);
+        CHECK(ioctl(tx->fd, NIOCTXSYNC, NULL) == 0, "txsync");
+        for (unsigned k = 0; k < nrx; k++)
+            for (unsigned round = 0; got[k] < sent; round++) {
+                struct pollfd pfd = { .fd = rx[k].fd, .events = POLLIN };
+                CHECK(round < 100 && poll(&pfd, 1, 1000) >= 0, "receiver %u: %u of %u frames", k, got[k], sent);
+                CHECK(ioctl(rx[k].fd, NIOCRXSYNC, NULL) == 0, "rxsync");
+                take_frames(&rx[k], &got[k]);
+            }
+    }
+}
+
+static int rings_only(void)
+{
+    struct port tx, rx[2], ptx, prx;
+
+    open_port_flags(&tx, "valero:tx", NR_REG_ALL_NIC, NR_TX_RINGS_ONLY);
+    open_port_flags(&rx[0], "valero:rx", NR_REG_ALL_NIC, NR_RX_RINGS_ONLY);
+    open_port_flags(&rx[1], "valero:vnet", NR_REG_ALL_NIC, NR_ACCEPT_VNET_HDR);
+    check_bound(&tx, "valero:tx", 1, 0);
+    check_bound(&rx[0], "valero:rx", 0, 1);
+    check_bound(&rx[1], "valero:vnet", 1, 1);
+    pass_frames(&tx, rx, 2, 3000);
+    open_port_flags(&ptx, "ro{1", NR_REG_ALL_NIC, NR_TX_RINGS_ONLY);
+    open_port_flags(&prx, "ro}1", NR_REG_ONE_NIC, NR_RX_RINGS_ONLY);
+    check_bound(&ptx, "ro{1", 1, 0);
+    CHECK(ring_ofs(&prx, 1, 0) != 0 && ring_ofs(&prx, 0, 0) == 0, "ro}1: RX ring 0 alone");
+    pass_frames(&ptx, &prx, 1, 3000);
+    close_port(&prx);
+    close_port(&ptx);
+    close_port(&rx[1]);
+    close_port(&rx[0]);
+    close_port(&tx);
+    return 0;
+}
+
+/* Polling threads (netmap_bdg.c nm_bdg_polling: a VALE port that is no NIC
+ * attachment EOPNOTSUPP, a name that is not VALE EINVAL); the sync kloop
+ * (netmap_kloop.c: sleep over a second EINVAL, an unregistered fd ENXIO,
+ * START without CSB mode EINVAL, STOP with no kloop running 0); CSB_ENABLE
+ * without the CSB option EINVAL (netmap.c). */
+static int kernel_features(void)
+{
+    struct nmreq_sync_kloop_start ks = { .sleep_us = 100 }, slow = { .sleep_us = 2000000 };
+    struct nmreq_vale_polling vp = { .nr_mode = NETMAP_POLLING_MODE_SINGLE_CPU, .nr_num_polling_cpus = 1 };
+    struct port p;
+    int fd = open("/dev/netmap", O_RDWR);
+
+    CHECK(fd >= 0, "open /dev/netmap");
+    CHECK(ctrl_err(fd, "", NETMAP_REQ_SYNC_KLOOP_START, &slow, 0) == EINVAL, "kloop sleeping over 1 s: EINVAL");
+    CHECK(ctrl_err(fd, "", NETMAP_REQ_SYNC_KLOOP_START, &ks, 0) == ENXIO, "kloop START unregistered: ENXIO");
+    CHECK(ctrl_err(fd, "", NETMAP_REQ_SYNC_KLOOP_STOP, NULL, 0) == ENXIO, "kloop STOP unregistered: ENXIO");
+    CHECK(ctrl_err(fd, "", NETMAP_REQ_CSB_ENABLE, NULL, 0) == EINVAL, "CSB_ENABLE without the option: EINVAL");
+    open_port(&p, "valekf:a", NR_REG_ALL_NIC);
+    CHECK(ctrl_err(p.fd, "", NETMAP_REQ_SYNC_KLOOP_START, &ks, 0) == EINVAL, "kloop START without CSB: EINVAL");
+    CHECK(ctrl_err(p.fd, "", NETMAP_REQ_SYNC_KLOOP_STOP, NULL, 0) == 0, "kloop STOP with none running: 0");
+    CHECK(ctrl_err(p.fd, "", NETMAP_REQ_CSB_ENABLE, NULL, 0) == EINVAL, "CSB_ENABLE registered, no option: EINVAL");
+    CHECK(ctrl_err(fd, "valekf:a", NETMAP_REQ_VALE_POLLING_ENABLE, &vp, 0) == EOPNOTSUPP,
+          "polling of a VALE port that is no NIC: EOPNOTSUPP");
+    CHECK(ctrl_err(fd, "valekf:a", NETMAP_REQ_VALE_POLLING_DISABLE, &vp, 0) == EOPNOTSUPP,
+          "polling off on a VALE port that is no NIC: EOPNOTSUPP");
+    CHECK(ctrl_err(fd, "kf{1", NETMAP_REQ_VALE_POLLING_ENABLE, &vp, 0) == EINVAL, "polling of a pipe: EINVAL");
+    CHECK(ctrl_err(fd, "lo", NETMAP_REQ_VALE_POLLING_DISABLE, &vp, 0) == EINVAL, "polling of a NIC name: EINVAL");
+    close_port(&p);
+    close(fd);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int rc = -1;
@@ -594,6 +817,11 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[1], "bind-closed") && argc == 3) rc = bind_closed(argv[2]);
     else if (!strcmp(argv[1], "bind-adopted") && argc == 3) rc = bind_adopted(argv[2]);
     else if (!strcmp(argv[1], "unbind-emfile")) rc = unbind_emfile();
+    else if (!strcmp(argv[1], "vale-ctl") && argc == 4) rc = vale_make(argv[2], argv[3]) || vale_drop(argv[2], argv[3]);
+    else if (!strcmp(argv[1], "vale-make") && argc == 4) rc = vale_make(argv[2], argv[3]);
+    else if (!strcmp(argv[1], "vale-drop") && argc == 4) rc = vale_drop(argv[2], argv[3]);
+    else if (!strcmp(argv[1], "rings-only")) rc = rings_only();
+    else if (!strcmp(argv[1], "kernel-features")) rc = kernel_features();
     if (rc == 0)
         printf("%s ok\n", argv[1]);
     return rc == 0 ? 0 : 2;

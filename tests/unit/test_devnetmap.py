@@ -20,8 +20,9 @@ SOURCE = ROOT / "tests" / "devnetmap" / "nm_raw.c"
 EDGE = ROOT / "tests" / "devnetmap" / "nm_edge.c"
 EDGE_MODES = ["pollout-nopeer", "rdnorm", "close-poll", "close-sync", "stale", "exclusive-info", "readonly",
               "open-null", "options", "dup-unbound", "xproc", "reuse-adopted", "bind-closed", "bind-adopted",
-              "unbind-emfile"]
+              "unbind-emfile", "vale-ctl", "rings-only", "kernel-features"]
 FILE_MODES = ("stale", "bind-closed", "bind-adopted")
+NAMED_MODES = {"vale-ctl": ["nmcv0", "valenmcv"]}      # a persistent port's name, its switch
 
 
 def _cc(out: Path, *extra: str, source: Path = SOURCE) -> Path:
@@ -46,6 +47,8 @@ def nm_edge(tmp_path_factory) -> Path:
 def _edge_args(mode: str, tmp_path: Path, rounds: int = 100) -> list:
     if mode.startswith("close-"):
         return [mode, rounds]
+    if mode in NAMED_MODES:
+        return [mode, *NAMED_MODES[mode]]
     if mode not in FILE_MODES:
         return [mode]
     f = tmp_path / "a-file"
@@ -64,6 +67,24 @@ def test_edge_cases(nm_edge, rundir, tmp_path, mode):
     out = nmexec(nm_edge, *_edge_args(mode, tmp_path), rundir=rundir, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout == f"{mode} ok\n"
+    assert rundir_entries(rundir) in (["lock"], [])
+
+
+def test_a_port_made_with_newif_is_on_the_switch_vale_ctl_lists(nm_edge, rundir):
+    """VALE_NEWIF and VALE_ATTACH through NIOCCTRL make a port `nmcompat
+    vale-ctl` lists on its switch; VALE_DETACH and VALE_DELIF take it away."""
+    env = dict(os.environ, NMCOMPAT_RUNDIR=str(rundir))
+    listing = [sys.executable, "-m", "nmcompat.tools", "vale-ctl"]
+    out = nmexec(nm_edge, "vale-make", "nmcl0", "valenmcl", rundir=rundir)
+    assert out.returncode == 0 and out.stdout == "vale-make ok\n", out.stderr
+    try:
+        listed = subprocess.run(listing, capture_output=True, text=True, timeout=60, env=env)
+        assert "valenmcl:nmcl0" in listed.stdout, listed.stdout + listed.stderr
+    finally:
+        out = nmexec(nm_edge, "vale-drop", "nmcl0", "valenmcl", rundir=rundir)
+    assert out.returncode == 0 and out.stdout == "vale-drop ok\n", out.stderr
+    listed = subprocess.run(listing, capture_output=True, text=True, timeout=60, env=env)
+    assert "nmcl0" not in listed.stdout + listed.stderr
     assert rundir_entries(rundir) in (["lock"], [])
 
 
