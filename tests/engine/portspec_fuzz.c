@@ -21,6 +21,7 @@
  * "FAIL <why>" and exit 1.
  */
 #include "nmcompat_portspec.h"
+#include "fuzz_rand.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -29,30 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static uint64_t seed_state = 88172645463325252ULL;
-
-static uint32_t R(void)
-{
-    seed_state ^= seed_state << 13;
-    seed_state ^= seed_state >> 7;
-    seed_state ^= seed_state << 17;
-    return (uint32_t)(seed_state >> 16);
-}
-
-static uint32_t pick(uint32_t n) { return n ? R() % n : 0; }
-
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-
-    printf("FAIL ");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    exit(1);
-}
 
 static const char *const pieces[] = {
     "netmap:", "vale0:", "vale:", "valeA_1:", "netmap", "vale", "eth0", "a", "x{1", "p}in", "{", "}",

@@ -23,6 +23,7 @@
  * Output: "done key=value ..." and exit 0, or "FAIL <why>" and exit 1.
  */
 #include "nmc_vale.h"
+#include "fuzz_rand.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,31 +41,6 @@
 
 #define NPORTS 3
 #define MAXCAN 64
-
-static uint64_t seed_state = 88172645463325252ULL;
-
-static uint32_t R(void)
-{
-    seed_state ^= seed_state << 13;
-    seed_state ^= seed_state >> 7;
-    seed_state ^= seed_state << 17;
-    return (uint32_t)(seed_state >> 16);
-}
-
-static uint32_t pick(uint32_t n) { return n ? R() % n : 0; }
-
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-
-    printf("FAIL ");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-    exit(1);
-}
 
 struct fport {
     const char *name;
