@@ -78,6 +78,7 @@ static int open_target(const struct nmc_portname *t, struct nmc_pipe_req *req, s
 static pthread_mutex_t register_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int do_register_locked(int fd, struct nmd_file *f, const char *name, struct nmreq_register *reg);
+static uint16_t mem_id_to_ask(uint16_t id);
 
 static int do_register(int fd, struct nmd_file *f, const char *name, struct nmreq_register *reg)
 {
@@ -112,7 +113,7 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
                                                                (netmap_interp_ringid) */
     req.ringid = reg->nr_ringid;
     req.flags = reg->nr_flags & (KNOWN_FLAGS | NR_NO_TX_POLL);    /* the engine's poll honours it */
-    req.mem_id = reg->nr_mem_id;
+    req.mem_id = mode == NR_REG_NULL ? reg->nr_mem_id : mem_id_to_ask(reg->nr_mem_id);
     req.tx_rings = reg->nr_tx_rings;
     req.rx_rings = reg->nr_rx_rings;
     req.tx_slots = reg->nr_tx_slots;
@@ -142,6 +143,54 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
     reg->nr_mem_id = f->info.nr_mem_id;
     reg->nr_extra_bufs = f->info.nr_extra_bufs;
     return 0;
+}
+
+/* Memory ids an information request answered for a port nobody held,
+ * whose region went with the port when the request closed it.  netmap's
+ * pipes and VALE ports live in its default allocator, whose id (1) stays
+ * valid, so a program may register with the id an information request
+ * gave (NIOCGINFO then NIOCREGIF with the same struct, as netmap's older
+ * programs do); here that id named a region that is gone (or kept as a
+ * spare), and a REGISTER asking for it asks for the port's own region (0). */
+#define TRANSIENT_IDS 16
+static struct {
+    pthread_mutex_t lock;
+    uint16_t ids[TRANSIENT_IDS];
+    unsigned next;
+    struct nmc_region_status st;        /* large: one, under the lock */
+} transient = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* No region has id, or only a spare (a VALE port's region kept, with no
+ * port, for the next region of its shape) does. */
+static bool region_gone_locked(uint16_t id)
+{
+    int err = nmc_region_status(NULL, id, &transient.st);
+
+    return err == -ENOENT || err == -ENXIO || (err == 0 && transient.st.spare);
+}
+
+/* After an information request closed its port: remember id if its region
+ * went with it. */
+static void note_if_transient(uint16_t id)
+{
+    pthread_mutex_lock(&transient.lock);
+    if (id != 0 && region_gone_locked(id))
+        transient.ids[transient.next++ % TRANSIENT_IDS] = id;
+    pthread_mutex_unlock(&transient.lock);
+}
+
+/* The mem id a REGISTER asks the engine for: 0 for an id of a region an
+ * information request made and closed, if no region has it now. */
+static uint16_t mem_id_to_ask(uint16_t id)
+{
+    bool own = false;
+
+    pthread_mutex_lock(&transient.lock);
+    for (unsigned k = 0; id != 0 && k < TRANSIENT_IDS && !own; k++)
+        own = transient.ids[k] == id;
+    own = own && region_gone_locked(id);
+    pthread_mutex_unlock(&transient.lock);
+    return own ? 0 : id;
 }
 
 /* A named port opened only to answer an information request (netmap
@@ -184,6 +233,7 @@ static int do_port_info(const char *name, struct nmreq_port_info_get *pi)
     nmc_port_close(port);
     if (err < 0)
         return err;
+    note_if_transient(info.nr_mem_id);
     pi->nr_memsize = info.nr_memsize;
     pi->nr_tx_slots = info.nr_tx_slots;
     pi->nr_rx_slots = info.nr_rx_slots;
@@ -211,6 +261,7 @@ static int do_pools_info(const char *name, struct nmreq_pools_info *pi)
     nmc_port_close(port);
     if (err < 0)
         return err;
+    note_if_transient(p.mem_id);
     memset(pi, 0, sizeof(*pi));
     pi->nr_memsize = p.memsize;
     pi->nr_mem_id = p.mem_id;

@@ -109,6 +109,19 @@ def test_niocunregif_and_nioconfig_answer_eopnotsupp(rundir, tmp_path):
     assert out.stdout == "unregif ok\n" and out.stderr == ""
 
 
+def test_register_with_the_mem_id_an_info_request_gave(rundir, tmp_path):
+    """PORT_INFO_GET (or legacy NIOCGINFO) of a port nobody holds, then
+    REGISTER with the nr_mem_id it answered (tests/devnetmap/nm_infoid.c):
+    the registration succeeds, as on netmap whose default allocator keeps
+    that id, where it was EINVAL (the id named the region the request had
+    made and closed)."""
+    prog = _cc(tmp_path / "nm_infoid", source=ROOT / "tests" / "devnetmap" / "nm_infoid.c")
+    out = nmexec(prog, rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "infoid ok\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"]
+
+
 def nmexec(*argv, rundir=None, timeout=120) -> subprocess.CompletedProcess:
     pre = ["--rundir", str(rundir)] if rundir else []
     return subprocess.run([sys.executable, "-m", "nmcompat.tools", "exec", *pre, "--", *map(str, argv)],
