@@ -86,7 +86,8 @@ def _main(argv) -> int:
     if args.json:
         print(json.dumps(st, indent=1))
         return 0
-    print(f"{st['rundir']}: {len(st['regions'])} regions, {_mib(st['used'])} of tmpfs used")
+    n = len(st['regions'])
+    print(f"{st['rundir']}: {n} region{'' if n == 1 else 's'}, {_mib(st['used'])} of tmpfs used")
     for r in st["regions"]:
         _print_region(r)
     for sw, ports in sorted(st["switches"].items()):
