@@ -364,7 +364,7 @@ static void remove_orphans(const char *rundir, struct nmc_gc_report *rep)
     }
     for (uint32_t id = 2; id < ID_LIMIT; id++) {
         if (has(ids->ctl, id) && stillborn(rundir, (uint16_t)id)) {
-            nmc_region_unlink_wake(rundir, (uint16_t)id);
+            rep->files += nmc_region_unlink_wake(rundir, (uint16_t)id);
             snprintf(name, sizeof(name), "mem.%u", (unsigned)id);
             rep->files += unlink_path(rundir, name);
             snprintf(name, sizeof(name), "ctl.%u", (unsigned)id);

@@ -308,7 +308,7 @@ uint32_t nmc_spare_release(const char *rundir, uint16_t keep);
 bool nmc_space_enough(const char *rundir, uint64_t bytes);
 bool nmc_holder_alive(int fd, uint32_t h);
 void nmc_region_unlink_parents(const char *rundir, struct nmc_region *r);
-void nmc_region_unlink_wake(const char *rundir, uint16_t mem_id);
+uint32_t nmc_region_unlink_wake(const char *rundir, uint16_t mem_id);
 bool nmc_region_wake_name(const char *name, uint32_t *mem_id);
 void nmc_region_path(const char *rundir, uint16_t mem_id, char *out, size_t len);
 void nmc_region_ctl_path(const char *rundir, uint16_t mem_id, char *out, size_t len);

@@ -264,17 +264,20 @@ bool nmc_region_wake_name(const char *name, uint32_t *mem_id)
     return true;
 }
 
-/* Remove a region's second names (before its files: see nmc_region_reap). */
-void nmc_region_unlink_wake(const char *rundir, uint16_t mem_id)
+/* Remove a region's second names (before its files: see nmc_region_reap);
+ * how many there were. */
+uint32_t nmc_region_unlink_wake(const char *rundir, uint16_t mem_id)
 {
     static const char *const kinds[] = { "ctl", "mem" };
     char name[32], path[256];
+    uint32_t removed = 0;
 
     for (int i = 0; i < 2; i++) {
         wake_name(mem_id, kinds[i], name, sizeof(name));
         snprintf(path, sizeof(path), "%s/" NMC_WAKE_DIR "/%s", rundir, name);
-        unlink(path);
+        removed += unlink(path) == 0;
     }
+    return removed;
 }
 
 /* Give a new region's two files their second names in wake/ (a name left
