@@ -435,8 +435,9 @@ int nmc_region_create(const char *rundir, int names_fd, uint32_t buf_num, uint32
 }
 
 /* Where a region's files are opened from: by path in the runtime
- * directory, or by their second names through a descriptor of wake/ (-1:
- * not yet tried); owner is whose they must be. */
+ * directory, or (via_wake) by their second names through wake_dir, an
+ * O_PATH descriptor of wake/ (-1: none at hand); owner is whose they must
+ * then be. */
 struct region_files {
     const char *rundir;
     int wake_dir;
