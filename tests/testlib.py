@@ -108,9 +108,10 @@ def rundir_entries(path: Path) -> List[str]:
     """What is in a runtime directory, but for the spare regions a close
     keeps for the next region of their shape (csrc/core/spare.c): the engine's
     cache, not a leak.  Each is checked to be one: named by a link spare.<k>
-    (k < 4), with no port, no holder, and every buffer free.  The sockets
-    in the directory wake/ are listed as wake/<name>; wake/ itself, which
-    stays, is not listed."""
+    (k < 4), with no port, no holder, and every buffer free; its files'
+    second names in wake/ go with it.  The entries of the directory wake/
+    (sockets, second names of region files) are listed as wake/<name>;
+    wake/ itself, which stays, is not listed."""
     from nmcompat import rundir as rundir_lib
 
     if not path.exists():
@@ -129,7 +130,10 @@ def rundir_entries(path: Path) -> List[str]:
         st = rundir_lib.region(str(path), mem_id)
         assert st["spare"] and not st["ports"] and not st["holders"], (name, st)
         assert st["buf_free"] == st["buf_num"] - 2, ("a spare with buffers in use", name, st)
-        spares |= {name, target, f"ctl.{mem_id}"}
+        seconds = {f"wake/mem.{mem_id}.ctl": f"ctl.{mem_id}", f"wake/mem.{mem_id}.mem": target}
+        for second, first in seconds.items():   # a spare keeps its files' second names (region.c)
+            assert os.path.samefile(path / second, path / first), (second, first)
+        spares |= {name, target, f"ctl.{mem_id}", *seconds}
     return [n for n in names if n not in spares]
 
 

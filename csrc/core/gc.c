@@ -339,6 +339,17 @@ static bool orphan(const char *rundir, const char *name, const struct idset *ids
     return false;
 }
 
+/* An entry of wake/ of an id without a region: a holder socket, or a
+ * second name of a region file (region.c). */
+static bool wake_orphan(const char *rundir, const char *name, const struct idset *ids)
+{
+    uint32_t id;
+
+    if (nmc_region_wake_name(name, &id))
+        return !has(ids->ctl, id);
+    return strstr(name, ".sock") && orphan(rundir, name, ids);
+}
+
 /* Under the name lock: stillborn regions, then orphan names. */
 static void remove_orphans(const char *rundir, struct nmc_gc_report *rep)
 {
@@ -353,6 +364,7 @@ static void remove_orphans(const char *rundir, struct nmc_gc_report *rep)
     }
     for (uint32_t id = 2; id < ID_LIMIT; id++) {
         if (has(ids->ctl, id) && stillborn(rundir, (uint16_t)id)) {
+            rep->files += nmc_region_unlink_wake(rundir, (uint16_t)id);
             snprintf(name, sizeof(name), "mem.%u", (unsigned)id);
             rep->files += unlink_path(rundir, name);
             snprintf(name, sizeof(name), "ctl.%u", (unsigned)id);
@@ -367,9 +379,9 @@ static void remove_orphans(const char *rundir, struct nmc_gc_report *rep)
         closedir(d);
     }
     snprintf(wake, sizeof(wake), "%s/" NMC_WAKE_DIR, rundir);
-    if ((d = opendir(wake)) != NULL) {  /* holder sockets (wake.c) */
+    if ((d = opendir(wake)) != NULL) {  /* holder sockets (wake.c), second names of region files */
         while ((de = readdir(d)) != NULL)
-            if (strstr(de->d_name, ".sock") && orphan(rundir, de->d_name, ids))
+            if (wake_orphan(rundir, de->d_name, ids))
                 rep->files += unlink_path(wake, de->d_name);
         closedir(d);
     }

@@ -76,6 +76,11 @@
 #define NMC_LOCK_READY     0x6c6f636bu      /* "lock" */
 #define NMC_WAKE_DIR       "wake"            /* <rundir>/wake: the ports' sockets (wake.c) */
 #define NMC_WAKE_DIR_MODE  0711
+/* A region's two files: reached by path only through the 0700 runtime
+ * directory or the unlistable wake/ (their second names, mem.<id>.ctl and
+ * mem.<id>.mem), so that an opener that dropped its privileges can still
+ * map a peer's region through its descriptor of wake/ (DESIGN §13). */
+#define NMC_REGION_FILE_MODE 0666
 #define NMC_WAKE_SOCK_MODE 0622
 
 #define NMC_CACHELINE 64
@@ -269,6 +274,11 @@ void *nmc_map_shared(size_t len, int fd);
 
 int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r,
                       enum nmc_lock_mode lock);
+/* The same, falling back on the region's second names in wake/ (reached
+ * through wake_dir, an O_PATH descriptor of it) when the runtime directory
+ * is out of reach: an opener that dropped its privileges since. */
+int nmc_region_attach_via(const char *rundir, int wake_dir, uint16_t mem_id,
+                          struct nmc_region *r, enum nmc_lock_mode lock);
 void nmc_region_unlock(struct nmc_region *r);
 int nmc_region_inspect(const char *rundir, uint16_t mem_id, struct nmc_region *r);
 int nmc_port_lock_region(const struct nmc_port *p);     /* port.c: a new fd holding it */
@@ -298,6 +308,8 @@ uint32_t nmc_spare_release(const char *rundir, uint16_t keep);
 bool nmc_space_enough(const char *rundir, uint64_t bytes);
 bool nmc_holder_alive(int fd, uint32_t h);
 void nmc_region_unlink_parents(const char *rundir, struct nmc_region *r);
+uint32_t nmc_region_unlink_wake(const char *rundir, uint16_t mem_id);
+bool nmc_region_wake_name(const char *name, uint32_t *mem_id);
 void nmc_region_path(const char *rundir, uint16_t mem_id, char *out, size_t len);
 void nmc_region_ctl_path(const char *rundir, uint16_t mem_id, char *out, size_t len);
 void nmc_region_unmap(uint8_t *ctl, uint8_t *mem, const struct nmc_geom *g);
@@ -391,6 +403,7 @@ void nmc_fd_export(struct nmc_port *p);                 /* sync.c */
 bool nmc_wake_writable(struct nmc_port *p);
 void nmc_wake_fill(struct nmc_port *p, struct nmc_lring *lr);
 void nmc_sock_path(const char *rundir, uint16_t mem_id, uint32_t h, char *out, size_t len);
+int nmc_wake_dir_open(const char *rundir);
 
 /* Copy a name, truncating to size-1 bytes (netmap's IFNAMSIZ fields). */
 static inline void nmc_copy_name(char *dst, size_t size, const char *src)

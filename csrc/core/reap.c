@@ -220,10 +220,13 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r)
     if (r->keep_spare && !r->hdr->spare && nmc_spare_keep(rundir, r))
         return 1;                       /* gone as far as names go */
     nmc_spare_unlink(rundir, r);        /* a link left by a keep or take cut short too */
-    /* links first: while the files exist, whoever follows a link waits for
-     * our lock and then finds the control file unlinked; the control file
-     * last, so that while it is absent its id is free */
+    /* links first (and the files' second names in wake/: the control
+     * file's link count says it was removed): while the files exist,
+     * whoever follows a link waits for our lock and then finds the control
+     * file unlinked; the control file last, so that while it is absent its
+     * id is free */
     nmc_region_unlink_parents(rundir, r);
+    nmc_region_unlink_wake(rundir, r->mem_id);
     nmc_region_path(rundir, r->mem_id, path, sizeof(path));
     unlink(path);
     nmc_region_ctl_path(rundir, r->mem_id, path, sizeof(path));

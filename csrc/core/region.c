@@ -227,11 +227,83 @@ static int map_region(int ctl_fd, int mem_fd, const struct nmc_geom *g, struct n
     return 0;
 }
 
+/* A region file, with its mode whatever the umask (NMC_REGION_FILE_MODE). */
 static int create_file(const char *path)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int err;
 
-    return fd < 0 ? -errno : fd;
+    if (fd < 0)
+        return -errno;
+    if (fchmod(fd, NMC_REGION_FILE_MODE) < 0) {
+        err = -errno;
+        close(fd);
+        unlink(path);
+        return err;
+    }
+    return fd;
+}
+
+/* The second name of a region file in wake/: "mem.<id>.ctl" or "mem.<id>.mem". */
+static void wake_name(uint16_t mem_id, const char *kind, char *out, size_t len)
+{
+    snprintf(out, len, "mem.%u.%s", (unsigned)mem_id, kind);
+}
+
+/* Is `name` (an entry of wake/) a second name of a region file?  Its id. */
+bool nmc_region_wake_name(const char *name, uint32_t *mem_id)
+{
+    char kind[4];
+    unsigned id;
+    int end = 0;
+
+    if (sscanf(name, "mem.%5u.%3[a-z]%n", &id, kind, &end) != 2 || name[end] ||
+        id < 2 || id > 65535 || (strcmp(kind, "ctl") && strcmp(kind, "mem")))
+        return false;
+    *mem_id = id;
+    return true;
+}
+
+/* Remove a region's second names (before its files: see nmc_region_reap);
+ * how many there were. */
+uint32_t nmc_region_unlink_wake(const char *rundir, uint16_t mem_id)
+{
+    static const char *const kinds[] = { "ctl", "mem" };
+    char name[32], path[256];
+    uint32_t removed = 0;
+
+    for (int i = 0; i < 2; i++) {
+        wake_name(mem_id, kinds[i], name, sizeof(name));
+        snprintf(path, sizeof(path), "%s/" NMC_WAKE_DIR "/%s", rundir, name);
+        removed += unlink(path) == 0;
+    }
+    return removed;
+}
+
+/* Give a new region's two files their second names in wake/ (a name left
+ * by a dead region of this id is replaced). */
+static int link_wake(const char *rundir, uint16_t mem_id)
+{
+    static const char *const kinds[] = { "ctl", "mem" };
+    char name[32], path[256];
+    int dir, err = 0;
+
+    if ((dir = nmc_wake_dir_open(rundir)) < 0)
+        return dir;
+    nmc_region_unlink_wake(rundir, mem_id);
+    for (int i = 0; i < 2 && !err; i++) {
+        if (i == 0)
+            nmc_region_ctl_path(rundir, mem_id, path, sizeof(path));
+        else
+            nmc_region_path(rundir, mem_id, path, sizeof(path));
+        wake_name(mem_id, kinds[i], name, sizeof(name));
+        if (linkat(AT_FDCWD, path, dir, name, 0) < 0)
+            err = -errno;
+    }
+    close(dir);
+    if (err < 0)
+        nmc_region_unlink_wake(rundir, mem_id);
+    return err;
 }
 
 /* One more region created: the per-open collection lists the directory
@@ -341,6 +413,12 @@ int nmc_region_create(const char *rundir, int names_fd, uint32_t buf_num, uint32
         close(ctl_fd);
         return err;
     }
+    if ((err = link_wake(rundir, id)) < 0) {
+        nmc_region_detach(r);
+        unlink(mem_path);
+        unlink(ctl_path);
+        return err;
+    }
     r->locked = true;
     r->mem_id = id;
     r->rundir = rundir;                 /* for claims (the caller's string outlives r) */
@@ -356,16 +434,27 @@ int nmc_region_create(const char *rundir, int names_fd, uint32_t buf_num, uint32
     return 0;
 }
 
-/* Open one of a region's files, ours and a regular file of the expected
- * size (0: any, the size is checked later). */
-static int open_checked(const char *path, uint64_t size)
+/* Where a region's files are opened from: by path in the runtime
+ * directory, or (via_wake) by their second names through wake_dir, an
+ * O_PATH descriptor of wake/ (-1: none at hand); owner is whose they must
+ * then be. */
+struct region_files {
+    const char *rundir;
+    int wake_dir;
+    bool via_wake;
+    uid_t owner;
+};
+
+/* Open one of a region's files, owner's and a regular file of the
+ * expected size (0: any, the size is checked later). */
+static int open_checked(const char *path, uint64_t size, uid_t owner)
 {
     struct stat st;
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 
     if (fd < 0)
         return errno == ENOENT ? -ENXIO : -errno;
-    if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) < 0 || st.st_uid != owner || !S_ISREG(st.st_mode)) {
         close(fd);
         return -EACCES;
     }
@@ -374,6 +463,36 @@ static int open_checked(const char *path, uint64_t size)
         return -EINVAL;
     }
     return fd;
+}
+
+/* Open file `kind` ("ctl" or "mem") of region mem_id: by path; when the
+ * runtime directory is out of reach (EACCES, EPERM) and a descriptor of
+ * wake/ is at hand, by its second name through /proc/self/fd, as wake.c
+ * sends to sockets; the file must then be wake/'s owner's.  Once one file
+ * came that way, the other does too. */
+static int open_region_file(struct region_files *f, uint16_t mem_id, const char *kind,
+                            uint64_t size)
+{
+    char path[256], name[32];
+    struct stat st;
+    int fd;
+
+    if (!f->via_wake) {
+        if (kind[0] == 'c')
+            nmc_region_ctl_path(f->rundir, mem_id, path, sizeof(path));
+        else
+            nmc_region_path(f->rundir, mem_id, path, sizeof(path));
+        fd = open_checked(path, size, geteuid());
+        if ((fd != -EACCES && fd != -EPERM) || f->wake_dir < 0)
+            return fd;
+        if (fstat(f->wake_dir, &st) < 0)
+            return -errno;
+        f->via_wake = true;
+        f->owner = st.st_uid;
+    }
+    wake_name(mem_id, kind, name, sizeof(name));
+    snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", f->wake_dir, name);
+    return open_checked(path, size, f->owner);
 }
 
 /* The header of a control file: another build's layout is -EPROTO, a
@@ -405,13 +524,18 @@ static int check_header(int fd, uint16_t mem_id, struct nmc_geom *g)
 int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r,
                       enum nmc_lock_mode lock)
 {
-    char path[256];
+    return nmc_region_attach_via(rundir, -1, mem_id, r, lock);
+}
+
+int nmc_region_attach_via(const char *rundir, int wake_dir, uint16_t mem_id,
+                          struct nmc_region *r, enum nmc_lock_mode lock)
+{
+    struct region_files f = { .rundir = rundir, .wake_dir = wake_dir };
     struct nmc_geom g;
     struct stat st;
     int ctl_fd, mem_fd, err;
 
-    nmc_region_ctl_path(rundir, mem_id, path, sizeof(path));
-    if ((ctl_fd = open_checked(path, 0)) < 0)
+    if ((ctl_fd = open_region_file(&f, mem_id, "ctl", 0)) < 0)
         return ctl_fd;
     if (lock != NMC_NOLOCK &&
         (err = nmc_lock_byte(ctl_fd, NMC_REGION_LOCK_BYTE, F_WRLCK, lock == NMC_LOCK_WAIT)) < 0)
@@ -421,8 +545,7 @@ int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r,
         goto fail;
     if ((err = check_header(ctl_fd, mem_id, &g)) < 0)
         goto fail;
-    nmc_region_path(rundir, mem_id, path, sizeof(path));
-    if ((err = mem_fd = open_checked(path, g.memsize)) < 0)
+    if ((err = mem_fd = open_region_file(&f, mem_id, "mem", g.memsize)) < 0)
         goto fail;
     if ((err = map_region(ctl_fd, mem_fd, &g, r)) < 0) {
         close(mem_fd);

@@ -50,7 +50,7 @@ static int make_addr(const char *path, struct sockaddr_un *sun)
 /* The wake directory, made if missing (0711: searchable, not listable, by
  * whoever reaches it; only its owner can, through the 0700 runtime
  * directory, or a process holding its descriptor), opened O_PATH. */
-static int open_wake_dir(const char *rundir)
+int nmc_wake_dir_open(const char *rundir)
 {
     char path[256];
     struct stat st;
@@ -82,7 +82,7 @@ int nmc_wake_setup(struct nmc_port *p)
     nmc_sock_path(p->rundir, p->mem_id, p->hidx, path, sizeof(path));
     if ((err = make_addr(path, &sun)) < 0)
         return err;
-    if ((p->wake_dir = open_wake_dir(p->rundir)) < 0)
+    if ((p->wake_dir = nmc_wake_dir_open(p->rundir)) < 0)
         return p->wake_dir;
     p->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     p->bell = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

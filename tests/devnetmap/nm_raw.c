@@ -55,6 +55,13 @@
  *                               room and for frames; prints "dropped done N",
  *                               waits for SIGUSR1, closes both and prints
  *                               "dropped ok N"
+ *   nm_raw dropsend PORT N      PORT registered, then the process becomes
+ *                               nobody and prints "dropped"; waits for
+ *                               SIGUSR1 (its peers are there), polls for
+ *                               POLLOUT, sends N frames on PORT, then
+ *                               receives N on it in poll(); prints
+ *                               "dropsend done N", waits for SIGUSR1,
+ *                               closes and prints "dropsend ok N"
  *   nm_raw peer RX TX N         the other side: receives N frames on RX,
  *                               then sends N on TX, both through poll();
  *                               prints "peer done N", waits for SIGUSR1,
@@ -294,6 +301,30 @@ static int run_dropped(const char *txname, const char *rxname, unsigned n)
     close_port(&tx);
     close_port(&rx);
     printf("dropped ok %u\n", n);
+    return 0;
+}
+
+/* One port (a VALE port: sent to whoever is on its switch, received from
+ * them) used only after the privileges went. */
+static int run_dropsend(const char *name, unsigned n)
+{
+    struct pollfd out;
+    struct port p;
+
+    block_usr1();
+    open_port(&p, name, NR_REG_ALL_NIC);
+    CHECK(setgroups(0, NULL) == 0 && setgid(65534) == 0 && setuid(65534) == 0, "dropping privileges");
+    CHECK(getuid() == 65534 && geteuid() == 65534 && getegid() == 65534, "still privileged");
+    printf("dropped\n");
+    wait_usr1();
+    out = (struct pollfd){ .fd = p.fd, .events = POLLOUT };
+    CHECK(poll(&out, 1, 10000) == 1 && out.revents == POLLOUT, "poll POLLOUT %d", out.revents);
+    send_all(&p, n);
+    receive(&p, n);
+    printf("dropsend done %u\n", n);
+    wait_usr1();
+    close_port(&p);
+    printf("dropsend ok %u\n", n);
     return 0;
 }
 
@@ -769,6 +800,8 @@ int main(int argc, char **argv)
         return run_fork(argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 5 && strcmp(argv[1], "dropped") == 0)
         return run_dropped(argv[2], argv[3], (unsigned)atoi(argv[4]));
+    if (argc == 4 && strcmp(argv[1], "dropsend") == 0)
+        return run_dropsend(argv[2], (unsigned)atoi(argv[3]));
     if (argc == 5 && strcmp(argv[1], "peer") == 0)
         return run_peer(argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 4 && strcmp(argv[1], "send") == 0)
@@ -777,6 +810,6 @@ int main(int argc, char **argv)
         return run_recv(argv[2], (unsigned)atoi(argv[3]));
     if (argc == 3 && strcmp(argv[1], "errors") == 0)
         return run_errors(argv[2]);
-    fprintf(stderr, "usage: nm_raw traffic|select|epoll|fork|pass|dropped TX RX N | firstwait poll|select|epoll scm|exec TX RX N | peer RX TX N | send TX N | recv RX N | legacy PARENT N | errors PARENT\n");
+    fprintf(stderr, "usage: nm_raw traffic|select|epoll|fork|pass|dropped TX RX N | dropsend PORT N | firstwait poll|select|epoll scm|exec TX RX N | peer RX TX N | send TX N | recv RX N | legacy PARENT N | errors PARENT\n");
     return 2;
 }

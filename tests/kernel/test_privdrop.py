@@ -201,3 +201,40 @@ def test_a_vale_port_receives_after_os_setuid(rundir, procs):
     assert _holders() == []
     assert _tool("gc").returncode == 0
     assert rundir_entries(rundir) == ["lock"]
+
+
+VALE_FRAMES = 500           # fewer than a receiver's ring holds: a switch drops what finds no room
+
+
+def test_a_vale_port_sends_after_the_opener_becomes_nobody(nm_raw, rundir, procs):
+    """A VALE port registered as root under exec, its program then nobody,
+    sends to root ports on its switch: one that opened before the drop, one
+    that opened after it; each receives every frame, in order (the sender
+    maps their regions only now, through its descriptor of wake/).  Then
+    it receives, in poll(), from a port that joins last.  Nothing is left
+    once all closed: check passes, gc leaves only the name lock."""
+    early = _exec(procs, nm_raw, "recv", "valeps:early", VALE_FRAMES)
+    early.expect("ready", timeout=30)
+    dropped = _exec(procs, nm_raw, "dropsend", "valeps:dropped", VALE_FRAMES)
+    dropped.expect("dropped", timeout=30)
+    late = _exec(procs, nm_raw, "recv", "valeps:late", VALE_FRAMES)
+    late.expect("ready", timeout=30)
+    os.kill(dropped.pid, signal.SIGUSR1)    # exec passes it on to its program
+    assert early.expect("recv ok", timeout=60) == f"recv ok {VALE_FRAMES}"
+    assert late.expect("recv ok", timeout=60) == f"recv ok {VALE_FRAMES}"
+    early.finish(timeout=30)
+    late.finish(timeout=30)
+    replier = _exec(procs, nm_raw, "send", "valeps:replier", VALE_FRAMES)
+    assert replier.expect("send ok", timeout=60) == f"send ok {VALE_FRAMES}"
+    replier.finish(timeout=30)
+    assert dropped.expect("dropsend done", timeout=60) == f"dropsend done {VALE_FRAMES}"
+    _check_ok()
+    os.kill(dropped.pid, signal.SIGUSR1)
+    dropped.finish(timeout=30)
+    assert dropped.out[-1] == f"dropsend ok {VALE_FRAMES}\n" and dropped.err == []
+    assert _holders() == []
+    _check_ok()
+    out = _tool("gc", "--json")
+    assert out.returncode == 0, out.stderr
+    assert rundir_entries(rundir) == ["lock"]
+    _check_ok()

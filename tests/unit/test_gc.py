@@ -83,14 +83,19 @@ def test_gc_reclaims_everything_and_orphan_files(rundir, procs):
         (rundir / "ctl.60001").write_bytes(b"")                     # never finished
         (rundir / "mem.60001").write_bytes(b"")
         (rundir / "wake" / "mem.60002.h3.sock").write_bytes(b"")   # socket of a gone region
+        os.link(rundir / "ctl.60001", rundir / "wake" / "mem.60001.ctl")   # its second name
+        for kind in ("ctl", "mem"):                                  # second names of a gone region
+            (rundir / "wake" / f"mem.60004.{kind}").write_bytes(b"")
         os.symlink("mem.60003", rundir / "parent.6e6f6e65")         # name of a gone region
         dead = set(rd.region_ids(str(rundir))) - {live, 60001}
         assert len(dead) >= 6, "the open reclaimed more than its budget"
         out = nmcompat_cli("gc", "--json")
         assert out.returncode == 0, out.stderr
         rep = json.loads(out.stdout)
-        assert rep["removed"] == len(dead) and rep["files"] == 5, rep
+        assert rep["removed"] == len(dead) and rep["files"] == 8, rep
         assert rd.region_ids(str(rundir)) == [live]
+        assert sorted(n for n in os.listdir(rundir / "wake") if not n.endswith(".sock")) == \
+            [f"mem.{live}.ctl", f"mem.{live}.mem"]          # the dead regions' went with them
         assert not any(n.startswith("vale.") for n in os.listdir(rundir))
     assert sorted(os.listdir(rundir)) == baseline
 

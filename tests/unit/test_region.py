@@ -172,11 +172,13 @@ def test_default_rundir(monkeypatch):
 
 
 @pytest.mark.parametrize("umask", [0, 0o077])
-def test_files_are_owner_only(rundir, umask):
-    """Whatever the umask: the rundir and its files are the owner's; the
-    sockets' directory wake/ is searchable (0711) and its sockets writable
-    (0622) by whoever reaches them, i.e. through the rundir or a descriptor
-    of wake/ taken by an opener that dropped its privileges since."""
+def test_files_are_reached_through_the_owners_directory_only(rundir, umask):
+    """Whatever the umask: the rundir is the owner's alone (0700), so what
+    is in it is reached by path by the owner only; the sockets' directory
+    wake/ is searchable (0711) and its entries usable by whoever reaches
+    them, i.e. through the rundir or a descriptor of wake/ taken by an
+    opener that dropped its privileges since: the sockets (0622) and the
+    second names of the region files (0666, the files themselves)."""
     old = os.umask(umask)
     try:
         with nmcompat.open("netmap:x{1", **SMALL) as a, nmcompat.open("netmap:x}1") as b:
@@ -192,18 +194,25 @@ def test_files_are_owner_only(rundir, umask):
                     continue
                 if name == "wake":      # reached only through the 0700 rundir, or a descriptor of it
                     assert stat.S_IMODE(st.st_mode) == 0o711
-                    for sock in os.listdir(rundir / name):
-                        st = os.lstat(rundir / name / sock)
-                        assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o622, sock
-                        assert st.st_uid == os.geteuid(), sock
-                        seen.add("sock")
+                    for entry in os.listdir(rundir / name):
+                        st = os.lstat(rundir / name / entry)
+                        assert st.st_uid == os.geteuid(), entry
+                        if entry.endswith(".sock"):
+                            assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o622, entry
+                            seen.add("sock")
+                            continue
+                        mem_id, kind = entry.split(".")[1:]
+                        first = rundir / (f"mem.{mem_id}" if kind == "mem" else f"ctl.{mem_id}")
+                        assert os.path.samefile(rundir / name / entry, first), entry
+                        seen.add("second name")
                     continue
-                assert stat.S_IMODE(st.st_mode) & 0o077 == 0, \
-                    f"{name} has mode {stat.S_IMODE(st.st_mode):o}"
-                if stat.S_ISREG(st.st_mode):
-                    assert stat.S_IMODE(st.st_mode) == 0o600, name
-                    seen.add("lock" if name == "lock" else "region")
-            assert seen == {"link", "lock", "region", "sock"}
+                if name.startswith(("mem.", "ctl.")):
+                    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o666, name
+                    seen.add("region")
+                    continue
+                assert stat.S_IMODE(st.st_mode) == 0o600 and stat.S_ISREG(st.st_mode), name
+                seen.add(name)
+            assert seen == {"link", "lock", "region", "sock", "second name"}
             assert a.info.region == b.info.region
     finally:
         os.umask(old)

@@ -84,8 +84,8 @@ def test_a_spare_link_to_a_region_that_is_gone(rundir):
     with nmcompat.open("valesp:a") as a:
         mem_id = a.info.mem_id
     (link,) = spares(rundir)
-    os.unlink(rundir / f"ctl.{mem_id}")         # as a removal cut short would leave it
-    os.unlink(rundir / f"mem.{mem_id}")
+    for name in (f"wake/mem.{mem_id}.ctl", f"wake/mem.{mem_id}.mem", f"mem.{mem_id}", f"ctl.{mem_id}"):
+        os.unlink(rundir / name)                # as a removal cut short would leave it
     with nmcompat.open("valesp:b") as b:
         assert b.info.mem_id != mem_id
     assert link in spares(rundir)               # b's region, kept in the freed link

@@ -240,6 +240,7 @@ def test_state_of_crashed_processes_is_reclaimed_on_the_next_open(agents, rundir
         left = _rundir_files(rundir)
         ctl = "ctl." + region.name.split(".")[1]
         assert sorted(left) == sorted(["vale.vale0", region.name, ctl, f"wake/{region.name}.h0.sock",
+                                       f"wake/{region.name}.ctl", f"wake/{region.name}.mem",
                                        "parent." + b"vale0:new".hex()])
         # the learned MACs of the dead ports are gone: this goes nowhere
         p.inject(frame(mac(1), mac(7), b"to-a-dead-mac", 60))

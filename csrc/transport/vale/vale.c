@@ -235,7 +235,7 @@ static int dst_map(struct nmc_port *p, uint32_t q)
     if (d->reg.ctl)
         nmc_region_detach(&d->reg);
     d->reg.fd = -1;
-    if ((err = nmc_region_attach(p->rundir, sp->mem_id, &d->reg, NMC_NOLOCK)) < 0)
+    if ((err = nmc_region_attach_via(p->rundir, p->wake_dir, sp->mem_id, &d->reg, NMC_NOLOCK)) < 0)
         return err;
     d->nrx = sp->nrx;
     d->rx_first_obj = sp->rx_first_obj;
