@@ -97,6 +97,8 @@ size_t nmd_body_size(uint16_t reqtype);
 int nmd_ctrl(int fd, struct nmd_file *f, struct nmreq_header *h, void *body);
 int nmd_legacy(int fd, struct nmd_file *f, unsigned long req, struct nmreq *nr);
 int nmd_nic_open(const char *ifname, struct nmc_pipe_req *req, struct nmc_port **out);    /* nmd_nic.c */
+int nmd_nic_info(const char *ifname, struct nmc_pipe_req *req, struct nmc_port_info *info,
+                 struct nmc_pools_info *pools);                                  /* nmd_nic.c */
 
 /* poll (nmd_poll.c), select (nmd_select.c) */
 int nmd_poll(struct pollfd *fds, nfds_t n, int timeout_ms, const sigset_t *mask);

@@ -193,26 +193,38 @@ static uint16_t mem_id_to_ask(uint16_t id)
     return own ? 0 : id;
 }
 
-/* A named port opened only to answer an information request (netmap
- * creates and destroys it too), binding no ring. */
-static int open_for_info(const char *name, uint16_t mem_id, struct nmc_port **port)
+/* What an information request on a name reports: a pipe or VALE port is
+ * opened for the answer and closed again, binding no ring (netmap creates
+ * and destroys it too); an interface is described as its REGISTER would
+ * report it, without attaching XDP or creating a socket (nmd_nic_info). */
+static int describe(const char *name, uint16_t mem_id, struct nmc_port_info *info,
+                    struct nmc_pools_info *pools)
 {
     struct nmc_pipe_req req = { .spin_us = -1, .mode = NR_REG_ALL_NIC, .mem_id = mem_id, .flags = NO_RINGS };
     struct nmc_portname t;
+    struct nmc_port *port;
     int err = resolve(name, &t);
 
-    if (err == 0 && names_nic(&t))
-        return -EOPNOTSUPP;             /* it would attach XDP only to answer: not yet */
-    return err < 0 ? err : open_target(&t, &req, port);
+    if (err < 0)
+        return err;
+    if (names_nic(&t))
+        return nmd_nic_info(t.parent, &req, info, pools);
+    if ((err = open_target(&t, &req, &port)) < 0)
+        return err;
+    if ((err = nmc_port_info(port, info)) == 0)
+        err = nmc_port_pools(port, pools);
+    nmc_port_close(port);
+    if (err == 0)
+        note_if_transient(info->nr_mem_id);
+    return err;
 }
 
-/* NETMAP_REQ_PORT_INFO_GET: a named port is opened for the answer and
- * closed again (netmap creates and destroys it too); no name: the memory
- * region nr_mem_id (1 if 0). */
+/* NETMAP_REQ_PORT_INFO_GET: a named port as describe() reports it; no
+ * name: the memory region nr_mem_id (1 if 0). */
 static int do_port_info(const char *name, struct nmreq_port_info_get *pi)
 {
     struct nmc_port_info info;
-    struct nmc_port *port;
+    struct nmc_pools_info pools;
     int err;
 
     if (name[0] == '\0') {
@@ -227,13 +239,8 @@ static int do_port_info(const char *name, struct nmreq_port_info_get *pi)
         pi->nr_mem_id = id;
         return err == -ENXIO || err == -ENOENT ? -EINVAL : err;
     }
-    if ((err = open_for_info(name, pi->nr_mem_id, &port)) < 0)
+    if ((err = describe(name, pi->nr_mem_id, &info, &pools)) < 0)
         return err;
-    err = nmc_port_info(port, &info);
-    nmc_port_close(port);
-    if (err < 0)
-        return err;
-    note_if_transient(info.nr_mem_id);
     pi->nr_memsize = info.nr_memsize;
     pi->nr_tx_slots = info.nr_tx_slots;
     pi->nr_rx_slots = info.nr_rx_slots;
@@ -245,23 +252,18 @@ static int do_port_info(const char *name, struct nmreq_port_info_get *pi)
     return 0;
 }
 
-/* NETMAP_REQ_POOLS_INFO_GET of a named port (opened for the answer, as
- * PORT_INFO_GET); no name: EINVAL, as netmap. */
+/* NETMAP_REQ_POOLS_INFO_GET of a named port (as describe() reports it);
+ * no name: EINVAL, as netmap. */
 static int do_pools_info(const char *name, struct nmreq_pools_info *pi)
 {
+    struct nmc_port_info info;
     struct nmc_pools_info p;
-    struct nmc_port *port;
     int err;
 
     if (name[0] == '\0')
         return -EINVAL;
-    if ((err = open_for_info(name, pi->nr_mem_id, &port)) < 0)
+    if ((err = describe(name, pi->nr_mem_id, &info, &p)) < 0)
         return err;
-    err = nmc_port_pools(port, &p);
-    nmc_port_close(port);
-    if (err < 0)
-        return err;
-    note_if_transient(p.mem_id);
     memset(pi, 0, sizeof(*pi));
     pi->nr_memsize = p.memsize;
     pi->nr_mem_id = p.mem_id;

@@ -65,11 +65,13 @@ static int send_text(int s, const char *text)
     return send(s, text, strlen(text), MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
-static int send_request(int s, const char *ifname, const struct nmc_pipe_req *req)
+/* verb "open" (a REGISTER) or "info" (an information request: the
+ * server's choice of backend, queues and slots, no socket). */
+static int send_request(int s, const char *verb, const char *ifname, const struct nmc_pipe_req *req)
 {
     char msg[2048];
-    int n = snprintf(msg, sizeof(msg), "open\nname=%s\nmode=%u\nringid=%u", ifname, req->mode,
-                     req->ringid);
+    int n = snprintf(msg, sizeof(msg), "%s\nname=%s\nmode=%u\nringid=%u", verb, ifname,
+                     req->mode, req->ringid);
 
     for (size_t i = 0; i < sizeof(passed_env) / sizeof(passed_env[0]); i++) {
         const char *v = getenv(passed_env[i]);
@@ -191,7 +193,7 @@ int nmd_nic_open(const char *ifname, struct nmc_pipe_req *req, struct nmc_port *
         free(g);
         return s;
     }
-    err = send_request(s, ifname, req);
+    err = send_request(s, "open", ifname, req);
     if (err == 0 && (err = read_grant(s, g)) == 0) {
         err = finish(s, open_granted(ifname, req, g, &port));
         if (err < 0 && port)
@@ -201,7 +203,44 @@ int nmd_nic_open(const char *ifname, struct nmc_pipe_req *req, struct nmc_port *
         nmd_real.close(g->fds[i]);
     nmd_real.close(s);
     free(g);
-    if (err == 0)
+    if (err == 0) {
         *out = port;
+        nmc_nic_drop_anchor();          /* the port holds the region an information request made */
+    }
+    return err;
+}
+
+/* NETMAP_REQ_PORT_INFO_GET, POOLS_INFO_GET and NIOCGINFO of an interface
+ * name: the counts its REGISTER would report, with no socket and no XDP
+ * program: the control plane answers the backend, queues and slots it
+ * would grant, the engine the process's NIC region (nmc_nic_describe). */
+int nmd_nic_info(const char *ifname, struct nmc_pipe_req *req, struct nmc_port_info *info,
+                 struct nmc_pools_info *pools)
+{
+    struct grant *g = calloc(1, sizeof(*g));
+    int s, err;
+
+    if (!g)
+        return -ENOMEM;
+    if ((s = connect_server()) < 0) {
+        free(g);
+        return s;
+    }
+    err = send_request(s, "info", ifname, req);
+    if (err == 0 && (err = read_grant(s, g)) == 0 && g->nfds != 0)
+        err = -EPROTO;
+    for (unsigned i = 0; i < g->nfds; i++)
+        nmd_real.close(g->fds[i]);
+    nmd_real.close(s);
+    if (err == 0) {
+        req->parent = ifname;
+        req->tx_rings = req->rx_rings = g->queues;
+        if (g->slots && !req->tx_slots)
+            req->tx_slots = g->slots;
+        if (g->slots && !req->rx_slots)
+            req->rx_slots = g->slots;
+        err = nmc_nic_describe(req, info, pools);
+    }
+    free(g);
     return err;
 }

@@ -186,6 +186,14 @@ struct nmc_pools_info {
     uint32_t buf_objtotal, buf_objsize;
 };
 int nmc_port_pools(const struct nmc_port *port, struct nmc_pools_info *out);
+/* What a REGISTER of a NIC port (req: parent, tx_rings = rx_rings =
+ * queues, slots, rundir) would report, without opening it: its rings and
+ * slots, and the process's NIC region; if it does not exist yet, it is
+ * made and held by an anchor (a null port "null:IFNAME" binding no ring)
+ * until nmc_nic_drop_anchor(), called once the process's NIC port is open. */
+int nmc_nic_describe(const struct nmc_pipe_req *req, struct nmc_port_info *info,
+                     struct nmc_pools_info *pools);
+void nmc_nic_drop_anchor(void);
 /* The descriptor to wait on with poll(2), select or epoll (level-triggered):
  * readable while an rxsync would hand out packets, writable while a txsync
  * would find room, from this call on whatever was called before (pipes and

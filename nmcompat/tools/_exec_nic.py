@@ -15,6 +15,12 @@ socket named by $NMCOMPAT_EXEC_SOCKET, one connection per request:
   server -> program   "ok" (with AF_XDP, once every bound queue is in the
                       XDP program's XSKMAP), or "err ERRNO MESSAGE"
 
+An information request (PORT_INFO_GET, POOLS_INFO_GET, NIOCGINFO) sends
+"info" with the same lines and gets "ok BACKEND QUEUES 0 SLOTS 0" (no
+descriptor, no socket made, no XDP program attached): the first backend
+in admode order that is usable and serves the interface, as grant() would
+try it; or "err ERRNO MESSAGE".
+
 The backend is chosen as nmcompat.open() chooses it (netmap's admode,
 NMCOMPAT_BACKEND).  The server creates the kernel sockets (AF_XDP, or an
 RX and a TX AF_PACKET socket per queue), attaches or joins nmcompat's XDP
@@ -141,6 +147,28 @@ def grant(name: str, mode: int, ringid: int) -> Tuple[Grant, int]:
                        f"{config.admode()} ({lines})")
 
 
+def describe(name: str, mode: int, ringid: int) -> Tuple[str, int, int]:
+    """(backend, queue count, slots) a grant() for name would start with,
+    creating nothing; Refusal with netmap's errno when none can serve it."""
+    spec = SimpleNamespace(text=f"netmap:{name}", name=name, mode=mode, ringid=ringid)
+    try:
+        names = backends.candidates(config.admode(), os.environ.get("NMCOMPAT_BACKEND", ""))
+    except ValueError as exc:
+        raise Refusal(errno.EINVAL, f"couldn't describe {spec.text}: {exc}") from None
+    reasons: List[str] = []
+    for bname in names:
+        backend = backends.get(bname)
+        probe = backend.probe()
+        if bname not in _GRANTS or not probe.ok:
+            reasons.append(f"{bname}: {probe.reason}")
+            continue
+        _, nq = backend.interface(spec)             # ENXIO, EINVAL, EOPNOTSUPP: the request's
+        slots = config.default_slots(emulated=True) if bname == "afpacket" else 0
+        return bname, nq, slots
+    raise Refusal(errno.EOPNOTSUPP, f"couldn't describe {spec.text}: no backend can serve it "
+                                    f"with admode {config.admode()} ({'; '.join(reasons)})")
+
+
 class _Settings:
     """The program's NMCOMPAT_* settings in force while one request is served."""
 
@@ -160,10 +188,14 @@ class _Settings:
                 os.environ[key] = value
 
 
-def parse_request(data: bytes) -> Tuple[str, int, int, Dict[str, str]]:
+VERBS = ("open", "info")
+
+
+def parse_request(data: bytes) -> Tuple[str, str, int, int, Dict[str, str]]:
+    """(verb, name, mode, ringid, the program's settings) of a request."""
     lines = data.decode("utf-8", "replace").split("\n")
-    if not lines or lines[0] != "open":
-        raise Refusal(errno.EINVAL, "couldn't serve a NIC request: not an open request")
+    if not lines or lines[0] not in VERBS:
+        raise Refusal(errno.EINVAL, "couldn't serve a NIC request: not an open or info request")
     fields = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
     try:
         name, mode, ringid = fields.pop("name"), int(fields.pop("mode")), int(fields.pop("ringid"))
@@ -172,7 +204,7 @@ def parse_request(data: bytes) -> Tuple[str, int, int, Dict[str, str]]:
     unknown = set(fields) - set(ENV_KEYS)
     if unknown:
         raise Refusal(errno.EINVAL, f"couldn't serve a NIC request: unknown keys {sorted(unknown)}")
-    return name, mode, ringid, fields
+    return lines[0], name, mode, ringid, fields
 
 
 def _send_grant(conn: socket.socket, g: Grant, nq: int) -> None:
@@ -185,11 +217,12 @@ def _send_grant(conn: socket.socket, g: Grant, nq: int) -> None:
         first = False
 
 
-def _choose(name: str, mode: int, ringid: int, settings: Dict[str, str]) -> Tuple[Grant, int]:
-    """grant() under the program's settings, its failures as Refusals."""
+def _choose(how, name: str, mode: int, ringid: int, settings: Dict[str, str]):
+    """how (grant or describe) under the program's settings, its failures
+    as Refusals."""
     with _Settings(settings):
         try:
-            return grant(name, mode, ringid)
+            return how(name, mode, ringid)
         except OSError as exc:
             raise Refusal(exc.errno or errno.EIO, str(exc).split("] ", 1)[-1]) from None
         except ValueError as exc:           # a setting of the program's that is no number
@@ -223,8 +256,12 @@ def serve_one(conn: socket.socket, log) -> None:
     server keeps nothing of it afterwards."""
     g: Optional[Grant] = None
     try:
-        name, mode, ringid, settings = parse_request(conn.recv(4096))
-        g, nq = _choose(name, mode, ringid, settings)
+        verb, name, mode, ringid, settings = parse_request(conn.recv(4096))
+        if verb == "info":
+            bname, nq, slots = _choose(describe, name, mode, ringid, settings)
+            conn.send(f"ok {bname} {nq} 0 {slots} 0".encode())
+            return
+        g, nq = _choose(grant, name, mode, ringid, settings)
         _send_grant(conn, g, nq)
         _complete(conn, g, name)
     except Refusal as exc:

@@ -10,6 +10,10 @@
  *                              ("netmap:IFNAME", NIOCREGIF), nm_nextpkt, nm_inject
  *   nm_nic register IFNAME MODE RINGID
  *                              one REGISTER; "register errno=E" (0: it worked)
+ *   nm_nic info IFNAME         PORT_INFO_GET, NIOCGINFO (legacy) and POOLS_INFO_GET
+ *                              on IFNAME, a line each ("info errno=E" if refused);
+ *                              then, after a line on stdin, REGISTER (all queues)
+ *                              and POOLS_INFO_GET again, a line each
  *
  * A test frame: broadcast from 02:00:00:00:00:0b (the peer) or ...:0a (us),
  * ethertype 0x88B5, a 32-bit sequence number, then bytes that depend on it;
@@ -177,6 +181,66 @@ static int run_register(const char *name, uint32_t mode, uint32_t ringid)
     return 0;
 }
 
+/* "WHAT tx_rings rx_rings tx_slots rx_slots memsize mem_id" */
+static void say_counts(const char *what, unsigned txr, unsigned rxr, unsigned txs, unsigned rxs,
+                       unsigned long long memsize, unsigned mem_id)
+{
+    printf("%s %u %u %u %u %llu %u\n", what, txr, rxr, txs, rxs, memsize, mem_id);
+}
+
+static void say_pools(int fd, const char *name)
+{
+    struct nmreq_pools_info pi;
+
+    memset(&pi, 0, sizeof(pi));
+    CHECK(ctrl(fd, name, NETMAP_REQ_POOLS_INFO_GET, &pi, 0) == 0, "POOLS_INFO_GET %s", name);
+    printf("pools %llu %u %u %u %u %u %u %u\n", (unsigned long long)pi.nr_memsize, pi.nr_mem_id,
+           pi.nr_if_pool_objtotal, pi.nr_ring_pool_objtotal, pi.nr_ring_pool_objsize,
+           pi.nr_buf_pool_objtotal, pi.nr_buf_pool_objsize, (unsigned)pi.nr_buf_pool_offset);
+}
+
+static void say_legacy_info(int fd, const char *name)
+{
+    struct nmreq nmr;
+
+    memset(&nmr, 0, sizeof(nmr));
+    snprintf(nmr.nr_name, sizeof(nmr.nr_name), "%s", name);
+    nmr.nr_version = NETMAP_API;
+    nmr.nr_flags = NR_REG_ALL_NIC;
+    CHECK(ioctl(fd, NIOCGINFO, &nmr) == 0, "NIOCGINFO %s", name);
+    say_counts("legacy", nmr.nr_tx_rings, nmr.nr_rx_rings, nmr.nr_tx_slots, nmr.nr_rx_slots,
+               nmr.nr_memsize, nmr.nr_arg2);
+}
+
+static int run_info(const char *name)
+{
+    struct nmreq_port_info_get pi;
+    struct nmreq_register reg;
+    char line[16];
+    int fd = open("/dev/netmap", O_RDWR | O_CLOEXEC);
+
+    CHECK(fd >= 0, "open /dev/netmap");
+    memset(&pi, 0, sizeof(pi));
+    if (ctrl(fd, name, NETMAP_REQ_PORT_INFO_GET, &pi, 0) < 0) {
+        printf("info errno=%d\n", errno);
+        return 0;
+    }
+    say_counts("info", pi.nr_tx_rings, pi.nr_rx_rings, pi.nr_tx_slots, pi.nr_rx_slots,
+               (unsigned long long)pi.nr_memsize, pi.nr_mem_id);
+    say_legacy_info(fd, name);
+    say_pools(fd, name);
+    fflush(stdout);
+    CHECK(fgets(line, sizeof(line), stdin) != NULL, "the go-ahead on stdin");
+    memset(&reg, 0, sizeof(reg));
+    reg.nr_mode = NR_REG_ALL_NIC;
+    CHECK(ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, 0) == 0, "REGISTER %s", name);
+    say_counts("register", reg.nr_tx_rings, reg.nr_rx_rings, reg.nr_tx_slots, reg.nr_rx_slots,
+               (unsigned long long)reg.nr_memsize, reg.nr_mem_id);
+    say_pools(fd, name);
+    CHECK(close(fd) == 0, "close");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "rxtx") == 0)
@@ -185,6 +249,8 @@ int main(int argc, char **argv)
         return run_legacy(argv[2], (unsigned)atoi(argv[3]));
     if (argc == 5 && strcmp(argv[1], "register") == 0)
         return run_register(argv[2], (uint32_t)atoi(argv[3]), (uint32_t)atoi(argv[4]));
-    fprintf(stderr, "usage: nm_nic rxtx|legacy IFNAME N | register IFNAME MODE RINGID\n");
+    if (argc == 3 && strcmp(argv[1], "info") == 0)
+        return run_info(argv[2]);
+    fprintf(stderr, "usage: nm_nic rxtx|legacy IFNAME N | register IFNAME MODE RINGID | info IFNAME\n");
     return 2;
 }

@@ -249,3 +249,72 @@ def test_nic_ports_under_exec_with_the_emulation_under_asan_and_ubsan(netns, nm_
     assert r["ready"] == "ready 1\n" and r["rc"] == 0 and r["out"] == f"rxtx ok {FRAMES}\n", r["err"][-4000:]
     assert r["got"] == [frame(seq, 0x0a) for seq in range(FRAMES)]
     assert r["attached_after"] is False
+
+
+def _info(argv, env) -> dict:
+    """Run `nm_nic info`: its three information lines, whether XDP is
+    attached after them, then (after the go-ahead) its REGISTER's lines."""
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = _line(proc.stdout, 20)
+        more = first.startswith("info ") and "errno" not in first    # written with it, or EOF
+        lines = [first] + ([proc.stdout.readline(), proc.stdout.readline()] if more else [])
+        attached = xdp_attached("va")
+        out, err = proc.communicate("go\n", timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return {"info": lines, "attached": attached, "rest": out.splitlines(), "err": err,
+            "rc": proc.returncode, "attached_after": xdp_attached("va")}
+
+
+@pytest.mark.parametrize("admode, queues, slots", [("0", 1, 1024), ("2", 1, 1024), ("0", 2, 1024),
+                                                   ("2", 2, 512)],
+                         ids=["afxdp", "afpacket-admode2", "afxdp-2-queues", "afpacket-ringsize-512"])
+def test_information_requests_on_a_veth_answer_what_its_register_reports(netns, nm_nic, rundir, admode,
+                                                                          queues, slots):
+    """PORT_INFO_GET, NIOCGINFO and POOLS_INFO_GET on an interface name
+    under exec: rings = its queues, the slots and the process's NIC region
+    its REGISTER then reports, with no XDP program attached by them."""
+    if queues > 1:
+        reshape_veth(netns, queues)
+    env = _env(NMCOMPAT_ADMODE=admode, NMCOMPAT_GENERIC_RINGSIZE=str(slots))
+    r = netns.run(_info, exec_argv(rundir, nm_nic, "info", "va"), env)
+    assert r["rc"] == 0 and len(r["info"]) == 3, r
+    info, legacy, pools = (line.split() for line in r["info"])
+    counts = info[1:]
+    assert counts[:4] == [str(queues), str(queues), str(slots), str(slots)]
+    assert int(counts[4]) > 0 and int(counts[5]) > 0, "a memory size and a region id"
+    assert legacy == ["legacy"] + counts
+    assert pools[1:3] == counts[4:6]
+    assert r["attached"] is False, "an information request attaches nothing"
+    assert r["rest"] == [" ".join(["register"] + counts), " ".join(pools)], r["err"]
+    assert r["attached_after"] is False
+
+
+@pytest.mark.parametrize("name, want", [("nosuch0", errno.ENXIO)], ids=["no-interface"])
+def test_information_requests_on_a_missing_interface_get_enxio(netns, nm_nic, rundir, name, want):
+    r = netns.run(_info, exec_argv(rundir, nm_nic, "info", name), _env())
+    assert (r["rc"], r["info"], r["attached"]) == (0, [f"info errno={want}\n"], False), r["err"]
+
+
+def test_information_requests_on_lo_agree_with_its_register(netns, nm_nic, rundir):
+    """lo: the information request gives what the REGISTER gives (its
+    counts, or the same errno)."""
+    r = netns.run(_info, exec_argv(rundir, nm_nic, "info", "lo"), _env())
+    reg = netns.run(_register, exec_argv(rundir, nm_nic, "register", "lo", NR_REG_ALL_NIC, 0), _env())
+    if r["info"][0].startswith("info errno="):
+        assert r["info"][0] == f"info errno={reg[1].split('=')[1]}", (r, reg)
+    else:
+        assert reg[1] == "register errno=0\n", reg
+        assert r["rest"][0] == " ".join(["register"] + r["info"][0].split()[1:]), r
+
+
+def test_without_exec_information_on_a_nic_name_is_eopnotsupp(netns, nm_nic, rundir):
+    """No control plane to ask: EOPNOTSUPP, as the REGISTER."""
+    from nmcompat.tools.exec import LIBRARY
+    env = _env(LD_PRELOAD=str(LIBRARY), NMCOMPAT_RUNDIR=str(rundir))
+    r = netns.run(_info, [str(nm_nic), "info", "va"], env)
+    assert (r["rc"], r["info"], r["attached"]) == (0, [f"info errno={errno.EOPNOTSUPP}\n"], False), r["err"]

@@ -72,7 +72,7 @@ def test_a_nested_exec_serves_its_own_programs():
 
 
 def test_the_control_plane_refuses_what_it_cannot_parse():
-    for data, what in ((b"close\n", "not an open request"), (b"open\nname=va\nmode=x\nringid=0", "missing"),
+    for data, what in ((b"close\n", "not an open or info request"), (b"open\nname=va\nmode=x\nringid=0", "missing"),
                        (b"open\nname=va\nmode=1\nringid=0\nNMCOMPAT_OTHER=1", "unknown keys")):
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         logged = []

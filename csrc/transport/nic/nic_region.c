@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,24 +29,34 @@ int nmc_nic_validate(const struct nmc_pipe_req *req)
     return 0;
 }
 
+/* The key of the process's NIC region for req, and the slots of its rings. */
+static struct nmc_pipe_req nic_region_key(const struct nmc_pipe_req *req, char *name, size_t len,
+                                          uint32_t *slots, uint32_t *rslots)
+{
+    struct nmc_pipe_req key = *req;
+
+    *slots = nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
+    *rslots = nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
+    snprintf(name, len, "nic.%d", (int)getpid());
+    key.parent = name;
+    key.mem_id = 0;
+    if (!key.buf_num) {
+        uint32_t need = 2 * req->tx_rings * (*slots + 2 * NMC_XSK_RX_FACTOR * *rslots) + req->extra_bufs + 2;
+        key.buf_num = need * 2 > NMC_NIC_DEF_BUF_NUM ? need * 2 : NMC_NIC_DEF_BUF_NUM;
+    }
+    return key;
+}
+
 /* The process's NIC region, and a new NIC record in it. */
 int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
                     uint32_t *port, uint32_t kind)
 {
-    struct nmc_pipe_req key = *req;
     char name[32];
-    uint32_t slots = nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
-    uint32_t rslots = nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
+    uint32_t slots, rslots;
+    struct nmc_pipe_req key = nic_region_key(req, name, sizeof(name), &slots, &rslots);
     struct nmc_port_rec *rec;
     int err;
 
-    snprintf(name, sizeof(name), "nic.%d", (int)getpid());
-    key.parent = name;
-    key.mem_id = 0;
-    if (!key.buf_num) {
-        uint32_t need = 2 * req->tx_rings * (slots + 2 * NMC_XSK_RX_FACTOR * rslots) + req->extra_bufs + 2;
-        key.buf_num = need * 2 > NMC_NIC_DEF_BUF_NUM ? need * 2 : NMC_NIC_DEF_BUF_NUM;
-    }
     if ((err = nmc_get_region(rundir, &key, r)) < 0)
         return err;
     if (!(rec = nmc_rec_alloc(r, kind, req->parent)))
@@ -61,6 +72,127 @@ int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct n
     return 0;
 }
 
+
+/* An information request of a process whose NIC region does not exist yet
+ * makes it, as netmap's NIC memory is there before any REGISTER, and keeps
+ * it with an anchor: a null port with no ring bound ("null:IFNAME"), held
+ * until the process's first NIC port opens (nmc_nic_drop_anchor), so that
+ * the REGISTER finds the region the answer described. */
+static struct nmc_port *anchor;
+static pid_t anchor_pid;                /* a child's inherited anchor is its parent's: not used */
+static pthread_mutex_t anchor_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int anchor_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                          uint32_t *port)
+{
+    char name[32];
+    uint32_t slots, rslots;
+    struct nmc_pipe_req key = nic_region_key(req, name, sizeof(name), &slots, &rslots);
+    struct nmc_port_rec *rec;
+    int err;
+
+    if ((err = nmc_get_region(rundir, &key, r)) < 0)
+        return err;
+    if (!(rec = nmc_rec_alloc(r, NMC_KIND_NULL, req->parent)))
+        return -ENOMEM;
+    rec->nends = 1;
+    if ((err = nmc_rec_add_rings(r, rec, 0, 0, 1, 2, true)) < 0 ||
+        (err = nmc_rec_add_rings(r, rec, 0, 1, 1, 2, true)) < 0) {
+        nmc_rec_free(r, rec);
+        return err;
+    }
+    rec->state = NMC_LIVE;
+    *port = (uint32_t)(rec - nmc_ports(r));
+    return 0;
+}
+
+static const struct nmc_transport_ops anchor_ops = {
+    .name = "null",
+    .kind = NMC_KIND_NULL,
+    .resolve = anchor_resolve,
+};
+
+void nmc_nic_drop_anchor(void)
+{
+    struct nmc_port *p;
+
+    pthread_mutex_lock(&anchor_lock);
+    p = anchor_pid == getpid() ? anchor : NULL;
+    anchor = NULL;
+    pthread_mutex_unlock(&anchor_lock);
+    if (p)
+        nmc_port_close(p);
+}
+
+/* The pools of region r, as nmc_port_pools() reports a port's. */
+static void region_pools(const struct nmc_region *r, struct nmc_pools_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->memsize = r->g.memsize;
+    out->mem_id = r->mem_id;
+    out->if_pool_offset = r->g.if_pool_ofs;
+    out->if_objtotal = r->g.if_units;
+    out->if_objsize = NMC_IF_UNIT;
+    out->ring_pool_offset = r->g.ring_pool_ofs;
+    out->ring_objtotal = r->g.ring_num;
+    out->ring_objsize = r->g.ring_size;
+    out->buf_pool_offset = r->g.buf_pool_ofs;
+    out->buf_objtotal = r->g.buf_num;
+    out->buf_objsize = r->g.buf_size;
+}
+
+/* The process's NIC region: its pools (existing, or made and anchored). */
+static int nic_region_pools(const char *rundir, const struct nmc_pipe_req *req,
+                            struct nmc_pools_info *pools)
+{
+    char name[32];
+    struct nmc_region r;
+    int err;
+
+    snprintf(name, sizeof(name), "nic.%d", (int)getpid());
+    pthread_mutex_lock(&anchor_lock);
+    if ((err = nmc_get_region_of(rundir, name, &r)) == 0) {
+        region_pools(&r, pools);
+        nmc_region_detach(&r);
+    } else if (err == -ENXIO) {
+        struct nmc_pipe_req areq = *req;
+        areq.mode = NR_REG_ALL_NIC;
+        areq.flags = NR_RX_RINGS_ONLY | NR_TX_RINGS_ONLY;      /* binding no ring */
+        if (anchor_pid != getpid())
+            anchor = NULL;
+        if (!anchor && (err = nmc_open_with(&areq, &anchor, &anchor_ops)) == 0)
+            anchor_pid = getpid();
+        if (anchor)
+            err = nmc_port_pools(anchor, pools);
+    }
+    pthread_mutex_unlock(&anchor_lock);
+    return err;
+}
+
+/* What a NIC REGISTER of req would report, without opening the port: its
+ * rings and slots, and the process's NIC region. */
+int nmc_nic_describe(const struct nmc_pipe_req *req, struct nmc_port_info *info,
+                     struct nmc_pools_info *pools)
+{
+    char rundir[160];
+    uint32_t slots, rslots;
+    int err;
+
+    if (!req || !info || !pools || !req->parent || req->tx_rings == 0 || req->tx_rings > NMC_NIC_MAXQ)
+        return -EINVAL;
+    if ((err = nmc_rundir_resolve(req->rundir, rundir, sizeof(rundir))) < 0 ||
+        (err = nic_region_pools(rundir, req, pools)) < 0)
+        return err;
+    slots = nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
+    rslots = nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
+    memset(info, 0, sizeof(*info));
+    info->nr_memsize = pools->memsize;
+    info->nr_tx_rings = info->nr_rx_rings = (uint16_t)req->tx_rings;
+    info->nr_tx_slots = slots;
+    info->nr_rx_slots = rslots;
+    info->nr_mem_id = pools->mem_id;
+    return 0;
+}
 
 /* Block until a kernel socket of a NIC port has something for `events`,
  * or nmc_port_interrupt() rings the port's own socket. */
