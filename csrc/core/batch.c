@@ -147,22 +147,27 @@ int nmc_port_info(const struct nmc_port *p, struct nmc_port_info *info)
     return 0;
 }
 
+void nmc_geom_pools(const struct nmc_geom *g, uint16_t mem_id, struct nmc_pools_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->memsize = g->memsize;
+    out->mem_id = mem_id;
+    out->if_pool_offset = g->if_pool_ofs;
+    out->if_objtotal = g->if_units;
+    out->if_objsize = NMC_IF_UNIT;
+    out->ring_pool_offset = g->ring_pool_ofs;
+    out->ring_objtotal = g->ring_num;
+    out->ring_objsize = g->ring_size;
+    out->buf_pool_offset = g->buf_pool_ofs;
+    out->buf_objtotal = g->buf_num;
+    out->buf_objsize = g->buf_size;
+}
+
 int nmc_port_pools(const struct nmc_port *p, struct nmc_pools_info *out)
 {
     if (!p || !out)
         return -EINVAL;
-    memset(out, 0, sizeof(*out));
-    out->memsize = p->g.memsize;
-    out->mem_id = p->mem_id;
-    out->if_pool_offset = p->g.if_pool_ofs;
-    out->if_objtotal = p->g.if_units;
-    out->if_objsize = NMC_IF_UNIT;
-    out->ring_pool_offset = p->g.ring_pool_ofs;
-    out->ring_objtotal = p->g.ring_num;
-    out->ring_objsize = p->g.ring_size;
-    out->buf_pool_offset = p->g.buf_pool_ofs;
-    out->buf_objtotal = p->g.buf_num;
-    out->buf_objsize = p->g.buf_size;
+    nmc_geom_pools(&p->g, p->mem_id, out);
     return 0;
 }
 

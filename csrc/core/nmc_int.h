@@ -272,6 +272,10 @@ int nmc_region_create(const char *rundir, int names_fd, uint32_t buf_num, uint32
  * holds their locks, for descriptors another process passed. */
 void *nmc_map_shared(size_t len, int fd);
 
+/* The pools of a region of geometry g (nmc_port_pools' answer), for a port
+ * of it or for the region alone. */
+void nmc_geom_pools(const struct nmc_geom *g, uint16_t mem_id, struct nmc_pools_info *out);
+
 int nmc_region_attach(const char *rundir, uint16_t mem_id, struct nmc_region *r,
                       enum nmc_lock_mode lock);
 /* The same, falling back on the region's second names in wake/ (reached

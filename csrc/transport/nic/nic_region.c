@@ -47,23 +47,22 @@ static struct nmc_pipe_req nic_region_key(const struct nmc_pipe_req *req, char *
     return key;
 }
 
-/* The process's NIC region, and a new NIC record in it. */
-int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
-                    uint32_t *port, uint32_t kind)
+/* The process's NIC region, and a new record of kind in it with one ring
+ * pair of ntx/nrx rings of the given slot counts. */
+static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, struct nmc_region *r,
+                          uint32_t *port, uint32_t kind, uint32_t ntx, uint32_t tx_slots,
+                          uint32_t nrx, uint32_t rx_slots, const char *name)
 {
-    char name[32];
-    uint32_t slots, rslots;
-    struct nmc_pipe_req key = nic_region_key(req, name, sizeof(name), &slots, &rslots);
     struct nmc_port_rec *rec;
     int err;
 
-    if ((err = nmc_get_region(rundir, &key, r)) < 0)
+    if ((err = nmc_get_region(rundir, key, r)) < 0)
         return err;
-    if (!(rec = nmc_rec_alloc(r, kind, req->parent)))
+    if (!(rec = nmc_rec_alloc(r, kind, name)))
         return -ENOMEM;
     rec->nends = 1;
-    if ((err = nmc_rec_add_rings(r, rec, 0, 0, req->tx_rings, slots, true)) < 0 ||
-        (err = nmc_rec_add_rings(r, rec, 0, 1, req->rx_rings, rslots, true)) < 0) {
+    if ((err = nmc_rec_add_rings(r, rec, 0, 0, ntx, tx_slots, true)) < 0 ||
+        (err = nmc_rec_add_rings(r, rec, 0, 1, nrx, rx_slots, true)) < 0) {
         nmc_rec_free(r, rec);
         return err;
     }
@@ -72,6 +71,17 @@ int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct n
     return 0;
 }
 
+/* The process's NIC region, and a new NIC record in it. */
+int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                    uint32_t *port, uint32_t kind)
+{
+    char name[32];
+    uint32_t slots, rslots;
+    struct nmc_pipe_req key = nic_region_key(req, name, sizeof(name), &slots, &rslots);
+
+    return nic_region_rec(rundir, &key, r, port, kind, req->tx_rings, slots, req->rx_rings, rslots,
+                          req->parent);
+}
 
 /* An information request of a process whose NIC region does not exist yet
  * makes it, as netmap's NIC memory is there before any REGISTER, and keeps
@@ -88,22 +98,8 @@ static int anchor_resolve(const char *rundir, const struct nmc_pipe_req *req, st
     char name[32];
     uint32_t slots, rslots;
     struct nmc_pipe_req key = nic_region_key(req, name, sizeof(name), &slots, &rslots);
-    struct nmc_port_rec *rec;
-    int err;
 
-    if ((err = nmc_get_region(rundir, &key, r)) < 0)
-        return err;
-    if (!(rec = nmc_rec_alloc(r, NMC_KIND_NULL, req->parent)))
-        return -ENOMEM;
-    rec->nends = 1;
-    if ((err = nmc_rec_add_rings(r, rec, 0, 0, 1, 2, true)) < 0 ||
-        (err = nmc_rec_add_rings(r, rec, 0, 1, 1, 2, true)) < 0) {
-        nmc_rec_free(r, rec);
-        return err;
-    }
-    rec->state = NMC_LIVE;
-    *port = (uint32_t)(rec - nmc_ports(r));
-    return 0;
+    return nic_region_rec(rundir, &key, r, port, NMC_KIND_NULL, 1, 2, 1, 2, req->parent);
 }
 
 static const struct nmc_transport_ops anchor_ops = {
@@ -124,23 +120,6 @@ void nmc_nic_drop_anchor(void)
         nmc_port_close(p);
 }
 
-/* The pools of region r, as nmc_port_pools() reports a port's. */
-static void region_pools(const struct nmc_region *r, struct nmc_pools_info *out)
-{
-    memset(out, 0, sizeof(*out));
-    out->memsize = r->g.memsize;
-    out->mem_id = r->mem_id;
-    out->if_pool_offset = r->g.if_pool_ofs;
-    out->if_objtotal = r->g.if_units;
-    out->if_objsize = NMC_IF_UNIT;
-    out->ring_pool_offset = r->g.ring_pool_ofs;
-    out->ring_objtotal = r->g.ring_num;
-    out->ring_objsize = r->g.ring_size;
-    out->buf_pool_offset = r->g.buf_pool_ofs;
-    out->buf_objtotal = r->g.buf_num;
-    out->buf_objsize = r->g.buf_size;
-}
-
 /* The process's NIC region: its pools (existing, or made and anchored). */
 static int nic_region_pools(const char *rundir, const struct nmc_pipe_req *req,
                             struct nmc_pools_info *pools)
@@ -152,7 +131,7 @@ static int nic_region_pools(const char *rundir, const struct nmc_pipe_req *req,
     snprintf(name, sizeof(name), "nic.%d", (int)getpid());
     pthread_mutex_lock(&anchor_lock);
     if ((err = nmc_get_region_of(rundir, name, &r)) == 0) {
-        region_pools(&r, pools);
+        nmc_geom_pools(&r.g, r.mem_id, pools);
         nmc_region_detach(&r);
     } else if (err == -ENXIO) {
         struct nmc_pipe_req areq = *req;
