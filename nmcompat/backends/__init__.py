@@ -19,7 +19,7 @@ import os
 from typing import Dict, Tuple
 
 from nmcompat import config
-from nmcompat._portspec import NR_MONITOR_RX, NR_MONITOR_TX, NR_ZCOPY_MON
+from nmcompat._portspec import NR_ZCOPY_MON
 from nmcompat.backends._base import Backend, Opened, Probe
 from nmcompat.errors import BackendUnavailable, BackendUnusable, OptionError, os_error
 
@@ -75,14 +75,12 @@ def _engine_kind(spec, rundir) -> str:
 
 
 # register flags the grammar accepts that no backend implements yet
-_UNIMPLEMENTED_FLAGS = ((NR_MONITOR_RX, "/r", "a monitor of the port's received packets"),
-                        (NR_MONITOR_TX, "/t", "a monitor of the port's transmitted packets"),
-                        (NR_ZCOPY_MON, "/z", "a zero-copy monitor"))
+_UNIMPLEMENTED_FLAGS = ((NR_ZCOPY_MON, "/z", "a zero-copy monitor"),)
 
 
 def refuse_unimplemented(spec) -> None:
     """EOPNOTSUPP naming the first flag or option of spec that is parsed
-    but not implemented: monitors (/r, /t, /z), @share, @extmem."""
+    but not implemented: zero-copy monitors (/z), @share, @extmem."""
     for bit, flag, what in _UNIMPLEMENTED_FLAGS:
         if spec.flags & bit:
             raise os_error(errno.EOPNOTSUPP, "open", spec.text,

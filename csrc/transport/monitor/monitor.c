@@ -1,0 +1,223 @@
+/*
+ * monitor.c -- netmap monitors as a port kind: "X/r", "X/t", "X/rt"
+ * (docs/DESIGN.md, "Monitors").
+ *
+ * A monitor is a port of its own in the monitored port's region, with as
+ * many rings as that port's end has in either direction.  Only its RX
+ * rings are used: ring k receives copies of what X's TX ring k sends (with
+ * NS_TXMON) and of what X's RX ring k delivers.  The copies are made by
+ * X's own syncs (core/monitor.c) through links the open puts in X's
+ * krings; the monitor's rxsync releases slots and takes what was published.
+ * Its TX rings have no buffers and never offer room.
+ *
+ * Monitors have no name of their own (a name with /r or /t always means a
+ * monitor of the port it names), so a monitor is never monitored.
+ */
+#include "nmc_transport.h"
+#include "nmc_kinds.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define MON_FLAGS (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON)
+
+/* The monitored port: the live record of another kind with the name. */
+static int find_target(struct nmc_region *r, const struct nmc_pipe_req *req)
+{
+    struct nmc_port_rec *ports = nmc_ports(r);
+    const char *id = req->pipe_id ? req->pipe_id : "";
+
+    for (uint32_t i = 0; i < NMC_MAX_PORTS; i++)
+        if (ports[i].state == NMC_LIVE && ports[i].kind != NMC_KIND_MONITOR &&
+            strncmp(ports[i].parent, req->parent, NMC_NAMELEN) == 0 &&
+            strncmp(ports[i].pipe_id, id, NMC_NAMELEN) == 0)
+            return (int)i;
+    return -EINVAL;
+}
+
+/* In netmap mode: some live holder binds that end of it. */
+static bool target_open(struct nmc_region *r, uint32_t port, uint32_t end)
+{
+    struct nmc_holder *hs = nmc_holders(r);
+
+    for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++)
+        if (hs[h].state == NMC_LIVE && hs[h].port == port && hs[h].end == end)
+            return true;
+    return false;
+}
+
+static void for_each_link(struct nmc_region *r, const struct nmc_port_rec *mon, bool link)
+{
+    struct nmc_kring *krs = nmc_krings(r->ctl, &r->g);
+    const struct nmc_port_rec *t = &nmc_ports(r)[mon->mon_port % NMC_MAX_PORTS];
+    uint32_t e = mon->mon_end, nmrx = mon->nrings[e][1];
+
+    if (t->state != NMC_LIVE || t->gen != mon->mon_gen)
+        return;                         /* the monitored port is gone: its rings with it */
+    for (uint32_t d = 0; d < 2; d++) {
+        uint32_t want = d == 0 ? NR_MONITOR_TX : NR_MONITOR_RX;
+        if (!(mon->mon_flags & want))
+            continue;
+        for (uint32_t k = 0; k < t->nrings[e][d] && k < nmrx; k++) {
+            uint32_t tobj = nmc_rec_obj(t, e, d, k) % r->g.ring_num;
+            uint32_t mobj = nmc_rec_obj(mon, e, 1, k) % r->g.ring_num;
+            if (link)
+                nmc_monitor_link(&krs[tobj], mobj, krs[mobj].kgen, want);
+            else
+                nmc_monitor_unlink(&krs[tobj], mobj);
+        }
+    }
+}
+
+/* Room for one more link on every ring the monitor would watch. */
+static bool links_free(struct nmc_region *r, const struct nmc_port_rec *t, uint32_t e,
+                       uint32_t flags)
+{
+    struct nmc_kring *krs = nmc_krings(r->ctl, &r->g);
+
+    for (uint32_t d = 0; d < 2; d++)
+        for (uint32_t k = 0; (flags & (d ? NR_MONITOR_RX : NR_MONITOR_TX)) && k < t->nrings[e][d]; k++)
+            if (krs[nmc_rec_obj(t, e, d, k) % r->g.ring_num].nmon >= NMC_MAX_MONITORS)
+                return false;
+    return true;
+}
+
+static int mon_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint32_t tport,
+                      uint32_t *port)
+{
+    struct nmc_port_rec *t = &nmc_ports(r)[tport], *rec;
+    struct nmc_kring *krs = nmc_krings(r->ctl, &r->g);
+    uint32_t e = req->role, n, slots;
+    int err;
+
+    n = t->nrings[e][0] > t->nrings[e][1] ? t->nrings[e][0] : t->nrings[e][1];
+    slots = t->nslots[e][0] > t->nslots[e][1] ? t->nslots[e][0] : t->nslots[e][1];
+    if (!(rec = nmc_rec_alloc(r, NMC_KIND_MONITOR, req->parent)))
+        return -ENOMEM;
+    nmc_copy_name(rec->pipe_id, NMC_NAMELEN, t->pipe_id);
+    rec->nends = e + 1;
+    rec->mon_port = tport;
+    rec->mon_end = e;
+    rec->mon_flags = (uint32_t)(req->flags & MON_FLAGS);
+    rec->mon_gen = t->gen;
+    if ((err = nmc_rec_add_rings(r, rec, e, 1, n, slots, true)) < 0 ||
+        (err = nmc_rec_add_rings(r, rec, e, 0, n, slots, false)) < 0) {
+        nmc_rec_free(r, rec);
+        return err;
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t tx = nmc_rec_obj(rec, e, 0, k);
+        struct netmap_ring *ring = nmc_ring_obj(r->mem, &r->g, tx);
+        krs[tx].hwtail = krs[tx].rtail = krs[tx].pipe_tail = 0;    /* never any room */
+        ring->tail = 0;
+        nmc_monitor_ring_init(&krs[nmc_rec_obj(rec, e, 1, k)]);
+    }
+    rec->state = NMC_LIVE;
+    for_each_link(r, rec, true);
+    *port = (uint32_t)(rec - nmc_ports(r));
+    return 0;
+}
+
+/* The monitored port's region, and a new monitor record in it: EINVAL
+ * when no such port is open (netmap: the port must be in netmap mode). */
+static int mon_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                       uint32_t *port)
+{
+    int t, err;
+
+    if ((err = nmc_get_region_of(rundir, req->parent, r)) < 0)
+        return err == -EPROTO ? err : -EINVAL;
+    if ((t = find_target(r, req)) < 0 || !target_open(r, (uint32_t)t, req->role))
+        return -EINVAL;
+    if (!links_free(r, &nmc_ports(r)[t], req->role, (uint32_t)req->flags))
+        return -EBUSY;                  /* NMC_MAX_MONITORS on one ring already */
+    return mon_create(r, req, (uint32_t)t, port);
+}
+
+static int mon_validate(const struct nmc_pipe_req *req)
+{
+    if (!req || !req->parent || !*req->parent || req->role > NMC_PIPE_SLAVE)
+        return -EINVAL;
+    if (strlen(req->parent) >= NMC_NAMELEN || (req->pipe_id && strlen(req->pipe_id) >= NMC_NAMELEN))
+        return -ENAMETOOLONG;
+    if (req->flags & NR_ZCOPY_MON)
+        return -EOPNOTSUPP;             /* zero-copy monitors: not implemented */
+    if (!(req->flags & (NR_MONITOR_TX | NR_MONITOR_RX)))
+        return -EINVAL;
+    return 0;
+}
+
+static void mon_name(const struct nmc_pipe_req *req, char *out, size_t len)
+{
+    const char *id = req->pipe_id && *req->pipe_id ? req->pipe_id : NULL;
+
+    snprintf(out, len, "%s%s%s/%s%s", req->parent, id ? (req->role ? "}" : "{") : "",
+             id ? id : "", req->flags & NR_MONITOR_RX ? "r" : "",
+             req->flags & NR_MONITOR_TX ? "t" : "");
+}
+
+/* TX rings: never any room, nothing to send. */
+static int mon_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
+{
+    uint32_t head;
+
+    if (nmc_txsync_prologue(lr, &head) < 0) {
+        nmc_ring_reinit(lr, &p->g);
+        return -EINVAL;
+    }
+    lr->kr->syncs++;
+    return 0;
+}
+
+/* RX rings: release [hwcur, head) to the writers, take what they published. */
+static int mon_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
+{
+    struct nmc_kring *kr = lr->kr;
+    uint32_t n = lr->n, head, tail;
+
+    if (nmc_rxsync_prologue(lr, &head) < 0) {
+        nmc_ring_reinit(lr, &p->g);
+        return -EINVAL;
+    }
+    if (head != kr->hwcur) {
+        kr->pkts += nmc_dist(kr->hwcur, head, n);
+        nmc_store_rel(&kr->hwcur, head);
+    }
+    kr->syncs++;
+    tail = nmc_load_acq(&kr->pipe_tail);
+    if (tail >= n)
+        tail = kr->hwcur;
+    kr->hwtail = kr->rtail = tail;
+    lr->ring->tail = tail;
+    if (!p->no_timestamp || (lr->ring->flags & NR_TIMESTAMP))
+        gettimeofday(&lr->ring->ts, NULL);
+    return 0;
+}
+
+/* Unlink from the monitored rings, and make writers that read a link
+ * earlier copy nothing more (lock held). */
+static void mon_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec)
+{
+    struct nmc_kring *krs = nmc_krings(r->ctl, &r->g);
+    uint32_t e = rec->mon_end % 2;
+
+    (void)rundir;
+    for_each_link(r, rec, false);
+    for (uint32_t k = 0; k < rec->nrings[e][1]; k++)
+        nmc_monitor_retire(&krs[nmc_rec_obj(rec, e, 1, k) % r->g.ring_num]);
+}
+
+static const struct nmc_transport_ops monitor_ops = {
+    .name = "monitor",
+    .kind = NMC_KIND_MONITOR,
+    .validate = mon_validate,
+    .resolve = mon_resolve,
+    .port_name = mon_name,
+    .txsync_one = mon_txsync_one,
+    .rxsync_one = mon_rxsync_one,
+    .destroy = mon_destroy,
+    .monitors = true,
+};
+NMC_TRANSPORT(monitor_ops)
