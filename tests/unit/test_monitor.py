@@ -1,0 +1,205 @@
+"""netmap monitors (X/r, X/t, X/rt) on pipes and VALE ports: byte-exact
+copies, the monitored port still receiving everything, NS_TXMON, several
+monitors, dropping what does not fit, netmap's errors, and a monitor in
+another process woken by the monitored port's syncs."""
+from __future__ import annotations
+
+import errno
+import random
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import nmcompat
+from nmcompat._ring import NS_MOREFRAG, NS_TXMON
+from testlib import rundir_entries
+
+BCAST = b"\xff" * 6
+
+
+def drain(port, keep_flags=False):
+    """Every frame the port's RX rings hold now (chains joined), released."""
+    port.rxsync()
+    out = []
+    for ring in port.rx_rings:
+        frame, flags = b"", 0
+        i = ring.cur
+        while i != ring.tail:
+            s = ring.slots[i]
+            frame += bytes(ring.buf(int(s["buf_idx"]))[:int(s["len"])])
+            flags |= int(s["flags"])
+            if not int(s["flags"]) & NS_MOREFRAG:
+                out.append((frame, flags & ~NS_MOREFRAG) if keep_flags else frame)
+                frame, flags = b"", 0
+            i = ring.next(i)
+        ring.head = ring.cur = i
+    port.rxsync()
+    return out
+
+
+def frames(n, seed=1, maxlen=3000):
+    rnd = random.Random(seed)
+    return [BCAST + bytes(rnd.randrange(256) for _ in range(rnd.randrange(60, maxlen)))
+            for _ in range(n)]
+
+
+def send(port, data):
+    for d in data:
+        assert port.inject(d) == len(d)
+    port.txsync()
+
+
+def test_pipe_monitors_copy_byte_exact(rundir):
+    data = frames(20)
+    with nmcompat.open("netmap:x{1") as m, nmcompat.open("netmap:x}1") as s, \
+            nmcompat.open("netmap:x{1/t") as mt, nmcompat.open("netmap:x}1/r") as sr:
+        assert mt.nifp.ni_rx_rings == 1
+        assert nmcompat._ffi.ffi.string(sr.nifp.ni_name) == b"x}1/r"
+        send(m, data)
+        assert drain(s) == data                 # the monitored port still gets everything
+        assert drain(mt, True) == [(d, NS_TXMON) for d in data]
+        assert drain(sr, True) == [(d, 0) for d in data]
+    assert rundir_entries(rundir) == ["lock"]
+
+
+def test_pipe_rt_sees_both_directions(rundir):
+    out, back = frames(5, seed=2), frames(7, seed=3)
+    with nmcompat.open("netmap:y{1") as m, nmcompat.open("netmap:y}1") as s, \
+            nmcompat.open("netmap:y{1/rt") as mon:
+        send(m, out)
+        assert drain(s) == out
+        send(s, back)
+        assert drain(m) == back
+        seen = drain(mon, True)
+        assert sorted(seen) == sorted([(d, NS_TXMON) for d in out] + [(d, 0) for d in back])
+
+
+def test_vale_monitors(rundir):
+    data = frames(10, seed=4, maxlen=1500)
+    with nmcompat.open("vale0:a") as a, nmcompat.open("vale0:b") as b, \
+            nmcompat.open("vale0:a/t") as at, nmcompat.open("vale0:b/r") as br, \
+            nmcompat.open("vale0:b/t") as bt:
+        send(a, data)
+        assert drain(b) == data
+        assert drain(at, True) == [(d, NS_TXMON) for d in data]
+        assert drain(br, True) == [(d, 0) for d in data]
+        assert drain(bt) == []                  # b sent nothing
+
+
+def test_several_monitors_and_their_limit(rundir):
+    data = frames(4, seed=5)
+    with nmcompat.open("netmap:z{1") as m, nmcompat.open("netmap:z}1") as s:
+        mons = [nmcompat.open("netmap:z{1/t") for _ in range(8)]
+        try:
+            with pytest.raises(OSError) as e:
+                nmcompat.open("netmap:z{1/t")
+            assert e.value.errno == errno.EBUSY
+            send(m, data)
+            assert drain(s) == data
+            for mon in mons:
+                assert drain(mon) == data
+        finally:
+            for mon in mons:
+                mon.close()
+        for _ in range(20):                     # closing unlinks: no limit reached again
+            nmcompat.open("netmap:z{1/t").close()
+        with nmcompat.open("netmap:z{1/t") as mon:
+            send(m, data)
+            assert drain(s) == data
+            assert drain(mon) == data
+
+
+def test_excess_is_dropped_and_the_port_unaffected(rundir):
+    data = frames(30, seed=6, maxlen=200)
+    with nmcompat.open("netmap:w{1", slots=8) as m, nmcompat.open("netmap:w}1", slots=8) as s, \
+            nmcompat.open("netmap:w}1/r") as mon:
+        got = []
+        for k in range(0, len(data), 3):
+            send(m, data[k:k + 3])
+            got += drain(s)
+        assert got == data
+        assert drain(mon) == data[:7]           # 8 slots: 7 usable, the rest dropped
+        send(m, data[:2])
+        assert drain(s) == data[:2]
+        assert drain(mon) == data[:2]           # room again once released
+
+
+@pytest.mark.parametrize("name", ["netmap:never{1/r", "netmap:never}1/t", "vale0:never/r",
+                                  "vale7:none/rt"])
+def test_monitor_of_a_port_nobody_has_open_is_einval(rundir, name):
+    with pytest.raises(OSError) as e:
+        nmcompat.open(name)
+    assert e.value.errno == errno.EINVAL
+
+
+def test_monitor_of_the_other_end_only(rundir):
+    with nmcompat.open("netmap:v{1"):
+        with pytest.raises(OSError) as e:
+            nmcompat.open("netmap:v}1/r")       # the slave end is not open
+        assert e.value.errno == errno.EINVAL
+
+
+def test_zero_copy_monitor_refused_with_a_reason(rundir):
+    with nmcompat.open("netmap:u{1"):
+        with pytest.raises(OSError) as e:
+            nmcompat.open("netmap:u{1/z")
+        assert e.value.errno == errno.EOPNOTSUPP
+        assert "/z" in str(e.value)
+
+
+def test_monitor_outlives_its_target(rundir):
+    data = frames(3, seed=7)
+    m = nmcompat.open("netmap:t{1")
+    s = nmcompat.open("netmap:t}1")
+    mon = nmcompat.open("netmap:t}1/r")
+    send(m, data)
+    assert drain(s) == data
+    m.close()
+    s.close()
+    assert drain(mon) == data                   # what was copied stays readable
+    assert mon.poll(nmcompat.POLLIN, 0) == 0    # and nothing more comes
+    mon.close()
+    with pytest.raises(OSError) as e:
+        nmcompat.open("netmap:t}1/r")
+    assert e.value.errno == errno.EINVAL
+    assert rundir_entries(rundir) == ["lock"]
+
+
+CHILD = textwrap.dedent("""
+    import sys, nmcompat
+    from nmcompat._ring import NS_TXMON
+    mon = nmcompat.open(sys.argv[1])
+    print("ready", flush=True)
+    want, got = int(sys.argv[2]), []
+    while len(got) < want:
+        if mon.poll(nmcompat.POLLIN, 10000) <= 0:
+            break
+        r = mon.rx_rings[0]
+        while r.cur != r.tail:
+            s = r.slots[r.cur]
+            got.append((bytes(r.buf(int(s["buf_idx"]))[:int(s["len"])]).hex(), int(s["flags"])))
+            r.head = r.cur = r.next(r.cur)
+    for d, f in got:
+        print(d, f, flush=True)
+    mon.close()
+""")
+
+
+def test_monitor_in_another_process_is_woken(rundir):
+    data = frames(5, seed=8, maxlen=1000)
+    with nmcompat.open("vale1:src") as a, nmcompat.open("vale1:dst") as b:
+        child = subprocess.Popen([sys.executable, "-c", CHILD, "vale1:src/t", str(len(data))],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout.readline().strip() == "ready"
+            send(a, data)
+            out, _ = child.communicate(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        assert drain(b) == data
+        assert [line.split() for line in out.splitlines()] == \
+            [[d.hex(), str(NS_TXMON)] for d in data]
