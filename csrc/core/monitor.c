@@ -107,15 +107,20 @@ static uint32_t chain_len(const struct netmap_ring *src, uint32_t n, uint32_t j,
     return k;
 }
 
-static void copy_slot(struct nmc_port *p, const struct netmap_slot *from, struct netmap_slot *to,
+static bool buf_ok(const struct nmc_port *p, uint32_t idx)
+{
+    return idx >= 2 && idx < p->g.buf_num;
+}
+
+/* Copy monitors: the payload into the monitor slot's own buffer. */
+static void copy_slot(struct nmc_port *p, struct netmap_slot *from, struct netmap_slot *to,
                       uint16_t txmon)
 {
     struct netmap_slot s = nmc_slot_read(from);
     uint32_t didx = nmc_user_u32(&to->buf_idx);
     uint16_t len = s.len;
 
-    if (s.buf_idx < 2 || s.buf_idx >= p->g.buf_num || len > p->g.buf_size ||
-        didx < 2 || didx >= p->g.buf_num)
+    if (!buf_ok(p, s.buf_idx) || !buf_ok(p, didx) || len > p->g.buf_size)
         len = 0;                        /* nothing that could be read or written */
     else
         memcpy(nmc_buf(p->mem, &p->g, didx), nmc_buf(p->mem, &p->g, s.buf_idx), len);
@@ -123,15 +128,37 @@ static void copy_slot(struct nmc_port *p, const struct netmap_slot *from, struct
     to->flags = (uint16_t)((s.flags & NS_MOREFRAG) | txmon);
 }
 
-/* Copy slots [from, to) of src (n slots) into the monitor ring the link
- * names; whole packets, dropping those that do not fit. */
-static void copy_to_monitor(struct nmc_port *p, const struct nmc_mon_link *l,
-                            const struct netmap_ring *src, uint32_t n, uint32_t from,
-                            uint32_t to, uint16_t txmon)
+/* Zero-copy monitors: the buffers trade places (one region), and the
+ * monitored slot says so (NS_BUF_CHANGED), as netmap's zmon does. */
+static void swap_slot(struct nmc_port *p, struct netmap_slot *from, struct netmap_slot *to,
+                      uint16_t txmon)
+{
+    struct netmap_slot s = nmc_slot_read(from);
+    uint32_t didx = nmc_user_u32(&to->buf_idx);
+    uint16_t dlen = nmc_user_u16(&to->len);
+
+    if (!buf_ok(p, s.buf_idx) || !buf_ok(p, didx) || s.len > p->g.buf_size) {
+        to->len = 0;                    /* nothing that could be handed over */
+        to->flags = txmon;
+        return;
+    }
+    from->buf_idx = didx;
+    from->len = dlen;
+    from->flags = s.flags | NS_BUF_CHANGED;
+    to->buf_idx = s.buf_idx;
+    to->len = s.len;
+    to->flags = (uint16_t)((s.flags & NS_MOREFRAG) | txmon);
+}
+
+/* Put slots [from, to) of src (n slots) in the monitor ring the link
+ * names.  What does not fit is dropped, oldest packets first, as netmap
+ * drops it. */
+static void fill_monitor(struct nmc_port *p, const struct nmc_mon_link *l, struct netmap_ring *src,
+                         uint32_t n, uint32_t from, uint32_t to, uint16_t txmon)
 {
     struct nmc_kring *mkr;
     struct netmap_ring *dst;
-    uint32_t obj = l->obj, mn, tail, rel, room, start;
+    uint32_t obj = l->obj, mn, tail, rel, room, left = nmc_dist(from, to, n), start;
 
     if (obj >= p->g.ring_num)
         return;
@@ -146,16 +173,13 @@ static void copy_to_monitor(struct nmc_port *p, const struct nmc_mon_link *l,
         goto out;
     dst = nmc_ring_obj(p->mem, &p->g, obj);
     room = mn - 1 - nmc_dist(rel, tail, mn);
-    for (uint32_t j = from; j != to; ) {
-        uint32_t k = chain_len(src, n, j, to);
-        for (uint32_t i = 0; i < k; i++, j = nmc_next(j, n)) {
-            if (k > room)
-                continue;               /* no room for the packet: dropped */
-            copy_slot(p, &src->slot[j], &dst->slot[tail], txmon);
-            tail = nmc_next(tail, mn);
-        }
-        room -= k > room ? 0 : k;
+    while (left > room) {               /* drop the oldest packets */
+        uint32_t k = chain_len(src, n, from, to);
+        from = (from + k) % n;
+        left -= k;
     }
+    for (uint32_t j = from; j != to; j = nmc_next(j, n), tail = nmc_next(tail, mn))
+        (l->flags & NR_ZCOPY_MON ? swap_slot : copy_slot)(p, &src->slot[j], &dst->slot[tail], txmon);
     if (tail != start)
         nmc_store_rel(&mkr->pipe_tail, tail);
 out:
@@ -164,8 +188,10 @@ out:
         nmc_wake_sleepers(p, mkr);
 }
 
-static void copy_to_all(struct nmc_port *p, struct nmc_lring *lr, uint32_t from, uint32_t to,
-                        uint32_t want)
+/* Slots [from, to) of lr's ring to every monitor whose link has all of
+ * `want` and none of `unwanted`. */
+static void fill_all(struct nmc_port *p, struct nmc_lring *lr, uint32_t from, uint32_t to,
+                     uint32_t want, uint32_t unwanted)
 {
     struct nmc_kring *kr = lr->kr;
     uint32_t nmon = __atomic_load_n(&kr->nmon, __ATOMIC_ACQUIRE);
@@ -174,29 +200,53 @@ static void copy_to_all(struct nmc_port *p, struct nmc_lring *lr, uint32_t from,
         return;
     for (uint32_t i = 0; i < nmon && i < NMC_MAX_MONITORS; i++) {
         struct nmc_mon_link l = kr->mon[i];
-        if (l.flags & want)
-            copy_to_monitor(p, &l, lr->ring, lr->n, from, to,
-                            want == NR_MONITOR_TX ? NS_TXMON : 0);
+        if ((l.flags & want) == want && !(l.flags & unwanted))
+            fill_monitor(p, &l, lr->ring, lr->n, from, to, want & NR_MONITOR_TX ? NS_TXMON : 0);
     }
 }
 
-/* Before a TX ring's sync: what it is about to send, [hwcur, head), less
- * what an earlier sync copied and did not send yet. */
-void nmc_monitor_tx(struct nmc_port *p, struct nmc_lring *lr)
+/* The user's head, if a sync would take it: hwcur <= head <= limit. */
+static bool user_head(const struct nmc_lring *lr, uint32_t limit, uint32_t *head)
 {
-    uint32_t n = lr->n, from = lr->kr->hwcur, head = nmc_user_u32(&lr->ring->head);
-    uint32_t seen = lr->mon_tx_next - 1;
+    uint32_t n = lr->n, from = lr->kr->hwcur, h = nmc_user_u32(&lr->ring->head);
 
-    if (head >= n || from >= n || nmc_dist(from, head, n) > nmc_dist(from, lr->kr->rtail, n))
+    if (h >= n || from >= n || limit >= n || nmc_dist(from, h, n) > nmc_dist(from, limit, n))
+        return false;
+    *head = h;
+    return true;
+}
+
+/* Before a ring's sync.  TX: copy monitors get what it is about to send,
+ * [hwcur, head), less what an earlier sync copied and has not sent yet.
+ * RX: zero-copy monitors get what the user released, [hwcur, head). */
+void nmc_monitor_before(struct nmc_port *p, struct nmc_lring *lr, int dir)
+{
+    uint32_t n = lr->n, from = lr->kr->hwcur, head, seen = lr->mon_tx_next - 1;
+
+    if (dir == 1) {
+        if (user_head(lr, lr->kr->hwtail, &head))
+            fill_all(p, lr, from, head, NR_MONITOR_RX | NR_ZCOPY_MON, 0);
+        return;
+    }
+    if (!user_head(lr, lr->kr->rtail, &head))
         return;                         /* the sync refuses it */
     if (lr->mon_tx_next && seen < n && nmc_dist(from, seen, n) <= nmc_dist(from, head, n))
         from = seen;
     lr->mon_tx_next = head + 1;
-    copy_to_all(p, lr, from, head, NR_MONITOR_TX);
+    fill_all(p, lr, from, head, NR_MONITOR_TX, NR_ZCOPY_MON);
 }
 
-/* After an RX ring's sync: what it made visible, [old_tail, hwtail). */
-void nmc_monitor_rx(struct nmc_port *p, struct nmc_lring *lr, uint32_t old_tail)
+/* After a ring's sync (old_tail: its hwtail before).  TX: zero-copy
+ * monitors get what the sync completed, [old_tail + 1, hwtail + 1).  RX:
+ * copy monitors get what it made visible, [old_tail, hwtail). */
+void nmc_monitor_after(struct nmc_port *p, struct nmc_lring *lr, int dir, uint32_t old_tail)
 {
-    copy_to_all(p, lr, old_tail, lr->kr->hwtail, NR_MONITOR_RX);
+    uint32_t n = lr->n, tail = lr->kr->hwtail;
+
+    if (old_tail >= n || tail >= n)
+        return;
+    if (dir == 0)
+        fill_all(p, lr, nmc_next(old_tail, n), nmc_next(tail, n), NR_MONITOR_TX | NR_ZCOPY_MON, 0);
+    else
+        fill_all(p, lr, old_tail, tail, NR_MONITOR_RX, NR_ZCOPY_MON);
 }

@@ -402,8 +402,8 @@ uint32_t nmc_env_u32(const char *name, uint32_t dflt);
 
 
 /* monitor.c: copies of a ring's traffic for its monitors (kr->nmon != 0) */
-void nmc_monitor_tx(struct nmc_port *p, struct nmc_lring *lr);
-void nmc_monitor_rx(struct nmc_port *p, struct nmc_lring *lr, uint32_t old_tail);
+void nmc_monitor_before(struct nmc_port *p, struct nmc_lring *lr, int dir);
+void nmc_monitor_after(struct nmc_port *p, struct nmc_lring *lr, int dir, uint32_t old_tail);
 
 /* wake.c */
 int nmc_wake_setup(struct nmc_port *p);

@@ -23,11 +23,11 @@ static int sync_rings(struct nmc_port *p, int dir)
         reinits = lr[i].kr->reinits;
         nmon = __atomic_load_n(&lr[i].kr->nmon, __ATOMIC_RELAXED);    /* monitor.c */
         old_tail = lr[i].kr->hwtail;
-        if (nmon && dir == 0)
-            nmc_monitor_tx(p, &lr[i]);
+        if (nmon)
+            nmc_monitor_before(p, &lr[i], dir);
         err = dir == 0 ? p->ops->txsync_one(p, &lr[i]) : p->ops->rxsync_one(p, &lr[i]);
-        if (nmon && dir == 1 && err == 0)
-            nmc_monitor_rx(p, &lr[i], old_tail);
+        if (nmon && err == 0)
+            nmc_monitor_after(p, &lr[i], dir, old_tail);
         if (lr[i].kr->reinits != reinits)       /* repaired: every slot gets a buffer back */
             nmc_ring_refill(p, &lr[i], dir, 0, lr[i].n);
         nmc_ring_leave(&lr[i], entry);

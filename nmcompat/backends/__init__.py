@@ -19,7 +19,6 @@ import os
 from typing import Dict, Tuple
 
 from nmcompat import config
-from nmcompat._portspec import NR_ZCOPY_MON
 from nmcompat.backends._base import Backend, Opened, Probe
 from nmcompat.errors import BackendUnavailable, BackendUnusable, OptionError, os_error
 
@@ -74,17 +73,9 @@ def _engine_kind(spec, rundir) -> str:
     return ""
 
 
-# register flags the grammar accepts that no backend implements yet
-_UNIMPLEMENTED_FLAGS = ((NR_ZCOPY_MON, "/z", "a zero-copy monitor"),)
-
-
 def refuse_unimplemented(spec) -> None:
-    """EOPNOTSUPP naming the first flag or option of spec that is parsed
-    but not implemented: zero-copy monitors (/z), @share, @extmem."""
-    for bit, flag, what in _UNIMPLEMENTED_FLAGS:
-        if spec.flags & bit:
-            raise os_error(errno.EOPNOTSUPP, "open", spec.text,
-                           f"flag '{flag}' ({what}) is not supported")
+    """EOPNOTSUPP naming the first option of spec that is parsed but not
+    implemented: @share, @extmem."""
     if spec.share is not None:
         raise os_error(errno.EOPNOTSUPP, "open", spec.text, "option '@share' (the memory "
                        f"region of {spec.share}) is not supported")

@@ -1,7 +1,8 @@
-"""netmap monitors (X/r, X/t, X/rt) on pipes and VALE ports: byte-exact
-copies, the monitored port still receiving everything, NS_TXMON, several
-monitors, dropping what does not fit, netmap's errors, and a monitor in
-another process woken by the monitored port's syncs."""
+"""netmap monitors (X/r, X/t, X/rt, X/z) on pipes and VALE ports:
+byte-exact copies, the monitored port still receiving everything, NS_TXMON,
+the zero-copy monitor's ordering, several monitors, dropping what does not
+fit, netmap's errors, and a monitor in another process woken by the
+monitored port's syncs."""
 from __future__ import annotations
 
 import errno
@@ -46,6 +47,7 @@ def frames(n, seed=1, maxlen=3000):
 
 
 def send(port, data):
+    port.txsync()                               # slots the peer released
     for d in data:
         assert port.inject(d) == len(d)
     port.txsync()
@@ -111,19 +113,19 @@ def test_several_monitors_and_their_limit(rundir):
             assert drain(mon) == data
 
 
-def test_excess_is_dropped_and_the_port_unaffected(rundir):
-    data = frames(30, seed=6, maxlen=200)
-    with nmcompat.open("netmap:w{1", slots=8) as m, nmcompat.open("netmap:w}1", slots=8) as s, \
+def test_excess_is_dropped_oldest_first_and_the_port_unaffected(rundir):
+    data = frames(23, seed=6, maxlen=200)
+    with nmcompat.open("netmap:w{1", slots=16) as m, nmcompat.open("netmap:w}1", slots=16) as s, \
             nmcompat.open("netmap:w}1/r") as mon:
-        got = []
-        for k in range(0, len(data), 3):
-            send(m, data[k:k + 3])
-            got += drain(s)
-        assert got == data
-        assert drain(mon) == data[:7]           # 8 slots: 7 usable, the rest dropped
-        send(m, data[:2])
-        assert drain(s) == data[:2]
-        assert drain(mon) == data[:2]           # room again once released
+        send(m, data[:10])
+        assert drain(s) == data[:10]
+        send(m, data[10:20])
+        assert drain(s) == data[10:20]
+        # 16 slots, 15 usable: of the second batch only the newest 5 fit (netmap)
+        assert drain(mon) == data[:10] + data[15:20]
+        send(m, data[20:])
+        assert drain(s) == data[20:]
+        assert drain(mon) == data[20:]          # room again once released
 
 
 @pytest.mark.parametrize("name", ["netmap:never{1/r", "netmap:never}1/t", "vale0:never/r",
@@ -141,12 +143,74 @@ def test_monitor_of_the_other_end_only(rundir):
         assert e.value.errno == errno.EINVAL
 
 
-def test_zero_copy_monitor_refused_with_a_reason(rundir):
-    with nmcompat.open("netmap:u{1"):
+def held(port):
+    """Every frame the RX rings hold now, not released."""
+    port.rxsync()
+    out = []
+    for ring in port.rx_rings:
+        i = ring.cur
+        while i != ring.tail:
+            s = ring.slots[i]
+            out.append(bytes(ring.buf(int(s["buf_idx"]))[:int(s["len"])]))
+            i = ring.next(i)
+    return out
+
+
+def release(port):
+    for ring in port.rx_rings:
+        ring.head = ring.cur = ring.tail
+    port.rxsync()
+
+
+def test_zero_copy_monitor_sees_rx_only_once_released(rundir):
+    data = frames(6, seed=9, maxlen=2000)
+    with nmcompat.open("netmap:q{1") as m, nmcompat.open("netmap:q}1") as s, \
+            nmcompat.open("netmap:q}1/z") as zs:
+        assert nmcompat._ffi.ffi.string(zs.nifp.ni_name) == b"q}1/zrt"
+        send(m, data)
+        assert held(s) == data
+        assert drain(zs) == []                  # not released yet: nothing seen
+        s.rxsync()
+        assert drain(zs) == []
+        release(s)
+        assert drain(zs, True) == [(d, 0) for d in data]
+        send(m, data[:2])                       # the buffers traded keep working
+        assert drain(s) == data[:2]
+        assert drain(zs) == data[:2]
+    assert rundir_entries(rundir) == ["lock"]   # no buffer lost in the trades
+
+
+def test_zero_copy_monitor_sees_tx_once_completed(rundir):
+    data = frames(5, seed=10, maxlen=1500)
+    with nmcompat.open("netmap:o{1") as m, nmcompat.open("netmap:o}1") as s, \
+            nmcompat.open("netmap:o{1/z") as zm:
+        send(m, data)
+        assert drain(zm) == []                  # sent, not yet completed
+        assert held(s) == data
+        release(s)
+        assert drain(zm) == []                  # completed, but m has not synced since
+        m.txsync()
+        assert drain(zm, True) == [(d, NS_TXMON) for d in data]
+        send(m, data[:3])
+        assert drain(s) == data[:3]
+
+
+def test_zero_copy_monitor_on_vale(rundir):
+    data = frames(5, seed=11, maxlen=1500)
+    with nmcompat.open("vale2:a") as a, nmcompat.open("vale2:b") as b, \
+            nmcompat.open("vale2:a/z") as za, nmcompat.open("vale2:b/z") as zb, \
+            nmcompat.open("vale2:b/r") as rb:
+        send(a, data)                           # VALE completes TX in the sync itself
+        assert drain(za, True) == [(d, NS_TXMON) for d in data]
+        assert held(b) == data
+        assert drain(rb) == data                # a copy monitor sees them on arrival
+        assert drain(zb) == []
+        release(b)
+        assert drain(zb) == data
         with pytest.raises(OSError) as e:
-            nmcompat.open("netmap:u{1/z")
-        assert e.value.errno == errno.EOPNOTSUPP
-        assert "/z" in str(e.value)
+            nmcompat.open("vale2:b/z")          # one zero-copy monitor per ring
+        assert e.value.errno == errno.EBUSY
+    assert rundir_entries(rundir) == ["lock"]
 
 
 def test_monitor_outlives_its_target(rundir):

@@ -1,14 +1,17 @@
 /*
- * monitor.c -- netmap monitors as a port kind: "X/r", "X/t", "X/rt"
+ * monitor.c -- netmap monitors as a port kind: "X/r", "X/t", "X/rt",
+ * "X/z"
  * (docs/DESIGN.md, "Monitors").
  *
  * A monitor is a port of its own in the monitored port's region, with as
- * many rings as that port's end has in either direction.  Only its RX
- * rings are used: ring k receives copies of what X's TX ring k sends (with
- * NS_TXMON) and of what X's RX ring k delivers.  The copies are made by
- * X's own syncs (core/monitor.c) through links the open puts in X's
+ * many RX rings as that port's end has rings in either direction, and one
+ * TX ring (netmap's shape).  Only its RX rings are used: ring k receives
+ * copies of what X's TX ring k sends (with NS_TXMON) and of what X's RX
+ * ring k delivers; a zero-copy monitor ("X/z", both directions) receives
+ * X's buffers themselves once X is done with them, in exchange for its own.
+ * X's own syncs do this (core/monitor.c) through links the open puts in X's
  * krings; the monitor's rxsync releases slots and takes what was published.
- * Its TX rings have no buffers and never offer room.
+ * Its TX ring has no buffers and never offers room.
  *
  * Monitors have no name of their own (a name with /r or /t always means a
  * monitor of the port it names), so a monitor is never monitored.
@@ -64,14 +67,26 @@ static void for_each_link(struct nmc_region *r, const struct nmc_port_rec *mon, 
             uint32_t tobj = nmc_rec_obj(t, e, d, k) % r->g.ring_num;
             uint32_t mobj = nmc_rec_obj(mon, e, 1, k) % r->g.ring_num;
             if (link)
-                nmc_monitor_link(&krs[tobj], mobj, krs[mobj].kgen, want);
+                nmc_monitor_link(&krs[tobj], mobj, krs[mobj].kgen, want | (mon->mon_flags & NR_ZCOPY_MON));
             else
                 nmc_monitor_unlink(&krs[tobj], mobj);
         }
     }
 }
 
-/* Room for one more link on every ring the monitor would watch. */
+/* Does a ring take one more monitor: fewer than NMC_MAX_MONITORS, and
+ * one zero-copy monitor at most (it hands its buffers on: a second would
+ * see none of them). */
+static bool ring_takes(const struct nmc_kring *kr, bool zcopy)
+{
+    if (kr->nmon >= NMC_MAX_MONITORS)
+        return false;
+    for (uint32_t i = 0; zcopy && i < kr->nmon; i++)
+        if (kr->mon[i].flags & NR_ZCOPY_MON)
+            return false;
+    return true;
+}
+
 static bool links_free(struct nmc_region *r, const struct nmc_port_rec *t, uint32_t e,
                        uint32_t flags)
 {
@@ -79,9 +94,15 @@ static bool links_free(struct nmc_region *r, const struct nmc_port_rec *t, uint3
 
     for (uint32_t d = 0; d < 2; d++)
         for (uint32_t k = 0; (flags & (d ? NR_MONITOR_RX : NR_MONITOR_TX)) && k < t->nrings[e][d]; k++)
-            if (krs[nmc_rec_obj(t, e, d, k) % r->g.ring_num].nmon >= NMC_MAX_MONITORS)
+            if (!ring_takes(&krs[nmc_rec_obj(t, e, d, k) % r->g.ring_num], flags & NR_ZCOPY_MON))
                 return false;
     return true;
+}
+
+/* netmap: a zero-copy monitor watches both directions. */
+static uint32_t watched(uint64_t flags)
+{
+    return (uint32_t)(flags & MON_FLAGS) | (flags & NR_ZCOPY_MON ? NR_MONITOR_TX | NR_MONITOR_RX : 0);
 }
 
 static int mon_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint32_t tport,
@@ -89,7 +110,7 @@ static int mon_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint
 {
     struct nmc_port_rec *t = &nmc_ports(r)[tport], *rec;
     struct nmc_kring *krs = nmc_krings(r->ctl, &r->g);
-    uint32_t e = req->role, n, slots;
+    uint32_t e = req->role, n, slots, tx;
     int err;
 
     n = t->nrings[e][0] > t->nrings[e][1] ? t->nrings[e][0] : t->nrings[e][1];
@@ -100,20 +121,18 @@ static int mon_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint
     rec->nends = e + 1;
     rec->mon_port = tport;
     rec->mon_end = e;
-    rec->mon_flags = (uint32_t)(req->flags & MON_FLAGS);
+    rec->mon_flags = watched(req->flags);
     rec->mon_gen = t->gen;
     if ((err = nmc_rec_add_rings(r, rec, e, 1, n, slots, true)) < 0 ||
-        (err = nmc_rec_add_rings(r, rec, e, 0, n, slots, false)) < 0) {
+        (err = nmc_rec_add_rings(r, rec, e, 0, 1, slots, false)) < 0) {
         nmc_rec_free(r, rec);
         return err;
     }
-    for (uint32_t k = 0; k < n; k++) {
-        uint32_t tx = nmc_rec_obj(rec, e, 0, k);
-        struct netmap_ring *ring = nmc_ring_obj(r->mem, &r->g, tx);
-        krs[tx].hwtail = krs[tx].rtail = krs[tx].pipe_tail = 0;    /* never any room */
-        ring->tail = 0;
+    tx = nmc_rec_obj(rec, e, 0, 0);
+    krs[tx].hwtail = krs[tx].rtail = krs[tx].pipe_tail = 0;        /* never any room */
+    nmc_ring_obj(r->mem, &r->g, tx)->tail = 0;
+    for (uint32_t k = 0; k < n; k++)
         nmc_monitor_ring_init(&krs[nmc_rec_obj(rec, e, 1, k)]);
-    }
     rec->state = NMC_LIVE;
     for_each_link(r, rec, true);
     *port = (uint32_t)(rec - nmc_ports(r));
@@ -131,8 +150,8 @@ static int mon_resolve(const char *rundir, const struct nmc_pipe_req *req, struc
         return err == -EPROTO ? err : -EINVAL;
     if ((t = find_target(r, req)) < 0 || !target_open(r, (uint32_t)t, req->role))
         return -EINVAL;
-    if (!links_free(r, &nmc_ports(r)[t], req->role, (uint32_t)req->flags))
-        return -EBUSY;                  /* NMC_MAX_MONITORS on one ring already */
+    if (!links_free(r, &nmc_ports(r)[t], req->role, watched(req->flags)))
+        return -EBUSY;                  /* no more monitors of that kind on one of its rings */
     return mon_create(r, req, (uint32_t)t, port);
 }
 
@@ -142,20 +161,18 @@ static int mon_validate(const struct nmc_pipe_req *req)
         return -EINVAL;
     if (strlen(req->parent) >= NMC_NAMELEN || (req->pipe_id && strlen(req->pipe_id) >= NMC_NAMELEN))
         return -ENAMETOOLONG;
-    if (req->flags & NR_ZCOPY_MON)
-        return -EOPNOTSUPP;             /* zero-copy monitors: not implemented */
-    if (!(req->flags & (NR_MONITOR_TX | NR_MONITOR_RX)))
-        return -EINVAL;
-    return 0;
+    return watched(req->flags) ? 0 : -EINVAL;
 }
 
 static void mon_name(const struct nmc_pipe_req *req, char *out, size_t len)
 {
     const char *id = req->pipe_id && *req->pipe_id ? req->pipe_id : NULL;
 
-    snprintf(out, len, "%s%s%s/%s%s", req->parent, id ? (req->role ? "}" : "{") : "",
-             id ? id : "", req->flags & NR_MONITOR_RX ? "r" : "",
-             req->flags & NR_MONITOR_TX ? "t" : "");
+    uint32_t f = watched(req->flags);
+
+    snprintf(out, len, "%s%s%s/%s%s%s", req->parent, id ? (req->role ? "}" : "{") : "",
+             id ? id : "", f & NR_ZCOPY_MON ? "z" : "", f & NR_MONITOR_RX ? "r" : "",
+             f & NR_MONITOR_TX ? "t" : "");
 }
 
 /* TX rings: never any room, nothing to send. */
