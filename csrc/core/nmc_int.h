@@ -303,6 +303,7 @@ void nmc_port_free(struct nmc_port *p);                                     /* p
 struct nmc_region nmc_port_region(const struct nmc_port *p, int lock_fd);   /* port.c */
 void nmc_region_detach(struct nmc_region *r);
 int nmc_region_lookup_parent(const char *rundir, const char *parent);
+int nmc_region_each_parent(const char *rundir, int (*fn)(const char *name, void *arg), void *arg);
 int nmc_region_link_parent(const char *rundir, const char *parent, struct nmc_region *r);
 bool nmc_region_has_link(const struct nmc_region *r, const char *parent);
 int nmc_region_reap(const char *rundir, struct nmc_region *r);

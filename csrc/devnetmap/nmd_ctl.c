@@ -62,6 +62,10 @@ static bool names_nic(const struct nmc_portname *t)
 
 static int open_target(const struct nmc_portname *t, struct nmc_pipe_req *req, struct nmc_port **out)
 {
+    if (names_nic(t) && (req->flags & MONITOR_FLAGS)) {
+        req->parent = t->parent;        /* a monitor of the NIC port some process has open */
+        return nmc_monitor_open(req, out);
+    }
     if (names_nic(t))
         return nmd_nic_open(t->parent, req, out);
     req->parent = t->parent;

@@ -19,6 +19,7 @@ import os
 from typing import Dict, Tuple
 
 from nmcompat import config
+from nmcompat._portspec import NR_MONITOR_RX, NR_MONITOR_TX, NR_ZCOPY_MON
 from nmcompat.backends._base import Backend, Opened, Probe
 from nmcompat.errors import BackendUnavailable, BackendUnusable, OptionError, os_error
 
@@ -26,6 +27,7 @@ from nmcompat.errors import BackendUnavailable, BackendUnusable, OptionError, os
 REGISTRY: Dict[str, Tuple[str, str]] = {
     "pipe": ("nmcompat.backends.engine", "PipeBackend"),
     "vale": ("nmcompat.backends.engine", "ValeBackend"),
+    "monitor": ("nmcompat.backends.engine", "MonitorBackend"),
     "native": ("nmcompat.backends.native", "NativeBackend"),
     "afxdp": ("nmcompat.backends.afxdp", "AfxdpBackend"),
     "afpacket": ("nmcompat.backends.afpacket", "AfpacketBackend"),
@@ -62,7 +64,8 @@ def candidates(mode: str, forced: str = "") -> Tuple[str, ...]:
 
 
 def _engine_kind(spec, rundir) -> str:
-    """'pipe' or 'vale' when the engine alone serves spec, else ''."""
+    """'pipe', 'vale' or 'monitor' (of a NIC port) when the engine alone
+    serves spec, else ''."""
     if spec.pipe is not None:
         return "pipe"
     if spec.vale_switch is not None:
@@ -70,6 +73,8 @@ def _engine_kind(spec, rundir) -> str:
     from nmcompat import vale
     if spec.subsys == "netmap" and vale.is_persistent(spec.name, rundir=rundir):
         return "vale"
+    if spec.flags & (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON):
+        return "monitor"
     return ""
 
 

@@ -1,4 +1,5 @@
-"""Ports the C engine serves in shared memory: netmap pipes and VALE ports.
+"""Ports the C engine serves in shared memory: netmap pipes, VALE ports, and
+monitors of NIC ports.
 
 No kernel feature is involved; both need only a tmpfs runtime directory.
 """
@@ -71,4 +72,20 @@ class ValeBackend(_EngineBackend):
             check(rc, "open", spec.text, "the switch is full (252 ports), or "
                   + _space.detail(-rc, options))
         _check_open(rc, spec, options)
+        return Opened(out[0])
+
+
+class MonitorBackend(_EngineBackend):
+    """A monitor (``/r``, ``/t``, ``/rt``, ``/z``) of a NIC port some process
+    has open: the engine finds it in that process's region.  (Monitors of
+    pipes and VALE ports are opened by their own backends.)"""
+    name = "monitor"
+
+    def register(self, spec, options: dict) -> Opened:
+        keep: list = []
+        req = self._request(spec, spec.name, options, keep)
+        out = ffi.new("struct nmc_port **")
+        _check_open(lib.nmc_monitor_open(req, out), spec, options,
+                    f"no process has {spec.name} open through nmcompat in this runtime "
+                    "directory (a monitor watches an open port, as in netmap)")
         return Opened(out[0])

@@ -26,7 +26,20 @@
 
 #define MON_FLAGS (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON)
 
-/* The monitored port: the live record of another kind with the name. */
+/* In netmap mode: some live holder binds a ring of that end of it. */
+static bool target_open(struct nmc_region *r, uint32_t port, uint32_t end)
+{
+    struct nmc_holder *hs = nmc_holders(r);
+
+    for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++)
+        if (hs[h].state == NMC_LIVE && hs[h].port == port && hs[h].end == end &&
+            (hs[h].first[0] < hs[h].last[0] || hs[h].first[1] < hs[h].last[1]))
+            return true;
+    return false;
+}
+
+/* The monitored port: an open port with the name, of a kind that moves
+ * traffic (not a monitor, not a null port). */
 static int find_target(struct nmc_region *r, const struct nmc_pipe_req *req)
 {
     struct nmc_port_rec *ports = nmc_ports(r);
@@ -34,21 +47,48 @@ static int find_target(struct nmc_region *r, const struct nmc_pipe_req *req)
 
     for (uint32_t i = 0; i < NMC_MAX_PORTS; i++)
         if (ports[i].state == NMC_LIVE && ports[i].kind != NMC_KIND_MONITOR &&
+            ports[i].kind != NMC_KIND_NULL &&
             strncmp(ports[i].parent, req->parent, NMC_NAMELEN) == 0 &&
-            strncmp(ports[i].pipe_id, id, NMC_NAMELEN) == 0)
+            strncmp(ports[i].pipe_id, id, NMC_NAMELEN) == 0 && target_open(r, i, req->role))
             return (int)i;
     return -EINVAL;
 }
 
-/* In netmap mode: some live holder binds that end of it. */
-static bool target_open(struct nmc_region *r, uint32_t port, uint32_t end)
-{
-    struct nmc_holder *hs = nmc_holders(r);
+struct search {
+    const char *rundir;
+    const struct nmc_pipe_req *req;
+    struct nmc_region *r;
+    int port;
+};
 
-    for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++)
-        if (hs[h].state == NMC_LIVE && hs[h].port == port && hs[h].end == end)
-            return true;
-    return false;
+static int search_region(const char *name, void *arg)
+{
+    struct search *s = arg;
+
+    if (strcmp(name, s->req->parent) == 0 || nmc_get_region_of(s->rundir, name, s->r) < 0)
+        return 0;
+    if ((s->port = find_target(s->r, s->req)) >= 0)
+        return 1;                       /* found: the region stays locked */
+    nmc_region_detach(s->r);
+    return 0;
+}
+
+/* The region that holds the open port, locked, and the port.  A pipe or
+ * VALE port is in the region its name links; a NIC port is in its opening
+ * process's region (nic.<pid>, DESIGN section 12), found among the others. */
+static int find_port(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r)
+{
+    struct search s = { .rundir = rundir, .req = req, .r = r, .port = -EINVAL };
+    int err = nmc_get_region_of(rundir, req->parent, r);
+
+    if (err == -EPROTO)
+        return err;
+    if (err == 0) {
+        if ((s.port = find_target(r, req)) >= 0)
+            return s.port;
+        nmc_region_detach(r);
+    }
+    return nmc_region_each_parent(rundir, search_region, &s) == 1 ? s.port : -EINVAL;
 }
 
 static void for_each_link(struct nmc_region *r, const struct nmc_port_rec *mon, bool link)
@@ -144,12 +184,10 @@ static int mon_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint
 static int mon_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
                        uint32_t *port)
 {
-    int t, err;
+    int t;
 
-    if ((err = nmc_get_region_of(rundir, req->parent, r)) < 0)
-        return err == -EPROTO ? err : -EINVAL;
-    if ((t = find_target(r, req)) < 0 || !target_open(r, (uint32_t)t, req->role))
-        return -EINVAL;
+    if ((t = find_port(rundir, req, r)) < 0)
+        return t;
     if (!links_free(r, &nmc_ports(r)[t], req->role, watched(req->flags)))
         return -EBUSY;                  /* no more monitors of that kind on one of its rings */
     return mon_create(r, req, (uint32_t)t, port);
@@ -238,3 +276,8 @@ static const struct nmc_transport_ops monitor_ops = {
     .monitors = true,
 };
 NMC_TRANSPORT(monitor_ops)
+
+int nmc_monitor_open(const struct nmc_pipe_req *req, struct nmc_port **out)
+{
+    return nmc_open_with(req, out, &monitor_ops);
+}
