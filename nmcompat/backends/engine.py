@@ -9,15 +9,32 @@ import errno
 
 from nmcompat import _space
 from nmcompat._ffi import check, ffi, lib, os_error
-from nmcompat._portspec import NR_REG_ALL_NIC, NR_REG_ONE_NIC
+from nmcompat._portspec import (NR_MONITOR_RX, NR_MONITOR_TX, NR_REG_ALL_NIC, NR_REG_ONE_NIC,
+                                NR_ZCOPY_MON)
 from nmcompat.backends._base import COMMON, Backend, Opened
 from nmcompat.backends._request import request
 from nmcompat.errors import PortSpecError
 
 
+_MONITOR_FLAGS = NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON
+
+
+def _check_monitor_open(rc: int, spec, options: dict) -> None:
+    """Raise for a failed open of a monitor, saying why netmap refuses it."""
+    if rc == -errno.EINVAL:
+        check(rc, "open", spec.text, f"{spec.name} is not open (a monitor watches a port some "
+              "process has open through nmcompat in this runtime directory, as in netmap)")
+    if rc == -errno.EBUSY:
+        check(rc, "open", spec.text, f"a ring of {spec.name} has as many monitors as it takes "
+              "(8, of which one zero-copy)")
+    check(rc, "open", spec.text, _space.detail(-rc, options), rundir=options.get("rundir"))
+
+
 def _check_open(rc: int, spec, options: dict, einval: str = "") -> None:
     """Raise for a failed open; an EINVAL for one ring pair says which, any
     other EINVAL says `einval`."""
+    if rc < 0 and spec.flags & _MONITOR_FLAGS:
+        _check_monitor_open(rc, spec, options)
     if rc == -errno.EINVAL and spec.mode == NR_REG_ONE_NIC:
         check(rc, "open", spec.text, f"ring pair {spec.ringid} does not exist (-N counts "
               "from 0 to the port's ring count - 1; @conf:rings= sets the count)")
@@ -85,7 +102,5 @@ class MonitorBackend(_EngineBackend):
         keep: list = []
         req = self._request(spec, spec.name, options, keep)
         out = ffi.new("struct nmc_port **")
-        _check_open(lib.nmc_monitor_open(req, out), spec, options,
-                    f"no process has {spec.name} open through nmcompat in this runtime "
-                    "directory (a monitor watches an open port, as in netmap)")
+        _check_open(lib.nmc_monitor_open(req, out), spec, options)
         return Opened(out[0])

@@ -267,3 +267,18 @@ def test_monitor_in_another_process_is_woken(rundir):
         assert drain(b) == data
         assert [line.split() for line in out.splitlines()] == \
             [[d.hex(), str(NS_TXMON)] for d in data]
+
+
+def test_refusals_say_why(rundir):
+    with pytest.raises(OSError) as e:
+        nmcompat.open("netmap:gone{1/r")
+    assert "gone{1 is not open" in str(e.value), str(e.value)
+    with nmcompat.open("netmap:busy{1"):
+        mons = [nmcompat.open("netmap:busy{1/t") for _ in range(8)]
+        try:
+            with pytest.raises(OSError) as e:
+                nmcompat.open("netmap:busy{1/t")
+            assert "as many monitors as it takes" in str(e.value), str(e.value)
+        finally:
+            for mon in mons:
+                mon.close()
