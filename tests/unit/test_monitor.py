@@ -6,6 +6,8 @@ monitored port's syncs."""
 from __future__ import annotations
 
 import errno
+import json
+import os
 import random
 import subprocess
 import sys
@@ -282,3 +284,20 @@ def test_refusals_say_why(rundir):
         finally:
             for mon in mons:
                 mon.close()
+
+
+def test_every_buffer_in_one_place_with_monitors_open(rundir):
+    """`nmcompat check`: after zero-copy trades and copies, with the monitors
+    still open, every buffer of the region is in exactly one place."""
+    data = frames(8, seed=12, maxlen=1500)
+    with nmcompat.open("netmap:k{1") as m, nmcompat.open("netmap:k}1") as s, \
+            nmcompat.open("netmap:k}1/z") as z, nmcompat.open("netmap:k{1/rt") as c:
+        send(m, data)
+        assert drain(s) == data
+        assert drain(z) == data
+        assert drain(c) == data
+        proc = subprocess.run([sys.executable, "-m", "nmcompat.tools", "check", "--json"],
+                              capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, NMCOMPAT_RUNDIR=str(rundir)))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert json.loads(proc.stdout)["violations"] == 0
