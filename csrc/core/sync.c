@@ -16,15 +16,16 @@ static int sync_rings(struct nmc_port *p, int dir)
 
     for (uint32_t i = 0; i < cnt; i++) {
         uint64_t entry = nmc_ring_enter(p, &lr[i], dir), reinits;
-        uint32_t nmon, old_tail;
+        uint32_t nmon, old_tail = 0;
         int err;
         if (!entry)
             continue;                   /* someone else is inside: skip, as netmap */
         reinits = lr[i].kr->reinits;
         nmon = __atomic_load_n(&lr[i].kr->nmon, __ATOMIC_RELAXED);    /* monitor.c */
-        old_tail = lr[i].kr->hwtail;
-        if (nmon)
+        if (nmon) {
+            old_tail = lr[i].kr->hwtail;
             nmc_monitor_before(p, &lr[i], dir);
+        }
         err = dir == 0 ? p->ops->txsync_one(p, &lr[i]) : p->ops->rxsync_one(p, &lr[i]);
         if (nmon && err == 0)
             nmc_monitor_after(p, &lr[i], dir, old_tail);

@@ -6,6 +6,7 @@ No kernel feature is involved; both need only a tmpfs runtime directory.
 from __future__ import annotations
 
 import errno
+import socket
 
 from nmcompat import _space
 from nmcompat._ffi import check, ffi, lib, os_error
@@ -99,6 +100,11 @@ class MonitorBackend(_EngineBackend):
     name = "monitor"
 
     def register(self, spec, options: dict) -> Opened:
+        try:
+            socket.if_nametoindex(spec.name)
+        except OSError:
+            raise os_error(errno.ENXIO, "open", spec.text,
+                           f"there is no interface {spec.name} to monitor") from None
         keep: list = []
         req = self._request(spec, spec.name, options, keep)
         out = ffi.new("struct nmc_port **")

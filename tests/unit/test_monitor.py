@@ -301,3 +301,32 @@ def test_every_buffer_in_one_place_with_monitors_open(rundir):
                               env=dict(os.environ, NMCOMPAT_RUNDIR=str(rundir)))
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert json.loads(proc.stdout)["violations"] == 0
+
+
+def put(ring, data):
+    s = ring.slots[ring.cur]
+    ring.buf(int(s["buf_idx"]))[:len(data)] = data
+    s["len"], s["flags"] = len(data), 0
+    ring.head = ring.cur = ring.next(ring.cur)
+
+
+def test_a_monitor_of_one_ring_pair_sees_that_ring_only(rundir):
+    a, b = frames(1, seed=13)[0], frames(1, seed=14)[0]
+    with nmcompat.open("netmap:mr{1", rings=2) as m, nmcompat.open("netmap:mr}1", rings=2) as s, \
+            nmcompat.open("netmap:mr}1-1/r") as one, nmcompat.open("netmap:mr}1/r") as every:
+        assert [r.ringid for r in one.rx_rings] == [1]
+        put(m.tx_rings[0], a)
+        put(m.tx_rings[1], b)
+        m.txsync()
+        assert sorted(drain(s)) == sorted([a, b])
+        assert drain(one) == [b]
+        assert sorted(drain(every)) == sorted([a, b])
+
+
+def test_monitor_of_an_interface(rundir):
+    with pytest.raises(OSError) as e:
+        nmcompat.open("netmap:nmcnosuch0/r")
+    assert e.value.errno == errno.ENXIO
+    with pytest.raises(OSError) as e:
+        nmcompat.open("netmap:lo/t")            # exists, but no process has it open
+    assert e.value.errno == errno.EINVAL and "lo is not open" in str(e.value)

@@ -91,7 +91,10 @@ static int find_port(const char *rundir, const struct nmc_pipe_req *req, struct 
     return nmc_region_each_parent(rundir, search_region, &s) == 1 ? s.port : -EINVAL;
 }
 
-static void for_each_link(struct nmc_region *r, const struct nmc_port_rec *mon, bool link)
+/* Link (or unlink) the monitor's RX rings [kfirst, klast) to the rings
+ * they watch. */
+static void for_each_link(struct nmc_region *r, const struct nmc_port_rec *mon, bool link,
+                          uint32_t kfirst, uint32_t klast)
 {
     struct nmc_kring *krs = nmc_krings(r->ctl, &r->g);
     const struct nmc_port_rec *t = &nmc_ports(r)[mon->mon_port % NMC_MAX_PORTS];
@@ -103,7 +106,7 @@ static void for_each_link(struct nmc_region *r, const struct nmc_port_rec *mon, 
         uint32_t want = d == 0 ? NR_MONITOR_TX : NR_MONITOR_RX;
         if (!(mon->mon_flags & want))
             continue;
-        for (uint32_t k = 0; k < t->nrings[e][d] && k < nmrx; k++) {
+        for (uint32_t k = kfirst; k < t->nrings[e][d] && k < nmrx && k < klast; k++) {
             uint32_t tobj = nmc_rec_obj(t, e, d, k) % r->g.ring_num;
             uint32_t mobj = nmc_rec_obj(mon, e, 1, k) % r->g.ring_num;
             if (link)
@@ -174,7 +177,10 @@ static int mon_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint
     for (uint32_t k = 0; k < n; k++)
         nmc_monitor_ring_init(&krs[nmc_rec_obj(rec, e, 1, k)]);
     rec->state = NMC_LIVE;
-    for_each_link(r, rec, true);
+    if (req->mode == NR_REG_ONE_NIC)    /* netmap: only the rings the monitor binds */
+        for_each_link(r, rec, true, req->ringid, req->ringid + 1);
+    else
+        for_each_link(r, rec, true, 0, n);
     *port = (uint32_t)(rec - nmc_ports(r));
     return 0;
 }
@@ -259,7 +265,7 @@ static void mon_destroy(struct nmc_region *r, const char *rundir, struct nmc_por
     uint32_t e = rec->mon_end % 2;
 
     (void)rundir;
-    for_each_link(r, rec, false);
+    for_each_link(r, rec, false, 0, rec->nrings[e][1]);
     for (uint32_t k = 0; k < rec->nrings[e][1]; k++)
         nmc_monitor_retire(&krs[nmc_rec_obj(rec, e, 1, k) % r->g.ring_num]);
 }
