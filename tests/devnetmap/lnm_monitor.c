@@ -11,6 +11,10 @@
  *   - a monitor waiting in poll() is woken by the monitored port's sync.
  *
  *     lnm_monitor PREFIX
+ *
+ * With "nic IFNAME N": opens "netmap:IFNAME/r", a monitor of the NIC port
+ * another process has open, prints "ready", then each of the first N frames
+ * it sees as one line of hex.
  */
 #define NETMAP_WITH_LIBS
 #include <net/netmap_user.h>
@@ -134,9 +138,40 @@ static void on_vale(const char *prefix)
     nmport_close(a);
 }
 
+static void watch_nic(const char *ifname, unsigned want)
+{
+    struct nmport_d *d;
+    struct netmap_ring *ring;
+    unsigned got = 0;
+
+    snprintf(name, sizeof(name), "netmap:%s/r", ifname);
+    d = nmport_open(name);
+    CHECK(d != NULL, "nmport_open %s", name);
+    printf("ready\n");
+    fflush(stdout);
+    ring = NETMAP_RXRING(d->nifp, 0);
+    while (got < want) {
+        struct pollfd pfd = { .fd = d->fd, .events = POLLIN };
+        CHECK(poll(&pfd, 1, 10000) == 1, "frame %u comes", got);
+        for (; !nm_ring_empty(ring) && got < want; got++) {
+            struct netmap_slot *s = &ring->slot[ring->cur];
+            const unsigned char *buf = (const unsigned char *)NETMAP_BUF(ring, s->buf_idx);
+            for (unsigned k = 0; k < s->len; k++)
+                printf("%02x", buf[k]);
+            printf("\n");
+            ring->head = ring->cur = nm_ring_next(ring, ring->cur);
+        }
+    }
+    nmport_close(d);
+}
+
 int main(int argc, char **argv)
 {
-    CHECK(argc == 2, "usage: lnm_monitor PREFIX");
+    if (argc == 4 && !strcmp(argv[1], "nic")) {
+        watch_nic(argv[2], (unsigned)atoi(argv[3]));
+        return 0;
+    }
+    CHECK(argc == 2, "usage: lnm_monitor PREFIX | nic IFNAME N");
     nmctx_set_error(NULL, keep_msg);
     refusals(argv[1]);
     on_pipe(argv[1]);

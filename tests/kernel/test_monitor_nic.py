@@ -6,9 +6,12 @@ kernel completed them; a monitor in another process finds the port in its
 opener's region (nic.<pid>)."""
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -16,8 +19,11 @@ from nmcompat._ring import NS_MOREFRAG, NS_TXMON
 from nic_support import (frame, open_nic, peer_receiver, peer_recv, peer_sender, port_collect,
                          port_send, quiet, tx_done, wait_until, is_ours)
 
+from testlib import skip_or_fail
+
 pytestmark = pytest.mark.kernel
 COUNT = 200
+SOURCE = Path(__file__).resolve().parents[1] / "devnetmap" / "lnm_monitor.c"
 
 
 @pytest.fixture(autouse=True)
@@ -161,4 +167,48 @@ def other_process(backend, xdp_mode):
 def test_monitor_in_another_process(netns, nic):
     ready, seen, frames = netns.run(other_process, *nic)
     assert ready == "ready"
+    assert seen == frames
+
+
+def build_lnm_monitor(out: Path) -> Path:
+    """cc $(nmcompat-config --cflags) lnm_monitor.c $(nmcompat-config --libs)."""
+    bindir = Path(sys.executable).parent
+    if not shutil.which("gcc") or not (bindir / "nmcompat-config").exists():
+        skip_or_fail("gcc and nmcompat-config (./run setup) are needed")
+    line = (f"gcc -O2 -Wall -Wextra -Werror $(nmcompat-config --cflags) {SOURCE} -o {out} "
+            "$(nmcompat-config --libs)")
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    proc = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, line + "\n" + proc.stderr
+    return out
+
+
+def under_exec(prog, rundir, backend, xdp_mode):
+    quiet()
+    frames = [frame(i, 60 + i * 11) for i in range(20)]
+    tx_sock = peer_sender()
+    with open_nic("netmap:va", backend, xdp_mode) as port:
+        child = subprocess.Popen([sys.executable, "-m", "nmcompat.tools", "exec", "--rundir",
+                                  str(rundir), "--", str(prog), "nic", "va", str(len(frames))],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            ready = child.stdout.readline().strip()
+            for f in frames:
+                tx_sock.send(f)
+            got = port_collect(port, len(frames))
+            out, err = child.communicate(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    return ready, out.split(), err, got, [f.hex() for f in frames], child.returncode
+
+
+def test_monitor_through_libnetmap_under_exec(netns, nic, rundir, tmp_path):
+    """A netmap program under exec (tests/devnetmap/lnm_monitor.c) monitors
+    the NIC port a Python process has open."""
+    prog = build_lnm_monitor(tmp_path / "lnm_monitor")
+    ready, seen, err, got, frames, rc = netns.run(under_exec, prog, rundir, *nic)
+    assert (ready, rc) == ("ready", 0), err
+    assert [g.hex() for g in got] == frames     # the port still receives everything
     assert seen == frames
