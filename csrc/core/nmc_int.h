@@ -39,7 +39,7 @@
 #include "nmcompat.h"
 
 #define NMC_REGION_MAGIC   0x6f6967657263616eULL   /* "nacregio" */
-#define NMC_REGION_VERSION 7u
+#define NMC_REGION_VERSION 6u
 #define NMC_MAX_HOLDERS    256u
 #define NMC_MAX_PORTS      128u
 #define NMC_PIPE_MAXRINGS  256u

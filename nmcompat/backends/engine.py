@@ -6,7 +6,6 @@ No kernel feature is involved; both need only a tmpfs runtime directory.
 from __future__ import annotations
 
 import errno
-import socket
 
 from nmcompat import _space
 from nmcompat._ffi import check, ffi, lib, os_error
@@ -100,7 +99,8 @@ class MonitorBackend(_EngineBackend):
     name = "monitor"
 
     def register(self, spec, options: dict) -> Opened:
-        try:
+        import socket       # here: the pipe and VALE backends load without it (a process
+        try:                # that dropped its privileges may no longer read the library)
             socket.if_nametoindex(spec.name)
         except OSError:
             raise os_error(errno.ENXIO, "open", spec.text,
