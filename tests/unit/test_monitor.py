@@ -330,3 +330,15 @@ def test_monitor_of_an_interface(rundir):
     with pytest.raises(OSError) as e:
         nmcompat.open("netmap:lo/t")            # exists, but no process has it open
     assert e.value.errno == errno.EINVAL and "lo is not open" in str(e.value)
+
+
+def test_a_monitor_takes_the_slot_count_asked(rundir):
+    data = frames(10, seed=15, maxlen=100)
+    with nmcompat.open("netmap:sl{1") as m, nmcompat.open("netmap:sl}1") as s, \
+            nmcompat.open("netmap:sl}1/r", slots=4) as small, nmcompat.open("netmap:sl}1/r") as dflt:
+        assert small.rx_rings[0].num_slots == 4
+        assert dflt.rx_rings[0].num_slots == s.rx_rings[0].num_slots
+        send(m, data)
+        assert drain(s) == data
+        assert drain(small) == data[-3:]        # 3 usable slots: the newest 3
+        assert drain(dflt) == data

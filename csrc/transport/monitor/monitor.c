@@ -158,6 +158,7 @@ static int mon_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint
 
     n = t->nrings[e][0] > t->nrings[e][1] ? t->nrings[e][0] : t->nrings[e][1];
     slots = t->nslots[e][0] > t->nslots[e][1] ? t->nslots[e][0] : t->nslots[e][1];
+    slots = nmc_bound(req->rx_slots, slots, 2, NMC_MAXSLOTS);     /* netmap: asked, else the port's */
     if (!(rec = nmc_rec_alloc(r, NMC_KIND_MONITOR, req->parent)))
         return -ENOMEM;
     nmc_copy_name(rec->pipe_id, NMC_NAMELEN, t->pipe_id);
@@ -167,7 +168,8 @@ static int mon_create(struct nmc_region *r, const struct nmc_pipe_req *req, uint
     rec->mon_flags = watched(req->flags);
     rec->mon_gen = t->gen;
     if ((err = nmc_rec_add_rings(r, rec, e, 1, n, slots, true)) < 0 ||
-        (err = nmc_rec_add_rings(r, rec, e, 0, 1, slots, false)) < 0) {
+        (err = nmc_rec_add_rings(r, rec, e, 0, 1, nmc_bound(req->tx_slots, slots, 2, NMC_MAXSLOTS),
+                                 false)) < 0) {
         nmc_rec_free(r, rec);
         return err;
     }
