@@ -342,3 +342,48 @@ def test_a_monitor_takes_the_slot_count_asked(rundir):
         assert drain(s) == data
         assert drain(small) == data[-3:]        # 3 usable slots: the newest 3
         assert drain(dflt) == data
+
+
+MON_CHILD = textwrap.dedent("""
+    import sys, nmcompat
+    mon = nmcompat.open(sys.argv[1])
+    print("monitoring", flush=True)
+    told = False
+    while True:
+        mon.poll(nmcompat.POLLIN, 1000)
+        for r in mon.rx_rings:
+            if r.cur != r.tail and not told:
+                print("saw", flush=True)
+                told = True
+            r.head = r.cur = r.tail
+""")
+
+
+def test_monitors_come_and_go_beside_a_stream(rundir, procs):
+    """Monitors of both ends, copy and zero-copy, opened and closed here or
+    in a process SIGKILLed (reaped by the next open), one round after the
+    other while frames stream through the pipe: each sees its round's
+    frames, the stream stays exact, and every buffer ends in one place."""
+    names = ["netmap:ms}1/r", "netmap:ms{1/t", "netmap:ms}1/z", "netmap:ms{1/rt"]
+    with nmcompat.open("netmap:ms{1") as m, nmcompat.open("netmap:ms}1") as s:
+        for rounds in range(12):
+            name, data = names[rounds % len(names)], frames(40, seed=100 + rounds)
+            if rounds % 2:
+                child = procs.spawn([sys.executable, "-c", MON_CHILD, name])
+                child.expect("monitoring")
+                send(m, data)
+                assert drain(s) == data
+                m.txsync()                      # completions, for a zero-copy TX monitor
+                child.expect("saw", timeout=30)
+                child.kill()                    # its holder is reaped by a later open
+                child.wait()
+            else:
+                with nmcompat.open(name) as mon:
+                    send(m, data)
+                    assert drain(s) == data
+                    m.txsync()
+                    assert drain(mon), name
+        proc = subprocess.run([sys.executable, "-m", "nmcompat.tools", "check", "--json"],
+                              capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, NMCOMPAT_RUNDIR=str(rundir)))
+        assert json.loads(proc.stdout)["violations"] == 0, proc.stdout
