@@ -1,0 +1,209 @@
+"""@share and @extmem through nmcompat.open: a pipe placed in a VALE
+port's region (a buffer index valid in both), a region built in a user's
+file on tmpfs (its bytes are the file's), and netmap's errnos."""
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import tempfile
+
+import numpy as np
+import pytest
+
+import nmcompat
+from nmcompat import NS_BUF_CHANGED
+from nmcompat.errors import PortSpecError
+
+RING_OBJ = 69632
+IF_POOL = 8192 * 64
+PAGE = 4096
+
+
+def u8(view) -> np.ndarray:
+    return np.frombuffer(view, dtype=np.uint8)
+
+
+def extmem_file(rundir, ring_num: int, buf_num: int, buf_size: int = 2048, name="ext"):
+    """A file sized for an @extmem region of ring_num ring objects and buf_num buffers."""
+    path = rundir.parent / f"{rundir.name}.{name}"
+    size = IF_POOL + ring_num * RING_OBJ + PAGE + buf_num * buf_size
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return path
+
+
+@pytest.fixture
+def extfile(rundir):
+    made = []
+
+    def make(*args, **kw):
+        made.append(extmem_file(rundir, *args, **kw))
+        return made[-1]
+    yield make
+    for path in made:
+        path.unlink(missing_ok=True)
+
+
+def swap_into(src_ring, src_slot: int, dst_ring, dst_slot: int) -> int:
+    """Swap the buffers of two slots (NS_BUF_CHANGED on both); the index moved."""
+    a, b = int(src_ring.slots[src_slot]["buf_idx"]), int(dst_ring.slots[dst_slot]["buf_idx"])
+    src_ring.slots[src_slot]["buf_idx"], dst_ring.slots[dst_slot]["buf_idx"] = b, a
+    src_ring.slots[src_slot]["flags"] |= NS_BUF_CHANGED
+    dst_ring.slots[dst_slot]["flags"] |= NS_BUF_CHANGED
+    return a
+
+
+# ---------------------------------------------------------------------------
+# @share
+
+
+def test_share_puts_a_pipe_in_a_vale_ports_region(rundir):
+    with nmcompat.open("vale5:a") as v, \
+            nmcompat.open("netmap:sh{1@share=vale5:a", slots=8) as m, \
+            nmcompat.open("netmap:sh}1") as s:
+        assert m.info.mem_id == s.info.mem_id == v.info.mem_id
+        # a buffer of the VALE port's TX ring, filled there, sent through the pipe
+        vtx, tx, rx = v.tx_rings[0], m.tx_rings[0], s.rx_rings[0]
+        vidx = int(vtx.slots[0]["buf_idx"])
+        u8(v.buf(vidx))[:9] = np.frombuffer(b"zero-copy", dtype=np.uint8)
+        moved = swap_into(vtx, 0, tx, tx.cur)
+        assert moved == vidx
+        tx.slots[tx.cur]["len"] = 9
+        tx.head = tx.cur = tx.next(tx.cur)
+        m.txsync()
+        s.rxsync()
+        assert int(rx.slots[0]["buf_idx"]) == vidx
+        assert bytes(u8(s.buf(vidx))[:9]) == b"zero-copy"
+
+
+def test_without_share_the_pipe_has_a_region_of_its_own(rundir):
+    with nmcompat.open("vale5:a") as v, nmcompat.open("netmap:own{1") as m:
+        assert m.info.mem_id != v.info.mem_id
+
+
+def test_share_puts_a_vale_port_in_another_ports_region(rundir):
+    with nmcompat.open("vale5:a") as a, nmcompat.open("vale5:b@share=vale5:a") as b:
+        assert a.info.mem_id == b.info.mem_id
+        frame = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x0b" + b"\x08\x00" + b"x" * 50
+        assert b.inject(frame)
+        b.txsync()
+        assert a.poll(timeout_ms=5000)
+        data, lengths = a.recv()
+        assert list(lengths) == [len(frame)] and bytes(data[0][:len(frame)]) == frame
+
+
+def test_share_of_a_port_nobody_holds_is_enxio(rundir):
+    with pytest.raises(OSError) as ei:
+        nmcompat.open("netmap:y{1@share=vale5:nobody")
+    assert ei.value.errno == errno.ENXIO and "open vale5:nobody first" in str(ei.value)
+
+
+def test_share_of_a_pipe_whose_parent_is_elsewhere_is_einval(rundir):
+    with nmcompat.open("vale5:a"), nmcompat.open("netmap:z{1"), \
+            pytest.raises(OSError) as ei:
+        nmcompat.open("netmap:z{2@share=vale5:a")
+    assert ei.value.errno == errno.EINVAL
+
+
+# ---------------------------------------------------------------------------
+# @extmem
+
+
+def test_extmem_region_is_the_users_file(rundir, extfile):
+    path = extfile(ring_num=8, buf_num=512)
+    with nmcompat.open(f"netmap:e{{1@extmem:file={path},ring-num=8", slots=8) as m, \
+            nmcompat.open("netmap:e}1") as s:
+        assert m.info.mem_id == s.info.mem_id
+        assert m.info.buf_num == 512 and m.info.memsize <= path.stat().st_size
+        assert m.inject(b"in the user's file")
+        m.txsync()
+        s.rxsync()
+        idx = int(s.rx_rings[0].slots[0]["buf_idx"])
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+            ofs = IF_POOL + 8 * RING_OBJ + PAGE + idx * 2048
+            assert mm[ofs:ofs + 18] == b"in the user's file"
+    assert path.exists()                    # the user's file outlives the region
+
+
+def test_extmem_buf_num_and_size_are_taken(rundir, extfile):
+    path = extfile(ring_num=4, buf_num=400, buf_size=4096)
+    with nmcompat.open(f"netmap:e{{1@extmem:file={path},ring-num=4,buf-num=300,buf-size=4096",
+                       slots=8) as m:
+        assert (m.info.buf_num, m.info.buf_size) == (300, 4096)
+
+
+def test_extmem_vale_port(rundir, extfile):
+    path = extfile(ring_num=8, buf_num=4096)
+    with nmcompat.open(f"vale6:x@extmem:file={path},ring-num=8") as x:
+        assert x.info.buf_num == 4096
+
+
+def test_extmem_with_too_few_buffers_for_the_rings_is_enomem(rundir, extfile):
+    path = extfile(ring_num=8, buf_num=1024)        # a VALE port's rings need 2048
+    with pytest.raises(OSError) as ei:
+        nmcompat.open(f"vale6:x@extmem:file={path},ring-num=8")
+    assert ei.value.errno == errno.ENOMEM
+
+
+@pytest.mark.parametrize("opts, err", [
+    ("ring-num=8", errno.EINVAL),                    # a file with room for 32 buffers (64 at least)
+    ("ring-num=8,buf-num=600", errno.EINVAL),        # more buffers than the file holds
+    ("ring-num=2000", errno.EINVAL),                 # more ring objects than a region has
+    ("ring-num=8,ring-size=100000", errno.EINVAL),   # a ring larger than a ring object
+    ("ring-num=8,if-num=100,if-size=8192", errno.EINVAL),    # beyond the IF pool
+    ("ring-num=8,buf-size=100", errno.EINVAL),       # not a multiple of 64
+])
+def test_extmem_pools_that_do_not_fit_are_einval(rundir, extfile, opts, err):
+    small = opts == "ring-num=8"
+    path = extfile(ring_num=8, buf_num=32 if small else 512)
+    with pytest.raises(OSError) as ei:
+        nmcompat.open(f"netmap:e{{1@extmem:file={path},{opts}")
+    assert ei.value.errno == err and "@extmem" in str(ei.value)
+    assert not [n for n in os.listdir(rundir) if n.startswith(("mem.", "ctl."))]
+    assert path.stat().st_nlink == 1
+
+
+def test_extmem_default_ring_objects_need_a_large_file(rundir, extfile):
+    path = extfile(ring_num=8, buf_num=512)          # too small for 1024 ring objects
+    with pytest.raises(OSError) as ei:
+        nmcompat.open(f"netmap:e{{1@extmem:file={path}")
+    assert ei.value.errno == errno.EINVAL
+
+
+def test_extmem_missing_file_is_enoent(rundir):
+    with pytest.raises(FileNotFoundError) as ei:
+        nmcompat.open(f"netmap:e{{1@extmem:file={rundir}.nothing,ring-num=8")
+    assert "does not exist" in str(ei.value)
+
+
+def test_extmem_on_another_filesystem_is_exdev(rundir):
+    with tempfile.NamedTemporaryFile(dir="/var/tmp") as f:
+        if os.stat(f.name).st_dev == os.stat(rundir).st_dev:
+            pytest.fail("/var/tmp is on the runtime directory's filesystem here")
+        f.truncate(IF_POOL + 8 * RING_OBJ + PAGE + 512 * 2048)
+        with pytest.raises(OSError) as ei:
+            nmcompat.open(f"netmap:e{{1@extmem:file={f.name},ring-num=8")
+    assert ei.value.errno == errno.EXDEV and "same tmpfs" in str(ei.value)
+
+
+def test_duplicate_extmem_is_einval(rundir, extfile):
+    path = extfile(ring_num=8, buf_num=512)
+    with pytest.raises(PortSpecError) as ei:
+        nmcompat.open(f"netmap:e{{1@extmem:file={path},ring-num=8@extmem:file={path}")
+    assert ei.value.errno == errno.EINVAL
+
+
+def test_extmem_for_a_pipe_whose_parent_has_a_region_is_einval(rundir, extfile):
+    path = extfile(ring_num=8, buf_num=512)
+    with nmcompat.open("netmap:e{1"), pytest.raises(OSError) as ei:
+        nmcompat.open(f"netmap:e{{2@extmem:file={path},ring-num=8")
+    assert ei.value.errno == errno.EINVAL
+
+
+def test_extmem_region_is_never_kept_as_a_spare(rundir, extfile):
+    path = extfile(ring_num=8, buf_num=4096)
+    with nmcompat.open(f"vale6:x@extmem:file={path},ring-num=8"):
+        pass
+    assert path.stat().st_nlink == 1         # only the user's own name is left
+    assert not [n for n in os.listdir(rundir) if n.startswith(("mem.", "spare."))]
