@@ -1,15 +1,19 @@
 /*
  * lnm_opts.c -- libnetmap's options and decoders: extmem (by pointer and
- * from a file) and offsets, which /dev/netmap here refuses at REGISTER with
- * netmap's EOPNOTSUPP in the option's nro_status; enabling and disabling
+ * from a file: a file on the runtime directory's filesystem is the
+ * region's memory; anonymous memory, EOPNOTSUPP, and a file elsewhere,
+ * EXDEV, in the option's nro_status) and offsets, which /dev/netmap here
+ * refuses at REGISTER with netmap's EOPNOTSUPP in the option's nro_status; enabling and disabling
  * portspec options; @conf and @share; nmreq_header_decode,
  * nmreq_register_decode, nmreq_options_decode with the program's own
  * parsers, nmreq_get_mem_id and the option-list helpers.
  *
- *     lnm_opts extmem|offset|switch|decode PREFIX [FILE]
+ *     lnm_opts extmem PREFIX FILE SHMFILE    (SHMFILE: IF pool, 8 rings, 8192 buffers)
+ *     lnm_opts offset|switch|decode PREFIX
  */
 #include "lnm_test.h"
 
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 static char name_buf[4][160];
@@ -46,7 +50,7 @@ static void test_extmem(const char *prefix, const char *file)
     CHECK(pi->nr_memsize == 65536 && pi->nr_buf_pool_objtotal == 10 && pi->nr_if_pool_objsize == 1024 &&
           pi->nr_ring_pool_objtotal == 0, "the file's size and the keys");
     CHECK(((volatile char *)(uintptr_t)d->extmem->nro_usrptr)[65535] == 0, "the file is mapped");
-    CHECK_FAILS(nmport_open_desc(d) < 0, EOPNOTSUPP, "option extmem: Operation not supported");
+    CHECK_FAILS(nmport_open_desc(d) < 0, EXDEV, "option extmem: Invalid cross-device link");
     nmport_close(d);
     CHECK_FAILS(nmport_open(pname(1, "netmap:%s{1@extmem:file=/nonexistent/x", prefix)) == NULL, ENOENT,
                 "cannot open '/nonexistent/x'");
@@ -57,6 +61,36 @@ static void test_extmem(const char *prefix, const char *file)
     CHECK_FAILS(nmport_extmem(d, mem, size) < 0, EINVAL, "already registered port");
     nmport_close(d);
     munmap(mem, size);
+}
+
+/* A region in the program's file: the master's memory is its own mapping
+ * of it, the slave (no option) finds the same region, and a frame sent
+ * is in the file where the slave's slot says. */
+static void test_extmem_region(const char *prefix, const char *file)
+{
+    struct nmport_d *m, *s;
+    struct netmap_ring *rx;
+    struct nmreq_pools_info *pi;
+    char spec[512];
+    const char frame[] = "in the program's file";
+
+    snprintf(spec, sizeof(spec), "netmap:%s{1@extmem:file=%s,ring-num=8", prefix, file);
+    m = nmport_open(spec);
+    CHECK(m != NULL && (pi = nmport_extmem_getinfo(m)) != NULL, "open with @extmem");
+    CHECK(m->extmem->nro_opt.nro_status == 0 && pi->nr_buf_pool_objtotal == 8192 &&
+          pi->nr_ring_pool_objtotal == 8 && pi->nr_mem_id == m->reg.nr_mem_id, "pools made");
+    CHECK(m->mem->is_extmem && m->mem->mem == (void *)(uintptr_t)m->extmem->nro_usrptr, "the program's own mapping");
+    s = nmport_open(pname(1, "netmap:%s}1", prefix));
+    CHECK(s && s->reg.nr_mem_id == m->reg.nr_mem_id, "the slave in the same region");
+    CHECK(nmport_inject(m, frame, sizeof(frame)) == (int)sizeof(frame), "inject");
+    CHECK(ioctl(m->fd, NIOCTXSYNC, NULL) == 0 && ioctl(s->fd, NIOCRXSYNC, NULL) == 0, "sync");
+    rx = NETMAP_RXRING(s->nifp, 0);
+    CHECK(rx->tail != rx->head, "received");
+    CHECK(memcmp((char *)m->mem->mem + pi->nr_buf_pool_offset +
+                 (size_t)rx->slot[rx->head].buf_idx * pi->nr_buf_pool_objsize, frame, sizeof(frame)) == 0,
+          "the bytes are in the file");
+    nmport_close(s);
+    nmport_close(m);
 }
 
 static void test_offset(const char *prefix)
@@ -333,8 +367,10 @@ int main(int argc, char **argv)
     if (argc < 3)
         return 2;
     nmctx_set_error(NULL, keep_msg);
-    if (strcmp(argv[1], "extmem") == 0 && argc == 4)
+    if (strcmp(argv[1], "extmem") == 0 && argc == 5) {
         test_extmem(argv[2], argv[3]);
+        test_extmem_region(argv[2], argv[4]);
+    }
     else if (strcmp(argv[1], "offset") == 0)
         test_offset(argv[2]);
     else if (strcmp(argv[1], "switch") == 0)
