@@ -137,6 +137,18 @@ def test_a_pipe_opened_before_the_nic_port_is_in_its_region(netns, rundir):
     assert pipe_id == nic_id
 
 
+def _share_the_nic_region():
+    quiet()
+    with open_nic_retrying("netmap:va", "afpacket", None) as nic, \
+            nmcompat.open("netmap:other{1@share=netmap:va") as m:
+        return nic.info.mem_id, m.info.mem_id
+
+
+def test_share_of_a_nic_port_puts_a_pipe_in_its_region(netns, rundir):
+    nic_id, pipe_id = netns.run(_share_the_nic_region)
+    assert nic_id == pipe_id
+
+
 def _refusals():
     quiet()
     out = []

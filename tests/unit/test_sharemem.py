@@ -6,6 +6,8 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -124,6 +126,30 @@ def test_extmem_region_is_the_users_file(rundir, extfile):
             ofs = IF_POOL + 8 * RING_OBJ + PAGE + idx * 2048
             assert mm[ofs:ofs + 18] == b"in the user's file"
     assert path.exists()                    # the user's file outlives the region
+
+
+_PEER = '''
+import sys, nmcompat
+with nmcompat.open("netmap:e}1") as s:
+    assert s.poll(timeout_ms=10000)
+    data, lengths = s.recv()
+    sys.stdout.write("%d %s" % (s.info.mem_id, bytes(data[0][:lengths[0]]).decode()))
+'''
+
+
+def test_extmem_region_is_reached_by_another_process(rundir, extfile):
+    path = extfile(ring_num=8, buf_num=512)
+    with nmcompat.open(f"netmap:e{{1@extmem:file={path},ring-num=8", slots=8) as m:
+        peer = subprocess.Popen([sys.executable, "-c", _PEER], stdout=subprocess.PIPE, text=True)
+        try:
+            assert m.inject(b"across processes")
+            m.txsync()
+            out, _ = peer.communicate(timeout=60)
+        finally:
+            if peer.poll() is None:
+                peer.kill()
+                peer.wait()
+        assert peer.returncode == 0 and out == f"{m.info.mem_id} across processes"
 
 
 def test_extmem_buf_num_and_size_are_taken(rundir, extfile):
