@@ -364,17 +364,23 @@ static int create_ctl(const char *rundir, int names_fd, uint16_t *id)
 /* The user's file (@extmem) as the memory file mem_path: a hard link, so
  * that every process opens it by the region's name; -EXDEV when it is on
  * another filesystem than the runtime directory. */
-static int link_extmem(const char *file, const char *mem_path)
+static int link_extmem(const char *file, const char *mem_path, uint64_t memsize)
 {
+    struct stat st;
     int fd;
 
-    if (link(file, mem_path) < 0)
-        return errno == EXDEV ? -EXDEV : -errno;
+    if (linkat(AT_FDCWD, file, AT_FDCWD, mem_path, AT_SYMLINK_FOLLOW) < 0)
+        return -errno;
     fd = open(mem_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
+    if (fd < 0)
         fd = -errno;
-        unlink(mem_path);
+    else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+             (uint64_t)st.st_size < memsize) {      /* changed since it was sized (extmem.c) */
+        close(fd);
+        fd = -EINVAL;
     }
+    if (fd < 0)
+        unlink(mem_path);
     return fd;
 }
 
@@ -393,7 +399,7 @@ static int size_and_map(int ctl_fd, const char *mem_path, const struct nmc_geom 
                   (off_t)(g->ctl_size - g->if_map_ofs)) < 0)
         return -errno;
     if (extmem)                         /* the user's file, its size checked (extmem.c) */
-        mem_fd = link_extmem(extmem, mem_path);
+        mem_fd = link_extmem(extmem, mem_path, g->memsize);
     else
         mem_fd = create_file(mem_path);
     if (mem_fd < 0)

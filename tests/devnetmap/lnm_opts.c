@@ -99,7 +99,7 @@ static void test_extmem_region(const char *prefix, const char *file)
 }
 
 /* A raw NIOCCTRL REGISTER of name with `n` options chained from opts. */
-static int register_with(int fd, const char *name, struct nmreq_register *reg,
+static int register_mode(int fd, const char *name, uint32_t mode, struct nmreq_register *reg,
                          struct nmreq_opt_extmem *opts, int n)
 {
     struct nmreq_header h;
@@ -115,8 +115,14 @@ static int register_with(int fd, const char *name, struct nmreq_register *reg,
     }
     h.nr_options = n ? (uintptr_t)&opts[0] : 0;
     memset(reg, 0, sizeof(*reg));
-    reg->nr_mode = NR_REG_ALL_NIC;
+    reg->nr_mode = mode;
     return ioctl(fd, NIOCCTRL, &h);
+}
+
+static int register_with(int fd, const char *name, struct nmreq_register *reg,
+                         struct nmreq_opt_extmem *opts, int n)
+{
+    return register_mode(fd, name, NR_REG_ALL_NIC, reg, opts, n);
 }
 
 /* netmap's ctrl-api-test cases on the raw request: extmem_option (the
@@ -158,6 +164,8 @@ static void test_extmem_raw(const char *prefix, const char *file)
     CHECK(register_with(fd, name, &reg, e, 1) < 0 && errno == EINVAL &&
           e[0].nro_opt.nro_status == EINVAL, "memory smaller than the region");
     e[0].nro_info.nr_memsize = (uint64_t)st.st_size;
+    CHECK(register_mode(fd, name, NR_REG_NULL, &reg, e, 1) < 0 && errno == EOPNOTSUPP,
+          "a null port in new memory: not here");
     e[0].nro_opt.nro_status = 0;
     CHECK(register_with(fd, name, &reg, e, 1) == 0 && e[0].nro_opt.nro_status == 0, "extmem_option");
     CHECK(e[0].nro_info.nr_mem_id == reg.nr_mem_id && e[0].nro_info.nr_memsize == reg.nr_memsize &&

@@ -152,6 +152,18 @@ def test_extmem_region_is_reached_by_another_process(rundir, extfile):
         assert peer.returncode == 0 and out == f"{m.info.mem_id} across processes"
 
 
+def test_extmem_file_named_through_a_symlink(rundir, extfile):
+    path = extfile(ring_num=8, buf_num=512)
+    link = path.with_name(path.name + ".link")
+    link.symlink_to(path)
+    try:
+        with nmcompat.open(f"netmap:e{{1@extmem:file={link},ring-num=8", slots=8) as m:
+            assert m.info.buf_num == 512
+            assert path.stat().st_nlink == 3        # mem.<id> and its name in wake/
+    finally:
+        link.unlink()
+
+
 def test_extmem_buf_num_and_size_are_taken(rundir, extfile):
     path = extfile(ring_num=4, buf_num=400, buf_size=4096)
     with nmcompat.open(f"netmap:e{{1@extmem:file={path},ring-num=4,buf-num=300,buf-size=4096",
