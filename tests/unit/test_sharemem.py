@@ -4,6 +4,7 @@ file on tmpfs (its bytes are the file's), and netmap's errnos."""
 from __future__ import annotations
 
 import errno
+import json
 import mmap
 import os
 import subprocess
@@ -245,3 +246,29 @@ def test_extmem_region_is_never_kept_as_a_spare(rundir, extfile):
         pass
     assert path.stat().st_nlink == 1         # only the user's own name is left
     assert not [n for n in os.listdir(rundir) if n.startswith(("mem.", "spare."))]
+
+
+# ---------------------------------------------------------------------------
+# the native backend (tested under nmcompat exec, whose /dev/netmap speaks its ABI)
+
+_NATIVE = """
+import json, nmcompat
+with nmcompat.open("vale8:a", backend="native") as v, \\
+        nmcompat.open("netmap:nv{1@share=vale8:a", backend="native") as m:
+    out = [v.info.mem_id, m.info.mem_id]
+    try:
+        nmcompat.open("netmap:nw{1@extmem:file=/dev/shm/none", backend="native")
+    except OSError as exc:
+        out.append([exc.errno, str(exc)])
+print(json.dumps(out))
+"""
+
+
+def test_native_backend_passes_share_and_refuses_extmem(rundir):
+    argv = [sys.executable, "-m", "nmcompat.tools", "exec", "--rundir", str(rundir), "--",
+            sys.executable, "-c", _NATIVE]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    vale_id, pipe_id, (err, text) = json.loads(out.stdout.splitlines()[-1])
+    assert vale_id == pipe_id
+    assert err == errno.EOPNOTSUPP and "'@extmem'" in text and "native" in text

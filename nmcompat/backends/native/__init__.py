@@ -26,6 +26,24 @@ _DETAILS = {
 }
 
 
+def _share_mem_id(fd: int, spec) -> int:
+    """@share=PORT: the mem_id netmap answers for PORT (PORT_INFO_GET, as
+    libnetmap's nmreq_get_mem_id); without @share, the name's @N (0: none)."""
+    if spec.share is None:
+        return spec.mem_id
+    from nmcompat import _portspec
+    info = _ctrl.NmreqPortInfoGet()
+    err = _ctrl.control(fd, _ctrl.NETMAP_REQ_PORT_INFO_GET, _portspec.parse(spec.share).name.encode(),
+                        info)
+    if err:
+        raise os_error(err, "open", spec.text, f"@share={spec.share}: NETMAP_REQ_PORT_INFO_GET: "
+                       + os.strerror(err))
+    if spec.mem_id and spec.mem_id != info.nr_mem_id:
+        raise os_error(errno.EINVAL, "open", spec.text, f"@share={spec.share} is memory "
+                       f"{info.nr_mem_id}, not @{spec.mem_id}")
+    return info.nr_mem_id
+
+
 class NativeBackend(Backend):
     name = "native"
     takes: ClassVar[FrozenSet[str]] = frozenset(("extra_bufs",))
@@ -50,7 +68,7 @@ class NativeBackend(Backend):
             raise os_error(exc.errno, "open", spec.text, f"{exc.strerror} ({_ctrl.DEVICE})") from None
         try:
             err, reply = _ctrl.register(fd, spec.name, spec.mode, spec.ringid, spec.flags,
-                                        spec.mem_id, options.get("extra_bufs", 0),
+                                        _share_mem_id(fd, spec), options.get("extra_bufs", 0),
                                         options.get("conf") or {})
             if err:
                 raise os_error(err, "open", spec.text, "NETMAP_REQ_REGISTER: "
