@@ -94,3 +94,16 @@ bool nmc_extmem_is(const char *rundir, const struct nmc_region *r, const struct 
     return r->hdr->extmem && x->file && stat(x->file, &a) == 0 && stat(path, &b) == 0 &&
            a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
+
+/* The name a region built in x's file is linked to: the file's identity. */
+int nmc_extmem_key(const struct nmc_extmem *x, char *out, size_t len)
+{
+    struct stat st;
+
+    if (!x->file || !*x->file)
+        return -EINVAL;
+    if (stat(x->file, &st) < 0)
+        return -errno;
+    snprintf(out, len, "extmem.%llx.%llx", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    return 0;
+}

@@ -278,6 +278,7 @@ void nmc_region_layout(struct nmc_geom *g, uint32_t buf_num, uint32_t buf_size, 
  * and whether region r is built in that file */
 int nmc_extmem_shape(const char *rundir, const struct nmc_extmem *x, struct nmc_shape *out);
 bool nmc_extmem_is(const char *rundir, const struct nmc_region *r, const struct nmc_extmem *x);
+int nmc_extmem_key(const struct nmc_extmem *x, char *out, size_t len);  /* "extmem.<dev>.<ino>" */
 /* mmap(2) of one of the engine's own files, shared, read-write, as a
  * system call: a preloaded mmap (the /dev/netmap emulation of nmcompat exec)
  * must not take the engine's region and switch files, which it maps while it

@@ -268,6 +268,30 @@ int nmc_get_region_id(const char *rundir, uint16_t mem_id, struct nmc_region *r)
     return 0;
 }
 
+/* The region built in x's file: the one there already, found by the name
+ * the file's identity gives it (as netmap's netmap_mem_ext_search: the
+ * same memory is the same allocator, whatever pools were asked), or a new
+ * one, given that name.  Under the name lock. */
+static int extmem_region(const char *rundir, int names, const struct nmc_extmem *x,
+                         struct nmc_region *r)
+{
+    struct nmc_shape shape;
+    char key[64];
+    int err;
+
+    if ((err = nmc_extmem_key(x, key, sizeof(key))) < 0 ||
+        (err = nmc_get_region_of(rundir, key, r)) != -ENXIO)
+        return err;
+    if ((err = nmc_extmem_shape(rundir, x, &shape)) < 0 ||
+        (err = nmc_region_create(rundir, names, &shape, r)) < 0)
+        return err;
+    if ((err = nmc_region_link_parent(rundir, key, r)) < 0) {
+        nmc_region_reap(rundir, r);
+        nmc_region_detach(r);
+    }
+    return err;
+}
+
 /* A new region sized for `req` (a spare of that shape if there is one:
  * its memory is claimed already), or the one req->mem_id names. */
 static int new_region(const char *rundir, int names, const struct nmc_pipe_req *req,
@@ -286,11 +310,8 @@ static int new_region(const char *rundir, int names, const struct nmc_pipe_req *
 
     if (req->mem_id)
         return nmc_get_region_id(rundir, req->mem_id, r);
-    if (req->extmem) {                  /* the user's file: no spare, no space check */
-        struct nmc_shape shape;
-        int err = nmc_extmem_shape(rundir, req->extmem, &shape);
-        return err < 0 ? err : nmc_region_create(rundir, names, &shape, r);
-    }
+    if (req->extmem)                    /* the user's file: no spare, no space check */
+        return extmem_region(rundir, names, req->extmem, r);
     if (need > (1u << 24))
         return -ENOMEM;                 /* more than any region holds */
     if (num == 0)

@@ -165,6 +165,15 @@ def test_extmem_file_named_through_a_symlink(rundir, extfile):
         link.unlink()
 
 
+def test_two_ports_in_one_file_share_its_region(rundir, extfile):
+    """As netmap's netmap_mem_ext_search: the same memory is the same region."""
+    path = extfile(ring_num=8, buf_num=512)
+    with nmcompat.open(f"netmap:e{{1@extmem:file={path},ring-num=8", slots=8) as a, \
+            nmcompat.open(f"netmap:f{{1@extmem:file={path},ring-num=8", slots=8) as b:
+        assert a.info.mem_id == b.info.mem_id
+        assert path.stat().st_nlink == 3            # one region: mem.<id> and its name in wake/
+
+
 def test_extmem_buf_num_and_size_are_taken(rundir, extfile):
     path = extfile(ring_num=4, buf_num=400, buf_size=4096)
     with nmcompat.open(f"netmap:e{{1@extmem:file={path},ring-num=4,buf-num=300,buf-size=4096",
