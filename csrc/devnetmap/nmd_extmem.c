@@ -1,7 +1,7 @@
 /*
  * nmd_extmem.c -- NETMAP_REQ_OPT_EXTMEM on a REGISTER: the memory the
  * program gives (nro_usrptr, nr_memsize) must be a shared mapping of a
- * file from its offset 0, the file a regions's memory can be (nmcompat.h,
+ * file from its offset 0, the file a region's memory can be (nmcompat.h,
  * struct nmc_extmem): the engine builds the region in that file, which
  * every other process maps by the region's name, and the program keeps
  * using its own mapping.  Anonymous or private memory cannot be reached

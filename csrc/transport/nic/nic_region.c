@@ -42,6 +42,7 @@ static struct nmc_pipe_req nic_region_key(const struct nmc_pipe_req *req, char *
     nmc_ifregion_name(name, len);
     key.parent = name;
     key.mem_id = 0;
+    key.extmem = NULL;
     if (!key.buf_num) {
         uint32_t need = 2 * req->tx_rings * (*slots + 2 * NMC_XSK_RX_FACTOR * *rslots) + req->extra_bufs + 2;
         key.buf_num = need * 2 > NMC_NIC_DEF_BUF_NUM ? need * 2 : NMC_NIC_DEF_BUF_NUM;
