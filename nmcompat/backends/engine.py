@@ -41,7 +41,8 @@ class _EngineBackend(Backend):
 
 
 _PIPE_EINVAL = ("the pipe cannot be made: a parent has at most 64 pipes (netmap's limit), "
-                "a pipe lives in its parent's region (@mem_id), and a ring it binds must exist")
+                "a pipe lives in its parent's region (@mem_id, @share, @extmem), and a ring it binds "
+                "must exist")
 
 
 class PipeBackend(_EngineBackend):
