@@ -78,7 +78,7 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     ValueError) for a bad name, OptionError (EINVAL, also a ValueError) for a
     bad option, EOPNOTSUPP naming a flag or option the name grammar accepts
     but nmcompat does not implement yet (/r, /t, /z; @share and @extmem
-    on NIC ports, @extmem on the native backend),
+    on NIC ports),
     BackendUnavailable listing each backend's reason when nothing can serve
     a NIC name, and for everything else the errno's OSError subclass
     (PermissionError, FileNotFoundError...) saying "couldn't open <name>:

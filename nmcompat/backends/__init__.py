@@ -132,8 +132,6 @@ def _native_wanted(spec, backend, admode) -> str:
 def _open_native(spec, options: dict, why: str):
     """spec on the netmap module (or the emulation of nmcompat exec); its
     absence is an error naming what is missing, never another backend."""
-    from nmcompat.backends import _memopts
-    _memopts.refuse(spec, "the native backend (netmap's module) yet", share=False)
     native = get("native")
     result = native.probe(forced=True)
     if not result.ok:

@@ -4,8 +4,8 @@
 region lives while a port holds it).  ``@extmem:file=F,...`` builds a new
 region in the user's file F (on the runtime directory's filesystem).
 NIC ports live in their process's interface region: they refuse both
-(EOPNOTSUPP); the native backend passes @share as netmap's libnetmap does
-(the mem_id PORT_INFO_GET answers for PORT) and refuses @extmem."""
+(EOPNOTSUPP).  The native backend passes both as netmap's libnetmap does
+(native/__init__.py, native/_extmem.py)."""
 from __future__ import annotations
 
 import errno
@@ -27,10 +27,9 @@ _EXTMEM_ERRORS = {
 }
 
 
-def refuse(spec, where: str, share: bool = True) -> None:
-    """EOPNOTSUPP for @extmem (and @share unless share is False) on a port
-    `where` cannot place."""
-    for given, option in ((spec.share if share else None, "@share"), (spec.extmem, "@extmem")):
+def refuse(spec, where: str) -> None:
+    """EOPNOTSUPP for @share or @extmem on a port `where` cannot place."""
+    for given, option in ((spec.share, "@share"), (spec.extmem, "@extmem")):
         if given is not None:
             raise os_error(errno.EOPNOTSUPP, "open", spec.text,
                            f"option '{option}' is not supported for {where}")

@@ -261,23 +261,34 @@ def test_extmem_region_is_never_kept_as_a_spare(rundir, extfile):
 # the native backend (tested under nmcompat exec, whose /dev/netmap speaks its ABI)
 
 _NATIVE = """
-import json, nmcompat
+import json, mmap, sys, nmcompat
+path = sys.argv[1]
 with nmcompat.open("vale8:a", backend="native") as v, \\
         nmcompat.open("netmap:nv{1@share=vale8:a", backend="native") as m:
     out = [v.info.mem_id, m.info.mem_id]
-    try:
-        nmcompat.open("netmap:nw{1@extmem:file=/dev/shm/none", backend="native")
-    except OSError as exc:
-        out.append([exc.errno, str(exc)])
+with nmcompat.open(f"netmap:ne{{1@extmem:file={path},ring-num=8", backend="native", slots=8) as a, \\
+        nmcompat.open("netmap:ne}1", backend="native") as b:
+    assert a.inject(b"native extmem")
+    a.txsync()
+    b.rxsync()
+    idx = int(b.rx_rings[0].slots[0]["buf_idx"])
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+        ofs = 8192 * 64 + 8 * 69632 + 4096 + idx * 2048
+        out.append([a.info.mem_id, b.info.mem_id, mm[ofs:ofs + 13].decode()])
+try:
+    nmcompat.open(f"netmap:nf{{1@extmem:file={path}", backend="native")
+except OSError as exc:
+    out.append([exc.errno, str(exc)])
 print(json.dumps(out))
 """
 
 
-def test_native_backend_passes_share_and_refuses_extmem(rundir):
+def test_native_backend_passes_share_and_extmem(rundir, extfile):
+    path = extfile(ring_num=8, buf_num=512)
     argv = [sys.executable, "-m", "nmcompat.tools", "exec", "--rundir", str(rundir), "--",
-            sys.executable, "-c", _NATIVE]
+            sys.executable, "-c", _NATIVE, str(path)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    vale_id, pipe_id, (err, text) = json.loads(out.stdout.splitlines()[-1])
-    assert vale_id == pipe_id
-    assert err == errno.EOPNOTSUPP and "'@extmem'" in text and "native" in text
+    vale_id, pipe_id, (ext_a, ext_b, text), (err, why) = json.loads(out.stdout.splitlines()[-1])
+    assert vale_id == pipe_id and ext_a == ext_b and text == "native extmem"
+    assert err == errno.EINVAL and "cannot hold the pools" in why        # 1024 ring objects

@@ -11,7 +11,8 @@ import os
 from typing import ClassVar, FrozenSet
 
 from nmcompat.backends._base import CONF_KEYS, Backend, Opened, Probe
-from nmcompat.backends.native import _ctrl
+from nmcompat.backends import _memopts
+from nmcompat.backends.native import _ctrl, _extmem
 from nmcompat.backends.native._port import NativeHandle, NativePort
 from nmcompat.errors import os_error
 
@@ -66,14 +67,20 @@ class NativeBackend(Backend):
             fd = os.open(_ctrl.DEVICE, os.O_RDWR | os.O_CLOEXEC)
         except OSError as exc:
             raise os_error(exc.errno, "open", spec.text, f"{exc.strerror} ({_ctrl.DEVICE})") from None
+        opt = mem = None
         try:
+            if spec.extmem is not None:
+                opt, mem = _extmem.option(spec)
             err, reply = _ctrl.register(fd, spec.name, spec.mode, spec.ringid, spec.flags,
                                         _share_mem_id(fd, spec), options.get("extra_bufs", 0),
-                                        options.get("conf") or {})
+                                        options.get("conf") or {}, opt)
             if err:
+                why = _memopts.extmem_detail(spec, -err) if opt and opt.nro_status else ""
                 raise os_error(err, "open", spec.text, "NETMAP_REQ_REGISTER: "
-                               + _DETAILS.get(err, os.strerror(err)))
-            return Opened(NativeHandle(fd, spec, reply))
+                               + (why or _DETAILS.get(err, os.strerror(err))))
+            return Opened(NativeHandle(fd, spec, reply, mem))
         except BaseException:
             os.close(fd)
+            if mem is not None:
+                mem.close()
             raise
