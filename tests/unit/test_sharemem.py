@@ -174,6 +174,30 @@ def test_two_ports_in_one_file_share_its_region(rundir, extfile):
         assert path.stat().st_nlink == 3            # one region: mem.<id> and its name in wake/
 
 
+_HOLDER = """
+import sys, time, nmcompat
+port = nmcompat.open(f"netmap:k{{1@extmem:file={sys.argv[1]},ring-num=8", slots=8)
+print(port.info.mem_id, flush=True)
+time.sleep(600)
+"""
+
+
+def test_extmem_region_of_a_killed_holder_is_reaped_and_the_file_stays(rundir, extfile):
+    path = extfile(ring_num=8, buf_num=512)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        first = int(holder.stdout.readline())
+    finally:
+        holder.kill()
+        holder.wait()
+    assert path.stat().st_nlink == 3                # the dead holder's region is still linked
+    with nmcompat.open(f"netmap:k{{1@extmem:file={path},ring-num=8", slots=8) as port:
+        assert port.info.mem_id != first            # reaped, and built again in the file
+    assert path.stat().st_nlink == 1
+    assert not [n for n in os.listdir(rundir) if n.startswith(("mem.", "ctl.", "parent."))]
+
+
 def test_extmem_buf_num_and_size_are_taken(rundir, extfile):
     path = extfile(ring_num=4, buf_num=400, buf_size=4096)
     with nmcompat.open(f"netmap:e{{1@extmem:file={path},ring-num=4,buf-num=300,buf-size=4096",
