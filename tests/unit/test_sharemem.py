@@ -198,6 +198,21 @@ def test_extmem_region_of_a_killed_holder_is_reaped_and_the_file_stays(rundir, e
     assert not [n for n in os.listdir(rundir) if n.startswith(("mem.", "ctl.", "parent."))]
 
 
+def test_a_region_of_ports_from_both_options_checks_clean(rundir, extfile):
+    """A pipe in a file, a VALE port placed beside it by @share: every
+    buffer of the region in exactly one place (nmcompat check)."""
+    from nmcompat.tools.check import check_region
+    path = extfile(ring_num=8, buf_num=512)
+    with nmcompat.open(f"netmap:c{{1@extmem:file={path},ring-num=8", slots=8) as m, \
+            nmcompat.open("netmap:c}1"), nmcompat.open("vale9:q@share=netmap:c{1", slots=8) as v:
+        assert v.info.mem_id == m.info.mem_id
+        assert m.inject(b"x" * 60)
+        m.txsync()
+        report = check_region(str(rundir), m.info.mem_id)
+    assert report["violations"] == 0 and report["holders"] == 3, report
+    assert report["free_bufs"] + report["in_rings"] + 2 == report["buf_num"] == 512, report
+
+
 def test_extmem_buf_num_and_size_are_taken(rundir, extfile):
     path = extfile(ring_num=4, buf_num=400, buf_size=4096)
     with nmcompat.open(f"netmap:e{{1@extmem:file={path},ring-num=4,buf-num=300,buf-size=4096",
