@@ -80,6 +80,42 @@ def test_share_puts_a_pipe_in_a_vale_ports_region(rundir):
         assert bytes(u8(s.buf(vidx))[:9]) == b"zero-copy"
 
 
+_OTHER = """
+import sys, nmcompat
+with nmcompat.open("vale5:x") as v:
+    print("vale", v.info.mem_id, flush=True)
+    sys.stdin.readline()                        # the pipe exists, in v's region
+    with nmcompat.open("netmap:xp}1") as s:
+        assert s.poll(timeout_ms=10000)
+        rx = s.rx_rings[0]
+        idx, n = int(rx.slots[rx.head]["buf_idx"]), int(rx.slots[rx.head]["len"])
+        # read through the VALE port's own view of the region
+        print(s.info.mem_id, idx, bytes(v.buf(idx)[:n]).decode(), flush=True)
+"""
+
+
+def test_share_across_processes(rundir):
+    """The VALE port's process reads, through that port's memory, the buffer
+    another process sent into a pipe it placed there with @share."""
+    other = subprocess.Popen([sys.executable, "-c", _OTHER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        vale_id = int(other.stdout.readline().split()[1])
+        with nmcompat.open("netmap:xp{1@share=vale5:x") as m:
+            assert m.info.mem_id == vale_id
+            other.stdin.write("go\n")
+            other.stdin.flush()
+            idx = int(m.tx_rings[0].slots[m.tx_rings[0].cur]["buf_idx"])
+            assert m.inject(b"from another process")
+            m.txsync()
+            out, _ = other.communicate(timeout=60)
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()
+    assert other.returncode == 0 and out.split(" ", 2) == [str(vale_id), str(idx), "from another process\n"]
+
+
 def test_without_share_the_pipe_has_a_region_of_its_own(rundir):
     with nmcompat.open("vale5:a") as v, nmcompat.open("netmap:own{1") as m:
         assert m.info.mem_id != v.info.mem_id
