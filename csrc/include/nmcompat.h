@@ -23,13 +23,27 @@ extern "C" {
  * this push and its pop is exported, nothing else. */
 #pragma GCC visibility push(default)
 
-#define NMC_ABI_VERSION 5
+#define NMC_ABI_VERSION 6
 
 /* Pipe roles (netmap: "x{1" is the master, "x}1" the slave). */
 #define NMC_PIPE_MASTER 0
 #define NMC_PIPE_SLAVE  1
 
 struct nmc_port;
+
+/* A region built in memory the user gives (netmap's @extmem,
+ * NETMAP_REQ_OPT_EXTMEM): `file`, a regular file of the user's on the
+ * runtime directory's filesystem, becomes the region's netmap memory
+ * (hard-linked as mem.<id>; other processes map it by that name).  Zero
+ * means "default" for each count or size: buffers, as many as the file
+ * holds; ring objects 1024.  Pools the engine cannot make as asked
+ * (if_num x if_size beyond the IF pool, ring_size beyond a ring object,
+ * a file too small) are -EINVAL; a missing file -ENOENT; a file on another
+ * filesystem -EXDEV.  The reply (nmc_port_pools) says what was made. */
+struct nmc_extmem {
+    const char *file;
+    uint32_t if_num, if_size, ring_num, ring_size, buf_num, buf_size;
+};
 
 /* What to open.  Zero means "default" for every count. */
 struct nmc_pipe_req {
@@ -63,6 +77,9 @@ struct nmc_pipe_req {
     const int *nic_socks;
     uint32_t nic_nsocks;
     int32_t nic_hold_fd;
+    /* non-NULL: a region this open creates is built in this file (with
+     * it, an existing region of the port must be that file's: -EINVAL) */
+    const struct nmc_extmem *extmem;
 };
 
 /* What was opened (the NETMAP_REQ_REGISTER reply, plus where things are). */
@@ -105,6 +122,11 @@ int nmc_abi_version(void);
 /* The layout stamp this engine writes in the regions it creates; it
  * attaches to no region with another stamp (-EPROTO). */
 uint64_t nmc_layout_stamp(void);
+
+/* The mem_id of the region port name `name` lives in (a pipe's or VALE
+ * port's parent name, an interface: this process's NIC region), for
+ * netmap's @share; -ENXIO when no open port holds one. */
+int nmc_name_mem_id(const char *rundir, const char *name);
 
 /* Opens claim the memory of what they are given on the runtime tmpfs
  * before it is used: a full tmpfs is -ENOSPC (never a SIGBUS later), a

@@ -26,6 +26,8 @@ int nmc_nic_validate(const struct nmc_pipe_req *req)
         return -EINVAL;
     if (req->mode != NR_REG_ALL_NIC && req->mode != NR_REG_ONE_NIC)
         return -EOPNOTSUPP;             /* host rings: not reachable through AF_XDP */
+    if (req->extmem)
+        return -EOPNOTSUPP;             /* NIC ports live in the process's interface region */
     return 0;
 }
 
@@ -37,9 +39,10 @@ static struct nmc_pipe_req nic_region_key(const struct nmc_pipe_req *req, char *
 
     *slots = nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
     *rslots = nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
-    snprintf(name, len, "nic.%d", (int)getpid());
+    nmc_ifregion_name(name, len);
     key.parent = name;
     key.mem_id = 0;
+    key.extmem = NULL;
     if (!key.buf_num) {
         uint32_t need = 2 * req->tx_rings * (*slots + 2 * NMC_XSK_RX_FACTOR * *rslots) + req->extra_bufs + 2;
         key.buf_num = need * 2 > NMC_NIC_DEF_BUF_NUM ? need * 2 : NMC_NIC_DEF_BUF_NUM;
@@ -78,9 +81,15 @@ int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct n
     char name[32];
     uint32_t slots, rslots;
     struct nmc_pipe_req key = nic_region_key(req, name, sizeof(name), &slots, &rslots);
+    int err = nic_region_rec(rundir, &key, r, port, kind, req->tx_rings, slots, req->rx_rings, rslots,
+                             req->parent);
 
-    return nic_region_rec(rundir, &key, r, port, kind, req->tx_rings, slots, req->rx_rings, rslots,
-                          req->parent);
+    if (err == 0 && req->mem_id && req->mem_id != r->mem_id) {
+        nmc_rec_free(r, &nmc_ports(r)[*port]);
+        nmc_region_detach(r);
+        return -EOPNOTSUPP;             /* @share: NIC ports live in the process's interface region */
+    }
+    return err;
 }
 
 /* An information request of a process whose NIC region does not exist yet
@@ -128,7 +137,7 @@ static int nic_region_pools(const char *rundir, const struct nmc_pipe_req *req,
     struct nmc_region r;
     int err;
 
-    snprintf(name, sizeof(name), "nic.%d", (int)getpid());
+    nmc_ifregion_name(name, sizeof(name));
     pthread_mutex_lock(&anchor_lock);
     if ((err = nmc_get_region_of(rundir, name, &r)) == 0) {
         nmc_geom_pools(&r.g, r.mem_id, pools);

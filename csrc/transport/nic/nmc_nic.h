@@ -16,7 +16,7 @@
 /* Buffers of a NIC region at least: with AF_XDP the whole pool is the
  * UMEM, claimed and pinned when the first socket registers it (128 MiB
  * of 2048-byte buffers), so it is not the larger default of other regions. */
-#define NMC_NIC_DEF_BUF_NUM 65536u
+#define NMC_NIC_DEF_BUF_NUM NMC_IFREGION_BUF_NUM
 /* The kernel side of a receive queue (XSK RX and FILL rings) holds this
  * many times the netmap ring: a receiver that is descheduled for a moment
  * finds the burst waiting there instead of dropped. */
