@@ -47,8 +47,30 @@ static struct nmc_pipe_req nic_region_key(const struct nmc_pipe_req *req, char *
     return key;
 }
 
-/* The process's NIC region, and a new record of kind in it with one ring
- * pair of ntx/nrx rings of the given slot counts. */
+/* An AF_XDP record of interface `name` with this many rings in the
+ * process's region: a second open of the interface binds its rings, as
+ * several netmap fds bind one kring (their queues share one socket:
+ * nmc_nic_share), with their slot counts (a count asked for applies to the
+ * open that makes the record, as for every port).  AF_PACKET ports keep a
+ * record each. */
+static struct nmc_port_rec *live_rec(struct nmc_region *r, uint32_t kind, const char *name,
+                                     const uint32_t nrings[2])
+{
+    struct nmc_port_rec *ports = nmc_ports(r);
+
+    for (uint32_t i = 0; kind == NMC_KIND_NIC && i < NMC_MAX_PORTS; i++) {
+        struct nmc_port_rec *rec = &ports[i];
+        if (rec->state == NMC_LIVE && rec->kind == kind &&
+            strncmp(rec->parent, name, NMC_NAMELEN) == 0 &&
+            memcmp(rec->nrings[0], nrings, sizeof(rec->nrings[0])) == 0)
+            return rec;
+    }
+    return NULL;
+}
+
+/* The process's NIC region, and in it the record of kind with one ring
+ * pair of ntx/nrx rings of the given slot counts: a live one (live_rec)
+ * or a new one. */
 static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, struct nmc_region *r,
                           uint32_t *port, uint32_t kind, uint32_t ntx, uint32_t tx_slots,
                           uint32_t nrx, uint32_t rx_slots, const char *name)
@@ -58,6 +80,10 @@ static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, st
 
     if ((err = nmc_get_region(rundir, key, r)) < 0)
         return err;
+    if ((rec = live_rec(r, kind, name, (uint32_t[2]){ ntx, nrx }))) {
+        *port = (uint32_t)(rec - nmc_ports(r));
+        return 0;
+    }
     if (!(rec = nmc_rec_alloc(r, kind, name)))
         return -ENOMEM;
     rec->nends = 1;

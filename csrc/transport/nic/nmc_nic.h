@@ -28,6 +28,8 @@
  * never share one.  Its ports' AF_XDP sockets all bind to one UMEM, the
  * region's buffer pool (a new socket binds XDP_SHARED_UMEM to one of them,
  * never to a socket of another region).  Changed under nmc_nic_lock(). */
+struct nmc_nic_share;
+
 struct nmc_nic_state {
     struct nmc_nic_state *next;
     dev_t dev;
@@ -41,6 +43,23 @@ struct nmc_nic_state {
      * syncs; read when it closes (nmc_nic_reclaim) or is listed. */
     uint16_t *queued;
     uint32_t buf_num;
+    struct nmc_nic_share *shares;   /* AF_XDP: one per NIC record with ports here */
+};
+
+/* The AF_XDP sockets of one NIC record (one interface's rings) in this
+ * process.  Every port of the process that opens the interface with the
+ * same ring layout binds that record's rings, as several netmap fds bind
+ * one kring: a queue has one socket, made by the first port that binds it
+ * and used by every port that binds it after; the sockets and every buffer
+ * of the record are given back when the last of those ports closes.
+ * `tag` marks the buffers in the sockets' queues in the state's ledger. */
+struct nmc_nic_share {
+    struct nmc_nic_share *next;
+    uint32_t rec;                   /* the record's index in the region */
+    uint16_t tag;
+    int users;                      /* ports of this process on the record */
+    uint32_t nq;                    /* the record's rings per direction */
+    struct nmc_xsk **q;             /* per ring: its queue's socket, or NULL */
 };
 
 static inline struct nmc_nic_state *nmc_nic_of(const struct nmc_port *p) { return p->tp; }
@@ -53,7 +72,10 @@ void nmc_nic_leave(struct nmc_port *p);
 bool nmc_nic_foreign(const struct nmc_port *p);
 int nmc_nic_umem_peer(const struct nmc_port *p);
 bool nmc_nic_queue_taken(const struct nmc_port *p, uint32_t ifindex, uint32_t queue);
-void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r);
+struct nmc_nic_share *nmc_nic_share_join(struct nmc_port *p);
+struct nmc_nic_share *nmc_nic_share_leave(struct nmc_port *p);
+void nmc_nic_share_free(struct nmc_nic_share *sh);
+void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh);
 
 /* pkt.c */
 void nmc_pkt_close_socks(struct nmc_port *p);

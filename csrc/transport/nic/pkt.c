@@ -466,7 +466,7 @@ static void pkt_detach(struct nmc_port *p, struct nmc_region *r)
     nmc_pkt_close_socks(p);
     nmc_nic_unlock();
     if (give_back)
-        nmc_nic_reclaim(p, r);
+        nmc_nic_reclaim(p, r, NULL);
     nmc_nic_leave(p);
     free(p->pkts);
     p->pkts = NULL;
