@@ -198,3 +198,80 @@ def test_a_second_opener_binds_the_same_rings_with_their_slot_counts(netns):
     first, second, same = netns.run(_slots_of_the_first, "skb")
     assert first == [512, 512] and second == [512, 512]
     assert same, "the two ports' rings are not the same rings"
+
+
+# -- AF_PACKET (emulated mode) -------------------------------------------------------
+# Packet sockets do not conflict, so each opener would get every frame: one
+# opener per receive queue in the namespace, system-wide; TX-only openers
+# each have their own TX ring.
+
+def _open_pkt(name):
+    return nmcompat.open(name, backend="afpacket")
+
+
+def _pkt_errno(name):
+    try:
+        _open_pkt(name).close()
+        return 0, ""
+    except OSError as exc:
+        return exc.errno, str(exc)
+
+
+def _pkt_in_one_process():
+    quiet_ipv6("va", "vb")
+    out = {}
+    with _open_pkt("netmap:va/R") as r:
+        out["va-0"] = _pkt_errno("netmap:va-0")
+        out["va/R"] = _pkt_errno("netmap:va/R")
+        with _open_pkt("netmap:va/T") as t, _open_pkt("netmap:va/T") as t2, \
+                packet_sender("vb") as tx, packet_socket("vb") as rx:
+            sent_in = _send_window(tx, 5, 0)
+            out["got_in"] = (sent_in, _receive(r, WINDOW), _receive(r, 1, timeout=0.2))
+            sent_out = []
+            for i, port in enumerate((t, t2)):
+                frames = [frame(i * WINDOW + j, 80, 6, src=MAC_A, dst=MAC_B) for j in range(WINDOW)]
+                send_all(port, frames)
+                sent_out += [tag_seq(f) for f in frames]
+            out["got_out"] = (sent_out, sorted(tag_seq(f) for f in packet_recv(rx, 2 * WINDOW)))
+    out["again"] = _pkt_errno("netmap:va-0")
+    return out
+
+
+def test_emulated_openers_of_one_queue_in_one_process(netns):
+    out = netns.run(_pkt_in_one_process)
+    for name in ("va-0", "va/R"):
+        assert out[name][0] == errno.EBUSY, (name, out[name])
+        assert "one port per receive queue" in out[name][1], out[name]
+    sent_in, got_in, stray = out["got_in"]
+    assert got_in == sent_in and stray == [], "every frame once, on the one receiving port"
+    sent_out, got_out = out["got_out"]
+    assert got_out == sorted(sent_out), "both TX-only openers send"
+    assert out["again"] == (0, ""), "closing the receiving port frees its queue"
+
+
+CHILD_HOLDS_PKT = """
+import sys, nmcompat
+p = nmcompat.open(sys.argv[1], backend="afpacket")
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def _pkt_other_process():
+    holder = Child(CHILD_HOLDS_PKT, "netmap:va-0")
+    out = {}
+    try:
+        holder.expect("ready")
+        out["va"] = _pkt_errno("netmap:va")
+        out["va/T"] = _pkt_errno("netmap:va/T")
+    finally:
+        holder.kill()                   # and reaped: its descriptors are closed
+    out["after kill"] = _pkt_errno("netmap:va")
+    return out
+
+
+def test_emulated_receive_queue_is_refused_to_another_process(netns):
+    out = netns.run(_pkt_other_process)
+    assert out["va"][0] == errno.EBUSY and "one port per receive queue" in out["va"][1], out["va"]
+    assert out["va/T"] == (0, "")
+    assert out["after kill"] == (0, "")

@@ -8,12 +8,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 int nmc_nic_validate(const struct nmc_pipe_req *req)
@@ -277,4 +280,25 @@ int nmc_nic_hold(struct nmc_port *p, const struct nmc_pipe_req *req)
         return -errno;
     p->nic_hold = fd + 1;
     return 0;
+}
+
+/* The claim of the receive side of queue `queue` of interface `ifindex`:
+ * a socket bound to an abstract name made of them, in the network
+ * namespace of the interface, so one opener in the namespace holds it
+ * (another process's or this one's bind is EADDRINUSE: -EBUSY) and the
+ * kernel drops it when its holder closes or dies.  Returns the descriptor. */
+int nmc_nic_claim_rx(uint32_t ifindex, uint32_t queue)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), len;
+
+    if (fd < 0)
+        return -errno;
+    len = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "nmcompat/nic-rx/%u/%u", ifindex, queue);
+    if (bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len)) < 0) {
+        int err = errno == EADDRINUSE ? -EBUSY : -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
 }

@@ -89,5 +89,6 @@ int nmc_nic_poll_fd(struct nmc_port *p);
 void nmc_nic_forget_fds(struct nmc_port *p);
 int nmc_nic_socket(struct nmc_port *p, const struct nmc_pipe_req *req, int domain, int protocol);
 int nmc_nic_hold(struct nmc_port *p, const struct nmc_pipe_req *req);
+int nmc_nic_claim_rx(uint32_t ifindex, uint32_t queue);
 
 #endif /* NMC_NIC_H */

@@ -39,6 +39,7 @@
 
 struct nmc_psock {
     int rx_fd, tx_fd;
+    int claim_fd;                   /* bound RX ring: its queue's claim (nmc_nic_claim_rx) */
     uint8_t *rx_map, *tx_map;
     size_t rx_len, tx_len;
     uint32_t block, in_block;       /* RX cursor: block, packets done in it */
@@ -171,7 +172,9 @@ static void close_pkt(struct nmc_psock *k)
         close(k->rx_fd);
     if (k->tx_fd >= 0)
         close(k->tx_fd);
-    k->rx_fd = k->tx_fd = -1;
+    if (k->claim_fd >= 0)
+        close(k->claim_fd);
+    k->rx_fd = k->tx_fd = k->claim_fd = -1;
     k->rx_map = k->tx_map = NULL;
 }
 
@@ -402,8 +405,12 @@ static int open_queue(struct nmc_port *p, const struct nmc_pipe_req *req, uint32
     struct nmc_psock *pk = &p->pkts[k];
     int err, mtu;
 
-    pk->rx_fd = pk->tx_fd = -1;
+    pk->rx_fd = pk->tx_fd = pk->claim_fd = -1;
     p->npkts++;
+    /* packet sockets do not conflict: each would get every frame, so one
+     * opener per RX queue (netmap's openers share one ring; these cannot) */
+    if (k < p->nrx && (pk->claim_fd = nmc_nic_claim_rx(req->ifindex, first + k)) < 0)
+        return pk->claim_fd;
     /* one queue of several: filter by queue; all of several: fanout */
     if ((pk->rx_fd = nmc_nic_socket(p, req, AF_PACKET, htons(ETH_P_ALL))) < 0)
         return pk->rx_fd;
