@@ -14,7 +14,12 @@ the receivers drain before the next is sent.
 from __future__ import annotations
 
 import errno
+import os
+import select
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +27,8 @@ import nmcompat
 
 from afxdp_support import (MAC_A, MAC_B, Child, frame, open_xdp, packet_sender, packet_socket, packet_recv,
                            quiet_ipv6, send_all, tag_seq, wait_tx_done)
+from nic_support import peer_receiver, peer_recv, peer_sender
+from test_devnetmap_nic import frame as devnetmap_frame
 
 pytestmark = pytest.mark.kernel
 
@@ -275,3 +282,57 @@ def test_emulated_receive_queue_is_refused_to_another_process(netns):
     assert out["va"][0] == errno.EBUSY and "one port per receive queue" in out["va"][1], out["va"]
     assert out["va/T"] == (0, "")
     assert out["after kill"] == (0, "")
+
+
+# -- two descriptors of one netmap program under exec --------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+FRAMES = 256
+
+
+@pytest.fixture(scope="module")
+def nm_openers(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("nmopeners") / "nm_openers"
+    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
+                    "-o", str(out), str(ROOT / "tests" / "devnetmap" / "nm_openers.c")],
+                   check=True, capture_output=True, text=True)
+    return out
+
+
+def _from_program(data) -> bool:
+    return len(data) >= 18 and data[11] == 0x0A and data[12:14] == b"\x88\xb5"
+
+
+def _run_program(argv, n, replies):
+    """Inside the namespace: run the program, send it n of nm_nic.c's test
+    frames from vb once it is ready, take `replies` frames from it on vb."""
+    quiet_ipv6("va", "vb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NMCOMPAT_")}
+    with peer_receiver("vb") as rx, peer_sender("vb") as tx:
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            ready = proc.stdout.readline() if select.select([proc.stdout], [], [], 20)[0] else ""
+            got = []
+            if ready.startswith("ready "):
+                for seq in range(n):
+                    tx.send(devnetmap_frame(seq, 0x0B))
+                got = peer_recv(rx, replies, keep=_from_program) if replies else []
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return ready, got, proc.returncode, out, err
+
+
+@pytest.mark.parametrize("what", ["rt", "two"])
+def test_two_descriptors_of_one_program_on_one_queue(netns, nm_openers, rundir, what):
+    """`rt`: /R and /T on va's queue, frames both ways; `two`: two plain
+    descriptors take the frames of one ring in turn, each frame once."""
+    argv = [sys.executable, "-m", "nmcompat.tools", "exec", "--rundir", str(rundir), "--",
+            str(nm_openers), what, "va", str(FRAMES)]
+    replies = FRAMES if what == "rt" else 0
+    ready, got, rc, out, err = netns.run(_run_program, argv, FRAMES, replies)
+    assert ready == "ready 1\n", err
+    assert rc == 0 and out == f"{what} ok {FRAMES}\n", err
+    assert got == [devnetmap_frame(seq, 0x0A) for seq in range(replies)]

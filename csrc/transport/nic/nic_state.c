@@ -16,7 +16,10 @@
  *   - the buffers in its AF_XDP FILL rings, kernel queues and RX rings,
  *     which the region's ledger (queued[]) records.
  * Once its sockets are closed the kernel holds none of them, and
- * nmc_nic_reclaim() frees them all.
+ * nmc_nic_reclaim() frees them all.  The AF_XDP ports of this process on
+ * one record (several openers of one interface) share its rings and its
+ * sockets (nmc_nic_share): what is said above of "a port" is then said of
+ * all of them, and the last to close gives it back.
  *
  * fork(): a child inherits the parent's NIC ports but not the right to use
  * them.  An atfork handler closes the child's copies of every NIC socket

@@ -37,10 +37,10 @@ struct nmc_nic_state {
     pid_t pid;                  /* the process whose sockets these are */
     struct nmc_port **ports;    /* its NIC ports, each holding a reference */
     int nports, cap;
-    /* Buffer ledger: queued[b] is holder + 1 of the AF_XDP port whose FILL
-     * ring, kernel queue or RX ring holds buffer b (given to FILL, not yet
-     * taken from RX), 0 for any other place.  Written by that port's
-     * syncs; read when it closes (nmc_nic_reclaim) or is listed. */
+    /* Buffer ledger: queued[b] is the tag of the share whose FILL ring,
+     * kernel queue or RX ring holds buffer b (given to FILL, not yet taken
+     * from RX), 0 for any other place.  Written by its ports' syncs; read
+     * when the last closes (nmc_nic_reclaim) or a port is listed. */
     uint16_t *queued;
     uint32_t buf_num;
     struct nmc_nic_share *shares;   /* AF_XDP: one per NIC record with ports here */

@@ -61,6 +61,8 @@ static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_
     x = sh->q[ring];
     nmc_nic_unlock();
     if (x) {
+        if (req->nic_nsocks)
+            p->nic_taken++;             /* a helper's socket per bound queue, in order: unused */
         *out = x;
         return 0;
     }
