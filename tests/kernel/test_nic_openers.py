@@ -29,6 +29,7 @@ from afxdp_support import (MAC_A, MAC_B, Child, frame, open_xdp, packet_sender, 
                            quiet_ipv6, send_all, tag_seq, wait_tx_done)
 from nic_support import peer_receiver, peer_recv, peer_sender
 from test_devnetmap_nic import frame as devnetmap_frame
+from test_nic_lifetime import accounted, nic_bufs
 
 pytestmark = pytest.mark.kernel
 
@@ -84,23 +85,25 @@ def _two_openers(mode, close_first):
             sent += _send_window(tx, 1, w * WINDOW)
             got[name] += _receive(ports[name], WINDOW)
         late = {n: _receive(p, 1, timeout=0.2) for n, p in ports.items()}
+        owned = (nic_bufs(ports["va"]) == nic_bufs(ports["va-0"]), accounted([keeper, ports["va"]]))
         ports.pop(close_first).close()
         (other,) = ports.values()
         sent_after = _send_window(tx, 2, 0)
         got["after"] = _receive(other, WINDOW)
         other.close()
         after = _free(keeper)
-    return queues, sent, sent_after, got, late, base, after
+    return queues, sent, sent_after, got, late, owned, base, after
 
 
 @pytest.mark.parametrize("close_first", ["va", "va-0"])
 @pytest.mark.parametrize("mode", MODES)
 def test_two_openers_share_the_queue_once(netns, mode, close_first):
-    queues, sent, sent_after, got, late, base, after = netns.run(_two_openers, mode, close_first)
+    queues, sent, sent_after, got, late, owned, base, after = netns.run(_two_openers, mode, close_first)
     assert queues == {"va": (0,), "va-0": (0,)}
     assert got["va"] == sent[0:WINDOW] + sent[2 * WINDOW:3 * WINDOW], "va's windows"
     assert got["va-0"] == sent[WINDOW:2 * WINDOW] + sent[3 * WINDOW:], "va-0's windows"
     assert late == {"va": [], "va-0": []}, "a frame arrived twice"
+    assert owned == (True, ""), "both openers list the buffers of their rings, once in the region"
     assert got["after"] == sent_after, f"after {close_first} closed"
     assert after == base, f"{base - after} buffers not given back"
 

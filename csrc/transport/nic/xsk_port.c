@@ -95,7 +95,7 @@ static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_
 /* Stock the FILL ring with the RX ring's buffers plus new ones, as many as
  * the FILL ring holds; from then on the ring's slots name only what the
  * user holds (nic_state.c), and what does not fit waits in x->spare.  Once
- * per socket: a second port binding the ring finds it stocked. */
+ * per socket: a second port binding the ring finds it stocked.  Lock held. */
 static int stock(struct nmc_port *p, struct nmc_region *r, struct nmc_lring *lr)
 {
     struct nmc_xsk *x = lr->xsk;
@@ -173,10 +173,12 @@ static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
         if (k < p->nrx)
             p->rx[k].xsk = p->xsk[k];
     }
-    for (uint32_t i = 0; i < p->nrx; i++)
-        if ((err = stock(p, r, &p->rx[i])) < 0)
-            return err;
-    return nmc_nic_hold(p, req);
+    for (uint32_t i = 0; i < p->nrx && err == 0; i++) {
+        nmc_nic_lock();                 /* another thread's open may bind the ring too */
+        err = stock(p, r, &p->rx[i]);
+        nmc_nic_unlock();
+    }
+    return err < 0 ? err : nmc_nic_hold(p, req);
 }
 
 /* Leave the record's sockets.  The last port of the process on the record
