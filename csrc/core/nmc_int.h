@@ -201,7 +201,6 @@ struct nmc_lring {
 };
 
 struct nmc_xsk;
-struct nmc_nic_share;
 struct nmc_psock;
 struct nmc_transport_ops;
 
@@ -231,7 +230,6 @@ struct nmc_port {
     void *tp;                       /* transport-private process-local state */
     struct nmc_xsk **xsk;           /* NIC ports: the AF_XDP socket of each bound queue */
     int nxsk, epfd;
-    struct nmc_nic_share *share;    /* AF_XDP ports: the sockets of its record here */
     struct nmc_psock *pkts;         /* emulated NIC ports: sockets per bound queue */
     int npkts;
     struct nmc_kfd { int fd; int serves; } *kfd;    /* NIC ports: kernel fds to wait on */

@@ -219,47 +219,58 @@ static uint16_t free_tag(const struct nmc_nic_state *st)
     return 0;
 }
 
-/* p (joined to its region's state) joins the sockets of its record, made
- * on the record's first port here.  Lock held. */
-struct nmc_nic_share *nmc_nic_share_join(struct nmc_port *p)
+/* The sockets of p's record, or NULL (lock held). */
+struct nmc_nic_share *nmc_nic_share_of(const struct nmc_port *p)
 {
-    struct nmc_nic_state *st = nmc_nic_of(p);
-    struct nmc_nic_share *sh;
+    const struct nmc_nic_state *st = nmc_nic_of(p);
+    struct nmc_nic_share *sh = st ? st->shares : NULL;
 
-    for (sh = st->shares; sh; sh = sh->next)
-        if (sh->rec == p->holder->port)
-            break;
-    if (!sh) {
-        uint16_t tag = free_tag(st);
-        uint32_t nq = p->rec->nrings[0][0] > p->rec->nrings[0][1] ? p->rec->nrings[0][0] : p->rec->nrings[0][1];
-        if (tag == 0 || (sh = calloc(1, sizeof(*sh))) == NULL)
-            return NULL;
-        if ((sh->q = calloc(nq + 1, sizeof(*sh->q))) == NULL) {
-            free(sh);
-            return NULL;
-        }
-        sh->rec = p->holder->port;
-        sh->tag = tag;
-        sh->nq = nq;
-        sh->next = st->shares;
-        st->shares = sh;
-    }
-    sh->users++;
-    p->share = sh;
+    while (sh && (!p->holder || sh->rec != p->holder->port))
+        sh = sh->next;
     return sh;
 }
 
-/* p leaves its record's sockets; the share if p was its last port (taken
- * out of the state: the caller closes, reclaims and frees it), else NULL.
- * Lock held. */
+/* The sockets of p's record (p joined its region's state), made on the
+ * record's first AF_XDP port here; its users are the AF_XDP ports of the
+ * state on the record.  Lock held. */
+struct nmc_nic_share *nmc_nic_share_join(struct nmc_port *p)
+{
+    struct nmc_nic_state *st = nmc_nic_of(p);
+    struct nmc_nic_share *sh = nmc_nic_share_of(p);
+    uint32_t nq = p->rec->nrings[0][0] > p->rec->nrings[0][1] ? p->rec->nrings[0][0] : p->rec->nrings[0][1];
+    uint16_t tag;
+
+    if (sh)
+        return sh;
+    if ((tag = free_tag(st)) == 0 || (sh = calloc(1, sizeof(*sh))) == NULL)
+        return NULL;
+    if ((sh->q = calloc(nq + 1, sizeof(*sh->q))) == NULL) {
+        free(sh);
+        return NULL;
+    }
+    sh->rec = p->holder->port;
+    sh->tag = tag;
+    sh->nq = nq;
+    sh->next = st->shares;
+    st->shares = sh;
+    return sh;
+}
+
+/* p is leaving: the share of its record if no other AF_XDP port of the
+ * state is on the record (taken out of the state: the caller closes,
+ * reclaims and frees it), else NULL.  Lock held. */
 struct nmc_nic_share *nmc_nic_share_leave(struct nmc_port *p)
 {
     struct nmc_nic_state *st = nmc_nic_of(p);
-    struct nmc_nic_share *sh = p->share;
+    struct nmc_nic_share *sh = nmc_nic_share_of(p);
 
-    p->share = NULL;
-    if (!sh || --sh->users > 0)
+    if (!sh)
         return NULL;
+    for (int i = 0; i < st->nports; i++) {
+        const struct nmc_port *o = st->ports[i];
+        if (o != p && o->xsk && o->holder && o->holder->port == sh->rec)
+            return NULL;
+    }
     for (struct nmc_nic_share **pp = &st->shares; *pp; pp = &(*pp)->next)
         if (*pp == sh) {
             *pp = sh->next;
@@ -395,7 +406,7 @@ int nmc_nic_bufs(struct nmc_port *p, uint32_t *idx, uint8_t *where, uint32_t cap
     if (nmc_nic_foreign(p))
         return -EOWNERDEAD;
     nmc_nic_lock();
-    each_owned(p, p->share, list_one, &c);
+    each_owned(p, nmc_nic_share_of(p), list_one, &c);
     nmc_nic_unlock();
     return c.n > INT_MAX ? -EOVERFLOW : (int)c.n;
 }

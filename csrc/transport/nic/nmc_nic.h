@@ -48,7 +48,7 @@ struct nmc_nic_state {
 
 /* The AF_XDP sockets of one NIC record (one interface's rings) in this
  * process.  Every port of the process that opens the interface with the
- * same ring layout binds that record's rings, as several netmap fds bind
+ * same ring count binds that record's rings, as several netmap fds bind
  * one kring: a queue has one socket, made by the first port that binds it
  * and used by every port that binds it after; the sockets and every buffer
  * of the record are given back when the last of those ports closes.
@@ -57,7 +57,6 @@ struct nmc_nic_share {
     struct nmc_nic_share *next;
     uint32_t rec;                   /* the record's index in the region */
     uint16_t tag;
-    int users;                      /* ports of this process on the record */
     uint32_t nq;                    /* the record's rings per direction */
     struct nmc_xsk **q;             /* per ring: its queue's socket, or NULL */
 };
@@ -72,6 +71,7 @@ void nmc_nic_leave(struct nmc_port *p);
 bool nmc_nic_foreign(const struct nmc_port *p);
 int nmc_nic_umem_peer(const struct nmc_port *p);
 bool nmc_nic_queue_taken(const struct nmc_port *p, uint32_t ifindex, uint32_t queue);
+struct nmc_nic_share *nmc_nic_share_of(const struct nmc_port *p);
 struct nmc_nic_share *nmc_nic_share_join(struct nmc_port *p);
 struct nmc_nic_share *nmc_nic_share_leave(struct nmc_port *p);
 void nmc_nic_share_free(struct nmc_nic_share *sh);

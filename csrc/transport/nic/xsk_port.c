@@ -53,11 +53,12 @@ static int make_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct n
 static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t ring,
                      uint32_t nslots, struct nmc_xsk **out)
 {
-    struct nmc_nic_share *sh = p->share;
+    struct nmc_nic_share *sh;
     struct nmc_xsk *x;
     int fd, err;
 
     nmc_nic_lock();
+    sh = nmc_nic_share_of(p);           /* joined at attach: there while p is */
     x = sh->q[ring];
     nmc_nic_unlock();
     if (x) {
