@@ -213,7 +213,7 @@ def test_a_second_opener_binds_the_same_rings_with_their_slot_counts(netns):
 # -- AF_PACKET (emulated mode) -------------------------------------------------------
 # Packet sockets do not conflict, so each opener would get every frame: one
 # opener per receive queue in the namespace, system-wide; TX-only openers
-# each have their own TX ring.
+# each have their own TX ring, unless one holds the queue with /x.
 
 def _open_pkt(name):
     return nmcompat.open(name, backend="afpacket")
@@ -244,6 +244,10 @@ def _pkt_in_one_process():
                 sent_out += [tag_seq(f) for f in frames]
             out["got_out"] = (sent_out, sorted(tag_seq(f) for f in packet_recv(rx, 2 * WINDOW)))
     out["again"] = _pkt_errno("netmap:va-0")
+    with _open_pkt("netmap:va/Tx"):
+        out["va/T beside va/Tx"] = _pkt_errno("netmap:va/T")
+    with _open_pkt("netmap:va/T"):
+        out["va/Tx beside va/T"] = _pkt_errno("netmap:va/Tx")
     return out
 
 
@@ -257,6 +261,8 @@ def test_emulated_openers_of_one_queue_in_one_process(netns):
     sent_out, got_out = out["got_out"]
     assert got_out == sorted(sent_out), "both TX-only openers send"
     assert out["again"] == (0, ""), "closing the receiving port frees its queue"
+    for case in ("va/T beside va/Tx", "va/Tx beside va/T"):
+        assert out[case][0] == errno.EBUSY and "NR_EXCLUSIVE" in out[case][1], (case, out[case])
 
 
 CHILD_HOLDS_PKT = """
@@ -268,8 +274,8 @@ sys.stdin.readline()
 
 
 def _pkt_other_process():
-    holder = Child(CHILD_HOLDS_PKT, "netmap:va-0")
     out = {}
+    holder = Child(CHILD_HOLDS_PKT, "netmap:va-0")
     try:
         holder.expect("ready")
         out["va"] = _pkt_errno("netmap:va")
@@ -277,6 +283,12 @@ def _pkt_other_process():
     finally:
         holder.kill()                   # and reaped: its descriptors are closed
     out["after kill"] = _pkt_errno("netmap:va")
+    holder = Child(CHILD_HOLDS_PKT, "netmap:va/Tx")
+    try:
+        holder.expect("ready")
+        out["va/T beside another's va/Tx"] = _pkt_errno("netmap:va/T")
+    finally:
+        holder.kill()
     return out
 
 
@@ -285,6 +297,8 @@ def test_emulated_receive_queue_is_refused_to_another_process(netns):
     assert out["va"][0] == errno.EBUSY and "one port per receive queue" in out["va"][1], out["va"]
     assert out["va/T"] == (0, "")
     assert out["after kill"] == (0, "")
+    busy = out["va/T beside another's va/Tx"]
+    assert busy[0] == errno.EBUSY and "NR_EXCLUSIVE" in busy[1], busy
 
 
 # -- two descriptors of one netmap program under exec --------------------------------

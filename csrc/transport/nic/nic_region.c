@@ -282,23 +282,53 @@ int nmc_nic_hold(struct nmc_port *p, const struct nmc_pipe_req *req)
     return 0;
 }
 
-/* The claim of the receive side of queue `queue` of interface `ifindex`:
- * a socket bound to an abstract name made of them, in the network
- * namespace of the interface, so one opener in the namespace holds it
- * (another process's or this one's bind is EADDRINUSE: -EBUSY) and the
- * kernel drops it when its holder closes or dies.  Returns the descriptor. */
-int nmc_nic_claim_rx(uint32_t ifindex, uint32_t queue)
+/* -- claims on a queue, for ports whose sockets do not exclude each other -- */
+
+#define CLAIM_PREFIX "nmcompat/nic/"
+
+/* Does /proc/net/unix list a name under `prefix` (the abstract names of
+ * this network namespace, "@" for the leading NUL) other than `own`, and,
+ * with `only_x`, one of an exclusive claim ("/x/" after the prefix)? */
+static int other_claim(const char *prefix, const char *own, bool only_x)
 {
+    FILE *f = fopen("/proc/net/unix", "re");
+    char line[512], path[256];
+    size_t plen = strlen(prefix);
+    int found = 0;
+
+    if (!f)
+        return -errno;
+    while (!found && fgets(line, sizeof(line), f))
+        if (sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %255s", path) == 1 && path[0] == '@' &&
+            strncmp(path + 1, prefix, plen) == 0 && strcmp(path + 1, own) != 0)
+            found = !only_x || strncmp(path + 1 + plen, "x/", 2) == 0;
+    fclose(f);
+    return found;
+}
+
+/* A claim on direction `tx` of queue `queue` of interface `ifindex`: a
+ * socket bound to an abstract name in the interface's network namespace
+ * (the kernel drops it when its holder closes or dies), announced first
+ * and then checked against the others, so of two racing claims at least
+ * one sees the other.  An exclusive claim refuses any other, a shared one
+ * an exclusive one: -EBUSY.  Returns the descriptor. */
+int nmc_nic_claim(uint32_t ifindex, uint32_t queue, bool tx, bool exclusive)
+{
+    static uint32_t seq;
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), len;
+    char prefix[96];
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), len, err;
 
     if (fd < 0)
         return -errno;
-    len = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "nmcompat/nic-rx/%u/%u", ifindex, queue);
-    if (bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len)) < 0) {
-        int err = errno == EADDRINUSE ? -EBUSY : -errno;
+    snprintf(prefix, sizeof(prefix), CLAIM_PREFIX "%u/%u/%s/", ifindex, queue, tx ? "tx" : "rx");
+    len = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "%s%s/%d.%u", prefix, exclusive ? "x" : "s",
+                   (int)getpid(), __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
+    err = bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len)) < 0
+          ? -errno : other_claim(prefix, sa.sun_path + 1, !exclusive);
+    if (err != 0) {
         close(fd);
-        return err;
+        return err > 0 ? -EBUSY : err;
     }
     return fd;
 }

@@ -219,30 +219,27 @@ static uint16_t free_tag(const struct nmc_nic_state *st)
     return 0;
 }
 
-/* The sockets of p's record, or NULL (lock held). */
+/* The sockets p uses, or NULL (lock held).  Found by p itself, not by its
+ * record: a port inherited across fork() is closed after its region is
+ * unmapped. */
 struct nmc_nic_share *nmc_nic_share_of(const struct nmc_port *p)
 {
     const struct nmc_nic_state *st = nmc_nic_of(p);
-    struct nmc_nic_share *sh = st ? st->shares : NULL;
 
-    while (sh && (!p->holder || sh->rec != p->holder->port))
-        sh = sh->next;
-    return sh;
+    for (struct nmc_nic_share *sh = st ? st->shares : NULL; sh; sh = sh->next)
+        for (int i = 0; i < sh->nusers; i++)
+            if (sh->users[i] == p)
+                return sh;
+    return NULL;
 }
 
-/* The sockets of p's record (p joined its region's state), made on the
- * record's first AF_XDP port here; its users are the AF_XDP ports of the
- * state on the record.  Lock held. */
-struct nmc_nic_share *nmc_nic_share_join(struct nmc_port *p)
+static struct nmc_nic_share *make_share(struct nmc_nic_state *st, const struct nmc_port *p)
 {
-    struct nmc_nic_state *st = nmc_nic_of(p);
-    struct nmc_nic_share *sh = nmc_nic_share_of(p);
     uint32_t nq = p->rec->nrings[0][0] > p->rec->nrings[0][1] ? p->rec->nrings[0][0] : p->rec->nrings[0][1];
-    uint16_t tag;
+    uint16_t tag = free_tag(st);
+    struct nmc_nic_share *sh;
 
-    if (sh)
-        return sh;
-    if ((tag = free_tag(st)) == 0 || (sh = calloc(1, sizeof(*sh))) == NULL)
+    if (tag == 0 || (sh = calloc(1, sizeof(*sh))) == NULL)
         return NULL;
     if ((sh->q = calloc(nq + 1, sizeof(*sh->q))) == NULL) {
         free(sh);
@@ -256,9 +253,37 @@ struct nmc_nic_share *nmc_nic_share_join(struct nmc_port *p)
     return sh;
 }
 
-/* p is leaving: the share of its record if no other AF_XDP port of the
- * state is on the record (taken out of the state: the caller closes,
- * reclaims and frees it), else NULL.  Lock held. */
+/* p (joined to its region's state) joins the sockets of its record, made
+ * on the record's first AF_XDP port here.  Lock held. */
+struct nmc_nic_share *nmc_nic_share_join(struct nmc_port *p)
+{
+    struct nmc_nic_state *st = nmc_nic_of(p);
+    struct nmc_nic_share *sh = st->shares;
+
+    while (sh && sh->rec != p->holder->port)
+        sh = sh->next;
+    if (!sh && (sh = make_share(st, p)) == NULL)
+        return NULL;
+    if (sh->nusers == sh->cap) {
+        int cap = sh->cap ? 2 * sh->cap : 4;
+        struct nmc_port **users = realloc(sh->users, (size_t)cap * sizeof(*users));
+        if (!users) {
+            if (sh->nusers == 0) {      /* made just now: p was to be its first user */
+                st->shares = sh->next;
+                nmc_nic_share_free(sh);
+            }
+            return NULL;
+        }
+        sh->users = users;
+        sh->cap = cap;
+    }
+    sh->users[sh->nusers++] = p;
+    return sh;
+}
+
+/* p leaves the sockets it uses; the share if p was its last user (taken
+ * out of the state: the caller closes, reclaims and frees it), else NULL.
+ * Lock held. */
 struct nmc_nic_share *nmc_nic_share_leave(struct nmc_port *p)
 {
     struct nmc_nic_state *st = nmc_nic_of(p);
@@ -266,11 +291,13 @@ struct nmc_nic_share *nmc_nic_share_leave(struct nmc_port *p)
 
     if (!sh)
         return NULL;
-    for (int i = 0; i < st->nports; i++) {
-        const struct nmc_port *o = st->ports[i];
-        if (o != p && o->xsk && o->holder && o->holder->port == sh->rec)
-            return NULL;
-    }
+    for (int i = 0; i < sh->nusers; i++)
+        if (sh->users[i] == p) {
+            sh->users[i] = sh->users[--sh->nusers];
+            break;
+        }
+    if (sh->nusers > 0)
+        return NULL;
     for (struct nmc_nic_share **pp = &st->shares; *pp; pp = &(*pp)->next)
         if (*pp == sh) {
             *pp = sh->next;
@@ -289,6 +316,7 @@ void nmc_nic_share_free(struct nmc_nic_share *sh)
             free(sh->q[k]);
         }
     free(sh->q);
+    free(sh->users);
     free(sh);
 }
 

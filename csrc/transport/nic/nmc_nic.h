@@ -57,6 +57,8 @@ struct nmc_nic_share {
     struct nmc_nic_share *next;
     uint32_t rec;                   /* the record's index in the region */
     uint16_t tag;
+    struct nmc_port **users;        /* the AF_XDP ports of this process on the record */
+    int nusers, cap;
     uint32_t nq;                    /* the record's rings per direction */
     struct nmc_xsk **q;             /* per ring: its queue's socket, or NULL */
 };
@@ -89,6 +91,6 @@ int nmc_nic_poll_fd(struct nmc_port *p);
 void nmc_nic_forget_fds(struct nmc_port *p);
 int nmc_nic_socket(struct nmc_port *p, const struct nmc_pipe_req *req, int domain, int protocol);
 int nmc_nic_hold(struct nmc_port *p, const struct nmc_pipe_req *req);
-int nmc_nic_claim_rx(uint32_t ifindex, uint32_t queue);
+int nmc_nic_claim(uint32_t ifindex, uint32_t queue, bool tx, bool exclusive);
 
 #endif /* NMC_NIC_H */

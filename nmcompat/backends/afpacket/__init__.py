@@ -18,7 +18,8 @@ from nmcompat.backends._nic import NicBackend
 
 _BUSY = ("a receive queue it binds on {ifname} is bound by another emulated port, of this or "
          "another process (packet sockets would each get every frame: one port per receive "
-         "queue)")
+         "queue), or a transmit queue it binds is held with NR_EXCLUSIVE (/x), or it asks for "
+         "NR_EXCLUSIVE on a transmit queue another port holds")
 
 
 class AfpacketBackend(NicBackend):
