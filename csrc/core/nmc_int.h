@@ -197,7 +197,6 @@ struct nmc_lring {
     uint32_t last_hwtail;           /* txsync: tail seen at the previous sync */
     struct nmc_xsk *xsk;            /* NIC ports: the AF_XDP socket of this queue */
     struct nmc_psock *pkt;          /* emulated NIC ports: the AF_PACKET sockets of this queue */
-    uint32_t *spare, nspare, spare_cap; /* NIC RX: buffers waiting for FILL room */
     uint64_t tx_dropped;            /* NIC TX: slots that could not be sent */
     bool tx_in_drop;                /* NIC TX: inside a chain being dropped */
 };
@@ -230,7 +229,7 @@ struct nmc_port {
     struct nmc_port_stats st;       /* process-local counters */
     const struct nmc_transport_ops *ops;    /* the port's kind */
     void *tp;                       /* transport-private process-local state */
-    struct nmc_xsk *xsk;            /* NIC ports: one AF_XDP socket per bound queue */
+    struct nmc_xsk **xsk;           /* NIC ports: the AF_XDP socket of each bound queue */
     int nxsk, epfd;
     struct nmc_psock *pkts;         /* emulated NIC ports: sockets per bound queue */
     int npkts;

@@ -173,8 +173,10 @@ int nmc_pkt_info(struct nmc_port *port, uint32_t k, struct nmc_pkt_info *info);
  * indexes into idx[], and where each is into where[] (may be NULL).
  * Returns how many there are (more than cap: call again with room),
  * -EINVAL for another kind of port, -EOWNERDEAD in a child that inherited
- * the port.  Together with the extra-buffer lists and the free buffers,
- * the NIC ports of a region own each of its buffers exactly once; the
+ * the port.  AF_XDP ports of one process on one interface share their
+ * rings (several openers of a queue): each lists what they own together.
+ * Together with the extra-buffer lists and the free buffers, the NIC
+ * ports of a region (one per shared record) own each buffer once; the
  * slots of their rings are not a list of what they own (an AF_XDP RX
  * ring's kernel-side slots name buffers already given back to FILL).
  * Call it between syncs of the port. */
