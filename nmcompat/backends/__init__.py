@@ -78,21 +78,9 @@ def _engine_kind(spec, rundir) -> str:
     return ""
 
 
-def refuse_unimplemented(spec) -> None:
-    """EOPNOTSUPP naming the first option of spec that is parsed but not
-    implemented: @share, @extmem."""
-    if spec.share is not None:
-        raise os_error(errno.EOPNOTSUPP, "open", spec.text, "option '@share' (the memory "
-                       f"region of {spec.share}) is not supported")
-    if spec.extmem is not None:
-        raise os_error(errno.EOPNOTSUPP, "open", spec.text, "option '@extmem' (buffers in "
-                       f"the file {spec.extmem.get('file')}) is not supported")
-
-
 def open_port(spec, *, backend=None, admode=None, **options):
     """Open spec on the backend that serves it and return a Port.
     info.backend says which backend, info.why why."""
-    refuse_unimplemented(spec)
     why = _native_wanted(spec, backend, admode)
     if why:
         return _open_native(spec, options, why)

@@ -1,7 +1,7 @@
 """What open(), send(), recv() and vale.newif() refuse, and how they say it:
-options that are parsed but not implemented (EOPNOTSUPP naming them),
-monitor flags without their port (EINVAL), values out of range (EINVAL naming the argument), and errors that
-name what was wrong (ring pair, VALE port, runtime directory mode, EMFILE)."""
+monitor flags without their port (EINVAL), values out of range (EINVAL
+naming the argument), and errors that name what was wrong (ring pair, VALE
+port, runtime directory mode, EMFILE)."""
 from __future__ import annotations
 
 import errno
@@ -21,20 +21,6 @@ from testlib import SHM, rundir_entries
 
 def _regions(rundir) -> list:
     return [n for n in rundir_entries(rundir) if n.startswith(("mem.", "ctl."))]
-
-
-@pytest.mark.parametrize("name,names", [
-    ("netmap:xx{1@share=netmap:yy{1", "'@share'"),
-    ("netmap:xx{1@extmem:file=/nonexistent", "'@extmem'"),
-    ("vale0:b@extmem=/nonexistent", "'@extmem'"),
-])
-def test_unimplemented_options_are_refused(rundir, name, names):
-    with pytest.raises(nmcompat.NmcompatError) as ei:
-        nmcompat.open(name).close()
-    exc = ei.value
-    assert isinstance(exc, OSError) and exc.errno == errno.EOPNOTSUPP, exc
-    assert names in str(exc) and "not supported" in str(exc), str(exc)
-    assert _regions(rundir) == []                     # nothing left behind
 
 
 def test_a_bad_name_is_in_the_one_hierarchy(rundir):

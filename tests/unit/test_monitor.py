@@ -387,3 +387,13 @@ def test_monitors_come_and_go_beside_a_stream(rundir, procs):
                               capture_output=True, text=True, timeout=60,
                               env=dict(os.environ, NMCOMPAT_RUNDIR=str(rundir)))
         assert json.loads(proc.stdout)["violations"] == 0, proc.stdout
+
+
+def test_share_and_extmem_on_a_monitor_are_refused(rundir, tmp_path):
+    with nmcompat.open("netmap:sh{1"), nmcompat.open("vale0:sh"):
+        with pytest.raises(OSError) as e:
+            nmcompat.open("netmap:sh{1/r@share=vale0:sh")
+        assert e.value.errno == errno.EOPNOTSUPP and "'@share'" in str(e.value)
+        with pytest.raises(OSError) as e:
+            nmcompat.open(f"netmap:sh{{1/t@extmem:file={tmp_path / 'f'}")
+        assert e.value.errno == errno.EOPNOTSUPP and "'@extmem'" in str(e.value)

@@ -196,6 +196,10 @@ static int mon_resolve(const char *rundir, const struct nmc_pipe_req *req, struc
 
     if ((t = find_port(rundir, req, r)) < 0)
         return t;
+    if (req->mem_id && req->mem_id != r->mem_id) {
+        nmc_region_detach(r);
+        return -EINVAL;                 /* it is in the region of the port it watches */
+    }
     if (!links_free(r, &nmc_ports(r)[t], req->role, watched(req->flags)))
         return -EBUSY;                  /* no more monitors of that kind on one of its rings */
     return mon_create(r, req, (uint32_t)t, port);
@@ -207,6 +211,8 @@ static int mon_validate(const struct nmc_pipe_req *req)
         return -EINVAL;
     if (strlen(req->parent) >= NMC_NAMELEN || (req->pipe_id && strlen(req->pipe_id) >= NMC_NAMELEN))
         return -ENAMETOOLONG;
+    if (req->extmem)
+        return -EOPNOTSUPP;             /* a monitor lives in the region of the port it watches */
     return watched(req->flags) ? 0 : -EINVAL;
 }
 

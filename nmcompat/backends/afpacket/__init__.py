@@ -16,6 +16,11 @@ from nmcompat._portspec import NR_REG_ALL_NIC
 from nmcompat.backends._base import Opened, Probe
 from nmcompat.backends._nic import NicBackend
 
+_BUSY = ("a receive queue it binds on {ifname} is bound by another emulated port, of this or "
+         "another process (packet sockets would each get every frame: one port per receive "
+         "queue), or a transmit queue it binds is held with NR_EXCLUSIVE (/x), or it asks for "
+         "NR_EXCLUSIVE on a transmit queue another port holds")
+
 
 class AfpacketBackend(NicBackend):
     """NIC ports in netmap's emulated mode, over AF_PACKET sockets."""
@@ -43,6 +48,8 @@ class AfpacketBackend(NicBackend):
         req = self.request(spec, ifindex, nq, dict(options, conf=conf), keep)
         out = ffi.new("struct nmc_port **")
         rc = lib.nmc_pkt_open(req, out)
+        if rc == -errno.EBUSY:
+            raise os_error(errno.EBUSY, "open", spec.text, _BUSY.format(ifname=spec.name))
         if rc < 0:
             raise os_error(-rc, "open", spec.text, _space.detail(-rc, options))
         queues = tuple(range(nq)) if spec.mode == NR_REG_ALL_NIC else (spec.ringid,)
