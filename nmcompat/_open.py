@@ -76,9 +76,9 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
 
     Every error is an NmcompatError: PortSpecError (EINVAL, also a
     ValueError) for a bad name, OptionError (EINVAL, also a ValueError) for a
-    bad option, EOPNOTSUPP naming a flag or option the name grammar accepts
-    but nmcompat does not implement yet (/r, /t, /z; @share and @extmem
-    on NIC ports),
+    bad option, EOPNOTSUPP naming an option the name grammar accepts but
+    nmcompat does not implement yet (@share and @extmem on NIC ports),
+    EINVAL for a monitor (/r, /t, /rt, /z) of a port nobody has open,
     BackendUnavailable listing each backend's reason when nothing can serve
     a NIC name, and for everything else the errno's OSError subclass
     (PermissionError, FileNotFoundError...) saying "couldn't open <name>:

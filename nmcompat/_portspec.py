@@ -53,8 +53,8 @@ Notes on the libnetmap grammar:
   (``/x/R`` is an error); a ``/`` at the end is an error, ``/@2`` is not.
 * ``@`` followed by a digit is a mem id, anything else starts the options,
   after which no mem id may follow.  ``@share`` and ``@extmem`` are only
-  recorded here (``open()`` refuses them, and the monitor flags ``r``,
-  ``t``, ``z``, with EOPNOTSUPP until they are implemented); ``@conf`` expands rings/host_rings/slots into the
+  recorded here (``open()`` refuses them with EOPNOTSUPP until they are
+  implemented); ``@conf`` expands rings/host_rings/slots into the
   per-direction keys, the specific keys overriding the generic ones (a
   later ``@conf`` overrides an earlier one).  Numeric option values must
   be plain decimal numbers.

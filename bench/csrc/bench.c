@@ -291,6 +291,60 @@ int nmc_bench_pipe(const char *rundir, const char *parent, const char *pipe_id, 
     return err;
 }
 
+/* Release every slot the monitor's RX rings hold; how many. */
+static uint64_t monitor_take(struct nmc_port *p)
+{
+    struct netmap_if *nifp = nmc_port_nifp(p);
+    uint64_t n = 0;
+
+    for (uint32_t k = 0; k < nifp->ni_rx_rings; k++) {
+        struct netmap_ring *ring = NETMAP_RXRING(nifp, k);
+        n += nm_ring_space(ring);
+        ring->head = ring->cur = ring->tail;
+    }
+    return n;
+}
+
+int nmc_bench_pipe_monitor(const char *rundir, const char *parent, const char *pipe_id, int role,
+                           uint64_t flags, uint64_t count, int ready_fd,
+                           struct nmc_bench_result *out)
+{
+    struct nmc_pipe_req req = {
+        .rundir = rundir, .parent = parent, .pipe_id = pipe_id, .role = (uint32_t)role,
+        .mode = NR_REG_ALL_NIC, .flags = flags, .spin_us = -1,
+    };
+    struct nmc_port *p = NULL;
+    char ready[256];
+    int err;
+
+    if (!out || !parent || !pipe_id || (role != NMC_PIPE_MASTER && role != NMC_PIPE_SLAVE))
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    if ((err = ready_path(rundir, parent, pipe_id, ready, sizeof(ready))) < 0 ||
+        (err = wait_for_file(ready)) < 0 || (err = nmc_pipe_open(&req, &p)) < 0)
+        return err;
+    if (write(ready_fd, "m", 1) != 1)
+        err = -errno;
+    while (err == 0 && out->packets < count) {
+        int r = nmc_poll(p, POLLIN, -1);
+        if (r < 0) {
+            err = r == -EINTR ? 0 : r;  /* interrupted: the run is over */
+            break;
+        }
+        uint64_t n = monitor_take(p);
+        if (n && !out->packets)
+            out->start_ns = bench_now_ns();
+        out->packets += n;
+        out->batches += n != 0;
+    }
+    out->end_ns = bench_now_ns();
+    out->elapsed_ns = out->packets ? out->end_ns - out->start_ns : 0;
+    nmc_rxsync(p);
+    take_stats(p, out);
+    nmc_port_close(p);
+    return err;
+}
+
 /* ------------------------------------------------------------------ */
 /* The raw ring: the same geometry with nothing but the ring           */
 /* ------------------------------------------------------------------ */

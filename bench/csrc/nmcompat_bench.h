@@ -33,6 +33,15 @@ int nmc_bench_pipe(const char *rundir, const char *parent, const char *pipe_id, 
                    struct nmc_bench_result *out);
 int nmc_bench_raw(const char *shm_path, int role, uint32_t batch, uint32_t pkt_len,
                   uint64_t count, struct nmc_bench_result *out);
+/* A monitor (flags: NR_MONITOR_RX, NR_MONITOR_TX, NR_ZCOPY_MON) of the pipe
+ * end `role` that nmc_bench_pipe's receiver (started first) opens, drained
+ * as fast as it fills: opened once that receiver is ready, then one byte
+ * is written to ready_fd (start the sender after it); returns when it has
+ * seen `count` frames or when a signal interrupts its wait (the run is
+ * over).  out->packets: the frames it saw. */
+int nmc_bench_pipe_monitor(const char *rundir, const char *parent, const char *pipe_id, int role,
+                           uint64_t flags, uint64_t count, int ready_fd,
+                           struct nmc_bench_result *out);
 
 /* VALE benchmark loops (bench_vale.c).  nmc_bench_vale: role 1 opens the
  * receiving ports <sw>:r0 .. r<nports-1> in rundir and drains them, role 0

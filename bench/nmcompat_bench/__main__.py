@@ -10,6 +10,7 @@ BENCHMARKS = {
     "afxdp": ("nmcompat_bench.afxdp", "AF_XDP on a veth pair beside DPDK af_xdp and AF_PACKET"),
     "compare": ("nmcompat_bench.compare",
                 "every backend beside every available peer (DPDK, sockets, Scapy)"),
+    "monitor": ("nmcompat_bench.monitor", "pipe throughput with a copy monitor (/r) beside without"),
     "controlplane": ("nmcompat_bench.controlplane",
                      "pipe and VALE ports opened and closed per second, with N ports already open"),
     "devnetmap": ("nmcompat_bench.devnetmap",

@@ -45,6 +45,7 @@
 #define NMC_PIPE_MAXRINGS  256u
 #define NMC_MAXPIPES       64                /* pipes per parent (netmap's NM_MAXPIPES) */
 #define NMC_MAXSLOTS       4096u
+#define NMC_MAX_MONITORS   8u                /* monitors per ring (monitor.c) */
 #define NMC_DEF_SLOTS      1024u
 #define NMC_DEF_BUF_NUM    163840u           /* netmap's buf_num: 64 default pipes fit */
 #define NMC_DEF_BUF_SIZE   2048u
@@ -152,6 +153,10 @@ struct nmc_port_rec {
     uint32_t sw_port;               /* VALE: index in the switch */
     uint32_t attach_gen;            /* VALE: bumped by attach/detach */
     uint64_t gen;
+    /* monitors (monitor.c): the port record, end and generation watched,
+     * and the NR_MONITOR_* / NR_ZCOPY_MON flags of the monitor */
+    uint32_t mon_port, mon_end, mon_flags;
+    uint64_t mon_gen;
 } nmc_aligned;
 
 /* Kernel-side state of one ring ("kring"), in shared memory. */
@@ -161,6 +166,7 @@ struct nmc_kring {
     uint32_t nslots, peer;          /* peer kring (ring object) index */
     uint32_t dir, end;
     uint32_t users;                 /* holders binding this ring (changed under the region lock) */
+    uint32_t nmon;                  /* monitors of this ring (monitor.c; under the region lock) */
     /* who is inside the ring (ring_own.c): pid << 32 | entry << 9 | holder + 1,
      * or 0; owner_start is the start time of that pid, valid when
      * owner_tag equals busy */
@@ -171,6 +177,9 @@ struct nmc_kring {
     nmc_aligned uint64_t sleepers[NMC_SLEEP_WORDS];
     /* counters */
     nmc_aligned uint64_t pkts, bytes, syncs, reinits;
+    /* the monitors of this ring (monitor.c): each a monitor's RX ring
+     * object, the kgen it had when linked, and what it watches */
+    struct nmc_mon_link { uint32_t obj, kgen, flags; } mon[NMC_MAX_MONITORS];
     /* Everything from here on survives nmc_ring_init (reuse of the object):
      * a lock another process may hold is never overwritten.
      * kgen: bumped whenever the object is reused or retired, so that a
@@ -195,6 +204,7 @@ struct nmc_lring {
     uint32_t id;                    /* ring index within its direction */
     uint32_t obj;                   /* ring object index */
     uint32_t last_hwtail;           /* txsync: tail seen at the previous sync */
+    uint32_t mon_tx_next;           /* TX: slots before it were copied to monitors (+1; 0: none) */
     struct nmc_xsk *xsk;            /* NIC ports: the AF_XDP socket of this queue */
     struct nmc_psock *pkt;          /* emulated NIC ports: the AF_PACKET sockets of this queue */
     uint64_t tx_dropped;            /* NIC TX: slots that could not be sent */
@@ -305,6 +315,7 @@ void nmc_port_free(struct nmc_port *p);                                     /* p
 struct nmc_region nmc_port_region(const struct nmc_port *p, int lock_fd);   /* port.c */
 void nmc_region_detach(struct nmc_region *r);
 int nmc_region_lookup_parent(const char *rundir, const char *parent);
+int nmc_region_each_parent(const char *rundir, int (*fn)(const char *name, void *arg), void *arg);
 int nmc_region_link_parent(const char *rundir, const char *parent, struct nmc_region *r);
 bool nmc_region_has_link(const struct nmc_region *r, const char *parent);
 int nmc_region_reap(const char *rundir, struct nmc_region *r);
@@ -407,6 +418,10 @@ bool nmc_port_in_use(struct nmc_region *r, uint32_t port);
 void nmc_holder_release(struct nmc_region *r, uint32_t h);
 uint32_t nmc_env_u32(const char *name, uint32_t dflt);
 
+
+/* monitor.c: copies of a ring's traffic for its monitors (kr->nmon != 0) */
+void nmc_monitor_before(struct nmc_port *p, struct nmc_lring *lr, int dir);
+void nmc_monitor_after(struct nmc_port *p, struct nmc_lring *lr, int dir, uint32_t old_tail);
 
 /* wake.c */
 int nmc_wake_setup(struct nmc_port *p);

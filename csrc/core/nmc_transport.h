@@ -88,11 +88,23 @@ struct nmc_transport_ops {
     /* A close that leaves a region with no port of this kind (and no
      * other) may keep it for the next region of its shape (spare.c). */
     bool spare_regions;
+    /* This kind opens the monitors (NR_MONITOR_TX, NR_MONITOR_RX,
+     * NR_ZCOPY_MON) of the ports of every other kind: nmc_open_with hands
+     * such requests to it, after the monitored kind's validate. */
+    bool monitors;
 };
 
 /* transport.c: the registry (kind ids 1 .. NMC_MAX_KINDS - 1). */
 int nmc_transport_register(const struct nmc_transport_ops *ops);
 const struct nmc_transport_ops *nmc_transport_of(uint32_t kind);
+const struct nmc_transport_ops *nmc_transport_monitors(void);   /* NULL: none */
+
+/* monitor.c: linking a monitor's RX rings to the rings it watches (region
+ * lock held); the copies themselves are made by the watched ring's syncs. */
+void nmc_monitor_ring_init(struct nmc_kring *mkr);
+int nmc_monitor_link(struct nmc_kring *kr, uint32_t mobj, uint32_t mkgen, uint32_t flags);
+void nmc_monitor_unlink(struct nmc_kring *kr, uint32_t mobj);
+void nmc_monitor_retire(struct nmc_kring *mkr);
 
 /* gc.c: a bounded collection on every open (regions nobody holds). */
 void nmc_rundir_gc_some(const char *rundir, uint32_t budget);

@@ -270,8 +270,9 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
 
     if (!ops || (ops->validate && (err = ops->validate(req)) < 0))
         return !ops ? -EINVAL : err;
-    if (req->flags & (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON))
-        return -EOPNOTSUPP;             /* monitors: not implemented */
+    if ((req->flags & (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON)) &&
+        (!(ops = nmc_transport_monitors()) || (err = ops->validate(req)) < 0))
+        return !ops ? -EOPNOTSUPP : err;    /* EOPNOTSUPP: a build without monitors */
     if ((err = nmc_rundir_resolve(req->rundir, rundir, sizeof(rundir))) < 0 ||
         (err = nmc_rundir_check(rundir)) < 0 ||
         (err = nmc_claim_precheck(rundir, req)) < 0)

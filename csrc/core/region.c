@@ -724,6 +724,33 @@ void nmc_region_unlink_parents(const char *rundir, struct nmc_region *r)
     closedir(d);
 }
 
+/* fn(name) for each parent name linked in rundir, until fn returns
+ * non-zero (that value is returned; 0 when every name was seen). */
+int nmc_region_each_parent(const char *rundir, int (*fn)(const char *name, void *arg), void *arg)
+{
+    struct dirent *de;
+    int ret = 0;
+    DIR *d = opendir(rundir);
+
+    if (!d)
+        return -errno;
+    while (ret == 0 && (de = readdir(d)) != NULL) {
+        char name[NMC_NAMELEN];
+        size_t n = 0;
+        unsigned byte;
+        if (strncmp(de->d_name, "parent.", 7) != 0)
+            continue;
+        for (const char *h = de->d_name + 7; n + 1 < sizeof(name) && sscanf(h, "%2x", &byte) == 1 &&
+             h[1]; h += 2)
+            name[n++] = (char)byte;
+        name[n] = 0;
+        if (n)
+            ret = fn(name, arg);
+    }
+    closedir(d);
+    return ret;
+}
+
 /* Is holder h alive: its port's byte or its device fd's byte locked? */
 bool nmc_holder_alive(int fd, uint32_t h)
 {

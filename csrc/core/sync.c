@@ -16,11 +16,19 @@ static int sync_rings(struct nmc_port *p, int dir)
 
     for (uint32_t i = 0; i < cnt; i++) {
         uint64_t entry = nmc_ring_enter(p, &lr[i], dir), reinits;
+        uint32_t nmon, old_tail = 0;
         int err;
         if (!entry)
             continue;                   /* someone else is inside: skip, as netmap */
         reinits = lr[i].kr->reinits;
+        nmon = __atomic_load_n(&lr[i].kr->nmon, __ATOMIC_RELAXED);    /* monitor.c */
+        if (nmon) {
+            old_tail = lr[i].kr->hwtail;
+            nmc_monitor_before(p, &lr[i], dir);
+        }
         err = dir == 0 ? p->ops->txsync_one(p, &lr[i]) : p->ops->rxsync_one(p, &lr[i]);
+        if (nmon && err == 0)
+            nmc_monitor_after(p, &lr[i], dir, old_tail);
         if (lr[i].kr->reinits != reinits)       /* repaired: every slot gets a buffer back */
             nmc_ring_refill(p, &lr[i], dir, 0, lr[i].n);
         nmc_ring_leave(&lr[i], entry);

@@ -24,3 +24,11 @@ const struct nmc_transport_ops *nmc_transport_of(uint32_t kind)
 {
     return kind < NMC_MAX_KINDS ? g_kinds[kind] : NULL;
 }
+
+const struct nmc_transport_ops *nmc_transport_monitors(void)
+{
+    for (uint32_t k = 1; k < NMC_MAX_KINDS; k++)
+        if (g_kinds[k] && g_kinds[k]->monitors)
+            return g_kinds[k];
+    return NULL;
+}

@@ -62,6 +62,10 @@ static bool names_nic(const struct nmc_portname *t)
 
 static int open_target(const struct nmc_portname *t, struct nmc_pipe_req *req, struct nmc_port **out)
 {
+    if (names_nic(t) && (req->flags & MONITOR_FLAGS)) {
+        req->parent = t->parent;        /* a monitor of the NIC port some process has open */
+        return nmc_monitor_open(req, out);
+    }
     if (names_nic(t))
         return nmd_nic_open(t->parent, req, out);
     req->parent = t->parent;
@@ -110,9 +114,6 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
 
     if (f->port)
         return -EBUSY;
-    /* null ports, then monitors: looked at before the name, as netmap_get_na does */
-    if (mode != NR_REG_NULL && (reg->nr_flags & MONITOR_FLAGS))
-        return -EOPNOTSUPP;             /* monitors: not yet */
     if (mode != NR_REG_NULL && (err = resolve(name, &t)) < 0)
         return err;
     if (mode != NR_REG_NULL && mode != NR_REG_ALL_NIC && mode != NR_REG_ONE_NIC)
@@ -123,6 +124,8 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
                                                                (netmap_interp_ringid) */
     req.ringid = reg->nr_ringid;
     req.flags = reg->nr_flags & (KNOWN_FLAGS | NR_NO_TX_POLL);    /* the engine's poll honours it */
+    if (mode != NR_REG_NULL)
+        req.flags |= reg->nr_flags & MONITOR_FLAGS;     /* a monitor of the port named */
     req.mem_id = mode == NR_REG_NULL ? reg->nr_mem_id : mem_id_to_ask(reg->nr_mem_id);
     req.tx_rings = reg->nr_tx_rings;
     req.rx_rings = reg->nr_rx_rings;

@@ -143,6 +143,14 @@ int nmc_vale_open(const struct nmc_pipe_req *req, struct nmc_port **out);
  * hands no slot back, an RX ring never receives), as netmap's null adapter.
  * req->mode NR_REG_ALL_NIC or NR_REG_ONE_NIC, req->pipe_id NULL. */
 int nmc_null_open(const struct nmc_pipe_req *req, struct nmc_port **out);
+/* A netmap monitor (req->flags: NR_MONITOR_RX, NR_MONITOR_TX, or
+ * NR_ZCOPY_MON for both, zero-copy) of the open port req->parent names,
+ * with req->pipe_id and req->role for a pipe end; for a NIC port, the
+ * interface name, found in whichever process's region holds it.  Pipes and
+ * VALE ports take the same flags through their own open functions.  EINVAL
+ * when no such port is open, EBUSY when one of its rings has as many
+ * monitors as it takes (8; one zero-copy). */
+int nmc_monitor_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 /* A NIC port over AF_XDP: req->parent is the interface name, req->ifindex
  * its index, req->tx_rings == req->rx_rings its queue count.  One AF_XDP
  * socket per bound queue; the caller attaches the XDP program and puts

@@ -5,6 +5,7 @@
 #ifndef NMC_KINDS_H
 #define NMC_KINDS_H
 
-enum { NMC_KIND_PIPE = 1, NMC_KIND_VALE = 2, NMC_KIND_NIC = 3, NMC_KIND_PKT = 4, NMC_KIND_NULL = 5 };
+enum { NMC_KIND_PIPE = 1, NMC_KIND_VALE = 2, NMC_KIND_NIC = 3, NMC_KIND_PKT = 4, NMC_KIND_NULL = 5,
+       NMC_KIND_MONITOR = 6 };
 
 #endif /* NMC_KINDS_H */

@@ -27,6 +27,7 @@ from nmcompat.errors import BackendUnavailable, BackendUnusable, OptionError, os
 REGISTRY: Dict[str, Tuple[str, str]] = {
     "pipe": ("nmcompat.backends.engine", "PipeBackend"),
     "vale": ("nmcompat.backends.engine", "ValeBackend"),
+    "monitor": ("nmcompat.backends.engine", "MonitorBackend"),
     "native": ("nmcompat.backends.native", "NativeBackend"),
     "afxdp": ("nmcompat.backends.afxdp", "AfxdpBackend"),
     "afpacket": ("nmcompat.backends.afpacket", "AfpacketBackend"),
@@ -63,7 +64,8 @@ def candidates(mode: str, forced: str = "") -> Tuple[str, ...]:
 
 
 def _engine_kind(spec, rundir) -> str:
-    """'pipe' or 'vale' when the engine alone serves spec, else ''."""
+    """'pipe', 'vale' or 'monitor' (of a NIC port) when the engine alone
+    serves spec, else ''."""
     if spec.pipe is not None:
         return "pipe"
     if spec.vale_switch is not None:
@@ -71,28 +73,14 @@ def _engine_kind(spec, rundir) -> str:
     from nmcompat import vale
     if spec.subsys == "netmap" and vale.is_persistent(spec.name, rundir=rundir):
         return "vale"
+    if spec.flags & (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON):
+        return "monitor"
     return ""
-
-
-# register flags the grammar accepts that no backend implements yet
-_UNIMPLEMENTED_FLAGS = ((NR_MONITOR_RX, "/r", "a monitor of the port's received packets"),
-                        (NR_MONITOR_TX, "/t", "a monitor of the port's transmitted packets"),
-                        (NR_ZCOPY_MON, "/z", "a zero-copy monitor"))
-
-
-def refuse_unimplemented(spec) -> None:
-    """EOPNOTSUPP naming the first flag or option of spec that is parsed
-    but not implemented: monitors (/r, /t, /z)."""
-    for bit, flag, what in _UNIMPLEMENTED_FLAGS:
-        if spec.flags & bit:
-            raise os_error(errno.EOPNOTSUPP, "open", spec.text,
-                           f"flag '{flag}' ({what}) is not supported")
 
 
 def open_port(spec, *, backend=None, admode=None, **options):
     """Open spec on the backend that serves it and return a Port.
     info.backend says which backend, info.why why."""
-    refuse_unimplemented(spec)
     why = _native_wanted(spec, backend, admode)
     if why:
         return _open_native(spec, options, why)

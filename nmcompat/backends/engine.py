@@ -1,4 +1,5 @@
-"""Ports the C engine serves in shared memory: netmap pipes and VALE ports.
+"""Ports the C engine serves in shared memory: netmap pipes, VALE ports, and
+monitors of NIC ports.
 
 No kernel feature is involved; both need only a tmpfs runtime directory.
 """
@@ -8,16 +9,33 @@ import errno
 
 from nmcompat import _space
 from nmcompat._ffi import check, ffi, lib, os_error
-from nmcompat._portspec import NR_REG_ALL_NIC, NR_REG_ONE_NIC
+from nmcompat._portspec import (NR_MONITOR_RX, NR_MONITOR_TX, NR_REG_ALL_NIC, NR_REG_ONE_NIC,
+                                NR_ZCOPY_MON)
 from nmcompat.backends import _memopts
 from nmcompat.backends._base import COMMON, Backend, Opened
 from nmcompat.backends._request import request
 from nmcompat.errors import PortSpecError
 
 
+_MONITOR_FLAGS = NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON
+
+
+def _check_monitor_open(rc: int, spec, options: dict) -> None:
+    """Raise for a failed open of a monitor, saying why netmap refuses it."""
+    if rc == -errno.EINVAL:
+        check(rc, "open", spec.text, f"{spec.name} is not open (a monitor watches a port some "
+              "process has open through nmcompat in this runtime directory, as in netmap)")
+    if rc == -errno.EBUSY:
+        check(rc, "open", spec.text, f"a ring of {spec.name} has as many monitors as it takes "
+              "(8, of which one zero-copy)")
+    check(rc, "open", spec.text, _space.detail(-rc, options), rundir=options.get("rundir"))
+
+
 def _check_open(rc: int, spec, options: dict, einval: str = "") -> None:
     """Raise for a failed open; an EINVAL for one ring pair says which, any
     other EINVAL says `einval`."""
+    if rc < 0 and spec.flags & _MONITOR_FLAGS:
+        _check_monitor_open(rc, spec, options)
     if rc == -errno.EINVAL and spec.mode == NR_REG_ONE_NIC:
         check(rc, "open", spec.text, f"ring pair {spec.ringid} does not exist (-N counts "
               "from 0 to the port's ring count - 1; @conf:rings= sets the count)")
@@ -34,6 +52,8 @@ class _EngineBackend(Backend):
         if spec.mode not in (NR_REG_ALL_NIC, NR_REG_ONE_NIC):
             raise os_error(errno.EINVAL, "open", spec.text, "this port has no host rings: "
                            "open it whole or by one ring pair ('^' and '*' do not apply)")
+        if spec.flags & _MONITOR_FLAGS:
+            _memopts.refuse(spec, "a monitor (it lives in the region of the port it watches)")
         req = request(spec, parent, options, keep, pipe_id=pipe_id, role=role)
         req.mem_id = _memopts.share_mem_id(spec, options.get("rundir"))
         req.extmem = _memopts.extmem(spec, keep)
@@ -76,4 +96,24 @@ class ValeBackend(_EngineBackend):
             check(rc, "open", spec.text, "the switch is full (252 ports), or "
                   + _space.detail(-rc, options))
         _check_open(rc, spec, options)
+        return Opened(out[0])
+
+
+class MonitorBackend(_EngineBackend):
+    """A monitor (``/r``, ``/t``, ``/rt``, ``/z``) of a NIC port some process
+    has open: the engine finds it in that process's region.  (Monitors of
+    pipes and VALE ports are opened by their own backends.)"""
+    name = "monitor"
+
+    def register(self, spec, options: dict) -> Opened:
+        import socket       # here: the pipe and VALE backends load without it (a process
+        try:                # that dropped its privileges may no longer read the library)
+            socket.if_nametoindex(spec.name)
+        except OSError:
+            raise os_error(errno.ENXIO, "open", spec.text,
+                           f"there is no interface {spec.name} to monitor") from None
+        keep: list = []
+        req = self._request(spec, spec.name, options, keep)
+        out = ffi.new("struct nmc_port **")
+        _check_open(lib.nmc_monitor_open(req, out), spec, options)
         return Opened(out[0])

@@ -165,7 +165,7 @@ def test_nm_open_failures_and_their_messages(linked, rundir):
     assert len(lines) == 3, out.stderr
     assert re.fullmatch(D_LINE + "unexpected end of port name netmap:eth0-", lines[0]), lines[0]
     assert re.fullmatch(D_LINE + "NIOCREGIF failed: No such device or address netmap:nmcnosuch0", lines[1])
-    assert re.fullmatch(D_LINE + "NIOCREGIF failed: Operation not supported vale0:ab/r", lines[2])
+    assert re.fullmatch(D_LINE + "NIOCREGIF failed: Invalid argument vale0:ab/r", lines[2])
     assert rundir_entries(rundir) in (["lock"], [])
 
 
