@@ -39,7 +39,8 @@ struct nmc_port;
  * holds; ring objects 1024.  Pools the engine cannot make as asked
  * (if_num x if_size beyond the IF pool, ring_size beyond a ring object,
  * a file too small) are -EINVAL; a missing file -ENOENT; a file on another
- * filesystem -EXDEV.  The reply (nmc_port_pools) says what was made. */
+ * filesystem -EXDEV; one of the runtime directory's own files -EBUSY.  The
+ * reply (nmc_port_pools) says what was made. */
 struct nmc_extmem {
     const char *file;
     uint32_t if_num, if_size, ring_num, ring_size, buf_num, buf_size;

@@ -21,6 +21,8 @@ _EXTMEM_ERRORS = {
     errno.EXDEV: "the file {file} is not on the runtime directory's filesystem (the region "
                  "links it there): put it in the same tmpfs",
     errno.EACCES: "the file {file} is not yours",
+    errno.EBUSY: "the file {file} is one of the runtime directory's own (a region's memory "
+                 "or control file, a switch, the lock): give a file of your own",
     errno.EINVAL: "the file {file} cannot hold the pools asked for (IF pool 512 KiB, "
                   "ring-num ring objects of 69632 bytes (default 1024, at most 1024), then at "
                   "least 64 buffers of buf-size), or the port exists in another region",

@@ -1,0 +1,41 @@
+"""Which files @extmem accepts: never one of the runtime directory's own
+(a region's memory or control file, a switch file, the name lock), whose
+bytes would then be a second region's memory as well."""
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+import nmcompat
+
+RING_OBJ = 69632
+IF_POOL = 8192 * 64
+PAGE = 4096
+
+
+def _entries(rundir, prefix):
+    return sorted(n for n in os.listdir(rundir) if n.startswith(prefix))
+
+
+def test_a_regions_memory_file_is_not_an_extmem_file(rundir):
+    with nmcompat.open("vale3:v") as v:
+        mem = rundir / f"mem.{v.info.mem_id}"
+        assert mem.stat().st_size >= IF_POOL + 8 * RING_OBJ + PAGE + 64 * 2048
+        before = _entries(rundir, ("mem.", "ctl."))
+        with pytest.raises(OSError) as ei:
+            nmcompat.open(f"netmap:d{{1@extmem:file={mem},ring-num=8", slots=8)
+        assert ei.value.errno == errno.EBUSY and "runtime directory" in str(ei.value)
+        assert _entries(rundir, ("mem.", "ctl.")) == before
+
+
+@pytest.mark.parametrize("name", ["lock", "vale.vale3"])
+def test_the_runtime_directorys_own_files_are_not_extmem_files(rundir, name):
+    with nmcompat.open("vale3:v"):
+        path = rundir / name
+        size = path.stat().st_size
+        with pytest.raises(OSError) as ei:
+            nmcompat.open(f"netmap:d{{1@extmem:file={path},ring-num=8", slots=8)
+        assert ei.value.errno == errno.EBUSY
+        assert path.stat().st_size == size
