@@ -34,8 +34,10 @@ static int in_rundir(const char *rundir, const struct stat *st)
     return found;
 }
 
-/* The user's file: a regular file of ours on the runtime directory's
- * filesystem, not one of that directory's (-EBUSY); its size in *size. */
+/* The user's file: a regular file of ours that no one else may write (who
+ * may write it may truncate it: a SIGBUS in every process mapping the
+ * region), on the runtime directory's filesystem, not one of that
+ * directory's (-EBUSY); its size in *size. */
 static int check_file(const char *rundir, const char *file, uint64_t *size)
 {
     struct stat st, dir;
@@ -47,14 +49,14 @@ static int check_file(const char *rundir, const char *file, uint64_t *size)
         return -errno;
     if (!S_ISREG(st.st_mode))
         return -EINVAL;
-    if (st.st_uid != geteuid())
-        return -EACCES;                 /* region files are the owner's (§13) */
     if (stat(rundir, &dir) < 0)
         return -errno;
     if (dir.st_dev != st.st_dev)
         return -EXDEV;                  /* a hard link cannot reach it */
     if ((err = in_rundir(rundir, &st)) != 0)
         return err < 0 ? err : -EBUSY;
+    if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+        return -EACCES;                 /* the owner's, and only the owner truncates it (§13) */
     *size = (uint64_t)st.st_size;
     return 0;
 }

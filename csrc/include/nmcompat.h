@@ -32,8 +32,8 @@ extern "C" {
 struct nmc_port;
 
 /* A region built in memory the user gives (netmap's @extmem,
- * NETMAP_REQ_OPT_EXTMEM): `file`, a regular file of the user's on the
- * runtime directory's filesystem, becomes the region's netmap memory
+ * NETMAP_REQ_OPT_EXTMEM): `file`, a regular file of the user's that no one
+ * else may write (-EACCES), on the runtime directory's filesystem, becomes the region's netmap memory
  * (hard-linked as mem.<id>; other processes map it by that name).  Zero
  * means "default" for each count or size: buffers, as many as the file
  * holds; ring objects 1024.  Pools the engine cannot make as asked

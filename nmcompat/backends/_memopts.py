@@ -20,7 +20,8 @@ _EXTMEM_ERRORS = {
     errno.ENOENT: "the file {file} does not exist",
     errno.EXDEV: "the file {file} is not on the runtime directory's filesystem (the region "
                  "links it there): put it in the same tmpfs",
-    errno.EACCES: "the file {file} is not yours",
+    errno.EACCES: "the file {file} is not yours, or others may write it (who may write it "
+                  "may truncate it under every process mapping the region): chmod go-w",
     errno.EBUSY: "the file {file} is one of the runtime directory's own (a region's memory "
                  "or control file, a switch, the lock): give a file of your own",
     errno.EINVAL: "the file {file} cannot hold the pools asked for (IF pool 512 KiB, "

@@ -39,3 +39,24 @@ def test_the_runtime_directorys_own_files_are_not_extmem_files(rundir, name):
             nmcompat.open(f"netmap:d{{1@extmem:file={path},ring-num=8", slots=8)
         assert ei.value.errno == errno.EBUSY
         assert path.stat().st_size == size
+
+
+@pytest.mark.parametrize("mode", [0o666, 0o620, 0o602])
+def test_a_file_others_may_write_is_not_an_extmem_file(rundir, mode):
+    """Whoever may write the file may truncate it, and every process
+    mapping the region then dies of SIGBUS on its next access: only the
+    owner may (netmap pins the memory; a file cannot be)."""
+    path = rundir.parent / f"{rundir.name}.ext"
+    try:
+        with open(path, "wb") as f:
+            f.truncate(IF_POOL + 8 * RING_OBJ + PAGE + 512 * 2048)
+        os.chmod(path, mode)
+        with pytest.raises(PermissionError) as ei:
+            nmcompat.open(f"netmap:d{{1@extmem:file={path},ring-num=8", slots=8)
+        assert "others may write it" in str(ei.value)
+        assert path.stat().st_nlink == 1 and not _entries(rundir, ("mem.", "ctl."))
+        os.chmod(path, 0o640)
+        with nmcompat.open(f"netmap:d{{1@extmem:file={path},ring-num=8", slots=8) as d:
+            assert d.info.memsize <= path.stat().st_size
+    finally:
+        path.unlink(missing_ok=True)
