@@ -4,7 +4,10 @@ bytes would then be a second region's memory as well."""
 from __future__ import annotations
 
 import errno
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -60,3 +63,35 @@ def test_a_file_others_may_write_is_not_an_extmem_file(rundir, mode):
             assert d.info.memsize <= path.stat().st_size
     finally:
         path.unlink(missing_ok=True)
+
+
+_NATIVE = """
+import json, os, sys, nmcompat
+rundir, shared = sys.argv[1], sys.argv[2]
+out = []
+with nmcompat.open("vale8:a", backend="native") as v:
+    for path in (f"{rundir}/mem.{v.info.mem_id}", shared):
+        try:
+            nmcompat.open(f"netmap:nx{{1@extmem:file={path},ring-num=8", backend="native", slots=8)
+            out.append(0)
+        except OSError as exc:
+            out.append(exc.errno)
+print(json.dumps(out))
+"""
+
+
+def test_the_same_files_are_refused_through_netmap_req_opt_extmem(rundir):
+    """Under exec, NETMAP_REQ_OPT_EXTMEM with a mapping of such a file gets
+    the errno in nro_status, as @extmem does."""
+    shared = rundir.parent / f"{rundir.name}.ext"
+    try:
+        with open(shared, "wb") as f:
+            f.truncate(IF_POOL + 8 * RING_OBJ + PAGE + 512 * 2048)
+        os.chmod(shared, 0o666)
+        argv = [sys.executable, "-m", "nmcompat.tools", "exec", "--rundir", str(rundir), "--",
+                sys.executable, "-c", _NATIVE, str(rundir), str(shared)]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout.splitlines()[-1]) == [errno.EBUSY, errno.EACCES]
+    finally:
+        shared.unlink(missing_ok=True)
