@@ -55,10 +55,15 @@ def share_mem_id(spec, rundir) -> int:
     return rc
 
 
-def extmem(spec, keep: List):
-    """A struct nmc_extmem for @extmem (ffi.NULL without it)."""
+def extmem(spec, keep: List, options: dict):
+    """A struct nmc_extmem for @extmem (ffi.NULL without it).  The region
+    options of open() would go unused: the file and @extmem's keys size it."""
     if spec.extmem is None:
         return ffi.NULL
+    for option, key in (("buf_num", "buf-num"), ("buf_size", "buf-size")):
+        if options.get(option):
+            raise OptionError(spec.text, option, f"@extmem's region is sized by its file: "
+                              f"give @extmem's {key}= instead")
     x = ffi.new("struct nmc_extmem *")
     keep.append(x)
     keep.append(ffi.new("char[]", os.fsencode(spec.extmem["file"])))

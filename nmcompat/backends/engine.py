@@ -36,7 +36,7 @@ class _EngineBackend(Backend):
                            "open it whole or by one ring pair ('^' and '*' do not apply)")
         req = request(spec, parent, options, keep, pipe_id=pipe_id, role=role)
         req.mem_id = _memopts.share_mem_id(spec, options.get("rundir"))
-        req.extmem = _memopts.extmem(spec, keep)
+        req.extmem = _memopts.extmem(spec, keep, options)
         return req
 
 

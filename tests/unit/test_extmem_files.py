@@ -95,3 +95,19 @@ def test_the_same_files_are_refused_through_netmap_req_opt_extmem(rundir):
         assert json.loads(out.stdout.splitlines()[-1]) == [errno.EBUSY, errno.EACCES]
     finally:
         shared.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("option, key", [("buf_num", "buf-num"), ("buf_size", "buf-size")])
+def test_region_options_beside_extmem_are_refused_not_dropped(rundir, option, key):
+    """buf_num= and buf_size= size a region the engine makes; @extmem's
+    region is sized by its file and its own keys, so they would be unused."""
+    path = rundir.parent / f"{rundir.name}.ext"
+    try:
+        with open(path, "wb") as f:
+            f.truncate(IF_POOL + 8 * RING_OBJ + PAGE + 1024 * 4096)
+        with pytest.raises(nmcompat.OptionError) as ei:
+            nmcompat.open(f"netmap:d{{1@extmem:file={path},ring-num=8", slots=8, **{option: 4096})
+        assert ei.value.option == option and key in str(ei.value)
+        assert not _entries(rundir, ("mem.", "ctl."))
+    finally:
+        path.unlink(missing_ok=True)
