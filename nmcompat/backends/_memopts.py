@@ -24,6 +24,9 @@ _EXTMEM_ERRORS = {
                   "may truncate it under every process mapping the region): chmod go-w",
     errno.EBUSY: "the file {file} is one of the runtime directory's own (a region's memory "
                  "or control file, a switch, the lock): give a file of your own",
+    errno.ENOMEM: "the region built in {file} has too few free buffers for this port's rings "
+                  "and extra buffers: a larger file (or a larger buf-num=), fewer slots, or "
+                  "fewer extra_bufs",
     errno.EINVAL: "the file {file} cannot hold the pools asked for (IF pool 512 KiB, "
                   "ring-num ring objects of 69632 bytes (default 1024, at most 1024), then at "
                   "least 64 buffers of buf-size), or the port exists in another region",

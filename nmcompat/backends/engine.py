@@ -74,6 +74,6 @@ class ValeBackend(_EngineBackend):
         rc = lib.nmc_vale_open(req, out)
         if rc == -errno.ENOMEM:
             check(rc, "open", spec.text, "the switch is full (252 ports), or "
-                  + _space.detail(-rc, options))
+                  + (_memopts.extmem_detail(spec, rc) or _space.detail(-rc, options)))
         _check_open(rc, spec, options)
         return Opened(out[0])

@@ -111,3 +111,29 @@ def test_region_options_beside_extmem_are_refused_not_dropped(rundir, option, ke
         assert not _entries(rundir, ("mem.", "ctl."))
     finally:
         path.unlink(missing_ok=True)
+
+
+def test_an_extmem_region_short_of_buffers_says_what_to_change(rundir):
+    path = rundir.parent / f"{rundir.name}.ext"
+    try:
+        with open(path, "wb") as f:
+            f.truncate(IF_POOL + 8 * RING_OBJ + PAGE + 1024 * 2048)
+        with pytest.raises(OSError) as ei:      # a 1024-slot pipe's rings need 4096 buffers
+            nmcompat.open(f"netmap:d{{1@extmem:file={path},ring-num=8")
+        assert ei.value.errno == errno.ENOMEM
+        assert "@extmem" in str(ei.value) and "buf_num=" not in str(ei.value)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_an_extmem_vale_port_short_of_buffers_says_what_to_change(rundir):
+    path = rundir.parent / f"{rundir.name}.ext"
+    try:
+        with open(path, "wb") as f:
+            f.truncate(IF_POOL + 8 * RING_OBJ + PAGE + 1024 * 2048)
+        with pytest.raises(OSError) as ei:      # a VALE port's rings need 2048 buffers
+            nmcompat.open(f"vale6:x@extmem:file={path},ring-num=8")
+        assert ei.value.errno == errno.ENOMEM
+        assert "@extmem" in str(ei.value) and "buf_num=" not in str(ei.value)
+    finally:
+        path.unlink(missing_ok=True)
