@@ -75,5 +75,7 @@ class ValeBackend(_EngineBackend):
         if rc == -errno.ENOMEM:
             check(rc, "open", spec.text, "the switch is full (252 ports), or "
                   + (_memopts.extmem_detail(spec, rc) or _space.detail(-rc, options)))
-        _check_open(rc, spec, options)
+        _check_open(rc, spec, options, "" if spec.share is None else
+                    f"@share={spec.share}: {spec.name} is open already, in another region (a "
+                    "port stays in the region it was made in)")
         return Opened(out[0])

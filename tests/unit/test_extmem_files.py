@@ -137,3 +137,12 @@ def test_an_extmem_vale_port_short_of_buffers_says_what_to_change(rundir):
         assert "@extmem" in str(ei.value) and "buf_num=" not in str(ei.value)
     finally:
         path.unlink(missing_ok=True)
+
+
+def test_share_of_an_open_vale_port_elsewhere_says_why(rundir):
+    with nmcompat.open("vale5:a"), nmcompat.open("vale5:b") as b, \
+            nmcompat.open("netmap:s{1") as s, pytest.raises(OSError) as ei:
+        assert b.info.mem_id != s.info.mem_id
+        nmcompat.open("vale5:b@share=netmap:s{1")
+    assert ei.value.errno == errno.EINVAL
+    assert "@share" in str(ei.value) and "another region" in str(ei.value)
