@@ -7,17 +7,41 @@
  */
 #include "nmc_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The user's file: a regular file of ours on the runtime directory's
- * filesystem; its size in *size. */
+/* Is st one of the runtime directory's own files (a region's memory or
+ * control file, a switch's, the name lock)?  Its bytes would then be a
+ * second region's memory too.  Under the name lock: no region file is
+ * made meanwhile. */
+static int in_rundir(const char *rundir, const struct stat *st)
+{
+    DIR *d = opendir(rundir);
+    struct dirent *de;
+    struct stat e;
+    int found = 0;
+
+    if (!d)
+        return -errno;
+    while (!found && (de = readdir(d)) != NULL)
+        found = fstatat(dirfd(d), de->d_name, &e, AT_SYMLINK_NOFOLLOW) == 0 &&
+                e.st_dev == st->st_dev && e.st_ino == st->st_ino;
+    closedir(d);
+    return found;
+}
+
+/* The user's file: a regular file of ours that no one else may write (who
+ * may write it may truncate it: a SIGBUS in every process mapping the
+ * region), on the runtime directory's filesystem, not one of that
+ * directory's (-EBUSY); its size in *size. */
 static int check_file(const char *rundir, const char *file, uint64_t *size)
 {
     struct stat st, dir;
+    int err;
 
     if (!file || !*file)
         return -EINVAL;
@@ -25,12 +49,14 @@ static int check_file(const char *rundir, const char *file, uint64_t *size)
         return -errno;
     if (!S_ISREG(st.st_mode))
         return -EINVAL;
-    if (st.st_uid != geteuid())
-        return -EACCES;                 /* region files are the owner's (§13) */
     if (stat(rundir, &dir) < 0)
         return -errno;
     if (dir.st_dev != st.st_dev)
         return -EXDEV;                  /* a hard link cannot reach it */
+    if ((err = in_rundir(rundir, &st)) != 0)
+        return err < 0 ? err : -EBUSY;
+    if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+        return -EACCES;                 /* the owner's, and only the owner truncates it (§13) */
     *size = (uint64_t)st.st_size;
     return 0;
 }

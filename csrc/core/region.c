@@ -375,6 +375,7 @@ static int link_extmem(const char *file, const char *mem_path, uint64_t memsize)
     if (fd < 0)
         fd = -errno;
     else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+             (st.st_mode & (S_IWGRP | S_IWOTH)) ||
              (uint64_t)st.st_size < memsize) {      /* changed since it was sized (extmem.c) */
         close(fd);
         fd = -EINVAL;

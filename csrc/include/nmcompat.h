@@ -32,14 +32,15 @@ extern "C" {
 struct nmc_port;
 
 /* A region built in memory the user gives (netmap's @extmem,
- * NETMAP_REQ_OPT_EXTMEM): `file`, a regular file of the user's on the
- * runtime directory's filesystem, becomes the region's netmap memory
+ * NETMAP_REQ_OPT_EXTMEM): `file`, a regular file of the user's that no one
+ * else may write (-EACCES), on the runtime directory's filesystem, becomes the region's netmap memory
  * (hard-linked as mem.<id>; other processes map it by that name).  Zero
  * means "default" for each count or size: buffers, as many as the file
  * holds; ring objects 1024.  Pools the engine cannot make as asked
  * (if_num x if_size beyond the IF pool, ring_size beyond a ring object,
  * a file too small) are -EINVAL; a missing file -ENOENT; a file on another
- * filesystem -EXDEV.  The reply (nmc_port_pools) says what was made. */
+ * filesystem -EXDEV; one of the runtime directory's own files -EBUSY.  The
+ * reply (nmc_port_pools) says what was made. */
 struct nmc_extmem {
     const char *file;
     uint32_t if_num, if_size, ring_num, ring_size, buf_num, buf_size;

@@ -20,7 +20,13 @@ _EXTMEM_ERRORS = {
     errno.ENOENT: "the file {file} does not exist",
     errno.EXDEV: "the file {file} is not on the runtime directory's filesystem (the region "
                  "links it there): put it in the same tmpfs",
-    errno.EACCES: "the file {file} is not yours",
+    errno.EACCES: "the file {file} is not yours, or others may write it (who may write it "
+                  "may truncate it under every process mapping the region): chmod go-w",
+    errno.EBUSY: "the file {file} is one of the runtime directory's own (a region's memory "
+                 "or control file, a switch, the lock): give a file of your own",
+    errno.ENOMEM: "the region built in {file} has too few free buffers for this port's rings "
+                  "and extra buffers: a larger file (or a larger buf-num=), fewer slots, or "
+                  "fewer extra_bufs",
     errno.EINVAL: "the file {file} cannot hold the pools asked for (IF pool 512 KiB, "
                   "ring-num ring objects of 69632 bytes (default 1024, at most 1024), then at "
                   "least 64 buffers of buf-size), or the port exists in another region",
@@ -52,10 +58,15 @@ def share_mem_id(spec, rundir) -> int:
     return rc
 
 
-def extmem(spec, keep: List):
-    """A struct nmc_extmem for @extmem (ffi.NULL without it)."""
+def extmem(spec, keep: List, options: dict):
+    """A struct nmc_extmem for @extmem (ffi.NULL without it).  The region
+    options of open() would go unused: the file and @extmem's keys size it."""
     if spec.extmem is None:
         return ffi.NULL
+    for option, key in (("buf_num", "buf-num"), ("buf_size", "buf-size")):
+        if options.get(option):
+            raise OptionError(spec.text, option, f"@extmem's region is sized by its file: "
+                              f"give @extmem's {key}= instead")
     x = ffi.new("struct nmc_extmem *")
     keep.append(x)
     keep.append(ffi.new("char[]", os.fsencode(spec.extmem["file"])))

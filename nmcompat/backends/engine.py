@@ -56,7 +56,7 @@ class _EngineBackend(Backend):
             _memopts.refuse(spec, "a monitor (it lives in the region of the port it watches)")
         req = request(spec, parent, options, keep, pipe_id=pipe_id, role=role)
         req.mem_id = _memopts.share_mem_id(spec, options.get("rundir"))
-        req.extmem = _memopts.extmem(spec, keep)
+        req.extmem = _memopts.extmem(spec, keep, options)
         return req
 
 
@@ -94,8 +94,10 @@ class ValeBackend(_EngineBackend):
         rc = lib.nmc_vale_open(req, out)
         if rc == -errno.ENOMEM:
             check(rc, "open", spec.text, "the switch is full (252 ports), or "
-                  + _space.detail(-rc, options))
-        _check_open(rc, spec, options)
+                  + (_memopts.extmem_detail(spec, rc) or _space.detail(-rc, options)))
+        _check_open(rc, spec, options, "" if spec.share is None else
+                    f"@share={spec.share}: {spec.name} is open already, in another region (a "
+                    "port stays in the region it was made in)")
         return Opened(out[0])
 
 
