@@ -63,6 +63,12 @@ struct nmc_pipe_req {
     const int *nic_socks;
     uint32_t nic_nsocks;
     int32_t nic_hold_fd;
+    /* NIC ports whose mode binds host rings (NR_REG_SW, NR_REG_NIC_SW,
+     * NR_REG_ONE_SW): a tap device's descriptor (non-blocking, IFF_TAP |
+     * IFF_NO_PI) that carries the host stack's frames; the engine takes a
+     * duplicate.  Reading it fills the host RX ring, the host TX ring is
+     * written to it (transport/nic/host.c). */
+    int32_t nic_tap_fd;
 };
 
 /* What was opened (the NETMAP_REQ_REGISTER reply, plus where things are). */

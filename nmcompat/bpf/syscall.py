@@ -37,7 +37,9 @@ BPF_LINK_CREATE, BPF_LINK_GET_FD_BY_ID, BPF_LINK_GET_NEXT_ID, BPF_LINK_DETACH = 
 # Types, attach types, flags.
 BPF_MAP_TYPE_XSKMAP = 17
 BPF_PROG_TYPE_XDP = 6
+BPF_PROG_TYPE_SCHED_CLS = 3
 BPF_XDP = 37
+BPF_TCX_INGRESS, BPF_TCX_EGRESS = 46, 47       # Linux 6.6; not in the 6.1 headers
 BPF_LINK_TYPE_XDP = 6
 BPF_F_XDP_HAS_FRAGS = 1 << 5
 BPF_PSEUDO_MAP_FD = 1
@@ -331,6 +333,21 @@ def link_create_xdp(prog_fd: int, ifindex: int, flags: int, ifname: str = "") ->
     attr = _Attr()
     attr.put(0, "4I", prog_fd, ifindex, BPF_XDP, flags)
     return _check(BPF_LINK_CREATE, attr, "attach XDP program to",
+                  ifname or f"interface {ifindex}")
+
+
+def link_create_tcx(prog_fd: int, ifindex: int, attach_type: int, ifname: str = "") -> int:
+    """Attach a tc program to ``ifindex``'s ingress or egress (``attach_type``
+    BPF_TCX_INGRESS or BPF_TCX_EGRESS) through a TCX link, after the
+    programs already there; returns the link fd.
+
+    The program stays attached while the link fd (or a dup of it) is open.
+    Issues bpf(BPF_LINK_CREATE).
+    """
+    attr = _Attr()
+    attr.put(0, "4I", prog_fd, ifindex, attach_type, 0)
+    side = "ingress" if attach_type == BPF_TCX_INGRESS else "egress"
+    return _check(BPF_LINK_CREATE, attr, f"attach tc {side} program to",
                   ifname or f"interface {ifindex}")
 
 

@@ -24,9 +24,28 @@ int nmc_nic_validate(const struct nmc_pipe_req *req)
         return -EINVAL;
     if (q == 0 || q > NMC_NIC_MAXQ || req->rx_rings != q)
         return -EINVAL;
+    if (nmc_nic_host_mode(req->mode))
+        return req->nic_tap_fd >= 0 ? 0 : -EINVAL;     /* host rings go through a tap */
     if (req->mode != NR_REG_ALL_NIC && req->mode != NR_REG_ONE_NIC)
-        return -EOPNOTSUPP;             /* host rings: not reachable through AF_XDP */
+        return -EINVAL;
     return 0;
+}
+
+bool nmc_nic_host_mode(uint32_t mode)
+{
+    return mode == NR_REG_SW || mode == NR_REG_NIC_SW || mode == NR_REG_ONE_SW;
+}
+
+/* Bound hardware rings of direction dir: the first of p's rings (its host
+ * rings, when bound, come after them). */
+uint32_t nmc_nic_bound_hw(const struct nmc_port *p, uint32_t dir)
+{
+    uint32_t nhw = p->rec->nrings[0][dir] - p->rec->nhost, first = p->holder->first[dir];
+    uint32_t n = dir == 0 ? p->ntx : p->nrx;
+
+    if (first >= nhw)
+        return 0;
+    return nhw - first < n ? nhw - first : n;
 }
 
 /* The key of the process's NIC region for req, and the slots of its rings. */
@@ -51,7 +70,7 @@ static struct nmc_pipe_req nic_region_key(const struct nmc_pipe_req *req, char *
  * pair of ntx/nrx rings of the given slot counts. */
 static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, struct nmc_region *r,
                           uint32_t *port, uint32_t kind, uint32_t ntx, uint32_t tx_slots,
-                          uint32_t nrx, uint32_t rx_slots, const char *name)
+                          uint32_t nrx, uint32_t rx_slots, uint32_t nhost, const char *name)
 {
     struct nmc_port_rec *rec;
     int err;
@@ -61,8 +80,9 @@ static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, st
     if (!(rec = nmc_rec_alloc(r, kind, name)))
         return -ENOMEM;
     rec->nends = 1;
-    if ((err = nmc_rec_add_rings(r, rec, 0, 0, ntx, tx_slots, true)) < 0 ||
-        (err = nmc_rec_add_rings(r, rec, 0, 1, nrx, rx_slots, true)) < 0) {
+    rec->nhost = nhost;
+    if ((err = nmc_rec_add_rings(r, rec, 0, 0, ntx + nhost, tx_slots, true)) < 0 ||
+        (err = nmc_rec_add_rings(r, rec, 0, 1, nrx + nhost, rx_slots, true)) < 0) {
         nmc_rec_free(r, rec);
         return err;
     }
@@ -80,7 +100,7 @@ int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct n
     struct nmc_pipe_req key = nic_region_key(req, name, sizeof(name), &slots, &rslots);
 
     return nic_region_rec(rundir, &key, r, port, kind, req->tx_rings, slots, req->rx_rings, rslots,
-                          req->parent);
+                          nmc_nic_host_mode(req->mode) ? 1 : 0, req->parent);
 }
 
 /* An information request of a process whose NIC region does not exist yet
@@ -99,7 +119,7 @@ static int anchor_resolve(const char *rundir, const struct nmc_pipe_req *req, st
     uint32_t slots, rslots;
     struct nmc_pipe_req key = nic_region_key(req, name, sizeof(name), &slots, &rslots);
 
-    return nic_region_rec(rundir, &key, r, port, NMC_KIND_NULL, 1, 2, 1, 2, req->parent);
+    return nic_region_rec(rundir, &key, r, port, NMC_KIND_NULL, 1, 2, 1, 2, 0, req->parent);
 }
 
 static const struct nmc_transport_ops anchor_ops = {
@@ -213,6 +233,7 @@ int nmc_nic_poll_fd(struct nmc_port *p)
 /* The kernel descriptors a port waited on are closed (detach). */
 void nmc_nic_forget_fds(struct nmc_port *p)
 {
+    nmc_nic_host_close(p);
     if (p->nic_hold > 0)
         close(p->nic_hold - 1);
     p->nic_hold = 0;

@@ -58,6 +58,7 @@ static void after_fork_child(void)
             for (int k = 0; k < p->nxsk; k++)
                 nmc_xsk_close(&p->xsk[k]);
             nmc_pkt_close_socks(p);
+            nmc_nic_host_close(p);      /* the tap: the parent's to keep */
             if (p->nic_hold > 0)        /* the XDP link: the parent's to keep */
                 close(p->nic_hold - 1);
             p->nic_hold = 0;

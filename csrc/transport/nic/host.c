@@ -1,0 +1,202 @@
+/*
+ * host.c -- the host rings of a NIC port (netmap's "host stack" rings,
+ * numbered after the hardware rings).
+ *
+ * The host stack's side is a tap device the port owns (made by the
+ * Python setup, nmcompat/backends/_host.py): tc programs send what the
+ * stack transmits on the interface to the tap, so reading the tap's
+ * descriptor fills the host RX ring; what the port writes to the
+ * descriptor enters the tap, whose tc program puts it into the interface's
+ * ingress, as if the interface had received it.  Frames are copied, one
+ * read() or write() each, all in C.
+ */
+#define _GNU_SOURCE
+#include "nmc_nic.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HOST_FRAME_MAX 65536u
+
+struct nmc_nic_host {
+    int fd;                     /* the tap (a duplicate of the request's) */
+    uint32_t pend_len;          /* a frame read that did not fit the ring yet */
+    uint64_t rx_truncated;
+    uint8_t frame[HOST_FRAME_MAX];
+};
+
+/* With host rings bound: take the tap, mark the host rings, and wait on
+ * the tap too.  p->kfd has room for one more descriptor. */
+int nmc_nic_host_attach(struct nmc_port *p, const struct nmc_pipe_req *req)
+{
+    uint32_t hw_tx = nmc_nic_bound_hw(p, 0), hw_rx = nmc_nic_bound_hw(p, 1);
+    struct nmc_nic_host *h;
+
+    if (hw_tx == p->ntx && hw_rx == p->nrx)
+        return 0;                       /* no host ring bound */
+    if (!(h = calloc(1, sizeof(*h))))
+        return -ENOMEM;
+    if ((h->fd = fcntl(req->nic_tap_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        free(h);
+        return -errno;
+    }
+    p->nic_host = h;
+    for (uint32_t i = hw_tx; i < p->ntx; i++)
+        p->tx[i].host = true;
+    for (uint32_t i = hw_rx; i < p->nrx; i++)
+        p->rx[i].host = true;
+    p->kfd[p->nkfd++] = (struct nmc_kfd){ h->fd, (hw_rx < p->nrx ? POLLIN : 0) | POLLOUT };
+    return 0;
+}
+
+void nmc_nic_host_close(struct nmc_port *p)
+{
+    if (!p->nic_host)
+        return;
+    close(p->nic_host->fd);
+    free(p->nic_host);
+    p->nic_host = NULL;
+}
+
+/* Frame [j, ...) of the host TX ring into h->frame; its length, or -1 when
+ * the chain is not complete before head; *corrupt for a slot that names
+ * no buffer. */
+static int64_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t *j, uint32_t head,
+                      bool *corrupt)
+{
+    struct nmc_nic_host *h = p->nic_host;
+    uint32_t len = 0, k = *j;
+    bool more;
+
+    do {
+        struct netmap_slot v = nmc_slot_read(&lr->ring->slot[k]);
+        if (v.buf_idx < 2 || v.buf_idx >= p->g.buf_num || v.len > p->g.buf_size) {
+            *corrupt = true;
+            return -1;
+        }
+        if (len + v.len <= HOST_FRAME_MAX)
+            memcpy(h->frame + len, nmc_buf(p->mem, &p->g, v.buf_idx), v.len);
+        len += v.len;
+        more = v.flags & NS_MOREFRAG;
+        k = nmc_next(k, lr->n);
+    } while (more && k != head);
+    if (more)
+        return -1;
+    *j = k;
+    return len > HOST_FRAME_MAX ? 0 : len;      /* too long: dropped */
+}
+
+/* Host TX: every released frame goes to the stack; slots come back at once. */
+int nmc_nic_host_txsync(struct nmc_port *p, struct nmc_lring *lr)
+{
+    struct nmc_kring *kr = lr->kr;
+    uint32_t head, j, sent = 0, bytes = 0;
+    bool corrupt = false;
+
+    if (nmc_nic_foreign(p))
+        return -EOWNERDEAD;
+    if (nmc_txsync_prologue(lr, &head) < 0) {
+        nmc_ring_reinit(lr, &p->g);
+        return -EINVAL;
+    }
+    for (j = kr->hwcur; j != head;) {
+        uint32_t start = j;
+        int64_t len = gather(p, lr, &j, head, &corrupt);
+        if (len < 0)
+            break;
+        if (len > 0 && write(p->nic_host->fd, p->nic_host->frame, (size_t)len) < 0 &&
+            errno == EAGAIN) {
+            j = start;                  /* the tap is full: retry at the next sync */
+            break;
+        }
+        sent++;
+        bytes += (uint32_t)len;
+    }
+    kr->hwcur = j;
+    kr->hwtail = kr->rtail = nmc_prev(j, lr->n);
+    lr->ring->tail = kr->hwtail;
+    kr->pkts += sent;
+    kr->bytes += bytes;
+    kr->syncs++;
+    if (corrupt) {
+        nmc_ring_reinit(lr, &p->g);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The pending frame into free slots from j (room of them); the slot after
+ * it, or j when it does not fit. */
+static uint32_t put_pending(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t *room)
+{
+    struct nmc_nic_host *h = p->nic_host;
+    uint32_t bs = p->g.buf_size, len = h->pend_len, pos = 0;
+    uint32_t nfr = len ? (len + bs - 1) / bs : 1;
+
+    if (nfr > NETMAP_MAX_FRAGS) {
+        h->rx_truncated++;
+        nfr = NETMAP_MAX_FRAGS;
+        len = nfr * bs;
+    }
+    if (nfr > *room)
+        return j;
+    do {
+        struct netmap_slot *s = &lr->ring->slot[j];
+        uint32_t chunk = len - pos > bs ? bs : len - pos;
+        if (s->buf_idx >= 2 && s->buf_idx < p->g.buf_num)
+            memcpy(nmc_buf(p->mem, &p->g, s->buf_idx), h->frame + pos, chunk);
+        s->len = (uint16_t)(s->buf_idx >= 2 && s->buf_idx < p->g.buf_num ? chunk : 0);
+        pos += chunk;
+        s->flags = pos < len ? NS_MOREFRAG : 0;
+        j = nmc_next(j, lr->n);
+    } while (pos < len);
+    *room -= nfr;
+    h->pend_len = 0;
+    return j;
+}
+
+/* Host RX: what the stack sent on the interface, read from the tap. */
+int nmc_nic_host_rxsync(struct nmc_port *p, struct nmc_lring *lr)
+{
+    struct nmc_nic_host *h = p->nic_host;
+    struct nmc_kring *kr = lr->kr;
+    uint32_t n = lr->n, head, j, room, pkts = 0, bytes = 0;
+
+    if (nmc_nic_foreign(p))
+        return -EOWNERDEAD;
+    if (nmc_rxsync_prologue(lr, &head) < 0) {
+        nmc_ring_reinit(lr, &p->g);
+        return -EINVAL;
+    }
+    for (j = kr->hwcur; j != head; j = nmc_next(j, n))
+        lr->ring->slot[j].flags &= ~NS_BUF_CHANGED;
+    kr->hwcur = head;
+    j = kr->hwtail;
+    room = nmc_dist(j, nmc_prev(head, n), n);
+    for (;;) {
+        if (h->pend_len == 0) {
+            ssize_t got = read(h->fd, h->frame, sizeof(h->frame));
+            if (got <= 0)
+                break;                  /* EAGAIN: nothing more */
+            h->pend_len = (uint32_t)got;
+        }
+        uint32_t len = h->pend_len, next = put_pending(p, lr, j, &room);
+        if (next == j && h->pend_len)
+            break;                      /* no room: it waits for the next rxsync */
+        j = next;
+        pkts++;
+        bytes += len;
+    }
+    kr->hwtail = kr->rtail = j;
+    lr->ring->tail = j;
+    kr->pkts += pkts;
+    kr->bytes += bytes;
+    kr->syncs++;
+    if (!p->no_timestamp || (lr->ring->flags & NR_TIMESTAMP))
+        gettimeofday(&lr->ring->ts, NULL);
+    return 0;
+}

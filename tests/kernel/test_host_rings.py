@@ -1,0 +1,211 @@
+"""Host rings of NIC ports (``netmap:va^``, ``netmap:va*``) on both NIC
+backends: the stack's frames on the host RX ring, frames of the host TX ring
+answered by the stack, the ring counts netmap reports, and nothing left on
+the interfaces after close or SIGKILL.
+
+Two namespaces per test: ``netns`` (conftest) holds va and the port; vb is
+moved into a second namespace ``peer`` so that each side has its own stack.
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from conftest import NetNS
+
+import nmcompat
+from nmcompat._portspec import NR_REG_NIC_SW, NR_REG_ONE_SW, NR_REG_SW
+import nic_support
+
+A_IP, B_IP, GHOST_IP = "10.77.0.1", "10.77.0.2", "10.77.0.9"
+GHOST_MAC = bytes.fromhex("02000000009f")
+
+
+@pytest.fixture
+def peer(netns):
+    """vb in its own namespace, addresses on both ends, IPv6 off."""
+    name = f"nmc-{uuid.uuid4().hex[:12]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        netns.ip("link", "set", "dev", "vb", "netns", name)
+        for ns, dev, ip in ((netns.name, "va", A_IP), (name, "vb", B_IP)):
+            for key in ("all", "default"):
+                subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                                f"net.ipv6.conf.{key}.disable_ipv6=1"], check=True)
+            subprocess.run(["ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev], check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", "dev", dev, "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def echo_replies(ip: str, count: int, wait: float) -> int:
+    """ICMP echo requests to ip from this namespace; the replies that came
+    back (each awaited up to ``wait`` seconds)."""
+    replies = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as s:
+        ident = os.getpid() & 0xFFFF
+        for seq in range(count):
+            body = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + b"nmcompat-host-rings"
+            csum = _checksum(body)
+            s.sendto(body[:2] + struct.pack("!H", csum) + body[4:], (ip, 0))
+            deadline = time.monotonic() + wait
+            while (left := deadline - time.monotonic()) > 0:
+                if not select.select([s], [], [], left)[0]:
+                    break
+                data = s.recv(2048)
+                icmp = data[(data[0] & 15) * 4:]
+                if icmp[0] == 0 and struct.unpack("!HH", icmp[4:8]) == (ident, seq):
+                    replies += 1
+                    break
+    return replies
+
+
+def _checksum(data: bytes) -> int:
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data[:len(data) // 2 * 2]))
+    total += data[-1] << 8 if len(data) % 2 else 0
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def ping(ns: str, ip: str, count: int = 1, wait: float = 1.0) -> bool:
+    """Every echo of ``count`` answered, from namespace ns."""
+    return NetNS(ns).run(echo_replies, ip, count, wait) == count
+
+
+def tc_programs(ns: str, dev: str) -> dict:
+    """The XDP and tc (TCX) programs attached to dev, as bpftool-less ip shows them."""
+    link = subprocess.run(["ip", "-n", ns, "-d", "link", "show", "dev", dev],
+                          capture_output=True, text=True, check=True).stdout
+    filt = subprocess.run(["ip", "netns", "exec", ns, "tc", "filter", "show", "dev", dev,
+                           "ingress"], capture_output=True, text=True).stdout
+    return {"xdp": "prog/xdp" in link, "filters": filt.strip()}
+
+
+def host_rings(port):
+    """(host TX ring, host RX ring) of a port that binds them."""
+    tx = [r for r in port.tx_rings if r.id >= port.info.tx_rings]
+    rx = [r for r in port.rx_rings if r.id >= port.info.rx_rings]
+    return tx[0], rx[0]
+
+
+def arp_request(src_mac: bytes, src_ip: str, dst_ip: str) -> bytes:
+    ip = lambda a: bytes(int(x) for x in a.split("."))
+    return (b"\xff" * 6 + src_mac + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1)
+            + src_mac + ip(src_ip) + b"\0" * 6 + ip(dst_ip)).ljust(60, b"\0")
+
+
+def is_arp(data: bytes, op: int, target_ip: str) -> bool:
+    ip = bytes(int(x) for x in target_ip.split("."))
+    return len(data) >= 42 and data[12:14] == b"\x08\x06" and \
+        struct.unpack("!H", data[20:22])[0] == op and data[38:42] == ip
+
+
+def _stack_to_host_rx(backend, xdp_mode, ns):
+    port = nic_support.open_nic("netmap:va^", backend, xdp_mode)
+    try:
+        tap = port.info.host_tap
+        got = []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"to the peer", (B_IP, 9))     # the stack asks for the peer's MAC
+            nic_support.port_drain(port, lambda: bool(got), lambda h, d: got.append(d),
+                                   timeout=10, keep=lambda d: is_arp(d, 1, B_IP))
+        return tap, len(got), port.info.host_rx_rings, port.info.rx_rings
+    finally:
+        port.close()
+
+
+def test_stack_frames_reach_host_rx_ring(nic, netns, peer):
+    backend, xdp_mode = nic
+    tap, got, nhost, nrx = netns.run(_stack_to_host_rx, backend, xdp_mode, netns.name)
+    assert tap.startswith("nmh")
+    assert got >= 1, "the stack's ARP request for the peer never reached the host RX ring"
+    assert nhost == 1 and nrx == 1
+    assert ping(netns.name, B_IP), "plain ping fails after the port closed"
+    assert tc_programs(netns.name, "va") == {"xdp": False, "filters": ""}
+
+
+def _host_tx_answered(backend, xdp_mode):
+    port = nic_support.open_nic("netmap:va*", backend, xdp_mode)
+    try:
+        txr, rxr = host_rings(port)
+        nic_support.put_chain(txr, [arp_request(GHOST_MAC, GHOST_IP, A_IP)])
+        port.txsync()
+        got = []
+        nic_support.port_drain(port, lambda: bool(got), lambda h, d: got.append(d),
+                               timeout=10, keep=lambda d: is_arp(d, 2, GHOST_IP))
+        return [d[:6] == GHOST_MAC for d in got]
+    finally:
+        port.close()
+
+
+def test_host_tx_frame_is_answered_by_the_stack(nic, netns, peer):
+    backend, xdp_mode = nic
+    got = netns.run(_host_tx_answered, backend, xdp_mode)
+    assert got and all(got), "the stack did not answer the ARP request put on the host TX ring"
+
+
+def _ring_counts(backend, xdp_mode):
+    out = {}
+    for name, mode in (("netmap:va*", NR_REG_NIC_SW), ("netmap:va^", NR_REG_SW),
+                       ("netmap:va^0", NR_REG_ONE_SW)):
+        port = nic_support.open_nic(name, backend, xdp_mode)
+        try:
+            i = port.info
+            out[name] = (i.tx_rings, i.rx_rings, i.host_tx_rings, i.host_rx_rings,
+                         list(i.bound_tx), list(i.bound_rx))
+        finally:
+            port.close()
+    try:
+        nmcompat.open("netmap:va^1", backend=backend, xdp_mode=xdp_mode or "auto").close()
+        out["^1"] = "opened"
+    except OSError as exc:
+        out["^1"] = exc.errno
+    return out
+
+
+def test_ring_counts_as_netmap(nic, netns, peer):
+    """ctrl-api-test's port_register_hwall_host / hostall / single_host shape."""
+    backend, xdp_mode = nic
+    got = netns.run(_ring_counts, backend, xdp_mode)
+    assert got["netmap:va*"] == (1, 1, 1, 1, [0, 1], [0, 1])
+    assert got["netmap:va^"] == (1, 1, 1, 1, [1], [1])
+    assert got["netmap:va^0"] == (1, 1, 1, 1, [1], [1])
+    assert got["^1"] == 22          # EINVAL: one host ring
+
+
+KILLED = r"""
+import os, sys, time
+import nmcompat
+port = nmcompat.open(sys.argv[1], backend=sys.argv[2], xdp_mode=sys.argv[3])
+print(port.info.host_tap, flush=True)
+time.sleep(3600)
+"""
+
+
+def test_sigkill_leaves_nothing_attached(nic, netns, peer):
+    backend, xdp_mode = nic
+    child = subprocess.Popen(["ip", "netns", "exec", netns.name, sys.executable, "-c", KILLED,
+                              "netmap:va*", backend, xdp_mode or "auto"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        tap = child.stdout.readline().strip()
+        assert tap.startswith("nmh"), tap
+        assert not ping(netns.name, B_IP), "the stack reached the peer while the host rings were bound"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    gone = nic_support.wait_until(lambda: subprocess.run(
+        ["ip", "-n", netns.name, "link", "show", "dev", tap], capture_output=True).returncode != 0)
+    assert gone, f"tap {tap} outlived the killed port"
+    assert tc_programs(netns.name, "va") == {"xdp": False, "filters": ""}
+    assert ping(netns.name, B_IP), "plain ping fails after the port was killed"
