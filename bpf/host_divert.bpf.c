@@ -12,6 +12,8 @@
  * - nmc_host_inject, on the tap's ingress: what the port writes on the
  *   host TX ring enters the interface's ingress, as if the NIC had received
  *   it, marked so that the port's NIC RX capture leaves it to the stack.
+ *   An XDP program in generic (skb) mode on the interface still sees it
+ *   (it cannot read the mark): docs/DESIGN.md §12.
  * - nmc_nic_cutoff, on the interface's ingress (AF_PACKET ports): frames
  *   of a queue whose RX ring a port binds go to the port only; marked
  *   frames pass.
