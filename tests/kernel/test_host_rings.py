@@ -246,3 +246,48 @@ def test_sigkill_leaves_nothing_attached(nic, netns, peer):
     assert gone, f"tap {tap} outlived the killed port"
     assert tc_programs(netns.name, "va") == NOTHING
     assert ping(netns.name, B_IP), "plain ping fails after the port was killed"
+
+
+def _wait_line(proc, text: str, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    buf = ""
+    while time.monotonic() < deadline:
+        if not select.select([proc.stderr], [], [], max(deadline - time.monotonic(), 0))[0]:
+            break
+        line = proc.stderr.readline()
+        if not line:
+            break
+        buf += line
+        if text in line:
+            return line
+    raise AssertionError(f"no {text!r} from the bridge: {buf!r}")
+
+
+@pytest.mark.parametrize("nic", HOST_TX_BACKENDS, ids=[nic_support.BACKEND_IDS[nic_support.BACKENDS.index(b)]
+                                                        for b in HOST_TX_BACKENDS])
+def test_one_port_bridge_carries_the_host(nic, netns, peer):
+    """nmcompat bridge -i netmap:va: the peer reaches va's stack through the
+    bridge (3/3), not when the bridge is stopped, and again after it ends."""
+    backend, xdp_mode = nic
+    env = dict(os.environ, NMCOMPAT_BACKEND=backend)
+    proc = subprocess.Popen(["ip", "netns", "exec", netns.name, sys.executable, "-m",
+                             "nmcompat.tools", "bridge", "-w", "0", "-i", "netmap:va"],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _wait_line(proc, "Ready to go")
+        assert tc_programs(netns.name, "va")["tcx_egress"] == 1
+        assert NetNS(peer).run(echo_replies, A_IP, 3, 2.0) == 3, "ping through the bridge"
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            assert NetNS(peer).run(echo_replies, A_IP, 2, 1.0) == 0, \
+                "the peer reached va's stack past a stopped bridge"
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert tc_programs(netns.name, "va") == NOTHING
+    assert ping(peer, A_IP), "plain ping fails after the bridge ended"
