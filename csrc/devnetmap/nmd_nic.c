@@ -150,6 +150,7 @@ static int open_granted(const char *ifname, struct nmc_pipe_req *req, const stru
     req->nic_socks = g->fds;
     req->nic_nsocks = g->nsocks;
     req->nic_hold_fd = g->hold ? g->fds[g->nsocks] : -1;
+    req->nic_tap_fd = -1;               /* host rings are not served under exec */
     if (g->slots && !req->tx_slots)
         req->tx_slots = g->slots;
     if (g->slots && !req->rx_slots)
