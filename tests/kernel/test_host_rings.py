@@ -291,3 +291,24 @@ def test_one_port_bridge_carries_the_host(nic, netns, peer):
             proc.wait()
     assert tc_programs(netns.name, "va") == NOTHING
     assert ping(peer, A_IP), "plain ping fails after the bridge ended"
+
+
+def _hold_nic_rings(backend, xdp_mode, peer_ns):
+    port = nic_support.open_nic("netmap:va", backend, xdp_mode)
+    try:
+        attached = _programs("va")
+        return attached, NetNS(peer_ns).run(echo_replies, A_IP, 2, 1.0)
+    finally:
+        port.close()
+
+
+def test_bound_nic_rings_cut_the_stack_off(nic, netns, peer):
+    """While a port binds va's RX ring the peer's frames reach only the port
+    (AF_PACKET: the TCX cut-off; AF_XDP: the XDP redirect), not va's stack."""
+    backend, xdp_mode = nic
+    attached, replies = netns.run(_hold_nic_rings, backend, xdp_mode, peer)
+    assert replies == 0, "va's stack answered while a port bound its NIC RX ring"
+    assert attached["tcx_ingress"] == (1 if backend == "afpacket" else 0), attached
+    assert tc_programs(netns.name, "va") == NOTHING
+    # the peer's failed ARP entry for va is probed again first: answered within 3 tries
+    assert NetNS(peer).run(echo_replies, A_IP, 3, 2.0) >= 1, "plain ping fails after the port closed"
