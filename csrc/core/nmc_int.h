@@ -241,6 +241,7 @@ struct nmc_port {
     uint32_t nic_taken;             /* NIC ports: sockets taken from the request's nic_socks */
     int nic_hold;                   /* NIC ports: the request's nic_hold_fd, duplicated, + 1 (0: none) */
     struct nmc_nic_host *nic_host;  /* NIC ports with host rings: their tap (host.c) */
+    bool fwd_pending;               /* transparent mode put frames on NIC TX rings: txsync again */
     char rundir[160];
     char name[2 * NMC_NAMELEN + 2];
 };

@@ -8,6 +8,7 @@ moved into a second namespace ``peer`` so that each side has its own stack.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import select
 import signal
@@ -24,6 +25,7 @@ from conftest import NetNS
 import nmcompat
 from nmcompat.bpf import syscall
 from nmcompat._portspec import NR_REG_NIC_SW, NR_REG_ONE_SW, NR_REG_SW
+from nmcompat._ring import NR_FORWARD, NS_FORWARD
 import nic_support
 
 A_IP, B_IP, GHOST_IP = "10.77.0.1", "10.77.0.2", "10.77.0.9"
@@ -312,3 +314,94 @@ def test_bound_nic_rings_cut_the_stack_off(nic, netns, peer):
     assert tc_programs(netns.name, "va") == NOTHING
     # the peer's failed ARP entry for va is probed again first: answered within 3 tries
     assert NetNS(peer).run(echo_replies, A_IP, 3, 2.0) >= 1, "plain ping fails after the port closed"
+
+
+SENDER = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(5):
+    for port in (7001, 7002):
+        s.sendto(b"flow %d #%d" % (port, i), (sys.argv[1], port))
+    time.sleep(0.05)
+"""
+
+
+def _udp_dport(data: bytes) -> int:
+    if len(data) < 38 or data[12:14] != b"\x08\x00" or data[23] != 17:
+        return 0
+    ihl = (data[14] & 15) * 4
+    return struct.unpack("!H", data[14 + ihl + 2:14 + ihl + 4])[0]
+
+
+def _mark_released(port, seen: dict) -> None:
+    """Every received slot: NS_FORWARD, except UDP to port 7001 on the NIC
+    RX ring (that flow is dropped); then released."""
+    for r in port.rx_rings:
+        h, t = r.head, r.tail
+        while h != t:
+            s = r.slots[h]
+            data = bytes(r.buf(int(s["buf_idx"]))[:int(s["len"])])
+            drop = r.ringid == 0 and _udp_dport(data) == 7001
+            seen["dropped" if drop else "forwarded"] += 1
+            r.slots["flags"][h] = 0 if drop else NS_FORWARD
+            h = r.next(h)
+        r.head = r.cur = t
+    port.rxsync()
+
+
+def _tx_checksum_off(dev: str) -> None:
+    """ethtool -K dev tx off (ETHTOOL_STXCSUM): frames on the wire carry
+    their checksum, as a NIC's do (a veth otherwise leaves it to the
+    receiver's stack, and a frame that went through the port's tap would
+    arrive with a partial checksum)."""
+    import fcntl
+    val = struct.pack("II", 0x17, 0)
+    buf = ctypes.create_string_buffer(val, len(val))
+    ifr = struct.pack("16sP", dev.encode(), ctypes.addressof(buf)).ljust(40, b"\0")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        fcntl.ioctl(s.fileno(), 0x8946, ifr)
+
+
+def _transparent(backend, xdp_mode, peer_ns):
+    port = nic_support.open_nic("netmap:va*", backend, xdp_mode)
+    socks = {}
+    try:
+        for p in (7001, 7002):
+            socks[p] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            socks[p].bind((A_IP, p))
+            socks[p].setblocking(False)
+        for r in port.rx_rings:
+            r.flags |= NR_FORWARD
+        sender = subprocess.Popen(["ip", "netns", "exec", peer_ns, sys.executable, "-c", SENDER, A_IP])
+        got = {7001: 0, 7002: 0}
+        seen = {"dropped": 0, "forwarded": 0}
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (sender.poll() is None or got[7002] < 5):
+            port.poll(nmcompat.POLLIN, 50)
+            _mark_released(port, seen)
+            for p, s in socks.items():
+                try:
+                    while s.recv(64):
+                        got[p] += 1
+                except BlockingIOError:
+                    pass
+        sender.wait()
+        return got, seen
+    finally:
+        for s in socks.values():
+            s.close()
+        port.close()
+
+
+@pytest.mark.parametrize("nic", HOST_TX_BACKENDS, ids=[nic_support.BACKEND_IDS[nic_support.BACKENDS.index(b)]
+                                                        for b in HOST_TX_BACKENDS])
+def test_transparent_mode_drops_one_flow_and_forwards_the_rest(nic, netns, peer):
+    """NR_FORWARD on both RX rings of netmap:va*: the stack gets every flow
+    but the one whose slots were released without NS_FORWARD (ARP goes both
+    ways through the port: NIC RX -> stack, and the stack's replies host RX
+    -> NIC TX)."""
+    backend, xdp_mode = nic
+    NetNS(peer).run(_tx_checksum_off, "vb")
+    got, seen = netns.run(_transparent, backend, xdp_mode, peer)
+    assert got == {7001: 0, 7002: 5}, (got, seen)
+    assert seen["dropped"] == 5, seen

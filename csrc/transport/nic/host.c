@@ -9,6 +9,13 @@
  * descriptor enters the tap, whose tc program puts it into the interface's
  * ingress, as if the interface had received it.  Frames are copied, one
  * read() or write() each, all in C.
+ *
+ * Transparent mode (netmap's NR_FORWARD on an RX ring, NS_FORWARD on its
+ * slots): released NIC RX slots go up to the stack through the tap (the
+ * port's own, or that of another port of the same interface in this
+ * process); released host RX slots are copied into the port's NIC TX rings
+ * (only when it binds all of them, as netmap) and leave at the next txsync
+ * or poll.
  */
 #define _GNU_SOURCE
 #include "nmc_nic.h"
@@ -23,9 +30,9 @@
 #define HOST_FRAME_MAX 65536u
 
 struct nmc_nic_host {
-    int fd;                     /* the tap (a duplicate of the request's) */
+    int fd;                     /* the tap (a duplicate of the request's or of a sibling port's) */
     uint32_t pend_len;          /* a frame read that did not fit the ring yet */
-    uint64_t rx_truncated;
+    uint64_t rx_truncated, fwd_up, fwd_down;
     uint8_t frame[HOST_FRAME_MAX];
 };
 
@@ -57,7 +64,8 @@ void nmc_nic_host_close(struct nmc_port *p)
 {
     if (!p->nic_host)
         return;
-    close(p->nic_host->fd);
+    if (p->nic_host->fd >= 0)
+        close(p->nic_host->fd);
     free(p->nic_host);
     p->nic_host = NULL;
 }
@@ -88,6 +96,120 @@ static int64_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t *j, uin
         return -1;
     *j = k;
     return len > HOST_FRAME_MAX ? 0 : len;      /* too long: dropped */
+}
+
+/* A tap for a port without host rings that forwards up: a duplicate of
+ * the tap of another port of the same interface in this process; -ENOENT
+ * when there is none. */
+static int borrow_tap(struct nmc_port *p)
+{
+    struct nmc_nic_state *st = nmc_nic_of(p);
+    int fd = -ENOENT;
+
+    nmc_nic_lock();
+    for (int i = 0; st && i < st->nports && fd == -ENOENT; i++) {
+        struct nmc_port *o = st->ports[i];
+        if (o != p && o->nic_host && o->nic_host->fd >= 0 &&
+            strcmp(o->rec->parent, p->rec->parent) == 0 &&
+            (fd = fcntl(o->nic_host->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+            fd = -errno;
+    }
+    nmc_nic_unlock();
+    return fd;
+}
+
+static struct nmc_nic_host *up_path(struct nmc_port *p)
+{
+    int fd;
+
+    if (p->nic_host)
+        return p->nic_host;
+    if ((fd = borrow_tap(p)) < 0)
+        return NULL;
+    if (!(p->nic_host = calloc(1, sizeof(*p->nic_host)))) {
+        close(fd);
+        return NULL;
+    }
+    p->nic_host->fd = fd;
+    return p->nic_host;
+}
+
+/* Transparent mode, NIC RX -> stack: before the NIC RX ring lr takes back
+ * its released slots [hwcur, head), the frames whose first slot carries
+ * NS_FORWARD are written to the tap (with no tap anywhere they are only
+ * consumed, docs/DESIGN.md §12). */
+void nmc_nic_forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head)
+{
+    struct nmc_nic_host *h;
+    uint32_t j = lr->kr->hwcur;
+
+    if (!(lr->ring->flags & NR_FORWARD) || lr->host || !(h = up_path(p)))
+        return;
+    while (j != head) {
+        uint32_t start = j;
+        bool corrupt = false, fwd = lr->ring->slot[j].flags & NS_FORWARD;
+        int64_t len = gather(p, lr, &j, head, &corrupt);
+        if (len < 0) {
+            if (!corrupt)
+                break;
+            j = nmc_next(start, lr->n); /* a slot naming no buffer: skipped */
+            continue;
+        }
+        if (fwd && len > 0 && write(h->fd, h->frame, (size_t)len) > 0)
+            h->fwd_up++;
+    }
+}
+
+/* The chain of n slots at j of ring lr copied into NIC TX ring t at its
+ * head, as the user would put it there; -ENOSPC without room for all. */
+static int copy_chain(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t n,
+                      struct nmc_lring *t)
+{
+    struct netmap_ring *dst = t->ring;
+    uint32_t head = nmc_user_u32(&dst->head), tail = nmc_user_u32(&dst->tail);
+
+    if (head >= t->n || tail >= t->n || nmc_dist(head, tail, t->n) < n)
+        return -ENOSPC;
+    for (uint32_t i = 0; i < n; i++, j = nmc_next(j, lr->n), head = nmc_next(head, t->n)) {
+        struct netmap_slot v = nmc_slot_read(&lr->ring->slot[j]);
+        struct netmap_slot *d = &dst->slot[head];
+        bool ok = v.buf_idx >= 2 && v.buf_idx < p->g.buf_num && v.len <= p->g.buf_size &&
+                  d->buf_idx >= 2 && d->buf_idx < p->g.buf_num;
+        if (ok)
+            memcpy(nmc_buf(p->mem, &p->g, d->buf_idx), nmc_buf(p->mem, &p->g, v.buf_idx), v.len);
+        d->len = (uint16_t)(ok ? v.len : 0);
+        d->flags = (uint16_t)(v.flags & NS_MOREFRAG);
+    }
+    dst->head = dst->cur = head;
+    return 0;
+}
+
+/* Transparent mode, host RX -> NIC: released host RX slots [hwcur, head)
+ * with NS_FORWARD are copied into the NIC TX rings at their head (as the
+ * user would), when the port binds all of them (netmap's
+ * NAF_CAN_FORWARD_DOWN).  A chain that finds no room is consumed. */
+static void forward_down(struct nmc_port *p, struct nmc_lring *lr, uint32_t head)
+{
+    uint32_t nhw = p->rec->nrings[0][0] - p->rec->nhost, ntx = nmc_nic_bound_hw(p, 0);
+    uint32_t j = lr->kr->hwcur, t = 0;
+
+    if (!(lr->ring->flags & NR_FORWARD) || ntx == 0 || ntx != nhw || p->holder->first[0] != 0)
+        return;
+    while (j != head) {
+        uint32_t n = 1, k = j;
+        while ((lr->ring->slot[k].flags & NS_MOREFRAG) && nmc_next(k, lr->n) != head) {
+            k = nmc_next(k, lr->n);
+            n++;
+        }
+        if (lr->ring->slot[j].flags & NS_FORWARD)
+            for (uint32_t tries = 0; tries < ntx; tries++, t = (t + 1) % ntx)
+                if (copy_chain(p, lr, j, n, &p->tx[t]) == 0) {
+                    p->nic_host->fwd_down++;
+                    p->fwd_pending = true;
+                    break;
+                }
+        j = nmc_next(k, lr->n);
+    }
 }
 
 /* Host TX: every released frame goes to the stack; slots come back at once. */
@@ -172,6 +294,7 @@ int nmc_nic_host_rxsync(struct nmc_port *p, struct nmc_lring *lr)
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
+    forward_down(p, lr, head);
     for (j = kr->hwcur; j != head; j = nmc_next(j, n))
         lr->ring->slot[j].flags &= ~NS_BUF_CHANGED;
     kr->hwcur = head;

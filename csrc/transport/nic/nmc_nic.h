@@ -67,6 +67,7 @@ int nmc_nic_host_attach(struct nmc_port *p, const struct nmc_pipe_req *req);
 void nmc_nic_host_close(struct nmc_port *p);
 int nmc_nic_host_txsync(struct nmc_port *p, struct nmc_lring *lr);
 int nmc_nic_host_rxsync(struct nmc_port *p, struct nmc_lring *lr);
+void nmc_nic_forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head);
 
 /* nic_region.c */
 int nmc_nic_validate(const struct nmc_pipe_req *req);

@@ -297,6 +297,7 @@ static int pkt_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
+    nmc_nic_forward_up(p, lr, head);
     for (j = kr->hwcur; j != head; j = nmc_next(j, n))
         lr->ring->slot[j].flags &= ~NS_BUF_CHANGED;
     kr->hwcur = head;
