@@ -153,6 +153,16 @@ struct nmc_pkt_info {
 int nmc_pkt_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 int nmc_pkt_info(struct nmc_port *port, uint32_t k, struct nmc_pkt_info *info);
 
+/* The host stack's side of a NIC port (either kind): its tap (-1 when it
+ * has none), frames of the host RX ring cut (longer than 64 buffers), and
+ * transparent mode's frames forwarded up to the stack and down onto the
+ * NIC TX rings.  -EINVAL for a port that is no NIC port. */
+struct nmc_host_info {
+    int tap_fd;
+    uint64_t rx_truncated, fwd_up, fwd_down;
+};
+int nmc_host_info(struct nmc_port *port, struct nmc_host_info *info);
+
 /* Every buffer a NIC port (either kind) owns, each once: the first `cap`
  * indexes into idx[], and where each is into where[] (may be NULL).
  * Returns how many there are (more than cap: call again with room),

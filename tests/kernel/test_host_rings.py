@@ -23,6 +23,7 @@ import pytest
 from conftest import NetNS
 
 import nmcompat
+from nmcompat._ffi import ffi, lib
 from nmcompat.bpf import syscall
 from nmcompat._portspec import NR_REG_NIC_SW, NR_REG_ONE_SW, NR_REG_SW
 from nmcompat._ring import NR_FORWARD, NS_FORWARD
@@ -386,7 +387,9 @@ def _transparent(backend, xdp_mode, peer_ns):
                 except BlockingIOError:
                     pass
         sender.wait()
-        return got, seen
+        info = ffi.new("struct nmc_host_info *")
+        assert lib.nmc_host_info(port._h, info) == 0
+        return got, seen, (info.fwd_up, info.fwd_down, info.tap_fd >= 0)
     finally:
         for s in socks.values():
             s.close()
@@ -402,6 +405,80 @@ def test_transparent_mode_drops_one_flow_and_forwards_the_rest(nic, netns, peer)
     -> NIC TX)."""
     backend, xdp_mode = nic
     NetNS(peer).run(_tx_checksum_off, "vb")
-    got, seen = netns.run(_transparent, backend, xdp_mode, peer)
+    got, seen, (up, down, has_tap) = netns.run(_transparent, backend, xdp_mode, peer)
     assert got == {7001: 0, 7002: 5}, (got, seen)
     assert seen["dropped"] == 5, seen
+    assert has_tap and up >= 6 and down >= 1, (up, down)    # + the ARP request; the ARP reply
+    assert up + down == seen["forwarded"], (up, down, seen)
+
+
+def _transparent_two_ports(backend, xdp_mode, peer_ns):
+    """netmap:va^ and netmap:va in one process: the NIC port forwards up
+    through the tap of the host port; the host port's frames are injected
+    on the NIC port (no forwarding down: that port binds no NIC TX ring)."""
+    host = open_port("netmap:va^", backend, xdp_mode)
+    nic_port = nic_support.open_nic("netmap:va", backend, xdp_mode)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((A_IP, 7002))
+        sock.setblocking(False)
+        nic_port.rx_rings[0].flags |= NR_FORWARD
+        sender = subprocess.Popen(["ip", "netns", "exec", peer_ns, sys.executable, "-c", SENDER, A_IP])
+        got, seen = 0, {"dropped": 0, "forwarded": 0}
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (sender.poll() is None or got < 5):
+            nic_port.poll(nmcompat.POLLIN, 20)
+            _mark_released(nic_port, seen)
+            host.rxsync()
+            for _, data in iter(host.nextpkt, None):
+                nic_support.port_send(nic_port, [bytes(data)])
+            try:
+                while sock.recv(64):
+                    got += 1
+            except BlockingIOError:
+                pass
+        sender.wait()
+        info = ffi.new("struct nmc_host_info *")
+        assert lib.nmc_host_info(nic_port._h, info) == 0
+        return got, seen["dropped"], info.fwd_up, info.tap_fd >= 0
+    finally:
+        sock.close()
+        nic_port.close()
+        host.close()
+
+
+@pytest.mark.parametrize("nic", HOST_TX_BACKENDS, ids=[nic_support.BACKEND_IDS[nic_support.BACKENDS.index(b)]
+                                                        for b in HOST_TX_BACKENDS])
+def test_transparent_mode_through_a_sibling_ports_tap(nic, netns, peer):
+    backend, xdp_mode = nic
+    NetNS(peer).run(_tx_checksum_off, "vb")
+    got, dropped, up, borrowed = netns.run(_transparent_two_ports, backend, xdp_mode, peer)
+    assert (got, dropped) == (5, 5)
+    assert borrowed and up >= 6, up
+
+
+def _two_queue_host_rings(backend, xdp_mode):
+    port = nic_support.open_nic("netmap:va*", backend, xdp_mode)
+    try:
+        i = port.info
+        shape = (i.tx_rings, i.host_tx_rings, list(i.bound_tx), list(i.bound_rx))
+        _, rxr = host_rings(port)
+        got = []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"to the peer", (B_IP, 9))
+            nic_support.port_drain(port, lambda: bool(got), lambda h, d: got.append(h.ring),
+                                   timeout=10, keep=lambda d: is_arp(d, 1, B_IP))
+        return shape, rxr.ringid, got
+    finally:
+        port.close()
+
+
+def test_host_rings_come_after_every_queue(nic, netns):
+    """Two queues: the host ring pair is ring 2 of each direction, and the
+    stack's frames arrive there."""
+    backend, xdp_mode = nic
+    nic_support.reshape_veth(netns, queues=2)
+    netns.ip("addr", "add", f"{A_IP}/24", "dev", "va")
+    shape, host_id, rings = netns.run(_two_queue_host_rings, backend, xdp_mode)
+    assert shape == (2, 1, [0, 1, 2], [0, 1, 2])
+    assert host_id == 2 and rings and set(rings) == {2}, (host_id, rings)

@@ -60,6 +60,20 @@ int nmc_nic_host_attach(struct nmc_port *p, const struct nmc_pipe_req *req)
     return 0;
 }
 
+int nmc_host_info(struct nmc_port *p, struct nmc_host_info *info)
+{
+    if (!p || !info || (!p->xsk && !p->pkts && !p->nic_host))
+        return -EINVAL;
+    memset(info, 0, sizeof(*info));
+    info->tap_fd = p->nic_host ? p->nic_host->fd : -1;
+    if (p->nic_host) {
+        info->rx_truncated = p->nic_host->rx_truncated;
+        info->fwd_up = p->nic_host->fwd_up;
+        info->fwd_down = p->nic_host->fwd_down;
+    }
+    return 0;
+}
+
 void nmc_nic_host_close(struct nmc_port *p)
 {
     if (!p->nic_host)
