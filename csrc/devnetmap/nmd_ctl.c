@@ -105,10 +105,9 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
         return -EOPNOTSUPP;             /* monitors: not yet */
     if (mode != NR_REG_NULL && (err = resolve(name, &t)) < 0)
         return err;
-    if (mode != NR_REG_NULL && mode != NR_REG_ALL_NIC && mode != NR_REG_ONE_NIC)
-        return names_nic(&t) && (mode == NR_REG_SW || mode == NR_REG_NIC_SW || mode == NR_REG_ONE_SW) ? -EOPNOTSUPP  /* host rings */
-                                                                  : -EINVAL;    /* pipe modes, unknown;
-                                                                                   host rings on pipes, VALE */
+    if (mode != NR_REG_NULL && mode != NR_REG_ALL_NIC && mode != NR_REG_ONE_NIC &&
+        !(names_nic(&t) && (mode == NR_REG_SW || mode == NR_REG_NIC_SW || mode == NR_REG_ONE_SW)))
+        return -EINVAL;                 /* pipe modes, unknown; host rings on pipes, VALE */
     req.mode = mode == NR_REG_NULL ? NR_REG_ALL_NIC : mode;  /* a null port binds every ring
                                                                (netmap_interp_ringid) */
     req.ringid = reg->nr_ringid;

@@ -69,6 +69,11 @@ struct nmc_pipe_req {
      * duplicate.  Reading it fills the host RX ring, the host TX ring is
      * written to it (transport/nic/host.c). */
     int32_t nic_tap_fd;
+    /* NIC ports: descriptors the port keeps open while it is (the TCX links
+     * of its host side and stack cut-off, when exec's control plane made
+     * them; at most 4); the engine takes duplicates. */
+    const int *nic_host_holds;
+    uint32_t nic_host_nholds;
 };
 
 /* What was opened (the NETMAP_REQ_REGISTER reply, plus where things are). */

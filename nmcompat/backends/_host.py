@@ -73,16 +73,20 @@ def _make_tap(ifname: str, undo: ExitStack) -> tuple:
     return fd, name, socket.if_nametoindex(name)
 
 
-def _link(undo: ExitStack, obj: BPFObject, prog: str, ifindex: int, side: int, name: str) -> None:
+def _link(undo: ExitStack, links: list, obj: BPFObject, prog: str, ifindex: int, side: int,
+          name: str) -> None:
     fd = syscall.link_create_tcx(obj.program(prog).fileno(), ifindex, side, name)
     undo.callback(os.close, fd)
+    links.append(fd)
 
 
 class HostSide:
-    """What a NIC port holds for the host stack; close() undoes all of it."""
+    """What a NIC port holds for the host stack; close() undoes all of it.
+    ``link_fds``: the TCX links (exec's control plane hands them over)."""
 
-    def __init__(self, undo: ExitStack, tap_fd: int = -1, tap_name: str = "") -> None:
-        self._undo, self.tap_fd, self.tap_name = undo, tap_fd, tap_name
+    def __init__(self, undo: ExitStack, tap_fd: int = -1, tap_name: str = "",
+                 link_fds: tuple = ()) -> None:
+        self._undo, self.tap_fd, self.tap_name, self.link_fds = undo, tap_fd, tap_name, link_fds
 
     def close(self) -> None:
         self._undo.close()
@@ -93,7 +97,7 @@ def open_host_side(text: str, ifname: str, ifindex: int, host: bool,
     """The tap and programs of host rings (``host``), and the cut-off of
     ``cut_queues`` (AF_PACKET ports binding NIC RX rings); raises OSError
     "couldn't open TEXT: ..." naming the step that failed."""
-    cut = tuple(cut_queues)
+    cut, links = tuple(cut_queues), []
     with ExitStack() as undo:
         try:
             obj = undo.enter_context(_object())
@@ -101,16 +105,16 @@ def open_host_side(text: str, ifname: str, ifindex: int, host: bool,
             if host:
                 obj.map_update("cfg", 0, tap[2])
                 obj.map_update("cfg", 1, ifindex)
-                _link(undo, obj, "nmc_host_egress", ifindex, syscall.BPF_TCX_EGRESS, ifname)
-                _link(undo, obj, "nmc_host_inject", tap[2], syscall.BPF_TCX_INGRESS, tap[1])
+                _link(undo, links, obj, "nmc_host_egress", ifindex, syscall.BPF_TCX_EGRESS, ifname)
+                _link(undo, links, obj, "nmc_host_inject", tap[2], syscall.BPF_TCX_INGRESS, tap[1])
             for q in cut:
                 obj.map_update("cut", q, 1)
             if cut:
-                _link(undo, obj, "nmc_nic_cutoff", ifindex, syscall.BPF_TCX_INGRESS, ifname)
+                _link(undo, links, obj, "nmc_nic_cutoff", ifindex, syscall.BPF_TCX_INGRESS, ifname)
         except OSError as exc:
             why = exc.strerror or str(exc)
             if exc.errno == errno.EINVAL and "attach tc" in str(exc):
                 why += " (this kernel has no TCX links: Linux 6.6 or later is needed)"
             raise os_error(exc.errno or errno.EIO, "open", text,
                            f"couldn't set up the host stack's side of {ifname}: {why}") from exc
-        return HostSide(undo.pop_all(), tap[0], tap[1])
+        return HostSide(undo.pop_all(), tap[0], tap[1], tuple(links))

@@ -6,8 +6,10 @@ socket named by $NMCOMPAT_EXEC_SOCKET, one connection per request:
 
   program -> server   "open" and key=value lines: name, mode, ringid, and
                       the program's own NMCOMPAT_* settings (admode...)
-  server -> program   "ok BACKEND QUEUES NSOCKS SLOTS HOLD" with the
-                      sockets (and the XDP link when HOLD is 1) over
+  server -> program   "ok BACKEND QUEUES NSOCKS SLOTS HOLD TAP NLINKS" with
+                      the sockets (then the XDP link when HOLD is 1, the
+                      host rings' tap when TAP is 1, and NLINKS TCX links:
+                      host side, AF_PACKET's stack cut-off) over
                       SCM_RIGHTS, in messages of at most MAX_FDS; or
                       "err ERRNO MESSAGE"
   program -> server   "bound" once its engine port uses the sockets, or
@@ -16,7 +18,7 @@ socket named by $NMCOMPAT_EXEC_SOCKET, one connection per request:
                       XDP program's XSKMAP), or "err ERRNO MESSAGE"
 
 An information request (PORT_INFO_GET, POOLS_INFO_GET, NIOCGINFO) sends
-"info" with the same lines and gets "ok BACKEND QUEUES 0 SLOTS 0" (no
+"info" with the same lines and gets "ok BACKEND QUEUES 0 SLOTS 0 0 0" (no
 descriptor, no socket made, no XDP program attached): the first backend
 in admode order that is usable and serves the interface, as grant() would
 try it; or "err ERRNO MESSAGE".
@@ -38,7 +40,6 @@ from types import SimpleNamespace
 from typing import Dict, List, Optional, Tuple
 
 from nmcompat import backends, config
-from nmcompat._portspec import NR_REG_ONE_NIC
 from nmcompat.errors import BackendUnusable
 
 AF_XDP = 44
@@ -63,11 +64,20 @@ class Grant:
     def __init__(self, backend: str, queues: List[int], socks: List[socket.socket],
                  slots: int, att=None) -> None:
         self.backend, self.queues, self.socks, self.slots, self.att = backend, queues, socks, slots, att
+        self.side = None                # the host side (_host.HostSide), when there is one
+
+    def head(self, nq: int) -> str:
+        tap = int(self.side is not None and self.side.tap_fd >= 0)
+        links = len(self.side.link_fds) if self.side is not None else 0
+        return f"ok {self.backend} {nq} {len(self.socks)} {self.slots} " \
+               f"{int(self.att is not None)} {tap} {links}"
 
     def fds(self) -> List[int]:
         fds = [s.fileno() for s in self.socks]
         if self.att is not None:
             fds.append(self.att.link.fd if hasattr(self.att, "link") else self.att.link_fd)
+        if self.side is not None:
+            fds += ([self.side.tap_fd] if self.side.tap_fd >= 0 else []) + list(self.side.link_fds)
         return fds
 
     def wire(self) -> None:
@@ -80,6 +90,9 @@ class Grant:
         for sock in self.socks:
             sock.close()
         self.socks = []
+        if self.side is not None:
+            side, self.side = self.side, None
+            side.close()
         if self.att is not None:
             from nmcompat.backends.afxdp._attach import release_program
             att, self.att = self.att, None
@@ -102,6 +115,8 @@ def _sockets(backend: str, family: int, count: int) -> List[socket.socket]:
 
 def _grant_afxdp(spec, ifindex: int, queues: List[int]) -> Grant:
     from nmcompat.backends.afxdp._attach import attach_program
+    if not queues:                      # host rings only: no socket, no XDP program
+        return Grant("afxdp", queues, [], 0)
     socks = _sockets("afxdp", AF_XDP, len(queues))
     try:
         att = attach_program(ifindex, "auto")
@@ -123,7 +138,7 @@ _GRANTS = {"afxdp": _grant_afxdp, "afpacket": _grant_afpacket}
 def grant(name: str, mode: int, ringid: int) -> Tuple[Grant, int]:
     """(the grant, the interface's queue count) for NIC port name, chosen
     in admode order; Refusal with netmap's errno when none can serve it."""
-    spec = SimpleNamespace(text=f"netmap:{name}", name=name, mode=mode, ringid=ringid)
+    spec = SimpleNamespace(text=f"netmap:{name}", name=name, mode=mode, ringid=ringid, flags=0)
     try:
         names = backends.candidates(config.admode(), os.environ.get("NMCOMPAT_BACKEND", ""))
     except ValueError as exc:
@@ -134,17 +149,33 @@ def grant(name: str, mode: int, ringid: int) -> Tuple[Grant, int]:
         if bname not in _GRANTS:
             reasons[bname] = (errno.EOPNOTSUPP, backend.probe().reason)
             continue
-        ifindex, nq = backend.interface(spec)       # ENXIO, EINVAL, EOPNOTSUPP: the request's
-        queues = [ringid] if mode == NR_REG_ONE_NIC else list(range(nq))
+        ifindex, nq = backend.interface(spec)       # ENXIO, EINVAL: the request's
+        queues = list(backend.hw_queues(spec, nq))
         try:
-            return _GRANTS[bname](spec, ifindex, queues), nq
+            g = _GRANTS[bname](spec, ifindex, queues)
         except BackendUnusable as exc:
             reasons[bname] = (exc.errno, exc.strerror)
+            continue
+        try:
+            g.side = _host_side(spec, bname, ifindex, queues)
+        except BaseException:
+            g.release()
+            raise
+        return g, nq
     err = errno.EPERM if any(e == errno.EPERM for e, _ in reasons.values()) else \
         list(reasons.values())[-1][0]
     lines = "; ".join(f"{k}: {why}" for k, (_, why) in reasons.items())
     raise Refusal(err, f"couldn't open {spec.text}: no backend can serve it with admode "
                        f"{config.admode()} ({lines})")
+
+
+def _host_side(spec, bname: str, ifindex: int, queues: List[int]):
+    """The host rings' tap and links, and AF_PACKET's stack cut-off
+    (backends/_host.py), or None when the port needs neither."""
+    from nmcompat.backends._host import open_host_side
+    from nmcompat.backends._nic import HOST_MODES
+    host, cut = spec.mode in HOST_MODES, queues if bname == "afpacket" else []
+    return open_host_side(spec.text, spec.name, ifindex, host, cut) if host or cut else None
 
 
 def describe(name: str, mode: int, ringid: int) -> Tuple[str, int, int]:
@@ -209,7 +240,7 @@ def parse_request(data: bytes) -> Tuple[str, str, int, int, Dict[str, str]]:
 
 def _send_grant(conn: socket.socket, g: Grant, nq: int) -> None:
     fds = g.fds()
-    head = f"ok {g.backend} {nq} {len(g.socks)} {g.slots} {int(g.att is not None)}".encode()
+    head = g.head(nq).encode()
     first = True
     while first or fds:
         chunk, fds = fds[:MAX_FDS], fds[MAX_FDS:]
@@ -259,7 +290,7 @@ def serve_one(conn: socket.socket, log) -> None:
         verb, name, mode, ringid, settings = parse_request(conn.recv(4096))
         if verb == "info":
             bname, nq, slots = _choose(describe, name, mode, ringid, settings)
-            conn.send(f"ok {bname} {nq} 0 {slots} 0".encode())
+            conn.send(f"ok {bname} {nq} 0 {slots} 0 0 0".encode())
             return
         g, nq = _choose(grant, name, mode, ringid, settings)
         _send_grant(conn, g, nq)

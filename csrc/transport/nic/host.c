@@ -29,29 +29,57 @@
 
 #define HOST_FRAME_MAX 65536u
 
+#define HOST_HOLDS 4u
+
 struct nmc_nic_host {
-    int fd;                     /* the tap (a duplicate of the request's or of a sibling port's) */
+    int fd;                     /* the tap (a duplicate of the request's or of a sibling port's), or -1 */
+    int holds[HOST_HOLDS];      /* the request's nic_host_holds, duplicated */
+    uint32_t nholds;
     uint32_t pend_len;          /* a frame read that did not fit the ring yet */
     uint64_t rx_truncated, fwd_up, fwd_down;
     uint8_t frame[HOST_FRAME_MAX];
 };
 
+bool nmc_nic_has_tap(const struct nmc_port *p)
+{
+    return p->nic_host && p->nic_host->fd >= 0;
+}
+
+/* The request's hold descriptors, duplicated into h. */
+static int take_holds(struct nmc_nic_host *h, const struct nmc_pipe_req *req)
+{
+    if (req->nic_host_nholds > HOST_HOLDS || (req->nic_host_nholds && !req->nic_host_holds))
+        return -EINVAL;
+    for (uint32_t i = 0; i < req->nic_host_nholds; i++) {
+        if ((h->holds[i] = fcntl(req->nic_host_holds[i], F_DUPFD_CLOEXEC, 0)) < 0)
+            return -errno;
+        h->nholds = i + 1;
+    }
+    return 0;
+}
+
 /* With host rings bound: take the tap, mark the host rings, and wait on
- * the tap too.  p->kfd has room for one more descriptor. */
+ * the tap too (p->kfd has room for one more descriptor); with holds, keep
+ * them. */
 int nmc_nic_host_attach(struct nmc_port *p, const struct nmc_pipe_req *req)
 {
     uint32_t hw_tx = nmc_nic_bound_hw(p, 0), hw_rx = nmc_nic_bound_hw(p, 1);
+    bool host = hw_tx < p->ntx || hw_rx < p->nrx;
     struct nmc_nic_host *h;
+    int err;
 
-    if (hw_tx == p->ntx && hw_rx == p->nrx)
-        return 0;                       /* no host ring bound */
+    if (!host && req->nic_host_nholds == 0)
+        return 0;
     if (!(h = calloc(1, sizeof(*h))))
         return -ENOMEM;
-    if ((h->fd = fcntl(req->nic_tap_fd, F_DUPFD_CLOEXEC, 0)) < 0) {
-        free(h);
+    h->fd = -1;
+    p->nic_host = h;                    /* nmc_nic_host_close() undoes a failure */
+    if ((err = take_holds(h, req)) < 0)
+        return err;
+    if (!host)
+        return 0;
+    if ((h->fd = fcntl(req->nic_tap_fd, F_DUPFD_CLOEXEC, 0)) < 0)
         return -errno;
-    }
-    p->nic_host = h;
     for (uint32_t i = hw_tx; i < p->ntx; i++)
         p->tx[i].host = true;
     for (uint32_t i = hw_rx; i < p->nrx; i++)
@@ -80,6 +108,8 @@ void nmc_nic_host_close(struct nmc_port *p)
         return;
     if (p->nic_host->fd >= 0)
         close(p->nic_host->fd);
+    for (uint32_t i = 0; i < p->nic_host->nholds; i++)
+        close(p->nic_host->holds[i]);
     free(p->nic_host);
     p->nic_host = NULL;
 }
@@ -123,7 +153,7 @@ static int borrow_tap(struct nmc_port *p)
     nmc_nic_lock();
     for (int i = 0; st && i < st->nports && fd == -ENOENT; i++) {
         struct nmc_port *o = st->ports[i];
-        if (o != p && o->nic_host && o->nic_host->fd >= 0 &&
+        if (o != p && nmc_nic_has_tap(o) &&
             strcmp(o->rec->parent, p->rec->parent) == 0 &&
             (fd = fcntl(o->nic_host->fd, F_DUPFD_CLOEXEC, 0)) < 0)
             fd = -errno;
@@ -136,11 +166,11 @@ static struct nmc_nic_host *up_path(struct nmc_port *p)
 {
     int fd;
 
-    if (p->nic_host)
+    if (nmc_nic_has_tap(p))
         return p->nic_host;
     if ((fd = borrow_tap(p)) < 0)
         return NULL;
-    if (!(p->nic_host = calloc(1, sizeof(*p->nic_host)))) {
+    if (!p->nic_host && !(p->nic_host = calloc(1, sizeof(*p->nic_host)))) {
         close(fd);
         return NULL;
     }

@@ -214,7 +214,7 @@ static int xsk_port_fd(struct nmc_port *p)
 {
     if (nmc_nic_foreign(p))
         return -EOWNERDEAD;
-    return p->nxsk == 1 && !p->nic_host ? p->xsk[0].fd : nmc_nic_poll_fd(p);
+    return p->nxsk == 1 && !nmc_nic_has_tap(p) ? p->xsk[0].fd : nmc_nic_poll_fd(p);
 }
 
 /* A ring's sync: its AF_XDP socket's, or the tap's for a host ring. */
