@@ -482,3 +482,32 @@ def test_host_rings_come_after_every_queue(nic, netns):
     shape, host_id, rings = netns.run(_two_queue_host_rings, backend, xdp_mode)
     assert shape == (2, 1, [0, 1, 2], [0, 1, 2])
     assert host_id == 2 and rings and set(rings) == {2}, (host_id, rings)
+
+
+def _tap_ring_counts(backend, xdp_mode):
+    out = {}
+    for name in ("netmap:nmt0*", "netmap:nmt0^", "netmap:nmt0^0", "netmap:nmt0"):
+        port = nmcompat.open(name, backend=backend, xdp_mode=xdp_mode or "auto")
+        try:
+            i = port.info
+            out[name] = (i.tx_rings, i.rx_rings, i.host_tx_rings, i.host_rx_rings,
+                         list(i.bound_tx), list(i.bound_rx), bool(i.host_tap))
+        finally:
+            port.close()
+    return out
+
+
+def test_ctrl_api_test_shape_on_a_tap_interface(nic, netns):
+    """netmap's ctrl-api-test opens a tap interface as a NIC with host rings
+    (port_register_hwall_host, _hostall, _single_host_pair): the ring counts
+    and bound rings it checks."""
+    backend, xdp_mode = nic
+    netns.ip("tuntap", "add", "dev", "nmt0", "mode", "tap")
+    netns.ip("link", "set", "dev", "nmt0", "up")
+    got = netns.run(_tap_ring_counts, backend, xdp_mode)
+    assert got == {
+        "netmap:nmt0*": (1, 1, 1, 1, [0, 1], [0, 1], True),
+        "netmap:nmt0^": (1, 1, 1, 1, [1], [1], True),
+        "netmap:nmt0^0": (1, 1, 1, 1, [1], [1], True),
+        "netmap:nmt0": (1, 1, 0, 0, [0], [0], False),
+    }, got
