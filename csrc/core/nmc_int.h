@@ -150,7 +150,7 @@ struct nmc_port_rec {
     char sw[NMC_NAMELEN];           /* VALE: switch name, e.g. "vale0" */
     uint32_t sw_port;               /* VALE: index in the switch */
     uint32_t attach_gen;            /* VALE: bumped by attach/detach */
-    uint32_t nhost;                 /* NIC: host rings per direction, last of nrings (0 or 1) */
+    uint32_t nhost[2];              /* NIC: host rings per direction (tx, rx), the last of nrings */
     uint64_t gen;
 } nmc_aligned;
 

@@ -36,28 +36,31 @@ static uint32_t end_rings(const struct nmc_port_rec *rec, uint32_t e, uint32_t d
 }
 
 /* The rings of a host-ring mode (netmap order: host rings after the
- * hardware rings, nhw of them; nhost host rings). */
-static int host_range(const struct nmc_pipe_req *req, uint32_t nhw, uint32_t nhost,
+ * nhw hardware rings; nhost[d] host rings in direction d).  ONE_SW: ring
+ * ringid of each direction that has it, else its first (netmap_interp_ringid). */
+static int host_range(const struct nmc_pipe_req *req, uint32_t nhw, const uint32_t nhost[2],
                       uint32_t first[2], uint32_t last[2])
 {
-    if (nhost == 0)
+    if (nhost[0] == 0 || nhost[1] == 0)
         return -EINVAL;                 /* a port without host rings */
-    first[0] = first[1] = req->mode == NR_REG_NIC_SW ? 0 : nhw;
-    last[0] = last[1] = nhw + nhost;
-    if (req->mode == NR_REG_ONE_SW) {
-        if (req->ringid >= nhost)
-            return -EINVAL;
-        first[0] = first[1] = nhw + req->ringid;
-        last[0] = last[1] = first[0] + 1;
+    if (req->mode == NR_REG_ONE_SW && req->ringid >= nhost[0] && req->ringid >= nhost[1])
+        return -EINVAL;
+    for (int d = 0; d < 2; d++) {
+        first[d] = req->mode == NR_REG_NIC_SW ? 0 : nhw;
+        last[d] = nhw + nhost[d];
+        if (req->mode == NR_REG_ONE_SW) {
+            first[d] = nhw + (req->ringid < nhost[d] ? req->ringid : 0);
+            last[d] = first[d] + 1;
+        }
     }
     return 0;
 }
 
-static int bind_range(const struct nmc_pipe_req *req, uint32_t ntx, uint32_t nrx, uint32_t nhost,
+static int bind_range(const struct nmc_pipe_req *req, uint32_t ntx, uint32_t nrx, const uint32_t nhost[2],
                       uint32_t first[2], uint32_t last[2])
 {
-    ntx -= nhost;                       /* the hardware rings */
-    nrx -= nhost;
+    ntx -= nhost[0];                    /* the hardware rings */
+    nrx -= nhost[1];
     if (req->mode == NR_REG_SW || req->mode == NR_REG_NIC_SW || req->mode == NR_REG_ONE_SW) {
         if (ntx != nrx || host_range(req, ntx, nhost, first, last) < 0)
             return -EINVAL;
@@ -119,7 +122,8 @@ static int make_nifp(struct nmc_region *r, struct nmc_holder *hd, const struct n
 {
     uint8_t *mem = r->mem;
     uint32_t ntx = end_rings(rec, end, 0), nrx = end_rings(rec, end, 1);
-    uint32_t nhost = rec->nhost, rx_base = nhost ? ntx : ntx + 1;   /* else one fake host ring */
+    uint32_t htx = rec->nhost[0], hrx = rec->nhost[1];
+    uint32_t rx_base = htx + hrx ? ntx : ntx + 1;       /* else one fake host ring */
     uint64_t size = sizeof(struct netmap_if) + sizeof(ssize_t) * (ntx + 1 + nrx + 1);
     uint32_t units = (uint32_t)((size + NMC_IF_UNIT - 1) / NMC_IF_UNIT), head = 0;
     int64_t unit = nmc_bits_alloc_run(if_map(r), r->g.if_units, units);
@@ -139,10 +143,10 @@ static int make_nifp(struct nmc_region *r, struct nmc_holder *hd, const struct n
     memset(nifp, 0, units * NMC_IF_UNIT);
     nmc_copy_name((char *)nifp->ni_name, sizeof(nifp->ni_name), name);
     *(uint32_t *)&nifp->ni_flags = NI_PRIV_MEM;
-    *(uint32_t *)&nifp->ni_tx_rings = ntx - nhost;
-    *(uint32_t *)&nifp->ni_rx_rings = nrx - nhost;
-    *(uint32_t *)&nifp->ni_host_tx_rings = nhost ? nhost : 1;    /* else fake: ring_ofs 0 */
-    *(uint32_t *)&nifp->ni_host_rx_rings = nhost ? nhost : 1;
+    *(uint32_t *)&nifp->ni_tx_rings = ntx - htx;
+    *(uint32_t *)&nifp->ni_rx_rings = nrx - hrx;
+    *(uint32_t *)&nifp->ni_host_tx_rings = htx + hrx ? htx : 1;   /* else fake: ring_ofs 0 */
+    *(uint32_t *)&nifp->ni_host_rx_rings = htx + hrx ? hrx : 1;
     nifp->ni_bufs_head = head;
     ofs = (ssize_t *)nifp->ring_ofs;
     for (uint32_t k = hd->first[0]; k < hd->last[0]; k++)

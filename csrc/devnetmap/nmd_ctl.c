@@ -117,6 +117,8 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
     req.rx_rings = reg->nr_rx_rings;
     req.tx_slots = reg->nr_tx_slots;
     req.rx_slots = reg->nr_rx_slots;
+    req.host_tx_rings = reg->nr_host_tx_rings;     /* NIC ports only (their host rings) */
+    req.host_rx_rings = reg->nr_host_rx_rings;
     req.extra_bufs = reg->nr_extra_bufs;
     if (mode == NR_REG_NULL)
         req.parent = name;              /* a new null port in region nr_mem_id: "null:<name>" */

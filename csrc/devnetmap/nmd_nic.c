@@ -72,8 +72,9 @@ static int send_text(int s, const char *text)
 static int send_request(int s, const char *verb, const char *ifname, const struct nmc_pipe_req *req)
 {
     char msg[2048];
-    int n = snprintf(msg, sizeof(msg), "%s\nname=%s\nmode=%u\nringid=%u", verb, ifname,
-                     req->mode, req->ringid);
+    int n = snprintf(msg, sizeof(msg), "%s\nname=%s\nmode=%u\nringid=%u\nhost_rings=%u", verb,
+                     ifname, req->mode, req->ringid,
+                     req->host_tx_rings > req->host_rx_rings ? req->host_tx_rings : req->host_rx_rings);
 
     for (size_t i = 0; i < sizeof(passed_env) / sizeof(passed_env[0]); i++) {
         const char *v = getenv(passed_env[i]);

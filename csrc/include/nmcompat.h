@@ -74,6 +74,10 @@ struct nmc_pipe_req {
      * them; at most 4); the engine takes duplicates. */
     const int *nic_host_holds;
     uint32_t nic_host_nholds;
+    /* NIC ports: host rings per direction (netmap's nr_host_tx_rings and
+     * nr_host_rx_rings; at most 64).  0: one with a host-ring mode, none
+     * otherwise.  All of them share the port's tap. */
+    uint32_t host_tx_rings, host_rx_rings;
 };
 
 /* What was opened (the NETMAP_REQ_REGISTER reply, plus where things are). */

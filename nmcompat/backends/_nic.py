@@ -18,9 +18,8 @@ from nmcompat.errors import OptionError, os_error
 
 class NicBackend(Backend):
     """A backend for ``netmap:ifname[-k]``: one ring pair per queue."""
-    conf_takes = frozenset(("tx_slots", "rx_slots"))
-    conf_why: ClassVar[str] = "a NIC port has one TX and one RX ring per queue of the interface, "\
-                              "and one host ring pair"
+    conf_takes = frozenset(("tx_slots", "rx_slots", "host_tx_rings", "host_rx_rings"))
+    conf_why: ClassVar[str] = "a NIC port has one TX and one RX ring per queue of the interface"
 
     def validate(self, spec, options: dict) -> None:
         super().validate(spec, options)
@@ -28,13 +27,15 @@ class NicBackend(Backend):
             raise OptionError(spec.text, "@mem_id", "a NIC port lives in its process's NIC "
                               "region; a memory id cannot be chosen", unused=True)
 
-    def interface(self, spec) -> Tuple[int, int]:
+    def interface(self, spec, host_rings: int = 0) -> Tuple[int, int]:
         """(ifindex, queue count) of spec's interface, after checking that
-        the name binds NIC rings this interface has."""
+        the name binds rings this interface has (host_rings per direction
+        at most, 0: one)."""
         if spec.mode not in (NR_REG_ALL_NIC, NR_REG_ONE_NIC) + HOST_MODES:
             raise os_error(errno.EINVAL, "open", spec.text, f"ring mode {spec.mode} is not one of netmap's")
-        if spec.mode == NR_REG_ONE_SW and spec.ringid != 0:
-            raise os_error(errno.EINVAL, "open", spec.text, f"{spec.name} has 1 host ring")
+        if spec.mode == NR_REG_ONE_SW and spec.ringid >= (host_rings or 1):
+            raise os_error(errno.EINVAL, "open", spec.text,
+                           f"{spec.name} has {host_rings or 1} host ring(s) per direction at most")
         try:
             ifindex = socket.if_nametoindex(spec.name)
         except OSError:
@@ -52,7 +53,16 @@ class NicBackend(Backend):
         req.tx_rings = req.rx_rings = nq
         req.ifindex = ifindex
         req.nic_tap_fd = -1
+        conf = options.get("conf") or {}
+        req.host_tx_rings = conf.get("host_tx_rings", 0)
+        req.host_rx_rings = conf.get("host_rx_rings", 0)
         return req
+
+    @staticmethod
+    def host_rings(options: dict) -> int:
+        """The larger host ring count of @conf (0: none given)."""
+        conf = options.get("conf") or {}
+        return max(conf.get("host_tx_rings", 0), conf.get("host_rx_rings", 0))
 
     @staticmethod
     def hw_queues(spec, nq: int) -> Tuple[int, ...]:

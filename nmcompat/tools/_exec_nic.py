@@ -4,7 +4,8 @@ The /dev/netmap emulation (csrc/devnetmap/nmd_nic.c) serves a REGISTER of
 an interface name by asking this control plane, over the SOCK_SEQPACKET
 socket named by $NMCOMPAT_EXEC_SOCKET, one connection per request:
 
-  program -> server   "open" and key=value lines: name, mode, ringid, and
+  program -> server   "open" and key=value lines: name, mode, ringid,
+                      host_rings (the larger count asked for, 0: none), and
                       the program's own NMCOMPAT_* settings (admode...)
   server -> program   "ok BACKEND QUEUES NSOCKS SLOTS HOLD TAP NLINKS" with
                       the sockets (then the XDP link when HOLD is 1, the
@@ -135,7 +136,7 @@ def _grant_afpacket(spec, ifindex: int, queues: List[int]) -> Grant:
 _GRANTS = {"afxdp": _grant_afxdp, "afpacket": _grant_afpacket}
 
 
-def grant(name: str, mode: int, ringid: int) -> Tuple[Grant, int]:
+def grant(name: str, mode: int, ringid: int, host_rings: int = 0) -> Tuple[Grant, int]:
     """(the grant, the interface's queue count) for NIC port name, chosen
     in admode order; Refusal with netmap's errno when none can serve it."""
     spec = SimpleNamespace(text=f"netmap:{name}", name=name, mode=mode, ringid=ringid, flags=0)
@@ -149,7 +150,7 @@ def grant(name: str, mode: int, ringid: int) -> Tuple[Grant, int]:
         if bname not in _GRANTS:
             reasons[bname] = (errno.EOPNOTSUPP, backend.probe().reason)
             continue
-        ifindex, nq = backend.interface(spec)       # ENXIO, EINVAL: the request's
+        ifindex, nq = backend.interface(spec, host_rings)       # ENXIO, EINVAL: the request's
         queues = list(backend.hw_queues(spec, nq))
         try:
             g = _GRANTS[bname](spec, ifindex, queues)
@@ -178,7 +179,7 @@ def _host_side(spec, bname: str, ifindex: int, queues: List[int]):
     return open_host_side(spec.text, spec.name, ifindex, host, cut) if host or cut else None
 
 
-def describe(name: str, mode: int, ringid: int) -> Tuple[str, int, int]:
+def describe(name: str, mode: int, ringid: int, host_rings: int = 0) -> Tuple[str, int, int]:
     """(backend, queue count, slots) a grant() for name would start with,
     creating nothing; Refusal with netmap's errno when none can serve it."""
     spec = SimpleNamespace(text=f"netmap:{name}", name=name, mode=mode, ringid=ringid)
@@ -193,7 +194,7 @@ def describe(name: str, mode: int, ringid: int) -> Tuple[str, int, int]:
         if bname not in _GRANTS or not probe.ok:
             reasons.append(f"{bname}: {probe.reason}")
             continue
-        _, nq = backend.interface(spec)             # ENXIO, EINVAL, EOPNOTSUPP: the request's
+        _, nq = backend.interface(spec, host_rings)             # ENXIO, EINVAL, EOPNOTSUPP: the request's
         slots = config.default_slots(emulated=True) if bname == "afpacket" else 0
         return bname, nq, slots
     raise Refusal(errno.EOPNOTSUPP, f"couldn't describe {spec.text}: no backend can serve it "
@@ -222,20 +223,21 @@ class _Settings:
 VERBS = ("open", "info")
 
 
-def parse_request(data: bytes) -> Tuple[str, str, int, int, Dict[str, str]]:
-    """(verb, name, mode, ringid, the program's settings) of a request."""
+def parse_request(data: bytes) -> Tuple[str, str, int, Tuple[int, int], Dict[str, str]]:
+    """(verb, name, mode, (ringid, host rings), the program's settings) of a request."""
     lines = data.decode("utf-8", "replace").split("\n")
     if not lines or lines[0] not in VERBS:
         raise Refusal(errno.EINVAL, "couldn't serve a NIC request: not an open or info request")
     fields = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
     try:
         name, mode, ringid = fields.pop("name"), int(fields.pop("mode")), int(fields.pop("ringid"))
+        host_rings = int(fields.pop("host_rings", "0"))
     except (KeyError, ValueError):
         raise Refusal(errno.EINVAL, "couldn't serve a NIC request: name, mode or ringid missing") from None
     unknown = set(fields) - set(ENV_KEYS)
     if unknown:
         raise Refusal(errno.EINVAL, f"couldn't serve a NIC request: unknown keys {sorted(unknown)}")
-    return lines[0], name, mode, ringid, fields
+    return lines[0], name, mode, (ringid, host_rings), fields
 
 
 def _send_grant(conn: socket.socket, g: Grant, nq: int) -> None:
@@ -248,12 +250,12 @@ def _send_grant(conn: socket.socket, g: Grant, nq: int) -> None:
         first = False
 
 
-def _choose(how, name: str, mode: int, ringid: int, settings: Dict[str, str]):
+def _choose(how, name: str, mode: int, ring: Tuple[int, int], settings: Dict[str, str]):
     """how (grant or describe) under the program's settings, its failures
     as Refusals."""
     with _Settings(settings):
         try:
-            return how(name, mode, ringid)
+            return how(name, mode, *ring)
         except OSError as exc:
             raise Refusal(exc.errno or errno.EIO, str(exc).split("] ", 1)[-1]) from None
         except ValueError as exc:           # a setting of the program's that is no number
@@ -287,12 +289,12 @@ def serve_one(conn: socket.socket, log) -> None:
     server keeps nothing of it afterwards."""
     g: Optional[Grant] = None
     try:
-        verb, name, mode, ringid, settings = parse_request(conn.recv(4096))
+        verb, name, mode, ring, settings = parse_request(conn.recv(4096))
         if verb == "info":
-            bname, nq, slots = _choose(describe, name, mode, ringid, settings)
+            bname, nq, slots = _choose(describe, name, mode, ring, settings)
             conn.send(f"ok {bname} {nq} 0 {slots} 0 0 0".encode())
             return
-        g, nq = _choose(grant, name, mode, ringid, settings)
+        g, nq = _choose(grant, name, mode, ring, settings)
         _send_grant(conn, g, nq)
         _complete(conn, g, name)
     except Refusal as exc:

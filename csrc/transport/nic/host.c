@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,7 +32,10 @@
 
 #define HOST_HOLDS 4u
 
+/* One per NIC port with a tap.  Every host ring of the port shares the
+ * tap (and frame[]), so their syncs, and forwarding up, take `lock`. */
 struct nmc_nic_host {
+    pthread_mutex_t lock;
     int fd;                     /* the tap (a duplicate of the request's or of a sibling port's), or -1 */
     int holds[HOST_HOLDS];      /* the request's nic_host_holds, duplicated */
     uint32_t nholds;
@@ -72,6 +76,7 @@ int nmc_nic_host_attach(struct nmc_port *p, const struct nmc_pipe_req *req)
         return 0;
     if (!(h = calloc(1, sizeof(*h))))
         return -ENOMEM;
+    pthread_mutex_init(&h->lock, NULL);
     h->fd = -1;
     p->nic_host = h;                    /* nmc_nic_host_close() undoes a failure */
     if ((err = take_holds(h, req)) < 0)
@@ -110,6 +115,7 @@ void nmc_nic_host_close(struct nmc_port *p)
         close(p->nic_host->fd);
     for (uint32_t i = 0; i < p->nic_host->nholds; i++)
         close(p->nic_host->holds[i]);
+    pthread_mutex_destroy(&p->nic_host->lock);
     free(p->nic_host);
     p->nic_host = NULL;
 }
@@ -144,13 +150,12 @@ static int64_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t *j, uin
 
 /* A tap for a port without host rings that forwards up: a duplicate of
  * the tap of another port of the same interface in this process; -ENOENT
- * when there is none. */
+ * when there is none.  NIC lock held. */
 static int borrow_tap(struct nmc_port *p)
 {
     struct nmc_nic_state *st = nmc_nic_of(p);
     int fd = -ENOENT;
 
-    nmc_nic_lock();
     for (int i = 0; st && i < st->nports && fd == -ENOENT; i++) {
         struct nmc_port *o = st->ports[i];
         if (o != p && nmc_nic_has_tap(o) &&
@@ -158,37 +163,41 @@ static int borrow_tap(struct nmc_port *p)
             (fd = fcntl(o->nic_host->fd, F_DUPFD_CLOEXEC, 0)) < 0)
             fd = -errno;
     }
-    nmc_nic_unlock();
     return fd;
 }
 
 static struct nmc_nic_host *up_path(struct nmc_port *p)
 {
+    struct nmc_nic_host *h = NULL;
     int fd;
 
     if (nmc_nic_has_tap(p))
         return p->nic_host;
-    if ((fd = borrow_tap(p)) < 0)
-        return NULL;
-    if (!p->nic_host && !(p->nic_host = calloc(1, sizeof(*p->nic_host)))) {
-        close(fd);
-        return NULL;
+    nmc_nic_lock();                     /* the NIC lock: one tap for the port, and siblings stay */
+    if (nmc_nic_has_tap(p)) {
+        h = p->nic_host;
+    } else if ((fd = borrow_tap(p)) >= 0) {
+        if (!p->nic_host && (p->nic_host = calloc(1, sizeof(*p->nic_host))))
+            pthread_mutex_init(&p->nic_host->lock, NULL);
+        if (p->nic_host)
+            p->nic_host->fd = fd;
+        else
+            close(fd);
+        h = p->nic_host;
     }
-    p->nic_host->fd = fd;
-    return p->nic_host;
+    nmc_nic_unlock();
+    return h;
 }
 
 /* Transparent mode, NIC RX -> stack: before the NIC RX ring lr takes back
  * its released slots [hwcur, head), the frames whose first slot carries
  * NS_FORWARD are written to the tap (with no tap anywhere they are only
  * consumed, docs/DESIGN.md §12). */
-void nmc_nic_forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head)
+static void forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head,
+                       struct nmc_nic_host *h)
 {
-    struct nmc_nic_host *h;
     uint32_t j = lr->kr->hwcur;
 
-    if (!(lr->ring->flags & NR_FORWARD) || lr->host || !(h = up_path(p)))
-        return;
     while (j != head) {
         uint32_t start = j;
         bool corrupt = false, fwd = lr->ring->slot[j].flags & NS_FORWARD;
@@ -202,6 +211,17 @@ void nmc_nic_forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head)
         if (fwd && len > 0 && write(h->fd, h->frame, (size_t)len) > 0)
             h->fwd_up++;
     }
+}
+
+void nmc_nic_forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head)
+{
+    struct nmc_nic_host *h;
+
+    if (!(lr->ring->flags & NR_FORWARD) || lr->host || !(h = up_path(p)))
+        return;
+    pthread_mutex_lock(&h->lock);
+    forward_up(p, lr, head, h);
+    pthread_mutex_unlock(&h->lock);
 }
 
 /* The chain of n slots at j of ring lr copied into NIC TX ring t at its
@@ -234,7 +254,7 @@ static int copy_chain(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint
  * NAF_CAN_FORWARD_DOWN).  A chain that finds no room is consumed. */
 static void forward_down(struct nmc_port *p, struct nmc_lring *lr, uint32_t head)
 {
-    uint32_t nhw = p->rec->nrings[0][0] - p->rec->nhost, ntx = nmc_nic_bound_hw(p, 0);
+    uint32_t nhw = p->rec->nrings[0][0] - p->rec->nhost[0], ntx = nmc_nic_bound_hw(p, 0);
     uint32_t j = lr->kr->hwcur, t = 0;
 
     if (!(lr->ring->flags & NR_FORWARD) || ntx == 0 || ntx != nhw || p->holder->first[0] != 0)
@@ -257,7 +277,7 @@ static void forward_down(struct nmc_port *p, struct nmc_lring *lr, uint32_t head
 }
 
 /* Host TX: every released frame goes to the stack; slots come back at once. */
-int nmc_nic_host_txsync(struct nmc_port *p, struct nmc_lring *lr)
+static int host_txsync(struct nmc_port *p, struct nmc_lring *lr)
 {
     struct nmc_kring *kr = lr->kr;
     uint32_t head, j, sent = 0, bytes = 0;
@@ -326,7 +346,7 @@ static uint32_t put_pending(struct nmc_port *p, struct nmc_lring *lr, uint32_t j
 }
 
 /* Host RX: what the stack sent on the interface, read from the tap. */
-int nmc_nic_host_rxsync(struct nmc_port *p, struct nmc_lring *lr)
+static int host_rxsync(struct nmc_port *p, struct nmc_lring *lr)
 {
     struct nmc_nic_host *h = p->nic_host;
     struct nmc_kring *kr = lr->kr;
@@ -366,4 +386,28 @@ int nmc_nic_host_rxsync(struct nmc_port *p, struct nmc_lring *lr)
     if (!p->no_timestamp || (lr->ring->flags & NR_TIMESTAMP))
         gettimeofday(&lr->ring->ts, NULL);
     return 0;
+}
+
+int nmc_nic_host_txsync(struct nmc_port *p, struct nmc_lring *lr)
+{
+    int err;
+
+    if (nmc_nic_foreign(p) || !p->nic_host)
+        return -EOWNERDEAD;             /* inherited across fork(): the tap is not ours */
+    pthread_mutex_lock(&p->nic_host->lock);
+    err = host_txsync(p, lr);
+    pthread_mutex_unlock(&p->nic_host->lock);
+    return err;
+}
+
+int nmc_nic_host_rxsync(struct nmc_port *p, struct nmc_lring *lr)
+{
+    int err;
+
+    if (nmc_nic_foreign(p) || !p->nic_host)
+        return -EOWNERDEAD;             /* inherited across fork(): the tap is not ours */
+    pthread_mutex_lock(&p->nic_host->lock);
+    err = host_rxsync(p, lr);
+    pthread_mutex_unlock(&p->nic_host->lock);
+    return err;
 }

@@ -24,6 +24,8 @@ int nmc_nic_validate(const struct nmc_pipe_req *req)
         return -EINVAL;
     if (q == 0 || q > NMC_NIC_MAXQ || req->rx_rings != q)
         return -EINVAL;
+    if (req->host_tx_rings > NMC_NIC_MAXHOST || req->host_rx_rings > NMC_NIC_MAXHOST)
+        return -EINVAL;
     if (nmc_nic_host_mode(req->mode))
         return req->nic_tap_fd >= 0 ? 0 : -EINVAL;     /* host rings go through a tap */
     if (req->mode != NR_REG_ALL_NIC && req->mode != NR_REG_ONE_NIC)
@@ -40,7 +42,7 @@ bool nmc_nic_host_mode(uint32_t mode)
  * rings, when bound, come after them). */
 uint32_t nmc_nic_bound_hw(const struct nmc_port *p, uint32_t dir)
 {
-    uint32_t nhw = p->rec->nrings[0][dir] - p->rec->nhost, first = p->holder->first[dir];
+    uint32_t nhw = p->rec->nrings[0][dir] - p->rec->nhost[dir], first = p->holder->first[dir];
     uint32_t n = dir == 0 ? p->ntx : p->nrx;
 
     if (first >= nhw)
@@ -70,7 +72,7 @@ static struct nmc_pipe_req nic_region_key(const struct nmc_pipe_req *req, char *
  * pair of ntx/nrx rings of the given slot counts. */
 static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, struct nmc_region *r,
                           uint32_t *port, uint32_t kind, uint32_t ntx, uint32_t tx_slots,
-                          uint32_t nrx, uint32_t rx_slots, uint32_t nhost, const char *name)
+                          uint32_t nrx, uint32_t rx_slots, const uint32_t nhost[2], const char *name)
 {
     struct nmc_port_rec *rec;
     int err;
@@ -80,9 +82,10 @@ static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, st
     if (!(rec = nmc_rec_alloc(r, kind, name)))
         return -ENOMEM;
     rec->nends = 1;
-    rec->nhost = nhost;
-    if ((err = nmc_rec_add_rings(r, rec, 0, 0, ntx + nhost, tx_slots, true)) < 0 ||
-        (err = nmc_rec_add_rings(r, rec, 0, 1, nrx + nhost, rx_slots, true)) < 0) {
+    rec->nhost[0] = nhost[0];
+    rec->nhost[1] = nhost[1];
+    if ((err = nmc_rec_add_rings(r, rec, 0, 0, ntx + nhost[0], tx_slots, true)) < 0 ||
+        (err = nmc_rec_add_rings(r, rec, 0, 1, nrx + nhost[1], rx_slots, true)) < 0) {
         nmc_rec_free(r, rec);
         return err;
     }
@@ -96,11 +99,13 @@ int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct n
                     uint32_t *port, uint32_t kind)
 {
     char name[32];
-    uint32_t slots, rslots;
+    uint32_t slots, rslots, one = nmc_nic_host_mode(req->mode) ? 1 : 0;
     struct nmc_pipe_req key = nic_region_key(req, name, sizeof(name), &slots, &rslots);
+    uint32_t nhost[2] = { req->host_tx_rings ? req->host_tx_rings : one,
+                          req->host_rx_rings ? req->host_rx_rings : one };
 
     return nic_region_rec(rundir, &key, r, port, kind, req->tx_rings, slots, req->rx_rings, rslots,
-                          nmc_nic_host_mode(req->mode) ? 1 : 0, req->parent);
+                          nhost, req->parent);
 }
 
 /* An information request of a process whose NIC region does not exist yet
@@ -119,7 +124,9 @@ static int anchor_resolve(const char *rundir, const struct nmc_pipe_req *req, st
     uint32_t slots, rslots;
     struct nmc_pipe_req key = nic_region_key(req, name, sizeof(name), &slots, &rslots);
 
-    return nic_region_rec(rundir, &key, r, port, NMC_KIND_NULL, 1, 2, 1, 2, 0, req->parent);
+    static const uint32_t none[2] = { 0, 0 };
+
+    return nic_region_rec(rundir, &key, r, port, NMC_KIND_NULL, 1, 2, 1, 2, none, req->parent);
 }
 
 static const struct nmc_transport_ops anchor_ops = {

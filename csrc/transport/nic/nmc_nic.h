@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #define NMC_NIC_MAXQ 256u
+#define NMC_NIC_MAXHOST 64u           /* host rings per direction */
 /* skb->mark of the frames a port's host TX ring puts into its interface's
  * ingress (bpf/host_divert.bpf.c sets it): the port's own NIC RX capture
  * leaves them to the stack.  "nmh" + 1. */

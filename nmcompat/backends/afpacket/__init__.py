@@ -37,7 +37,7 @@ class AfpacketBackend(NicBackend):
 
     def register(self, spec, options: dict) -> Opened:
         """Register NIC port spec.name in emulated mode."""
-        ifindex, nq = self.interface(spec)
+        ifindex, nq = self.interface(spec, self.host_rings(options))
         conf = dict(options.get("conf") or {})
         for key in ("tx_slots", "rx_slots"):
             conf.setdefault(key, config.default_slots(emulated=True))

@@ -38,7 +38,7 @@ class AfxdpBackend(NicBackend):
     def register(self, spec, options: dict) -> Opened:
         """One AF_XDP socket per bound queue, then the XDP program."""
         from nmcompat.backends.afxdp._open import open_xsk
-        ifindex, nq = self.interface(spec)
+        ifindex, nq = self.interface(spec, self.host_rings(options))
         zerocopy = options.get("zerocopy")
         bind = 0 if zerocopy is None else (XDP_ZEROCOPY if zerocopy else XDP_COPY)
         keep: list = []
