@@ -5,17 +5,15 @@ backends.  exec's control plane makes the tap and the TCX links and hands
 them over; nothing stays attached after the program exits."""
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from test_devnetmap_nic import _env, _line, exec_argv
-from test_host_rings import NOTHING, _programs
+from host_support import NOTHING, programs
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 A_IP, B_IP = "10.78.0.1", "10.78.0.2"
@@ -34,7 +32,7 @@ def _host_under_exec(argv, env):
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         counts = _line(proc.stdout, 20)
-        during = _programs("va") if counts.startswith("host ") else None
+        during = programs("va") if counts.startswith("host ") else None
         if counts.startswith("host "):
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 s.sendto(b"to the peer", (B_IP, 9))     # the stack asks for the peer's MAC
@@ -44,9 +42,9 @@ def _host_under_exec(argv, env):
             proc.kill()
             proc.wait()
     deadline = time.monotonic() + 10
-    while _programs("va") != NOTHING and time.monotonic() < deadline:
+    while programs("va") != NOTHING and time.monotonic() < deadline:
         time.sleep(0.05)
-    return counts, during, proc.returncode, out, err, _programs("va")
+    return counts, during, proc.returncode, out, err, programs("va")
 
 
 @pytest.mark.parametrize("admode, backend", [("0", "afxdp"), ("2", "afpacket")], ids=["afxdp", "afpacket"])
