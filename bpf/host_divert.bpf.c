@@ -30,6 +30,10 @@
 #define NMC_PROG_VERSION 1
 #define NMC_HOST_MARK 0x6e6d6801u      /* = csrc/transport/nic/nmc_nic.h */
 #define NMC_CUT_MAX 256
+/* TCX verdict: not this program's frame, the next program (or the stack)
+ * decides.  TC_ACT_OK would end the chain: another port's program after
+ * this one would never see the frame. */
+#define NMC_TCX_NEXT (-1)
 
 #define SEC(name) __attribute__((section(name), used))
 #define __uint(name, val) int (*name)[val]
@@ -58,10 +62,10 @@ int nmc_host_egress(struct __sk_buff *skb)
 	__u32 key = 0, *tap;
 
 	if (skb->mark == NMC_HOST_MARK)
-		return TC_ACT_OK;
+		return NMC_TCX_NEXT;
 	tap = bpf_map_lookup_elem(&cfg, &key);
 	if (!tap || !*tap)
-		return TC_ACT_OK;
+		return NMC_TCX_NEXT;
 	return (int)bpf_redirect(*tap, 0);
 }
 
@@ -83,10 +87,10 @@ int nmc_nic_cutoff(struct __sk_buff *skb)
 	__u32 q = skb->queue_mapping ? skb->queue_mapping - 1 : 0, *bound;
 
 	if (skb->mark == NMC_HOST_MARK)
-		return TC_ACT_OK;
+		return NMC_TCX_NEXT;
 	q &= NMC_CUT_MAX - 1;
 	bound = bpf_map_lookup_elem(&cut, &q);
-	return bound && *bound ? TC_ACT_SHOT : TC_ACT_OK;
+	return bound && *bound ? TC_ACT_SHOT : NMC_TCX_NEXT;
 }
 
 /* Read by the loader from the object file; the program never loads it. */

@@ -73,9 +73,27 @@ def _make_tap(ifname: str, undo: ExitStack) -> tuple:
     return fd, name, socket.if_nametoindex(name)
 
 
+def _refuse_second_host_side(ifname: str, ifindex: int) -> None:
+    """EBUSY when another port has the host rings of ifname: its divert
+    program would take the stack's frames before this one."""
+    for prog_id in syscall.tcx_prog_ids(ifindex, syscall.BPF_TCX_EGRESS):
+        try:
+            fd = syscall.prog_get_fd_by_id(prog_id)
+        except FileNotFoundError:
+            continue                    # detached meanwhile
+        try:
+            name = syscall.prog_info(fd).name
+        finally:
+            os.close(fd)
+        if name == "nmc_host_egress":
+            raise OSError(errno.EBUSY, f"another port has the host rings of {ifname} (its "
+                          f"nmc_host_egress program, id {prog_id}, is on {ifname}'s egress); "
+                          "nmcompat gives an interface's host rings to one port at a time")
+
+
 def _link(undo: ExitStack, links: list, obj: BPFObject, prog: str, ifindex: int, side: int,
           name: str) -> None:
-    fd = syscall.link_create_tcx(obj.program(prog).fileno(), ifindex, side, name)
+    fd = syscall.link_create_tcx(obj.program(prog).fileno(), ifindex, side, name, first=True)
     undo.callback(os.close, fd)
     links.append(fd)
 
@@ -101,6 +119,8 @@ def open_host_side(text: str, ifname: str, ifindex: int, host: bool,
     with ExitStack() as undo:
         try:
             obj = undo.enter_context(_object())
+            if host:
+                _refuse_second_host_side(ifname, ifindex)
             tap = _make_tap(ifname, undo) if host else (-1, "", 0)
             if host:
                 obj.map_update("cfg", 0, tap[2])

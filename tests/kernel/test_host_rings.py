@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 
 import pytest
 from conftest import NetNS
@@ -161,3 +162,55 @@ def test_host_rings_come_after_every_queue(nic, netns):
     shape, host_id, rings = netns.run(_two_queue_host_rings, backend, xdp_mode)
     assert shape == (2, 1, [0, 1, 2], [0, 1, 2])
     assert host_id == 2 and rings and set(rings) == {2}, (host_id, rings)
+
+
+def _two_host_ports(backend, xdp_mode):
+    first = open_port("netmap:va^", backend, xdp_mode)
+    try:
+        try:
+            open_port("netmap:va*", backend, xdp_mode).close()
+            return "opened", ""
+        except OSError as exc:
+            return exc.errno, str(exc)
+    finally:
+        first.close()
+
+
+def test_a_second_port_of_the_host_rings_is_busy(nic, netns):
+    """The host rings of an interface go to one port at a time (the first
+    port's program would take every frame): EBUSY saying so."""
+    backend, xdp_mode = nic
+    err, msg = netns.run(_two_host_ports, backend, xdp_mode)
+    assert err == 16 and "another port has the host rings of va" in msg, (err, msg)
+    assert tc_programs(netns.name, "va") == NOTHING
+
+
+def _two_queue_cutoffs(backend, xdp_mode, peer_ns):
+    a = nic_support.open_nic("netmap:va-0", backend, xdp_mode)
+    b = nic_support.open_nic("netmap:va-1", backend, xdp_mode)
+    try:
+        return programs("va"), NetNS(peer_ns).run(echo_replies, A_IP, 3, 1.0)
+    finally:
+        b.close()
+        a.close()
+
+
+def test_cutoffs_of_two_ports_both_apply(netns):
+    """AF_PACKET ports on queues 0 and 1 of a two-queue veth: each cut-off
+    program passes what is not its own on to the next (the port of queue 1
+    attached last, so first in the chain), so the peer's frames, which a
+    veth delivers on queue 0, reach neither stack."""
+    nic_support.reshape_veth(netns, queues=2)
+    peer_ns = f"nmc-{uuid.uuid4().hex[:12]}"
+    subprocess.run(["ip", "netns", "add", peer_ns], check=True)
+    try:
+        netns.ip("link", "set", "dev", "vb", "netns", peer_ns)
+        netns.ip("addr", "add", f"{A_IP}/24", "dev", "va")
+        subprocess.run(["ip", "-n", peer_ns, "addr", "add", f"{B_IP}/24", "dev", "vb"], check=True)
+        subprocess.run(["ip", "-n", peer_ns, "link", "set", "dev", "vb", "up"], check=True)
+        attached, replies = netns.run(_two_queue_cutoffs, "afpacket", None, peer_ns)
+        assert attached["tcx_ingress"] == 2, attached
+        assert replies == 0, "the stack answered past two cut-off programs"
+        assert NetNS(peer_ns).run(echo_replies, A_IP, 3, 2.0) >= 1, "no ping after the ports closed"
+    finally:
+        subprocess.run(["ip", "netns", "del", peer_ns], check=False)
