@@ -5,6 +5,7 @@ from bound NIC rings, and nothing left on the interfaces after close or
 SIGKILL (host_support.py has the namespaces)."""
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -214,3 +215,24 @@ def test_cutoffs_of_two_ports_both_apply(netns):
         assert NetNS(peer_ns).run(echo_replies, A_IP, 3, 2.0) >= 1, "no ping after the ports closed"
     finally:
         subprocess.run(["ip", "netns", "del", peer_ns], check=False)
+
+
+def _status_while_open(backend, xdp_mode, rundir):
+    port = nic_support.open_nic("netmap:va*", backend, xdp_mode)
+    try:
+        r = subprocess.run([sys.executable, "-m", "nmcompat.tools", "status", "--rundir", str(rundir),
+                            "--json"], capture_output=True, text=True, timeout=60)
+        return r.returncode, r.stdout, r.stderr
+    finally:
+        port.close()
+
+
+def test_status_lists_the_tc_programs(nic, netns, rundir):
+    backend, xdp_mode = nic
+    rc, out, err = netns.run(_status_while_open, backend, xdp_mode, rundir)
+    assert rc == 0, err
+    tcx = {(t["ifname"], t["hook"]): t["names"] for t in json.loads(out)["tcx"]}
+    assert tcx[("va", "egress")] == ["nmc_host_egress"]
+    assert [n for (ifname, hook), names in tcx.items() if hook == "ingress" and ifname != "va"
+            for n in names] == ["nmc_host_inject"]
+    assert tcx.get(("va", "ingress"), []) == (["nmc_nic_cutoff"] if backend == "afpacket" else [])
