@@ -84,6 +84,11 @@ class Memory:
         self._buf = ffi.buffer(owner, size)
         self._base = owner
 
+    @property
+    def address(self) -> int:
+        """Where the mapping starts in this process."""
+        return self._addr
+
     def cast(self, ctype: str, offset: int):
         """A cffi pointer of type ctype at offset (kept valid by this object)."""
         return ffi.cast(ctype, self._base + offset)

@@ -64,6 +64,12 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     ``zerocopy`` None (if possible), True or False; ``multibuffer`` asks for
     frames larger than a buffer as NS_MOREFRAG chains.
 
+    ``@share=PORT`` places a new pipe or VALE port in the region of PORT
+    (which must be open), so buffer indexes are valid in both;
+    ``@extmem:file=F[,ring-num=..,buf-num=..,...]`` builds the region in
+    the user's file F, on the runtime directory's filesystem (docs/DESIGN.md
+    section 4).
+
     Every option is checked by the backend that serves the name: a bad
     value, or a value other than the default for an option that backend
     does not use (``xdp_mode`` on a pipe), raises OptionError naming it.
@@ -71,7 +77,8 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     Every error is an NmcompatError: PortSpecError (EINVAL, also a
     ValueError) for a bad name, OptionError (EINVAL, also a ValueError) for a
     bad option, EOPNOTSUPP naming a flag or option the name grammar accepts
-    but nmcompat does not implement yet (/r, /t, /z, @share, @extmem),
+    but nmcompat does not implement yet (/r, /t, /z; @share and @extmem
+    on NIC ports),
     BackendUnavailable listing each backend's reason when nothing can serve
     a NIC name, and for everything else the errno's OSError subclass
     (PermissionError, FileNotFoundError...) saying "couldn't open <name>:

@@ -143,13 +143,15 @@ def rundir_entries(path: Path) -> List[str]:
 
 class Proc:
     """A child process whose stdout lines are collected by a thread, so a
-    test can wait for one line with a timeout."""
+    test can wait for one line with a timeout.  It leads a process group of
+    its own, so that what it starts (the program under `nmcompat exec`) can
+    be ended with it."""
 
     def __init__(self, argv: List[str], env: dict, cwd: Optional[Path] = None) -> None:
         self.argv = argv
         self.popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       stdin=subprocess.DEVNULL, env=env, cwd=cwd,
-                                      text=True, bufsize=1)
+                                      text=True, bufsize=1, process_group=0)
         self.pid = self.popen.pid
         self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
         self.out: List[str] = []
@@ -225,6 +227,17 @@ class Proc:
             for t in self._threads:
                 t.join(timeout=5)
 
+    def kill_group(self) -> None:
+        """SIGKILL every process still in this process's group.  The group's
+        number cannot be another's while a member lives; once our leader is
+        reaped and its pid names a process again, the group is empty."""
+        if self.popen.returncode is not None and os.path.exists(f"/proc/{self.pid}"):
+            return
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
     @property
     def stdout(self) -> str:
         return "".join(self.out)
@@ -254,9 +267,11 @@ class Procs:
         return self.python(code, *args, env=env).finish(timeout)
 
     def close(self) -> None:
+        """SIGKILL every process group started here (a child killed by its
+        test may have left children of its own), then reap the children."""
         for proc in self._procs:
-            if proc.alive():
-                proc.kill(signal.SIGKILL)
+            proc.kill_group()
+            proc.kill(signal.SIGKILL)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ static const uint64_t facts[] = {
     FIELD(struct nmc_region_hdr, g), FIELD(struct nmc_region_hdr, buf_hint),
     FIELD(struct nmc_region_hdr, buf_free), FIELD(struct nmc_region_hdr, opens),
     FIELD(struct nmc_region_hdr, reap_cursor), FIELD(struct nmc_region_hdr, spare),
+    FIELD(struct nmc_region_hdr, extmem),
 
     sizeof(struct nmc_geom),
     FIELD(struct nmc_geom, ctl_size), FIELD(struct nmc_geom, memsize),

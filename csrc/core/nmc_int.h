@@ -111,6 +111,7 @@ struct nmc_region_hdr {
     uint64_t opens;             /* statistics */
     uint32_t reap_cursor;       /* next holder whose lock byte a reap asks (reap.c) */
     uint32_t spare;             /* 1: no port, kept for the next region of its shape (spare.c) */
+    uint32_t extmem;            /* 1: the memory file is the user's (@extmem): never a spare */
     /* the parent.* links naming this region, removed with it; past
      * NMC_REGION_LINKS names, links_overflow makes removal scan the
      * directory */
@@ -197,7 +198,6 @@ struct nmc_lring {
     uint32_t last_hwtail;           /* txsync: tail seen at the previous sync */
     struct nmc_xsk *xsk;            /* NIC ports: the AF_XDP socket of this queue */
     struct nmc_psock *pkt;          /* emulated NIC ports: the AF_PACKET sockets of this queue */
-    uint32_t *spare, nspare, spare_cap; /* NIC RX: buffers waiting for FILL room */
     uint64_t tx_dropped;            /* NIC TX: slots that could not be sent */
     bool tx_in_drop;                /* NIC TX: inside a chain being dropped */
     bool host;                      /* NIC: a host ring, synced through the port's tap (host.c) */
@@ -232,7 +232,7 @@ struct nmc_port {
     struct nmc_port_stats st;       /* process-local counters */
     const struct nmc_transport_ops *ops;    /* the port's kind */
     void *tp;                       /* transport-private process-local state */
-    struct nmc_xsk *xsk;            /* NIC ports: one AF_XDP socket per bound queue */
+    struct nmc_xsk **xsk;           /* NIC ports: the AF_XDP socket of each bound queue */
     int nxsk, epfd;
     struct nmc_psock *pkts;         /* emulated NIC ports: sockets per bound queue */
     int npkts;
@@ -269,8 +269,20 @@ int nmc_rundir_check(const char *rundir);
 int nmc_names_lock(const char *rundir);
 void nmc_names_unlock(int fd);
 int nmc_lock_byte(int fd, off_t byte, short type, bool wait);
-int nmc_region_create(const char *rundir, int names_fd, uint32_t buf_num, uint32_t buf_size,
+/* What a new region is made of: its buffers, ring objects, and the
+ * user's file for its memory (@extmem; NULL: a file of the engine's). */
+struct nmc_shape {
+    uint32_t buf_num, buf_size, ring_num;
+    const char *extmem;
+};
+int nmc_region_create(const char *rundir, int names_fd, const struct nmc_shape *shape,
                       struct nmc_region *r);
+void nmc_region_layout(struct nmc_geom *g, uint32_t buf_num, uint32_t buf_size, uint32_t ring_num);
+/* extmem.c: the shape of a region in x's file (-ENOENT, -EINVAL, -EXDEV),
+ * and whether region r is built in that file */
+int nmc_extmem_shape(const char *rundir, const struct nmc_extmem *x, struct nmc_shape *out);
+bool nmc_extmem_is(const char *rundir, const struct nmc_region *r, const struct nmc_extmem *x);
+int nmc_extmem_key(const struct nmc_extmem *x, char *out, size_t len);  /* "extmem.<dev>.<ino>" */
 /* mmap(2) of one of the engine's own files, shared, read-write, as a
  * system call: a preloaded mmap (the /dev/netmap emulation of nmcompat exec)
  * must not take the engine's region and switch files, which it maps while it
@@ -389,6 +401,11 @@ void nmc_buf_sweep(struct nmc_region *r, const uint64_t dead[NMC_MAX_HOLDERS / 6
 
 /* reap.c: finding regions (returned locked and reaped), reclaiming what dead holders left */
 int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r);
+int nmc_get_region_home(const char *rundir, const struct nmc_pipe_req *req,
+                        const struct nmc_pipe_req *home, struct nmc_region *r);
+int nmc_region_wanted(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r);
+void nmc_ifregion_name(char *out, size_t len);
+#define NMC_IFREGION_BUF_NUM 65536u     /* buffers of an interface region (an AF_XDP UMEM) */
 int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r);
 int nmc_get_region_id(const char *rundir, uint16_t mem_id, struct nmc_region *r);
 bool nmc_port_in_use(struct nmc_region *r, uint32_t port);

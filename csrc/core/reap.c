@@ -9,6 +9,7 @@
 #include "nmc_transport.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
@@ -217,7 +218,7 @@ int nmc_region_reap(const char *rundir, struct nmc_region *r)
     }
     if (any)
         return 0;
-    if (r->keep_spare && !r->hdr->spare && nmc_spare_keep(rundir, r))
+    if (r->keep_spare && !r->hdr->spare && !r->hdr->extmem && nmc_spare_keep(rundir, r))
         return 1;                       /* gone as far as names go */
     nmc_spare_unlink(rundir, r);        /* a link left by a keep or take cut short too */
     /* links first (and the files' second names in wake/: the control
@@ -267,6 +268,30 @@ int nmc_get_region_id(const char *rundir, uint16_t mem_id, struct nmc_region *r)
     return 0;
 }
 
+/* The region built in x's file: the one there already, found by the name
+ * the file's identity gives it (as netmap's netmap_mem_ext_search: the
+ * same memory is the same allocator, whatever pools were asked), or a new
+ * one, given that name.  Under the name lock. */
+static int extmem_region(const char *rundir, int names, const struct nmc_extmem *x,
+                         struct nmc_region *r)
+{
+    struct nmc_shape shape;
+    char key[64];
+    int err;
+
+    if ((err = nmc_extmem_key(x, key, sizeof(key))) < 0 ||
+        (err = nmc_get_region_of(rundir, key, r)) != -ENXIO)
+        return err;
+    if ((err = nmc_extmem_shape(rundir, x, &shape)) < 0 ||
+        (err = nmc_region_create(rundir, names, &shape, r)) < 0)
+        return err;
+    if ((err = nmc_region_link_parent(rundir, key, r)) < 0) {
+        nmc_region_reap(rundir, r);
+        nmc_region_detach(r);
+    }
+    return err;
+}
+
 /* A new region sized for `req` (a spare of that shape if there is one:
  * its memory is claimed already), or the one req->mem_id names. */
 static int new_region(const char *rundir, int names, const struct nmc_pipe_req *req,
@@ -285,6 +310,8 @@ static int new_region(const char *rundir, int names, const struct nmc_pipe_req *
 
     if (req->mem_id)
         return nmc_get_region_id(rundir, req->mem_id, r);
+    if (req->extmem)                    /* the user's file: no spare, no space check */
+        return extmem_region(rundir, names, req->extmem, r);
     if (need > (1u << 24))
         return -ENOMEM;                 /* more than any region holds */
     if (num == 0)
@@ -295,12 +322,34 @@ static int new_region(const char *rundir, int names, const struct nmc_pipe_req *
      * default one is only reserved, and claimed as it is used */
     if (asked && !nmc_space_enough(rundir, (uint64_t)num * size))
         return -ENOSPC;
-    return nmc_region_create(rundir, names, num, size, r);
+    return nmc_region_create(rundir, names, &(struct nmc_shape){ .buf_num = num, .buf_size = size,
+                                                                 .ring_num = NMC_DEF_RING_NUM }, r);
+}
+
+/* Under the name lock: the region of home->parent (made from home if it
+ * has none), or with no home a new region made from req. */
+static int home_or_new(const char *rundir, int names, const struct nmc_pipe_req *req,
+                       const struct nmc_pipe_req *home, struct nmc_region *r)
+{
+    int err;
+
+    if (!home)
+        return new_region(rundir, names, req, r);
+    if ((err = nmc_get_region_of(rundir, home->parent, r)) != -ENXIO)
+        return err;
+    if ((err = new_region(rundir, names, home, r)) == 0 &&
+        (err = nmc_region_link_parent(rundir, home->parent, r)) < 0) {
+        nmc_region_reap(rundir, r);
+        nmc_region_detach(r);
+    }
+    return err;
 }
 
 /* Find (reaping stale state) or create the region linked to req->parent,
- * returned locked.  Only giving a name a region takes the name lock. */
-int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r)
+ * returned locked; a name with no region joins home's (NULL: a new one).
+ * Only giving a name a region takes the name lock. */
+int nmc_get_region_home(const char *rundir, const struct nmc_pipe_req *req,
+                        const struct nmc_pipe_req *home, struct nmc_region *r)
 {
     int names, err;
 
@@ -311,7 +360,7 @@ int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nm
             return names;
         /* again under the name lock: nobody links this name meanwhile */
         if ((err = nmc_get_region_of(rundir, req->parent, r)) == -ENXIO) {
-            if ((err = new_region(rundir, names, req, r)) == 0 &&
+            if ((err = home_or_new(rundir, names, req, home, r)) == 0 &&
                 (err = nmc_region_link_parent(rundir, req->parent, r)) < 0) {
                 nmc_region_reap(rundir, r);
                 nmc_region_detach(r);
@@ -321,9 +370,51 @@ int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nm
         if (err < 0)
             return err;
     }
-    if (req->mem_id && req->mem_id != r->mem_id) {
+    return nmc_region_wanted(rundir, req, r);
+}
+
+/* A port lives in its parent's region: another one asked for (a mem_id,
+ * an @extmem file) is -EINVAL, and r is detached. */
+int nmc_region_wanted(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r)
+{
+    if ((req->mem_id && req->mem_id != r->mem_id) ||
+        (req->extmem && !nmc_extmem_is(rundir, r, req->extmem))) {
         nmc_region_detach(r);
-        return -EINVAL;                 /* a pipe lives in its parent's region */
+        return -EINVAL;
     }
     return 0;
+}
+
+int nmc_get_region(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r)
+{
+    return nmc_get_region_home(rundir, req, NULL, r);
+}
+
+/* This process's interface region ("nic.<pid>"): its NIC ports live
+ * there, and the pipes whose parent is an interface (netmap: a pipe lives
+ * in its parent's memory). */
+void nmc_ifregion_name(char *out, size_t len)
+{
+    snprintf(out, len, "nic.%d", (int)getpid());
+}
+
+int nmc_name_mem_id(const char *rundir, const char *name)
+{
+    char dir[256], own[32];
+    struct nmc_region r;
+    int err;
+
+    if (!name || !*name)
+        return -EINVAL;
+    if ((err = nmc_rundir_resolve(rundir, dir, sizeof(dir))) < 0 || (err = nmc_rundir_verify(dir)) < 0)
+        return err;
+    if ((err = nmc_get_region_of(dir, name, &r)) == -ENXIO && if_nametoindex(name) != 0) {
+        nmc_ifregion_name(own, sizeof(own));
+        err = nmc_get_region_of(dir, own, &r);
+    }
+    if (err < 0)
+        return err;
+    err = r.mem_id;
+    nmc_region_detach(&r);
+    return err;
 }

@@ -151,13 +151,13 @@ static uint32_t claim_shift(uint64_t memsize)
 /* The layout is a pure function of the parameters: creation computes it,
  * attach recomputes it and refuses a header that disagrees.  The memory
  * comes first: the control file ends with a map of its chunks. */
-static void layout(struct nmc_geom *g, uint32_t buf_num, uint32_t buf_size)
+void nmc_region_layout(struct nmc_geom *g, uint32_t buf_num, uint32_t buf_size, uint32_t ring_num)
 {
     uint64_t o = NMC_PAGE;              /* header page */
 
     memset(g, 0, sizeof(*g));
     g->if_units = NMC_IF_UNITS;
-    g->ring_num = NMC_DEF_RING_NUM;
+    g->ring_num = ring_num;
     g->ring_size = (uint32_t)round_up(sizeof(struct netmap_ring) +
                                       NMC_MAXSLOTS * sizeof(struct netmap_slot), NMC_PAGE);
     g->buf_num = buf_num;
@@ -361,12 +361,35 @@ static int create_ctl(const char *rundir, int names_fd, uint16_t *id)
     return -ENOSPC;
 }
 
+/* The user's file (@extmem) as the memory file mem_path: a hard link, so
+ * that every process opens it by the region's name; -EXDEV when it is on
+ * another filesystem than the runtime directory. */
+static int link_extmem(const char *file, const char *mem_path, uint64_t memsize)
+{
+    struct stat st;
+    int fd;
+
+    if (linkat(AT_FDCWD, file, AT_FDCWD, mem_path, AT_SYMLINK_FOLLOW) < 0)
+        return -errno;
+    fd = open(mem_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        fd = -errno;
+    else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+             (uint64_t)st.st_size < memsize) {      /* changed since it was sized (extmem.c) */
+        close(fd);
+        fd = -EINVAL;
+    }
+    if (fd < 0)
+        unlink(mem_path);
+    return fd;
+}
+
 /* Size both files and map them (both descriptors are kept).  The control
  * file is claimed whole (any holder may write any page of it at any time)
  * except the krings, which are claimed with their ring objects (claim.c);
  * the memory file stays sparse, claimed chunk by chunk. */
 static int size_and_map(int ctl_fd, const char *mem_path, const struct nmc_geom *g,
-                        struct nmc_region *r)
+                        const char *extmem, struct nmc_region *r)
 {
     int mem_fd, err;
 
@@ -375,9 +398,13 @@ static int size_and_map(int ctl_fd, const char *mem_path, const struct nmc_geom 
         fallocate(ctl_fd, FALLOC_FL_KEEP_SIZE, (off_t)g->if_map_ofs,
                   (off_t)(g->ctl_size - g->if_map_ofs)) < 0)
         return -errno;
-    if ((mem_fd = create_file(mem_path)) < 0)
+    if (extmem)                         /* the user's file, its size checked (extmem.c) */
+        mem_fd = link_extmem(extmem, mem_path, g->memsize);
+    else
+        mem_fd = create_file(mem_path);
+    if (mem_fd < 0)
         return mem_fd;
-    if (ftruncate(mem_fd, (off_t)g->memsize) < 0)
+    if (!extmem && ftruncate(mem_fd, (off_t)g->memsize) < 0)
         err = -errno;
     else
         err = map_region(ctl_fd, mem_fd, g, r);
@@ -390,10 +417,11 @@ static int size_and_map(int ctl_fd, const char *mem_path, const struct nmc_geom 
 
 /* A new region, returned with its region lock held.  The caller holds the
  * name lock (names_fd). */
-int nmc_region_create(const char *rundir, int names_fd, uint32_t buf_num, uint32_t buf_size,
+int nmc_region_create(const char *rundir, int names_fd, const struct nmc_shape *shape,
                       struct nmc_region *r)
 {
     char ctl_path[256], mem_path[256];
+    uint32_t buf_num = shape->buf_num, buf_size = shape->buf_size;
     struct nmc_geom g;
     uint64_t *bufmap;
     uint16_t id = 0;
@@ -403,12 +431,14 @@ int nmc_region_create(const char *rundir, int names_fd, uint32_t buf_num, uint32
         return -EINVAL;
     if (buf_num < 64 || buf_num > (1u << 24))
         return -EINVAL;
-    layout(&g, buf_num, buf_size);
+    if (shape->ring_num < 1 || shape->ring_num > NMC_DEF_RING_NUM)
+        return -EINVAL;
+    nmc_region_layout(&g, buf_num, buf_size, shape->ring_num);
     if ((ctl_fd = create_ctl(rundir, names_fd, &id)) < 0)
         return ctl_fd;
     nmc_region_ctl_path(rundir, id, ctl_path, sizeof(ctl_path));
     nmc_region_path(rundir, id, mem_path, sizeof(mem_path));
-    if ((err = size_and_map(ctl_fd, mem_path, &g, r)) < 0) {
+    if ((err = size_and_map(ctl_fd, mem_path, &g, shape->extmem, r)) < 0) {
         unlink(ctl_path);
         close(ctl_fd);
         return err;
@@ -430,6 +460,7 @@ int nmc_region_create(const char *rundir, int names_fd, uint32_t buf_num, uint32
     r->hdr->layout = nmc_layout_hash();
     r->hdr->buf_hint = 2;
     r->hdr->buf_free = buf_num - 2;
+    r->hdr->extmem = shape->extmem != NULL;
     nmc_store_rel(&r->hdr->magic, NMC_REGION_MAGIC);
     return 0;
 }
@@ -458,7 +489,7 @@ static int open_checked(const char *path, uint64_t size, uid_t owner)
         close(fd);
         return -EACCES;
     }
-    if (size && (uint64_t)st.st_size != size) {
+    if (size && (uint64_t)st.st_size < size) {     /* an extmem file may be larger */
         close(fd);
         return -EINVAL;
     }
@@ -509,9 +540,10 @@ static int check_header(int fd, uint16_t mem_id, struct nmc_geom *g)
     if (hdr.layout != nmc_layout_hash() || hdr.version != NMC_REGION_VERSION)
         return -EPROTO;
     if (hdr.mem_id != mem_id || hdr.g.buf_size < 64 || hdr.g.buf_size > 65536 ||
-        hdr.g.buf_num < 64 || hdr.g.buf_num > (1u << 24))
+        hdr.g.buf_num < 64 || hdr.g.buf_num > (1u << 24) || hdr.g.ring_num < 1 ||
+        hdr.g.ring_num > NMC_DEF_RING_NUM)
         return -EINVAL;
-    layout(g, hdr.g.buf_num, hdr.g.buf_size);
+    nmc_region_layout(g, hdr.g.buf_num, hdr.g.buf_size, hdr.g.ring_num);
     if (memcmp(g, &hdr.g, sizeof(*g)) != 0 || (uint64_t)st.st_size != g->ctl_size)
         return -EINVAL;
     return 0;

@@ -95,6 +95,17 @@ int nmd_req_check(const struct nmreq_header *h, struct nmd_opts *o);
 int nmd_opts_finish(const struct nmreq_header *h, struct nmd_opts *o, int err);
 size_t nmd_body_size(uint16_t reqtype);
 int nmd_ctrl(int fd, struct nmd_file *f, struct nmreq_header *h, void *body);
+/* NETMAP_REQ_OPT_EXTMEM of a REGISTER (nmd_extmem.c): read (1; 0 without
+ * one) with the file its memory maps, then its reply once registered */
+struct nmd_extmem {
+    uint64_t addr;
+    struct nmreq_opt_extmem opt;
+    struct nmc_extmem req;
+    char path[4096];
+};
+int nmd_extmem_read(const struct nmreq_header *h, struct nmd_extmem *x);
+int nmd_extmem_fill(struct nmd_extmem *x, struct nmc_port *port);  /* before binding */
+int nmd_extmem_reply(struct nmd_extmem *x, uint32_t status);       /* after: nro_status */
 int nmd_legacy(int fd, struct nmd_file *f, unsigned long req, struct nmreq *nr);
 int nmd_nic_open(const char *ifname, struct nmc_pipe_req *req, struct nmc_port **out);    /* nmd_nic.c */
 int nmd_nic_info(const char *ifname, struct nmc_pipe_req *req, struct nmc_port_info *info,

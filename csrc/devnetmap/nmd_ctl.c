@@ -77,22 +77,32 @@ static int open_target(const struct nmc_portname *t, struct nmc_pipe_req *req, s
  * the second gets EBUSY, as from netmap). */
 static pthread_mutex_t register_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int do_register_locked(int fd, struct nmd_file *f, const char *name, struct nmreq_register *reg);
+static int do_register_locked(int fd, struct nmd_file *f, const char *name, struct nmreq_register *reg,
+                              struct nmd_extmem *x);
 static uint16_t mem_id_to_ask(uint16_t id);
 
-static int do_register(int fd, struct nmd_file *f, const char *name, struct nmreq_register *reg)
+/* With NETMAP_REQ_OPT_EXTMEM the region is built in the file the given
+ * memory maps (nmd_extmem.c); its reply is written once registered. */
+static int do_register(int fd, struct nmd_file *f, const char *name, struct nmreq_header *h,
+                       struct nmreq_register *reg)
 {
-    int err;
+    static struct nmd_extmem x;         /* large: one, under register_lock */
+    int err, ext;
 
     pthread_mutex_lock(&register_lock);
-    err = do_register_locked(fd, f, name, reg);
+    x.addr = 0;
+    if ((err = ext = nmd_extmem_read(h, &x)) >= 0)
+        err = do_register_locked(fd, f, name, reg, ext ? &x : NULL);
+    if (x.addr)                         /* the option's answer: 0 or why it failed */
+        nmd_extmem_reply(&x, err < 0 ? (uint32_t)-err : 0);
     pthread_mutex_unlock(&register_lock);
     return err;
 }
 
-static int do_register_locked(int fd, struct nmd_file *f, const char *name, struct nmreq_register *reg)
+static int do_register_locked(int fd, struct nmd_file *f, const char *name, struct nmreq_register *reg,
+                              struct nmd_extmem *x)
 {
-    struct nmc_pipe_req req = { .spin_us = -1 };
+    struct nmc_pipe_req req = { .spin_us = -1, .extmem = x ? &x->req : NULL };
     struct nmc_port *port;
     struct nmc_portname t;
     uint32_t mode = reg->nr_mode == NR_REG_DEFAULT ? NR_REG_ALL_NIC : reg->nr_mode;
@@ -128,6 +138,10 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
     if (nmc_port_vhdr_len(port) != 0 && !(reg->nr_flags & NR_ACCEPT_VNET_HDR)) {
         nmc_port_close(port);
         return -EIO;
+    }
+    if (x && (err = nmd_extmem_fill(x, port)) < 0) {
+        nmc_port_close(port);
+        return err;
     }
     if ((err = nmc_port_info(port, &f->info)) < 0 || (err = nmd_bind(fd, f, port)) < 0) {
         nmc_port_close(port);
@@ -449,7 +463,7 @@ int nmd_ctrl(int fd, struct nmd_file *f, struct nmreq_header *h, void *body)
     name[NETMAP_REQ_IFNAMSIZ] = '\0';
     switch (h->nr_reqtype) {
     case NETMAP_REQ_REGISTER:
-        return do_register(fd, f, name, body);
+        return do_register(fd, f, name, h, body);
     case NETMAP_REQ_PORT_INFO_GET:
         return do_port_info(name, body);
     case NETMAP_REQ_PORT_HDR_SET:

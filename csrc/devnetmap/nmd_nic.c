@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -170,10 +171,30 @@ static int open_granted(const char *ifname, struct nmc_pipe_req *req, const stru
     return -EPROTO;
 }
 
-/* Tell the server how it went; with the sockets in use, its answer. */
-static int finish(int s, int err)
+static bool same_file(int a, int b)
 {
-    char text[256], msg[32];
+    struct stat sa, sb;
+
+    return a >= 0 && b >= 0 && fstat(a, &sa) == 0 && fstat(b, &sb) == 0 &&
+           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* "bound" and the granted AF_XDP sockets the port uses ("bound 0 2"): a
+ * queue another port of this process bound already keeps that port's
+ * socket (one per queue), which is in the XSKMAP already. */
+static void bound_text(char *text, size_t len, struct nmc_port *port, const struct grant *g)
+{
+    size_t n = (size_t)snprintf(text, len, "bound");
+
+    for (unsigned k = 0; k < g->nsocks && n < len; k++)
+        if (same_file(g->fds[k], nmc_xsk_fd(port, k)))
+            n += (size_t)snprintf(text + n, len - n, " %u", k);
+}
+
+/* Tell the server how it went; with the sockets in use, its answer. */
+static int finish(int s, int err, struct nmc_port *port, const struct grant *g)
+{
+    char text[1200], msg[32];
     struct grant none = { .nfds = 0 };
 
     if (err < 0) {
@@ -181,7 +202,8 @@ static int finish(int s, int err)
         send_text(s, msg);
         return err;
     }
-    if ((err = send_text(s, "bound")) < 0 || (err = recv_part(s, text, sizeof(text), &none)) < 0)
+    bound_text(text, sizeof(text), port, g);
+    if ((err = send_text(s, text)) < 0 || (err = recv_part(s, text, 256, &none)) < 0)
         return err;
     for (unsigned i = 0; i < none.nfds; i++)
         nmd_real.close(none.fds[i]);
@@ -202,7 +224,8 @@ int nmd_nic_open(const char *ifname, struct nmc_pipe_req *req, struct nmc_port *
     }
     err = send_request(s, "open", ifname, req);
     if (err == 0 && (err = read_grant(s, g)) == 0) {
-        err = finish(s, open_granted(ifname, req, g, &port));
+        err = open_granted(ifname, req, g, &port);
+        err = finish(s, err, port, g);
         if (err < 0 && port)
             nmc_port_close(port);
     }

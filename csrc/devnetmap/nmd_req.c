@@ -147,14 +147,22 @@ int nmd_req_check(const struct nmreq_header *h, struct nmd_opts *o)
     return read_options(h, o, body);
 }
 
-/* After serving: an option nobody recognised fails the request. */
+/* After serving: an option nobody recognised (its nro_status in the
+ * program's chain still EOPNOTSUPP: a served one was answered there, as
+ * NETMAP_REQ_OPT_EXTMEM is by nmd_extmem.c) fails the request. */
 int nmd_opts_finish(const struct nmreq_header *h, struct nmd_opts *o, int err)
 {
+    uint32_t status;
+
     (void)h;
     if (err < 0)
         return err;
-    for (unsigned i = 0; i < o->n; i++)
-        if (o->hdr[i].nro_status == EOPNOTSUPP)
+    for (unsigned i = 0; i < o->n; i++) {
+        if (nmd_copyin(&status, o->addr[i] + offsetof(struct nmreq_option, nro_status),
+                       sizeof(status)) < 0)
+            status = o->hdr[i].nro_status;
+        if (status == EOPNOTSUPP)
             return -EOPNOTSUPP;
+    }
     return 0;
 }

@@ -23,13 +23,27 @@ extern "C" {
  * this push and its pop is exported, nothing else. */
 #pragma GCC visibility push(default)
 
-#define NMC_ABI_VERSION 5
+#define NMC_ABI_VERSION 6
 
 /* Pipe roles (netmap: "x{1" is the master, "x}1" the slave). */
 #define NMC_PIPE_MASTER 0
 #define NMC_PIPE_SLAVE  1
 
 struct nmc_port;
+
+/* A region built in memory the user gives (netmap's @extmem,
+ * NETMAP_REQ_OPT_EXTMEM): `file`, a regular file of the user's on the
+ * runtime directory's filesystem, becomes the region's netmap memory
+ * (hard-linked as mem.<id>; other processes map it by that name).  Zero
+ * means "default" for each count or size: buffers, as many as the file
+ * holds; ring objects 1024.  Pools the engine cannot make as asked
+ * (if_num x if_size beyond the IF pool, ring_size beyond a ring object,
+ * a file too small) are -EINVAL; a missing file -ENOENT; a file on another
+ * filesystem -EXDEV.  The reply (nmc_port_pools) says what was made. */
+struct nmc_extmem {
+    const char *file;
+    uint32_t if_num, if_size, ring_num, ring_size, buf_num, buf_size;
+};
 
 /* What to open.  Zero means "default" for every count. */
 struct nmc_pipe_req {
@@ -78,6 +92,9 @@ struct nmc_pipe_req {
      * nr_host_rx_rings; at most 64).  0: one with a host-ring mode, none
      * otherwise.  All of them share the port's tap. */
     uint32_t host_tx_rings, host_rx_rings;
+    /* non-NULL: a region this open creates is built in this file (with
+     * it, an existing region of the port must be that file's: -EINVAL) */
+    const struct nmc_extmem *extmem;
 };
 
 /* What was opened (the NETMAP_REQ_REGISTER reply, plus where things are). */
@@ -120,6 +137,11 @@ int nmc_abi_version(void);
 /* The layout stamp this engine writes in the regions it creates; it
  * attaches to no region with another stamp (-EPROTO). */
 uint64_t nmc_layout_stamp(void);
+
+/* The mem_id of the region port name `name` lives in (a pipe's or VALE
+ * port's parent name, an interface: this process's NIC region), for
+ * netmap's @share; -ENXIO when no open port holds one. */
+int nmc_name_mem_id(const char *rundir, const char *name);
 
 /* Opens claim the memory of what they are given on the runtime tmpfs
  * before it is used: a full tmpfs is -ENOSPC (never a SIGBUS later), a
@@ -176,8 +198,10 @@ int nmc_host_info(struct nmc_port *port, struct nmc_host_info *info);
  * indexes into idx[], and where each is into where[] (may be NULL).
  * Returns how many there are (more than cap: call again with room),
  * -EINVAL for another kind of port, -EOWNERDEAD in a child that inherited
- * the port.  Together with the extra-buffer lists and the free buffers,
- * the NIC ports of a region own each of its buffers exactly once; the
+ * the port.  AF_XDP ports of one process on one interface share their
+ * rings (several openers of a queue): each lists what they own together.
+ * Together with the extra-buffer lists and the free buffers, the NIC
+ * ports of a region (one per shared record) own each buffer once; the
  * slots of their rings are not a list of what they own (an AF_XDP RX
  * ring's kernel-side slots name buffers already given back to FILL).
  * Call it between syncs of the port. */

@@ -82,17 +82,11 @@ _UNIMPLEMENTED_FLAGS = ((NR_MONITOR_RX, "/r", "a monitor of the port's received 
 
 def refuse_unimplemented(spec) -> None:
     """EOPNOTSUPP naming the first flag or option of spec that is parsed
-    but not implemented: monitors (/r, /t, /z), @share, @extmem."""
+    but not implemented: monitors (/r, /t, /z)."""
     for bit, flag, what in _UNIMPLEMENTED_FLAGS:
         if spec.flags & bit:
             raise os_error(errno.EOPNOTSUPP, "open", spec.text,
                            f"flag '{flag}' ({what}) is not supported")
-    if spec.share is not None:
-        raise os_error(errno.EOPNOTSUPP, "open", spec.text, "option '@share' (the memory "
-                       f"region of {spec.share}) is not supported")
-    if spec.extmem is not None:
-        raise os_error(errno.EOPNOTSUPP, "open", spec.text, "option '@extmem' (buffers in "
-                       f"the file {spec.extmem.get('file')}) is not supported")
 
 
 def open_port(spec, *, backend=None, admode=None, **options):

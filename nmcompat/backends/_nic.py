@@ -11,6 +11,7 @@ import struct
 from typing import ClassVar, List, Tuple
 
 from nmcompat._portspec import NR_REG_ALL_NIC, NR_REG_NIC_SW, NR_REG_ONE_NIC, NR_REG_ONE_SW, NR_REG_SW
+from nmcompat.backends import _memopts
 from nmcompat.backends._base import Backend
 from nmcompat.backends._request import request
 from nmcompat.errors import OptionError, os_error
@@ -23,6 +24,8 @@ class NicBackend(Backend):
 
     def validate(self, spec, options: dict) -> None:
         super().validate(spec, options)
+        _memopts.refuse(spec, "a NIC port (it lives in its process's interface region, "
+                        "where pipes of the interface join it)")
         if spec.mem_id:
             raise OptionError(spec.text, "@mem_id", "a NIC port lives in its process's NIC "
                               "region; a memory id cannot be chosen", unused=True)

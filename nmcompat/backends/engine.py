@@ -9,6 +9,7 @@ import errno
 from nmcompat import _space
 from nmcompat._ffi import check, ffi, lib, os_error
 from nmcompat._portspec import NR_REG_ALL_NIC, NR_REG_ONE_NIC
+from nmcompat.backends import _memopts
 from nmcompat.backends._base import COMMON, Backend, Opened
 from nmcompat.backends._request import request
 from nmcompat.errors import PortSpecError
@@ -20,7 +21,9 @@ def _check_open(rc: int, spec, options: dict, einval: str = "") -> None:
     if rc == -errno.EINVAL and spec.mode == NR_REG_ONE_NIC:
         check(rc, "open", spec.text, f"ring pair {spec.ringid} does not exist (-N counts "
               "from 0 to the port's ring count - 1; @conf:rings= sets the count)")
-    detail = einval if rc == -errno.EINVAL and einval else _space.detail(-rc, options)
+    detail = _memopts.extmem_detail(spec, rc)
+    if not detail:
+        detail = einval if rc == -errno.EINVAL and einval else _space.detail(-rc, options)
     check(rc, "open", spec.text, detail, rundir=options.get("rundir"))
 
 
@@ -32,12 +35,14 @@ class _EngineBackend(Backend):
             raise os_error(errno.EINVAL, "open", spec.text, "this port has no host rings: "
                            "open it whole or by one ring pair ('^' and '*' do not apply)")
         req = request(spec, parent, options, keep, pipe_id=pipe_id, role=role)
-        req.mem_id = spec.mem_id
+        req.mem_id = _memopts.share_mem_id(spec, options.get("rundir"))
+        req.extmem = _memopts.extmem(spec, keep)
         return req
 
 
 _PIPE_EINVAL = ("the pipe cannot be made: a parent has at most 64 pipes (netmap's limit), "
-                "a pipe lives in its parent's region (@mem_id), and a ring it binds must exist")
+                "a pipe lives in its parent's region (@mem_id, @share, @extmem), and a ring it binds "
+                "must exist")
 
 
 class PipeBackend(_EngineBackend):

@@ -81,10 +81,11 @@ class Grant:
             fds += ([self.side.tap_fd] if self.side.tap_fd >= 0 else []) + list(self.side.link_fds)
         return fds
 
-    def wire(self) -> None:
-        """The program's sockets are bound: redirect each queue to its socket."""
-        for queue, sock in zip(self.queues, self.socks):
-            self.att.add_queue(queue, sock.fileno())
+    def wire(self, used: List[int]) -> None:
+        """The program bound the sockets of indices `used`: redirect their
+        queues to them (a queue the program bound before keeps its socket)."""
+        for k in used:
+            self.att.add_queue(self.queues[k], self.socks[k].fileno())
 
     def release(self) -> None:
         """Keep nothing: the program's port holds what it uses."""
@@ -265,15 +266,25 @@ def _choose(how, name: str, mode: int, ring: Tuple[int, int], settings: Dict[str
 def _complete(conn: socket.socket, g: Grant, name: str) -> None:
     """After the hand-over: once the program says its port is bound, its
     AF_XDP sockets go in the XSKMAP; "ok"."""
-    if conn.recv(256).decode("ascii", "replace") != "bound":
+    words = conn.recv(4096).decode("ascii", "replace").split()
+    if words[:1] != ["bound"]:
         return                              # the program could not use them: nothing to keep
     if g.backend == "afxdp":
         try:
-            g.wire()
+            g.wire(_used(words[1:], len(g.socks)))
         except OSError as exc:
             raise Refusal(exc.errno or errno.EIO, f"couldn't add netmap:{name}'s queues to "
                           f"the XDP program: {exc.strerror}") from None
     conn.send(b"ok")
+
+
+def _used(words: List[str], count: int) -> List[int]:
+    """The indices of "bound 0 2": the granted sockets the program's port
+    uses (each at most once, below count)."""
+    if not all(w.isdigit() for w in words) or len(set(words)) != len(words) or \
+            any(int(w) >= count for w in words):
+        raise Refusal(errno.EPROTO, f"couldn't read the program's bound sockets: {' '.join(words)!r}")
+    return [int(w) for w in words]
 
 
 def _refuse(conn: socket.socket, err: int, message: str) -> None:

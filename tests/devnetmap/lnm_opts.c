@@ -1,18 +1,27 @@
 /*
  * lnm_opts.c -- libnetmap's options and decoders: extmem (by pointer and
- * from a file) and offsets, which /dev/netmap here refuses at REGISTER with
- * netmap's EOPNOTSUPP in the option's nro_status; enabling and disabling
+ * from a file: a file on the runtime directory's filesystem is the
+ * region's memory; anonymous memory, EOPNOTSUPP, and a file elsewhere,
+ * EXDEV, in the option's nro_status) and offsets, which /dev/netmap here
+ * refuses at REGISTER with netmap's EOPNOTSUPP in the option's nro_status; enabling and disabling
  * portspec options; @conf and @share; nmreq_header_decode,
  * nmreq_register_decode, nmreq_options_decode with the program's own
  * parsers, nmreq_get_mem_id and the option-list helpers.
  *
- *     lnm_opts extmem|offset|switch|decode PREFIX [FILE]
+ *     lnm_opts extmem PREFIX FILE SHMFILE    (SHMFILE: IF pool, 8 rings, 8192 buffers)
+ *     lnm_opts offset|switch|decode PREFIX
  */
 #include "lnm_test.h"
 
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static char name_buf[4][160];
+
+static void test_share_vale(const char *prefix);
 
 static const char *pname(int n, const char *fmt, const char *prefix)
 {
@@ -46,7 +55,7 @@ static void test_extmem(const char *prefix, const char *file)
     CHECK(pi->nr_memsize == 65536 && pi->nr_buf_pool_objtotal == 10 && pi->nr_if_pool_objsize == 1024 &&
           pi->nr_ring_pool_objtotal == 0, "the file's size and the keys");
     CHECK(((volatile char *)(uintptr_t)d->extmem->nro_usrptr)[65535] == 0, "the file is mapped");
-    CHECK_FAILS(nmport_open_desc(d) < 0, EOPNOTSUPP, "option extmem: Operation not supported");
+    CHECK_FAILS(nmport_open_desc(d) < 0, EXDEV, "option extmem: Invalid cross-device link");
     nmport_close(d);
     CHECK_FAILS(nmport_open(pname(1, "netmap:%s{1@extmem:file=/nonexistent/x", prefix)) == NULL, ENOENT,
                 "cannot open '/nonexistent/x'");
@@ -57,6 +66,118 @@ static void test_extmem(const char *prefix, const char *file)
     CHECK_FAILS(nmport_extmem(d, mem, size) < 0, EINVAL, "already registered port");
     nmport_close(d);
     munmap(mem, size);
+}
+
+/* A region in the program's file: the master's memory is its own mapping
+ * of it, the slave (no option) finds the same region, and a frame sent
+ * is in the file where the slave's slot says. */
+static void test_extmem_region(const char *prefix, const char *file)
+{
+    struct nmport_d *m, *s;
+    struct netmap_ring *rx;
+    struct nmreq_pools_info *pi;
+    char spec[512];
+    const char frame[] = "in the program's file";
+
+    snprintf(spec, sizeof(spec), "netmap:%s{1@extmem:file=%s,ring-num=8", prefix, file);
+    m = nmport_open(spec);
+    CHECK(m != NULL && (pi = nmport_extmem_getinfo(m)) != NULL, "open with @extmem");
+    CHECK(m->extmem->nro_opt.nro_status == 0 && pi->nr_buf_pool_objtotal == 8192 &&
+          pi->nr_ring_pool_objtotal == 8 && pi->nr_mem_id == m->reg.nr_mem_id, "pools made");
+    CHECK(m->mem->is_extmem && m->mem->mem == (void *)(uintptr_t)m->extmem->nro_usrptr, "the program's own mapping");
+    s = nmport_open(pname(1, "netmap:%s}1", prefix));
+    CHECK(s && s->reg.nr_mem_id == m->reg.nr_mem_id, "the slave in the same region");
+    CHECK(nmport_inject(m, frame, sizeof(frame)) == (int)sizeof(frame), "inject");
+    CHECK(ioctl(m->fd, NIOCTXSYNC, NULL) == 0 && ioctl(s->fd, NIOCRXSYNC, NULL) == 0, "sync");
+    rx = NETMAP_RXRING(s->nifp, 0);
+    CHECK(rx->tail != rx->head, "received");
+    CHECK(memcmp((char *)m->mem->mem + pi->nr_buf_pool_offset +
+                 (size_t)rx->slot[rx->head].buf_idx * pi->nr_buf_pool_objsize, frame, sizeof(frame)) == 0,
+          "the bytes are in the file");
+    nmport_close(s);
+    nmport_close(m);
+}
+
+/* A raw NIOCCTRL REGISTER of name with `n` options chained from opts. */
+static int register_mode(int fd, const char *name, uint32_t mode, struct nmreq_register *reg,
+                         struct nmreq_opt_extmem *opts, int n)
+{
+    struct nmreq_header h;
+
+    memset(&h, 0, sizeof(h));
+    h.nr_version = NETMAP_API;
+    h.nr_reqtype = NETMAP_REQ_REGISTER;
+    h.nr_body = (uintptr_t)reg;
+    snprintf(h.nr_name, sizeof(h.nr_name), "%s", name);
+    for (int i = 0; i < n; i++) {
+        opts[i].nro_opt.nro_reqtype = NETMAP_REQ_OPT_EXTMEM;
+        opts[i].nro_opt.nro_next = i + 1 < n ? (uintptr_t)&opts[i + 1] : 0;
+    }
+    h.nr_options = n ? (uintptr_t)&opts[0] : 0;
+    memset(reg, 0, sizeof(*reg));
+    reg->nr_mode = mode;
+    return ioctl(fd, NIOCCTRL, &h);
+}
+
+static int register_with(int fd, const char *name, struct nmreq_register *reg,
+                         struct nmreq_opt_extmem *opts, int n)
+{
+    return register_mode(fd, name, NR_REG_ALL_NIC, reg, opts, n);
+}
+
+/* netmap's ctrl-api-test cases on the raw request: extmem_option (the
+ * pools written back), bad_extmem_option and duplicate_extmem_options
+ * (EINVAL in the status), and what cannot be a region here. */
+static void test_extmem_raw(const char *prefix, const char *file)
+{
+    struct nmreq_opt_extmem e[2];
+    struct nmreq_register reg;
+    char name[64];
+    struct stat st;
+    int mfd = open(file, O_RDWR), fd;
+    void *mem, *priv;
+
+    CHECK(mfd >= 0 && fstat(mfd, &st) == 0, "open %s", file);
+    mem = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    priv = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, mfd, 0);
+    CHECK(mem != MAP_FAILED && priv != MAP_FAILED, "map it");
+    snprintf(name, sizeof(name), "%s{3", prefix);
+    fd = open("/dev/netmap", O_RDWR);
+    memset(e, 0, sizeof(e));
+    e[0].nro_usrptr = (uintptr_t)mem;
+    e[0].nro_info.nr_memsize = (uint64_t)st.st_size;
+    e[0].nro_info.nr_ring_pool_objsize = 1u << 20;          /* larger than a ring object */
+    e[0].nro_info.nr_ring_pool_objtotal = 8;
+    CHECK(register_with(fd, name, &reg, e, 1) < 0 && errno == EINVAL &&
+          e[0].nro_opt.nro_status == EINVAL, "bad_extmem_option: status %u", e[0].nro_opt.nro_status);
+    e[0].nro_info.nr_ring_pool_objsize = 0;
+    e[1] = e[0];
+    CHECK(register_with(fd, name, &reg, e, 2) < 0 && errno == EINVAL &&
+          e[1].nro_opt.nro_status == EINVAL, "duplicate_extmem_options: status %u", e[1].nro_opt.nro_status);
+    e[0].nro_usrptr = (uintptr_t)priv;
+    CHECK(register_with(fd, name, &reg, e, 1) < 0 && errno == EOPNOTSUPP &&
+          e[0].nro_opt.nro_status == EOPNOTSUPP, "private memory: status %u", e[0].nro_opt.nro_status);
+    e[0].nro_usrptr = (uintptr_t)mem + 64;
+    CHECK(register_with(fd, name, &reg, e, 1) < 0 && errno == EINVAL, "not page aligned");
+    e[0].nro_usrptr = (uintptr_t)mem;
+    e[0].nro_info.nr_memsize = 1u << 20;                    /* less than the region */
+    CHECK(register_with(fd, name, &reg, e, 1) < 0 && errno == EINVAL &&
+          e[0].nro_opt.nro_status == EINVAL, "memory smaller than the region");
+    e[0].nro_info.nr_memsize = (uint64_t)st.st_size;
+    CHECK(register_mode(fd, name, NR_REG_NULL, &reg, e, 1) < 0 && errno == EOPNOTSUPP,
+          "a null port in new memory: not here");
+    e[0].nro_opt.nro_status = 0;
+    CHECK(register_with(fd, name, &reg, e, 1) == 0 && e[0].nro_opt.nro_status == 0, "extmem_option");
+    CHECK(e[0].nro_info.nr_mem_id == reg.nr_mem_id && e[0].nro_info.nr_memsize == reg.nr_memsize &&
+          reg.nr_memsize <= (uint64_t)st.st_size && e[0].nro_info.nr_ring_pool_objtotal == 8 &&
+          e[0].nro_info.nr_buf_pool_objtotal == 8192 && e[0].nro_info.nr_if_pool_offset == 0,
+          "pools written back");
+    CHECK(((struct netmap_if *)((char *)mem + reg.nr_offset))->ni_tx_rings == reg.nr_tx_rings,
+          "the netmap_if is in the program's memory");
+    close(fd);
+    munmap(priv, (size_t)st.st_size);
+    munmap(mem, (size_t)st.st_size);
+    close(mfd);
 }
 
 static void test_offset(const char *prefix)
@@ -116,6 +237,45 @@ static void test_switch(const char *prefix)
              a->reg.nr_mem_id + 1u, prefix);
     CHECK_FAILS(nmport_prepare(name_buf[3]) == NULL, EINVAL, "cannot set mem_id");
     nmport_close(a);
+    test_share_vale(prefix);
+}
+
+/* @share between a VALE port and a pipe: one region, and a buffer of the
+ * VALE port's TX ring, moved into the pipe, is what its peer receives. */
+static void test_share_vale(const char *prefix)
+{
+    char vname[64], mname[96], sname[64];
+    struct nmport_d *v, *m, *s;
+    struct netmap_ring *vtx, *tx, *rx;
+    const char text[] = "one buffer, two ports";
+    uint32_t idx;
+
+    snprintf(vname, sizeof(vname), "vale%s:a", prefix);
+    snprintf(mname, sizeof(mname), "netmap:%sv{1@share=%s", prefix, vname);
+    snprintf(sname, sizeof(sname), "netmap:%sv}1", prefix);
+    v = nmport_open(vname);
+    m = nmport_open(mname);
+    s = nmport_open(sname);
+    CHECK(v && m && s, "open %s, %s, %s", vname, mname, sname);
+    CHECK(m->reg.nr_mem_id == v->reg.nr_mem_id && m->mem == v->mem && s->mem == v->mem,
+          "@share=%s: one region", vname);
+    vtx = NETMAP_TXRING(v->nifp, 0);
+    tx = NETMAP_TXRING(m->nifp, 0);
+    idx = vtx->slot[0].buf_idx;
+    memcpy(NETMAP_BUF(vtx, idx), text, sizeof(text));
+    vtx->slot[0].buf_idx = tx->slot[tx->head].buf_idx;
+    vtx->slot[0].flags |= NS_BUF_CHANGED;
+    tx->slot[tx->head].buf_idx = idx;
+    tx->slot[tx->head].len = sizeof(text);
+    tx->slot[tx->head].flags |= NS_BUF_CHANGED;
+    tx->head = tx->cur = nm_ring_next(tx, tx->head);
+    CHECK(ioctl(m->fd, NIOCTXSYNC, NULL) == 0 && ioctl(s->fd, NIOCRXSYNC, NULL) == 0, "sync");
+    rx = NETMAP_RXRING(s->nifp, 0);
+    CHECK(rx->tail != rx->head && rx->slot[rx->head].buf_idx == idx &&
+          memcmp(NETMAP_BUF(rx, idx), text, sizeof(text)) == 0, "the VALE port's buffer came through");
+    nmport_close(s);
+    nmport_close(m);
+    nmport_close(v);
 }
 
 /* ------------------------------------------------------------------ */
@@ -333,8 +493,11 @@ int main(int argc, char **argv)
     if (argc < 3)
         return 2;
     nmctx_set_error(NULL, keep_msg);
-    if (strcmp(argv[1], "extmem") == 0 && argc == 4)
+    if (strcmp(argv[1], "extmem") == 0 && argc == 5) {
         test_extmem(argv[2], argv[3]);
+        test_extmem_region(argv[2], argv[4]);
+        test_extmem_raw(argv[2], argv[4]);
+    }
     else if (strcmp(argv[1], "offset") == 0)
         test_offset(argv[2]);
     else if (strcmp(argv[1], "switch") == 0)

@@ -197,25 +197,6 @@ def test_zerocopy_true_is_refused_on_veth(netns):
 
 # -- errors --------------------------------------------------------------------------
 
-def _same_queue_twice():
-    out = {}
-    with open_xdp("netmap:va", "drv"):
-        for name in ("netmap:va", "netmap:va-0"):
-            with pytest.raises(OSError) as exc:
-                open_xdp(name, "drv")
-            out[name] = (exc.value.errno, str(exc.value))
-        still = ours_attached()
-    return out, still
-
-
-def test_same_queue_twice_in_one_process_is_ebusy(netns):
-    out, (mode, names) = netns.run(_same_queue_twice)
-    for name, (err, msg) in out.items():
-        assert err == errno.EBUSY, (name, msg)
-        assert "already has an AF_XDP socket" in msg and "queue 0" in msg, msg
-    assert mode == "drv" and names, "the failed opens left the first port's program alone"
-
-
 CHILD_HOLDS = """
 import sys, time, nmcompat
 p = nmcompat.open(sys.argv[1], backend="afxdp", xdp_mode=sys.argv[2])

@@ -79,16 +79,15 @@ def test_two_runtime_directories_in_one_process(netns, nic, rundir):
 
 def _cycle_worker(backend, mode, w, cycles, rundir):
     """Worker w: a port on vb stays open while ports on va are opened and
-    closed ``cycles`` times, in the worker's own runtime directory.  AF_XDP
-    queues are one process's at a time: the worker's port on vb is on queue
-    w, and those on va on queues 2w and 2w + 1 in turn (the kernel releases
-    a closed AF_XDP queue a moment later)."""
-    xdp = backend == "afxdp"
-    with open_nic(f"netmap:vb-{w}" if xdp else "netmap:vb", backend, mode, slots=64,
-                  rundir=rundir) as anchor:
+    closed ``cycles`` times, in the worker's own runtime directory.  A queue
+    is one process's at a time (AF_XDP: its UMEM; AF_PACKET: one receiving
+    port per queue): the worker's port on vb is on queue w, and those on va
+    on queues 2w and 2w + 1 in turn (the kernel releases a closed AF_XDP
+    queue a moment later)."""
+    with open_nic(f"netmap:vb-{w}", backend, mode, slots=64, rundir=rundir) as anchor:
         before = free_buffers(anchor)
         for i in range(cycles):
-            name = f"netmap:va-{2 * w + i % 2}" if xdp else "netmap:va"
+            name = f"netmap:va-{2 * w + i % 2}"
             open_nic_retrying(name, backend, mode, slots=64, rundir=rundir).close()
         return before, free_buffers(anchor)
 
@@ -149,8 +148,7 @@ def test_open_close_does_not_grow_the_region(netns, nic_cycled, rundir):
     """CYCLES opens and closes in all, by WORKERS processes at once (closing
     a kernel socket waits for an RCU grace period: in turn, they would take
     minutes)."""
-    if nic_cycled[0] == "afxdp":
-        reshape_veth(netns, queues=2 * WORKERS)
+    reshape_veth(netns, queues=2 * WORKERS)
     for w, (before, after) in enumerate(netns.run(_open_close_cycles, *nic_cycled, str(rundir))):
         assert after == before, f"worker {w}: {before - after} buffers kept"
 

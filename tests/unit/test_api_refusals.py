@@ -29,9 +29,6 @@ def _regions(rundir) -> list:
     ("netmap:mm{1/z", "'/z'"),
     ("netmap:mm{1/xr", "'/r'"),
     ("vale0:a/t", "'/t'"),
-    ("netmap:xx{1@share=netmap:yy{1", "'@share'"),
-    ("netmap:xx{1@extmem:file=/nonexistent", "'@extmem'"),
-    ("vale0:b@extmem=/nonexistent", "'@extmem'"),
 ])
 def test_unimplemented_flags_and_options_are_refused(rundir, name, names):
     with pytest.raises(nmcompat.NmcompatError) as ei:

@@ -156,13 +156,22 @@ def test_port_descriptors(progs, rundir, mode):
 
 @pytest.mark.parametrize("mode", ["extmem", "offset", "switch", "decode"])
 def test_options_and_decoders(progs, rundir, tmp_path, mode):
-    """extmem and offsets reach REGISTER in the option chain and are refused
-    there with EOPNOTSUPP (nro_status) and "option extmem: ..."; @extmem maps
-    its file with the pool keys; nmport_enable/disable_option; @conf; @share;
+    """extmem and offsets reach REGISTER in the option chain; extmem of
+    anonymous memory is refused there with EOPNOTSUPP (nro_status), of a file
+    off the runtime directory's filesystem with EXDEV, and a file on it is
+    the region's memory (the pools written back); @extmem maps its file
+    with the pool keys; nmport_enable/disable_option; @conf; @share;
     the piecewise decoders with the program's own option parser."""
     extmem = tmp_path / "extmem"
     extmem.write_bytes(bytes(65536))
-    out = run(progs["lnm_opts"], mode, f"o{mode[:2]}", extmem)
+    shm = rundir.parent / f"{rundir.name}.extmem"
+    with open(shm, "wb") as f:
+        f.truncate(8192 * 64 + 8 * 69632 + 4096 + 8192 * 2048)
+    try:
+        args = (extmem, shm) if mode == "extmem" else ()
+        out = run(progs["lnm_opts"], mode, f"o{mode[:2]}", *args)
+    finally:
+        shm.unlink()
     assert out.returncode == 0, out.stderr
     assert out.stdout == f"{mode} ok\n" and out.stderr == ""
     assert rundir_entries(rundir) == ["lock"]
@@ -229,7 +238,11 @@ def test_libnetmap_under_asan_and_ubsan(tmp_path, rundir, asan_library):
     extmem = tmp_path / "extmem"
     extmem.write_bytes(bytes(65536))
     runs = [("lnm_api", m, f"z{m[:2]}") for m in ("ctx", "steps", "share", "inject", "errors")]
-    runs += [("lnm_opts", m, f"y{m[:2]}", extmem) for m in ("extmem", "offset", "switch", "decode")]
+    shm = rundir.parent / f"{rundir.name}.extmem"
+    with open(shm, "wb") as f:
+        f.truncate(8192 * 64 + 8 * 69632 + 4096 + 8192 * 2048)
+    runs += [("lnm_opts", "extmem", "yex", extmem, shm)]
+    runs += [("lnm_opts", m, f"y{m[:2]}") for m in ("offset", "switch", "decode")]
     for prog, *args in runs:
         out = run(progs[prog], *args, env=env, timeout=300)
         assert "Sanitizer" not in out.stderr and "runtime error" not in out.stderr, out.stderr[-4000:]
@@ -238,4 +251,5 @@ def test_libnetmap_under_asan_and_ubsan(tmp_path, rundir, asan_library):
                             env=env)
     assert legacy[0] == 0 and mine[0] == 0, (legacy, mine)
     assert "Sanitizer" not in legacy[2] + mine[2], (legacy[2][-3000:], mine[2][-3000:])
+    shm.unlink()
     assert rundir_entries(rundir) == ["lock"]

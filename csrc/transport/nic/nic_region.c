@@ -8,12 +8,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 int nmc_nic_validate(const struct nmc_pipe_req *req)
@@ -30,6 +33,8 @@ int nmc_nic_validate(const struct nmc_pipe_req *req)
         return req->nic_tap_fd >= 0 ? 0 : -EINVAL;     /* host rings go through a tap */
     if (req->mode != NR_REG_ALL_NIC && req->mode != NR_REG_ONE_NIC)
         return -EINVAL;
+    if (req->extmem)
+        return -EOPNOTSUPP;             /* NIC ports live in the process's interface region */
     return 0;
 }
 
@@ -58,9 +63,10 @@ static struct nmc_pipe_req nic_region_key(const struct nmc_pipe_req *req, char *
 
     *slots = nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
     *rslots = nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS);
-    snprintf(name, len, "nic.%d", (int)getpid());
+    nmc_ifregion_name(name, len);
     key.parent = name;
     key.mem_id = 0;
+    key.extmem = NULL;
     if (!key.buf_num) {
         uint32_t need = 2 * req->tx_rings * (*slots + 2 * NMC_XSK_RX_FACTOR * *rslots) + req->extra_bufs + 2;
         key.buf_num = need * 2 > NMC_NIC_DEF_BUF_NUM ? need * 2 : NMC_NIC_DEF_BUF_NUM;
@@ -68,8 +74,31 @@ static struct nmc_pipe_req nic_region_key(const struct nmc_pipe_req *req, char *
     return key;
 }
 
-/* The process's NIC region, and a new record of kind in it with one ring
- * pair of ntx/nrx rings of the given slot counts. */
+/* An AF_XDP record of interface `name` with this many rings in the
+ * process's region: a second open of the interface binds its rings, as
+ * several netmap fds bind one kring (their queues share one socket:
+ * nmc_nic_share), with their slot counts (a count asked for applies to the
+ * open that makes the record, as for every port).  AF_PACKET ports, and
+ * ports with host rings (one port at a time: backends/_host.py), keep a
+ * record each. */
+static struct nmc_port_rec *live_rec(struct nmc_region *r, uint32_t kind, const char *name,
+                                     const uint32_t nrings[2])
+{
+    struct nmc_port_rec *ports = nmc_ports(r);
+
+    for (uint32_t i = 0; kind == NMC_KIND_NIC && i < NMC_MAX_PORTS; i++) {
+        struct nmc_port_rec *rec = &ports[i];
+        if (rec->state == NMC_LIVE && rec->kind == kind && rec->nhost[0] + rec->nhost[1] == 0 &&
+            strncmp(rec->parent, name, NMC_NAMELEN) == 0 &&
+            memcmp(rec->nrings[0], nrings, sizeof(rec->nrings[0])) == 0)
+            return rec;
+    }
+    return NULL;
+}
+
+/* The process's NIC region, and in it the record of kind with one ring
+ * pair of ntx/nrx rings of the given slot counts: a live one (live_rec)
+ * or a new one. */
 static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, struct nmc_region *r,
                           uint32_t *port, uint32_t kind, uint32_t ntx, uint32_t tx_slots,
                           uint32_t nrx, uint32_t rx_slots, const uint32_t nhost[2], const char *name)
@@ -79,6 +108,10 @@ static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, st
 
     if ((err = nmc_get_region(rundir, key, r)) < 0)
         return err;
+    if (nhost[0] + nhost[1] == 0 && (rec = live_rec(r, kind, name, (uint32_t[2]){ ntx, nrx }))) {
+        *port = (uint32_t)(rec - nmc_ports(r));
+        return 0;
+    }
     if (!(rec = nmc_rec_alloc(r, kind, name)))
         return -ENOMEM;
     rec->nends = 1;
@@ -103,9 +136,15 @@ int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct n
     struct nmc_pipe_req key = nic_region_key(req, name, sizeof(name), &slots, &rslots);
     uint32_t nhost[2] = { req->host_tx_rings ? req->host_tx_rings : one,
                           req->host_rx_rings ? req->host_rx_rings : one };
+    int err = nic_region_rec(rundir, &key, r, port, kind, req->tx_rings, slots, req->rx_rings, rslots,
+                             nhost, req->parent);
 
-    return nic_region_rec(rundir, &key, r, port, kind, req->tx_rings, slots, req->rx_rings, rslots,
-                          nhost, req->parent);
+    if (err == 0 && req->mem_id && req->mem_id != r->mem_id) {
+        nmc_rec_free(r, &nmc_ports(r)[*port]);
+        nmc_region_detach(r);
+        return -EOPNOTSUPP;             /* @share: NIC ports live in the process's interface region */
+    }
+    return err;
 }
 
 /* An information request of a process whose NIC region does not exist yet
@@ -155,7 +194,7 @@ static int nic_region_pools(const char *rundir, const struct nmc_pipe_req *req,
     struct nmc_region r;
     int err;
 
-    snprintf(name, sizeof(name), "nic.%d", (int)getpid());
+    nmc_ifregion_name(name, sizeof(name));
     pthread_mutex_lock(&anchor_lock);
     if ((err = nmc_get_region_of(rundir, name, &r)) == 0) {
         nmc_geom_pools(&r.g, r.mem_id, pools);
@@ -279,4 +318,55 @@ int nmc_nic_hold(struct nmc_port *p, const struct nmc_pipe_req *req)
         return -errno;
     p->nic_hold = fd + 1;
     return 0;
+}
+
+/* -- claims on a queue, for ports whose sockets do not exclude each other -- */
+
+#define CLAIM_PREFIX "nmcompat/nic/"
+
+/* Does /proc/net/unix list a name under `prefix` (the abstract names of
+ * this network namespace, "@" for the leading NUL) other than `own`, and,
+ * with `only_x`, one of an exclusive claim ("/x/" after the prefix)? */
+static int other_claim(const char *prefix, const char *own, bool only_x)
+{
+    FILE *f = fopen("/proc/net/unix", "re");
+    char line[512], path[256];
+    size_t plen = strlen(prefix);
+    int found = 0;
+
+    if (!f)
+        return -errno;
+    while (!found && fgets(line, sizeof(line), f))
+        if (sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %255s", path) == 1 && path[0] == '@' &&
+            strncmp(path + 1, prefix, plen) == 0 && strcmp(path + 1, own) != 0)
+            found = !only_x || strncmp(path + 1 + plen, "x/", 2) == 0;
+    fclose(f);
+    return found;
+}
+
+/* A claim on direction `tx` of queue `queue` of interface `ifindex`: a
+ * socket bound to an abstract name in the interface's network namespace
+ * (the kernel drops it when its holder closes or dies), announced first
+ * and then checked against the others, so of two racing claims at least
+ * one sees the other.  An exclusive claim refuses any other, a shared one
+ * an exclusive one: -EBUSY.  Returns the descriptor. */
+int nmc_nic_claim(uint32_t ifindex, uint32_t queue, bool tx, bool exclusive)
+{
+    static uint32_t seq;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    char prefix[96];
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), len, err;
+
+    if (fd < 0)
+        return -errno;
+    snprintf(prefix, sizeof(prefix), CLAIM_PREFIX "%u/%u/%s/", ifindex, queue, tx ? "tx" : "rx");
+    len = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "%s%s/%d.%u", prefix, exclusive ? "x" : "s",
+                   (int)getpid(), __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
+    err = bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len)) < 0
+          ? -errno : other_claim(prefix, sa.sun_path + 1, !exclusive);
+    if (err != 0) {
+        close(fd);
+        return err > 0 ? -EBUSY : err;
+    }
+    return fd;
 }

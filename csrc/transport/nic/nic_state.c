@@ -16,7 +16,10 @@
  *   - the buffers in its AF_XDP FILL rings, kernel queues and RX rings,
  *     which the region's ledger (queued[]) records.
  * Once its sockets are closed the kernel holds none of them, and
- * nmc_nic_reclaim() frees them all.
+ * nmc_nic_reclaim() frees them all.  The AF_XDP ports of this process on
+ * one record (several openers of one interface) share its rings and its
+ * sockets (nmc_nic_share): what is said above of "a port" is then said of
+ * all of them, and the last to close gives it back.
  *
  * fork(): a child inherits the parent's NIC ports but not the right to use
  * them.  An atfork handler closes the child's copies of every NIC socket
@@ -53,10 +56,12 @@ static void after_fork_child(void)
 {
     g_self = getpid();
     for (struct nmc_nic_state *st = g_states; st; st = st->next) {
+        for (struct nmc_nic_share *sh = st->shares; sh; sh = sh->next)
+            for (uint32_t k = 0; k < sh->nq; k++)
+                if (sh->q[k])
+                    nmc_xsk_close(sh->q[k]);
         for (int i = 0; i < st->nports; i++) {
             struct nmc_port *p = st->ports[i];
-            for (int k = 0; k < p->nxsk; k++)
-                nmc_xsk_close(&p->xsk[k]);
             nmc_pkt_close_socks(p);
             nmc_nic_host_close(p);      /* the tap: the parent's to keep */
             if (p->nic_hold > 0)        /* the XDP link: the parent's to keep */
@@ -176,38 +181,155 @@ int nmc_nic_umem_peer(const struct nmc_port *p)
 {
     const struct nmc_nic_state *st = nmc_nic_of(p);
 
-    for (int i = 0; st && i < st->nports; i++)
-        for (int k = 0; k < st->ports[i]->nxsk; k++)
-            if (st->ports[i]->xsk[k].fd >= 0)
-                return st->ports[i]->xsk[k].fd;
+    for (const struct nmc_nic_share *sh = st ? st->shares : NULL; sh; sh = sh->next)
+        for (uint32_t k = 0; k < sh->nq; k++)
+            if (sh->q[k] && sh->q[k]->fd >= 0)
+                return sh->q[k]->fd;
     return -1;
 }
 
 /* Does a socket on this UMEM hold (ifindex, queue)?  The kernel answers a
  * shared-UMEM bind there with EINVAL (the new socket has its own FILL
- * ring), not with EBUSY.  Lock held. */
+ * ring), not with EBUSY.  A port's own record never does here: its
+ * queues' sockets are shared (nmc_nic_share).  Lock held. */
 bool nmc_nic_queue_taken(const struct nmc_port *p, uint32_t ifindex, uint32_t queue)
 {
     const struct nmc_nic_state *st = nmc_nic_of(p);
 
-    for (int i = 0; st && i < st->nports; i++)
-        for (int k = 0; k < st->ports[i]->nxsk; k++) {
-            const struct nmc_xsk *x = &st->ports[i]->xsk[k];
-            if (x->fd >= 0 && x->ifindex == ifindex && x->queue == queue)
+    for (const struct nmc_nic_share *sh = st ? st->shares : NULL; sh; sh = sh->next)
+        for (uint32_t k = 0; k < sh->nq; k++) {
+            const struct nmc_xsk *x = sh->q[k];
+            if (x && x->fd >= 0 && x->ifindex == ifindex && x->queue == queue)
                 return true;
         }
     return false;
+}
+
+/* -- the sockets of a record ------------------------------------------------ */
+
+/* The smallest ledger mark no share of st uses (0: none left). */
+static uint16_t free_tag(const struct nmc_nic_state *st)
+{
+    for (uint32_t t = 1; t <= UINT16_MAX; t++) {
+        const struct nmc_nic_share *sh = st->shares;
+        while (sh && sh->tag != t)
+            sh = sh->next;
+        if (!sh)
+            return (uint16_t)t;
+    }
+    return 0;
+}
+
+/* The sockets p uses, or NULL (lock held).  Found by p itself, not by its
+ * record: a port inherited across fork() is closed after its region is
+ * unmapped. */
+struct nmc_nic_share *nmc_nic_share_of(const struct nmc_port *p)
+{
+    const struct nmc_nic_state *st = nmc_nic_of(p);
+
+    for (struct nmc_nic_share *sh = st ? st->shares : NULL; sh; sh = sh->next)
+        for (int i = 0; i < sh->nusers; i++)
+            if (sh->users[i] == p)
+                return sh;
+    return NULL;
+}
+
+static struct nmc_nic_share *make_share(struct nmc_nic_state *st, const struct nmc_port *p)
+{
+    uint32_t nq = p->rec->nrings[0][0] > p->rec->nrings[0][1] ? p->rec->nrings[0][0] : p->rec->nrings[0][1];
+    uint16_t tag = free_tag(st);
+    struct nmc_nic_share *sh;
+
+    if (tag == 0 || (sh = calloc(1, sizeof(*sh))) == NULL)
+        return NULL;
+    if ((sh->q = calloc(nq + 1, sizeof(*sh->q))) == NULL) {
+        free(sh);
+        return NULL;
+    }
+    sh->rec = p->holder->port;
+    sh->tag = tag;
+    sh->nq = nq;
+    sh->next = st->shares;
+    st->shares = sh;
+    return sh;
+}
+
+/* p (joined to its region's state) joins the sockets of its record, made
+ * on the record's first AF_XDP port here.  Lock held. */
+struct nmc_nic_share *nmc_nic_share_join(struct nmc_port *p)
+{
+    struct nmc_nic_state *st = nmc_nic_of(p);
+    struct nmc_nic_share *sh = st->shares;
+
+    while (sh && sh->rec != p->holder->port)
+        sh = sh->next;
+    if (!sh && (sh = make_share(st, p)) == NULL)
+        return NULL;
+    if (sh->nusers == sh->cap) {
+        int cap = sh->cap ? 2 * sh->cap : 4;
+        struct nmc_port **users = realloc(sh->users, (size_t)cap * sizeof(*users));
+        if (!users) {
+            if (sh->nusers == 0) {      /* made just now: p was to be its first user */
+                st->shares = sh->next;
+                nmc_nic_share_free(sh);
+            }
+            return NULL;
+        }
+        sh->users = users;
+        sh->cap = cap;
+    }
+    sh->users[sh->nusers++] = p;
+    return sh;
+}
+
+/* p leaves the sockets it uses; the share if p was its last user (taken
+ * out of the state: the caller closes, reclaims and frees it), else NULL.
+ * Lock held. */
+struct nmc_nic_share *nmc_nic_share_leave(struct nmc_port *p)
+{
+    struct nmc_nic_state *st = nmc_nic_of(p);
+    struct nmc_nic_share *sh = nmc_nic_share_of(p);
+
+    if (!sh)
+        return NULL;
+    for (int i = 0; i < sh->nusers; i++)
+        if (sh->users[i] == p) {
+            sh->users[i] = sh->users[--sh->nusers];
+            break;
+        }
+    if (sh->nusers > 0)
+        return NULL;
+    for (struct nmc_nic_share **pp = &st->shares; *pp; pp = &(*pp)->next)
+        if (*pp == sh) {
+            *pp = sh->next;
+            break;
+        }
+    return sh;
+}
+
+void nmc_nic_share_free(struct nmc_nic_share *sh)
+{
+    if (!sh)
+        return;
+    for (uint32_t k = 0; k < sh->nq; k++)
+        if (sh->q[k]) {
+            free(sh->q[k]->spare);
+            free(sh->q[k]);
+        }
+    free(sh->q);
+    free(sh->users);
+    free(sh);
 }
 
 /* -- what a port owns ------------------------------------------------------ */
 
 typedef void (*buf_fn)(void *ctx, uint32_t idx, uint8_t where);
 
-static bool tx_in_flight(const struct nmc_lring *lr, uint32_t j)
+static bool tx_in_flight(const struct nmc_xsk *x, const struct nmc_kring *kr, uint32_t j, uint32_t n)
 {
-    uint32_t d = nmc_dist(j, lr->kr->hwcur, lr->n);
+    uint32_t d = nmc_dist(j, kr->hwcur, n);
 
-    return lr->xsk && d >= 1 && d <= lr->xsk->inflight;
+    return x && d >= 1 && d <= x->inflight;
 }
 
 static void all_slots(const struct netmap_ring *ring, uint32_t n, buf_fn fn, void *ctx)
@@ -224,44 +346,45 @@ static void slot_range(const struct netmap_ring *ring, uint32_t from, uint32_t t
         fn(ctx, nmc_user_u32(&ring->slot[j].buf_idx), NMC_NIC_BUF_SLOT);
 }
 
-static void bound_ring(struct nmc_lring *lr, uint32_t dir, buf_fn fn, void *ctx)
+/* One ring of the record; x: its queue's AF_XDP socket, or NULL. */
+static void one_ring(const struct netmap_ring *ring, const struct nmc_kring *kr, uint32_t n,
+                     uint32_t dir, const struct nmc_xsk *x, buf_fn fn, void *ctx)
 {
     if (dir == 0) {
-        for (uint32_t j = 0; j < lr->n; j++)
-            fn(ctx, nmc_user_u32(&lr->ring->slot[j].buf_idx),
-               tx_in_flight(lr, j) ? NMC_NIC_BUF_QUEUE : NMC_NIC_BUF_SLOT);
-    } else if (lr->xsk && lr->spare_cap) {       /* AF_XDP RX, stocked: the user's part */
-        uint32_t cur = lr->kr->hwcur, tail = lr->kr->hwtail;
-        if (cur < lr->n && tail < lr->n)
-            slot_range(lr->ring, cur, tail, lr->n, fn, ctx);
-        for (uint32_t k = 0; k < lr->nspare; k++)
-            fn(ctx, lr->spare[k], NMC_NIC_BUF_SPARE);
+        for (uint32_t j = 0; j < n; j++)
+            fn(ctx, nmc_user_u32(&ring->slot[j].buf_idx),
+               tx_in_flight(x, kr, j, n) ? NMC_NIC_BUF_QUEUE : NMC_NIC_BUF_SLOT);
+    } else if (x && x->spare_cap) {     /* AF_XDP RX, stocked: the user's part */
+        uint32_t cur = kr->hwcur, tail = kr->hwtail;
+        if (cur < n && tail < n)
+            slot_range(ring, cur, tail, n, fn, ctx);
+        for (uint32_t k = 0; k < x->nspare; k++)
+            fn(ctx, x->spare[k], NMC_NIC_BUF_SPARE);
     } else {
-        all_slots(lr->ring, lr->n, fn, ctx);
+        all_slots(ring, n, fn, ctx);
     }
 }
 
-/* Every buffer p owns, once each (see the top of this file). */
-static void each_owned(struct nmc_port *p, buf_fn fn, void *ctx)
+/* Every buffer of p's record, once each, with sh its AF_XDP sockets (an
+ * AF_PACKET port: none); see the top of this file. */
+static void each_owned(struct nmc_port *p, const struct nmc_nic_share *sh, buf_fn fn, void *ctx)
 {
     const struct nmc_port_rec *rec = p->rec;
     const struct nmc_nic_state *st = nmc_nic_of(p);
-    uint16_t tag = (uint16_t)(p->hidx + 1);
+    const struct nmc_kring *krs = nmc_krings(p->ctl, &p->g);
 
     for (uint32_t d = 0; d < 2; d++) {
-        uint32_t first = p->holder->first[d], nb = d == 0 ? p->ntx : p->nrx;
         uint32_t nslots = rec->nslots[0][d];
         for (uint32_t k = 0; k < rec->nrings[0][d]; k++) {
             uint32_t obj = rec->first_obj[0][d] + k;
-            if (k >= first && k - first < nb)
-                bound_ring(d == 0 ? &p->tx[k - first] : &p->rx[k - first], d, fn, ctx);
-            else if (obj < p->g.ring_num && nslots <= NMC_MAXSLOTS)
-                all_slots(nmc_ring_obj(p->mem, &p->g, obj), nslots, fn, ctx);
+            const struct nmc_xsk *x = sh && k < sh->nq ? sh->q[k] : NULL;
+            if (obj < p->g.ring_num && nslots <= NMC_MAXSLOTS)
+                one_ring(nmc_ring_obj(p->mem, &p->g, obj), &krs[obj], nslots, d, x, fn, ctx);
         }
     }
-    if (st && st->queued && p->xsk)
+    if (sh && st && st->queued)
         for (uint32_t b = 0; b < st->buf_num; b++)
-            if (st->queued[b] == tag)
+            if (st->queued[b] == sh->tag)
                 fn(ctx, b, NMC_NIC_BUF_QUEUE);
 }
 
@@ -277,13 +400,14 @@ static void reclaim_one(void *arg, uint32_t idx, uint8_t where)
         c->st->queued[idx] = 0;
 }
 
-/* Give every buffer p owns back to the region (its sockets are closed, the
- * region lock is held). */
-void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r)
+/* Give every buffer of p's record back to the region: p is the record's
+ * last port here, sh (NULL for AF_PACKET) its sockets, closed; the region
+ * lock is held. */
+void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh)
 {
-    struct reclaim_ctx c = { r, nmc_nic_of(p), (uint16_t)(p->hidx + 1) };
+    struct reclaim_ctx c = { r, nmc_nic_of(p), sh ? sh->tag : 0 };
 
-    each_owned(p, reclaim_one, &c);
+    each_owned(p, sh, reclaim_one, &c);
 }
 
 struct list_ctx { uint32_t *idx; uint8_t *where; uint32_t cap, buf_num; uint64_t n; };
@@ -310,6 +434,8 @@ int nmc_nic_bufs(struct nmc_port *p, uint32_t *idx, uint8_t *where, uint32_t cap
         return -EINVAL;
     if (nmc_nic_foreign(p))
         return -EOWNERDEAD;
-    each_owned(p, list_one, &c);
+    nmc_nic_lock();
+    each_owned(p, nmc_nic_share_of(p), list_one, &c);
+    nmc_nic_unlock();
     return c.n > INT_MAX ? -EOVERFLOW : (int)c.n;
 }

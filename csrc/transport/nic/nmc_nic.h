@@ -21,7 +21,7 @@
 /* Buffers of a NIC region at least: with AF_XDP the whole pool is the
  * UMEM, claimed and pinned when the first socket registers it (128 MiB
  * of 2048-byte buffers), so it is not the larger default of other regions. */
-#define NMC_NIC_DEF_BUF_NUM 65536u
+#define NMC_NIC_DEF_BUF_NUM NMC_IFREGION_BUF_NUM
 /* The kernel side of a receive queue (XSK RX and FILL rings) holds this
  * many times the netmap ring: a receiver that is descheduled for a moment
  * finds the burst waiting there instead of dropped. */
@@ -33,6 +33,8 @@
  * never share one.  Its ports' AF_XDP sockets all bind to one UMEM, the
  * region's buffer pool (a new socket binds XDP_SHARED_UMEM to one of them,
  * never to a socket of another region).  Changed under nmc_nic_lock(). */
+struct nmc_nic_share;
+
 struct nmc_nic_state {
     struct nmc_nic_state *next;
     dev_t dev;
@@ -40,12 +42,30 @@ struct nmc_nic_state {
     pid_t pid;                  /* the process whose sockets these are */
     struct nmc_port **ports;    /* its NIC ports, each holding a reference */
     int nports, cap;
-    /* Buffer ledger: queued[b] is holder + 1 of the AF_XDP port whose FILL
-     * ring, kernel queue or RX ring holds buffer b (given to FILL, not yet
-     * taken from RX), 0 for any other place.  Written by that port's
-     * syncs; read when it closes (nmc_nic_reclaim) or is listed. */
+    /* Buffer ledger: queued[b] is the tag of the share whose FILL ring,
+     * kernel queue or RX ring holds buffer b (given to FILL, not yet taken
+     * from RX), 0 for any other place.  Written by its ports' syncs; read
+     * when the last closes (nmc_nic_reclaim) or a port is listed. */
     uint16_t *queued;
     uint32_t buf_num;
+    struct nmc_nic_share *shares;   /* AF_XDP: one per NIC record with ports here */
+};
+
+/* The AF_XDP sockets of one NIC record (one interface's rings) in this
+ * process.  Every port of the process that opens the interface with the
+ * same ring count binds that record's rings, as several netmap fds bind
+ * one kring: a queue has one socket, made by the first port that binds it
+ * and used by every port that binds it after; the sockets and every buffer
+ * of the record are given back when the last of those ports closes.
+ * `tag` marks the buffers in the sockets' queues in the state's ledger. */
+struct nmc_nic_share {
+    struct nmc_nic_share *next;
+    uint32_t rec;                   /* the record's index in the region */
+    uint16_t tag;
+    struct nmc_port **users;        /* the AF_XDP ports of this process on the record */
+    int nusers, cap;
+    uint32_t nq;                    /* the record's rings per direction */
+    struct nmc_xsk **q;             /* per ring: its queue's socket, or NULL */
 };
 
 static inline struct nmc_nic_state *nmc_nic_of(const struct nmc_port *p) { return p->tp; }
@@ -58,7 +78,11 @@ void nmc_nic_leave(struct nmc_port *p);
 bool nmc_nic_foreign(const struct nmc_port *p);
 int nmc_nic_umem_peer(const struct nmc_port *p);
 bool nmc_nic_queue_taken(const struct nmc_port *p, uint32_t ifindex, uint32_t queue);
-void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r);
+struct nmc_nic_share *nmc_nic_share_of(const struct nmc_port *p);
+struct nmc_nic_share *nmc_nic_share_join(struct nmc_port *p);
+struct nmc_nic_share *nmc_nic_share_leave(struct nmc_port *p);
+void nmc_nic_share_free(struct nmc_nic_share *sh);
+void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh);
 
 /* pkt.c */
 void nmc_pkt_close_socks(struct nmc_port *p);
@@ -82,5 +106,6 @@ int nmc_nic_poll_fd(struct nmc_port *p);
 void nmc_nic_forget_fds(struct nmc_port *p);
 int nmc_nic_socket(struct nmc_port *p, const struct nmc_pipe_req *req, int domain, int protocol);
 int nmc_nic_hold(struct nmc_port *p, const struct nmc_pipe_req *req);
+int nmc_nic_claim(uint32_t ifindex, uint32_t queue, bool tx, bool exclusive);
 
 #endif /* NMC_NIC_H */

@@ -62,7 +62,8 @@ struct nmc_xring {
     size_t map_len;
 };
 
-/* One AF_XDP socket: one queue of one interface. */
+/* One AF_XDP socket: one queue of one interface, shared by the ports of
+ * the process that bind it (nmc_nic_share). */
 struct nmc_xsk {
     int fd;
     uint32_t ifindex, queue;
@@ -71,6 +72,7 @@ struct nmc_xsk {
     uint32_t bind_flags;
     bool zerocopy, sg;
     uint16_t *queued, tag;          /* the region's buffer ledger, and our mark in it */
+    uint32_t *spare, nspare, spare_cap; /* RX: buffers waiting for FILL room (0 cap: not stocked) */
 };
 
 /* xsk.c */

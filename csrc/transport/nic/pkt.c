@@ -39,6 +39,7 @@
 
 struct nmc_psock {
     int rx_fd, tx_fd;
+    int claim_fd[2];                /* its queue's claims, TX and RX (nmc_nic_claim), or -1 */
     uint8_t *rx_map, *tx_map;
     size_t rx_len, tx_len;
     uint32_t block, in_block;       /* RX cursor: block, packets done in it */
@@ -176,7 +177,10 @@ static void close_pkt(struct nmc_psock *k)
         close(k->rx_fd);
     if (k->tx_fd >= 0)
         close(k->tx_fd);
-    k->rx_fd = k->tx_fd = -1;
+    for (int d = 0; d < 2; d++)
+        if (k->claim_fd[d] >= 0)
+            close(k->claim_fd[d]);
+    k->rx_fd = k->tx_fd = k->claim_fd[0] = k->claim_fd[1] = -1;
     k->rx_map = k->tx_map = NULL;
 }
 
@@ -405,6 +409,24 @@ static int fanout_id(void)
     return (int)((getpid() * 31 + __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED)) & 0xffff);
 }
 
+/* Packet sockets do not exclude each other, so the port claims its rings'
+ * queues: a receive queue has one opener (each would get every frame;
+ * netmap's openers share one ring, these cannot), a transmit queue any
+ * number, each with its own ring, unless one is exclusive (NR_EXCLUSIVE). */
+static int claim_queue(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t k,
+                       struct nmc_psock *pk)
+{
+    bool x = (req->flags & NR_EXCLUSIVE) != 0;
+
+    if (k < p->ntx &&
+        (pk->claim_fd[0] = nmc_nic_claim(req->ifindex, p->holder->first[0] + k, true, x)) < 0)
+        return pk->claim_fd[0];
+    if (k < p->nrx &&
+        (pk->claim_fd[1] = nmc_nic_claim(req->ifindex, p->holder->first[1] + k, false, true)) < 0)
+        return pk->claim_fd[1];
+    return 0;
+}
+
 static int open_queue(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t k,
                       uint32_t nq, int group)
 {
@@ -412,8 +434,10 @@ static int open_queue(struct nmc_port *p, const struct nmc_pipe_req *req, uint32
     struct nmc_psock *pk = &p->pkts[k];
     int err, mtu;
 
-    pk->rx_fd = pk->tx_fd = -1;
+    pk->rx_fd = pk->tx_fd = pk->claim_fd[0] = pk->claim_fd[1] = -1;
     p->npkts++;
+    if ((err = claim_queue(p, req, k, pk)) < 0)
+        return err;
     /* one queue of several: filter by queue; all of several: fanout */
     if ((pk->rx_fd = nmc_nic_socket(p, req, AF_PACKET, htons(ETH_P_ALL))) < 0)
         return pk->rx_fd;
@@ -479,7 +503,7 @@ static void pkt_detach(struct nmc_port *p, struct nmc_region *r)
     nmc_pkt_close_socks(p);
     nmc_nic_unlock();
     if (give_back)
-        nmc_nic_reclaim(p, r);
+        nmc_nic_reclaim(p, r, NULL);
     nmc_nic_leave(p);
     free(p->pkts);
     p->pkts = NULL;

@@ -264,14 +264,14 @@ int nmc_xsk_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     return err;
 }
 
-/* Buffers for the FILL ring; what does not fit waits in lr->spare. */
-static void refill(struct nmc_port *p, struct nmc_lring *lr, const uint32_t *give, uint32_t n)
+/* Buffers for the FILL ring; what does not fit waits in x->spare. */
+static void refill(struct nmc_port *p, struct nmc_xsk *x, const uint32_t *give, uint32_t n)
 {
-    uint32_t in = n ? nmc_xsk_fill(lr->xsk, &p->g, give, n) : 0;
+    uint32_t in = n ? nmc_xsk_fill(x, &p->g, give, n) : 0;
 
-    for (uint32_t k = in; k < n && lr->nspare < lr->spare_cap; k++)
-        lr->spare[lr->nspare++] = give[k];
-    kick_fill(lr->xsk);
+    for (uint32_t k = in; k < n && x->nspare < x->spare_cap; k++)
+        x->spare[x->nspare++] = give[k];
+    kick_fill(x);
 }
 
 /* How many of the `avail` RX descriptors from `cons` end whole packets
@@ -309,10 +309,10 @@ int nmc_xsk_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         if (idx >= 2 && idx < p->g.buf_num)
             give[ngive++] = idx;
     }
-    while (lr->nspare && ngive < NMC_MAXSLOTS)                /* left over last time */
-        give[ngive++] = lr->spare[--lr->nspare];
+    while (x->nspare && ngive < NMC_MAXSLOTS)                 /* left over last time */
+        give[ngive++] = x->spare[--x->nspare];
     kr->hwcur = head;
-    refill(p, lr, give, ngive);
+    refill(p, x, give, ngive);
     cons = *r->consumer;
     avail = whole_packets(r, cons, nmc_load_acq(r->producer) - cons,
                           nmc_dist(kr->hwtail, nmc_prev(kr->hwcur, n), n));

@@ -25,54 +25,86 @@ static uint32_t pow2(uint32_t v)
     return p;
 }
 
-/* Socket for queue q, as p->xsk[p->nxsk]: UMEM (the region's, own or
- * shared), rings, bind. */
-static int make_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t q,
+/* A new socket for queue q on the region's UMEM (own or shared), with its
+ * rings, bound; lock held. */
+static int make_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct nmc_xsk *x,
                     uint32_t nslots)
 {
-    struct nmc_xsk *x = &p->xsk[p->nxsk];
-    int shared, err;
+    int shared = nmc_nic_umem_peer(p), err;
 
-    memset(x, 0, sizeof(*x));
-    x->ifindex = req->ifindex;
-    x->queue = q;
-    x->queued = nmc_nic_of(p)->queued;
-    x->tag = (uint16_t)(p->hidx + 1);
-    x->fd = nmc_nic_socket(p, req, AF_XDP, 0);
-    if (x->fd < 0)
-        return x->fd;
+    if (nmc_nic_queue_taken(p, x->ifindex, x->queue))
+        return -EBUSY;                  /* another record of this process (another ring count) */
+    if (shared < 0 && (err = nmc_xsk_umem_reg(x->fd, p->mem, &p->g)) < 0)
+        return err;
+    if ((err = nmc_xsk_rings(x, pow2(NMC_XSK_RX_FACTOR * nslots), pow2(nslots))) < 0 ||
+        (err = nmc_xsk_bind(x, shared, req->xdp_bind, !req->no_sg)) < 0)
+        return err;
+    if (shared >= 0) {                  /* the owner's bind flags apply */
+        const struct nmc_nic_state *st = nmc_nic_of(p);
+        for (const struct nmc_nic_share *sh = st->shares; sh; sh = sh->next)
+            for (uint32_t k = 0; k < sh->nq; k++)
+                x->sg |= sh->q[k] && sh->q[k] != x && sh->q[k]->sg;
+    }
+    return 0;
+}
+
+/* The socket of ring `ring` of p's record: the one a port of this process
+ * made when it bound the queue, or a new one. */
+static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t ring,
+                     uint32_t nslots, struct nmc_xsk **out)
+{
+    struct nmc_nic_share *sh;
+    struct nmc_xsk *x;
+    int fd, err;
+
     nmc_nic_lock();
-    shared = nmc_nic_umem_peer(p);
-    err = nmc_nic_queue_taken(p, x->ifindex, q) ? -EBUSY : 0;
-    if (err == 0 && shared < 0)
-        err = nmc_xsk_umem_reg(x->fd, p->mem, &p->g);
-    if (err == 0)
-        err = nmc_xsk_rings(x, pow2(NMC_XSK_RX_FACTOR * nslots), pow2(nslots));
-    if (err == 0)
-        err = nmc_xsk_bind(x, shared, req->xdp_bind, !req->no_sg);
-    if (err == 0)
-        p->nxsk++;                      /* under the lock: a fork sees it and closes it */
+    sh = nmc_nic_share_of(p);           /* joined at attach: there while p is */
+    x = sh->q[ring];
+    nmc_nic_unlock();
+    if (x) {
+        if (req->nic_nsocks)
+            p->nic_taken++;             /* a helper's socket per bound queue, in order: unused */
+        *out = x;
+        return 0;
+    }
+    if ((x = calloc(1, sizeof(*x))) == NULL)
+        return -ENOMEM;
+    if ((fd = nmc_nic_socket(p, req, AF_XDP, 0)) < 0) {
+        free(x);
+        return fd;
+    }
+    x->fd = fd;
+    x->ifindex = req->ifindex;
+    x->queue = ring;
+    x->queued = nmc_nic_of(p)->queued;
+    x->tag = sh->tag;
+    nmc_nic_lock();
+    if (sh->q[ring])                    /* another thread's open made it meanwhile */
+        err = -EEXIST;
+    else if ((err = make_xsk(p, req, x, nslots)) == 0)
+        sh->q[ring] = x;                /* under the lock: a fork sees it and closes it */
+    *out = sh->q[ring];
     nmc_nic_unlock();
     if (err < 0) {
         nmc_xsk_close(x);               /* socket, rings: nothing of a failed queue stays */
-        return err;
+        free(x);
+        return err == -EEXIST ? 0 : err;
     }
-    if (shared >= 0) {                  /* the owner's bind flags apply */
-        x->sg = false;
-        for (int i = 0; i < p->nxsk - 1; i++)
-            x->sg |= p->xsk[i].sg;
-    }
-    return err;
+    return 0;
 }
 
 /* Stock the FILL ring with the RX ring's buffers plus new ones, as many as
  * the FILL ring holds; from then on the ring's slots name only what the
- * user holds (nic_state.c), and what does not fit waits in lr->spare. */
+ * user holds (nic_state.c), and what does not fit waits in x->spare.  Once
+ * per socket: a second port binding the ring finds it stocked.  Lock held. */
 static int stock(struct nmc_port *p, struct nmc_region *r, struct nmc_lring *lr)
 {
-    uint32_t n = lr->n, total = lr->xsk->fill.size, *give, *spare, in;
+    struct nmc_xsk *x = lr->xsk;
+    uint32_t n = lr->n, total = x->fill.size, *give, *spare, in;
     int err = -ENOMEM;
 
+    if (x->spare_cap)
+        return 0;
     if (total < n)
         total = n;
     give = calloc(total, sizeof(uint32_t));
@@ -83,11 +115,11 @@ static int stock(struct nmc_port *p, struct nmc_region *r, struct nmc_lring *lr)
         err = nmc_buf_alloc(r, give + n, total - n);
     }
     if (err == 0) {
-        lr->spare = spare;
-        lr->spare_cap = total;
-        in = nmc_xsk_fill(lr->xsk, &p->g, give, total);
+        x->spare = spare;
+        x->spare_cap = total;
+        in = nmc_xsk_fill(x, &p->g, give, total);
         for (uint32_t k = in; k < total; k++)
-            lr->spare[lr->nspare++] = give[k];
+            x->spare[x->nspare++] = give[k];
     } else {
         free(spare);
     }
@@ -106,7 +138,18 @@ static int claim_umem(struct nmc_region *r)
     return err < 0 ? err : nmc_region_claim(r, r->g.buf_pool_ofs - NMC_PAGE, len);
 }
 
-/* After the generic open: one socket per bound queue, FILL stocked. */
+static int join_share(struct nmc_port *p)
+{
+    struct nmc_nic_share *sh;
+
+    nmc_nic_lock();
+    sh = nmc_nic_share_join(p);
+    nmc_nic_unlock();
+    return sh ? 0 : -ENOMEM;
+}
+
+/* After the generic open: the socket of every bound queue (shared with the
+ * other ports of this process on the record), FILL stocked. */
 static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req)
 {
     uint32_t first = p->holder->first[1] < p->holder->first[0] ? p->holder->first[1] : p->holder->first[0];
@@ -118,49 +161,54 @@ static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
     p->kfd = calloc(nq + 2, sizeof(*p->kfd));       /* and the tap of the host rings */
     if (!p->xsk || !p->kfd)
         return -ENOMEM;
-    if ((err = claim_umem(r)) < 0 || (err = nmc_nic_join(p, true)) < 0)
+    if ((err = claim_umem(r)) < 0 || (err = nmc_nic_join(p, true)) < 0 ||
+        (err = join_share(p)) < 0)
         return err;
     for (uint32_t k = 0; k < nq; k++) {
         uint32_t n = hw_rx ? p->rx[k % hw_rx].n : p->tx[k].n;
-        if ((err = make_xsk(p, req, first + k, n)) < 0)
+        if ((err = queue_xsk(p, req, first + k, n, &p->xsk[k])) < 0)
             return err;
-        p->kfd[p->nkfd++] = (struct nmc_kfd){ p->xsk[k].fd, POLLIN | POLLOUT };
+        p->nxsk++;
+        p->kfd[p->nkfd++] = (struct nmc_kfd){ p->xsk[k]->fd, POLLIN | POLLOUT };
         if (k < hw_tx)
-            p->tx[k].xsk = &p->xsk[k];
+            p->tx[k].xsk = p->xsk[k];
         if (k < hw_rx)
-            p->rx[k].xsk = &p->xsk[k];
+            p->rx[k].xsk = p->xsk[k];
     }
-    for (uint32_t i = 0; i < hw_rx; i++)
-        if ((err = stock(p, r, &p->rx[i])) < 0)
-            return err;
-    if ((err = nmc_nic_host_attach(p, req)) < 0)
-        return err;
-    return nmc_nic_hold(p, req);
+    for (uint32_t i = 0; i < hw_rx && err == 0; i++) {
+        nmc_nic_lock();                 /* another thread's open may bind the ring too */
+        err = stock(p, r, &p->rx[i]);
+        nmc_nic_unlock();
+    }
+    if (err == 0)
+        err = nmc_nic_host_attach(p, req);
+    return err < 0 ? err : nmc_nic_hold(p, req);
 }
 
-/* Close the sockets; with the region (region lock held) and in the process
- * that opened the port, give back every buffer the port owns.  Without,
+/* Leave the record's sockets.  The last port of the process on the record
+ * closes them and, with the region (region lock held) and in the process
+ * that opened the port, gives back every buffer of the record.  Without,
  * only this process's resources go (a failed lock: the buffers stay
  * allocated; an inherited port: they are the parent's). */
 static void xsk_detach(struct nmc_port *p, struct nmc_region *r)
 {
     bool give_back = r && !nmc_nic_foreign(p);
+    struct nmc_nic_share *last;
 
     if (!p->xsk)
         return;
     nmc_nic_lock();
-    for (int k = 0; k < p->nxsk; k++)
-        nmc_xsk_close(&p->xsk[k]);
+    last = nmc_nic_share_leave(p);
+    for (uint32_t k = 0; last && k < last->nq; k++)
+        if (last->q[k])
+            nmc_xsk_close(last->q[k]);
     nmc_nic_unlock();
-    if (give_back)
-        nmc_nic_reclaim(p, r);
+    if (last && give_back)
+        nmc_nic_reclaim(p, r, last);
+    nmc_nic_share_free(last);
     nmc_nic_leave(p);
-    for (uint32_t i = 0; i < p->nrx; i++) {
-        free(p->rx[i].spare);
-        p->rx[i].spare = NULL;
-        p->rx[i].nspare = p->rx[i].spare_cap = 0;
+    for (uint32_t i = 0; i < p->nrx; i++)
         p->rx[i].xsk = NULL;
-    }
     for (uint32_t i = 0; i < p->ntx; i++)
         p->tx[i].xsk = NULL;
     free(p->xsk);
@@ -171,7 +219,7 @@ static void xsk_detach(struct nmc_port *p, struct nmc_region *r)
 
 static struct nmc_xsk *xsk_of(struct nmc_port *p, uint32_t k)
 {
-    return p->xsk && k < (uint32_t)p->nxsk ? &p->xsk[k] : NULL;
+    return p->xsk && k < (uint32_t)p->nxsk ? p->xsk[k] : NULL;
 }
 
 int nmc_xsk_fd(struct nmc_port *p, uint32_t k)
@@ -214,7 +262,7 @@ static int xsk_port_fd(struct nmc_port *p)
 {
     if (nmc_nic_foreign(p))
         return -EOWNERDEAD;
-    return p->nxsk == 1 && !nmc_nic_has_tap(p) ? p->xsk[0].fd : nmc_nic_poll_fd(p);
+    return p->nxsk == 1 && !nmc_nic_has_tap(p) ? p->xsk[0]->fd : nmc_nic_poll_fd(p);
 }
 
 /* A ring's sync: its AF_XDP socket's, or the tap's for a host ring. */

@@ -35,6 +35,8 @@
 
 static int null_validate(const struct nmc_pipe_req *req)
 {
+    if (req && req->extmem)
+        return -EOPNOTSUPP;             /* null ports join an existing region only */
     if (!req || req->mem_id == 0)
         return -EINVAL;                 /* "null ports must use an existing allocator" */
     if (req->parent && strlen(req->parent) >= NMC_NAMELEN)

@@ -14,6 +14,7 @@
 #include "nmc_kinds.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -279,13 +280,30 @@ static int count_pipes_of(struct nmc_region *r, const char *parent)
     return n;
 }
 
+/* The region a pipe of an interface joins when its parent has none: this
+ * process's interface region, where its NIC ports live (as in netmap, a
+ * pipe is in its parent's memory: zero-copy with the NIC port).  NULL for
+ * other parents, and when the open asked for a region (@share, @extmem). */
+static const struct nmc_pipe_req *interface_home(const struct nmc_pipe_req *req,
+                                                 struct nmc_pipe_req *home, char *name, size_t len)
+{
+    if (req->mem_id || req->extmem || if_nametoindex(req->parent) == 0)
+        return NULL;
+    nmc_ifregion_name(name, len);
+    *home = (struct nmc_pipe_req){ .parent = name, .buf_size = req->buf_size, .spin_us = -1,
+                                   .buf_num = req->buf_num ? req->buf_num : NMC_IFREGION_BUF_NUM };
+    return home;
+}
+
 /* The pipe's region (its parent's) and its record, created if needed. */
 static int pipe_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
                         uint32_t *port)
 {
+    struct nmc_pipe_req home;
+    char name[32];
     int pi, err;
 
-    if ((err = nmc_get_region(rundir, req, r)) < 0)
+    if ((err = nmc_get_region_home(rundir, req, interface_home(req, &home, name, sizeof(name)), r)) < 0)
         return err;
     pi = pipe_find(r, req->parent, req->pipe_id);
     if (pi >= 0) {

@@ -168,8 +168,8 @@ static int port_on_switch(const char *rundir, struct nmc_swmap *m, const char *n
 /* "valeX:Y" is either a port the switch already has (ephemeral, or a
  * persistent port attached under that name), or a new ephemeral port.
  * Each open also reclaims a few ports nobody holds. */
-static int vale_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
-                        uint32_t *port)
+static int vale_find_or_create(const char *rundir, const struct nmc_pipe_req *req,
+                               struct nmc_region *r, uint32_t *port)
 {
     char sw[NMC_SW_NAMELEN];
     struct nmc_swmap m;
@@ -201,6 +201,16 @@ static int vale_resolve(const char *rundir, const struct nmc_pipe_req *req, stru
         return 0;
     }
     return create_on_switch(rundir, req, r, port);
+}
+
+/* The port, in the region asked for (@share's mem_id, @extmem's file) if
+ * the open asked for one: an existing port elsewhere is -EINVAL. */
+static int vale_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
+                        uint32_t *port)
+{
+    int err = vale_find_or_create(rundir, req, r, port);
+
+    return err < 0 ? err : nmc_region_wanted(rundir, req, r);
 }
 
 /* A port nobody holds is about to be freed: take it off its switch. */

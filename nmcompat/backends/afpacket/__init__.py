@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import errno
 import socket
+from contextlib import ExitStack
 
 from nmcompat import _space, config
 from nmcompat._ffi import ffi, lib, os_error
-from contextlib import ExitStack
-
 from nmcompat._portspec import NR_TX_RINGS_ONLY
 from nmcompat.backends._base import Opened, Probe
 from nmcompat.backends._host import open_host_side
 from nmcompat.backends._nic import HOST_MODES, NicBackend
+
+_BUSY = ("a receive queue it binds on {ifname} is bound by another emulated port, of this or "
+         "another process (packet sockets would each get every frame: one port per receive "
+         "queue), or a transmit queue it binds is held with NR_EXCLUSIVE (/x), or it asks for "
+         "NR_EXCLUSIVE on a transmit queue another port holds")
 
 
 class AfpacketBackend(NicBackend):
@@ -51,6 +55,8 @@ class AfpacketBackend(NicBackend):
             req.nic_tap_fd = side.tap_fd
             out = ffi.new("struct nmc_port **")
             rc = lib.nmc_pkt_open(req, out)
+            if rc == -errno.EBUSY:
+                raise os_error(errno.EBUSY, "open", spec.text, _BUSY.format(ifname=spec.name))
             if rc < 0:
                 raise os_error(-rc, "open", spec.text, _space.detail(-rc, options))
             undo.pop_all()

@@ -12,8 +12,11 @@ from nmcompat.errors import BackendUnusable, errno_class
 from nmcompat.backends.afxdp._attach import attach_program, release_program
 
 _HINTS = {
-    errno.EBUSY: "queue {q} of {ifname} already has an AF_XDP socket (another port, or one "
-                 "still being released: retry)",
+    errno.EBUSY: "queue {q} of {ifname} already has an AF_XDP socket: another process holds it "
+                 "(a queue's sockets must share one UMEM, and each process's NIC ports have their "
+                 "own), a port of this process holds it with another ring count, a port holds its "
+                 "rings with NR_EXCLUSIVE (/x) or this open asks for NR_EXCLUSIVE beside it, or a "
+                 "closed socket is still being released (retry)",
     errno.EINVAL: "queue {q} does not exist on {ifname}, or the ring geometry was refused",
     errno.EOPNOTSUPP: "zero-copy is not supported by {ifname} (use zerocopy=None or False)",
     errno.EPERM: "AF_XDP needs root (CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF)",

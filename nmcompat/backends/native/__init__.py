@@ -11,7 +11,8 @@ import os
 from typing import ClassVar, FrozenSet
 
 from nmcompat.backends._base import CONF_KEYS, Backend, Opened, Probe
-from nmcompat.backends.native import _ctrl
+from nmcompat.backends import _memopts
+from nmcompat.backends.native import _ctrl, _extmem
 from nmcompat.backends.native._port import NativeHandle, NativePort
 from nmcompat.errors import os_error
 
@@ -24,6 +25,24 @@ _DETAILS = {
                   "host rings on a port without them, or a pipe limit)",
     errno.ENOMEM: "the netmap module has no memory for it (a VALE switch full, or buffers)",
 }
+
+
+def _share_mem_id(fd: int, spec) -> int:
+    """@share=PORT: the mem_id netmap answers for PORT (PORT_INFO_GET, as
+    libnetmap's nmreq_get_mem_id); without @share, the name's @N (0: none)."""
+    if spec.share is None:
+        return spec.mem_id
+    from nmcompat import _portspec
+    info = _ctrl.NmreqPortInfoGet()
+    err = _ctrl.control(fd, _ctrl.NETMAP_REQ_PORT_INFO_GET, _portspec.parse(spec.share).name.encode(),
+                        info)
+    if err:
+        raise os_error(err, "open", spec.text, f"@share={spec.share}: NETMAP_REQ_PORT_INFO_GET: "
+                       + os.strerror(err))
+    if spec.mem_id and spec.mem_id != info.nr_mem_id:
+        raise os_error(errno.EINVAL, "open", spec.text, f"@share={spec.share} is memory "
+                       f"{info.nr_mem_id}, not @{spec.mem_id}")
+    return info.nr_mem_id
 
 
 class NativeBackend(Backend):
@@ -48,14 +67,20 @@ class NativeBackend(Backend):
             fd = os.open(_ctrl.DEVICE, os.O_RDWR | os.O_CLOEXEC)
         except OSError as exc:
             raise os_error(exc.errno, "open", spec.text, f"{exc.strerror} ({_ctrl.DEVICE})") from None
+        opt = mem = None
         try:
+            if spec.extmem is not None:
+                opt, mem = _extmem.option(spec)
             err, reply = _ctrl.register(fd, spec.name, spec.mode, spec.ringid, spec.flags,
-                                        spec.mem_id, options.get("extra_bufs", 0),
-                                        options.get("conf") or {})
+                                        _share_mem_id(fd, spec), options.get("extra_bufs", 0),
+                                        options.get("conf") or {}, opt)
             if err:
+                why = _memopts.extmem_detail(spec, -err) if opt and opt.nro_status else ""
                 raise os_error(err, "open", spec.text, "NETMAP_REQ_REGISTER: "
-                               + _DETAILS.get(err, os.strerror(err)))
-            return Opened(NativeHandle(fd, spec, reply))
+                               + (why or _DETAILS.get(err, os.strerror(err))))
+            return Opened(NativeHandle(fd, spec, reply, mem))
         except BaseException:
             os.close(fd)
+            if mem is not None:
+                mem.close()
             raise

@@ -51,23 +51,25 @@ assert ctypes.sizeof(NmreqHeader) == 88 and ctypes.sizeof(NmreqRegister) == 56
 assert ctypes.sizeof(NmreqPortInfoGet) == 32
 
 
-def control(fd: int, reqtype: int, name: bytes, body: ctypes.Structure) -> int:
-    """One NIOCCTRL request on fd; 0 or the errno (the body is filled in)."""
+def control(fd: int, reqtype: int, name: bytes, body: ctypes.Structure, options=None) -> int:
+    """One NIOCCTRL request on fd, with an option chain (its first option
+    structure); 0 or the errno (the body is filled in)."""
     hdr = NmreqHeader(nr_version=NETMAP_API, nr_reqtype=reqtype, nr_name=name,
-                      nr_body=ctypes.addressof(body))
+                      nr_body=ctypes.addressof(body),
+                      nr_options=0 if options is None else ctypes.addressof(options))
     if _libc.ioctl(fd, NIOCCTRL, ctypes.addressof(hdr)) == 0:
         return 0
     return ctypes.get_errno() or errno.EIO
 
 
 def register(fd: int, name: str, mode: int, ringid: int, flags: int, mem_id: int,
-             extra_bufs: int, conf: dict) -> "tuple[int, NmreqRegister]":
+             extra_bufs: int, conf: dict, options=None) -> "tuple[int, NmreqRegister]":
     """NETMAP_REQ_REGISTER of name on fd: (0 or the errno, the reply)."""
     reg = NmreqRegister(nr_mode=mode, nr_ringid=ringid, nr_flags=flags, nr_mem_id=mem_id,
                         nr_extra_bufs=extra_bufs)
     for key in ("tx_slots", "rx_slots", "tx_rings", "rx_rings", "host_tx_rings", "host_rx_rings"):
         setattr(reg, f"nr_{key}", conf.get(key, 0))
-    return control(fd, NETMAP_REQ_REGISTER, name.encode(), reg), reg
+    return control(fd, NETMAP_REQ_REGISTER, name.encode(), reg, options), reg
 
 
 def device_answers(path: str = DEVICE, need_node: bool = True) -> Optional[str]:

@@ -23,10 +23,11 @@ class NativeHandle:
     """The registered descriptor and the kernel's REGISTER reply; a second
     descriptor (an eventfd) lets close() end a poll() of another thread."""
 
-    def __init__(self, fd: int, spec, reply) -> None:
+    def __init__(self, fd: int, spec, reply, extmem=None) -> None:
         self.fd = fd
         self.spec = spec
         self.reply = reply
+        self.extmem = extmem            # @extmem: the program's mapping is the memory
         self.bell = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self.view = ffi.new("struct nmc_rings *")      # no ring until view_of()
 
@@ -125,7 +126,7 @@ class NativePort(Port):
         """Map the descriptor; read the buffer geometry from a bound ring
         (netmap's memory ends with the buffer pool) and build the view of
         the bound rings the engine's loops work on (send, recv, ...)."""
-        mem = Memory(DEVICE, self.info.memsize, self.name, fd=self._h.fd)
+        mem = self._h.extmem or Memory(DEVICE, self.info.memsize, self.name, fd=self._h.fd)
         nifp = mem.cast("struct netmap_if *", self.info.nr_offset)
         ntx = int(nifp.ni_tx_rings + nifp.ni_host_tx_rings)
         ofs = mem.array("<i8", ntx + int(nifp.ni_rx_rings + nifp.ni_host_rx_rings),
