@@ -236,3 +236,22 @@ def test_status_lists_the_tc_programs(nic, netns, rundir):
     assert [n for (ifname, hook), names in tcx.items() if hook == "ingress" and ifname != "va"
             for n in names] == ["nmc_host_inject"]
     assert tcx.get(("va", "ingress"), []) == (["nmc_nic_cutoff"] if backend == "afpacket" else [])
+
+
+def _nic_then_host(backend, xdp_mode):
+    nic_port = nic_support.open_nic("netmap:va", backend, xdp_mode)
+    try:
+        host = open_port("netmap:va^", backend, xdp_mode)
+        try:
+            return list(host.info.bound_rx), host.info.host_rx_rings, bool(host.info.host_tap)
+        finally:
+            host.close()
+    finally:
+        nic_port.close()
+
+
+def test_host_rings_beside_an_open_nic_port(nic, netns):
+    """va^ opened after va in one process gets a record of its own (the
+    NIC port's, shared by other openers of its queues, has no host rings)."""
+    backend, xdp_mode = nic
+    assert netns.run(_nic_then_host, backend, xdp_mode) == ([1], 1, True)
