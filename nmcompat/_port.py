@@ -60,6 +60,7 @@ class PortInfo:
     multibuffer: Optional[bool] = None      # frames larger than a buffer as NS_MOREFRAG chains
     queues: tuple = ()
     xdp_fallback_reason: str = ""           # why "auto" did not get drv mode
+    host_tap: str = ""                      # NIC ports with host rings: the tap they own
     why: str = ""                           # why this backend (admode, and what failed before it)
 
 

@@ -130,6 +130,8 @@ int nmc_port_info(const struct nmc_port *p, struct nmc_port_info *info)
     info->nr_memsize = p->g.memsize;
     info->nr_tx_rings = (uint16_t)p->nifp->ni_tx_rings;
     info->nr_rx_rings = (uint16_t)p->nifp->ni_rx_rings;
+    info->nr_host_tx_rings = (uint16_t)p->rec->nhost[0];
+    info->nr_host_rx_rings = (uint16_t)p->rec->nhost[1];
     info->nr_tx_slots = p->rec->nslots[p->end][0];
     info->nr_rx_slots = p->rec->nslots[p->end][1];
     info->nr_mem_id = p->mem_id;

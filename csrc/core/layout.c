@@ -53,6 +53,7 @@ static const uint64_t facts[] = {
     FIELD(struct nmc_port_rec, nrings), FIELD(struct nmc_port_rec, nslots),
     FIELD(struct nmc_port_rec, first_obj), FIELD(struct nmc_port_rec, sw),
     FIELD(struct nmc_port_rec, sw_port), FIELD(struct nmc_port_rec, attach_gen),
+    FIELD(struct nmc_port_rec, nhost),
     FIELD(struct nmc_port_rec, gen), FIELD(struct nmc_port_rec, mon_port),
     FIELD(struct nmc_port_rec, mon_end), FIELD(struct nmc_port_rec, mon_flags),
     FIELD(struct nmc_port_rec, mon_gen),

@@ -152,6 +152,7 @@ struct nmc_port_rec {
     char sw[NMC_NAMELEN];           /* VALE: switch name, e.g. "vale0" */
     uint32_t sw_port;               /* VALE: index in the switch */
     uint32_t attach_gen;            /* VALE: bumped by attach/detach */
+    uint32_t nhost[2];              /* NIC: host rings per direction (tx, rx), the last of nrings */
     uint64_t gen;
     /* monitors (monitor.c): the port record, end and generation watched,
      * and the NR_MONITOR_* / NR_ZCOPY_MON flags of the monitor */
@@ -209,10 +210,12 @@ struct nmc_lring {
     struct nmc_psock *pkt;          /* emulated NIC ports: the AF_PACKET sockets of this queue */
     uint64_t tx_dropped;            /* NIC TX: slots that could not be sent */
     bool tx_in_drop;                /* NIC TX: inside a chain being dropped */
+    bool host;                      /* NIC: a host ring, synced through the port's tap (host.c) */
 };
 
 struct nmc_xsk;
 struct nmc_psock;
+struct nmc_nic_host;
 struct nmc_transport_ops;
 
 /* A process-local handle on one open port. */
@@ -247,6 +250,8 @@ struct nmc_port {
     int nkfd;
     uint32_t nic_taken;             /* NIC ports: sockets taken from the request's nic_socks */
     int nic_hold;                   /* NIC ports: the request's nic_hold_fd, duplicated, + 1 (0: none) */
+    struct nmc_nic_host *nic_host;  /* NIC ports with host rings: their tap (host.c) */
+    bool fwd_pending;               /* transparent mode put frames on NIC TX rings: txsync again */
     char rundir[160];
     char name[2 * NMC_NAMELEN + 2];
 };

@@ -35,10 +35,36 @@ static uint32_t end_rings(const struct nmc_port_rec *rec, uint32_t e, uint32_t d
     return rec->nrings[e][dir];
 }
 
-static int bind_range(const struct nmc_pipe_req *req, uint32_t ntx, uint32_t nrx,
+/* The rings of a host-ring mode (netmap order: host rings after the
+ * nhw hardware rings; nhost[d] host rings in direction d).  ONE_SW: ring
+ * ringid of each direction that has it, else its first (netmap_interp_ringid). */
+static int host_range(const struct nmc_pipe_req *req, uint32_t nhw, const uint32_t nhost[2],
                       uint32_t first[2], uint32_t last[2])
 {
-    if (req->mode == NR_REG_ALL_NIC) {
+    if (nhost[0] == 0 || nhost[1] == 0)
+        return -EINVAL;                 /* a port without host rings */
+    if (req->mode == NR_REG_ONE_SW && req->ringid >= nhost[0] && req->ringid >= nhost[1])
+        return -EINVAL;
+    for (int d = 0; d < 2; d++) {
+        first[d] = req->mode == NR_REG_NIC_SW ? 0 : nhw;
+        last[d] = nhw + nhost[d];
+        if (req->mode == NR_REG_ONE_SW) {
+            first[d] = nhw + (req->ringid < nhost[d] ? req->ringid : 0);
+            last[d] = first[d] + 1;
+        }
+    }
+    return 0;
+}
+
+static int bind_range(const struct nmc_pipe_req *req, uint32_t ntx, uint32_t nrx, const uint32_t nhost[2],
+                      uint32_t first[2], uint32_t last[2])
+{
+    ntx -= nhost[0];                    /* the hardware rings */
+    nrx -= nhost[1];
+    if (req->mode == NR_REG_SW || req->mode == NR_REG_NIC_SW || req->mode == NR_REG_ONE_SW) {
+        if (ntx != nrx || host_range(req, ntx, nhost, first, last) < 0)
+            return -EINVAL;
+    } else if (req->mode == NR_REG_ALL_NIC) {
         first[0] = first[1] = 0;
         last[0] = ntx;
         last[1] = nrx;
@@ -50,7 +76,7 @@ static int bind_range(const struct nmc_pipe_req *req, uint32_t ntx, uint32_t nrx
         last[0] = first[0] + 1;
         last[1] = first[1] + 1;
     } else {
-        return -EINVAL;                 /* pipes take ALL_NIC or ONE_NIC only */
+        return -EINVAL;                 /* pipes take ALL_NIC or ONE_NIC only, NICs also host modes */
     }
     if (req->flags & NR_RX_RINGS_ONLY)
         last[0] = first[0];
@@ -96,6 +122,8 @@ static int make_nifp(struct nmc_region *r, struct nmc_holder *hd, const struct n
 {
     uint8_t *mem = r->mem;
     uint32_t ntx = end_rings(rec, end, 0), nrx = end_rings(rec, end, 1);
+    uint32_t htx = rec->nhost[0], hrx = rec->nhost[1];
+    uint32_t rx_base = htx + hrx ? ntx : ntx + 1;       /* else one fake host ring */
     uint64_t size = sizeof(struct netmap_if) + sizeof(ssize_t) * (ntx + 1 + nrx + 1);
     uint32_t units = (uint32_t)((size + NMC_IF_UNIT - 1) / NMC_IF_UNIT), head = 0;
     int64_t unit = nmc_bits_alloc_run(if_map(r), r->g.if_units, units);
@@ -115,16 +143,16 @@ static int make_nifp(struct nmc_region *r, struct nmc_holder *hd, const struct n
     memset(nifp, 0, units * NMC_IF_UNIT);
     nmc_copy_name((char *)nifp->ni_name, sizeof(nifp->ni_name), name);
     *(uint32_t *)&nifp->ni_flags = NI_PRIV_MEM;
-    *(uint32_t *)&nifp->ni_tx_rings = ntx;
-    *(uint32_t *)&nifp->ni_rx_rings = nrx;
-    *(uint32_t *)&nifp->ni_host_tx_rings = 1;    /* fake host rings: ring_ofs 0 */
-    *(uint32_t *)&nifp->ni_host_rx_rings = 1;
+    *(uint32_t *)&nifp->ni_tx_rings = ntx - htx;
+    *(uint32_t *)&nifp->ni_rx_rings = nrx - hrx;
+    *(uint32_t *)&nifp->ni_host_tx_rings = htx + hrx ? htx : 1;   /* else fake: ring_ofs 0 */
+    *(uint32_t *)&nifp->ni_host_rx_rings = htx + hrx ? hrx : 1;
     nifp->ni_bufs_head = head;
     ofs = (ssize_t *)nifp->ring_ofs;
     for (uint32_t k = hd->first[0]; k < hd->last[0]; k++)
         ofs[k] = (ssize_t)((uint8_t *)nmc_ring_obj(mem, &r->g, ring_obj(rec, end, 0, k)) - (uint8_t *)nifp);
     for (uint32_t k = hd->first[1]; k < hd->last[1]; k++)
-        ofs[ntx + 1 + k] = (ssize_t)((uint8_t *)nmc_ring_obj(mem, &r->g, ring_obj(rec, end, 1, k)) - (uint8_t *)nifp);
+        ofs[rx_base + k] = (ssize_t)((uint8_t *)nmc_ring_obj(mem, &r->g, ring_obj(rec, end, 1, k)) - (uint8_t *)nifp);
     hd->nifp_unit = (uint32_t)unit;
     hd->nifp_units = units;
     hd->extra_bufs = extra;
@@ -220,7 +248,8 @@ static int open_port(const struct nmc_pipe_req *req, const char *rundir, struct 
         err = -EPROTO;                  /* a record of a kind this build does not know */
         goto fail;
     }
-    if ((err = bind_range(req, end_rings(rec, req->role, 0), end_rings(rec, req->role, 1), first, last)) < 0 ||
+    if ((err = bind_range(req, end_rings(rec, req->role, 0), end_rings(rec, req->role, 1), rec->nhost,
+                          first, last)) < 0 ||
         (err = check_exclusive(&r, port, req->role, req->flags, first, last)) < 0 ||
         (err = h = take_holder(&r)) < 0)
         goto fail;

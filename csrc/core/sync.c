@@ -177,6 +177,10 @@ static int check_ready(struct nmc_port *p, int events)
         err = nmc_txsync(p);
     if ((err == 0 || err == -EINVAL) && (events & POLLIN))
         err = nmc_rxsync(p);
+    if (p->fwd_pending && (err == 0 || err == -EINVAL)) {  /* transparent mode, host -> NIC */
+        p->fwd_pending = false;
+        err = nmc_txsync(p);
+    }
     if (err < 0 && err != -EINVAL) {
         p->err_pending = false;
         return err;

@@ -116,10 +116,9 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
         return -EBUSY;
     if (mode != NR_REG_NULL && (err = resolve(name, &t)) < 0)
         return err;
-    if (mode != NR_REG_NULL && mode != NR_REG_ALL_NIC && mode != NR_REG_ONE_NIC)
-        return names_nic(&t) && (mode == NR_REG_SW || mode == NR_REG_NIC_SW) ? -EOPNOTSUPP  /* host rings */
-                                                                  : -EINVAL;    /* pipe modes, unknown;
-                                                                                   host rings on pipes, VALE */
+    if (mode != NR_REG_NULL && mode != NR_REG_ALL_NIC && mode != NR_REG_ONE_NIC &&
+        !(names_nic(&t) && (mode == NR_REG_SW || mode == NR_REG_NIC_SW || mode == NR_REG_ONE_SW)))
+        return -EINVAL;                 /* pipe modes, unknown; host rings on pipes, VALE */
     req.mode = mode == NR_REG_NULL ? NR_REG_ALL_NIC : mode;  /* a null port binds every ring
                                                                (netmap_interp_ringid) */
     req.ringid = reg->nr_ringid;
@@ -131,6 +130,8 @@ static int do_register_locked(int fd, struct nmd_file *f, const char *name, stru
     req.rx_rings = reg->nr_rx_rings;
     req.tx_slots = reg->nr_tx_slots;
     req.rx_slots = reg->nr_rx_slots;
+    req.host_tx_rings = reg->nr_host_tx_rings;     /* NIC ports only (their host rings) */
+    req.host_rx_rings = reg->nr_host_rx_rings;
     req.extra_bufs = reg->nr_extra_bufs;
     if (mode == NR_REG_NULL)
         req.parent = name;              /* a new null port in region nr_mem_id: "null:<name>" */

@@ -6,7 +6,8 @@
  * by the program's admode, creates the kernel sockets and attaches (or
  * joins) the XDP program, and hands them over with SCM_RIGHTS.  Here the
  * engine opens the port on them (nmc_xsk_open / nmc_pkt_open with
- * req->nic_socks: UMEM = this process's NIC region, rings, bind), and the
+ * req->nic_socks: UMEM = this process's NIC region, rings, bind; with host
+ * rings the tap, and the TCX links the port keeps), and the
  * control plane puts the bound sockets in the XDP program's XSKMAP.  From
  * then on the port is this process's alone: syncs and polls never reach the
  * server, and the port holds the XDP link, so the program stays attached
@@ -26,7 +27,8 @@
 
 #define SERVER_ENV "NMCOMPAT_EXEC_SOCKET"
 #define MAX_FDS 250                     /* per message, as the server sends them */
-#define MAX_GRANT (2 * 256 + 1)         /* two sockets per queue and the XDP link */
+#define MAX_LINKS 4                     /* TCX links of the host side and cut-off */
+#define MAX_GRANT (2 * 256 + 2 + MAX_LINKS)     /* two sockets per queue, the XDP link, a tap, links */
 
 static const char *const passed_env[] = {
     "NMCOMPAT_ADMODE", "NMCOMPAT_BACKEND", "NMCOMPAT_SLOTS", "NMCOMPAT_GENERIC_RINGSIZE",
@@ -35,7 +37,7 @@ static const char *const passed_env[] = {
 
 struct grant {
     char backend[16];
-    unsigned queues, nsocks, slots, hold;
+    unsigned queues, nsocks, slots, hold, tap, nlinks;
     int fds[MAX_GRANT];
     unsigned nfds;
 };
@@ -71,8 +73,9 @@ static int send_text(int s, const char *text)
 static int send_request(int s, const char *verb, const char *ifname, const struct nmc_pipe_req *req)
 {
     char msg[2048];
-    int n = snprintf(msg, sizeof(msg), "%s\nname=%s\nmode=%u\nringid=%u", verb, ifname,
-                     req->mode, req->ringid);
+    int n = snprintf(msg, sizeof(msg), "%s\nname=%s\nmode=%u\nringid=%u\nhost_rings=%u", verb,
+                     ifname, req->mode, req->ringid,
+                     req->host_tx_rings > req->host_rx_rings ? req->host_tx_rings : req->host_rx_rings);
 
     for (size_t i = 0; i < sizeof(passed_env) / sizeof(passed_env[0]); i++) {
         const char *v = getenv(passed_env[i]);
@@ -133,13 +136,14 @@ static int read_grant(int s, struct grant *g)
         return err;
     if (strncmp(text, "ok ", 3) != 0)
         return refusal(text);
-    if (sscanf(text, "ok %15s %u %u %u %u", g->backend, &g->queues, &g->nsocks, &g->slots,
-               &g->hold) != 5 || g->nsocks + g->hold > MAX_GRANT)
+    if (sscanf(text, "ok %15s %u %u %u %u %u %u", g->backend, &g->queues, &g->nsocks, &g->slots,
+               &g->hold, &g->tap, &g->nlinks) != 7 || g->hold > 1 || g->tap > 1 ||
+        g->nlinks > MAX_LINKS || g->nsocks + g->hold + g->tap + g->nlinks > MAX_GRANT)
         return -EPROTO;
-    while (g->nfds < g->nsocks + g->hold)
+    while (g->nfds < g->nsocks + g->hold + g->tap + g->nlinks)
         if ((err = recv_part(s, text, sizeof(text), g)) < 0)
             return err;
-    return g->nfds == g->nsocks + g->hold ? 0 : -EPROTO;
+    return g->nfds == g->nsocks + g->hold + g->tap + g->nlinks ? 0 : -EPROTO;
 }
 
 static int open_granted(const char *ifname, struct nmc_pipe_req *req, const struct grant *g,
@@ -151,6 +155,9 @@ static int open_granted(const char *ifname, struct nmc_pipe_req *req, const stru
     req->nic_socks = g->fds;
     req->nic_nsocks = g->nsocks;
     req->nic_hold_fd = g->hold ? g->fds[g->nsocks] : -1;
+    req->nic_tap_fd = g->tap ? g->fds[g->nsocks + g->hold] : -1;       /* host rings */
+    req->nic_host_holds = g->fds + g->nsocks + g->hold + g->tap;        /* TCX links */
+    req->nic_host_nholds = g->nlinks;
     if (g->slots && !req->tx_slots)
         req->tx_slots = g->slots;
     if (g->slots && !req->rx_slots)

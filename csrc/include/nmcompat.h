@@ -78,6 +78,21 @@ struct nmc_pipe_req {
     const int *nic_socks;
     uint32_t nic_nsocks;
     int32_t nic_hold_fd;
+    /* NIC ports whose mode binds host rings (NR_REG_SW, NR_REG_NIC_SW,
+     * NR_REG_ONE_SW): a tap device's descriptor (non-blocking, IFF_TAP |
+     * IFF_NO_PI) that carries the host stack's frames; the engine takes a
+     * duplicate.  Reading it fills the host RX ring, the host TX ring is
+     * written to it (transport/nic/host.c). */
+    int32_t nic_tap_fd;
+    /* NIC ports: descriptors the port keeps open while it is (the TCX links
+     * of its host side and stack cut-off, when exec's control plane made
+     * them; at most 4); the engine takes duplicates. */
+    const int *nic_host_holds;
+    uint32_t nic_host_nholds;
+    /* NIC ports: host rings per direction (netmap's nr_host_tx_rings and
+     * nr_host_rx_rings; at most 64).  0: one with a host-ring mode, none
+     * otherwise.  All of them share the port's tap. */
+    uint32_t host_tx_rings, host_rx_rings;
     /* non-NULL: a region this open creates is built in this file (with
      * it, an existing region of the port must be that file's: -EINVAL) */
     const struct nmc_extmem *extmem;
@@ -177,6 +192,16 @@ struct nmc_pkt_info {
 };
 int nmc_pkt_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 int nmc_pkt_info(struct nmc_port *port, uint32_t k, struct nmc_pkt_info *info);
+
+/* The host stack's side of a NIC port (either kind): its tap (-1 when it
+ * has none), frames of the host RX ring cut (longer than 64 buffers), and
+ * transparent mode's frames forwarded up to the stack and down onto the
+ * NIC TX rings.  -EINVAL for a port that is no NIC port. */
+struct nmc_host_info {
+    int tap_fd;
+    uint64_t rx_truncated, fwd_up, fwd_down;
+};
+int nmc_host_info(struct nmc_port *port, struct nmc_host_info *info);
 
 /* Every buffer a NIC port (either kind) owns, each once: the first `cap`
  * indexes into idx[], and where each is into where[] (may be NULL).

@@ -10,7 +10,7 @@ import socket
 import struct
 from typing import ClassVar, List, Tuple
 
-from nmcompat._portspec import NR_REG_ALL_NIC, NR_REG_ONE_NIC
+from nmcompat._portspec import NR_REG_ALL_NIC, NR_REG_NIC_SW, NR_REG_ONE_NIC, NR_REG_ONE_SW, NR_REG_SW
 from nmcompat.backends import _memopts
 from nmcompat.backends._base import Backend
 from nmcompat.backends._request import request
@@ -19,10 +19,8 @@ from nmcompat.errors import OptionError, os_error
 
 class NicBackend(Backend):
     """A backend for ``netmap:ifname[-k]``: one ring pair per queue."""
-    conf_takes = frozenset(("tx_slots", "rx_slots"))
-    conf_why: ClassVar[str] = "a NIC port has one TX and one RX ring per queue of the interface, "\
-                              "and its host rings are not reachable here"
-    host_rings_reason: ClassVar[str] = "host rings ('^', '*') are not reachable"
+    conf_takes = frozenset(("tx_slots", "rx_slots", "host_tx_rings", "host_rx_rings"))
+    conf_why: ClassVar[str] = "a NIC port has one TX and one RX ring per queue of the interface"
 
     def validate(self, spec, options: dict) -> None:
         super().validate(spec, options)
@@ -32,11 +30,15 @@ class NicBackend(Backend):
             raise OptionError(spec.text, "@mem_id", "a NIC port lives in its process's NIC "
                               "region; a memory id cannot be chosen", unused=True)
 
-    def interface(self, spec) -> Tuple[int, int]:
+    def interface(self, spec, host_rings: int = 0) -> Tuple[int, int]:
         """(ifindex, queue count) of spec's interface, after checking that
-        the name binds NIC rings this interface has."""
-        if spec.mode not in (NR_REG_ALL_NIC, NR_REG_ONE_NIC):
-            raise os_error(errno.EOPNOTSUPP, "open", spec.text, self.host_rings_reason)
+        the name binds rings this interface has (host_rings per direction
+        at most, 0: one)."""
+        if spec.mode not in (NR_REG_ALL_NIC, NR_REG_ONE_NIC) + HOST_MODES:
+            raise os_error(errno.EINVAL, "open", spec.text, f"ring mode {spec.mode} is not one of netmap's")
+        if spec.mode == NR_REG_ONE_SW and spec.ringid >= (host_rings or 1):
+            raise os_error(errno.EINVAL, "open", spec.text,
+                           f"{spec.name} has {host_rings or 1} host ring(s) per direction at most")
         try:
             ifindex = socket.if_nametoindex(spec.name)
         except OSError:
@@ -53,7 +55,28 @@ class NicBackend(Backend):
         req = request(spec, spec.name, options, keep)
         req.tx_rings = req.rx_rings = nq
         req.ifindex = ifindex
+        req.nic_tap_fd = -1
+        conf = options.get("conf") or {}
+        req.host_tx_rings = conf.get("host_tx_rings", 0)
+        req.host_rx_rings = conf.get("host_rx_rings", 0)
         return req
+
+    @staticmethod
+    def host_rings(options: dict) -> int:
+        """The larger host ring count of @conf (0: none given)."""
+        conf = options.get("conf") or {}
+        return max(conf.get("host_tx_rings", 0), conf.get("host_rx_rings", 0))
+
+    @staticmethod
+    def hw_queues(spec, nq: int) -> Tuple[int, ...]:
+        """The interface queues whose NIC rings spec binds."""
+        if spec.mode == NR_REG_ONE_NIC:
+            return (spec.ringid,)
+        return tuple(range(nq)) if spec.mode in (NR_REG_ALL_NIC, NR_REG_NIC_SW) else ()
+
+
+#: The ring modes that bind host rings (netmap.md §1.10).
+HOST_MODES = (NR_REG_SW, NR_REG_NIC_SW, NR_REG_ONE_SW)
 
 
 def queue_count(ifname: str) -> int:

@@ -3,8 +3,9 @@
 What is understood:
 
 - program sections ``xdp`` and ``xdp.frags`` (the second is loaded with
-  ``BPF_F_XDP_HAS_FRAGS``); a section may hold several programs, one per
-  global function symbol, named after the function;
+  ``BPF_F_XDP_HAS_FRAGS``), and ``tc`` (``sched_cls``, for TCX links); a
+  section may hold several programs, one per global function symbol, named
+  after the function;
 - map definitions: BTF-defined (section ``.maps``, parameters read from
   ``.BTF``) or legacy (section ``maps``, records of
   ``struct { u32 type, key_size, value_size, max_entries, map_flags; }``);
@@ -41,7 +42,9 @@ __all__ = ["PROGRAM_SECTIONS", "VERSION_SYMBOL", "MapDef", "MapReloc", "ProgramD
            "ObjectDef", "parse"]
 
 #: Section name -> True when programs in it are multi-buffer aware (xdp.frags).
-PROGRAM_SECTIONS = {"xdp": False, "xdp.frags": True}
+PROGRAM_SECTIONS = {"xdp": False, "xdp.frags": True, "tc": False}
+#: Sections whose programs are tc (sched_cls) programs; the others are XDP.
+TC_SECTIONS = frozenset(("tc",))
 VERSION_SYMBOL = "nmc_prog_version"
 
 INSN_SIZE = 8
@@ -81,6 +84,11 @@ class ProgramDef:
     insns: bytes
     relocs: Tuple[MapReloc, ...]
     frags: bool
+
+    @property
+    def tc(self) -> bool:
+        """A tc (sched_cls) program, attached with a TCX link; else XDP."""
+        return self.section in TC_SECTIONS
 
     @property
     def insn_count(self) -> int:

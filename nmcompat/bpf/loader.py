@@ -123,8 +123,11 @@ class BPFProgram(_Fd):
         self.name = definition.name
         self.frags = definition.frags
         flags = syscall.BPF_F_XDP_HAS_FRAGS if self.frags else 0
+        kind = (syscall.BPF_PROG_TYPE_SCHED_CLS, 0) if definition.tc \
+            else (syscall.BPF_PROG_TYPE_XDP, syscall.BPF_XDP)
         self.fd = syscall.prog_load(_relocate(definition, maps), license, definition.name,
-                                    prog_flags=flags)
+                                    prog_type=kind[0], prog_flags=flags,
+                                    expected_attach_type=kind[1])
         try:
             self.info = syscall.prog_info(self.fd)
         except BaseException:

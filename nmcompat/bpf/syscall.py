@@ -20,7 +20,7 @@ import os
 import platform
 import struct
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from nmcompat._ffi import os_error
 from nmcompat.errors import BPFLoadError
@@ -37,7 +37,10 @@ BPF_LINK_CREATE, BPF_LINK_GET_FD_BY_ID, BPF_LINK_GET_NEXT_ID, BPF_LINK_DETACH = 
 # Types, attach types, flags.
 BPF_MAP_TYPE_XSKMAP = 17
 BPF_PROG_TYPE_XDP = 6
+BPF_PROG_TYPE_SCHED_CLS = 3
 BPF_XDP = 37
+BPF_TCX_INGRESS, BPF_TCX_EGRESS = 46, 47       # Linux 6.6; not in the 6.1 headers
+BPF_F_BEFORE = 1 << 3                           # TCX: before the programs there (alone: first)
 BPF_LINK_TYPE_XDP = 6
 BPF_F_XDP_HAS_FRAGS = 1 << 5
 BPF_PSEUDO_MAP_FD = 1
@@ -332,6 +335,40 @@ def link_create_xdp(prog_fd: int, ifindex: int, flags: int, ifname: str = "") ->
     attr.put(0, "4I", prog_fd, ifindex, BPF_XDP, flags)
     return _check(BPF_LINK_CREATE, attr, "attach XDP program to",
                   ifname or f"interface {ifindex}")
+
+
+def link_create_tcx(prog_fd: int, ifindex: int, attach_type: int, ifname: str = "",
+                    first: bool = False) -> int:
+    """Attach a tc program to ``ifindex``'s ingress or egress (``attach_type``
+    BPF_TCX_INGRESS or BPF_TCX_EGRESS) through a TCX link, after the
+    programs already there (``first``: before them); returns the link fd.
+
+    The program stays attached while the link fd (or a dup of it) is open.
+    Issues bpf(BPF_LINK_CREATE).
+    """
+    attr = _Attr()
+    attr.put(0, "4I", prog_fd, ifindex, attach_type, BPF_F_BEFORE if first else 0)
+    side = "ingress" if attach_type == BPF_TCX_INGRESS else "egress"
+    return _check(BPF_LINK_CREATE, attr, f"attach tc {side} program to",
+                  ifname or f"interface {ifindex}")
+
+
+BPF_PROG_QUERY = 16
+
+
+def tcx_prog_ids(ifindex: int, attach_type: int, max_progs: int = 64) -> List[int]:
+    """The ids of the programs attached to ``ifindex``'s TCX hook
+    ``attach_type`` (BPF_TCX_INGRESS or BPF_TCX_EGRESS), in order.
+
+    Issues bpf(BPF_PROG_QUERY).
+    """
+    attr = _Attr()
+    attr.put(0, "II", ifindex, attach_type)
+    ids = attr.ptr(16, 4 * max_progs)
+    attr.put(24, "I", max_progs)
+    _check(BPF_PROG_QUERY, attr, "query the tc programs of", f"interface {ifindex}")
+    count = min(attr.get(24, "I"), max_progs)
+    return list(struct.unpack_from(f"={count}I", ids.raw)) if count else []
 
 
 def link_detach(link_fd: int) -> None:

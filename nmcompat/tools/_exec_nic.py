@@ -4,10 +4,13 @@ The /dev/netmap emulation (csrc/devnetmap/nmd_nic.c) serves a REGISTER of
 an interface name by asking this control plane, over the SOCK_SEQPACKET
 socket named by $NMCOMPAT_EXEC_SOCKET, one connection per request:
 
-  program -> server   "open" and key=value lines: name, mode, ringid, and
+  program -> server   "open" and key=value lines: name, mode, ringid,
+                      host_rings (the larger count asked for, 0: none), and
                       the program's own NMCOMPAT_* settings (admode...)
-  server -> program   "ok BACKEND QUEUES NSOCKS SLOTS HOLD" with the
-                      sockets (and the XDP link when HOLD is 1) over
+  server -> program   "ok BACKEND QUEUES NSOCKS SLOTS HOLD TAP NLINKS" with
+                      the sockets (then the XDP link when HOLD is 1, the
+                      host rings' tap when TAP is 1, and NLINKS TCX links:
+                      host side, AF_PACKET's stack cut-off) over
                       SCM_RIGHTS, in messages of at most MAX_FDS; or
                       "err ERRNO MESSAGE"
   program -> server   "bound" once its engine port uses the sockets, or
@@ -16,7 +19,7 @@ socket named by $NMCOMPAT_EXEC_SOCKET, one connection per request:
                       XDP program's XSKMAP), or "err ERRNO MESSAGE"
 
 An information request (PORT_INFO_GET, POOLS_INFO_GET, NIOCGINFO) sends
-"info" with the same lines and gets "ok BACKEND QUEUES 0 SLOTS 0" (no
+"info" with the same lines and gets "ok BACKEND QUEUES 0 SLOTS 0 0 0" (no
 descriptor, no socket made, no XDP program attached): the first backend
 in admode order that is usable and serves the interface, as grant() would
 try it; or "err ERRNO MESSAGE".
@@ -38,7 +41,6 @@ from types import SimpleNamespace
 from typing import Dict, List, Optional, Tuple
 
 from nmcompat import backends, config
-from nmcompat._portspec import NR_REG_ONE_NIC
 from nmcompat.errors import BackendUnusable
 
 AF_XDP = 44
@@ -63,11 +65,20 @@ class Grant:
     def __init__(self, backend: str, queues: List[int], socks: List[socket.socket],
                  slots: int, att=None) -> None:
         self.backend, self.queues, self.socks, self.slots, self.att = backend, queues, socks, slots, att
+        self.side = None                # the host side (_host.HostSide), when there is one
+
+    def head(self, nq: int) -> str:
+        tap = int(self.side is not None and self.side.tap_fd >= 0)
+        links = len(self.side.link_fds) if self.side is not None else 0
+        return f"ok {self.backend} {nq} {len(self.socks)} {self.slots} " \
+               f"{int(self.att is not None)} {tap} {links}"
 
     def fds(self) -> List[int]:
         fds = [s.fileno() for s in self.socks]
         if self.att is not None:
             fds.append(self.att.link.fd if hasattr(self.att, "link") else self.att.link_fd)
+        if self.side is not None:
+            fds += ([self.side.tap_fd] if self.side.tap_fd >= 0 else []) + list(self.side.link_fds)
         return fds
 
     def wire(self, used: List[int]) -> None:
@@ -81,6 +92,9 @@ class Grant:
         for sock in self.socks:
             sock.close()
         self.socks = []
+        if self.side is not None:
+            side, self.side = self.side, None
+            side.close()
         if self.att is not None:
             from nmcompat.backends.afxdp._attach import release_program
             att, self.att = self.att, None
@@ -103,6 +117,8 @@ def _sockets(backend: str, family: int, count: int) -> List[socket.socket]:
 
 def _grant_afxdp(spec, ifindex: int, queues: List[int]) -> Grant:
     from nmcompat.backends.afxdp._attach import attach_program
+    if not queues:                      # host rings only: no socket, no XDP program
+        return Grant("afxdp", queues, [], 0)
     socks = _sockets("afxdp", AF_XDP, len(queues))
     try:
         att = attach_program(ifindex, "auto")
@@ -121,10 +137,10 @@ def _grant_afpacket(spec, ifindex: int, queues: List[int]) -> Grant:
 _GRANTS = {"afxdp": _grant_afxdp, "afpacket": _grant_afpacket}
 
 
-def grant(name: str, mode: int, ringid: int) -> Tuple[Grant, int]:
+def grant(name: str, mode: int, ringid: int, host_rings: int = 0) -> Tuple[Grant, int]:
     """(the grant, the interface's queue count) for NIC port name, chosen
     in admode order; Refusal with netmap's errno when none can serve it."""
-    spec = SimpleNamespace(text=f"netmap:{name}", name=name, mode=mode, ringid=ringid)
+    spec = SimpleNamespace(text=f"netmap:{name}", name=name, mode=mode, ringid=ringid, flags=0)
     try:
         names = backends.candidates(config.admode(), os.environ.get("NMCOMPAT_BACKEND", ""))
     except ValueError as exc:
@@ -135,12 +151,19 @@ def grant(name: str, mode: int, ringid: int) -> Tuple[Grant, int]:
         if bname not in _GRANTS:
             reasons[bname] = (errno.EOPNOTSUPP, backend.probe().reason)
             continue
-        ifindex, nq = backend.interface(spec)       # ENXIO, EINVAL, EOPNOTSUPP: the request's
-        queues = [ringid] if mode == NR_REG_ONE_NIC else list(range(nq))
+        ifindex, nq = backend.interface(spec, host_rings)       # ENXIO, EINVAL: the request's
+        queues = list(backend.hw_queues(spec, nq))
         try:
-            return _GRANTS[bname](spec, ifindex, queues), nq
+            g = _GRANTS[bname](spec, ifindex, queues)
         except BackendUnusable as exc:
             reasons[bname] = (exc.errno, exc.strerror)
+            continue
+        try:
+            g.side = _host_side(spec, bname, ifindex, queues)
+        except BaseException:
+            g.release()
+            raise
+        return g, nq
     err = errno.EPERM if any(e == errno.EPERM for e, _ in reasons.values()) else \
         list(reasons.values())[-1][0]
     lines = "; ".join(f"{k}: {why}" for k, (_, why) in reasons.items())
@@ -148,7 +171,16 @@ def grant(name: str, mode: int, ringid: int) -> Tuple[Grant, int]:
                        f"{config.admode()} ({lines})")
 
 
-def describe(name: str, mode: int, ringid: int) -> Tuple[str, int, int]:
+def _host_side(spec, bname: str, ifindex: int, queues: List[int]):
+    """The host rings' tap and links, and AF_PACKET's stack cut-off
+    (backends/_host.py), or None when the port needs neither."""
+    from nmcompat.backends._host import open_host_side
+    from nmcompat.backends._nic import HOST_MODES
+    host, cut = spec.mode in HOST_MODES, queues if bname == "afpacket" else []
+    return open_host_side(spec.text, spec.name, ifindex, host, cut) if host or cut else None
+
+
+def describe(name: str, mode: int, ringid: int, host_rings: int = 0) -> Tuple[str, int, int]:
     """(backend, queue count, slots) a grant() for name would start with,
     creating nothing; Refusal with netmap's errno when none can serve it."""
     spec = SimpleNamespace(text=f"netmap:{name}", name=name, mode=mode, ringid=ringid)
@@ -163,7 +195,7 @@ def describe(name: str, mode: int, ringid: int) -> Tuple[str, int, int]:
         if bname not in _GRANTS or not probe.ok:
             reasons.append(f"{bname}: {probe.reason}")
             continue
-        _, nq = backend.interface(spec)             # ENXIO, EINVAL, EOPNOTSUPP: the request's
+        _, nq = backend.interface(spec, host_rings)             # ENXIO, EINVAL, EOPNOTSUPP: the request's
         slots = config.default_slots(emulated=True) if bname == "afpacket" else 0
         return bname, nq, slots
     raise Refusal(errno.EOPNOTSUPP, f"couldn't describe {spec.text}: no backend can serve it "
@@ -192,25 +224,26 @@ class _Settings:
 VERBS = ("open", "info")
 
 
-def parse_request(data: bytes) -> Tuple[str, str, int, int, Dict[str, str]]:
-    """(verb, name, mode, ringid, the program's settings) of a request."""
+def parse_request(data: bytes) -> Tuple[str, str, int, Tuple[int, int], Dict[str, str]]:
+    """(verb, name, mode, (ringid, host rings), the program's settings) of a request."""
     lines = data.decode("utf-8", "replace").split("\n")
     if not lines or lines[0] not in VERBS:
         raise Refusal(errno.EINVAL, "couldn't serve a NIC request: not an open or info request")
     fields = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
     try:
         name, mode, ringid = fields.pop("name"), int(fields.pop("mode")), int(fields.pop("ringid"))
+        host_rings = int(fields.pop("host_rings", "0"))
     except (KeyError, ValueError):
         raise Refusal(errno.EINVAL, "couldn't serve a NIC request: name, mode or ringid missing") from None
     unknown = set(fields) - set(ENV_KEYS)
     if unknown:
         raise Refusal(errno.EINVAL, f"couldn't serve a NIC request: unknown keys {sorted(unknown)}")
-    return lines[0], name, mode, ringid, fields
+    return lines[0], name, mode, (ringid, host_rings), fields
 
 
 def _send_grant(conn: socket.socket, g: Grant, nq: int) -> None:
     fds = g.fds()
-    head = f"ok {g.backend} {nq} {len(g.socks)} {g.slots} {int(g.att is not None)}".encode()
+    head = g.head(nq).encode()
     first = True
     while first or fds:
         chunk, fds = fds[:MAX_FDS], fds[MAX_FDS:]
@@ -218,12 +251,12 @@ def _send_grant(conn: socket.socket, g: Grant, nq: int) -> None:
         first = False
 
 
-def _choose(how, name: str, mode: int, ringid: int, settings: Dict[str, str]):
+def _choose(how, name: str, mode: int, ring: Tuple[int, int], settings: Dict[str, str]):
     """how (grant or describe) under the program's settings, its failures
     as Refusals."""
     with _Settings(settings):
         try:
-            return how(name, mode, ringid)
+            return how(name, mode, *ring)
         except OSError as exc:
             raise Refusal(exc.errno or errno.EIO, str(exc).split("] ", 1)[-1]) from None
         except ValueError as exc:           # a setting of the program's that is no number
@@ -267,12 +300,12 @@ def serve_one(conn: socket.socket, log) -> None:
     server keeps nothing of it afterwards."""
     g: Optional[Grant] = None
     try:
-        verb, name, mode, ringid, settings = parse_request(conn.recv(4096))
+        verb, name, mode, ring, settings = parse_request(conn.recv(4096))
         if verb == "info":
-            bname, nq, slots = _choose(describe, name, mode, ringid, settings)
-            conn.send(f"ok {bname} {nq} 0 {slots} 0".encode())
+            bname, nq, slots = _choose(describe, name, mode, ring, settings)
+            conn.send(f"ok {bname} {nq} 0 {slots} 0 0 0".encode())
             return
-        g, nq = _choose(grant, name, mode, ringid, settings)
+        g, nq = _choose(grant, name, mode, ring, settings)
         _send_grant(conn, g, nq)
         _complete(conn, g, name)
     except Refusal as exc:

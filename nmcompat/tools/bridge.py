@@ -12,10 +12,10 @@ round (default 1024).  -w: seconds to wait before starting (default 4,
 at most 100).  -L with one port (or the same one twice) loops its traffic
 back onto it.  -v prints a line per round (netmap's "poll ok" line).
 
-Differences from netmap's bridge: with a single port netmap bridges the
-NIC with its host stack (``ifa^``); nmcompat has no host rings (AF_XDP and
-AF_PACKET cannot take the host stack's traffic), so that form fails with
-an error.  The inner loop (rxsync, the bridge step each way, txsync, wait
+With a single port (or the same one twice) and no -L, the NIC is bridged
+with its host stack, as netmap does: endpoint 0 is ``ifa^`` (the host
+rings), endpoint 1 ``ifa`` (the NIC rings), so a host keeps working with
+the bridge in the middle.  The inner loop (rxsync, the bridge step each way, txsync, wait
 on both descriptors) is one C call per batch (nmc_bridge_step).  SIGINT or
 SIGTERM stops it; a last line gives the slots moved each way.
 """
@@ -37,9 +37,9 @@ USAGE = """netmap bridge program: forward packets between two network interfaces
     usage(2): bridge [-v] [-w wait_time] [-c] [-L] [ifa [ifb [burst]]]
 
     ifa and ifb are nmcompat port names (netmap:eth0, netmap:x{1, vale0:a).
-    netmap bridges ifa with the host stack when ifb is missing (or equal to
-    ifa); nmcompat has no host rings, so give two ports, or -L to loop
-    traffic back on ifa.  -c copies instead of swapping buffers.
+    ifa is bridged with its host stack (ifa^) when ifb is missing (or equal
+    to ifa); -L loops traffic back on ifa instead.  -c copies instead of
+    swapping buffers.
 
     example: nmcompat bridge -w 10 -i netmap:eth3 -i netmap:eth1
 """
@@ -171,13 +171,17 @@ def _check(cfg) -> tuple:
     ifa = port_name(cfg["ports"][0])
     ifb = port_name(cfg["ports"][1]) if len(cfg["ports"]) > 1 else ifa
     if ifa == ifb and not cfg["loop"]:
-        raise os_error(errno.EOPNOTSUPP, "bridge", f"{ifa} with its host stack",
-                       "host rings are not available in nmcompat (AF_XDP and AF_PACKET "
-                       "cannot take over the host stack's traffic); give two ports, "
-                       "or -L to loop traffic back onto one")
-    if ifa == ifb:
+        dlog("same interface, endpoint 0 goes to host", func="main")
+        ifa = _host_name(ifa)
+    elif ifa == ifb:
         dlog("same interface, loopbacking traffic", func="main")
     return ifa, ifb
+
+
+def _host_name(name: str) -> str:
+    """The host rings of NIC port ``name`` (netmap's bridge: "%s^")."""
+    parts = name.split("@", 1)
+    return parts[0] + "^" + ("@" + parts[1] if len(parts) > 1 else "")
 
 
 def main(argv=None) -> int:

@@ -7,7 +7,8 @@ uses, its buffers, the names linked to it (pipe parents, VALE ports, NIC
 regions nic.<pid>), its ports (kind, rings and slots, live holders) and its
 holders (pid, alive or dead and not yet reaped).  Then the VALE switches
 and their ports, the XDP programs attached to the interfaces of this
-network namespace (nmcompat's are named nmc_*), and other runtime
+network namespace (nmcompat's are named nmc_*) and the TCX programs on
+their ingress and egress (host rings and the stack cut-off), and other runtime
 directories of this user.  Each region is read under its region lock, and
 nothing is changed: dead holders stay listed until an open or `gc`
 reclaims them (the switches are listed from their ports' regions, not
@@ -21,6 +22,7 @@ Exit status: 0; 2 on bad usage or a runtime directory that cannot be read.
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 from nmcompat import rundir as rd
@@ -47,6 +49,35 @@ def xdp_programs() -> list:
         out.append({"ifname": name, "mode": state.mode, "prog_ids": list(state.prog_ids),
                     "names": names})
     return out
+
+
+def tcx_programs() -> list:
+    """[{ifname, hook, prog ids, names}] of interfaces with TCX programs
+    (host rings and the stack cut-off of NIC ports: docs/DESIGN.md §12)."""
+    from nmcompat.bpf import syscall
+    out = []
+    for ifindex, name in socket.if_nameindex():
+        for hook, kind in (("ingress", syscall.BPF_TCX_INGRESS), ("egress", syscall.BPF_TCX_EGRESS)):
+            try:
+                ids = syscall.tcx_prog_ids(ifindex, kind)
+            except OSError:             # no TCX (before Linux 6.6), or no CAP_BPF
+                continue
+            if ids:
+                out.append({"ifname": name, "hook": hook, "prog_ids": ids,
+                            "names": [_prog_name(i) for i in ids]})
+    return out
+
+
+def _prog_name(prog_id: int) -> str:
+    from nmcompat.bpf import syscall
+    try:
+        fd = syscall.prog_get_fd_by_id(prog_id)
+    except OSError:
+        return "?"
+    try:
+        return syscall.prog_info(fd).name
+    finally:
+        os.close(fd)
 
 
 def _mib(n: int) -> str:
@@ -82,6 +113,7 @@ def _main(argv) -> int:
     except NmcompatError as exc:
         return rundir_failure("nmcompat status", exc)
     st["xdp"] = xdp_programs()
+    st["tcx"] = tcx_programs()
     st["other_rundirs"] = rd.other_rundirs(where)
     if args.json:
         print(json.dumps(st, indent=1))
@@ -94,6 +126,8 @@ def _main(argv) -> int:
         print(f"  switch {sw}: {', '.join(ports)}")
     for x in st["xdp"]:
         print(f"  XDP on {x['ifname']} ({x['mode']}): ids {x['prog_ids']} {' '.join(x['names'])}")
+    for t in st["tcx"]:
+        print(f"  tc {t['hook']} on {t['ifname']}: ids {t['prog_ids']} {' '.join(t['names'])}")
     for other in st["other_rundirs"]:
         print(f"  other runtime directory: {other}")
     return 0

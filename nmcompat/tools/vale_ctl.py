@@ -62,7 +62,7 @@ def _run(cmd: str, name: str, conf: dict, mem_id: int, verbose: bool) -> int:
     elif cmd == "-r":
         vale.delif(name)
     elif cmd in ("-a", "-h"):
-        if cmd == "-h":             # host rings: none on persistent ports, none over AF_XDP
+        if cmd == "-h":             # host rings: none on persistent ports; a switch does not take a NIC's
             err = errno.EINVAL if vale.is_persistent(name.split(":", 1)[-1]) else errno.EOPNOTSUPP
             raise OSError(err, os.strerror(err))
         idx = vale.attach(name)

@@ -15,6 +15,10 @@
  *                              then, after a line on stdin, REGISTER (all queues)
  *                              and POOLS_INFO_GET again, a line each
  *
+ *   nm_nic host IFNAME         register IFNAME with its host rings (NR_REG_NIC_SW),
+ *                              say "host TX RX HOST_TX HOST_RX", then wait (10 s)
+ *                              for an ARP frame on the host RX ring: "host rx arp"
+ *
  * A test frame: broadcast from 02:00:00:00:00:0b (the peer) or ...:0a (us),
  * ethertype 0x88B5, a 32-bit sequence number, then bytes that depend on it;
  * 60 + seq % 200 bytes.  Frames of another ethertype are skipped.
@@ -241,8 +245,33 @@ static int run_info(const char *name)
     return 0;
 }
 
+/* The stack's frames on the host RX ring (ring nr_rx_rings). */
+static int run_host(const char *name)
+{
+    struct port p;
+    struct netmap_ring *ring;
+    bool arp = false;
+
+    open_port(&p, name, NR_REG_NIC_SW);
+    printf("host %u %u %u %u\n", p.reg.nr_tx_rings, p.reg.nr_rx_rings, p.reg.nr_host_tx_rings,
+           p.reg.nr_host_rx_rings);
+    fflush(stdout);
+    ring = NETMAP_RXRING(p.nifp, p.reg.nr_rx_rings);
+    while (!arp) {
+        CHECK(wait_ready(&p, POLLIN) > 0, "no frame on the host RX ring within 10 s");
+        for (; !nm_ring_empty(ring); ring->head = ring->cur = nm_ring_next(ring, ring->head)) {
+            const unsigned char *buf = (const unsigned char *)NETMAP_BUF(ring, ring->slot[ring->head].buf_idx);
+            arp |= ring->slot[ring->head].len >= 42 && buf[12] == 0x08 && buf[13] == 0x06;
+        }
+    }
+    printf("host rx arp\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "host") == 0)
+        return run_host(argv[2]);
     if (argc == 4 && strcmp(argv[1], "rxtx") == 0)
         return run_rxtx(argv[2], (unsigned)atoi(argv[3]));
     if (argc == 4 && strcmp(argv[1], "legacy") == 0)
@@ -251,6 +280,6 @@ int main(int argc, char **argv)
         return run_register(argv[2], (uint32_t)atoi(argv[3]), (uint32_t)atoi(argv[4]));
     if (argc == 3 && strcmp(argv[1], "info") == 0)
         return run_info(argv[2]);
-    fprintf(stderr, "usage: nm_nic rxtx|legacy IFNAME N | register IFNAME MODE RINGID | info IFNAME\n");
+    fprintf(stderr, "usage: nm_nic rxtx|legacy IFNAME N | register IFNAME MODE RINGID | info IFNAME | host IFNAME\n");
     return 2;
 }

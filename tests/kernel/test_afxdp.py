@@ -302,15 +302,6 @@ def test_drv_mode_with_jumbo_peer_mtu_and_no_frags_program_says_what_to_do(netns
         f"large for native XDP without multi-buffer: lower it or use xdp_mode=\"skb\"'): {msg!r}"
 
 
-def test_host_rings_are_refused(netns):
-    def child():
-        with pytest.raises(OSError) as exc:
-            open_xdp("netmap:va^", "drv")
-        return exc.value.errno, str(exc.value)
-    err, msg = netns.run(child)
-    assert err == errno.EOPNOTSUPP and "host rings" in msg, msg
-
-
 # -- cleanup -------------------------------------------------------------------------
 
 def _close_then_reopen(mode: str):

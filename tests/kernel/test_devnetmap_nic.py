@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 SOURCE = ROOT / "tests" / "devnetmap" / "nm_nic.c"
 ETH_TEST = 0x88B5
 FRAMES = 256
-NR_REG_ALL_NIC, NR_REG_SW, NR_REG_ONE_NIC = 1, 2, 4
+NR_REG_ALL_NIC, NR_REG_ONE_NIC, NR_REG_ONE_SW = 1, 4, 8
 
 
 def frame(seq: int, src_last: int) -> bytes:
@@ -152,19 +152,20 @@ def _register(argv, env):
 @pytest.mark.parametrize("name, mode, ringid, env, want", [
     ("nosuch0", NR_REG_ALL_NIC, 0, {}, errno.ENXIO),
     ("va", NR_REG_ONE_NIC, 5, {}, errno.EINVAL),
-    ("va", NR_REG_SW, 0, {}, errno.EOPNOTSUPP),
+    ("va", NR_REG_ONE_SW, 1, {}, errno.EINVAL),
     ("va", NR_REG_ALL_NIC, 0, {"NMCOMPAT_ADMODE": "1"}, errno.EOPNOTSUPP),
     ("va", NR_REG_ALL_NIC, 0, {"NMCOMPAT_ADMODE": "7"}, errno.EINVAL),
-], ids=["no-interface", "no-such-queue", "host-rings", "admode-native", "admode-bad"])
+], ids=["no-interface", "no-such-queue", "no-such-host-ring", "admode-native", "admode-bad"])
 def test_refused_nic_registers_get_netmaps_errno(netns, nm_nic, rundir, name, mode, ringid, env, want):
     """A missing interface is ENXIO; a queue the veth does not have EINVAL;
-    host rings and admode 1 (native: no netmap module) EOPNOTSUPP; a bad
+    a host ring the NIC does not have (^1) EINVAL; admode 1 (native: no
+    netmap module) EOPNOTSUPP; a bad
     admode EINVAL; the control plane says why on stderr; nothing attached."""
     rc, out, err, attached = netns.run(_register, exec_argv(rundir, nm_nic, "register", name, mode, ringid),
                                        _env(**env))
     assert rc == 0, err
     assert out == f"register errno={want}\n"
-    if want != errno.ENXIO and mode != NR_REG_SW:
+    if want != errno.ENXIO:
         assert err.startswith("nmcompat exec: couldn't open netmap:va: "), err
     assert attached is False
 

@@ -27,11 +27,32 @@ int nmc_nic_validate(const struct nmc_pipe_req *req)
         return -EINVAL;
     if (q == 0 || q > NMC_NIC_MAXQ || req->rx_rings != q)
         return -EINVAL;
+    if (req->host_tx_rings > NMC_NIC_MAXHOST || req->host_rx_rings > NMC_NIC_MAXHOST)
+        return -EINVAL;
+    if (nmc_nic_host_mode(req->mode))
+        return req->nic_tap_fd >= 0 ? 0 : -EINVAL;     /* host rings go through a tap */
     if (req->mode != NR_REG_ALL_NIC && req->mode != NR_REG_ONE_NIC)
-        return -EOPNOTSUPP;             /* host rings: not reachable through AF_XDP */
+        return -EINVAL;
     if (req->extmem)
         return -EOPNOTSUPP;             /* NIC ports live in the process's interface region */
     return 0;
+}
+
+bool nmc_nic_host_mode(uint32_t mode)
+{
+    return mode == NR_REG_SW || mode == NR_REG_NIC_SW || mode == NR_REG_ONE_SW;
+}
+
+/* Bound hardware rings of direction dir: the first of p's rings (its host
+ * rings, when bound, come after them). */
+uint32_t nmc_nic_bound_hw(const struct nmc_port *p, uint32_t dir)
+{
+    uint32_t nhw = p->rec->nrings[0][dir] - p->rec->nhost[dir], first = p->holder->first[dir];
+    uint32_t n = dir == 0 ? p->ntx : p->nrx;
+
+    if (first >= nhw)
+        return 0;
+    return nhw - first < n ? nhw - first : n;
 }
 
 /* The key of the process's NIC region for req, and the slots of its rings. */
@@ -57,7 +78,8 @@ static struct nmc_pipe_req nic_region_key(const struct nmc_pipe_req *req, char *
  * process's region: a second open of the interface binds its rings, as
  * several netmap fds bind one kring (their queues share one socket:
  * nmc_nic_share), with their slot counts (a count asked for applies to the
- * open that makes the record, as for every port).  AF_PACKET ports keep a
+ * open that makes the record, as for every port).  AF_PACKET ports, and
+ * ports with host rings (one port at a time: backends/_host.py), keep a
  * record each. */
 static struct nmc_port_rec *live_rec(struct nmc_region *r, uint32_t kind, const char *name,
                                      const uint32_t nrings[2])
@@ -66,7 +88,7 @@ static struct nmc_port_rec *live_rec(struct nmc_region *r, uint32_t kind, const 
 
     for (uint32_t i = 0; kind == NMC_KIND_NIC && i < NMC_MAX_PORTS; i++) {
         struct nmc_port_rec *rec = &ports[i];
-        if (rec->state == NMC_LIVE && rec->kind == kind &&
+        if (rec->state == NMC_LIVE && rec->kind == kind && rec->nhost[0] + rec->nhost[1] == 0 &&
             strncmp(rec->parent, name, NMC_NAMELEN) == 0 &&
             memcmp(rec->nrings[0], nrings, sizeof(rec->nrings[0])) == 0)
             return rec;
@@ -79,22 +101,24 @@ static struct nmc_port_rec *live_rec(struct nmc_region *r, uint32_t kind, const 
  * or a new one. */
 static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, struct nmc_region *r,
                           uint32_t *port, uint32_t kind, uint32_t ntx, uint32_t tx_slots,
-                          uint32_t nrx, uint32_t rx_slots, const char *name)
+                          uint32_t nrx, uint32_t rx_slots, const uint32_t nhost[2], const char *name)
 {
     struct nmc_port_rec *rec;
     int err;
 
     if ((err = nmc_get_region(rundir, key, r)) < 0)
         return err;
-    if ((rec = live_rec(r, kind, name, (uint32_t[2]){ ntx, nrx }))) {
+    if (nhost[0] + nhost[1] == 0 && (rec = live_rec(r, kind, name, (uint32_t[2]){ ntx, nrx }))) {
         *port = (uint32_t)(rec - nmc_ports(r));
         return 0;
     }
     if (!(rec = nmc_rec_alloc(r, kind, name)))
         return -ENOMEM;
     rec->nends = 1;
-    if ((err = nmc_rec_add_rings(r, rec, 0, 0, ntx, tx_slots, true)) < 0 ||
-        (err = nmc_rec_add_rings(r, rec, 0, 1, nrx, rx_slots, true)) < 0) {
+    rec->nhost[0] = nhost[0];
+    rec->nhost[1] = nhost[1];
+    if ((err = nmc_rec_add_rings(r, rec, 0, 0, ntx + nhost[0], tx_slots, true)) < 0 ||
+        (err = nmc_rec_add_rings(r, rec, 0, 1, nrx + nhost[1], rx_slots, true)) < 0) {
         nmc_rec_free(r, rec);
         return err;
     }
@@ -108,10 +132,12 @@ int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct n
                     uint32_t *port, uint32_t kind)
 {
     char name[32];
-    uint32_t slots, rslots;
+    uint32_t slots, rslots, one = nmc_nic_host_mode(req->mode) ? 1 : 0;
     struct nmc_pipe_req key = nic_region_key(req, name, sizeof(name), &slots, &rslots);
+    uint32_t nhost[2] = { req->host_tx_rings ? req->host_tx_rings : one,
+                          req->host_rx_rings ? req->host_rx_rings : one };
     int err = nic_region_rec(rundir, &key, r, port, kind, req->tx_rings, slots, req->rx_rings, rslots,
-                             req->parent);
+                             nhost, req->parent);
 
     if (err == 0 && req->mem_id && req->mem_id != r->mem_id) {
         nmc_rec_free(r, &nmc_ports(r)[*port]);
@@ -137,7 +163,9 @@ static int anchor_resolve(const char *rundir, const struct nmc_pipe_req *req, st
     uint32_t slots, rslots;
     struct nmc_pipe_req key = nic_region_key(req, name, sizeof(name), &slots, &rslots);
 
-    return nic_region_rec(rundir, &key, r, port, NMC_KIND_NULL, 1, 2, 1, 2, req->parent);
+    static const uint32_t none[2] = { 0, 0 };
+
+    return nic_region_rec(rundir, &key, r, port, NMC_KIND_NULL, 1, 2, 1, 2, none, req->parent);
 }
 
 static const struct nmc_transport_ops anchor_ops = {
@@ -251,6 +279,7 @@ int nmc_nic_poll_fd(struct nmc_port *p)
 /* The kernel descriptors a port waited on are closed (detach). */
 void nmc_nic_forget_fds(struct nmc_port *p)
 {
+    nmc_nic_host_close(p);
     if (p->nic_hold > 0)
         close(p->nic_hold - 1);
     p->nic_hold = 0;

@@ -63,6 +63,7 @@ static void after_fork_child(void)
         for (int i = 0; i < st->nports; i++) {
             struct nmc_port *p = st->ports[i];
             nmc_pkt_close_socks(p);
+            nmc_nic_host_close(p);      /* the tap: the parent's to keep */
             if (p->nic_hold > 0)        /* the XDP link: the parent's to keep */
                 close(p->nic_hold - 1);
             p->nic_hold = 0;

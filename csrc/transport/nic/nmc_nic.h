@@ -13,6 +13,11 @@
 #include <sys/types.h>
 
 #define NMC_NIC_MAXQ 256u
+#define NMC_NIC_MAXHOST 64u           /* host rings per direction */
+/* skb->mark of the frames a port's host TX ring puts into its interface's
+ * ingress (bpf/host_divert.bpf.c sets it): the port's own NIC RX capture
+ * leaves them to the stack.  "nmh" + 1. */
+#define NMC_HOST_MARK 0x6e6d6801u
 /* Buffers of a NIC region at least: with AF_XDP the whole pool is the
  * UMEM, claimed and pinned when the first socket registers it (128 MiB
  * of 2048-byte buffers), so it is not the larger default of other regions. */
@@ -82,8 +87,18 @@ void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_sh
 /* pkt.c */
 void nmc_pkt_close_socks(struct nmc_port *p);
 
+/* host.c */
+int nmc_nic_host_attach(struct nmc_port *p, const struct nmc_pipe_req *req);
+void nmc_nic_host_close(struct nmc_port *p);
+bool nmc_nic_has_tap(const struct nmc_port *p);
+int nmc_nic_host_txsync(struct nmc_port *p, struct nmc_lring *lr);
+int nmc_nic_host_rxsync(struct nmc_port *p, struct nmc_lring *lr);
+void nmc_nic_forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head);
+
 /* nic_region.c */
 int nmc_nic_validate(const struct nmc_pipe_req *req);
+bool nmc_nic_host_mode(uint32_t mode);
+uint32_t nmc_nic_bound_hw(const struct nmc_port *p, uint32_t dir);
 int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
                     uint32_t *port, uint32_t kind);
 int nmc_nic_wait(struct nmc_port *p, int events, int timeout_ms);

@@ -77,12 +77,17 @@ static int bind_ll(int fd, uint32_t ifindex, uint16_t proto)
     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0), \
     BPF_STMT(BPF_ALU | BPF_SUB | BPF_K, 1)
 
-/* Only frames of rx queue q. */
-static int queue_filter(int fd, uint32_t q)
+/* Not the frames a port's host TX ring put into the interface's ingress
+ * (marked NMC_HOST_MARK by bpf/host_divert.bpf.c): they are for the
+ * stack.  q >= 0: only frames of rx queue q. */
+static int queue_filter(int fd, int q)
 {
     struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_MARK)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NMC_HOST_MARK, 6, 0),
+        BPF_STMT(BPF_JMP | BPF_JA, q < 0 ? 4 : 0),      /* any queue: accept */
         RXQ_INSNS,
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, q, 0, 1),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)q, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
         BPF_STMT(BPF_RET | BPF_K, 0),
     };
@@ -118,7 +123,7 @@ static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, uint32_
 
     if ((err = setopt(k->rx_fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3)) < 0 ||
         (err = setopt(k->rx_fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)) < 0 ||
-        (filter_q >= 0 && (err = queue_filter(k->rx_fd, (uint32_t)filter_q)) < 0))
+        (err = queue_filter(k->rx_fd, filter_q)) < 0)
         return err;
     if (setsockopt(k->rx_fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)
         return -errno;
@@ -288,12 +293,15 @@ static int pkt_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     struct nmc_kring *kr = lr->kr;
     uint32_t n = lr->n, head, j, pkts = 0, bytes = 0;
 
+    if (lr->host)
+        return nmc_nic_host_rxsync(p, lr);
     if (nmc_nic_foreign(p))
         return -EOWNERDEAD;             /* inherited across fork(): the sockets are not ours */
     if (nmc_rxsync_prologue(lr, &head) < 0) {
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
+    nmc_nic_forward_up(p, lr, head);
     for (j = kr->hwcur; j != head; j = nmc_next(j, n))
         lr->ring->slot[j].flags &= ~NS_BUF_CHANGED;
     kr->hwcur = head;
@@ -355,6 +363,8 @@ static int pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     uint32_t n = lr->n, head, j, sent = 0, bytes = 0;
     bool corrupt = false;
 
+    if (lr->host)
+        return nmc_nic_host_txsync(p, lr);
     if (nmc_nic_foreign(p))
         return -EOWNERDEAD;             /* inherited across fork(): the sockets are not ours */
     if (nmc_txsync_prologue(lr, &head) < 0) {
@@ -420,7 +430,7 @@ static int claim_queue(struct nmc_port *p, const struct nmc_pipe_req *req, uint3
 static int open_queue(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t k,
                       uint32_t nq, int group)
 {
-    uint32_t first = p->nrx ? p->holder->first[1] : p->holder->first[0];
+    uint32_t first = nmc_nic_bound_hw(p, 1) ? p->holder->first[1] : p->holder->first[0];
     struct nmc_psock *pk = &p->pkts[k];
     int err, mtu;
 
@@ -445,12 +455,13 @@ static int open_queue(struct nmc_port *p, const struct nmc_pipe_req *req, uint32
  * copies). */
 static int pkt_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req)
 {
-    uint32_t nq = p->ntx > p->nrx ? p->ntx : p->nrx;
+    uint32_t hw_tx = nmc_nic_bound_hw(p, 0), hw_rx = nmc_nic_bound_hw(p, 1);
+    uint32_t nq = hw_tx > hw_rx ? hw_tx : hw_rx;
     int group = nq > 1 ? fanout_id() : -1, err = 0;
 
     (void)r;
     p->pkts = calloc(nq + 1, sizeof(*p->pkts));
-    p->kfd = calloc(2 * nq + 1, sizeof(*p->kfd));
+    p->kfd = calloc(2 * nq + 2, sizeof(*p->kfd));   /* and the tap of the host rings */
     if (!p->pkts || !p->kfd)
         return -ENOMEM;
     if ((err = nmc_nic_join(p, false)) < 0)
@@ -459,14 +470,16 @@ static int pkt_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
     for (uint32_t k = 0; k < nq && err == 0; k++) {
         if ((err = open_queue(p, req, k, nq, group)) < 0)
             break;
-        if (k < p->ntx)
+        if (k < hw_tx)
             p->tx[k].pkt = &p->pkts[k];
-        if (k < p->nrx)
+        if (k < hw_rx)
             p->rx[k].pkt = &p->pkts[k];
         p->kfd[p->nkfd++] = (struct nmc_kfd){ p->pkts[k].rx_fd, POLLIN };
         p->kfd[p->nkfd++] = (struct nmc_kfd){ p->pkts[k].tx_fd, POLLOUT };
     }
     nmc_nic_unlock();
+    if (err == 0)
+        err = nmc_nic_host_attach(p, req);
     return err < 0 ? err : nmc_nic_hold(p, req);
 }
 

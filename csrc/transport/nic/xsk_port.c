@@ -153,32 +153,35 @@ static int join_share(struct nmc_port *p)
 static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req)
 {
     uint32_t first = p->holder->first[1] < p->holder->first[0] ? p->holder->first[1] : p->holder->first[0];
-    uint32_t nq = p->ntx > p->nrx ? p->ntx : p->nrx;
+    uint32_t hw_tx = nmc_nic_bound_hw(p, 0), hw_rx = nmc_nic_bound_hw(p, 1);
+    uint32_t nq = hw_tx > hw_rx ? hw_tx : hw_rx;
     int err;
 
     p->xsk = calloc(nq + 1, sizeof(*p->xsk));
-    p->kfd = calloc(nq + 1, sizeof(*p->kfd));
+    p->kfd = calloc(nq + 2, sizeof(*p->kfd));       /* and the tap of the host rings */
     if (!p->xsk || !p->kfd)
         return -ENOMEM;
     if ((err = claim_umem(r)) < 0 || (err = nmc_nic_join(p, true)) < 0 ||
         (err = join_share(p)) < 0)
         return err;
     for (uint32_t k = 0; k < nq; k++) {
-        uint32_t n = p->nrx ? p->rx[k % p->nrx].n : p->tx[k].n;
+        uint32_t n = hw_rx ? p->rx[k % hw_rx].n : p->tx[k].n;
         if ((err = queue_xsk(p, req, first + k, n, &p->xsk[k])) < 0)
             return err;
         p->nxsk++;
         p->kfd[p->nkfd++] = (struct nmc_kfd){ p->xsk[k]->fd, POLLIN | POLLOUT };
-        if (k < p->ntx)
+        if (k < hw_tx)
             p->tx[k].xsk = p->xsk[k];
-        if (k < p->nrx)
+        if (k < hw_rx)
             p->rx[k].xsk = p->xsk[k];
     }
-    for (uint32_t i = 0; i < p->nrx && err == 0; i++) {
+    for (uint32_t i = 0; i < hw_rx && err == 0; i++) {
         nmc_nic_lock();                 /* another thread's open may bind the ring too */
         err = stock(p, r, &p->rx[i]);
         nmc_nic_unlock();
     }
+    if (err == 0)
+        err = nmc_nic_host_attach(p, req);
     return err < 0 ? err : nmc_nic_hold(p, req);
 }
 
@@ -259,7 +262,18 @@ static int xsk_port_fd(struct nmc_port *p)
 {
     if (nmc_nic_foreign(p))
         return -EOWNERDEAD;
-    return p->nxsk == 1 ? p->xsk[0]->fd : nmc_nic_poll_fd(p);
+    return p->nxsk == 1 && !nmc_nic_has_tap(p) ? p->xsk[0]->fd : nmc_nic_poll_fd(p);
+}
+
+/* A ring's sync: its AF_XDP socket's, or the tap's for a host ring. */
+static int xsk_txsync(struct nmc_port *p, struct nmc_lring *lr)
+{
+    return lr->host ? nmc_nic_host_txsync(p, lr) : nmc_xsk_txsync_one(p, lr);
+}
+
+static int xsk_rxsync(struct nmc_port *p, struct nmc_lring *lr)
+{
+    return lr->host ? nmc_nic_host_rxsync(p, lr) : nmc_xsk_rxsync_one(p, lr);
 }
 
 static int xsk_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
@@ -275,8 +289,8 @@ static const struct nmc_transport_ops xsk_ops = {
     .resolve = xsk_resolve,
     .attach = xsk_attach,
     .detach = xsk_detach,
-    .txsync_one = nmc_xsk_txsync_one,
-    .rxsync_one = nmc_xsk_rxsync_one,
+    .txsync_one = xsk_txsync,
+    .rxsync_one = xsk_rxsync,
     .shared_bufs = true,
     .poll_fd = xsk_port_fd,
     .wait = nmc_nic_wait,

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import errno
 import socket
+from contextlib import ExitStack
 
 from nmcompat import _space, config
 from nmcompat._ffi import ffi, lib, os_error
-from nmcompat._portspec import NR_REG_ALL_NIC
+from nmcompat._portspec import NR_TX_RINGS_ONLY
 from nmcompat.backends._base import Opened, Probe
-from nmcompat.backends._nic import NicBackend
+from nmcompat.backends._host import open_host_side
+from nmcompat.backends._nic import HOST_MODES, NicBackend
 
 _BUSY = ("a receive queue it binds on {ifname} is bound by another emulated port, of this or "
          "another process (packet sockets would each get every frame: one port per receive "
@@ -25,7 +27,6 @@ _BUSY = ("a receive queue it binds on {ifname} is bound by another emulated port
 class AfpacketBackend(NicBackend):
     """NIC ports in netmap's emulated mode, over AF_PACKET sockets."""
     name = "afpacket"
-    host_rings_reason = "host rings ('^', '*') are not available in emulated mode"
 
     def probe(self) -> Probe:
         try:
@@ -40,17 +41,23 @@ class AfpacketBackend(NicBackend):
 
     def register(self, spec, options: dict) -> Opened:
         """Register NIC port spec.name in emulated mode."""
-        ifindex, nq = self.interface(spec)
+        ifindex, nq = self.interface(spec, self.host_rings(options))
         conf = dict(options.get("conf") or {})
         for key in ("tx_slots", "rx_slots"):
             conf.setdefault(key, config.default_slots(emulated=True))
         keep: list = []
         req = self.request(spec, ifindex, nq, dict(options, conf=conf), keep)
-        out = ffi.new("struct nmc_port **")
-        rc = lib.nmc_pkt_open(req, out)
-        if rc == -errno.EBUSY:
-            raise os_error(errno.EBUSY, "open", spec.text, _BUSY.format(ifname=spec.name))
-        if rc < 0:
-            raise os_error(-rc, "open", spec.text, _space.detail(-rc, options))
-        queues = tuple(range(nq)) if spec.mode == NR_REG_ALL_NIC else (spec.ringid,)
-        return Opened(out[0], {"queues": queues})
+        queues = self.hw_queues(spec, nq)
+        cut = () if spec.flags & NR_TX_RINGS_ONLY else queues
+        with ExitStack() as undo:
+            side = open_host_side(spec.text, spec.name, ifindex, spec.mode in HOST_MODES, cut)
+            undo.callback(side.close)
+            req.nic_tap_fd = side.tap_fd
+            out = ffi.new("struct nmc_port **")
+            rc = lib.nmc_pkt_open(req, out)
+            if rc == -errno.EBUSY:
+                raise os_error(errno.EBUSY, "open", spec.text, _BUSY.format(ifname=spec.name))
+            if rc < 0:
+                raise os_error(-rc, "open", spec.text, _space.detail(-rc, options))
+            undo.pop_all()
+        return Opened(out[0], {"queues": queues, "host_tap": side.tap_name}, side.close)

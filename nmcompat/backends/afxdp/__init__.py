@@ -11,7 +11,8 @@ import errno
 import socket
 
 from nmcompat.backends._base import COMMON, Opened, Probe
-from nmcompat.backends._nic import NicBackend
+from nmcompat.backends._host import open_host_side
+from nmcompat.backends._nic import HOST_MODES, NicBackend
 
 AF_XDP = 44
 XDP_COPY, XDP_ZEROCOPY = 1 << 1, 1 << 2
@@ -21,7 +22,6 @@ class AfxdpBackend(NicBackend):
     """NIC ports over AF_XDP sockets, with nmcompat's XDP program."""
     name = "afxdp"
     takes = COMMON | {"xdp_mode", "zerocopy", "multibuffer"}
-    host_rings_reason = "host rings ('^', '*') are not reachable through AF_XDP; open the NIC rings"
 
     def probe(self) -> Probe:
         """Can this process create AF_XDP sockets?  Cheap, no side effect kept."""
@@ -38,10 +38,21 @@ class AfxdpBackend(NicBackend):
     def register(self, spec, options: dict) -> Opened:
         """One AF_XDP socket per bound queue, then the XDP program."""
         from nmcompat.backends.afxdp._open import open_xsk
-        ifindex, nq = self.interface(spec)
+        ifindex, nq = self.interface(spec, self.host_rings(options))
         zerocopy = options.get("zerocopy")
         bind = 0 if zerocopy is None else (XDP_ZEROCOPY if zerocopy else XDP_COPY)
         keep: list = []
         req = self.request(spec, ifindex, nq, options, keep)
         req.xdp_bind, req.no_sg = bind, int(not options.get("multibuffer", True))
-        return open_xsk(spec, req, nq, options.get("xdp_mode", "auto"), options)
+        if spec.mode not in HOST_MODES:
+            return open_xsk(spec, req, nq, options.get("xdp_mode", "auto"), options)
+        side = open_host_side(spec.text, spec.name, ifindex, True)
+        try:
+            req.nic_tap_fd = side.tap_fd
+            opened = open_xsk(spec, req, nq, options.get("xdp_mode", "auto"), options,
+                              xdp=bool(self.hw_queues(spec, nq)))
+        except BaseException:
+            side.close()
+            raise
+        return Opened(opened.handle, dict(opened.details, host_tap=side.tap_name),
+                      lambda: (opened.closer and opened.closer(), side.close()))

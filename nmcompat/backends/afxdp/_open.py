@@ -23,8 +23,9 @@ _HINTS = {
 }
 
 
-def open_xsk(spec, req, nq, xdp_mode, options=None):
-    """Opened(handle, details, closer); the closer releases the program."""
+def open_xsk(spec, req, nq, xdp_mode, options=None, xdp=True):
+    """Opened(handle, details, closer); the closer releases the program.
+    Without ``xdp`` (a port of host rings only) no XDP program is attached."""
     ifname, ifindex = spec.name, req.ifindex
     out = ffi.new("struct nmc_port **")
     rc = lib.nmc_xsk_open(req, out)
@@ -36,6 +37,8 @@ def open_xsk(spec, req, nq, xdp_mode, options=None):
         hint = _HINTS.get(-rc, "").format(q=q, ifname=ifname) or _space.detail(-rc, options or {})
         raise os_error(-rc, "open", spec.text, hint)
     handle = out[0]
+    if not xdp:
+        return Opened(handle, {"queues": ()}, None)
     with ExitStack() as undo:
         undo.callback(lib.nmc_port_close, handle)
         try:

@@ -1,0 +1,140 @@
+"""The host stack's side of a NIC port: host rings and the stack cut-off.
+
+Host rings (``netmap:eth0^``, ``netmap:eth0*``): the port owns a tap device
+(no address, IPv6 off, NOARP: it makes no traffic of its own; not persistent,
+so it goes when its last descriptor closes).  Two tc programs of
+``bpf/host_divert.bpf.c``, attached through TCX links (a link goes when its
+fd closes, so a killed port leaves nothing attached):
+
+- on the interface's egress, ``nmc_host_egress`` sends what the stack
+  transmits there to the tap, whose descriptor the engine reads into the host
+  RX ring (csrc/transport/nic/host.c): those frames no longer leave the NIC;
+- on the tap's ingress, ``nmc_host_inject`` puts what the engine wrote on the
+  tap (the host TX ring) into the interface's ingress, marked so that the
+  port's own NIC RX capture leaves it to the stack.
+
+Stack cut-off (AF_PACKET ports): ``nmc_nic_cutoff`` on the interface's
+ingress drops the frames of the queues whose RX rings a port binds, so they
+reach the port only, as in netmap (AF_XDP's XDP program already redirects
+them).
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+import struct
+from contextlib import ExitStack
+from importlib import resources
+from typing import Iterable
+
+from nmcompat.bpf import syscall
+from nmcompat.bpf.loader import BPFObject
+from nmcompat.errors import os_error
+
+HOST_DIVERT_OBJECT = "host_divert.bpf.o"
+HOST_DIVERT_VERSION = 1
+
+_TUNSETIFF = 0x400454CA
+_IFF_TAP, _IFF_NO_PI = 0x0002, 0x1000
+_SIOCGIFFLAGS, _SIOCSIFFLAGS, _SIOCGIFMTU, _SIOCSIFMTU = 0x8913, 0x8914, 0x8921, 0x8922
+_IFF_UP, _IFF_NOARP = 0x1, 0x80
+
+
+def _object() -> BPFObject:
+    path = resources.files("nmcompat.backends.afxdp") / HOST_DIVERT_OBJECT
+    return BPFObject.load(str(path), expect_version=HOST_DIVERT_VERSION)
+
+
+def _ifreq_int(sock: socket.socket, name: str, get: int, put: int, fn) -> None:
+    """Read an int field of an ifreq (flags, mtu) and write fn(value) back."""
+    req = struct.pack("16si", name.encode(), 0).ljust(40, b"\0")
+    value = struct.unpack_from("i", fcntl.ioctl(sock.fileno(), get, req), 16)[0]
+    fcntl.ioctl(sock.fileno(), put, struct.pack("16si", name.encode(), fn(value)).ljust(40, b"\0"))
+
+
+def _make_tap(ifname: str, undo: ExitStack) -> tuple:
+    """(fd, name, ifindex) of a new quiet tap with ifname's MTU, up."""
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    undo.callback(os.close, fd)
+    req = struct.pack("16sH", b"nmh%d", _IFF_TAP | _IFF_NO_PI).ljust(40, b"\0")
+    name = fcntl.ioctl(fd, _TUNSETIFF, req)[:16].split(b"\0", 1)[0].decode()
+    try:
+        with open(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "w") as f:
+            f.write("1")
+    except FileNotFoundError:
+        pass                            # no IPv6 in this kernel: nothing to silence
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        mtu = struct.unpack_from("i", fcntl.ioctl(
+            s.fileno(), _SIOCGIFMTU, struct.pack("16si", ifname.encode(), 0).ljust(40, b"\0")), 16)[0]
+        _ifreq_int(s, name, _SIOCGIFMTU, _SIOCSIFMTU, lambda _: mtu)
+        _ifreq_int(s, name, _SIOCGIFFLAGS, _SIOCSIFFLAGS, lambda v: v | _IFF_UP | _IFF_NOARP)
+    return fd, name, socket.if_nametoindex(name)
+
+
+def _refuse_second_host_side(ifname: str, ifindex: int) -> None:
+    """EBUSY when another port has the host rings of ifname: its divert
+    program would take the stack's frames before this one."""
+    for prog_id in syscall.tcx_prog_ids(ifindex, syscall.BPF_TCX_EGRESS):
+        try:
+            fd = syscall.prog_get_fd_by_id(prog_id)
+        except FileNotFoundError:
+            continue                    # detached meanwhile
+        try:
+            name = syscall.prog_info(fd).name
+        finally:
+            os.close(fd)
+        if name == "nmc_host_egress":
+            raise OSError(errno.EBUSY, f"another port has the host rings of {ifname} (its "
+                          f"nmc_host_egress program, id {prog_id}, is on {ifname}'s egress); "
+                          "nmcompat gives an interface's host rings to one port at a time")
+
+
+def _link(undo: ExitStack, links: list, obj: BPFObject, prog: str, ifindex: int, side: int,
+          name: str) -> None:
+    fd = syscall.link_create_tcx(obj.program(prog).fileno(), ifindex, side, name, first=True)
+    undo.callback(os.close, fd)
+    links.append(fd)
+
+
+class HostSide:
+    """What a NIC port holds for the host stack; close() undoes all of it.
+    ``link_fds``: the TCX links (exec's control plane hands them over)."""
+
+    def __init__(self, undo: ExitStack, tap_fd: int = -1, tap_name: str = "",
+                 link_fds: tuple = ()) -> None:
+        self._undo, self.tap_fd, self.tap_name, self.link_fds = undo, tap_fd, tap_name, link_fds
+
+    def close(self) -> None:
+        self._undo.close()
+
+
+def open_host_side(text: str, ifname: str, ifindex: int, host: bool,
+                   cut_queues: Iterable[int] = ()) -> HostSide:
+    """The tap and programs of host rings (``host``), and the cut-off of
+    ``cut_queues`` (AF_PACKET ports binding NIC RX rings); raises OSError
+    "couldn't open TEXT: ..." naming the step that failed."""
+    cut, links = tuple(cut_queues), []
+    with ExitStack() as undo:
+        try:
+            obj = undo.enter_context(_object())
+            if host:
+                _refuse_second_host_side(ifname, ifindex)
+            tap = _make_tap(ifname, undo) if host else (-1, "", 0)
+            if host:
+                obj.map_update("cfg", 0, tap[2])
+                obj.map_update("cfg", 1, ifindex)
+                _link(undo, links, obj, "nmc_host_egress", ifindex, syscall.BPF_TCX_EGRESS, ifname)
+                _link(undo, links, obj, "nmc_host_inject", tap[2], syscall.BPF_TCX_INGRESS, tap[1])
+            for q in cut:
+                obj.map_update("cut", q, 1)
+            if cut:
+                _link(undo, links, obj, "nmc_nic_cutoff", ifindex, syscall.BPF_TCX_INGRESS, ifname)
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            if exc.errno == errno.EINVAL and "attach tc" in str(exc):
+                why += " (this kernel has no TCX links: Linux 6.6 or later is needed)"
+            raise os_error(exc.errno or errno.EIO, "open", text,
+                           f"couldn't set up the host stack's side of {ifname}: {why}") from exc
+        return HostSide(undo.pop_all(), tap[0], tap[1], tuple(links))

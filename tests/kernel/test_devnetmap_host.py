@@ -1,0 +1,62 @@
+"""Host rings for unmodified netmap programs: tests/devnetmap/nm_nic.c's
+"host" command (REGISTER NR_REG_NIC_SW, then the stack's ARP request on the
+host RX ring) under `nmcompat exec` on the namespace's veth va, on both NIC
+backends.  exec's control plane makes the tap and the TCX links and hands
+them over; nothing stays attached after the program exits."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from test_devnetmap_nic import _env, _line, exec_argv
+from host_support import NOTHING, programs
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+A_IP, B_IP = "10.78.0.1", "10.78.0.2"
+
+
+@pytest.fixture(scope="module")
+def nm_nic(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("nmhost") / "nm_nic"
+    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
+                    "-o", str(out), str(ROOT / "tests" / "devnetmap" / "nm_nic.c")],
+                   check=True, capture_output=True, text=True)
+    return out
+
+
+def _host_under_exec(argv, env):
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        counts = _line(proc.stdout, 20)
+        during = programs("va") if counts.startswith("host ") else None
+        if counts.startswith("host "):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.sendto(b"to the peer", (B_IP, 9))     # the stack asks for the peer's MAC
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + 10
+    while programs("va") != NOTHING and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return counts, during, proc.returncode, out, err, programs("va")
+
+
+@pytest.mark.parametrize("admode, backend", [("0", "afxdp"), ("2", "afpacket")], ids=["afxdp", "afpacket"])
+def test_host_rings_of_a_netmap_program_under_exec(netns, nm_nic, rundir, admode, backend):
+    netns.ip("addr", "add", f"{A_IP}/24", "dev", "va")
+    for key in ("all", "default", "va"):
+        subprocess.run(["ip", "netns", "exec", netns.name, "sysctl", "-qw",
+                        f"net.ipv6.conf.{key}.disable_ipv6=1"], check=True)
+    counts, during, rc, out, err, after = netns.run(
+        _host_under_exec, exec_argv(rundir, nm_nic, "host", "va"), _env(NMCOMPAT_ADMODE=admode))
+    assert counts == "host 1 1 1 1\n", err
+    assert during["tcx_egress"] == 1 and during["xdp"] == (backend == "afxdp"), during
+    assert during["tcx_ingress"] == (1 if backend == "afpacket" else 0), during  # the cut-off
+    assert rc == 0 and out == "host rx arp\n", err
+    assert after == NOTHING

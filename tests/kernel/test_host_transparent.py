@@ -1,0 +1,162 @@
+"""The NIC with its host stack: netmap's one-port bridge (``nmcompat
+bridge -i netmap:va``) and transparent mode (NR_FORWARD / NS_FORWARD), on
+the NIC backends where host TX reaches the stack."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import NetNS
+
+import nmcompat
+import nic_support
+from host_support import (A_IP, HOST_TX_BACKENDS, HOST_TX_IDS, NOTHING, echo_replies, open_port,
+                          peer, ping, tc_programs, tx_checksum_off, udp_dport, wait_line)
+from nmcompat._ffi import ffi, lib
+from nmcompat._ring import NR_FORWARD, NS_FORWARD
+
+
+@pytest.mark.parametrize("nic", HOST_TX_BACKENDS, ids=HOST_TX_IDS)
+def test_one_port_bridge_carries_the_host(nic, netns, peer):
+    """nmcompat bridge -i netmap:va: the peer reaches va's stack through the
+    bridge (3/3), not when the bridge is stopped, and again after it ends."""
+    backend, xdp_mode = nic
+    env = dict(os.environ, NMCOMPAT_BACKEND=backend)
+    proc = subprocess.Popen(["ip", "netns", "exec", netns.name, sys.executable, "-m",
+                             "nmcompat.tools", "bridge", "-w", "0", "-i", "netmap:va"],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_line(proc, "Ready to go")
+        assert tc_programs(netns.name, "va")["tcx_egress"] == 1
+        assert NetNS(peer).run(echo_replies, A_IP, 3, 2.0) == 3, "ping through the bridge"
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            assert NetNS(peer).run(echo_replies, A_IP, 2, 1.0) == 0, \
+                "the peer reached va's stack past a stopped bridge"
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert tc_programs(netns.name, "va") == NOTHING
+    assert ping(peer, A_IP), "plain ping fails after the bridge ended"
+
+SENDER = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(5):
+    for port in (7001, 7002):
+        s.sendto(b"flow %d #%d" % (port, i), (sys.argv[1], port))
+    time.sleep(0.05)
+"""
+
+def _mark_released(port, seen: dict) -> None:
+    """Every received slot: NS_FORWARD, except UDP to port 7001 on the NIC
+    RX ring (that flow is dropped); then released."""
+    for r in port.rx_rings:
+        h, t = r.head, r.tail
+        while h != t:
+            s = r.slots[h]
+            data = bytes(r.buf(int(s["buf_idx"]))[:int(s["len"])])
+            drop = r.ringid == 0 and udp_dport(data) == 7001
+            seen["dropped" if drop else "forwarded"] += 1
+            r.slots["flags"][h] = 0 if drop else NS_FORWARD
+            h = r.next(h)
+        r.head = r.cur = t
+    port.rxsync()
+
+def _transparent(backend, xdp_mode, peer_ns):
+    port = nic_support.open_nic("netmap:va*", backend, xdp_mode)
+    socks = {}
+    try:
+        for p in (7001, 7002):
+            socks[p] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            socks[p].bind((A_IP, p))
+            socks[p].setblocking(False)
+        for r in port.rx_rings:
+            r.flags |= NR_FORWARD
+        sender = subprocess.Popen(["ip", "netns", "exec", peer_ns, sys.executable, "-c", SENDER, A_IP])
+        got = {7001: 0, 7002: 0}
+        seen = {"dropped": 0, "forwarded": 0}
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (sender.poll() is None or got[7002] < 5):
+            port.poll(nmcompat.POLLIN, 50)
+            _mark_released(port, seen)
+            for p, s in socks.items():
+                try:
+                    while s.recv(64):
+                        got[p] += 1
+                except BlockingIOError:
+                    pass
+        sender.wait()
+        info = ffi.new("struct nmc_host_info *")
+        assert lib.nmc_host_info(port._h, info) == 0
+        return got, seen, (info.fwd_up, info.fwd_down, info.tap_fd >= 0)
+    finally:
+        for s in socks.values():
+            s.close()
+        port.close()
+
+@pytest.mark.parametrize("nic", HOST_TX_BACKENDS, ids=HOST_TX_IDS)
+def test_transparent_mode_drops_one_flow_and_forwards_the_rest(nic, netns, peer):
+    """NR_FORWARD on both RX rings of netmap:va*: the stack gets every flow
+    but the one whose slots were released without NS_FORWARD (ARP goes both
+    ways through the port: NIC RX -> stack, and the stack's replies host RX
+    -> NIC TX)."""
+    backend, xdp_mode = nic
+    NetNS(peer).run(tx_checksum_off, "vb")
+    got, seen, (up, down, has_tap) = netns.run(_transparent, backend, xdp_mode, peer)
+    assert got == {7001: 0, 7002: 5}, (got, seen)
+    assert seen["dropped"] == 5, seen
+    assert has_tap and up >= 6 and down >= 1, (up, down)    # + the ARP request; the ARP reply
+    assert up + down == seen["forwarded"], (up, down, seen)
+
+def _transparent_two_ports(backend, xdp_mode, peer_ns):
+    """netmap:va^ and netmap:va in one process: the NIC port forwards up
+    through the tap of the host port; the host port's frames are injected
+    on the NIC port (no forwarding down: that port binds no NIC TX ring)."""
+    host = open_port("netmap:va^", backend, xdp_mode)
+    nic_port = nic_support.open_nic("netmap:va", backend, xdp_mode)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((A_IP, 7002))
+        sock.setblocking(False)
+        nic_port.rx_rings[0].flags |= NR_FORWARD
+        sender = subprocess.Popen(["ip", "netns", "exec", peer_ns, sys.executable, "-c", SENDER, A_IP])
+        got, seen = 0, {"dropped": 0, "forwarded": 0}
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (sender.poll() is None or got < 5):
+            nic_port.poll(nmcompat.POLLIN, 20)
+            _mark_released(nic_port, seen)
+            host.rxsync()
+            for _, data in iter(host.nextpkt, None):
+                nic_support.port_send(nic_port, [bytes(data)])
+            try:
+                while sock.recv(64):
+                    got += 1
+            except BlockingIOError:
+                pass
+        sender.wait()
+        info = ffi.new("struct nmc_host_info *")
+        assert lib.nmc_host_info(nic_port._h, info) == 0
+        return got, seen["dropped"], info.fwd_up, info.tap_fd >= 0
+    finally:
+        sock.close()
+        nic_port.close()
+        host.close()
+
+@pytest.mark.parametrize("nic", HOST_TX_BACKENDS, ids=HOST_TX_IDS)
+def test_transparent_mode_through_a_sibling_ports_tap(nic, netns, peer):
+    backend, xdp_mode = nic
+    NetNS(peer).run(tx_checksum_off, "vb")
+    got, dropped, up, borrowed = netns.run(_transparent_two_ports, backend, xdp_mode, peer)
+    assert (got, dropped) == (5, 5)
+    assert borrowed and up >= 6, up
