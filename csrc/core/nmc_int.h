@@ -215,7 +215,7 @@ struct nmc_lring {
 
 struct nmc_xsk;
 struct nmc_psock;
-struct nmc_nic_host;
+struct nmc_host_tap;
 struct nmc_transport_ops;
 
 /* A process-local handle on one open port. */
@@ -250,7 +250,7 @@ struct nmc_port {
     int nkfd;
     uint32_t nic_taken;             /* NIC ports: sockets taken from the request's nic_socks */
     int nic_hold;                   /* NIC ports: the request's nic_hold_fd, duplicated, + 1 (0: none) */
-    struct nmc_nic_host *nic_host;  /* NIC ports with host rings: their tap (host.c) */
+    struct nmc_host_tap *nic_host;  /* NIC ports with host rings: their tap (host.c) */
     bool fwd_pending;               /* transparent mode put frames on NIC TX rings: txsync again */
     char rundir[160];
     char name[2 * NMC_NAMELEN + 2];

@@ -34,7 +34,7 @@
 
 /* One per NIC port with a tap.  Every host ring of the port shares the
  * tap (and frame[]), so their syncs, and forwarding up, take `lock`. */
-struct nmc_nic_host {
+struct nmc_host_tap {
     pthread_mutex_t lock;
     int fd;                     /* the tap (a duplicate of the request's or of a sibling port's), or -1 */
     int holds[HOST_HOLDS];      /* the request's nic_host_holds, duplicated */
@@ -50,7 +50,7 @@ bool nmc_nic_has_tap(const struct nmc_port *p)
 }
 
 /* The request's hold descriptors, duplicated into h. */
-static int take_holds(struct nmc_nic_host *h, const struct nmc_pipe_req *req)
+static int take_holds(struct nmc_host_tap *h, const struct nmc_pipe_req *req)
 {
     if (req->nic_host_nholds > HOST_HOLDS || (req->nic_host_nholds && !req->nic_host_holds))
         return -EINVAL;
@@ -69,7 +69,7 @@ int nmc_nic_host_attach(struct nmc_port *p, const struct nmc_pipe_req *req)
 {
     uint32_t hw_tx = nmc_nic_bound_hw(p, 0), hw_rx = nmc_nic_bound_hw(p, 1);
     bool host = hw_tx < p->ntx || hw_rx < p->nrx;
-    struct nmc_nic_host *h;
+    struct nmc_host_tap *h;
     int err;
 
     if (!host && req->nic_host_nholds == 0)
@@ -126,7 +126,7 @@ void nmc_nic_host_close(struct nmc_port *p)
 static int64_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t *j, uint32_t head,
                       bool *corrupt)
 {
-    struct nmc_nic_host *h = p->nic_host;
+    struct nmc_host_tap *h = p->nic_host;
     uint32_t len = 0, k = *j;
     bool more;
 
@@ -166,9 +166,9 @@ static int borrow_tap(struct nmc_port *p)
     return fd;
 }
 
-static struct nmc_nic_host *up_path(struct nmc_port *p)
+static struct nmc_host_tap *up_path(struct nmc_port *p)
 {
-    struct nmc_nic_host *h = NULL;
+    struct nmc_host_tap *h = NULL;
     int fd;
 
     if (nmc_nic_has_tap(p))
@@ -194,7 +194,7 @@ static struct nmc_nic_host *up_path(struct nmc_port *p)
  * NS_FORWARD are written to the tap (with no tap anywhere they are only
  * consumed, docs/DESIGN.md §12). */
 static void forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head,
-                       struct nmc_nic_host *h)
+                       struct nmc_host_tap *h)
 {
     uint32_t j = lr->kr->hwcur;
 
@@ -215,7 +215,7 @@ static void forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head,
 
 void nmc_nic_forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head)
 {
-    struct nmc_nic_host *h;
+    struct nmc_host_tap *h;
 
     if (!(lr->ring->flags & NR_FORWARD) || lr->host || !(h = up_path(p)))
         return;
@@ -319,7 +319,7 @@ static int host_txsync(struct nmc_port *p, struct nmc_lring *lr)
  * it, or j when it does not fit. */
 static uint32_t put_pending(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t *room)
 {
-    struct nmc_nic_host *h = p->nic_host;
+    struct nmc_host_tap *h = p->nic_host;
     uint32_t bs = p->g.buf_size, len = h->pend_len, pos = 0;
     uint32_t nfr = len ? (len + bs - 1) / bs : 1;
 
@@ -348,7 +348,7 @@ static uint32_t put_pending(struct nmc_port *p, struct nmc_lring *lr, uint32_t j
 /* Host RX: what the stack sent on the interface, read from the tap. */
 static int host_rxsync(struct nmc_port *p, struct nmc_lring *lr)
 {
-    struct nmc_nic_host *h = p->nic_host;
+    struct nmc_host_tap *h = p->nic_host;
     struct nmc_kring *kr = lr->kr;
     uint32_t n = lr->n, head, j, room, pkts = 0, bytes = 0;
 
