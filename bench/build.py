@@ -17,7 +17,7 @@ from cffi import FFI
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 CSRC = BENCH / "csrc"
-SOURCES = ["bench.c", "bench_vale.c", "bench_xsk.c"]
+SOURCES = ["bench.c", "bench_vale.c", "bench_vale_cost.c", "bench_xsk.c"]
 HEADER = CSRC / "nmcompat_bench.h"
 INCLUDES = [ROOT / "csrc" / "include", CSRC]
 WARNINGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror"]

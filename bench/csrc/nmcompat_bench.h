@@ -1,6 +1,6 @@
 /*
  * nmcompat_bench.h -- the benchmark loops (bench.c, bench_vale.c,
- * bench_xsk.c), built into their own library, the Python extension
+ * bench_vale_cost.c, bench_xsk.c), built into their own library, the Python extension
  * nmcompat_bench._bench, linked against libnmcompat.  They use only the
  * engine's public API (nmcompat.h, net/netmap_user.h); the bare rings they
  * are measured against use no engine at all.
@@ -78,6 +78,20 @@ int nmc_bench_vale(const char *rundir, const char *sw, int role, uint32_t nports
                    struct nmc_bench_vale_result *out);
 int nmc_bench_copy_raw(const char *shm_path, int role, uint32_t nports, int bcast, uint32_t batch,
                        uint32_t pkt_len, uint64_t count, struct nmc_bench_vale_result *out);
+
+/* The CPU cost of VALE forwarding per frame, in one thread
+ * (bench_vale_cost.c): <sw>:tx and <sw>:r0 on a fresh switch in rundir;
+ * `count` frames of pkt_len bytes (>= 22) sent `batch` at a time (< the
+ * ring's slots), each batch received and checked at once.  Returns 0 or
+ * -errno. */
+struct nmc_bench_vale_cost {
+    uint64_t cpu_ns;        /* the thread's CPU time over the loop */
+    uint64_t sent, packets; /* frames sent, frames received */
+    uint64_t errors;        /* frames out of sequence or of the wrong length */
+    uint64_t drops;         /* dropped by the switch for r0 (none expected) */
+};
+int nmc_bench_vale_cost(const char *rundir, const char *sw, uint32_t batch, uint32_t pkt_len,
+                        uint64_t count, struct nmc_bench_vale_cost *out);
 
 /* Benchmark loops for NIC ports (bench_xsk.c), pkt-gen style, on a port
  * opened by the caller.  TX writes the frame (pkt_len bytes, ethertype

@@ -7,6 +7,8 @@ import sys
 BENCHMARKS = {
     "pipe": ("nmcompat_bench.pipe", "pipe throughput beside a raw shared-memory ring (the default)"),
     "vale": ("nmcompat_bench.vale", "VALE switch throughput beside bare copy rings"),
+    "vale-cost": ("nmcompat_bench.vale_cost",
+                  "the CPU cost of VALE forwarding per frame, in one thread"),
     "afxdp": ("nmcompat_bench.afxdp", "AF_XDP on a veth pair beside DPDK af_xdp and AF_PACKET"),
     "compare": ("nmcompat_bench.compare",
                 "every backend beside every available peer (DPDK, sockets, Scapy)"),

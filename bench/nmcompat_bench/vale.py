@@ -321,7 +321,8 @@ def _parse(argv):
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parse(argv)
-    cpus = _pick_cpus(args.no_pin)
+    # [receiver, sender]: the receiver on the second CPU, as bench-compare places it
+    cpus = _pick_cpus(args.no_pin)[::-1]
     report = {
         "command": "./run bench vale " + " ".join(argv),
         "machine": machine_info(),
