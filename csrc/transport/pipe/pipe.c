@@ -135,19 +135,29 @@ static void pipe_ring_repair(uint8_t *ctl, uint8_t *mem, const struct nmc_geom *
         repair_tx(ctl, mem, g, obj);
 }
 
-/* Write a peer slot only where it differs: an unchanged cache line then
- * stays shared instead of bouncing to this core on every packet. */
-static inline void copy_slot(struct netmap_slot *d, uint32_t idx, uint16_t len, uint16_t flags,
-                             uint64_t ptr)
+/* A slot as two 64-bit words, each read once (the first holds buf_idx,
+ * len and flags): one compare tells whether a slot differs, and the copy
+ * writes the peer slot only then, so that an unchanged cache line stays
+ * shared instead of bouncing to this core on every packet. */
+typedef uint64_t nmc_slot_word __attribute__((may_alias));
+union slot_head {
+    uint64_t w;
+    struct { uint32_t idx; uint16_t len, flags; } f;
+};
+
+static inline uint64_t slot_word(const struct netmap_slot *s, unsigned i)
 {
-    if (d->buf_idx != idx)
-        d->buf_idx = idx;
-    if (d->len != len)
-        d->len = len;
-    if (d->flags != flags)
-        d->flags = flags;
-    if (d->ptr != ptr)
-        d->ptr = ptr;
+    return __atomic_load_n((const nmc_slot_word *)s + i, __ATOMIC_RELAXED);
+}
+
+static inline void copy_slot(struct netmap_slot *d, uint64_t w0, uint64_t w1)
+{
+    nmc_slot_word *dw = (nmc_slot_word *)d;
+
+    if (dw[0] != w0 || dw[1] != w1) {
+        dw[0] = w0;
+        dw[1] = w1;
+    }
 }
 
 /* The slot at the same position of the crossed ring, peer_ofs bytes from
@@ -163,6 +173,7 @@ static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     struct netmap_ring *tx = lr->ring, *rx = lr->peer_ring;
     struct nmc_kring *kr = lr->kr, *pk = lr->peer_kr;
     uint32_t n = lr->n, head, end, j, pub = 0, npkts = 0, nbytes = 0;
+    uint32_t nbufs = p->g.buf_num > 2 ? p->g.buf_num - 2 : 0;    /* valid: [2, buf_num) */
     ptrdiff_t peer_ofs = (uint8_t *)rx - (uint8_t *)tx;
     bool bad = false;
 
@@ -173,14 +184,13 @@ static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     end = head;                         /* a register: head's address was taken */
     j = kr->hwcur;
     for (struct netmap_slot *ts = &tx->slot[j]; j != end; ) {
-        struct netmap_slot s = nmc_slot_read(ts);
-        uint32_t idx = s.buf_idx;
-        uint16_t len = s.len, flags = s.flags;
-        if (idx < 2 || idx >= p->g.buf_num || len > p->g.buf_size) {
+        union slot_head h = { .w = slot_word(ts, 0) };
+        uint16_t len = h.f.len, flags = h.f.flags;
+        if (h.f.idx - 2 >= nbufs || len > p->g.buf_size) {     /* idx < 2 wraps */
             bad = true;
             break;
         }
-        copy_slot(peer_slot(ts, peer_ofs), idx, len, flags, s.ptr);
+        copy_slot(peer_slot(ts, peer_ofs), h.w, slot_word(ts, 1));
         if (flags & NS_BUF_CHANGED)
             ts->flags = flags & ~NS_BUF_CHANGED;
         nbytes += len;
