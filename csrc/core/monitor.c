@@ -16,6 +16,10 @@
  * the monitor ring's object and its kgen: unlinking bumps kgen under the
  * monitor ring's lock, so a writer that read the link earlier finds it
  * stale once inside the lock and copies nothing.
+ *
+ * Zero-copy monitors chain (netmap's zmons): a later /z is linked from the
+ * RX ring of the one before (NMC_MON_CHAIN), so that monitor's own rxsync
+ * hands on what it releases, by the same path as a port's RX ring.
  */
 #include "nmc_transport.h"
 
@@ -114,7 +118,7 @@ static bool buf_ok(const struct nmc_port *p, uint32_t idx)
 
 /* Copy monitors: the payload into the monitor slot's own buffer. */
 static void copy_slot(struct nmc_port *p, struct netmap_slot *from, struct netmap_slot *to,
-                      uint16_t txmon)
+                      uint16_t txmon, uint16_t keep)
 {
     struct netmap_slot s = nmc_slot_read(from);
     uint32_t didx = nmc_user_u32(&to->buf_idx);
@@ -125,13 +129,13 @@ static void copy_slot(struct nmc_port *p, struct netmap_slot *from, struct netma
     else
         memcpy(nmc_buf(p->mem, &p->g, didx), nmc_buf(p->mem, &p->g, s.buf_idx), len);
     to->len = len;
-    to->flags = (uint16_t)((s.flags & NS_MOREFRAG) | txmon);
+    to->flags = (uint16_t)((s.flags & (NS_MOREFRAG | keep)) | txmon);
 }
 
 /* Zero-copy monitors: the buffers trade places (one region), and the
  * monitored slot says so (NS_BUF_CHANGED), as netmap's zmon does. */
 static void swap_slot(struct nmc_port *p, struct netmap_slot *from, struct netmap_slot *to,
-                      uint16_t txmon)
+                      uint16_t txmon, uint16_t keep)
 {
     struct netmap_slot s = nmc_slot_read(from);
     uint32_t didx = nmc_user_u32(&to->buf_idx);
@@ -147,7 +151,7 @@ static void swap_slot(struct nmc_port *p, struct netmap_slot *from, struct netma
     from->flags = s.flags | NS_BUF_CHANGED;
     to->buf_idx = s.buf_idx;
     to->len = s.len;
-    to->flags = (uint16_t)((s.flags & NS_MOREFRAG) | txmon);
+    to->flags = (uint16_t)((s.flags & (NS_MOREFRAG | keep)) | txmon);
 }
 
 /* Put slots [from, to) of src (n slots) in the monitor ring the link
@@ -159,6 +163,7 @@ static void fill_monitor(struct nmc_port *p, const struct nmc_mon_link *l, struc
     struct nmc_kring *mkr;
     struct netmap_ring *dst;
     uint32_t obj = l->obj, mn, tail, rel, room, left = nmc_dist(from, to, n), start;
+    uint16_t keep = l->flags & NMC_MON_CHAIN ? NS_TXMON : 0;   /* a monitor's slot says it */
 
     if (obj >= p->g.ring_num)
         return;
@@ -179,7 +184,8 @@ static void fill_monitor(struct nmc_port *p, const struct nmc_mon_link *l, struc
         left -= k;
     }
     for (uint32_t j = from; j != to; j = nmc_next(j, n), tail = nmc_next(tail, mn))
-        (l->flags & NR_ZCOPY_MON ? swap_slot : copy_slot)(p, &src->slot[j], &dst->slot[tail], txmon);
+        (l->flags & NR_ZCOPY_MON ? swap_slot : copy_slot)(p, &src->slot[j], &dst->slot[tail], txmon,
+                                                           keep);
     if (tail != start)
         nmc_store_rel(&mkr->pipe_tail, tail);
 out:

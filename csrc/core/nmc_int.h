@@ -46,6 +46,7 @@
 #define NMC_MAXPIPES       64                /* pipes per parent (netmap's NM_MAXPIPES) */
 #define NMC_MAXSLOTS       4096u
 #define NMC_MAX_MONITORS   8u                /* monitors per ring (monitor.c) */
+#define NMC_MON_CHAIN      0x80000000u       /* link flag: zero-copy monitor to the next one (monitor.c) */
 #define NMC_DEF_SLOTS      1024u
 #define NMC_DEF_BUF_NUM    163840u           /* netmap's buf_num: 64 default pipes fit */
 #define NMC_DEF_BUF_SIZE   2048u
