@@ -211,12 +211,15 @@ static void fill_all(struct nmc_port *p, struct nmc_lring *lr, uint32_t from, ui
     }
 }
 
-/* The user's head, if a sync would take it: hwcur <= head <= limit. */
+/* The user's head, if the sync's prologue would take it: hwcur <= head <=
+ * cur <= limit (a refused sync hands nothing to monitors). */
 static bool user_head(const struct nmc_lring *lr, uint32_t limit, uint32_t *head)
 {
     uint32_t n = lr->n, from = lr->kr->hwcur, h = nmc_user_u32(&lr->ring->head);
+    uint32_t c = nmc_user_u32(&lr->ring->cur);
 
-    if (h >= n || from >= n || limit >= n || nmc_dist(from, h, n) > nmc_dist(from, limit, n))
+    if (h >= n || c >= n || from >= n || limit >= n || nmc_dist(from, h, n) > nmc_dist(from, c, n) ||
+        nmc_dist(from, c, n) > nmc_dist(from, limit, n))
         return false;
     *head = h;
     return true;
