@@ -64,6 +64,8 @@ int nmc_monitor_link(struct nmc_kring *kr, uint32_t mobj, uint32_t mkgen, uint32
 
     if (n >= NMC_MAX_MONITORS)
         return -EBUSY;
+    if (n == 0)                         /* what a TX ring's syncs copied so far is stale */
+        __atomic_add_fetch(&kr->mon_epoch, 1, __ATOMIC_RELAXED);
     kr->mon[n] = (struct nmc_mon_link){ .obj = mobj, .kgen = mkgen, .flags = flags };
     __atomic_store_n(&kr->nmon, n + 1, __ATOMIC_RELEASE);
     return 0;
@@ -231,6 +233,7 @@ static bool user_head(const struct nmc_lring *lr, uint32_t limit, uint32_t *head
 void nmc_monitor_before(struct nmc_port *p, struct nmc_lring *lr, int dir)
 {
     uint32_t n = lr->n, from = lr->kr->hwcur, head, seen = lr->mon_tx_next - 1;
+    uint32_t epoch = __atomic_load_n(&lr->kr->mon_epoch, __ATOMIC_ACQUIRE);
 
     if (dir == 1) {
         if (user_head(lr, lr->kr->hwtail, &head))
@@ -239,9 +242,11 @@ void nmc_monitor_before(struct nmc_port *p, struct nmc_lring *lr, int dir)
     }
     if (!user_head(lr, lr->kr->rtail, &head))
         return;                         /* the sync refuses it */
-    if (lr->mon_tx_next && seen < n && nmc_dist(from, seen, n) <= nmc_dist(from, head, n))
-        from = seen;
+    if (lr->mon_tx_next && lr->mon_tx_epoch == epoch && seen < n &&
+        nmc_dist(from, seen, n) <= nmc_dist(from, head, n))
+        from = seen;                    /* copied by the last sync, not sent yet */
     lr->mon_tx_next = head + 1;
+    lr->mon_tx_epoch = epoch;
     fill_all(p, lr, from, head, NR_MONITOR_TX, NR_ZCOPY_MON);
 }
 
