@@ -140,3 +140,28 @@ def test_sigkilled_first_is_unlinked(rundir, procs):
             assert drain(s) == data[3:]
             assert drain(z2) == data[3:]
             check_clean(rundir)
+
+
+def put(ring, data):
+    s = ring.slots[ring.cur]
+    ring.buf(int(s["buf_idx"]))[:len(data)] = data
+    s["len"], s["flags"] = len(data), 0
+    ring.head = ring.cur = ring.next(ring.cur)
+
+
+def test_chain_of_one_ring_pair(rundir):
+    a, b = frames(2, seed=45)
+    with nmcompat.open("netmap:h{1", rings=2) as m, nmcompat.open("netmap:h}1", rings=2) as s, \
+            nmcompat.open("netmap:h}1-1/z") as one, nmcompat.open("netmap:h}1/z") as every:
+        put(m.tx_rings[0], a)
+        put(m.tx_rings[1], b)
+        m.txsync()
+        assert sorted(drain(s)) == sorted([a, b])
+        assert drain(every) == [a]              # ring 0: first in its chain
+        assert drain(one) == [b]                # ring 1: first is the one-ring monitor
+        assert drain(every) == [b]
+        one.close()
+        put(m.tx_rings[1], a)
+        m.txsync()
+        assert drain(s) == [a]
+        assert drain(every) == [a]
