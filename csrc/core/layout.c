@@ -63,6 +63,7 @@ static const uint64_t facts[] = {
     FIELD(struct nmc_kring, rcur), FIELD(struct nmc_kring, rtail), FIELD(struct nmc_kring, busy),
     FIELD(struct nmc_kring, nslots), FIELD(struct nmc_kring, peer), FIELD(struct nmc_kring, dir),
     FIELD(struct nmc_kring, end), FIELD(struct nmc_kring, users), FIELD(struct nmc_kring, nmon),
+    FIELD(struct nmc_kring, mon_epoch),
     FIELD(struct nmc_kring, mon),
     FIELD(struct nmc_kring, owner_tag), FIELD(struct nmc_kring, owner_start),
     FIELD(struct nmc_kring, pipe_tail), FIELD(struct nmc_kring, sleepers),

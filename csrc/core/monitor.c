@@ -16,6 +16,10 @@
  * the monitor ring's object and its kgen: unlinking bumps kgen under the
  * monitor ring's lock, so a writer that read the link earlier finds it
  * stale once inside the lock and copies nothing.
+ *
+ * Zero-copy monitors chain (netmap's zmons): a later /z is linked from the
+ * RX ring of the one before (NMC_MON_CHAIN), so that monitor's own rxsync
+ * hands on what it releases, by the same path as a port's RX ring.
  */
 #include "nmc_transport.h"
 
@@ -60,6 +64,8 @@ int nmc_monitor_link(struct nmc_kring *kr, uint32_t mobj, uint32_t mkgen, uint32
 
     if (n >= NMC_MAX_MONITORS)
         return -EBUSY;
+    if (n == 0)                         /* what a TX ring's syncs copied so far is stale */
+        __atomic_add_fetch(&kr->mon_epoch, 1, __ATOMIC_RELAXED);
     kr->mon[n] = (struct nmc_mon_link){ .obj = mobj, .kgen = mkgen, .flags = flags };
     __atomic_store_n(&kr->nmon, n + 1, __ATOMIC_RELEASE);
     return 0;
@@ -114,7 +120,7 @@ static bool buf_ok(const struct nmc_port *p, uint32_t idx)
 
 /* Copy monitors: the payload into the monitor slot's own buffer. */
 static void copy_slot(struct nmc_port *p, struct netmap_slot *from, struct netmap_slot *to,
-                      uint16_t txmon)
+                      uint16_t txmon, uint16_t keep)
 {
     struct netmap_slot s = nmc_slot_read(from);
     uint32_t didx = nmc_user_u32(&to->buf_idx);
@@ -125,13 +131,13 @@ static void copy_slot(struct nmc_port *p, struct netmap_slot *from, struct netma
     else
         memcpy(nmc_buf(p->mem, &p->g, didx), nmc_buf(p->mem, &p->g, s.buf_idx), len);
     to->len = len;
-    to->flags = (uint16_t)((s.flags & NS_MOREFRAG) | txmon);
+    to->flags = (uint16_t)((s.flags & (NS_MOREFRAG | keep)) | txmon);
 }
 
 /* Zero-copy monitors: the buffers trade places (one region), and the
  * monitored slot says so (NS_BUF_CHANGED), as netmap's zmon does. */
 static void swap_slot(struct nmc_port *p, struct netmap_slot *from, struct netmap_slot *to,
-                      uint16_t txmon)
+                      uint16_t txmon, uint16_t keep)
 {
     struct netmap_slot s = nmc_slot_read(from);
     uint32_t didx = nmc_user_u32(&to->buf_idx);
@@ -147,7 +153,7 @@ static void swap_slot(struct nmc_port *p, struct netmap_slot *from, struct netma
     from->flags = s.flags | NS_BUF_CHANGED;
     to->buf_idx = s.buf_idx;
     to->len = s.len;
-    to->flags = (uint16_t)((s.flags & NS_MOREFRAG) | txmon);
+    to->flags = (uint16_t)((s.flags & (NS_MOREFRAG | keep)) | txmon);
 }
 
 /* Put slots [from, to) of src (n slots) in the monitor ring the link
@@ -159,6 +165,7 @@ static void fill_monitor(struct nmc_port *p, const struct nmc_mon_link *l, struc
     struct nmc_kring *mkr;
     struct netmap_ring *dst;
     uint32_t obj = l->obj, mn, tail, rel, room, left = nmc_dist(from, to, n), start;
+    uint16_t keep = l->flags & NMC_MON_CHAIN ? NS_TXMON : 0;   /* a monitor's slot says it */
 
     if (obj >= p->g.ring_num)
         return;
@@ -179,7 +186,8 @@ static void fill_monitor(struct nmc_port *p, const struct nmc_mon_link *l, struc
         left -= k;
     }
     for (uint32_t j = from; j != to; j = nmc_next(j, n), tail = nmc_next(tail, mn))
-        (l->flags & NR_ZCOPY_MON ? swap_slot : copy_slot)(p, &src->slot[j], &dst->slot[tail], txmon);
+        (l->flags & NR_ZCOPY_MON ? swap_slot : copy_slot)(p, &src->slot[j], &dst->slot[tail], txmon,
+                                                           keep);
     if (tail != start)
         nmc_store_rel(&mkr->pipe_tail, tail);
 out:
@@ -205,12 +213,15 @@ static void fill_all(struct nmc_port *p, struct nmc_lring *lr, uint32_t from, ui
     }
 }
 
-/* The user's head, if a sync would take it: hwcur <= head <= limit. */
+/* The user's head, if the sync's prologue would take it: hwcur <= head <=
+ * cur <= limit (a refused sync hands nothing to monitors). */
 static bool user_head(const struct nmc_lring *lr, uint32_t limit, uint32_t *head)
 {
     uint32_t n = lr->n, from = lr->kr->hwcur, h = nmc_user_u32(&lr->ring->head);
+    uint32_t c = nmc_user_u32(&lr->ring->cur);
 
-    if (h >= n || from >= n || limit >= n || nmc_dist(from, h, n) > nmc_dist(from, limit, n))
+    if (h >= n || c >= n || from >= n || limit >= n || nmc_dist(from, h, n) > nmc_dist(from, c, n) ||
+        nmc_dist(from, c, n) > nmc_dist(from, limit, n))
         return false;
     *head = h;
     return true;
@@ -222,6 +233,7 @@ static bool user_head(const struct nmc_lring *lr, uint32_t limit, uint32_t *head
 void nmc_monitor_before(struct nmc_port *p, struct nmc_lring *lr, int dir)
 {
     uint32_t n = lr->n, from = lr->kr->hwcur, head, seen = lr->mon_tx_next - 1;
+    uint32_t epoch = __atomic_load_n(&lr->kr->mon_epoch, __ATOMIC_ACQUIRE);
 
     if (dir == 1) {
         if (user_head(lr, lr->kr->hwtail, &head))
@@ -230,9 +242,11 @@ void nmc_monitor_before(struct nmc_port *p, struct nmc_lring *lr, int dir)
     }
     if (!user_head(lr, lr->kr->rtail, &head))
         return;                         /* the sync refuses it */
-    if (lr->mon_tx_next && seen < n && nmc_dist(from, seen, n) <= nmc_dist(from, head, n))
-        from = seen;
+    if (lr->mon_tx_next && lr->mon_tx_epoch == epoch && seen < n &&
+        nmc_dist(from, seen, n) <= nmc_dist(from, head, n))
+        from = seen;                    /* copied by the last sync, not sent yet */
     lr->mon_tx_next = head + 1;
+    lr->mon_tx_epoch = epoch;
     fill_all(p, lr, from, head, NR_MONITOR_TX, NR_ZCOPY_MON);
 }
 

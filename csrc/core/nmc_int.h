@@ -46,6 +46,7 @@
 #define NMC_MAXPIPES       64                /* pipes per parent (netmap's NM_MAXPIPES) */
 #define NMC_MAXSLOTS       4096u
 #define NMC_MAX_MONITORS   8u                /* monitors per ring (monitor.c) */
+#define NMC_MON_CHAIN      0x80000000u       /* link flag: zero-copy monitor to the next one (monitor.c) */
 #define NMC_DEF_SLOTS      1024u
 #define NMC_DEF_BUF_NUM    163840u           /* netmap's buf_num: 64 default pipes fit */
 #define NMC_DEF_BUF_SIZE   2048u
@@ -168,6 +169,7 @@ struct nmc_kring {
     uint32_t dir, end;
     uint32_t users;                 /* holders binding this ring (changed under the region lock) */
     uint32_t nmon;                  /* monitors of this ring (monitor.c; under the region lock) */
+    uint32_t mon_epoch;             /* bumped when nmon leaves 0: syncs before saw no monitor */
     /* who is inside the ring (ring_own.c): pid << 32 | entry << 9 | holder + 1,
      * or 0; owner_start is the start time of that pid, valid when
      * owner_tag equals busy */
@@ -206,6 +208,7 @@ struct nmc_lring {
     uint32_t obj;                   /* ring object index */
     uint32_t last_hwtail;           /* txsync: tail seen at the previous sync */
     uint32_t mon_tx_next;           /* TX: slots before it were copied to monitors (+1; 0: none) */
+    uint32_t mon_tx_epoch;          /* the kring's mon_epoch when mon_tx_next was set */
     struct nmc_xsk *xsk;            /* NIC ports: the AF_XDP socket of this queue */
     struct nmc_psock *pkt;          /* emulated NIC ports: the AF_PACKET sockets of this queue */
     uint64_t tx_dropped;            /* NIC TX: slots that could not be sent */

@@ -165,7 +165,8 @@ int nmc_null_open(const struct nmc_pipe_req *req, struct nmc_port **out);
  * interface name, found in whichever process's region holds it.  Pipes and
  * VALE ports take the same flags through their own open functions.  EINVAL
  * when no such port is open, EBUSY when one of its rings has as many
- * monitors as it takes (8; one zero-copy). */
+ * monitors as it takes (8 links; zero-copy monitors chain, as netmap's, on
+ * one). */
 int nmc_monitor_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 /* A NIC port over AF_XDP: req->parent is the interface name, req->ifindex
  * its index, req->tx_rings == req->rx_rings its queue count.  One AF_XDP

@@ -27,7 +27,7 @@ def _check_monitor_open(rc: int, spec, options: dict) -> None:
               "process has open through nmcompat in this runtime directory, as in netmap)")
     if rc == -errno.EBUSY:
         check(rc, "open", spec.text, f"a ring of {spec.name} has as many monitors as it takes "
-              "(8, of which one zero-copy)")
+              "(8: copy monitors, and one for its chain of zero-copy ones)")
     check(rc, "open", spec.text, _space.detail(-rc, options), rundir=options.get("rundir"))
 
 

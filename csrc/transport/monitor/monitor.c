@@ -91,6 +91,68 @@ static int find_port(const char *rundir, const struct nmc_pipe_req *req, struct 
     return nmc_region_each_parent(rundir, search_region, &s) == 1 ? s.port : -EINVAL;
 }
 
+/* The zero-copy link of a kring, or -1. */
+static int zlink(const struct nmc_kring *kr)
+{
+    uint32_t n = kr->nmon < NMC_MAX_MONITORS ? kr->nmon : NMC_MAX_MONITORS;
+
+    for (uint32_t i = 0; i < n; i++)
+        if (kr->mon[i].flags & NR_ZCOPY_MON)
+            return (int)i;
+    return -1;
+}
+
+/* The ring a zero-copy link of kring obj leads to (obj itself if none). */
+static uint32_t zfollow(struct nmc_region *r, uint32_t obj)
+{
+    struct nmc_kring *kr = &nmc_krings(r->ctl, &r->g)[obj];
+    int i = zlink(kr);
+
+    return i < 0 ? obj : kr->mon[i].obj % r->g.ring_num;
+}
+
+/* A new zero-copy monitor ring mobj goes at the end of the chain of
+ * watched ring tobj: it monitors the last zero-copy monitor there and gets
+ * the buffers once that one releases them (netmap's chain of zmons). */
+static void zchain_add(struct nmc_region *r, uint32_t tobj, uint32_t mobj, uint32_t want)
+{
+    struct nmc_kring *krs = nmc_krings(r->ctl, &r->g);
+    uint32_t end = tobj, next;
+
+    for (uint32_t hops = 0; hops < r->g.ring_num && (next = zfollow(r, end)) != end; hops++)
+        end = next;
+    if (end == mobj)
+        return;                         /* linked already, through the other direction */
+    if (end == tobj)
+        nmc_monitor_link(&krs[tobj], mobj, krs[mobj].kgen, want | NR_ZCOPY_MON);
+    else
+        nmc_monitor_link(&krs[end], mobj, krs[mobj].kgen,
+                         NR_MONITOR_RX | NR_ZCOPY_MON | NMC_MON_CHAIN);
+}
+
+/* Zero-copy monitor ring mobj leaves the chain of tobj: the ring before it
+ * now links the one after it, or nothing. */
+static void zchain_remove(struct nmc_region *r, uint32_t tobj, uint32_t mobj)
+{
+    struct nmc_kring *krs = nmc_krings(r->ctl, &r->g);
+    uint32_t prev = tobj;
+    int i, j;
+
+    for (uint32_t hops = 0; hops < r->g.ring_num && (i = zlink(&krs[prev])) >= 0; hops++) {
+        if (krs[prev].mon[i].obj % r->g.ring_num != mobj) {
+            prev = krs[prev].mon[i].obj % r->g.ring_num;
+            continue;
+        }
+        if ((j = zlink(&krs[mobj])) < 0) {
+            nmc_monitor_unlink(&krs[prev], mobj);
+            return;
+        }
+        __atomic_store_n(&krs[prev].mon[i].kgen, krs[mobj].mon[j].kgen, __ATOMIC_RELAXED);
+        __atomic_store_n(&krs[prev].mon[i].obj, krs[mobj].mon[j].obj, __ATOMIC_RELEASE);
+        return;
+    }
+}
+
 /* Link (or unlink) the monitor's RX rings [kfirst, klast) to the rings
  * they watch. */
 static void for_each_link(struct nmc_region *r, const struct nmc_port_rec *mon, bool link,
@@ -99,6 +161,7 @@ static void for_each_link(struct nmc_region *r, const struct nmc_port_rec *mon, 
     struct nmc_kring *krs = nmc_krings(r->ctl, &r->g);
     const struct nmc_port_rec *t = &nmc_ports(r)[mon->mon_port % NMC_MAX_PORTS];
     uint32_t e = mon->mon_end, nmrx = mon->nrings[e][1];
+    bool z = mon->mon_flags & NR_ZCOPY_MON;
 
     if (t->state != NMC_LIVE || t->gen != mon->mon_gen)
         return;                         /* the monitored port is gone: its rings with it */
@@ -109,25 +172,24 @@ static void for_each_link(struct nmc_region *r, const struct nmc_port_rec *mon, 
         for (uint32_t k = kfirst; k < t->nrings[e][d] && k < nmrx && k < klast; k++) {
             uint32_t tobj = nmc_rec_obj(t, e, d, k) % r->g.ring_num;
             uint32_t mobj = nmc_rec_obj(mon, e, 1, k) % r->g.ring_num;
-            if (link)
-                nmc_monitor_link(&krs[tobj], mobj, krs[mobj].kgen, want | (mon->mon_flags & NR_ZCOPY_MON));
+            if (link && z)
+                zchain_add(r, tobj, mobj, want);
+            else if (link)
+                nmc_monitor_link(&krs[tobj], mobj, krs[mobj].kgen, want);
+            else if (z)
+                zchain_remove(r, tobj, mobj);
             else
                 nmc_monitor_unlink(&krs[tobj], mobj);
         }
     }
 }
 
-/* Does a ring take one more monitor: fewer than NMC_MAX_MONITORS, and
- * one zero-copy monitor at most (it hands its buffers on: a second would
- * see none of them). */
+/* Does a ring take one more monitor: fewer than NMC_MAX_MONITORS links,
+ * and a zero-copy monitor always once one is there (it joins the chain,
+ * no new link on the ring). */
 static bool ring_takes(const struct nmc_kring *kr, bool zcopy)
 {
-    if (kr->nmon >= NMC_MAX_MONITORS)
-        return false;
-    for (uint32_t i = 0; zcopy && i < kr->nmon; i++)
-        if (kr->mon[i].flags & NR_ZCOPY_MON)
-            return false;
-    return true;
+    return kr->nmon < NMC_MAX_MONITORS || (zcopy && zlink(kr) >= 0);
 }
 
 static bool links_free(struct nmc_region *r, const struct nmc_port_rec *t, uint32_t e,
@@ -274,8 +336,11 @@ static void mon_destroy(struct nmc_region *r, const char *rundir, struct nmc_por
 
     (void)rundir;
     for_each_link(r, rec, false, 0, rec->nrings[e][1]);
-    for (uint32_t k = 0; k < rec->nrings[e][1]; k++)
-        nmc_monitor_retire(&krs[nmc_rec_obj(rec, e, 1, k) % r->g.ring_num]);
+    for (uint32_t k = 0; k < rec->nrings[e][1]; k++) {
+        struct nmc_kring *mkr = &krs[nmc_rec_obj(rec, e, 1, k) % r->g.ring_num];
+        __atomic_store_n(&mkr->nmon, 0, __ATOMIC_RELEASE);     /* its link to the next /z */
+        nmc_monitor_retire(mkr);
+    }
 }
 
 static const struct nmc_transport_ops monitor_ops = {
