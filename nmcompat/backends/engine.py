@@ -52,6 +52,9 @@ class _EngineBackend(Backend):
     takes = COMMON | {"buf_size"}
 
     def _request(self, spec, parent, options, keep, pipe_id=None, role=0):
+        if spec.mode not in (NR_REG_ALL_NIC, NR_REG_ONE_NIC) and spec.flags & _MONITOR_FLAGS:
+            raise os_error(errno.EINVAL, "open", spec.text, "a monitor of host rings ('^', '*') is "
+                           "not supported: monitor the NIC rings (IF/r, IF-k/r) or a pipe or VALE port")
         if spec.mode not in (NR_REG_ALL_NIC, NR_REG_ONE_NIC):
             raise os_error(errno.EINVAL, "open", spec.text, "this port has no host rings: "
                            "open it whole or by one ring pair ('^' and '*' do not apply)")
