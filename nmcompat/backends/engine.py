@@ -22,6 +22,9 @@ _MONITOR_FLAGS = NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON
 
 def _check_monitor_open(rc: int, spec, options: dict) -> None:
     """Raise for a failed open of a monitor, saying why netmap refuses it."""
+    if rc == -errno.EINVAL and spec.mode == NR_REG_ONE_NIC:
+        check(rc, "open", spec.text, f"{spec.name} is not open, or it has no ring pair "
+              f"{spec.ringid} (a monitor of X-k watches ring pair k of an open X)")
     if rc == -errno.EINVAL:
         check(rc, "open", spec.text, f"{spec.name} is not open (a monitor watches a port some "
               "process has open through nmcompat in this runtime directory, as in netmap)")
@@ -49,6 +52,9 @@ class _EngineBackend(Backend):
     takes = COMMON | {"buf_size"}
 
     def _request(self, spec, parent, options, keep, pipe_id=None, role=0):
+        if spec.mode not in (NR_REG_ALL_NIC, NR_REG_ONE_NIC) and spec.flags & _MONITOR_FLAGS:
+            raise os_error(errno.EINVAL, "open", spec.text, "a monitor of host rings ('^', '*') is "
+                           "not supported: monitor the NIC rings (IF/r, IF-k/r) or a pipe or VALE port")
         if spec.mode not in (NR_REG_ALL_NIC, NR_REG_ONE_NIC):
             raise os_error(errno.EINVAL, "open", spec.text, "this port has no host rings: "
                            "open it whole or by one ring pair ('^' and '*' do not apply)")

@@ -267,6 +267,8 @@ def _complete(conn: socket.socket, g: Grant, name: str) -> None:
     """After the hand-over: once the program says its port is bound, its
     AF_XDP sockets go in the XSKMAP; "ok"."""
     words = conn.recv(4096).decode("ascii", "replace").split()
+    if words[:1] == ["failed"]:
+        raise _failed(g, name, words[1:])
     if words[:1] != ["bound"]:
         return                              # the program could not use them: nothing to keep
     if g.backend == "afxdp":
@@ -276,6 +278,21 @@ def _complete(conn: socket.socket, g: Grant, name: str) -> None:
             raise Refusal(exc.errno or errno.EIO, f"couldn't add netmap:{name}'s queues to "
                           f"the XDP program: {exc.strerror}") from None
     conn.send(b"ok")
+
+
+def _failed(g: Grant, name: str, words: List[str]) -> Refusal:
+    """The program's engine could not open the port on the sockets granted
+    ("failed 16": the kernel refused a bind): the reason, as a Python open
+    of that backend words it."""
+    err = int(words[0]) if words[:1] and words[0].isdigit() else errno.EIO
+    hint = ""
+    if err == errno.EBUSY and g.backend == "afxdp":
+        from nmcompat.backends.afxdp._open import _HINTS
+        hint = _HINTS[errno.EBUSY].format(q=",".join(map(str, g.queues)), ifname=name)
+    elif err == errno.EBUSY and g.backend == "afpacket":
+        from nmcompat.backends.afpacket import _BUSY
+        hint = _BUSY.format(ifname=name)
+    return Refusal(err, f"couldn't open netmap:{name}: {os.strerror(err)}" + (f": {hint}" if hint else ""))
 
 
 def _used(words: List[str], count: int) -> List[int]:

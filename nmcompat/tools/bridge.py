@@ -15,7 +15,10 @@ back onto it.  -v prints a line per round (netmap's "poll ok" line).
 With a single port (or the same one twice) and no -L, the NIC is bridged
 with its host stack, as netmap does: endpoint 0 is ``ifa^`` (the host
 rings), endpoint 1 ``ifa`` (the NIC rings), so a host keeps working with
-the bridge in the middle.  The inner loop (rxsync, the bridge step each way, txsync, wait
+the bridge in the middle.  Frames from the NIC reach the stack with the
+checksum they had on the wire: a peer that leaves checksums to the receiver
+(a veth with TX checksum offload, the default) sends frames the stack then
+drops, as with netmap; switch it off there (``ethtool -K PEER tx off``).  The inner loop (rxsync, the bridge step each way, txsync, wait
 on both descriptors) is one C call per batch (nmc_bridge_step).  SIGINT or
 SIGTERM stops it; a last line gives the slots moved each way.
 """

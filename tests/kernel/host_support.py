@@ -100,12 +100,17 @@ def tc_programs(ns: str, dev: str) -> dict:
 
 def open_port(name: str, backend: str, xdp_mode):
     """nic_support.open_nic, but a port of host rings only attaches no XDP
-    program: its mode is not checked."""
+    program: it is given no mode (it would refuse one)."""
     if "^" not in name:
         return nic_support.open_nic(name, backend, xdp_mode)
-    port = nmcompat.open(name, backend=backend, xdp_mode=xdp_mode or "auto")
+    port = nmcompat.open(name, backend=backend)
     assert port.info.backend == backend and port.info.xdp_mode is None, port.info
     return port
+
+def mode_for(name: str, xdp_mode) -> str:
+    """The xdp_mode to open name with: a port of host rings only (^, ^N)
+    takes none (it has no XDP program, and refuses a mode)."""
+    return "auto" if "^" in name else (xdp_mode or "auto")
 
 def host_rings(port):
     """(host TX ring, host RX ring) of a port that binds them."""

@@ -8,13 +8,13 @@ import pytest
 import nmcompat
 import nic_support
 from host_support import (A_IP, GHOST_IP, GHOST_MAC, HOST_TX_BACKENDS, HOST_TX_IDS, arp_request,
-                          is_arp, peer)
+                          is_arp, mode_for, peer)
 
 
 def _tap_ring_counts(backend, xdp_mode):
     out = {}
     for name in ("netmap:nmt0*", "netmap:nmt0^", "netmap:nmt0^0", "netmap:nmt0"):
-        port = nmcompat.open(name, backend=backend, xdp_mode=xdp_mode or "auto")
+        port = nmcompat.open(name, backend=backend, xdp_mode=mode_for(name, xdp_mode))
         try:
             i = port.info
             out[name] = (i.tx_rings, i.rx_rings, i.host_tx_rings, i.host_rx_rings,
@@ -43,7 +43,7 @@ def _many_host_rings(backend, xdp_mode):
     for name, conf in (("netmap:nmt0^1", {"host_tx_rings": 2, "host_rx_rings": 2}),
                        ("netmap:nmt0^", {"host_tx_rings": 5, "host_rx_rings": 4}),
                        ("netmap:nmt0^4", {"host_tx_rings": 5, "host_rx_rings": 4})):
-        port = nmcompat.open(name, backend=backend, xdp_mode=xdp_mode or "auto", **conf)
+        port = nmcompat.open(name, backend=backend, xdp_mode=mode_for(name, xdp_mode), **conf)
         try:
             i = port.info
             out[name + str(conf["host_tx_rings"])] = (
@@ -52,7 +52,7 @@ def _many_host_rings(backend, xdp_mode):
         finally:
             port.close()
     try:
-        nmcompat.open("netmap:nmt0^2", backend=backend, xdp_mode=xdp_mode or "auto",
+        nmcompat.open("netmap:nmt0^2", backend=backend,
                       host_tx_rings=2, host_rx_rings=2).close()
         out["^2 of 2"] = "opened"
     except OSError as exc:
@@ -75,7 +75,7 @@ def test_ctrl_api_test_shape_with_several_host_rings(nic, netns):
     }, got
 
 def _stack_on_second_host_ring(backend, xdp_mode):
-    port = nmcompat.open("netmap:va^1", backend=backend, xdp_mode=xdp_mode or "auto",
+    port = nmcompat.open("netmap:va^1", backend=backend,
                          host_tx_rings=2, host_rx_rings=2)
     try:
         txr = port.tx_rings[0]

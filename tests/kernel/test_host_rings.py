@@ -76,7 +76,7 @@ def _ring_counts(backend, xdp_mode):
         finally:
             port.close()
     try:
-        nmcompat.open("netmap:va^1", backend=backend, xdp_mode=xdp_mode or "auto").close()
+        nmcompat.open("netmap:va^1", backend=backend).close()
         out["^1"] = "opened"
     except OSError as exc:
         out["^1"] = exc.errno
@@ -255,3 +255,22 @@ def test_host_rings_beside_an_open_nic_port(nic, netns):
     NIC port's, shared by other openers of its queues, has no host rings)."""
     backend, xdp_mode = nic
     assert netns.run(_nic_then_host, backend, xdp_mode) == ([1], 1, True)
+
+
+def _host_only_with(option, value):
+    try:
+        nmcompat.open("netmap:va^", backend="afxdp", **{option: value}).close()
+        return "opened", ""
+    except nmcompat.OptionError as exc:
+        return exc.errno, str(exc)
+
+
+@pytest.mark.parametrize("option, value", [("xdp_mode", "drv"), ("xdp_mode", "skb"), ("zerocopy", True),
+                                           ("zerocopy", False), ("multibuffer", False)])
+def test_an_afxdp_option_on_a_port_of_host_rings_only_is_refused(netns, option, value):
+    """va^ binds no NIC queue: no AF_XDP socket, no XDP program, so an
+    XDP mode, zero-copy or multi-buffer setting would go unused: an
+    OptionError naming it, as for any option a port does not use."""
+    err, msg = netns.run(_host_only_with, option, value)
+    assert err == 22 and f"bad option {option}: " in msg and "host rings only" in msg, (err, msg)
+    assert tc_programs(netns.name, "va") == NOTHING

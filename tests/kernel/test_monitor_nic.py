@@ -212,3 +212,27 @@ def test_monitor_through_libnetmap_under_exec(netns, nic, rundir, tmp_path):
     assert (ready, rc) == ("ready", 0), err
     assert [g.hex() for g in got] == frames     # the port still receives everything
     assert seen == frames
+
+
+def beside_host_rings(backend, xdp_mode):
+    import nmcompat
+    quiet()
+    frames = [frame(i, 60 + i * 7, tag=5) for i in range(20)]
+    tx_sock = peer_sender()
+    with nmcompat.open("netmap:va^", backend=backend) as host, \
+            open_nic("netmap:va", backend, xdp_mode) as port, nmcompat.open("netmap:va/r") as mon:
+        assert host.info.host_rx_rings == 1
+        for f in frames:
+            tx_sock.send(f)
+        got = port_collect(port, len(frames))
+        seen = collect_flags(mon, len(frames), timeout=5.0)
+    return got, seen, frames
+
+
+def test_monitor_beside_the_host_rings_watches_the_nic_rings(netns, nic):
+    """The one-port bridge's shape: va^ opened first, then va, in one
+    process (two records of va).  va/r watches the record that binds va's
+    NIC rings, not the one of the host rings only, and sees what va gets."""
+    got, seen, frames = netns.run(beside_host_rings, *nic)
+    assert got == frames
+    assert seen == [(f, 0) for f in frames]

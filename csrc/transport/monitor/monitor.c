@@ -27,13 +27,25 @@
 #define MON_FLAGS (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON)
 
 /* In netmap mode: some live holder binds a ring of that end of it. */
+/* Does holder h bind a ring a monitor watches: a ring of either direction
+ * below the port's host rings (a NIC's host rings are the last of nrings;
+ * a port of host rings only, IF^, binds none and is not the one watched). */
+static bool binds_watched_ring(const struct nmc_port_rec *p, const struct nmc_holder *h)
+{
+    for (int d = 0; d < 2; d++)
+        if (h->first[d] < h->last[d] && h->first[d] < p->nrings[h->end][d] - p->nhost[d])
+            return true;
+    return false;
+}
+
 static bool target_open(struct nmc_region *r, uint32_t port, uint32_t end)
 {
     struct nmc_holder *hs = nmc_holders(r);
+    const struct nmc_port_rec *p = &nmc_ports(r)[port];
 
     for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++)
         if (hs[h].state == NMC_LIVE && hs[h].port == port && hs[h].end == end &&
-            (hs[h].first[0] < hs[h].last[0] || hs[h].first[1] < hs[h].last[1]))
+            binds_watched_ring(p, &hs[h]))
             return true;
     return false;
 }

@@ -10,9 +10,10 @@ from __future__ import annotations
 import errno
 import socket
 
-from nmcompat.backends._base import COMMON, Opened, Probe
+from nmcompat.backends._base import COMMON, OPTIONS, Opened, Probe
 from nmcompat.backends._host import open_host_side
 from nmcompat.backends._nic import HOST_MODES, NicBackend
+from nmcompat.errors import OptionError
 
 AF_XDP = 44
 XDP_COPY, XDP_ZEROCOPY = 1 << 1, 1 << 2
@@ -34,6 +35,17 @@ class AfxdpBackend(NicBackend):
                 return Probe(False, "this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS)")
             raise
         return Probe(True, "AF_XDP sockets available")
+
+    def validate(self, spec, options: dict) -> None:
+        """A port of host rings only (IF^, IF^N) has no AF_XDP socket and no
+        XDP program: the options of those are refused, not ignored."""
+        super().validate(spec, options)
+        if spec.mode not in HOST_MODES or self.hw_queues(spec, 1):
+            return
+        for key in ("xdp_mode", "zerocopy", "multibuffer"):
+            if key in options and options[key] != OPTIONS[key].default:
+                raise OptionError(spec.text, key, "not used by a port of host rings only (it binds "
+                                  "no NIC queue: no AF_XDP socket, no XDP program)")
 
     def register(self, spec, options: dict) -> Opened:
         """One AF_XDP socket per bound queue, then the XDP program."""
