@@ -88,5 +88,8 @@ def fmt_cpu(cols: dict) -> str:
                       for k in ("tx_cpu_ns_per_pkt", "rx_cpu_ns_per_pkt"))
 
 
-def fmt_ratio(value, width: int = 5) -> str:
-    return f"{value:{width}.2f}" if value is not None else f"{'n/a':>{width}}"
+def fmt_ratio(value, width: int = 5, suffix: str = "") -> str:
+    """A ratio to 2 places and `suffix`, or "n/a", right-aligned in width + len(suffix)."""
+    if value is None:
+        return f"{'n/a':>{width + len(suffix)}}"
+    return f"{value:{width}.2f}{suffix}"

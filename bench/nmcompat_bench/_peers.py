@@ -30,6 +30,7 @@ import time
 from typing import List, Optional
 
 from nmcompat_bench import pipe as bench_pipe, vale as bench_vale
+from nmcompat_bench._common import cpu_per_packet, side_cpu
 from nmcompat_bench._env import Env
 
 WORKERS = "nmcompat_bench._workers"
@@ -150,8 +151,9 @@ def _busy_ns() -> int:
     return int((sum(fields[:8]) - fields[3] - fields[4]) * tick)
 
 
-def _sample(children) -> tuple:
-    return time.monotonic(), sum(c.cpu_ns() for c in children), _busy_ns()
+def _sample(rx: "Child", tx: "Child") -> tuple:
+    """Now, the receiver's and the sender's CPU time, and the machine's busy time."""
+    return time.monotonic(), rx.cpu_ns(), tx.cpu_ns(), _busy_ns()
 
 
 # -- the ends of a timed run ----------------------------------------------------------
@@ -272,10 +274,10 @@ def timed_run(rx: End, tx: End, seconds: float) -> dict:
         tx.go()
         time.sleep(warm)
         first = rx.count() if rx.counts else 0
-        t1, cpu1, busy1 = _sample([rx.child, tx.child])
+        t1, rx1, tx1, busy1 = _sample(rx.child, tx.child)
         time.sleep(window)
         last = rx.count() if rx.counts else 0
-        t2, cpu2, busy2 = _sample([rx.child, tx.child])
+        t2, rx2, tx2, busy2 = _sample(rx.child, tx.child)
         time.sleep(max(0.0, started + seconds - time.monotonic()))
         sent = tx.result(30 + seconds)
         if rx.counts:
@@ -294,8 +296,8 @@ def timed_run(rx: End, tx: End, seconds: float) -> dict:
         packets = got["packets"]
     in_window = mpps * 1e6 * span
     return {"mpps": mpps, "packets": packets,
-            "cpu_ns_per_pkt": (cpu2 - cpu1) / in_window if in_window else None,
-            "cpu_share": round((cpu2 - cpu1) / 1e9 / span, 3) if span > 0 else None,
+            **cpu_per_packet(tx2 - tx1, rx2 - rx1, in_window),
+            "cpu_share": round((rx2 - rx1 + tx2 - tx1) / 1e9 / span, 3) if span > 0 else None,
             "busy_share": round((busy2 - busy1) / 1e9 / span, 3) if span > 0 else None,
             "window_s": round(span, 3), "sent": sent, "received": got}
 
@@ -379,5 +381,5 @@ def counted_run(system: str, rundir: str, cpus, size: int, count: int, batch: in
                  "balanced": summary["balanced"]}
     cpu = res["rx"]["proc_cpu_ns"] + res["tx"]["proc_cpu_ns"]
     got = res["rx"]["packets"]
-    return dict(extra, mpps=mpps, packets=got, cpu_ns_per_pkt=cpu / got if got else None,
+    return dict(extra, mpps=mpps, packets=got, **side_cpu(res, got),
                 sent=res["tx"]["packets"], cpu_ns=cpu)
