@@ -17,7 +17,6 @@ Two kinds of run:
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -30,7 +29,7 @@ import time
 from typing import List, Optional
 
 from nmcompat_bench import pipe as bench_pipe, vale as bench_vale
-from nmcompat_bench._common import cpu_per_packet, side_cpu
+from nmcompat_bench._common import cpu_per_packet, pid_cpu_ns, side_cpu
 from nmcompat_bench._env import Env
 
 WORKERS = "nmcompat_bench._workers"
@@ -111,14 +110,7 @@ class Child:
 
     def cpu_ns(self) -> int:
         """CPU time of every thread so far (0 once it has ended)."""
-        total = 0
-        for path in glob.glob(f"/proc/{self.proc.pid}/task/*/schedstat"):
-            try:
-                with open(path) as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
-        return total
+        return pid_cpu_ns(self.proc.pid)
 
     def name(self) -> str:
         """For messages: the program and what it was asked to do."""
