@@ -5,8 +5,7 @@ Two kinds of run:
 
 - counted (nmcompat pipe and VALE, and their bare-ring limits): the workers
   of bench_pipe / bench_vale move a fixed number of frames; each reports
-  its rate and, through `_workers cputime`, the CPU time
-  (getrusage) its C call took;
+  its rate and the CPU time its process spent in its C call;
 - timed (everything on the veth pair, and DPDK memif): both sides start
   side by side, the sender is told to go and runs for `seconds`; after a
   warm-up the CPU time of both processes (every thread's runtime from
@@ -335,36 +334,14 @@ def memif_run(env: Env, size: int, seconds: float, rundir: str) -> dict:
     return timed_run(rx, tx, seconds)
 
 
-class _CpuTimed:
-    """bench_pipe / bench_vale's runner, each worker run through `_workers cputime`."""
-    module = ""
-
-    def _start(self, kind, role, *rest):
-        cpu = self.cpus[0 if role == bench_pipe.RECEIVER else 1] if self.cpus else -1
-        argv = [sys.executable, "-m", WORKERS, "cputime", self.module, kind, str(role),
-                *(str(int(a) if isinstance(a, bool) else a) for a in rest), str(cpu)]
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=bench_pipe._WORKER_ENV)
-        self.procs.append(proc)
-        return proc
-
-
-class PipeRunner(_CpuTimed, bench_pipe.Runner):
-    module = "pipe"
-
-
-class ValeRunner(_CpuTimed, bench_vale.Runner):
-    module = "vale"
-
-
 def counted_run(system: str, rundir: str, cpus, size: int, count: int, batch: int) -> dict:
     timeout = 120 + count / 2e4
     if system in ("nmcompat-pipe", "raw-ring"):
-        runner = PipeRunner(rundir, cpus, timeout)
+        runner = bench_pipe.Runner(rundir, cpus, timeout)
         res = runner.pair("pipe" if system == "nmcompat-pipe" else "raw", batch, size, count)
         mpps, extra = bench_pipe.mpps(res["rx"]), {"errors": res["rx"]["errors"]}
     else:
-        runner = ValeRunner(rundir, cpus, timeout)
+        runner = bench_vale.Runner(rundir, cpus, timeout)
         kind = "vale" if system == "nmcompat-vale" else "raw"
         res = runner.pair(kind, "unicast", batch, size, count)
         summary = bench_vale.run_summary(res, kind, 1, batch)
