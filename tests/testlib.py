@@ -37,6 +37,20 @@ def bench_env() -> dict:
     return dict(os.environ, PYTHONPATH=str(BENCH_DIR) + (os.pathsep + path if path else ""))
 
 
+CPU_COLUMNS = ("tx_cpu_ns_per_pkt", "rx_cpu_ns_per_pkt", "cpu_ns_per_pkt")
+
+
+def assert_cpu_columns(entry: dict, sides=("tx", "rx")) -> None:
+    """A benchmark result's CPU time per packet: each measured side positive and
+    finite, and the total their sum (a sanity check, never a speed)."""
+    for side in sides:
+        value = entry[f"{side}_cpu_ns_per_pkt"]
+        assert isinstance(value, (int, float)) and 0 < value < 1e9, (side, entry)
+    if set(sides) == {"tx", "rx"}:
+        assert entry["cpu_ns_per_pkt"] == pytest.approx(
+            entry["tx_cpu_ns_per_pkt"] + entry["rx_cpu_ns_per_pkt"], abs=0.2)
+
+
 def engine_make_var(name: str) -> List[str]:
     """A list variable of csrc/Makefile (SRCS, INCDIRS), the engine's one list."""
     m = re.search(rf"^{name}\s*=\s*(.+)$", (CSRC / "Makefile").read_text(), re.M)

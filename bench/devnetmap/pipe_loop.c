@@ -13,7 +13,8 @@
  *                  mapping of its own (as a netmap program's mmap gives it),
  *                  to tell the cost of two mappings from the emulation's.
  *
- *   pipe_loop PARENT BATCH SECONDS  ->  "frames N seconds S"
+ *   pipe_loop PARENT BATCH SECONDS  ->  "frames N seconds S cpu_seconds C"
+ *   (C: the process's CPU time over the loop, CLOCK_PROCESS_CPUTIME_ID)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -99,12 +100,17 @@ static void txsync(struct end *e) { nmc_txsync(e->port); }
 static void rxsync(struct end *e) { nmc_rxsync(e->port); }
 #endif
 
-static double now(void)
+static double clock_s(clockid_t clock)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double now(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
 }
 
 int main(int argc, char **argv)
@@ -113,7 +119,7 @@ int main(int argc, char **argv)
     struct end m, s;
     unsigned batch;
     uint64_t sent = 0, got = 0;
-    double seconds, t0, t1;
+    double seconds, t0, t1, cpu0;
 
     if (argc != 4)
         DIE("usage: pipe_loop PARENT BATCH SECONDS");
@@ -124,6 +130,7 @@ int main(int argc, char **argv)
     snprintf(name, sizeof(name), "%s}1", argv[1]);
     open_end(&s, name);
     t0 = now();
+    cpu0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     do {
         for (int k = 0; k < 64; k++) {
             struct netmap_ring *tx = m.tx, *rx = s.rx;
@@ -148,6 +155,7 @@ int main(int argc, char **argv)
         }
         t1 = now();
     } while (t1 - t0 < seconds);
-    printf("frames %llu seconds %.6f\n", (unsigned long long)got, t1 - t0);
+    printf("frames %llu seconds %.6f cpu_seconds %.6f\n", (unsigned long long)got, t1 - t0,
+           clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0);
     return 0;
 }

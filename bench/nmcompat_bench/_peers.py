@@ -5,8 +5,7 @@ Two kinds of run:
 
 - counted (nmcompat pipe and VALE, and their bare-ring limits): the workers
   of bench_pipe / bench_vale move a fixed number of frames; each reports
-  its rate and, through `_workers cputime`, the CPU time
-  (getrusage) its C call took;
+  its rate and the CPU time its process spent in its C call;
 - timed (everything on the veth pair, and DPDK memif): both sides start
   side by side, the sender is told to go and runs for `seconds`; after a
   warm-up the CPU time of both processes (every thread's runtime from
@@ -17,7 +16,6 @@ Two kinds of run:
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -30,6 +28,7 @@ import time
 from typing import List, Optional
 
 from nmcompat_bench import pipe as bench_pipe, vale as bench_vale
+from nmcompat_bench._common import cpu_per_packet, pid_cpu_ns, side_cpu
 from nmcompat_bench._env import Env
 
 WORKERS = "nmcompat_bench._workers"
@@ -110,14 +109,7 @@ class Child:
 
     def cpu_ns(self) -> int:
         """CPU time of every thread so far (0 once it has ended)."""
-        total = 0
-        for path in glob.glob(f"/proc/{self.proc.pid}/task/*/schedstat"):
-            try:
-                with open(path) as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
-        return total
+        return pid_cpu_ns(self.proc.pid)
 
     def name(self) -> str:
         """For messages: the program and what it was asked to do."""
@@ -150,8 +142,9 @@ def _busy_ns() -> int:
     return int((sum(fields[:8]) - fields[3] - fields[4]) * tick)
 
 
-def _sample(children) -> tuple:
-    return time.monotonic(), sum(c.cpu_ns() for c in children), _busy_ns()
+def _sample(rx: "Child", tx: "Child") -> tuple:
+    """Now, the receiver's and the sender's CPU time, and the machine's busy time."""
+    return time.monotonic(), rx.cpu_ns(), tx.cpu_ns(), _busy_ns()
 
 
 # -- the ends of a timed run ----------------------------------------------------------
@@ -272,10 +265,10 @@ def timed_run(rx: End, tx: End, seconds: float) -> dict:
         tx.go()
         time.sleep(warm)
         first = rx.count() if rx.counts else 0
-        t1, cpu1, busy1 = _sample([rx.child, tx.child])
+        t1, rx1, tx1, busy1 = _sample(rx.child, tx.child)
         time.sleep(window)
         last = rx.count() if rx.counts else 0
-        t2, cpu2, busy2 = _sample([rx.child, tx.child])
+        t2, rx2, tx2, busy2 = _sample(rx.child, tx.child)
         time.sleep(max(0.0, started + seconds - time.monotonic()))
         sent = tx.result(30 + seconds)
         if rx.counts:
@@ -294,8 +287,8 @@ def timed_run(rx: End, tx: End, seconds: float) -> dict:
         packets = got["packets"]
     in_window = mpps * 1e6 * span
     return {"mpps": mpps, "packets": packets,
-            "cpu_ns_per_pkt": (cpu2 - cpu1) / in_window if in_window else None,
-            "cpu_share": round((cpu2 - cpu1) / 1e9 / span, 3) if span > 0 else None,
+            **cpu_per_packet(tx2 - tx1, rx2 - rx1, in_window),
+            "cpu_share": round((rx2 - rx1 + tx2 - tx1) / 1e9 / span, 3) if span > 0 else None,
             "busy_share": round((busy2 - busy1) / 1e9 / span, 3) if span > 0 else None,
             "window_s": round(span, 3), "sent": sent, "received": got}
 
@@ -341,36 +334,14 @@ def memif_run(env: Env, size: int, seconds: float, rundir: str) -> dict:
     return timed_run(rx, tx, seconds)
 
 
-class _CpuTimed:
-    """bench_pipe / bench_vale's runner, each worker run through `_workers cputime`."""
-    module = ""
-
-    def _start(self, kind, role, *rest):
-        cpu = self.cpus[0 if role == bench_pipe.RECEIVER else 1] if self.cpus else -1
-        argv = [sys.executable, "-m", WORKERS, "cputime", self.module, kind, str(role),
-                *(str(int(a) if isinstance(a, bool) else a) for a in rest), str(cpu)]
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=bench_pipe._WORKER_ENV)
-        self.procs.append(proc)
-        return proc
-
-
-class PipeRunner(_CpuTimed, bench_pipe.Runner):
-    module = "pipe"
-
-
-class ValeRunner(_CpuTimed, bench_vale.Runner):
-    module = "vale"
-
-
 def counted_run(system: str, rundir: str, cpus, size: int, count: int, batch: int) -> dict:
     timeout = 120 + count / 2e4
     if system in ("nmcompat-pipe", "raw-ring"):
-        runner = PipeRunner(rundir, cpus, timeout)
+        runner = bench_pipe.Runner(rundir, cpus, timeout)
         res = runner.pair("pipe" if system == "nmcompat-pipe" else "raw", batch, size, count)
         mpps, extra = bench_pipe.mpps(res["rx"]), {"errors": res["rx"]["errors"]}
     else:
-        runner = ValeRunner(rundir, cpus, timeout)
+        runner = bench_vale.Runner(rundir, cpus, timeout)
         kind = "vale" if system == "nmcompat-vale" else "raw"
         res = runner.pair(kind, "unicast", batch, size, count)
         summary = bench_vale.run_summary(res, kind, 1, batch)
@@ -379,5 +350,5 @@ def counted_run(system: str, rundir: str, cpus, size: int, count: int, batch: in
                  "balanced": summary["balanced"]}
     cpu = res["rx"]["proc_cpu_ns"] + res["tx"]["proc_cpu_ns"]
     got = res["rx"]["packets"]
-    return dict(extra, mpps=mpps, packets=got, cpu_ns_per_pkt=cpu / got if got else None,
+    return dict(extra, mpps=mpps, packets=got, **side_cpu(res, got),
                 sent=res["tx"]["packets"], cpu_ns=cpu)

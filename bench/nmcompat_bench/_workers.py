@@ -6,9 +6,6 @@
         bench/csrc/bench_xsk.c (nmc_bench_xsk_tx / nmc_bench_xsk_rx).
     python -m nmcompat_bench._workers scapy ROLE IFNAME SIZE SECONDS WAIT CPU
         Scapy: conf.L2socket().send() in a loop, conf.L2listen().recv() in a loop.
-    python -m nmcompat_bench._workers cputime MODULE ARGS...
-        MODULE's --worker (pipe or vale) in this process, its JSON
-        result extended with the CPU time the call took (getrusage).
 
 Every worker prints "ready ..." once set up; a sender then waits for a line
 on stdin ("go") so that both sides can start (import, open) side by side.
@@ -16,12 +13,8 @@ The last line is "result {json}".
 """
 from __future__ import annotations
 
-import contextlib
-import importlib
-import io
 import json
 import os
-import resource
 import select
 import signal
 import sys
@@ -116,27 +109,7 @@ def scapy(role, ifname, size, seconds, wait, cpu) -> int:
     return 0
 
 
-def cputime(module, *args) -> int:
-    """Run MODULE._worker(args) here and add its CPU time (user + system) to its result."""
-    from nmcompat_bench._ffi import lib  # noqa: F401  (imported before the clock starts)
-    mod = importlib.import_module(f"nmcompat_bench.{module}")
-    out = io.StringIO()
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    with contextlib.redirect_stdout(out):
-        rc = mod._worker(list(args))
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    lines = out.getvalue().strip().splitlines() or ["{}"]
-    try:
-        data = json.loads(lines[-1])
-    except ValueError:
-        data = {"error": lines[-1]}
-    data["proc_cpu_ns"] = int(((after.ru_utime - before.ru_utime) +
-                          (after.ru_stime - before.ru_stime)) * 1e9)
-    print(json.dumps(data), flush=True)
-    return rc
-
-
-WORKERS = {"nic": nic, "scapy": scapy, "cputime": cputime}
+WORKERS = {"nic": nic, "scapy": scapy}
 
 if __name__ == "__main__":
     sys.exit(WORKERS[sys.argv[1]](*sys.argv[2:]))

@@ -44,7 +44,8 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from nmcompat_bench.pipe import machine_info
-from nmcompat_bench._common import emit_report
+from nmcompat_bench._common import (CPU_HEAD, emit_report, fmt_cpu, cpu_per_packet,
+                                    fmt_ratio, pid_cpu_ns, process_cpu_ns, ratio)
 
 SIZES = (60, 1514)
 DEFAULT_SECONDS, QUICK_SECONDS = 4.0, 0.5
@@ -68,7 +69,8 @@ def _worker(argv) -> int:
         os.sched_setaffinity(0, {int(cpu)})
     import nmcompat
     from nmcompat_bench._ffi import ffi, lib, os_error, port_handle
-    port = nmcompat.open(f"netmap:{ifname}", backend=backend, xdp_mode=XDP_MODE)
+    opts = {"xdp_mode": XDP_MODE} if backend == "afxdp" else {}   # afpacket ports refuse it
+    port = nmcompat.open(f"netmap:{ifname}", backend=backend, **opts)
     res = ffi.new("struct nmc_bench_xsk_result *")
     print(f"ready {port.info.xdp_mode}", flush=True)
     ns = int(float(seconds) * 1e9)
@@ -85,6 +87,7 @@ def _worker(argv) -> int:
     out["kernel_drops"] = sum(s["rx_dropped"] + s["rx_ring_full"] for s in stats)
     out["xdp_stats"] = stats
     port.close()
+    out["proc_cpu_ns"] = process_cpu_ns()
     print("result " + json.dumps(out), flush=True)
     return 0
 
@@ -258,6 +261,9 @@ class Programs:
         return p, lines
 
     def result(self, kind: str, proc, lines, sig=None) -> dict:
+        """What one side reports, with "proc_cpu_ns": its CPU time over its life (testpmd's
+        read just before it is told to stop; the others report their own)."""
+        cpu_ns = pid_cpu_ns(proc.pid) if kind == "dpdk" else None
         text = self.lab.finish(proc, lines, sig)
         if kind in NMC_KINDS:
             m = re.search(r"^result (.*)$", text, re.M)
@@ -269,8 +275,9 @@ class Programs:
             if not m:
                 raise RuntimeError(f"no result from afpacket_bench: {text[-1500:]}")
             r = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
+            r["proc_cpu_ns"] = r.get("cpu_ns")
         else:
-            return _testpmd_rates(text)
+            return dict(_testpmd_rates(text), proc_cpu_ns=cpu_ns or None)
         r["mpps"] = r["packets"] / r["elapsed_ns"] * 1e3 if r.get("elapsed_ns") else 0.0
         return r
 
@@ -299,6 +306,10 @@ def _testpmd_rates(text: str) -> dict:
     totals = re.findall(r"RX-packets:\s+(\d+)\s+RX-missed:\s+(\d+)", text)
     if totals:
         out["rx_missed"] = int(totals[-1][1])
+        out["rx_packets"] = int(totals[-1][0])
+    sent = re.findall(r"TX-packets:\s+(\d+)", text)
+    if sent:
+        out["tx_packets"] = int(sent[-1])
     return out
 
 
@@ -312,13 +323,23 @@ def _measure_tx(prog: Programs, sender: str, size: int) -> dict:
     if sender == "dpdk":
         got = prog.result("nmcompat", rx, rx_lines)      # ends by itself
         sent = prog.result("dpdk", tx, tx_lines, signal.SIGINT)
-        sent_mpps = sent.get("tx_mpps", 0.0)
+        sent_mpps, sent_packets = sent.get("tx_mpps", 0.0), sent.get("tx_packets")
     else:
         got = prog.result("nmcompat", rx, rx_lines)
         sent = prog.result(sender, tx, tx_lines)
-        sent_mpps = sent["mpps"]
+        sent_mpps, sent_packets = sent["mpps"], sent["packets"]
     return {"mpps": got["mpps"], "sent_mpps": sent_mpps, "received": got["packets"],
-            "kernel_drops": got.get("kernel_drops", 0)}
+            "kernel_drops": got.get("kernel_drops", 0),
+            **_cpu(sent, sent_packets, got, got["packets"])}
+
+
+def _cpu(sent: dict, sent_packets, got: dict, got_packets) -> dict:
+    """The sender's CPU time per packet it sent and the receiver's per packet it received,
+    each over its process's life (the two do not run over the same interval here)."""
+    tx = cpu_per_packet(sent.get("proc_cpu_ns"), None, sent_packets)["tx_cpu_ns_per_pkt"]
+    rx = cpu_per_packet(None, got.get("proc_cpu_ns"), got_packets)["rx_cpu_ns_per_pkt"]
+    return {"tx_cpu_ns_per_pkt": tx, "rx_cpu_ns_per_pkt": rx,
+            "cpu_ns_per_pkt": round(tx + rx, 1) if tx and rx else None}
 
 
 def _measure_rx(prog: Programs, receiver: str, size: int) -> dict:
@@ -329,10 +350,12 @@ def _measure_rx(prog: Programs, receiver: str, size: int) -> dict:
     if receiver == "dpdk":
         got = prog.result("dpdk", rx, rx_lines, signal.SIGINT)
         return {"mpps": got["rx_mpps"], "sent_mpps": sent["mpps"], "samples": got["rx_samples"],
-                "kernel_drops": got.get("rx_missed", 0)}
+                "kernel_drops": got.get("rx_missed", 0),
+                **_cpu(sent, sent["packets"], got, got.get("rx_packets"))}
     got = prog.result(receiver, rx, rx_lines)
     return {"mpps": got["mpps"], "sent_mpps": sent["mpps"], "received": got["packets"],
-            "kernel_drops": got.get("kernel_drops", 0)}
+            "kernel_drops": got.get("kernel_drops", 0),
+            **_cpu(sent, sent["packets"], got, got["packets"])}
 
 
 KINDS = ("nmcompat", "nmc-afpacket", "dpdk", "afpacket")
@@ -369,11 +392,44 @@ def measure(prog: Programs, sizes, repeat: int) -> List[dict]:
                 row[f"vs_{base}"] = round(a / b, 3) if a and b else None
             a, b = row["nmc-afpacket"]["mpps"], row["afpacket"]["mpps"]
             row["nmc_afpacket_vs_afpacket"] = round(a / b, 3) if a and b else None
+            _set_limit(row)
             rows.append(row)
     return rows
 
 
+def _set_limit(row: dict) -> None:
+    """A veth pair has no bare ring to measure: the fastest system of the row (same
+    direction, size and run) stands for the path's limit; each system's vs_limit is its
+    Mpps over that one's."""
+    measured = [k for k in KINDS if row[k]["mpps"]]
+    row["limit"] = max(measured, key=lambda k: row[k]["mpps"]) if measured else None
+    for kind in KINDS:
+        row[kind]["vs_limit"] = (ratio(row[kind]["mpps"], row[row["limit"]]["mpps"])
+                                 if row["limit"] else None)
+
+
 # -- output ------------------------------------------------------------------------
+
+LABELS = {"nmcompat": "nmcompat AF_XDP", "nmc-afpacket": "nmcompat AF_PACKET backend",
+          "dpdk": "DPDK af_xdp", "afpacket": "AF_PACKET sendmmsg/recvmmsg"}
+
+
+def format_cost_table(rows: list) -> List[str]:
+    """Every system of every row: its CPU time per packet and its ratio to the limit."""
+    lines = ["", "CPU and limit: tx ns = the sender's CPU time per packet sent, rx ns = the "
+             "receiver's per packet received (each over its process's life); vs limit: / the "
+             "fastest system of the row (no bare ring exists on a veth pair)",
+             f"dir | size | system                      |     Mpps |{CPU_HEAD} | vs limit",
+             "----+------+-----------------------------+----------+--------+--------+---------"]
+    for r in rows:
+        for kind in KINDS:
+            k = r[kind]
+            if k["mpps"] is None:
+                continue
+            lines.append(f"{r['direction']:>3} | {r['size']:4} | {LABELS[kind]:27} | "
+                         f"{k['mpps']:8.3f} | {fmt_cpu(k)} | {fmt_ratio(k['vs_limit'], 7, 'x')}")
+    return lines
+
 
 def format_report(report: dict) -> str:
     m, c = report["machine"], report["conditions"]
@@ -396,16 +452,17 @@ def format_report(report: dict) -> str:
     def cell(r, width):
         return f"{r['mpps']:{width}.3f}" if r["mpps"] is not None else f"{'n/a':>{width}}"
 
-    def ratio(v, target):
+    def vs_target(v, target):
         return f"{v:5.2f}x {'ok' if v >= target else 'below'}" if v else "  n/a"
 
     for r in report["rows"]:
         lines.append(f"{r['direction']:>3} | {r['size']:4} | {cell(r['nmcompat'], 8)} | "
                      f"{cell(r['dpdk'], 11)} | {cell(r['afpacket'], 9)} | "
-                     f"{ratio(r['vs_dpdk'], TARGETS['dpdk']):>15} | "
-                     f"{ratio(r['vs_afpacket'], TARGETS['afpacket']):>19} | "
+                     f"{vs_target(r['vs_dpdk'], TARGETS['dpdk']):>15} | "
+                     f"{vs_target(r['vs_afpacket'], TARGETS['afpacket']):>19} | "
                      f"{cell(r['nmc-afpacket'], 26)} | "
-                     f"{ratio(r.get('nmc_afpacket_vs_afpacket'), TARGETS['afpacket']):>24}")
+                     f"{vs_target(r.get('nmc_afpacket_vs_afpacket'), TARGETS['afpacket']):>24}")
+    lines += format_cost_table(report["rows"])
     notes = {}
     for r in report["rows"]:
         for kind in KINDS:

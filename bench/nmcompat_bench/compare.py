@@ -33,7 +33,7 @@ import time
 import uuid
 
 from nmcompat_bench import _peers as peers
-from nmcompat_bench._common import emit_report
+from nmcompat_bench._common import CPU_HEAD, emit_report, fmt_cpu, fmt_ratio, ratio
 from nmcompat_bench._env import Env
 from nmcompat_bench.afxdp import Lab
 from nmcompat_bench.pipe import _on_sigterm, _pick_cpus, machine_info
@@ -59,6 +59,11 @@ SYSTEMS = {
     "scapy": ("veth", "peer", "Scapy"),
 }
 PATHS = {"shm": "shared memory", "veth": "veth pair"}
+# the limit of each shared-memory system's path: the bare ring of its kind (memif copies
+# every frame, as VALE does); the veth pair's limit is its fastest system in the same run
+LIMIT_OF = {"nmcompat-pipe": "raw-ring", "nmcompat-vale": "copy-ring", "memif": "copy-ring",
+            "raw-ring": "raw-ring", "copy-ring": "copy-ring"}
+CPU_FIELDS = ("tx_cpu_ns_per_pkt", "rx_cpu_ns_per_pkt", "cpu_ns_per_pkt")
 
 
 class CompareLab(Lab):
@@ -90,7 +95,8 @@ def run_one(key: str, size: int, env, args, rundir: str) -> dict:
 
 
 def _fmt_run(r: dict) -> str:
-    cpu = f", {r['cpu_ns_per_pkt']:.0f} ns CPU/pkt" if r.get("cpu_ns_per_pkt") else ""
+    cpu = (f", {r['tx_cpu_ns_per_pkt']:.0f} + {r['rx_cpu_ns_per_pkt']:.0f} ns CPU/pkt"
+           if r.get("cpu_ns_per_pkt") else "")
     return f"{r['mpps']:.3f} Mpps{cpu}"
 
 
@@ -123,13 +129,13 @@ def measure(env, lab, args, rundir: str, log) -> list:
     for size, key in plan:
         path, kind, label = SYSTEMS[key]
         row = {"path": path, "size": size, "system": key, "label": label, "kind": kind,
-               "mpps": None, "gbps": None, "cpu_ns_per_pkt": None, "ratio": None}
+               "mpps": None, "gbps": None, **dict.fromkeys(CPU_FIELDS), "ratio": None,
+               "limit": None, "vs_limit": None}
         done_runs = runs[(size, key)]
         if done_runs:
             best = max(done_runs, key=lambda r: r["mpps"])
             row.update(mpps=round(best["mpps"], 4), gbps=round(best["mpps"] * size * 8 / 1e3, 3),
-                       cpu_ns_per_pkt=(round(best["cpu_ns_per_pkt"], 1)
-                                       if best.get("cpu_ns_per_pkt") else None),
+                       **{k: best.get(k) for k in CPU_FIELDS},
                        status="ok", mpps_runs=[round(r["mpps"], 4) for r in done_runs],
                        best_run=best)
             if (size, key) in errors:
@@ -143,7 +149,24 @@ def measure(env, lab, args, rundir: str, log) -> list:
                  and r["kind"] == "peer" and r["mpps"]]
         if mates and row["mpps"]:
             row["ratio"] = round(row["mpps"] / max(mates), 3)
+    for row in rows:
+        _set_limit(row, rows)
     return rows
+
+
+def _set_limit(row: dict, rows: list) -> None:
+    """row["limit"]: the system its path's limit is taken from; row["vs_limit"]: its Mpps
+    over that one's.  Shared memory: the bare ring of its kind (LIMIT_OF; the bare rings are
+    the limits themselves).  veth: no bare ring exists, so the fastest system measured on
+    the pair at that size in this run stands for it."""
+    same = [r for r in rows if r["path"] == row["path"] and r["size"] == row["size"] and r["mpps"]]
+    if row["path"] == "veth":
+        base = max(same, key=lambda r: r["mpps"], default=None)
+    else:
+        base = next((r for r in same if r["system"] == LIMIT_OF.get(row["system"])), None)
+    if base is not None and row["mpps"]:
+        row["limit"] = base["system"]
+        row["vs_limit"] = ratio(row["mpps"], base["mpps"])
 
 
 # -- output -------------------------------------------------------------------------
@@ -160,22 +183,26 @@ def format_report(report: dict) -> str:
         f"conditions: timed rows {c['seconds']} s (CPU read over the middle {0.6 * c['seconds']:.2f} s), "
         f"counted rows {c['packets']} frames (batch {c['batch']}), best of {c['repeat']}, "
         f"CPUs {c['cpus'] or 'not pinned'}",
-        "Mpps as received; Gbit/s of frame bytes; CPU: both processes' CPU time per packet; "
-        "vs peer: / the fastest peer of the same path and size",
+        "Mpps as received; Gbit/s of frame bytes; tx ns, rx ns: the sender's and the receiver's "
+        "CPU time per packet received, CPU ns/pkt: both; vs peer: / the fastest peer of the same "
+        "path and size; vs limit: / the path's limit (shared memory: the bare ring of its kind, "
+        "the copy ring for VALE and memif; veth pair: the fastest system of this run, at that size)",
         "",
-        "path          | size | system                        |    Mpps |   Gbit/s | CPU ns/pkt | vs peer",
-        "--------------+------+-------------------------------+---------+----------+------------+--------",
+        f"path          | size | system                        |    Mpps |   Gbit/s |{CPU_HEAD} | "
+        "CPU ns/pkt | vs peer | vs limit",
+        "--------------+------+-------------------------------+---------+----------+--------+"
+        "--------+------------+---------+---------",
     ]
     reasons = {}
     for r in report["rows"]:
         head = f"{PATHS[r['path']]:13} | {r['size']:4} | {r['label']:29}"
         if r["mpps"] is None:
             reasons.setdefault(r["label"], r["status"])
-            lines.append(f"{head} | {'unavailable (see below)':^43} |")
+            lines.append(f"{head} | {'unavailable (see below)':^70} |")
             continue
         cpu = f"{r['cpu_ns_per_pkt']:10.0f}" if r["cpu_ns_per_pkt"] else f"{'n/a':>10}"
-        ratio = f"{r['ratio']:6.2f}x" if r["ratio"] else f"{'n/a':>7}"
-        lines.append(f"{head} | {r['mpps']:7.3f} | {r['gbps']:8.3f} | {cpu} | {ratio}")
+        lines.append(f"{head} | {r['mpps']:7.3f} | {r['gbps']:8.3f} | {fmt_cpu(r)} | {cpu} | "
+                     f"{fmt_ratio(r['ratio'], 6, 'x')} | {fmt_ratio(r['vs_limit'], 7, 'x')}")
     for label, status in reasons.items():
         lines.append(f"{label}: {status.splitlines()[0][:300]}")
     return "\n".join(lines)

@@ -7,7 +7,10 @@ netmap's own interface (open /dev/netmap, NIOCCTRL, mmap, ioctl syncs; run
 under `nmcompat exec`) and against nmcompat.h (nmc_txsync, nmc_rxsync).  The
 two alternate, `--rounds` times per batch size, each for `--seconds`; the
 table gives each one's median Mpps and the median of the per-round ratios
-(netmap interface / engine API).  Figures, never assertions: the target
+(netmap interface / engine API; the engine's API is this path's limit, the
+emulation only adds to it), and the CPU time per frame of the one process
+(sender and receiver alike, CLOCK_PROCESS_CPUTIME_ID over the loop).
+Figures, never assertions: the target
 (>= 0.9) is read off the table.  The run directory is private (under
 /dev/shm, or --rundir) and removed at the end.  The last line is the result
 as JSON.
@@ -51,8 +54,8 @@ def build(work: Path) -> dict:
     return out
 
 
-def run_one(kind: str, exe: Path, parent: str, batch: int, seconds: float, rundir: str) -> float:
-    """Mpps of one run."""
+def run_one(kind: str, exe: Path, parent: str, batch: int, seconds: float, rundir: str) -> tuple:
+    """Mpps and CPU ns per frame of one run."""
     env = dict(os.environ, NMCOMPAT_RUNDIR=rundir)
     cmd = [str(exe), parent, str(batch), str(seconds)]
     if kind == "netmap":
@@ -61,22 +64,37 @@ def run_one(kind: str, exe: Path, parent: str, batch: int, seconds: float, rundi
     if proc.returncode != 0:
         raise SystemExit(f"./run bench devnetmap: the {kind} loop failed: {proc.stderr[-800:]}")
     words = proc.stdout.split()
-    return int(words[1]) / float(words[3]) / 1e6
+    frames = int(words[1])
+    return frames / float(words[3]) / 1e6, float(words[5]) * 1e9 / frames if frames else None
 
 
 def measure(exes: dict, batches: list, rounds: int, seconds: float, rundir: str) -> list:
     rows = []
     for batch in batches:
         runs = {"netmap": [], "engine": []}
+        cpu = {"netmap": [], "engine": []}
         for r in range(rounds):
             order = ("netmap", "engine") if r % 2 == 0 else ("engine", "netmap")
             for kind in order:
-                runs[kind].append(run_one(kind, exes[kind], f"dnb{batch}r{r}{kind[0]}", batch, seconds, rundir))
+                mpps, ns = run_one(kind, exes[kind], f"dnb{batch}r{r}{kind[0]}", batch, seconds, rundir)
+                runs[kind].append(mpps)
+                cpu[kind].append(ns)
         ratios = [a / b for a, b in zip(runs["netmap"], runs["engine"])]
         rows.append({"batch": batch, "netmap_mpps": statistics.median(runs["netmap"]),
                      "engine_mpps": statistics.median(runs["engine"]), "ratio": statistics.median(ratios),
+                     **{f"{k}_cpu_ns_per_pkt": _median_cpu(cpu[k]) for k in cpu},
                      "netmap_runs": runs["netmap"], "engine_runs": runs["engine"]})
     return rows
+
+
+def _median_cpu(values: list):
+    """The median CPU ns per frame of the runs that moved frames (None if none did)."""
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 1) if values else None
+
+
+def _cpu(value) -> str:
+    return f"{value:>14.1f}" if value is not None else f"{'n/a':>14}"
 
 
 def _parse(argv):
@@ -114,9 +132,13 @@ def main(argv=None) -> int:
     print(f"devnetmap: a pipe loop through netmap's interface under exec / the engine's C API, one "
           f"process, {os.cpu_count()} CPUs, {platform.machine()}, Linux {platform.release()}, "
           f"{args.rounds} alternated rounds of {args.seconds} s")
-    print(f"{'batch':>5} {'netmap Mpps':>12} {'engine Mpps':>12} {'ratio':>6}")
+    print("vs limit: netmap interface / engine API (the path's limit, no peer); CPU ns: the one "
+          "process's CPU time per frame (it sends and receives)")
+    print(f"{'batch':>5} {'netmap Mpps':>12} {'netmap CPU ns':>14} {'engine Mpps':>12} "
+          f"{'engine CPU ns':>14} {'vs limit':>8}")
     for r in rows:
-        print(f"{r['batch']:>5} {r['netmap_mpps']:>12.2f} {r['engine_mpps']:>12.2f} {r['ratio']:>6.2f}")
+        print(f"{r['batch']:>5} {r['netmap_mpps']:>12.2f} {_cpu(r['netmap_cpu_ns_per_pkt'])} "
+              f"{r['engine_mpps']:>12.2f} {_cpu(r['engine_cpu_ns_per_pkt'])} {r['ratio']:>8.2f}")
     print("RESULT " + json.dumps({"rows": rows}))
     return 0
 

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from nmcompat_bench._common import collect_worker, emit_report, stop_all
+from nmcompat_bench._common import CPU_HEAD, collect_worker, emit_report, fmt_cpu, stop_all
 from nmcompat_bench.pipe import (RECEIVER, RESULT_FIELDS, SENDER, _WORKER_ENV, _best, _pick_cpus,
                                  _run_summary, machine_info)
 
@@ -113,11 +113,16 @@ def format_report(report: dict) -> str:
              f"load {' '.join(str(x) for x in m['loadavg'])}",
              f"conditions: {c['size']}-byte frames, {c['packets']} packets per run, best of "
              f"{c['repeat']} interleaved runs; the monitor process is not pinned",
-             "", "batch | plain Mpps | with /r monitor Mpps | ratio | frames the monitor saw",
-             "------+------------+----------------------+-------+-----------------------"]
+             "vs limit: / the plain pipe (the path's limit: the same pipe, unmonitored); "
+             "tx ns, rx ns: the sender's and the receiver's process CPU time per packet received",
+             "", f"batch | plain Mpps |{CPU_HEAD} | with /r monitor Mpps |{CPU_HEAD} | vs limit | "
+             "frames the monitor saw",
+             "------+------------+--------+--------+----------------------+--------+--------+"
+             "----------+-----------------------"]
     for r in report["rows"]:
-        lines.append(f"{r['batch']:5} | {r['plain']['mpps']:10.2f} | {r['monitored']['mpps']:20.2f}"
-                     f" | {r['ratio']:5.2f} | {100 * r['monitor_seen_share']:.1f} %")
+        p, mon = r["plain"], r["monitored"]
+        lines.append(f"{r['batch']:5} | {p['mpps']:10.2f} | {fmt_cpu(p)} | {mon['mpps']:20.2f} | "
+                     f"{fmt_cpu(mon)} | {r['ratio']:8.2f} | {100 * r['monitor_seen_share']:.1f} %")
     return "\n".join(lines)
 
 

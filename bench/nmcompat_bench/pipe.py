@@ -28,7 +28,8 @@ import sys
 import tempfile
 import time
 
-from nmcompat_bench._common import collect_worker, emit_report, mpps, stop_all
+from nmcompat_bench._common import (CPU_HEAD, collect_worker, emit_report, fmt_cpu, mpps,
+                                    process_cpu_ns, side_cpu, stop_all)
 
 DEFAULT_PACKETS = 10_000_000
 DEFAULT_REPEAT = 3
@@ -37,6 +38,7 @@ DEFAULT_BATCHES = (1, 64, 512)
 SLOTS, BUF_SIZE = 1024, 2048
 RESULT_FIELDS = ("elapsed_ns", "start_ns", "end_ns", "packets", "errors", "batches",
                  "syncs", "polls", "sleeps", "wakeups", "drains", "spins")
+CPU_FIELDS = ("tx_cpu_ns_per_pkt", "rx_cpu_ns_per_pkt", "cpu_ns_per_pkt")
 RECEIVER, SENDER = 1, 0         # roles: the pipe's slave receives, its master sends
 # importing the package loads numpy: keep its BLAS from starting threads on our CPUs
 _WORKER_ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -52,6 +54,7 @@ def _worker(argv) -> int:
         os.sched_setaffinity(0, {int(cpu)})
     from nmcompat_bench._ffi import ffi, lib, os_error
     res = ffi.new("struct nmc_bench_result *")
+    cpu0 = process_cpu_ns()
     if kind == "pipe":
         rundir, pipe_id = target.rsplit(":", 1)
         what = f"pipe bench{'}' if int(role) == RECEIVER else '{'}{pipe_id} in {rundir}"
@@ -60,10 +63,11 @@ def _worker(argv) -> int:
     else:
         what = f"raw ring {target}"
         rc = lib.nmc_bench_raw(target.encode(), int(role), int(batch), int(size), int(count), res)
+    cpu_ns = process_cpu_ns() - cpu0
     if rc < 0:
         print(json.dumps({"error": os_error(-rc, "run", what).strerror}))
         return 1
-    print(json.dumps({f: int(getattr(res, f)) for f in RESULT_FIELDS}))
+    print(json.dumps(dict({f: int(getattr(res, f)) for f in RESULT_FIELDS}, proc_cpu_ns=cpu_ns)))
     return 0
 
 
@@ -112,14 +116,16 @@ def _run_summary(res: dict, batch: int) -> dict:
     calls = rx["sleeps"] + rx["wakeups"] + tx["sleeps"] + tx["wakeups"]
     return {"mpps": round(mpps(rx), 3), "packets": rx["packets"], "errors": rx["errors"],
             "sent": tx["packets"], "elapsed_ns": rx["elapsed_ns"], "batches": nominal,
-            "syscalls": calls, "rx": rx, "tx": tx}
+            "syscalls": calls, **side_cpu(res, rx["packets"]), "rx": rx, "tx": tx}
 
 
 def _best(runs: list) -> dict:
     """The fastest run's rate (the least disturbed one), plus totals over all runs."""
     batches = sum(r["batches"] for r in runs)
     calls = sum(r["syscalls"] for r in runs)
-    return {"mpps": max(r["mpps"] for r in runs), "mpps_runs": [r["mpps"] for r in runs],
+    best = max(runs, key=lambda r: r["mpps"])
+    return {"mpps": best["mpps"], "mpps_runs": [r["mpps"] for r in runs],
+            **{k: best[k] for k in CPU_FIELDS},
             "errors": sum(r["errors"] for r in runs),
             "syscalls_per_batch": round(calls / batches, 4) if batches else 0.0,
             "runs": runs}
@@ -179,14 +185,18 @@ def format_report(report: dict) -> str:
         f"load {' '.join(str(x) for x in m['loadavg'])}",
         f"conditions: {c['size']}-byte frames, {c['packets']} packets per run, "
         f"{c['slots']} slots x {c['buf_size']} B, {pin}, spin {c['spin_us']} us",
-        f"best of {c['repeat']} interleaved runs each; Mpps from the receiver's clock",
+        f"best of {c['repeat']} interleaved runs each; Mpps from the receiver's clock; "
+        "vs limit: / the raw ring (no peer on this path); tx ns, rx ns: the sender's and the "
+        "receiver's process CPU time per packet received",
         "",
-        "batch | nmcompat Mpps | raw ring Mpps | ratio | syscalls/batch",
-        "------+---------------+---------------+-------+---------------",
+        f"batch | nmcompat Mpps |{CPU_HEAD} | raw ring Mpps |{CPU_HEAD} | vs limit | syscalls/batch",
+        "------+---------------+--------+--------+---------------+--------+--------+----------+"
+        "---------------",
     ]
     for r in report["rows"]:
-        lines.append(f"{r['batch']:5} | {r['nmcompat']['mpps']:13.2f} | {r['raw']['mpps']:13.2f}"
-                     f" | {r['ratio']:5.2f} | {r['nmcompat']['syscalls_per_batch']:14.4f}")
+        n, raw = r["nmcompat"], r["raw"]
+        lines.append(f"{r['batch']:5} | {n['mpps']:13.2f} | {fmt_cpu(n)} | {raw['mpps']:13.2f} | "
+                     f"{fmt_cpu(raw)} | {r['ratio']:8.2f} | {n['syscalls_per_batch']:14.4f}")
     return "\n".join(lines)
 
 

@@ -36,7 +36,8 @@ import tempfile
 import time
 
 from nmcompat_bench.pipe import _WORKER_ENV, _on_sigterm, _pick_cpus, machine_info
-from nmcompat_bench._common import collect_worker, mpps, stop_all
+from nmcompat_bench._common import (CPU_HEAD, collect_worker, fmt_cpu, mpps, process_cpu_ns,
+                                    side_cpu, stop_all)
 
 DEFAULT_PACKETS = 4_000_000
 DEFAULT_REPEAT = 3
@@ -51,6 +52,7 @@ SCALARS = ("elapsed_ns", "start_ns", "end_ns", "cpu_ns", "packets", "errors", "b
            "sw_forwarded", "sw_drops", "nports")
 PER_PORT = ("port_packets", "port_gaps", "port_drops", "port_forwarded")
 RECEIVER, SENDER = 1, 0
+CPU_FIELDS = ("tx_cpu_ns_per_pkt", "rx_cpu_ns_per_pkt", "cpu_ns_per_pkt")
 
 
 # -- one side of one measurement, in its own process -------------------------
@@ -65,6 +67,7 @@ def _worker(argv) -> int:
     from nmcompat_bench._ffi import ffi, lib, os_error
     res = ffi.new("struct nmc_bench_vale_result *")
     args = (int(role), int(nports), int(bcast), int(batch), int(size), int(count), res)
+    cpu0 = process_cpu_ns()
     if kind == "vale":
         rundir, sw = target.rsplit(":", 1)
         what = f"VALE switch {sw} in {rundir}"
@@ -72,10 +75,12 @@ def _worker(argv) -> int:
     else:
         what = f"copy rings {target}"
         rc = lib.nmc_bench_copy_raw(target.encode(), *args)
+    cpu_ns = process_cpu_ns() - cpu0
     if rc < 0:
         print(json.dumps({"error": os_error(-rc, "run", what).strerror}))
         return 1
     out = {f: int(getattr(res, f)) for f in SCALARS}
+    out["proc_cpu_ns"] = cpu_ns
     n = out["nports"] if int(role) == RECEIVER else 0
     out.update({f: [int(getattr(res, f)[i]) for i in range(n)] for f in PER_PORT})
     print(json.dumps(out))
@@ -177,7 +182,8 @@ def run_summary(res: dict, kind: str, nports: int, batch: int) -> dict:
             "tx_cpu_share": _share(tx), "rx_cpu_share": _share(rx),
             "sent": sent, "received": received, "drops": drops, "errors": rx["errors"],
             "drop_pct": round(100.0 * drops / expected, 3) if expected else 0.0,
-            "balanced": balanced, "batches": nominal, "syscalls": calls, "rx": rx, "tx": tx}
+            "balanced": balanced, "batches": nominal, "syscalls": calls,
+            **side_cpu(res, received), "rx": rx, "tx": tx}
 
 
 def best_of(runs: list) -> dict:
@@ -187,6 +193,7 @@ def best_of(runs: list) -> dict:
     calls = sum(r["syscalls"] for r in runs)
     return {"in_mpps": best["in_mpps"], "out_mpps": best["out_mpps"], "drop_pct": best["drop_pct"],
             "tx_cpu_ns_per_frame": best["tx_cpu_ns_per_frame"],
+            **{k: best[k] for k in CPU_FIELDS},
             "out_mpps_runs": [r["out_mpps"] for r in runs],
             "errors": sum(r["errors"] for r in runs),
             "balanced": all(r["balanced"] for r in runs),
@@ -228,8 +235,8 @@ def measure(rundir: str, plan, count: int, repeat: int, cpus, timeout: float,
 def format_row(r: dict) -> str:
     v, raw = r["nmcompat"], r["raw"]
     return (f"{mode_label(r['mode']):10} | {r['size']:4} | {r['batch']:5} | {v['in_mpps']:7.2f} | "
-            f"{v['out_mpps']:7.2f} | {v['drop_pct']:6.2f} | {v['tx_cpu_ns_per_frame']:6.1f} | "
-            f"{raw['out_mpps']:7.2f} | {raw['tx_cpu_ns_per_frame']:6.1f} | {r['ratio']:5.2f} | "
+            f"{v['out_mpps']:7.2f} | {v['drop_pct']:6.2f} | {fmt_cpu(v)} | "
+            f"{raw['out_mpps']:7.2f} | {fmt_cpu(raw)} | {r['ratio']:8.2f} | "
             f"{v['syscalls_per_batch']:10.4f}")
 
 
@@ -251,12 +258,14 @@ def format_report(report: dict) -> str:
         f"{pin}, spin {c['spin_us']} us",
         f"best of {c['repeat']} interleaved runs each (by out); in: frames/s into the switch "
         "(sender's clock), out: deliveries/s over all receiving ports (sender's first frame to "
-        "receiver's last), in millions; tx ns: sender CPU time per frame sent",
+        "receiver's last), in millions; tx ns, rx ns: the sender's and the receiver's process "
+        "CPU time per frame delivered; vs limit: VALE out / the bare copy rings' out (no peer "
+        "on this path; bench-compare has memif)",
         "",
-        "pattern    | size | batch | VALE in | VALE out| drop % |  tx ns | raw out | raw ns | "
-        "ratio | sysc/batch",
-        "-----------+------+-------+---------+---------+--------+--------+---------+--------+"
-        "-------+-----------",
+        f"pattern    | size | batch | VALE in | VALE out| drop % |{CPU_HEAD} | raw out |{CPU_HEAD} | "
+        "vs limit | sysc/batch",
+        "-----------+------+-------+---------+---------+--------+--------+--------+---------+"
+        "--------+--------+----------+-----------",
     ]
     lines += [format_row(r) for r in report["rows"]]
     bad = unaccounted(report["rows"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from testlib import bench_command, bench_env
+from testlib import assert_cpu_columns, bench_command, bench_env
 
 pytestmark = pytest.mark.kernel
 
@@ -36,10 +36,20 @@ def test_bench_afxdp_quick(tmp_path):
     for row in rows.values():
         assert row["nmcompat"]["mpps"] > 0, row
         assert row["afpacket"]["mpps"] > 0, row           # cc is part of the set-up
+        assert row["nmc-afpacket"]["mpps"] > 0, row       # the engine's own AF_PACKET backend
         dpdk = row["dpdk"]
         assert dpdk["mpps"] is not None or dpdk["why"], row
         if dpdk["mpps"] and row["nmcompat"]["mpps"]:
             assert row["vs_dpdk"] == pytest.approx(row["nmcompat"]["mpps"] / dpdk["mpps"], rel=1e-2)
+        # every measured system: CPU per packet of both sides, ratio to the row's fastest
+        fastest = max(row[k]["mpps"] or 0 for k in ("nmcompat", "nmc-afpacket", "dpdk", "afpacket"))
+        assert row[row["limit"]]["mpps"] == fastest
+        for kind in ("nmcompat", "nmc-afpacket", "dpdk", "afpacket"):
+            if row[kind]["mpps"]:
+                assert_cpu_columns(row[kind])
+                assert row[kind]["vs_limit"] == pytest.approx(row[kind]["mpps"] / fastest,
+                                                              rel=1e-2, abs=1e-3)
+    assert "vs limit" in proc.stdout and "rx ns" in proc.stdout
     leftover = {n for n in _namespaces() - before if n.startswith("nmcbench-")}
     assert not leftover, f"the tool left its namespace behind: {leftover}"
 

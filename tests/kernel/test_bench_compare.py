@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nmcompat_bench.compare import SIZES, SYSTEMS
-from testlib import bench_command, bench_env
+from testlib import assert_cpu_columns, bench_command, bench_env
 
 pytestmark = pytest.mark.kernel
 
@@ -65,6 +65,19 @@ def test_bench_compare_quick(tmp_path):
                  and r["path"] == row["path"] and r["size"] == size]
         if peers and row["mpps"]:
             assert row["ratio"] == pytest.approx(row["mpps"] / max(peers), rel=1e-2, abs=1e-3)
+    for (system, size), row in rows.items():  # CPU per packet, ratio to the path's limit
+        if not row["mpps"]:
+            continue
+        assert_cpu_columns(row)
+        base = rows[(row["limit"], size)]
+        assert base["path"] == row["path"] and base["mpps"], row
+        if row["path"] == "shm":
+            assert SYSTEMS[row["limit"]][1] == "limit", row
+        else:                                 # veth: the fastest system of the run
+            assert base["mpps"] == max(r["mpps"] or 0 for r in report["rows"]
+                                       if r["path"] == "veth" and r["size"] == size)
+        assert row["vs_limit"] == pytest.approx(row["mpps"] / base["mpps"], rel=1e-2, abs=1e-3)
+    assert "vs limit" in err and "rx ns" in err
     assert set(report["systems"]) == set(SYSTEMS)
     for info in report["systems"].values():
         assert info["status"] == "ok" or info["status"].startswith("unavailable: ")

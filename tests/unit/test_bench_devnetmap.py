@@ -22,6 +22,9 @@ def test_quick_run(rundir):
     for row in result["rows"]:
         assert row["netmap_mpps"] > 0 and row["engine_mpps"] > 0
         assert abs(row["ratio"] - row["netmap_runs"][0] / row["engine_runs"][0]) < 1e-9
+        for kind in ("netmap", "engine"):      # one process sends and receives: one figure
+            assert 0 < row[f"{kind}_cpu_ns_per_pkt"] < 1e9, row
+    assert "vs limit" in proc.stdout and "CPU ns" in proc.stdout
     assert list(Path(rundir).iterdir()) == [], "the private run directory is left behind"
 
 

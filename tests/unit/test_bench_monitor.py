@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from testlib import bench_command, bench_env
+from testlib import assert_cpu_columns, bench_command, bench_env
 
 SHM = Path("/dev/shm")
 BATCHES = [64, 512]
@@ -48,9 +48,10 @@ def test_report_structure(report):
     for row in report["rows"]:
         for kind in ("plain", "monitored"):
             assert row[kind]["mpps"] > 0 and len(row[kind]["runs"]) == 1
+            assert_cpu_columns(row[kind])
         assert row["ratio"] == pytest.approx(row["monitored"]["mpps"] / row["plain"]["mpps"],
                                              rel=1e-2, abs=1e-3)
-    assert "with /r monitor Mpps" in report["_stderr"]
+    assert "with /r monitor Mpps" in report["_stderr"] and "vs limit" in report["_stderr"]
 
 
 def test_every_packet_arrives_and_the_monitor_sees_them(report):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from testlib import bench_command, bench_env
+from testlib import assert_cpu_columns, bench_command, bench_env
 
 SHM = Path("/dev/shm")
 BATCHES = [1, 64, 512]
@@ -55,11 +55,13 @@ def test_report_structure(report):
             k = row[kind]
             assert k["mpps"] > 0 and len(k["runs"]) == c["repeat"]
             assert k["mpps"] == max(k["mpps_runs"])
+            assert_cpu_columns(k)
         assert row["ratio"] == pytest.approx(row["nmcompat"]["mpps"] / row["raw"]["mpps"],
                                              rel=1e-2, abs=1e-3)  # ratio is rounded to 3 places
         assert row["nmcompat"]["syscalls_per_batch"] >= 0
     # the table goes to stderr when the JSON takes stdout
     assert "nmcompat Mpps" in report["_stderr"] and "machine:" in report["_stderr"]
+    assert "vs limit" in report["_stderr"] and "rx ns" in report["_stderr"]
 
 
 def test_every_packet_arrives_in_order(report):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from testlib import bench_command, bench_env
+from testlib import assert_cpu_columns, bench_command, bench_env
 
 SHM = Path("/dev/shm")
 SIZES = [60, 1514]
@@ -73,12 +73,15 @@ def test_report_structure(report):
             assert len(k["runs"]) == c["repeat"]
             assert k["out_mpps"] == max(k["out_mpps_runs"])
             assert k["in_mpps"] > 0 and k["syscalls_per_batch"] >= 0
+            if k["out_mpps"]:
+                assert_cpu_columns(k)
         if row["raw"]["out_mpps"]:
             assert row["ratio"] == pytest.approx(
                 row["nmcompat"]["out_mpps"] / row["raw"]["out_mpps"], rel=1e-2, abs=1e-3)
     # the table goes to stderr when the JSON takes stdout
     err = report["_stderr"]
     assert "VALE out" in err and "machine:" in err and "accounting: sent == received" in err
+    assert "vs limit" in err and "rx ns" in err
 
 
 def test_every_frame_accounted_for(report):
