@@ -328,11 +328,11 @@ static int pkt_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
 }
 
 /* A frame longer than the interface takes: the kernel checks this itself
- * only for frames without a virtio_net_hdr (4 more bytes when tagged). */
+ * only for frames without a virtio_net_hdr (4 more bytes for 802.1Q). */
 static bool beyond_mtu(const struct nmc_psock *k, const uint8_t *frame, uint32_t len)
 {
     uint16_t type = len >= ETH_HLEN ? (uint16_t)(frame[12] << 8 | frame[13]) : 0;
-    bool tagged = type == ETH_P_8021Q || type == ETH_P_8021AD;
+    bool tagged = type == ETH_P_8021Q;     /* as packet_extra_vlan_len_allowed() */
 
     return len > k->tx_max + (tagged ? 4u : 0u);
 }
