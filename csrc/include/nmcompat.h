@@ -188,7 +188,7 @@ struct nmc_pkt_info {
     int rx_fd, tx_fd;
     uint64_t rx_packets, rx_drops;      /* PACKET_STATISTICS, accumulated */
     uint64_t rx_truncated;              /* frames cut: longer than 64 buffers */
-    uint64_t tx_too_big;                /* chains longer than a TX frame: dropped */
+    uint64_t tx_too_big;                /* chains longer than a TX frame or the MTU: dropped */
     uint32_t tx_frame_size;
 };
 int nmc_pkt_open(const struct nmc_pipe_req *req, struct nmc_port **out);

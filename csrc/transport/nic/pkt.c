@@ -22,6 +22,8 @@
 #include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/virtio_net.h>
+#include <endian.h>
 #include <net/if.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -45,6 +47,8 @@ struct nmc_psock {
     uint32_t block, in_block;       /* RX cursor: block, packets done in it */
     uint8_t *next;                  /* RX cursor: next packet header */
     uint32_t tx_frames, tx_frame_size, tx_cur;
+    uint32_t tx_vnet;               /* bytes of virtio_net_hdr before each TX frame, or 0 */
+    uint32_t tx_max;                /* longest frame the interface takes (its MTU + 14, at open) */
     uint64_t rx_truncated, tx_too_big, rx_seen, rx_drops;
 };
 
@@ -154,6 +158,13 @@ static int open_tx(struct nmc_psock *k, uint32_t ifindex, uint32_t frames, int m
         (err = setopt(k->tx_fd, SOL_PACKET, PACKET_LOSS, 1)) < 0)
         return err;
     setopt(k->tx_fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1);      /* optional */
+    /* With a virtio_net_hdr whose hdr_len is the whole frame, the kernel
+     * copies each frame into the skb's head instead of pointing page
+     * fragments at the ring, which a veth (or any forward into a receive
+     * path) would otherwise copy again into freshly allocated pages.
+     * Optional: without it the frames go out as fragments. */
+    k->tx_vnet = setopt(k->tx_fd, SOL_PACKET, PACKET_VNET_HDR, 1) == 0 ? sizeof(struct virtio_net_hdr) : 0;
+    k->tx_max = (uint32_t)mtu + ETH_HLEN;
     if (setsockopt(k->tx_fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) < 0)
         return -errno;
     k->tx_len = (size_t)fs * frames;
@@ -316,6 +327,26 @@ static int pkt_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     return 0;
 }
 
+/* A frame longer than the interface takes: the kernel checks this itself
+ * only for frames without a virtio_net_hdr (4 more bytes for 802.1Q). */
+static bool beyond_mtu(const struct nmc_psock *k, const uint8_t *frame, uint32_t len)
+{
+    uint16_t type = len >= ETH_HLEN ? (uint16_t)(frame[12] << 8 | frame[13]) : 0;
+    bool tagged = type == ETH_P_8021Q;     /* as packet_extra_vlan_len_allowed() */
+
+    return len > k->tx_max + (tagged ? 4u : 0u);
+}
+
+/* The virtio_net_hdr before the frame in TX frame `f`: no offload, and a
+ * header as long as the frame, so the kernel copies all of it. */
+static void vnet_linear(struct tpacket2_hdr *f, uint32_t len)
+{
+    struct virtio_net_hdr *v = (void *)((uint8_t *)f + TX_DATA);
+
+    memset(v, 0, sizeof(*v));
+    v->hdr_len = htole16((uint16_t)len);
+}
+
 /* One chain [j, ...) into TX frame `f`; returns the slot after it, or j
  * when the chain is incomplete (MOREFRAG up to head) or has a slot that
  * names no buffer (*corrupt: the ring needs netmap's reinit). */
@@ -323,8 +354,8 @@ static uint32_t put_chain(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, 
                           struct tpacket2_hdr *f, bool *sent, bool *corrupt)
 {
     struct nmc_psock *k = lr->pkt;
-    uint32_t len = 0, cap = k->tx_frame_size - TX_DATA, start = j;
-    uint8_t *dst = (uint8_t *)f + TX_DATA;
+    uint32_t len = 0, cap = k->tx_frame_size - TX_DATA - k->tx_vnet, start = j;
+    uint8_t *dst = (uint8_t *)f + TX_DATA + k->tx_vnet;
     bool more;
 
     *sent = false;
@@ -346,11 +377,13 @@ static uint32_t put_chain(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, 
     } while (more && j != head);
     if (more)
         return start;                   /* wait for the rest of the chain */
-    if (len == 0 || len > cap) {
-        k->tx_too_big += len > cap;
+    if (len == 0 || len > cap || (k->tx_vnet && beyond_mtu(k, dst, len))) {
+        k->tx_too_big += len != 0;
         return j;                       /* dropped */
     }
-    f->tp_len = len;
+    if (k->tx_vnet)
+        vnet_linear(f, len);
+    f->tp_len = len + k->tx_vnet;
     nmc_store_rel(&f->tp_status, TP_STATUS_SEND_REQUEST);
     *sent = true;
     return j;
@@ -381,7 +414,7 @@ static int pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         if (next == j)
             break;
         if (queued) {
-            bytes += f->tp_len;
+            bytes += f->tp_len - k->tx_vnet;
             sent++;
             k->tx_cur = (k->tx_cur + 1) % k->tx_frames;
         }
