@@ -15,6 +15,9 @@
  *                              then, after a line on stdin, REGISTER (all queues)
  *                              and POOLS_INFO_GET again, a line each
  *
+ *   nm_nic hostcount IFNAME    one REGISTER of the NIC rings only (NR_REG_ALL_NIC):
+ *                              "hostcount HOST_TX HOST_RX", the reply's host ring
+ *                              counts (the adapter's, bound or not)
  *   nm_nic host IFNAME         register IFNAME with its host rings (NR_REG_NIC_SW),
  *                              say "host TX RX HOST_TX HOST_RX", then wait (10 s)
  *                              for an ARP frame on the host RX ring: "host rx arp"
@@ -185,6 +188,20 @@ static int run_register(const char *name, uint32_t mode, uint32_t ringid)
     return 0;
 }
 
+static int run_hostcount(const char *name)
+{
+    struct nmreq_register reg;
+    int fd = open("/dev/netmap", O_RDWR | O_CLOEXEC);
+
+    CHECK(fd >= 0, "open /dev/netmap");
+    memset(&reg, 0, sizeof(reg));
+    reg.nr_mode = NR_REG_ALL_NIC;
+    CHECK(ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, 0) == 0, "REGISTER %s", name);
+    printf("hostcount %u %u\n", reg.nr_host_tx_rings, reg.nr_host_rx_rings);
+    CHECK(close(fd) == 0, "close");
+    return 0;
+}
+
 /* "WHAT tx_rings rx_rings tx_slots rx_slots memsize mem_id" */
 static void say_counts(const char *what, unsigned txr, unsigned rxr, unsigned txs, unsigned rxs,
                        unsigned long long memsize, unsigned mem_id)
@@ -272,6 +289,8 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "host") == 0)
         return run_host(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "hostcount") == 0)
+        return run_hostcount(argv[2]);
     if (argc == 4 && strcmp(argv[1], "rxtx") == 0)
         return run_rxtx(argv[2], (unsigned)atoi(argv[3]));
     if (argc == 4 && strcmp(argv[1], "legacy") == 0)
@@ -280,6 +299,6 @@ int main(int argc, char **argv)
         return run_register(argv[2], (uint32_t)atoi(argv[3]), (uint32_t)atoi(argv[4]));
     if (argc == 3 && strcmp(argv[1], "info") == 0)
         return run_info(argv[2]);
-    fprintf(stderr, "usage: nm_nic rxtx|legacy IFNAME N | register IFNAME MODE RINGID | info IFNAME | host IFNAME\n");
+    fprintf(stderr, "usage: nm_nic rxtx|legacy IFNAME N | register IFNAME MODE RINGID | info IFNAME | host|hostcount IFNAME\n");
     return 2;
 }
