@@ -17,6 +17,10 @@
  * - nmc_nic_cutoff, on the interface's ingress (AF_PACKET ports): frames
  *   of a queue whose RX ring a port binds go to the port only; marked
  *   frames pass.
+ * - nmc_stack_drop, last on the interface's egress while a port binds its
+ *   NIC TX rings and no host rings: the stack's frames are dropped, as
+ *   netmap drops them into a host RX ring nobody reads (a host-ring port's
+ *   nmc_host_egress, attached first, still takes them); marked frames pass.
  *
  * cfg[0] is the tap's ifindex, cfg[1] the interface's; cut[q] is non-zero
  * for a bound queue q.  Same rules as xsk_redirect.bpf.c: BTF maps (-g), no
@@ -27,7 +31,7 @@
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 
-#define NMC_PROG_VERSION 1
+#define NMC_PROG_VERSION 2
 #define NMC_HOST_MARK 0x6e6d6801u      /* = csrc/transport/nic/nmc_nic.h */
 #define NMC_CUT_MAX 256
 /* TCX verdict: not this program's frame, the next program (or the stack)
@@ -91,6 +95,12 @@ int nmc_nic_cutoff(struct __sk_buff *skb)
 	q &= NMC_CUT_MAX - 1;
 	bound = bpf_map_lookup_elem(&cut, &q);
 	return bound && *bound ? TC_ACT_SHOT : NMC_TCX_NEXT;
+}
+
+SEC("tc")
+int nmc_stack_drop(struct __sk_buff *skb)
+{
+	return skb->mark == NMC_HOST_MARK ? NMC_TCX_NEXT : TC_ACT_SHOT;
 }
 
 /* Read by the loader from the object file; the program never loads it. */

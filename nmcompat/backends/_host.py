@@ -17,6 +17,11 @@ Stack cut-off (AF_PACKET ports): ``nmc_nic_cutoff`` on the interface's
 ingress drops the frames of the queues whose RX rings a port binds, so they
 reach the port only, as in netmap (AF_XDP's XDP program already redirects
 them).
+
+Stack TX drop (ports binding NIC TX rings and no host rings, unless
+``stack_tx``): ``nmc_stack_drop``, last on the interface's egress, drops
+what the stack transmits there, as netmap does; a host-ring port's
+``nmc_host_egress`` (attached first) still takes those frames.
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ from nmcompat.bpf.loader import BPFObject
 from nmcompat.errors import os_error
 
 HOST_DIVERT_OBJECT = "host_divert.bpf.o"
-HOST_DIVERT_VERSION = 1
+HOST_DIVERT_VERSION = 2
 
 _TUNSETIFF = 0x400454CA
 _IFF_TAP, _IFF_NO_PI = 0x0002, 0x1000
@@ -92,8 +97,8 @@ def _refuse_second_host_side(ifname: str, ifindex: int) -> None:
 
 
 def _link(undo: ExitStack, links: list, obj: BPFObject, prog: str, ifindex: int, side: int,
-          name: str) -> None:
-    fd = syscall.link_create_tcx(obj.program(prog).fileno(), ifindex, side, name, first=True)
+          name: str, first: bool = True) -> None:
+    fd = syscall.link_create_tcx(obj.program(prog).fileno(), ifindex, side, name, first=first)
     undo.callback(os.close, fd)
     links.append(fd)
 
@@ -111,9 +116,10 @@ class HostSide:
 
 
 def open_host_side(text: str, ifname: str, ifindex: int, host: bool,
-                   cut_queues: Iterable[int] = ()) -> HostSide:
-    """The tap and programs of host rings (``host``), and the cut-off of
-    ``cut_queues`` (AF_PACKET ports binding NIC RX rings); raises OSError
+                   cut_queues: Iterable[int] = (), stack_drop: bool = False) -> HostSide:
+    """The tap and programs of host rings (``host``), the cut-off of
+    ``cut_queues`` (AF_PACKET ports binding NIC RX rings), and the drop of
+    the stack's frames on the egress (``stack_drop``); raises OSError
     "couldn't open TEXT: ..." naming the step that failed."""
     cut, links = tuple(cut_queues), []
     with ExitStack() as undo:
@@ -131,6 +137,9 @@ def open_host_side(text: str, ifname: str, ifindex: int, host: bool,
                 obj.map_update("cut", q, 1)
             if cut:
                 _link(undo, links, obj, "nmc_nic_cutoff", ifindex, syscall.BPF_TCX_INGRESS, ifname)
+            if stack_drop:
+                _link(undo, links, obj, "nmc_stack_drop", ifindex, syscall.BPF_TCX_EGRESS, ifname,
+                      first=False)
         except OSError as exc:
             why = exc.strerror or str(exc)
             if exc.errno == errno.EINVAL and "attach tc" in str(exc):

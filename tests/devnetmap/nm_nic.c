@@ -15,6 +15,9 @@
  *                              then, after a line on stdin, REGISTER (all queues)
  *                              and POOLS_INFO_GET again, a line each
  *
+ *   nm_nic hold IFNAME         register IFNAME's NIC rings (NR_REG_ALL_NIC), say
+ *                              "held"; at each line on stdin send test frame 0
+ *                              (a marker) and say "sent"; exit at end of input
  *   nm_nic hostcount IFNAME    one REGISTER of the NIC rings only (NR_REG_ALL_NIC):
  *                              "hostcount HOST_TX HOST_RX", the reply's host ring
  *                              counts (the adapter's, bound or not)
@@ -112,6 +115,23 @@ static void send_frames(struct port *p, unsigned n)
         if (sent == n && nm_tx_pending(ring))
             CHECK(wait_ready(p, POLLOUT) > 0, "TX ring not drained within 10 s");
     }
+}
+
+static int run_hold(const char *name)
+{
+    struct port p;
+    char line[64];
+
+    open_port(&p, name, NR_REG_ALL_NIC);
+    printf("held\n");
+    fflush(stdout);
+    while (fgets(line, sizeof(line), stdin)) {
+        send_frames(&p, 1);
+        printf("sent\n");
+        fflush(stdout);
+    }
+    close_port(&p);
+    return 0;
 }
 
 static int run_rxtx(const char *name, unsigned n)
@@ -289,6 +309,8 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "host") == 0)
         return run_host(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "hold") == 0)
+        return run_hold(argv[2]);
     if (argc == 3 && strcmp(argv[1], "hostcount") == 0)
         return run_hostcount(argv[2]);
     if (argc == 4 && strcmp(argv[1], "rxtx") == 0)
@@ -299,6 +321,6 @@ int main(int argc, char **argv)
         return run_register(argv[2], (uint32_t)atoi(argv[3]), (uint32_t)atoi(argv[4]));
     if (argc == 3 && strcmp(argv[1], "info") == 0)
         return run_info(argv[2]);
-    fprintf(stderr, "usage: nm_nic rxtx|legacy IFNAME N | register IFNAME MODE RINGID | info IFNAME | host|hostcount IFNAME\n");
+    fprintf(stderr, "usage: nm_nic rxtx|legacy IFNAME N | register IFNAME MODE RINGID | info IFNAME | host|hostcount|hold IFNAME\n");
     return 2;
 }
