@@ -66,7 +66,12 @@ def no_timestamp(value: Optional[bool] = None) -> bool:
 def stack_tx(value: Optional[bool] = None) -> bool:
     """Whether the host stack's frames still leave a NIC whose TX rings a
     port binds without host rings: the argument, else NMCOMPAT_STACK_TX."""
-    return bool(value) if value is not None else bool(_int("NMCOMPAT_STACK_TX", 0))
+    if value is not None:
+        return bool(value)
+    raw = os.environ.get("NMCOMPAT_STACK_TX", "").strip()
+    if raw not in ("", "0", "1"):
+        raise ValueError(f"NMCOMPAT_STACK_TX must be 0 or 1, not {raw!r}")
+    return raw == "1"
 
 
 def rundir() -> str:

@@ -11,7 +11,7 @@ from nmcompat.bpf import elf
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "nmcompat" / "backends" / "afxdp" / HOST_DIVERT_OBJECT
-PROGRAMS = {"nmc_host_egress", "nmc_host_inject", "nmc_nic_cutoff"}
+PROGRAMS = {"nmc_host_egress", "nmc_host_inject", "nmc_nic_cutoff", "nmc_stack_drop"}
 
 
 def test_shipped_object_has_the_tc_programs_and_maps():
