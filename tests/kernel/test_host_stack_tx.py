@@ -23,7 +23,7 @@ import time
 import pytest
 
 import nic_support
-from host_support import A_IP, GHOST_IP, NOTHING, programs, tc_programs, udp_dport
+from host_support import A_IP, GHOST_IP, NOTHING, programs, udp_dport
 from test_devnetmap_nic import _env, _line, exec_argv, nm_nic  # noqa: F401 (a fixture)
 
 DPORT = 9876
@@ -128,7 +128,7 @@ time.sleep(3600)
 """
 
 
-def _after_kill(netns_name: str, backend: str, xdp_mode: str) -> tuple:
+def _after_kill(backend: str, xdp_mode: str) -> tuple:
     nic_support.quiet()
     rx = nic_support.peer_receiver("vb", ETH_P_ALL)
     child = subprocess.Popen([sys.executable, "-c", KILLED, backend, xdp_mode],
@@ -147,7 +147,7 @@ def _after_kill(netns_name: str, backend: str, xdp_mode: str) -> tuple:
 def test_a_killed_port_leaves_no_drop_behind(nic, netns):
     backend, xdp_mode = nic
     _address(netns)
-    opened, egress, blocked, after, left = netns.run(_after_kill, netns.name, backend,
+    opened, egress, blocked, after, left = netns.run(_after_kill, backend,
                                                      xdp_mode or "auto")
     assert (opened, egress, blocked) == ("open", 1, True)
     assert after == NOTHING and left
