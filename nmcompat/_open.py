@@ -39,7 +39,7 @@ def _count(spec, key: str, value) -> int:
 def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int = 0,  # noqa: A001
          buf_num: int = 0, buf_size: int = 0, spin_us=None, no_timestamp: bool = False,
          backend=None, admode=None, xdp_mode: str = "auto", zerocopy=None,
-         multibuffer: bool = True, **conf) -> Port:
+         multibuffer: bool = True, stack_tx=None, **conf) -> Port:
     """Open a netmap port by name and return a Port (a context manager).
 
     portspec uses libnetmap's grammar (``grammar="nmport"``, the default) or
@@ -62,7 +62,10 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     setting): with AF_XDP,
     ``xdp_mode`` is "auto" (native, else generic), "drv" or "skb";
     ``zerocopy`` None (if possible), True or False; ``multibuffer`` asks for
-    frames larger than a buffer as NS_MOREFRAG chains.
+    frames larger than a buffer as NS_MOREFRAG chains.  While a NIC port
+    binds NIC TX rings and no host rings, the host stack's frames for the
+    interface are dropped, as netmap does; ``stack_tx=True`` (or
+    $NMCOMPAT_STACK_TX=1) lets them leave the NIC instead.
 
     ``@share=PORT`` places a new pipe or VALE port in the region of PORT
     (which must be open), so buffer indexes are valid in both;
@@ -91,5 +94,5 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     return open_port(spec, backend=backend, admode=admode, rundir=rundir, extra_bufs=extra_bufs,
                      buf_num=buf_num, buf_size=buf_size, spin_us=spin_us,
                      no_timestamp=config.no_timestamp() if no_timestamp is False else no_timestamp,
-                     xdp_mode=xdp_mode, zerocopy=zerocopy, multibuffer=multibuffer,
+                     xdp_mode=xdp_mode, zerocopy=zerocopy, multibuffer=multibuffer, stack_tx=stack_tx,
                      conf=_conf(spec, conf))

@@ -13,11 +13,12 @@ matching ``nmcompat.open()`` keyword.  This is the one list of them.
 | generic_ringsize   | NMCOMPAT_GENERIC_RINGSIZE| (slots=)         | 1024             | slots per ring of emulated (AF_PACKET) ports |
 | bridge_batch       | NMCOMPAT_BRIDGE_BATCH    | -                | 1024             | VALE: packets per forwarding batch (1..8192), fixed when the switch is created |
 | no_timestamp       | NMCOMPAT_NO_TIMESTAMP    | no_timestamp=    | 0                | 1: rxsync does not set ring->ts (unless NR_TIMESTAMP is in ring->flags) |
+| -                  | NMCOMPAT_STACK_TX        | stack_tx=        | 0                | NIC ports binding NIC TX rings and no host rings: 0 the host stack's frames for the interface are dropped, as netmap does (they go to a host RX ring nobody reads); 1 they still leave the NIC |
 | -                  | NMCOMPAT_SPIN_US         | spin_us=         | 20               | poll(): busy-wait before sleeping (0 on busy shared CPUs) |
 | -                  | NMCOMPAT_RUNDIR          | rundir=          | /dev/shm/nmcompat-<uid> | where regions, switches and sockets live (tmpfs) |
 | -                  | NMCOMPAT_BACKEND         | backend=         | (by admode)      | force one backend: native (every name, through /dev/netmap), afxdp, afpacket (NIC ports); beats admode |
 | -                  | NMCOMPAT_XDP_PROG        | -                | the shipped object | replacement XDP program (needs an XSKMAP "xsks") |
-| -                  | NMCOMPAT_EXEC_SOCKET     | -                | set by `nmcompat exec` | the control plane the /dev/netmap emulation asks for NIC ports (the program's NMCOMPAT_ADMODE, _BACKEND, _SLOTS, _GENERIC_RINGSIZE and _XDP_PROG apply) |
+| -                  | NMCOMPAT_EXEC_SOCKET     | -                | set by `nmcompat exec` | the control plane the /dev/netmap emulation asks for NIC ports (the program's NMCOMPAT_ADMODE, _BACKEND, _SLOTS, _GENERIC_RINGSIZE, _XDP_PROG and _STACK_TX apply) |
 """
 from __future__ import annotations
 
@@ -62,6 +63,17 @@ def no_timestamp(value: Optional[bool] = None) -> bool:
     return bool(value) if value is not None else bool(_int("NMCOMPAT_NO_TIMESTAMP", 0))
 
 
+def stack_tx(value: Optional[bool] = None) -> bool:
+    """Whether the host stack's frames still leave a NIC whose TX rings a
+    port binds without host rings: the argument, else NMCOMPAT_STACK_TX."""
+    if value is not None:
+        return bool(value)
+    raw = os.environ.get("NMCOMPAT_STACK_TX", "").strip()
+    if raw not in ("", "0", "1"):
+        raise ValueError(f"NMCOMPAT_STACK_TX must be 0 or 1, not {raw!r}")
+    return raw == "1"
+
+
 def rundir() -> str:
     """The runtime directory: $NMCOMPAT_RUNDIR, else /dev/shm/nmcompat-<uid>."""
     return os.environ.get("NMCOMPAT_RUNDIR") or f"/dev/shm/nmcompat-{os.geteuid()}"
@@ -74,6 +86,7 @@ def settings() -> dict:
         "buf_size": _int("NMCOMPAT_BUF_SIZE", 2048), "slots": default_slots() or 1024,
         "generic_ringsize": default_slots(True), "bridge_batch": _int("NMCOMPAT_BRIDGE_BATCH", 1024),
         "no_timestamp": no_timestamp(), "spin_us": _int("NMCOMPAT_SPIN_US", 20),
+        "stack_tx": stack_tx(),
         "rundir": rundir(),
         "backend": os.environ.get("NMCOMPAT_BACKEND", ""),
     }

@@ -123,6 +123,14 @@ int nmc_recv_batch(struct nmc_port *p, uint8_t *out, size_t stride, uint32_t *le
     return (int)got;
 }
 
+/* The host rings of the port's adapter in direction d, bound or not. */
+static uint32_t adapter_host_rings(const struct nmc_port *p, int d)
+{
+    uint32_t n = p->rec->nhost[d];
+
+    return n == 0 && p->ops && p->ops->adapter_host_rings ? 1 : n;
+}
+
 int nmc_port_info(const struct nmc_port *p, struct nmc_port_info *info)
 {
     memset(info, 0, sizeof(*info));
@@ -130,8 +138,8 @@ int nmc_port_info(const struct nmc_port *p, struct nmc_port_info *info)
     info->nr_memsize = p->g.memsize;
     info->nr_tx_rings = (uint16_t)p->nifp->ni_tx_rings;
     info->nr_rx_rings = (uint16_t)p->nifp->ni_rx_rings;
-    info->nr_host_tx_rings = (uint16_t)p->rec->nhost[0];
-    info->nr_host_rx_rings = (uint16_t)p->rec->nhost[1];
+    info->nr_host_tx_rings = (uint16_t)adapter_host_rings(p, 0);
+    info->nr_host_rx_rings = (uint16_t)adapter_host_rings(p, 1);
     info->nr_tx_slots = p->rec->nslots[p->end][0];
     info->nr_rx_slots = p->rec->nslots[p->end][1];
     info->nr_mem_id = p->mem_id;

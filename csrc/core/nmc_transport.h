@@ -92,6 +92,10 @@ struct nmc_transport_ops {
      * NR_ZCOPY_MON) of the ports of every other kind: nmc_open_with hands
      * such requests to it, after the monitored kind's validate. */
     bool monitors;
+    /* This kind's adapters have host rings (NICs): a port that binds none
+     * still reports the adapter's count, at least one, in its REGISTER
+     * reply (netmap's num_host_tx_rings, bound or not). */
+    bool adapter_host_rings;
 };
 
 /* transport.c: the registry (kind ids 1 .. NMC_MAX_KINDS - 1). */

@@ -32,7 +32,7 @@
 
 static const char *const passed_env[] = {
     "NMCOMPAT_ADMODE", "NMCOMPAT_BACKEND", "NMCOMPAT_SLOTS", "NMCOMPAT_GENERIC_RINGSIZE",
-    "NMCOMPAT_XDP_PROG",
+    "NMCOMPAT_XDP_PROG", "NMCOMPAT_STACK_TX",
 };
 
 struct grant {
@@ -73,9 +73,10 @@ static int send_text(int s, const char *text)
 static int send_request(int s, const char *verb, const char *ifname, const struct nmc_pipe_req *req)
 {
     char msg[2048];
-    int n = snprintf(msg, sizeof(msg), "%s\nname=%s\nmode=%u\nringid=%u\nhost_rings=%u", verb,
-                     ifname, req->mode, req->ringid,
-                     req->host_tx_rings > req->host_rx_rings ? req->host_tx_rings : req->host_rx_rings);
+    int n = snprintf(msg, sizeof(msg), "%s\nname=%s\nmode=%u\nringid=%u\nhost_rings=%u\nflags=%llu",
+                     verb, ifname, req->mode, req->ringid,
+                     req->host_tx_rings > req->host_rx_rings ? req->host_tx_rings : req->host_rx_rings,
+                     (unsigned long long)req->flags);
 
     for (size_t i = 0; i < sizeof(passed_env) / sizeof(passed_env[0]); i++) {
         const char *v = getenv(passed_env[i]);

@@ -55,6 +55,7 @@ class Option:
 
 _ALL = "every port"
 _NIC = "NIC ports on AF_XDP"
+_NIC_ENGINE = "NIC ports on AF_XDP or AF_PACKET"
 OPTIONS: Dict[str, Option] = {
     "rundir": Option(None, "a directory path", lambda v: v is None or isinstance(v, (str, os.PathLike)),
                      _ALL),
@@ -70,6 +71,8 @@ OPTIONS: Dict[str, Option] = {
     "xdp_mode": Option("auto", "'auto', 'drv' or 'skb'", lambda v: v in ("auto", "drv", "skb"), _NIC),
     "zerocopy": Option(None, "None, True or False", lambda v: v is None or isinstance(v, bool), _NIC),
     "multibuffer": Option(True, "True or False", lambda v: isinstance(v, bool), _NIC),
+    "stack_tx": Option(None, "None ($NMCOMPAT_STACK_TX), True or False",
+                       lambda v: v is None or isinstance(v, bool), _NIC_ENGINE),
 }
 CONF_KEYS = ("tx_rings", "rx_rings", "tx_slots", "rx_slots", "host_tx_rings", "host_rx_rings")
 COMMON: FrozenSet[str] = frozenset(("rundir", "extra_bufs", "buf_num", "spin_us", "no_timestamp"))

@@ -11,12 +11,21 @@ fd closes, so a killed port leaves nothing attached):
   RX ring (csrc/transport/nic/host.c): those frames no longer leave the NIC;
 - on the tap's ingress, ``nmc_host_inject`` puts what the engine wrote on the
   tap (the host TX ring) into the interface's ingress, marked so that the
-  port's own NIC RX capture leaves it to the stack.
+  port's own NIC RX capture leaves it to the stack.  Where the kernel has
+  cls_u32 and act_mirred, the program only marks the frame and a classic
+  filter on the tap redirects it (nmcompat/bpf/tc_mirred.py): generic XDP
+  lets frames act_mirred redirected pass, so an AF_XDP port in skb mode
+  does not take its own host TX frames back; else the program redirects.
 
 Stack cut-off (AF_PACKET ports): ``nmc_nic_cutoff`` on the interface's
 ingress drops the frames of the queues whose RX rings a port binds, so they
 reach the port only, as in netmap (AF_XDP's XDP program already redirects
 them).
+
+Stack TX drop (ports binding NIC TX rings and no host rings, unless
+``stack_tx``): ``nmc_stack_drop``, last on the interface's egress, drops
+what the stack transmits there, as netmap does; a host-ring port's
+``nmc_host_egress`` (attached first) still takes those frames.
 """
 from __future__ import annotations
 
@@ -31,15 +40,17 @@ from typing import Iterable
 
 from nmcompat.bpf import syscall
 from nmcompat.bpf.loader import BPFObject
+from nmcompat.bpf.tc_mirred import redirect_ingress
 from nmcompat.errors import os_error
 
 HOST_DIVERT_OBJECT = "host_divert.bpf.o"
-HOST_DIVERT_VERSION = 1
+HOST_DIVERT_VERSION = 3
 
 _TUNSETIFF = 0x400454CA
 _IFF_TAP, _IFF_NO_PI = 0x0002, 0x1000
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _SIOCGIFMTU, _SIOCSIFMTU = 0x8913, 0x8914, 0x8921, 0x8922
 _IFF_UP, _IFF_NOARP = 0x1, 0x80
+_SIOCGIFHWADDR, _SIOCSIFHWADDR = 0x8927, 0x8924
 
 
 def _object() -> BPFObject:
@@ -69,6 +80,11 @@ def _make_tap(ifname: str, undo: ExitStack) -> tuple:
         mtu = struct.unpack_from("i", fcntl.ioctl(
             s.fileno(), _SIOCGIFMTU, struct.pack("16si", ifname.encode(), 0).ljust(40, b"\0")), 16)[0]
         _ifreq_int(s, name, _SIOCGIFMTU, _SIOCSIFMTU, lambda _: mtu)
+        # the interface's MAC: a frame the tap takes in gets the packet type
+        # (host, broadcast, other host) it would have on the interface, which
+        # act_mirred's redirect keeps
+        hwaddr = fcntl.ioctl(s.fileno(), _SIOCGIFHWADDR, struct.pack("16s", ifname.encode()).ljust(40, b"\0"))
+        fcntl.ioctl(s.fileno(), _SIOCSIFHWADDR, struct.pack("16s", name.encode()) + hwaddr[16:])
         _ifreq_int(s, name, _SIOCGIFFLAGS, _SIOCSIFFLAGS, lambda v: v | _IFF_UP | _IFF_NOARP)
     return fd, name, socket.if_nametoindex(name)
 
@@ -92,10 +108,22 @@ def _refuse_second_host_side(ifname: str, ifindex: int) -> None:
 
 
 def _link(undo: ExitStack, links: list, obj: BPFObject, prog: str, ifindex: int, side: int,
-          name: str) -> None:
-    fd = syscall.link_create_tcx(obj.program(prog).fileno(), ifindex, side, name, first=True)
+          name: str, first: bool = True) -> None:
+    fd = syscall.link_create_tcx(obj.program(prog).fileno(), ifindex, side, name, first=first)
     undo.callback(os.close, fd)
     links.append(fd)
+
+
+def _mirred(tap_ifindex: int, ifindex: int) -> bool:
+    """The tap's act_mirred redirect into the interface; False where the
+    kernel has no cls_u32 or act_mirred (nmc_host_inject redirects then)."""
+    try:
+        redirect_ingress(tap_ifindex, ifindex)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        return False
+    return True
 
 
 class HostSide:
@@ -111,9 +139,10 @@ class HostSide:
 
 
 def open_host_side(text: str, ifname: str, ifindex: int, host: bool,
-                   cut_queues: Iterable[int] = ()) -> HostSide:
-    """The tap and programs of host rings (``host``), and the cut-off of
-    ``cut_queues`` (AF_PACKET ports binding NIC RX rings); raises OSError
+                   cut_queues: Iterable[int] = (), stack_drop: bool = False) -> HostSide:
+    """The tap and programs of host rings (``host``), the cut-off of
+    ``cut_queues`` (AF_PACKET ports binding NIC RX rings), and the drop of
+    the stack's frames on the egress (``stack_drop``); raises OSError
     "couldn't open TEXT: ..." naming the step that failed."""
     cut, links = tuple(cut_queues), []
     with ExitStack() as undo:
@@ -127,10 +156,14 @@ def open_host_side(text: str, ifname: str, ifindex: int, host: bool,
                 obj.map_update("cfg", 1, ifindex)
                 _link(undo, links, obj, "nmc_host_egress", ifindex, syscall.BPF_TCX_EGRESS, ifname)
                 _link(undo, links, obj, "nmc_host_inject", tap[2], syscall.BPF_TCX_INGRESS, tap[1])
+                obj.map_update("cfg", 2, int(_mirred(tap[2], ifindex)))
             for q in cut:
                 obj.map_update("cut", q, 1)
             if cut:
                 _link(undo, links, obj, "nmc_nic_cutoff", ifindex, syscall.BPF_TCX_INGRESS, ifname)
+            if stack_drop:
+                _link(undo, links, obj, "nmc_stack_drop", ifindex, syscall.BPF_TCX_EGRESS, ifname,
+                      first=False)
         except OSError as exc:
             why = exc.strerror or str(exc)
             if exc.errno == errno.EINVAL and "attach tc" in str(exc):

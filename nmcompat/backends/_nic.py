@@ -10,7 +10,9 @@ import socket
 import struct
 from typing import ClassVar, List, Tuple
 
-from nmcompat._portspec import NR_REG_ALL_NIC, NR_REG_NIC_SW, NR_REG_ONE_NIC, NR_REG_ONE_SW, NR_REG_SW
+from nmcompat import config
+from nmcompat._portspec import (NR_REG_ALL_NIC, NR_REG_NIC_SW, NR_REG_ONE_NIC, NR_REG_ONE_SW, NR_REG_SW,
+                                NR_RX_RINGS_ONLY)
 from nmcompat.backends import _memopts
 from nmcompat.backends._base import Backend
 from nmcompat.backends._request import request
@@ -73,6 +75,15 @@ class NicBackend(Backend):
         if spec.mode == NR_REG_ONE_NIC:
             return (spec.ringid,)
         return tuple(range(nq)) if spec.mode in (NR_REG_ALL_NIC, NR_REG_NIC_SW) else ()
+
+    @classmethod
+    def stack_drop(cls, spec, nq: int, options: dict) -> bool:
+        """Whether the host stack's frames for the interface are dropped
+        while this port is open: it binds NIC TX rings and no host rings
+        (netmap sends them to a host RX ring nobody reads), unless
+        ``stack_tx`` (or $NMCOMPAT_STACK_TX) keeps them flowing."""
+        binds_tx = bool(cls.hw_queues(spec, nq)) and not (getattr(spec, "flags", 0) & NR_RX_RINGS_ONLY)
+        return binds_tx and spec.mode not in HOST_MODES and not config.stack_tx(options.get("stack_tx"))
 
 
 #: The ring modes that bind host rings (netmap.md §1.10).

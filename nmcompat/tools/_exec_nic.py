@@ -5,7 +5,8 @@ an interface name by asking this control plane, over the SOCK_SEQPACKET
 socket named by $NMCOMPAT_EXEC_SOCKET, one connection per request:
 
   program -> server   "open" and key=value lines: name, mode, ringid,
-                      host_rings (the larger count asked for, 0: none), and
+                      host_rings (the larger count asked for, 0: none),
+                      flags (NR_* register flags: NR_RX_RINGS_ONLY), and
                       the program's own NMCOMPAT_* settings (admode...)
   server -> program   "ok BACKEND QUEUES NSOCKS SLOTS HOLD TAP NLINKS" with
                       the sockets (then the XDP link when HOLD is 1, the
@@ -46,7 +47,7 @@ from nmcompat.errors import BackendUnusable
 AF_XDP = 44
 MAX_FDS = 250                   # below the kernel's SCM_MAX_FD (253)
 ENV_KEYS = ("NMCOMPAT_ADMODE", "NMCOMPAT_BACKEND", "NMCOMPAT_SLOTS", "NMCOMPAT_GENERIC_RINGSIZE",
-            "NMCOMPAT_XDP_PROG")
+            "NMCOMPAT_XDP_PROG", "NMCOMPAT_STACK_TX")
 _PRIVILEGE = {"afxdp": "AF_XDP needs root (CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF)",
               "afpacket": "AF_PACKET needs CAP_NET_RAW (root)"}
 
@@ -137,10 +138,10 @@ def _grant_afpacket(spec, ifindex: int, queues: List[int]) -> Grant:
 _GRANTS = {"afxdp": _grant_afxdp, "afpacket": _grant_afpacket}
 
 
-def grant(name: str, mode: int, ringid: int, host_rings: int = 0) -> Tuple[Grant, int]:
+def grant(name: str, mode: int, ringid: int, host_rings: int = 0, flags: int = 0) -> Tuple[Grant, int]:
     """(the grant, the interface's queue count) for NIC port name, chosen
     in admode order; Refusal with netmap's errno when none can serve it."""
-    spec = SimpleNamespace(text=f"netmap:{name}", name=name, mode=mode, ringid=ringid, flags=0)
+    spec = SimpleNamespace(text=f"netmap:{name}", name=name, mode=mode, ringid=ringid, flags=flags)
     try:
         names = backends.candidates(config.admode(), os.environ.get("NMCOMPAT_BACKEND", ""))
     except ValueError as exc:
@@ -159,7 +160,7 @@ def grant(name: str, mode: int, ringid: int, host_rings: int = 0) -> Tuple[Grant
             reasons[bname] = (exc.errno, exc.strerror)
             continue
         try:
-            g.side = _host_side(spec, bname, ifindex, queues)
+            g.side = _host_side(spec, bname, ifindex, queues, backend.stack_drop(spec, nq, {}))
         except BaseException:
             g.release()
             raise
@@ -171,16 +172,17 @@ def grant(name: str, mode: int, ringid: int, host_rings: int = 0) -> Tuple[Grant
                        f"{config.admode()} ({lines})")
 
 
-def _host_side(spec, bname: str, ifindex: int, queues: List[int]):
-    """The host rings' tap and links, and AF_PACKET's stack cut-off
-    (backends/_host.py), or None when the port needs neither."""
+def _host_side(spec, bname: str, ifindex: int, queues: List[int], drop: bool):
+    """The host rings' tap and links, AF_PACKET's stack cut-off and the
+    drop of the stack's frames (backends/_host.py), or None when the port
+    needs none."""
     from nmcompat.backends._host import open_host_side
     from nmcompat.backends._nic import HOST_MODES
     host, cut = spec.mode in HOST_MODES, queues if bname == "afpacket" else []
-    return open_host_side(spec.text, spec.name, ifindex, host, cut) if host or cut else None
+    return open_host_side(spec.text, spec.name, ifindex, host, cut, drop) if host or cut or drop else None
 
 
-def describe(name: str, mode: int, ringid: int, host_rings: int = 0) -> Tuple[str, int, int]:
+def describe(name: str, mode: int, ringid: int, host_rings: int = 0, flags: int = 0) -> Tuple[str, int, int]:
     """(backend, queue count, slots) a grant() for name would start with,
     creating nothing; Refusal with netmap's errno when none can serve it."""
     spec = SimpleNamespace(text=f"netmap:{name}", name=name, mode=mode, ringid=ringid)
@@ -224,21 +226,21 @@ class _Settings:
 VERBS = ("open", "info")
 
 
-def parse_request(data: bytes) -> Tuple[str, str, int, Tuple[int, int], Dict[str, str]]:
-    """(verb, name, mode, (ringid, host rings), the program's settings) of a request."""
+def parse_request(data: bytes) -> Tuple[str, str, int, Tuple[int, int, int], Dict[str, str]]:
+    """(verb, name, mode, (ringid, host rings, flags), the program's settings) of a request."""
     lines = data.decode("utf-8", "replace").split("\n")
     if not lines or lines[0] not in VERBS:
         raise Refusal(errno.EINVAL, "couldn't serve a NIC request: not an open or info request")
     fields = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
     try:
         name, mode, ringid = fields.pop("name"), int(fields.pop("mode")), int(fields.pop("ringid"))
-        host_rings = int(fields.pop("host_rings", "0"))
+        host_rings, flags = int(fields.pop("host_rings", "0")), int(fields.pop("flags", "0"))
     except (KeyError, ValueError):
         raise Refusal(errno.EINVAL, "couldn't serve a NIC request: name, mode or ringid missing") from None
     unknown = set(fields) - set(ENV_KEYS)
     if unknown:
         raise Refusal(errno.EINVAL, f"couldn't serve a NIC request: unknown keys {sorted(unknown)}")
-    return lines[0], name, mode, (ringid, host_rings), fields
+    return lines[0], name, mode, (ringid, host_rings, flags), fields
 
 
 def _send_grant(conn: socket.socket, g: Grant, nq: int) -> None:
@@ -251,7 +253,7 @@ def _send_grant(conn: socket.socket, g: Grant, nq: int) -> None:
         first = False
 
 
-def _choose(how, name: str, mode: int, ring: Tuple[int, int], settings: Dict[str, str]):
+def _choose(how, name: str, mode: int, ring: Tuple[int, int, int], settings: Dict[str, str]):
     """how (grant or describe) under the program's settings, its failures
     as Refusals."""
     with _Settings(settings):

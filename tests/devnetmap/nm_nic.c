@@ -15,6 +15,12 @@
  *                              then, after a line on stdin, REGISTER (all queues)
  *                              and POOLS_INFO_GET again, a line each
  *
+ *   nm_nic hold IFNAME         register IFNAME's NIC rings (NR_REG_ALL_NIC), say
+ *                              "held"; at each line on stdin send test frame 0
+ *                              (a marker) and say "sent"; exit at end of input
+ *   nm_nic hostcount IFNAME    one REGISTER of the NIC rings only (NR_REG_ALL_NIC):
+ *                              "hostcount HOST_TX HOST_RX", the reply's host ring
+ *                              counts (the adapter's, bound or not)
  *   nm_nic host IFNAME         register IFNAME with its host rings (NR_REG_NIC_SW),
  *                              say "host TX RX HOST_TX HOST_RX", then wait (10 s)
  *                              for an ARP frame on the host RX ring: "host rx arp"
@@ -111,6 +117,23 @@ static void send_frames(struct port *p, unsigned n)
     }
 }
 
+static int run_hold(const char *name)
+{
+    struct port p;
+    char line[64];
+
+    open_port(&p, name, NR_REG_ALL_NIC);
+    printf("held\n");
+    fflush(stdout);
+    while (fgets(line, sizeof(line), stdin)) {
+        send_frames(&p, 1);
+        printf("sent\n");
+        fflush(stdout);
+    }
+    close_port(&p);
+    return 0;
+}
+
 static int run_rxtx(const char *name, unsigned n)
 {
     struct port p;
@@ -181,6 +204,20 @@ static int run_register(const char *name, uint32_t mode, uint32_t ringid)
     reg.nr_ringid = ringid;
     rc = ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, 0);
     printf("register errno=%d\n", rc == 0 ? 0 : errno);
+    CHECK(close(fd) == 0, "close");
+    return 0;
+}
+
+static int run_hostcount(const char *name)
+{
+    struct nmreq_register reg;
+    int fd = open("/dev/netmap", O_RDWR | O_CLOEXEC);
+
+    CHECK(fd >= 0, "open /dev/netmap");
+    memset(&reg, 0, sizeof(reg));
+    reg.nr_mode = NR_REG_ALL_NIC;
+    CHECK(ctrl(fd, name, NETMAP_REQ_REGISTER, &reg, 0) == 0, "REGISTER %s", name);
+    printf("hostcount %u %u\n", reg.nr_host_tx_rings, reg.nr_host_rx_rings);
     CHECK(close(fd) == 0, "close");
     return 0;
 }
@@ -272,6 +309,10 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "host") == 0)
         return run_host(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "hold") == 0)
+        return run_hold(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "hostcount") == 0)
+        return run_hostcount(argv[2]);
     if (argc == 4 && strcmp(argv[1], "rxtx") == 0)
         return run_rxtx(argv[2], (unsigned)atoi(argv[3]));
     if (argc == 4 && strcmp(argv[1], "legacy") == 0)
@@ -280,6 +321,6 @@ int main(int argc, char **argv)
         return run_register(argv[2], (uint32_t)atoi(argv[3]), (uint32_t)atoi(argv[4]));
     if (argc == 3 && strcmp(argv[1], "info") == 0)
         return run_info(argv[2]);
-    fprintf(stderr, "usage: nm_nic rxtx|legacy IFNAME N | register IFNAME MODE RINGID | info IFNAME | host IFNAME\n");
+    fprintf(stderr, "usage: nm_nic rxtx|legacy IFNAME N | register IFNAME MODE RINGID | info IFNAME | host|hostcount|hold IFNAME\n");
     return 2;
 }

@@ -128,10 +128,9 @@ def is_arp(data: bytes, op: int, target_ip: str) -> bool:
     return len(data) >= 42 and data[12:14] == b"\x08\x06" and \
         struct.unpack("!H", data[20:22])[0] == op and data[38:42] == ip
 
-# Generic (skb mode) XDP runs again on a frame put into the interface's
-# ingress and cannot read its mark: the port's own XDP program takes the
-# frame back (docs/DESIGN.md §12), so host TX is tested where XDP is native.
-HOST_TX_BACKENDS = [b for b in nic_support.BACKENDS if b != ("afxdp", "skb")]
+# Generic (skb mode) XDP lets host TX frames pass because act_mirred, not a
+# BPF redirect, puts them into the interface's ingress (docs/DESIGN.md §12).
+HOST_TX_BACKENDS = list(nic_support.BACKENDS)
 HOST_TX_IDS = [nic_support.BACKEND_IDS[nic_support.BACKENDS.index(b)] for b in HOST_TX_BACKENDS]
 
 def wait_line(proc, text: str, timeout: float = 20.0) -> str:

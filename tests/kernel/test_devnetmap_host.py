@@ -60,3 +60,18 @@ def test_host_rings_of_a_netmap_program_under_exec(netns, nm_nic, rundir, admode
     assert during["tcx_ingress"] == (1 if backend == "afpacket" else 0), during  # the cut-off
     assert rc == 0 and out == "host rx arp\n", err
     assert after == NOTHING
+
+
+def _hostcount(argv, env):
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    return out.returncode, out.stdout, out.stderr
+
+
+@pytest.mark.parametrize("admode", ["0", "2"], ids=["afxdp", "afpacket"])
+def test_a_register_of_the_nic_rings_only_reports_the_adapters_host_rings(netns, nm_nic, rundir, admode):
+    """netmap's nr_host_tx_rings/nr_host_rx_rings describe the adapter (one
+    host ring pair by default), not what the REGISTER binds: NR_REG_ALL_NIC
+    on a veth reports 1 and 1 (ctrl-api-test's port_register_hwall)."""
+    rc, out, err = netns.run(_hostcount, exec_argv(rundir, nm_nic, "hostcount", "va"),
+                             _env(NMCOMPAT_ADMODE=admode))
+    assert (rc, out) == (0, "hostcount 1 1\n"), err

@@ -25,7 +25,7 @@ def _tap_ring_counts(backend, xdp_mode):
 
 def test_ctrl_api_test_shape_on_a_tap_interface(nic, netns):
     """netmap's ctrl-api-test opens a tap interface as a NIC with host rings
-    (port_register_hwall_host, _hostall, _single_host_pair): the ring counts
+    (port_register_hwall_host, _hwall, _hostall, _single_host_pair): the ring counts
     and bound rings it checks."""
     backend, xdp_mode = nic
     netns.ip("tuntap", "add", "dev", "nmt0", "mode", "tap")
@@ -35,7 +35,7 @@ def test_ctrl_api_test_shape_on_a_tap_interface(nic, netns):
         "netmap:nmt0*": (1, 1, 1, 1, [0, 1], [0, 1], True),
         "netmap:nmt0^": (1, 1, 1, 1, [1], [1], True),
         "netmap:nmt0^0": (1, 1, 1, 1, [1], [1], True),
-        "netmap:nmt0": (1, 1, 0, 0, [0], [0], False),
+        "netmap:nmt0": (1, 1, 1, 1, [0], [0], False),     # the adapter's host rings, unbound
     }, got
 
 def _many_host_rings(backend, xdp_mode):

@@ -76,7 +76,9 @@ def _two_openers(mode, close_first):
     port on vb keeps the process's region, to count its free buffers."""
     quiet_ipv6("va", "vb")
     sent, got = [], {"va": [], "va-0": [], "after": []}
-    with open_xdp("netmap:vb", mode) as keeper, packet_sender("vb") as tx:
+    # stack_tx: the packet socket sends on vb through the qdisc layer, which
+    # a port binding vb's TX rings would otherwise cut off, as netmap does
+    with open_xdp("netmap:vb", mode, stack_tx=True) as keeper, packet_sender("vb") as tx:
         base = _free(keeper)
         ports = {"va": open_xdp("netmap:va", mode), "va-0": open_xdp("netmap:va-0", mode)}
         queues = {n: p.info.queues for n, p in ports.items()}

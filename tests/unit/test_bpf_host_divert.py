@@ -11,7 +11,7 @@ from nmcompat.bpf import elf
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "nmcompat" / "backends" / "afxdp" / HOST_DIVERT_OBJECT
-PROGRAMS = {"nmc_host_egress", "nmc_host_inject", "nmc_nic_cutoff"}
+PROGRAMS = {"nmc_host_egress", "nmc_host_inject", "nmc_nic_cutoff", "nmc_stack_drop"}
 
 
 def test_shipped_object_has_the_tc_programs_and_maps():
@@ -19,7 +19,7 @@ def test_shipped_object_has_the_tc_programs_and_maps():
     assert set(obj.programs) == PROGRAMS
     assert all(p.tc and p.section == "tc" and not p.frags for p in obj.programs.values())
     assert obj.version == HOST_DIVERT_VERSION
-    assert (obj.maps["cfg"].max_entries, obj.maps["cut"].max_entries) == (2, 256)
+    assert (obj.maps["cfg"].max_entries, obj.maps["cut"].max_entries) == (3, 256)
     assert obj.maps["cfg"].type == obj.maps["cut"].type == 2      # BPF_MAP_TYPE_ARRAY
 
 

@@ -235,6 +235,8 @@ int nmc_nic_describe(const struct nmc_pipe_req *req, struct nmc_port_info *info,
     info->nr_tx_rings = info->nr_rx_rings = (uint16_t)req->tx_rings;
     info->nr_tx_slots = slots;
     info->nr_rx_slots = rslots;
+    info->nr_host_tx_rings = (uint16_t)(req->host_tx_rings ? req->host_tx_rings : 1);
+    info->nr_host_rx_rings = (uint16_t)(req->host_rx_rings ? req->host_rx_rings : 1);
     info->nr_mem_id = pools->mem_id;
     return 0;
 }

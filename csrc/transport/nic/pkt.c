@@ -585,6 +585,7 @@ static const struct nmc_transport_ops pkt_ops = {
     .poll_fd = nmc_nic_poll_fd,
     .wait = nmc_nic_wait,
     .inherited = nmc_nic_foreign,
+    .adapter_host_rings = true,
 };
 NMC_TRANSPORT(pkt_ops)
 

@@ -295,6 +295,7 @@ static const struct nmc_transport_ops xsk_ops = {
     .poll_fd = xsk_port_fd,
     .wait = nmc_nic_wait,
     .inherited = nmc_nic_foreign,
+    .adapter_host_rings = true,
 };
 NMC_TRANSPORT(xsk_ops)
 

@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from nmcompat import _space, config
 from nmcompat._ffi import ffi, lib, os_error
 from nmcompat._portspec import NR_TX_RINGS_ONLY
-from nmcompat.backends._base import Opened, Probe
+from nmcompat.backends._base import COMMON, Opened, Probe
 from nmcompat.backends._host import open_host_side
 from nmcompat.backends._nic import HOST_MODES, NicBackend
 
@@ -27,6 +27,7 @@ _BUSY = ("a receive queue it binds on {ifname} is bound by another emulated port
 class AfpacketBackend(NicBackend):
     """NIC ports in netmap's emulated mode, over AF_PACKET sockets."""
     name = "afpacket"
+    takes = COMMON | {"stack_tx"}
 
     def probe(self) -> Probe:
         try:
@@ -50,7 +51,8 @@ class AfpacketBackend(NicBackend):
         queues = self.hw_queues(spec, nq)
         cut = () if spec.flags & NR_TX_RINGS_ONLY else queues
         with ExitStack() as undo:
-            side = open_host_side(spec.text, spec.name, ifindex, spec.mode in HOST_MODES, cut)
+            side = open_host_side(spec.text, spec.name, ifindex, spec.mode in HOST_MODES, cut,
+                                  self.stack_drop(spec, nq, options))
             undo.callback(side.close)
             req.nic_tap_fd = side.tap_fd
             out = ffi.new("struct nmc_port **")

@@ -22,7 +22,7 @@ XDP_COPY, XDP_ZEROCOPY = 1 << 1, 1 << 2
 class AfxdpBackend(NicBackend):
     """NIC ports over AF_XDP sockets, with nmcompat's XDP program."""
     name = "afxdp"
-    takes = COMMON | {"xdp_mode", "zerocopy", "multibuffer"}
+    takes = COMMON | {"xdp_mode", "zerocopy", "multibuffer", "stack_tx"}
 
     def probe(self) -> Probe:
         """Can this process create AF_XDP sockets?  Cheap, no side effect kept."""
@@ -56,9 +56,10 @@ class AfxdpBackend(NicBackend):
         keep: list = []
         req = self.request(spec, ifindex, nq, options, keep)
         req.xdp_bind, req.no_sg = bind, int(not options.get("multibuffer", True))
-        if spec.mode not in HOST_MODES:
+        drop = self.stack_drop(spec, nq, options)
+        if spec.mode not in HOST_MODES and not drop:
             return open_xsk(spec, req, nq, options.get("xdp_mode", "auto"), options)
-        side = open_host_side(spec.text, spec.name, ifindex, True)
+        side = open_host_side(spec.text, spec.name, ifindex, spec.mode in HOST_MODES, (), drop)
         try:
             req.nic_tap_fd = side.tap_fd
             opened = open_xsk(spec, req, nq, options.get("xdp_mode", "auto"), options,
