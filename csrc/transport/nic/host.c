@@ -349,20 +349,12 @@ static uint32_t put_pending(struct nmc_port *p, struct nmc_lring *lr, uint32_t j
 static int host_rxsync(struct nmc_port *p, struct nmc_lring *lr)
 {
     struct nmc_host_tap *h = p->nic_host;
-    struct nmc_kring *kr = lr->kr;
     uint32_t n = lr->n, head, j, room, pkts = 0, bytes = 0;
+    int err;
 
-    if (nmc_nic_foreign(p))
-        return -EOWNERDEAD;
-    if (nmc_rxsync_prologue(lr, &head) < 0) {
-        nmc_ring_reinit(lr, &p->g);
-        return -EINVAL;
-    }
-    forward_down(p, lr, head);
-    for (j = kr->hwcur; j != head; j = nmc_next(j, n))
-        lr->ring->slot[j].flags &= ~NS_BUF_CHANGED;
-    kr->hwcur = head;
-    j = kr->hwtail;
+    if ((err = nmc_nic_rx_release(p, lr, &head, forward_down)) < 0)
+        return err;
+    j = lr->kr->hwtail;
     room = nmc_dist(j, nmc_prev(head, n), n);
     for (;;) {
         if (h->pend_len == 0) {
@@ -378,13 +370,7 @@ static int host_rxsync(struct nmc_port *p, struct nmc_lring *lr)
         pkts++;
         bytes += len;
     }
-    kr->hwtail = kr->rtail = j;
-    lr->ring->tail = j;
-    kr->pkts += pkts;
-    kr->bytes += bytes;
-    kr->syncs++;
-    if (!p->no_timestamp || (lr->ring->flags & NR_TIMESTAMP))
-        gettimeofday(&lr->ring->ts, NULL);
+    nmc_nic_rx_publish(p, lr, j, pkts, bytes);
     return 0;
 }
 

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -438,4 +439,36 @@ int nmc_nic_bufs(struct nmc_port *p, uint32_t *idx, uint8_t *where, uint32_t cap
     each_owned(p, nmc_nic_share_of(p), list_one, &c);
     nmc_nic_unlock();
     return c.n > INT_MAX ? -EOVERFLOW : (int)c.n;
+}
+
+int nmc_nic_rx_release(struct nmc_port *p, struct nmc_lring *lr, uint32_t *head,
+                       void (*pass)(struct nmc_port *p, struct nmc_lring *lr, uint32_t head))
+{
+    struct nmc_kring *kr = lr->kr;
+
+    if (nmc_nic_foreign(p))
+        return -EOWNERDEAD;             /* inherited across fork(): the sockets are not ours */
+    if (nmc_rxsync_prologue(lr, head) < 0) {
+        nmc_ring_reinit(lr, &p->g);
+        return -EINVAL;
+    }
+    pass(p, lr, *head);
+    for (uint32_t j = kr->hwcur; j != *head; j = nmc_next(j, lr->n))
+        lr->ring->slot[j].flags &= ~NS_BUF_CHANGED;
+    kr->hwcur = *head;
+    return 0;
+}
+
+void nmc_nic_rx_publish(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t pkts,
+                        uint32_t bytes)
+{
+    struct nmc_kring *kr = lr->kr;
+
+    kr->hwtail = kr->rtail = j;
+    lr->ring->tail = j;
+    kr->pkts += pkts;
+    kr->bytes += bytes;
+    kr->syncs++;
+    if (!p->no_timestamp || (lr->ring->flags & NR_TIMESTAMP))
+        gettimeofday(&lr->ring->ts, NULL);
 }

@@ -95,6 +95,17 @@ int nmc_nic_host_txsync(struct nmc_port *p, struct nmc_lring *lr);
 int nmc_nic_host_rxsync(struct nmc_port *p, struct nmc_lring *lr);
 void nmc_nic_forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head);
 
+/* nic_state.c: the two ends of an rxsync of a ring the engine copies into
+ * (AF_PACKET, host rings).  rx_release: the prologue (-EINVAL, the ring
+ * reinitialised, on a bad head; -EOWNERDEAD for a port inherited across
+ * fork()), then the slots released [hwcur, *head) passed on by transparent
+ * mode (`pass`), their NS_BUF_CHANGED cleared, hwcur = *head.  rx_publish:
+ * tail = j, the counters, the timestamp. */
+int nmc_nic_rx_release(struct nmc_port *p, struct nmc_lring *lr, uint32_t *head,
+                       void (*pass)(struct nmc_port *p, struct nmc_lring *lr, uint32_t head));
+void nmc_nic_rx_publish(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t pkts,
+                        uint32_t bytes);
+
 /* nic_region.c */
 int nmc_nic_validate(const struct nmc_pipe_req *req);
 bool nmc_nic_host_mode(uint32_t mode);

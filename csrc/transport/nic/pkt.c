@@ -31,7 +31,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #define RX_BLOCK   (1u << 20)
@@ -301,29 +300,16 @@ static uint32_t take_frames(struct nmc_port *p, struct nmc_lring *lr, uint32_t j
 
 static int pkt_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
 {
-    struct nmc_kring *kr = lr->kr;
     uint32_t n = lr->n, head, j, pkts = 0, bytes = 0;
+    int err;
 
     if (lr->host)
         return nmc_nic_host_rxsync(p, lr);
-    if (nmc_nic_foreign(p))
-        return -EOWNERDEAD;             /* inherited across fork(): the sockets are not ours */
-    if (nmc_rxsync_prologue(lr, &head) < 0) {
-        nmc_ring_reinit(lr, &p->g);
-        return -EINVAL;
-    }
-    nmc_nic_forward_up(p, lr, head);
-    for (j = kr->hwcur; j != head; j = nmc_next(j, n))
-        lr->ring->slot[j].flags &= ~NS_BUF_CHANGED;
-    kr->hwcur = head;
-    j = take_frames(p, lr, kr->hwtail, nmc_dist(kr->hwtail, nmc_prev(head, n), n), &pkts, &bytes);
-    kr->hwtail = kr->rtail = j;
-    lr->ring->tail = j;
-    kr->pkts += pkts;
-    kr->bytes += bytes;
-    kr->syncs++;
-    if (!p->no_timestamp || (lr->ring->flags & NR_TIMESTAMP))
-        gettimeofday(&lr->ring->ts, NULL);
+    if ((err = nmc_nic_rx_release(p, lr, &head, nmc_nic_forward_up)) < 0)
+        return err;
+    j = lr->kr->hwtail;
+    j = take_frames(p, lr, j, nmc_dist(j, nmc_prev(head, n), n), &pkts, &bytes);
+    nmc_nic_rx_publish(p, lr, j, pkts, bytes);
     return 0;
 }
 
