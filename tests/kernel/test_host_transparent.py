@@ -129,6 +129,7 @@ def _transparent_two_ports(backend, xdp_mode, peer_ns):
     nic_port = nic_support.open_nic("netmap:va", backend, xdp_mode)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
+        fd_before = nic_port.fileno()
         sock.bind((A_IP, 7002))
         sock.setblocking(False)
         nic_port.rx_rings[0].flags |= NR_FORWARD
@@ -149,7 +150,7 @@ def _transparent_two_ports(backend, xdp_mode, peer_ns):
         sender.wait()
         info = ffi.new("struct nmc_host_info *")
         assert lib.nmc_host_info(nic_port._h, info) == 0
-        return got, seen["dropped"], info.fwd_up, info.tap_fd >= 0
+        return got, seen["dropped"], info.fwd_up, info.tap_fd >= 0, (fd_before, nic_port.fileno())
     finally:
         sock.close()
         nic_port.close()
@@ -159,6 +160,9 @@ def _transparent_two_ports(backend, xdp_mode, peer_ns):
 def test_transparent_mode_through_a_sibling_ports_tap(nic, netns, peer):
     backend, xdp_mode = nic
     NetNS(peer).run(tx_checksum_off, "vb")
-    got, dropped, up, borrowed = netns.run(_transparent_two_ports, backend, xdp_mode, peer)
+    got, dropped, up, borrowed, fds = netns.run(_transparent_two_ports, backend, xdp_mode, peer)
     assert (got, dropped) == (5, 5)
     assert borrowed and up >= 6, up
+    # the borrowed tap is only written to: the port's descriptor (for one
+    # AF_XDP queue its socket, POLLOUT included) stays the one it had
+    assert fds[0] == fds[1], f"the descriptor changed from {fds[0]} to {fds[1]}"

@@ -44,9 +44,22 @@ struct nmc_host_tap {
     uint8_t frame[HOST_FRAME_MAX];
 };
 
-bool nmc_nic_has_tap(const struct nmc_port *p)
+static bool nmc_nic_has_tap(const struct nmc_port *p)
 {
     return p->nic_host && p->nic_host->fd >= 0;
+}
+
+/* Does p bind host rings (and so wait on its own tap)?  A tap borrowed
+ * for transparent mode (up_path) is written to, never waited on. */
+bool nmc_nic_binds_host(const struct nmc_port *p)
+{
+    for (uint32_t i = 0; i < p->ntx; i++)
+        if (p->tx[i].host)
+            return true;
+    for (uint32_t i = 0; i < p->nrx; i++)
+        if (p->rx[i].host)
+            return true;
+    return false;
 }
 
 /* The request's hold descriptors, duplicated into h. */
