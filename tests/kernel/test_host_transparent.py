@@ -129,6 +129,7 @@ def _transparent_two_ports(backend, xdp_mode, peer_ns):
     nic_port = nic_support.open_nic("netmap:va", backend, xdp_mode)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
+        fd_before = nic_port.fileno()
         sock.bind((A_IP, 7002))
         sock.setblocking(False)
         nic_port.rx_rings[0].flags |= NR_FORWARD
@@ -149,7 +150,7 @@ def _transparent_two_ports(backend, xdp_mode, peer_ns):
         sender.wait()
         info = ffi.new("struct nmc_host_info *")
         assert lib.nmc_host_info(nic_port._h, info) == 0
-        return got, seen["dropped"], info.fwd_up, info.tap_fd >= 0
+        return got, seen["dropped"], info.fwd_up, info.tap_fd, (fd_before, nic_port.fileno())
     finally:
         sock.close()
         nic_port.close()
@@ -159,6 +160,63 @@ def _transparent_two_ports(backend, xdp_mode, peer_ns):
 def test_transparent_mode_through_a_sibling_ports_tap(nic, netns, peer):
     backend, xdp_mode = nic
     NetNS(peer).run(tx_checksum_off, "vb")
-    got, dropped, up, borrowed = netns.run(_transparent_two_ports, backend, xdp_mode, peer)
+    got, dropped, up, tap_fd, fds = netns.run(_transparent_two_ports, backend, xdp_mode, peer)
     assert (got, dropped) == (5, 5)
-    assert borrowed and up >= 6, up
+    assert up >= 6, up
+    assert tap_fd == -1, "the NIC port keeps no tap of its own (the sibling's is used, not kept)"
+    # the borrowed tap is only written to: the port's descriptor (for one
+    # AF_XDP queue its socket, POLLOUT included) stays the one it had
+    assert fds[0] == fds[1], f"the descriptor changed from {fds[0]} to {fds[1]}"
+
+def _send_one(peer_ns: str, dport: int) -> None:
+    subprocess.run(["ip", "netns", "exec", peer_ns, sys.executable, "-c",
+                    "import socket, sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+                    ".sendto(b'one', (sys.argv[1], int(sys.argv[2])))", A_IP, str(dport)], check=True)
+
+def _forward_until(port, counts: dict, dport: int) -> bool:
+    """Receive on ring 0, every slot released with NS_FORWARD and counted
+    by UDP destination port, until a frame to dport came (bounded)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not counts.get(dport):
+        port.poll(nmcompat.POLLIN, 50)
+        r = port.rx_rings[0]
+        h, t = r.head, r.tail
+        while h != t:
+            s = r.slots[h]
+            d = udp_dport(bytes(r.buf(int(s["buf_idx"]))[:int(s["len"])]))
+            counts[d] = counts.get(d, 0) + 1
+            r.slots["flags"][h] = NS_FORWARD
+            h = r.next(h)
+        r.head = r.cur = t
+        port.rxsync()
+    return bool(counts.get(dport))
+
+def _after_the_lender_closed(backend, xdp_mode, peer_ns):
+    """netmap:va forwards up through netmap:va^'s tap, then va^ closes: a
+    frame forwarded up afterwards must not come back to va (the tap's
+    program that marked it is gone with va^)."""
+    mac = subprocess.run(["ip", "-br", "link", "show", "va"], capture_output=True, text=True,
+                         check=True).stdout.split()[2]
+    subprocess.run(["ip", "netns", "exec", peer_ns, "ip", "neigh", "replace", A_IP, "lladdr", mac,
+                    "dev", "vb"], check=True)   # no ARP: va's stack cannot answer past the port
+    host = open_port("netmap:va^", backend, xdp_mode)
+    port = nic_support.open_nic("netmap:va", backend, xdp_mode)
+    counts: dict = {}
+    try:
+        port.rx_rings[0].flags |= NR_FORWARD
+        _send_one(peer_ns, 7001)
+        assert _forward_until(port, counts, 7001), "no frame before the close"
+        host.close()
+        _send_one(peer_ns, 7002)
+        assert _forward_until(port, counts, 7002), "no frame after the close"
+        _send_one(peer_ns, 7003)         # later than 7002's forwarding: a loop shows by now
+        assert _forward_until(port, counts, 7003), "no second frame after the close"
+        return counts.get(7001), counts.get(7002), counts.get(7003)
+    finally:
+        port.close()
+        host.close()
+
+@pytest.mark.parametrize("nic", HOST_TX_BACKENDS, ids=HOST_TX_IDS)
+def test_a_closed_sibling_tap_is_not_used(nic, netns, peer):
+    backend, xdp_mode = nic
+    assert netns.run(_after_the_lender_closed, backend, xdp_mode, peer) == (1, 1, 1)

@@ -44,9 +44,23 @@ struct nmc_host_tap {
     uint8_t frame[HOST_FRAME_MAX];
 };
 
-bool nmc_nic_has_tap(const struct nmc_port *p)
+static bool nmc_nic_has_tap(const struct nmc_port *p)
 {
     return p->nic_host && p->nic_host->fd >= 0;
+}
+
+/* Does p bind host rings (and so wait on its own tap)?  A sibling's tap
+ * used for transparent mode (nmc_nic_forward_up) is written to, never
+ * waited on. */
+bool nmc_nic_binds_host(const struct nmc_port *p)
+{
+    for (uint32_t i = 0; i < p->ntx; i++)
+        if (p->tx[i].host)
+            return true;
+    for (uint32_t i = 0; i < p->nrx; i++)
+        if (p->rx[i].host)
+            return true;
+    return false;
 }
 
 /* The request's hold descriptors, duplicated into h. */
@@ -148,53 +162,42 @@ static int64_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t *j, uin
     return len > HOST_FRAME_MAX ? 0 : len;      /* too long: dropped */
 }
 
-/* A tap for a port without host rings that forwards up: a duplicate of
- * the tap of another port of the same interface in this process; -ENOENT
- * when there is none.  NIC lock held. */
-static int borrow_tap(struct nmc_port *p)
+/* The tap of another port of p's interface in this process that binds
+ * host rings, or -1.  Used under the NIC lock only, never kept: once that
+ * port closes (nmc_nic_leave() before its tap closes), its tap's program
+ * no longer marks what enters there, and a frame written to it would come
+ * back to p's own NIC RX ring (an AF_PACKET socket sees it), forwarded up
+ * again at every rxsync.  NIC lock held. */
+static int lender_tap(struct nmc_port *p)
 {
     struct nmc_nic_state *st = nmc_nic_of(p);
-    int fd = -ENOENT;
 
-    for (int i = 0; st && i < st->nports && fd == -ENOENT; i++) {
+    for (int i = 0; st && i < st->nports; i++) {
         struct nmc_port *o = st->ports[i];
-        if (o != p && nmc_nic_has_tap(o) &&
-            strcmp(o->rec->parent, p->rec->parent) == 0 &&
-            (fd = fcntl(o->nic_host->fd, F_DUPFD_CLOEXEC, 0)) < 0)
-            fd = -errno;
+        if (o != p && nmc_nic_binds_host(o) && nmc_nic_has_tap(o) &&
+            strcmp(o->rec->parent, p->rec->parent) == 0)
+            return o->nic_host->fd;
     }
-    return fd;
+    return -1;
 }
 
-static struct nmc_host_tap *up_path(struct nmc_port *p)
+/* p's frame buffer, made on first use (a port without host rings has
+ * none, or one without a tap for its holds).  NIC lock held. */
+static struct nmc_host_tap *frame_of(struct nmc_port *p)
 {
-    struct nmc_host_tap *h = NULL;
-    int fd;
-
-    if (nmc_nic_has_tap(p))
-        return p->nic_host;
-    nmc_nic_lock();                     /* the NIC lock: one tap for the port, and siblings stay */
-    if (nmc_nic_has_tap(p)) {
-        h = p->nic_host;
-    } else if ((fd = borrow_tap(p)) >= 0) {
-        if (!p->nic_host && (p->nic_host = calloc(1, sizeof(*p->nic_host))))
-            pthread_mutex_init(&p->nic_host->lock, NULL);
-        if (p->nic_host)
-            p->nic_host->fd = fd;
-        else
-            close(fd);
-        h = p->nic_host;
+    if (!p->nic_host && (p->nic_host = calloc(1, sizeof(*p->nic_host)))) {
+        pthread_mutex_init(&p->nic_host->lock, NULL);
+        p->nic_host->fd = -1;
     }
-    nmc_nic_unlock();
-    return h;
+    return p->nic_host;
 }
 
 /* Transparent mode, NIC RX -> stack: before the NIC RX ring lr takes back
  * its released slots [hwcur, head), the frames whose first slot carries
- * NS_FORWARD are written to the tap (with no tap anywhere they are only
+ * NS_FORWARD are written to the tap fd (with no tap anywhere they are only
  * consumed, docs/DESIGN.md §12). */
 static void forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head,
-                       struct nmc_host_tap *h)
+                       struct nmc_host_tap *h, int fd)
 {
     uint32_t j = lr->kr->hwcur;
 
@@ -208,20 +211,32 @@ static void forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head,
             j = nmc_next(start, lr->n); /* a slot naming no buffer: skipped */
             continue;
         }
-        if (fwd && len > 0 && write(h->fd, h->frame, (size_t)len) > 0)
+        if (fwd && len > 0 && write(fd, h->frame, (size_t)len) > 0)
             h->fwd_up++;
     }
 }
 
+/* Through the port's own tap, or that of a sibling with host rings, found
+ * again at every call and used under the NIC lock (which also serialises
+ * the use of p's frame buffer: p has no host ring syncs). */
 void nmc_nic_forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head)
 {
     struct nmc_host_tap *h;
+    int fd;
 
-    if (!(lr->ring->flags & NR_FORWARD) || lr->host || !(h = up_path(p)))
+    if (!(lr->ring->flags & NR_FORWARD) || lr->host)
         return;
-    pthread_mutex_lock(&h->lock);
-    forward_up(p, lr, head, h);
-    pthread_mutex_unlock(&h->lock);
+    if (nmc_nic_has_tap(p)) {
+        h = p->nic_host;
+        pthread_mutex_lock(&h->lock);
+        forward_up(p, lr, head, h, h->fd);
+        pthread_mutex_unlock(&h->lock);
+        return;
+    }
+    nmc_nic_lock();
+    if ((fd = lender_tap(p)) >= 0 && (h = frame_of(p)) != NULL)
+        forward_up(p, lr, head, h, fd);
+    nmc_nic_unlock();
 }
 
 /* The chain of n slots at j of ring lr copied into NIC TX ring t at its

@@ -90,7 +90,7 @@ void nmc_pkt_close_socks(struct nmc_port *p);
 /* host.c */
 int nmc_nic_host_attach(struct nmc_port *p, const struct nmc_pipe_req *req);
 void nmc_nic_host_close(struct nmc_port *p);
-bool nmc_nic_has_tap(const struct nmc_port *p);
+bool nmc_nic_binds_host(const struct nmc_port *p);
 int nmc_nic_host_txsync(struct nmc_port *p, struct nmc_lring *lr);
 int nmc_nic_host_rxsync(struct nmc_port *p, struct nmc_lring *lr);
 void nmc_nic_forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head);

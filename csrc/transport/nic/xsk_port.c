@@ -257,12 +257,14 @@ int nmc_xsk_info(struct nmc_port *p, uint32_t k, struct nmc_xsk_info *info)
 }
 
 /* The descriptor users poll: the socket itself for one queue (POLLIN and
- * POLLOUT from the kernel), an epoll set of them for several (POLLIN). */
+ * POLLOUT from the kernel), an epoll set of them (and of the tap of host
+ * rings) otherwise (POLLIN).  The same one for the port's life: a tap
+ * borrowed later for transparent mode changes nothing. */
 static int xsk_port_fd(struct nmc_port *p)
 {
     if (nmc_nic_foreign(p))
         return -EOWNERDEAD;
-    return p->nxsk == 1 && !nmc_nic_has_tap(p) ? p->xsk[0]->fd : nmc_nic_poll_fd(p);
+    return p->nxsk == 1 && !nmc_nic_binds_host(p) ? p->xsk[0]->fd : nmc_nic_poll_fd(p);
 }
 
 /* A ring's sync: its AF_XDP socket's, or the tap's for a host ring. */
