@@ -34,42 +34,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "nm_test.h"
-
-#define ETH_TEST 0x88B5
-
-static unsigned test_len(unsigned seq)
-{
-    return 60 + seq % 200;
-}
-
-static void test_frame(unsigned char *buf, unsigned seq, unsigned char src_last)
-{
-    unsigned len = test_len(seq);
-
-    memset(buf, 0xff, 6);
-    memcpy(buf + 6, "\x02\x00\x00\x00\x00", 5);
-    buf[11] = src_last;
-    buf[12] = ETH_TEST >> 8;
-    buf[13] = ETH_TEST & 0xff;
-    memcpy(buf + 14, &seq, 4);
-    for (unsigned k = 18; k < len; k++)
-        buf[k] = (unsigned char)(seq * 13 + k);
-}
-
-static bool is_test(const unsigned char *buf, unsigned len)
-{
-    return len >= 18 && buf[12] == (ETH_TEST >> 8) && buf[13] == (ETH_TEST & 0xff);
-}
+#include "nm_eth_test.h"
 
 static int wait_ready(struct port *p, short events)
 {
-    struct pollfd pfd = { .fd = p->fd, .events = events };
-    int n = poll(&pfd, 1, 10000);
-
-    CHECK(n >= 0, "poll");
-    CHECK(!(pfd.revents & POLLERR), "poll POLLERR");
-    return n;
+    return wait_for(p, events, 10000);
 }
 
 /* N test frames from the peer, in order, every byte checked. */
