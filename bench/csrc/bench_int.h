@@ -3,7 +3,10 @@
 #ifndef NMCOMPAT_BENCH_INT_H
 #define NMCOMPAT_BENCH_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+struct nmc_port;
 
 #define BENCH_PAGE      4096u
 #define BENCH_CACHELINE 64
@@ -24,5 +27,10 @@ uint64_t bench_now_ns(void);
 /* Spin until *idx differs from seen (counting rounds in *spins); *err =
  * -ETIMEDOUT after a long stall.  Returns the new value. */
 uint32_t bench_spin_wait(const uint32_t *idx, uint32_t seen, uint64_t *spins, int *err);
+
+/* bench_vale.c: open VALE port SW:SUFFIX in rundir (rx: a receiver, which
+ * polls without txsync), as the VALE loops do. */
+int bench_vale_open(const char *rundir, const char *sw, const char *suffix, bool rx,
+                    struct nmc_port **p);
 
 #endif /* NMCOMPAT_BENCH_INT_H */

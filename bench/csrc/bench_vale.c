@@ -160,8 +160,8 @@ static int await_file(const char *path)
 /* VALE                                                                */
 /* ------------------------------------------------------------------ */
 
-static int open_port(const char *rundir, const char *sw, const char *suffix, bool rx,
-                     struct nmc_port **p)
+int bench_vale_open(const char *rundir, const char *sw, const char *suffix, bool rx,
+                    struct nmc_port **p)
 {
     char name[BV_NAMELEN];
     struct nmc_pipe_req req = {
@@ -388,7 +388,7 @@ static int vale_receiver(const char *rundir, const char *sw, const struct bv_arg
     for (; opened < a->nports; opened++) {
         char suffix[16];
         snprintf(suffix, sizeof(suffix), "r%u", opened);
-        if ((err = open_port(rundir, sw, suffix, true, &ps[opened])) < 0)
+        if ((err = bench_vale_open(rundir, sw, suffix, true, &ps[opened])) < 0)
             break;
         if (opened == 0 && !a->bcast && (err = announce(ps[0])) < 0) {
             opened++;
@@ -420,7 +420,7 @@ static int vale_sender(const char *rundir, const char *sw, const struct bv_args 
 
     if ((err = await_file(ready)) < 0)
         return err;
-    err = open_port(rundir, sw, "tx", false, &p);
+    err = bench_vale_open(rundir, sw, "tx", false, &p);
     unlink(ready);
     if (err < 0)
         return err;

@@ -11,6 +11,7 @@
  * and the receiver's work together, without the cross-core traffic that two
  * processes add (bench-vale measures that).
  */
+#include "bench_int.h"
 #include "nmcompat_bench.h"
 
 #include <errno.h>
@@ -21,7 +22,6 @@
 #include <net/netmap_user.h>
 
 #define VC_SEQ_OFS   14u                /* after the Ethernet header */
-#define VC_NAMELEN   64
 
 static const uint8_t vc_rx_mac[6] = { 0x02, 0x6e, 0x6d, 0x63, 0x52, 0x00 };
 static const uint8_t vc_tx_mac[6] = { 0x02, 0x6e, 0x6d, 0x63, 0x54, 0x00 };
@@ -32,20 +32,6 @@ static uint64_t thread_cpu_ns(void)
 
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int open_vale(const char *rundir, const char *sw, const char *suffix, bool rx,
-                     struct nmc_port **p)
-{
-    char name[VC_NAMELEN];
-    struct nmc_pipe_req req = {
-        .rundir = rundir, .parent = name, .mode = NR_REG_ALL_NIC, .spin_us = -1,
-        .flags = rx ? NR_NO_TX_POLL : 0,
-    };
-
-    if (snprintf(name, sizeof(name), "%s:%s", sw, suffix) >= (int)sizeof(name))
-        return -ENAMETOOLONG;
-    return nmc_vale_open(&req, p);
 }
 
 static void put_macs(uint8_t *buf, const uint8_t *dst, const uint8_t *src)
@@ -141,9 +127,9 @@ int nmc_bench_vale_cost(const char *rundir, const char *sw, uint32_t batch, uint
     memset(out, 0, sizeof(*out));
     if (batch == 0 || count == 0 || pkt_len < VC_SEQ_OFS + 8)
         return -EINVAL;
-    if ((err = open_vale(rundir, sw, "r0", true, &rx)) < 0)
+    if ((err = bench_vale_open(rundir, sw, "r0", true, &rx)) < 0)
         return err;
-    if ((err = open_vale(rundir, sw, "tx", false, &tx)) == 0) {
+    if ((err = bench_vale_open(rundir, sw, "tx", false, &tx)) == 0) {
         struct netmap_ring *ring = NETMAP_TXRING(nmc_port_nifp(tx), 0);
         if (pkt_len > ring->nr_buf_size || batch >= ring->num_slots ||
             batch >= NETMAP_RXRING(nmc_port_nifp(rx), 0)->num_slots)
