@@ -2,7 +2,8 @@
  * nm_eth_test.h -- the test frames of the interface programs (nm_nic.c,
  * nm_openers.c): broadcast from 02:00:00:00:00:<src_last>, ethertype 0x88B5,
  * a 32-bit sequence number, then bytes that depend on it; 60 + seq % 200
- * bytes.  And a poll of a port that fails the test on POLLERR.
+ * bytes; sending N of them; and a poll of a port that fails the test on
+ * POLLERR.
  */
 #ifndef NM_ETH_TEST_H
 #define NM_ETH_TEST_H
@@ -47,6 +48,26 @@ static inline int wait_for(struct port *p, short events, int timeout_ms)
     CHECK(n >= 0, "poll");
     CHECK(!(pfd.revents & POLLERR), "poll POLLERR");
     return n;
+}
+
+/* N test frames out of TX ring 0, then every one of them handed to the NIC. */
+static inline void send_frames(struct port *p, unsigned n)
+{
+    struct netmap_ring *ring = NETMAP_TXRING(p->nifp, 0);
+    unsigned sent = 0;
+
+    while (sent < n || nm_tx_pending(ring)) {
+        while (sent < n && nm_ring_space(ring) > 0) {
+            struct netmap_slot *s = &ring->slot[ring->head];
+            test_frame((unsigned char *)NETMAP_BUF(ring, s->buf_idx), sent, 0x0a);
+            s->len = (uint16_t)test_len(sent);
+            ring->head = ring->cur = nm_ring_next(ring, ring->head);
+            sent++;
+        }
+        CHECK(ioctl(p->fd, NIOCTXSYNC, NULL) == 0, "txsync");
+        if (sent == n && nm_tx_pending(ring))
+            CHECK(wait_for(p, POLLOUT, 10000) > 0, "TX ring not drained within 10 s");
+    }
 }
 
 #endif

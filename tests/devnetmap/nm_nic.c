@@ -66,26 +66,6 @@ static void take(struct port *p, unsigned n)
     }
 }
 
-/* N test frames out of TX ring 0, then every one of them handed to the NIC. */
-static void send_frames(struct port *p, unsigned n)
-{
-    struct netmap_ring *ring = NETMAP_TXRING(p->nifp, 0);
-    unsigned sent = 0;
-
-    while (sent < n || nm_tx_pending(ring)) {
-        while (sent < n && nm_ring_space(ring) > 0) {
-            struct netmap_slot *s = &ring->slot[ring->head];
-            test_frame((unsigned char *)NETMAP_BUF(ring, s->buf_idx), sent, 0x0a);
-            s->len = (uint16_t)test_len(sent);
-            ring->head = ring->cur = nm_ring_next(ring, ring->head);
-            sent++;
-        }
-        CHECK(ioctl(p->fd, NIOCTXSYNC, NULL) == 0, "txsync");
-        if (sent == n && nm_tx_pending(ring))
-            CHECK(wait_ready(p, POLLOUT) > 0, "TX ring not drained within 10 s");
-    }
-}
-
 static int run_hold(const char *name)
 {
     struct port p;
