@@ -187,7 +187,7 @@ int nmc_xsk_info(struct nmc_port *port, uint32_t k, struct nmc_xsk_info *info);
 struct nmc_pkt_info {
     int rx_fd, tx_fd;
     uint64_t rx_packets, rx_drops;      /* PACKET_STATISTICS, accumulated */
-    uint64_t rx_truncated;              /* frames cut: longer than 64 buffers */
+    uint64_t rx_truncated;              /* frames cut: longer than 64 buffers or a 128 KiB ring block */
     uint64_t tx_too_big;                /* chains longer than a TX frame or the MTU: dropped */
     uint32_t tx_frame_size;
 };

@@ -33,8 +33,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define RX_BLOCK   (1u << 20)
-#define RX_BLOCKS  8u
+/* The kernel hands a block over when it is full or RX_TOV_MS after it was
+ * opened, so sparse traffic takes a block per millisecond however small its
+ * frames: many small blocks hold more milliseconds of it (a receiver that
+ * does not sync for a while) than a few large ones of the same memory. */
+#define RX_BLOCK   (128u << 10)
+#define RX_BLOCKS  64u
 #define RX_TOV_MS  1u
 #define TX_DATA    (TPACKET_ALIGN(sizeof(struct tpacket2_hdr)))
 
