@@ -132,7 +132,10 @@ static uint32_t pow2(uint32_t v)
     return p;
 }
 
-static int map_shm(struct nmc_nic_share *sh, int fd)
+/* Map the share memory in fd, if its shape is the one this record has
+ * (nq rings, the region's buf_num, a spare list no longer than 4 times
+ * the largest ring). */
+static int map_shm(struct nmc_nic_share *sh, int fd, uint32_t buf_num)
 {
     struct nmc_nic_shm head;
     size_t len;
@@ -140,7 +143,8 @@ static int map_shm(struct nmc_nic_share *sh, int fd)
 
     if (pread(fd, &head, sizeof(head.magic) * 4, 0) != (ssize_t)(sizeof(head.magic) * 4))
         return -EPROTO;
-    if (head.magic != SHM_MAGIC || head.nq != sh->nq)
+    if (head.magic != SHM_MAGIC || head.nq != sh->nq || head.buf_num != buf_num ||
+        head.spare_cap == 0 || head.spare_cap > pow2(NMC_XSK_RX_FACTOR * NMC_MAXSLOTS))
         return -EPROTO;
     len = shm_size(head.nq, head.spare_cap, head.buf_num);
     if ((m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
@@ -169,7 +173,7 @@ static int make_shm(struct nmc_port *p, struct nmc_nic_share *sh)
         fstat(fd, &sb) < 0)
         err = -errno;
     else
-        err = map_shm(sh, fd);
+        err = map_shm(sh, fd, p->g.buf_num);
     if (err < 0) {
         close(fd);
         return err;
@@ -189,7 +193,7 @@ static int fetch_shm(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_sh
             hs[h].nic_shm_fd <= 0)
             continue;
         if ((fd = fetch_fd(hs[h].pid, hs[h].nic_shm_fd - 1, p->rec->nic_shm_ino)) >= 0) {
-            if ((err = map_shm(sh, fd)) < 0)
+            if ((err = map_shm(sh, fd, p->g.buf_num)) < 0)
                 close(fd);
             return err;
         }

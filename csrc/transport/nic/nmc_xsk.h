@@ -84,6 +84,15 @@ static inline uint32_t nmc_xsk_inflight(const struct nmc_xsk *x)
            : 0;
 }
 
+/* The buffers on x's spare list; a count another process garbled is cut
+ * to the list's capacity. */
+static inline uint32_t nmc_xsk_nspare(struct nmc_xsk *x)
+{
+    if (x->sq->nspare > x->spare_cap)
+        x->sq->nspare = x->spare_cap;
+    return x->sq->nspare;
+}
+
 /* xsk.c */
 int nmc_xsk_umem_reg(int fd, uint8_t *mem, const struct nmc_geom *g);
 int nmc_xsk_rings(struct nmc_xsk *x, uint32_t rx_size, uint32_t tx_size);

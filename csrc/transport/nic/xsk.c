@@ -278,7 +278,7 @@ static void refill(struct nmc_port *p, struct nmc_xsk *x, const uint32_t *give, 
 {
     uint32_t in = n ? nmc_xsk_fill(x, &p->g, give, n) : 0;
 
-    for (uint32_t k = in; k < n && x->sq->nspare < x->spare_cap; k++)
+    for (uint32_t k = in; k < n && nmc_xsk_nspare(x) < x->spare_cap; k++)
         x->spare[x->sq->nspare++] = give[k];
     kick_fill(x);
 }
@@ -318,7 +318,7 @@ int nmc_xsk_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         if (idx >= 2 && idx < p->g.buf_num)
             give[ngive++] = idx;
     }
-    while (x->sq->nspare && ngive < NMC_MAXSLOTS)             /* left over last time */
+    while (nmc_xsk_nspare(x) && ngive < NMC_MAXSLOTS)         /* left over last time */
         give[ngive++] = x->spare[--x->sq->nspare];
     kr->hwcur = head;
     refill(p, x, give, ngive);

@@ -125,7 +125,7 @@ static uint32_t stock_gather(struct nmc_lring *lr, uint32_t *give, uint32_t cap)
             give[n++] = lr->ring->slot[i].buf_idx;
         return n;
     }
-    while (x->sq->nspare && n < cap)
+    while (nmc_xsk_nspare(x) && n < cap)
         give[n++] = x->spare[--x->sq->nspare];
     return n;
 }
