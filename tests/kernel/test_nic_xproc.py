@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from afxdp_support import frame, packet_recv, packet_sender, packet_socket, quiet_ipv6, tag_seq
+from nic_support import reshape_veth
 
 pytestmark = pytest.mark.kernel
 
@@ -268,3 +269,28 @@ def test_refused_duplicate_is_ebusy_with_the_reason(netns, procs):
     assert ready_b.startswith(f"error {errno.EBUSY} "), ready_b
     assert "pidfd_getfd" in ready_b and "ptrace" in ready_b and str(a.pid) in ready_b, ready_b
     _report(a)
+
+
+# -- two queues of one record, in two processes --------------------------------------------
+
+def test_other_queue_of_the_record_in_another_process(netns, procs):
+    """A binds queue 0 of a two-queue va, B queue 1 of the same record: B's
+    socket is a new one on A's UMEM (bound to a duplicate of A's).  Once B
+    closed, that socket is gone; C binds queue 1 again and gets a new one,
+    stocked with what the ledger says the old one held.  Every buffer is
+    accounted for while they are open, and back when they are closed."""
+    reshape_veth(netns, queues=2)
+    a, ready_a = _opener(procs, netns, "netmap:va-0", "skb", keeper=True)
+    b, ready_b = _opener(procs, netns, "netmap:va-1", "skb")
+    assert ready_a.startswith("ready afxdp") and ready_b.startswith("ready afxdp"), (ready_a, ready_b)
+    assert ready_a.split()[2] == ready_b.split()[2]
+    bufs_b, _ = _report(b)
+    c, ready_c = _opener(procs, netns, "netmap:va-1", "skb")
+    assert ready_c.startswith("ready afxdp") and ready_c.split()[2] == ready_a.split()[2], ready_c
+    bufs_c, _ = _report(c)
+    bufs_a, acc_a = _report(a)
+    a.kill(signal.SIGUSR2)
+    free, base = (int(v) for v in a.expect("free ").split()[1:3])
+    assert acc_a == "", acc_a
+    assert len(bufs_b) == len(bufs_c) == len(bufs_a), "the record's buffers, as each process lists them"
+    assert free == base, f"{base - free} buffers not given back"
