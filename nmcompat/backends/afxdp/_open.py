@@ -12,10 +12,12 @@ from nmcompat.errors import BackendUnusable, errno_class
 from nmcompat.backends.afxdp._attach import attach_program, release_program
 
 _HINTS = {
-    errno.EBUSY: "queue {q} of {ifname} already has an AF_XDP socket: a port holds it with "
-                 "another ring count (or with host rings, or under nmcompat exec), a port holds its "
-                 "rings with NR_EXCLUSIVE (/x) or this open asks for NR_EXCLUSIVE beside it, or a "
-                 "closed socket is still being released (retry)",
+    errno.EBUSY: "queue {q} of {ifname} already has an AF_XDP socket: another process holds it "
+                 "and this open cannot join its port (a program under nmcompat exec uses its "
+                 "control plane's sockets and joins no other process's; ports with host rings or "
+                 "another ring count have sockets of their own), a port holds its rings with "
+                 "NR_EXCLUSIVE (/x) or this open asks for NR_EXCLUSIVE beside it, or a closed "
+                 "socket is still being released (retry)",
     errno.EINVAL: "queue {q} does not exist on {ifname}, or the ring geometry was refused",
     errno.EOPNOTSUPP: "zero-copy is not supported by {ifname} (use zerocopy=None or False)",
     errno.EPERM: "AF_XDP needs root (CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF)",
