@@ -92,8 +92,10 @@ static int adopt_locked(struct nmc_region *r, int h, const char *rundir, struct 
         return -EBADF;
     if (!(p->ops = nmc_transport_of(rec->kind)))
         return -EPROTO;
-    if (p->ops->inherited)
-        return -EOPNOTSUPP;             /* NIC ports: no device descriptor is made for them */
+    if (p->ops->inherited && !p->ops->adopt_req)
+        return -EOPNOTSUPP;             /* their transport state is the opener's */
+    if (p->ops->adopt_req && (err = p->ops->adopt_req(rec, &req)) < 0)
+        return err;
     if ((err = nmc_port_fill(p, r, (uint32_t)h, hd->port, &req, rundir)) < 0 ||
         (p->ops->attach && (err = p->ops->attach(p, r, &req)) < 0))
         return err;

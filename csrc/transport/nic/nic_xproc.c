@@ -229,9 +229,13 @@ int nmc_nic_shm_join(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_sh
 {
     int err, slot;
 
+    bool adopted = p->holder->pid != getpid();
+
     if (!sh->shm) {
-        err = p->rec->nic_shm_ino ? fetch_shm(p, r, sh) : make_shm(p, sh);
-        if (err == -ENXIO)              /* every other holder is gone: start again */
+        err = p->rec->nic_shm_ino ? fetch_shm(p, r, sh) : -ENXIO;
+        if (err == -ENXIO && adopted)
+            return -EOWNERDEAD;         /* its opener, and the sockets, are gone */
+        if (err == -ENXIO)              /* the first process, or every other holder is gone */
             err = make_shm(p, sh);
         if (err < 0)
             return err;
@@ -239,7 +243,8 @@ int nmc_nic_shm_join(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_sh
     if ((slot = take_slot(sh->shm)) < 0)
         return slot;
     sh->slot = slot;
-    p->holder->nic_shm_fd = sh->shm_fd + 1;
+    if (!adopted)                       /* an adopted port's holder is its opener's */
+        p->holder->nic_shm_fd = sh->shm_fd + 1;
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include "nmc_xsk.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,8 @@ static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct 
         *out = x;
         return 0;
     }
+    if (p->holder->pid != getpid())
+        return -EOWNERDEAD;             /* adopted: the sockets were its opener's, now gone */
     if ((x = calloc(1, sizeof(*x))) == NULL)
         return -ENOMEM;
     if ((fd = nmc_nic_socket(p, req, AF_XDP, 0)) < 0) {
@@ -263,8 +266,8 @@ static void xsk_detach(struct nmc_port *p, struct nmc_region *r)
             nmc_nic_reclaim(p, r, last);
         nmc_nic_shm_leave(last, own && r, everything);
     }
-    if (own && r)
-        p->holder->nic_shm_fd = 0;
+    if (own && r && p->holder->pid == getpid())
+        p->holder->nic_shm_fd = 0;      /* an adopted port's holder is its opener's */
     nmc_nic_share_free(last);
     nmc_nic_leave(p);
     for (uint32_t i = 0; i < p->nrx; i++)
@@ -344,6 +347,21 @@ static int xsk_resolve(const char *rundir, const struct nmc_pipe_req *req, struc
     return nmc_nic_resolve(rundir, req, r, port, NMC_KIND_NIC);
 }
 
+/* A port adopted from its device descriptor (core/adopt.c) joins the
+ * record as a port of another process would (nic_xproc.c), its sockets
+ * duplicates of the opener's, taken while the opener lives.  Not with host
+ * rings (their tap is the opener's alone). */
+static int xsk_adopt_req(const struct nmc_port_rec *rec, struct nmc_pipe_req *req)
+{
+    if (rec->nhost[0] + rec->nhost[1] || rec->nrings[0][0] != rec->nrings[0][1])
+        return -EOPNOTSUPP;
+    if ((req->ifindex = if_nametoindex(rec->parent)) == 0)
+        return -ENXIO;
+    req->tx_rings = req->rx_rings = rec->nrings[0][0];
+    req->nic_tap_fd = -1;
+    return 0;
+}
+
 static const struct nmc_transport_ops xsk_ops = {
     .name = "afxdp",
     .kind = NMC_KIND_NIC,
@@ -357,6 +375,7 @@ static const struct nmc_transport_ops xsk_ops = {
     .poll_fd = xsk_port_fd,
     .wait = nmc_nic_wait,
     .inherited = nmc_nic_foreign,
+    .adopt_req = xsk_adopt_req,
     .adapter_host_rings = true,
 };
 NMC_TRANSPORT(xsk_ops)

@@ -1,0 +1,80 @@
+"""A NIC port's netmap descriptor passed with SCM_RIGHTS under `nmcompat
+exec` (tests/devnetmap/nm_raw.c, modes passnic and passgone).
+
+The receiver exec()s a fresh image that never opened the descriptor: its
+first netmap call (here the mmap) adopts the port, joining the opener's
+record as another process's open does (test_nic_xproc.py), its AF_XDP
+sockets duplicates of the opener's taken with pidfd_getfd.  Once the opener
+closed its port (and its sockets with it) the receiver's first call is
+EOWNERDEAD.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from afxdp_support import packet_recv, packet_socket, quiet_ipv6
+from testlib import rundir_entries, skip_or_fail
+
+pytestmark = pytest.mark.kernel
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+NM_RAW = ROOT / "tests" / "devnetmap" / "nm_raw.c"
+SRC = bytes.fromhex("020000000001")     # nm_test.h's frames come from there
+ETH_P_ALL = 3
+FRAMES = 300
+
+
+@pytest.fixture(scope="module")
+def nm_raw(tmp_path_factory) -> Path:
+    if not shutil.which("gcc"):
+        skip_or_fail("gcc is missing")
+    out = tmp_path_factory.mktemp("nicpass") / "nm_raw"
+    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
+                    "-o", str(out), str(NM_RAW), "-lpthread"], check=True, capture_output=True, text=True)
+    return out
+
+
+def nm_frame(i: int) -> bytes:
+    """Frame i of nm_test.h (fill, frame_len)."""
+    n = 60 + i % 200
+    head = b"\xff" * 6 + SRC
+    return head + bytes((i * 7 + k) & 0xFF for k in range(12, n))
+
+
+def _exec(nm_raw, *args):
+    return subprocess.run([sys.executable, "-m", "nmcompat.tools", "exec", "--", str(nm_raw), *map(str, args)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def _pass_and_capture(nm_raw, n):
+    quiet_ipv6("va", "vb")
+    with packet_socket("vb", proto=ETH_P_ALL) as rx:
+        out = _exec(nm_raw, "passnic", "va", n)
+        got = packet_recv(rx, n, timeout=5.0, keep=lambda d: bytes(d[6:12]) == SRC)
+    return out.returncode, out.stdout, out.stderr, got
+
+
+def test_a_nic_fd_passed_with_scm_rights_sends_from_its_receiver(netns, nm_raw, rundir):
+    rc, out, err, got = netns.run(_pass_and_capture, nm_raw, FRAMES)
+    assert rc == 0 and out == f"passnic ok {FRAMES}\n", err
+    assert got == [nm_frame(i) for i in range(FRAMES)]
+    assert rundir_entries(rundir) == ["lock"]
+
+
+def _pass_after_close(nm_raw):
+    out = _exec(nm_raw, "passgone", "va", 1)
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_a_nic_fd_whose_opener_closed_it_is_eownerdead_in_its_receiver(netns, nm_raw, rundir):
+    rc, out, err = netns.run(_pass_after_close, nm_raw)
+    assert rc == 0 and out == "passgone ok 1\n", err
+    gc = subprocess.run([sys.executable, "-m", "nmcompat.tools", "gc"], capture_output=True, text=True,
+                        timeout=60)
+    assert gc.returncode == 0, gc.stderr
+    assert rundir_entries(rundir) == ["lock"]
