@@ -26,6 +26,9 @@
  *   nm_raw passgone TX N        the same, but this process closes its port
  *                               before the child's first call, which must
  *                               fail with EOWNERDEAD; prints "passgone ok N"
+ *   nm_raw keepexec TX          TX (a NIC) kept across this process's own
+ *                               exec(): the new image's first netmap call
+ *                               fails with EOWNERDEAD; prints "keepexec ok"
  *   nm_raw firstwait HOW VIA TX RX N
  *                               TX and RX registered; TX's fd goes to a
  *                               child that exec()s this program, with
@@ -440,6 +443,30 @@ static int run_passnic(const char *self, const char *txname, unsigned n, bool go
     return 0;
 }
 
+/* `keepexec`: this process exec()s itself keeping TX (a NIC); exec closed
+ * its AF_XDP sockets, so the new image's first netmap call is refused. */
+static int run_keepexec(const char *self, const char *txname)
+{
+    struct port m;
+    char arg_fd[16], arg_len[24];
+
+    open_port(&m, txname, NR_REG_ALL_NIC);
+    CHECK(fcntl(m.fd, F_SETFD, 0) == 0, "fcntl");
+    snprintf(arg_fd, sizeof(arg_fd), "%d", m.fd);
+    snprintf(arg_len, sizeof(arg_len), "%llu", (unsigned long long)m.reg.nr_memsize);
+    execl(self, self, "keepexec-image", arg_fd, arg_len, (char *)NULL);
+    return 127;
+}
+
+static int run_keepexec_image(int fd, size_t memsize)
+{
+    CHECK(ioctl(fd, NIOCTXSYNC, NULL) == -1 && errno == EOWNERDEAD, "txsync errno %d", errno);
+    CHECK(mmap(NULL, memsize, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == EOWNERDEAD,
+          "mmap errno %d", errno);
+    printf("keepexec ok\n");
+    return 0;
+}
+
 /* The child of `passgone`: its first netmap call on the fd, once the
  * opener closed its port, is refused. */
 static int run_gone_child(int sock)
@@ -851,6 +878,10 @@ int main(int argc, char **argv)
         return run_pass(argv[0], argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 4 && (strcmp(argv[1], "passnic") == 0 || strcmp(argv[1], "passgone") == 0))
         return run_passnic(argv[0], argv[2], (unsigned)atoi(argv[3]), strcmp(argv[1], "passgone") == 0);
+    if (argc == 3 && strcmp(argv[1], "keepexec") == 0)
+        return run_keepexec(argv[0], argv[2]);
+    if (argc == 4 && strcmp(argv[1], "keepexec-image") == 0)
+        return run_keepexec_image(atoi(argv[2]), (size_t)strtoull(argv[3], NULL, 10));
     if (argc == 4 && strcmp(argv[1], "gone-child") == 0)
         return run_gone_child(atoi(argv[2]));
     if (argc == 4 && strcmp(argv[1], "pass-child") == 0)

@@ -66,14 +66,19 @@ def test_a_nic_fd_passed_with_scm_rights_sends_from_its_receiver(netns, nm_raw, 
     assert rundir_entries(rundir) == ["lock"]
 
 
-def _pass_after_close(nm_raw):
-    out = _exec(nm_raw, "passgone", "va", 1)
+def _run(nm_raw, *args):
+    out = _exec(nm_raw, *args)
     return out.returncode, out.stdout, out.stderr
 
 
-def test_a_nic_fd_whose_opener_closed_it_is_eownerdead_in_its_receiver(netns, nm_raw, rundir):
-    rc, out, err = netns.run(_pass_after_close, nm_raw)
-    assert rc == 0 and out == "passgone ok 1\n", err
+@pytest.mark.parametrize("args, ok", [(("passgone", "va", 1), "passgone ok 1\n"),
+                                      (("keepexec", "va"), "keepexec ok\n")],
+                         ids=["opener-closed", "kept-across-exec"])
+def test_a_nic_fd_without_its_openers_sockets_is_eownerdead(netns, nm_raw, rundir, args, ok):
+    """The opener closed its port before the receiver's first call, or the
+    opener itself exec()ed with the descriptor (exec closed its sockets)."""
+    rc, out, err = netns.run(_run, nm_raw, *args)
+    assert rc == 0 and out == ok, err
     gc = subprocess.run([sys.executable, "-m", "nmcompat.tools", "gc"], capture_output=True, text=True,
                         timeout=60)
     assert gc.returncode == 0, gc.stderr
