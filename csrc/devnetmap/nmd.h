@@ -68,9 +68,9 @@ int nmd_bind(int fd, struct nmd_file *f, struct nmc_port *port);    /* REGISTER 
 void nmd_unbind(int fd, struct nmd_file *f, int null);     /* ... and undone (null: fd's /dev/null, kept) */
 struct nmd_file *nmd_adopt(int fd);             /* a device fd from elsewhere (as nmd_get) */
 /* Why this thread's last nmd_adopt of a device descriptor was refused when
- * the descriptor is a netmap port that cannot be adopted here any more
- * (-EOWNERDEAD: a NIC port whose opener is gone, with its AF_XDP
- * sockets); 0 otherwise. */
+ * the descriptor is a netmap port that cannot be adopted here (a NIC
+ * port: -EOWNERDEAD, its opener's AF_XDP sockets are gone; -EBUSY, the
+ * kernel refused their duplicates, pidfd_getfd); 0 otherwise. */
 extern __thread int nmd_adopt_err;
 void *nmd_mmap(struct nmd_file *f, void *addr, size_t len, int prot, int flags, off_t off);
 

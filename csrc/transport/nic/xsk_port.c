@@ -70,26 +70,14 @@ static int make_xsk(struct nmc_port *p, struct nmc_nic_share *sh, const struct n
     return 0;
 }
 
-/* Our socket for ring `ring` of p's record (sh): the one a port of this
- * process has, a copy of another process's, or a new one.  Region lock
- * held: no other open runs meanwhile. */
-static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct nmc_nic_share *sh,
-                     uint32_t ring, uint32_t nslots, struct nmc_xsk **out)
+/* A new socket for ring `ring` of p's record (sh), published in the
+ * record's share memory. */
+static int new_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct nmc_nic_share *sh,
+                   uint32_t ring, uint32_t nslots, struct nmc_xsk **out)
 {
-    struct nmc_xsk *x = sh->q[ring];
+    struct nmc_xsk *x;
     int fd, err;
 
-    if (x || (err = nmc_nic_shm_queue(sh, req->ifindex, ring, &x)) < 0 || x) {
-        if (!x)
-            return err;
-        if (req->nic_nsocks)
-            p->nic_taken++;             /* a helper's socket per bound queue, in order: unused */
-        nmc_nic_lock();
-        sh->q[ring] = x;                /* under the lock: a fork sees it and closes it */
-        nmc_nic_unlock();
-        *out = x;
-        return 0;
-    }
     if (p->holder->pid != getpid())
         return -EOWNERDEAD;             /* adopted: the sockets were its opener's, now gone */
     if ((x = calloc(1, sizeof(*x))) == NULL)
@@ -107,8 +95,27 @@ static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct 
         return err;
     }
     nmc_nic_shm_publish(sh, x);
+    *out = x;
+    return 0;
+}
+
+/* Our socket for ring `ring` of p's record (sh): the one a port of this
+ * process has, a copy of another process's, or a new one.  Region lock
+ * held: no other open runs meanwhile. */
+static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct nmc_nic_share *sh,
+                     uint32_t ring, uint32_t nslots, struct nmc_xsk **out)
+{
+    struct nmc_xsk *x = sh->q[ring];
+    int err = 0;
+
+    if (!x && (err = nmc_nic_shm_queue(sh, req->ifindex, ring, &x)) < 0)
+        return err;                     /* another process refused its socket */
+    if (x && req->nic_nsocks)
+        p->nic_taken++;                 /* a helper's socket per bound queue, in order: unused */
+    if (!x && (err = new_xsk(p, req, sh, ring, nslots, &x)) < 0)
+        return err;
     nmc_nic_lock();
-    sh->q[ring] = x;
+    sh->q[ring] = x;                    /* under the lock: a fork sees it and closes it */
     nmc_nic_unlock();
     *out = x;
     return 0;
