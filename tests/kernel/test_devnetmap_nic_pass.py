@@ -83,3 +83,38 @@ def test_a_nic_fd_without_its_openers_sockets_is_eownerdead(netns, nm_raw, rundi
                         timeout=60)
     assert gc.returncode == 0, gc.stderr
     assert rundir_entries(rundir) == ["lock"]
+
+
+def _plain_beside_program(nm_raw, n):
+    """A program under exec receives n frames on va; meanwhile this (plain)
+    process opens va/T, which joins the program's record, and sends."""
+    import nmcompat
+    from afxdp_support import MAC_A, MAC_B, frame, packet_sender, send_all, tag_seq, wait_tx_done
+    quiet_ipv6("va", "vb")
+    prog = subprocess.Popen([sys.executable, "-m", "nmcompat.tools", "exec", "--", str(nm_raw), "recv", "va",
+                             str(n)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = prog.stdout.readline()
+        with packet_socket("vb") as rx, nmcompat.open("netmap:va/T", backend="afxdp") as t, \
+                packet_sender("vb") as tx:
+            region = t.info.region
+            send_all(t, [frame(i, 70, 4, src=MAC_A, dst=MAC_B) for i in range(64)])
+            done = wait_tx_done(t)
+            out_frames = [tag_seq(f) for f in packet_recv(rx, 64)]
+            for i in range(n):
+                tx.send(nm_frame(i))
+        out, err = prog.communicate(timeout=30)
+    finally:
+        if prog.poll() is None:
+            prog.kill()
+            prog.wait()
+    return ready, region, done, out_frames, prog.returncode, out, err
+
+
+def test_a_plain_process_joins_a_programs_port_under_exec(netns, nm_raw, rundir):
+    ready, region, done, out_frames, rc, out, err = netns.run(_plain_beside_program, nm_raw, FRAMES)
+    assert ready == "ready\n", err
+    assert Path(region).parent == rundir and done
+    assert out_frames == [(4, i) for i in range(64)]
+    assert rc == 0 and out == f"recv ok {FRAMES}\n", err
+    assert rundir_entries(rundir) == ["lock"]
