@@ -9,7 +9,11 @@
  * own) while the descriptor itself sees no conflict on it (an OFD lock
  * never conflicts with its own description).  The adopted port takes no
  * holder byte: the descriptor keeps the holder alive, and its close leaves
- * the holder to the opener while the opener still has it (port.c).
+ * the holder to the opener while the opener still has it (port.c).  A NIC
+ * port (a kind with adopt_req) joins its opener's record as another
+ * process's open does, taking the opener's sockets while it has them
+ * (transport/nic/nic_xproc.c): EOWNERDEAD once they are gone, and for a
+ * descriptor kept across exec by its opener (exec closed them).
  */
 #include "nmc_transport.h"
 
@@ -92,8 +96,12 @@ static int adopt_locked(struct nmc_region *r, int h, const char *rundir, struct 
         return -EBADF;
     if (!(p->ops = nmc_transport_of(rec->kind)))
         return -EPROTO;
-    if (p->ops->inherited)
-        return -EOPNOTSUPP;             /* NIC ports: no device descriptor is made for them */
+    if (p->ops->inherited && !p->ops->adopt_req)
+        return -EOPNOTSUPP;             /* their transport state is the opener's */
+    if (p->ops->adopt_req && hd->pid == getpid())
+        return -EOWNERDEAD;             /* kept across exec: exec closed the opener's sockets */
+    if (p->ops->adopt_req && (err = p->ops->adopt_req(rec, &req)) < 0)
+        return err;
     if ((err = nmc_port_fill(p, r, (uint32_t)h, hd->port, &req, rundir)) < 0 ||
         (p->ops->attach && (err = p->ops->attach(p, r, &req)) < 0))
         return err;

@@ -137,6 +137,7 @@ struct nmc_holder {
     uint32_t fill_target;           /* holder+1 whose socket holds our filler */
     uint32_t bells_pending;
     uint32_t sock_left;             /* its closer could not unlink its socket: the reaper does */
+    int32_t nic_shm_fd;             /* NIC: its process's descriptor of the record's share memory, + 1 */
     uint64_t gen;
 } nmc_aligned;
 
@@ -154,6 +155,7 @@ struct nmc_port_rec {
     uint32_t sw_port;               /* VALE: index in the switch */
     uint32_t attach_gen;            /* VALE: bumped by attach/detach */
     uint32_t nhost[2];              /* NIC: host rings per direction (tx, rx), the last of nrings */
+    uint64_t nic_shm_ino;           /* NIC (AF_XDP): inode of its share memory (nic_xproc.c), 0: none */
     uint64_t gen;
     /* monitors (monitor.c): the port record, end and generation watched,
      * and the NR_MONITOR_* / NR_ZCOPY_MON flags of the monitor */

@@ -70,6 +70,10 @@ struct nmc_transport_ops {
      * only this process's copies, and leaves the holder, its socket path
      * and the buffers to that process.  NULL: never. */
     bool (*inherited)(const struct nmc_port *p);
+    /* A kind with `inherited` whose port another process may adopt from its
+     * device descriptor (adopt.c): the open request of rec's port, filled
+     * in from the record (-EOPNOTSUPP: not this one).  NULL: never. */
+    int (*adopt_req)(const struct nmc_port_rec *rec, struct nmc_pipe_req *req);
     /* Add transport counters to st.  NULL: none. */
     void (*stats)(const struct nmc_port *p, struct nmc_port_stats *st);
     /* The descriptor users poll.  NULL: the port's wakeup socket. */

@@ -403,8 +403,9 @@ static bool held_elsewhere(const struct nmc_port *p)
  * read lock on its device byte) while any process has it open: what a
  * netmap device descriptor is (a /dev/netmap fd bound to p).  Read-only:
  * the fd gives no way to write the control state.  A NIC port's keeps its
- * holder, rings and buffers, but only the opening process has its kernel
- * sockets (another cannot adopt it: core/adopt.c).  One per port (-EBUSY
+ * holder, rings and buffers; its kernel sockets are the opening process's,
+ * which another process adopting it duplicates while they are open
+ * (core/adopt.c).  One per port (-EBUSY
  * for a second); the caller owns it and closes it before
  * nmc_port_close(p), which then leaves the holder to whoever else still
  * has it. */

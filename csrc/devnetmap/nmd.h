@@ -67,6 +67,11 @@ void nmd_forget_range(unsigned first, unsigned last);   /* close_range, closefro
 int nmd_bind(int fd, struct nmd_file *f, struct nmc_port *port);    /* REGISTER done */
 void nmd_unbind(int fd, struct nmd_file *f, int null);     /* ... and undone (null: fd's /dev/null, kept) */
 struct nmd_file *nmd_adopt(int fd);             /* a device fd from elsewhere (as nmd_get) */
+/* Why this thread's last nmd_adopt of a device descriptor was refused when
+ * the descriptor is a netmap port that cannot be adopted here (a NIC
+ * port: -EOWNERDEAD, its opener's AF_XDP sockets are gone; -EBUSY, the
+ * kernel refused their duplicates, pidfd_getfd); 0 otherwise. */
+extern __thread int nmd_adopt_err;
 void *nmd_mmap(struct nmd_file *f, void *addr, size_t len, int prot, int flags, off_t off);
 
 /* descriptors from elsewhere (nmd_arrive.c): marked where they arrive,

@@ -376,13 +376,17 @@ static struct nmd_file *publish(int fd, struct nmc_port *port, bool *mine)
  * that reuses the number unnames what is there, put_over).  A concurrent
  * REGISTER's own device descriptor, adopted under its temporary number, is
  * unnamed where nmd_bind closes it (replace_all). */
+__thread int nmd_adopt_err;
+
 struct nmd_file *nmd_adopt(int fd)
 {
     struct nmd_file *f;
     struct nmc_port *port;
     bool mine;
+    int err = nmc_port_adopt(fd, &port);
 
-    if (nmc_port_adopt(fd, &port) < 0)
+    nmd_adopt_err = err == -EOWNERDEAD || err == -EBUSY ? err : 0;
+    if (err < 0)
         return NULL;
     if ((f = publish(fd, port, &mine)) && mine && !nmc_port_is_device(port, fd)) {
         unpublish(fd, f);

@@ -234,8 +234,10 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
         f = nmd_get(fd);                /* the data path: no fstat */
     else
         f = nmd_get_checked(fd);
-    if (!f && netmap_request(req))
-        f = nmd_adopt(fd);              /* a device fd from another process */
+    if (!f && netmap_request(req) && !(f = nmd_adopt(fd)) && nmd_adopt_err) {
+        LEAVE();                        /* a NIC port whose opener is gone */
+        return fail(nmd_adopt_err);
+    }
     rc = f ? nmd_ioctl(fd, f, req, arg) : 1;
     if (f)
         nmd_put(f);
@@ -256,8 +258,12 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
     if (inside || fd < 0 || (flags & MAP_ANONYMOUS))
         return nmd_real.mmap(addr, len, prot, flags, fd, off);
     ENTER();
-    if (!(f = nmd_get_checked(fd)) && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-        f = nmd_adopt(fd);              /* a device fd from another process */
+    if (!(f = nmd_get_checked(fd)) && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        !(f = nmd_adopt(fd)) && nmd_adopt_err) {
+        LEAVE();                        /* a NIC port whose opener is gone */
+        errno = -nmd_adopt_err;
+        return MAP_FAILED;
+    }
     map = f ? nmd_mmap(f, addr, len, prot, flags, off) : NULL;
     if (f)
         nmd_put(f);

@@ -180,6 +180,11 @@ struct nmc_xsk_info {
     uint64_t tx_dropped;    /* slots not sent: chains without multi-buffer, len 0 */
 };
 int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out);
+/* Why this thread's last nmc_xsk_open failed with EBUSY when it was to
+ * join another process's port on the interface: the errno of the refused
+ * pidfd_getfd (EPERM: no ptrace rights over that process), *pid that
+ * process; 0 when no such refusal happened. */
+int nmc_nic_refusal(int32_t *pid);
 int nmc_xsk_fd(struct nmc_port *port, uint32_t k);
 int nmc_xsk_info(struct nmc_port *port, uint32_t k, struct nmc_xsk_info *info);
 /* A NIC port in netmap's emulated mode, over AF_PACKET (same request as

@@ -19,6 +19,16 @@
  *                               that exec()s this program (knowing nothing of
  *                               the fd), maps it and sends N frames; the
  *                               parent closes TX at once and receives
+ *   nm_raw passnic TX N         TX (a NIC) goes with SCM_RIGHTS to a child
+ *                               that exec()s this program and sends N
+ *                               frames on it, while this process keeps its
+ *                               port; prints "passnic ok N"
+ *   nm_raw passgone TX N        the same, but this process closes its port
+ *                               before the child's first call, which must
+ *                               fail with EOWNERDEAD; prints "passgone ok N"
+ *   nm_raw keepexec TX          TX (a NIC) kept across this process's own
+ *                               exec(): the new image's first netmap call
+ *                               fails with EOWNERDEAD; prints "keepexec ok"
  *   nm_raw firstwait HOW VIA TX RX N
  *                               TX and RX registered; TX's fd goes to a
  *                               child that exec()s this program, with
@@ -75,6 +85,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,6 +398,87 @@ static int run_pass_child(int sock, unsigned n)
     p.nifp = NETMAP_IF(p.mem, p.reg.nr_offset);
     send_all(&p, n);
     close_port(&p);
+    return 0;
+}
+
+/* `passnic`: TX (a NIC) goes with SCM_RIGHTS to a child that exec()s this
+ * program (pass-child: mapped, N frames sent), while this process keeps
+ * its port open; closed once the child is done.  `passgone`: the child's
+ * first call comes after this process closed its port: EOWNERDEAD. */
+static pid_t spawn_child(const char *self, const char *mode, int sock, unsigned n)
+{
+    char arg_sock[16], arg_n[16];
+    pid_t pid;
+
+    if ((pid = fork()) == 0) {
+        snprintf(arg_sock, sizeof(arg_sock), "%d", sock);
+        snprintf(arg_n, sizeof(arg_n), "%u", n);
+        execl(self, self, mode, arg_sock, arg_n, (char *)NULL);
+        _exit(127);
+    }
+    CHECK(pid > 0, "fork");
+    return pid;
+}
+
+static int run_passnic(const char *self, const char *txname, unsigned n, bool gone)
+{
+    struct port m;
+    int sv[2], status;
+    pid_t pid;
+
+    open_port(&m, txname, NR_REG_ALL_NIC);
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0, "socketpair");
+    pid = spawn_child(self, gone ? "gone-child" : "pass-child", sv[1], n);
+    close(sv[1]);
+    send_fd(sv[0], m.fd, &m.reg);
+    if (gone) {
+        close_port(&m);
+        CHECK(send(sv[0], "x", 1, 0) == 1, "send");   /* now: the port is closed here */
+    }
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child");
+    if (!gone)
+        close_port(&m);
+    close(sv[0]);
+    printf("%s ok %u\n", gone ? "passgone" : "passnic", n);
+    return 0;
+}
+
+/* `keepexec`: this process exec()s itself keeping TX (a NIC); exec closed
+ * its AF_XDP sockets, so the new image's first netmap call is refused. */
+static int run_keepexec(const char *self, const char *txname)
+{
+    struct port m;
+    char arg_fd[16], arg_len[24];
+
+    open_port(&m, txname, NR_REG_ALL_NIC);
+    CHECK(fcntl(m.fd, F_SETFD, 0) == 0, "fcntl");
+    snprintf(arg_fd, sizeof(arg_fd), "%d", m.fd);
+    snprintf(arg_len, sizeof(arg_len), "%llu", (unsigned long long)m.reg.nr_memsize);
+    execl(self, self, "keepexec-image", arg_fd, arg_len, (char *)NULL);
+    return 127;
+}
+
+static int run_keepexec_image(int fd, size_t memsize)
+{
+    CHECK(ioctl(fd, NIOCTXSYNC, NULL) == -1 && errno == EOWNERDEAD, "txsync errno %d", errno);
+    CHECK(mmap(NULL, memsize, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == EOWNERDEAD,
+          "mmap errno %d", errno);
+    printf("keepexec ok\n");
+    return 0;
+}
+
+/* The child of `passgone`: its first netmap call on the fd, once the
+ * opener closed its port, is refused. */
+static int run_gone_child(int sock)
+{
+    struct nmreq_register reg;
+    int fd = recv_fd(sock, &reg);
+    char c;
+
+    CHECK(recv(sock, &c, 1, 0) == 1, "recv");
+    CHECK(ioctl(fd, NIOCTXSYNC, NULL) == -1 && errno == EOWNERDEAD, "txsync errno %d", errno);
+    CHECK(mmap(NULL, reg.nr_memsize, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == EOWNERDEAD,
+          "mmap errno %d", errno);
     return 0;
 }
 
@@ -784,6 +876,14 @@ int main(int argc, char **argv)
     }
     if (argc == 5 && strcmp(argv[1], "pass") == 0)
         return run_pass(argv[0], argv[2], argv[3], (unsigned)atoi(argv[4]));
+    if (argc == 4 && (strcmp(argv[1], "passnic") == 0 || strcmp(argv[1], "passgone") == 0))
+        return run_passnic(argv[0], argv[2], (unsigned)atoi(argv[3]), strcmp(argv[1], "passgone") == 0);
+    if (argc == 3 && strcmp(argv[1], "keepexec") == 0)
+        return run_keepexec(argv[0], argv[2]);
+    if (argc == 4 && strcmp(argv[1], "keepexec-image") == 0)
+        return run_keepexec_image(atoi(argv[2]), (size_t)strtoull(argv[3], NULL, 10));
+    if (argc == 4 && strcmp(argv[1], "gone-child") == 0)
+        return run_gone_child(atoi(argv[2]));
     if (argc == 4 && strcmp(argv[1], "pass-child") == 0)
         return run_pass_child(atoi(argv[2]), (unsigned)atoi(argv[3]));
     if (argc == 5 && strcmp(argv[1], "arrivals") == 0)

@@ -199,14 +199,18 @@ def test_zerocopy_true_is_refused_on_veth(netns):
 
 CHILD_HOLDS = """
 import sys, time, nmcompat
-p = nmcompat.open(sys.argv[1], backend="afxdp", xdp_mode=sys.argv[2])
+p = nmcompat.open(sys.argv[1], backend="afxdp", xdp_mode=sys.argv[2], rundir=sys.argv[3])
 print("ready", p.info.xdp_mode, flush=True)
 sys.stdin.readline()
 """
 
 
-def _same_queue_other_process():
-    holder = Child(CHILD_HOLDS, "netmap:va", "drv")
+def _same_queue_other_process(other_rundir):
+    """Another process in another runtime directory holds va's queue: its
+    port cannot be joined (another region, another UMEM), so the kernel's
+    EBUSY stands (in one runtime directory the open joins it:
+    test_nic_xproc.py)."""
+    holder = Child(CHILD_HOLDS, "netmap:va", "drv", other_rundir)
     try:
         holder.expect("ready")
         with pytest.raises(OSError) as exc:
@@ -216,8 +220,13 @@ def _same_queue_other_process():
         holder.kill()
 
 
-def test_same_queue_in_another_process_is_ebusy(netns):
-    err, msg = netns.run(_same_queue_other_process)
+def test_same_queue_held_in_another_runtime_directory_is_ebusy(netns, tmp_path_factory):
+    other = Path("/dev/shm") / f"nmc-other-{tmp_path_factory.getbasetemp().name}"
+    other.mkdir(mode=0o700)
+    try:
+        err, msg = netns.run(_same_queue_other_process, str(other))
+    finally:
+        shutil.rmtree(other, ignore_errors=True)
     assert err == errno.EBUSY
     assert "already has an AF_XDP socket" in msg, msg
 

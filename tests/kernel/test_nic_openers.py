@@ -5,8 +5,7 @@ binds the same rings (one netmap ring in memory per queue) and the same
 AF_XDP socket per queue: a frame va receives arrives once, on the ring the
 openers share, whichever of them syncs it.  ``/x`` (NR_EXCLUSIVE) refuses
 any other opener of an overlapping ring with EBUSY, and is refused while
-one is there.  Another process cannot bind a queue this process holds (each
-process has its own NIC region, so its own UMEM): EBUSY, with the reason.
+one is there.  Openers in other processes: test_nic_xproc.py.
 
 Frames go from a plain packet socket on vb to va (one queue), in windows
 the receivers drain before the next is sent.
@@ -167,32 +166,6 @@ def test_exclusive_refuses_every_other_opener_of_its_rings(netns, mode):
         assert "NR_EXCLUSIVE" in out[case][1], out[case]
     assert out["va/T beside va/Rx"] == (0, ""), "a TX-only opener does not touch the RX ring"
     assert out["va-0/x alone"] == (0, "")
-
-
-# -- across processes --------------------------------------------------------------
-
-CHILD_HOLDS = """
-import sys, nmcompat
-p = nmcompat.open(sys.argv[1], backend="afxdp", xdp_mode=sys.argv[2])
-print("ready", flush=True)
-sys.stdin.readline()
-"""
-
-
-def _other_process(mode):
-    holder = Child(CHILD_HOLDS, "netmap:va/R", mode)
-    try:
-        holder.expect("ready")
-        return _open_errno("netmap:va/T", mode)
-    finally:
-        holder.kill()
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_another_process_cannot_bind_a_held_queue(netns, mode):
-    err, msg = netns.run(_other_process, mode)
-    assert err == errno.EBUSY, msg
-    assert "another process" in msg and "UMEM" in msg, msg
 
 
 def _slots_of_the_first(mode):

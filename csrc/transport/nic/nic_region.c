@@ -96,9 +96,34 @@ static struct nmc_port_rec *live_rec(struct nmc_region *r, uint32_t kind, const 
     return NULL;
 }
 
-/* The process's NIC region, and in it the record of kind with one ring
- * pair of ntx/nrx rings of the given slot counts: a live one (live_rec)
- * or a new one. */
+static struct nmc_port_rec *live_nic_rec(struct nmc_region *r, const char *name, const uint32_t *nrings)
+{
+    return live_rec(r, NMC_KIND_NIC, name, nrings);
+}
+
+/* A live AF_XDP record to join: in the process's own NIC region, else in
+ * another process's (nic_xproc.c; not for a program under nmcompat exec,
+ * whose sockets are its control plane's: §14).  *r locked, or -ENXIO. */
+static int joinable_rec(const char *rundir, const struct nmc_pipe_req *key, struct nmc_region *r,
+                        uint32_t *port, const uint32_t nrings[2], const char *name)
+{
+    struct nmc_port_rec *rec;
+
+    if (nmc_get_region_of(rundir, key->parent, r) == 0) {
+        if ((rec = live_rec(r, NMC_KIND_NIC, name, nrings)) != NULL) {
+            *port = (uint32_t)(rec - nmc_ports(r));
+            return 0;
+        }
+        nmc_region_detach(r);
+    }
+    if (key->nic_nsocks)
+        return -ENXIO;
+    return nmc_nic_find_rec(rundir, name, nrings, r, port, live_nic_rec);
+}
+
+/* The NIC region, and in it the record of kind with one ring pair of
+ * ntx/nrx rings of the given slot counts: a live one to join (live_rec,
+ * this process's or another's) or a new one in the process's region. */
 static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, struct nmc_region *r,
                           uint32_t *port, uint32_t kind, uint32_t ntx, uint32_t tx_slots,
                           uint32_t nrx, uint32_t rx_slots, const uint32_t nhost[2], const char *name)
@@ -106,6 +131,9 @@ static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, st
     struct nmc_port_rec *rec;
     int err;
 
+    if (kind == NMC_KIND_NIC && nhost[0] + nhost[1] == 0 &&
+        (err = joinable_rec(rundir, key, r, port, (uint32_t[2]){ ntx, nrx }, name)) != -ENXIO)
+        return err;
     if ((err = nmc_get_region(rundir, key, r)) < 0)
         return err;
     if (nhost[0] + nhost[1] == 0 && (rec = live_rec(r, kind, name, (uint32_t[2]){ ntx, nrx }))) {
@@ -127,7 +155,17 @@ static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, st
     return 0;
 }
 
-/* The process's NIC region, and a new NIC record in it. */
+static bool rec_in_use(struct nmc_region *r, uint32_t port)
+{
+    const struct nmc_holder *hs = nmc_holders(r);
+
+    for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++)
+        if (hs[h].state == NMC_LIVE && hs[h].port == port)
+            return true;
+    return false;
+}
+
+/* The NIC region, and a NIC record in it (nic_region_rec). */
 int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct nmc_region *r,
                     uint32_t *port, uint32_t kind)
 {
@@ -140,7 +178,8 @@ int nmc_nic_resolve(const char *rundir, const struct nmc_pipe_req *req, struct n
                              nhost, req->parent);
 
     if (err == 0 && req->mem_id && req->mem_id != r->mem_id) {
-        nmc_rec_free(r, &nmc_ports(r)[*port]);
+        if (!rec_in_use(r, *port))      /* never a live record another port binds */
+            nmc_rec_free(r, &nmc_ports(r)[*port]);
         nmc_region_detach(r);
         return -EOPNOTSUPP;             /* @share: NIC ports live in the process's interface region */
     }

@@ -14,12 +14,14 @@
  *     (the other slots name buffers already given back to FILL);
  *   - the buffers waiting for room in a FILL ring (spare lists);
  *   - the buffers in its AF_XDP FILL rings, kernel queues and RX rings,
- *     which the region's ledger (queued[]) records.
+ *     which the record's ledger records (in its share memory, with the
+ *     spare lists: nic_xproc.c).
  * Once its sockets are closed the kernel holds none of them, and
  * nmc_nic_reclaim() frees them all.  The AF_XDP ports of this process on
  * one record (several openers of one interface) share its rings and its
- * sockets (nmc_nic_share): what is said above of "a port" is then said of
- * all of them, and the last to close gives it back.
+ * sockets (nmc_nic_share), and so do those of other processes on the
+ * record (nic_xproc.c): what is said above of "a port" is then said of all
+ * of them, and the last to close, in whichever process, gives it back.
  *
  * fork(): a child inherits the parent's NIC ports but not the right to use
  * them.  An atfork handler closes the child's copies of every NIC socket
@@ -57,10 +59,14 @@ static void after_fork_child(void)
 {
     g_self = getpid();
     for (struct nmc_nic_state *st = g_states; st; st = st->next) {
-        for (struct nmc_nic_share *sh = st->shares; sh; sh = sh->next)
+        for (struct nmc_nic_share *sh = st->shares; sh; sh = sh->next) {
             for (uint32_t k = 0; k < sh->nq; k++)
                 if (sh->q[k])
                     nmc_xsk_close(sh->q[k]);
+            if (sh->shm_fd >= 0)        /* the mapping stays for the inherited port's close */
+                close(sh->shm_fd);
+            sh->shm_fd = -1;
+        }
         for (int i = 0; i < st->nports; i++) {
             struct nmc_port *p = st->ports[i];
             nmc_pkt_close_socks(p);
@@ -96,7 +102,6 @@ static void unlink_state(struct nmc_nic_state *st)
             *pp = st->next;
             break;
         }
-    free(st->queued);
     free(st->ports);
     free(st);
 }
@@ -118,13 +123,8 @@ static struct nmc_nic_state *find_or_make(const struct stat *sb)
     return st;
 }
 
-static int add_port(struct nmc_nic_state *st, struct nmc_port *p, bool ledger)
+static int add_port(struct nmc_nic_state *st, struct nmc_port *p)
 {
-    if (ledger && !st->queued) {
-        if ((st->queued = calloc(p->g.buf_num, sizeof(uint16_t))) == NULL)
-            return -ENOMEM;
-        st->buf_num = p->g.buf_num;
-    }
     if (st->nports == st->cap) {
         int cap = st->cap ? 2 * st->cap : 8;
         struct nmc_port **ports = realloc(st->ports, (size_t)cap * sizeof(*ports));
@@ -139,8 +139,8 @@ static int add_port(struct nmc_nic_state *st, struct nmc_port *p, bool ledger)
 }
 
 /* Take a reference on the NIC state of p's region, creating it on the
- * first NIC open there; `ledger`: p is an AF_XDP port. */
-int nmc_nic_join(struct nmc_port *p, bool ledger)
+ * first NIC open there. */
+int nmc_nic_join(struct nmc_port *p)
 {
     struct nmc_nic_state *st;
     struct stat sb;
@@ -151,7 +151,7 @@ int nmc_nic_join(struct nmc_port *p, bool ledger)
         return -errno;
     nmc_nic_lock();
     st = find_or_make(&sb);
-    err = st ? add_port(st, p, ledger) : -ENOMEM;
+    err = st ? add_port(st, p) : -ENOMEM;
     if (err < 0 && st && st->nports == 0)
         unlink_state(st);
     nmc_nic_unlock();
@@ -208,19 +208,6 @@ bool nmc_nic_queue_taken(const struct nmc_port *p, uint32_t ifindex, uint32_t qu
 
 /* -- the sockets of a record ------------------------------------------------ */
 
-/* The smallest ledger mark no share of st uses (0: none left). */
-static uint16_t free_tag(const struct nmc_nic_state *st)
-{
-    for (uint32_t t = 1; t <= UINT16_MAX; t++) {
-        const struct nmc_nic_share *sh = st->shares;
-        while (sh && sh->tag != t)
-            sh = sh->next;
-        if (!sh)
-            return (uint16_t)t;
-    }
-    return 0;
-}
-
 /* The sockets p uses, or NULL (lock held).  Found by p itself, not by its
  * record: a port inherited across fork() is closed after its region is
  * unmapped. */
@@ -238,18 +225,17 @@ struct nmc_nic_share *nmc_nic_share_of(const struct nmc_port *p)
 static struct nmc_nic_share *make_share(struct nmc_nic_state *st, const struct nmc_port *p)
 {
     uint32_t nq = p->rec->nrings[0][0] > p->rec->nrings[0][1] ? p->rec->nrings[0][0] : p->rec->nrings[0][1];
-    uint16_t tag = free_tag(st);
     struct nmc_nic_share *sh;
 
-    if (tag == 0 || (sh = calloc(1, sizeof(*sh))) == NULL)
+    if ((sh = calloc(1, sizeof(*sh))) == NULL)
         return NULL;
     if ((sh->q = calloc(nq + 1, sizeof(*sh->q))) == NULL) {
         free(sh);
         return NULL;
     }
     sh->rec = p->holder->port;
-    sh->tag = tag;
     sh->nq = nq;
+    sh->shm_fd = sh->slot = -1;
     sh->next = st->shares;
     st->shares = sh;
     return sh;
@@ -313,10 +299,7 @@ void nmc_nic_share_free(struct nmc_nic_share *sh)
     if (!sh)
         return;
     for (uint32_t k = 0; k < sh->nq; k++)
-        if (sh->q[k]) {
-            free(sh->q[k]->spare);
-            free(sh->q[k]);
-        }
+        free(sh->q[k]);
     free(sh->q);
     free(sh->users);
     free(sh);
@@ -330,7 +313,7 @@ static bool tx_in_flight(const struct nmc_xsk *x, const struct nmc_kring *kr, ui
 {
     uint32_t d = nmc_dist(j, kr->hwcur, n);
 
-    return x && d >= 1 && d <= x->inflight;
+    return x && d >= 1 && d <= nmc_xsk_inflight(x);
 }
 
 static void all_slots(const struct netmap_ring *ring, uint32_t n, buf_fn fn, void *ctx)
@@ -347,20 +330,23 @@ static void slot_range(const struct netmap_ring *ring, uint32_t from, uint32_t t
         fn(ctx, nmc_user_u32(&ring->slot[j].buf_idx), NMC_NIC_BUF_SLOT);
 }
 
-/* One ring of the record; x: its queue's AF_XDP socket, or NULL. */
+/* One ring of the record; x: our copy of its queue's AF_XDP socket, or
+ * NULL; shm: the record's share memory (AF_XDP), or NULL. */
 static void one_ring(const struct netmap_ring *ring, const struct nmc_kring *kr, uint32_t n,
-                     uint32_t dir, const struct nmc_xsk *x, buf_fn fn, void *ctx)
+                     uint32_t dir, uint32_t k, const struct nmc_xsk *x, struct nmc_nic_shm *shm,
+                     buf_fn fn, void *ctx)
 {
     if (dir == 0) {
         for (uint32_t j = 0; j < n; j++)
             fn(ctx, nmc_user_u32(&ring->slot[j].buf_idx),
                tx_in_flight(x, kr, j, n) ? NMC_NIC_BUF_QUEUE : NMC_NIC_BUF_SLOT);
-    } else if (x && x->spare_cap) {     /* AF_XDP RX, stocked: the user's part */
-        uint32_t cur = kr->hwcur, tail = kr->hwtail;
+    } else if (shm && k < shm->nq && shm->q[k].ever) {  /* AF_XDP RX, stocked: the user's part */
+        const uint32_t *spare = nmc_nic_shm_spare(shm, k);
+        uint32_t cur = kr->hwcur, tail = kr->hwtail, nspare = shm->q[k].nspare;
         if (cur < n && tail < n)
             slot_range(ring, cur, tail, n, fn, ctx);
-        for (uint32_t k = 0; k < x->nspare; k++)
-            fn(ctx, x->spare[k], NMC_NIC_BUF_SPARE);
+        for (uint32_t i = 0; i < nspare && i < shm->spare_cap; i++)
+            fn(ctx, spare[i], NMC_NIC_BUF_SPARE);
     } else {
         all_slots(ring, n, fn, ctx);
     }
@@ -371,7 +357,7 @@ static void one_ring(const struct netmap_ring *ring, const struct nmc_kring *kr,
 static void each_owned(struct nmc_port *p, const struct nmc_nic_share *sh, buf_fn fn, void *ctx)
 {
     const struct nmc_port_rec *rec = p->rec;
-    const struct nmc_nic_state *st = nmc_nic_of(p);
+    struct nmc_nic_shm *shm = sh ? sh->shm : NULL;
     const struct nmc_kring *krs = nmc_krings(p->ctl, &p->g);
 
     for (uint32_t d = 0; d < 2; d++) {
@@ -380,35 +366,34 @@ static void each_owned(struct nmc_port *p, const struct nmc_nic_share *sh, buf_f
             uint32_t obj = rec->first_obj[0][d] + k;
             const struct nmc_xsk *x = sh && k < sh->nq ? sh->q[k] : NULL;
             if (obj < p->g.ring_num && nslots <= NMC_MAXSLOTS)
-                one_ring(nmc_ring_obj(p->mem, &p->g, obj), &krs[obj], nslots, d, x, fn, ctx);
+                one_ring(nmc_ring_obj(p->mem, &p->g, obj), &krs[obj], nslots, d, k, x, shm, fn, ctx);
         }
     }
-    if (sh && st && st->queued)
-        for (uint32_t b = 0; b < st->buf_num; b++)
-            if (st->queued[b] == sh->tag)
+    if (shm) {
+        const uint16_t *ledger = nmc_nic_shm_ledger(shm);
+        for (uint32_t b = 0; b < shm->buf_num; b++)
+            if (ledger[b])
                 fn(ctx, b, NMC_NIC_BUF_QUEUE);
+    }
 }
-
-struct reclaim_ctx { struct nmc_region *r; struct nmc_nic_state *st; uint16_t tag; };
 
 static void reclaim_one(void *arg, uint32_t idx, uint8_t where)
 {
-    struct reclaim_ctx *c = arg;
-
     (void)where;
-    nmc_buf_free(c->r, idx);            /* ignores 0, 1, out of range, already free */
-    if (c->st && c->st->queued && idx < c->st->buf_num && c->st->queued[idx] == c->tag)
-        c->st->queued[idx] = 0;
+    nmc_buf_free(arg, idx);             /* ignores 0, 1, out of range, already free */
 }
 
 /* Give every buffer of p's record back to the region: p is the record's
- * last port here, sh (NULL for AF_PACKET) its sockets, closed; the region
- * lock is held. */
+ * last port anywhere, sh (NULL for AF_PACKET) its sockets, closed; the
+ * region lock is held. */
 void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh)
 {
-    struct reclaim_ctx c = { r, nmc_nic_of(p), sh ? sh->tag : 0 };
-
-    each_owned(p, sh, reclaim_one, &c);
+    each_owned(p, sh, reclaim_one, r);
+    if (sh && sh->shm) {
+        memset(nmc_nic_shm_ledger(sh->shm), 0, sh->shm->buf_num * sizeof(uint16_t));
+        for (uint32_t k = 0; k < sh->shm->nq; k++)
+            sh->shm->q[k].nspare = 0;
+    }
 }
 
 struct list_ctx { uint32_t *idx; uint8_t *where; uint32_t cap, buf_num; uint64_t n; };

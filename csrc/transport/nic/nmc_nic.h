@@ -42,30 +42,50 @@ struct nmc_nic_state {
     pid_t pid;                  /* the process whose sockets these are */
     struct nmc_port **ports;    /* its NIC ports, each holding a reference */
     int nports, cap;
-    /* Buffer ledger: queued[b] is the tag of the share whose FILL ring,
-     * kernel queue or RX ring holds buffer b (given to FILL, not yet taken
-     * from RX), 0 for any other place.  Written by its ports' syncs; read
-     * when the last closes (nmc_nic_reclaim) or a port is listed. */
-    uint16_t *queued;
-    uint32_t buf_num;
     struct nmc_nic_share *shares;   /* AF_XDP: one per NIC record with ports here */
+};
+
+/* The share memory of an AF_XDP NIC record (nic_xproc.c), a memfd every
+ * process on the record maps; then the FILL spare lists (nq lists of
+ * spare_cap) and the buffer ledger: ledger[b] is ring + 1 when buffer b
+ * sits in that ring's FILL ring, kernel queue or RX ring (given to FILL,
+ * not yet taken from RX), 0 for any other place. */
+#define NMC_SHM_PROCS 16
+struct nmc_shm_proc {               /* a process on the record */
+    int32_t pid;
+    int32_t sock_fd[NMC_NIC_MAXQ];  /* its descriptor of each queue's socket, + 1 */
+};
+struct nmc_shm_queue {              /* a queue's socket, whichever process made it */
+    uint64_t sock_ino;              /* 0: none */
+    uint64_t stocked_ino;           /* the socket whose FILL ring was stocked */
+    uint32_t rx_size, tx_size, bind_flags, sg, zerocopy;
+    uint32_t nspare;                /* buffers on its spare list */
+    uint32_t ever;                  /* stocked once: its RX slots name only the user's part */
+};
+struct nmc_nic_shm {
+    uint32_t magic, nq, buf_num, spare_cap;
+    struct nmc_shm_proc procs[NMC_SHM_PROCS];
+    struct nmc_shm_queue q[NMC_NIC_MAXQ];
 };
 
 /* The AF_XDP sockets of one NIC record (one interface's rings) in this
  * process.  Every port of the process that opens the interface with the
  * same ring count binds that record's rings, as several netmap fds bind
- * one kring: a queue has one socket, made by the first port that binds it
- * and used by every port that binds it after; the sockets and every buffer
- * of the record are given back when the last of those ports closes.
- * `tag` marks the buffers in the sockets' queues in the state's ledger. */
+ * one kring, and so do the ports of other processes that find the record
+ * (nic_xproc.c): a queue has one socket, made by the first port that binds
+ * it and used (here, or as a duplicate elsewhere) by every port that binds
+ * it after; this process's copies go when its last port on the record
+ * closes, and every buffer of the record when the last port anywhere does. */
 struct nmc_nic_share {
     struct nmc_nic_share *next;
     uint32_t rec;                   /* the record's index in the region */
-    uint16_t tag;
     struct nmc_port **users;        /* the AF_XDP ports of this process on the record */
     int nusers, cap;
     uint32_t nq;                    /* the record's rings per direction */
-    struct nmc_xsk **q;             /* per ring: its queue's socket, or NULL */
+    struct nmc_xsk **q;             /* per ring: our copy of its queue's socket, or NULL */
+    struct nmc_nic_shm *shm;        /* the record's share memory, mapped */
+    size_t shm_len;
+    int shm_fd, slot;               /* its memfd; our entry in its table */
 };
 
 static inline struct nmc_nic_state *nmc_nic_of(const struct nmc_port *p) { return p->tp; }
@@ -73,7 +93,7 @@ static inline struct nmc_nic_state *nmc_nic_of(const struct nmc_port *p) { retur
 /* nic_state.c */
 void nmc_nic_lock(void);
 void nmc_nic_unlock(void);
-int nmc_nic_join(struct nmc_port *p, bool ledger);
+int nmc_nic_join(struct nmc_port *p);
 void nmc_nic_leave(struct nmc_port *p);
 bool nmc_nic_foreign(const struct nmc_port *p);
 int nmc_nic_umem_peer(const struct nmc_port *p);
@@ -83,6 +103,18 @@ struct nmc_nic_share *nmc_nic_share_join(struct nmc_port *p);
 struct nmc_nic_share *nmc_nic_share_leave(struct nmc_port *p);
 void nmc_nic_share_free(struct nmc_nic_share *sh);
 void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh);
+
+/* nic_xproc.c */
+int nmc_nic_shm_join(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh);
+int nmc_nic_shm_umem_peer(struct nmc_nic_share *sh, int *err);
+bool nmc_nic_shm_others(const struct nmc_port *p, const struct nmc_region *r);
+void nmc_nic_shm_leave(struct nmc_nic_share *sh, bool write, bool last);
+uint32_t *nmc_nic_shm_spare(struct nmc_nic_shm *shm, uint32_t ring);
+uint16_t *nmc_nic_shm_ledger(struct nmc_nic_shm *shm);
+void nmc_nic_refusal_clear(void);
+int nmc_nic_find_rec(const char *rundir, const char *ifname, const uint32_t nrings[2],
+                     struct nmc_region *r, uint32_t *port,
+                     struct nmc_port_rec *(*live)(struct nmc_region *, const char *, const uint32_t *));
 
 /* pkt.c */
 void nmc_pkt_close_socks(struct nmc_port *p);

@@ -68,20 +68,44 @@ struct nmc_xsk {
     int fd;
     uint32_t ifindex, queue;
     struct nmc_xring rx, tx, fill, comp;
-    uint32_t inflight;              /* TX descriptors not completed yet */
     uint32_t bind_flags;
     bool zerocopy, sg;
-    uint16_t *queued, tag;          /* the region's buffer ledger, and our mark in it */
-    uint32_t *spare, nspare, spare_cap; /* RX: buffers waiting for FILL room (0 cap: not stocked) */
+    uint16_t *queued, tag;          /* the record's buffer ledger, and our mark in it (ring + 1) */
+    struct nmc_shm_queue *sq;       /* the queue in the record's share memory */
+    uint32_t *spare, spare_cap;     /* RX: buffers waiting for FILL room (there too) */
 };
+
+/* TX descriptors given to the kernel and not reaped from completions yet:
+ * from the socket's own ring indexes, which every copy of it shares. */
+static inline uint32_t nmc_xsk_inflight(const struct nmc_xsk *x)
+{
+    return x->tx.producer && x->comp.consumer
+           ? __atomic_load_n(x->tx.producer, __ATOMIC_RELAXED) - __atomic_load_n(x->comp.consumer, __ATOMIC_RELAXED)
+           : 0;
+}
+
+/* The buffers on x's spare list; a count another process garbled is cut
+ * to the list's capacity. */
+static inline uint32_t nmc_xsk_nspare(struct nmc_xsk *x)
+{
+    if (x->sq->nspare > x->spare_cap)
+        x->sq->nspare = x->spare_cap;
+    return x->sq->nspare;
+}
 
 /* xsk.c */
 int nmc_xsk_umem_reg(int fd, uint8_t *mem, const struct nmc_geom *g);
 int nmc_xsk_rings(struct nmc_xsk *x, uint32_t rx_size, uint32_t tx_size);
+int nmc_xsk_map(struct nmc_xsk *x, uint32_t rx_size, uint32_t tx_size);
 int nmc_xsk_bind(struct nmc_xsk *x, int shared_fd, uint32_t mode_flags, bool want_sg);
 void nmc_xsk_close(struct nmc_xsk *x);
 uint32_t nmc_xsk_fill(struct nmc_xsk *x, const struct nmc_geom *g, const uint32_t *idx, uint32_t n);
 int nmc_xsk_txsync_one(struct nmc_port *p, struct nmc_lring *lr);
 int nmc_xsk_rxsync_one(struct nmc_port *p, struct nmc_lring *lr);
+
+/* nic_xproc.c */
+int nmc_nic_shm_queue(struct nmc_nic_share *sh, uint32_t ifindex, uint32_t ring, struct nmc_xsk **out);
+void nmc_nic_shm_bind_queue(struct nmc_nic_share *sh, struct nmc_xsk *x);
+void nmc_nic_shm_publish(struct nmc_nic_share *sh, struct nmc_xsk *x);
 
 #endif /* NMC_XSK_H */

@@ -487,7 +487,7 @@ static int pkt_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
     p->kfd = calloc(2 * nq + 2, sizeof(*p->kfd));   /* and the tap of the host rings */
     if (!p->pkts || !p->kfd)
         return -ENOMEM;
-    if ((err = nmc_nic_join(p, false)) < 0)
+    if ((err = nmc_nic_join(p)) < 0)
         return err;
     nmc_nic_lock();
     for (uint32_t k = 0; k < nq && err == 0; k++) {

@@ -65,7 +65,8 @@ static void unmap_ring(struct nmc_xring *r)
 {
     if (r->map)
         munmap(r->map, r->map_len);
-    r->map = NULL;
+    r->map = r->desc = NULL;
+    r->producer = r->consumer = r->flags = NULL;
 }
 
 static int set_u32(int fd, int opt, uint32_t v)
@@ -91,15 +92,28 @@ int nmc_xsk_umem_reg(int fd, uint8_t *mem, const struct nmc_geom *g)
  * there), TX and COMP `tx_size`. */
 int nmc_xsk_rings(struct nmc_xsk *x, uint32_t rx_size, uint32_t tx_size)
 {
-    struct nmc_xdp_mmap_offsets off;
-    socklen_t len = sizeof(off);
     int err;
 
     if ((err = set_u32(x->fd, NMC_XDP_UMEM_FILL_RING, rx_size)) < 0 ||
         (err = set_u32(x->fd, NMC_XDP_UMEM_COMPLETION_RING, tx_size)) < 0 ||
         (err = set_u32(x->fd, NMC_XDP_RX_RING, rx_size)) < 0 ||
-        (err = set_u32(x->fd, NMC_XDP_TX_RING, tx_size)) < 0)
+        (err = set_u32(x->fd, NMC_XDP_TX_RING, tx_size)) < 0 ||
+        (err = nmc_xsk_map(x, rx_size, tx_size)) < 0)
         return err;
+    /* more descriptors per sendto than the default 32, but no more than a
+     * veth peer's 256-frame queue takes in one go (absent before 6.x: fine) */
+    set_u32(x->fd, NMC_XDP_MAX_TX_SKB_BUDGET, tx_size < 256 ? tx_size : 256);
+    return 0;
+}
+
+/* Map the rings of x, made with these sizes (here, or by the process
+ * whose socket x is a copy of). */
+int nmc_xsk_map(struct nmc_xsk *x, uint32_t rx_size, uint32_t tx_size)
+{
+    struct nmc_xdp_mmap_offsets off;
+    socklen_t len = sizeof(off);
+    int err;
+
     memset(&off, 0, sizeof(off));
     if (getsockopt(x->fd, SOL_XDP, NMC_XDP_MMAP_OFFSETS, &off, &len) < 0)
         return -errno;
@@ -110,9 +124,6 @@ int nmc_xsk_rings(struct nmc_xsk *x, uint32_t rx_size, uint32_t tx_size)
         (err = map_ring(x->fd, &off.fr, rx_size, sizeof(uint64_t), NMC_XDP_UMEM_PGOFF_FILL_RING, &x->fill)) < 0 ||
         (err = map_ring(x->fd, &off.cr, tx_size, sizeof(uint64_t), NMC_XDP_UMEM_PGOFF_COMP_RING, &x->comp)) < 0)
         return err;
-    /* more descriptors per sendto than the default 32, but no more than a
-     * veth peer's 256-frame queue takes in one go (absent before 6.x: fine) */
-    set_u32(x->fd, NMC_XDP_MAX_TX_SKB_BUDGET, tx_size < 256 ? tx_size : 256);
     return 0;
 }
 
@@ -203,12 +214,11 @@ static void kick_fill(struct nmc_xsk *x)
 static uint32_t reap_completions(struct nmc_xsk *x)
 {
     struct nmc_xring *c = &x->comp;
-    uint32_t cons = *c->consumer, n = nmc_load_acq(c->producer) - cons;
+    uint32_t cons = *c->consumer, n = nmc_load_acq(c->producer) - cons, inflight = nmc_xsk_inflight(x);
 
-    if (n > x->inflight)
-        n = x->inflight;                /* never trust more than we sent */
+    if (n > inflight)
+        n = inflight;                   /* never trust more than we sent */
     nmc_store_rel(c->consumer, cons + n);
-    x->inflight -= n;
     return n;
 }
 
@@ -250,14 +260,13 @@ int nmc_xsk_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         sent++;
     }
     nmc_store_rel(t->producer, prod + sent);
-    x->inflight += sent;
     kr->hwcur = j;
     kick_tx(x);
     reap_completions(x);
     kr->pkts += sent;
     kr->bytes += bytes;
     kr->syncs++;
-    kr->hwtail = kr->rtail = (kr->hwcur + n - 1 - x->inflight) % n;
+    kr->hwtail = kr->rtail = (kr->hwcur + n - 1 - nmc_xsk_inflight(x)) % n;
     ring->tail = kr->hwtail;
     if (err < 0)
         nmc_ring_reinit(lr, &p->g);
@@ -269,8 +278,8 @@ static void refill(struct nmc_port *p, struct nmc_xsk *x, const uint32_t *give, 
 {
     uint32_t in = n ? nmc_xsk_fill(x, &p->g, give, n) : 0;
 
-    for (uint32_t k = in; k < n && x->nspare < x->spare_cap; k++)
-        x->spare[x->nspare++] = give[k];
+    for (uint32_t k = in; k < n && nmc_xsk_nspare(x) < x->spare_cap; k++)
+        x->spare[x->sq->nspare++] = give[k];
     kick_fill(x);
 }
 
@@ -309,8 +318,8 @@ int nmc_xsk_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         if (idx >= 2 && idx < p->g.buf_num)
             give[ngive++] = idx;
     }
-    while (x->nspare && ngive < NMC_MAXSLOTS)                 /* left over last time */
-        give[ngive++] = x->spare[--x->nspare];
+    while (nmc_xsk_nspare(x) && ngive < NMC_MAXSLOTS)         /* left over last time */
+        give[ngive++] = x->spare[--x->sq->nspare];
     kr->hwcur = head;
     refill(p, x, give, ngive);
     cons = *r->consumer;

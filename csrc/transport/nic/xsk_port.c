@@ -8,6 +8,7 @@
 #include "nmc_xsk.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,48 +26,60 @@ static uint32_t pow2(uint32_t v)
     return p;
 }
 
-/* A new socket for queue q on the region's UMEM (own or shared), with its
- * rings, bound; lock held. */
-static int make_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct nmc_xsk *x,
-                    uint32_t nslots)
+/* A socket on the region's UMEM to bind a new one to: one of this
+ * process, else a copy of another process's on the record (*tmp: the
+ * caller closes it), else -1 (the first socket: it registers the UMEM).
+ * -EBUSY: this process's record of another ring count holds the queue, or
+ * another process refused its socket.  Lock held. */
+static int umem_peer(struct nmc_port *p, struct nmc_nic_share *sh, const struct nmc_xsk *x, int *tmp)
 {
-    int shared = nmc_nic_umem_peer(p), err;
+    int fd, err = 0;
 
+    *tmp = -1;
     if (nmc_nic_queue_taken(p, x->ifindex, x->queue))
-        return -EBUSY;                  /* another record of this process (another ring count) */
-    if (shared < 0 && (err = nmc_xsk_umem_reg(x->fd, p->mem, &p->g)) < 0)
-        return err;
-    if ((err = nmc_xsk_rings(x, pow2(NMC_XSK_RX_FACTOR * nslots), pow2(nslots))) < 0 ||
-        (err = nmc_xsk_bind(x, shared, req->xdp_bind, !req->no_sg)) < 0)
+        return -EBUSY;
+    if ((fd = nmc_nic_umem_peer(p)) < 0)
+        fd = *tmp = nmc_nic_shm_umem_peer(sh, &err);
+    return err < 0 ? err : fd;
+}
+
+/* A new socket for queue q on the region's UMEM (own or shared), with its
+ * rings, bound. */
+static int make_xsk(struct nmc_port *p, struct nmc_nic_share *sh, const struct nmc_pipe_req *req,
+                    struct nmc_xsk *x, uint32_t nslots)
+{
+    int tmp, shared, err = 0;
+
+    nmc_nic_lock();
+    shared = umem_peer(p, sh, x, &tmp);
+    nmc_nic_unlock();
+    if (shared < -1)
+        return shared;
+    if (shared < 0)
+        err = nmc_xsk_umem_reg(x->fd, p->mem, &p->g);
+    if (err == 0 && (err = nmc_xsk_rings(x, pow2(NMC_XSK_RX_FACTOR * nslots), pow2(nslots))) == 0)
+        err = nmc_xsk_bind(x, shared, req->xdp_bind, !req->no_sg);
+    if (tmp >= 0)
+        close(tmp);
+    if (err < 0)
         return err;
     if (shared >= 0) {                  /* the owner's bind flags apply */
-        const struct nmc_nic_state *st = nmc_nic_of(p);
-        for (const struct nmc_nic_share *sh = st->shares; sh; sh = sh->next)
-            for (uint32_t k = 0; k < sh->nq; k++)
-                x->sg |= sh->q[k] && sh->q[k] != x && sh->q[k]->sg;
+        for (uint32_t k = 0; k < sh->nq; k++)
+            x->sg |= sh->shm->q[k].sock_ino && sh->shm->q[k].sg;
     }
     return 0;
 }
 
-/* The socket of ring `ring` of p's record: the one a port of this process
- * made when it bound the queue, or a new one. */
-static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_t ring,
-                     uint32_t nslots, struct nmc_xsk **out)
+/* A new socket for ring `ring` of p's record (sh), published in the
+ * record's share memory. */
+static int new_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct nmc_nic_share *sh,
+                   uint32_t ring, uint32_t nslots, struct nmc_xsk **out)
 {
-    struct nmc_nic_share *sh;
     struct nmc_xsk *x;
     int fd, err;
 
-    nmc_nic_lock();
-    sh = nmc_nic_share_of(p);           /* joined at attach: there while p is */
-    x = sh->q[ring];
-    nmc_nic_unlock();
-    if (x) {
-        if (req->nic_nsocks)
-            p->nic_taken++;             /* a helper's socket per bound queue, in order: unused */
-        *out = x;
-        return 0;
-    }
+    if (p->holder->pid != getpid())
+        return -EOWNERDEAD;             /* adopted: the sockets were its opener's, now gone */
     if ((x = calloc(1, sizeof(*x))) == NULL)
         return -ENOMEM;
     if ((fd = nmc_nic_socket(p, req, AF_XDP, 0)) < 0) {
@@ -76,52 +89,100 @@ static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, uint32_
     x->fd = fd;
     x->ifindex = req->ifindex;
     x->queue = ring;
-    x->queued = nmc_nic_of(p)->queued;
-    x->tag = sh->tag;
-    nmc_nic_lock();
-    if (sh->q[ring])                    /* another thread's open made it meanwhile */
-        err = -EEXIST;
-    else if ((err = make_xsk(p, req, x, nslots)) == 0)
-        sh->q[ring] = x;                /* under the lock: a fork sees it and closes it */
-    *out = sh->q[ring];
-    nmc_nic_unlock();
-    if (err < 0) {
+    if ((err = make_xsk(p, sh, req, x, nslots)) < 0) {
         nmc_xsk_close(x);               /* socket, rings: nothing of a failed queue stays */
         free(x);
-        return err == -EEXIST ? 0 : err;
+        return err;
     }
+    nmc_nic_shm_publish(sh, x);
+    *out = x;
     return 0;
 }
 
-/* Stock the FILL ring with the RX ring's buffers plus new ones, as many as
- * the FILL ring holds; from then on the ring's slots name only what the
- * user holds (nic_state.c), and what does not fit waits in x->spare.  Once
- * per socket: a second port binding the ring finds it stocked.  Lock held. */
+/* Our socket for ring `ring` of p's record (sh): the one a port of this
+ * process has, a copy of another process's, or a new one.  Region lock
+ * held: no other open runs meanwhile. */
+static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct nmc_nic_share *sh,
+                     uint32_t ring, uint32_t nslots, struct nmc_xsk **out)
+{
+    struct nmc_xsk *x = sh->q[ring];
+    int err = 0;
+
+    if (!x && (err = nmc_nic_shm_queue(sh, req->ifindex, ring, &x)) < 0)
+        return err;                     /* another process refused its socket */
+    if (x && req->nic_nsocks)
+        p->nic_taken++;                 /* a helper's socket per bound queue, in order: unused */
+    if (!x && (err = new_xsk(p, req, sh, ring, nslots, &x)) < 0)
+        return err;
+    nmc_nic_lock();
+    sh->q[ring] = x;                    /* under the lock: a fork sees it and closes it */
+    nmc_nic_unlock();
+    *out = x;
+    return 0;
+}
+
+/* The buffers a new socket's FILL ring starts with: the first time, the
+ * RX ring's own; after a socket that every process closed, those its
+ * queues held (the ledger) and its spare list, the user's part of the
+ * ring staying the user's.  Returns how many are in give (room: cap). */
+static uint32_t stock_gather(struct nmc_lring *lr, uint32_t *give, uint32_t cap)
+{
+    struct nmc_xsk *x = lr->xsk;
+    uint32_t n = 0;
+
+    if (!x->sq->ever) {
+        for (uint32_t i = 0; i < lr->n && n < cap; i++)
+            give[n++] = lr->ring->slot[i].buf_idx;
+        return n;
+    }
+    while (nmc_xsk_nspare(x) && n < cap)
+        give[n++] = x->spare[--x->sq->nspare];
+    return n;
+}
+
+static uint32_t stock_ledger(struct nmc_xsk *x, uint32_t buf_num, uint32_t *give, uint32_t n, uint32_t cap)
+{
+    for (uint32_t b = 0; b < buf_num && n < cap; b++)
+        if (x->queued[b] == x->tag) {
+            x->queued[b] = 0;
+            give[n++] = b;
+        }
+    return n;
+}
+
+/* Stock the FILL ring of a socket not stocked yet (nic_xproc.c), as many
+ * buffers as the FILL ring holds; from then on the ring's slots name only
+ * what the user holds (nic_state.c), and what does not fit waits on the
+ * queue's spare list.  Once per socket: a second port binding the ring, in
+ * any process, finds it stocked.  Region lock held. */
 static int stock(struct nmc_port *p, struct nmc_region *r, struct nmc_lring *lr)
 {
     struct nmc_xsk *x = lr->xsk;
-    uint32_t n = lr->n, total = x->fill.size, *give, *spare, in;
-    int err = -ENOMEM;
+    struct nmc_shm_queue *q = x->sq;
+    uint32_t total = x->fill.size > lr->n ? x->fill.size : lr->n, cap = total + x->spare_cap;
+    uint32_t *give, n, want, in;
+    int err = 0;
 
-    if (x->spare_cap)
+    if (q->stocked_ino == q->sock_ino)
         return 0;
-    if (total < n)
-        total = n;
-    give = calloc(total, sizeof(uint32_t));
-    spare = calloc(total, sizeof(uint32_t));
-    if (give && spare) {
-        for (uint32_t i = 0; i < n; i++)
-            give[i] = lr->ring->slot[i].buf_idx;
-        err = nmc_buf_alloc(r, give + n, total - n);
-    }
+    if ((give = calloc(cap, sizeof(uint32_t))) == NULL)
+        return -ENOMEM;
+    want = q->ever ? total - nmc_dist(lr->kr->hwcur, lr->kr->hwtail, lr->n) : total;
+    n = stock_gather(lr, give, cap);
+    if (q->ever)
+        n = stock_ledger(x, p->g.buf_num, give, n, cap);
+    if (n < want && (err = nmc_buf_alloc(r, give + n, want - n)) == 0)
+        n = want;
     if (err == 0) {
-        x->spare = spare;
-        x->spare_cap = total;
-        in = nmc_xsk_fill(x, &p->g, give, total);
-        for (uint32_t k = in; k < total; k++)
-            x->spare[x->nspare++] = give[k];
-    } else {
-        free(spare);
+        in = nmc_xsk_fill(x, &p->g, give, n);
+        for (uint32_t k = in; k < n; k++) {
+            if (q->nspare < x->spare_cap)
+                x->spare[q->nspare++] = give[k];
+            else
+                nmc_buf_free(r, give[k]);
+        }
+        q->stocked_ino = q->sock_ino;
+        q->ever = 1;
     }
     free(give);
     return err;
@@ -138,35 +199,40 @@ static int claim_umem(struct nmc_region *r)
     return err < 0 ? err : nmc_region_claim(r, r->g.buf_pool_ofs - NMC_PAGE, len);
 }
 
-static int join_share(struct nmc_port *p)
+/* p joins the sockets of its record in this process, and the record's
+ * share memory (nic_xproc.c). */
+static int join_share(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share **out)
 {
     struct nmc_nic_share *sh;
 
     nmc_nic_lock();
     sh = nmc_nic_share_join(p);
     nmc_nic_unlock();
-    return sh ? 0 : -ENOMEM;
+    *out = sh;
+    return sh ? nmc_nic_shm_join(p, r, sh) : -ENOMEM;
 }
 
-/* After the generic open: the socket of every bound queue (shared with the
- * other ports of this process on the record), FILL stocked. */
+/* After the generic open (region lock held): the socket of every bound
+ * queue (shared with the other ports on the record, of this process or
+ * another), FILL stocked. */
 static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req)
 {
     uint32_t first = p->holder->first[1] < p->holder->first[0] ? p->holder->first[1] : p->holder->first[0];
     uint32_t hw_tx = nmc_nic_bound_hw(p, 0), hw_rx = nmc_nic_bound_hw(p, 1);
     uint32_t nq = hw_tx > hw_rx ? hw_tx : hw_rx;
+    struct nmc_nic_share *sh;
     int err;
 
     p->xsk = calloc(nq + 1, sizeof(*p->xsk));
     p->kfd = calloc(nq + 2, sizeof(*p->kfd));       /* and the tap of the host rings */
     if (!p->xsk || !p->kfd)
         return -ENOMEM;
-    if ((err = claim_umem(r)) < 0 || (err = nmc_nic_join(p, true)) < 0 ||
-        (err = join_share(p)) < 0)
+    if ((err = claim_umem(r)) < 0 || (err = nmc_nic_join(p)) < 0 ||
+        (err = join_share(p, r, &sh)) < 0)
         return err;
     for (uint32_t k = 0; k < nq; k++) {
         uint32_t n = hw_rx ? p->rx[k % hw_rx].n : p->tx[k].n;
-        if ((err = queue_xsk(p, req, first + k, n, &p->xsk[k])) < 0)
+        if ((err = queue_xsk(p, req, sh, first + k, n, &p->xsk[k])) < 0)
             return err;
         p->nxsk++;
         p->kfd[p->nkfd++] = (struct nmc_kfd){ p->xsk[k]->fd, POLLIN | POLLOUT };
@@ -175,24 +241,22 @@ static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
         if (k < hw_rx)
             p->rx[k].xsk = p->xsk[k];
     }
-    for (uint32_t i = 0; i < hw_rx && err == 0; i++) {
-        nmc_nic_lock();                 /* another thread's open may bind the ring too */
+    for (uint32_t i = 0; i < hw_rx && err == 0; i++)
         err = stock(p, r, &p->rx[i]);
-        nmc_nic_unlock();
-    }
     if (err == 0)
         err = nmc_nic_host_attach(p, req);
     return err < 0 ? err : nmc_nic_hold(p, req);
 }
 
 /* Leave the record's sockets.  The last port of the process on the record
- * closes them and, with the region (region lock held) and in the process
- * that opened the port, gives back every buffer of the record.  Without,
- * only this process's resources go (a failed lock: the buffers stay
- * allocated; an inherited port: they are the parent's). */
+ * closes this process's copies; the last port anywhere (no other live
+ * holder on the record), with the region (region lock held) and in the
+ * process that opened the port, gives back every buffer of the record.
+ * Without, only this process's resources go (a failed lock: the buffers
+ * stay allocated; an inherited port: they are the parent's). */
 static void xsk_detach(struct nmc_port *p, struct nmc_region *r)
 {
-    bool give_back = r && !nmc_nic_foreign(p);
+    bool own = !nmc_nic_foreign(p), give_back = r && own;
     struct nmc_nic_share *last;
 
     if (!p->xsk)
@@ -203,8 +267,14 @@ static void xsk_detach(struct nmc_port *p, struct nmc_region *r)
         if (last->q[k])
             nmc_xsk_close(last->q[k]);
     nmc_nic_unlock();
-    if (last && give_back)
-        nmc_nic_reclaim(p, r, last);
+    if (last) {
+        bool everything = give_back && !nmc_nic_shm_others(p, r);
+        if (everything)
+            nmc_nic_reclaim(p, r, last);
+        nmc_nic_shm_leave(last, own && r, everything);
+    }
+    if (own && r && p->holder->pid == getpid())
+        p->holder->nic_shm_fd = 0;      /* an adopted port's holder is its opener's */
     nmc_nic_share_free(last);
     nmc_nic_leave(p);
     for (uint32_t i = 0; i < p->nrx; i++)
@@ -284,6 +354,21 @@ static int xsk_resolve(const char *rundir, const struct nmc_pipe_req *req, struc
     return nmc_nic_resolve(rundir, req, r, port, NMC_KIND_NIC);
 }
 
+/* A port adopted from its device descriptor (core/adopt.c) joins the
+ * record as a port of another process would (nic_xproc.c), its sockets
+ * duplicates of the opener's, taken while the opener lives.  Not with host
+ * rings (their tap is the opener's alone). */
+static int xsk_adopt_req(const struct nmc_port_rec *rec, struct nmc_pipe_req *req)
+{
+    if (rec->nhost[0] + rec->nhost[1] || rec->nrings[0][0] != rec->nrings[0][1])
+        return -EOPNOTSUPP;
+    if ((req->ifindex = if_nametoindex(rec->parent)) == 0)
+        return -ENXIO;
+    req->tx_rings = req->rx_rings = rec->nrings[0][0];
+    req->nic_tap_fd = -1;
+    return 0;
+}
+
 static const struct nmc_transport_ops xsk_ops = {
     .name = "afxdp",
     .kind = NMC_KIND_NIC,
@@ -297,11 +382,13 @@ static const struct nmc_transport_ops xsk_ops = {
     .poll_fd = xsk_port_fd,
     .wait = nmc_nic_wait,
     .inherited = nmc_nic_foreign,
+    .adopt_req = xsk_adopt_req,
     .adapter_host_rings = true,
 };
 NMC_TRANSPORT(xsk_ops)
 
 int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out)
 {
+    nmc_nic_refusal_clear();
     return nmc_open_with(req, out, &xsk_ops);
 }

@@ -13,14 +13,28 @@ from nmcompat.backends.afxdp._attach import attach_program, release_program
 
 _HINTS = {
     errno.EBUSY: "queue {q} of {ifname} already has an AF_XDP socket: another process holds it "
-                 "(a queue's sockets must share one UMEM, and each process's NIC ports have their "
-                 "own), a port of this process holds it with another ring count, a port holds its "
-                 "rings with NR_EXCLUSIVE (/x) or this open asks for NR_EXCLUSIVE beside it, or a "
-                 "closed socket is still being released (retry)",
+                 "and this open cannot join its port (a program under nmcompat exec uses its "
+                 "control plane's sockets and joins no other process's; ports with host rings or "
+                 "another ring count have sockets of their own), a port holds its rings with "
+                 "NR_EXCLUSIVE (/x) or this open asks for NR_EXCLUSIVE beside it, or a closed "
+                 "socket is still being released (retry)",
     errno.EINVAL: "queue {q} does not exist on {ifname}, or the ring geometry was refused",
     errno.EOPNOTSUPP: "zero-copy is not supported by {ifname} (use zerocopy=None or False)",
     errno.EPERM: "AF_XDP needs root (CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF)",
 }
+
+
+def _refusal(q, ifname):
+    """Why joining another process's port on the interface was refused, or ""."""
+    pid = ffi.new("int32_t *")
+    err = lib.nmc_nic_refusal(pid)
+    if not err:
+        return ""
+    return (f"queue {q} of {ifname} is held by process {pid[0]}, whose AF_XDP sockets this "
+            f"process must share to bind it, and the kernel refused them (pidfd_getfd: "
+            f"{errno.errorcode.get(err, err)}: no ptrace rights over process {pid[0]}); "
+            f"run as the same user with those rights (CAP_SYS_PTRACE, or a ptrace_scope "
+            f"that allows it), or close the port there")
 
 
 def open_xsk(spec, req, nq, xdp_mode, options=None, xdp=True):
@@ -34,7 +48,8 @@ def open_xsk(spec, req, nq, xdp_mode, options=None, xdp=True):
             -rc, f"couldn't open {spec.text}: {_HINTS[errno.EPERM]}", spec.text)
     if rc < 0:
         q = spec.ringid if spec.mode == NR_REG_ONE_NIC else "0.." + str(nq - 1)
-        hint = _HINTS.get(-rc, "").format(q=q, ifname=ifname) or _space.detail(-rc, options or {})
+        hint = (_refusal(q, ifname) or _HINTS.get(-rc, "").format(q=q, ifname=ifname)
+                or _space.detail(-rc, options or {}))
         raise os_error(-rc, "open", spec.text, hint)
     handle = out[0]
     if not xdp:
