@@ -82,8 +82,9 @@ int nmc_bench_copy_raw(const char *shm_path, int role, uint32_t nports, int bcas
 /* The CPU cost of VALE forwarding per frame, in one thread
  * (bench_vale_cost.c): <sw>:tx and <sw>:r0 on a fresh switch in rundir;
  * `count` frames of pkt_len bytes (>= 22) sent `batch` at a time (< the
- * ring's slots), each batch received and checked at once.  Returns 0 or
- * -errno. */
+ * ring's slots), each batch received and checked at once; tx_bufs 0 sends
+ * from the TX ring's buffers in ring order, n (batch <= n < slots) from n
+ * of them only.  Returns 0 or -errno. */
 struct nmc_bench_vale_cost {
     uint64_t cpu_ns;        /* the thread's CPU time over the loop */
     uint64_t sent, packets; /* frames sent, frames received */
@@ -91,7 +92,7 @@ struct nmc_bench_vale_cost {
     uint64_t drops;         /* dropped by the switch for r0 (none expected) */
 };
 int nmc_bench_vale_cost(const char *rundir, const char *sw, uint32_t batch, uint32_t pkt_len,
-                        uint64_t count, struct nmc_bench_vale_cost *out);
+                        uint32_t tx_bufs, uint64_t count, struct nmc_bench_vale_cost *out);
 
 /* Benchmark loops for NIC ports (bench_xsk.c), pkt-gen style, on a port
  * opened by the caller.  TX writes the frame (pkt_len bytes, ethertype
