@@ -29,7 +29,6 @@
 #include <net/netmap_user.h>
 
 #define VC_SEQ_OFS   14u                /* after the Ethernet header */
-#define NMC_BENCH_MAXSLOTS 16384u       /* the largest TX ring tx_bufs handles */
 
 static const uint8_t vc_rx_mac[6] = { 0x02, 0x6e, 0x6d, 0x63, 0x52, 0x00 };
 static const uint8_t vc_tx_mac[6] = { 0x02, 0x6e, 0x6d, 0x63, 0x54, 0x00 };
@@ -99,18 +98,6 @@ static int receive_all(struct nmc_port *rx, uint32_t len, uint64_t *next,
     return 0;
 }
 
-/* TX slot j takes slot (j mod n)'s buffer (n 0: unchanged), or with
- * `back` its own again, from orig[]. */
-static void share_tx_bufs(struct netmap_ring *ring, uint32_t n, uint32_t *orig, bool back)
-{
-    for (uint32_t j = 0; n && j < ring->num_slots; j++) {
-        if (!back)
-            orig[j] = ring->slot[j].buf_idx;
-        ring->slot[j].buf_idx = back ? orig[j] : orig[j % n];
-        ring->slot[j].flags |= NS_BUF_CHANGED;
-    }
-}
-
 static int cost_loop(struct nmc_port *tx, struct nmc_port *rx, uint32_t batch, uint32_t len,
                      uint64_t count, struct nmc_bench_vale_cost *out)
 {
@@ -141,7 +128,7 @@ static int cost_loop(struct nmc_port *tx, struct nmc_port *rx, uint32_t batch, u
 int nmc_bench_vale_cost(const char *rundir, const char *sw, uint32_t batch, uint32_t pkt_len,
                         uint32_t tx_bufs, uint64_t count, struct nmc_bench_vale_cost *out)
 {
-    uint32_t orig[NMC_BENCH_MAXSLOTS];
+    uint32_t orig[BENCH_MAXSLOTS];
     struct nmc_port *tx = NULL, *rx = NULL;
     int err;
 
@@ -153,13 +140,13 @@ int nmc_bench_vale_cost(const char *rundir, const char *sw, uint32_t batch, uint
     if ((err = bench_vale_open(rundir, sw, "tx", false, &tx)) == 0) {
         struct netmap_ring *ring = NETMAP_TXRING(nmc_port_nifp(tx), 0);
         if (pkt_len > ring->nr_buf_size || batch >= ring->num_slots || tx_bufs >= ring->num_slots ||
-            ring->num_slots > NMC_BENCH_MAXSLOTS ||
+            ring->num_slots > BENCH_MAXSLOTS ||
             batch >= NETMAP_RXRING(nmc_port_nifp(rx), 0)->num_slots) {
             err = -EINVAL;
         } else if ((err = announce_rx(rx)) == 0) {
-            share_tx_bufs(ring, tx_bufs, orig, false);
+            bench_share_tx_bufs(ring, tx_bufs, orig, false);
             err = cost_loop(tx, rx, batch, pkt_len, count, out);
-            share_tx_bufs(ring, tx_bufs, orig, true);
+            bench_share_tx_bufs(ring, tx_bufs, orig, true);
         }
         nmc_port_close(tx);
     }

@@ -341,8 +341,9 @@ def counted_run(system: str, rundir: str, cpus, size: int, count: int, batch: in
         res = runner.pair("pipe" if system == "nmcompat-pipe" else "raw", batch, size, count)
         mpps, extra = bench_pipe.mpps(res["rx"]), {"errors": res["rx"]["errors"]}
     else:
-        runner = bench_vale.Runner(rundir, cpus, timeout)
-        kind = "vale" if system == "nmcompat-vale" else "raw"
+        # the "-hot" rows: the sender sends from as many buffers as a batch, hot in its cache
+        runner = bench_vale.Runner(rundir, cpus, timeout, batch if system.endswith("-hot") else 0)
+        kind = "vale" if system.startswith("nmcompat-vale") else "raw"
         res = runner.pair(kind, "unicast", batch, size, count)
         summary = bench_vale.run_summary(res, kind, 1, batch)
         mpps = summary["out_mpps"]

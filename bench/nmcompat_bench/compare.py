@@ -50,6 +50,8 @@ SYSTEMS = {
     "memif": ("shm", "peer", "DPDK memif"),
     "raw-ring": ("shm", "limit", "limit: bare ring"),
     "copy-ring": ("shm", "limit", "limit: bare copy ring"),
+    "nmcompat-vale-hot": ("shm", "nmcompat", "nmcompat VALE, hot TX bufs"),
+    "copy-ring-hot": ("shm", "limit", "limit: copy ring, hot source"),
     "nmcompat-drv": ("veth", "nmcompat", "nmcompat AF_XDP drv"),
     "nmcompat-skb": ("veth", "nmcompat", "nmcompat AF_XDP skb"),
     "nmcompat-afpacket": ("veth", "nmcompat", "nmcompat AF_PACKET"),
@@ -62,7 +64,8 @@ PATHS = {"shm": "shared memory", "veth": "veth pair"}
 # the limit of each shared-memory system's path: the bare ring of its kind (memif copies
 # every frame, as VALE does); the veth pair's limit is its fastest system in the same run
 LIMIT_OF = {"nmcompat-pipe": "raw-ring", "nmcompat-vale": "copy-ring", "memif": "copy-ring",
-            "raw-ring": "raw-ring", "copy-ring": "copy-ring"}
+            "raw-ring": "raw-ring", "copy-ring": "copy-ring",
+            "nmcompat-vale-hot": "copy-ring-hot", "copy-ring-hot": "copy-ring-hot"}
 CPU_FIELDS = ("tx_cpu_ns_per_pkt", "rx_cpu_ns_per_pkt", "cpu_ns_per_pkt")
 
 
