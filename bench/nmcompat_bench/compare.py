@@ -7,7 +7,9 @@ receiver process per row (pinned to the two CPUs):
 - shared memory: nmcompat's netmap pipe and VALE switch (the loops of
   bench-pipe and bench-vale, a fixed number of frames), beside DPDK memif
   between two testpmd processes (txonly -> rxonly); the bare rings of
-  bench-pipe and bench-vale are shown as this machine's limit;
+  bench-pipe and bench-vale are shown as this machine's limit; VALE and the
+  copy ring once more with the sender's frames in as many hot buffers as a
+  batch (bench-vale --tx-bufs), as testpmd's mempool cache keeps memif's;
 - a veth pair in a private network namespace (created here, removed at the
   end, also on failure or Ctrl-C): nmcompat on AF_XDP (native and generic
   XDP) and on AF_PACKET (admode=2), sender on vb and receiver on va with
