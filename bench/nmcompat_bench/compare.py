@@ -8,8 +8,9 @@ receiver process per row (pinned to the two CPUs):
   bench-pipe and bench-vale, a fixed number of frames), beside DPDK memif
   between two testpmd processes (txonly -> rxonly); the bare rings of
   bench-pipe and bench-vale are shown as this machine's limit; VALE and the
-  copy ring once more with the sender's frames in as many hot buffers as a
-  batch (bench-vale --tx-bufs), as testpmd's mempool cache keeps memif's;
+  copy ring once more with batches of 64 frames sent from 64 buffers hot in
+  the sender's cache (bench-vale --tx-bufs 64), as testpmd's mempool cache
+  keeps memif's;
 - a veth pair in a private network namespace (created here, removed at the
   end, also on failure or Ctrl-C): nmcompat on AF_XDP (native and generic
   XDP) and on AF_PACKET (admode=2), sender on vb and receiver on va with
@@ -52,8 +53,8 @@ SYSTEMS = {
     "memif": ("shm", "peer", "DPDK memif"),
     "raw-ring": ("shm", "limit", "limit: bare ring"),
     "copy-ring": ("shm", "limit", "limit: bare copy ring"),
-    "nmcompat-vale-hot": ("shm", "nmcompat", "nmcompat VALE, hot TX bufs"),
-    "copy-ring-hot": ("shm", "limit", "limit: copy ring, hot source"),
+    "nmcompat-vale-hot": ("shm", "nmcompat", "nmcompat VALE, 64 hot bufs"),
+    "copy-ring-hot": ("shm", "limit", "limit: copy ring, 64 hot bufs"),
     "nmcompat-drv": ("veth", "nmcompat", "nmcompat AF_XDP drv"),
     "nmcompat-skb": ("veth", "nmcompat", "nmcompat AF_XDP skb"),
     "nmcompat-afpacket": ("veth", "nmcompat", "nmcompat AF_PACKET"),
