@@ -308,7 +308,7 @@ static uint32_t put_converted(const struct nmc_frag *f, const struct vhdr_change
 /* A destination slot's len and flags, in one store. */
 static inline void set_len_flags(struct netmap_slot *rs, uint32_t len, uint16_t flags)
 {
-    uint32_t v = (uint32_t)(uint16_t)len | (uint32_t)flags << 16;
+    const struct { uint16_t len, flags; } v = { (uint16_t)len, flags };
 
     _Static_assert(offsetof(struct netmap_slot, flags) == offsetof(struct netmap_slot, len) + 2,
                    "len and flags are adjacent");
