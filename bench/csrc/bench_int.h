@@ -30,6 +30,13 @@ uint32_t bench_spin_wait(const uint32_t *idx, uint32_t seen, uint64_t *spins, in
 
 /* bench_vale.c: open VALE port SW:SUFFIX in rundir (rx: a receiver, which
  * polls without txsync), as the VALE loops do. */
+/* TX slot j takes slot (j mod n)'s buffer (n 0: unchanged), NS_BUF_CHANGED,
+ * saving each slot's own in orig[] (num_slots <= BENCH_MAXSLOTS); with
+ * `back`, each slot gets its own again.  A sender that reuses n hot buffers,
+ * as a DPDK sender's mempool cache hands out the same few mbufs. */
+#define BENCH_MAXSLOTS 16384u
+struct netmap_ring;
+void bench_share_tx_bufs(struct netmap_ring *ring, uint32_t n, uint32_t *orig, bool back);
 int bench_vale_open(const char *rundir, const char *sw, const char *suffix, bool rx,
                     struct nmc_port **p);
 

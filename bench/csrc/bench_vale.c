@@ -74,6 +74,7 @@ static void rx_mac(uint32_t i, uint8_t mac[6])
 
 struct bv_args {
     uint32_t nports, bcast, batch, len;
+    uint32_t tx_bufs;               /* 0: the sender's buffers in ring order; n: n hot ones */
     uint64_t count;
 };
 
@@ -95,7 +96,8 @@ static uint32_t min_u32(uint64_t a, uint64_t b)
 static int bv_check_args(const struct bv_args *a)
 {
     if (a->nports < 1 || a->nports > NMC_BENCH_VALE_MAXPORTS || a->batch == 0 || a->count == 0 ||
-        a->len < BV_MIN_LEN || a->len > BV_BUF_SIZE || (!a->bcast && a->nports != 1))
+        a->len < BV_MIN_LEN || a->len > BV_BUF_SIZE || (!a->bcast && a->nports != 1) ||
+        (a->tx_bufs && (a->tx_bufs < min_u32(a->batch, BV_SLOTS - 1) || a->tx_bufs >= BV_SLOTS)))
         return -EINVAL;
     return 0;
 }
@@ -222,6 +224,16 @@ static bool learned(const char *rundir, const char *sw)
         return false;
     rx_mac(0, mac);
     return nmc_vale_lookup(rundir, sw, mac) == (int)l.port_idx;
+}
+
+void bench_share_tx_bufs(struct netmap_ring *ring, uint32_t n, uint32_t *orig, bool back)
+{
+    for (uint32_t j = 0; n && j < ring->num_slots; j++) {
+        if (!back)
+            orig[j] = ring->slot[j].buf_idx;
+        ring->slot[j].buf_idx = back ? orig[j] : orig[j % n];
+        ring->slot[j].flags |= NS_BUF_CHANGED;
+    }
 }
 
 static int vale_send(struct nmc_port *p, const struct bv_args *a, struct nmc_bench_vale_result *out)
@@ -412,6 +424,22 @@ static int vale_receiver(const char *rundir, const char *sw, const struct bv_arg
     return err;
 }
 
+/* vale_send, from a->tx_bufs hot buffers if set: the TX slots get their
+ * own buffers back before the port closes. */
+static int vale_send_from(struct nmc_port *p, const struct bv_args *a, struct nmc_bench_vale_result *out)
+{
+    struct netmap_ring *ring = NETMAP_TXRING(nmc_port_nifp(p), 0);
+    uint32_t orig[BENCH_MAXSLOTS];
+    int err;
+
+    if (ring->num_slots > BENCH_MAXSLOTS)
+        return -EINVAL;
+    bench_share_tx_bufs(ring, a->tx_bufs, orig, false);
+    err = vale_send(p, a, out);
+    bench_share_tx_bufs(ring, a->tx_bufs, orig, true);
+    return err;
+}
+
 static int vale_sender(const char *rundir, const char *sw, const struct bv_args *a,
                        const char *ready, struct nmc_bench_vale_result *out)
 {
@@ -428,18 +456,18 @@ static int vale_sender(const char *rundir, const char *sw, const struct bv_args 
     if (!a->bcast && !learned(rundir, sw))
         err = -EHOSTUNREACH;            /* unicast would silently become broadcast */
     if (err == 0)
-        err = vale_send(p, a, out);
+        err = vale_send_from(p, a, out);
     add_stats(p, out, NMC_BENCH_VALE_MAXPORTS);
     nmc_port_close(p);
     return err;
 }
 
 int nmc_bench_vale(const char *rundir, const char *sw, int role, uint32_t nports, int bcast,
-                   uint32_t batch, uint32_t pkt_len, uint64_t count,
+                   uint32_t batch, uint32_t pkt_len, uint32_t tx_bufs, uint64_t count,
                    struct nmc_bench_vale_result *out)
 {
     struct bv_args a = { .nports = nports, .bcast = bcast != 0, .batch = batch, .len = pkt_len,
-                         .count = count };
+                         .tx_bufs = tx_bufs, .count = count };
     char ready[256];
     int err;
 
@@ -580,6 +608,7 @@ static inline void copy_frame(uint8_t *dst, const uint8_t *src, uint32_t len)
 static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_bench_vale_result *out)
 {
     uint32_t prod[NMC_BENCH_VALE_MAXPORTS], cons[NMC_BENCH_VALE_MAXPORTS], head = 0;
+    const uint32_t pool_bufs = a->tx_bufs ? a->tx_bufs : BV_SLOTS;     /* the sender's buffers */
     uint64_t seq = 0, t0, c0;
     uint8_t *pool = aligned_alloc(BENCH_CACHELINE, (size_t)BV_SLOTS * BV_BUF_SIZE);
     int err = 0;
@@ -617,7 +646,7 @@ static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
         /* the sender's part: fill n frames of its own pool */
         for (uint32_t k = 0, j = head; k < n; k++, j = (j + 1) % BV_SLOTS) {
             uint64_t v = seq + k;
-            memcpy(pool + (size_t)j * BV_BUF_SIZE + BV_SEQ_OFS, &v, sizeof(v));
+            memcpy(pool + (size_t)(j % pool_bufs) * BV_BUF_SIZE + BV_SEQ_OFS, &v, sizeof(v));
         }
         /* the switch's part: copy them into every ring, publish once */
         for (uint32_t i = 0; i < a->nports; i++) {
@@ -625,7 +654,7 @@ static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
             for (uint32_t k = 0, j = head; k < n; k++, j = (j + 1) % BV_SLOTS, p++) {
                 struct netmap_slot *s = &r->slot[i][p % BV_SLOTS];
                 copy_frame(r->bufs[i] + (size_t)(s->buf_idx % BV_SLOTS) * BV_BUF_SIZE,
-                           pool + (size_t)j * BV_BUF_SIZE, a->len);
+                           pool + (size_t)(j % pool_bufs) * BV_BUF_SIZE, a->len);
                 s->len = (uint16_t)a->len;
             }
             prod[i] = p;
@@ -726,10 +755,11 @@ static int cr_recv(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
 }
 
 int nmc_bench_copy_raw(const char *shm_path, int role, uint32_t nports, int bcast, uint32_t batch,
-                       uint32_t pkt_len, uint64_t count, struct nmc_bench_vale_result *out)
+                       uint32_t pkt_len, uint32_t tx_bufs, uint64_t count,
+                       struct nmc_bench_vale_result *out)
 {
     struct bv_args a = { .nports = nports, .bcast = bcast != 0, .batch = batch, .len = pkt_len,
-                         .count = count };
+                         .tx_bufs = tx_bufs, .count = count };
     struct copy_ring r = { 0 };
     int err;
 

@@ -10,6 +10,13 @@
  * thread's CPU time (CLOCK_THREAD_CPUTIME_ID) over the loop: the sender's
  * and the receiver's work together, without the cross-core traffic that two
  * processes add (bench-vale measures that).
+ *
+ * tx_bufs 0 sends from the TX ring's buffers in ring order, as a netmap
+ * sender does (1024 buffers, 2 MB: read from L3).  tx_bufs n (>= batch)
+ * sends from n buffers only, the way a DPDK sender's mempool cache hands out
+ * the same few hot mbufs: slot j carries slot (j mod n)'s buffer, set once
+ * with NS_BUF_CHANGED (netmap's idiom for a program's own buffer
+ * management), and given back before the ports close.
  */
 #include "bench_int.h"
 #include "nmcompat_bench.h"
@@ -119,23 +126,28 @@ static int cost_loop(struct nmc_port *tx, struct nmc_port *rx, uint32_t batch, u
 }
 
 int nmc_bench_vale_cost(const char *rundir, const char *sw, uint32_t batch, uint32_t pkt_len,
-                        uint64_t count, struct nmc_bench_vale_cost *out)
+                        uint32_t tx_bufs, uint64_t count, struct nmc_bench_vale_cost *out)
 {
+    uint32_t orig[BENCH_MAXSLOTS];
     struct nmc_port *tx = NULL, *rx = NULL;
     int err;
 
     memset(out, 0, sizeof(*out));
-    if (batch == 0 || count == 0 || pkt_len < VC_SEQ_OFS + 8)
+    if (batch == 0 || count == 0 || pkt_len < VC_SEQ_OFS + 8 || (tx_bufs && tx_bufs < batch))
         return -EINVAL;
     if ((err = bench_vale_open(rundir, sw, "r0", true, &rx)) < 0)
         return err;
     if ((err = bench_vale_open(rundir, sw, "tx", false, &tx)) == 0) {
         struct netmap_ring *ring = NETMAP_TXRING(nmc_port_nifp(tx), 0);
-        if (pkt_len > ring->nr_buf_size || batch >= ring->num_slots ||
-            batch >= NETMAP_RXRING(nmc_port_nifp(rx), 0)->num_slots)
+        if (pkt_len > ring->nr_buf_size || batch >= ring->num_slots || tx_bufs >= ring->num_slots ||
+            ring->num_slots > BENCH_MAXSLOTS ||
+            batch >= NETMAP_RXRING(nmc_port_nifp(rx), 0)->num_slots) {
             err = -EINVAL;
-        else if ((err = announce_rx(rx)) == 0)
+        } else if ((err = announce_rx(rx)) == 0) {
+            bench_share_tx_bufs(ring, tx_bufs, orig, false);
             err = cost_loop(tx, rx, batch, pkt_len, count, out);
+            bench_share_tx_bufs(ring, tx_bufs, orig, true);
+        }
         nmc_port_close(tx);
     }
     nmc_port_close(rx);

@@ -52,7 +52,10 @@ int nmc_bench_pipe_monitor(const char *rundir, const char *parent, const char *p
  * receiving port is done when what it got plus what the switch dropped for
  * it make `count`.  nmc_bench_copy_raw: the same work on bare copy rings,
  * one per receiving port, in the tmpfs file shm_path (role 1 creates it).
- * Returns 0 or -errno. */
+ * tx_bufs 0: the sender sends from its 1024 buffers in ring order (VALE's
+ * TX ring, the copy ring's pool); n (batch <= n < 1024): from n of them
+ * only, hot in its cache, as a DPDK sender's mempool cache.  Returns 0 or
+ * -errno. */
 #define NMC_BENCH_VALE_MAXPORTS 16
 struct nmc_bench_vale_result {
     uint64_t elapsed_ns;    /* sender: first fill to last sync; receiver: first frame to last */
@@ -74,16 +77,18 @@ struct nmc_bench_vale_result {
     uint64_t port_forwarded[NMC_BENCH_VALE_MAXPORTS];   /* the switch's deliveries */
 };
 int nmc_bench_vale(const char *rundir, const char *sw, int role, uint32_t nports, int bcast,
-                   uint32_t batch, uint32_t pkt_len, uint64_t count,
+                   uint32_t batch, uint32_t pkt_len, uint32_t tx_bufs, uint64_t count,
                    struct nmc_bench_vale_result *out);
 int nmc_bench_copy_raw(const char *shm_path, int role, uint32_t nports, int bcast, uint32_t batch,
-                       uint32_t pkt_len, uint64_t count, struct nmc_bench_vale_result *out);
+                       uint32_t pkt_len, uint32_t tx_bufs, uint64_t count,
+                       struct nmc_bench_vale_result *out);
 
 /* The CPU cost of VALE forwarding per frame, in one thread
  * (bench_vale_cost.c): <sw>:tx and <sw>:r0 on a fresh switch in rundir;
  * `count` frames of pkt_len bytes (>= 22) sent `batch` at a time (< the
- * ring's slots), each batch received and checked at once.  Returns 0 or
- * -errno. */
+ * ring's slots), each batch received and checked at once; tx_bufs 0 sends
+ * from the TX ring's buffers in ring order, n (batch <= n < slots) from n
+ * of them only.  Returns 0 or -errno. */
 struct nmc_bench_vale_cost {
     uint64_t cpu_ns;        /* the thread's CPU time over the loop */
     uint64_t sent, packets; /* frames sent, frames received */
@@ -91,7 +96,7 @@ struct nmc_bench_vale_cost {
     uint64_t drops;         /* dropped by the switch for r0 (none expected) */
 };
 int nmc_bench_vale_cost(const char *rundir, const char *sw, uint32_t batch, uint32_t pkt_len,
-                        uint64_t count, struct nmc_bench_vale_cost *out);
+                        uint32_t tx_bufs, uint64_t count, struct nmc_bench_vale_cost *out);
 
 /* Benchmark loops for NIC ports (bench_xsk.c), pkt-gen style, on a port
  * opened by the caller.  TX writes the frame (pkt_len bytes, ethertype

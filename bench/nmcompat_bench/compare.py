@@ -7,7 +7,10 @@ receiver process per row (pinned to the two CPUs):
 - shared memory: nmcompat's netmap pipe and VALE switch (the loops of
   bench-pipe and bench-vale, a fixed number of frames), beside DPDK memif
   between two testpmd processes (txonly -> rxonly); the bare rings of
-  bench-pipe and bench-vale are shown as this machine's limit;
+  bench-pipe and bench-vale are shown as this machine's limit; VALE and the
+  copy ring once more with batches of 64 frames sent from 64 buffers hot in
+  the sender's cache (bench-vale --tx-bufs 64), as testpmd's mempool cache
+  keeps memif's;
 - a veth pair in a private network namespace (created here, removed at the
   end, also on failure or Ctrl-C): nmcompat on AF_XDP (native and generic
   XDP) and on AF_PACKET (admode=2), sender on vb and receiver on va with
@@ -50,6 +53,8 @@ SYSTEMS = {
     "memif": ("shm", "peer", "DPDK memif"),
     "raw-ring": ("shm", "limit", "limit: bare ring"),
     "copy-ring": ("shm", "limit", "limit: bare copy ring"),
+    "nmcompat-vale-hot": ("shm", "nmcompat", "nmcompat VALE, 64 hot bufs"),
+    "copy-ring-hot": ("shm", "limit", "limit: copy ring, 64 hot bufs"),
     "nmcompat-drv": ("veth", "nmcompat", "nmcompat AF_XDP drv"),
     "nmcompat-skb": ("veth", "nmcompat", "nmcompat AF_XDP skb"),
     "nmcompat-afpacket": ("veth", "nmcompat", "nmcompat AF_PACKET"),
@@ -62,7 +67,8 @@ PATHS = {"shm": "shared memory", "veth": "veth pair"}
 # the limit of each shared-memory system's path: the bare ring of its kind (memif copies
 # every frame, as VALE does); the veth pair's limit is its fastest system in the same run
 LIMIT_OF = {"nmcompat-pipe": "raw-ring", "nmcompat-vale": "copy-ring", "memif": "copy-ring",
-            "raw-ring": "raw-ring", "copy-ring": "copy-ring"}
+            "raw-ring": "raw-ring", "copy-ring": "copy-ring",
+            "nmcompat-vale-hot": "copy-ring-hot", "copy-ring-hot": "copy-ring-hot"}
 CPU_FIELDS = ("tx_cpu_ns_per_pkt", "rx_cpu_ns_per_pkt", "cpu_ns_per_pkt")
 
 

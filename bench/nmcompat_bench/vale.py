@@ -17,6 +17,10 @@ processes move the same frames:
   and never dropping (nmc_bench_copy_raw): the physical limit for this
   machine at this moment.
 
+--tx-bufs N: both senders send from N of their 1024 buffers only (VALE: TX
+slot j carries slot j mod N's buffer, NS_BUF_CHANGED), hot in the cache, as a
+DPDK sender's mempool cache; the default cycles through all 1024 in ring order.
+
 Every run checks its accounting: for each receiving port, frames received +
 frames the switch dropped for it == frames sent, and no frame came out of
 order.  Python only starts the processes, pins them to two CPUs and prints
@@ -59,14 +63,14 @@ CPU_FIELDS = ("tx_cpu_ns_per_pkt", "rx_cpu_ns_per_pkt", "cpu_ns_per_pkt")
 
 def _worker(argv) -> int:
     """python -m nmcompat_bench.vale --worker KIND ROLE TARGET PORTS BCAST BATCH SIZE
-    COUNT CPU (one side of one run; prints its counters as one JSON line)"""
-    kind, role, target, nports, bcast, batch, size, count, cpu = argv
+    TX_BUFS COUNT CPU (one side of one run; prints its counters as one JSON line)"""
+    kind, role, target, nports, bcast, batch, size, tx_bufs, count, cpu = argv
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     if int(cpu) >= 0:
         os.sched_setaffinity(0, {int(cpu)})
     from nmcompat_bench._ffi import ffi, lib, os_error
     res = ffi.new("struct nmc_bench_vale_result *")
-    args = (int(role), int(nports), int(bcast), int(batch), int(size), int(count), res)
+    args = (int(role), int(nports), int(bcast), int(batch), int(size), int(tx_bufs), int(count), res)
     cpu0 = process_cpu_ns()
     if kind == "vale":
         rundir, sw = target.rsplit(":", 1)
@@ -106,15 +110,16 @@ def mode_label(mode: str) -> str:
 class Runner:
     """Starts worker processes and ends them (by pid) whatever happens."""
 
-    def __init__(self, rundir: str, cpus, timeout: float) -> None:
-        self.rundir, self.cpus, self.timeout = rundir, cpus, timeout
+    def __init__(self, rundir: str, cpus, timeout: float, tx_bufs: int = 0) -> None:
+        self.rundir, self.cpus, self.timeout, self.tx_bufs = rundir, cpus, timeout, tx_bufs
         self.procs = []
         self.serial = 0
 
     def _start(self, kind, role, target, nports, bcast, batch, size, count) -> subprocess.Popen:
         cpu = self.cpus[0 if role == RECEIVER else 1] if self.cpus else -1
         argv = [sys.executable, "-m", "nmcompat_bench.vale", "--worker", kind, str(role),
-                target, str(nports), str(int(bcast)), str(batch), str(size), str(count), str(cpu)]
+                target, str(nports), str(int(bcast)), str(batch), str(size), str(self.tx_bufs),
+                str(count), str(cpu)]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=_WORKER_ENV)
         self.procs.append(proc)
@@ -206,10 +211,10 @@ def rows_plan(sizes, modes, batches):
 
 
 def measure(rundir: str, plan, count: int, repeat: int, cpus, timeout: float,
-            progress=None) -> list:
+            progress=None, tx_bufs: int = 0) -> list:
     """For each row, `repeat` raw/VALE pairs of runs, interleaved so that a change
     of vCPU placement during the run hits both kinds alike."""
-    runner = Runner(rundir, cpus, timeout)
+    runner = Runner(rundir, cpus, timeout, tx_bufs)
     rows = []
     try:
         for size, mode, batch in plan:
@@ -255,7 +260,8 @@ def format_report(report: dict) -> str:
         f"machine: Linux {m['kernel']}, {m['cpu']}, {m['nproc']} CPUs, "
         f"load {' '.join(str(x) for x in m['loadavg'])}",
         f"conditions: {c['packets']} frames per run, {c['slots']} slots x {c['buf_size']} B, "
-        f"{pin}, spin {c['spin_us']} us",
+        f"{pin}, spin {c['spin_us']} us, senders' buffers: "
+        f"{'all, in ring order' if not c['tx_bufs'] else str(c['tx_bufs']) + ' hot ones'}",
         f"best of {c['repeat']} interleaved runs each (by out); in: frames/s into the switch "
         "(sender's clock), out: deliveries/s over all receiving ports (sender's first frame to "
         "receiver's last), in millions; tx ns, rx ns: the sender's and the receiver's process "
@@ -302,6 +308,9 @@ def _parse(argv):
     ap.add_argument("--rundir", metavar="DIR", default="/dev/shm",
                     help="where to make the private run directory (tmpfs; default /dev/shm)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin the two processes")
+    ap.add_argument("--tx-bufs", type=int, default=0,
+                    help="both senders send from this many buffers only, hot (batch <= N < "
+                         f"{SLOTS}); default 0: all {SLOTS}, in ring order")
     args = ap.parse_args(argv)
     try:
         args.sizes, args.batches = _int_list(args.sizes), _int_list(args.batches)
@@ -320,6 +329,8 @@ def _parse(argv):
                  "(an Ethernet header and an 8-byte sequence number)")
     if not args.modes:
         ap.error("--modes needs at least one pattern")
+    if args.tx_bufs and not min(max(args.batches), SLOTS - 1) <= args.tx_bufs < SLOTS:
+        ap.error(f"--tx-bufs must be 0 or from the largest batch to {SLOTS - 1}")
     args.packets = args.packets or (QUICK_PACKETS if args.quick else DEFAULT_PACKETS)
     args.repeat = args.repeat or (1 if args.quick else DEFAULT_REPEAT)
     if args.packets < 1 or args.repeat < 1:
@@ -338,7 +349,8 @@ def main(argv=None) -> int:
         "conditions": {"packets": args.packets, "repeat": args.repeat, "sizes": args.sizes,
                        "batches": args.batches, "modes": args.modes, "slots": SLOTS,
                        "buf_size": BUF_SIZE, "cpus": cpus,
-                       "spin_us": int(os.environ.get("NMCOMPAT_SPIN_US", "20"))},
+                       "spin_us": int(os.environ.get("NMCOMPAT_SPIN_US", "20")),
+                       "tx_bufs": args.tx_bufs},
     }
     # generous: a stalled side gives up by itself after 30 s without progress
     timeout = 120 + args.packets / 2e4
@@ -348,7 +360,7 @@ def main(argv=None) -> int:
     try:
         started = time.monotonic()
         report["rows"] = measure(rundir, rows_plan(args.sizes, args.modes, args.batches),
-                                 args.packets, args.repeat, cpus, timeout)
+                                 args.packets, args.repeat, cpus, timeout, tx_bufs=args.tx_bufs)
         report["seconds"] = round(time.monotonic() - started, 1)
     except RuntimeError as exc:
         print(f"bench-vale: {exc}", file=sys.stderr)

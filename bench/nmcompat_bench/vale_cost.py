@@ -8,6 +8,11 @@ time per frame: other load on the machine delays the thread but hardly
 changes it, so two builds can be compared on a busy machine (alternate the
 runs, compare the minimum and the median).  It leaves out what two processes
 add (cross-core transfers, wake-ups): bench-vale measures that.
+
+--tx-bufs N sends from N of the TX ring's buffers only (slot j carries slot
+j mod N's buffer, set once with NS_BUF_CHANGED), hot in the cache as a DPDK
+sender's mempool cache keeps its mbufs; the default, 0, cycles through the
+whole ring's buffers in ring order, as a netmap sender does.
 """
 from __future__ import annotations
 
@@ -27,23 +32,23 @@ DEFAULT_SIZES = (60, 1514)
 DEFAULT_BATCHES = (64,)
 
 
-def one_run(rundir: str, sw: str, batch: int, size: int, count: int) -> dict:
+def one_run(rundir: str, sw: str, batch: int, size: int, count: int, tx_bufs: int = 0) -> dict:
     from nmcompat_bench._ffi import ffi, lib, os_error
     res = ffi.new("struct nmc_bench_vale_cost *")
-    rc = lib.nmc_bench_vale_cost(rundir.encode(), sw.encode(), batch, size, count, res)
+    rc = lib.nmc_bench_vale_cost(rundir.encode(), sw.encode(), batch, size, tx_bufs, count, res)
     if rc < 0:
         raise os_error(-rc, "run", f"VALE switch {sw} in {rundir}")
     return {f: int(getattr(res, f)) for f in ("cpu_ns", "sent", "packets", "errors", "drops")}
 
 
-def measure(rundir: str, sizes, batches, count: int, rounds: int) -> list:
+def measure(rundir: str, sizes, batches, count: int, rounds: int, tx_bufs: int = 0) -> list:
     rows, serial = [], 0
     for size in sizes:
         for batch in batches:
             runs = []
             for _ in range(rounds):
                 serial += 1
-                runs.append(one_run(rundir, f"valec{serial}", batch, size, count))
+                runs.append(one_run(rundir, f"valec{serial}", batch, size, count, tx_bufs))
             ns = [r["cpu_ns"] / r["sent"] for r in runs]
             rows.append({"size": size, "batch": batch, "runs": runs,
                          "ns_min": round(min(ns), 2), "ns_median": round(statistics.median(ns), 2),
@@ -54,7 +59,8 @@ def measure(rundir: str, sizes, batches, count: int, rounds: int) -> list:
 
 def format_report(report: dict) -> str:
     lines = [f"VALE forwarding cost in one thread ({report['conditions']['packets']} frames a run, "
-             f"{report['conditions']['rounds']} runs, CPU {report['conditions']['cpu']})",
+             f"{report['conditions']['rounds']} runs, CPU {report['conditions']['cpu']}, "
+             f"TX buffers: {report['conditions']['tx_bufs']})",
              "size | batch | ns/frame min | median | all frames in order, none dropped"]
     for r in report["rows"]:
         lines.append(f"{r['size']:4} | {r['batch']:5} | {r['ns_min']:12.1f} | {r['ns_median']:6.1f} | "
@@ -75,6 +81,9 @@ def _parse(argv):
                     help="comma-separated frame lengths (default %(default)s)")
     ap.add_argument("--batches", default=",".join(map(str, DEFAULT_BATCHES)),
                     help="comma-separated batch sizes, below the ring's 1024 slots (default %(default)s)")
+    ap.add_argument("--tx-bufs", type=int, default=0,
+                    help="send from this many TX buffers only, hot (batch <= N < 1024); "
+                         "default 0: all of the ring's, in ring order")
     ap.add_argument("--cpu", type=int, default=-1, help="pin to this CPU (default: not pinned)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-': stdout)")
     ap.add_argument("--rundir", default="/dev/shm", help="where to make the private run directory")
@@ -91,6 +100,8 @@ def _parse(argv):
         ap.error("--sizes must be 22..2048 (an Ethernet header and a sequence number, one buffer)")
     if min(args.batches) < 1 or max(args.batches) > 1023:
         ap.error("--batches must be 1..1023")
+    if args.tx_bufs and not max(args.batches) <= args.tx_bufs <= 1023:
+        ap.error("--tx-bufs must be 0 or from the largest batch to 1023")
     return args
 
 
@@ -101,10 +112,11 @@ def main(argv=None) -> int:
         os.sched_setaffinity(0, {args.cpu})
     report = {"command": "./run bench vale-cost " + " ".join(argv), "machine": machine_info(),
               "conditions": {"packets": args.packets, "rounds": args.rounds, "sizes": args.sizes,
-                             "batches": args.batches, "cpu": args.cpu if args.cpu >= 0 else "not pinned"}}
+                             "batches": args.batches, "cpu": args.cpu if args.cpu >= 0 else "not pinned",
+                             "tx_bufs": args.tx_bufs or "ring order"}}
     rundir = tempfile.mkdtemp(prefix=f"nmcompat-bench-vale-cost-{os.getpid()}-", dir=args.rundir)
     try:
-        report["rows"] = measure(rundir, args.sizes, args.batches, args.packets, args.rounds)
+        report["rows"] = measure(rundir, args.sizes, args.batches, args.packets, args.rounds, args.tx_bufs)
     except OSError as exc:
         print(f"bench-vale-cost: {exc}", file=sys.stderr)
         return 1

@@ -128,3 +128,21 @@ def test_bad_arguments():
     assert _run("--sizes", "20").returncode == 2
     assert _run("--modes", "multicast").returncode == 2
     assert _run("--modes", "bcast17").returncode == 2
+    assert _run("--batches", "64", "--tx-bufs", "32").returncode == 2     # fewer than a batch
+    assert _run("--tx-bufs", "1024").returncode == 2
+
+
+def test_hot_tx_buffers_account_for_every_frame(base_dir):
+    """--tx-bufs 64: both senders reuse 64 buffers; every frame is still accounted for,
+    in order, on VALE and on the copy ring, and the report says which buffers were used."""
+    proc = _run("--quick", "--batches", "64", "--modes", "unicast,bcast3", "--tx-bufs", "64",
+                "--json", "-", "--rundir", str(base_dir))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["conditions"]["tx_bufs"] == 64
+    assert "64 hot ones" in proc.stderr
+    for row in data["rows"]:
+        for kind in ("nmcompat", "raw"):
+            for run in row[kind]["runs"]:
+                assert run["errors"] == 0 and run["balanced"], (row["mode"], kind, run)
+                assert run["sent"] == data["conditions"]["packets"]

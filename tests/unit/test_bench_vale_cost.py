@@ -44,8 +44,21 @@ def test_quick_run_accounts_for_every_frame(base_dir):
     assert list(base_dir.iterdir()) == []       # the private run directory is gone
 
 
+def test_hot_tx_buffers_account_for_every_frame(base_dir):
+    """--tx-bufs 64: the sender reuses 64 buffers, every frame still arrives, in order."""
+    proc = run_cost(base_dir, "--quick", "--sizes", "60,1514", "--tx-bufs", "64", "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["conditions"]["tx_bufs"] == 64
+    for row in report["rows"]:
+        assert row["accounted"], row
+        assert all(run["sent"] == run["packets"] == report["conditions"]["packets"] for run in row["runs"])
+    assert list(base_dir.iterdir()) == []
+
+
 @pytest.mark.parametrize("args", [["--sizes", "21"], ["--sizes", "4096"], ["--batches", "1024"],
-                                  ["--batches", "0"], ["--sizes", "sixty"]])
+                                  ["--batches", "0"], ["--sizes", "sixty"],
+                                  ["--tx-bufs", "32"], ["--tx-bufs", "1024"]])
 def test_refuses_what_the_loop_cannot_run(base_dir, args):
     proc = run_cost(base_dir, "--quick", *args)
     assert proc.returncode == 2

@@ -12,7 +12,7 @@ from nmcompat_bench import vale  # noqa: E402
 def test_receiver_on_the_second_cpu_as_in_bench_compare(monkeypatch):
     seen = {}
 
-    def measure(rundir, plan, count, repeat, cpus, timeout):
+    def measure(rundir, plan, count, repeat, cpus, timeout, tx_bufs=0):
         seen["cpus"] = cpus
         raise RuntimeError("measured nothing")
 

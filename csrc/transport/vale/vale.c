@@ -23,6 +23,7 @@
 #include "nmc_vale.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -304,6 +305,16 @@ static uint32_t put_converted(const struct nmc_frag *f, const struct vhdr_change
     return vc->prepend + body;
 }
 
+/* A destination slot's len and flags, in one store. */
+static inline void set_len_flags(struct netmap_slot *rs, uint32_t len, uint16_t flags)
+{
+    const struct { uint16_t len, flags; } v = { (uint16_t)len, flags };
+
+    _Static_assert(offsetof(struct netmap_slot, flags) == offsetof(struct netmap_slot, len) + 2,
+                   "len and flags are adjacent");
+    memcpy(&rs->len, &v, sizeof(v));
+}
+
 /* Copy packet f (its fragments as gather read them) into the destination
  * slots from j; returns the slot after it. */
 static uint32_t put_packet(const struct nmc_frag *fr, const struct nmc_ft *f,
@@ -326,19 +337,36 @@ static uint32_t put_packet(const struct nmc_frag *fr, const struct nmc_ft *f,
             else
                 copy_frag(dst, (const uint8_t *)(uintptr_t)fr[k].src, len);
         }
-        rs->len = (uint16_t)len;
-        rs->flags = (uint16_t)(f->nfrags << 8 | (k + 1 < f->nfrags ? NS_MOREFRAG : 0));
+        set_len_flags(rs, len, (uint16_t)(f->nfrags << 8 | (k + 1 < f->nfrags ? NS_MOREFRAG : 0)));
     }
     return j;
 }
 
-/* Deliver the packets list[0..cnt) of this flush to ring `r` of port q. */
+/* The i-th packet for a destination: list[i], or packet i of the flush
+ * where one destination takes them all (list NULL). */
+static inline uint32_t nth(const uint16_t *list, uint32_t i)
+{
+    return list ? list[i] : i;
+}
+
+/* The slots packets list[0..cnt) take: their fragments. */
+static uint32_t slots_of(const struct nmc_vale_ctx *c, const uint16_t *list, uint32_t cnt)
+{
+    uint32_t want = 0;
+
+    for (uint32_t i = 0; i < cnt; i++)
+        want += c->ft[list[i]].nfrags;
+    return want;
+}
+
+/* Deliver the packets list[0..cnt) of this flush (with list NULL: packets
+ * 0..cnt), `want` slots in all, to ring `r` of port q. */
 static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhdr_change *vc,
-                    const uint16_t *list, uint32_t cnt)
+                    const uint16_t *list, uint32_t cnt, uint32_t want)
 {
     struct nmc_vale_ctx *c = nmc_vale_of(p);
     struct nmc_vdst *d = &c->dst[q];
-    uint32_t obj = d->rx_first_obj + r, want = 0, got, start, id, taken = 0, used = 0;
+    uint32_t obj = d->rx_first_obj + r, got, start, id, taken = 0, used = 0;
     int lease;
     struct nmc_kring *kr = &nmc_krings(d->reg.ctl, &d->reg.g)[obj];
     struct netmap_ring *dring = nmc_ring_obj(d->reg.mem, &d->reg.g, obj);
@@ -348,14 +376,12 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
         .buf_size = d->reg.g.buf_size, .buf_num = d->reg.g.buf_num, .nslots = d->nslots,
     };
 
-    for (uint32_t i = 0; i < cnt; i++)
-        want += c->ft[list[i]].nfrags;
     lease = nmc_lease_get(kr, dring, p->rundir, d->kgen[r], want, &who, &start, &id);
     if (lease < 0)
         d->gen = ~__atomic_load_n(&c->m.sw->ports[q].gen, __ATOMIC_RELAXED);  /* map again */
     got = lease > 0 ? (uint32_t)lease : 0;
-    while (taken < cnt && used + c->ft[list[taken]].nfrags <= got) {
-        const struct nmc_ft *f = &c->ft[list[taken++]];
+    while (taken < cnt && used + c->ft[nth(list, taken)].nfrags <= got) {
+        const struct nmc_ft *f = &c->ft[nth(list, taken++)];
         start = put_packet(&c->frag[f->frag], f, &dr, vc, start);
         used += f->nfrags;
     }
@@ -423,13 +449,46 @@ static struct vhdr_change vhdr_change_to(struct nmc_vale_ctx *c, uint32_t q)
     return (struct vhdr_change){ c->src_hdr, dst_hdr };
 }
 
-/* Pass 2: per destination, unicast to ring (src ring mod its rings) and
- * broadcast to ring 0, each in packet order. */
-static void flush(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft)
+/* The one unicast port every packet of the flush goes to, or NMC_NOPORT. */
+static uint32_t sole_destination(const struct nmc_vale_ctx *c, uint32_t nft)
+{
+    uint16_t q = c->ft[0].dst;
+
+    for (uint32_t i = 1; i < nft; i++)
+        if (c->ft[i].dst != q)
+            return NMC_NOPORT;
+    return q < NMC_SW_MAXPORTS ? q : NMC_NOPORT;
+}
+
+/* The common case, one unicast port for the whole flush with the same
+ * virtio-net header length as ours: no lists, one lease.  false if the
+ * flush is not that (nothing done). */
+static bool flush_to_one(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft, uint32_t nfrag)
 {
     struct nmc_vale_ctx *c = nmc_vale_of(p);
-    uint32_t nactive = build_lists(p, nft);
+    const struct vhdr_change same = { 0, 0 };
+    uint32_t q = sole_destination(c, nft);
+
+    if (q == NMC_NOPORT || nmc_vhdr_len(&c->m.sw->ports[q]) != c->src_hdr)
+        return false;
+    if (dst_map(p, q) < 0)
+        __atomic_fetch_add(&c->m.sw->ports[q].drops, nft, __ATOMIC_RELAXED);
+    else
+        deliver(p, q, lr->id % c->dst[q].nrx, &same, NULL, nft, nfrag);
+    return true;
+}
+
+/* Pass 2: per destination, unicast to ring (src ring mod its rings) and
+ * broadcast to ring 0, each in packet order. */
+static void flush(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft, uint32_t nfrag)
+{
+    struct nmc_vale_ctx *c = nmc_vale_of(p);
     uint16_t sel[NMC_BDG_BATCH_MAX];
+    uint32_t nactive;
+
+    if (nft == 0 || flush_to_one(p, lr, nft, nfrag))
+        return;
+    nactive = build_lists(p, nft);
 
     for (uint32_t a = 0; a < nactive; a++) {
         uint32_t q = c->active[a];
@@ -444,7 +503,7 @@ static void flush(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft)
         vc = vhdr_change_to(c, q);
         r = lr->id % d->nrx;
         if (r == 0) {
-            deliver(p, q, 0, &vc, d->list, d->nlist);
+            deliver(p, q, 0, &vc, d->list, d->nlist, slots_of(c, d->list, d->nlist));
         } else {
             for (uint32_t i = 0; i < d->nlist; i++) {
                 if (c->ft[d->list[i]].dst == NMC_BCAST)
@@ -452,8 +511,8 @@ static void flush(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft)
                 else
                     d->list[n0++] = d->list[i];
             }
-            deliver(p, q, r, &vc, d->list, n0);
-            deliver(p, q, 0, &vc, sel, n1);
+            deliver(p, q, r, &vc, d->list, n0, slots_of(c, d->list, n0));
+            deliver(p, q, 0, &vc, sel, n1, slots_of(c, sel, n1));
         }
         d->nlist = 0;
     }
@@ -505,7 +564,7 @@ int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
             nft++;
         }
         npkts += nft;
-        flush(p, lr, nft);
+        flush(p, lr, nft, nfrag);
         /* done with this batch: a holder killed later will not resend it */
         nmc_store_rel(&kr->hwcur, j);
         if (corrupt)
