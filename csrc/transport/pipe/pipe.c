@@ -17,7 +17,6 @@
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 
 static int pipe_find(struct nmc_region *r, const char *parent, const char *id)
 {
@@ -275,7 +274,7 @@ static int pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     kr->hwtail = kr->rtail = tail;
     rx->tail = tail;
     if (!p->no_timestamp || (rx->flags & NR_TIMESTAMP))
-        gettimeofday(&rx->ts, NULL);
+        nmc_clock_stamp(&lr->clock, &rx->ts);
     return 0;
 }
 
