@@ -223,6 +223,7 @@ struct nmc_lring {
     bool tx_in_drop;                /* NIC TX: inside a chain being dropped */
     bool host;                      /* NIC: a host ring, synced through the port's tap (host.c) */
     struct nmc_usclock clock;       /* RX: ring->ts, used by the thread inside the ring */
+    uint32_t entries;               /* ring_own.c: a count of entries, for the owner word */
 };
 
 struct nmc_xsk;
