@@ -224,7 +224,7 @@ struct nmc_lring {
     bool host;                      /* NIC: a host ring, synced through the port's tap (host.c) */
     struct nmc_usclock clock;       /* RX: ring->ts, used by the thread inside the ring */
     uint32_t entries;               /* ring_own.c: a count of entries, for the owner word */
-};
+} nmc_aligned;                      /* written by every sync: no line shared with another port's */
 
 struct nmc_xsk;
 struct nmc_psock;
