@@ -3,18 +3,19 @@
  * than a gettimeofday() per rxsync.
  *
  * Each bound ring keeps an anchor: the TSC and CLOCK_REALTIME read
- * together, and the nanoseconds per TSC cycle measured between two
- * anchors at least NMC_CLOCK_CAL_NS apart.  A stamp within
- * NMC_CLOCK_WINDOW_NS of TSC after the anchor is the anchor's time plus
- * the cycles since, scaled; anything else (no calibration yet, a TSC
- * before the anchor or past the window: another CPU's TSC, a suspended
- * VM) reads the clock again and anchors there.  So a stamp is never
- * further than one window from the system's wall clock, whatever the TSC
- * does; with the kernel's own clocksource on the TSC (the only case this
- * is used in) it is the system's time to within about a microsecond (the
- * TSC and the clock are read within NMC_CLOCK_READ_MAX cycles of each
- * other, and the rate is measured again at every anchor).  A step of the wall clock shows at the next anchor, within
- * one window (1 ms).
+ * together (within NMC_CLOCK_READ_MAX cycles), and the nanoseconds per TSC
+ * cycle measured against CLOCK_MONOTONIC_RAW between two anchors at least
+ * NMC_CLOCK_CAL_NS apart.  A stamp within NMC_CLOCK_WINDOW_NS (1 ms) of
+ * TSC after the anchor is the anchor's time plus the cycles since, scaled;
+ * anything else (no rate yet, a TSC behind the anchor or past the window:
+ * another CPU's TSC, a suspended VM) reads the clock again and anchors
+ * there.  The TSC is used only where the kernel keeps its own time on it
+ * (its clocksource is "tsc": constant rate, in step across CPUs, as the
+ * vDSO assumes); elsewhere every stamp reads the clock.  A stamp is then
+ * the wall clock to within about a microsecond (the read window, the
+ * wall clock's slewing against the raw rate over 1 ms), never more than
+ * one window ahead of it, and a step of the wall clock shows at the next
+ * anchor, within 1 ms.
  *
  * The state is the ring's (struct nmc_lring, process-local), used only by
  * the thread inside the ring: no lock, no shared line; a forked child
@@ -78,53 +79,59 @@ static void to_timeval(int64_t ns, struct timeval *tv)
     tv->tv_usec = (ns % 1000000000ll) / 1000;
 }
 
-/* The wall clock now, and the TSC read with it (0 when the pair is not
- * tight enough to anchor on, or the TSC is not trusted). */
-static int64_t read_pair(uint64_t *tsc)
+/* The wall clock now; with a trusted TSC also the TSC and CLOCK_MONOTONIC_RAW
+ * read with it (*tsc 0 when the three reads are not tight enough to anchor on). */
+static int64_t read_clocks(uint64_t *tsc, int64_t *raw)
 {
-    struct timespec ts;
+    struct timespec ts, rs;
     uint64_t a, b;
 
+    *tsc = 0;
     if (!tsc_trusted()) {
         clock_gettime(CLOCK_REALTIME, &ts);
-        *tsc = 0;
         return ts_ns(&ts);
     }
     a = tsc_now();
     clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC_RAW, &rs);
     b = tsc_now();
-    *tsc = b > a && b - a < NMC_CLOCK_READ_MAX ? a + (b - a) / 2 : 0;
+    if (b > a && b - a < NMC_CLOCK_READ_MAX) {
+        *tsc = a + (b - a) / 2;
+        *raw = ts_ns(&rs);
+    }
     return ts_ns(&ts);
 }
 
-/* Anchor at (tsc, ns); calibrate against the anchor before it when they
- * are far enough apart. */
-static void anchor(struct nmc_usclock *c, uint64_t tsc, int64_t ns)
+/* Anchor at (tsc, ns).  The rate comes from CLOCK_MONOTONIC_RAW, which is
+ * never stepped or slewed: a step of the wall clock cannot make the window
+ * longer than its 1 ms, and it shows at the next anchor.  It is measured
+ * again against the anchor before when they are far enough apart. */
+static void anchor(struct nmc_usclock *c, uint64_t tsc, int64_t ns, int64_t raw)
 {
-    int64_t dns = ns - c->cal_ns;
+    int64_t draw = raw - c->cal_raw;
 
-    if (c->cal_tsc && tsc > c->cal_tsc && dns >= NMC_CLOCK_CAL_NS && dns <= NMC_CLOCK_CAL_MAX_NS) {
-        uint64_t mult = (uint64_t)(((unsigned __int128)dns << 32) / (tsc - c->cal_tsc));
+    if (c->cal_tsc && tsc > c->cal_tsc && draw >= NMC_CLOCK_CAL_NS && draw <= NMC_CLOCK_CAL_MAX_NS) {
+        uint64_t mult = (uint64_t)(((unsigned __int128)draw << 32) / (tsc - c->cal_tsc));
         if (mult) {
             c->mult = mult;
             c->win = (uint64_t)(((unsigned __int128)NMC_CLOCK_WINDOW_NS << 32) / mult);
         }
     }
-    if (c->mult || !c->cal_tsc || tsc <= c->cal_tsc || dns > NMC_CLOCK_CAL_MAX_NS) {
-        c->cal_tsc = tsc;               /* the next calibration starts here */
-        c->cal_ns = ns;
+    if (c->mult || !c->cal_tsc || tsc <= c->cal_tsc || draw < 0 || draw > NMC_CLOCK_CAL_MAX_NS) {
+        c->cal_tsc = tsc;               /* the next measurement starts here */
+        c->cal_raw = raw;
     }
     c->tsc0 = tsc;
     c->ns0 = ns;
 }
 
-void nmc_clock_slow(struct nmc_usclock *c, struct timeval *tv)
+static void clock_slow(struct nmc_usclock *c, struct timeval *tv)
 {
     uint64_t tsc;
-    int64_t ns = read_pair(&tsc);
+    int64_t raw = 0, ns = read_clocks(&tsc, &raw);
 
     if (tsc)                            /* else: exact now, anchor at a later stamp */
-        anchor(c, tsc, ns);
+        anchor(c, tsc, ns, raw);
     to_timeval(ns, tv);
 }
 
@@ -137,5 +144,5 @@ void nmc_clock_stamp(struct nmc_usclock *c, struct timeval *tv)
             return;
         }
     }
-    nmc_clock_slow(c, tv);
+    clock_slow(c, tv);
 }

@@ -200,10 +200,11 @@ struct nmc_kring {
 } nmc_aligned;
 
 /* The wall clock of ring->ts (clock.c): an anchor (TSC, CLOCK_REALTIME ns)
- * and ns per TSC cycle << 32 (0: not calibrated), good for win cycles. */
+ * and ns per TSC cycle << 32 (0: not calibrated), good for win cycles;
+ * the rate is measured from (cal_tsc, cal_raw: CLOCK_MONOTONIC_RAW ns). */
 struct nmc_usclock {
     uint64_t tsc0, win, mult, cal_tsc;
-    int64_t ns0, cal_ns;
+    int64_t ns0, cal_raw;
 };
 void nmc_clock_stamp(struct nmc_usclock *c, struct timeval *tv);
 
