@@ -201,6 +201,15 @@ struct nmc_kring {
     } leases[NMC_MAX_LEASES];
 } nmc_aligned;
 
+/* The wall clock of ring->ts (clock.c): an anchor (TSC, CLOCK_REALTIME ns)
+ * and ns per TSC cycle << 32 (0: not calibrated), good for win cycles;
+ * the rate is measured from (cal_tsc, cal_raw: CLOCK_MONOTONIC_RAW ns). */
+struct nmc_usclock {
+    uint64_t tsc0, win, mult, cal_tsc;
+    int64_t ns0, cal_raw;
+};
+void nmc_clock_stamp(struct nmc_usclock *c, struct timeval *tv);
+
 /* Process-local view of one bound ring. */
 struct nmc_lring {
     struct netmap_ring *ring, *peer_ring;
@@ -216,7 +225,9 @@ struct nmc_lring {
     uint64_t tx_dropped;            /* NIC TX: slots that could not be sent */
     bool tx_in_drop;                /* NIC TX: inside a chain being dropped */
     bool host;                      /* NIC: a host ring, synced through the port's tap (host.c) */
-};
+    struct nmc_usclock clock;       /* RX: ring->ts, used by the thread inside the ring */
+    uint32_t entries;               /* ring_own.c: a count of entries, for the owner word */
+} nmc_aligned;                      /* written by every sync: no line shared with another port's */
 
 struct nmc_xsk;
 struct nmc_psock;

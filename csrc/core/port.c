@@ -189,6 +189,17 @@ static void setup_lrings(struct nmc_port *p)
     }
 }
 
+/* Bound rings on cache lines of their own: a sync writes its ring's
+ * (entry count, clock), and another thread may sync another port. */
+static struct nmc_lring *lrings_alloc(uint32_t n)
+{
+    struct nmc_lring *lr = aligned_alloc(NMC_CACHELINE, n * sizeof(*lr));
+
+    if (lr)
+        memset(lr, 0, n * sizeof(*lr));
+    return lr;
+}
+
 int nmc_port_fill(struct nmc_port *p, struct nmc_region *r, uint32_t h, uint32_t port,
                   const struct nmc_pipe_req *req, const char *rundir)
 {
@@ -212,8 +223,8 @@ int nmc_port_fill(struct nmc_port *p, struct nmc_region *r, uint32_t h, uint32_t
         p->ops->port_name(req, p->name, sizeof(p->name));
     else
         snprintf(p->name, sizeof(p->name), "%s", req->parent);
-    p->tx = calloc(p->ntx + 1, sizeof(*p->tx));
-    p->rx = calloc(p->nrx + 1, sizeof(*p->rx));
+    p->tx = lrings_alloc(p->ntx + 1);
+    p->rx = lrings_alloc(p->nrx + 1);
     if (!p->tx || !p->rx)
         return -ENOMEM;
     setup_lrings(p);

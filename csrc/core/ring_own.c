@@ -5,7 +5,7 @@
  * it for the reaper.
  *
  * The owner word (kr->busy) is pid << 32 | entry << 9 | holder + 1: the
- * process inside, a count of the entering thread's entries (so that a
+ * process inside, a count of the entries through this bound ring (so that a
  * compare-and-swap taking over a dead process's entry cannot hit a later
  * one that happens to look the same), and the holder (the open port) it
  * entered through.  0 is free.
@@ -40,7 +40,6 @@
 
 /* This process: its pid and start time, reset in a forked child. */
 static struct { int32_t pid; uint64_t start; } g_self;
-static __thread uint32_t t_entries;     /* per thread: no line shared between threads */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 /* Start time of process pid (clock ticks after boot), 0 if it is gone or
@@ -90,9 +89,15 @@ static int32_t self_pid(void)
 static uint32_t owner_holder(uint64_t w) { return (uint32_t)(w & HOLDER_MASK); }
 static int32_t owner_pid(uint64_t w) { return (int32_t)(w >> 32); }
 
-static uint64_t new_entry(const struct nmc_port *p)
+/* The count is the bound ring's (no thread-local lookup on the sync
+ * path).  Two threads entering at once may both take the same count: only
+ * one of them gets in, and the count only tells a dead process's entry
+ * apart from a later one of the same pid. */
+static uint64_t new_entry(const struct nmc_port *p, struct nmc_lring *lr)
 {
-    uint32_t e = ++t_entries & ENTRY_MASK;
+    uint32_t e = (__atomic_load_n(&lr->entries, __ATOMIC_RELAXED) + 1) & ENTRY_MASK;
+
+    __atomic_store_n(&lr->entries, e, __ATOMIC_RELAXED);
 
     return (uint64_t)(uint32_t)self_pid() << 32 | (uint64_t)e << HOLDER_BITS | (p->hidx + 1);
 }
@@ -146,7 +151,7 @@ static uint64_t take_from_dead(struct nmc_port *p, struct nmc_lring *lr, int dir
  * live owner is inside (skip the ring). */
 uint64_t nmc_ring_enter(struct nmc_port *p, struct nmc_lring *lr, int dir)
 {
-    uint64_t me = new_entry(p), idle = 0;
+    uint64_t me = new_entry(p, lr), idle = 0;
 
     if (__atomic_compare_exchange_n(&lr->kr->busy, &idle, me, false,
                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {

@@ -198,11 +198,10 @@ void nmc_wake_interrupt(struct nmc_port *p)
     wake_send(p, p->bell, p->mem_id, p->hidx, &b, 1);
 }
 
-/* Called after publishing into kr, a ring of region mem_id whose holder
- * table is at `holders` (release store + this full fence). */
-void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *holders, uint16_t mem_id)
+/* Ring the bell of every holder whose bit is set in kr's sleepers. */
+static void __attribute__((noinline)) wake_set_sleepers(struct nmc_port *p, struct nmc_kring *kr,
+                                                        uint8_t *holders, uint16_t mem_id)
 {
-    nmc_fence();
     for (uint32_t w = 0; w < NMC_SLEEP_WORDS; w++) {
         uint64_t bits;
         if (!__atomic_load_n(&kr->sleepers[w], __ATOMIC_RELAXED))
@@ -215,6 +214,21 @@ void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *hol
                 ring_bell(p, (struct nmc_holder *)holders, mem_id, h);
         }
     }
+}
+
+/* Called after publishing into kr, a ring of region mem_id whose holder
+ * table is at `holders` (release store + this full fence).  The usual
+ * case, nobody asleep, is one test of the sleeper words ORed together. */
+void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *holders, uint16_t mem_id)
+{
+    uint64_t any = 0;
+
+    nmc_fence();
+#pragma GCC unroll 8
+    for (uint32_t w = 0; w < NMC_SLEEP_WORDS; w++)
+        any |= __atomic_load_n(&kr->sleepers[w], __ATOMIC_RELAXED);
+    if (any)
+        wake_set_sleepers(p, kr, holders, mem_id);
 }
 
 void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr)

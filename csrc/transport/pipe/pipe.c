@@ -17,7 +17,6 @@
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 
 static int pipe_find(struct nmc_region *r, const char *parent, const char *id)
 {
@@ -168,56 +167,84 @@ static inline struct netmap_slot *peer_slot(struct netmap_slot *s, ptrdiff_t pee
     return (struct netmap_slot *)((uint8_t *)s + peer_ofs);
 }
 
+/* What a txsync copied: bytes, packets, and the slots up to the end of
+ * the last complete packet (0: none ended). */
+struct tx_tally {
+    uint32_t nbytes, npkts, pkt_end;
+    bool bad;
+};
+
+/* Copy cnt contiguous user slots (no wrap inside) to the peer ring, each
+ * checked first; stops at a bad one.  Returns the slots copied. */
+static inline uint32_t tx_copy_run(struct netmap_slot *ts, uint32_t cnt, ptrdiff_t peer_ofs,
+                                   uint32_t nbufs, uint32_t buf_size, struct tx_tally *t)
+{
+    uint32_t i, nbytes = 0, npkts = 0, pkt_end = 0;
+
+    for (i = 0; i < cnt; i++) {
+        union slot_head h = { .w = slot_word(&ts[i], 0) };
+        uint16_t len = h.f.len, flags = h.f.flags;
+        if (h.f.idx - 2 >= nbufs || len > buf_size) {       /* idx < 2 wraps */
+            t->bad = true;
+            break;
+        }
+        copy_slot(peer_slot(&ts[i], peer_ofs), h.w, slot_word(&ts[i], 1));
+        if (flags & NS_BUF_CHANGED)
+            ts[i].flags = flags & ~NS_BUF_CHANGED;
+        nbytes += len;
+        if (!(flags & NS_MOREFRAG)) {
+            pkt_end = i + 1;
+            npkts++;
+        }
+    }
+    t->nbytes += nbytes;
+    t->npkts += npkts;
+    t->pkt_end = pkt_end;
+    return i;
+}
+
 static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
 {
     struct netmap_ring *tx = lr->ring, *rx = lr->peer_ring;
     struct nmc_kring *kr = lr->kr, *pk = lr->peer_kr;
-    uint32_t n = lr->n, head, end, j, pub = 0, npkts = 0, nbytes = 0;
+    uint32_t n = lr->n, head, j, pub = 0, buf_size = p->g.buf_size;
     uint32_t nbufs = p->g.buf_num > 2 ? p->g.buf_num - 2 : 0;    /* valid: [2, buf_num) */
     ptrdiff_t peer_ofs = (uint8_t *)rx - (uint8_t *)tx;
-    bool bad = false;
+    struct tx_tally t = { 0 };
 
     if (nmc_txsync_prologue(lr, &head) < 0) {
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
-    end = head;                         /* a register: head's address was taken */
     j = kr->hwcur;
-    for (struct netmap_slot *ts = &tx->slot[j]; j != end; ) {
-        union slot_head h = { .w = slot_word(ts, 0) };
-        uint16_t len = h.f.len, flags = h.f.flags;
-        if (h.f.idx - 2 >= nbufs || len > p->g.buf_size) {     /* idx < 2 wraps */
-            bad = true;
-            break;
-        }
-        copy_slot(peer_slot(ts, peer_ofs), h.w, slot_word(ts, 1));
-        if (flags & NS_BUF_CHANGED)
-            ts->flags = flags & ~NS_BUF_CHANGED;
-        nbytes += len;
-        ts++;
-        if (++j == n) {
-            j = 0;
-            ts = tx->slot;
-        }
-        if (!(flags & NS_MOREFRAG)) {
-            pub = j;
-            npkts++;
+    if (j != head) {                    /* [j, head) as at most two runs, the first up to the end */
+        bool wraps = head < j;
+        uint32_t start = j, done;
+        done = tx_copy_run(&tx->slot[start], wraps ? n - start : head - start, peer_ofs, nbufs,
+                           buf_size, &t);
+        if (t.pkt_end)
+            pub = start + t.pkt_end == n ? 0 : start + t.pkt_end;
+        j = start + done == n ? 0 : start + done;
+        if (wraps && !t.bad && head) {
+            j = tx_copy_run(tx->slot, head, peer_ofs, nbufs, buf_size, &t);
+            if (t.pkt_end)
+                pub = t.pkt_end;
         }
     }
     kr->hwcur = j;
-    if (npkts) {                        /* a packet boundary was crossed */
+    if (t.npkts) {                      /* a packet boundary was crossed */
         nmc_store_rel(&pk->pipe_tail, pub);
         nmc_wake_sleepers(p, pk);
     }
-    kr->pkts += npkts;
-    kr->bytes += nbytes;
+    kr->pkts += t.npkts;
+    kr->bytes += t.nbytes;
     kr->syncs++;
     kr->hwtail = nmc_load_acq(&kr->pipe_tail);
     if (kr->hwtail >= n)
         kr->hwtail = nmc_prev(kr->hwcur, n);
     kr->rtail = kr->hwtail;
     tx->tail = kr->hwtail;
-    if (bad) {
+    if (t.bad) {
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
@@ -275,7 +302,7 @@ static int pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     kr->hwtail = kr->rtail = tail;
     rx->tail = tail;
     if (!p->no_timestamp || (rx->flags & NR_TIMESTAMP))
-        gettimeofday(&rx->ts, NULL);
+        nmc_clock_stamp(&lr->clock, &rx->ts);
     return 0;
 }
 

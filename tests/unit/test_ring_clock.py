@@ -1,0 +1,48 @@
+"""ring->ts, netmap's microtime() of an rxsync (csrc/core/clock.c): the TSC
+scaled against CLOCK_REALTIME, anchored again every millisecond.  Every
+stamp lies between the wall clock read before and after the rxsync, to
+within a few microseconds, across many anchors, and moves with the clock
+between anchors (it is not the anchor's time)."""
+from __future__ import annotations
+
+import time
+
+import nmcompat
+
+SLACK = 20e-6          # truncation to µs, a float's ulp, the scaled TSC (about 1 µs)
+
+
+def test_rxsync_stamps_follow_the_wall_clock(rundir):
+    with nmcompat.open("netmap:c{1") as m, nmcompat.open("netmap:c}1") as s:
+        ring = s.rx_rings[0]
+        stamps, late = [], []
+        end = time.monotonic() + 0.05  # about 50 anchors
+        while time.monotonic() < end:
+            before = time.time()
+            s.rxsync()
+            ts = ring.ts
+            after = time.time()
+            stamps.append(ts)
+            if not before - SLACK <= ts <= after + SLACK:
+                late.append((before, ts, after))
+        assert not late, f"{len(late)} of {len(stamps)} stamps off the wall clock, first {late[:3]}"
+        assert len(set(stamps)) > len(stamps) // 4, "stamps do not move between anchors"
+        m.inject(b"x")
+        m.txsync()
+        before = time.time()
+        s.rxsync()
+        assert before - SLACK <= ring.ts <= time.time() + SLACK
+
+
+def test_stamps_after_an_idle_gap_are_exact(rundir):
+    with nmcompat.open("netmap:c{2"), nmcompat.open("netmap:c}2") as s:
+        ring = s.rx_rings[0]
+        for _ in range(5):
+            for _ in range(200):
+                s.rxsync()
+            gap = time.monotonic() + 0.003          # past the anchor's window
+            while time.monotonic() < gap:
+                pass
+            before = time.time()
+            s.rxsync()
+            assert before - SLACK <= ring.ts <= time.time() + SLACK
