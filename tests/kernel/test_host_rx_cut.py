@@ -12,6 +12,7 @@ import time
 import pytest
 
 import nic_support
+import nmcompat
 from host_support import A_IP, B_IP, host_rings
 from nmcompat._ffi import ffi, lib
 from nmcompat._ring import NS_MOREFRAG
@@ -54,7 +55,7 @@ def _two_big_frames(backend):
     subprocess.run(["ip", "addr", "add", f"{A_IP}/24", "dev", "va"], check=True)
     subprocess.run(["ip", "neigh", "replace", B_IP, "lladdr", "02:00:00:00:00:0b", "dev", "va"],
                    check=True)
-    port = nic_support.nmcompat.open(f"netmap:va^@conf:slots={SLOTS}", backend=backend)
+    port = nmcompat.open(f"netmap:va^@conf:slots={SLOTS}", backend=backend)
     try:
         _, rx = host_rings(port)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

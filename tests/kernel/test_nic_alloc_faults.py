@@ -4,8 +4,7 @@ NIC backends, for the whole interface and with host rings.  Before, a port
 whose socket array could not be allocated kept its wait list (p->kfd)."""
 from __future__ import annotations
 
-import ctypes
-import errno
+import json
 import os
 import subprocess
 import sys
@@ -56,7 +55,6 @@ def test_a_failed_allocation_leaks_nothing(netns, calloc_fault, backend, name):
                         str(calloc_fault), name, backend], capture_output=True, text=True,
                        timeout=300, env=env)
     assert r.returncode == 0, r.stderr
-    import json
     out = json.loads(r.stdout.splitlines()[-1])
     assert out["tried"] >= 3, out
     assert out["leaks"] == {}, out
