@@ -236,8 +236,8 @@ void nmc_monitor_before(struct nmc_port *p, struct nmc_lring *lr, int dir)
     uint32_t epoch = __atomic_load_n(&lr->kr->mon_epoch, __ATOMIC_ACQUIRE);
 
     if (dir == 1) {
-        if (user_head(lr, lr->kr->hwtail, &head))
-            fill_all(p, lr, from, head, NR_MONITOR_RX | NR_ZCOPY_MON, 0);
+        if (user_head(lr, lr->kr->hwtail, &head))       /* what the sync takes back */
+            fill_all(p, lr, from, nmc_rx_whole_head(p, lr, head), NR_MONITOR_RX | NR_ZCOPY_MON, 0);
         return;
     }
     if (!user_head(lr, lr->kr->rtail, &head))

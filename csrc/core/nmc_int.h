@@ -402,6 +402,12 @@ static inline uint32_t nmc_dist(uint32_t from, uint32_t to, uint32_t n)
 { return to >= from ? to - from : to + n - from; }
 int nmc_txsync_prologue(struct nmc_lring *lr, uint32_t *head);
 int nmc_rxsync_prologue(struct nmc_lring *lr, uint32_t *head);
+/* Transparent mode (NR_FORWARD on a NIC port's RX ring): the end of the
+ * last whole frame in the released slots [hwcur, head); a chain released
+ * only in part stays with the user's side until its last slot is released
+ * (it is never forwarded, taken back or handed to monitors in pieces).
+ * Otherwise head. */
+uint32_t nmc_rx_whole_head(const struct nmc_port *p, const struct nmc_lring *lr, uint32_t head);
 void nmc_ring_reinit(struct nmc_lring *lr, const struct nmc_geom *g);
 int nmc_ring_refill(struct nmc_port *p, struct nmc_lring *lr, int dir, uint32_t first,
                     uint32_t count);

@@ -401,7 +401,7 @@ void nmc_ifregion_name(char *out, size_t len)
 int nmc_name_mem_id(const char *rundir, const char *name)
 {
     char dir[256], own[32];
-    struct nmc_region r;
+    struct nmc_region r = { .ask_all = false };     /* reaping reads it */
     int err;
 
     if (!name || !*name)

@@ -78,6 +78,18 @@ int nmc_rxsync_prologue(struct nmc_lring *lr, uint32_t *head)
     return prologue(lr, lr->kr->hwtail, head);
 }
 
+uint32_t nmc_rx_whole_head(const struct nmc_port *p, const struct nmc_lring *lr, uint32_t head)
+{
+    uint32_t end = lr->kr->hwcur;
+
+    if (!(p->xsk || p->pkts) || !(lr->ring->flags & NR_FORWARD))
+        return head;
+    for (uint32_t j = end; j != head && j < lr->n; j = nmc_next(j, lr->n))
+        if (!(lr->ring->slot[j].flags & NS_MOREFRAG))
+            end = nmc_next(j, lr->n);
+    return end;
+}
+
 /* netmap_ring_reinit(): repair slots whose buffer index or length is out of
  * range, and put head/cur/tail back where the kernel side knows them to be.
  * (netmap keeps a misordered but in-range head; we always reset, so the

@@ -474,7 +474,7 @@ int nmc_rundir_gc(const char *rundir, struct nmc_gc_report *out);
 #define NMC_STATUS_PORTS   128     /* NMC_MAX_PORTS */
 #define NMC_STATUS_HOLDERS 256     /* NMC_MAX_HOLDERS */
 struct nmc_port_status {
-    char name[64];          /* "x" (a pipe's parent), "vale0:a", "eth0" */
+    char name[64];          /* "x" (a pipe's parent), "vale0:a", "eth0"; a monitor: "x}1/r" */
     char pipe_id[64];       /* a pipe's id ("1"): its ends are x{1 and x}1; else "" */
     char kind[16];          /* "pipe", "vale", "afxdp", "afpacket", "null", or "?" */
     char sw[16];            /* VALE: the switch it is attached to ("vale0"), or "" */

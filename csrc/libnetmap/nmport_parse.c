@@ -9,6 +9,8 @@
  */
 #include "lnm_parse.h"
 
+#include <nmcompat.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -41,10 +43,33 @@ static void apply_conf(struct nmreq_register *reg, const struct nmc_portspec *s)
         reg->nr_rx_slots = s->conf_rx_slots;
 }
 
+/* @share names a port some process has open (the new port joins its
+ * region): ENXIO otherwise, with nmcompat.open()'s message, where the
+ * PORT_INFO_GET below would make the port and a region of its own. */
+static int share_held(struct nmport_d *d, const char *port)
+{
+    struct nmc_portspec spec;
+    struct nmc_portspec_error perr;
+    struct nmc_portname pn;
+
+    if (nmc_portspec_parse(port, NMC_PORTSPEC_NMPORT, &spec, &perr) < 0 ||
+        nmc_portname_split(spec.nr_name, &pn) < 0)
+        return 0;                       /* nmreq_get_mem_id says what is wrong with it */
+    if (nmc_name_mem_id(NULL, pn.parent) != -ENXIO)
+        return 0;
+    nmctx_ferror(d->ctx, "@share=%s: no open port holds the region of %s (open %s first)", port,
+                 pn.parent, port);
+    return lnm_fail(ENXIO);
+}
+
 static int apply_share(struct nmport_d *d, const char *port)
 {
     const char *scan = port;
-    int32_t mem_id = nmreq_get_mem_id(&scan, d->ctx);
+    int32_t mem_id;
+
+    if (share_held(d, port) < 0)
+        return -1;
+    mem_id = nmreq_get_mem_id(&scan, d->ctx);
 
     if (mem_id < 0)
         return -1;

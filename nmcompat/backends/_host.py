@@ -51,6 +51,11 @@ _IFF_TAP, _IFF_NO_PI = 0x0002, 0x1000
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _SIOCGIFMTU, _SIOCSIFMTU = 0x8913, 0x8914, 0x8921, 0x8922
 _IFF_UP, _IFF_NOARP = 0x1, 0x80
 _SIOCGIFHWADDR, _SIOCSIFHWADDR = 0x8927, 0x8924
+# a tap's largest MTU (65535 less its Ethernet header); an interface's may
+# be larger (a veth's is 65535): the tap then takes less, and the stack's
+# longer frames still reach it (a redirect checks no MTU) and are cut at
+# 64 KiB by the host RX ring, counted (docs/DESIGN.md §12)
+_TAP_MAX_MTU = 65535 - 14
 
 
 def _object() -> BPFObject:
@@ -66,7 +71,8 @@ def _ifreq_int(sock: socket.socket, name: str, get: int, put: int, fn) -> None:
 
 
 def _make_tap(ifname: str, undo: ExitStack) -> tuple:
-    """(fd, name, ifindex) of a new quiet tap with ifname's MTU, up."""
+    """(fd, name, ifindex) of a new quiet tap with ifname's MTU (at most a
+    tap's), up."""
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
     undo.callback(os.close, fd)
     req = struct.pack("16sH", b"nmh%d", _IFF_TAP | _IFF_NO_PI).ljust(40, b"\0")
@@ -79,7 +85,7 @@ def _make_tap(ifname: str, undo: ExitStack) -> tuple:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         mtu = struct.unpack_from("i", fcntl.ioctl(
             s.fileno(), _SIOCGIFMTU, struct.pack("16si", ifname.encode(), 0).ljust(40, b"\0")), 16)[0]
-        _ifreq_int(s, name, _SIOCGIFMTU, _SIOCSIFMTU, lambda _: mtu)
+        _ifreq_int(s, name, _SIOCGIFMTU, _SIOCSIFMTU, lambda _: min(mtu, _TAP_MAX_MTU))
         # the interface's MAC: a frame the tap takes in gets the packet type
         # (host, broadcast, other host) it would have on the interface, which
         # act_mirred's redirect keeps

@@ -47,6 +47,10 @@ class NicBackend(Backend):
             raise os_error(errno.ENXIO, "open", spec.text,
                            f"no interface '{spec.name}' in this network namespace") from None
         nq = queue_count(spec.name)
+        if nq > MAX_QUEUES:
+            raise os_error(errno.EINVAL, "open", spec.text, f"{spec.name} has {nq} queues: nmcompat "
+                           f"serves interfaces of at most {MAX_QUEUES} (its NIC rings and the stack "
+                           "cut-off's queue map are sized for that); fewer channels (ethtool -L) work")
         if spec.mode == NR_REG_ONE_NIC and spec.ringid >= nq:
             raise os_error(errno.EINVAL, "open", spec.text, f"{spec.name} has {nq} queue(s)")
         return ifindex, nq
@@ -85,6 +89,10 @@ class NicBackend(Backend):
         binds_tx = bool(cls.hw_queues(spec, nq)) and not (getattr(spec, "flags", 0) & NR_RX_RINGS_ONLY)
         return binds_tx and spec.mode not in HOST_MODES and not config.stack_tx(options.get("stack_tx"))
 
+
+#: The most queues of an interface a NIC port serves (= NMC_NIC_MAXQ,
+#: csrc/transport/nic/nmc_nic.h; the cut map of bpf/host_divert.bpf.c).
+MAX_QUEUES = 256
 
 #: The ring modes that bind host rings (netmap.md §1.10).
 HOST_MODES = (NR_REG_SW, NR_REG_NIC_SW, NR_REG_ONE_SW)

@@ -10,7 +10,7 @@ import errno
 from nmcompat import _space
 from nmcompat._ffi import check, ffi, lib, os_error
 from nmcompat._portspec import (NR_MONITOR_RX, NR_MONITOR_TX, NR_REG_ALL_NIC, NR_REG_ONE_NIC,
-                                NR_ZCOPY_MON)
+                                NR_RX_RINGS_ONLY, NR_TX_RINGS_ONLY, NR_ZCOPY_MON)
 from nmcompat.backends import _memopts
 from nmcompat.backends._base import COMMON, Backend, Opened
 from nmcompat.backends._request import request
@@ -32,6 +32,17 @@ def _check_monitor_open(rc: int, spec, options: dict) -> None:
         check(rc, "open", spec.text, f"a ring of {spec.name} has as many monitors as it takes "
               "(8: copy monitors, and one for its chain of zero-copy ones)")
     check(rc, "open", spec.text, _space.detail(-rc, options), rundir=options.get("rundir"))
+
+
+def _refuse_blind_monitor(spec) -> None:
+    """EINVAL for a monitor that would watch nothing (as the engine refuses it)."""
+    if spec.flags & NR_TX_RINGS_ONLY:
+        raise os_error(errno.EINVAL, "open", spec.text, "a monitor with /T binds none of its RX "
+                       "rings, the only ones a monitor fills: it would watch nothing (drop /T)")
+    if spec.flags & NR_RX_RINGS_ONLY and not spec.flags & (NR_MONITOR_RX | NR_ZCOPY_MON):
+        raise os_error(errno.EINVAL, "open", spec.text, "a /t monitor with /R would watch nothing "
+                       "(netmap binds the monitored port's rings with the same flags, /R: no TX "
+                       "ring); drop /R")
 
 
 def _check_open(rc: int, spec, options: dict, einval: str = "") -> None:
@@ -59,6 +70,7 @@ class _EngineBackend(Backend):
             raise os_error(errno.EINVAL, "open", spec.text, "this port has no host rings: "
                            "open it whole or by one ring pair ('^' and '*' do not apply)")
         if spec.flags & _MONITOR_FLAGS:
+            _refuse_blind_monitor(spec)
             _memopts.refuse(spec, "a monitor (it lives in the region of the port it watches)")
         req = request(spec, parent, options, keep, pipe_id=pipe_id, role=role)
         req.mem_id = _memopts.share_mem_id(spec, options.get("rundir"))

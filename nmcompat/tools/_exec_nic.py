@@ -231,7 +231,10 @@ def parse_request(data: bytes) -> Tuple[str, str, int, Tuple[int, int, int], Dic
     lines = data.decode("utf-8", "replace").split("\n")
     if not lines or lines[0] not in VERBS:
         raise Refusal(errno.EINVAL, "couldn't serve a NIC request: not an open or info request")
-    fields = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
+    odd = [line for line in lines[1:] if "=" not in line]
+    if odd:
+        raise Refusal(errno.EINVAL, f"couldn't serve a NIC request: lines that are no key=value {odd}")
+    fields = dict(line.split("=", 1) for line in lines[1:])
     try:
         name, mode, ringid = fields.pop("name"), int(fields.pop("mode")), int(fields.pop("ringid"))
         host_rings, flags = int(fields.pop("host_rings", "0")), int(fields.pop("flags", "0"))
@@ -269,10 +272,14 @@ def _complete(conn: socket.socket, g: Grant, name: str) -> None:
     """After the hand-over: once the program says its port is bound, its
     AF_XDP sockets go in the XSKMAP; "ok"."""
     words = conn.recv(4096).decode("ascii", "replace").split()
-    if words[:1] == ["failed"]:
+    if not words:
+        raise Refusal(errno.EPROTO, f"couldn't complete netmap:{name}: the program closed the "
+                      "connection without saying whether its port uses the sockets")
+    if words[0] == "failed":
         raise _failed(g, name, words[1:])
-    if words[:1] != ["bound"]:
-        return                              # the program could not use them: nothing to keep
+    if words[0] != "bound":
+        raise Refusal(errno.EPROTO, f"couldn't complete netmap:{name}: the program answered "
+                      f"{' '.join(words)!r}, not 'bound' or 'failed ERRNO'")
     if g.backend == "afxdp":
         try:
             g.wire(_used(words[1:], len(g.socks)))
@@ -286,7 +293,10 @@ def _failed(g: Grant, name: str, words: List[str]) -> Refusal:
     """The program's engine could not open the port on the sockets granted
     ("failed 16": the kernel refused a bind): the reason, as a Python open
     of that backend words it."""
-    err = int(words[0]) if words[:1] and words[0].isdigit() else errno.EIO
+    if len(words) != 1 or not words[0].isdigit() or int(words[0]) == 0:
+        return Refusal(errno.EPROTO, f"couldn't read the program's failure: "
+                       f"{' '.join(['failed', *words])!r} (expected 'failed ERRNO')")
+    err = int(words[0])
     hint = ""
     if err == errno.EBUSY and g.backend == "afxdp":
         from nmcompat.backends.afxdp._open import _HINTS

@@ -210,6 +210,8 @@ static void test_share(const char *prefix)
     s = nmport_prepare(pname(4, "netmap:%1$s}1@share=netmap:%1$s{1", prefix));
     CHECK(s != NULL && s->reg.nr_mem_id == a->reg.nr_mem_id, "@share takes the mem_id");
     nmport_close(s);
+    CHECK_FAILS(nmport_prepare(pname(5, "netmap:%1$s}2@share=vale%1$s:nobody", prefix)) == NULL,
+                ENXIO, "no open port holds the region of vale");      /* as nmcompat.open() */
     nmport_close(a);
     CHECK(b->mem->refcount == 1 && b->nifp->ni_rx_rings >= 1, "the other end keeps the mapping");
     nmport_close(b);

@@ -232,7 +232,7 @@ static void test_switch(const char *prefix)
     CHECK(d && d->reg.nr_mem_id == a->reg.nr_mem_id && d->mem == a->mem, "@share");
     nmport_close(d);
     CHECK_FAILS(nmport_prepare(pname(2, "netmap:%s}1@share=netmap:nmcnosuch0", prefix)) == NULL, ENXIO,
-                "cannot get info for 'netmap:nmcnosuch0'");
+                "no open port holds the region of nmcnosuch0");
     snprintf(name_buf[3], sizeof(name_buf[3]), "netmap:%s}1@%u@share=netmap:%s{1", prefix,
              a->reg.nr_mem_id + 1u, prefix);
     CHECK_FAILS(nmport_prepare(name_buf[3]) == NULL, EINVAL, "cannot set mem_id");

@@ -279,6 +279,18 @@ static int mon_resolve(const char *rundir, const struct nmc_pipe_req *req, struc
     return mon_create(r, req, (uint32_t)t, port);
 }
 
+/* A monitor that would watch nothing, refused (EINVAL, netmap's errno for
+ * a bad binding): with NR_TX_RINGS_ONLY it binds none of its RX rings, the
+ * only ones a monitor fills; netmap binds the monitored rings with the
+ * same flags, so TX monitoring with NR_RX_RINGS_ONLY sees nothing. */
+static bool watches_nothing(const struct nmc_pipe_req *req)
+{
+    uint32_t f = watched(req->flags);
+
+    return (req->flags & NR_TX_RINGS_ONLY) ||
+           ((req->flags & NR_RX_RINGS_ONLY) && !(f & NR_MONITOR_RX));
+}
+
 static int mon_validate(const struct nmc_pipe_req *req)
 {
     if (!req || !req->parent || !*req->parent || req->role > NMC_PIPE_SLAVE)
@@ -287,7 +299,7 @@ static int mon_validate(const struct nmc_pipe_req *req)
         return -ENAMETOOLONG;
     if (req->extmem)
         return -EOPNOTSUPP;             /* a monitor lives in the region of the port it watches */
-    return watched(req->flags) ? 0 : -EINVAL;
+    return watched(req->flags) && !watches_nothing(req) ? 0 : -EINVAL;
 }
 
 static void mon_name(const struct nmc_pipe_req *req, char *out, size_t len)

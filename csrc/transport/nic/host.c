@@ -41,7 +41,7 @@ struct nmc_host_tap {
     uint32_t nholds;
     uint32_t pend_len;          /* a frame read that did not fit the ring yet */
     uint64_t rx_truncated, fwd_up, fwd_down;
-    uint8_t frame[HOST_FRAME_MAX];
+    uint8_t frame[HOST_FRAME_MAX + 1];  /* one more: a longer frame read shows it was cut */
 };
 
 static bool nmc_nic_has_tap(const struct nmc_port *p)
@@ -330,6 +330,27 @@ static int host_txsync(struct nmc_port *p, struct nmc_lring *lr)
     return 0;
 }
 
+/* The next frame of the tap into h->frame (pend_len), cut to what a chain
+ * of the ring holds: 64 KiB (the tap copies no more than asked, or says
+ * the frame was longer) and NETMAP_MAX_FRAGS buffers; a cut frame is
+ * counted here, once, however many rxsyncs it then waits for room.  false:
+ * nothing to read. */
+static bool read_frame(struct nmc_host_tap *h, uint32_t bs)
+{
+    ssize_t got = read(h->fd, h->frame, sizeof(h->frame));
+    uint32_t len;
+
+    if (got <= 0)
+        return false;                   /* EAGAIN: nothing more */
+    len = got > (ssize_t)HOST_FRAME_MAX ? HOST_FRAME_MAX : (uint32_t)got;
+    if (len > NETMAP_MAX_FRAGS * bs)
+        len = NETMAP_MAX_FRAGS * bs;
+    if (len < (uint64_t)got)
+        h->rx_truncated++;
+    h->pend_len = len;
+    return true;
+}
+
 /* The pending frame into free slots from j (room of them); the slot after
  * it, or j when it does not fit. */
 static uint32_t put_pending(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t *room)
@@ -338,11 +359,6 @@ static uint32_t put_pending(struct nmc_port *p, struct nmc_lring *lr, uint32_t j
     uint32_t bs = p->g.buf_size, len = h->pend_len, pos = 0;
     uint32_t nfr = len ? (len + bs - 1) / bs : 1;
 
-    if (nfr > NETMAP_MAX_FRAGS) {
-        h->rx_truncated++;
-        nfr = NETMAP_MAX_FRAGS;
-        len = nfr * bs;
-    }
     if (nfr > *room)
         return j;
     do {
@@ -372,12 +388,8 @@ static int host_rxsync(struct nmc_port *p, struct nmc_lring *lr)
     j = lr->kr->hwtail;
     room = nmc_dist(j, nmc_prev(head, n), n);
     for (;;) {
-        if (h->pend_len == 0) {
-            ssize_t got = read(h->fd, h->frame, sizeof(h->frame));
-            if (got <= 0)
-                break;                  /* EAGAIN: nothing more */
-            h->pend_len = (uint32_t)got;
-        }
+        if (h->pend_len == 0 && !read_frame(h, p->g.buf_size))
+            break;
         uint32_t len = h->pend_len, next = put_pending(p, lr, j, &room);
         if (next == j && h->pend_len)
             break;                      /* no room: it waits for the next rxsync */

@@ -437,6 +437,7 @@ int nmc_nic_rx_release(struct nmc_port *p, struct nmc_lring *lr, uint32_t *head,
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
+    *head = nmc_rx_whole_head(p, lr, *head);
     pass(p, lr, *head);
     for (uint32_t j = kr->hwcur; j != *head; j = nmc_next(j, lr->n))
         lr->ring->slot[j].flags &= ~NS_BUF_CHANGED;

@@ -130,8 +130,10 @@ void nmc_nic_forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head)
 /* nic_state.c: the two ends of an rxsync of a ring the engine copies into
  * (AF_PACKET, host rings).  rx_release: the prologue (-EINVAL, the ring
  * reinitialised, on a bad head; -EOWNERDEAD for a port inherited across
- * fork()), then the slots released [hwcur, *head) passed on by transparent
- * mode (`pass`), their NS_BUF_CHANGED cleared, hwcur = *head.  rx_publish:
+ * fork()), *head put back before a chain released only in part when
+ * transparent mode is on (nmc_rx_whole_head), then the slots released
+ * [hwcur, *head) passed on by transparent mode (`pass`), their
+ * NS_BUF_CHANGED cleared, hwcur = *head.  rx_publish:
  * tail = j, the counters, the timestamp. */
 int nmc_nic_rx_release(struct nmc_port *p, struct nmc_lring *lr, uint32_t *head,
                        void (*pass)(struct nmc_port *p, struct nmc_lring *lr, uint32_t head));

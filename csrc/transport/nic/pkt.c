@@ -485,8 +485,13 @@ static int pkt_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
     (void)r;
     p->pkts = calloc(nq + 1, sizeof(*p->pkts));
     p->kfd = calloc(2 * nq + 2, sizeof(*p->kfd));   /* and the tap of the host rings */
-    if (!p->pkts || !p->kfd)
+    if (!p->pkts || !p->kfd) {           /* detach needs p->pkts: undo both here */
+        free(p->pkts);
+        free(p->kfd);
+        p->pkts = NULL;
+        p->kfd = NULL;
         return -ENOMEM;
+    }
     if ((err = nmc_nic_join(p)) < 0)
         return err;
     nmc_nic_lock();

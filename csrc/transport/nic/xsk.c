@@ -312,6 +312,7 @@ int nmc_xsk_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
+    head = nmc_rx_whole_head(p, lr, head);
     nmc_nic_forward_up(p, lr, head);                     /* transparent mode */
     for (j = kr->hwcur; j != head; j = nmc_next(j, n)) {  /* fewer than NMC_MAXSLOTS */
         uint32_t idx = ring->slot[j].buf_idx;           /* released: back to FILL */

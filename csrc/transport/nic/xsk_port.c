@@ -225,8 +225,13 @@ static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
 
     p->xsk = calloc(nq + 1, sizeof(*p->xsk));
     p->kfd = calloc(nq + 2, sizeof(*p->kfd));       /* and the tap of the host rings */
-    if (!p->xsk || !p->kfd)
+    if (!p->xsk || !p->kfd) {           /* detach needs p->xsk: undo both here */
+        free(p->xsk);
+        free(p->kfd);
+        p->xsk = NULL;
+        p->kfd = NULL;
         return -ENOMEM;
+    }
     if ((err = claim_umem(r)) < 0 || (err = nmc_nic_join(p)) < 0 ||
         (err = join_share(p, r, &sh)) < 0)
         return err;

@@ -1,0 +1,81 @@
+"""Host RX frames longer than a chain of the ring takes (64 KiB: the tap's
+read) are cut and counted in nmc_host_info().rx_truncated, once per frame
+however many rxsyncs the frame then waits for room (docs/DESIGN.md §12).
+va's MTU is 65535, so va's stack sends a 65549-byte frame: a UDP datagram
+of 65507 bytes to a neighbour entered by hand (no ARP first)."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+import pytest
+
+import nic_support
+import nmcompat
+from host_support import A_IP, B_IP, host_rings
+from nmcompat._ffi import ffi, lib
+from nmcompat._ring import NS_MOREFRAG
+
+BIG = 65507                         # the largest UDP payload: an IP packet of 65535 bytes
+SLOTS = 64                          # a 64 KiB frame takes 32 of them
+
+
+def _rx_truncated(port) -> int:
+    info = ffi.new("struct nmc_host_info *")
+    assert lib.nmc_host_info(port._h, info) == 0
+    return info.rx_truncated
+
+
+def _chains(ring) -> list:
+    """The byte lengths of the big frames in [head, tail), not released."""
+    out, h, length = [], ring.head, 0
+    while h != ring.tail:
+        length += int(ring.slots[h]["len"])
+        if not ring.slots["flags"][h] & NS_MOREFRAG:
+            if length > 1500:                       # not the stack's own small frames
+                out.append(length)
+            length = 0
+        h = ring.next(h)
+    return out
+
+
+def _wait_frames(port, ring, n: int) -> list:
+    deadline = time.monotonic() + 10
+    while len(_chains(ring)) < n and time.monotonic() < deadline:
+        port.rxsync()
+        time.sleep(0.01)            # polling the ring, bounded by the deadline
+    return _chains(ring)
+
+
+def _two_big_frames(backend):
+    nic_support.quiet()
+    for dev in ("va", "vb"):
+        subprocess.run(["ip", "link", "set", "dev", dev, "mtu", "65535"], check=True)
+    subprocess.run(["ip", "addr", "add", f"{A_IP}/24", "dev", "va"], check=True)
+    subprocess.run(["ip", "neigh", "replace", B_IP, "lladdr", "02:00:00:00:00:0b", "dev", "va"],
+                   check=True)
+    port = nmcompat.open(f"netmap:va^@conf:slots={SLOTS}", backend=backend)
+    try:
+        _, rx = host_rings(port)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(bytes(BIG), (B_IP, 9))
+            first = _wait_frames(port, rx, 1)
+            s.sendto(bytes(BIG), (B_IP, 9))
+            for _ in range(5):      # no room for the second: it waits, read once
+                port.rxsync()
+            waiting = (_chains(rx), _rx_truncated(port))
+            rx.head = rx.cur = rx.tail
+            port.rxsync()
+            second = _wait_frames(port, rx, 1)
+        return first, waiting, second, _rx_truncated(port)
+    finally:
+        port.close()
+
+
+@pytest.mark.parametrize("backend", ["afpacket", "afxdp"])
+def test_a_frame_longer_than_64k_is_cut_and_counted_once(netns, backend):
+    first, waiting, second, truncated = netns.run(_two_big_frames, backend)
+    assert first == [65536], first
+    assert waiting == ([65536], 2), waiting         # the second read, cut, waiting for room
+    assert second == [65536] and truncated == 2, (second, truncated)
