@@ -76,6 +76,10 @@ struct nmc_transport_ops {
     int (*adopt_req)(const struct nmc_port_rec *rec, struct nmc_pipe_req *req);
     /* Add transport counters to st.  NULL: none. */
     void (*stats)(const struct nmc_port *p, struct nmc_port_stats *st);
+    /* Describe rec for `nmcompat status` where the common fields (parent
+     * name, pipe id, end 0's rings) say it wrongly; lock held.  NULL: they
+     * say it. */
+    void (*status)(const struct nmc_port_rec *rec, struct nmc_port_status *out);
     /* The descriptor users poll.  NULL: the port's wakeup socket. */
     int (*poll_fd)(struct nmc_port *p);
     /* Block until the kernel has something for `events` (ports whose

@@ -4,29 +4,10 @@
  * under its region lock without changing anything.
  */
 #include "nmc_transport.h"
-#include "nmc_kinds.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-/* A monitor as it was opened, with its ni_name: "x}1/r", "vale0:a/zrt"
- * (its record has the rings of one end, that of the port it watches). */
-static void monitor_status(const struct nmc_port_rec *rec, struct nmc_port_status *out)
-{
-    uint32_t e = rec->mon_end ? 1 : 0, f = rec->mon_flags;
-    char parent[NMC_NAMELEN], id[NMC_NAMELEN], text[2 * NMC_NAMELEN + 8];
-
-    nmc_copy_name(parent, sizeof(parent), rec->parent);
-    nmc_copy_name(id, sizeof(id), rec->pipe_id);
-    snprintf(text, sizeof(text), "%s%s%s/%s%s%s", parent, id[0] ? (e ? "}" : "{") : "", id,
-             f & NR_ZCOPY_MON ? "z" : "", f & NR_MONITOR_RX ? "r" : "", f & NR_MONITOR_TX ? "t" : "");
-    nmc_copy_name(out->name, sizeof(out->name), text);
-    out->tx_rings = rec->nrings[e][0];
-    out->rx_rings = rec->nrings[e][1];
-    out->tx_slots = rec->nslots[e][0];
-    out->rx_slots = rec->nslots[e][1];
-}
 
 static void port_status(struct nmc_region *r, uint32_t i, struct nmc_port_status *out)
 {
@@ -35,7 +16,7 @@ static void port_status(struct nmc_region *r, uint32_t i, struct nmc_port_status
 
     memset(out, 0, sizeof(*out));
     nmc_copy_name(out->name, sizeof(out->name), rec->parent);
-    if (rec->nends == 2 && rec->kind != NMC_KIND_MONITOR)
+    if (rec->nends == 2)
         nmc_copy_name(out->pipe_id, sizeof(out->pipe_id), rec->pipe_id);
     snprintf(out->kind, sizeof(out->kind), "%s", ops && ops->name ? ops->name : "?");
     nmc_copy_name(out->sw, sizeof(out->sw), rec->sw);      /* set by VALE ports only */
@@ -46,8 +27,8 @@ static void port_status(struct nmc_region *r, uint32_t i, struct nmc_port_status
     out->rx_rings = rec->nrings[0][1];
     out->tx_slots = rec->nslots[0][0];
     out->rx_slots = rec->nslots[0][1];
-    if (rec->kind == NMC_KIND_MONITOR)
-        monitor_status(rec, out);
+    if (ops && ops->status)
+        ops->status(rec, out);
 }
 
 static void holder_status(struct nmc_region *r, uint32_t h, struct nmc_holder_status *out)

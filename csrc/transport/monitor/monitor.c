@@ -367,6 +367,25 @@ static void mon_destroy(struct nmc_region *r, const char *rundir, struct nmc_por
     }
 }
 
+/* A monitor as it was opened, with its ni_name: "x}1/r", "vale0:a/zrt"
+ * (its record has the rings of one end, that of the port it watches). */
+static void mon_status(const struct nmc_port_rec *rec, struct nmc_port_status *out)
+{
+    uint32_t e = rec->mon_end ? 1 : 0, f = rec->mon_flags;
+    char parent[NMC_NAMELEN], id[NMC_NAMELEN], text[2 * NMC_NAMELEN + 8];
+
+    nmc_copy_name(parent, sizeof(parent), rec->parent);
+    nmc_copy_name(id, sizeof(id), rec->pipe_id);
+    snprintf(text, sizeof(text), "%s%s%s/%s%s%s", parent, id[0] ? (e ? "}" : "{") : "", id,
+             f & NR_ZCOPY_MON ? "z" : "", f & NR_MONITOR_RX ? "r" : "", f & NR_MONITOR_TX ? "t" : "");
+    nmc_copy_name(out->name, sizeof(out->name), text);
+    memset(out->pipe_id, 0, sizeof(out->pipe_id));      /* the name says the end */
+    out->tx_rings = rec->nrings[e][0];
+    out->rx_rings = rec->nrings[e][1];
+    out->tx_slots = rec->nslots[e][0];
+    out->rx_slots = rec->nslots[e][1];
+}
+
 static const struct nmc_transport_ops monitor_ops = {
     .name = "monitor",
     .kind = NMC_KIND_MONITOR,
@@ -376,6 +395,7 @@ static const struct nmc_transport_ops monitor_ops = {
     .txsync_one = mon_txsync_one,
     .rxsync_one = mon_rxsync_one,
     .destroy = mon_destroy,
+    .status = mon_status,
     .monitors = true,
 };
 NMC_TRANSPORT(monitor_ops)
