@@ -23,7 +23,7 @@ extern "C" {
  * this push and its pop is exported, nothing else. */
 #pragma GCC visibility push(default)
 
-#define NMC_ABI_VERSION 6
+#define NMC_ABI_VERSION 7
 
 /* Pipe roles (netmap: "x{1" is the master, "x}1" the slave). */
 #define NMC_PIPE_MASTER 0
@@ -200,12 +200,14 @@ int nmc_pkt_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 int nmc_pkt_info(struct nmc_port *port, uint32_t k, struct nmc_pkt_info *info);
 
 /* The host stack's side of a NIC port (either kind): its tap (-1 when it
- * has none), frames of the host RX ring cut (longer than 64 buffers), and
+ * has none), frames of the host RX ring cut (longer than 64 buffers),
+ * frames of the host RX ring dropped (more slots than the ring has), and
  * transparent mode's frames forwarded up to the stack and down onto the
  * NIC TX rings.  -EINVAL for a port that is no NIC port. */
 struct nmc_host_info {
     int tap_fd;
     uint64_t rx_truncated, fwd_up, fwd_down;
+    uint64_t rx_dropped;
 };
 int nmc_host_info(struct nmc_port *port, struct nmc_host_info *info);
 

@@ -10,7 +10,7 @@ import errno
 from nmcompat import _space
 from nmcompat._ffi import check, ffi, lib, os_error
 from nmcompat._portspec import (NR_MONITOR_RX, NR_MONITOR_TX, NR_REG_ALL_NIC, NR_REG_ONE_NIC,
-                                NR_RX_RINGS_ONLY, NR_TX_RINGS_ONLY, NR_ZCOPY_MON)
+                                NR_TX_RINGS_ONLY, NR_ZCOPY_MON)
 from nmcompat.backends import _memopts
 from nmcompat.backends._base import COMMON, Backend, Opened
 from nmcompat.backends._request import request
@@ -39,10 +39,6 @@ def _refuse_blind_monitor(spec) -> None:
     if spec.flags & NR_TX_RINGS_ONLY:
         raise os_error(errno.EINVAL, "open", spec.text, "a monitor with /T binds none of its RX "
                        "rings, the only ones a monitor fills: it would watch nothing (drop /T)")
-    if spec.flags & NR_RX_RINGS_ONLY and not spec.flags & (NR_MONITOR_RX | NR_ZCOPY_MON):
-        raise os_error(errno.EINVAL, "open", spec.text, "a /t monitor with /R would watch nothing "
-                       "(netmap binds the monitored port's rings with the same flags, /R: no TX "
-                       "ring); drop /R")
 
 
 def _check_open(rc: int, spec, options: dict, einval: str = "") -> None:

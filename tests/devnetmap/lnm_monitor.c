@@ -5,7 +5,8 @@
  *
  *   - a monitor of a port nobody has open: EINVAL;
  *   - "P/t" gets a byte-exact copy of what P's TX ring sends, each slot
- *     with NS_TXMON; "P/r" of what P's RX ring receives, without it; two
+ *     with NS_TXMON, and so does "P/tR" (/R binds the monitor's RX rings,
+ *     not the watched ones); "P/r" of what P's RX ring receives, without it; two
  *     "/r" monitors of one port both get everything;
  *   - the monitored port still receives every frame;
  *   - a monitor waiting in poll() is woken by the monitored port's sync.
@@ -106,6 +107,7 @@ static void on_pipe(const char *prefix)
 {
     struct nmport_d *m = must_open("netmap:%sp{1", prefix), *s = must_open("netmap:%sp}1", prefix);
     struct nmport_d *mt = must_open("netmap:%sp{1/t", prefix), *sr = must_open("netmap:%sp}1/r", prefix);
+    struct nmport_d *mtr = must_open("netmap:%sp{1/tR", prefix);
     struct nm_desc *legacy;
 
     snprintf(name, sizeof(name), "netmap:%sp}1/r", prefix);
@@ -114,10 +116,12 @@ static void on_pipe(const char *prefix)
     send_frames(m);
     expect_frames(s->fd, s->nifp, false, "pipe slave");
     expect_frames(mt->fd, mt->nifp, true, "pipe master/t");
+    expect_frames(mtr->fd, mtr->nifp, true, "pipe master/tR");
     expect_frames(sr->fd, sr->nifp, false, "pipe slave/r");
     expect_frames(legacy->fd, legacy->nifp, false, "pipe slave/r (nm_open)");
     nm_close(legacy);
     nmport_close(sr);
+    nmport_close(mtr);
     nmport_close(mt);
     nmport_close(s);
     nmport_close(m);

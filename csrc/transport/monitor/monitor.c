@@ -281,14 +281,13 @@ static int mon_resolve(const char *rundir, const struct nmc_pipe_req *req, struc
 
 /* A monitor that would watch nothing, refused (EINVAL, netmap's errno for
  * a bad binding): with NR_TX_RINGS_ONLY it binds none of its RX rings, the
- * only ones a monitor fills; netmap binds the monitored rings with the
- * same flags, so TX monitoring with NR_RX_RINGS_ONLY sees nothing. */
+ * only ones a monitor fills (netmap links a monitored ring to a monitor RX
+ * ring the monitor binds).  NR_RX_RINGS_ONLY binds all of them: the
+ * directions watched are the monitor flags', as in netmap, where the
+ * rings-only flags choose the monitor's own rings, not the watched ones. */
 static bool watches_nothing(const struct nmc_pipe_req *req)
 {
-    uint32_t f = watched(req->flags);
-
-    return (req->flags & NR_TX_RINGS_ONLY) ||
-           ((req->flags & NR_RX_RINGS_ONLY) && !(f & NR_MONITOR_RX));
+    return req->flags & NR_TX_RINGS_ONLY;
 }
 
 static int mon_validate(const struct nmc_pipe_req *req)

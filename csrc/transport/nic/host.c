@@ -40,7 +40,7 @@ struct nmc_host_tap {
     int holds[HOST_HOLDS];      /* the request's nic_host_holds, duplicated */
     uint32_t nholds;
     uint32_t pend_len;          /* a frame read that did not fit the ring yet */
-    uint64_t rx_truncated, fwd_up, fwd_down;
+    uint64_t rx_truncated, rx_dropped, fwd_up, fwd_down;
     uint8_t frame[HOST_FRAME_MAX + 1];  /* one more: a longer frame read shows it was cut */
 };
 
@@ -115,6 +115,7 @@ int nmc_host_info(struct nmc_port *p, struct nmc_host_info *info)
     info->tap_fd = p->nic_host ? p->nic_host->fd : -1;
     if (p->nic_host) {
         info->rx_truncated = p->nic_host->rx_truncated;
+        info->rx_dropped = p->nic_host->rx_dropped;
         info->fwd_up = p->nic_host->fwd_up;
         info->fwd_down = p->nic_host->fwd_down;
     }
@@ -351,6 +352,15 @@ static bool read_frame(struct nmc_host_tap *h, uint32_t bs)
     return true;
 }
 
+/* Can a frame of len bytes ever fit ring lr: a chain of at most n - 1
+ * slots (one always stays empty), 1 slot for an empty frame. */
+static bool ring_holds(const struct nmc_lring *lr, uint32_t len, uint32_t bs)
+{
+    uint32_t nfr = len ? (len + bs - 1) / bs : 1;
+
+    return nfr < lr->n;
+}
+
 /* The pending frame into free slots from j (room of them); the slot after
  * it, or j when it does not fit. */
 static uint32_t put_pending(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t *room)
@@ -390,6 +400,11 @@ static int host_rxsync(struct nmc_port *p, struct nmc_lring *lr)
     for (;;) {
         if (h->pend_len == 0 && !read_frame(h, p->g.buf_size))
             break;
+        if (!ring_holds(lr, h->pend_len, p->g.buf_size)) {
+            h->rx_dropped++;            /* it would wait forever: netmap drops it too */
+            h->pend_len = 0;
+            continue;
+        }
         uint32_t len = h->pend_len, next = put_pending(p, lr, j, &room);
         if (next == j && h->pend_len)
             break;                      /* no room: it waits for the next rxsync */
