@@ -8,6 +8,7 @@
 #include "nmc_xsk.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -366,6 +367,8 @@ static int xsk_adopt_req(const struct nmc_port_rec *rec, struct nmc_pipe_req *re
         return -ENXIO;
     req->tx_rings = req->rx_rings = rec->nrings[0][0];
     req->nic_tap_fd = -1;
+    req->nic_hold_fd = -1;              /* the link: nmc_xsk_keep() once adopted */
+    nmc_nic_refusal_clear();
     return 0;
 }
 
@@ -386,6 +389,20 @@ static const struct nmc_transport_ops xsk_ops = {
     .adapter_host_rings = true,
 };
 NMC_TRANSPORT(xsk_ops)
+
+int nmc_xsk_keep(struct nmc_port *port, int fd)
+{
+    int dup;
+
+    if (!port || port->ops != &xsk_ops || fd < 0)
+        return -EINVAL;
+    if (port->nic_hold > 0)
+        return -EBUSY;
+    if ((dup = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        return -errno;
+    port->nic_hold = dup + 1;
+    return 0;
+}
 
 int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out)
 {

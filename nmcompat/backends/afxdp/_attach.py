@@ -193,6 +193,29 @@ def attach_program(ifindex: int, mode: str):
         return att
 
 
+def hold_link(ifindex: int) -> int:
+    """A new descriptor of the link of nmcompat's program on ifindex, for a
+    port that uses the program without opening it (a descriptor adopted
+    under nmcompat exec): it keeps the program, and its XSKMAP, attached
+    while open.  EOWNERDEAD when no nmcompat program is attached."""
+    deadline = time.monotonic() + LINK_WAIT_S
+    while True:
+        try:
+            att = _join(ifindex, "auto")
+            break
+        except LinkUnseen as unseen:
+            if time.monotonic() >= deadline:
+                raise unseen.error from None
+        time.sleep(0.001)               # as _join_or_attach
+    if att is None:
+        raise os_error(errno.EOWNERDEAD, "hold the XDP program of", f"interface {ifindex}",
+                       "nmcompat's program is no longer attached (its last port closed)")
+    try:
+        return os.dup(att.link_fd)
+    finally:
+        att.close()
+
+
 def release_program(att) -> None:
     with _lock:
         att.refs -= 1
