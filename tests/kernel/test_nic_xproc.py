@@ -294,3 +294,19 @@ def test_other_queue_of_the_record_in_another_process(netns, procs):
     assert acc_a == "", acc_a
     assert len(bufs_b) == len(bufs_c) == len(bufs_a), "the record's buffers, as each process lists them"
     assert free == base, f"{base - free} buffers not given back"
+
+
+# -- the record's process limit -----------------------------------------------------------
+
+def test_a_record_full_of_processes_refuses_the_next_with_the_limit(netns, procs):
+    """A record's share memory lists NMC_NIC_MAX_PROCS (16) processes: the
+    17th opener of the queue gets EBUSY saying so, not the generic reason."""
+    from nmcompat._ffi import lib
+    limit = lib.NMC_NIC_MAX_PROCS
+    openers = [_opener(procs, netns, "netmap:va/T", "skb") for _ in range(limit + 1)]
+    assert all(line.startswith("ready afxdp") for _, line in openers[:limit]), [line for _, line in openers]
+    last = openers[limit][1]
+    assert last.startswith(f"error {errno.EBUSY} "), last
+    assert f"shared by {limit} processes already" in last, last
+    for child, _ in openers[:limit]:
+        _report(child)
