@@ -44,6 +44,21 @@ static int umem_peer(struct nmc_port *p, struct nmc_nic_share *sh, const struct 
     return err < 0 ? err : fd;
 }
 
+/* Did this thread's last open lose a race of first opens: the first
+ * socket of a new record (no queue of it has one yet) found the queue
+ * bound (EBUSY), most likely by another process's first open of the
+ * interface, whose record it can join now (nmc_xsk_open). */
+static __thread bool lost_first_bind;
+
+/* Has no queue of the record a socket yet (a record this open made)? */
+static bool record_unbound(const struct nmc_nic_share *sh)
+{
+    for (uint32_t k = 0; sh->shm && k < sh->nq; k++)
+        if (sh->shm->q[k].sock_ino)
+            return false;
+    return true;
+}
+
 /* A new socket for queue q on the region's UMEM (own or shared), with its
  * rings, bound. */
 static int make_xsk(struct nmc_port *p, struct nmc_nic_share *sh, const struct nmc_pipe_req *req,
@@ -62,6 +77,7 @@ static int make_xsk(struct nmc_port *p, struct nmc_nic_share *sh, const struct n
         err = nmc_xsk_bind(x, shared, req->xdp_bind, !req->no_sg);
     if (tmp >= 0)
         close(tmp);
+    lost_first_bind |= err == -EBUSY && req->nic_nsocks == 0 && record_unbound(sh);
     if (err < 0)
         return err;
     if (shared >= 0) {                  /* the owner's bind flags apply */
@@ -404,8 +420,19 @@ int nmc_xsk_keep(struct nmc_port *port, int fd)
     return 0;
 }
 
+/* An open that lost a race of first opens in two processes (each made
+ * its own record; the other's bind came first) opens again, once: it then
+ * finds the winner's record and joins it, as a later open would. */
 int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out)
 {
+    int err;
+
     nmc_nic_refusal_clear();
-    return nmc_open_with(req, out, &xsk_ops);
+    lost_first_bind = false;
+    err = nmc_open_with(req, out, &xsk_ops);
+    if (err == -EBUSY && lost_first_bind && !nmc_nic_refusal(NULL)) {
+        lost_first_bind = false;
+        err = nmc_open_with(req, out, &xsk_ops);
+    }
+    return err;
 }

@@ -16,8 +16,10 @@ _HINTS = {
                  "and this open cannot join its port (a program under nmcompat exec uses its "
                  "control plane's sockets and joins no other process's; ports with host rings or "
                  "another ring count have sockets of their own), a port holds its rings with "
-                 "NR_EXCLUSIVE (/x) or this open asks for NR_EXCLUSIVE beside it, or a closed "
-                 "socket is still being released (retry)",
+                 "NR_EXCLUSIVE (/x) or this open asks for NR_EXCLUSIVE beside it, a closed "
+                 "socket is still being released (retry), or another process's first open of "
+                 "{ifname} bound the queue while this one was making its own port and the open "
+                 "again that joins it was refused too (retry: an open then joins that port)",
     errno.EINVAL: "queue {q} does not exist on {ifname}, or the ring geometry was refused",
     errno.EOPNOTSUPP: "zero-copy is not supported by {ifname} (use zerocopy=None or False)",
     errno.EPERM: "AF_XDP needs root (CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF)",
