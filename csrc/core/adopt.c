@@ -82,6 +82,21 @@ static int holder_of(struct nmc_region *r, int fd)
     return -EBADF;
 }
 
+static __thread struct nmc_adopt_info last_found;
+
+void nmc_port_adopt_info(struct nmc_adopt_info *ai)
+{
+    *ai = last_found;
+}
+
+/* Note what rec is, for nmc_port_adopt_info(). */
+static void note_found(const struct nmc_port_rec *rec, const struct nmc_transport_ops *ops)
+{
+    snprintf(last_found.kind, sizeof(last_found.kind), "%s", ops ? ops->name : "");
+    snprintf(last_found.parent, sizeof(last_found.parent), "%s", rec->parent);
+    last_found.host_rings = rec->nhost[0] + rec->nhost[1];
+}
+
 static int adopt_locked(struct nmc_region *r, int h, const char *rundir, struct nmc_port *p)
 {
     struct nmc_holder *hd = &nmc_holders(r)[h];
@@ -96,6 +111,7 @@ static int adopt_locked(struct nmc_region *r, int h, const char *rundir, struct 
         return -EBADF;
     if (!(p->ops = nmc_transport_of(rec->kind)))
         return -EPROTO;
+    note_found(rec, p->ops);
     if (p->ops->inherited && !p->ops->adopt_req)
         return -EOPNOTSUPP;             /* their transport state is the opener's */
     if (p->ops->adopt_req && hd->pid == getpid())
@@ -116,6 +132,7 @@ int nmc_port_adopt(int devfd, struct nmc_port **out)
     uint16_t mem_id;
     int h, err;
 
+    memset(&last_found, 0, sizeof(last_found));
     if (!out)
         return -EINVAL;
     if ((err = region_of(devfd, rundir, sizeof(rundir), &mem_id)) < 0 ||

@@ -113,6 +113,7 @@ int nmd_extmem_fill(struct nmd_extmem *x, struct nmc_port *port);  /* before bin
 int nmd_extmem_reply(struct nmd_extmem *x, uint32_t status);       /* after: nro_status */
 int nmd_legacy(int fd, struct nmd_file *f, unsigned long req, struct nmreq *nr);
 int nmd_nic_open(const char *ifname, struct nmc_pipe_req *req, struct nmc_port **out);    /* nmd_nic.c */
+int nmd_nic_adopted(struct nmc_port *port, int err);                             /* nmd_nic.c */
 int nmd_nic_info(const char *ifname, struct nmc_pipe_req *req, struct nmc_port_info *info,
                  struct nmc_pools_info *pools);                                  /* nmd_nic.c */
 

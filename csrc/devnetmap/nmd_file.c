@@ -381,11 +381,17 @@ __thread int nmd_adopt_err;
 struct nmd_file *nmd_adopt(int fd)
 {
     struct nmd_file *f;
-    struct nmc_port *port;
+    struct nmc_port *port = NULL;
     bool mine;
     int err = nmc_port_adopt(fd, &port);
+    struct nmc_adopt_info ai;
 
-    nmd_adopt_err = err == -EOWNERDEAD || err == -EBUSY ? err : 0;
+    if ((err = nmd_nic_adopted(err == 0 ? port : NULL, err)) < 0 && port) {
+        nmc_port_close(port);           /* adopted, but its XDP link could not be held */
+        port = NULL;
+    }
+    nmc_port_adopt_info(&ai);
+    nmd_adopt_err = err == -EOWNERDEAD || err == -EBUSY || (err == -EOPNOTSUPP && ai.kind[0]) ? err : 0;
     if (err < 0)
         return NULL;
     if ((f = publish(fd, port, &mine)) && mine && !nmc_port_is_device(port, fd)) {

@@ -241,6 +241,64 @@ int nmd_nic_open(const char *ifname, struct nmc_pipe_req *req, struct nmc_port *
     return err;
 }
 
+/* "adopted" and what came of nmc_port_adopt (err, and the NIC's refusal). */
+static int send_adopted(int s, const struct nmc_adopt_info *ai, int err)
+{
+    char msg[256];
+    int32_t pid = 0;
+    int refused = err == -EBUSY ? nmc_nic_refusal(&pid) : 0;
+    int n = snprintf(msg, sizeof(msg), "adopted\nname=%s\nkind=%s\nhost_rings=%u\nerr=%d\n"
+                     "refused=%d\npid=%d", ai->parent, ai->kind, ai->host_rings, -err, refused, (int)pid);
+
+    if (n < 0 || (size_t)n >= sizeof(msg) || strchr(ai->parent, '\n'))
+        return -EINVAL;
+    return send_text(s, msg);
+}
+
+/* The control plane's hold on the XDP link of adopted AF_XDP port `port`,
+ * kept by the port (the hold its opener's port has): 0 or -errno. */
+static int take_hold(int s, struct nmc_port *port)
+{
+    struct grant *g = calloc(1, sizeof(*g));
+    int err;
+
+    if (!g)
+        return -ENOMEM;
+    if ((err = read_grant(s, g)) == 0)
+        err = g->nsocks == 0 && g->hold == 1 && g->nfds == 1 ? nmc_xsk_keep(port, g->fds[0]) : -EPROTO;
+    for (unsigned i = 0; i < g->nfds; i++)
+        nmd_real.close(g->fds[i]);
+    free(g);
+    return err;
+}
+
+/* After nmc_port_adopt() of a descriptor that proved a NIC port's: the
+ * control plane of nmcompat exec says why a refusal (err < 0: EOPNOTSUPP,
+ * EBUSY, EOWNERDEAD) happened, and gives an adopted AF_XDP port a hold on
+ * its XDP link, which the port keeps as its opener's does, so the
+ * program and its XSKMAP stay while it is open.  Not under exec (no
+ * control plane) the port holds no link (DESIGN §14).  Returns err, or
+ * the hold's failure (the caller closes the port then). */
+int nmd_nic_adopted(struct nmc_port *port, int err)
+{
+    struct nmc_adopt_info ai;
+    int s, sent;
+
+    nmc_port_adopt_info(&ai);
+    if (strcmp(ai.kind, "afxdp") != 0 && strcmp(ai.kind, "afpacket") != 0)
+        return err;
+    if (err == 0 && (strcmp(ai.kind, "afxdp") != 0 || !port))
+        return 0;
+    if ((s = connect_server()) < 0)
+        return err == 0 && s == -EOPNOTSUPP ? 0 : err;
+    if ((sent = send_adopted(s, &ai, err)) < 0)
+        err = err ? err : sent;
+    else if (err == 0)
+        err = take_hold(s, port);
+    nmd_real.close(s);
+    return err;
+}
+
 /* NETMAP_REQ_PORT_INFO_GET, POOLS_INFO_GET and NIOCGINFO of an interface
  * name: the counts its REGISTER would report, with no socket and no XDP
  * program: the control plane answers the backend, queues and slots it

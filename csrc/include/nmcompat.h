@@ -183,9 +183,16 @@ int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 /* Why this thread's last nmc_xsk_open failed with EBUSY when it was to
  * join another process's port on the interface: the errno of the refused
  * pidfd_getfd (EPERM: no ptrace rights over that process), *pid that
- * process; 0 when no such refusal happened. */
+ * process; EUSERS (*pid 0) when the record has NMC_NIC_MAX_PROCS processes
+ * already; 0 when no such refusal happened. */
+#define NMC_NIC_MAX_PROCS 16
 int nmc_nic_refusal(int32_t *pid);
 int nmc_xsk_fd(struct nmc_port *port, uint32_t k);
+/* Keep fd (duplicated) open as long as AF_XDP port `port` is: the XDP
+ * link an adopted port holds as its opener's does (nmcompat exec's control
+ * plane gives it).  -EINVAL for another kind of port, -EBUSY when the port
+ * holds one already. */
+int nmc_xsk_keep(struct nmc_port *port, int fd);
 int nmc_xsk_info(struct nmc_port *port, uint32_t k, struct nmc_xsk_info *info);
 /* A NIC port in netmap's emulated mode, over AF_PACKET (same request as
  * nmc_xsk_open).  Counters per bound queue: */
@@ -280,6 +287,16 @@ int nmc_port_dev_fd(struct nmc_port *port);
  * devfd before nmc_port_close(), as for the opener.  -EBADF when devfd is
  * no such descriptor. */
 int nmc_port_adopt(int devfd, struct nmc_port **out);
+/* What this thread's last nmc_port_adopt() found, adopted or not: the
+ * port's transport ("afxdp", "afpacket"...; "" when it found no port),
+ * its parent (a NIC port's interface) and its host ring count.  Why a NIC
+ * record could not be joined (-EBUSY): nmc_nic_refusal(). */
+struct nmc_adopt_info {
+    char kind[16];
+    char parent[64];
+    uint32_t host_rings, pad;
+};
+void nmc_port_adopt_info(struct nmc_adopt_info *ai);
 /* Is fd port p's device descriptor (the one p was adopted from, or made
  * by nmc_port_dev_fd): 1, or 0 once that number names anything else. */
 int nmc_port_is_device(const struct nmc_port *port, int fd);

@@ -329,7 +329,12 @@ def serve_one(conn: socket.socket, log) -> None:
     server keeps nothing of it afterwards."""
     g: Optional[Grant] = None
     try:
-        verb, name, mode, ring, settings = parse_request(conn.recv(4096))
+        data = conn.recv(4096)
+        if data.startswith(b"adopted\n"):        # a NIC descriptor adopted: _exec_adopt.py
+            from nmcompat.tools._exec_adopt import serve as serve_adopted
+            serve_adopted(conn, data, log)
+            return
+        verb, name, mode, ring, settings = parse_request(data)
         if verb == "info":
             bname, nq, slots = _choose(describe, name, mode, ring, settings)
             conn.send(f"ok {bname} {nq} 0 {slots} 0 0 0".encode())

@@ -26,6 +26,17 @@
  *   nm_raw passgone TX N        the same, but this process closes its port
  *                               before the child's first call, which must
  *                               fail with EOWNERDEAD; prints "passgone ok N"
+ *   nm_raw passkeep RX N        RX (a NIC) goes with SCM_RIGHTS to a child
+ *                               that exec()s this program and adopts it
+ *                               (mmap); then this process closes its port,
+ *                               and the child, the port's only user, prints
+ *                               "ready" and receives N frames; prints
+ *                               "passkeep ok N"
+ *   nm_raw passrefused MODE TX ERRNO
+ *                               TX (a NIC, register mode MODE) goes with
+ *                               SCM_RIGHTS to a child whose first netmap
+ *                               calls on it fail with ERRNO; prints
+ *                               "passrefused ok ERRNO"
  *   nm_raw keepexec TX          TX (a NIC) kept across this process's own
  *                               exec(): the new image's first netmap call
  *                               fails with EOWNERDEAD; prints "keepexec ok"
@@ -482,6 +493,76 @@ static int run_gone_child(int sock)
     return 0;
 }
 
+/* `passkeep`: the child adopts the port (its mmap), says so ("a"), and
+ * once this process closed its own port ("x") receives alone. */
+static int run_passkeep(const char *self, const char *rxname, unsigned n)
+{
+    struct port m;
+    int sv[2], status;
+    pid_t pid;
+    char c;
+
+    open_port(&m, rxname, NR_REG_ALL_NIC);
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0, "socketpair");
+    pid = spawn_child(self, "keep-child", sv[1], n);
+    close(sv[1]);
+    send_fd(sv[0], m.fd, &m.reg);
+    CHECK(recv(sv[0], &c, 1, 0) == 1 && c == 'a', "the child's adoption");
+    close_port(&m);
+    CHECK(send(sv[0], "x", 1, 0) == 1, "send");
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child");
+    close(sv[0]);
+    printf("passkeep ok %u\n", n);
+    return 0;
+}
+
+static int run_keep_child(int sock, unsigned n)
+{
+    struct port p;
+    char c;
+
+    p.fd = recv_fd(sock, &p.reg);
+    p.mem = mmap(NULL, p.reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd, 0);
+    CHECK(p.mem != MAP_FAILED, "mmap of a received fd: errno %d", errno);
+    p.nifp = NETMAP_IF(p.mem, p.reg.nr_offset);
+    CHECK(send(sock, "a", 1, 0) == 1, "send");
+    CHECK(recv(sock, &c, 1, 0) == 1 && c == 'x', "the opener's close");
+    printf("ready\n");
+    receive(&p, n);
+    close_port(&p);
+    return 0;
+}
+
+/* `passrefused`: the child's first calls on a port it cannot adopt. */
+static int run_passrefused(const char *self, unsigned mode, const char *txname, int err)
+{
+    struct port m;
+    int sv[2], status;
+    pid_t pid;
+
+    open_port(&m, txname, mode);
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0, "socketpair");
+    pid = spawn_child(self, "refused-child", sv[1], (unsigned)err);
+    close(sv[1]);
+    send_fd(sv[0], m.fd, &m.reg);
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child");
+    close_port(&m);
+    close(sv[0]);
+    printf("passrefused ok %d\n", err);
+    return 0;
+}
+
+static int run_refused_child(int sock, int err)
+{
+    struct nmreq_register reg;
+    int fd = recv_fd(sock, &reg);
+
+    CHECK(ioctl(fd, NIOCTXSYNC, NULL) == -1 && errno == err, "txsync errno %d", errno);
+    CHECK(mmap(NULL, reg.nr_memsize, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == err,
+          "mmap errno %d", errno);
+    return 0;
+}
+
 static int run_pass(const char *self, const char *txname, const char *rxname, unsigned n)
 {
     struct port m, s;
@@ -878,6 +959,14 @@ int main(int argc, char **argv)
         return run_pass(argv[0], argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (argc == 4 && (strcmp(argv[1], "passnic") == 0 || strcmp(argv[1], "passgone") == 0))
         return run_passnic(argv[0], argv[2], (unsigned)atoi(argv[3]), strcmp(argv[1], "passgone") == 0);
+    if (argc == 4 && strcmp(argv[1], "passkeep") == 0)
+        return run_passkeep(argv[0], argv[2], (unsigned)atoi(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "keep-child") == 0)
+        return run_keep_child(atoi(argv[2]), (unsigned)atoi(argv[3]));
+    if (argc == 5 && strcmp(argv[1], "passrefused") == 0)
+        return run_passrefused(argv[0], (unsigned)atoi(argv[2]), argv[3], atoi(argv[4]));
+    if (argc == 4 && strcmp(argv[1], "refused-child") == 0)
+        return run_refused_child(atoi(argv[2]), atoi(argv[3]));
     if (argc == 3 && strcmp(argv[1], "keepexec") == 0)
         return run_keepexec(argv[0], argv[2]);
     if (argc == 4 && strcmp(argv[1], "keepexec-image") == 0)

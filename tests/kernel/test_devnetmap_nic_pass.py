@@ -10,6 +10,8 @@ EOWNERDEAD.
 """
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from afxdp_support import packet_recv, packet_socket, quiet_ipv6
+from afxdp_support import packet_recv, packet_sender, packet_socket, quiet_ipv6
 from testlib import rundir_entries, skip_or_fail
 
 pytestmark = pytest.mark.kernel
@@ -117,4 +119,60 @@ def test_a_plain_process_joins_a_programs_port_under_exec(netns, nm_raw, rundir)
     assert Path(region).parent == rundir and done
     assert out_frames == [(4, i) for i in range(64)]
     assert rc == 0 and out == f"recv ok {FRAMES}\n", err
+    assert rundir_entries(rundir) == ["lock"]
+
+
+def _keep_after_opener_closed(nm_raw, n):
+    """passkeep: the receiver adopted va, its opener closed its port; then
+    n frames come to va from vb."""
+    quiet_ipv6("va", "vb")
+    prog = subprocess.Popen([sys.executable, "-m", "nmcompat.tools", "exec", "--", str(nm_raw), "passkeep", "va",
+                             str(n)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = prog.stdout.readline()
+        if ready == "ready\n":
+            with packet_sender("vb") as tx:
+                for i in range(n):
+                    tx.send(nm_frame(i))
+        out, err = prog.communicate(timeout=60)
+    finally:
+        if prog.poll() is None:
+            prog.kill()
+            prog.wait()
+    return ready, prog.returncode, out, err
+
+
+def test_an_adopted_nic_port_keeps_receiving_once_its_opener_closed(netns, nm_raw, rundir):
+    """The adopted port holds the XDP program (its link, from exec's
+    control plane) as its opener's port did: once that port closed, the
+    program and the XSKMAP entry of the queue stay, and frames arrive."""
+    ready, rc, out, err = netns.run(_keep_after_opener_closed, nm_raw, FRAMES)
+    assert ready == "ready\n", err
+    assert rc == 0 and out == f"passkeep ok {FRAMES}\n", err
+    assert rundir_entries(rundir) == ["lock"]
+
+
+NR_REG_ALL_NIC, NR_REG_NIC_SW = 1, 3
+
+
+def _passrefused(nm_raw, mode, admode):
+    env = dict(os.environ, NMCOMPAT_ADMODE=admode)
+    return subprocess.run([sys.executable, "-m", "nmcompat.tools", "exec", "--", str(nm_raw), "passrefused",
+                           str(mode), "va", str(errno.EOPNOTSUPP)], capture_output=True, text=True, timeout=60,
+                          env=env)
+
+
+@pytest.mark.parametrize("mode, admode, why", [
+    (NR_REG_NIC_SW, "0", "a port with host rings is not shared with another process"),
+    (NR_REG_ALL_NIC, "2", "a port over AF_PACKET is not shared with another process")],
+    ids=["host-rings", "afpacket"])
+def test_a_nic_fd_that_cannot_be_adopted_is_eopnotsupp_with_the_reason(netns, nm_raw, rundir, mode, admode,
+                                                                       why):
+    """Host rings (their tap is the opener's) and AF_PACKET (its rings are
+    copies its sockets fill) are not joined: the receiver's calls are
+    EOPNOTSUPP, not ENOTTY, and exec prints why."""
+    out = netns.run(_passrefused, nm_raw, mode, admode)
+    assert out.returncode == 0 and out.stdout == f"passrefused ok {errno.EOPNOTSUPP}\n", out.stderr
+    assert f"couldn't adopt the netmap:va descriptor this program received: {os.strerror(errno.EOPNOTSUPP)}: " \
+           f"{why}" in out.stderr, out.stderr
     assert rundir_entries(rundir) == ["lock"]

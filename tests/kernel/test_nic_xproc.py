@@ -53,6 +53,9 @@ if hardened == "noptrace":          # no CAP_SYS_PTRACE in our effective set
     assert libc.capget(hdr, data) == 0
     data[0] &= ~(1 << 19)           # CAP_SYS_PTRACE
     assert libc.capset(hdr, data) == 0, ctypes.get_errno()
+if hardened == "gate":              # open when the test says (SIGUSR1), all openers at once
+    print("armed", flush=True)
+    signal.sigwait({signal.SIGUSR1})
 # stack_tx: the test's packet socket sends on vb through the qdisc layer
 k = nmcompat.open("netmap:vb", backend="afxdp", xdp_mode=mode, stack_tx=True) if keeper else None
 base = free_buffers(k) if k else 0
@@ -294,3 +297,49 @@ def test_other_queue_of_the_record_in_another_process(netns, procs):
     assert acc_a == "", acc_a
     assert len(bufs_b) == len(bufs_c) == len(bufs_a), "the record's buffers, as each process lists them"
     assert free == base, f"{base - free} buffers not given back"
+
+
+# -- the record's process limit -----------------------------------------------------------
+
+def test_a_record_full_of_processes_refuses_the_next_with_the_limit(netns, procs):
+    """A record's share memory lists NMC_NIC_MAX_PROCS (16) processes: the
+    17th opener of the queue gets EBUSY saying so, not the generic reason."""
+    from nmcompat._ffi import lib
+    limit = lib.NMC_NIC_MAX_PROCS
+    openers = [_opener(procs, netns, "netmap:va/T", "skb") for _ in range(limit + 1)]
+    assert all(line.startswith("ready afxdp") for _, line in openers[:limit]), [line for _, line in openers]
+    last = openers[limit][1]
+    assert last.startswith(f"error {errno.EBUSY} "), last
+    assert f"shared by {limit} processes already" in last, last
+    for child, _ in openers[:limit]:
+        _report(child)
+
+
+# -- first opens racing ---------------------------------------------------------------------
+
+RACERS = 6
+
+
+@pytest.mark.parametrize("round_", range(2))
+def test_first_opens_racing_in_several_processes_all_join_one_port(netns, procs, round_):
+    """RACERS processes open va at the same moment (each released by a
+    signal once armed), none having a record to join yet: those whose
+    record lost the race for the queue's bind open again and join the
+    winner's, so every open succeeds, all in one region, and the XDP
+    program attached by one is joined by the others (its link found)."""
+    racers = [procs.spawn(["ip", "netns", "exec", netns.name, sys.executable, "-c", OPENER, HERE,
+                           "netmap:va", "skb", "0", "gate"]) for _ in range(RACERS)]
+    for r in racers:
+        r.expect("armed", timeout=30)
+    for r in racers:
+        r.kill(signal.SIGUSR1)
+    lines = []
+    for r in racers:
+        line = r.expect("", timeout=30)
+        while not line.startswith(("ready", "error")):
+            line = r.expect("", timeout=30)
+        lines.append(line)
+    assert all(line.startswith("ready afxdp") for line in lines), lines
+    assert len({line.split()[2] for line in lines}) == 1, lines
+    for r in racers:
+        _report(r)

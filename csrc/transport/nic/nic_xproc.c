@@ -216,11 +216,14 @@ static int take_slot(struct nmc_nic_shm *shm)
         if (freeslot < 0 && (pid == 0 || (kill(pid, 0) < 0 && errno == ESRCH)))
             freeslot = i;
     }
-    if (freeslot >= 0) {
-        memset(&shm->procs[freeslot], 0, sizeof(shm->procs[freeslot]));
-        shm->procs[freeslot].pid = getpid();
+    if (freeslot < 0) {
+        refused_err = EUSERS;           /* the limit, not the kernel's refusal */
+        refused_pid = 0;
+        return -EBUSY;
     }
-    return freeslot >= 0 ? freeslot : -EBUSY;
+    memset(&shm->procs[freeslot], 0, sizeof(shm->procs[freeslot]));
+    shm->procs[freeslot].pid = getpid();
+    return freeslot;
 }
 
 /* p's process joins the share memory of p's record (sh new in this

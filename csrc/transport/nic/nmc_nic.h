@@ -50,7 +50,7 @@ struct nmc_nic_state {
  * spare_cap) and the buffer ledger: ledger[b] is ring + 1 when buffer b
  * sits in that ring's FILL ring, kernel queue or RX ring (given to FILL,
  * not yet taken from RX), 0 for any other place. */
-#define NMC_SHM_PROCS 16
+#define NMC_SHM_PROCS NMC_NIC_MAX_PROCS     /* nmcompat.h */
 struct nmc_shm_proc {               /* a process on the record */
     int32_t pid;
     int32_t sock_fd[NMC_NIC_MAXQ];  /* its descriptor of each queue's socket, + 1 */

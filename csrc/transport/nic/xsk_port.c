@@ -8,6 +8,7 @@
 #include "nmc_xsk.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,21 @@ static int umem_peer(struct nmc_port *p, struct nmc_nic_share *sh, const struct 
     return err < 0 ? err : fd;
 }
 
+/* Did this thread's last open lose a race of first opens: the first
+ * socket of a new record (no queue of it has one yet) found the queue
+ * bound (EBUSY), most likely by another process's first open of the
+ * interface, whose record it can join now (nmc_xsk_open). */
+static __thread bool lost_first_bind;
+
+/* Has no queue of the record a socket yet (a record this open made)? */
+static bool record_unbound(const struct nmc_nic_share *sh)
+{
+    for (uint32_t k = 0; sh->shm && k < sh->nq; k++)
+        if (sh->shm->q[k].sock_ino)
+            return false;
+    return true;
+}
+
 /* A new socket for queue q on the region's UMEM (own or shared), with its
  * rings, bound. */
 static int make_xsk(struct nmc_port *p, struct nmc_nic_share *sh, const struct nmc_pipe_req *req,
@@ -61,6 +77,7 @@ static int make_xsk(struct nmc_port *p, struct nmc_nic_share *sh, const struct n
         err = nmc_xsk_bind(x, shared, req->xdp_bind, !req->no_sg);
     if (tmp >= 0)
         close(tmp);
+    lost_first_bind |= err == -EBUSY && req->nic_nsocks == 0 && record_unbound(sh);
     if (err < 0)
         return err;
     if (shared >= 0) {                  /* the owner's bind flags apply */
@@ -371,6 +388,8 @@ static int xsk_adopt_req(const struct nmc_port_rec *rec, struct nmc_pipe_req *re
         return -ENXIO;
     req->tx_rings = req->rx_rings = rec->nrings[0][0];
     req->nic_tap_fd = -1;
+    req->nic_hold_fd = -1;              /* the link: nmc_xsk_keep() once adopted */
+    nmc_nic_refusal_clear();
     return 0;
 }
 
@@ -392,8 +411,33 @@ static const struct nmc_transport_ops xsk_ops = {
 };
 NMC_TRANSPORT(xsk_ops)
 
+int nmc_xsk_keep(struct nmc_port *port, int fd)
+{
+    int dup;
+
+    if (!port || port->ops != &xsk_ops || fd < 0)
+        return -EINVAL;
+    if (port->nic_hold > 0)
+        return -EBUSY;
+    if ((dup = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        return -errno;
+    port->nic_hold = dup + 1;
+    return 0;
+}
+
+/* An open that lost a race of first opens in two processes (each made
+ * its own record; the other's bind came first) opens again, once: it then
+ * finds the winner's record and joins it, as a later open would. */
 int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out)
 {
+    int err;
+
     nmc_nic_refusal_clear();
-    return nmc_open_with(req, out, &xsk_ops);
+    lost_first_bind = false;
+    err = nmc_open_with(req, out, &xsk_ops);
+    if (err == -EBUSY && lost_first_bind && !nmc_nic_refusal(NULL)) {
+        lost_first_bind = false;
+        err = nmc_open_with(req, out, &xsk_ops);
+    }
+    return err;
 }

@@ -5,6 +5,14 @@ program through a BPF link; later ports, in this process or in others, add
 their queues to its XSKMAP, and other processes also take a reference to
 the link (BPF_LINK_GET_FD_BY_ID).  The program goes away when the last
 process holding the link closes its ports or dies.
+
+Two first opens on one interface in two processes race: the kernel shows
+the winner's program on the interface a moment before its link can be
+opened by id (the link's id is published after the attach), and a
+closing process's link stops being found a moment before its program
+leaves the interface.  Either way an attach that finds nmcompat's program
+without its link looks again, for at most LINK_WAIT_S: then the link is
+there (joined), or the program is gone (attached anew).
 """
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ import os
 import socket
 import struct
 import threading
+import time
 from typing import Dict
 
 from nmcompat._ffi import os_error
@@ -21,6 +30,7 @@ from nmcompat.backends._nic import queue_count
 _lock = threading.Lock()
 _attached: Dict[int, object] = {}
 XSK_MAP = "xsks"
+LINK_WAIT_S = 1.0               # how long nmcompat's program may show without its link
 _ATTACH_HINTS = {
     errno.ENOSPC: "native XDP on a veth needs at least as many RX queues as its peer has TX "
                   "queues, and {ifname} has {queues} queue(s): give it as many "
@@ -63,6 +73,15 @@ class Attachment:
         self.obj.close()
 
 
+class LinkUnseen(Exception):
+    """nmcompat's program is on the interface and its link is not (yet, or
+    any more) found by id: `error` is what to raise once looking again is over."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class SharedAttachment:
     """nmcompat's program attached by another process: we add our queues to
     its XSKMAP and hold a reference to its link, so it stays while we do."""
@@ -100,8 +119,8 @@ def _find_link(syscall, ifindex: int, prog_id: int) -> int:
         if ltype == syscall.BPF_LINK_TYPE_XDP and lif == ifindex and lprog == prog_id:
             return fd
         os.close(fd)
-    raise os_error(errno.EBUSY, "share the XDP program of", f"interface {ifindex}",
-                   "it is attached without a BPF link, so its lifetime cannot be shared")
+    raise LinkUnseen(os_error(errno.EBUSY, "share the XDP program of", f"interface {ifindex}",
+                              "it is attached without a BPF link, so its lifetime cannot be shared"))
 
 
 def _find_map(syscall, map_ids, name: str) -> int:
@@ -126,25 +145,75 @@ def _join(ifindex: int, mode: str):
     return SharedAttachment(ifindex, mode, ours[0], attached_mode)
 
 
+def _nothing_attached(ifindex: int) -> bool:
+    from nmcompat.bpf import attached_programs
+    return not attached_programs(ifindex)[1]
+
+
+def _join_or_attach(ifindex: int, mode: str):
+    """Join nmcompat's program on ifindex, or attach it; a program seen
+    without its link (another process attaching or detaching it right now)
+    is looked at again until LINK_WAIT_S has passed."""
+    deadline = time.monotonic() + LINK_WAIT_S
+    while True:
+        try:
+            att = _join(ifindex, mode)
+            if att is not None:
+                return att
+            try:
+                return Attachment(ifindex, mode)
+            except OSError as exc:      # lost a race with another process: join it
+                if exc.errno != errno.EBUSY:
+                    raise
+                if (att := _join(ifindex, mode)) is not None:
+                    return att
+                if not _nothing_attached(ifindex):
+                    raise               # a program that is not ours
+        except LinkUnseen as unseen:
+            if time.monotonic() >= deadline:
+                raise unseen.error from None
+        if time.monotonic() >= deadline:
+            raise os_error(errno.EBUSY, "attach XDP program to", f"interface {ifindex}",
+                           "another process kept attaching and detaching nmcompat's program")
+        time.sleep(0.001)               # the kernel gives no event for a link that settles
+
+
 def attach_program(ifindex: int, mode: str):
     """This process's attachment on ifindex (created, or joined, on first
     use), referenced; release_program() drops the reference."""
     with _lock:
         att = _attached.get(ifindex)
         if att is None:
-            att = _join(ifindex, mode)
-            if att is None:
-                try:
-                    att = Attachment(ifindex, mode)
-                except OSError as exc:      # lost a race with another process: join it
-                    if exc.errno != errno.EBUSY or (att := _join(ifindex, mode)) is None:
-                        raise
+            att = _join_or_attach(ifindex, mode)
             _attached[ifindex] = att
         elif mode != "auto" and att.mode != mode:
             raise os_error(errno.EBUSY, "attach XDP program to", f"interface {ifindex}",
                            f"this process attached it in {att.mode} mode already")
         att.refs += 1
         return att
+
+
+def hold_link(ifindex: int) -> int:
+    """A new descriptor of the link of nmcompat's program on ifindex, for a
+    port that uses the program without opening it (a descriptor adopted
+    under nmcompat exec): it keeps the program, and its XSKMAP, attached
+    while open.  EOWNERDEAD when no nmcompat program is attached."""
+    deadline = time.monotonic() + LINK_WAIT_S
+    while True:
+        try:
+            att = _join(ifindex, "auto")
+            break
+        except LinkUnseen as unseen:
+            if time.monotonic() >= deadline:
+                raise unseen.error from None
+        time.sleep(0.001)               # as _join_or_attach
+    if att is None:
+        raise os_error(errno.EOWNERDEAD, "hold the XDP program of", f"interface {ifindex}",
+                       "nmcompat's program is no longer attached (its last port closed)")
+    try:
+        return os.dup(att.link_fd)
+    finally:
+        att.close()
 
 
 def release_program(att) -> None:

@@ -16,25 +16,38 @@ _HINTS = {
                  "and this open cannot join its port (a program under nmcompat exec uses its "
                  "control plane's sockets and joins no other process's; ports with host rings or "
                  "another ring count have sockets of their own), a port holds its rings with "
-                 "NR_EXCLUSIVE (/x) or this open asks for NR_EXCLUSIVE beside it, or a closed "
-                 "socket is still being released (retry)",
+                 "NR_EXCLUSIVE (/x) or this open asks for NR_EXCLUSIVE beside it, a closed "
+                 "socket is still being released (retry), or another process's first open of "
+                 "{ifname} bound the queue while this one was making its own port and the open "
+                 "again that joins it was refused too (retry: an open then joins that port)",
     errno.EINVAL: "queue {q} does not exist on {ifname}, or the ring geometry was refused",
     errno.EOPNOTSUPP: "zero-copy is not supported by {ifname} (use zerocopy=None or False)",
     errno.EPERM: "AF_XDP needs root (CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF)",
 }
 
 
-def _refusal(q, ifname):
-    """Why joining another process's port on the interface was refused, or ""."""
-    pid = ffi.new("int32_t *")
-    err = lib.nmc_nic_refusal(pid)
+def refusal_text(err, pid, q, ifname):
+    """Why joining another process's port on the interface was refused
+    (nmc_nic_refusal's errno and process), or "" when it was not; q None:
+    the port's queues, whichever they are."""
     if not err:
         return ""
-    return (f"queue {q} of {ifname} is held by process {pid[0]}, whose AF_XDP sockets this "
+    where = f"queue {q} of {ifname}" if q is not None else f"{ifname}'s port"
+    if err == errno.EUSERS:
+        return (f"{where} is shared by {lib.NMC_NIC_MAX_PROCS} processes already, "
+                f"the most one port's sockets are shared by; close the port in one of them")
+    return (f"{where} is held by process {pid}, whose AF_XDP sockets this "
             f"process must share to bind it, and the kernel refused them (pidfd_getfd: "
-            f"{errno.errorcode.get(err, err)}: no ptrace rights over process {pid[0]}); "
+            f"{errno.errorcode.get(err, err)}: no ptrace rights over process {pid}); "
             f"run as the same user with those rights (CAP_SYS_PTRACE, or a ptrace_scope "
             f"that allows it), or close the port there")
+
+
+def _refusal(q, ifname):
+    """refusal_text() of this thread's last nmc_xsk_open."""
+    pid = ffi.new("int32_t *")
+    err = lib.nmc_nic_refusal(pid)
+    return refusal_text(err, pid[0], q, ifname)
 
 
 def open_xsk(spec, req, nq, xdp_mode, options=None, xdp=True):
