@@ -48,6 +48,21 @@
 #ifndef MFD_CLOEXEC
 #define MFD_CLOEXEC 0x0001u
 #endif
+#ifndef MFD_ALLOW_SEALING
+#define MFD_ALLOW_SEALING 0x0002u
+#endif
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS (1024 + 9)
+#define F_GET_SEALS (1024 + 10)
+#endif
+#ifndef F_SEAL_SEAL
+#define F_SEAL_SEAL   0x0001
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW   0x0004
+#endif
+/* The share memory's size is fixed for its life: nobody can cut it under a
+ * mapping (SIGBUS) or hand a joiner a short one. */
+#define SHM_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW)
 
 #define SHM_MAGIC 0x6e6d6873u            /* "nmhs" */
 
@@ -113,14 +128,17 @@ static size_t shm_size(uint32_t nq, uint32_t spare_cap, uint32_t buf_num)
     return ledger_ofs(nq, spare_cap) + (size_t)buf_num * sizeof(uint16_t);
 }
 
-uint32_t *nmc_nic_shm_spare(struct nmc_nic_shm *shm, uint32_t ring)
+/* The spare list of ring `ring` (< sh->nq) and the ledger, placed by the
+ * shape this process checked when it mapped the memory (sh's own copies),
+ * never by the header, which any process on the record can rewrite. */
+uint32_t *nmc_nic_shm_spare(const struct nmc_nic_share *sh, uint32_t ring)
 {
-    return (uint32_t *)((uint8_t *)shm + spare_ofs()) + (size_t)ring * shm->spare_cap;
+    return (uint32_t *)((uint8_t *)sh->shm + spare_ofs()) + (size_t)ring * sh->spare_cap;
 }
 
-uint16_t *nmc_nic_shm_ledger(struct nmc_nic_shm *shm)
+uint16_t *nmc_nic_shm_ledger(const struct nmc_nic_share *sh)
 {
-    return (uint16_t *)((uint8_t *)shm + ledger_ofs(shm->nq, shm->spare_cap));
+    return (uint16_t *)((uint8_t *)sh->shm + ledger_ofs(sh->nq, sh->spare_cap));
 }
 
 static uint32_t pow2(uint32_t v)
@@ -134,24 +152,32 @@ static uint32_t pow2(uint32_t v)
 
 /* Map the share memory in fd, if its shape is the one this record has
  * (nq rings, the region's buf_num, a spare list no longer than 4 times
- * the largest ring). */
+ * the largest ring) and it is sealed at exactly that size.  The shape is
+ * kept in sh: what is bounded by it is never read from the memory again. */
 static int map_shm(struct nmc_nic_share *sh, int fd, uint32_t buf_num)
 {
     struct nmc_nic_shm head;
+    struct stat sb;
     size_t len;
     void *m;
 
     if (pread(fd, &head, sizeof(head.magic) * 4, 0) != (ssize_t)(sizeof(head.magic) * 4))
         return -EPROTO;
-    if (head.magic != SHM_MAGIC || head.nq != sh->nq || head.buf_num != buf_num ||
-        head.spare_cap == 0 || head.spare_cap > pow2(NMC_XSK_RX_FACTOR * NMC_MAXSLOTS))
+    if (head.magic != SHM_MAGIC || head.nq != sh->nq || sh->nq > NMC_NIC_MAXQ ||
+        head.buf_num != buf_num || head.spare_cap == 0 ||
+        head.spare_cap > pow2(NMC_XSK_RX_FACTOR * NMC_MAXSLOTS))
         return -EPROTO;
     len = shm_size(head.nq, head.spare_cap, head.buf_num);
+    if ((fcntl(fd, F_GET_SEALS) & SHM_SEALS) != SHM_SEALS || fstat(fd, &sb) < 0 ||
+        (uint64_t)sb.st_size != (uint64_t)len)
+        return -EPROTO;
     if ((m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
         return -errno;
     sh->shm = m;
     sh->shm_len = len;
     sh->shm_fd = fd;
+    sh->buf_num = head.buf_num;
+    sh->spare_cap = head.spare_cap;
     return 0;
 }
 
@@ -163,14 +189,15 @@ static int make_shm(struct nmc_port *p, struct nmc_nic_share *sh)
     uint32_t cap = pow2(NMC_XSK_RX_FACTOR * slots);
     struct nmc_nic_shm head = { .magic = SHM_MAGIC, .nq = sh->nq, .buf_num = p->g.buf_num,
                                 .spare_cap = cap };
-    int fd = (int)syscall(SYS_memfd_create, "nmcompat-nic-share", MFD_CLOEXEC), err;
+    int fd = (int)syscall(SYS_memfd_create, "nmcompat-nic-share",
+                          MFD_CLOEXEC | MFD_ALLOW_SEALING), err;
     struct stat sb;
 
     if (fd < 0)
         return -errno;
     if (ftruncate(fd, (off_t)shm_size(head.nq, cap, head.buf_num)) < 0 ||
         pwrite(fd, &head, sizeof(head.magic) * 4, 0) != (ssize_t)(sizeof(head.magic) * 4) ||
-        fstat(fd, &sb) < 0)
+        fcntl(fd, F_ADD_SEALS, SHM_SEALS) < 0 || fstat(fd, &sb) < 0)
         err = -errno;
     else
         err = map_shm(sh, fd, p->g.buf_num);
@@ -317,11 +344,11 @@ int nmc_nic_shm_queue(struct nmc_nic_share *sh, uint32_t ifindex, uint32_t ring,
  * descriptor in the table. */
 void nmc_nic_shm_bind_queue(struct nmc_nic_share *sh, struct nmc_xsk *x)
 {
-    x->queued = nmc_nic_shm_ledger(sh->shm);
+    x->queued = nmc_nic_shm_ledger(sh);
     x->tag = (uint16_t)(x->queue + 1);
     x->sq = &sh->shm->q[x->queue];
-    x->spare = nmc_nic_shm_spare(sh->shm, x->queue);
-    x->spare_cap = sh->shm->spare_cap;
+    x->spare = nmc_nic_shm_spare(sh, x->queue);
+    x->spare_cap = sh->spare_cap;
     sh->shm->procs[sh->slot].sock_fd[x->queue] = x->fd + 1;
 }
 

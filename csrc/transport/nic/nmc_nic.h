@@ -85,6 +85,7 @@ struct nmc_nic_share {
     struct nmc_xsk **q;             /* per ring: our copy of its queue's socket, or NULL */
     struct nmc_nic_shm *shm;        /* the record's share memory, mapped */
     size_t shm_len;
+    uint32_t buf_num, spare_cap;    /* its shape, checked at map time (never re-read) */
     int shm_fd, slot;               /* its memfd; our entry in its table */
 };
 
@@ -109,8 +110,8 @@ int nmc_nic_shm_join(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_sh
 int nmc_nic_shm_umem_peer(struct nmc_nic_share *sh, int *err);
 bool nmc_nic_shm_others(const struct nmc_port *p, const struct nmc_region *r);
 void nmc_nic_shm_leave(struct nmc_nic_share *sh, bool write, bool last);
-uint32_t *nmc_nic_shm_spare(struct nmc_nic_shm *shm, uint32_t ring);
-uint16_t *nmc_nic_shm_ledger(struct nmc_nic_shm *shm);
+uint32_t *nmc_nic_shm_spare(const struct nmc_nic_share *sh, uint32_t ring);
+uint16_t *nmc_nic_shm_ledger(const struct nmc_nic_share *sh);
 void nmc_nic_refusal_clear(void);
 int nmc_nic_find_rec(const char *rundir, const char *ifname, const uint32_t nrings[2],
                      struct nmc_region *r, uint32_t *port,

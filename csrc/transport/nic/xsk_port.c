@@ -135,8 +135,8 @@ static uint32_t stock_gather(struct nmc_lring *lr, uint32_t *give, uint32_t cap)
             give[n++] = lr->ring->slot[i].buf_idx;
         return n;
     }
-    while (nmc_xsk_nspare(x) && n < cap)
-        give[n++] = x->spare[--x->sq->nspare];
+    while (n < cap && nmc_xsk_spare_pop(x, &give[n]))
+        n++;
     return n;
 }
 
@@ -176,9 +176,7 @@ static int stock(struct nmc_port *p, struct nmc_region *r, struct nmc_lring *lr)
     if (err == 0) {
         in = nmc_xsk_fill(x, &p->g, give, n);
         for (uint32_t k = in; k < n; k++) {
-            if (q->nspare < x->spare_cap)
-                x->spare[q->nspare++] = give[k];
-            else
+            if (!nmc_xsk_spare_push(x, give[k]))
                 nmc_buf_free(r, give[k]);
         }
         q->stocked_ino = q->sock_ino;
