@@ -55,6 +55,7 @@ static const uint64_t facts[] = {
     FIELD(struct nmc_port_rec, first_obj), FIELD(struct nmc_port_rec, sw),
     FIELD(struct nmc_port_rec, sw_port), FIELD(struct nmc_port_rec, attach_gen),
     FIELD(struct nmc_port_rec, nhost), FIELD(struct nmc_port_rec, nic_shm_ino),
+    FIELD(struct nmc_port_rec, nic_netns), FIELD(struct nmc_port_rec, nic_ifindex),
     FIELD(struct nmc_port_rec, gen), FIELD(struct nmc_port_rec, mon_port),
     FIELD(struct nmc_port_rec, mon_end), FIELD(struct nmc_port_rec, mon_flags),
     FIELD(struct nmc_port_rec, mon_gen),

@@ -156,6 +156,8 @@ struct nmc_port_rec {
     uint32_t attach_gen;            /* VALE: bumped by attach/detach */
     uint32_t nhost[2];              /* NIC: host rings per direction (tx, rx), the last of nrings */
     uint64_t nic_shm_ino;           /* NIC (AF_XDP): inode of its share memory (nic_xproc.c), 0: none */
+    uint64_t nic_netns[2];          /* NIC: its interface's network namespace (device, inode) */
+    uint32_t nic_ifindex;           /* NIC: the interface's index there */
     uint64_t gen;
     /* monitors (monitor.c): the port record, end and generation watched,
      * and the NR_MONITOR_* / NR_ZCOPY_MON flags of the monitor */

@@ -385,7 +385,7 @@ struct nmd_file *nmd_adopt(int fd)
     bool mine;
     int err = nmc_port_adopt(fd, &port);
 
-    nmd_adopt_err = err == -EOWNERDEAD || err == -EBUSY ? err : 0;
+    nmd_adopt_err = err == -EOWNERDEAD || err == -EBUSY || err == -EXDEV ? err : 0;
     if (err < 0)
         return NULL;
     if ((f = publish(fd, port, &mine)) && mine && !nmc_port_is_device(port, fd)) {

@@ -419,11 +419,12 @@ static bool foreign_ifregion(const char *hex, char *name, size_t len)
     return sscanf(name, "nic.%d", &pid) == 1 && pid != getpid();
 }
 
-/* A live AF_XDP record of interface `ifname` with nrings rings in another
- * process's NIC region of rundir: *r locked and *port set (0), or -ENXIO. */
-int nmc_nic_find_rec(const char *rundir, const char *ifname, const uint32_t nrings[2],
-                     struct nmc_region *r, uint32_t *port,
-                     struct nmc_port_rec *(*live)(struct nmc_region *, const char *, const uint32_t *))
+/* A live AF_XDP record of interface `ifname` (w: this very interface, in
+ * our network namespace) with nrings rings in another process's NIC region
+ * of rundir: *r locked and *port set (0), or -ENXIO. */
+int nmc_nic_find_rec(const char *rundir, const char *ifname, const struct nmc_nic_where *w,
+                     const uint32_t nrings[2], struct nmc_region *r, uint32_t *port,
+                     nmc_nic_live_fn *live)
 {
     DIR *d = opendir(rundir);
     struct dirent *e;
@@ -438,7 +439,7 @@ int nmc_nic_find_rec(const char *rundir, const char *ifname, const uint32_t nrin
             continue;
         if (nmc_get_region_of(rundir, name, r) < 0)
             continue;
-        if ((rec = live(r, ifname, nrings)) != NULL && rec->nic_shm_ino != 0) {
+        if ((rec = live(r, ifname, w, nrings)) != NULL && rec->nic_shm_ino != 0) {
             *port = (uint32_t)(rec - nmc_ports(r));
             err = 0;
         } else {

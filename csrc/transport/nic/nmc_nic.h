@@ -91,6 +91,14 @@ struct nmc_nic_share {
 
 static inline struct nmc_nic_state *nmc_nic_of(const struct nmc_port *p) { return p->tp; }
 
+/* Which interface a NIC record is: its index in a network namespace, the
+ * namespace named by the device and inode of /proc/thread-self/ns/net (an
+ * interface name means nothing across namespaces). */
+struct nmc_nic_where {
+    uint64_t netns[2];
+    uint32_t ifindex;
+};
+
 /* nic_state.c */
 void nmc_nic_lock(void);
 void nmc_nic_unlock(void);
@@ -113,9 +121,11 @@ void nmc_nic_shm_leave(struct nmc_nic_share *sh, bool write, bool last);
 uint32_t *nmc_nic_shm_spare(const struct nmc_nic_share *sh, uint32_t ring);
 uint16_t *nmc_nic_shm_ledger(const struct nmc_nic_share *sh);
 void nmc_nic_refusal_clear(void);
-int nmc_nic_find_rec(const char *rundir, const char *ifname, const uint32_t nrings[2],
-                     struct nmc_region *r, uint32_t *port,
-                     struct nmc_port_rec *(*live)(struct nmc_region *, const char *, const uint32_t *));
+typedef struct nmc_port_rec *nmc_nic_live_fn(struct nmc_region *r, const char *ifname,
+                                             const struct nmc_nic_where *w, const uint32_t *nrings);
+int nmc_nic_find_rec(const char *rundir, const char *ifname, const struct nmc_nic_where *w,
+                     const uint32_t nrings[2], struct nmc_region *r, uint32_t *port,
+                     nmc_nic_live_fn *live);
 
 /* pkt.c */
 void nmc_pkt_close_socks(struct nmc_port *p);
@@ -153,5 +163,7 @@ void nmc_nic_forget_fds(struct nmc_port *p);
 int nmc_nic_socket(struct nmc_port *p, const struct nmc_pipe_req *req, int domain, int protocol);
 int nmc_nic_hold(struct nmc_port *p, const struct nmc_pipe_req *req);
 int nmc_nic_claim(uint32_t ifindex, uint32_t queue, bool tx, bool exclusive);
+int nmc_nic_here(uint32_t ifindex, struct nmc_nic_where *w);
+bool nmc_nic_rec_is(const struct nmc_port_rec *rec, const struct nmc_nic_where *w);
 
 #endif /* NMC_NIC_H */

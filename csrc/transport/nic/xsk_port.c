@@ -363,10 +363,19 @@ static int xsk_resolve(const char *rundir, const struct nmc_pipe_req *req, struc
  * rings (their tap is the opener's alone). */
 static int xsk_adopt_req(const struct nmc_port_rec *rec, struct nmc_pipe_req *req)
 {
+    struct nmc_nic_where w;
+    char name[IF_NAMESIZE];
+    int err;
+
     if (rec->nhost[0] + rec->nhost[1] || rec->nrings[0][0] != rec->nrings[0][1])
         return -EOPNOTSUPP;
-    if ((req->ifindex = if_nametoindex(rec->parent)) == 0)
+    if ((err = nmc_nic_here(rec->nic_ifindex, &w)) < 0)
+        return err;
+    if (!nmc_nic_rec_is(rec, &w))
+        return -EXDEV;                  /* the interface is in another network namespace */
+    if (if_indextoname(rec->nic_ifindex, name) == NULL)
         return -ENXIO;
+    req->ifindex = rec->nic_ifindex;
     req->tx_rings = req->rx_rings = rec->nrings[0][0];
     req->nic_tap_fd = -1;
     return 0;
