@@ -70,6 +70,20 @@ static int make_xsk(struct nmc_port *p, struct nmc_nic_share *sh, const struct n
     return 0;
 }
 
+/* Does socket x, which this open shares (a port's of this process or of
+ * another, or the owner's flags of a shared UMEM), honour what req asks
+ * as the open's own bind would: -EOPNOTSUPP for zero-copy asked of a
+ * socket in copy mode (the error of such a bind alone), copy mode asked
+ * of a zero-copy socket, or no multi-buffer frames asked of a socket that
+ * delivers them. */
+static int honours(const struct nmc_pipe_req *req, const struct nmc_xsk *x)
+{
+    if (((req->xdp_bind & NMC_XDP_ZEROCOPY) && !x->zerocopy) ||
+        ((req->xdp_bind & NMC_XDP_COPY) && x->zerocopy) || (req->no_sg && x->sg))
+        return -EOPNOTSUPP;
+    return 0;
+}
+
 /* A new socket for ring `ring` of p's record (sh), published in the
  * record's share memory. */
 static int new_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct nmc_nic_share *sh,
@@ -89,7 +103,7 @@ static int new_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct nm
     x->fd = fd;
     x->ifindex = req->ifindex;
     x->queue = ring;
-    if ((err = make_xsk(p, sh, req, x, nslots)) < 0) {
+    if ((err = make_xsk(p, sh, req, x, nslots)) < 0 || (err = honours(req, x)) < 0) {
         nmc_xsk_close(x);               /* socket, rings: nothing of a failed queue stays */
         free(x);
         return err;
@@ -110,6 +124,14 @@ static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct 
 
     if (!x && (err = nmc_nic_shm_queue(sh, req->ifindex, ring, &x)) < 0)
         return err;                     /* another process refused its socket */
+    if (x && (err = honours(req, x)) < 0) {
+        if (!sh->q[ring]) {             /* a copy taken just now: it goes */
+            sh->shm->procs[sh->slot].sock_fd[ring] = 0;
+            nmc_xsk_close(x);
+            free(x);
+        }
+        return err;
+    }
     if (x && req->nic_nsocks)
         p->nic_taken++;                 /* a helper's socket per bound queue, in order: unused */
     if (!x && (err = new_xsk(p, req, sh, ring, nslots, &x)) < 0)
