@@ -52,12 +52,66 @@ void nmc_nic_unlock(void) { pthread_mutex_unlock(&g_lock); }
 static void before_fork(void) { pthread_mutex_lock(&g_lock); }
 static void after_fork_parent(void) { pthread_mutex_unlock(&g_lock); }
 
+/* Descriptors of NIC state made (under g_lock) and not stored where the
+ * fork handler finds them yet (a socket before sh->q[], a duplicate of
+ * another process's, the share memory before sh->shm_fd): a child forked
+ * meanwhile closes its copies, each only if it is still that file (the
+ * number may be reused once the parent dropped it). */
+#define NMC_NIC_INFLIGHT 32
+static struct { int fd; ino_t ino; } g_inflight[NMC_NIC_INFLIGHT];
+static int g_ninflight;
+
+/* List fd (lock held); -EAGAIN (and fd closed) when the list is full. */
+int nmc_nic_inflight_add(int fd)
+{
+    struct stat sb;
+
+    if (fd < 0)
+        return fd;
+    if (g_ninflight == NMC_NIC_INFLIGHT || fstat(fd, &sb) < 0) {
+        close(fd);
+        return -EAGAIN;
+    }
+    g_inflight[g_ninflight].fd = fd;
+    g_inflight[g_ninflight++].ino = sb.st_ino;
+    return fd;
+}
+
+/* fd is stored, or about to be closed (lock held). */
+void nmc_nic_inflight_del(int fd)
+{
+    for (int i = 0; i < g_ninflight; i++)
+        if (g_inflight[i].fd == fd) {
+            g_inflight[i] = g_inflight[--g_ninflight];
+            return;
+        }
+}
+
+/* The same, taking the lock. */
+void nmc_nic_settle(int fd)
+{
+    pthread_mutex_lock(&g_lock);
+    nmc_nic_inflight_del(fd);
+    pthread_mutex_unlock(&g_lock);
+}
+
+static void close_inflight(void)
+{
+    struct stat sb;
+
+    for (int i = 0; i < g_ninflight; i++)
+        if (fstat(g_inflight[i].fd, &sb) == 0 && sb.st_ino == g_inflight[i].ino)
+            close(g_inflight[i].fd);
+    g_ninflight = 0;
+}
+
 /* In the child: its copies of the parent's NIC sockets, ring mappings,
  * epoll sets and held descriptors go (a mapping alone would keep a socket
  * alive). */
 static void after_fork_child(void)
 {
     g_self = getpid();
+    close_inflight();
     for (struct nmc_nic_state *st = g_states; st; st = st->next) {
         for (struct nmc_nic_share *sh = st->shares; sh; sh = sh->next) {
             for (uint32_t k = 0; k < sh->nq; k++)

@@ -88,15 +88,23 @@ int nmc_nic_refusal(int32_t *pid)
  * noted), -ESTALE (another file now), -EBADF. */
 static int fetch_fd(pid_t pid, int fd, uint64_t ino)
 {
-    int pfd = (int)syscall(SYS_pidfd_open, pid, 0), got, err = 0;
+    int pfd, got, err = 0;
     struct stat sb;
 
-    if (pfd < 0)
-        return -errno;
-    got = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
-    if (got < 0)
+    nmc_nic_lock();                     /* a fork meanwhile closes the child's copies */
+    if ((pfd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0) {
         err = -errno;
+        nmc_nic_unlock();
+        return err;
+    }
+    if ((got = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0)) < 0)
+        err = -errno;
+    else
+        got = nmc_nic_inflight_add(got);    /* until stored (the caller settles it) */
     close(pfd);
+    nmc_nic_unlock();
+    if (got < 0 && err == 0)
+        return got;
     if (err == -EPERM || err == -EACCES) {
         refused_pid = pid;
         refused_err = -err;
@@ -105,10 +113,18 @@ static int fetch_fd(pid_t pid, int fd, uint64_t ino)
     if (err < 0)
         return err;
     if (fstat(got, &sb) < 0 || (uint64_t)sb.st_ino != ino) {
+        nmc_nic_settle(got);
         close(got);
         return -ESTALE;
     }
     return got;
+}
+
+/* Close a descriptor fetch_fd or make_shm listed as in flight. */
+static void drop_fd(int fd)
+{
+    nmc_nic_settle(fd);
+    close(fd);
 }
 
 /* -- the share memory -------------------------------------------------------- */
@@ -189,12 +205,15 @@ static int make_shm(struct nmc_port *p, struct nmc_nic_share *sh)
     uint32_t cap = pow2(NMC_XSK_RX_FACTOR * slots);
     struct nmc_nic_shm head = { .magic = SHM_MAGIC, .nq = sh->nq, .buf_num = p->g.buf_num,
                                 .spare_cap = cap };
-    int fd = (int)syscall(SYS_memfd_create, "nmcompat-nic-share",
-                          MFD_CLOEXEC | MFD_ALLOW_SEALING), err;
+    int fd, err;
     struct stat sb;
 
+    nmc_nic_lock();                     /* listed until stored: see fetch_fd */
+    fd = (int)syscall(SYS_memfd_create, "nmcompat-nic-share", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    fd = fd < 0 ? -errno : nmc_nic_inflight_add(fd);
+    nmc_nic_unlock();
     if (fd < 0)
-        return -errno;
+        return fd;
     if (ftruncate(fd, (off_t)shm_size(head.nq, cap, head.buf_num)) < 0 ||
         pwrite(fd, &head, sizeof(head.magic) * 4, 0) != (ssize_t)(sizeof(head.magic) * 4) ||
         fcntl(fd, F_ADD_SEALS, SHM_SEALS) < 0 || fstat(fd, &sb) < 0)
@@ -202,7 +221,7 @@ static int make_shm(struct nmc_port *p, struct nmc_nic_share *sh)
     else
         err = map_shm(sh, fd, p->g.buf_num);
     if (err < 0) {
-        close(fd);
+        drop_fd(fd);
         return err;
     }
     p->rec->nic_shm_ino = (uint64_t)sb.st_ino;
@@ -221,7 +240,7 @@ static int fetch_shm(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_sh
             continue;
         if ((fd = fetch_fd(hs[h].pid, hs[h].nic_shm_fd - 1, p->rec->nic_shm_ino)) >= 0) {
             if ((err = map_shm(sh, fd, p->g.buf_num)) < 0)
-                close(fd);
+                drop_fd(fd);
             return err;
         }
         if (fd == -EPERM)
@@ -266,6 +285,7 @@ int nmc_nic_shm_join(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_sh
             err = make_shm(p, sh);
         if (err < 0)
             return err;
+        nmc_nic_settle(sh->shm_fd);     /* stored: the fork handler closes sh->shm_fd */
     }
     if ((slot = take_slot(sh->shm)) < 0)
         return slot;
@@ -321,7 +341,7 @@ int nmc_nic_shm_queue(struct nmc_nic_share *sh, uint32_t ifindex, uint32_t ring,
     if ((err = fetch_sock(sh, ring, &fd)) < 0 || fd < 0)
         return err;
     if ((x = calloc(1, sizeof(*x))) == NULL) {
-        close(fd);
+        drop_fd(fd);
         return -ENOMEM;
     }
     x->fd = fd;
@@ -331,6 +351,7 @@ int nmc_nic_shm_queue(struct nmc_nic_share *sh, uint32_t ifindex, uint32_t ring,
     x->sg = q->sg;
     x->zerocopy = q->zerocopy;
     if ((err = nmc_xsk_map(x, q->rx_size, q->tx_size)) < 0) {
+        nmc_nic_settle(x->fd);
         nmc_xsk_close(x);
         free(x);
         return err;

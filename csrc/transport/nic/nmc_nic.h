@@ -112,6 +112,9 @@ struct nmc_nic_share *nmc_nic_share_join(struct nmc_port *p);
 struct nmc_nic_share *nmc_nic_share_leave(struct nmc_port *p);
 void nmc_nic_share_free(struct nmc_nic_share *sh);
 void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh);
+int nmc_nic_inflight_add(int fd);
+void nmc_nic_inflight_del(int fd);
+void nmc_nic_settle(int fd);
 
 /* nic_xproc.c */
 int nmc_nic_shm_join(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh);

@@ -30,15 +30,16 @@ static uint32_t pow2(uint32_t v)
  * process, else a copy of another process's on the record (*tmp: the
  * caller closes it), else -1 (the first socket: it registers the UMEM).
  * -EBUSY: this process's record of another ring count holds the queue, or
- * another process refused its socket.  Lock held. */
+ * another process refused its socket.  Takes the NIC lock. */
 static int umem_peer(struct nmc_port *p, struct nmc_nic_share *sh, const struct nmc_xsk *x, int *tmp)
 {
     int fd, err = 0;
 
     *tmp = -1;
-    if (nmc_nic_queue_taken(p, x->ifindex, x->queue))
-        return -EBUSY;
-    if ((fd = nmc_nic_umem_peer(p)) < 0)
+    nmc_nic_lock();
+    fd = nmc_nic_queue_taken(p, x->ifindex, x->queue) ? -EBUSY : nmc_nic_umem_peer(p);
+    nmc_nic_unlock();
+    if (fd == -1)                       /* fetched under the lock itself (fetch_fd) */
         fd = *tmp = nmc_nic_shm_umem_peer(sh, &err);
     return err < 0 ? err : fd;
 }
@@ -50,17 +51,17 @@ static int make_xsk(struct nmc_port *p, struct nmc_nic_share *sh, const struct n
 {
     int tmp, shared, err = 0;
 
-    nmc_nic_lock();
     shared = umem_peer(p, sh, x, &tmp);
-    nmc_nic_unlock();
     if (shared < -1)
         return shared;
     if (shared < 0)
         err = nmc_xsk_umem_reg(x->fd, p->mem, &p->g);
     if (err == 0 && (err = nmc_xsk_rings(x, pow2(NMC_XSK_RX_FACTOR * nslots), pow2(nslots))) == 0)
         err = nmc_xsk_bind(x, shared, req->xdp_bind, !req->no_sg);
-    if (tmp >= 0)
+    if (tmp >= 0) {
+        nmc_nic_settle(tmp);
         close(tmp);
+    }
     if (err < 0)
         return err;
     if (shared >= 0) {                  /* the owner's bind flags apply */
@@ -96,7 +97,10 @@ static int new_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct nm
         return -EOWNERDEAD;             /* adopted: the sockets were its opener's, now gone */
     if ((x = calloc(1, sizeof(*x))) == NULL)
         return -ENOMEM;
-    if ((fd = nmc_nic_socket(p, req, AF_XDP, 0)) < 0) {
+    nmc_nic_lock();                     /* listed until stored in sh->q[] (queue_xsk) */
+    fd = nmc_nic_inflight_add(nmc_nic_socket(p, req, AF_XDP, 0));
+    nmc_nic_unlock();
+    if (fd < 0) {
         free(x);
         return fd;
     }
@@ -104,6 +108,7 @@ static int new_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct nm
     x->ifindex = req->ifindex;
     x->queue = ring;
     if ((err = make_xsk(p, sh, req, x, nslots)) < 0 || (err = honours(req, x)) < 0) {
+        nmc_nic_settle(x->fd);
         nmc_xsk_close(x);               /* socket, rings: nothing of a failed queue stays */
         free(x);
         return err;
@@ -127,6 +132,7 @@ static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct 
     if (x && (err = honours(req, x)) < 0) {
         if (!sh->q[ring]) {             /* a copy taken just now: it goes */
             sh->shm->procs[sh->slot].sock_fd[ring] = 0;
+            nmc_nic_settle(x->fd);
             nmc_xsk_close(x);
             free(x);
         }
@@ -138,6 +144,7 @@ static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct 
         return err;
     nmc_nic_lock();
     sh->q[ring] = x;                    /* under the lock: a fork sees it and closes it */
+    nmc_nic_inflight_del(x->fd);
     nmc_nic_unlock();
     *out = x;
     return 0;
