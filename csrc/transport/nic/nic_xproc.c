@@ -15,8 +15,10 @@
  * needs as duplicates of another process's descriptors (pidfd_getfd; the
  * kernel checks ptrace rights over that process), checked by inode, so a
  * reused pid or descriptor number is never taken for the real one.  The
- * region names the memfd by inode (rec->nic_shm_ino) and each holder the
- * descriptor number its process has for it (holder->nic_shm_fd).
+ * region names the memfd by inode (rec->nic_shm_ino) and lists every
+ * process that has it with its descriptor number (rec->nic_shm_fds): a
+ * joiner tries each, so the memfd stays reachable while any process on
+ * the record has it, whichever closed its port first.
  *
  * The tables are written at open and close, under the region lock; the
  * ledger and a queue's spare list by the syncs of that queue's RX ring,
@@ -228,17 +230,17 @@ static int make_shm(struct nmc_port *p, struct nmc_nic_share *sh)
     return 0;
 }
 
-/* The share memory of p's record from a live holder of another process. */
-static int fetch_shm(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh)
+/* The share memory of p's record from another process that has it. */
+static int fetch_shm(struct nmc_port *p, struct nmc_nic_share *sh)
 {
-    struct nmc_holder *hs = nmc_holders(r);
+    const struct nmc_port_rec *rec = p->rec;
     int err = -ENXIO, fd;
 
-    for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++) {
-        if (hs[h].state != NMC_LIVE || hs[h].port != sh->rec || hs[h].pid == getpid() ||
-            hs[h].nic_shm_fd <= 0)
+    for (uint32_t i = 0; i < NMC_SHM_PROCS; i++) {
+        if (rec->nic_shm_fds[i].pid <= 0 || rec->nic_shm_fds[i].pid == getpid() ||
+            rec->nic_shm_fds[i].fd <= 0)
             continue;
-        if ((fd = fetch_fd(hs[h].pid, hs[h].nic_shm_fd - 1, p->rec->nic_shm_ino)) >= 0) {
+        if ((fd = fetch_fd(rec->nic_shm_fds[i].pid, rec->nic_shm_fds[i].fd - 1, rec->nic_shm_ino)) >= 0) {
             if ((err = map_shm(sh, fd, p->g.buf_num)) < 0)
                 drop_fd(fd);
             return err;
@@ -247,6 +249,38 @@ static int fetch_shm(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_sh
             err = -EBUSY;               /* refused: never a second stream instead */
     }
     return err;
+}
+
+/* List this process's descriptor of the share memory in p's record (its
+ * own entry, a free one, or a dead process's or one whose descriptor is
+ * no longer the memfd: a port closed where the region was not mapped).
+ * Region lock held. */
+static int list_shm_fd(struct nmc_port_rec *rec, int fd)
+{
+    int take = -1;
+
+    for (int i = 0; i < NMC_SHM_PROCS; i++) {
+        pid_t pid = rec->nic_shm_fds[i].pid;
+        if (pid == getpid()) {
+            take = i;
+            break;
+        }
+        if (take < 0 && (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH)))
+            take = i;
+    }
+    if (take < 0)
+        return -EBUSY;
+    rec->nic_shm_fds[take].pid = getpid();
+    rec->nic_shm_fds[take].fd = fd + 1;
+    return 0;
+}
+
+/* This process no longer has the share memory of rec.  Region lock held. */
+void nmc_nic_shm_unlist(struct nmc_port_rec *rec)
+{
+    for (int i = 0; i < NMC_SHM_PROCS; i++)
+        if (rec->nic_shm_fds[i].pid == getpid())
+            memset(&rec->nic_shm_fds[i], 0, sizeof(rec->nic_shm_fds[i]));
 }
 
 /* This process's entry in the table (its own, a free one or a dead
@@ -271,17 +305,17 @@ static int take_slot(struct nmc_nic_shm *shm)
 
 /* p's process joins the share memory of p's record (sh new in this
  * process): made, or taken from another process.  Region lock held. */
-int nmc_nic_shm_join(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh)
+int nmc_nic_shm_join(struct nmc_port *p, struct nmc_nic_share *sh)
 {
     int err, slot;
 
     bool adopted = p->holder->pid != getpid();
 
     if (!sh->shm) {
-        err = p->rec->nic_shm_ino ? fetch_shm(p, r, sh) : -ENXIO;
+        err = p->rec->nic_shm_ino ? fetch_shm(p, sh) : -ENXIO;
         if (err == -ENXIO && adopted)
             return -EOWNERDEAD;         /* its opener, and the sockets, are gone */
-        if (err == -ENXIO)              /* the first process, or every other holder is gone */
+        if (err == -ENXIO)              /* the first process, or every other one is gone */
             err = make_shm(p, sh);
         if (err < 0)
             return err;
@@ -290,9 +324,7 @@ int nmc_nic_shm_join(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_sh
     if ((slot = take_slot(sh->shm)) < 0)
         return slot;
     sh->slot = slot;
-    if (!adopted)                       /* an adopted port's holder is its opener's */
-        p->holder->nic_shm_fd = sh->shm_fd + 1;
-    return 0;
+    return list_shm_fd(p->rec, sh->shm_fd);
 }
 
 /* -- the queues' sockets ------------------------------------------------------ */

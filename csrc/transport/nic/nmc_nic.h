@@ -117,7 +117,8 @@ void nmc_nic_inflight_del(int fd);
 void nmc_nic_settle(int fd);
 
 /* nic_xproc.c */
-int nmc_nic_shm_join(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh);
+int nmc_nic_shm_join(struct nmc_port *p, struct nmc_nic_share *sh);
+void nmc_nic_shm_unlist(struct nmc_port_rec *rec);
 int nmc_nic_shm_umem_peer(struct nmc_nic_share *sh, int *err);
 bool nmc_nic_shm_others(const struct nmc_port *p, const struct nmc_region *r);
 void nmc_nic_shm_leave(struct nmc_nic_share *sh, bool write, bool last);

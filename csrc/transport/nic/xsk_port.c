@@ -228,7 +228,7 @@ static int claim_umem(struct nmc_region *r)
 
 /* p joins the sockets of its record in this process, and the record's
  * share memory (nic_xproc.c). */
-static int join_share(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share **out)
+static int join_share(struct nmc_port *p, struct nmc_nic_share **out)
 {
     struct nmc_nic_share *sh;
 
@@ -236,7 +236,7 @@ static int join_share(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_s
     sh = nmc_nic_share_join(p);
     nmc_nic_unlock();
     *out = sh;
-    return sh ? nmc_nic_shm_join(p, r, sh) : -ENOMEM;
+    return sh ? nmc_nic_shm_join(p, sh) : -ENOMEM;
 }
 
 /* After the generic open (region lock held): the socket of every bound
@@ -260,7 +260,7 @@ static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
         return -ENOMEM;
     }
     if ((err = claim_umem(r)) < 0 || (err = nmc_nic_join(p)) < 0 ||
-        (err = join_share(p, r, &sh)) < 0)
+        (err = join_share(p, &sh)) < 0)
         return err;
     for (uint32_t k = 0; k < nq; k++) {
         uint32_t n = hw_rx ? p->rx[k % hw_rx].n : p->tx[k].n;
@@ -303,10 +303,10 @@ static void xsk_detach(struct nmc_port *p, struct nmc_region *r)
         bool everything = give_back && !nmc_nic_shm_others(p, r);
         if (everything)
             nmc_nic_reclaim(p, r, last);
+        if (own && r)                   /* else its entry is left stale (inode-checked) */
+            nmc_nic_shm_unlist(p->rec);
         nmc_nic_shm_leave(last, own && r, everything);
     }
-    if (own && r && p->holder->pid == getpid())
-        p->holder->nic_shm_fd = 0;      /* an adopted port's holder is its opener's */
     nmc_nic_share_free(last);
     nmc_nic_leave(p);
     for (uint32_t i = 0; i < p->nrx; i++)
