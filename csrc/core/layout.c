@@ -44,7 +44,7 @@ static const uint64_t facts[] = {
     FIELD(struct nmc_holder, ringid), FIELD(struct nmc_holder, flags),
     FIELD(struct nmc_holder, first), FIELD(struct nmc_holder, last),
     FIELD(struct nmc_holder, extra_bufs), FIELD(struct nmc_holder, fill_target),
-    FIELD(struct nmc_holder, bells_pending), FIELD(struct nmc_holder, nic_shm_fd),
+    FIELD(struct nmc_holder, bells_pending),
     FIELD(struct nmc_holder, gen),
 
     sizeof(struct nmc_port_rec),
@@ -55,6 +55,8 @@ static const uint64_t facts[] = {
     FIELD(struct nmc_port_rec, first_obj), FIELD(struct nmc_port_rec, sw),
     FIELD(struct nmc_port_rec, sw_port), FIELD(struct nmc_port_rec, attach_gen),
     FIELD(struct nmc_port_rec, nhost), FIELD(struct nmc_port_rec, nic_shm_ino),
+    FIELD(struct nmc_port_rec, nic_netns), FIELD(struct nmc_port_rec, nic_ifindex),
+    FIELD(struct nmc_port_rec, nic_shm_fds),
     FIELD(struct nmc_port_rec, gen), FIELD(struct nmc_port_rec, mon_port),
     FIELD(struct nmc_port_rec, mon_end), FIELD(struct nmc_port_rec, mon_flags),
     FIELD(struct nmc_port_rec, mon_gen),

@@ -137,7 +137,6 @@ struct nmc_holder {
     uint32_t fill_target;           /* holder+1 whose socket holds our filler */
     uint32_t bells_pending;
     uint32_t sock_left;             /* its closer could not unlink its socket: the reaper does */
-    int32_t nic_shm_fd;             /* NIC: its process's descriptor of the record's share memory, + 1 */
     uint64_t gen;
 } nmc_aligned;
 
@@ -156,6 +155,11 @@ struct nmc_port_rec {
     uint32_t attach_gen;            /* VALE: bumped by attach/detach */
     uint32_t nhost[2];              /* NIC: host rings per direction (tx, rx), the last of nrings */
     uint64_t nic_shm_ino;           /* NIC (AF_XDP): inode of its share memory (nic_xproc.c), 0: none */
+    uint64_t nic_netns[2];          /* NIC: its interface's network namespace (device, inode) */
+    uint32_t nic_ifindex;           /* NIC: the interface's index there */
+    /* NIC (AF_XDP): each process that maps the share memory (nic_xproc.c)
+     * and its descriptor of it, + 1; 0: a free entry */
+    struct { int32_t pid, fd; } nic_shm_fds[16];
     uint64_t gen;
     /* monitors (monitor.c): the port record, end and generation watched,
      * and the NR_MONITOR_* / NR_ZCOPY_MON flags of the monitor */

@@ -274,7 +274,7 @@ static int take_hold(int s, struct nmc_port *port)
 
 /* After nmc_port_adopt() of a descriptor that proved a NIC port's: the
  * control plane of nmcompat exec says why a refusal (err < 0: EOPNOTSUPP,
- * EBUSY, EOWNERDEAD) happened, and gives an adopted AF_XDP port a hold on
+ * EBUSY, EOWNERDEAD, EXDEV) happened, and gives an adopted AF_XDP port a hold on
  * its XDP link, which the port keeps as its opener's does, so the
  * program and its XSKMAP stay while it is open.  Not under exec (no
  * control plane) the port holds no link (DESIGN §14).  Returns err, or

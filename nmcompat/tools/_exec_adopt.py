@@ -54,6 +54,9 @@ def reason(f: Dict[str, str]) -> str:
         why = ("its opener closed the port, and its AF_XDP sockets with it, before this "
                f"process used the descriptor, or kept it across its own exec; open "
                f"netmap:{name} in this process instead")
+    elif err == errno.EXDEV:
+        why = (f"the port's interface {name} is in another network namespace than this "
+               f"process (its sockets are bound there); open an interface of this namespace")
     elif err == errno.EBUSY and int(f["refused"]):
         why = refusal_text(int(f["refused"]), int(f["pid"]), None, name)
     else:

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -82,35 +83,57 @@ static struct nmc_pipe_req nic_region_key(const struct nmc_pipe_req *req, char *
  * ports with host rings (one port at a time: backends/_host.py), keep a
  * record each. */
 static struct nmc_port_rec *live_rec(struct nmc_region *r, uint32_t kind, const char *name,
-                                     const uint32_t nrings[2])
+                                     const struct nmc_nic_where *w, const uint32_t nrings[2])
 {
     struct nmc_port_rec *ports = nmc_ports(r);
 
     for (uint32_t i = 0; kind == NMC_KIND_NIC && i < NMC_MAX_PORTS; i++) {
         struct nmc_port_rec *rec = &ports[i];
         if (rec->state == NMC_LIVE && rec->kind == kind && rec->nhost[0] + rec->nhost[1] == 0 &&
-            strncmp(rec->parent, name, NMC_NAMELEN) == 0 &&
+            strncmp(rec->parent, name, NMC_NAMELEN) == 0 && nmc_nic_rec_is(rec, w) &&
             memcmp(rec->nrings[0], nrings, sizeof(rec->nrings[0])) == 0)
             return rec;
     }
     return NULL;
 }
 
-static struct nmc_port_rec *live_nic_rec(struct nmc_region *r, const char *name, const uint32_t *nrings)
+static struct nmc_port_rec *live_nic_rec(struct nmc_region *r, const char *name,
+                                         const struct nmc_nic_where *w, const uint32_t *nrings)
 {
-    return live_rec(r, NMC_KIND_NIC, name, nrings);
+    return live_rec(r, NMC_KIND_NIC, name, w, nrings);
+}
+
+/* Interface ifindex of the calling thread's network namespace. */
+int nmc_nic_here(uint32_t ifindex, struct nmc_nic_where *w)
+{
+    struct stat sb;
+
+    if (stat("/proc/thread-self/ns/net", &sb) < 0)
+        return -errno;
+    w->netns[0] = (uint64_t)sb.st_dev;
+    w->netns[1] = (uint64_t)sb.st_ino;
+    w->ifindex = ifindex;
+    return 0;
+}
+
+/* Is rec the interface w? */
+bool nmc_nic_rec_is(const struct nmc_port_rec *rec, const struct nmc_nic_where *w)
+{
+    return rec->nic_ifindex == w->ifindex && rec->nic_netns[0] == w->netns[0] &&
+           rec->nic_netns[1] == w->netns[1];
 }
 
 /* A live AF_XDP record to join: in the process's own NIC region, else in
  * another process's (nic_xproc.c; not for a program under nmcompat exec,
  * whose sockets are its control plane's: §14).  *r locked, or -ENXIO. */
 static int joinable_rec(const char *rundir, const struct nmc_pipe_req *key, struct nmc_region *r,
-                        uint32_t *port, const uint32_t nrings[2], const char *name)
+                        uint32_t *port, const uint32_t nrings[2], const char *name,
+                        const struct nmc_nic_where *w)
 {
     struct nmc_port_rec *rec;
 
     if (nmc_get_region_of(rundir, key->parent, r) == 0) {
-        if ((rec = live_rec(r, NMC_KIND_NIC, name, nrings)) != NULL) {
+        if ((rec = live_rec(r, NMC_KIND_NIC, name, w, nrings)) != NULL) {
             *port = (uint32_t)(rec - nmc_ports(r));
             return 0;
         }
@@ -118,7 +141,7 @@ static int joinable_rec(const char *rundir, const struct nmc_pipe_req *key, stru
     }
     if (key->nic_nsocks)
         return -ENXIO;
-    return nmc_nic_find_rec(rundir, name, nrings, r, port, live_nic_rec);
+    return nmc_nic_find_rec(rundir, name, w, nrings, r, port, live_nic_rec);
 }
 
 /* The NIC region, and in it the record of kind with one ring pair of
@@ -129,20 +152,25 @@ static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, st
                           uint32_t nrx, uint32_t rx_slots, const uint32_t nhost[2], const char *name)
 {
     struct nmc_port_rec *rec;
+    struct nmc_nic_where w;
     int err;
 
+    if ((err = nmc_nic_here(key->ifindex, &w)) < 0)
+        return err;
     if (kind == NMC_KIND_NIC && nhost[0] + nhost[1] == 0 &&
-        (err = joinable_rec(rundir, key, r, port, (uint32_t[2]){ ntx, nrx }, name)) != -ENXIO)
+        (err = joinable_rec(rundir, key, r, port, (uint32_t[2]){ ntx, nrx }, name, &w)) != -ENXIO)
         return err;
     if ((err = nmc_get_region(rundir, key, r)) < 0)
         return err;
-    if (nhost[0] + nhost[1] == 0 && (rec = live_rec(r, kind, name, (uint32_t[2]){ ntx, nrx }))) {
+    if (nhost[0] + nhost[1] == 0 && (rec = live_rec(r, kind, name, &w, (uint32_t[2]){ ntx, nrx }))) {
         *port = (uint32_t)(rec - nmc_ports(r));
         return 0;
     }
     if (!(rec = nmc_rec_alloc(r, kind, name)))
         return -ENOMEM;
     rec->nends = 1;
+    memcpy(rec->nic_netns, w.netns, sizeof(rec->nic_netns));
+    rec->nic_ifindex = w.ifindex;
     rec->nhost[0] = nhost[0];
     rec->nhost[1] = nhost[1];
     if ((err = nmc_rec_add_rings(r, rec, 0, 0, ntx + nhost[0], tx_slots, true)) < 0 ||

@@ -52,12 +52,66 @@ void nmc_nic_unlock(void) { pthread_mutex_unlock(&g_lock); }
 static void before_fork(void) { pthread_mutex_lock(&g_lock); }
 static void after_fork_parent(void) { pthread_mutex_unlock(&g_lock); }
 
+/* Descriptors of NIC state made (under g_lock) and not stored where the
+ * fork handler finds them yet (a socket before sh->q[], a duplicate of
+ * another process's, the share memory before sh->shm_fd): a child forked
+ * meanwhile closes its copies, each only if it is still that file (the
+ * number may be reused once the parent dropped it). */
+#define NMC_NIC_INFLIGHT 32
+static struct { int fd; ino_t ino; } g_inflight[NMC_NIC_INFLIGHT];
+static int g_ninflight;
+
+/* List fd (lock held); -EAGAIN (and fd closed) when the list is full. */
+int nmc_nic_inflight_add(int fd)
+{
+    struct stat sb;
+
+    if (fd < 0)
+        return fd;
+    if (g_ninflight == NMC_NIC_INFLIGHT || fstat(fd, &sb) < 0) {
+        close(fd);
+        return -EAGAIN;
+    }
+    g_inflight[g_ninflight].fd = fd;
+    g_inflight[g_ninflight++].ino = sb.st_ino;
+    return fd;
+}
+
+/* fd is stored, or about to be closed (lock held). */
+void nmc_nic_inflight_del(int fd)
+{
+    for (int i = 0; i < g_ninflight; i++)
+        if (g_inflight[i].fd == fd) {
+            g_inflight[i] = g_inflight[--g_ninflight];
+            return;
+        }
+}
+
+/* The same, taking the lock. */
+void nmc_nic_settle(int fd)
+{
+    pthread_mutex_lock(&g_lock);
+    nmc_nic_inflight_del(fd);
+    pthread_mutex_unlock(&g_lock);
+}
+
+static void close_inflight(void)
+{
+    struct stat sb;
+
+    for (int i = 0; i < g_ninflight; i++)
+        if (fstat(g_inflight[i].fd, &sb) == 0 && sb.st_ino == g_inflight[i].ino)
+            close(g_inflight[i].fd);
+    g_ninflight = 0;
+}
+
 /* In the child: its copies of the parent's NIC sockets, ring mappings,
  * epoll sets and held descriptors go (a mapping alone would keep a socket
  * alive). */
 static void after_fork_child(void)
 {
     g_self = getpid();
+    close_inflight();
     for (struct nmc_nic_state *st = g_states; st; st = st->next) {
         for (struct nmc_nic_share *sh = st->shares; sh; sh = sh->next) {
             for (uint32_t k = 0; k < sh->nq; k++)
@@ -331,21 +385,25 @@ static void slot_range(const struct netmap_ring *ring, uint32_t from, uint32_t t
 }
 
 /* One ring of the record; x: our copy of its queue's AF_XDP socket, or
- * NULL; shm: the record's share memory (AF_XDP), or NULL. */
+ * NULL; sh: the record's sockets with its share memory (AF_XDP), or NULL.
+ * The share memory's shape is sh's copy, never its header. */
 static void one_ring(const struct netmap_ring *ring, const struct nmc_kring *kr, uint32_t n,
-                     uint32_t dir, uint32_t k, const struct nmc_xsk *x, struct nmc_nic_shm *shm,
-                     buf_fn fn, void *ctx)
+                     uint32_t dir, uint32_t k, const struct nmc_xsk *x,
+                     const struct nmc_nic_share *sh, buf_fn fn, void *ctx)
 {
+    const struct nmc_nic_shm *shm = sh ? sh->shm : NULL;
+
     if (dir == 0) {
         for (uint32_t j = 0; j < n; j++)
             fn(ctx, nmc_user_u32(&ring->slot[j].buf_idx),
                tx_in_flight(x, kr, j, n) ? NMC_NIC_BUF_QUEUE : NMC_NIC_BUF_SLOT);
-    } else if (shm && k < shm->nq && shm->q[k].ever) {  /* AF_XDP RX, stocked: the user's part */
-        const uint32_t *spare = nmc_nic_shm_spare(shm, k);
-        uint32_t cur = kr->hwcur, tail = kr->hwtail, nspare = shm->q[k].nspare;
+    } else if (shm && k < sh->nq && shm->q[k].ever) {  /* AF_XDP RX, stocked: the user's part */
+        const uint32_t *spare = nmc_nic_shm_spare(sh, k);
+        uint32_t cur = kr->hwcur, tail = kr->hwtail;
+        uint32_t nspare = __atomic_load_n(&shm->q[k].nspare, __ATOMIC_RELAXED);
         if (cur < n && tail < n)
             slot_range(ring, cur, tail, n, fn, ctx);
-        for (uint32_t i = 0; i < nspare && i < shm->spare_cap; i++)
+        for (uint32_t i = 0; i < nspare && i < sh->spare_cap; i++)
             fn(ctx, spare[i], NMC_NIC_BUF_SPARE);
     } else {
         all_slots(ring, n, fn, ctx);
@@ -357,7 +415,7 @@ static void one_ring(const struct netmap_ring *ring, const struct nmc_kring *kr,
 static void each_owned(struct nmc_port *p, const struct nmc_nic_share *sh, buf_fn fn, void *ctx)
 {
     const struct nmc_port_rec *rec = p->rec;
-    struct nmc_nic_shm *shm = sh ? sh->shm : NULL;
+    const struct nmc_nic_shm *shm = sh ? sh->shm : NULL;
     const struct nmc_kring *krs = nmc_krings(p->ctl, &p->g);
 
     for (uint32_t d = 0; d < 2; d++) {
@@ -366,12 +424,12 @@ static void each_owned(struct nmc_port *p, const struct nmc_nic_share *sh, buf_f
             uint32_t obj = rec->first_obj[0][d] + k;
             const struct nmc_xsk *x = sh && k < sh->nq ? sh->q[k] : NULL;
             if (obj < p->g.ring_num && nslots <= NMC_MAXSLOTS)
-                one_ring(nmc_ring_obj(p->mem, &p->g, obj), &krs[obj], nslots, d, k, x, shm, fn, ctx);
+                one_ring(nmc_ring_obj(p->mem, &p->g, obj), &krs[obj], nslots, d, k, x, sh, fn, ctx);
         }
     }
     if (shm) {
-        const uint16_t *ledger = nmc_nic_shm_ledger(shm);
-        for (uint32_t b = 0; b < shm->buf_num; b++)
+        const uint16_t *ledger = nmc_nic_shm_ledger(sh);
+        for (uint32_t b = 0; b < sh->buf_num; b++)
             if (ledger[b])
                 fn(ctx, b, NMC_NIC_BUF_QUEUE);
     }
@@ -390,8 +448,8 @@ void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_sh
 {
     each_owned(p, sh, reclaim_one, r);
     if (sh && sh->shm) {
-        memset(nmc_nic_shm_ledger(sh->shm), 0, sh->shm->buf_num * sizeof(uint16_t));
-        for (uint32_t k = 0; k < sh->shm->nq; k++)
+        memset(nmc_nic_shm_ledger(sh), 0, sh->buf_num * sizeof(uint16_t));
+        for (uint32_t k = 0; k < sh->nq; k++)
             sh->shm->q[k].nspare = 0;
     }
 }

@@ -15,8 +15,10 @@
  * needs as duplicates of another process's descriptors (pidfd_getfd; the
  * kernel checks ptrace rights over that process), checked by inode, so a
  * reused pid or descriptor number is never taken for the real one.  The
- * region names the memfd by inode (rec->nic_shm_ino) and each holder the
- * descriptor number its process has for it (holder->nic_shm_fd).
+ * region names the memfd by inode (rec->nic_shm_ino) and lists every
+ * process that has it with its descriptor number (rec->nic_shm_fds): a
+ * joiner tries each, so the memfd stays reachable while any process on
+ * the record has it, whichever closed its port first.
  *
  * The tables are written at open and close, under the region lock; the
  * ledger and a queue's spare list by the syncs of that queue's RX ring,
@@ -48,6 +50,21 @@
 #ifndef MFD_CLOEXEC
 #define MFD_CLOEXEC 0x0001u
 #endif
+#ifndef MFD_ALLOW_SEALING
+#define MFD_ALLOW_SEALING 0x0002u
+#endif
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS (1024 + 9)
+#define F_GET_SEALS (1024 + 10)
+#endif
+#ifndef F_SEAL_SEAL
+#define F_SEAL_SEAL   0x0001
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW   0x0004
+#endif
+/* The share memory's size is fixed for its life: nobody can cut it under a
+ * mapping (SIGBUS) or hand a joiner a short one. */
+#define SHM_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW)
 
 #define SHM_MAGIC 0x6e6d6873u            /* "nmhs" */
 
@@ -73,15 +90,23 @@ int nmc_nic_refusal(int32_t *pid)
  * noted), -ESTALE (another file now), -EBADF. */
 static int fetch_fd(pid_t pid, int fd, uint64_t ino)
 {
-    int pfd = (int)syscall(SYS_pidfd_open, pid, 0), got, err = 0;
+    int pfd, got, err = 0;
     struct stat sb;
 
-    if (pfd < 0)
-        return -errno;
-    got = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
-    if (got < 0)
+    nmc_nic_lock();                     /* a fork meanwhile closes the child's copies */
+    if ((pfd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0) {
         err = -errno;
+        nmc_nic_unlock();
+        return err;
+    }
+    if ((got = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0)) < 0)
+        err = -errno;
+    else
+        got = nmc_nic_inflight_add(got);    /* until stored (the caller settles it) */
     close(pfd);
+    nmc_nic_unlock();
+    if (got < 0 && err == 0)
+        return got;
     if (err == -EPERM || err == -EACCES) {
         refused_pid = pid;
         refused_err = -err;
@@ -90,10 +115,18 @@ static int fetch_fd(pid_t pid, int fd, uint64_t ino)
     if (err < 0)
         return err;
     if (fstat(got, &sb) < 0 || (uint64_t)sb.st_ino != ino) {
+        nmc_nic_settle(got);
         close(got);
         return -ESTALE;
     }
     return got;
+}
+
+/* Close a descriptor fetch_fd or make_shm listed as in flight. */
+static void drop_fd(int fd)
+{
+    nmc_nic_settle(fd);
+    close(fd);
 }
 
 /* -- the share memory -------------------------------------------------------- */
@@ -113,14 +146,17 @@ static size_t shm_size(uint32_t nq, uint32_t spare_cap, uint32_t buf_num)
     return ledger_ofs(nq, spare_cap) + (size_t)buf_num * sizeof(uint16_t);
 }
 
-uint32_t *nmc_nic_shm_spare(struct nmc_nic_shm *shm, uint32_t ring)
+/* The spare list of ring `ring` (< sh->nq) and the ledger, placed by the
+ * shape this process checked when it mapped the memory (sh's own copies),
+ * never by the header, which any process on the record can rewrite. */
+uint32_t *nmc_nic_shm_spare(const struct nmc_nic_share *sh, uint32_t ring)
 {
-    return (uint32_t *)((uint8_t *)shm + spare_ofs()) + (size_t)ring * shm->spare_cap;
+    return (uint32_t *)((uint8_t *)sh->shm + spare_ofs()) + (size_t)ring * sh->spare_cap;
 }
 
-uint16_t *nmc_nic_shm_ledger(struct nmc_nic_shm *shm)
+uint16_t *nmc_nic_shm_ledger(const struct nmc_nic_share *sh)
 {
-    return (uint16_t *)((uint8_t *)shm + ledger_ofs(shm->nq, shm->spare_cap));
+    return (uint16_t *)((uint8_t *)sh->shm + ledger_ofs(sh->nq, sh->spare_cap));
 }
 
 static uint32_t pow2(uint32_t v)
@@ -134,24 +170,32 @@ static uint32_t pow2(uint32_t v)
 
 /* Map the share memory in fd, if its shape is the one this record has
  * (nq rings, the region's buf_num, a spare list no longer than 4 times
- * the largest ring). */
+ * the largest ring) and it is sealed at exactly that size.  The shape is
+ * kept in sh: what is bounded by it is never read from the memory again. */
 static int map_shm(struct nmc_nic_share *sh, int fd, uint32_t buf_num)
 {
     struct nmc_nic_shm head;
+    struct stat sb;
     size_t len;
     void *m;
 
     if (pread(fd, &head, sizeof(head.magic) * 4, 0) != (ssize_t)(sizeof(head.magic) * 4))
         return -EPROTO;
-    if (head.magic != SHM_MAGIC || head.nq != sh->nq || head.buf_num != buf_num ||
-        head.spare_cap == 0 || head.spare_cap > pow2(NMC_XSK_RX_FACTOR * NMC_MAXSLOTS))
+    if (head.magic != SHM_MAGIC || head.nq != sh->nq || sh->nq > NMC_NIC_MAXQ ||
+        head.buf_num != buf_num || head.spare_cap == 0 ||
+        head.spare_cap > pow2(NMC_XSK_RX_FACTOR * NMC_MAXSLOTS))
         return -EPROTO;
     len = shm_size(head.nq, head.spare_cap, head.buf_num);
+    if ((fcntl(fd, F_GET_SEALS) & SHM_SEALS) != SHM_SEALS || fstat(fd, &sb) < 0 ||
+        (uint64_t)sb.st_size != (uint64_t)len)
+        return -EPROTO;
     if ((m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
         return -errno;
     sh->shm = m;
     sh->shm_len = len;
     sh->shm_fd = fd;
+    sh->buf_num = head.buf_num;
+    sh->spare_cap = head.spare_cap;
     return 0;
 }
 
@@ -163,44 +207,80 @@ static int make_shm(struct nmc_port *p, struct nmc_nic_share *sh)
     uint32_t cap = pow2(NMC_XSK_RX_FACTOR * slots);
     struct nmc_nic_shm head = { .magic = SHM_MAGIC, .nq = sh->nq, .buf_num = p->g.buf_num,
                                 .spare_cap = cap };
-    int fd = (int)syscall(SYS_memfd_create, "nmcompat-nic-share", MFD_CLOEXEC), err;
+    int fd, err;
     struct stat sb;
 
+    nmc_nic_lock();                     /* listed until stored: see fetch_fd */
+    fd = (int)syscall(SYS_memfd_create, "nmcompat-nic-share", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    fd = fd < 0 ? -errno : nmc_nic_inflight_add(fd);
+    nmc_nic_unlock();
     if (fd < 0)
-        return -errno;
+        return fd;
     if (ftruncate(fd, (off_t)shm_size(head.nq, cap, head.buf_num)) < 0 ||
         pwrite(fd, &head, sizeof(head.magic) * 4, 0) != (ssize_t)(sizeof(head.magic) * 4) ||
-        fstat(fd, &sb) < 0)
+        fcntl(fd, F_ADD_SEALS, SHM_SEALS) < 0 || fstat(fd, &sb) < 0)
         err = -errno;
     else
         err = map_shm(sh, fd, p->g.buf_num);
     if (err < 0) {
-        close(fd);
+        drop_fd(fd);
         return err;
     }
     p->rec->nic_shm_ino = (uint64_t)sb.st_ino;
     return 0;
 }
 
-/* The share memory of p's record from a live holder of another process. */
-static int fetch_shm(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh)
+/* The share memory of p's record from another process that has it. */
+static int fetch_shm(struct nmc_port *p, struct nmc_nic_share *sh)
 {
-    struct nmc_holder *hs = nmc_holders(r);
+    const struct nmc_port_rec *rec = p->rec;
     int err = -ENXIO, fd;
 
-    for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++) {
-        if (hs[h].state != NMC_LIVE || hs[h].port != sh->rec || hs[h].pid == getpid() ||
-            hs[h].nic_shm_fd <= 0)
+    for (uint32_t i = 0; i < NMC_SHM_PROCS; i++) {
+        if (rec->nic_shm_fds[i].pid <= 0 || rec->nic_shm_fds[i].pid == getpid() ||
+            rec->nic_shm_fds[i].fd <= 0)
             continue;
-        if ((fd = fetch_fd(hs[h].pid, hs[h].nic_shm_fd - 1, p->rec->nic_shm_ino)) >= 0) {
+        if ((fd = fetch_fd(rec->nic_shm_fds[i].pid, rec->nic_shm_fds[i].fd - 1, rec->nic_shm_ino)) >= 0) {
             if ((err = map_shm(sh, fd, p->g.buf_num)) < 0)
-                close(fd);
+                drop_fd(fd);
             return err;
         }
         if (fd == -EPERM)
             err = -EBUSY;               /* refused: never a second stream instead */
     }
     return err;
+}
+
+/* List this process's descriptor of the share memory in p's record (its
+ * own entry, a free one, or a dead process's or one whose descriptor is
+ * no longer the memfd: a port closed where the region was not mapped).
+ * Region lock held. */
+static int list_shm_fd(struct nmc_port_rec *rec, int fd)
+{
+    int take = -1;
+
+    for (int i = 0; i < NMC_SHM_PROCS; i++) {
+        pid_t pid = rec->nic_shm_fds[i].pid;
+        if (pid == getpid()) {
+            take = i;
+            break;
+        }
+        if (take < 0 && (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH)))
+            take = i;
+    }
+    if (take < 0)
+        return -EBUSY;
+    rec->nic_shm_fds[take].pid = getpid();
+    rec->nic_shm_fds[take].fd = fd + 1;
+    return 0;
+}
+
+/* This process no longer has the share memory of rec.  Region lock held. */
+void nmc_nic_shm_unlist(struct nmc_port_rec *rec)
+{
+    for (int i = 0; i < NMC_SHM_PROCS; i++)
+        if (rec->nic_shm_fds[i].pid == getpid())
+            memset(&rec->nic_shm_fds[i], 0, sizeof(rec->nic_shm_fds[i]));
 }
 
 /* This process's entry in the table (its own, a free one or a dead
@@ -228,27 +308,26 @@ static int take_slot(struct nmc_nic_shm *shm)
 
 /* p's process joins the share memory of p's record (sh new in this
  * process): made, or taken from another process.  Region lock held. */
-int nmc_nic_shm_join(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh)
+int nmc_nic_shm_join(struct nmc_port *p, struct nmc_nic_share *sh)
 {
     int err, slot;
 
     bool adopted = p->holder->pid != getpid();
 
     if (!sh->shm) {
-        err = p->rec->nic_shm_ino ? fetch_shm(p, r, sh) : -ENXIO;
+        err = p->rec->nic_shm_ino ? fetch_shm(p, sh) : -ENXIO;
         if (err == -ENXIO && adopted)
             return -EOWNERDEAD;         /* its opener, and the sockets, are gone */
-        if (err == -ENXIO)              /* the first process, or every other holder is gone */
+        if (err == -ENXIO)              /* the first process, or every other one is gone */
             err = make_shm(p, sh);
         if (err < 0)
             return err;
+        nmc_nic_settle(sh->shm_fd);     /* stored: the fork handler closes sh->shm_fd */
     }
     if ((slot = take_slot(sh->shm)) < 0)
         return slot;
     sh->slot = slot;
-    if (!adopted)                       /* an adopted port's holder is its opener's */
-        p->holder->nic_shm_fd = sh->shm_fd + 1;
-    return 0;
+    return list_shm_fd(p->rec, sh->shm_fd);
 }
 
 /* -- the queues' sockets ------------------------------------------------------ */
@@ -297,7 +376,7 @@ int nmc_nic_shm_queue(struct nmc_nic_share *sh, uint32_t ifindex, uint32_t ring,
     if ((err = fetch_sock(sh, ring, &fd)) < 0 || fd < 0)
         return err;
     if ((x = calloc(1, sizeof(*x))) == NULL) {
-        close(fd);
+        drop_fd(fd);
         return -ENOMEM;
     }
     x->fd = fd;
@@ -307,6 +386,7 @@ int nmc_nic_shm_queue(struct nmc_nic_share *sh, uint32_t ifindex, uint32_t ring,
     x->sg = q->sg;
     x->zerocopy = q->zerocopy;
     if ((err = nmc_xsk_map(x, q->rx_size, q->tx_size)) < 0) {
+        nmc_nic_settle(x->fd);
         nmc_xsk_close(x);
         free(x);
         return err;
@@ -320,11 +400,11 @@ int nmc_nic_shm_queue(struct nmc_nic_share *sh, uint32_t ifindex, uint32_t ring,
  * descriptor in the table. */
 void nmc_nic_shm_bind_queue(struct nmc_nic_share *sh, struct nmc_xsk *x)
 {
-    x->queued = nmc_nic_shm_ledger(sh->shm);
+    x->queued = nmc_nic_shm_ledger(sh);
     x->tag = (uint16_t)(x->queue + 1);
     x->sq = &sh->shm->q[x->queue];
-    x->spare = nmc_nic_shm_spare(sh->shm, x->queue);
-    x->spare_cap = sh->shm->spare_cap;
+    x->spare = nmc_nic_shm_spare(sh, x->queue);
+    x->spare_cap = sh->spare_cap;
     sh->shm->procs[sh->slot].sock_fd[x->queue] = x->fd + 1;
 }
 
@@ -395,11 +475,12 @@ static bool foreign_ifregion(const char *hex, char *name, size_t len)
     return sscanf(name, "nic.%d", &pid) == 1 && pid != getpid();
 }
 
-/* A live AF_XDP record of interface `ifname` with nrings rings in another
- * process's NIC region of rundir: *r locked and *port set (0), or -ENXIO. */
-int nmc_nic_find_rec(const char *rundir, const char *ifname, const uint32_t nrings[2],
-                     struct nmc_region *r, uint32_t *port,
-                     struct nmc_port_rec *(*live)(struct nmc_region *, const char *, const uint32_t *))
+/* A live AF_XDP record of interface `ifname` (w: this very interface, in
+ * our network namespace) with nrings rings in another process's NIC region
+ * of rundir: *r locked and *port set (0), or -ENXIO. */
+int nmc_nic_find_rec(const char *rundir, const char *ifname, const struct nmc_nic_where *w,
+                     const uint32_t nrings[2], struct nmc_region *r, uint32_t *port,
+                     nmc_nic_live_fn *live)
 {
     DIR *d = opendir(rundir);
     struct dirent *e;
@@ -414,7 +495,7 @@ int nmc_nic_find_rec(const char *rundir, const char *ifname, const uint32_t nrin
             continue;
         if (nmc_get_region_of(rundir, name, r) < 0)
             continue;
-        if ((rec = live(r, ifname, nrings)) != NULL && rec->nic_shm_ino != 0) {
+        if ((rec = live(r, ifname, w, nrings)) != NULL && rec->nic_shm_ino != 0) {
             *port = (uint32_t)(rec - nmc_ports(r));
             err = 0;
         } else {

@@ -85,10 +85,19 @@ struct nmc_nic_share {
     struct nmc_xsk **q;             /* per ring: our copy of its queue's socket, or NULL */
     struct nmc_nic_shm *shm;        /* the record's share memory, mapped */
     size_t shm_len;
+    uint32_t buf_num, spare_cap;    /* its shape, checked at map time (never re-read) */
     int shm_fd, slot;               /* its memfd; our entry in its table */
 };
 
 static inline struct nmc_nic_state *nmc_nic_of(const struct nmc_port *p) { return p->tp; }
+
+/* Which interface a NIC record is: its index in a network namespace, the
+ * namespace named by the device and inode of /proc/thread-self/ns/net (an
+ * interface name means nothing across namespaces). */
+struct nmc_nic_where {
+    uint64_t netns[2];
+    uint32_t ifindex;
+};
 
 /* nic_state.c */
 void nmc_nic_lock(void);
@@ -103,18 +112,24 @@ struct nmc_nic_share *nmc_nic_share_join(struct nmc_port *p);
 struct nmc_nic_share *nmc_nic_share_leave(struct nmc_port *p);
 void nmc_nic_share_free(struct nmc_nic_share *sh);
 void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh);
+int nmc_nic_inflight_add(int fd);
+void nmc_nic_inflight_del(int fd);
+void nmc_nic_settle(int fd);
 
 /* nic_xproc.c */
-int nmc_nic_shm_join(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh);
+int nmc_nic_shm_join(struct nmc_port *p, struct nmc_nic_share *sh);
+void nmc_nic_shm_unlist(struct nmc_port_rec *rec);
 int nmc_nic_shm_umem_peer(struct nmc_nic_share *sh, int *err);
 bool nmc_nic_shm_others(const struct nmc_port *p, const struct nmc_region *r);
 void nmc_nic_shm_leave(struct nmc_nic_share *sh, bool write, bool last);
-uint32_t *nmc_nic_shm_spare(struct nmc_nic_shm *shm, uint32_t ring);
-uint16_t *nmc_nic_shm_ledger(struct nmc_nic_shm *shm);
+uint32_t *nmc_nic_shm_spare(const struct nmc_nic_share *sh, uint32_t ring);
+uint16_t *nmc_nic_shm_ledger(const struct nmc_nic_share *sh);
 void nmc_nic_refusal_clear(void);
-int nmc_nic_find_rec(const char *rundir, const char *ifname, const uint32_t nrings[2],
-                     struct nmc_region *r, uint32_t *port,
-                     struct nmc_port_rec *(*live)(struct nmc_region *, const char *, const uint32_t *));
+typedef struct nmc_port_rec *nmc_nic_live_fn(struct nmc_region *r, const char *ifname,
+                                             const struct nmc_nic_where *w, const uint32_t *nrings);
+int nmc_nic_find_rec(const char *rundir, const char *ifname, const struct nmc_nic_where *w,
+                     const uint32_t nrings[2], struct nmc_region *r, uint32_t *port,
+                     nmc_nic_live_fn *live);
 
 /* pkt.c */
 void nmc_pkt_close_socks(struct nmc_port *p);
@@ -152,5 +167,7 @@ void nmc_nic_forget_fds(struct nmc_port *p);
 int nmc_nic_socket(struct nmc_port *p, const struct nmc_pipe_req *req, int domain, int protocol);
 int nmc_nic_hold(struct nmc_port *p, const struct nmc_pipe_req *req);
 int nmc_nic_claim(uint32_t ifindex, uint32_t queue, bool tx, bool exclusive);
+int nmc_nic_here(uint32_t ifindex, struct nmc_nic_where *w);
+bool nmc_nic_rec_is(const struct nmc_port_rec *rec, const struct nmc_nic_where *w);
 
 #endif /* NMC_NIC_H */

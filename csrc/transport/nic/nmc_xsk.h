@@ -84,13 +84,42 @@ static inline uint32_t nmc_xsk_inflight(const struct nmc_xsk *x)
            : 0;
 }
 
-/* The buffers on x's spare list; a count another process garbled is cut
- * to the list's capacity. */
+/* The buffers on x's spare list, read once from the share memory; a
+ * count another process garbled is cut to the list's capacity (and
+ * written back so).  Index the list only with the value returned. */
 static inline uint32_t nmc_xsk_nspare(struct nmc_xsk *x)
 {
-    if (x->sq->nspare > x->spare_cap)
-        x->sq->nspare = x->spare_cap;
-    return x->sq->nspare;
+    uint32_t n = __atomic_load_n(&x->sq->nspare, __ATOMIC_RELAXED);
+
+    if (n > x->spare_cap) {
+        n = x->spare_cap;
+        __atomic_store_n(&x->sq->nspare, n, __ATOMIC_RELAXED);
+    }
+    return n;
+}
+
+/* Take a buffer off x's spare list into *idx: false when it is empty. */
+static inline bool nmc_xsk_spare_pop(struct nmc_xsk *x, uint32_t *idx)
+{
+    uint32_t n = nmc_xsk_nspare(x);
+
+    if (n == 0)
+        return false;
+    *idx = x->spare[n - 1];
+    __atomic_store_n(&x->sq->nspare, n - 1, __ATOMIC_RELAXED);
+    return true;
+}
+
+/* Put buffer idx on x's spare list: false when it is full. */
+static inline bool nmc_xsk_spare_push(struct nmc_xsk *x, uint32_t idx)
+{
+    uint32_t n = nmc_xsk_nspare(x);
+
+    if (n >= x->spare_cap)
+        return false;
+    x->spare[n] = idx;
+    __atomic_store_n(&x->sq->nspare, n + 1, __ATOMIC_RELAXED);
+    return true;
 }
 
 /* xsk.c */

@@ -45,6 +45,8 @@ static uint32_t buf_of(const struct nmc_geom *g, uint64_t addr)
 static int map_ring(int fd, const struct nmc_xdp_ring_offset *o, uint32_t n, size_t esize,
                     uint64_t pgoff, struct nmc_xring *r)
 {
+    if (n == 0 || (n & (n - 1)) || n > NMC_XSK_RX_FACTOR * NMC_MAXSLOTS)
+        return -EPROTO;                 /* a size from the share memory, garbled */
     r->map_len = o->desc + n * esize;
     r->map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
                   (off_t)pgoff);
@@ -278,8 +280,8 @@ static void refill(struct nmc_port *p, struct nmc_xsk *x, const uint32_t *give, 
 {
     uint32_t in = n ? nmc_xsk_fill(x, &p->g, give, n) : 0;
 
-    for (uint32_t k = in; k < n && nmc_xsk_nspare(x) < x->spare_cap; k++)
-        x->spare[x->sq->nspare++] = give[k];
+    for (uint32_t k = in; k < n && nmc_xsk_spare_push(x, give[k]); k++)
+        ;
     kick_fill(x);
 }
 
@@ -319,8 +321,8 @@ int nmc_xsk_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         if (idx >= 2 && idx < p->g.buf_num)
             give[ngive++] = idx;
     }
-    while (nmc_xsk_nspare(x) && ngive < NMC_MAXSLOTS)         /* left over last time */
-        give[ngive++] = x->spare[--x->sq->nspare];
+    while (ngive < NMC_MAXSLOTS && nmc_xsk_spare_pop(x, &give[ngive]))  /* left over last time */
+        ngive++;
     kr->hwcur = head;
     refill(p, x, give, ngive);
     cons = *r->consumer;

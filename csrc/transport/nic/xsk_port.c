@@ -31,15 +31,16 @@ static uint32_t pow2(uint32_t v)
  * process, else a copy of another process's on the record (*tmp: the
  * caller closes it), else -1 (the first socket: it registers the UMEM).
  * -EBUSY: this process's record of another ring count holds the queue, or
- * another process refused its socket.  Lock held. */
+ * another process refused its socket.  Takes the NIC lock. */
 static int umem_peer(struct nmc_port *p, struct nmc_nic_share *sh, const struct nmc_xsk *x, int *tmp)
 {
     int fd, err = 0;
 
     *tmp = -1;
-    if (nmc_nic_queue_taken(p, x->ifindex, x->queue))
-        return -EBUSY;
-    if ((fd = nmc_nic_umem_peer(p)) < 0)
+    nmc_nic_lock();
+    fd = nmc_nic_queue_taken(p, x->ifindex, x->queue) ? -EBUSY : nmc_nic_umem_peer(p);
+    nmc_nic_unlock();
+    if (fd == -1)                       /* fetched under the lock itself (fetch_fd) */
         fd = *tmp = nmc_nic_shm_umem_peer(sh, &err);
     return err < 0 ? err : fd;
 }
@@ -66,17 +67,17 @@ static int make_xsk(struct nmc_port *p, struct nmc_nic_share *sh, const struct n
 {
     int tmp, shared, err = 0;
 
-    nmc_nic_lock();
     shared = umem_peer(p, sh, x, &tmp);
-    nmc_nic_unlock();
     if (shared < -1)
         return shared;
     if (shared < 0)
         err = nmc_xsk_umem_reg(x->fd, p->mem, &p->g);
     if (err == 0 && (err = nmc_xsk_rings(x, pow2(NMC_XSK_RX_FACTOR * nslots), pow2(nslots))) == 0)
         err = nmc_xsk_bind(x, shared, req->xdp_bind, !req->no_sg);
-    if (tmp >= 0)
+    if (tmp >= 0) {
+        nmc_nic_settle(tmp);
         close(tmp);
+    }
     lost_first_bind |= err == -EBUSY && req->nic_nsocks == 0 && record_unbound(sh);
     if (err < 0)
         return err;
@@ -84,6 +85,20 @@ static int make_xsk(struct nmc_port *p, struct nmc_nic_share *sh, const struct n
         for (uint32_t k = 0; k < sh->nq; k++)
             x->sg |= sh->shm->q[k].sock_ino && sh->shm->q[k].sg;
     }
+    return 0;
+}
+
+/* Does socket x, which this open shares (a port's of this process or of
+ * another, or the owner's flags of a shared UMEM), honour what req asks
+ * as the open's own bind would: -EOPNOTSUPP for zero-copy asked of a
+ * socket in copy mode (the error of such a bind alone), copy mode asked
+ * of a zero-copy socket, or no multi-buffer frames asked of a socket that
+ * delivers them. */
+static int honours(const struct nmc_pipe_req *req, const struct nmc_xsk *x)
+{
+    if (((req->xdp_bind & NMC_XDP_ZEROCOPY) && !x->zerocopy) ||
+        ((req->xdp_bind & NMC_XDP_COPY) && x->zerocopy) || (req->no_sg && x->sg))
+        return -EOPNOTSUPP;
     return 0;
 }
 
@@ -99,14 +114,18 @@ static int new_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct nm
         return -EOWNERDEAD;             /* adopted: the sockets were its opener's, now gone */
     if ((x = calloc(1, sizeof(*x))) == NULL)
         return -ENOMEM;
-    if ((fd = nmc_nic_socket(p, req, AF_XDP, 0)) < 0) {
+    nmc_nic_lock();                     /* listed until stored in sh->q[] (queue_xsk) */
+    fd = nmc_nic_inflight_add(nmc_nic_socket(p, req, AF_XDP, 0));
+    nmc_nic_unlock();
+    if (fd < 0) {
         free(x);
         return fd;
     }
     x->fd = fd;
     x->ifindex = req->ifindex;
     x->queue = ring;
-    if ((err = make_xsk(p, sh, req, x, nslots)) < 0) {
+    if ((err = make_xsk(p, sh, req, x, nslots)) < 0 || (err = honours(req, x)) < 0) {
+        nmc_nic_settle(x->fd);
         nmc_xsk_close(x);               /* socket, rings: nothing of a failed queue stays */
         free(x);
         return err;
@@ -127,12 +146,22 @@ static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct 
 
     if (!x && (err = nmc_nic_shm_queue(sh, req->ifindex, ring, &x)) < 0)
         return err;                     /* another process refused its socket */
+    if (x && (err = honours(req, x)) < 0) {
+        if (!sh->q[ring]) {             /* a copy taken just now: it goes */
+            sh->shm->procs[sh->slot].sock_fd[ring] = 0;
+            nmc_nic_settle(x->fd);
+            nmc_xsk_close(x);
+            free(x);
+        }
+        return err;
+    }
     if (x && req->nic_nsocks)
         p->nic_taken++;                 /* a helper's socket per bound queue, in order: unused */
     if (!x && (err = new_xsk(p, req, sh, ring, nslots, &x)) < 0)
         return err;
     nmc_nic_lock();
     sh->q[ring] = x;                    /* under the lock: a fork sees it and closes it */
+    nmc_nic_inflight_del(x->fd);
     nmc_nic_unlock();
     *out = x;
     return 0;
@@ -152,8 +181,8 @@ static uint32_t stock_gather(struct nmc_lring *lr, uint32_t *give, uint32_t cap)
             give[n++] = lr->ring->slot[i].buf_idx;
         return n;
     }
-    while (nmc_xsk_nspare(x) && n < cap)
-        give[n++] = x->spare[--x->sq->nspare];
+    while (n < cap && nmc_xsk_spare_pop(x, &give[n]))
+        n++;
     return n;
 }
 
@@ -193,9 +222,7 @@ static int stock(struct nmc_port *p, struct nmc_region *r, struct nmc_lring *lr)
     if (err == 0) {
         in = nmc_xsk_fill(x, &p->g, give, n);
         for (uint32_t k = in; k < n; k++) {
-            if (q->nspare < x->spare_cap)
-                x->spare[q->nspare++] = give[k];
-            else
+            if (!nmc_xsk_spare_push(x, give[k]))
                 nmc_buf_free(r, give[k]);
         }
         q->stocked_ino = q->sock_ino;
@@ -218,7 +245,7 @@ static int claim_umem(struct nmc_region *r)
 
 /* p joins the sockets of its record in this process, and the record's
  * share memory (nic_xproc.c). */
-static int join_share(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share **out)
+static int join_share(struct nmc_port *p, struct nmc_nic_share **out)
 {
     struct nmc_nic_share *sh;
 
@@ -226,7 +253,7 @@ static int join_share(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_s
     sh = nmc_nic_share_join(p);
     nmc_nic_unlock();
     *out = sh;
-    return sh ? nmc_nic_shm_join(p, r, sh) : -ENOMEM;
+    return sh ? nmc_nic_shm_join(p, sh) : -ENOMEM;
 }
 
 /* After the generic open (region lock held): the socket of every bound
@@ -250,7 +277,7 @@ static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
         return -ENOMEM;
     }
     if ((err = claim_umem(r)) < 0 || (err = nmc_nic_join(p)) < 0 ||
-        (err = join_share(p, r, &sh)) < 0)
+        (err = join_share(p, &sh)) < 0)
         return err;
     for (uint32_t k = 0; k < nq; k++) {
         uint32_t n = hw_rx ? p->rx[k % hw_rx].n : p->tx[k].n;
@@ -293,10 +320,10 @@ static void xsk_detach(struct nmc_port *p, struct nmc_region *r)
         bool everything = give_back && !nmc_nic_shm_others(p, r);
         if (everything)
             nmc_nic_reclaim(p, r, last);
+        if (own && r)                   /* else its entry is left stale (inode-checked) */
+            nmc_nic_shm_unlist(p->rec);
         nmc_nic_shm_leave(last, own && r, everything);
     }
-    if (own && r && p->holder->pid == getpid())
-        p->holder->nic_shm_fd = 0;      /* an adopted port's holder is its opener's */
     nmc_nic_share_free(last);
     nmc_nic_leave(p);
     for (uint32_t i = 0; i < p->nrx; i++)
@@ -382,10 +409,19 @@ static int xsk_resolve(const char *rundir, const struct nmc_pipe_req *req, struc
  * rings (their tap is the opener's alone). */
 static int xsk_adopt_req(const struct nmc_port_rec *rec, struct nmc_pipe_req *req)
 {
+    struct nmc_nic_where w;
+    char name[IF_NAMESIZE];
+    int err;
+
     if (rec->nhost[0] + rec->nhost[1] || rec->nrings[0][0] != rec->nrings[0][1])
         return -EOPNOTSUPP;
-    if ((req->ifindex = if_nametoindex(rec->parent)) == 0)
+    if ((err = nmc_nic_here(rec->nic_ifindex, &w)) < 0)
+        return err;
+    if (!nmc_nic_rec_is(rec, &w))
+        return -EXDEV;                  /* the interface is in another network namespace */
+    if (if_indextoname(rec->nic_ifindex, name) == NULL)
         return -ENXIO;
+    req->ifindex = rec->nic_ifindex;
     req->tx_rings = req->rx_rings = rec->nrings[0][0];
     req->nic_tap_fd = -1;
     req->nic_hold_fd = -1;              /* the link: nmc_xsk_keep() once adopted */

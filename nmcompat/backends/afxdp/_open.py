@@ -9,6 +9,7 @@ from nmcompat._ffi import ffi, lib, os_error
 from nmcompat._portspec import NR_REG_ONE_NIC
 from nmcompat.backends._base import Opened
 from nmcompat.errors import BackendUnusable, errno_class
+from nmcompat.backends.afxdp import XDP_COPY, XDP_ZEROCOPY
 from nmcompat.backends.afxdp._attach import attach_program, release_program
 
 _HINTS = {
@@ -50,6 +51,17 @@ def _refusal(q, ifname):
     return refusal_text(err, pid[0], q, ifname)
 
 
+def _join_mismatch(err, q, ifname, req):
+    """Why a port whose socket this open would share cannot honour its
+    options, for what an open alone would not refuse; "" otherwise (zero-copy
+    asked of a copy-mode socket is refused as an open alone is)."""
+    if err != errno.EOPNOTSUPP or req.xdp_bind & XDP_ZEROCOPY:
+        return ""
+    what = "in zero-copy mode" if req.xdp_bind & XDP_COPY else "with multi-buffer frames"
+    return (f"queue {q} of {ifname} is bound {what} by the port this open joins (one socket "
+            f"per queue, shared); open it with the options of that port, or close it there")
+
+
 def open_xsk(spec, req, nq, xdp_mode, options=None, xdp=True):
     """Opened(handle, details, closer); the closer releases the program.
     Without ``xdp`` (a port of host rings only) no XDP program is attached."""
@@ -61,8 +73,8 @@ def open_xsk(spec, req, nq, xdp_mode, options=None, xdp=True):
             -rc, f"couldn't open {spec.text}: {_HINTS[errno.EPERM]}", spec.text)
     if rc < 0:
         q = spec.ringid if spec.mode == NR_REG_ONE_NIC else "0.." + str(nq - 1)
-        hint = (_refusal(q, ifname) or _HINTS.get(-rc, "").format(q=q, ifname=ifname)
-                or _space.detail(-rc, options or {}))
+        hint = (_refusal(q, ifname) or _join_mismatch(-rc, q, ifname, req)
+                or _HINTS.get(-rc, "").format(q=q, ifname=ifname) or _space.detail(-rc, options or {}))
         raise os_error(-rc, "open", spec.text, hint)
     handle = out[0]
     if not xdp:
