@@ -187,6 +187,16 @@ int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out);
  * already; 0 when no such refusal happened. */
 #define NMC_NIC_MAX_PROCS 16
 int nmc_nic_refusal(int32_t *pid);
+/* Why this thread's last open failed with EBUSY, when the engine knows
+ * (*pid: the holder's process, 0 when none applies): a holder of an
+ * overlapping ring has NR_EXCLUSIVE; this open asks NR_EXCLUSIVE beside a
+ * holder; a port of this process with another layout (host rings, another
+ * ring count) has the NIC queue's AF_XDP socket.  UNKNOWN otherwise. */
+#define NMC_BUSY_UNKNOWN 0
+#define NMC_BUSY_HELD_EXCLUSIVE 1
+#define NMC_BUSY_ASKS_EXCLUSIVE 2
+#define NMC_BUSY_OWN_OTHER_LAYOUT 3
+int nmc_busy_cause(int32_t *pid);
 int nmc_xsk_fd(struct nmc_port *port, uint32_t k);
 /* Keep fd (duplicated) open as long as AF_XDP port `port` is: the XDP
  * link an adopted port holds as its opener's does (nmcompat exec's control
