@@ -45,6 +45,11 @@ struct nmc_extmem {
     const char *file;
     uint32_t if_num, if_size, ring_num, ring_size, buf_num, buf_size;
 };
+/* The smallest file that holds the pools x asks for (its file aside): the
+ * IF pool, ring_num ring objects, then buf_num buffers (at least 64) of
+ * buf_size, 0 meaning the default as for an open.  -EINVAL: pools no file
+ * can hold (ring_num over 1024, a buf_size not a multiple of 64...). */
+int64_t nmc_extmem_min_size(const struct nmc_extmem *x);
 
 /* What to open.  Zero means "default" for every count. */
 struct nmc_pipe_req {
