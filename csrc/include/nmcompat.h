@@ -504,6 +504,25 @@ struct nmc_gc_report {
 };
 int nmc_rundir_gc(const char *rundir, struct nmc_gc_report *out);
 
+/* Regions of another nmcompat build (a control file with the magic every
+ * build writes, another layout stamp or version: -EPROTO to an open).
+ * Whether one is held is known by file locks alone: every build's holders
+ * lock bytes of its control file while they live, so a lock on any byte of
+ * it (or of its memory file) is a holder.  nmc_region_foreign(): 1 held,
+ * 0 nobody holds it, -EINVAL not such a region, -ENOENT none.
+ * nmc_rundir_foreign(): counts them; with `remove`, under the name lock,
+ * removes every one nobody holds (write-locking its whole control file
+ * first: held, it is left and counted in held).  nmc_rundir_gc() then
+ * removes the names they leave. */
+struct nmc_foreign_report {
+    uint32_t found;         /* regions of another build */
+    uint32_t held;          /* of them, held by a process: left alone */
+    uint32_t removed;       /* of them, removed (with `remove`) */
+    uint32_t pad;
+};
+int nmc_region_foreign(const char *rundir, uint16_t mem_id);
+int nmc_rundir_foreign(const char *rundir, int remove, struct nmc_foreign_report *out);
+
 /* What a region holds (nmcompat status), read under its region lock. */
 #define NMC_STATUS_PORTS   128     /* NMC_MAX_PORTS */
 #define NMC_STATUS_HOLDERS 256     /* NMC_MAX_HOLDERS */
