@@ -40,11 +40,11 @@ def _host_rings_in_this_process():
         return _open_errno("netmap:va*")
 
 
-def _exclusive_in_another_process(name):
-    holder = Child(CHILD_HOLDS, name)
+def _beside_another_process(held, opened):
+    holder = Child(CHILD_HOLDS, held)
     try:
         holder.expect("ready")
-        return holder.pid, _open_errno("netmap:va")
+        return holder.pid, _open_errno(opened)
     finally:
         holder.kill()
 
@@ -58,7 +58,14 @@ def test_host_rings_beside_a_port_of_this_process(netns):
 
 
 def test_exclusive_holder_in_another_process(netns):
-    pid, (err, text) = netns.run(_exclusive_in_another_process, "netmap:va/x")
+    pid, (err, text) = netns.run(_beside_another_process, "netmap:va/x", "netmap:va")
     assert err == errno.EBUSY, text
-    assert "NR_EXCLUSIVE" in text and f"process {pid}" in text, text
+    assert "held with NR_EXCLUSIVE" in text and f"process {pid}" in text, text
+    assert LIST_OF_CAUSES not in text, text
+
+
+def test_exclusive_open_beside_a_holder_in_another_process(netns):
+    pid, (err, text) = netns.run(_beside_another_process, "netmap:va", "netmap:va/x")
+    assert err == errno.EBUSY, text
+    assert "this open asks for NR_EXCLUSIVE" in text and f"process {pid}" in text, text
     assert LIST_OF_CAUSES not in text, text
