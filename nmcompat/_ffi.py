@@ -39,7 +39,7 @@ check_engine_abi(lib.nmc_abi_version() if hasattr(lib, "nmc_abi_version") else 0
 def _layout_mismatch() -> str:
     return ("region was created by an incompatible nmcompat build (layout stamp differs from"
             f" this build's {lib.nmc_layout_stamp():#018x}); close every program using it or"
-            " use another rundir")
+            " use another rundir; one that no program holds is removed by 'nmcompat gc --foreign'")
 
 
 # what an open whose runtime directory is unusable fails with

@@ -133,6 +133,8 @@ def status(rundir: str, must_exist: bool = True) -> dict:
             if exc.errno == errno.ENXIO:
                 continue
             r = {"mem_id": mem_id, "error": str(exc)}
+            if exc.errno == errno.EPROTO:
+                r["foreign"] = foreign_state(rundir, mem_id)
         r["names"] = sorted(names.get(mem_id, []))
         regions.append(r)
     # the switches from the VALE ports of the regions (the switch each is
@@ -149,16 +151,29 @@ def status(rundir: str, must_exist: bool = True) -> dict:
             "switches": {sw: sorted(names) for sw, names in sorted(switches.items())}}
 
 
-def gc(rundir: Optional[str] = None, must_exist: bool = True) -> dict:
+def foreign_state(rundir: str, mem_id: int) -> Optional[str]:
+    """"held" or "unheld" for a region of another nmcompat build
+    (nmc_region_foreign), None when it is not one."""
+    rc = lib.nmc_region_foreign(os.fsencode(rundir), mem_id)
+    return None if rc < 0 else ("held" if rc else "unheld")
+
+
+def gc(rundir: Optional[str] = None, must_exist: bool = True, foreign: bool = False) -> dict:
     """Reclaim now what dead processes left in rundir (default: the
-    configured one) by nmc_rundir_gc."""
+    configured one) by nmc_rundir_gc; regions of another nmcompat build
+    are counted, and with ``foreign`` those nobody holds removed first."""
     rep = ffi.new("struct nmc_gc_report *")
+    frep = ffi.new("struct nmc_foreign_report *")
     where = rundir or config.rundir()
     if must_exist or os.path.lexists(where):
         verify(where, "reclaim in")
+        check(lib.nmc_rundir_foreign(where.encode(), int(foreign), frep),
+              "remove regions of another build in", f"runtime directory {where}", rundir=where)
         check(lib.nmc_rundir_gc(where.encode(), rep), "reclaim in", f"runtime directory {where}",
               rundir=where)
-    return {k: getattr(rep, k) for k in ("regions", "reaped", "removed", "busy", "files", "other")}
+    out = {k: getattr(rep, k) for k in ("regions", "reaped", "removed", "busy", "files", "other")}
+    out.update({f"foreign_{k}": getattr(frep, k) for k in ("found", "held", "removed")})
+    return out
 
 
 def other_rundirs(rundir: str) -> List[str]:

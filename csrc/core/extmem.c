@@ -91,6 +91,27 @@ static uint32_t bufs_that_fit(uint64_t size, uint32_t buf_size, uint32_t ring_nu
     return (uint32_t)n;
 }
 
+static bool buf_size_ok(uint32_t buf_size)
+{
+    return buf_size >= 64 && buf_size <= 65536 && buf_size % 64 == 0;
+}
+
+int64_t nmc_extmem_min_size(const struct nmc_extmem *x)
+{
+    uint32_t buf_size = x->buf_size ? x->buf_size : NMC_DEF_BUF_SIZE;
+    uint32_t ring_num = x->ring_num ? x->ring_num : NMC_DEF_RING_NUM;
+    uint32_t buf_num = x->buf_num > 64 ? x->buf_num : 64;
+    struct nmc_geom g;
+    int err;
+
+    if ((err = check_fixed_pools(x)) < 0)
+        return err;
+    if (!buf_size_ok(buf_size) || buf_num > (1u << 24))
+        return -EINVAL;
+    nmc_region_layout(&g, buf_num, buf_size, ring_num);
+    return (int64_t)g.memsize;
+}
+
 int nmc_extmem_shape(const char *rundir, const struct nmc_extmem *x, struct nmc_shape *out)
 {
     uint32_t buf_size = x->buf_size ? x->buf_size : NMC_DEF_BUF_SIZE;
@@ -101,7 +122,7 @@ int nmc_extmem_shape(const char *rundir, const struct nmc_extmem *x, struct nmc_
 
     if ((err = check_file(rundir, x->file, &size)) < 0 || (err = check_fixed_pools(x)) < 0)
         return err;
-    if (buf_size < 64 || buf_size > 65536 || buf_size % 64)
+    if (!buf_size_ok(buf_size))
         return -EINVAL;
     fit = bufs_that_fit(size, buf_size, ring_num);
     if (x->buf_num > fit || fit < 64 || (x->buf_num && x->buf_num < 64))

@@ -420,3 +420,128 @@ int nmc_rundir_gc(const char *rundir, struct nmc_gc_report *out)
         *out = rep;
     return 0;
 }
+
+/* -- regions of another build ------------------------------------------------ */
+
+/* Is fd a control file of another nmcompat build: the magic every build
+ * writes first, then another layout stamp or version?  Nothing after
+ * those is read: the rest is that build's layout. */
+static bool foreign_ctl(int fd)
+{
+    struct nmc_region_hdr hdr;
+
+    return pread(fd, &hdr, offsetof(struct nmc_region_hdr, mem_id), 0) ==
+               (ssize_t)offsetof(struct nmc_region_hdr, mem_id) &&
+           hdr.magic == NMC_REGION_MAGIC &&
+           (hdr.layout != nmc_layout_hash() || hdr.version != NMC_REGION_VERSION);
+}
+
+/* Does another open file description lock any byte of fd?  Every build's
+ * holders keep a lock on their region's control file while they live
+ * (the reaper's rule); with no layout known, any byte counts. */
+static bool any_lock(int fd)
+{
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+
+    return fcntl(fd, F_OFD_GETLK, &fl) != 0 || fl.l_type != F_UNLCK;
+}
+
+static int open_region_file(const char *rundir, const char *kind, uint16_t id, int flags)
+{
+    char path[256];
+
+    snprintf(path, sizeof(path), "%s/%s.%u", rundir, kind, (unsigned)id);
+    return open(path, flags | O_CLOEXEC | O_NOFOLLOW);
+}
+
+/* Region id of another build: 1 held, 0 nobody holds it, -EINVAL not one. */
+static int foreign_state(const char *rundir, uint16_t id)
+{
+    int ctl = open_region_file(rundir, "ctl", id, O_RDONLY), mem, held;
+
+    if (ctl < 0)
+        return -errno;
+    if (!foreign_ctl(ctl)) {
+        close(ctl);
+        return -EINVAL;
+    }
+    held = any_lock(ctl);
+    if (!held && (mem = open_region_file(rundir, "mem", id, O_RDONLY)) >= 0) {
+        held = any_lock(mem);
+        close(mem);
+    }
+    close(ctl);
+    return held;
+}
+
+int nmc_region_foreign(const char *rundir, uint16_t mem_id)
+{
+    char dir[160];
+    int err;
+
+    if ((err = nmc_rundir_resolve(rundir, dir, sizeof(dir))) < 0)
+        return err;
+    return foreign_state(dir, mem_id);
+}
+
+/* Under the name lock: remove region id of another build if nobody holds
+ * it, holding a write lock on its whole control file meanwhile (an open
+ * of any build then waits, and finds the file unlinked after).  1 removed,
+ * 0 held, -errno. */
+static int remove_foreign(const char *rundir, uint16_t id)
+{
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+    int ctl = open_region_file(rundir, "ctl", id, O_RDWR), mem, err = 1;
+    char name[32];
+
+    if (ctl < 0)
+        return -errno;
+    if (!foreign_ctl(ctl))
+        err = -EINVAL;
+    else if (fcntl(ctl, F_OFD_SETLK, &fl) != 0)
+        err = 0;
+    else if ((mem = open_region_file(rundir, "mem", id, O_RDONLY)) >= 0) {
+        err = any_lock(mem) ? 0 : 1;
+        close(mem);
+    }
+    if (err == 1) {                     /* memory file first, control file last (reap.c) */
+        snprintf(name, sizeof(name), "mem.%u", (unsigned)id);
+        unlink_path(rundir, name);
+        snprintf(name, sizeof(name), "ctl.%u", (unsigned)id);
+        unlink_path(rundir, name);
+    }
+    close(ctl);
+    return err;
+}
+
+int nmc_rundir_foreign(const char *rundir, int remove, struct nmc_foreign_report *out)
+{
+    struct nmc_foreign_report rep = { 0 };
+    uint64_t *ids;
+    char dir[160];
+    int names = -1, err, st;
+
+    if ((err = nmc_rundir_resolve(rundir, dir, sizeof(dir))) < 0 || (err = nmc_rundir_verify(dir)) < 0)
+        return err;
+    if (!(ids = calloc(ID_LIMIT / 64, sizeof(*ids))))
+        return -ENOMEM;
+    if ((err = scan_ids(dir, ids, NULL)) == 0 && remove && (names = err = nmc_names_lock(dir)) >= 0)
+        err = 0;
+    for (uint32_t id = 2; err == 0 && id < ID_LIMIT; id++) {
+        if (!has(ids, id) || (st = foreign_state(dir, (uint16_t)id)) < 0)
+            continue;
+        rep.found++;
+        rep.held += st == 1;
+        if (remove && st == 0) {
+            st = remove_foreign(dir, (uint16_t)id);
+            rep.removed += st == 1;
+            rep.held += st == 0;        /* taken meanwhile */
+        }
+    }
+    if (names >= 0)
+        nmc_names_unlock(names);
+    free(ids);
+    if (out && err == 0)
+        *out = rep;
+    return err;
+}

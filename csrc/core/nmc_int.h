@@ -359,6 +359,8 @@ int nmc_spare_take(const char *rundir, uint32_t buf_num, uint32_t buf_size, stru
 uint32_t nmc_spare_release(const char *rundir, uint16_t keep);
 bool nmc_space_enough(const char *rundir, uint64_t bytes);
 bool nmc_holder_alive(int fd, uint32_t h);
+/* Note why the open under way fails with EBUSY (nmc_busy_cause). */
+void nmc_busy_note(int cause, int32_t pid);
 void nmc_region_unlink_parents(const char *rundir, struct nmc_region *r);
 uint32_t nmc_region_unlink_wake(const char *rundir, uint16_t mem_id);
 bool nmc_region_wake_name(const char *name, uint32_t *mem_id);

@@ -93,6 +93,24 @@ static bool overlaps(const struct nmc_holder *o, const uint32_t first[2], const 
     return false;
 }
 
+/* Why this thread's last open failed with EBUSY, when the engine knows
+ * (nmc_busy_cause): NMC_BUSY_*, and the holder's process. */
+static __thread int busy_cause;
+static __thread int32_t busy_pid;
+
+void nmc_busy_note(int cause, int32_t pid)
+{
+    busy_cause = cause;
+    busy_pid = pid;
+}
+
+int nmc_busy_cause(int32_t *pid)
+{
+    if (pid)
+        *pid = busy_pid;
+    return busy_cause;
+}
+
 static int check_exclusive(struct nmc_region *r, uint32_t port, uint32_t end, uint64_t flags,
                            const uint32_t first[2], const uint32_t last[2])
 {
@@ -101,8 +119,13 @@ static int check_exclusive(struct nmc_region *r, uint32_t port, uint32_t end, ui
     for (uint32_t h = 0; h < NMC_MAX_HOLDERS; h++) {
         if (hs[h].state != NMC_LIVE || hs[h].port != port || hs[h].end != end)
             continue;
-        if (((flags | hs[h].flags) & NR_EXCLUSIVE) && overlaps(&hs[h], first, last))
-            return nmc_holder_alive(r->fd, h) ? -EBUSY : -ESTALE;     /* see nmc_open_with */
+        if (((flags | hs[h].flags) & NR_EXCLUSIVE) && overlaps(&hs[h], first, last)) {
+            if (!nmc_holder_alive(r->fd, h))
+                return -ESTALE;         /* see nmc_open_with */
+            nmc_busy_note(hs[h].flags & NR_EXCLUSIVE ? NMC_BUSY_HELD_EXCLUSIVE : NMC_BUSY_ASKS_EXCLUSIVE,
+                          hs[h].pid);
+            return -EBUSY;
+        }
     }
     return 0;
 }
@@ -308,6 +331,7 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
     struct nmc_port *p;
     int err;
 
+    nmc_busy_note(NMC_BUSY_UNKNOWN, 0);
     if (!ops || (ops->validate && (err = ops->validate(req)) < 0))
         return !ops ? -EINVAL : err;
     if ((req->flags & (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON)) &&

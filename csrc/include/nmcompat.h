@@ -45,6 +45,11 @@ struct nmc_extmem {
     const char *file;
     uint32_t if_num, if_size, ring_num, ring_size, buf_num, buf_size;
 };
+/* The smallest file that holds the pools x asks for (its file aside): the
+ * IF pool, ring_num ring objects, then buf_num buffers (at least 64) of
+ * buf_size, 0 meaning the default as for an open.  -EINVAL: pools no file
+ * can hold (ring_num over 1024, a buf_size not a multiple of 64...). */
+int64_t nmc_extmem_min_size(const struct nmc_extmem *x);
 
 /* What to open.  Zero means "default" for every count. */
 struct nmc_pipe_req {
@@ -187,6 +192,16 @@ int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out);
  * already; 0 when no such refusal happened. */
 #define NMC_NIC_MAX_PROCS 16
 int nmc_nic_refusal(int32_t *pid);
+/* Why this thread's last open failed with EBUSY, when the engine knows
+ * (*pid: the holder's process, 0 when none applies): a holder of an
+ * overlapping ring has NR_EXCLUSIVE; this open asks NR_EXCLUSIVE beside a
+ * holder; a port of this process with another layout (host rings, another
+ * ring count) has the NIC queue's AF_XDP socket.  UNKNOWN otherwise. */
+#define NMC_BUSY_UNKNOWN 0
+#define NMC_BUSY_HELD_EXCLUSIVE 1
+#define NMC_BUSY_ASKS_EXCLUSIVE 2
+#define NMC_BUSY_OWN_OTHER_LAYOUT 3
+int nmc_busy_cause(int32_t *pid);
 int nmc_xsk_fd(struct nmc_port *port, uint32_t k);
 /* Keep fd (duplicated) open as long as AF_XDP port `port` is: the XDP
  * link an adopted port holds as its opener's does (nmcompat exec's control
@@ -488,6 +503,25 @@ struct nmc_gc_report {
     uint32_t other;         /* removed by the port kinds (switch files) */
 };
 int nmc_rundir_gc(const char *rundir, struct nmc_gc_report *out);
+
+/* Regions of another nmcompat build (a control file with the magic every
+ * build writes, another layout stamp or version: -EPROTO to an open).
+ * Whether one is held is known by file locks alone: every build's holders
+ * lock bytes of its control file while they live, so a lock on any byte of
+ * it (or of its memory file) is a holder.  nmc_region_foreign(): 1 held,
+ * 0 nobody holds it, -EINVAL not such a region, -ENOENT none.
+ * nmc_rundir_foreign(): counts them; with `remove`, under the name lock,
+ * removes every one nobody holds (write-locking its whole control file
+ * first: held, it is left and counted in held).  nmc_rundir_gc() then
+ * removes the names they leave. */
+struct nmc_foreign_report {
+    uint32_t found;         /* regions of another build */
+    uint32_t held;          /* of them, held by a process: left alone */
+    uint32_t removed;       /* of them, removed (with `remove`) */
+    uint32_t pad;
+};
+int nmc_region_foreign(const char *rundir, uint16_t mem_id);
+int nmc_rundir_foreign(const char *rundir, int remove, struct nmc_foreign_report *out);
 
 /* What a region holds (nmcompat status), read under its region lock. */
 #define NMC_STATUS_PORTS   128     /* NMC_MAX_PORTS */

@@ -1,7 +1,8 @@
 /*
  * lnm.h -- what the libnetmap files share (nothing here is exported).
  * libnetmap speaks to /dev/netmap only through open/ioctl/mmap, and knows
- * nmcompat only through nmcompat_portspec.h (the port-name grammar).
+ * nmcompat only through nmcompat_portspec.h (the port-name grammar),
+ * nmc_name_mem_id() and nmc_extmem_min_size() (a refused extmem's reason).
  */
 #ifndef LNM_H
 #define LNM_H

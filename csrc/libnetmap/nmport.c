@@ -7,8 +7,12 @@
  */
 #include "lnm.h"
 
+#include <nmcompat.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -57,16 +61,38 @@ void nmport_delete(struct nmport_d *d)
         nmctx_free(d->ctx, d);
 }
 
+/* Why an extmem option was refused with EINVAL, when the engine can say:
+ * the memory given is smaller than the pools it asks for need. */
+static void extmem_size_reason(const struct nmreq_opt_extmem *x, char *out, size_t len)
+{
+    const struct nmreq_pools_info *pi = &x->nro_info;
+    struct nmc_extmem want = {
+        .if_num = pi->nr_if_pool_objtotal, .if_size = pi->nr_if_pool_objsize,
+        .ring_num = pi->nr_ring_pool_objtotal, .ring_size = pi->nr_ring_pool_objsize,
+        .buf_num = pi->nr_buf_pool_objtotal, .buf_size = pi->nr_buf_pool_objsize };
+    int64_t need = nmc_extmem_min_size(&want);
+
+    out[0] = '\0';
+    if (x->nro_opt.nro_status == EINVAL && need > 0 && pi->nr_memsize < (uint64_t)need)
+        snprintf(out, len, " (the memory given, %" PRIu64 " bytes, is smaller than the %" PRId64
+                 " bytes (%.1f MiB) the pools asked need; fewer rings, fewer or smaller buffers "
+                 "shrink them)", pi->nr_memsize, need, (double)need / (1 << 20));
+}
+
 /* A failed REGISTER: the options' statuses name the culprit, if any. */
 static void register_failed(struct nmport_d *d, int err)
 {
     struct nmreq_option *o;
+    char why[256];
     int named = 0;
 
     nmreq_foreach_option(&d->hdr, o) {
         if (o->nro_status != 0) {
-            nmctx_ferror(d->ctx, "%s: option %s: %s", d->hdr.nr_name,
-                         nmreq_option_name(o->nro_reqtype), strerror((int)o->nro_status));
+            why[0] = '\0';
+            if (o->nro_reqtype == NETMAP_REQ_OPT_EXTMEM)
+                extmem_size_reason((const struct nmreq_opt_extmem *)o, why, sizeof(why));
+            nmctx_ferror(d->ctx, "%s: option %s: %s%s", d->hdr.nr_name,
+                         nmreq_option_name(o->nro_reqtype), strerror((int)o->nro_status), why);
             named++;
         }
     }

@@ -16,6 +16,7 @@
 struct found {
     bool set[MAX_KEYS];
     size_t pos[MAX_KEYS], len[MAX_KEYS];
+    size_t key_pos[MAX_KEYS], key_len[MAX_KEYS];    /* the key as typed (len 0: not typed) */
 };
 
 struct option_def {
@@ -76,7 +77,11 @@ static int key_value(struct ps_ctx *c, const struct found *f, const char *option
 {
     char what[64];
 
-    snprintf(what, sizeof(what), "option '%s': key '%s'", option, key_name);
+    if (f->key_len[key])                /* the user's spelling ("host-rings"), not ours */
+        snprintf(what, sizeof(what), "option '%s': key '%.*s'", option, (int)f->key_len[key],
+                 c->text + f->key_pos[key]);
+    else
+        snprintf(what, sizeof(what), "option '%s': key '%s'", option, key_name);
     return decimal_value(c, f, key, limit, what, out);
 }
 
@@ -203,8 +208,9 @@ static int parse_key(struct ps_ctx *c, const struct option_def *def, size_t star
 {
     const char *equal = memchr(c->text + start, '=', end - start);
     size_t key_end = equal ? (size_t)(equal - c->text) : end;
+    const char *as_typed = c->text + start;
+    int index, typed = (int)(key_end - start);
     char key[NMC_PORTSPEC_TEXT_MAX];
-    int index;
 
     for (size_t i = start; i < key_end; i++)
         key[i - start] = c->text[i] == '-' ? '_' : c->text[i];
@@ -212,16 +218,19 @@ static int parse_key(struct ps_ctx *c, const struct option_def *def, size_t star
     if (key_end == start)
         return ps_fail(c, EINVAL, start, "option '%s': empty key", def->name);
     if ((index = key_index(def, key)) < 0)
-        return ps_fail(c, EINVAL, start, "unknown key: '%s'", key);
+        return ps_fail(c, EINVAL, start, "unknown key: '%.*s'", typed, as_typed);
     if (f->set[index])
-        return ps_fail(c, EINVAL, start, "option '%s': duplicate key '%s', already set to '%.*s'",
-                       def->name, key, (int)f->len[index], c->text + f->pos[index]);
+        return ps_fail(c, EINVAL, start, "option '%s': duplicate key '%.*s', already set to '%.*s'",
+                       def->name, typed, as_typed, (int)f->len[index], c->text + f->pos[index]);
     if (!equal)
-        return ps_fail(c, EINVAL, end, "option '%s': missing '=value' for key '%s'", def->name, key);
+        return ps_fail(c, EINVAL, end, "option '%s': missing '=value' for key '%.*s'", def->name,
+                       typed, as_typed);
     if (key_end + 1 < end) {
         f->set[index] = true;
         f->pos[index] = key_end + 1;
         f->len[index] = end - key_end - 1;
+        f->key_pos[index] = start;
+        f->key_len[index] = key_end - start;
     }
     return 0;
 }

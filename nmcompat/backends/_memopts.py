@@ -77,8 +77,27 @@ def extmem(spec, keep: List, options: dict):
     return x
 
 
+def _too_small(spec) -> str:
+    """Why the @extmem file is too small for the pools asked, with the
+    size they need ("" when it is not too small, or no file could do)."""
+    keys = {k: int(v) for k, v in spec.extmem.items() if k != "file"}
+    x = ffi.new("struct nmc_extmem *", keys)
+    need = lib.nmc_extmem_min_size(x)
+    try:
+        have = os.stat(spec.extmem["file"]).st_size
+    except OSError:
+        return ""
+    if need < 0 or have >= need:
+        return ""
+    asked = ", ".join(f"{k.replace('_', '-')}={v}" for k, v in keys.items()) or "the defaults"
+    return (f"the file {spec.extmem['file']} ({have} bytes) is too small for the pools asked "
+            f"({asked}): they need at least {need} bytes ({need / 2**20:.1f} MiB); a smaller "
+            f"ring-num=, buf-num= or buf-size= shrinks that")
+
+
 def extmem_detail(spec, rc: int) -> str:
     """Why an open with @extmem failed with -rc ("" if not an @extmem error)."""
     if spec.extmem is None or -rc not in _EXTMEM_ERRORS:
         return ""
-    return "@extmem: " + _EXTMEM_ERRORS[-rc].format(file=spec.extmem["file"])
+    small = _too_small(spec) if rc == -errno.EINVAL else ""
+    return "@extmem: " + (small or _EXTMEM_ERRORS[-rc].format(file=spec.extmem["file"]))

@@ -57,16 +57,19 @@ def run(prog: str, body: Callable[[List[str]], int], argv: Optional[List[str]] =
         return fail(prog, one_line(exc))
 
 
-def rundir_command(prog: str, description: str, argv: Optional[List[str]]):
+def rundir_command(prog: str, description: str, argv: Optional[List[str]], flags=()):
     """(args, rundir) of the commands that look at one runtime directory
     (check, status, gc): --rundir DIR (default: $NMCOMPAT_RUNDIR or
-    /dev/shm/nmcompat-<uid>) and --json."""
+    /dev/shm/nmcompat-<uid>), --json, and the command's own (flag, help)
+    switches."""
     import argparse
     from nmcompat import config
     ap = argparse.ArgumentParser(prog=prog, description=description)
     ap.add_argument("--rundir", help="runtime directory (default: $NMCOMPAT_RUNDIR or "
                                      "/dev/shm/nmcompat-<uid>)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
+    for flag, text in flags:
+        ap.add_argument(flag, action="store_true", help=text)
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     return args, args.rundir or config.rundir()
 

@@ -87,6 +87,12 @@ def _mib(n: int) -> str:
 def _print_region(r: dict) -> None:
     if "error" in r:
         print(f"  mem.{r['mem_id']}: {r['error']}")
+        if r.get("foreign") == "unheld":
+            print("    a region of another nmcompat build that no process holds: "
+                  "'nmcompat gc --foreign' removes it")
+        elif r.get("foreign") == "held":
+            print("    a region of another nmcompat build, held by a process of that build: "
+                  "it goes when that process closes it")
         return
     names = ", ".join(r["names"]) or ("spare: kept for the next region of its shape; gc returns it"
                                       if r.get("spare") else "no name")

@@ -76,9 +76,18 @@ static void test_extmem_region(const char *prefix, const char *file)
     struct nmport_d *m, *s;
     struct netmap_ring *rx;
     struct nmreq_pools_info *pi;
-    char spec[512];
+    char spec[512], small[400];
     const char frame[] = "in the program's file";
+    int fd;
 
+    snprintf(small, sizeof(small), "%s.small", file);
+    fd = open(small, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0, "a 1 MiB file");
+    close(fd);
+    snprintf(spec, sizeof(spec), "netmap:%s{1@extmem:file=%s,ring-num=8", prefix, small);
+    CHECK_FAILS(nmport_open(spec) == NULL, EINVAL, "the memory given, 1048576 bytes, is smaller than the ");
+    CHECK(strstr(last_msg, " bytes (") && strstr(last_msg, " MiB) the pools asked need"), "%s", last_msg);
+    unlink(small);
     snprintf(spec, sizeof(spec), "netmap:%s{1@extmem:file=%s,ring-num=8", prefix, file);
     m = nmport_open(spec);
     CHECK(m != NULL && (pi = nmport_extmem_getinfo(m)) != NULL, "open with @extmem");

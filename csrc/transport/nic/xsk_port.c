@@ -35,11 +35,15 @@ static uint32_t pow2(uint32_t v)
 static int umem_peer(struct nmc_port *p, struct nmc_nic_share *sh, const struct nmc_xsk *x, int *tmp)
 {
     int fd, err = 0;
+    bool taken;
 
     *tmp = -1;
     nmc_nic_lock();
-    fd = nmc_nic_queue_taken(p, x->ifindex, x->queue) ? -EBUSY : nmc_nic_umem_peer(p);
+    taken = nmc_nic_queue_taken(p, x->ifindex, x->queue);
+    fd = taken ? -EBUSY : nmc_nic_umem_peer(p);
     nmc_nic_unlock();
+    if (taken)
+        nmc_busy_note(NMC_BUSY_OWN_OTHER_LAYOUT, (int32_t)getpid());
     if (fd == -1)                       /* fetched under the lock itself (fetch_fd) */
         fd = *tmp = nmc_nic_shm_umem_peer(sh, &err);
     return err < 0 ? err : fd;

@@ -44,11 +44,29 @@ def refusal_text(err, pid, q, ifname):
             f"that allows it), or close the port there")
 
 
+def busy_text(cause, pid, q, ifname):
+    """The one cause of an EBUSY the engine knows (nmc_busy_cause), or ""."""
+    where = f"queue {q} of {ifname}"
+    if cause == lib.NMC_BUSY_HELD_EXCLUSIVE:
+        return f"{where} is held with NR_EXCLUSIVE (/x) by process {pid}; close that port first"
+    if cause == lib.NMC_BUSY_ASKS_EXCLUSIVE:
+        return (f"this open asks for NR_EXCLUSIVE (/x) but process {pid} holds {where}; "
+                f"open without /x, or close that port first")
+    if cause == lib.NMC_BUSY_OWN_OTHER_LAYOUT:
+        return (f"another port of this process (pid {pid}) with another layout (host rings, or "
+                f"another ring count) has the AF_XDP socket of {where}; such a port's sockets "
+                f"are its own and never shared: close it first, or open the same layout")
+    return ""
+
+
 def _refusal(q, ifname):
-    """refusal_text() of this thread's last nmc_xsk_open."""
+    """refusal_text() of this thread's last nmc_xsk_open, else its
+    busy_text()."""
     pid = ffi.new("int32_t *")
     err = lib.nmc_nic_refusal(pid)
-    return refusal_text(err, pid[0], q, ifname)
+    if err:
+        return refusal_text(err, pid[0], q, ifname)
+    return busy_text(lib.nmc_busy_cause(pid), pid[0], q, ifname)
 
 
 def _join_mismatch(err, q, ifname, req):
@@ -72,8 +90,8 @@ def open_xsk(spec, req, nq, xdp_mode, options=None, xdp=True):
         raise errno_class(BackendUnusable, -rc)(
             -rc, f"couldn't open {spec.text}: {_HINTS[errno.EPERM]}", spec.text)
     if rc < 0:
-        q = spec.ringid if spec.mode == NR_REG_ONE_NIC else "0.." + str(nq - 1)
-        hint = (_refusal(q, ifname) or _join_mismatch(-rc, q, ifname, req)
+        q = spec.ringid if spec.mode == NR_REG_ONE_NIC else (0 if nq == 1 else f"0..{nq - 1}")
+        hint = ((_refusal(q, ifname) if rc == -errno.EBUSY else "") or _join_mismatch(-rc, q, ifname, req)
                 or _HINTS.get(-rc, "").format(q=q, ifname=ifname) or _space.detail(-rc, options or {}))
         raise os_error(-rc, "open", spec.text, hint)
     handle = out[0]
