@@ -10,10 +10,9 @@ import signal
 import socket
 import subprocess
 import sys
-import uuid
 
 import pytest
-from conftest import NetNS
+from conftest import NetNS, netns_name
 
 import nmcompat
 import nic_support
@@ -202,7 +201,7 @@ def test_cutoffs_of_two_ports_both_apply(netns):
     attached last, so first in the chain), so the peer's frames, which a
     veth delivers on queue 0, reach neither stack."""
     nic_support.reshape_veth(netns, queues=2)
-    peer_ns = f"nmc-{uuid.uuid4().hex[:12]}"
+    peer_ns = netns_name()
     subprocess.run(["ip", "netns", "add", peer_ns], check=True)
     try:
         netns.ip("link", "set", "dev", "vb", "netns", peer_ns)

@@ -9,11 +9,10 @@ from __future__ import annotations
 import select
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
-from conftest import NetNS
+from conftest import NetNS, netns_name
 
 import nic_support
 
@@ -48,7 +47,7 @@ def _send_from_va(xdp_mode: str) -> bool:
 @pytest.fixture
 def other_netns():
     """A second namespace with its own va <-> vb."""
-    ns = NetNS(f"nmc-{uuid.uuid4().hex[:12]}")
+    ns = NetNS(netns_name())
     subprocess.run(["ip", "netns", "add", ns.name], check=True)
     try:
         ns.ip("link", "add", "name", "va", "type", "veth", "peer", "name", "vb")
