@@ -3,7 +3,7 @@
  * fds of any process on one kring).
  *
  * A NIC open that finds a live AF_XDP record of the interface (same ring
- * count) in the NIC region of another process of its network namespace joins that region and record
+ * count) in another process's NIC region joins that region and record
  * (nmc_nic_find_rec) instead of making its own: one UMEM, one netmap ring
  * per queue, one AF_XDP socket per queue.  What all the processes on the
  * record must agree on lives in the record's *share memory*, a memfd each
@@ -377,21 +377,7 @@ void nmc_nic_shm_leave(struct nmc_nic_share *sh, bool write, bool last)
 
 /* -- finding another process's record ---------------------------------------- */
 
-/* Whether process pid is in this process's network namespace: an
- * interface name means one interface only there (another namespace's "va"
- * is another interface), so a record is joined only within one. */
-static bool in_our_netns(int pid)
-{
-    char path[64];
-    struct stat ours, theirs;
-
-    snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
-    return stat("/proc/self/ns/net", &ours) == 0 && stat(path, &theirs) == 0 &&
-           ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
-}
-
-/* "nic.<pid>" from a parent link's hex name, for a pid other than ours in
- * our network namespace. */
+/* "nic.<pid>" from a parent link's hex name, for a pid other than ours. */
 static bool foreign_ifregion(const char *hex, char *name, size_t len)
 {
     size_t n = strlen(hex), k;
@@ -406,7 +392,7 @@ static bool foreign_ifregion(const char *hex, char *name, size_t len)
         name[k] = (char)v;
     }
     name[k] = 0;
-    return sscanf(name, "nic.%d", &pid) == 1 && pid != getpid() && in_our_netns(pid);
+    return sscanf(name, "nic.%d", &pid) == 1 && pid != getpid();
 }
 
 /* A live AF_XDP record of interface `ifname` with nrings rings in another
