@@ -142,6 +142,7 @@ def measure(env, lab, args, rundir: str, log) -> list:
             best = max(done_runs, key=lambda r: r["mpps"])
             row.update(mpps=round(best["mpps"], 4), gbps=round(best["mpps"] * size * 8 / 1e3, 3),
                        **{k: best.get(k) for k in CPU_FIELDS},
+                       cpu_unmeasured=best.get("cpu_unmeasured", []),
                        status="ok", mpps_runs=[round(r["mpps"], 4) for r in done_runs],
                        best_run=best)
             if (size, key) in errors:

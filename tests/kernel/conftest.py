@@ -1,7 +1,11 @@
 """Kernel tests: root, and a private network namespace per test.
 
-``netns`` creates ``nmc-<random>`` holding a veth pair ``va`` <-> ``vb``
-(both up), and deletes it afterwards, also when the test fails.
+``netns`` creates ``nmc-<pid>-<random>`` (netns_name(): the pid of the
+pytest process) holding a veth pair ``va`` <-> ``vb`` (both up), and deletes
+it afterwards, also when the test fails or the run is interrupted (SIGINT,
+or SIGTERM, which is turned into KeyboardInterrupt so that fixtures tear
+down).  A run killed outright (SIGKILL) leaves its namespaces; the next run
+deletes every ``nmc-<pid>-*`` whose pid is gone at its start.
 ``netns.run(fn, *args)`` runs ``fn`` in a forked child that entered the
 namespace and returns its (picklable) result; an exception in the child fails
 the test with the child's traceback.  Nothing outside the namespace is
@@ -13,7 +17,9 @@ from __future__ import annotations
 import ctypes
 import os
 import pickle
+import re
 import shutil
+import signal
 import subprocess
 import traceback
 import uuid
@@ -31,6 +37,44 @@ def skip_or_fail(reason: str):
     if STRICT:
         pytest.fail(f"{reason} (NMCOMPAT_STRICT=1)")
     pytest.skip(reason)
+
+
+NETNS_DIR = "/run/netns"
+OURS = re.compile(r"nmc-(\d+)-[0-9a-f]+$")
+
+
+def netns_name() -> str:
+    """A new namespace name of this run: nmc-<pid of this process>-<random>."""
+    return f"nmc-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}")
+
+
+def remove_orphan_namespaces() -> list:
+    """Delete the nmc-<pid>-* namespaces of runs whose process is gone (a
+    killed run's); the names of runs going on are left alone."""
+    try:
+        names = os.listdir(NETNS_DIR)
+    except FileNotFoundError:
+        return []
+    orphans = [n for n in names if (m := OURS.match(n)) and not _pid_alive(int(m.group(1)))]
+    for name in orphans:
+        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+    return orphans
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config):
+    """SIGTERM ends the run as Ctrl-C does: each fixture's teardown runs
+    (its namespace deleted); leftovers of killed runs go first."""
+    if os.geteuid() == 0 and shutil.which("ip"):
+        remove_orphan_namespaces()
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +132,7 @@ def nic(request):
 
 @pytest.fixture
 def netns():
-    ns = NetNS(f"nmc-{uuid.uuid4().hex[:12]}")
+    ns = NetNS(netns_name())
     subprocess.run(["ip", "netns", "add", ns.name], check=True)
     try:
         ns.ip("link", "add", "name", "va", "type", "veth", "peer", "name", "vb")

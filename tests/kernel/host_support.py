@@ -16,10 +16,9 @@ import socket
 import struct
 import subprocess
 import time
-import uuid
 
 import pytest
-from conftest import NetNS
+from conftest import NetNS, netns_name
 
 import nmcompat
 from nmcompat.bpf import syscall
@@ -33,7 +32,7 @@ BPF_PROG_QUERY = 16
 @pytest.fixture
 def peer(netns):
     """vb in its own namespace, addresses on both ends, IPv6 off."""
-    name = f"nmc-{uuid.uuid4().hex[:12]}"
+    name = netns_name()
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
         netns.ip("link", "set", "dev", "vb", "netns", name)

@@ -10,10 +10,9 @@ import signal
 import socket
 import subprocess
 import sys
-import uuid
 
 import pytest
-from conftest import NetNS
+from conftest import NetNS, netns_name
 
 import nmcompat
 import nic_support
@@ -21,6 +20,11 @@ from host_support import (A_IP, B_IP, GHOST_IP, GHOST_MAC, HOST_TX_BACKENDS, HOS
                           arp_request, echo_replies, host_rings, is_arp, open_port, peer, ping,
                           programs, tc_programs)
 from nmcompat._portspec import NR_REG_NIC_SW, NR_REG_ONE_SW, NR_REG_SW
+
+# A reply that must come is awaited this long: after a port let the stack go,
+# its neighbour entry for the peer may still be INCOMPLETE (probed once a
+# second) or FAILED, and a loaded machine delays each step.
+PING_WAIT = 10.0
 
 
 def _stack_to_host_rx(backend, xdp_mode, ns):
@@ -42,7 +46,7 @@ def test_stack_frames_reach_host_rx_ring(nic, netns, peer):
     assert tap.startswith("nmh")
     assert got >= 1, "the stack's ARP request for the peer never reached the host RX ring"
     assert nhost == 1 and nrx == 1
-    assert ping(netns.name, B_IP), "plain ping fails after the port closed"
+    assert ping(netns.name, B_IP, wait=PING_WAIT), "plain ping fails after the port closed"
     assert tc_programs(netns.name, "va") == NOTHING
 
 def _host_tx_answered(backend, xdp_mode):
@@ -118,7 +122,7 @@ def test_sigkill_leaves_nothing_attached(nic, netns, peer):
         ["ip", "-n", netns.name, "link", "show", "dev", tap], capture_output=True).returncode != 0)
     assert gone, f"tap {tap} outlived the killed port"
     assert tc_programs(netns.name, "va") == NOTHING
-    assert ping(netns.name, B_IP), "plain ping fails after the port was killed"
+    assert ping(netns.name, B_IP, wait=PING_WAIT), "plain ping fails after the port was killed"
 
 def _hold_nic_rings(backend, xdp_mode, peer_ns):
     port = nic_support.open_nic("netmap:va", backend, xdp_mode)
@@ -137,7 +141,7 @@ def test_bound_nic_rings_cut_the_stack_off(nic, netns, peer):
     assert attached["tcx_ingress"] == (1 if backend == "afpacket" else 0), attached
     assert tc_programs(netns.name, "va") == NOTHING
     # the peer's failed ARP entry for va is probed again first: answered within 3 tries
-    assert NetNS(peer).run(echo_replies, A_IP, 3, 2.0) >= 1, "plain ping fails after the port closed"
+    assert NetNS(peer).run(echo_replies, A_IP, 3, PING_WAIT) >= 1, "plain ping fails after the port closed"
 
 def _two_queue_host_rings(backend, xdp_mode):
     port = nic_support.open_nic("netmap:va*", backend, xdp_mode)
@@ -202,7 +206,7 @@ def test_cutoffs_of_two_ports_both_apply(netns):
     attached last, so first in the chain), so the peer's frames, which a
     veth delivers on queue 0, reach neither stack."""
     nic_support.reshape_veth(netns, queues=2)
-    peer_ns = f"nmc-{uuid.uuid4().hex[:12]}"
+    peer_ns = netns_name()
     subprocess.run(["ip", "netns", "add", peer_ns], check=True)
     try:
         netns.ip("link", "set", "dev", "vb", "netns", peer_ns)
@@ -212,7 +216,7 @@ def test_cutoffs_of_two_ports_both_apply(netns):
         attached, replies = netns.run(_two_queue_cutoffs, "afpacket", None, peer_ns)
         assert attached["tcx_ingress"] == 2, attached
         assert replies == 0, "the stack answered past two cut-off programs"
-        assert NetNS(peer_ns).run(echo_replies, A_IP, 3, 2.0) >= 1, "no ping after the ports closed"
+        assert NetNS(peer_ns).run(echo_replies, A_IP, 3, PING_WAIT) >= 1, "no ping after the ports closed"
     finally:
         subprocess.run(["ip", "netns", "del", peer_ns], check=False)
 
