@@ -330,7 +330,7 @@ def serve_one(conn: socket.socket, log) -> None:
     g: Optional[Grant] = None
     try:
         data = conn.recv(4096)
-        if data.startswith(b"adopted\n"):        # a NIC descriptor adopted: _exec_adopt.py
+        if data.startswith((b"adopted\n", b"joined\n")):   # adopted or joined: _exec_adopt.py
             from nmcompat.tools._exec_adopt import serve as serve_adopted
             serve_adopted(conn, data, log)
             return
