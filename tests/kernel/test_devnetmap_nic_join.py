@@ -5,6 +5,7 @@ control plane (tests/devnetmap/nm_join.c on the namespace's veth va, a
 packet socket on the peer vb).  Before, its REGISTER was EBUSY."""
 from __future__ import annotations
 
+import errno
 import os
 import select
 import shutil
@@ -198,4 +199,30 @@ def test_a_program_under_exec_joins_a_python_port_and_keeps_it_after_its_opener_
     assert ready == "ready\n", err
     assert got == list(range(FRAMES)), err
     assert rc == 0, err
+    assert rundir_entries(rundir) == ["lock"]
+
+
+def _refused_join(nm_join):
+    """This process opens va, not dumpable; the program under exec has no
+    CAP_SYS_PTRACE (dropped from its bounding set), so the kernel refuses
+    it the duplicates of this process's sockets."""
+    import ctypes
+    import nmcompat
+    quiet()
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)             # PR_SET_DUMPABLE 0
+    with nmcompat.open("netmap:va", backend="afxdp"):
+        argv = ["setpriv", "--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace", sys.executable,
+                "-m", "nmcompat.tools", "exec", "--", str(nm_join), "va", "all"]
+        out = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    return os.getpid(), out.returncode, out.stdout, out.stderr
+
+
+def test_a_refused_join_under_exec_is_ebusy_with_the_reason(netns, nm_join, rundir):
+    if not shutil.which("setpriv"):
+        skip_or_fail("setpriv is missing")
+    pid, rc, out, err = netns.run(_refused_join, nm_join)
+    assert (rc, out) == (0, f"register errno={errno.EBUSY}\n"), err
+    assert err.startswith("nmcompat exec: couldn't open netmap:va: Device or resource busy: va's port is "
+                          f"held by process {pid}, "), err
+    assert "pidfd_getfd" in err and "no ptrace rights" in err, err
     assert rundir_entries(rundir) == ["lock"]
