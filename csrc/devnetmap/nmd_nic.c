@@ -72,8 +72,9 @@ static int send_text(int s, const char *text)
     return send(s, text, strlen(text), MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
-/* verb "open" (a REGISTER) or "info" (an information request: the
- * server's choice of backend, queues and slots, no socket). */
+/* verb "open" (a REGISTER), "info" (an information request: the
+ * server's choice of backend, queues and slots, no socket) or "peek" (the
+ * same before a REGISTER: a refusal is the open's to print). */
 static int send_request(int s, const char *verb, const char *ifname, const struct nmc_pipe_req *req)
 {
     char msg[2048];
@@ -309,21 +310,34 @@ int nmd_nic_adopted(struct nmc_port *port, int err)
     return err;
 }
 
-/* The control plane's answer to an information request for ifname: the
- * backend, queues and slots its grant would have, in g. */
-static int ask_info(const char *ifname, const struct nmc_pipe_req *req, struct grant *g)
+/* The control plane's answer to an information request (verb "info" or
+ * "peek") for ifname: the backend, queues and slots its grant would have,
+ * in g. */
+static int ask_info(const char *verb, const char *ifname, const struct nmc_pipe_req *req,
+                    struct grant *g)
 {
     int s, err;
 
     if ((s = connect_server()) < 0)
         return s;
-    err = send_request(s, "info", ifname, req);
+    err = send_request(s, verb, ifname, req);
     if (err == 0 && (err = read_grant(s, g)) == 0 && g->nfds != 0)
         err = -EPROTO;
     for (unsigned i = 0; i < g->nfds; i++)
         nmd_real.close(g->fds[i]);
     nmd_real.close(s);
     return err;
+}
+
+/* The control plane's answer to a refused join, once it is there. */
+static void wait_answer(int s)
+{
+    char text[256];
+    struct grant none = { .nfds = 0 };
+
+    recv_part(s, text, sizeof(text), &none);
+    for (unsigned i = 0; i < none.nfds; i++)
+        nmd_real.close(none.fds[i]);
 }
 
 /* Tell the control plane how a join went: joined (err 0), the port gets
@@ -342,6 +356,8 @@ static int report_join(const char *ifname, struct nmc_port *port, int err)
         err = err ? err : sent;
     else if (err == 0)
         err = take_hold(s, port);
+    else
+        wait_answer(s);                 /* exec has printed the reason */
     nmd_real.close(s);
     return err;
 }
@@ -361,7 +377,9 @@ static int join_live(const char *ifname, const struct nmc_pipe_req *req, struct 
 
     if (!g)
         return -ENOMEM;
-    err = ask_info(ifname, req, g);
+    err = ask_info("peek", ifname, req, g);
+    if (err < 0 && err != -ENOMEM)
+        err = -ENXIO;                   /* refused: the grant's refusal says why */
     if (err == 0 && strcmp(g->backend, "afxdp") != 0)
         err = -ENXIO;
     if (err == 0) {
@@ -395,7 +413,7 @@ int nmd_nic_info(const char *ifname, struct nmc_pipe_req *req, struct nmc_port_i
 
     if (!g)
         return -ENOMEM;
-    if ((err = ask_info(ifname, req, g)) == 0) {
+    if ((err = ask_info("info", ifname, req, g)) == 0) {
         req->parent = ifname;
         req->tx_rings = req->rx_rings = g->queues;
         if (g->slots && !req->tx_slots)

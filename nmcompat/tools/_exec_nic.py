@@ -223,7 +223,7 @@ class _Settings:
                 os.environ[key] = value
 
 
-VERBS = ("open", "info")
+VERBS = ("open", "info", "peek")       # peek: info before an open, its refusal not logged
 
 
 def parse_request(data: bytes) -> Tuple[str, str, int, Tuple[int, int, int], Dict[str, str]]:
@@ -328,6 +328,7 @@ def serve_one(conn: socket.socket, log) -> None:
     goes to log (the program gets only the errno, as from netmap).  The
     server keeps nothing of it afterwards."""
     g: Optional[Grant] = None
+    verb = ""
     try:
         data = conn.recv(4096)
         if data.startswith((b"adopted\n", b"joined\n")):   # adopted or joined: _exec_adopt.py
@@ -335,7 +336,7 @@ def serve_one(conn: socket.socket, log) -> None:
             serve_adopted(conn, data, log)
             return
         verb, name, mode, ring, settings = parse_request(data)
-        if verb == "info":
+        if verb in ("info", "peek"):
             bname, nq, slots = _choose(describe, name, mode, ring, settings)
             conn.send(f"ok {bname} {nq} 0 {slots} 0 0 0".encode())
             return
@@ -343,7 +344,8 @@ def serve_one(conn: socket.socket, log) -> None:
         _send_grant(conn, g, nq)
         _complete(conn, g, name)
     except Refusal as exc:
-        log(str(exc))
+        if verb != "peek":              # the open that follows says why
+            log(str(exc))
         _refuse(conn, exc.errno, str(exc))
     except OSError as exc:                  # the program went away mid-request
         log(f"couldn't serve a NIC request: {exc.strerror or exc}")
