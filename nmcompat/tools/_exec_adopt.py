@@ -75,11 +75,13 @@ def reason(f: Dict[str, str]) -> str:
 
 def joined_reason(f: Dict[str, str]) -> str:
     """Why the program's join of another process's netmap:NAME port was refused."""
-    from nmcompat.backends.afxdp._open import _HINTS, refusal_text
+    from nmcompat.backends.afxdp._open import refusal_text
     name, err = f["name"], int(f["err"])
     why = refusal_text(int(f["refused"]), int(f["pid"]), None, name) if err == errno.EBUSY else ""
     if not why and err == errno.EBUSY:
-        why = _HINTS[errno.EBUSY].format(q="the queues", ifname=name)
+        why = (f"another process's port holds the queues of {name} and this open cannot join it: "
+               f"a port holds its rings with NR_EXCLUSIVE (/x) or this open asks for NR_EXCLUSIVE "
+               f"beside it, or a closed socket is still being released (retry)")
     return f"couldn't open netmap:{name}: {os.strerror(err)}" + (
         f": {why}" if why else f": the live port of {name} another process holds could not be joined")
 

@@ -23,7 +23,9 @@ An information request (PORT_INFO_GET, POOLS_INFO_GET, NIOCGINFO) sends
 "info" with the same lines and gets "ok BACKEND QUEUES 0 SLOTS 0 0 0" (no
 descriptor, no socket made, no XDP program attached): the first backend
 in admode order that is usable and serves the interface, as grant() would
-try it; or "err ERRNO MESSAGE".
+try it; or "err ERRNO MESSAGE".  "peek" is the same, sent before an open
+to see whether it can join another process's port (nmd_nic.c,
+join_live): its refusal is not logged, the open that follows says why.
 
 The backend is chosen as nmcompat.open() chooses it (netmap's admode,
 NMCOMPAT_BACKEND).  The server creates the kernel sockets (AF_XDP, or an
