@@ -96,6 +96,11 @@ def _collect(progs, n: int) -> None:
     """Read the programs' lines until they reported n frames in all."""
     deadline = time.monotonic() + WAIT
     while sum(len(p.rx) for p in progs) < n and time.monotonic() < deadline:
+        for p in progs:
+            while b"\n" in p.buf:          # lines read already
+                p.line(0)
+        if sum(len(p.rx) for p in progs) >= n:
+            break
         ready = select.select([p.proc.stdout for p in progs], [], [], 0.5)[0]
         for p in progs:
             if p.proc.stdout in ready:
