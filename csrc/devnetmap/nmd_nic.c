@@ -11,7 +11,11 @@
  * control plane puts the bound sockets in the XDP program's XSKMAP.  From
  * then on the port is this process's alone: syncs and polls never reach the
  * server, and the port holds the XDP link, so the program stays attached
- * while a port uses it.  A refusal is the errno netmap would give.
+ * while a port uses it.  A REGISTER whose queues a live record binds
+ * (another process's port, even another exec'd program's) joins that
+ * record instead, as a plain process does, and holds the XDP link the
+ * control plane gives it (join_live).  A refusal is the errno netmap would
+ * give.
  */
 #include "nmd.h"
 
@@ -68,8 +72,9 @@ static int send_text(int s, const char *text)
     return send(s, text, strlen(text), MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
-/* verb "open" (a REGISTER) or "info" (an information request: the
- * server's choice of backend, queues and slots, no socket). */
+/* verb "open" (a REGISTER), "info" (an information request: the
+ * server's choice of backend, queues and slots, no socket) or "peek" (the
+ * same before a REGISTER: a refusal is the open's to print). */
 static int send_request(int s, const char *verb, const char *ifname, const struct nmc_pipe_req *req)
 {
     char msg[2048];
@@ -211,13 +216,17 @@ static int finish(int s, int err, struct nmc_port *port, const struct grant *g)
     return strcmp(text, "ok") == 0 ? 0 : refusal(text);
 }
 
+static int join_live(const char *ifname, const struct nmc_pipe_req *req, struct nmc_port **out);
+
 int nmd_nic_open(const char *ifname, struct nmc_pipe_req *req, struct nmc_port **out)
 {
-    struct grant *g = calloc(1, sizeof(*g));
+    struct grant *g;
     struct nmc_port *port = NULL;
     int s, err;
 
-    if (!g)
+    if ((err = join_live(ifname, req, out)) != -ENXIO)
+        return err;
+    if (!(g = calloc(1, sizeof(*g))))
         return -ENOMEM;
     if ((s = connect_server()) < 0) {
         free(g);
@@ -241,14 +250,16 @@ int nmd_nic_open(const char *ifname, struct nmc_pipe_req *req, struct nmc_port *
     return err;
 }
 
-/* "adopted" and what came of nmc_port_adopt (err, and the NIC's refusal). */
-static int send_adopted(int s, const struct nmc_adopt_info *ai, int err)
+/* verb "adopted" and what came of nmc_port_adopt, or "joined" and what
+ * came of nmc_xsk_join (err, and the NIC's refusal). */
+static int send_adopted(int s, const char *verb, const struct nmc_adopt_info *ai, int err)
 {
     char msg[256];
     int32_t pid = 0;
     int refused = err == -EBUSY ? nmc_nic_refusal(&pid) : 0;
-    int n = snprintf(msg, sizeof(msg), "adopted\nname=%s\nkind=%s\nhost_rings=%u\nerr=%d\n"
-                     "refused=%d\npid=%d", ai->parent, ai->kind, ai->host_rings, -err, refused, (int)pid);
+    int n = snprintf(msg, sizeof(msg), "%s\nname=%s\nkind=%s\nhost_rings=%u\nerr=%d\n"
+                     "refused=%d\npid=%d", verb, ai->parent, ai->kind, ai->host_rings, -err, refused,
+                     (int)pid);
 
     if (n < 0 || (size_t)n >= sizeof(msg) || strchr(ai->parent, '\n'))
         return -EINVAL;
@@ -291,11 +302,102 @@ int nmd_nic_adopted(struct nmc_port *port, int err)
         return 0;
     if ((s = connect_server()) < 0)
         return err == 0 && s == -EOPNOTSUPP ? 0 : err;
-    if ((sent = send_adopted(s, &ai, err)) < 0)
+    if ((sent = send_adopted(s, "adopted", &ai, err)) < 0)
         err = err ? err : sent;
     else if (err == 0)
         err = take_hold(s, port);
     nmd_real.close(s);
+    return err;
+}
+
+/* The control plane's answer to an information request (verb "info" or
+ * "peek") for ifname: the backend, queues and slots its grant would have,
+ * in g. */
+static int ask_info(const char *verb, const char *ifname, const struct nmc_pipe_req *req,
+                    struct grant *g)
+{
+    int s, err;
+
+    if ((s = connect_server()) < 0)
+        return s;
+    err = send_request(s, verb, ifname, req);
+    if (err == 0 && (err = read_grant(s, g)) == 0 && g->nfds != 0)
+        err = -EPROTO;
+    for (unsigned i = 0; i < g->nfds; i++)
+        nmd_real.close(g->fds[i]);
+    nmd_real.close(s);
+    return err;
+}
+
+/* The control plane's answer to a refused join, once it is there. */
+static void wait_answer(int s)
+{
+    char text[256];
+    struct grant none = { .nfds = 0 };
+
+    recv_part(s, text, sizeof(text), &none);
+    for (unsigned i = 0; i < none.nfds; i++)
+        nmd_real.close(none.fds[i]);
+}
+
+/* Tell the control plane how a join went: joined (err 0), the port gets
+ * its hold on the XDP link (as an adopted port's); refused, exec prints
+ * why.  Returns err, or the hold's failure. */
+static int report_join(const char *ifname, struct nmc_port *port, int err)
+{
+    struct nmc_adopt_info ai = { .host_rings = 0 };
+    int s, sent;
+
+    snprintf(ai.kind, sizeof(ai.kind), "afxdp");
+    snprintf(ai.parent, sizeof(ai.parent), "%s", ifname);
+    if ((s = connect_server()) < 0)
+        return err ? err : s;
+    if ((sent = send_adopted(s, "joined", &ai, err)) < 0)
+        err = err ? err : sent;
+    else if (err == 0)
+        err = take_hold(s, port);
+    else
+        wait_answer(s);                 /* exec has printed the reason */
+    nmd_real.close(s);
+    return err;
+}
+
+/* A REGISTER whose AF_XDP queues a live record binds (another process's,
+ * same rundir, netns, ifindex and ring count) joins it as a plain
+ * process's open does (nic_xproc.c: its sockets and memfd by pidfd_getfd)
+ * and holds the XDP link the control plane gives it.  -ENXIO: nothing to
+ * join (another backend, no such record, a queue it does not bind): the
+ * control plane's grant serves the open. */
+static int join_live(const char *ifname, const struct nmc_pipe_req *req, struct nmc_port **out)
+{
+    struct grant *g = calloc(1, sizeof(*g));
+    struct nmc_pipe_req jr = *req;
+    struct nmc_port *port = NULL;
+    int err;
+
+    if (!g)
+        return -ENOMEM;
+    err = ask_info("peek", ifname, req, g);
+    if (err < 0 && err != -ENOMEM)
+        err = -ENXIO;                   /* refused: the grant's refusal says why */
+    if (err == 0 && strcmp(g->backend, "afxdp") != 0)
+        err = -ENXIO;
+    if (err == 0) {
+        jr.parent = ifname;
+        jr.ifindex = if_nametoindex(ifname);
+        jr.tx_rings = jr.rx_rings = g->queues;
+        jr.nic_socks = NULL;
+        jr.nic_nsocks = 0;
+        jr.nic_hold_fd = jr.nic_tap_fd = -1;
+        err = jr.ifindex ? nmc_xsk_join(&jr, &port) : -ENXIO;
+        if (err != -ENXIO)
+            err = report_join(ifname, port, err);
+        if (err < 0 && port)
+            nmc_port_close(port);
+    }
+    free(g);
+    if (err == 0)
+        *out = port;
     return err;
 }
 
@@ -307,21 +409,11 @@ int nmd_nic_info(const char *ifname, struct nmc_pipe_req *req, struct nmc_port_i
                  struct nmc_pools_info *pools)
 {
     struct grant *g = calloc(1, sizeof(*g));
-    int s, err;
+    int err;
 
     if (!g)
         return -ENOMEM;
-    if ((s = connect_server()) < 0) {
-        free(g);
-        return s;
-    }
-    err = send_request(s, "info", ifname, req);
-    if (err == 0 && (err = read_grant(s, g)) == 0 && g->nfds != 0)
-        err = -EPROTO;
-    for (unsigned i = 0; i < g->nfds; i++)
-        nmd_real.close(g->fds[i]);
-    nmd_real.close(s);
-    if (err == 0) {
+    if ((err = ask_info("info", ifname, req, g)) == 0) {
         req->parent = ifname;
         req->tx_rings = req->rx_rings = g->queues;
         if (g->slots && !req->tx_slots)

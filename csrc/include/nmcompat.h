@@ -208,6 +208,12 @@ int nmc_xsk_fd(struct nmc_port *port, uint32_t k);
  * plane gives it).  -EINVAL for another kind of port, -EBUSY when the port
  * holds one already. */
 int nmc_xsk_keep(struct nmc_port *port, int fd);
+/* nmc_xsk_open that only joins a live AF_XDP record binding the
+ * request's queues (another process's: its sockets by pidfd_getfd, EBUSY
+ * with nmc_nic_refusal when refused) and makes neither a record nor a
+ * socket: -ENXIO when there is none to join, or the request has host
+ * rings or sockets.  A program under nmcompat exec opens so first. */
+int nmc_xsk_join(const struct nmc_pipe_req *req, struct nmc_port **out);
 int nmc_xsk_info(struct nmc_port *port, uint32_t k, struct nmc_xsk_info *info);
 /* A NIC port in netmap's emulated mode, over AF_PACKET (same request as
  * nmc_xsk_open).  Counters per bound queue: */

@@ -1,4 +1,5 @@
-"""A NIC port's descriptor adopted under `nmcompat exec`: the control plane's part.
+"""A NIC port's descriptor adopted, or another process's port joined, under
+`nmcompat exec`: the control plane's part.
 
 A program that received a registered NIC descriptor with SCM_RIGHTS adopts
 its port at its first netmap call (csrc/core/adopt.c, joining the opener's
@@ -14,6 +15,10 @@ this control plane how it went, one connection:
                       does, so the program and its XSKMAP stay while it is
                       open); refused: "err ERRNO MESSAGE", the reason also
                       printed as exec prints a refused open's
+
+A program's REGISTER of a NIC port whose queues another process's live
+AF_XDP record binds joins that record (nmd_nic.c, join_live): it reports
+"joined" with the same keys, and gets the same answer.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import os
 import socket
 from typing import Dict
 
+VERBS = ("adopted", "joined")
 KEYS = ("name", "kind", "host_rings", "err", "refused", "pid")
 
 
@@ -32,9 +38,10 @@ class BadReport(ValueError):
 def parse(data: bytes) -> Dict[str, str]:
     lines = data.decode("utf-8", "replace").split("\n")
     fields = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
-    if lines[0] != "adopted" or sorted(fields) != sorted(KEYS) or \
+    if lines[0] not in VERBS or sorted(fields) != sorted(KEYS) or \
             not all(fields[k].lstrip("-").isdigit() for k in ("host_rings", "err", "refused", "pid")):
         raise BadReport(f"couldn't read an adoption report: {data[:200]!r}")
+    fields["verb"] = lines[0]
     return fields
 
 
@@ -42,6 +49,8 @@ def reason(f: Dict[str, str]) -> str:
     """Why the adoption of netmap:NAME's descriptor was refused."""
     from nmcompat.backends.afxdp._open import refusal_text
     name, err = f["name"], int(f["err"])
+    if f.get("verb") == "joined":
+        return joined_reason(f)
     head = f"couldn't adopt the netmap:{name} descriptor this program received: {os.strerror(err)}: "
     if err == errno.EOPNOTSUPP and int(f["host_rings"]):
         why = ("a port with host rings is not shared with another process (its tap is its "
@@ -64,6 +73,19 @@ def reason(f: Dict[str, str]) -> str:
     return head + why
 
 
+def joined_reason(f: Dict[str, str]) -> str:
+    """Why the program's join of another process's netmap:NAME port was refused."""
+    from nmcompat.backends.afxdp._open import refusal_text
+    name, err = f["name"], int(f["err"])
+    why = refusal_text(int(f["refused"]), int(f["pid"]), None, name) if err == errno.EBUSY else ""
+    if not why and err == errno.EBUSY:
+        why = (f"another process's port holds the queues of {name} and this open cannot join it: "
+               f"a port holds its rings with NR_EXCLUSIVE (/x) or this open asks for NR_EXCLUSIVE "
+               f"beside it, or a closed socket is still being released (retry)")
+    return f"couldn't open netmap:{name}: {os.strerror(err)}" + (
+        f": {why}" if why else f": the live port of {name} another process holds could not be joined")
+
+
 def serve(conn: socket.socket, data: bytes, log) -> None:
     """One report, start to end; a refusal's reason goes to log."""
     from nmcompat.backends.afxdp._attach import hold_link
@@ -81,8 +103,9 @@ def serve(conn: socket.socket, data: bytes, log) -> None:
     try:
         fd = hold_link(socket.if_nametoindex(f["name"]))
     except OSError as exc:
-        text = f"couldn't adopt the netmap:{f['name']} descriptor this program received: " \
-               f"{str(exc).split('] ', 1)[-1]}"
+        what = f"open netmap:{f['name']}" if f["verb"] == "joined" else \
+            f"adopt the netmap:{f['name']} descriptor this program received"
+        text = f"couldn't {what}: {str(exc).split('] ', 1)[-1]}"
         log(text)
         conn.send(f"err {exc.errno or errno.EIO} {text}".encode())
         return

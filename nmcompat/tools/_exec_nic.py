@@ -23,7 +23,9 @@ An information request (PORT_INFO_GET, POOLS_INFO_GET, NIOCGINFO) sends
 "info" with the same lines and gets "ok BACKEND QUEUES 0 SLOTS 0 0 0" (no
 descriptor, no socket made, no XDP program attached): the first backend
 in admode order that is usable and serves the interface, as grant() would
-try it; or "err ERRNO MESSAGE".
+try it; or "err ERRNO MESSAGE".  "peek" is the same, sent before an open
+to see whether it can join another process's port (nmd_nic.c,
+join_live): its refusal is not logged, the open that follows says why.
 
 The backend is chosen as nmcompat.open() chooses it (netmap's admode,
 NMCOMPAT_BACKEND).  The server creates the kernel sockets (AF_XDP, or an
@@ -223,7 +225,7 @@ class _Settings:
                 os.environ[key] = value
 
 
-VERBS = ("open", "info")
+VERBS = ("open", "info", "peek")       # peek: info before an open, its refusal not logged
 
 
 def parse_request(data: bytes) -> Tuple[str, str, int, Tuple[int, int, int], Dict[str, str]]:
@@ -328,14 +330,15 @@ def serve_one(conn: socket.socket, log) -> None:
     goes to log (the program gets only the errno, as from netmap).  The
     server keeps nothing of it afterwards."""
     g: Optional[Grant] = None
+    verb = ""
     try:
         data = conn.recv(4096)
-        if data.startswith(b"adopted\n"):        # a NIC descriptor adopted: _exec_adopt.py
+        if data.startswith((b"adopted\n", b"joined\n")):   # adopted or joined: _exec_adopt.py
             from nmcompat.tools._exec_adopt import serve as serve_adopted
             serve_adopted(conn, data, log)
             return
         verb, name, mode, ring, settings = parse_request(data)
-        if verb == "info":
+        if verb in ("info", "peek"):
             bname, nq, slots = _choose(describe, name, mode, ring, settings)
             conn.send(f"ok {bname} {nq} 0 {slots} 0 0 0".encode())
             return
@@ -343,7 +346,8 @@ def serve_one(conn: socket.socket, log) -> None:
         _send_grant(conn, g, nq)
         _complete(conn, g, name)
     except Refusal as exc:
-        log(str(exc))
+        if verb != "peek":              # the open that follows says why
+            log(str(exc))
         _refuse(conn, exc.errno, str(exc))
     except OSError as exc:                  # the program went away mid-request
         log(f"couldn't serve a NIC request: {exc.strerror or exc}")

@@ -123,9 +123,19 @@ bool nmc_nic_rec_is(const struct nmc_port_rec *rec, const struct nmc_nic_where *
            rec->nic_netns[1] == w->netns[1];
 }
 
+/* Is this thread's open one that only joins a live record (nmc_xsk_join:
+ * a program under nmcompat exec), never making a record or a socket? */
+static __thread bool join_only;
+
+void nmc_nic_set_join_only(bool only)
+{
+    join_only = only;
+}
+
 /* A live AF_XDP record to join: in the process's own NIC region, else in
- * another process's (nic_xproc.c; not for a program under nmcompat exec,
- * whose sockets are its control plane's: §14).  *r locked, or -ENXIO. */
+ * another process's (nic_xproc.c; not with sockets a control plane
+ * granted: a program under nmcompat exec joins with nmc_xsk_join, §14).
+ * *r locked, or -ENXIO. */
 static int joinable_rec(const char *rundir, const struct nmc_pipe_req *key, struct nmc_region *r,
                         uint32_t *port, const uint32_t nrings[2], const char *name,
                         const struct nmc_nic_where *w)
@@ -160,6 +170,8 @@ static int nic_region_rec(const char *rundir, const struct nmc_pipe_req *key, st
     if (kind == NMC_KIND_NIC && nhost[0] + nhost[1] == 0 &&
         (err = joinable_rec(rundir, key, r, port, (uint32_t[2]){ ntx, nrx }, name, &w)) != -ENXIO)
         return err;
+    if (join_only)
+        return -ENXIO;                  /* nothing to join: the control plane's grant serves it */
     if ((err = nmc_get_region(rundir, key, r)) < 0)
         return err;
     if (nhost[0] + nhost[1] == 0 && (rec = live_rec(r, kind, name, &w, (uint32_t[2]){ ntx, nrx }))) {
@@ -366,6 +378,8 @@ int nmc_nic_socket(struct nmc_port *p, const struct nmc_pipe_req *req, int domai
 {
     int fd;
 
+    if (req->nic_nsocks == 0 && join_only)
+        return -ENXIO;                  /* a queue the joined record does not bind */
     if (req->nic_nsocks == 0)
         fd = socket(domain, SOCK_RAW | SOCK_CLOEXEC, protocol);
     else if (p->nic_taken >= req->nic_nsocks || !req->nic_socks)

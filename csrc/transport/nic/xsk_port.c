@@ -481,3 +481,18 @@ int nmc_xsk_open(const struct nmc_pipe_req *req, struct nmc_port **out)
     }
     return err;
 }
+
+/* Only join a live record of the interface (another process's, or this
+ * one's), as nmc_xsk_open would, taking its sockets: -ENXIO when none
+ * binds every queue the request binds with its ring count. */
+int nmc_xsk_join(const struct nmc_pipe_req *req, struct nmc_port **out)
+{
+    int err;
+
+    if (req->nic_nsocks || req->host_tx_rings || req->host_rx_rings || nmc_nic_host_mode(req->mode))
+        return -ENXIO;
+    nmc_nic_set_join_only(true);
+    err = nmc_xsk_open(req, out);
+    nmc_nic_set_join_only(false);
+    return err;
+}

@@ -14,9 +14,8 @@ from nmcompat.backends.afxdp._attach import attach_program, release_program
 
 _HINTS = {
     errno.EBUSY: "queue {q} of {ifname} already has an AF_XDP socket: another process holds it "
-                 "and this open cannot join its port (a program under nmcompat exec uses its "
-                 "control plane's sockets and joins no other process's; ports with host rings or "
-                 "another ring count have sockets of their own), a port holds its rings with "
+                 "and this open cannot join its port (ports with host rings or another ring "
+                 "count have sockets of their own), a port holds its rings with "
                  "NR_EXCLUSIVE (/x) or this open asks for NR_EXCLUSIVE beside it, a closed "
                  "socket is still being released (retry), or another process's first open of "
                  "{ifname} bound the queue while this one was making its own port and the open "
