@@ -290,6 +290,8 @@ static int take_hold(int s, struct nmc_port *port)
  * program and its XSKMAP stay while it is open.  Not under exec (no
  * control plane) the port holds no link (DESIGN §14).  Returns err, or
  * the hold's failure (the caller closes the port then). */
+static void wait_answer(int s);
+
 int nmd_nic_adopted(struct nmc_port *port, int err)
 {
     struct nmc_adopt_info ai;
@@ -306,6 +308,8 @@ int nmd_nic_adopted(struct nmc_port *port, int err)
         err = err ? err : sent;
     else if (err == 0)
         err = take_hold(s, port);
+    else
+        wait_answer(s);                 /* exec has printed the reason: the program may exit now */
     nmd_real.close(s);
     return err;
 }
