@@ -130,8 +130,9 @@ def nic(request):
     return request.param
 
 
-@pytest.fixture
-def netns():
+def veth_netns():
+    """A new namespace (netns_name()) with the veth pair va/vb up; the
+    fixtures below yield it and delete the namespace, failed or not."""
     ns = NetNS(netns_name())
     subprocess.run(["ip", "netns", "add", ns.name], check=True)
     try:
@@ -141,3 +142,8 @@ def netns():
         yield ns
     finally:
         subprocess.run(["ip", "netns", "del", ns.name], check=False)
+
+
+@pytest.fixture
+def netns():
+    yield from veth_netns()

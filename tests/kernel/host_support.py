@@ -162,3 +162,17 @@ def udp_dport(data: bytes) -> int:
         return 0
     ihl = (data[14] & 15) * 4
     return struct.unpack("!H", data[14 + ihl + 2:14 + ihl + 4])[0]
+
+
+def held_frame_lengths(ring) -> list:
+    """The byte lengths of the frames in [head, tail) (an NS_MOREFRAG chain
+    counts as one frame), not released."""
+    from nmcompat._ring import NS_MOREFRAG
+    out, h, length = [], ring.head, 0
+    while h != ring.tail:
+        length += int(ring.slots[h]["len"])
+        if not ring.slots["flags"][h] & NS_MOREFRAG:
+            out.append(length)
+            length = 0
+        h = ring.next(h)
+    return out

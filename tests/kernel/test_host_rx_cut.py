@@ -13,9 +13,8 @@ import pytest
 
 import nic_support
 import nmcompat
-from host_support import A_IP, B_IP, host_rings
+from host_support import A_IP, B_IP, held_frame_lengths, host_rings
 from nmcompat._ffi import ffi, lib
-from nmcompat._ring import NS_MOREFRAG
 
 BIG = 65507                         # the largest UDP payload: an IP packet of 65535 bytes
 SLOTS = 64                          # a 64 KiB frame takes 32 of them
@@ -28,16 +27,9 @@ def _rx_truncated(port) -> int:
 
 
 def _chains(ring) -> list:
-    """The byte lengths of the big frames in [head, tail), not released."""
-    out, h, length = [], ring.head, 0
-    while h != ring.tail:
-        length += int(ring.slots[h]["len"])
-        if not ring.slots["flags"][h] & NS_MOREFRAG:
-            if length > 1500:                       # not the stack's own small frames
-                out.append(length)
-            length = 0
-        h = ring.next(h)
-    return out
+    """The byte lengths of the big frames held in the ring (not the stack's
+    own small ones)."""
+    return [n for n in held_frame_lengths(ring) if n > 1500]
 
 
 def _wait_frames(port, ring, n: int) -> list:

@@ -13,9 +13,8 @@ import pytest
 
 import nic_support
 import nmcompat
-from host_support import A_IP, B_IP, host_rings
+from host_support import A_IP, B_IP, held_frame_lengths, host_rings
 from nmcompat._ffi import ffi, lib
-from nmcompat._ring import NS_MOREFRAG
 
 SLOTS = 16
 SMALL = 999                         # the payload of the frame after the big one
@@ -27,24 +26,12 @@ def _host_info(port):
     return info
 
 
-def _lengths(ring) -> list:
-    """The byte lengths of the frames in [head, tail), not released."""
-    out, h, length = [], ring.head, 0
-    while h != ring.tail:
-        length += int(ring.slots[h]["len"])
-        if not ring.slots["flags"][h] & NS_MOREFRAG:
-            out.append(length)
-            length = 0
-        h = ring.next(h)
-    return out
-
-
 def _wait_small(port, ring, want: int) -> list:
     deadline = time.monotonic() + 10
-    while want not in _lengths(ring) and time.monotonic() < deadline:
+    while want not in held_frame_lengths(ring) and time.monotonic() < deadline:
         port.rxsync()
         time.sleep(0.01)            # polling the ring, bounded by the deadline
-    return _lengths(ring)
+    return held_frame_lengths(ring)
 
 
 def _big_then_small(backend):

@@ -12,12 +12,11 @@ import json
 import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import NetNS
+from conftest import veth_netns
 
 pytestmark = pytest.mark.kernel
 
@@ -72,15 +71,7 @@ def _own_rundir(rundir):
 
 @pytest.fixture
 def netns2():
-    ns = NetNS(f"nmc-{uuid.uuid4().hex[:12]}")
-    subprocess.run(["ip", "netns", "add", ns.name], check=True)
-    try:
-        ns.ip("link", "add", "name", "va", "type", "veth", "peer", "name", "vb")
-        ns.ip("link", "set", "dev", "va", "up")
-        ns.ip("link", "set", "dev", "vb", "up")
-        yield ns
-    finally:
-        subprocess.run(["ip", "netns", "del", ns.name], check=False)
+    yield from veth_netns()
 
 
 def _rx_packets(ns, dev):
