@@ -1,7 +1,10 @@
 """The C parser against the outcomes the Python parser it replaced gave
 for 100,000 generated names in both grammars (portspec_outcomes.json.gz,
 recorded by portspec_outcomes.py after a differential run that found no
-difference): every request field, every errno, position and message."""
+difference): every request field, every errno, position and message.  Since
+then, messages that name an option's key quote it as the user typed it
+("key 'host-rings'", not 'host_rings'): those 602 recorded messages were
+rewritten to that spelling and nothing else."""
 from __future__ import annotations
 
 import dataclasses
