@@ -239,6 +239,52 @@ def test_back_pressure_never_drops(rundir):
         assert tx.space() == 4
 
 
+def test_a_sending_txsync_fetches_releases_only_when_half_the_ring_is_used(rundir):
+    """The tail a txsync that queued slots reports lags the receiver's
+    releases while at least half the ring is free by it; a txsync that
+    queued nothing reports every release (netmap's drain loop)."""
+    with nmcompat.open("netmap:x{1", slots=16, buf_num=1024) as m, nmcompat.open("netmap:x}1") as s:
+        tx, rx = m.tx_rings[0], s.rx_rings[0]
+        for k in range(4):
+            assert m.inject(b"a%d" % k)
+        m.txsync()
+        assert tx.tail == 15 and tx.space() == 11
+        s.rxsync()
+        rx.head = rx.cur = rx.tail               # release all 4
+        s.rxsync()
+        assert m.inject(b"b")
+        m.txsync()                               # queued one: 10 of 16 still free by its tail
+        assert tx.tail == 15 and tx.space() == 10
+        m.txsync()                               # queued nothing: fetches the releases
+        assert tx.tail == 3 and tx.space() == 14
+        for k in range(6):
+            assert m.inject(b"c%d" % k)
+        m.txsync()                               # 8 free by the tail seen: still kept
+        assert tx.tail == 3 and tx.space() == 8
+        assert m.inject(b"d")
+        m.txsync()                               # 7 free, under half: fetched again
+        assert tx.tail == 3 and tx.space() == 7
+        s.rxsync()
+        rx.head = rx.cur = rx.tail
+        s.rxsync()
+        assert m.inject(b"e")
+        m.txsync()
+        assert tx.tail == 11 and tx.space() == 14
+
+
+def test_a_sender_that_never_waits_never_finds_a_drained_ring_full(rundir):
+    with nmcompat.open("netmap:x{1", slots=16, buf_num=1024) as m, nmcompat.open("netmap:x}1") as s:
+        tx, rx = m.tx_rings[0], s.rx_rings[0]
+        got = []
+        for rnd in range(200):
+            for k in range(rnd % 5 + 1):
+                assert m.inject(b"%d.%d" % (rnd, k))
+            m.txsync()
+            assert tx.space() >= 16 // 2 - 5        # stale by less than half the ring
+            got += payloads(s)
+        assert len(got) == sum(r % 5 + 1 for r in range(200))
+
+
 def test_stream_with_random_releases_keeps_every_packet(rundir):
     rng = random.Random(5)
     total = 3000

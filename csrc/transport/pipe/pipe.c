@@ -203,6 +203,26 @@ static inline uint32_t tx_copy_run(struct netmap_slot *ts, uint32_t cnt, ptrdiff
     return i;
 }
 
+/* Does this txsync fetch the receiver's releases (the TX ring's
+ * pipe_tail) into its tail?  The receiver writes that index at every
+ * rxsync; read at every txsync, its line would cross between the two
+ * cores once per sync each way.  So, as netmap's NIC drivers reclaim
+ * completed slots only when they run short, a txsync that queued slots
+ * keeps the tail it saw last while at least half the ring is free by that
+ * tail.  A txsync that queued nothing (a program waiting for its ring to
+ * drain, poll()) always fetches it, and so does every txsync of a ring
+ * that has monitors (they get completions at the sync that reports them).
+ * The tail never runs ahead of the receiver: it only lags, by less than
+ * half the ring. */
+static inline bool tail_wanted(const struct nmc_lring *lr, bool queued)
+{
+    uint32_t n = lr->n, seen = lr->kr->hwtail;
+
+    if (!queued || seen >= n || __atomic_load_n(&lr->kr->nmon, __ATOMIC_RELAXED))
+        return true;
+    return nmc_dist(lr->kr->hwcur, seen, n) < n / 2;
+}
+
 static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
 {
     struct netmap_ring *tx = lr->ring, *rx = lr->peer_ring;
@@ -211,13 +231,15 @@ static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     uint32_t nbufs = p->g.buf_num > 2 ? p->g.buf_num - 2 : 0;    /* valid: [2, buf_num) */
     ptrdiff_t peer_ofs = (uint8_t *)rx - (uint8_t *)tx;
     struct tx_tally t = { 0 };
+    bool queued;
 
     if (nmc_txsync_prologue(lr, &head) < 0) {
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
     j = kr->hwcur;
-    if (j != head) {                    /* [j, head) as at most two runs, the first up to the end */
+    queued = j != head;
+    if (queued) {                       /* [j, head) as at most two runs, the first up to the end */
         bool wraps = head < j;
         uint32_t start = j, done;
         done = tx_copy_run(&tx->slot[start], wraps ? n - start : head - start, peer_ofs, nbufs,
@@ -239,9 +261,11 @@ static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     kr->pkts += t.npkts;
     kr->bytes += t.nbytes;
     kr->syncs++;
-    kr->hwtail = nmc_load_acq(&kr->pipe_tail);
-    if (kr->hwtail >= n)
-        kr->hwtail = nmc_prev(kr->hwcur, n);
+    if (tail_wanted(lr, queued)) {
+        kr->hwtail = nmc_load_acq(&kr->pipe_tail);
+        if (kr->hwtail >= n)
+            kr->hwtail = nmc_prev(kr->hwcur, n);
+    }
     kr->rtail = kr->hwtail;
     tx->tail = kr->hwtail;
     if (t.bad) {
