@@ -1,5 +1,5 @@
 """A NIC port's netmap descriptor passed with SCM_RIGHTS under `nmcompat
-exec` (tests/devnetmap/nm_raw.c, modes passnic and passgone).
+exec` (tests/devnetmap/nm_raw_fds.c, modes passnic and passgone).
 
 The receiver exec()s a fresh image that never opened the descriptor: its
 first netmap call (here the mmap) adopts the port, joining the opener's
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,12 +19,11 @@ from pathlib import Path
 import pytest
 
 from afxdp_support import packet_recv, packet_sender, packet_socket, quiet_ipv6
-from testlib import rundir_entries, skip_or_fail
+from cprograms import NM_RAW, devnetmap_program
+from testlib import rundir_entries
 
 pytestmark = pytest.mark.kernel
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-NM_RAW = ROOT / "tests" / "devnetmap" / "nm_raw.c"
 SRC = bytes.fromhex("020000000001")     # nm_test.h's frames come from there
 ETH_P_ALL = 3
 FRAMES = 300
@@ -33,12 +31,7 @@ FRAMES = 300
 
 @pytest.fixture(scope="module")
 def nm_raw(tmp_path_factory) -> Path:
-    if not shutil.which("gcc"):
-        skip_or_fail("gcc is missing")
-    out = tmp_path_factory.mktemp("nicpass") / "nm_raw"
-    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
-                    "-o", str(out), str(NM_RAW), "-lpthread"], check=True, capture_output=True, text=True)
-    return out
+    return devnetmap_program(tmp_path_factory.mktemp("nicpass") / "nm_raw", *NM_RAW)
 
 
 def nm_frame(i: int) -> bytes:
