@@ -89,19 +89,37 @@ static void send_fd(int sock, int fd, const struct nmreq_register *reg)
     CHECK(sendmsg(sock, &msg, 0) == (ssize_t)sizeof(*reg), "sendmsg");
 }
 
-static int recv_fd(int sock, struct nmreq_register *reg)
+/* Map a port of which this process has the fd and the register reply,
+ * not its open (received, inherited or kept across exec). */
+static void map_port(struct port *p)
+{
+    p->mem = mmap(NULL, p->reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
+    CHECK(p->mem != MAP_FAILED, "mmap of a port this process did not open");
+    p->nifp = NETMAP_IF(p->mem, p->reg.nr_offset);
+}
+
+/* The register reply, and the fd if one came with it (else -1). */
+static int recv_reg(int sock, struct nmreq_register *reg)
 {
     char cbuf[CMSG_SPACE(sizeof(int))];
     struct iovec iov = { .iov_base = reg, .iov_len = sizeof(*reg) };
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
                           .msg_controllen = sizeof(cbuf) };
     struct cmsghdr *c;
-    int fd;
+    int fd = -1;
 
     CHECK(recvmsg(sock, &msg, 0) == (ssize_t)sizeof(*reg), "recvmsg");
-    c = CMSG_FIRSTHDR(&msg);
-    CHECK(c && c->cmsg_type == SCM_RIGHTS, "no fd came");
-    memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    if ((c = CMSG_FIRSTHDR(&msg)) && c->cmsg_type == SCM_RIGHTS)
+        memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
+}
+
+/* The register reply and the fd that must come with it. */
+static int recv_fd(int sock, struct nmreq_register *reg)
+{
+    int fd = recv_reg(sock, reg);
+
+    CHECK(fd >= 0, "no fd came");
     return fd;
 }
 
@@ -111,9 +129,7 @@ static int run_pass_child(int sock, unsigned n)
     struct port p;
 
     p.fd = recv_fd(sock, &p.reg);
-    p.mem = mmap(NULL, p.reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd, 0);
-    CHECK(p.mem != MAP_FAILED, "mmap of a received fd");
-    p.nifp = NETMAP_IF(p.mem, p.reg.nr_offset);
+    map_port(&p);
     send_all(&p, n);
     close_port(&p);
     return 0;
@@ -229,9 +245,7 @@ static int run_keep_child(int sock, unsigned n)
     char c;
 
     p.fd = recv_fd(sock, &p.reg);
-    p.mem = mmap(NULL, p.reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd, 0);
-    CHECK(p.mem != MAP_FAILED, "mmap of a received fd: errno %d", errno);
-    p.nifp = NETMAP_IF(p.mem, p.reg.nr_offset);
+    map_port(&p);
     CHECK(send(sock, "a", 1, 0) == 1, "send");
     CHECK(recv(sock, &c, 1, 0) == 1 && c == 'x', "the opener's close");
     printf("ready\n");
@@ -298,22 +312,6 @@ static int run_pass(const char *self, const char *txname, const char *rxname, un
     return 0;
 }
 
-/* The register reply, and the fd if one came with it (else -1). */
-static int recv_reg(int sock, struct nmreq_register *reg)
-{
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    struct iovec iov = { .iov_base = reg, .iov_len = sizeof(*reg) };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                          .msg_controllen = sizeof(cbuf) };
-    struct cmsghdr *c;
-    int fd = -1;
-
-    CHECK(recvmsg(sock, &msg, 0) == (ssize_t)sizeof(*reg), "recvmsg");
-    if ((c = CMSG_FIRSTHDR(&msg)) && c->cmsg_type == SCM_RIGHTS)
-        memcpy(&fd, CMSG_DATA(c), sizeof(int));
-    return fd;
-}
-
 /* Wait up to ms for fd to be readable, with poll, select or epoll (a set
  * of its own, so epoll_ctl comes first): 1 readable, 0 timed out. */
 static int wait_readable(const char *how, int fd, int ms)
@@ -356,9 +354,7 @@ static int run_firstwait_child(const char *how, int sock, int fd, unsigned n)
     CHECK(wait_readable(how, p.fd, 300) == 0, "first %s: an empty RX ring reported readable", how);
     CHECK(send(sock, "g", 1, 0) == 1, "send go");
     CHECK(wait_readable(how, p.fd, 10000) == 1, "%s: frames sent did not make it readable", how);
-    p.mem = mmap(NULL, p.reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd, 0);
-    CHECK(p.mem != MAP_FAILED, "mmap of the fd");
-    p.nifp = NETMAP_IF(p.mem, p.reg.nr_offset);
+    map_port(&p);
     receive(&p, n);
     close_port(&p);
     return 0;
@@ -482,9 +478,7 @@ static int run_arrivals(const char *how, const char *txname, const char *rxname)
     CHECK(poll(&pf, 1, 300) == 0 && errno == EDOM, "first poll of the netmap fd: its RX ring is empty");
     send_all(&s, 1);
     CHECK(poll(&pf, 1, 10000) == 1 && pf.revents == POLLIN, "a frame sent: POLLIN");
-    m.mem = mmap(NULL, m.reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, 0);
-    CHECK(m.mem != MAP_FAILED, "mmap");
-    m.nifp = NETMAP_IF(m.mem, m.reg.nr_offset);
+    map_port(&m);
     receive(&m, 1);
     close_port(&m);
     close_port(&s);
