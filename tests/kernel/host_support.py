@@ -189,15 +189,18 @@ def rxsync_until(port, ring, ready, timeout: float = 10.0) -> list:
     return held_frame_lengths(ring)
 
 
-def big_frames_to_a_neighbour() -> None:
-    """va and vb at MTU 65535, va with A_IP and B_IP its neighbour entered
-    by hand (no ARP first): a UDP datagram to B_IP leaves va's stack at once
-    as one frame of up to 64 KiB."""
+def host_port_for_big_frames(backend: str, slots: int):
+    """A port of va's host rings only (netmap:va^, rings of `slots`), after
+    va and vb went to MTU 65535, va got A_IP and B_IP became its neighbour
+    entered by hand (no ARP first): a UDP datagram to B_IP leaves va's stack
+    at once as one frame of up to 64 KiB, for the port's host RX ring."""
+    nic_support.quiet()
     for dev in ("va", "vb"):
         subprocess.run(["ip", "link", "set", "dev", dev, "mtu", "65535"], check=True)
     subprocess.run(["ip", "addr", "add", f"{A_IP}/24", "dev", "va"], check=True)
     subprocess.run(["ip", "neigh", "replace", B_IP, "lladdr", "02:00:00:00:00:0b", "dev", "va"],
                    check=True)
+    return nmcompat.open(f"netmap:va^@conf:slots={slots}", backend=backend)
 
 
 def host_info(port):

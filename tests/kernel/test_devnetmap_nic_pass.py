@@ -14,6 +14,7 @@ import errno
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,20 @@ def test_a_nic_fd_passed_with_scm_rights_sends_from_its_receiver(netns, nm_raw, 
     assert rundir_entries(rundir) == ["lock"]
 
 
+@contextmanager
+def _started(nm_raw, *args):
+    """nm_raw ARGS under exec, started (stdout and stderr piped); killed
+    at the end unless it exited."""
+    prog = subprocess.Popen([sys.executable, "-m", "nmcompat.tools", "exec", "--", str(nm_raw), *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield prog
+    finally:
+        if prog.poll() is None:
+            prog.kill()
+            prog.wait()
+
+
 def _run(nm_raw, *args):
     out = _exec(nm_raw, *args)
     return out.returncode, out.stdout, out.stderr
@@ -86,9 +101,7 @@ def _plain_beside_program(nm_raw, n):
     import nmcompat
     from afxdp_support import MAC_A, MAC_B, frame, packet_sender, send_all, tag_seq, wait_tx_done
     quiet_ipv6("va", "vb")
-    prog = subprocess.Popen([sys.executable, "-m", "nmcompat.tools", "exec", "--", str(nm_raw), "recv", "va",
-                             str(n)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with _started(nm_raw, "recv", "va", n) as prog:
         ready = prog.stdout.readline()
         with packet_socket("vb") as rx, nmcompat.open("netmap:va/T", backend="afxdp") as t, \
                 packet_sender("vb") as tx:
@@ -99,10 +112,6 @@ def _plain_beside_program(nm_raw, n):
             for i in range(n):
                 tx.send(nm_frame(i))
         out, err = prog.communicate(timeout=30)
-    finally:
-        if prog.poll() is None:
-            prog.kill()
-            prog.wait()
     return ready, region, done, out_frames, prog.returncode, out, err
 
 
@@ -119,19 +128,13 @@ def _keep_after_opener_closed(nm_raw, n):
     """passkeep: the receiver adopted va, its opener closed its port; then
     n frames come to va from vb."""
     quiet_ipv6("va", "vb")
-    prog = subprocess.Popen([sys.executable, "-m", "nmcompat.tools", "exec", "--", str(nm_raw), "passkeep", "va",
-                             str(n)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with _started(nm_raw, "passkeep", "va", n) as prog:
         ready = prog.stdout.readline()
         if ready == "ready\n":
             with packet_sender("vb") as tx:
                 for i in range(n):
                     tx.send(nm_frame(i))
         out, err = prog.communicate(timeout=60)
-    finally:
-        if prog.poll() is None:
-            prog.kill()
-            prog.wait()
     return ready, prog.returncode, out, err
 
 

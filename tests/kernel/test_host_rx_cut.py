@@ -9,9 +9,7 @@ import socket
 
 import pytest
 
-import nic_support
-import nmcompat
-from host_support import B_IP, big_frames_to_a_neighbour, held_frame_lengths, host_info, host_rings, rxsync_until
+from host_support import B_IP, held_frame_lengths, host_info, host_port_for_big_frames, host_rings, rxsync_until
 
 BIG = 65507                         # the largest UDP payload: an IP packet of 65535 bytes
 SLOTS = 64                          # a 64 KiB frame takes 32 of them
@@ -27,9 +25,7 @@ def _big(lengths: list) -> list:
 
 
 def _two_big_frames(backend):
-    nic_support.quiet()
-    big_frames_to_a_neighbour()
-    port = nmcompat.open(f"netmap:va^@conf:slots={SLOTS}", backend=backend)
+    port = host_port_for_big_frames(backend, SLOTS)
     try:
         _, rx = host_rings(port)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

@@ -9,18 +9,14 @@ import socket
 
 import pytest
 
-import nic_support
-import nmcompat
-from host_support import B_IP, big_frames_to_a_neighbour, host_info, host_rings, rxsync_until
+from host_support import B_IP, host_info, host_port_for_big_frames, host_rings, rxsync_until
 
 SLOTS = 16
 SMALL = 999                         # the payload of the frame after the big one
 
 
 def _big_then_small(backend):
-    nic_support.quiet()
-    big_frames_to_a_neighbour()
-    port = nmcompat.open(f"netmap:va^@conf:slots={SLOTS}", backend=backend)
+    port = host_port_for_big_frames(backend, SLOTS)
     try:
         _, rx = host_rings(port)
         big = rx.nr_buf_size * SLOTS              # more than SLOTS - 1 buffers, under 64 KiB
