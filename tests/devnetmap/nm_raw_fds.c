@@ -89,6 +89,15 @@ static void send_fd(int sock, int fd, const struct nmreq_register *reg)
     CHECK(sendmsg(sock, &msg, 0) == (ssize_t)sizeof(*reg), "sendmsg");
 }
 
+/* The child pid exited, with status 0. */
+static void wait_child_ok(pid_t pid)
+{
+    int status = -1;
+
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "child %d: wait status %#x", (int)pid, status);
+}
+
 /* Map a port of which this process has the fd and the register reply,
  * not its open (received, inherited or kept across exec). */
 static void map_port(struct port *p)
@@ -157,7 +166,7 @@ static pid_t spawn_child(const char *self, const char *mode, int sock, unsigned 
 static int run_passnic(const char *self, const char *txname, unsigned n, bool gone)
 {
     struct port m;
-    int sv[2], status;
+    int sv[2];
     pid_t pid;
 
     open_port(&m, txname, NR_REG_ALL_NIC);
@@ -169,7 +178,7 @@ static int run_passnic(const char *self, const char *txname, unsigned n, bool go
         close_port(&m);
         CHECK(send(sv[0], "x", 1, 0) == 1, "send");   /* now: the port is closed here */
     }
-    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child");
+    wait_child_ok(pid);
     if (!gone)
         close_port(&m);
     close(sv[0]);
@@ -221,7 +230,7 @@ static int run_gone_child(int sock)
 static int run_passkeep(const char *self, const char *rxname, unsigned n)
 {
     struct port m;
-    int sv[2], status;
+    int sv[2];
     pid_t pid;
     char c;
 
@@ -233,7 +242,7 @@ static int run_passkeep(const char *self, const char *rxname, unsigned n)
     CHECK(recv(sv[0], &c, 1, 0) == 1 && c == 'a', "the child's adoption");
     close_port(&m);
     CHECK(send(sv[0], "x", 1, 0) == 1, "send");
-    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child");
+    wait_child_ok(pid);
     close(sv[0]);
     printf("passkeep ok %u\n", n);
     return 0;
@@ -258,7 +267,7 @@ static int run_keep_child(int sock, unsigned n)
 static int run_passrefused(const char *self, unsigned mode, const char *txname, int err)
 {
     struct port m;
-    int sv[2], status;
+    int sv[2];
     pid_t pid;
 
     open_port(&m, txname, mode);
@@ -266,7 +275,7 @@ static int run_passrefused(const char *self, unsigned mode, const char *txname, 
     pid = spawn_child(self, "refused-child", sv[1], (unsigned)err);
     close(sv[1]);
     send_fd(sv[0], m.fd, &m.reg);
-    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child");
+    wait_child_ok(pid);
     close_port(&m);
     close(sv[0]);
     printf("passrefused ok %d\n", err);
@@ -288,7 +297,7 @@ static int run_pass(const char *self, const char *txname, const char *rxname, un
 {
     struct port m, s;
     char arg_sock[16], arg_n[16];
-    int sv[2], status;
+    int sv[2];
     pid_t pid;
 
     open_port(&m, txname, NR_REG_ALL_NIC);
@@ -305,7 +314,7 @@ static int run_pass(const char *self, const char *txname, const char *rxname, un
     send_fd(sv[0], m.fd, &m.reg);
     close_port(&m);                     /* the child has it now */
     receive(&s, n);
-    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child");
+    wait_child_ok(pid);
     close_port(&s);
     close(sv[0]);
     printf("pass ok %u\n", n);
@@ -366,7 +375,7 @@ static int run_firstwait(const char *self, const char *how, const char *via, con
     int scm = strcmp(via, "scm") == 0;
     char arg_sock[16], arg_fd[16], arg_n[16], byte;
     struct port m, s;
-    int sv[2], status;
+    int sv[2];
     pid_t pid;
 
     open_port(&m, txname, NR_REG_ALL_NIC);
@@ -391,7 +400,7 @@ static int run_firstwait(const char *self, const char *how, const char *via, con
     CHECK(send(sv[0], "r", 1, 0) == 1, "send ready");
     CHECK(recv(sv[0], &byte, 1, 0) == 1, "the child failed before its first wait ended");
     send_all(&s, n);
-    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child");
+    wait_child_ok(pid);
     close_port(&s);
     close(sv[0]);
     printf("firstwait ok %u\n", n);
@@ -494,7 +503,6 @@ static int run_bystander(const char *self, const char *txname, const char *rxnam
     struct timespec t0, t;
     struct port m, s;
     pthread_t th;
-    int status;
     pid_t pid;
 
     open_port(&m, txname, NR_REG_ALL_NIC);
@@ -504,7 +512,8 @@ static int run_bystander(const char *self, const char *txname, const char *rxnam
         execl(self, self, "idle", (char *)NULL);
         _exit(127);
     }
-    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "idle");
+    CHECK(pid > 0, "fork");
+    wait_child_ok(pid);
     w.fd = m.fd;
     CHECK(pthread_create(&th, NULL, wait_in_poll, &w) == 0, "pthread_create");
     clock_gettime(CLOCK_MONOTONIC, &t0);
