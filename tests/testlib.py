@@ -106,9 +106,10 @@ def _remove_rundir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture
-def rundir(monkeypatch) -> Path:
-    """A fresh private tmpfs runtime directory, set as $NMCOMPAT_RUNDIR."""
+def private_rundir(monkeypatch):
+    """Yields a fresh tmpfs runtime directory (mode 0700), set as
+    $NMCOMPAT_RUNDIR (child processes inherit it), and removes it afterwards
+    with whatever a failed test left open in it."""
     if not SHM.is_dir():
         skip_or_fail("/dev/shm is missing")
     path = Path(tempfile.mkdtemp(prefix="nmc-test-", dir=SHM))
@@ -116,6 +117,12 @@ def rundir(monkeypatch) -> Path:
     monkeypatch.setenv("NMCOMPAT_RUNDIR", str(path))
     yield path
     _remove_rundir(path)
+
+
+@pytest.fixture
+def rundir(monkeypatch) -> Path:
+    """A fresh private tmpfs runtime directory, set as $NMCOMPAT_RUNDIR."""
+    yield from private_rundir(monkeypatch)
 
 
 def rundir_entries(path: Path) -> List[str]:

@@ -11,6 +11,12 @@ namespace and returns its (picklable) result; an exception in the child fails
 the test with the child's traceback.  Nothing outside the namespace is
 touched.  ``nic`` runs a test once per NIC backend (nic_support.BACKENDS).  Without root every test here skips, or fails when
 NMCOMPAT_STRICT=1.
+
+Every test runs in a runtime directory of its own (testlib.private_rundir:
+a new /dev/shm/nmc-test-* of mode 0700 as $NMCOMPAT_RUNDIR, which child
+processes inherit, removed afterwards), never in the default one that other
+programs on the machine share; ``rundir`` gives a test its path.  A test of
+the default directory removes the variable (monkeypatch.delenv).
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ import uuid
 import pytest
 
 import nic_support
+from testlib import private_rundir
 
 STRICT = os.environ.get("NMCOMPAT_STRICT") == "1"
 CLONE_NEWNET = 0x40000000
@@ -83,6 +90,15 @@ def _kernel_privileges():
         skip_or_fail("kernel tests need root (BPF, XDP, network namespaces)")
     if not shutil.which("ip"):
         skip_or_fail("kernel tests need iproute2's ip")
+
+
+@pytest.fixture(autouse=True)
+def _private_rundir(request, monkeypatch):
+    """The test's own runtime directory; one that asks for ``rundir`` has it there."""
+    if "rundir" in request.fixturenames:
+        yield request.getfixturevalue("rundir")
+    else:
+        yield from private_rundir(monkeypatch)
 
 
 class NetNS:

@@ -1,7 +1,8 @@
 """What the host-ring kernel tests share (test_host_rings.py,
-test_host_ctrl_api.py, test_host_transparent.py, test_devnetmap_host.py):
-a second namespace ``peer`` for vb, ICMP echo from a namespace, the XDP and
-TCX programs on an interface, and frames.
+test_host_ctrl_api.py, test_host_transparent.py, test_devnetmap_host.py,
+test_host_rx_cut.py, test_host_rx_too_big.py): a second namespace ``peer``
+for vb, ICMP echo from a namespace, the XDP and TCX programs on an
+interface, frames, and waiting for them in a host RX ring.
 
 Two namespaces per test: ``netns`` (conftest) holds va and the port; vb is
 moved into ``peer`` so that each side has its own stack.
@@ -176,3 +177,35 @@ def held_frame_lengths(ring) -> list:
             length = 0
         h = ring.next(h)
     return out
+
+
+def rxsync_until(port, ring, ready, timeout: float = 10.0) -> list:
+    """rxsync the port until ready(held_frame_lengths(ring)) or the timeout;
+    returns those lengths (the caller asserts on them)."""
+    deadline = time.monotonic() + timeout
+    while not ready(held_frame_lengths(ring)) and time.monotonic() < deadline:
+        port.rxsync()
+        time.sleep(0.01)            # polling the ring, bounded by the deadline
+    return held_frame_lengths(ring)
+
+
+def host_port_for_big_frames(backend: str, slots: int):
+    """A port of va's host rings only (netmap:va^, rings of `slots`), after
+    va and vb went to MTU 65535, va got A_IP and B_IP became its neighbour
+    entered by hand (no ARP first): a UDP datagram to B_IP leaves va's stack
+    at once as one frame of up to 64 KiB, for the port's host RX ring."""
+    nic_support.quiet()
+    for dev in ("va", "vb"):
+        subprocess.run(["ip", "link", "set", "dev", dev, "mtu", "65535"], check=True)
+    subprocess.run(["ip", "addr", "add", f"{A_IP}/24", "dev", "va"], check=True)
+    subprocess.run(["ip", "neigh", "replace", B_IP, "lladdr", "02:00:00:00:00:0b", "dev", "va"],
+                   check=True)
+    return nmcompat.open(f"netmap:va^@conf:slots={slots}", backend=backend)
+
+
+def host_info(port):
+    """The port's nmc_host_info (rx_truncated, rx_dropped ...)."""
+    from nmcompat._ffi import ffi, lib
+    info = ffi.new("struct nmc_host_info *")
+    assert lib.nmc_host_info(port._h, info) == 0
+    return info

@@ -12,20 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from test_devnetmap_nic import _env, _line, exec_argv
+from cprograms import devnetmap_program
 from host_support import NOTHING, programs
+from test_devnetmap_nic import _env, _line, exec_argv
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 A_IP, B_IP = "10.78.0.1", "10.78.0.2"
 
 
 @pytest.fixture(scope="module")
 def nm_nic(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("nmhost") / "nm_nic"
-    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
-                    "-o", str(out), str(ROOT / "tests" / "devnetmap" / "nm_nic.c")],
-                   check=True, capture_output=True, text=True)
-    return out
+    return devnetmap_program(tmp_path_factory.mktemp("nmhost") / "nm_nic", "nm_nic.c")
 
 
 def _host_under_exec(argv, env):

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from cprograms import devnetmap_program
 from nic_support import peer_receiver, peer_sender, quiet, reshape_veth
 from testlib import skip_or_fail
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-SOURCE = ROOT / "tests" / "devnetmap" / "nm_nic.c"
 ETH_TEST = 0x88B5
 FRAMES = 256
 NR_REG_ALL_NIC, NR_REG_ONE_NIC, NR_REG_ONE_SW = 1, 4, 8
@@ -41,10 +40,7 @@ def frame(seq: int, src_last: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def nm_nic(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("nmnic") / "nm_nic"
-    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
-                    "-o", str(out), str(SOURCE)], check=True, capture_output=True, text=True)
-    return out
+    return devnetmap_program(tmp_path_factory.mktemp("nmnic") / "nm_nic", "nm_nic.c")
 
 
 def exec_argv(rundir, *argv) -> list:

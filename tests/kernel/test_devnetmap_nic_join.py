@@ -16,26 +16,20 @@ from pathlib import Path
 
 import pytest
 
+from cprograms import devnetmap_program
 from nic_support import peer_receiver, peer_sender, quiet
 from test_devnetmap_nic import frame
 from testlib import rundir_entries, skip_or_fail
 
 pytestmark = pytest.mark.kernel
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-SOURCE = ROOT / "tests" / "devnetmap" / "nm_join.c"
 FRAMES = 200
 WAIT = 20.0
 
 
 @pytest.fixture(scope="module")
 def nm_join(tmp_path_factory) -> Path:
-    if not shutil.which("gcc"):
-        skip_or_fail("gcc is missing")
-    out = tmp_path_factory.mktemp("nmjoin") / "nm_join"
-    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
-                    "-o", str(out), str(SOURCE)], check=True, capture_output=True, text=True)
-    return out
+    return devnetmap_program(tmp_path_factory.mktemp("nmjoin") / "nm_join", "nm_join.c")
 
 
 class Program:

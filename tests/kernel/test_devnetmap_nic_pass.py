@@ -1,5 +1,5 @@
 """A NIC port's netmap descriptor passed with SCM_RIGHTS under `nmcompat
-exec` (tests/devnetmap/nm_raw.c, modes passnic and passgone).
+exec` (tests/devnetmap/nm_raw_fds.c, modes passnic and passgone).
 
 The receiver exec()s a fresh image that never opened the descriptor: its
 first netmap call (here the mmap) adopts the port, joining the opener's
@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from afxdp_support import packet_recv, packet_sender, packet_socket, quiet_ipv6
-from testlib import rundir_entries, skip_or_fail
+from cprograms import NM_RAW, devnetmap_program
+from testlib import rundir_entries
 
 pytestmark = pytest.mark.kernel
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-NM_RAW = ROOT / "tests" / "devnetmap" / "nm_raw.c"
 SRC = bytes.fromhex("020000000001")     # nm_test.h's frames come from there
 ETH_P_ALL = 3
 FRAMES = 300
@@ -33,12 +32,7 @@ FRAMES = 300
 
 @pytest.fixture(scope="module")
 def nm_raw(tmp_path_factory) -> Path:
-    if not shutil.which("gcc"):
-        skip_or_fail("gcc is missing")
-    out = tmp_path_factory.mktemp("nicpass") / "nm_raw"
-    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
-                    "-o", str(out), str(NM_RAW), "-lpthread"], check=True, capture_output=True, text=True)
-    return out
+    return devnetmap_program(tmp_path_factory.mktemp("nicpass") / "nm_raw", *NM_RAW)
 
 
 def nm_frame(i: int) -> bytes:
@@ -68,6 +62,20 @@ def test_a_nic_fd_passed_with_scm_rights_sends_from_its_receiver(netns, nm_raw, 
     assert rundir_entries(rundir) == ["lock"]
 
 
+@contextmanager
+def _started(nm_raw, *args):
+    """nm_raw ARGS under exec, started (stdout and stderr piped); killed
+    at the end unless it exited."""
+    prog = subprocess.Popen([sys.executable, "-m", "nmcompat.tools", "exec", "--", str(nm_raw), *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield prog
+    finally:
+        if prog.poll() is None:
+            prog.kill()
+            prog.wait()
+
+
 def _run(nm_raw, *args):
     out = _exec(nm_raw, *args)
     return out.returncode, out.stdout, out.stderr
@@ -93,9 +101,7 @@ def _plain_beside_program(nm_raw, n):
     import nmcompat
     from afxdp_support import MAC_A, MAC_B, frame, packet_sender, send_all, tag_seq, wait_tx_done
     quiet_ipv6("va", "vb")
-    prog = subprocess.Popen([sys.executable, "-m", "nmcompat.tools", "exec", "--", str(nm_raw), "recv", "va",
-                             str(n)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with _started(nm_raw, "recv", "va", n) as prog:
         ready = prog.stdout.readline()
         with packet_socket("vb") as rx, nmcompat.open("netmap:va/T", backend="afxdp") as t, \
                 packet_sender("vb") as tx:
@@ -106,10 +112,6 @@ def _plain_beside_program(nm_raw, n):
             for i in range(n):
                 tx.send(nm_frame(i))
         out, err = prog.communicate(timeout=30)
-    finally:
-        if prog.poll() is None:
-            prog.kill()
-            prog.wait()
     return ready, region, done, out_frames, prog.returncode, out, err
 
 
@@ -126,19 +128,13 @@ def _keep_after_opener_closed(nm_raw, n):
     """passkeep: the receiver adopted va, its opener closed its port; then
     n frames come to va from vb."""
     quiet_ipv6("va", "vb")
-    prog = subprocess.Popen([sys.executable, "-m", "nmcompat.tools", "exec", "--", str(nm_raw), "passkeep", "va",
-                             str(n)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with _started(nm_raw, "passkeep", "va", n) as prog:
         ready = prog.stdout.readline()
         if ready == "ready\n":
             with packet_sender("vb") as tx:
                 for i in range(n):
                     tx.send(nm_frame(i))
         out, err = prog.communicate(timeout=60)
-    finally:
-        if prog.poll() is None:
-            prog.kill()
-            prog.wait()
     return ready, prog.returncode, out, err
 
 

@@ -13,19 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from cprograms import devnetmap_program
 from nic_support import frame, peer_sender, quiet
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-SOURCE = ROOT / "tests" / "devnetmap" / "nm_nic_pipe.c"
 
 
 @pytest.fixture(scope="module")
 def nm_nic_pipe(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("nmnicpipe") / "nm_nic_pipe"
-    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
-                    f"-I{ROOT / 'tests' / 'devnetmap'}", "-o", str(out), str(SOURCE)],
-                   check=True, capture_output=True, text=True)
-    return out
+    return devnetmap_program(tmp_path_factory.mktemp("nmnicpipe") / "nm_nic_pipe", "nm_nic_pipe.c")
 
 
 def _run(argv, env):

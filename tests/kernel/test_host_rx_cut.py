@@ -6,60 +6,38 @@ of 65507 bytes to a neighbour entered by hand (no ARP first)."""
 from __future__ import annotations
 
 import socket
-import subprocess
-import time
 
 import pytest
 
-import nic_support
-import nmcompat
-from host_support import A_IP, B_IP, held_frame_lengths, host_rings
-from nmcompat._ffi import ffi, lib
+from host_support import B_IP, held_frame_lengths, host_info, host_port_for_big_frames, host_rings, rxsync_until
 
 BIG = 65507                         # the largest UDP payload: an IP packet of 65535 bytes
 SLOTS = 64                          # a 64 KiB frame takes 32 of them
 
 
 def _rx_truncated(port) -> int:
-    info = ffi.new("struct nmc_host_info *")
-    assert lib.nmc_host_info(port._h, info) == 0
-    return info.rx_truncated
+    return host_info(port).rx_truncated
 
 
-def _chains(ring) -> list:
-    """The byte lengths of the big frames held in the ring (not the stack's
-    own small ones)."""
-    return [n for n in held_frame_lengths(ring) if n > 1500]
-
-
-def _wait_frames(port, ring, n: int) -> list:
-    deadline = time.monotonic() + 10
-    while len(_chains(ring)) < n and time.monotonic() < deadline:
-        port.rxsync()
-        time.sleep(0.01)            # polling the ring, bounded by the deadline
-    return _chains(ring)
+def _big(lengths: list) -> list:
+    """The big frames' lengths (not the stack's own small ones)."""
+    return [n for n in lengths if n > 1500]
 
 
 def _two_big_frames(backend):
-    nic_support.quiet()
-    for dev in ("va", "vb"):
-        subprocess.run(["ip", "link", "set", "dev", dev, "mtu", "65535"], check=True)
-    subprocess.run(["ip", "addr", "add", f"{A_IP}/24", "dev", "va"], check=True)
-    subprocess.run(["ip", "neigh", "replace", B_IP, "lladdr", "02:00:00:00:00:0b", "dev", "va"],
-                   check=True)
-    port = nmcompat.open(f"netmap:va^@conf:slots={SLOTS}", backend=backend)
+    port = host_port_for_big_frames(backend, SLOTS)
     try:
         _, rx = host_rings(port)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(bytes(BIG), (B_IP, 9))
-            first = _wait_frames(port, rx, 1)
+            first = _big(rxsync_until(port, rx, _big))
             s.sendto(bytes(BIG), (B_IP, 9))
             for _ in range(5):      # no room for the second: it waits, read once
                 port.rxsync()
-            waiting = (_chains(rx), _rx_truncated(port))
+            waiting = (_big(held_frame_lengths(rx)), _rx_truncated(port))
             rx.head = rx.cur = rx.tail
             port.rxsync()
-            second = _wait_frames(port, rx, 1)
+            second = _big(rxsync_until(port, rx, _big))
         return first, waiting, second, _rx_truncated(port)
     finally:
         port.close()

@@ -6,42 +6,17 @@ larger than a 16-slot ring (15 buffers) to a neighbour entered by hand."""
 from __future__ import annotations
 
 import socket
-import subprocess
-import time
 
 import pytest
 
-import nic_support
-import nmcompat
-from host_support import A_IP, B_IP, held_frame_lengths, host_rings
-from nmcompat._ffi import ffi, lib
+from host_support import B_IP, host_info, host_port_for_big_frames, host_rings, rxsync_until
 
 SLOTS = 16
 SMALL = 999                         # the payload of the frame after the big one
 
 
-def _host_info(port):
-    info = ffi.new("struct nmc_host_info *")
-    assert lib.nmc_host_info(port._h, info) == 0
-    return info
-
-
-def _wait_small(port, ring, want: int) -> list:
-    deadline = time.monotonic() + 10
-    while want not in held_frame_lengths(ring) and time.monotonic() < deadline:
-        port.rxsync()
-        time.sleep(0.01)            # polling the ring, bounded by the deadline
-    return held_frame_lengths(ring)
-
-
 def _big_then_small(backend):
-    nic_support.quiet()
-    subprocess.run(["ip", "link", "set", "dev", "va", "mtu", "65535"], check=True)
-    subprocess.run(["ip", "link", "set", "dev", "vb", "mtu", "65535"], check=True)
-    subprocess.run(["ip", "addr", "add", f"{A_IP}/24", "dev", "va"], check=True)
-    subprocess.run(["ip", "neigh", "replace", B_IP, "lladdr", "02:00:00:00:00:0b", "dev", "va"],
-                   check=True)
-    port = nmcompat.open(f"netmap:va^@conf:slots={SLOTS}", backend=backend)
+    port = host_port_for_big_frames(backend, SLOTS)
     try:
         _, rx = host_rings(port)
         big = rx.nr_buf_size * SLOTS              # more than SLOTS - 1 buffers, under 64 KiB
@@ -49,8 +24,8 @@ def _big_then_small(backend):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(bytes(big), (B_IP, 9))
             s.sendto(bytes(SMALL), (B_IP, 9))
-            seen = _wait_small(port, rx, 14 + 20 + 8 + SMALL)
-        info = _host_info(port)
+            seen = rxsync_until(port, rx, lambda lengths: 14 + 20 + 8 + SMALL in lengths)
+        info = host_info(port)
         return seen, big, int(info.rx_dropped), int(info.rx_truncated)
     finally:
         port.close()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from cprograms import preload_library
+
 HERE = Path(__file__).resolve().parent
 
 SWEEP = r"""
@@ -41,10 +43,7 @@ print(json.dumps({"tried": k - 1, "leaks": leaks}))
 
 @pytest.fixture(scope="module")
 def calloc_fault(tmp_path_factory):
-    out = tmp_path_factory.mktemp("fault") / "calloc_fault.so"
-    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out),
-                    str(HERE / "calloc_fault.c"), "-ldl"], check=True)
-    return out
+    return preload_library(tmp_path_factory.mktemp("fault") / "calloc_fault.so", HERE / "calloc_fault.c")
 
 
 @pytest.mark.parametrize("backend", ["afpacket", "afxdp"])

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from cprograms import preload_library
+
 pytestmark = pytest.mark.kernel
 
 HERE = Path(__file__).resolve().parent
@@ -29,10 +31,7 @@ print("result", hook.fork_result())
 
 @pytest.fixture(scope="module")
 def bind_fork(tmp_path_factory):
-    out = tmp_path_factory.mktemp("forkwin") / "bind_fork.so"
-    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out),
-                    str(HERE / "bind_fork.c"), "-ldl"], check=True)
-    return out
+    return preload_library(tmp_path_factory.mktemp("forkwin") / "bind_fork.so", HERE / "bind_fork.c")
 
 
 def test_fork_while_a_socket_is_made_leaves_the_child_no_copy(netns, rundir, bind_fork):

@@ -26,6 +26,7 @@ import nmcompat
 
 from afxdp_support import (MAC_A, MAC_B, Child, frame, open_xdp, packet_sender, packet_socket, packet_recv,
                            quiet_ipv6, send_all, tag_seq, wait_tx_done)
+from cprograms import devnetmap_program
 from nic_support import peer_receiver, peer_recv, peer_sender
 from test_devnetmap_nic import frame as devnetmap_frame
 from test_nic_lifetime import accounted, nic_bufs
@@ -278,17 +279,12 @@ def test_emulated_receive_queue_is_refused_to_another_process(netns):
 
 # -- two descriptors of one netmap program under exec --------------------------------
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 FRAMES = 256
 
 
 @pytest.fixture(scope="module")
 def nm_openers(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("nmopeners") / "nm_openers"
-    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
-                    "-o", str(out), str(ROOT / "tests" / "devnetmap" / "nm_openers.c")],
-                   check=True, capture_output=True, text=True)
-    return out
+    return devnetmap_program(tmp_path_factory.mktemp("nmopeners") / "nm_openers", "nm_openers.c")
 
 
 def _from_program(data) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,21 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from testlib import rundir_entries, skip_or_fail
+from cprograms import NM_RAW, devnetmap_program
+from testlib import rundir_entries
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-NM_RAW = ROOT / "tests" / "devnetmap" / "nm_raw.c"
 FRAMES = 5000               # five times a ring: both sides wait for room and for frames
 
 
 @pytest.fixture(scope="module")
 def nm_raw(tmp_path_factory) -> Path:
-    if not shutil.which("gcc"):
-        skip_or_fail("gcc is missing")
-    out = tmp_path_factory.mktemp("privdrop") / "nm_raw"
-    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
-                    "-o", str(out), str(NM_RAW), "-lpthread"], check=True, capture_output=True, text=True)
-    return out
+    return devnetmap_program(tmp_path_factory.mktemp("privdrop") / "nm_raw", *NM_RAW)
 
 
 def _tool(*args: str) -> subprocess.CompletedProcess:

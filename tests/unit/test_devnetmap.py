@@ -1,23 +1,21 @@
 """Unmodified netmap programs under `nmcompat exec`: tests/devnetmap/nm_raw.c
-speaks only netmap's file-descriptor interface (open /dev/netmap, NIOCCTRL,
+(with nm_raw_fds.c) speaks only netmap's file-descriptor interface (open /dev/netmap, NIOCCTRL,
 NIOCREGIF, mmap, NIOC*SYNC, poll, close) and is linked with nothing of
 nmcompat; the /dev/netmap emulation (csrc/devnetmap/) serves it."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from cprograms import NM_RAW, devnetmap_program
 from testlib import rundir_entries, skip_or_fail
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-SOURCE = ROOT / "tests" / "devnetmap" / "nm_raw.c"
-EDGE = ROOT / "tests" / "devnetmap" / "nm_edge.c"
 EDGE_MODES = ["pollout-nopeer", "rdnorm", "close-poll", "close-sync", "stale", "exclusive-info", "readonly",
               "open-null", "options", "dup-unbound", "xproc", "reuse-adopted", "bind-closed", "bind-adopted",
               "unbind-emfile", "vale-ctl", "rings-only", "kernel-features"]
@@ -25,23 +23,15 @@ FILE_MODES = ("stale", "bind-closed", "bind-adopted")
 NAMED_MODES = {"vale-ctl": ["nmcv0", "valenmcv"]}      # a persistent port's name, its switch
 
 
-def _cc(out: Path, *extra: str, source: Path = SOURCE) -> Path:
-    if not shutil.which("gcc"):
-        skip_or_fail("gcc is missing")
-    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
-                    "-o", str(out), str(source), *extra, "-lpthread"], check=True, capture_output=True, text=True)
-    return out
-
-
 @pytest.fixture(scope="module")
 def nm_raw(tmp_path_factory) -> Path:
-    return _cc(tmp_path_factory.mktemp("nmraw") / "nm_raw")
+    return devnetmap_program(tmp_path_factory.mktemp("nmraw") / "nm_raw", *NM_RAW)
 
 
 @pytest.fixture(scope="module")
 def nm_edge(tmp_path_factory) -> Path:
     """-rdynamic: the emulation finds the program's nmcompat_test_bind_hook."""
-    return _cc(tmp_path_factory.mktemp("nmedge") / "nm_edge", "-rdynamic", source=EDGE)
+    return devnetmap_program(tmp_path_factory.mktemp("nmedge") / "nm_edge", "nm_edge.c", flags=["-rdynamic"])
 
 
 def _edge_args(mode: str, tmp_path: Path, rounds: int = 100) -> list:
@@ -92,7 +82,7 @@ def test_null_ports_on_the_memory_of_an_open_pipe(rundir, tmp_path):
     """NR_REG_NULL as netmap's null adapter: EINVAL without an existing
     nr_mem_id; the rings asked for in that region; TX slots never handed back,
     RX never filled (tests/devnetmap/nm_null.c)."""
-    prog = _cc(tmp_path / "nm_null", source=ROOT / "tests" / "devnetmap" / "nm_null.c")
+    prog = devnetmap_program(tmp_path / "nm_null", "nm_null.c")
     out = nmexec(prog, rundir=rundir)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "null ok\n" and out.stderr == ""
@@ -103,7 +93,7 @@ def test_niocunregif_and_nioconfig_answer_eopnotsupp(rundir, tmp_path):
     """NIOCUNREGIF (deprecated) and NIOCCONFIG are EOPNOTSUPP on a netmap
     fd, bound or not, as netmap's legacy ioctl answers on Linux; the port
     stays registered (tests/devnetmap/nm_unregif.c)."""
-    prog = _cc(tmp_path / "nm_unregif", source=ROOT / "tests" / "devnetmap" / "nm_unregif.c")
+    prog = devnetmap_program(tmp_path / "nm_unregif", "nm_unregif.c")
     out = nmexec(prog, rundir=rundir)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "unregif ok\n" and out.stderr == ""
@@ -115,7 +105,7 @@ def test_register_with_the_mem_id_an_info_request_gave(rundir, tmp_path):
     the registration succeeds, as on netmap whose default allocator keeps
     that id, where it was EINVAL (the id named the region the request had
     made and closed)."""
-    prog = _cc(tmp_path / "nm_infoid", source=ROOT / "tests" / "devnetmap" / "nm_infoid.c")
+    prog = devnetmap_program(tmp_path / "nm_infoid", "nm_infoid.c")
     out = nmexec(prog, rundir=rundir)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "infoid ok\n" and out.stderr == ""
@@ -226,7 +216,7 @@ def test_virtio_net_headers_on_vale_ports(rundir, tmp_path):
     REGISTER without NR_ACCEPT_VNET_HDR, and frames between ports of equal
     and different header lengths, learned past the headers
     (tests/devnetmap/nm_vnethdr.c)."""
-    prog = _cc(tmp_path / "nm_vnethdr", source=ROOT / "tests" / "devnetmap" / "nm_vnethdr.c")
+    prog = devnetmap_program(tmp_path / "nm_vnethdr", "nm_vnethdr.c")
     out = nmexec(prog, "valevh", rundir=rundir)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "vnethdr ok\n" and out.stderr == ""
@@ -254,7 +244,7 @@ def test_exec_inside_a_script_inside_exec(nm_raw, rundir, tmp_path):
 def test_exec_refuses_what_it_cannot_serve(tmp_path):
     static = tmp_path / "nm_raw_static"
     try:
-        _cc(static, "-static")
+        devnetmap_program(static, *NM_RAW, flags=["-static"])
     except subprocess.CalledProcessError as exc:
         skip_or_fail(f"no static libc to link a static program with: {exc.stderr[-300:]}")
     out = nmexec(static, "errors", "x")
@@ -330,7 +320,7 @@ def test_edge_cases_under_asan_and_ubsan(nm_edge, rundir, tmp_path, asan_emulati
 
 
 def test_null_ports_under_asan_and_ubsan(rundir, tmp_path, asan_emulation):
-    prog = _cc(tmp_path / "nm_null", source=ROOT / "tests" / "devnetmap" / "nm_null.c")
+    prog = devnetmap_program(tmp_path / "nm_null", "nm_null.c")
     env = dict(asan_emulation, NMCOMPAT_RUNDIR=str(rundir))
     out = subprocess.run([str(prog)], capture_output=True, text=True, timeout=300, env=env)
     assert "Sanitizer" not in out.stderr and "runtime error" not in out.stderr, out.stderr[-4000:]
@@ -340,7 +330,7 @@ def test_null_ports_under_asan_and_ubsan(rundir, tmp_path, asan_emulation):
 
 def test_virtio_net_headers_under_asan_and_ubsan(rundir, tmp_path, asan_emulation):
     """The header copies (strip, prepend) and the lookup past a header."""
-    prog = _cc(tmp_path / "nm_vnethdr", source=ROOT / "tests" / "devnetmap" / "nm_vnethdr.c")
+    prog = devnetmap_program(tmp_path / "nm_vnethdr", "nm_vnethdr.c")
     env = dict(asan_emulation, NMCOMPAT_RUNDIR=str(rundir))
     out = subprocess.run([str(prog), "valezh"], capture_output=True, text=True, timeout=300, env=env)
     assert "Sanitizer" not in out.stderr and "runtime error" not in out.stderr, out.stderr[-4000:]

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from cprograms import DEVNETMAP, NM_RAW
 from testlib import SANITIZE_FLAGS, rundir_entries, skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "tests" / "devnetmap" / "nm_legacy_api.c"
-NM_RAW = ROOT / "tests" / "devnetmap" / "nm_raw.c"
 BIN = Path(sys.executable).parent
 CONFIG = BIN / "nmcompat-config"
 PACKAGE = ROOT / "nmcompat"
@@ -46,13 +46,15 @@ def config(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(CONFIG), *args], capture_output=True, text=True, timeout=60)
 
 
-def build(out: Path, source: Path = SOURCE, libs: bool = True, extra: str = "", cc: str = "gcc") -> Path:
-    """cc $(nmcompat-config --cflags) source $(nmcompat-config --libs), through a shell."""
+def build(out: Path, source=SOURCE, libs: bool = True, extra: str = "", cc: str = "gcc") -> Path:
+    """cc $(nmcompat-config --cflags) source $(nmcompat-config --libs), through a shell
+    (source: a path, or a list of them)."""
     if not shutil.which(cc):
         skip_or_fail(f"{cc} is missing")
     if not CONFIG.exists():
         skip_or_fail(f"{CONFIG} is not installed (./run setup)")
-    line = (f"{cc} {CFLAGS} {extra} $(nmcompat-config --cflags) {source} -o {out}"
+    sources = " ".join(map(str, source if isinstance(source, (list, tuple)) else [source]))
+    line = (f"{cc} {CFLAGS} {extra} $(nmcompat-config --cflags) {sources} -o {out}"
             + (" $(nmcompat-config --libs)" if libs else "") + " -lpthread")
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=300, env=env)
@@ -142,7 +144,7 @@ def test_a_raw_fd_program_linked_with_the_libs_needs_no_exec(tmp_path, rundir, a
     """nm_raw.c speaks only netmap's fd interface; linked with --libs it runs
     as it is: open, NIOCCTRL, mmap, the syncs, poll, select, epoll reach the
     emulation."""
-    prog = build(tmp_path / "nm_raw", source=NM_RAW)
+    prog = build(tmp_path / "nm_raw", source=[DEVNETMAP / s for s in NM_RAW])
     out = run(prog, *args)
     assert out.returncode == 0, out.stderr
     assert out.stdout == f"traffic ok {args[-1]}\n" and out.stderr == ""

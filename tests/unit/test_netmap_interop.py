@@ -2,24 +2,22 @@
 a C program on netmap's legacy API built with nmcompat-config
 (tests/devnetmap/nm_interop.c: nm_open, nm_inject, nm_nextpkt, poll; run
 without `nmcompat exec`), and a program that speaks only /dev/netmap's fd
-interface (tests/devnetmap/nm_raw.c) under `nmcompat exec`.  Every count is
+interface (tests/devnetmap/nm_raw.c, nm_raw_fds.c) under `nmcompat exec`.  Every count is
 exact and the C programs check every frame."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from cprograms import NM_RAW, devnetmap_program
 from test_netmap_c_api import build
-from testlib import rundir_entries, skip_or_fail
+from testlib import rundir_entries
 
 ROOT = Path(__file__).resolve().parents[2]
 INTEROP = ROOT / "tests" / "devnetmap" / "nm_interop.c"
-NM_RAW = ROOT / "tests" / "devnetmap" / "nm_raw.c"
 MILLION = 1_000_000
 PKTGEN = [sys.executable, "-m", "nmcompat.tools", "pkt-gen"]
 QUICK = ["-w", "0", "-T", "1000"]
@@ -33,12 +31,7 @@ def interop(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def nm_raw(tmp_path_factory) -> Path:
-    if not shutil.which("gcc"):
-        skip_or_fail("gcc is missing")
-    out = tmp_path_factory.mktemp("nmraw") / "nm_raw"
-    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}",
-                    "-o", str(out), str(NM_RAW)], check=True, capture_output=True, text=True)
-    return out
+    return devnetmap_program(tmp_path_factory.mktemp("nmraw") / "nm_raw", *NM_RAW, flags=["-O2"])
 
 
 def _summary(out: str) -> tuple:
