@@ -5,11 +5,13 @@ program that waits for room."""
 from __future__ import annotations
 
 import random
+import subprocess
 
 import pytest
 
 import nmcompat
 from nmcompat import POLLOUT
+from vale_helpers import build
 
 
 def _release_all(s):
@@ -88,3 +90,15 @@ def test_a_sending_txsync_shows_half_the_ring_or_every_release(rundir, slots):
             s.rxsync()
         s.rxsync()
         assert released + (rx.tail - rx.head) % slots == sent > 100
+
+
+def test_a_stray_write_to_the_tx_kring_hwtail_gives_no_room(rundir):
+    """tests/engine/pipe_tail.c: the TX kring's hwtail overwritten in the
+    control state with one more free slot than there is.  Every txsync used
+    to fetch the tail over it; a sending txsync that keeps its tail must not
+    take that value (it would let the sender fill the slot the receiver's
+    hwcur is behind, and a published tail equal to that hwcur hides every
+    packet the receiver holds)."""
+    exe = build("pipe_tail")
+    proc = subprocess.run([str(exe), str(rundir)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "done tail=15\n", proc.stdout + proc.stderr

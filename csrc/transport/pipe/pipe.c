@@ -214,13 +214,16 @@ static inline uint32_t tx_copy_run(struct netmap_slot *ts, uint32_t cnt, ptrdiff
  * cur is at the tail (netmap's "wake me when there is more room": by the
  * tail kept, poll(POLLOUT) would find no room), and every txsync of a ring
  * that has monitors (they get completions at the sync that reports them)
- * fetch it.  The tail never runs ahead of the receiver: it only lags, by
- * less than half the ring. */
+ * fetch it.  The tail kept is only the one this process fetched last
+ * (last_hwtail, in its own memory): a hwtail someone else wrote in the
+ * shared kring, a stray write or another process's sync of the same ring,
+ * is fetched over, as every txsync did before.  The tail never runs ahead
+ * of the receiver: it only lags, by less than half the ring. */
 static inline bool tail_wanted(const struct nmc_lring *lr, bool queued)
 {
     uint32_t n = lr->n, seen = lr->kr->hwtail;
 
-    if (!queued || seen >= n || lr->kr->rcur == seen ||
+    if (!queued || seen >= n || seen + 1 != lr->last_hwtail || lr->kr->rcur == seen ||
         __atomic_load_n(&lr->kr->nmon, __ATOMIC_RELAXED))
         return true;
     return nmc_dist(lr->kr->hwcur, seen, n) < n / 2;
@@ -268,6 +271,7 @@ static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         kr->hwtail = nmc_load_acq(&kr->pipe_tail);
         if (kr->hwtail >= n)
             kr->hwtail = nmc_prev(kr->hwcur, n);
+        lr->last_hwtail = kr->hwtail + 1;
     }
     kr->rtail = kr->hwtail;
     tx->tail = kr->hwtail;
