@@ -5,13 +5,19 @@ program that waits for room."""
 from __future__ import annotations
 
 import random
+import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 import nmcompat
 from nmcompat import POLLOUT
+from testlib import skip_or_fail
 from vale_helpers import build
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def _release_all(s):
@@ -102,3 +108,18 @@ def test_a_stray_write_to_the_tx_kring_hwtail_gives_no_room(rundir):
     exe = build("pipe_tail")
     proc = subprocess.run([str(exe), str(rundir)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout == "done tail=15\n", proc.stdout + proc.stderr
+
+
+def test_the_dev_netmap_poll_finds_the_room_a_reader_released(rundir, tmp_path):
+    """tests/devnetmap/nm_pipe_tail.c under nmcompat exec: the emulation's
+    poll(POLLOUT) after a sending sync with cur at the tail returns with the
+    slot the (now idle) reader released; it used to wait until its timeout
+    (here: none) for the reader to drain the filler it was sent."""
+    if not shutil.which("gcc"):
+        skip_or_fail("gcc is missing")
+    exe = tmp_path / "nm_pipe_tail"
+    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'csrc' / 'include'}", "-o",
+                    str(exe), str(ROOT / "tests" / "devnetmap" / "nm_pipe_tail.c"), "-lpthread"], check=True)
+    out = subprocess.run([sys.executable, "-m", "nmcompat.tools", "exec", "--rundir", str(rundir), "--", str(exe),
+                          "pz"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout == "pollout ok\n", out.stdout + out.stderr
