@@ -221,7 +221,7 @@ struct nmc_lring {
     uint32_t n;                     /* slots (trusted local copy) */
     uint32_t id;                    /* ring index within its direction */
     uint32_t obj;                   /* ring object index */
-    uint32_t last_hwtail;           /* txsync: tail seen at the previous sync */
+    uint32_t last_hwtail;           /* pipe txsync: the tail it fetched last (+1; 0: none) */
     uint32_t mon_tx_next;           /* TX: slots before it were copied to monitors (+1; 0: none) */
     uint32_t mon_tx_epoch;          /* the kring's mon_epoch when mon_tx_next was set */
     struct nmc_xsk *xsk;            /* NIC ports: the AF_XDP socket of this queue */

@@ -207,18 +207,24 @@ static inline uint32_t tx_copy_run(struct netmap_slot *ts, uint32_t cnt, ptrdiff
  * pipe_tail) into its tail?  The receiver writes that index at every
  * rxsync; read at every txsync, its line would cross between the two
  * cores once per sync each way.  So, as netmap's NIC drivers reclaim
- * completed slots only when they run short, a txsync that queued slots
- * keeps the tail it saw last while at least half the ring is free by that
- * tail.  A txsync that queued nothing (a program waiting for its ring to
- * drain, poll()) always fetches it, and so does every txsync of a ring
- * that has monitors (they get completions at the sync that reports them).
- * The tail never runs ahead of the receiver: it only lags, by less than
- * half the ring. */
+ * completed slots in poll() only when they run short, a txsync that queued
+ * slots keeps the tail it saw last while at least n / 2 (rounded down)
+ * slots are free by that tail and the user's cur is not at it.  A txsync
+ * that queued nothing (a program waiting for its ring to drain), one whose
+ * cur is at the tail (netmap's "wake me when there is more room": by the
+ * tail kept, poll(POLLOUT) would find no room), and every txsync of a ring
+ * that has monitors (they get completions at the sync that reports them)
+ * fetch it.  The tail kept is only the one this process fetched last
+ * (last_hwtail, in its own memory): a hwtail someone else wrote in the
+ * shared kring, a stray write or another process's sync of the same ring,
+ * is fetched over, as every txsync did before.  The tail never runs ahead
+ * of the receiver: it only lags, by less than half the ring. */
 static inline bool tail_wanted(const struct nmc_lring *lr, bool queued)
 {
     uint32_t n = lr->n, seen = lr->kr->hwtail;
 
-    if (!queued || seen >= n || __atomic_load_n(&lr->kr->nmon, __ATOMIC_RELAXED))
+    if (!queued || seen >= n || seen + 1 != lr->last_hwtail || lr->kr->rcur == seen ||
+        __atomic_load_n(&lr->kr->nmon, __ATOMIC_RELAXED))
         return true;
     return nmc_dist(lr->kr->hwcur, seen, n) < n / 2;
 }
@@ -265,6 +271,7 @@ static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         kr->hwtail = nmc_load_acq(&kr->pipe_tail);
         if (kr->hwtail >= n)
             kr->hwtail = nmc_prev(kr->hwcur, n);
+        lr->last_hwtail = kr->hwtail + 1;
     }
     kr->rtail = kr->hwtail;
     tx->tail = kr->hwtail;
