@@ -436,6 +436,18 @@ bool nmc_nic_shm_others(const struct nmc_port *p, const struct nmc_region *r)
     return false;
 }
 
+/* Does a live process other than this one list the share memory of rec
+ * (so has sockets of the record)?  Region lock held. */
+bool nmc_nic_shm_elsewhere(const struct nmc_port_rec *rec)
+{
+    for (int i = 0; i < NMC_SHM_PROCS; i++) {
+        pid_t pid = rec->nic_shm_fds[i].pid;
+        if (pid > 0 && pid != getpid() && !(kill(pid, 0) < 0 && errno == ESRCH))
+            return true;
+    }
+    return false;
+}
+
 /* This process leaves the share memory (its last port on the record
  * closed; the sockets are closed): its entry goes unless `write` is false
  * (a port inherited across fork(): the entry is its parent's); `last`: no

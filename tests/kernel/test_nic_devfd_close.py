@@ -1,0 +1,98 @@
+"""A NIC port's device descriptor (nmc_port_dev_fd) that outlives its
+opener's port: every buffer comes back once the descriptor's last holder is
+gone.
+
+The opener A (with a keeper port on vb in its NIC region, which counts the
+region's free buffers) opens va-0, hands the port's device descriptor to a
+plain process H and closes its port: H's descriptor keeps the port's holder
+alive, so A's close is a local one.  Then H exits, and an open and close of
+va-0 in A reaps the dead holder and its record.  The region's free count
+must then be what it was before va-0 was opened.  Before, A's local close
+unmapped the region and closed the sockets without the transport's detach:
+the buffers the kernel held (FILL ring, queues) stayed allocated, and the
+ring buffers too once the record was freed, 5,120 of them here; 8,192 with
+a process opening and closing va-0 meanwhile.
+
+Variants: nobody else on va-0; another process opening and closing it after
+A's close; another process on it (AF_XDP: joined to A's record) before A's
+close and closing after it, so that its close is the last on the record's
+sockets while H still holds the port.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.kernel
+
+OPENER = r"""
+import json, os, subprocess, sys
+import nmcompat
+from nmcompat._ffi import lib
+
+backend, other = sys.argv[1], sys.argv[2]
+OPTS = {"xdp_mode": "skb"} if backend == "afxdp" else {}
+HOLDER = "import sys; sys.stdin.readline()"
+JOINER = ("import sys, nmcompat\n"
+          "opts = {'xdp_mode': 'skb'} if sys.argv[1] == 'afxdp' else {}\n"
+          "p = nmcompat.open('netmap:va-0', backend=sys.argv[1], **opts)\n"
+          "print('open', flush=True)\n"
+          "sys.stdin.readline()\n"
+          "p.close()\n"
+          "print('closed', flush=True)\n")
+
+def free(port):
+    return port.stats()["buf_free"]
+
+def joiner():
+    return subprocess.Popen([sys.executable, "-c", JOINER, backend], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+
+def finish(c):
+    c.stdin.write("x\n")
+    c.stdin.flush()
+    out = c.stdout.read()
+    assert c.wait(timeout=30) == 0 and out == "closed\n", out
+
+k = nmcompat.open("netmap:vb", backend=backend, **OPTS)
+base = free(k)
+p = nmcompat.open("netmap:va-0", backend=backend, **OPTS)
+dfd = lib.nmc_port_dev_fd(p._h)
+assert dfd >= 0, dfd
+h = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, pass_fds=(dfd,))
+os.close(dfd)
+c = joiner() if other == "during" else None
+if c:
+    assert c.stdout.readline() == "open\n"
+p.close()                           # H's descriptor keeps the holder: a local close
+held = free(k)
+if c:
+    finish(c)
+if other == "after":
+    c = joiner()
+    assert c.stdout.readline() == "open\n"
+    finish(c)
+h.stdin.close()                     # the descriptor's last holder goes
+assert h.wait(timeout=30) == 0
+q = nmcompat.open("netmap:va-0", backend=backend, **OPTS)    # reaps the dead holder
+q.close()
+print("result", json.dumps({"base": base, "held": held, "free": free(k)}), flush=True)
+k.close()
+"""
+
+
+@pytest.fixture(autouse=True)
+def _own_rundir(rundir):
+    yield rundir
+
+
+@pytest.mark.parametrize("backend, other", [("afxdp", "none"), ("afxdp", "after"), ("afxdp", "during"),
+                                            ("afpacket", "none"), ("afpacket", "after")])
+def test_every_buffer_back_after_a_device_descriptor_outlived_its_port(netns, procs, backend, other):
+    a = procs.spawn(["ip", "netns", "exec", netns.name, sys.executable, "-c", OPENER, backend, other])
+    out = json.loads(a.expect("result ", timeout=90).split(" ", 1)[1])
+    assert a.wait(30) == 0, a.describe()
+    assert out["held"] < out["base"], f"va-0's rings were freed while H held the port: {out}"
+    assert out["free"] == out["base"], f"{out['base'] - out['free']} buffers not given back: {out}"
