@@ -28,7 +28,7 @@ import pytest
 pytestmark = pytest.mark.kernel
 
 OPENER = r"""
-import json, os, subprocess, sys
+import json, os, subprocess, sys, time
 import nmcompat
 from nmcompat._ffi import lib
 
@@ -45,6 +45,56 @@ JOINER = ("import sys, nmcompat\n"
 
 def free(port):
     return port.stats()["buf_free"]
+
+MINE = bytes.fromhex("020000000001")
+
+def frames(tag, n):                 # broadcast frames from MINE, tagged (tag, i)
+    return [b"\xff" * 6 + MINE + b"\x88\xb5" + bytes([tag]) + i.to_bytes(4, "big") + bytes(45)
+            for i in range(n)]
+
+def send(tx, batch):
+    for f in batch:
+        while tx.inject(f) == 0:
+            tx.poll(nmcompat.POLLOUT, 100)
+    tx.txsync()
+
+def unread(ring):                   # our frames in ring's slots [head, tail), left there
+    out, j = [], ring.head
+    while j != ring.tail:
+        slot = ring.slots[j]
+        f = bytes(ring.buf(int(slot["buf_idx"]))[:int(slot["len"])])
+        out += [f] if f[6:12] == MINE else []
+        j = ring.next(j)
+    return out
+
+def wait_unread(rx, n):
+    deadline = time.monotonic() + 10
+    while len(unread(rx.rx_rings[0])) < n and time.monotonic() < deadline:
+        rx.poll(nmcompat.POLLIN, 100)
+    return unread(rx.rx_rings[0])
+
+def take(rx, n):                    # our next n frames on rx (10 s at most), released
+    got, deadline = [], time.monotonic() + 10
+    while len(got) < n and time.monotonic() < deadline:
+        rx.poll(nmcompat.POLLIN, 100)
+        rx.dispatch(lambda hdr, d: got.append(bytes(d)) if bytes(d[6:12]) == MINE else None)
+    return got
+
+# va-0 opened again while H holds the port: what it receives (the frames
+# the first port left unread, on AF_XDP's shared ring, then 5,000 more, more
+# than its FILL ring holds) is exactly what was sent.
+def reopen_and_receive():
+    q = nmcompat.open("netmap:va-0", backend=backend, **OPTS)
+    want = (left if backend == "afxdp" else []) + frames(2, 5000)
+    got, unread_left, sent = [], len(want) - 5000, 0
+    for size in [2000] + [200] * 15:    # 2,000 arrive before the old frames are read
+        batch = frames(2, 5000)[sent:sent + size]
+        send(k, batch)
+        got += take(q, len(batch) + (unread_left if sent == 0 else 0))
+        sent += size
+    q.close()
+    assert got == want, f"{len(got)} frames of {len(want)}, first difference at " \
+        f"{next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))}"
 
 def joiner():
     return subprocess.Popen([sys.executable, "-c", JOINER, backend], stdin=subprocess.PIPE,
@@ -66,10 +116,17 @@ os.close(dfd)
 c = joiner() if other == "during" else None
 if c:
     assert c.stdout.readline() == "open\n"
+left = []
+if other == "reopen":               # p's ring keeps frames it did not release
+    send(k, frames(1, 16))
+    left = wait_unread(p, 16)
+    assert left == frames(1, 16), len(left)
 p.close()                           # H's descriptor keeps the holder: a local close
 held = free(k)
 if c:
     finish(c)
+if other == "reopen":
+    reopen_and_receive()
 if other == "after":
     c = joiner()
     assert c.stdout.readline() == "open\n"
@@ -89,7 +146,8 @@ def _own_rundir(rundir):
 
 
 @pytest.mark.parametrize("backend, other", [("afxdp", "none"), ("afxdp", "after"), ("afxdp", "during"),
-                                            ("afpacket", "none"), ("afpacket", "after")])
+                                            ("afxdp", "reopen"), ("afpacket", "none"),
+                                            ("afpacket", "after"), ("afpacket", "reopen")])
 def test_every_buffer_back_after_a_device_descriptor_outlived_its_port(netns, procs, backend, other):
     a = procs.spawn(["ip", "netns", "exec", netns.name, sys.executable, "-c", OPENER, backend, other])
     out = json.loads(a.expect("result ", timeout=90).split(" ", 1)[1])
