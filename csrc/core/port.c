@@ -361,8 +361,9 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
 
 /* Only this process's descriptors and mappings of p go: for a port
  * inherited across fork() whose transport state is its opener's
- * (ops->inherited), and for a port whose netmap device descriptor another
- * description holder still has open (its holder lives on). */
+ * (ops->inherited), and for a port of a kind without detach_kept whose
+ * netmap device descriptor another description still has open (its
+ * holder lives on: close_kept). */
 static void close_locally(struct nmc_port *p)
 {
     struct nmc_region r = { .fd = p->ctl_fd, .ctl = p->ctl, .mem = p->mem, .g = p->g };

@@ -22,6 +22,11 @@
  * sockets (nmc_nic_share), and so do those of other processes on the
  * record (nic_xproc.c): what is said above of "a port" is then said of all
  * of them, and the last to close, in whichever process, gives it back.
+ * While a holder lives on without sockets (a port's device descriptor
+ * open elsewhere), the last process to close the record's sockets gives
+ * back what the kernel held and leaves every slot owning its buffer
+ * (nmc_nic_retire), which the record's destruction gives back
+ * (nmc_nic_destroy).
  *
  * fork(): a child inherits the parent's NIC ports but not the right to use
  * them.  An atfork handler closes the child's copies of every NIC socket

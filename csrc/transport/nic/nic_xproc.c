@@ -23,9 +23,11 @@
  * The tables are written at open and close, under the region lock; the
  * ledger and a queue's spare list by the syncs of that queue's RX ring,
  * which one process at a time is inside (ring_own.c).  The process whose
- * close finds no other live holder on the record gives every buffer back
- * (nic_state.c); a process killed leaves its copies to the kernel and its
- * table entry to the next process that needs one.
+ * close finds no other live holder on the record gives every buffer back,
+ * and, with a holder left that has no sockets (a device descriptor open
+ * elsewhere), the last process listed here gives back what the kernel
+ * held (nic_state.c); a process killed leaves its copies to the kernel and
+ * its table entry to the next process that needs one.
  */
 #include "nmc_xsk.h"
 
