@@ -171,6 +171,14 @@ static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct 
     return 0;
 }
 
+/* How many slots of RX ring lr the user holds, [hwcur, hwtail). */
+static uint32_t user_part(const struct nmc_lring *lr)
+{
+    uint32_t cur = lr->kr->hwcur, tail = lr->kr->hwtail;
+
+    return cur < lr->n && tail < lr->n ? nmc_dist(cur, tail, lr->n) : 0;
+}
+
 /* The buffers a new socket's FILL ring starts with: the first time, the
  * RX ring's own but for the user's part [hwcur, hwtail) (none on a new
  * record; a retired one's stays the user's: nmc_nic_retire); after a
@@ -222,7 +230,7 @@ static int stock(struct nmc_port *p, struct nmc_region *r, struct nmc_lring *lr)
         return 0;
     if ((give = calloc(cap, sizeof(uint32_t))) == NULL)
         return -ENOMEM;
-    user = lr->kr->hwcur < lr->n && lr->kr->hwtail < lr->n ? nmc_dist(lr->kr->hwcur, lr->kr->hwtail, lr->n) : 0;
+    user = user_part(lr);
     want = total - user;
     n = stock_gather(lr, user, p->g.buf_num, give, cap);
     if (q->ever)
