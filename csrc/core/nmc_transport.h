@@ -41,6 +41,11 @@ struct nmc_transport_ops {
     /* Undo attach; idempotent, also after a failed attach.  r is NULL when
      * the region lock could not be taken.  NULL: nothing to undo. */
     void (*detach)(struct nmc_port *p, struct nmc_region *r);
+    /* Undo attach in a close whose holder lives on (its device descriptor
+     * is open in another description, port.c): this process's state goes,
+     * what the holder keeps (the record's rings and their buffers) stays.
+     * r as for detach.  NULL: detach(p, NULL) once the region is unmapped. */
+    void (*detach_kept)(struct nmc_port *p, struct nmc_region *r);
     /* Data path: one bound ring, entered by the caller (ring_own.c). */
     int (*txsync_one)(struct nmc_port *p, struct nmc_lring *lr);
     int (*rxsync_one)(struct nmc_port *p, struct nmc_lring *lr);

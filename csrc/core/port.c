@@ -361,8 +361,9 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
 
 /* Only this process's descriptors and mappings of p go: for a port
  * inherited across fork() whose transport state is its opener's
- * (ops->inherited), and for a port whose netmap device descriptor another
- * description holder still has open (its holder lives on). */
+ * (ops->inherited), and for a port of a kind without detach_kept whose
+ * netmap device descriptor another description still has open (its
+ * holder lives on: close_kept). */
 static void close_locally(struct nmc_port *p)
 {
     struct nmc_region r = { .fd = p->ctl_fd, .ctl = p->ctl, .mem = p->mem, .g = p->g };
@@ -474,6 +475,30 @@ fail:
     return err == -EAGAIN || err == -EACCES ? -EBUSY : err;
 }
 
+/* The close of a port whose holder another description keeps alive: the
+ * holder, its socket path and its rings stay; a kind with detach_kept
+ * gives up this process's transport state with the region at hand (region
+ * lock held), the others as close_locally does. */
+static int close_kept(struct nmc_port *p)
+{
+    struct nmc_region r;
+    int lock;
+
+    if (!p->ops->detach_kept) {
+        close_locally(p);
+        return 0;
+    }
+    nmc_wake_close_fds(p);              /* the holder's socket path stays with it */
+    lock = lock_for_close(p);
+    r = nmc_port_region(p, lock);
+    p->ops->detach_kept(p, lock >= 0 ? &r : NULL);
+    nmc_region_detach(&r);              /* unmaps, releases the lock */
+    if (p->ctl_fd >= 0)
+        close(p->ctl_fd);
+    nmc_port_free(p);
+    return lock < 0 ? lock : 0;
+}
+
 int nmc_port_close(struct nmc_port *p)
 {
     struct nmc_region r;
@@ -481,10 +506,12 @@ int nmc_port_close(struct nmc_port *p)
 
     if (!p)
         return -EINVAL;
-    if ((p->ops->inherited && p->ops->inherited(p)) || held_elsewhere(p)) {
+    if (p->ops->inherited && p->ops->inherited(p)) {
         close_locally(p);
         return 0;
     }
+    if (held_elsewhere(p))
+        return close_kept(p);
     if (nmc_wake_teardown(p) < 0)       /* first: its descriptors free room for the lock's */
         __atomic_store_n(&p->holder->sock_left, 1, __ATOMIC_RELAXED);  /* the reaper unlinks it */
     lock = lock_for_close(p);

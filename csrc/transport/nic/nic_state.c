@@ -22,6 +22,11 @@
  * sockets (nmc_nic_share), and so do those of other processes on the
  * record (nic_xproc.c): what is said above of "a port" is then said of all
  * of them, and the last to close, in whichever process, gives it back.
+ * While a holder lives on without sockets (a port's device descriptor
+ * open elsewhere), the last process to close the record's sockets gives
+ * back what the kernel held and leaves every slot owning its buffer
+ * (nmc_nic_retire), which the record's destruction gives back
+ * (nmc_nic_destroy).
  *
  * fork(): a child inherits the parent's NIC ports but not the right to use
  * them.  An atfork handler closes the child's copies of every NIC socket
@@ -441,17 +446,104 @@ static void reclaim_one(void *arg, uint32_t idx, uint8_t where)
     nmc_buf_free(arg, idx);             /* ignores 0, 1, out of range, already free */
 }
 
+/* Every slot of rec's rings names no buffer (buffer 0) after fn(r, its
+ * buffer), if fn. */
+static void clear_slots(struct nmc_region *r, const struct nmc_port_rec *rec,
+                        void (*fn)(struct nmc_region *r, uint32_t idx))
+{
+    for (uint32_t d = 0; d < 2; d++) {
+        uint32_t n = rec->nslots[0][d], first = rec->first_obj[0][d];
+        for (uint32_t k = 0; n <= NMC_MAXSLOTS && k < rec->nrings[0][d]; k++) {
+            if (first >= r->g.ring_num || k >= r->g.ring_num - first)
+                break;
+            struct netmap_ring *ring = nmc_ring_obj(r->mem, &r->g, first + k);
+            for (uint32_t j = 0; j < n; j++) {
+                if (fn)
+                    fn(r, nmc_user_u32(&ring->slot[j].buf_idx));
+                ring->slot[j].buf_idx = 0;
+            }
+        }
+    }
+}
+
+static void clear_queues(struct nmc_nic_share *sh)
+{
+    memset(nmc_nic_shm_ledger(sh), 0, sh->buf_num * sizeof(uint16_t));
+    for (uint32_t k = 0; k < sh->nq; k++)
+        sh->shm->q[k].nspare = 0;
+}
+
 /* Give every buffer of p's record back to the region: p is the record's
  * last port anywhere, sh (NULL for AF_PACKET) its sockets, closed; the
- * region lock is held. */
+ * region lock is held.  Its slots then name none (nmc_nic_destroy). */
 void nmc_nic_reclaim(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh)
 {
     each_owned(p, sh, reclaim_one, r);
-    if (sh && sh->shm) {
-        memset(nmc_nic_shm_ledger(sh), 0, sh->buf_num * sizeof(uint16_t));
-        for (uint32_t k = 0; k < sh->nq; k++)
-            sh->shm->q[k].nspare = 0;
+    clear_slots(r, p->rec, NULL);
+    if (sh && sh->shm)
+        clear_queues(sh);
+}
+
+/* RX ring k of rec, stocked: its slots outside the user's part [hwcur,
+ * hwtail) named buffers given to FILL; each gets a buffer of its own (0
+ * if the pool has none left). */
+static void own_rx_slots(struct nmc_region *r, const struct nmc_port_rec *rec, uint32_t k)
+{
+    uint32_t obj = rec->first_obj[0][1] + k, n = rec->nslots[0][1], idx[NMC_MAXSLOTS];
+
+    if (k >= rec->nrings[0][1] || obj >= r->g.ring_num || n == 0 || n > NMC_MAXSLOTS)
+        return;
+    const struct nmc_kring *kr = &nmc_krings(r->ctl, &r->g)[obj];
+    struct netmap_ring *ring = nmc_ring_obj(r->mem, &r->g, obj);
+    uint32_t cur = kr->hwcur, tail = kr->hwtail, j = tail < n ? tail : 0;
+    uint32_t stale = n - (cur < n && tail < n ? nmc_dist(cur, tail, n) : 0);
+    bool got = nmc_buf_alloc(r, idx, stale) == 0;
+
+    for (uint32_t i = 0; i < stale; i++, j = nmc_next(j, n))
+        ring->slot[j].buf_idx = got ? idx[i] : 0;
+}
+
+/* The record's sockets are closed in every process (p's was the last to
+ * have them) while a holder lives on (a device descriptor open elsewhere):
+ * the kernel holds none of the buffers the ledger and the spare lists
+ * name, so they go back to the region, and the slots of each stocked RX
+ * ring that named such buffers get their own.  Every slot of the record
+ * then owns its buffer, as a new record's do, which rec->nic_shm_ino 0
+ * says: a later open on the record stocks its sockets afresh, and the
+ * record's destruction gives the slots' buffers back (nmc_nic_destroy).
+ * Region lock held; sh's share memory still mapped. */
+void nmc_nic_retire(struct nmc_port *p, struct nmc_region *r, struct nmc_nic_share *sh)
+{
+    const uint16_t *ledger = nmc_nic_shm_ledger(sh);
+
+    for (uint32_t b = 0; b < sh->buf_num; b++)
+        if (ledger[b])
+            nmc_buf_free(r, b);
+    for (uint32_t k = 0; k < sh->nq; k++) {
+        const uint32_t *spare = nmc_nic_shm_spare(sh, k);
+        uint32_t nspare = __atomic_load_n(&sh->shm->q[k].nspare, __ATOMIC_RELAXED);
+        for (uint32_t i = 0; i < nspare && i < sh->spare_cap; i++)
+            nmc_buf_free(r, spare[i]);
     }
+    for (uint32_t k = 0; k < sh->nq; k++)
+        if (sh->shm->q[k].ever)
+            own_rx_slots(r, p->rec, k);
+    clear_queues(sh);
+    p->rec->nic_shm_ino = 0;
+}
+
+/* A NIC record nobody holds is freed (reap.c; region lock held).  Its
+ * slots' buffers go back where the slots own them: an AF_PACKET record's
+ * (copied into), an AF_XDP record's without share memory (never stocked,
+ * or retired).  After nmc_nic_reclaim they name none; an AF_XDP record
+ * whose last processes were killed keeps its buffers allocated (the ledger
+ * that placed them went with them). */
+void nmc_nic_destroy(struct nmc_region *r, const char *rundir, struct nmc_port_rec *rec)
+{
+    (void)rundir;
+    if (rec->kind == NMC_KIND_NIC && rec->nic_shm_ino != 0)
+        return;
+    clear_slots(r, rec, nmc_buf_free);
 }
 
 struct list_ctx { uint32_t *idx; uint8_t *where; uint32_t cap, buf_num; uint64_t n; };

@@ -23,9 +23,11 @@
  * The tables are written at open and close, under the region lock; the
  * ledger and a queue's spare list by the syncs of that queue's RX ring,
  * which one process at a time is inside (ring_own.c).  The process whose
- * close finds no other live holder on the record gives every buffer back
- * (nic_state.c); a process killed leaves its copies to the kernel and its
- * table entry to the next process that needs one.
+ * close finds no other live holder on the record gives every buffer back,
+ * and, with a holder left that has no sockets (a device descriptor open
+ * elsewhere), the last process listed here gives back what the kernel
+ * held (nic_state.c); a process killed leaves its copies to the kernel and
+ * its table entry to the next process that needs one.
  */
 #include "nmc_xsk.h"
 
@@ -433,6 +435,18 @@ bool nmc_nic_shm_others(const struct nmc_port *p, const struct nmc_region *r)
         if (h != p->hidx && hs[h].state == NMC_LIVE && hs[h].port == p->holder->port &&
             nmc_holder_alive(r->fd, h))
             return true;
+    return false;
+}
+
+/* Does a live process other than this one list the share memory of rec
+ * (so has sockets of the record)?  Region lock held. */
+bool nmc_nic_shm_elsewhere(const struct nmc_port_rec *rec)
+{
+    for (int i = 0; i < NMC_SHM_PROCS; i++) {
+        pid_t pid = rec->nic_shm_fds[i].pid;
+        if (pid > 0 && pid != getpid() && !(kill(pid, 0) < 0 && errno == ESRCH))
+            return true;
+    }
     return false;
 }
 

@@ -520,10 +520,12 @@ void nmc_pkt_close_socks(struct nmc_port *p)
 
 /* Close the sockets; with the region (region lock held) and in the process
  * that opened the port, give back every buffer in its rings (copied into,
- * so its own, unless the user swapped them with another port's). */
-static void pkt_detach(struct nmc_port *p, struct nmc_region *r)
+ * so its own, unless the user swapped them with another port's), but not
+ * while its holder lives on (`kept`: its device descriptor open elsewhere;
+ * the record's destruction gives them back, nmc_nic_destroy). */
+static void pkt_leave(struct nmc_port *p, struct nmc_region *r, bool kept)
 {
-    bool give_back = r && !nmc_nic_foreign(p);
+    bool give_back = r && !kept && !nmc_nic_foreign(p);
 
     if (!p->pkts)
         return;
@@ -537,6 +539,16 @@ static void pkt_detach(struct nmc_port *p, struct nmc_region *r)
     p->pkts = NULL;
     p->npkts = 0;
     nmc_nic_forget_fds(p);
+}
+
+static void pkt_detach(struct nmc_port *p, struct nmc_region *r)
+{
+    pkt_leave(p, r, false);
+}
+
+static void pkt_detach_kept(struct nmc_port *p, struct nmc_region *r)
+{
+    pkt_leave(p, r, true);
 }
 
 int nmc_pkt_info(struct nmc_port *p, uint32_t k, struct nmc_pkt_info *info)
@@ -574,8 +586,10 @@ static const struct nmc_transport_ops pkt_ops = {
     .resolve = pkt_resolve,
     .attach = pkt_attach,
     .detach = pkt_detach,
+    .detach_kept = pkt_detach_kept,
     .txsync_one = pkt_txsync_one,
     .rxsync_one = pkt_rxsync_one,
+    .destroy = nmc_nic_destroy,
     .shared_bufs = true,
     .poll_fd = nmc_nic_poll_fd,
     .wait = nmc_nic_wait,

@@ -171,18 +171,31 @@ static int queue_xsk(struct nmc_port *p, const struct nmc_pipe_req *req, struct 
     return 0;
 }
 
+/* How many slots of RX ring lr the user holds, [hwcur, hwtail). */
+static uint32_t user_part(const struct nmc_lring *lr)
+{
+    uint32_t cur = lr->kr->hwcur, tail = lr->kr->hwtail;
+
+    return cur < lr->n && tail < lr->n ? nmc_dist(cur, tail, lr->n) : 0;
+}
+
 /* The buffers a new socket's FILL ring starts with: the first time, the
- * RX ring's own; after a socket that every process closed, those its
- * queues held (the ledger) and its spare list, the user's part of the
- * ring staying the user's.  Returns how many are in give (room: cap). */
-static uint32_t stock_gather(struct nmc_lring *lr, uint32_t *give, uint32_t cap)
+ * RX ring's own but for the user's part [hwcur, hwtail) (none on a new
+ * record; a retired one's stays the user's: nmc_nic_retire); after a
+ * socket that every process closed, those its queues held (the ledger)
+ * and its spare list.  Returns how many are in give (room: cap). */
+static uint32_t stock_gather(struct nmc_lring *lr, uint32_t user, uint32_t buf_num, uint32_t *give,
+                             uint32_t cap)
 {
     struct nmc_xsk *x = lr->xsk;
-    uint32_t n = 0;
+    uint32_t n = 0, j = lr->kr->hwtail < lr->n ? lr->kr->hwtail : 0;
 
     if (!x->sq->ever) {
-        for (uint32_t i = 0; i < lr->n && n < cap; i++)
-            give[n++] = lr->ring->slot[i].buf_idx;
+        for (uint32_t i = 0; i < lr->n - user && n < cap; i++, j = nmc_next(j, lr->n)) {
+            uint32_t idx = lr->ring->slot[j].buf_idx;
+            if (idx >= 2 && idx < buf_num)
+                give[n++] = idx;
+        }
         return n;
     }
     while (n < cap && nmc_xsk_spare_pop(x, &give[n]))
@@ -210,15 +223,16 @@ static int stock(struct nmc_port *p, struct nmc_region *r, struct nmc_lring *lr)
     struct nmc_xsk *x = lr->xsk;
     struct nmc_shm_queue *q = x->sq;
     uint32_t total = x->fill.size > lr->n ? x->fill.size : lr->n, cap = total + x->spare_cap;
-    uint32_t *give, n, want, in;
+    uint32_t *give, n, want, in, user;
     int err = 0;
 
     if (q->stocked_ino == q->sock_ino)
         return 0;
     if ((give = calloc(cap, sizeof(uint32_t))) == NULL)
         return -ENOMEM;
-    want = q->ever ? total - nmc_dist(lr->kr->hwcur, lr->kr->hwtail, lr->n) : total;
-    n = stock_gather(lr, give, cap);
+    user = user_part(lr);
+    want = total - user;
+    n = stock_gather(lr, user, p->g.buf_num, give, cap);
     if (q->ever)
         n = stock_ledger(x, p->g.buf_num, give, n, cap);
     if (n < want && (err = nmc_buf_alloc(r, give + n, want - n)) == 0)
@@ -302,12 +316,15 @@ static int xsk_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
 }
 
 /* Leave the record's sockets.  The last port of the process on the record
- * closes this process's copies; the last port anywhere (no other live
- * holder on the record), with the region (region lock held) and in the
- * process that opened the port, gives back every buffer of the record.
- * Without, only this process's resources go (a failed lock: the buffers
- * stay allocated; an inherited port: they are the parent's). */
-static void xsk_detach(struct nmc_port *p, struct nmc_region *r)
+ * closes this process's copies; with the region (region lock held) and in
+ * the process that opened the port, the last port anywhere (no other live
+ * holder on the record, p's own not kept: `kept`, its device descriptor
+ * open elsewhere) gives back every buffer of the record, and the last
+ * process with the record's sockets, holders left, what the kernel held
+ * (nmc_nic_retire).  Without, only this process's resources go (a failed
+ * lock: the buffers stay allocated; an inherited port: they are the
+ * parent's). */
+static void xsk_leave(struct nmc_port *p, struct nmc_region *r, bool kept)
 {
     bool own = !nmc_nic_foreign(p), give_back = r && own;
     struct nmc_nic_share *last;
@@ -321,12 +338,15 @@ static void xsk_detach(struct nmc_port *p, struct nmc_region *r)
             nmc_xsk_close(last->q[k]);
     nmc_nic_unlock();
     if (last) {
-        bool everything = give_back && !nmc_nic_shm_others(p, r);
+        bool everything = give_back && !kept && !nmc_nic_shm_others(p, r);
+        bool retire = give_back && !everything && last->shm && !nmc_nic_shm_elsewhere(p->rec);
         if (everything)
             nmc_nic_reclaim(p, r, last);
+        else if (retire)
+            nmc_nic_retire(p, r, last);
         if (own && r)                   /* else its entry is left stale (inode-checked) */
             nmc_nic_shm_unlist(p->rec);
-        nmc_nic_shm_leave(last, own && r, everything);
+        nmc_nic_shm_leave(last, own && r, everything || retire);
     }
     nmc_nic_share_free(last);
     nmc_nic_leave(p);
@@ -338,6 +358,16 @@ static void xsk_detach(struct nmc_port *p, struct nmc_region *r)
     p->xsk = NULL;
     p->nxsk = 0;
     nmc_nic_forget_fds(p);
+}
+
+static void xsk_detach(struct nmc_port *p, struct nmc_region *r)
+{
+    xsk_leave(p, r, false);
+}
+
+static void xsk_detach_kept(struct nmc_port *p, struct nmc_region *r)
+{
+    xsk_leave(p, r, true);
 }
 
 static struct nmc_xsk *xsk_of(struct nmc_port *p, uint32_t k)
@@ -440,8 +470,10 @@ static const struct nmc_transport_ops xsk_ops = {
     .resolve = xsk_resolve,
     .attach = xsk_attach,
     .detach = xsk_detach,
+    .detach_kept = xsk_detach_kept,
     .txsync_one = xsk_txsync,
     .rxsync_one = xsk_rxsync,
+    .destroy = nmc_nic_destroy,
     .shared_bufs = true,
     .poll_fd = xsk_port_fd,
     .wait = nmc_nic_wait,
