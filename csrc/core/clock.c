@@ -146,3 +146,11 @@ void nmc_clock_stamp(struct nmc_usclock *c, struct timeval *tv)
     }
     clock_slow(c, tv);
 }
+
+/* The end of every kind's rxsync: ring->ts, unless the port was opened
+ * without timestamps and the ring does not ask for one (NR_TIMESTAMP). */
+void nmc_ring_stamp(const struct nmc_port *p, struct nmc_lring *lr)
+{
+    if (!p->no_timestamp || (lr->ring->flags & NR_TIMESTAMP))
+        nmc_clock_stamp(&lr->clock, &lr->ring->ts);
+}

@@ -415,6 +415,8 @@ int nmc_rxsync_prologue(struct nmc_lring *lr, uint32_t *head);
  * Otherwise head. */
 uint32_t nmc_rx_whole_head(const struct nmc_port *p, const struct nmc_lring *lr, uint32_t head);
 void nmc_ring_reinit(struct nmc_lring *lr, const struct nmc_geom *g);
+/* clock.c: ring->ts at the end of an rxsync (netmap's microtime()) */
+void nmc_ring_stamp(const struct nmc_port *p, struct nmc_lring *lr);
 int nmc_ring_refill(struct nmc_port *p, struct nmc_lring *lr, int dir, uint32_t first,
                     uint32_t count);
 void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,

@@ -22,7 +22,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 
 #define MON_FLAGS (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON)
 
@@ -345,8 +344,7 @@ static int mon_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         tail = kr->hwcur;
     kr->hwtail = kr->rtail = tail;
     lr->ring->tail = tail;
-    if (!p->no_timestamp || (lr->ring->flags & NR_TIMESTAMP))
-        gettimeofday(&lr->ring->ts, NULL);
+    nmc_ring_stamp(p, lr);
     return 0;
 }
 

@@ -43,7 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -605,6 +604,5 @@ void nmc_nic_rx_publish(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, ui
     kr->pkts += pkts;
     kr->bytes += bytes;
     kr->syncs++;
-    if (!p->no_timestamp || (lr->ring->flags & NR_TIMESTAMP))
-        gettimeofday(&lr->ring->ts, NULL);
+    nmc_ring_stamp(p, lr);
 }

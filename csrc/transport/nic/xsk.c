@@ -22,7 +22,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 static uint64_t umem_ofs(const struct nmc_geom *g, uint32_t idx)
@@ -347,7 +346,6 @@ int nmc_xsk_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     kr->pkts += pkts;
     kr->bytes += bytes;
     kr->syncs++;
-    if (!p->no_timestamp || (ring->flags & NR_TIMESTAMP))
-        gettimeofday(&ring->ts, NULL);
+    nmc_ring_stamp(p, lr);
     return 0;
 }

@@ -31,7 +31,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 
 static int null_validate(const struct nmc_pipe_req *req)
 {
@@ -104,8 +103,7 @@ static int null_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     }
     lr->kr->syncs++;
     lr->ring->tail = lr->kr->rtail = lr->kr->hwtail;
-    if (!p->no_timestamp || (lr->ring->flags & NR_TIMESTAMP))
-        gettimeofday(&lr->ring->ts, NULL);
+    nmc_ring_stamp(p, lr);
     return 0;
 }
 

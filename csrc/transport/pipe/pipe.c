@@ -332,8 +332,7 @@ static int pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         tail = kr->hwcur;
     kr->hwtail = kr->rtail = tail;
     rx->tail = tail;
-    if (!p->no_timestamp || (rx->flags & NR_TIMESTAMP))
-        nmc_clock_stamp(&lr->clock, &rx->ts);
+    nmc_ring_stamp(p, lr);
     return 0;
 }
 

@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -616,8 +615,7 @@ int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         tail = head;
     kr->hwtail = kr->rtail = tail;
     ring->tail = tail;
-    if (!p->no_timestamp || (ring->flags & NR_TIMESTAMP))
-        gettimeofday(&ring->ts, NULL);
+    nmc_ring_stamp(p, lr);
     return 0;
 }
 
