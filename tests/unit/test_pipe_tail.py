@@ -105,7 +105,7 @@ def test_a_stray_write_to_the_tx_kring_hwtail_gives_no_room(rundir):
     take that value (it would let the sender fill the slot the receiver's
     hwcur is behind, and a published tail equal to that hwcur hides every
     packet the receiver holds)."""
-    exe = build("pipe_tail")
+    exe = build("pipe_tail", sanitize=True)
     proc = subprocess.run([str(exe), str(rundir)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout == "done tail=15\n", proc.stdout + proc.stderr
 
