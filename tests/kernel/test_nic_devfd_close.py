@@ -18,7 +18,10 @@ a process opening and closing va-0 meanwhile.
 Variants: nobody else on va-0; another process opening and closing it after
 A's close; another process on it (AF_XDP: joined to A's record) before A's
 close and closing after it, so that its close is the last on the record's
-sockets while H still holds the port; va-0 opened again in A while H holds
+sockets while H still holds the port; another process on it killed before
+A's close and not yet waited for (a zombie: its pid answers kill(pid, 0),
+but it has no sockets, so A's close is the last on them), or one that
+exec'd another program (the same); va-0 opened again in A while H holds
 the port, receiving more frames than a FILL ring holds (AF_XDP: on the
 record H holds, whose ring still has frames the first port left unread,
 which arrive first and intact).
@@ -40,10 +43,14 @@ from nmcompat._ffi import lib
 backend, other = sys.argv[1], sys.argv[2]
 OPTS = {"xdp_mode": "skb"} if backend == "afxdp" else {}
 HOLDER = "import sys; sys.stdin.readline()"
-JOINER = ("import sys, nmcompat\n"
+EXECD = "import sys; print('execd', flush=True); sys.stdin.readline(); print('closed', flush=True)"
+JOINER = ("import os, sys, nmcompat\n"
+          f"EXECD = {EXECD!r}\n"
           "opts = {'xdp_mode': 'skb'} if sys.argv[1] == 'afxdp' else {}\n"
           "p = nmcompat.open('netmap:va-0', backend=sys.argv[1], **opts)\n"
           "print('open', flush=True)\n"
+          "if sys.argv[2] == 'exec':\n"
+          "    os.execv(sys.executable, [sys.executable, '-c', EXECD])\n"
           "sys.stdin.readline()\n"
           "p.close()\n"
           "print('closed', flush=True)\n")
@@ -102,7 +109,7 @@ def reopen_and_receive():
         f"{next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))}"
 
 def joiner():
-    return subprocess.Popen([sys.executable, "-c", JOINER, backend], stdin=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-c", JOINER, backend, other], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
 
 def finish(c):
@@ -118,9 +125,14 @@ dfd = lib.nmc_port_dev_fd(p._h)
 assert dfd >= 0, dfd
 h = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, pass_fds=(dfd,))
 os.close(dfd)
-c = joiner() if other == "during" else None
+c = joiner() if other in ("during", "killed", "exec") else None
 if c:
     assert c.stdout.readline() == "open\n"
+if other == "exec":                 # its pid lives on in another program, without our files
+    assert c.stdout.readline() == "execd\n"
+if other == "killed":               # a zombie: its pid lives, its descriptors are gone
+    c.kill()
+    os.waitid(os.P_PID, c.pid, os.WEXITED | os.WNOWAIT)     # dead, not reaped
 left = []
 if other == "reopen":               # p's ring keeps frames it did not release
     send(k, frames(1, 16))
@@ -128,7 +140,9 @@ if other == "reopen":               # p's ring keeps frames it did not release
     assert left == frames(1, 16), len(left)
 rings = sum(r.num_slots for r in p.tx_rings + p.rx_rings)
 p.close()                           # H's descriptor keeps the holder: a local close
-if c:
+if c and other == "killed":
+    c.wait(timeout=30)
+elif c:
     finish(c)                       # the last process with the record's sockets
 held = free(k)
 if other == "reopen":
@@ -152,7 +166,8 @@ def _own_rundir(rundir):
 
 
 @pytest.mark.parametrize("backend, other", [("afxdp", "none"), ("afxdp", "after"), ("afxdp", "during"),
-                                            ("afxdp", "reopen"), ("afpacket", "none"),
+                                            ("afxdp", "reopen"), ("afxdp", "killed"), ("afxdp", "exec"),
+                                            ("afpacket", "none"),
                                             ("afpacket", "after"), ("afpacket", "reopen")])
 def test_every_buffer_back_after_a_device_descriptor_outlived_its_port(netns, procs, backend, other):
     a = procs.spawn(["ip", "netns", "exec", netns.name, sys.executable, "-c", OPENER, backend, other])

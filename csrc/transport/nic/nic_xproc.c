@@ -438,13 +438,44 @@ bool nmc_nic_shm_others(const struct nmc_port *p, const struct nmc_region *r)
     return false;
 }
 
-/* Does a live process other than this one list the share memory of rec
- * (so has sockets of the record)?  Region lock held. */
+/* Is /proc that of our pid namespace (its "self" is our pid)? */
+static bool proc_is_ours(void)
+{
+    char buf[32];
+    ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    return strtol(buf, NULL, 10) == (long)getpid();
+}
+
+/* Is descriptor fd of process pid the file of inode ino?  A process gone,
+ * a zombie (its pid lives, its descriptors do not), one that exec'd or
+ * closed it: no; one we may not look into, or a /proc of another pid
+ * namespace (then: is pid alive?): yes, for all we know. */
+static bool proc_has_file(pid_t pid, int fd, uint64_t ino)
+{
+    char path[64];
+    struct stat sb;
+
+    if (!proc_is_ours())
+        return !(kill(pid, 0) < 0 && errno == ESRCH);
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+    if (stat(path, &sb) == 0)
+        return (uint64_t)sb.st_ino == ino;
+    return errno != ENOENT && errno != ESRCH;
+}
+
+/* Does a process other than this one still have the share memory of rec
+ * (so sockets of the record), by the descriptor its entry lists?  Region
+ * lock held. */
 bool nmc_nic_shm_elsewhere(const struct nmc_port_rec *rec)
 {
     for (int i = 0; i < NMC_SHM_PROCS; i++) {
         pid_t pid = rec->nic_shm_fds[i].pid;
-        if (pid > 0 && pid != getpid() && !(kill(pid, 0) < 0 && errno == ESRCH))
+        int fd = rec->nic_shm_fds[i].fd - 1;
+        if (pid > 0 && pid != getpid() && fd >= 0 && proc_has_file(pid, fd, rec->nic_shm_ino))
             return true;
     }
     return false;
