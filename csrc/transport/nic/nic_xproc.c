@@ -253,10 +253,59 @@ static int fetch_shm(struct nmc_port *p, struct nmc_nic_share *sh)
     return err;
 }
 
+/* Is /proc that of our pid namespace (its "self" is our pid)? */
+static bool proc_is_ours(void)
+{
+    char buf[32];
+    ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    return strtol(buf, NULL, 10) == (long)getpid();
+}
+
+/* Is descriptor fd of process pid the file of inode ino?  A process gone,
+ * a zombie (its pid lives, its descriptors do not), one that exec'd or
+ * closed it: no; one we may not look into, or a /proc of another pid
+ * namespace (then: is pid alive?): yes, for all we know. */
+static bool proc_has_file(pid_t pid, int fd, uint64_t ino)
+{
+    char path[64];
+    struct stat sb;
+
+    if (!proc_is_ours())
+        return !(kill(pid, 0) < 0 && errno == ESRCH);
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+    if (stat(path, &sb) == 0)
+        return (uint64_t)sb.st_ino == ino;
+    return errno != ENOENT && errno != ESRCH;
+}
+
+/* Does the process of entry i of rec's list still have the share memory
+ * (by the descriptor listed)?  Entries are written by every process on the
+ * record: a pid or descriptor number out of range is nobody's. */
+static bool listed_has_shm(const struct nmc_port_rec *rec, int i)
+{
+    pid_t pid = rec->nic_shm_fds[i].pid;
+    int32_t fd = rec->nic_shm_fds[i].fd;
+
+    return pid > 0 && fd > 0 && proc_has_file(pid, fd - 1, rec->nic_shm_ino);
+}
+
+/* Is pid on rec: listed with a descriptor still of the share memory? */
+static bool pid_on_record(const struct nmc_port_rec *rec, pid_t pid)
+{
+    for (int i = 0; i < NMC_SHM_PROCS; i++)
+        if (rec->nic_shm_fds[i].pid == pid && listed_has_shm(rec, i))
+            return true;
+    return false;
+}
+
 /* List this process's descriptor of the share memory in p's record (its
- * own entry, a free one, or a dead process's or one whose descriptor is
- * no longer the memfd: a port closed where the region was not mapped).
- * Region lock held. */
+ * own entry, a free one, or one of a process whose listed descriptor is no
+ * longer the memfd: gone, a zombie, exec'd, or a port closed where the
+ * region was not mapped).  Region lock held. */
 static int list_shm_fd(struct nmc_port_rec *rec, int fd)
 {
     int take = -1;
@@ -267,7 +316,7 @@ static int list_shm_fd(struct nmc_port_rec *rec, int fd)
             take = i;
             break;
         }
-        if (take < 0 && (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH)))
+        if (take < 0 && !listed_has_shm(rec, i))
             take = i;
     }
     if (take < 0)
@@ -285,9 +334,9 @@ void nmc_nic_shm_unlist(struct nmc_port_rec *rec)
             memset(&rec->nic_shm_fds[i], 0, sizeof(rec->nic_shm_fds[i]));
 }
 
-/* This process's entry in the table (its own, a free one or a dead
- * process's), or -EBUSY. */
-static int take_slot(struct nmc_nic_shm *shm)
+/* This process's entry in the table of shm (its own, a free one or one of
+ * a process no longer on rec: see pid_on_record), or -EBUSY. */
+static int take_slot(struct nmc_nic_shm *shm, const struct nmc_port_rec *rec)
 {
     int freeslot = -1;
 
@@ -295,7 +344,7 @@ static int take_slot(struct nmc_nic_shm *shm)
         pid_t pid = shm->procs[i].pid;
         if (pid == getpid())
             return i;
-        if (freeslot < 0 && (pid == 0 || (kill(pid, 0) < 0 && errno == ESRCH)))
+        if (freeslot < 0 && (pid <= 0 || !pid_on_record(rec, pid)))
             freeslot = i;
     }
     if (freeslot < 0) {
@@ -326,7 +375,7 @@ int nmc_nic_shm_join(struct nmc_port *p, struct nmc_nic_share *sh)
             return err;
         nmc_nic_settle(sh->shm_fd);     /* stored: the fork handler closes sh->shm_fd */
     }
-    if ((slot = take_slot(sh->shm)) < 0)
+    if ((slot = take_slot(sh->shm, p->rec)) < 0)
         return slot;
     sh->slot = slot;
     return list_shm_fd(p->rec, sh->shm_fd);
@@ -438,46 +487,14 @@ bool nmc_nic_shm_others(const struct nmc_port *p, const struct nmc_region *r)
     return false;
 }
 
-/* Is /proc that of our pid namespace (its "self" is our pid)? */
-static bool proc_is_ours(void)
-{
-    char buf[32];
-    ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
-
-    if (n <= 0)
-        return false;
-    buf[n] = 0;
-    return strtol(buf, NULL, 10) == (long)getpid();
-}
-
-/* Is descriptor fd of process pid the file of inode ino?  A process gone,
- * a zombie (its pid lives, its descriptors do not), one that exec'd or
- * closed it: no; one we may not look into, or a /proc of another pid
- * namespace (then: is pid alive?): yes, for all we know. */
-static bool proc_has_file(pid_t pid, int fd, uint64_t ino)
-{
-    char path[64];
-    struct stat sb;
-
-    if (!proc_is_ours())
-        return !(kill(pid, 0) < 0 && errno == ESRCH);
-    snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
-    if (stat(path, &sb) == 0)
-        return (uint64_t)sb.st_ino == ino;
-    return errno != ENOENT && errno != ESRCH;
-}
-
 /* Does a process other than this one still have the share memory of rec
  * (so sockets of the record), by the descriptor its entry lists?  Region
  * lock held. */
 bool nmc_nic_shm_elsewhere(const struct nmc_port_rec *rec)
 {
-    for (int i = 0; i < NMC_SHM_PROCS; i++) {
-        pid_t pid = rec->nic_shm_fds[i].pid;
-        int fd = rec->nic_shm_fds[i].fd - 1;
-        if (pid > 0 && pid != getpid() && fd >= 0 && proc_has_file(pid, fd, rec->nic_shm_ino))
+    for (int i = 0; i < NMC_SHM_PROCS; i++)
+        if (rec->nic_shm_fds[i].pid != getpid() && listed_has_shm(rec, i))
             return true;
-    }
     return false;
 }
 
