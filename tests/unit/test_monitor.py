@@ -68,16 +68,22 @@ def test_pipe_monitors_copy_byte_exact(rundir):
     assert rundir_entries(rundir) == ["lock"]
 
 
-def test_pipe_rt_sees_both_directions(rundir):
-    out, back = frames(5, seed=2), frames(7, seed=3)
-    with nmcompat.open("netmap:y{1") as m, nmcompat.open("netmap:y}1") as s, \
-            nmcompat.open("netmap:y{1/rt") as mon:
+def pipe_monitor_sees_both_directions(parent, flags, seeds, counts=(5, 7)):
+    """A monitor `{parent}{{1/{flags}` of a pipe's master sees what it sends
+    (NS_TXMON) and what it receives, while both ends get everything."""
+    out, back = frames(counts[0], seed=seeds[0]), frames(counts[1], seed=seeds[1])
+    with nmcompat.open(f"netmap:{parent}{{1") as m, nmcompat.open(f"netmap:{parent}}}1") as s, \
+            nmcompat.open(f"netmap:{parent}{{1/{flags}") as mon:
         send(m, out)
         assert drain(s) == out
         send(s, back)
         assert drain(m) == back
         seen = drain(mon, True)
         assert sorted(seen) == sorted([(d, NS_TXMON) for d in out] + [(d, 0) for d in back])
+
+
+def test_pipe_rt_sees_both_directions(rundir):
+    pipe_monitor_sees_both_directions("y", "rt", (2, 3))
 
 
 def test_vale_monitors(rundir):

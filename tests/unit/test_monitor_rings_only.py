@@ -10,7 +10,7 @@ import nmcompat
 from nmcompat._ffi import ffi, lib
 from nmcompat._portspec import NR_MONITOR_TX, NR_REG_ALL_NIC, NR_RX_RINGS_ONLY
 from nmcompat._ring import NS_TXMON
-from test_monitor import drain, frames, held, release, send
+from test_monitor import drain, frames, held, pipe_monitor_sees_both_directions, release, send
 
 
 def test_t_with_rx_rings_only_sees_what_the_port_sends(rundir):
@@ -26,15 +26,7 @@ def test_t_with_rx_rings_only_sees_what_the_port_sends(rundir):
 
 
 def test_rt_with_rx_rings_only_sees_both_directions(rundir):
-    out, back = frames(5, seed=23), frames(6, seed=24)
-    with nmcompat.open("netmap:rr{1") as m, nmcompat.open("netmap:rr}1") as s, \
-            nmcompat.open("netmap:rr{1/rtR") as mon:
-        send(m, out)
-        assert drain(s) == out
-        send(s, back)
-        assert drain(m) == back
-        seen = drain(mon, True)
-        assert sorted(seen) == sorted([(d, NS_TXMON) for d in out] + [(d, 0) for d in back])
+    pipe_monitor_sees_both_directions("rr", "rtR", (23, 24), (5, 6))
 
 
 def test_zero_copy_with_rx_rings_only_sees_both_directions(rundir):
