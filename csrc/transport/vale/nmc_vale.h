@@ -13,6 +13,10 @@
 #define NMC_BDG_MAXPORTS   254u                    /* netmap NM_BDG_MAXPORTS */
 #define NMC_BDG_HASH       1024u
 #define NMC_BDG_BATCH      1024u
+/* Fragments of at least this many bytes are copied with streaming
+ * (non-temporal) stores (core/copy.c), unless $NMCOMPAT_VALE_STREAM_MIN
+ * says otherwise for the sending process (0: never; 64..65536). */
+#define NMC_VALE_STREAM_MIN 256u
 #define NMC_BDG_BATCH_MAX  8192u
 #define NMC_SW_NAMELEN     16u
 #define NMC_VALE_MAXRINGS  16u
@@ -94,6 +98,7 @@ struct nmc_vale_ctx {
     struct nmc_swmap m;
     uint32_t me;                    /* our index in the switch */
     uint32_t batch;
+    uint32_t stream_min;            /* streamed copies from this length on (0: never) */
     uint64_t last_dmac;             /* lookup cache, valid within one txsync */
     uint16_t last_dport;
     uint32_t src_hdr;               /* our virtio-net header length, read once per txsync */

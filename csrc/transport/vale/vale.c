@@ -258,25 +258,35 @@ static int dst_map(struct nmc_port *p, uint32_t q)
     return 0;
 }
 
-static void copy_frag(uint8_t *dst, const uint8_t *src, uint32_t len)
+/* Where a lease copies into: one destination RX ring, its geometry copied
+ * into a local once (read through d->reg after every copy, since a copy may
+ * write anything the compiler cannot rule out).  stream_max: the longest
+ * fragment a streamed copy may take, whole 64-byte lines of it fitting both
+ * the source's and the destination's buffers. */
+struct dst_ring {
+    struct netmap_slot *slot;
+    uint8_t *bufs;                  /* buffer 0 of the destination region */
+    uint64_t buf_size;
+    uint32_t buf_num, nslots, stream_min, stream_max;
+};
+
+/* Copy one fragment; true if it was streamed (core/copy.c: the lease is
+ * then published only after nmc_copy_stream_end()). */
+static bool copy_frag(const struct dst_ring *dr, uint8_t *dst, const uint8_t *src, uint32_t len)
 {
+    if (dr->stream_min && len >= dr->stream_min && len <= dr->stream_max &&
+        ((uintptr_t)dst & 63) == 0) {
+        nmc_copy_stream(dst, src, len);
+        return true;
+    }
     if (len < 256) {                    /* 64-byte chunks: buffers are 64-byte multiples */
         for (uint32_t i = 0; i < len; i += 64)
             memcpy(dst + i, src + i, 64);
     } else {
         memcpy(dst, src, len);
     }
+    return false;
 }
-
-/* Where a lease copies into: one destination RX ring, its geometry copied
- * into a local once (read through d->reg after every copy, since a copy may
- * write anything the compiler cannot rule out). */
-struct dst_ring {
-    struct netmap_slot *slot;
-    uint8_t *bufs;                  /* buffer 0 of the destination region */
-    uint64_t buf_size;
-    uint32_t buf_num, nslots;
-};
 
 /* Virtio-net headers between two ports of different lengths: strip the
  * sender's, prepend the receiver's (zeroed); both 0 between equal ones. */
@@ -315,9 +325,11 @@ static inline void set_len_flags(struct netmap_slot *rs, uint32_t len, uint16_t 
 }
 
 /* Copy packet f (its fragments as gather read them) into the destination
- * slots from j; returns the slot after it. */
+ * slots from j; returns the slot after it, and adds the fragments it
+ * streamed to *streamed. */
 static uint32_t put_packet(const struct nmc_frag *fr, const struct nmc_ft *f,
-                           const struct dst_ring *dr, const struct vhdr_change *vc, uint32_t j)
+                           const struct dst_ring *dr, const struct vhdr_change *vc, uint32_t j,
+                           uint32_t *streamed)
 {
     for (uint32_t k = 0; k < f->nfrags; k++, j = nmc_next(j, dr->nslots)) {
         struct netmap_slot *rs = &dr->slot[j];
@@ -334,7 +346,7 @@ static uint32_t put_packet(const struct nmc_frag *fr, const struct nmc_ft *f,
             else if (fr[k].flags & NS_INDIRECT)
                 len = read_indirect(fr[k].src, dst, len) ? len : 0;
             else
-                copy_frag(dst, (const uint8_t *)(uintptr_t)fr[k].src, len);
+                *streamed += copy_frag(dr, dst, (const uint8_t *)(uintptr_t)fr[k].src, len);
         }
         set_len_flags(rs, len, (uint16_t)(f->nfrags << 8 | (k + 1 < f->nfrags ? NS_MOREFRAG : 0)));
     }
@@ -373,7 +385,11 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
     const struct dst_ring dr = {
         .slot = dring->slot, .bufs = nmc_buf(d->reg.mem, &d->reg.g, 0),
         .buf_size = d->reg.g.buf_size, .buf_num = d->reg.g.buf_num, .nslots = d->nslots,
+        .stream_min = c->stream_min,
+        .stream_max = (uint32_t)(d->reg.g.buf_size < p->g.buf_size ? d->reg.g.buf_size
+                                                                   : p->g.buf_size) & ~63u,
     };
+    uint32_t streamed = 0;
 
     lease = nmc_lease_get(kr, dring, p->rundir, d->kgen[r], want, &who, &start, &id);
     if (lease < 0)
@@ -381,8 +397,12 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
     got = lease > 0 ? (uint32_t)lease : 0;
     while (taken < cnt && used + c->ft[nth(list, taken)].nfrags <= got) {
         const struct nmc_ft *f = &c->ft[nth(list, taken++)];
-        start = put_packet(&c->frag[f->frag], f, &dr, vc, start);
+        start = put_packet(&c->frag[f->frag], f, &dr, vc, start, &streamed);
         used += f->nfrags;
+    }
+    if (streamed) {
+        nmc_copy_stream_end();
+        p->st.streamed += streamed;
     }
     if (got) {
         if (nmc_lease_put(kr, dring, p->rundir, d->kgen[r], id, start))
@@ -628,11 +648,18 @@ int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
 int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me)
 {
     struct nmc_vale_ctx *c = calloc(1, sizeof(*c));
+    uint32_t stream_min;
     size_t lists;
     int err;
 
     if (!c)
         return -ENOMEM;
+    if ((err = nmc_env_u32_checked("NMCOMPAT_VALE_STREAM_MIN", NMC_VALE_STREAM_MIN, 64, 65536, true,
+                                   &stream_min)) < 0) {
+        free(c);
+        return err;
+    }
+    c->stream_min = stream_min;
     if ((err = nmc_sw_attach(p->rundir, sw, 0, &c->m)) < 0) {
         free(c);
         return err;

@@ -1,0 +1,81 @@
+"""VALE's streamed copies (csrc/core/copy.c): a sender copies frames of at
+least $NMCOMPAT_VALE_STREAM_MIN bytes (256 by default, 0 never) into the
+destination with non-temporal stores of whole 64-byte lines.  Every length
+arrives byte for byte whichever way it was copied, the port's `streamed`
+counter says which fragments went which way, and a bad value is refused by
+name (by the Python layer) and with EINVAL (by the engine itself)."""
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+import nmcompat
+from nmcompat import config
+from nmcompat.errors import OptionError
+from vale_helpers import BCAST, Agents, frame, mac, pattern
+
+# around the line size, the default threshold and the buffer size (2048),
+# and one frame of three fragments (2048 + 2048 + 904)
+SIZES = [60, 63, 64, 65, 127, 255, 256, 257, 511, 1514, 1999, 2047, 2048, 5000]
+BUF = 2048
+
+
+def fragments(size: int) -> list:
+    return [min(BUF, size - k) for k in range(0, size, BUF)]
+
+
+def send_all(env: dict, sizes: list) -> tuple:
+    pool = Agents(env)
+    try:
+        a, b = pool.open("vale0:a"), pool.open("vale0:b")
+        frames = [frame(BCAST, mac(1), pattern(n - 14, seed=n), n) for n in sizes]
+        for f in frames:
+            assert a.send([f]) == 1
+        got = [p["data"] for p in b.packets("dispatch")]
+        return frames, got, a.stats()["streamed"]
+    finally:
+        pool.close()
+
+
+@pytest.mark.parametrize("setting, threshold", [(None, 256), ("0", 0), ("64", 64), ("1024", 1024),
+                                                ("0x800", 2048)])
+def test_every_length_arrives_exactly_and_the_setting_decides_what_streams(procs, setting, threshold):
+    env = dict(procs.env)
+    env.pop("NMCOMPAT_VALE_STREAM_MIN", None)
+    if setting is not None:
+        env["NMCOMPAT_VALE_STREAM_MIN"] = setting
+    frames, got, streamed = send_all(env, SIZES)
+    assert got == frames
+    want = sum(1 for n in SIZES for f in fragments(n) if threshold and f >= threshold)
+    assert streamed == want
+
+
+@pytest.mark.parametrize("value", ["abc", "63", "65537", "-1", " 256", "256 ", "1_000", "0x", "08",
+                                   "1e3", "+256"])
+def test_a_bad_value_is_refused_by_name(rundir, monkeypatch, value):
+    monkeypatch.setenv("NMCOMPAT_VALE_STREAM_MIN", value)
+    with pytest.raises(OptionError) as exc:
+        nmcompat.open("vale0:a", rundir=str(rundir))
+    assert exc.value.errno == errno.EINVAL
+    assert "NMCOMPAT_VALE_STREAM_MIN" in str(exc.value) and repr(value) in str(exc.value)
+
+
+@pytest.mark.parametrize("value, expect", [("0", 0), ("64", 64), ("0x100", 256), ("0400", 256),
+                                           ("65536", 65536), ("", 256)])
+def test_good_values_as_the_engine_reads_them(rundir, monkeypatch, value, expect):
+    monkeypatch.setenv("NMCOMPAT_VALE_STREAM_MIN", value)
+    assert config.vale_stream_min() == expect
+    with nmcompat.open("vale0:a", rundir=str(rundir)):
+        pass
+
+
+@pytest.mark.parametrize("value", ["abc", "63", "65537", "1_000", "08", "+256"])
+def test_the_engine_refuses_a_bad_value_itself(rundir, monkeypatch, value):
+    """A C program reaches the engine without the Python check: it must get
+    EINVAL, never a silent default."""
+    monkeypatch.setenv("NMCOMPAT_VALE_STREAM_MIN", value)
+    monkeypatch.setattr(config, "vale_stream_min", lambda port="": 256)
+    with pytest.raises(OSError) as exc:
+        nmcompat.open("vale0:a", rundir=str(rundir))
+    assert exc.value.errno == errno.EINVAL
