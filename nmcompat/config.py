@@ -12,7 +12,7 @@ matching ``nmcompat.open()`` keyword.  This is the one list of them.
 | (ring slots)       | NMCOMPAT_SLOTS           | slots=, tx_slots=, rx_slots= | 1024 | slots per ring of a port this open creates |
 | generic_ringsize   | NMCOMPAT_GENERIC_RINGSIZE| (slots=)         | 1024             | slots per ring of emulated (AF_PACKET) ports |
 | bridge_batch       | NMCOMPAT_BRIDGE_BATCH    | -                | 1024             | VALE: packets per forwarding batch (1..8192), fixed when the switch is created |
-| -                  | NMCOMPAT_VALE_STREAM_MIN | -                | 256              | VALE: frames (fragments) of at least this many bytes that this process sends are copied with streaming (non-temporal) stores, faster unless the receiver reads the whole frame (docs/DESIGN.md, "Streaming copies"); 0 never, else 64..65536 |
+| -                  | NMCOMPAT_VALE_STREAM_MIN | -                | 256              | VALE: frames (fragments) of at least this many bytes are copied into the VALE ports this process opens with streaming (non-temporal) stores: faster, unless this process reads every byte of large frames (docs/DESIGN.md, "Streaming copies"); 0 never, else 64..65536 |
 | no_timestamp       | NMCOMPAT_NO_TIMESTAMP    | no_timestamp=    | 0                | 1: rxsync does not set ring->ts (unless NR_TIMESTAMP is in ring->flags) |
 | -                  | NMCOMPAT_STACK_TX        | stack_tx=        | 0                | NIC ports binding NIC TX rings and no host rings: 0 the host stack's frames for the interface are dropped, as netmap does (they go to a host RX ring nobody reads); 1 they still leave the NIC |
 | -                  | NMCOMPAT_SPIN_US         | spin_us=         | 20               | poll(): busy-wait before sleeping (0 on busy shared CPUs) |
@@ -90,8 +90,9 @@ def _c_number(raw: str) -> Optional[int]:
 
 def vale_stream_min(port: str = "a VALE port") -> int:
     """NMCOMPAT_VALE_STREAM_MIN as the engine reads it when a VALE port is
-    opened: 256 when unset; OptionError naming the variable for anything
-    but 0 or a number in 64..65536."""
+    opened (senders stream frames of this length and more into that port):
+    256 when unset; OptionError naming the variable for anything but 0 or a
+    number in 64..65536."""
     raw = os.environ.get("NMCOMPAT_VALE_STREAM_MIN", "")
     if raw == "":
         return 256

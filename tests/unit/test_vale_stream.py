@@ -1,9 +1,11 @@
 """VALE's streamed copies (csrc/core/copy.c): a sender copies frames of at
-least $NMCOMPAT_VALE_STREAM_MIN bytes (256 by default, 0 never) into the
-destination with non-temporal stores of whole 64-byte lines.  Every length
-arrives byte for byte whichever way it was copied, the port's `streamed`
-counter says which fragments went which way, and a bad value is refused by
-name (by the Python layer) and with EINVAL (by the engine itself)."""
+least the receiving port's stream_min bytes with non-temporal stores of
+whole 64-byte lines.  stream_min is $NMCOMPAT_VALE_STREAM_MIN of the process
+that opened the receiving port (256 by default, 0 never): the receiver knows
+whether it reads whole frames.  Every length arrives byte for byte whichever
+way it was copied, the sender's `streamed` counter says which fragments went
+which way, and a bad value is refused by name (by the Python layer) and with
+EINVAL (by the engine itself)."""
 from __future__ import annotations
 
 import errno
@@ -25,30 +27,47 @@ def fragments(size: int) -> list:
     return [min(BUF, size - k) for k in range(0, size, BUF)]
 
 
-def send_all(env: dict, sizes: list) -> tuple:
-    pool = Agents(env)
+def with_setting(env: dict, setting) -> dict:
+    env = dict(env)
+    env.pop("NMCOMPAT_VALE_STREAM_MIN", None)
+    if setting is not None:
+        env["NMCOMPAT_VALE_STREAM_MIN"] = setting
+    return env
+
+
+def send_all(procs, sizes: list, sender=None, receiver=None) -> tuple:
+    """a (its process's setting `sender`) sends frames of `sizes` to b (`receiver`)."""
+    pools = [Agents(with_setting(procs.env, sender)), Agents(with_setting(procs.env, receiver))]
     try:
-        a, b = pool.open("vale0:a"), pool.open("vale0:b")
+        a, b = pools[0].open("vale0:a"), pools[1].open("vale0:b")
         frames = [frame(BCAST, mac(1), pattern(n - 14, seed=n), n) for n in sizes]
         for f in frames:
             assert a.send([f]) == 1
         got = [p["data"] for p in b.packets("dispatch")]
         return frames, got, a.stats()["streamed"]
     finally:
-        pool.close()
+        for pool in pools:
+            pool.close()
+
+
+def streamed_by(threshold: int, sizes: list) -> int:
+    return sum(1 for n in sizes for f in fragments(n) if threshold and f >= threshold)
 
 
 @pytest.mark.parametrize("setting, threshold", [(None, 256), ("0", 0), ("64", 64), ("1024", 1024),
                                                 ("0x800", 2048)])
 def test_every_length_arrives_exactly_and_the_setting_decides_what_streams(procs, setting, threshold):
-    env = dict(procs.env)
-    env.pop("NMCOMPAT_VALE_STREAM_MIN", None)
-    if setting is not None:
-        env["NMCOMPAT_VALE_STREAM_MIN"] = setting
-    frames, got, streamed = send_all(env, SIZES)
+    frames, got, streamed = send_all(procs, SIZES, sender=setting, receiver=setting)
     assert got == frames
-    want = sum(1 for n in SIZES for f in fragments(n) if threshold and f >= threshold)
-    assert streamed == want
+    assert streamed == streamed_by(threshold, SIZES)
+
+
+@pytest.mark.parametrize("sender, receiver, threshold", [(None, "0", 0), ("0", None, 256),
+                                                         ("64", "1024", 1024)])
+def test_the_receiving_port_decides(procs, sender, receiver, threshold):
+    frames, got, streamed = send_all(procs, SIZES, sender=sender, receiver=receiver)
+    assert got == frames
+    assert streamed == streamed_by(threshold, SIZES)
 
 
 @pytest.mark.parametrize("value", ["abc", "63", "65537", "-1", " 256", "256 ", "1_000", "0x", "08",

@@ -13,9 +13,10 @@
 #define NMC_BDG_MAXPORTS   254u                    /* netmap NM_BDG_MAXPORTS */
 #define NMC_BDG_HASH       1024u
 #define NMC_BDG_BATCH      1024u
-/* Fragments of at least this many bytes are copied with streaming
- * (non-temporal) stores (core/copy.c), unless $NMCOMPAT_VALE_STREAM_MIN
- * says otherwise for the sending process (0: never; 64..65536). */
+/* Fragments of at least this many bytes are copied into a port with
+ * streaming (non-temporal) stores (core/copy.c), unless the process that
+ * opened the port says otherwise in $NMCOMPAT_VALE_STREAM_MIN (0: never;
+ * 64..65536): the receiver knows whether it reads whole frames. */
 #define NMC_VALE_STREAM_MIN 256u
 #define NMC_BDG_BATCH_MAX  8192u
 #define NMC_SW_NAMELEN     16u
@@ -31,6 +32,8 @@ struct nmc_sw_port {
                                        read through nmc_vhdr_len(), never trusted */
     int32_t pid;                    /* of the process that added it (vale_reap.c) */
     uint32_t rec, nrx, ntx, rx_first_obj, rx_slots;
+    uint32_t stream_min;            /* frames to it are streamed from this length on (0: never):
+                                       its opener's $NMCOMPAT_VALE_STREAM_MIN; any value is safe */
     uint64_t drops;                 /* frames this port could not take (ring full) */
     uint64_t forwarded;             /* frames delivered into its RX rings */
     uint64_t sent;                  /* frames it sent into the switch */
@@ -98,7 +101,6 @@ struct nmc_vale_ctx {
     struct nmc_swmap m;
     uint32_t me;                    /* our index in the switch */
     uint32_t batch;
-    uint32_t stream_min;            /* streamed copies from this length on (0: never) */
     uint64_t last_dmac;             /* lookup cache, valid within one txsync */
     uint16_t last_dport;
     uint32_t src_hdr;               /* our virtio-net header length, read once per txsync */

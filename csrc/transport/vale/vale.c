@@ -385,7 +385,7 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
     const struct dst_ring dr = {
         .slot = dring->slot, .bufs = nmc_buf(d->reg.mem, &d->reg.g, 0),
         .buf_size = d->reg.g.buf_size, .buf_num = d->reg.g.buf_num, .nslots = d->nslots,
-        .stream_min = c->stream_min,
+        .stream_min = __atomic_load_n(&c->m.sw->ports[q].stream_min, __ATOMIC_RELAXED),
         .stream_max = (uint32_t)(d->reg.g.buf_size < p->g.buf_size ? d->reg.g.buf_size
                                                                    : p->g.buf_size) & ~63u,
     };
@@ -659,13 +659,14 @@ int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me)
         free(c);
         return err;
     }
-    c->stream_min = stream_min;
+
     if ((err = nmc_sw_attach(p->rundir, sw, 0, &c->m)) < 0) {
         free(c);
         return err;
     }
     p->tp = c;
     c->me = me;
+    __atomic_store_n(&c->m.sw->ports[me].stream_min, stream_min, __ATOMIC_RELAXED);
     c->batch = c->m.sw->bridge_batch;
     if (c->batch < 1 || c->batch > NMC_BDG_BATCH_MAX)
         c->batch = NMC_BDG_BATCH;
