@@ -51,6 +51,11 @@ static void stream_sse2(uint8_t *dst, const uint8_t *src, uint32_t lines)
             _mm_stream_si128((__m128i *)(dst + k), _mm_loadu_si128((const __m128i *)(src + k)));
 }
 
+void nmc_copy_stream_sse2(void *dst, const void *src, uint32_t len)
+{
+    stream_sse2(dst, src, (len + 63) / 64);
+}
+
 void nmc_copy_stream(void *dst, const void *src, uint32_t len)
 {
     uint32_t lines = (len + 63) / 64;
@@ -75,6 +80,11 @@ void nmc_copy_stream(void *dst, const void *src, uint32_t len)
 
 void nmc_copy_stream_end(void)
 {
+}
+
+void nmc_copy_stream_sse2(void *dst, const void *src, uint32_t len)
+{
+    memcpy(dst, src, len);
 }
 
 #endif

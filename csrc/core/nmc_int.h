@@ -461,8 +461,14 @@ int nmc_env_u32_checked(const char *name, uint32_t dflt, uint32_t lo, uint32_t h
 /* Streaming copies (copy.c): whole 64-byte lines into a 64-byte aligned
  * buffer with non-temporal stores; nmc_copy_stream_end() before whatever
  * publishes them. */
+#if defined(__x86_64__)
+#define NMC_COPY_STREAMS 1              /* elsewhere nmc_copy_stream() is a memcpy */
+#else
+#define NMC_COPY_STREAMS 0
+#endif
 void nmc_copy_stream(void *dst, const void *src, uint32_t len);
 void nmc_copy_stream_end(void);
+void nmc_copy_stream_sse2(void *dst, const void *src, uint32_t len);  /* the fallback, for tests */
 
 
 /* monitor.c: copies of a ring's traffic for its monitors (kr->nmon != 0) */

@@ -102,7 +102,8 @@ class ValeBackend(_EngineBackend):
             prefix = f"{spec.vale_switch}:"
             raise PortSpecError(spec.text, f"a VALE port name needs a port after '{prefix}' "
                                 f"(as in {prefix}a)", spec.text.find(prefix) + len(prefix))
-        config.vale_stream_min(spec.text)      # the engine refuses the same values (EINVAL)
+        if not spec.flags & _MONITOR_FLAGS:     # a monitor copies as monitors do
+            config.vale_stream_min(spec.text)  # the engine refuses the same values (EINVAL)
         keep: list = []
         req = self._request(spec, spec.name, options, keep)
         out = ffi.new("struct nmc_port **")

@@ -18,6 +18,7 @@
  * opened the port says otherwise in $NMCOMPAT_VALE_STREAM_MIN (0: never;
  * 64..65536): the receiver knows whether it reads whole frames. */
 #define NMC_VALE_STREAM_MIN 256u
+uint32_t nmc_vale_stream_min(void);
 #define NMC_BDG_BATCH_MAX  8192u
 #define NMC_SW_NAMELEN     16u
 #define NMC_VALE_MAXRINGS  16u
@@ -33,7 +34,9 @@ struct nmc_sw_port {
     int32_t pid;                    /* of the process that added it (vale_reap.c) */
     uint32_t rec, nrx, ntx, rx_first_obj, rx_slots;
     uint32_t stream_min;            /* frames to it are streamed from this length on (0: never):
-                                       its opener's $NMCOMPAT_VALE_STREAM_MIN; any value is safe */
+                                       NMC_VALE_STREAM_MIN when added, then the
+                                       $NMCOMPAT_VALE_STREAM_MIN of its last opener that binds RX
+                                       rings; any value is safe */
     uint64_t drops;                 /* frames this port could not take (ring full) */
     uint64_t forwarded;             /* frames delivered into its RX rings */
     uint64_t sent;                  /* frames it sent into the switch */

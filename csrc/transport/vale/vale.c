@@ -274,7 +274,7 @@ struct dst_ring {
  * then published only after nmc_copy_stream_end()). */
 static bool copy_frag(const struct dst_ring *dr, uint8_t *dst, const uint8_t *src, uint32_t len)
 {
-    if (dr->stream_min && len >= dr->stream_min && len <= dr->stream_max &&
+    if (NMC_COPY_STREAMS && dr->stream_min && len >= dr->stream_min && len <= dr->stream_max &&
         ((uintptr_t)dst & 63) == 0) {
         nmc_copy_stream(dst, src, len);
         return true;
@@ -570,8 +570,8 @@ static void follow_attachment(struct nmc_port *p)
         return;
     nmc_vale_ctx_close(p);
     nmc_copy_name(sw, sizeof(sw), p->rec->sw);
-    if (sw[0])
-        nmc_vale_ctx_open(p, sw, p->rec->sw_port);
+    if (sw[0] && nmc_vale_ctx_open(p, sw, p->rec->sw_port) < 0)
+        return;                         /* on no switch for now: the next sync tries again */
     p->attach_gen = gen;
 }
 
@@ -670,17 +670,11 @@ int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
 int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me)
 {
     struct nmc_vale_ctx *c = calloc(1, sizeof(*c));
-    uint32_t stream_min;
     size_t lists;
     int err;
 
     if (!c)
         return -ENOMEM;
-    if ((err = nmc_env_u32_checked("NMCOMPAT_VALE_STREAM_MIN", NMC_VALE_STREAM_MIN, 64, 65536, true,
-                                   &stream_min)) < 0) {
-        free(c);
-        return err;
-    }
 
     if ((err = nmc_sw_attach(p->rundir, sw, 0, &c->m)) < 0) {
         free(c);
@@ -688,7 +682,8 @@ int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me)
     }
     p->tp = c;
     c->me = me;
-    __atomic_store_n(&c->m.sw->ports[me].stream_min, stream_min, __ATOMIC_RELAXED);
+    if (p->nrx)                         /* a reader says how it wants its frames */
+        __atomic_store_n(&c->m.sw->ports[me].stream_min, nmc_vale_stream_min(), __ATOMIC_RELAXED);
     c->batch = c->m.sw->bridge_batch;
     if (c->batch < 1 || c->batch > NMC_BDG_BATCH_MAX)
         c->batch = NMC_BDG_BATCH;
