@@ -12,6 +12,7 @@ matching ``nmcompat.open()`` keyword.  This is the one list of them.
 | (ring slots)       | NMCOMPAT_SLOTS           | slots=, tx_slots=, rx_slots= | 1024 | slots per ring of a port this open creates |
 | generic_ringsize   | NMCOMPAT_GENERIC_RINGSIZE| (slots=)         | 1024             | slots per ring of emulated (AF_PACKET) ports |
 | bridge_batch       | NMCOMPAT_BRIDGE_BATCH    | -                | 1024             | VALE: packets per forwarding batch (1..8192), fixed when the switch is created |
+| -                  | NMCOMPAT_VALE_STREAM_MIN | -                | 256              | VALE: frames (fragments) of at least this many bytes are copied into the VALE ports this process opens (binding RX rings) with streaming (non-temporal) stores: faster, unless this process reads every byte of large frames (docs/DESIGN.md, "Streaming copies"); 0 never, else 64..65536 |
 | no_timestamp       | NMCOMPAT_NO_TIMESTAMP    | no_timestamp=    | 0                | 1: rxsync does not set ring->ts (unless NR_TIMESTAMP is in ring->flags) |
 | -                  | NMCOMPAT_STACK_TX        | stack_tx=        | 0                | NIC ports binding NIC TX rings and no host rings: 0 the host stack's frames for the interface are dropped, as netmap does (they go to a host RX ring nobody reads); 1 they still leave the NIC |
 | -                  | NMCOMPAT_SPIN_US         | spin_us=         | 20               | poll(): busy-wait before sleeping (0 on busy shared CPUs) |
@@ -23,6 +24,7 @@ matching ``nmcompat.open()`` keyword.  This is the one list of them.
 from __future__ import annotations
 
 import os
+import re
 from typing import Optional
 
 ADMODES = {"0": "best", "1": "native", "2": "emulated",
@@ -74,9 +76,45 @@ def stack_tx(value: Optional[bool] = None) -> bool:
     return raw == "1"
 
 
+def _c_number(raw: str) -> Optional[int]:
+    """raw as the engine's strtoul(.., 0) takes a whole string (decimal,
+    0x hex, 0 octal), or None."""
+    if re.fullmatch(r"0[xX][0-9a-fA-F]+", raw):
+        return int(raw, 16)
+    if re.fullmatch(r"0[0-7]*", raw):
+        return int(raw, 8)
+    if re.fullmatch(r"[1-9][0-9]*", raw):
+        return int(raw)
+    return None
+
+
+def vale_stream_min(port: str = "a VALE port") -> int:
+    """NMCOMPAT_VALE_STREAM_MIN as the engine reads it when a VALE port is
+    opened (senders stream frames of this length and more into that port):
+    256 when unset; OptionError naming the variable for anything but 0 or a
+    number in 64..65536."""
+    raw = os.environ.get("NMCOMPAT_VALE_STREAM_MIN", "")
+    if raw == "":
+        return 256
+    value = _c_number(raw)
+    if value is None or not (value == 0 or 64 <= value <= 65536):
+        from nmcompat.errors import OptionError
+        raise OptionError(port, "vale_stream_min", f"takes 0 (never stream) or a frame length "
+                          f"in 64..65536, not {raw!r}", variable="NMCOMPAT_VALE_STREAM_MIN")
+    return value
+
+
 def rundir() -> str:
     """The runtime directory: $NMCOMPAT_RUNDIR, else /dev/shm/nmcompat-<uid>."""
     return os.environ.get("NMCOMPAT_RUNDIR") or f"/dev/shm/nmcompat-{os.geteuid()}"
+
+
+def _reported(read):
+    """read()'s value, or what is wrong with it (a report does not fail)."""
+    try:
+        return read()
+    except ValueError as exc:
+        return f"invalid ({exc})"
 
 
 def settings() -> dict:
@@ -86,7 +124,7 @@ def settings() -> dict:
         "buf_size": _int("NMCOMPAT_BUF_SIZE", 2048), "slots": default_slots() or 1024,
         "generic_ringsize": default_slots(True), "bridge_batch": _int("NMCOMPAT_BRIDGE_BATCH", 1024),
         "no_timestamp": no_timestamp(), "spin_us": _int("NMCOMPAT_SPIN_US", 20),
-        "stack_tx": stack_tx(),
+        "stack_tx": stack_tx(), "vale_stream_min": _reported(vale_stream_min),
         "rundir": rundir(),
         "backend": os.environ.get("NMCOMPAT_BACKEND", ""),
     }

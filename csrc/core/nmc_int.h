@@ -453,6 +453,23 @@ bool nmc_port_in_use(struct nmc_region *r, uint32_t port);
 void nmc_holder_release(struct nmc_region *r, uint32_t h);
 uint32_t nmc_env_u32(const char *name, uint32_t dflt);
 
+/* A number from the environment, strictly: dflt when unset or empty,
+ * -EINVAL for anything but a number in [lo, hi] (or 0 when zero_ok). */
+int nmc_env_u32_checked(const char *name, uint32_t dflt, uint32_t lo, uint32_t hi, bool zero_ok,
+                        uint32_t *out);
+
+/* Streaming copies (copy.c): whole 64-byte lines into a 64-byte aligned
+ * buffer with non-temporal stores; nmc_copy_stream_end() before whatever
+ * publishes them. */
+#if defined(__x86_64__)
+#define NMC_COPY_STREAMS 1              /* elsewhere nmc_copy_stream() is a memcpy */
+#else
+#define NMC_COPY_STREAMS 0
+#endif
+void nmc_copy_stream(void *dst, const void *src, uint32_t len);
+void nmc_copy_stream_end(void);
+void nmc_copy_stream_sse2(void *dst, const void *src, uint32_t len);  /* the fallback, for tests */
+
 
 /* monitor.c: copies of a ring's traffic for its monitors (kr->nmon != 0) */
 void nmc_monitor_before(struct nmc_port *p, struct nmc_lring *lr, int dir);

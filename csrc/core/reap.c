@@ -30,6 +30,26 @@ uint32_t nmc_env_u32(const char *name, uint32_t dflt)
     return (*end || x > UINT32_MAX) ? dflt : (uint32_t)x;
 }
 
+int nmc_env_u32_checked(const char *name, uint32_t dflt, uint32_t lo, uint32_t hi, bool zero_ok,
+                        uint32_t *out)
+{
+    const char *v = getenv(name);
+    char *end;
+    unsigned long x;
+
+    *out = dflt;
+    if (!v || !*v)
+        return 0;
+    if (*v < '0' || *v > '9')
+        return -EINVAL;                 /* no sign, no space: strtoul would take them */
+    errno = 0;
+    x = strtoul(v, &end, 0);
+    if (errno || *end || (x == 0 ? !zero_ok : x < lo || x > hi))
+        return -EINVAL;
+    *out = (uint32_t)x;
+    return 0;
+}
+
 /* Does a live holder bind port `port` (end < 0: any), or ring `ring` of
  * direction `dir` of end `end`? */
 static bool port_has_live_holder(struct nmc_region *r, uint32_t port, int end, int dir, uint32_t ring)

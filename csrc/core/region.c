@@ -540,7 +540,7 @@ static int check_header(int fd, uint16_t mem_id, struct nmc_geom *g)
         return -EINVAL;
     if (hdr.layout != nmc_layout_hash() || hdr.version != NMC_REGION_VERSION)
         return -EPROTO;
-    if (hdr.mem_id != mem_id || hdr.g.buf_size < 64 || hdr.g.buf_size > 65536 ||
+    if (hdr.mem_id != mem_id || hdr.g.buf_size < 64 || hdr.g.buf_size > 65536 || hdr.g.buf_size % 64 ||
         hdr.g.buf_num < 64 || hdr.g.buf_num > (1u << 24) || hdr.g.ring_num < 1 ||
         hdr.g.ring_num > NMC_DEF_RING_NUM)
         return -EINVAL;

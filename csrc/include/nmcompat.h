@@ -23,7 +23,7 @@ extern "C" {
  * this push and its pop is exported, nothing else. */
 #pragma GCC visibility push(default)
 
-#define NMC_ABI_VERSION 7
+#define NMC_ABI_VERSION 8
 
 /* Pipe roles (netmap: "x{1" is the master, "x}1" the slave). */
 #define NMC_PIPE_MASTER 0
@@ -134,6 +134,7 @@ struct nmc_port_stats {
     uint64_t rx_dropped;    /* VALE: frames the switch could not put in our RX rings */
     uint64_t tx_dropped;    /* VALE: frames we sent that went nowhere (< 14 bytes, to ourselves) */
     uint64_t forwarded;     /* VALE: frames the switch delivered to us */
+    uint64_t streamed;      /* VALE: fragments we sent copied with streaming stores */
     uint64_t buf_free;      /* free buffers in the port's region (all its ports) */
 };
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import errno
 
-from nmcompat import _space
+from nmcompat import _space, config
 from nmcompat._ffi import check, ffi, lib, os_error
 from nmcompat._portspec import (NR_MONITOR_RX, NR_MONITOR_TX, NR_REG_ALL_NIC, NR_REG_ONE_NIC,
                                 NR_TX_RINGS_ONLY, NR_ZCOPY_MON)
@@ -102,6 +102,8 @@ class ValeBackend(_EngineBackend):
             prefix = f"{spec.vale_switch}:"
             raise PortSpecError(spec.text, f"a VALE port name needs a port after '{prefix}' "
                                 f"(as in {prefix}a)", spec.text.find(prefix) + len(prefix))
+        if not spec.flags & _MONITOR_FLAGS:     # a monitor copies as monitors do
+            config.vale_stream_min(spec.text)  # the engine refuses the same values (EINVAL)
         keep: list = []
         req = self._request(spec, spec.name, options, keep)
         out = ffi.new("struct nmc_port **")

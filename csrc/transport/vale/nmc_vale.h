@@ -13,6 +13,12 @@
 #define NMC_BDG_MAXPORTS   254u                    /* netmap NM_BDG_MAXPORTS */
 #define NMC_BDG_HASH       1024u
 #define NMC_BDG_BATCH      1024u
+/* Fragments of at least this many bytes are copied into a port with
+ * streaming (non-temporal) stores (core/copy.c), unless the process that
+ * opened the port says otherwise in $NMCOMPAT_VALE_STREAM_MIN (0: never;
+ * 64..65536): the receiver knows whether it reads whole frames. */
+#define NMC_VALE_STREAM_MIN 256u
+uint32_t nmc_vale_stream_min(void);
 #define NMC_BDG_BATCH_MAX  8192u
 #define NMC_SW_NAMELEN     16u
 #define NMC_VALE_MAXRINGS  16u
@@ -27,6 +33,10 @@ struct nmc_sw_port {
                                        read through nmc_vhdr_len(), never trusted */
     int32_t pid;                    /* of the process that added it (vale_reap.c) */
     uint32_t rec, nrx, ntx, rx_first_obj, rx_slots;
+    uint32_t stream_min;            /* frames to it are streamed from this length on (0: never):
+                                       NMC_VALE_STREAM_MIN when added, then the
+                                       $NMCOMPAT_VALE_STREAM_MIN of its last opener that binds RX
+                                       rings; any value is safe */
     uint64_t drops;                 /* frames this port could not take (ring full) */
     uint64_t forwarded;             /* frames delivered into its RX rings */
     uint64_t sent;                  /* frames it sent into the switch */

@@ -258,25 +258,35 @@ static int dst_map(struct nmc_port *p, uint32_t q)
     return 0;
 }
 
-static void copy_frag(uint8_t *dst, const uint8_t *src, uint32_t len)
+/* Where a lease copies into: one destination RX ring, its geometry copied
+ * into a local once (read through d->reg after every copy, since a copy may
+ * write anything the compiler cannot rule out).  stream_max: the longest
+ * fragment a streamed copy may take, whole 64-byte lines of it fitting both
+ * the source's and the destination's buffers. */
+struct dst_ring {
+    struct netmap_slot *slot;
+    uint8_t *bufs;                  /* buffer 0 of the destination region */
+    uint64_t buf_size;
+    uint32_t buf_num, nslots, stream_min, stream_max;
+};
+
+/* Copy one fragment; true if it was streamed (core/copy.c: the lease is
+ * then published only after nmc_copy_stream_end()). */
+static bool copy_frag(const struct dst_ring *dr, uint8_t *dst, const uint8_t *src, uint32_t len)
 {
+    if (NMC_COPY_STREAMS && dr->stream_min && len >= dr->stream_min && len <= dr->stream_max &&
+        ((uintptr_t)dst & 63) == 0) {
+        nmc_copy_stream(dst, src, len);
+        return true;
+    }
     if (len < 256) {                    /* 64-byte chunks: buffers are 64-byte multiples */
         for (uint32_t i = 0; i < len; i += 64)
             memcpy(dst + i, src + i, 64);
     } else {
         memcpy(dst, src, len);
     }
+    return false;
 }
-
-/* Where a lease copies into: one destination RX ring, its geometry copied
- * into a local once (read through d->reg after every copy, since a copy may
- * write anything the compiler cannot rule out). */
-struct dst_ring {
-    struct netmap_slot *slot;
-    uint8_t *bufs;                  /* buffer 0 of the destination region */
-    uint64_t buf_size;
-    uint32_t buf_num, nslots;
-};
 
 /* Virtio-net headers between two ports of different lengths: strip the
  * sender's, prepend the receiver's (zeroed); both 0 between equal ones. */
@@ -315,9 +325,11 @@ static inline void set_len_flags(struct netmap_slot *rs, uint32_t len, uint16_t 
 }
 
 /* Copy packet f (its fragments as gather read them) into the destination
- * slots from j; returns the slot after it. */
+ * slots from j; returns the slot after it, and adds the fragments it
+ * streamed to *streamed. */
 static uint32_t put_packet(const struct nmc_frag *fr, const struct nmc_ft *f,
-                           const struct dst_ring *dr, const struct vhdr_change *vc, uint32_t j)
+                           const struct dst_ring *dr, const struct vhdr_change *vc, uint32_t j,
+                           uint32_t *streamed)
 {
     for (uint32_t k = 0; k < f->nfrags; k++, j = nmc_next(j, dr->nslots)) {
         struct netmap_slot *rs = &dr->slot[j];
@@ -334,7 +346,7 @@ static uint32_t put_packet(const struct nmc_frag *fr, const struct nmc_ft *f,
             else if (fr[k].flags & NS_INDIRECT)
                 len = read_indirect(fr[k].src, dst, len) ? len : 0;
             else
-                copy_frag(dst, (const uint8_t *)(uintptr_t)fr[k].src, len);
+                *streamed += copy_frag(dr, dst, (const uint8_t *)(uintptr_t)fr[k].src, len);
         }
         set_len_flags(rs, len, (uint16_t)(f->nfrags << 8 | (k + 1 < f->nfrags ? NS_MOREFRAG : 0)));
     }
@@ -346,6 +358,24 @@ static uint32_t put_packet(const struct nmc_frag *fr, const struct nmc_ft *f,
 static inline uint32_t nth(const uint16_t *list, uint32_t i)
 {
     return list ? list[i] : i;
+}
+
+/* Prefetch every line of packet f's fragments, to be copied next: once the
+ * destination is streamed, reading the source (the sender's TX buffers in
+ * ring order, more than its L2 holds) is what a copy waits for.  Only for
+ * packets long enough to be streamed (min; 0: none), never an NS_INDIRECT
+ * source (another process's memory).  A prefetch never faults. */
+static void prefetch_packet(const struct nmc_frag *fr, const struct nmc_ft *f, uint32_t min)
+{
+    if (!min || f->len < min)
+        return;
+    for (uint32_t k = 0; k < f->nfrags; k++) {
+        const uint8_t *src = (const uint8_t *)(uintptr_t)fr[k].src;
+        if (fr[k].flags & NS_INDIRECT)
+            continue;
+        for (uint32_t o = 0; o < fr[k].len; o += 64)
+            __builtin_prefetch(src + o);
+    }
 }
 
 /* The slots packets list[0..cnt) take: their fragments. */
@@ -373,7 +403,11 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
     const struct dst_ring dr = {
         .slot = dring->slot, .bufs = nmc_buf(d->reg.mem, &d->reg.g, 0),
         .buf_size = d->reg.g.buf_size, .buf_num = d->reg.g.buf_num, .nslots = d->nslots,
+        .stream_min = __atomic_load_n(&c->m.sw->ports[q].stream_min, __ATOMIC_RELAXED),
+        .stream_max = (uint32_t)(d->reg.g.buf_size < p->g.buf_size ? d->reg.g.buf_size
+                                                                   : p->g.buf_size) & ~63u,
     };
+    uint32_t streamed = 0;
 
     lease = nmc_lease_get(kr, dring, p->rundir, d->kgen[r], want, &who, &start, &id);
     if (lease < 0)
@@ -381,8 +415,16 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
     got = lease > 0 ? (uint32_t)lease : 0;
     while (taken < cnt && used + c->ft[nth(list, taken)].nfrags <= got) {
         const struct nmc_ft *f = &c->ft[nth(list, taken++)];
-        start = put_packet(&c->frag[f->frag], f, &dr, vc, start);
+        if (taken < cnt) {
+            const struct nmc_ft *next = &c->ft[nth(list, taken)];
+            prefetch_packet(&c->frag[next->frag], next, dr.stream_min);
+        }
+        start = put_packet(&c->frag[f->frag], f, &dr, vc, start, &streamed);
         used += f->nfrags;
+    }
+    if (streamed) {
+        nmc_copy_stream_end();
+        p->st.streamed += streamed;
     }
     if (got) {
         if (nmc_lease_put(kr, dring, p->rundir, d->kgen[r], id, start))
@@ -528,8 +570,8 @@ static void follow_attachment(struct nmc_port *p)
         return;
     nmc_vale_ctx_close(p);
     nmc_copy_name(sw, sizeof(sw), p->rec->sw);
-    if (sw[0])
-        nmc_vale_ctx_open(p, sw, p->rec->sw_port);
+    if (sw[0] && nmc_vale_ctx_open(p, sw, p->rec->sw_port) < 0)
+        return;                         /* on no switch for now: the next sync tries again */
     p->attach_gen = gen;
 }
 
@@ -633,12 +675,15 @@ int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me)
 
     if (!c)
         return -ENOMEM;
+
     if ((err = nmc_sw_attach(p->rundir, sw, 0, &c->m)) < 0) {
         free(c);
         return err;
     }
     p->tp = c;
     c->me = me;
+    if (p->nrx)                         /* a reader says how it wants its frames */
+        __atomic_store_n(&c->m.sw->ports[me].stream_min, nmc_vale_stream_min(), __ATOMIC_RELAXED);
     c->batch = c->m.sw->bridge_batch;
     if (c->batch < 1 || c->batch > NMC_BDG_BATCH_MAX)
         c->batch = NMC_BDG_BATCH;

@@ -25,6 +25,28 @@ static int split_name(const char *name, char sw[NMC_SW_NAMELEN])
     return nmc_sw_name_ok(sw) ? 0 : -EINVAL;
 }
 
+/* $NMCOMPAT_VALE_STREAM_MIN as this process's last VALE open or adoption
+ * read it (a bad value fails that with EINVAL): what its ports that bind
+ * RX rings ask senders to stream, also when one is attached to a switch
+ * later (follow_attachment, which then cannot fail on it). */
+static uint32_t g_stream_min = NMC_VALE_STREAM_MIN;
+
+uint32_t nmc_vale_stream_min(void)
+{
+    return __atomic_load_n(&g_stream_min, __ATOMIC_RELAXED);
+}
+
+static int read_stream_min(void)
+{
+    uint32_t v;
+    int err = nmc_env_u32_checked("NMCOMPAT_VALE_STREAM_MIN", NMC_VALE_STREAM_MIN, 64, 65536, true,
+                                  &v);
+
+    if (err == 0)
+        __atomic_store_n(&g_stream_min, v, __ATOMIC_RELAXED);
+    return err;
+}
+
 static int vale_validate(const struct nmc_pipe_req *req)
 {
     char sw[NMC_SW_NAMELEN];
@@ -255,6 +277,8 @@ static int vale_attach(struct nmc_port *p, struct nmc_region *r, const struct nm
 {
     (void)r;
     (void)req;
+    if (read_stream_min() < 0)
+        return -EINVAL;                 /* on an open, and on an adoption after exec */
     return p->rec->sw[0] ? nmc_vale_ctx_open(p, p->rec->sw, p->rec->sw_port) : 0;
 }
 

@@ -203,6 +203,7 @@ int nmc_sw_add(struct nmc_switch *sw, const char *name, uint16_t mem_id, uint32_
         memset(sp, 0, sizeof(*sp));
         nmc_copy_name(sp->name, sizeof(sp->name), name);
         sp->mem_id = mem_id;
+        sp->stream_min = NMC_VALE_STREAM_MIN;  /* until an opener that reads says otherwise */
         sp->pid = getpid();
         sp->rec = recidx;
         sp->nrx = rec->nrings[0][1];
