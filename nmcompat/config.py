@@ -2,7 +2,11 @@
 
 netmap is tuned through /sys/module/netmap/parameters; nmcompat through
 environment variables (read when a port or switch is created) or the
-matching ``nmcompat.open()`` keyword.  This is the one list of them.
+matching ``nmcompat.open()`` keyword.  This is the one list of them.  A
+variable that is set but not a number in its range fails the open that
+reads it (OptionError naming it; EINVAL from the engine for C programs):
+none is ever replaced by its default in silence.  Numbers are decimal,
+0x hex or 0 octal, as C's strtoul reads them.
 
 | netmap parameter   | environment              | open() keyword   | default          | applies to |
 |--------------------|--------------------------|------------------|------------------|------------|
@@ -88,20 +92,48 @@ def _c_number(raw: str) -> Optional[int]:
     return None
 
 
+# The engine's variables: (default, low, high, 0 allowed, must divide by).
+# The engine checks the same at every open (EINVAL), VALE's at VALE opens.
+_ENGINE_VARS = {
+    "NMCOMPAT_SPIN_US": (20, 0, 2**31 - 1, True, 1),
+    "NMCOMPAT_BUF_NUM": (0, 64, 1 << 24, True, 1),
+    "NMCOMPAT_BUF_SIZE": (2048, 64, 65536, False, 64),
+}
+_VALE_VARS = {
+    "NMCOMPAT_BRIDGE_BATCH": (1024, 1, 8192, False, 1),
+    "NMCOMPAT_VALE_STREAM_MIN": (256, 64, 65536, True, 1),
+}
+
+
+def _checked(name: str, port: str) -> int:
+    """$name as the engine reads it, or OptionError naming it."""
+    default, low, high, zero_ok, step = {**_ENGINE_VARS, **_VALE_VARS}[name]
+    raw = os.environ.get(name, "")
+    if raw == "":
+        return default
+    value = _c_number(raw)
+    if value is None or not ((value == 0 and zero_ok) or (low <= value <= high and value % step == 0)):
+        from nmcompat.errors import OptionError
+        what = f"a number in {low}..{high}" + (f", a multiple of {step}" if step > 1 else "")
+        raise OptionError(port, name.lower().replace("nmcompat_", ""),
+                          f"takes {'0 or ' if zero_ok else ''}{what}, not {raw!r}", variable=name)
+    return value
+
+
+def check_environment(port: str, vale: bool = False) -> None:
+    """Every engine variable an open of `port` reads (with vale, also
+    VALE's), checked as the engine checks them: OptionError naming the
+    first that is set but not a number in its range."""
+    for name in list(_ENGINE_VARS) + (list(_VALE_VARS) if vale else []):
+        _checked(name, port)
+
+
 def vale_stream_min(port: str = "a VALE port") -> int:
     """NMCOMPAT_VALE_STREAM_MIN as the engine reads it when a VALE port is
     opened (senders stream frames of this length and more into that port):
     256 when unset; OptionError naming the variable for anything but 0 or a
     number in 64..65536."""
-    raw = os.environ.get("NMCOMPAT_VALE_STREAM_MIN", "")
-    if raw == "":
-        return 256
-    value = _c_number(raw)
-    if value is None or not (value == 0 or 64 <= value <= 65536):
-        from nmcompat.errors import OptionError
-        raise OptionError(port, "vale_stream_min", f"takes 0 (never stream) or a frame length "
-                          f"in 64..65536, not {raw!r}", variable="NMCOMPAT_VALE_STREAM_MIN")
-    return value
+    return _checked("NMCOMPAT_VALE_STREAM_MIN", port)
 
 
 def rundir() -> str:
@@ -120,10 +152,11 @@ def _reported(read):
 def settings() -> dict:
     """The effective values, for reports and benchmarks."""
     return {
-        "admode": admode(), "buf_num": _int("NMCOMPAT_BUF_NUM", 163840),
-        "buf_size": _int("NMCOMPAT_BUF_SIZE", 2048), "slots": default_slots() or 1024,
-        "generic_ringsize": default_slots(True), "bridge_batch": _int("NMCOMPAT_BRIDGE_BATCH", 1024),
-        "no_timestamp": no_timestamp(), "spin_us": _int("NMCOMPAT_SPIN_US", 20),
+        "admode": admode(), "buf_num": _reported(lambda: _checked("NMCOMPAT_BUF_NUM", "") or 163840),
+        "buf_size": _reported(lambda: _checked("NMCOMPAT_BUF_SIZE", "")), "slots": default_slots() or 1024,
+        "generic_ringsize": default_slots(True),
+        "bridge_batch": _reported(lambda: _checked("NMCOMPAT_BRIDGE_BATCH", "")),
+        "no_timestamp": no_timestamp(), "spin_us": _reported(lambda: _checked("NMCOMPAT_SPIN_US", "")),
         "stack_tx": stack_tx(), "vale_stream_min": _reported(vale_stream_min),
         "rundir": rundir(),
         "backend": os.environ.get("NMCOMPAT_BACKEND", ""),

@@ -457,6 +457,7 @@ uint32_t nmc_env_u32(const char *name, uint32_t dflt);
  * -EINVAL for anything but a number in [lo, hi] (or 0 when zero_ok). */
 int nmc_env_u32_checked(const char *name, uint32_t dflt, uint32_t lo, uint32_t hi, bool zero_ok,
                         uint32_t *out);
+int nmc_env_check(void);
 
 /* Streaming copies (copy.c): whole 64-byte lines into a 64-byte aligned
  * buffer with non-temporal stores; nmc_copy_stream_end() before whatever

@@ -334,6 +334,8 @@ int nmc_open_with(const struct nmc_pipe_req *req, struct nmc_port **out,
     nmc_busy_note(NMC_BUSY_UNKNOWN, 0);
     if (!ops || (ops->validate && (err = ops->validate(req)) < 0))
         return !ops ? -EINVAL : err;
+    if ((err = nmc_env_check()) < 0)
+        return err;
     if ((req->flags & (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON)) &&
         (!(ops = nmc_transport_monitors()) || (err = ops->validate(req)) < 0))
         return !ops ? -EOPNOTSUPP : err;    /* EOPNOTSUPP: a build without monitors */

@@ -50,6 +50,22 @@ int nmc_env_u32_checked(const char *name, uint32_t dflt, uint32_t lo, uint32_t h
     return 0;
 }
 
+/* The engine's own variables, checked before an open or an adoption uses
+ * any of them (nmc_env_u32 then reads them): one that is set but not a
+ * number in its range fails it with EINVAL instead of giving way to the
+ * default.  nmcompat/config.py checks the same, naming the variable. */
+int nmc_env_check(void)
+{
+    uint32_t v;
+
+    if (nmc_env_u32_checked("NMCOMPAT_SPIN_US", 20, 0, INT32_MAX, true, &v) < 0 ||
+        nmc_env_u32_checked("NMCOMPAT_BUF_NUM", 0, 64, 1u << 24, true, &v) < 0 ||
+        nmc_env_u32_checked("NMCOMPAT_BUF_SIZE", NMC_DEF_BUF_SIZE, 64, 65536, false, &v) < 0 ||
+        v % 64)
+        return -EINVAL;
+    return 0;
+}
+
 /* Does a live holder bind port `port` (end < 0: any), or ring `ring` of
  * direction `dir` of end `end`? */
 static bool port_has_live_holder(struct nmc_region *r, uint32_t port, int end, int dir, uint32_t ring)
