@@ -90,7 +90,6 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     if grammar not in ("nmport", "legacy"):
         raise OptionError(str(portspec), "grammar", f"takes 'nmport' or 'legacy', not {grammar!r}")
     spec = _portspec.parse(portspec, grammar=grammar)
-    config.check_environment(spec.text)     # the engine refuses the same values (EINVAL)
     from nmcompat.backends import open_port
     return open_port(spec, backend=backend, admode=admode, rundir=rundir, extra_bufs=extra_bufs,
                      buf_num=buf_num, buf_size=buf_size, spin_us=spin_us,

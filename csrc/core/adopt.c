@@ -118,8 +118,6 @@ static int adopt_locked(struct nmc_region *r, int h, const char *rundir, struct 
         return -EOWNERDEAD;             /* kept across exec: exec closed the opener's sockets */
     if (p->ops->adopt_req && (err = p->ops->adopt_req(rec, &req)) < 0)
         return err;
-    if ((err = nmc_env_check()) < 0)
-        return err;
     if ((err = nmc_port_fill(p, r, (uint32_t)h, hd->port, &req, rundir)) < 0 ||
         (p->ops->attach && (err = p->ops->attach(p, r, &req)) < 0))
         return err;

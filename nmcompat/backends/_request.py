@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import List, Optional
 
+from nmcompat import config
 from nmcompat._ffi import ffi
 
 
@@ -27,6 +28,10 @@ def request(spec, parent: str, options: dict, keep: List, *, pipe_id: Optional[s
     req.extra_bufs = options.get("extra_bufs", 0)
     req.buf_num, req.buf_size = options.get("buf_num", 0), options.get("buf_size", 0)
     spin = options.get("spin_us")
+    # what the engine takes from the environment instead, checked as it checks it
+    config.check_environment(spec.text, *(["NMCOMPAT_BUF_NUM"] if not req.buf_num else []),
+                             *(["NMCOMPAT_BUF_SIZE"] if not req.buf_size else []),
+                             *(["NMCOMPAT_SPIN_US"] if spin is None else []))
     req.spin_us = -1 if spin is None else spin
     req.no_timestamp = int(bool(options.get("no_timestamp")))
     return req

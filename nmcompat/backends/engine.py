@@ -103,7 +103,7 @@ class ValeBackend(_EngineBackend):
             raise PortSpecError(spec.text, f"a VALE port name needs a port after '{prefix}' "
                                 f"(as in {prefix}a)", spec.text.find(prefix) + len(prefix))
         if not spec.flags & _MONITOR_FLAGS:     # a monitor copies as monitors do
-            config.check_environment(spec.text, vale=True)     # as the engine (EINVAL)
+            config.check_environment(spec.text, "NMCOMPAT_VALE_STREAM_MIN", "NMCOMPAT_BRIDGE_BATCH")
         keep: list = []
         req = self._request(spec, spec.name, options, keep)
         out = ffi.new("struct nmc_port **")

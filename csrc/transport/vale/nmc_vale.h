@@ -19,7 +19,6 @@
  * 64..65536): the receiver knows whether it reads whole frames. */
 #define NMC_VALE_STREAM_MIN 256u
 uint32_t nmc_vale_stream_min(void);
-int nmc_vale_env_batch(uint32_t *batch);
 #define NMC_BDG_BATCH_MAX  8192u
 #define NMC_SW_NAMELEN     16u
 #define NMC_VALE_MAXRINGS  16u

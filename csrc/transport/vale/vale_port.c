@@ -275,11 +275,9 @@ int nmc_vale_create_persistent(struct nmc_region *r, const struct nmc_pipe_req *
 /* On a switch: map it (the port follows later attach/detach itself). */
 static int vale_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc_pipe_req *req)
 {
-    uint32_t batch;
-
     (void)r;
     (void)req;
-    if (read_stream_min() < 0 || nmc_vale_env_batch(&batch) < 0)
+    if (read_stream_min() < 0)
         return -EINVAL;                 /* on an open, and on an adoption after exec */
     return p->rec->sw[0] ? nmc_vale_ctx_open(p, p->rec->sw, p->rec->sw_port) : 0;
 }

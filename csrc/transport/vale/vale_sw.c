@@ -39,9 +39,8 @@ bool nmc_sw_name_ok(const char *sw)
 }
 
 /* $NMCOMPAT_BRIDGE_BATCH for a switch this process creates: NMC_BDG_BATCH
- * when unset, -EINVAL unless a number in 1..NMC_BDG_BATCH_MAX.  Also
- * checked at every VALE open (vale_port.c), as the Python layer does. */
-int nmc_vale_env_batch(uint32_t *batch)
+ * when unset, -EINVAL unless a number in 1..NMC_BDG_BATCH_MAX. */
+static int env_batch(uint32_t *batch)
 {
     return nmc_env_u32_checked("NMCOMPAT_BRIDGE_BATCH", NMC_BDG_BATCH, 1, NMC_BDG_BATCH_MAX, false,
                                batch);
@@ -76,15 +75,20 @@ static int open_switch(const char *path, int flags)
 /* Write a new switch header into a file that has none: just created, or
  * left empty or zeroed by a creator killed before the magic was stored.
  * Only done under the switch lock, so nobody is writing it meanwhile. */
-static void init_switch(struct nmc_switch *m, const char *sw, uint32_t batch)
+static int init_switch(struct nmc_switch *m, const char *sw)
 {
+    uint32_t batch;
+
     if (__atomic_load_n(&m->magic, __ATOMIC_ACQUIRE) != 0)
-        return;
+        return 0;
+    if (env_batch(&batch) < 0)
+        return -EINVAL;
     memset(m, 0, sizeof(*m));
     nmc_copy_name(m->name, sizeof(m->name), sw);
     m->version = NMC_SW_VERSION;
     m->bridge_batch = batch;
     nmc_store_rel(&m->magic, NMC_SW_MAGIC);
+    return 0;
 }
 
 /* Map the switch file; -ENOENT if absent (without NMC_SW_CREATE).  The
@@ -94,12 +98,11 @@ int nmc_sw_attach(const char *rundir, const char *sw, int flags, struct nmc_swma
 {
     char path[256];
     struct stat st;
-    uint32_t batch = NMC_BDG_BATCH;
     int fd, err;
 
     m->sw = NULL;
     m->locked = false;
-    if (!nmc_sw_name_ok(sw) || ((flags & NMC_SW_CREATE) && nmc_vale_env_batch(&batch) < 0))
+    if (!nmc_sw_name_ok(sw))
         return -EINVAL;
     nmc_sw_path(rundir, sw, path, sizeof(path));
     if ((fd = open_switch(path, flags)) < 0)
@@ -125,8 +128,12 @@ int nmc_sw_attach(const char *rundir, const char *sw, int flags, struct nmc_swma
         err = -errno;
         goto fail;
     }
-    if (flags & NMC_SW_CREATE)
-        init_switch(m->sw, sw, batch);
+    if ((flags & NMC_SW_CREATE) && (err = init_switch(m->sw, sw)) < 0) {
+        munmap(m->sw, sizeof(struct nmc_switch));
+        m->sw = NULL;
+        goto fail;                      /* a new switch stays empty: the next creator tries */
+    }
+    err = -EINVAL;
     if (__atomic_load_n(&m->sw->magic, __ATOMIC_ACQUIRE) != NMC_SW_MAGIC ||
         m->sw->version != NMC_SW_VERSION) {
         munmap(m->sw, sizeof(struct nmc_switch));
