@@ -118,3 +118,16 @@ def test_a_settings_report_says_what_is_wrong(monkeypatch):
     report = config.settings()
     assert report["buf_size"].startswith("invalid (") and "multiple of 64" in report["buf_size"]
     assert report["spin_us"] == "invalid (takes a number in 0..2147483647, not 'abc')"
+
+
+def test_exec_names_a_bad_variable_before_the_program_starts(rundir, tmp_path):
+    """A program under the /dev/netmap emulation would only get EINVAL."""
+    import os
+    import subprocess
+    import sys
+    marker = tmp_path / "ran"
+    env = dict(os.environ, NMCOMPAT_BUF_SIZE="100", NMCOMPAT_RUNDIR=str(rundir))
+    out = subprocess.run([sys.executable, "-m", "nmcompat.tools", "exec", "--", "/bin/touch", str(marker)],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 2 and not marker.exists(), out
+    assert "bad environment variable NMCOMPAT_BUF_SIZE: " in out.stderr and "'100'" in out.stderr, out.stderr
