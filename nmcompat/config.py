@@ -106,9 +106,6 @@ _VALE_VARS = {
 }
 
 
-ENGINE_VARIABLES = tuple(_ENGINE_VARS) + tuple(_VALE_VARS)
-
-
 def _read(name: str):
     """($name as the engine reads it, None) or (None, what is wrong with it)."""
     default, low, high, zero_ok, step = {**_ENGINE_VARS, **_VALE_VARS}[name]

@@ -68,7 +68,8 @@ def newif(name: str, *, tx_slots: int = 0, rx_slots: int = 0, tx_rings: int = 0,
     """Create persistent port `name` (on no switch until attach()); the name
     is checked by check_persistent_name()."""
     check_persistent_name(name)
-    _check_environment("create", name, "NMCOMPAT_BUF_NUM", "NMCOMPAT_BUF_SIZE")
+    if not mem_id:                      # a region it makes
+        _check_environment("create", name, "NMCOMPAT_BUF_NUM", "NMCOMPAT_BUF_SIZE")
     req = ffi.new("struct nmc_pipe_req *")
     keep = [ffi.new("char[]", name.encode())]
     req.parent = keep[0]

@@ -28,10 +28,20 @@ def request(spec, parent: str, options: dict, keep: List, *, pipe_id: Optional[s
     req.extra_bufs = options.get("extra_bufs", 0)
     req.buf_num, req.buf_size = options.get("buf_num", 0), options.get("buf_size", 0)
     spin = options.get("spin_us")
-    # what the engine takes from the environment instead, checked as it checks it
-    config.check_environment(spec.text, *(["NMCOMPAT_BUF_NUM"] if not req.buf_num else []),
-                             *(["NMCOMPAT_BUF_SIZE"] if not req.buf_size else []),
-                             *(["NMCOMPAT_SPIN_US"] if spin is None else []))
     req.spin_us = -1 if spin is None else spin
     req.no_timestamp = int(bool(options.get("no_timestamp")))
     return req
+
+
+_REGION_VARS = ("NMCOMPAT_BUF_NUM", "NMCOMPAT_BUF_SIZE")
+
+
+def check_environment(spec, req, region_vars=_REGION_VARS) -> None:
+    """What the engine would take from the environment for req (the fields
+    it left at 0 or -1), checked as the engine checks it: OptionError
+    naming the variable.  region_vars: those of the region the open may
+    make; a region named by mem_id or extmem reads none of them."""
+    names = ["NMCOMPAT_SPIN_US"] if req.spin_us < 0 else []
+    if not req.mem_id and req.extmem == ffi.NULL:
+        names += [n for n in region_vars if not getattr(req, n[9:].lower())]
+    config.check_environment(spec.text, *names)

@@ -131,3 +131,24 @@ def test_exec_names_a_bad_variable_before_the_program_starts(rundir, tmp_path):
                          capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 2 and not marker.exists(), out
     assert "bad environment variable NMCOMPAT_BUF_SIZE: " in out.stderr and "'100'" in out.stderr, out.stderr
+
+
+def test_a_refused_switch_leaves_nothing_behind(rundir, monkeypatch):
+    from testlib import rundir_entries
+    monkeypatch.setenv("NMCOMPAT_BRIDGE_BATCH", "x")
+    monkeypatch.setattr(config, "check_environment", lambda port, *names: None)
+    with pytest.raises(OSError) as exc:
+        nmcompat.open("vale7:a", rundir=str(rundir))
+    assert exc.value.errno == errno.EINVAL
+    assert rundir_entries(rundir) == ["lock"]
+
+
+def test_a_port_in_a_region_that_exists_reads_no_region_variable(rundir, monkeypatch):
+    """@share (and @mem_id, @extmem) name the region: neither layer reads
+    NMCOMPAT_BUF_NUM or _BUF_SIZE for it, with extra buffers too."""
+    with nmcompat.open("netmap:r{1", rundir=str(rundir)):
+        monkeypatch.setenv("NMCOMPAT_BUF_NUM", "x")
+        monkeypatch.setenv("NMCOMPAT_BUF_SIZE", "x")
+        with nmcompat.open("netmap:r}1", rundir=str(rundir), extra_bufs=8):
+            with nmcompat.open("netmap:s{1@share=netmap:r}1", rundir=str(rundir), extra_bufs=8):
+                pass

@@ -131,7 +131,8 @@ int nmc_sw_attach(const char *rundir, const char *sw, int flags, struct nmc_swma
     if ((flags & NMC_SW_CREATE) && (err = init_switch(m->sw, sw)) < 0) {
         munmap(m->sw, sizeof(struct nmc_switch));
         m->sw = NULL;
-        goto fail;                      /* a new switch stays empty: the next creator tries */
+        unlink(path);                   /* never a switch, and ours: the lock is held */
+        goto fail;
     }
     err = -EINVAL;
     if (__atomic_load_n(&m->sw->magic, __ATOMIC_ACQUIRE) != NMC_SW_MAGIC ||
