@@ -2,12 +2,17 @@
 
 netmap is tuned through /sys/module/netmap/parameters; nmcompat through
 environment variables (read when a port or switch is created) or the
-matching ``nmcompat.open()`` keyword.  This is the one list of them.
+matching ``nmcompat.open()`` keyword.  This is the one list of them.  A
+variable that is set but not a number in its range fails what reads it
+(the engine: EINVAL where it reads it; the Python layer: an error naming
+it, at any open that may read it): none is ever replaced by its default in
+silence.  Numbers are decimal, 0x hex or 0 octal, as C's strtoul reads
+them.
 
 | netmap parameter   | environment              | open() keyword   | default          | applies to |
 |--------------------|--------------------------|------------------|------------------|------------|
 | admode             | NMCOMPAT_ADMODE          | admode=          | 0 (best)         | 0 best: a real netmap module (/dev/netmap) for every name, else pipes and VALE on the engine and NICs on AF_XDP drv, AF_XDP skb, AF_PACKET; 1 native only, for every name (pipes and VALE ports are then the kernel's; an error without /dev/netmap); 2 emulated (AF_PACKET) only, NIC ports |
-| buf_num            | NMCOMPAT_BUF_NUM         | buf_num=         | 163840 (grown to fit; NIC regions 65536) | buffers of a region this open creates (reserved; claimed on the tmpfs as ports use them; an explicit value must fit the tmpfs free space) |
+| buf_num            | NMCOMPAT_BUF_NUM         | buf_num=         | 163840 (grown to fit; NIC regions 65536) | buffers of a region this open creates (0: sized for its ports, else 64..16777216; reserved; claimed on the tmpfs as ports use them; an explicit value must fit the tmpfs free space) |
 | buf_size           | NMCOMPAT_BUF_SIZE        | buf_size=        | 2048             | buffer size of a region this open creates (64..65536, multiple of 64) |
 | (ring slots)       | NMCOMPAT_SLOTS           | slots=, tx_slots=, rx_slots= | 1024 | slots per ring of a port this open creates |
 | generic_ringsize   | NMCOMPAT_GENERIC_RINGSIZE| (slots=)         | 1024             | slots per ring of emulated (AF_PACKET) ports |
@@ -15,7 +20,7 @@ matching ``nmcompat.open()`` keyword.  This is the one list of them.
 | -                  | NMCOMPAT_VALE_STREAM_MIN | -                | 256              | VALE: frames (fragments) of at least this many bytes are copied into the VALE ports this process opens (binding RX rings) with streaming (non-temporal) stores: faster, unless this process reads every byte of large frames (docs/DESIGN.md, "Streaming copies"); 0 never, else 64..65536 |
 | no_timestamp       | NMCOMPAT_NO_TIMESTAMP    | no_timestamp=    | 0                | 1: rxsync does not set ring->ts (unless NR_TIMESTAMP is in ring->flags) |
 | -                  | NMCOMPAT_STACK_TX        | stack_tx=        | 0                | NIC ports binding NIC TX rings and no host rings: 0 the host stack's frames for the interface are dropped, as netmap does (they go to a host RX ring nobody reads); 1 they still leave the NIC |
-| -                  | NMCOMPAT_SPIN_US         | spin_us=         | 20               | poll(): busy-wait before sleeping (0 on busy shared CPUs) |
+| -                  | NMCOMPAT_SPIN_US         | spin_us=         | 20               | poll(): busy-wait before sleeping, in µs (0..2147483647; 0 on busy shared CPUs) |
 | -                  | NMCOMPAT_RUNDIR          | rundir=          | /dev/shm/nmcompat-<uid> | where regions, switches and sockets live (tmpfs) |
 | -                  | NMCOMPAT_BACKEND         | backend=         | (by admode)      | force one backend: native (every name, through /dev/netmap), afxdp, afpacket (NIC ports); beats admode |
 | -                  | NMCOMPAT_XDP_PROG        | -                | the shipped object | replacement XDP program (needs an XSKMAP "xsks") |
@@ -88,20 +93,65 @@ def _c_number(raw: str) -> Optional[int]:
     return None
 
 
+# The engine's variables: (default, low, high, 0 allowed, must divide by).
+# The engine checks the same at every open (EINVAL), VALE's at VALE opens.
+_ENGINE_VARS = {
+    "NMCOMPAT_SPIN_US": (20, 0, 2**31 - 1, True, 1),
+    "NMCOMPAT_BUF_NUM": (0, 64, 1 << 24, True, 1),
+    "NMCOMPAT_BUF_SIZE": (2048, 64, 65536, False, 64),
+}
+_VALE_VARS = {
+    "NMCOMPAT_BRIDGE_BATCH": (1024, 1, 8192, False, 1),
+    "NMCOMPAT_VALE_STREAM_MIN": (256, 64, 65536, True, 1),
+}
+
+
+def _read(name: str):
+    """($name as the engine reads it, None) or (None, what is wrong with it)."""
+    default, low, high, zero_ok, step = {**_ENGINE_VARS, **_VALE_VARS}[name]
+    raw = os.environ.get(name, "")
+    if raw == "":
+        return default, None
+    value = _c_number(raw)
+    if value is None or not ((value == 0 and zero_ok) or (low <= value <= high and value % step == 0)):
+        what = f"a number in {low}..{high}" + (f", a multiple of {step}" if step > 1 else "")
+        return None, f"takes {'0 or ' if zero_ok and low > 0 else ''}{what}, not {raw!r}"
+    return value, None
+
+
+def env_problem(*names: str) -> Optional[str]:
+    """"bad environment variable X: <why>" for the first of names that is
+    set but not a number in its range, or None."""
+    for name in names:
+        problem = _read(name)[1]
+        if problem:
+            return f"bad environment variable {name}: {problem}"
+    return None
+
+
+def _checked(name: str, port: str) -> int:
+    """$name as the engine reads it, or OptionError naming it."""
+    value, problem = _read(name)
+    if problem:
+        from nmcompat.errors import OptionError
+        raise OptionError(port, name.lower().replace("nmcompat_", ""), problem, variable=name)
+    return value
+
+
+def check_environment(port: str, *names: str) -> None:
+    """The engine variables an open of `port` may read, checked as the
+    engine checks them where it reads them: OptionError naming the first
+    that is set but not a number in its range."""
+    for name in names:
+        _checked(name, port)
+
+
 def vale_stream_min(port: str = "a VALE port") -> int:
     """NMCOMPAT_VALE_STREAM_MIN as the engine reads it when a VALE port is
     opened (senders stream frames of this length and more into that port):
     256 when unset; OptionError naming the variable for anything but 0 or a
     number in 64..65536."""
-    raw = os.environ.get("NMCOMPAT_VALE_STREAM_MIN", "")
-    if raw == "":
-        return 256
-    value = _c_number(raw)
-    if value is None or not (value == 0 or 64 <= value <= 65536):
-        from nmcompat.errors import OptionError
-        raise OptionError(port, "vale_stream_min", f"takes 0 (never stream) or a frame length "
-                          f"in 64..65536, not {raw!r}", variable="NMCOMPAT_VALE_STREAM_MIN")
-    return value
+    return _checked("NMCOMPAT_VALE_STREAM_MIN", port)
 
 
 def rundir() -> str:
@@ -114,17 +164,22 @@ def _reported(read):
     try:
         return read()
     except ValueError as exc:
-        return f"invalid ({exc})"
+        return f"invalid ({getattr(exc, 'reason', None) or exc})"
+
+
+def _report(name: str):
+    value, problem = _read(name)
+    return f"invalid ({problem})" if problem else value
 
 
 def settings() -> dict:
     """The effective values, for reports and benchmarks."""
     return {
-        "admode": admode(), "buf_num": _int("NMCOMPAT_BUF_NUM", 163840),
-        "buf_size": _int("NMCOMPAT_BUF_SIZE", 2048), "slots": default_slots() or 1024,
-        "generic_ringsize": default_slots(True), "bridge_batch": _int("NMCOMPAT_BRIDGE_BATCH", 1024),
-        "no_timestamp": no_timestamp(), "spin_us": _int("NMCOMPAT_SPIN_US", 20),
-        "stack_tx": stack_tx(), "vale_stream_min": _reported(vale_stream_min),
+        "admode": admode(), "buf_num": _report("NMCOMPAT_BUF_NUM") or 163840,
+        "buf_size": _report("NMCOMPAT_BUF_SIZE"), "slots": default_slots() or 1024,
+        "generic_ringsize": default_slots(True), "bridge_batch": _report("NMCOMPAT_BRIDGE_BATCH"),
+        "no_timestamp": no_timestamp(), "spin_us": _report("NMCOMPAT_SPIN_US"),
+        "stack_tx": stack_tx(), "vale_stream_min": _report("NMCOMPAT_VALE_STREAM_MIN"),
         "rundir": rundir(),
         "backend": os.environ.get("NMCOMPAT_BACKEND", ""),
     }

@@ -12,7 +12,7 @@ import errno
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
-from nmcompat import _vale_nic
+from nmcompat import _vale_nic, config
 from nmcompat._ffi import check, ffi, lib, os_error
 
 _IFNAMSIZ = 16
@@ -55,11 +55,21 @@ def check_persistent_name(name: str) -> None:
                   "cannot be a persistent port")
 
 
+def _check_environment(verb: str, name: str, *variables: str) -> None:
+    """EINVAL naming the first of variables that is set but malformed (the
+    engine refuses it too, unnamed)."""
+    problem = config.env_problem(*variables)
+    if problem:
+        raise os_error(errno.EINVAL, verb, name, problem)
+
+
 def newif(name: str, *, tx_slots: int = 0, rx_slots: int = 0, tx_rings: int = 0,
           rx_rings: int = 0, mem_id: int = 0, rundir: Optional[str] = None) -> None:
     """Create persistent port `name` (on no switch until attach()); the name
     is checked by check_persistent_name()."""
     check_persistent_name(name)
+    if not mem_id:                      # a region it makes
+        _check_environment("create", name, "NMCOMPAT_BUF_NUM", "NMCOMPAT_BUF_SIZE")
     req = ffi.new("struct nmc_pipe_req *")
     keep = [ffi.new("char[]", name.encode())]
     req.parent = keep[0]
@@ -79,6 +89,7 @@ def delif(name: str, *, rundir: Optional[str] = None) -> None:
 
 def attach(name: str, *, rundir: Optional[str] = None) -> int:
     """Attach a persistent port to a switch ("vale0:vi0"); returns its port index."""
+    _check_environment("attach", name, "NMCOMPAT_BRIDGE_BATCH")    # if it creates the switch
     rc = lib.nmc_vale_attach(_dir(rundir), name.encode())
     if rc == -errno.EOPNOTSUPP:         # a NIC: a forwarding process bridges it
         _vale_nic.attach(name)

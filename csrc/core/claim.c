@@ -209,10 +209,12 @@ bool nmc_space_enough(const char *rundir, uint64_t bytes)
  * one only refuses early what cannot succeed. */
 int nmc_claim_precheck(const char *rundir, const struct nmc_pipe_req *req)
 {
-    uint32_t size = req->buf_size ? req->buf_size : nmc_env_u32("NMCOMPAT_BUF_SIZE", NMC_DEF_BUF_SIZE);
+    uint32_t size = req->buf_size;
 
     if (req->extra_bufs == 0)
         return 0;
+    if (!size && nmc_env_buf_size(&size) < 0)
+        size = NMC_DEF_BUF_SIZE;        /* an estimate: new_region refuses it where it is read */
     if ((uint64_t)req->extra_bufs + 2 > (1u << 24))
         return -ENOMEM;
     if (!nmc_space_enough(rundir, (uint64_t)req->extra_bufs * size))

@@ -451,12 +451,13 @@ int nmc_get_region_of(const char *rundir, const char *name, struct nmc_region *r
 int nmc_get_region_id(const char *rundir, uint16_t mem_id, struct nmc_region *r);
 bool nmc_port_in_use(struct nmc_region *r, uint32_t port);
 void nmc_holder_release(struct nmc_region *r, uint32_t h);
-uint32_t nmc_env_u32(const char *name, uint32_t dflt);
 
 /* A number from the environment, strictly: dflt when unset or empty,
  * -EINVAL for anything but a number in [lo, hi] (or 0 when zero_ok). */
 int nmc_env_u32_checked(const char *name, uint32_t dflt, uint32_t lo, uint32_t hi, bool zero_ok,
                         uint32_t *out);
+int nmc_env_buf_num(uint32_t *num);
+int nmc_env_buf_size(uint32_t *size);
 
 /* Streaming copies (copy.c): whole 64-byte lines into a 64-byte aligned
  * buffer with non-temporal stores; nmc_copy_stream_end() before whatever

@@ -240,7 +240,13 @@ int nmc_port_fill(struct nmc_port *p, struct nmc_region *r, uint32_t h, uint32_t
     p->nrx = p->holder->last[1] - p->holder->first[1];
     p->flags = req->flags;
     p->no_timestamp = req->no_timestamp != 0;
-    p->spin_us = req->spin_us >= 0 ? req->spin_us : (int)nmc_env_u32("NMCOMPAT_SPIN_US", 20);
+    p->spin_us = req->spin_us;
+    if (req->spin_us < 0) {             /* on an open and on an adoption: checked where read */
+        uint32_t us;
+        if (nmc_env_u32_checked("NMCOMPAT_SPIN_US", 20, 0, INT32_MAX, true, &us) < 0)
+            return -EINVAL;
+        p->spin_us = (int)us;
+    }
     snprintf(p->rundir, sizeof(p->rundir), "%s", rundir);
     if (p->ops->port_name)
         p->ops->port_name(req, p->name, sizeof(p->name));

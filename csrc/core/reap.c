@@ -18,17 +18,6 @@
 
 static uint64_t *if_map(struct nmc_region *r) { return (uint64_t *)(r->ctl + r->g.if_map_ofs); }
 
-uint32_t nmc_env_u32(const char *name, uint32_t dflt)
-{
-    const char *v = getenv(name);
-    char *end;
-    unsigned long x;
-
-    if (!v || !*v)
-        return dflt;
-    x = strtoul(v, &end, 0);
-    return (*end || x > UINT32_MAX) ? dflt : (uint32_t)x;
-}
 
 int nmc_env_u32_checked(const char *name, uint32_t dflt, uint32_t lo, uint32_t hi, bool zero_ok,
                         uint32_t *out)
@@ -48,6 +37,21 @@ int nmc_env_u32_checked(const char *name, uint32_t dflt, uint32_t lo, uint32_t h
         return -EINVAL;
     *out = (uint32_t)x;
     return 0;
+}
+
+/* $NMCOMPAT_BUF_NUM (0: sized for the request) and $NMCOMPAT_BUF_SIZE, for a
+ * region created without an explicit value: -EINVAL when set but not a
+ * number in range (nmcompat/config.py checks the same, naming them). */
+int nmc_env_buf_num(uint32_t *num)
+{
+    return nmc_env_u32_checked("NMCOMPAT_BUF_NUM", 0, 64, 1u << 24, true, num);
+}
+
+int nmc_env_buf_size(uint32_t *size)
+{
+    int err = nmc_env_u32_checked("NMCOMPAT_BUF_SIZE", NMC_DEF_BUF_SIZE, 64, 65536, false, size);
+
+    return err < 0 || *size % 64 ? -EINVAL : 0;
 }
 
 /* Does a live holder bind port `port` (end < 0: any), or ring `ring` of
@@ -324,14 +328,16 @@ static int new_region(const char *rundir, int names, const struct nmc_pipe_req *
     uint64_t need = 2 * (ntx * nmc_bound(req->tx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS) +
                          nrx * nmc_bound(req->rx_slots, NMC_DEF_SLOTS, 2, NMC_MAXSLOTS)) +
                     req->extra_bufs + 2;
-    uint32_t num = req->buf_num ? req->buf_num : nmc_env_u32("NMCOMPAT_BUF_NUM", 0);
-    bool asked = num != 0;
-    uint32_t size = req->buf_size ? req->buf_size : nmc_env_u32("NMCOMPAT_BUF_SIZE", NMC_DEF_BUF_SIZE);
+    uint32_t num = req->buf_num, size = req->buf_size;
+    bool asked;
 
     if (req->mem_id)
         return nmc_get_region_id(rundir, req->mem_id, r);
     if (req->extmem)                    /* the user's file: no spare, no space check */
         return extmem_region(rundir, names, req->extmem, r);
+    if ((!num && nmc_env_buf_num(&num) < 0) || (!size && nmc_env_buf_size(&size) < 0))
+        return -EINVAL;
+    asked = num != 0;
     if (need > (1u << 24))
         return -ENOMEM;                 /* more than any region holds */
     if (num == 0)

@@ -391,7 +391,8 @@ struct nmd_file *nmd_adopt(int fd)
         port = NULL;
     }
     nmc_port_adopt_info(&ai);
-    nmd_adopt_err = err == -EOWNERDEAD || err == -EBUSY || err == -EXDEV || (err == -EOPNOTSUPP && ai.kind[0]) ? err : 0;
+    nmd_adopt_err = err == -EOWNERDEAD || err == -EBUSY || err == -EXDEV ||
+                    ((err == -EOPNOTSUPP || err == -EINVAL) && ai.kind[0]) ? err : 0;
     if (err < 0)
         return NULL;
     if ((f = publish(fd, port, &mine)) && mine && !nmc_port_is_device(port, fd)) {

@@ -15,7 +15,7 @@ from nmcompat._portspec import (NR_REG_ALL_NIC, NR_REG_NIC_SW, NR_REG_ONE_NIC, N
                                 NR_RX_RINGS_ONLY)
 from nmcompat.backends import _memopts
 from nmcompat.backends._base import Backend
-from nmcompat.backends._request import request
+from nmcompat.backends._request import check_environment, request
 from nmcompat.errors import OptionError, os_error
 
 
@@ -65,6 +65,7 @@ class NicBackend(Backend):
         conf = options.get("conf") or {}
         req.host_tx_rings = conf.get("host_tx_rings", 0)
         req.host_rx_rings = conf.get("host_rx_rings", 0)
+        check_environment(spec, req, region_vars=("NMCOMPAT_BUF_SIZE",))  # NIC regions set buf_num
         return req
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import List, Optional
 
+from nmcompat import config
 from nmcompat._ffi import ffi
 
 
@@ -30,3 +31,17 @@ def request(spec, parent: str, options: dict, keep: List, *, pipe_id: Optional[s
     req.spin_us = -1 if spin is None else spin
     req.no_timestamp = int(bool(options.get("no_timestamp")))
     return req
+
+
+_REGION_VARS = ("NMCOMPAT_BUF_NUM", "NMCOMPAT_BUF_SIZE")
+
+
+def check_environment(spec, req, region_vars=_REGION_VARS) -> None:
+    """What the engine would take from the environment for req (the fields
+    it left at 0 or -1), checked as the engine checks it: OptionError
+    naming the variable.  region_vars: those of the region the open may
+    make; a region named by mem_id or extmem reads none of them."""
+    names = ["NMCOMPAT_SPIN_US"] if req.spin_us < 0 else []
+    if not req.mem_id and req.extmem == ffi.NULL:
+        names += [n for n in region_vars if not getattr(req, n[9:].lower())]
+    config.check_environment(spec.text, *names)

@@ -6,6 +6,7 @@ No kernel feature is involved; both need only a tmpfs runtime directory.
 from __future__ import annotations
 
 import errno
+import os
 
 from nmcompat import _space, config
 from nmcompat._ffi import check, ffi, lib, os_error
@@ -13,7 +14,7 @@ from nmcompat._portspec import (NR_MONITOR_RX, NR_MONITOR_TX, NR_REG_ALL_NIC, NR
                                 NR_TX_RINGS_ONLY, NR_ZCOPY_MON)
 from nmcompat.backends import _memopts
 from nmcompat.backends._base import COMMON, Backend, Opened
-from nmcompat.backends._request import request
+from nmcompat.backends._request import _REGION_VARS, check_environment, request
 from nmcompat.errors import PortSpecError
 
 
@@ -71,6 +72,10 @@ class _EngineBackend(Backend):
         req = request(spec, parent, options, keep, pipe_id=pipe_id, role=role)
         req.mem_id = _memopts.share_mem_id(spec, options.get("rundir"))
         req.extmem = _memopts.extmem(spec, keep, options)
+        rundir = options.get("rundir")
+        joins = lib.nmc_name_mem_id(ffi.NULL if rundir is None else os.fsencode(rundir),
+                                    parent.encode()) > 0       # its region exists: none is made
+        check_environment(spec, req, region_vars=() if joins else _REGION_VARS)
         return req
 
 
@@ -103,7 +108,7 @@ class ValeBackend(_EngineBackend):
             raise PortSpecError(spec.text, f"a VALE port name needs a port after '{prefix}' "
                                 f"(as in {prefix}a)", spec.text.find(prefix) + len(prefix))
         if not spec.flags & _MONITOR_FLAGS:     # a monitor copies as monitors do
-            config.vale_stream_min(spec.text)  # the engine refuses the same values (EINVAL)
+            config.check_environment(spec.text, "NMCOMPAT_VALE_STREAM_MIN", "NMCOMPAT_BRIDGE_BATCH")
         keep: list = []
         req = self._request(spec, spec.name, options, keep)
         out = ffi.new("struct nmc_port **")

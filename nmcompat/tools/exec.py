@@ -132,6 +132,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         _interpreter(path)
         _secure_mode(path)
         _check_rundir(args.rundir or config.rundir())
+        problem = config.env_problem("NMCOMPAT_SPIN_US", "NMCOMPAT_BUF_NUM", "NMCOMPAT_BUF_SIZE")
+        if problem:                     # any open may read them, and would get a bare EINVAL
+            raise Refused(f"couldn't run {path}: {problem}")
     except (Refused, OSError) as exc:
         print(f"{PROG}: {one_line(exc)}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@
  *                               and the sender in pselect()
  *   nm_raw epoll TX RX N        traffic, both waiting in epoll_wait() (one
  *                               set: the two netmap fds and the pipe(2) fd)
- *   nm_raw pass|passnic|passgone|passkeep|passrefused|keepexec|firstwait|
+ *   nm_raw pass|passnic|passgone|passkeep|passrefused|passbadenv|keepexec|firstwait|
  *          bystander|arrivals ...
  *                               a port's fd that moves between processes
  *                               (nm_raw_fds.c)

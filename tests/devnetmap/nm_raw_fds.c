@@ -27,6 +27,9 @@
  *                               SCM_RIGHTS to a child whose first netmap
  *                               calls on it fail with ERRNO; prints
  *                               "passrefused ok ERRNO"
+ *   nm_raw passbadenv TX       the same with a pipe end TX, to a child whose
+ *                               NMCOMPAT_SPIN_US is malformed: EINVAL;
+ *                               "passbadenv ok"
  *   nm_raw keepexec TX          TX (a NIC) kept across this process's own
  *                               exec(): the new image's first netmap call
  *                               fails with EOWNERDEAD; prints "keepexec ok"
@@ -279,6 +282,28 @@ static int run_passrefused(const char *self, unsigned mode, const char *txname, 
     close_port(&m);
     close(sv[0]);
     printf("passrefused ok %d\n", err);
+    return 0;
+}
+
+/* `passbadenv`: the child that receives TX (a pipe end) runs with a
+ * malformed NMCOMPAT_SPIN_US, which its adoption of the port reads: every
+ * netmap call on the fd fails with EINVAL (never reaches the kernel). */
+static int run_passbadenv(const char *self, const char *txname)
+{
+    struct port m;
+    int sv[2];
+    pid_t pid;
+
+    open_port(&m, txname, NR_REG_ALL_NIC);
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0, "socketpair");
+    CHECK(setenv("NMCOMPAT_SPIN_US", "x", 1) == 0, "setenv");     /* the child's */
+    pid = spawn_child(self, "refused-child", sv[1], EINVAL);
+    close(sv[1]);
+    send_fd(sv[0], m.fd, &m.reg);
+    wait_child_ok(pid);
+    close_port(&m);
+    close(sv[0]);
+    printf("passbadenv ok\n");
     return 0;
 }
 
@@ -544,6 +569,8 @@ int fd_mode(int argc, char **argv)
         return run_keep_child(atoi(argv[2]), (unsigned)atoi(argv[3]));
     if (argc == 5 && strcmp(argv[1], "passrefused") == 0)
         return run_passrefused(argv[0], (unsigned)atoi(argv[2]), argv[3], atoi(argv[4]));
+    if (argc == 3 && strcmp(argv[1], "passbadenv") == 0)
+        return run_passbadenv(argv[0], argv[2]);
     if (argc == 4 && strcmp(argv[1], "refused-child") == 0)
         return run_refused_child(atoi(argv[2]), atoi(argv[3]));
     if (argc == 3 && strcmp(argv[1], "keepexec") == 0)

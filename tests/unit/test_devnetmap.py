@@ -154,6 +154,16 @@ def test_an_fd_passed_with_scm_rights_is_mapped_and_synced_by_its_receiver(nm_ra
     assert rundir_entries(rundir) == ["lock"]
 
 
+def test_an_fd_received_by_a_process_with_a_malformed_setting_is_refused(nm_raw, rundir):
+    """The receiver's adoption reads NMCOMPAT_SPIN_US, which is malformed
+    there: its ioctl and its mmap of the fd fail with EINVAL.  (They went to
+    the kernel instead: ENOTTY, and an mmap of the region's control file.)"""
+    out = nmexec(nm_raw, "passbadenv", "db{1", rundir=rundir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "passbadenv ok\n" and out.stderr == ""
+    assert rundir_entries(rundir) == ["lock"]
+
+
 @pytest.mark.parametrize("via", ["scm", "exec"])
 @pytest.mark.parametrize("how", ["poll", "select", "epoll"])
 def test_a_received_fds_first_call_may_be_a_wait(nm_raw, rundir, how, via):

@@ -38,12 +38,12 @@ bool nmc_sw_name_ok(const char *sw)
     return true;
 }
 
-static uint32_t env_batch(void)
+/* $NMCOMPAT_BRIDGE_BATCH for a switch this process creates: NMC_BDG_BATCH
+ * when unset, -EINVAL unless a number in 1..NMC_BDG_BATCH_MAX. */
+static int env_batch(uint32_t *batch)
 {
-    const char *v = getenv("NMCOMPAT_BRIDGE_BATCH");
-    long b = v ? strtol(v, NULL, 10) : 0;
-
-    return b >= 1 && b <= NMC_BDG_BATCH_MAX ? (uint32_t)b : NMC_BDG_BATCH;
+    return nmc_env_u32_checked("NMCOMPAT_BRIDGE_BATCH", NMC_BDG_BATCH, 1, NMC_BDG_BATCH_MAX, false,
+                               batch);
 }
 
 /* Open the switch file (creating it with NMC_SW_CREATE) and, with
@@ -75,15 +75,20 @@ static int open_switch(const char *path, int flags)
 /* Write a new switch header into a file that has none: just created, or
  * left empty or zeroed by a creator killed before the magic was stored.
  * Only done under the switch lock, so nobody is writing it meanwhile. */
-static void init_switch(struct nmc_switch *m, const char *sw)
+static int init_switch(struct nmc_switch *m, const char *sw)
 {
+    uint32_t batch;
+
     if (__atomic_load_n(&m->magic, __ATOMIC_ACQUIRE) != 0)
-        return;
+        return 0;
+    if (env_batch(&batch) < 0)
+        return -EINVAL;
     memset(m, 0, sizeof(*m));
     nmc_copy_name(m->name, sizeof(m->name), sw);
     m->version = NMC_SW_VERSION;
-    m->bridge_batch = env_batch();
+    m->bridge_batch = batch;
     nmc_store_rel(&m->magic, NMC_SW_MAGIC);
+    return 0;
 }
 
 /* Map the switch file; -ENOENT if absent (without NMC_SW_CREATE).  The
@@ -123,8 +128,13 @@ int nmc_sw_attach(const char *rundir, const char *sw, int flags, struct nmc_swma
         err = -errno;
         goto fail;
     }
-    if (flags & NMC_SW_CREATE)
-        init_switch(m->sw, sw);
+    if ((flags & NMC_SW_CREATE) && (err = init_switch(m->sw, sw)) < 0) {
+        munmap(m->sw, sizeof(struct nmc_switch));
+        m->sw = NULL;
+        unlink(path);                   /* never a switch, and ours: the lock is held */
+        goto fail;
+    }
+    err = -EINVAL;
     if (__atomic_load_n(&m->sw->magic, __ATOMIC_ACQUIRE) != NMC_SW_MAGIC ||
         m->sw->version != NMC_SW_VERSION) {
         munmap(m->sw, sizeof(struct nmc_switch));
