@@ -94,7 +94,7 @@ def _c_number(raw: str) -> Optional[int]:
 
 
 # The engine's variables: (default, low, high, 0 allowed, must divide by).
-# The engine checks the same at every open (EINVAL), VALE's at VALE opens.
+# The engine checks the same where it reads each one (EINVAL).
 _ENGINE_VARS = {
     "NMCOMPAT_SPIN_US": (20, 0, 2**31 - 1, True, 1),
     "NMCOMPAT_BUF_NUM": (0, 64, 1 << 24, True, 1),
@@ -157,14 +157,6 @@ def vale_stream_min(port: str = "a VALE port") -> int:
 def rundir() -> str:
     """The runtime directory: $NMCOMPAT_RUNDIR, else /dev/shm/nmcompat-<uid>."""
     return os.environ.get("NMCOMPAT_RUNDIR") or f"/dev/shm/nmcompat-{os.geteuid()}"
-
-
-def _reported(read):
-    """read()'s value, or what is wrong with it (a report does not fail)."""
-    try:
-        return read()
-    except ValueError as exc:
-        return f"invalid ({getattr(exc, 'reason', None) or exc})"
 
 
 def _report(name: str):

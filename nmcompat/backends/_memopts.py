@@ -41,13 +41,19 @@ def refuse(spec, where: str) -> None:
                            f"option '{option}' is not supported for {where}")
 
 
+def name_mem_id(rundir, parent: str) -> int:
+    """The mem_id of the region port name parent lives in, or -errno
+    (-ENXIO: no open port holds one)."""
+    return lib.nmc_name_mem_id(ffi.NULL if rundir is None else os.fsencode(rundir), parent.encode())
+
+
 def share_mem_id(spec, rundir) -> int:
     """The mem_id @share names (0 without @share)."""
     if spec.share is None:
         return spec.mem_id
     target = _portspec.parse(spec.share)
     parent = target.pipe.parent if target.pipe is not None else target.name
-    rc = lib.nmc_name_mem_id(ffi.NULL if rundir is None else os.fsencode(rundir), parent.encode())
+    rc = name_mem_id(rundir, parent)
     if rc == -errno.ENXIO:
         raise os_error(errno.ENXIO, "open", spec.text, f"@share={spec.share}: no open port "
                        f"holds the region of {parent} (open {spec.share} first)")

@@ -6,7 +6,6 @@ No kernel feature is involved; both need only a tmpfs runtime directory.
 from __future__ import annotations
 
 import errno
-import os
 
 from nmcompat import _space, config
 from nmcompat._ffi import check, ffi, lib, os_error
@@ -72,9 +71,7 @@ class _EngineBackend(Backend):
         req = request(spec, parent, options, keep, pipe_id=pipe_id, role=role)
         req.mem_id = _memopts.share_mem_id(spec, options.get("rundir"))
         req.extmem = _memopts.extmem(spec, keep, options)
-        rundir = options.get("rundir")
-        joins = lib.nmc_name_mem_id(ffi.NULL if rundir is None else os.fsencode(rundir),
-                                    parent.encode()) > 0       # its region exists: none is made
+        joins = _memopts.name_mem_id(options.get("rundir"), parent) > 0   # none is made
         check_environment(spec, req, region_vars=() if joins else _REGION_VARS)
         return req
 

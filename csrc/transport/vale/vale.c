@@ -675,7 +675,6 @@ int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me)
 
     if (!c)
         return -ENOMEM;
-
     if ((err = nmc_sw_attach(p->rundir, sw, 0, &c->m)) < 0) {
         free(c);
         return err;
