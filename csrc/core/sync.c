@@ -32,6 +32,8 @@ static int sync_rings(struct nmc_port *p, int dir)
         if (lr[i].kr->reinits != reinits)       /* repaired: every slot gets a buffer back */
             nmc_ring_refill(p, &lr[i], dir, 0, lr[i].n);
         nmc_ring_leave(&lr[i], entry);
+        if (lr[i].wake_after)
+            nmc_wake_left(p, &lr[i]);
         if (err < 0)
             ret = err;
     }
