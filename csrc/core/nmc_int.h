@@ -484,7 +484,7 @@ void nmc_wake_close_fds(struct nmc_port *p);
 void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr);
 void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *holders, uint16_t mem_id);
 void nmc_wake_after_leave(struct nmc_lring *lr, struct nmc_kring *kr);
-void nmc_wake_left(struct nmc_port *p, struct nmc_lring *lr);
+void nmc_wake_left(struct nmc_port *p, struct nmc_kring *kr);
 void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx);
 void nmc_wake_disarm(struct nmc_kring *kr, uint32_t hidx);
 void nmc_wake_drain(struct nmc_port *p);

@@ -253,11 +253,8 @@ void nmc_wake_after_leave(struct nmc_lring *lr, struct nmc_kring *kr)
     lr->wake_after = kr;
 }
 
-void nmc_wake_left(struct nmc_port *p, struct nmc_lring *lr)
+void nmc_wake_left(struct nmc_port *p, struct nmc_kring *kr)
 {
-    struct nmc_kring *kr = lr->wake_after;
-
-    lr->wake_after = NULL;
     nmc_fence_after_rmw();
     wake_fenced(p, kr, p->ctl + p->g.holders_ofs, p->mem_id);
 }
