@@ -231,6 +231,7 @@ struct nmc_lring {
     bool host;                      /* NIC: a host ring, synced through the port's tap (host.c) */
     struct nmc_usclock clock;       /* RX: ring->ts, used by the thread inside the ring */
     uint32_t entries;               /* ring_own.c: a count of entries, for the owner word */
+    struct nmc_kring *wake_after;   /* a kring to wake once the ring is left (wake.c) */
 } nmc_aligned;                      /* written by every sync: no line shared with another port's */
 
 struct nmc_xsk;
@@ -482,6 +483,8 @@ int nmc_wake_teardown(struct nmc_port *p);
 void nmc_wake_close_fds(struct nmc_port *p);
 void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr);
 void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *holders, uint16_t mem_id);
+void nmc_wake_after_leave(struct nmc_lring *lr, struct nmc_kring *kr);
+void nmc_wake_left(struct nmc_port *p, struct nmc_kring *kr);
 void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx);
 void nmc_wake_disarm(struct nmc_kring *kr, uint32_t hidx);
 void nmc_wake_drain(struct nmc_port *p);
@@ -533,5 +536,13 @@ static inline struct netmap_slot nmc_slot_read(const struct netmap_slot *s)
 #define nmc_load_acq(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define nmc_store_rel(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define nmc_fence()         __atomic_thread_fence(__ATOMIC_SEQ_CST)
+/* A full barrier right after a locked read-modify-write (the kernel's
+ * smp_mb__after_atomic()): on x86 the locked instruction is one already,
+ * succeeded or not, so only the compiler is held back. */
+#if defined(__x86_64__) || defined(__i386__)
+#define nmc_fence_after_rmw() __asm__ __volatile__("" ::: "memory")
+#else
+#define nmc_fence_after_rmw() nmc_fence()
+#endif
 
 #endif /* NMC_INT_H */

@@ -161,6 +161,8 @@ uint64_t nmc_ring_enter(struct nmc_port *p, struct nmc_lring *lr, int dir)
     return take_from_dead(p, lr, dir, me);
 }
 
+/* A locked read-modify-write whether or not it succeeds: the wakeup after
+ * it (nmc_wake_left) takes it as the full barrier it needs. */
 void nmc_ring_leave(struct nmc_lring *lr, uint64_t entry)
 {
     __atomic_compare_exchange_n(&lr->kr->busy, &entry, 0, false,

@@ -16,6 +16,7 @@ static int sync_rings(struct nmc_port *p, int dir)
 
     for (uint32_t i = 0; i < cnt; i++) {
         uint64_t entry = nmc_ring_enter(p, &lr[i], dir), reinits;
+        struct nmc_kring *wake;
         uint32_t nmon, old_tail = 0;
         int err;
         if (!entry)
@@ -31,7 +32,11 @@ static int sync_rings(struct nmc_port *p, int dir)
             nmc_monitor_after(p, &lr[i], dir, old_tail);
         if (lr[i].kr->reinits != reinits)       /* repaired: every slot gets a buffer back */
             nmc_ring_refill(p, &lr[i], dir, 0, lr[i].n);
+        wake = lr[i].wake_after;        /* taken while inside: another thread may enter next */
+        lr[i].wake_after = NULL;
         nmc_ring_leave(&lr[i], entry);
+        if (wake)
+            nmc_wake_left(p, wake);
         if (err < 0)
             ret = err;
     }

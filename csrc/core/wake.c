@@ -216,14 +216,13 @@ static void __attribute__((noinline)) wake_set_sleepers(struct nmc_port *p, stru
     }
 }
 
-/* Called after publishing into kr, a ring of region mem_id whose holder
- * table is at `holders` (release store + this full fence).  The usual
- * case, nobody asleep, is one test of the sleeper words ORed together. */
-void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *holders, uint16_t mem_id)
+/* The sleepers of kr, read after a full barrier.  The usual case, nobody
+ * asleep, is one test of the sleeper words ORed together. */
+static inline void wake_fenced(struct nmc_port *p, struct nmc_kring *kr, uint8_t *holders,
+                               uint16_t mem_id)
 {
     uint64_t any = 0;
 
-    nmc_fence();
 #pragma GCC unroll 8
     for (uint32_t w = 0; w < NMC_SLEEP_WORDS; w++)
         any |= __atomic_load_n(&kr->sleepers[w], __ATOMIC_RELAXED);
@@ -231,9 +230,33 @@ void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *hol
         wake_set_sleepers(p, kr, holders, mem_id);
 }
 
+/* Called after publishing into kr, a ring of region mem_id whose holder
+ * table is at `holders` (release store + this full fence). */
+void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *holders, uint16_t mem_id)
+{
+    nmc_fence();
+    wake_fenced(p, kr, holders, mem_id);
+}
+
 void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr)
 {
     nmc_wake_sleepers_in(p, kr, p->ctl + p->g.holders_ofs, p->mem_id);
+}
+
+/* A sync inside ring lr published into kr: wake kr's sleepers once the
+ * ring is left.  Leaving is a locked read-modify-write of the owner word,
+ * a full barrier between the publish before it and the sleeper words read
+ * after it, so the wakeup needs no fence of its own (one per sync saved on
+ * both sides of a pipe). */
+void nmc_wake_after_leave(struct nmc_lring *lr, struct nmc_kring *kr)
+{
+    lr->wake_after = kr;
+}
+
+void nmc_wake_left(struct nmc_port *p, struct nmc_kring *kr)
+{
+    nmc_fence_after_rmw();
+    wake_fenced(p, kr, p->ctl + p->g.holders_ofs, p->mem_id);
 }
 
 void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx)

@@ -262,7 +262,7 @@ static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     kr->hwcur = j;
     if (t.npkts) {                      /* a packet boundary was crossed */
         nmc_store_rel(&pk->pipe_tail, pub);
-        nmc_wake_sleepers(p, pk);
+        nmc_wake_after_leave(lr, pk);
     }
     kr->pkts += t.npkts;
     kr->bytes += t.nbytes;
@@ -322,7 +322,7 @@ static int pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     if (head != kr->hwcur) {
         kr->hwcur = head;
         nmc_store_rel(&pk->pipe_tail, nmc_prev(head, n));
-        nmc_wake_sleepers(p, pk);
+        nmc_wake_after_leave(lr, pk);
     }
     kr->pkts += npkts;
     kr->bytes += nbytes;
