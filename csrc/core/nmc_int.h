@@ -427,6 +427,8 @@ void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
 /* ring_own.c: the one writer of a ring's owner state (kr->busy) */
 uint64_t nmc_ring_enter(struct nmc_port *p, struct nmc_lring *lr, int dir);
 void nmc_ring_leave(struct nmc_lring *lr, uint64_t entry);
+void nmc_ring_leave_wake(struct nmc_port *p, struct nmc_lring *lr, uint64_t entry,
+                         struct nmc_kring *kr);
 bool nmc_ring_owned_by(const struct nmc_kring *kr, uint32_t h);
 void nmc_ring_clear_dead(struct nmc_kring *kr, uint32_t h);
 

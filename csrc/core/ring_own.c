@@ -162,11 +162,23 @@ uint64_t nmc_ring_enter(struct nmc_port *p, struct nmc_lring *lr, int dir)
 }
 
 /* A locked read-modify-write whether or not it succeeds: the wakeup after
- * it (nmc_wake_left) takes it as the full barrier it needs. */
+ * it takes it as the full barrier it needs (nmc_ring_leave_wake). */
 void nmc_ring_leave(struct nmc_lring *lr, uint64_t entry)
 {
     __atomic_compare_exchange_n(&lr->kr->busy, &entry, 0, false,
                                 __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
+/* Leave the ring, then wake the sleepers of kr (if any), into which the
+ * sync inside published: the leave above is the barrier between that
+ * publish and the sleeper words read after it (wake.c, DESIGN section 8).
+ * Were the leave ever a plain store, the wakeup would need its fence back. */
+void nmc_ring_leave_wake(struct nmc_port *p, struct nmc_lring *lr, uint64_t entry,
+                         struct nmc_kring *kr)
+{
+    nmc_ring_leave(lr, entry);
+    if (kr)
+        nmc_wake_left(p, kr);
 }
 
 /* Was the ring entered through holder h (and not left)? */

@@ -34,9 +34,7 @@ static int sync_rings(struct nmc_port *p, int dir)
             nmc_ring_refill(p, &lr[i], dir, 0, lr[i].n);
         wake = lr[i].wake_after;        /* taken while inside: another thread may enter next */
         lr[i].wake_after = NULL;
-        nmc_ring_leave(&lr[i], entry);
-        if (wake)
-            nmc_wake_left(p, wake);
+        nmc_ring_leave_wake(p, &lr[i], entry, wake);
         if (err < 0)
             ret = err;
     }

@@ -244,10 +244,10 @@ void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr)
 }
 
 /* A sync inside ring lr published into kr: wake kr's sleepers once the
- * ring is left.  Leaving is a locked read-modify-write of the owner word,
- * a full barrier between the publish before it and the sleeper words read
- * after it, so the wakeup needs no fence of its own (one per sync saved on
- * both sides of a pipe). */
+ * ring is left (nmc_ring_leave_wake).  Leaving is a locked read-modify-write
+ * of the owner word, a full barrier between the publish before it and the
+ * sleeper words read after it, so the wakeup needs no fence of its own (one
+ * per sync saved on both sides of a pipe). */
 void nmc_wake_after_leave(struct nmc_lring *lr, struct nmc_kring *kr)
 {
     lr->wake_after = kr;

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +30,12 @@
 
 #include <net/netmap_user.h>
 
+static pid_t g_child;                   /* the master's slave, ended when the master fails */
+
 static void fail(const char *who, const char *what, uint32_t k, int err)
 {
+    if (g_child > 0)
+        kill(g_child, SIGKILL);
     printf("FAIL %s: %s at trip %u%s%s\n", who, what, k, err ? ": " : "", err ? strerror(-err) : "");
     fflush(stdout);
     _exit(1);
@@ -150,11 +155,13 @@ int main(int argc, char **argv)
         }
         _exit(0);
     }
+    g_child = child;
     m = open_end(argv[1], NMC_PIPE_MASTER);
     for (uint32_t k = 0; k < trips; k++) {
         send_trip(m, "master", k);
         wait_trip(m, "master", k);
     }
+    g_child = 0;
     if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fail("master", "the slave failed", trips, 0);
     printf("done trips=%u sleeps=%" PRIu64 "\n", trips, sleeps(m));
