@@ -523,9 +523,11 @@ static int raw_recv(struct raw_ring *r, const struct bench_args *a, struct nmc_b
  * copies them to the shared RX slots (writing only those that differ) and
  * publishes, fetching the reader's index only when under half the ring is
  * free by the one it saw last.  The receiver "rxsyncs" before each batch:
- * publishes what it released and reads the writer's index afresh, as an
- * rxsync must report what has arrived.  No checks, no owner, no counters,
- * no timestamps, no wakeups: the floor of the two-ring API here. */
+ * looks at the flags of the slots it released (a buffer it swapped,
+ * NS_BUF_CHANGED, would go back to the sender), publishes them and reads
+ * the writer's index afresh, as an rxsync must report what has arrived.
+ * No checks, no owner, no counters, no timestamps, no wakeups: the floor
+ * of the two-ring API here. */
 static int shape_send(struct raw_ring *r, const struct bench_args *a, struct nmc_bench_result *out)
 {
     static struct netmap_slot txs[RAW_SLOTS] __attribute__((aligned(64)));
@@ -571,8 +573,10 @@ static int shape_recv(struct raw_ring *r, const struct bench_args *a, struct nmc
     while (got < a->count) {
         uint32_t n;
         if (released != head) {                             /* rxsync */
+            for (; released != head; released++)           /* swapped buffers go back */
+                if (r->slot[released % RAW_SLOTS].flags & NS_BUF_CHANGED)
+                    out->errors++;                          /* (never here: counted as odd) */
             bench_store_rel(&r->ctl->cons, head);
-            released = head;
         }
         prod = bench_load_acq(&r->ctl->prod);
         if (prod == head) {
