@@ -13,6 +13,8 @@
  * single-producer/single-consumer ring of the same geometry (1024 slots
  * of 16-byte descriptors, 2048-byte buffers) in a tmpfs file, with the
  * indexes on separate cache lines, spinning instead of sleeping.
+ * nmc_bench_shape() is the same ring driven in netmap's two-ring shape
+ * (see shape_send): the floor of the netmap API itself.
  *
  * Rendezvous: the receiver starts first.  When it is ready it publishes a
  * file the sender waits for (the pipe: <rundir>/bench.<parent>.<id>.ready;
@@ -516,8 +518,94 @@ static int raw_recv(struct raw_ring *r, const struct bench_args *a, struct nmc_b
     return 0;
 }
 
-int nmc_bench_raw(const char *shm_path, int role, uint32_t batch, uint32_t pkt_len,
-                  uint64_t count, struct nmc_bench_result *out)
+/* The raw ring in netmap's shape: what netmap's API asks of any pipe,
+ * with nothing else.  The sender fills its own TX slots and "txsyncs":
+ * copies them to the shared RX slots (writing only those that differ) and
+ * publishes, fetching the reader's index only when under half the ring is
+ * free by the one it saw last.  The receiver "rxsyncs" before each batch:
+ * looks at the flags of the slots it released (a buffer it swapped,
+ * NS_BUF_CHANGED, would go back to the sender), publishes them and reads
+ * the writer's index afresh, as an rxsync must report what has arrived.
+ * No checks, no owner, no counters, no timestamps, no wakeups: the floor
+ * of the two-ring API here. */
+static int shape_send(struct raw_ring *r, const struct bench_args *a, struct nmc_bench_result *out)
+{
+    static struct netmap_slot txs[RAW_SLOTS] __attribute__((aligned(64)));
+    uint32_t prod = r->ctl->prod, cons = bench_load_acq(&r->ctl->cons), head = prod;
+    uint64_t seq = 0, t0 = bench_now_ns();
+    int err = 0;
+
+    memcpy(txs, r->slot, sizeof(txs));
+    while (seq < a->count) {
+        uint32_t n = min3(RAW_SLOTS - 1 - (head - cons), a->batch, a->count - seq);
+        if (n == 0) {
+            cons = bench_spin_wait(&r->ctl->cons, cons, &out->spins, &err);
+            if (err < 0)
+                return err;
+            continue;
+        }
+        for (uint32_t i = 0; i < n; i++, head++, seq++) {
+            struct netmap_slot *s = &txs[head % RAW_SLOTS];
+            memcpy(r->bufs + (size_t)(s->buf_idx % RAW_SLOTS) * RAW_BUF_SIZE, &seq, sizeof(seq));
+            s->len = (uint16_t)a->pkt_len;
+        }
+        for (; prod != head; prod++) {                      /* txsync */
+            const struct netmap_slot *t = &txs[prod % RAW_SLOTS];
+            struct netmap_slot *d = &r->slot[prod % RAW_SLOTS];
+            if (d->buf_idx != t->buf_idx || d->len != t->len || d->flags != t->flags)
+                *d = *t;
+        }
+        bench_store_rel(&r->ctl->prod, prod);
+        if (RAW_SLOTS - 1 - (head - cons) < RAW_SLOTS / 2)
+            cons = bench_load_acq(&r->ctl->cons);
+        out->batches++;
+    }
+    finish(out, t0, bench_now_ns(), seq);
+    return 0;
+}
+
+static int shape_recv(struct raw_ring *r, const struct bench_args *a, struct nmc_bench_result *out)
+{
+    uint32_t head = r->ctl->cons, released = head, prod;
+    uint64_t got = 0, seq = 0, t0 = 0;
+    int err = 0;
+
+    while (got < a->count) {
+        uint32_t n;
+        if (released != head) {                             /* rxsync */
+            for (; released != head; released++)           /* swapped buffers go back */
+                if (r->slot[released % RAW_SLOTS].flags & NS_BUF_CHANGED)
+                    out->errors++;                          /* (never here: counted as odd) */
+            bench_store_rel(&r->ctl->cons, head);
+        }
+        prod = bench_load_acq(&r->ctl->prod);
+        if (prod == head) {
+            bench_spin_wait(&r->ctl->prod, prod, &out->spins, &err);
+            if (err < 0)
+                return err;
+            continue;
+        }
+        n = min3(prod - head, a->batch, a->count - got);
+        if (t0 == 0)
+            t0 = bench_now_ns();
+        for (uint32_t i = 0; i < n; i++, head++, got++, seq++) {
+            const struct netmap_slot *s = &r->slot[head % RAW_SLOTS];
+            uint64_t v;
+            memcpy(&v, r->bufs + (size_t)(s->buf_idx % RAW_SLOTS) * RAW_BUF_SIZE, sizeof(v));
+            if (v != seq || s->len != a->pkt_len) {
+                out->errors++;
+                seq = v;
+            }
+        }
+        out->batches++;
+    }
+    bench_store_rel(&r->ctl->cons, head);
+    finish(out, t0, bench_now_ns(), got);
+    return 0;
+}
+
+static int raw_run(const char *shm_path, int role, bool shape, uint32_t batch, uint32_t pkt_len,
+                   uint64_t count, struct nmc_bench_result *out)
 {
     struct bench_args a = { .batch = batch, .pkt_len = pkt_len, .count = count };
     struct raw_ring r;
@@ -531,9 +619,24 @@ int nmc_bench_raw(const char *shm_path, int role, uint32_t batch, uint32_t pkt_l
     err = role == 1 ? raw_create(shm_path, &r) : raw_attach(shm_path, &r);
     if (err < 0)
         return err;
-    err = role == 1 ? raw_recv(&r, &a, out) : raw_send(&r, &a, out);
+    if (shape)
+        err = role == 1 ? shape_recv(&r, &a, out) : shape_send(&r, &a, out);
+    else
+        err = role == 1 ? raw_recv(&r, &a, out) : raw_send(&r, &a, out);
     if (role == 1)
         unlink(shm_path);               /* in case the sender never came */
     munmap(r.map, r.len);
     return err;
+}
+
+int nmc_bench_raw(const char *shm_path, int role, uint32_t batch, uint32_t pkt_len,
+                  uint64_t count, struct nmc_bench_result *out)
+{
+    return raw_run(shm_path, role, false, batch, pkt_len, count, out);
+}
+
+int nmc_bench_shape(const char *shm_path, int role, uint32_t batch, uint32_t pkt_len,
+                    uint64_t count, struct nmc_bench_result *out)
+{
+    return raw_run(shm_path, role, true, batch, pkt_len, count, out);
 }

@@ -33,6 +33,11 @@ int nmc_bench_pipe(const char *rundir, const char *parent, const char *pipe_id, 
                    struct nmc_bench_result *out);
 int nmc_bench_raw(const char *shm_path, int role, uint32_t batch, uint32_t pkt_len,
                   uint64_t count, struct nmc_bench_result *out);
+/* The same bare ring driven in netmap's shape (bench.c, shape_send): the
+ * sender's own TX slots copied to the shared ones at each "txsync", the
+ * writer's index read afresh at each "rxsync". */
+int nmc_bench_shape(const char *shm_path, int role, uint32_t batch, uint32_t pkt_len,
+                    uint64_t count, struct nmc_bench_result *out);
 /* A monitor (flags: NR_MONITOR_RX, NR_MONITOR_TX, NR_ZCOPY_MON) of the pipe
  * end `role` that nmc_bench_pipe's receiver (started first) opens, drained
  * as fast as it fills: opened once that receiver is ready, then one byte

@@ -9,7 +9,11 @@ For each batch size, two pairs of processes move the same packets:
   up to `batch` slots;
 - raw ring: the same work on a bare single-producer/single-consumer ring of
   the same geometry that spins instead of sleeping (nmc_bench_raw), the
-  physical limit for this machine at this moment.
+  physical limit for this machine at this moment;
+- with --shape, also the netmap-shaped ring: that bare ring driven in
+  netmap's two-ring shape (nmc_bench_shape: the sender's own TX slots copied
+  to the shared ones at each "txsync", the writer's index read afresh at
+  each "rxsync"; no checks, no owner, no wakeups), the floor of the API.
 
 The receiver's clock (first packet to last) gives the rate.  Python only
 starts the processes, pins them to two CPUs and prints the table; the run
@@ -61,8 +65,9 @@ def _worker(argv) -> int:
         rc = lib.nmc_bench_pipe(rundir.encode(), b"bench", pipe_id.encode(), int(role),
                                 int(batch), int(size), int(count), res)
     else:
-        what = f"raw ring {target}"
-        rc = lib.nmc_bench_raw(target.encode(), int(role), int(batch), int(size), int(count), res)
+        what = f"{kind} ring {target}"
+        run = lib.nmc_bench_shape if kind == "shape" else lib.nmc_bench_raw
+        rc = run(target.encode(), int(role), int(batch), int(size), int(count), res)
     cpu_ns = process_cpu_ns() - cpu0
     if rc < 0:
         print(json.dumps({"error": os_error(-rc, "run", what).strerror}))
@@ -97,7 +102,7 @@ class Runner:
         if kind == "pipe":
             target = f"{self.rundir}:b{batch}"
         else:
-            target = os.path.join(self.rundir, f"raw.b{batch}")
+            target = os.path.join(self.rundir, f"{kind}.b{batch}")
         rx = self._start(kind, RECEIVER, target, batch, size, count)
         tx = self._start(kind, SENDER, target, batch, size, count)
         try:
@@ -119,6 +124,10 @@ def _run_summary(res: dict, batch: int) -> dict:
             "syscalls": calls, **side_cpu(res, rx["packets"]), "rx": rx, "tx": tx}
 
 
+def _ratio(a: dict, b: dict) -> float:
+    return round(a["mpps"] / b["mpps"], 3) if b["mpps"] else 0.0
+
+
 def _best(runs: list) -> dict:
     """The fastest run's rate (the least disturbed one), plus totals over all runs."""
     batches = sum(r["batches"] for r in runs)
@@ -132,20 +141,24 @@ def _best(runs: list) -> dict:
 
 
 def measure(rundir: str, batches, size: int, count: int, repeat: int, cpus,
-            timeout: float) -> list:
-    """For each batch size, `repeat` raw/pipe pairs of runs, interleaved so that
-    a change of vCPU placement during the run hits both kinds alike."""
+            timeout: float, shape: bool = False) -> list:
+    """For each batch size, `repeat` raw/pipe (and shape) rounds of runs,
+    interleaved so that a change of vCPU placement during the run hits every
+    kind alike."""
     runner = Runner(rundir, cpus, timeout)
     rows = []
     try:
         for batch in batches:
-            runs = {"raw": [], "pipe": []}
+            runs = {"raw": [], "pipe": [], **({"shape": []} if shape else {})}
             for _ in range(repeat):
                 for kind in runs:
                     runs[kind].append(_run_summary(runner.pair(kind, batch, size, count), batch))
             raw, pipe = _best(runs["raw"]), _best(runs["pipe"])
-            ratio = pipe["mpps"] / raw["mpps"] if raw["mpps"] else 0.0
-            rows.append({"batch": batch, "nmcompat": pipe, "raw": raw, "ratio": round(ratio, 3)})
+            row = {"batch": batch, "nmcompat": pipe, "raw": raw, "ratio": _ratio(pipe, raw)}
+            if shape:
+                row["shape"] = _best(runs["shape"])
+                row["vs_shape"] = _ratio(pipe, row["shape"])
+            rows.append(row)
     finally:
         runner.stop()
     return rows
@@ -180,6 +193,7 @@ def format_report(report: dict) -> str:
     m, c = report["machine"], report["conditions"]
     pin = (f"receiver on cpu {c['cpus'][0]}, sender on cpu {c['cpus'][1]}"
            if c["cpus"] else "not pinned")
+    shaped = any("shape" in r for r in report["rows"])
     lines = [
         f"machine: Linux {m['kernel']}, {m['cpu']}, {m['nproc']} CPUs, "
         f"load {' '.join(str(x) for x in m['loadavg'])}",
@@ -187,16 +201,22 @@ def format_report(report: dict) -> str:
         f"{c['slots']} slots x {c['buf_size']} B, {pin}, spin {c['spin_us']} us",
         f"best of {c['repeat']} interleaved runs each; Mpps from the receiver's clock; "
         "vs limit: / the raw ring (no peer on this path); tx ns, rx ns: the sender's and the "
-        "receiver's process CPU time per packet received",
+        "receiver's process CPU time per packet received"
+        + ("; shape: the raw ring in netmap's two-ring shape, vs shape: nmcompat / it" if shaped
+           else ""),
         "",
-        f"batch | nmcompat Mpps |{CPU_HEAD} | raw ring Mpps |{CPU_HEAD} | vs limit | syscalls/batch",
+        f"batch | nmcompat Mpps |{CPU_HEAD} | raw ring Mpps |{CPU_HEAD} | vs limit | syscalls/batch"
+        + (" | shape Mpps | vs shape" if shaped else ""),
         "------+---------------+--------+--------+---------------+--------+--------+----------+"
-        "---------------",
+        "---------------" + ("+------------+---------" if shaped else ""),
     ]
     for r in report["rows"]:
         n, raw = r["nmcompat"], r["raw"]
-        lines.append(f"{r['batch']:5} | {n['mpps']:13.2f} | {fmt_cpu(n)} | {raw['mpps']:13.2f} | "
-                     f"{fmt_cpu(raw)} | {r['ratio']:8.2f} | {n['syscalls_per_batch']:14.4f}")
+        line = (f"{r['batch']:5} | {n['mpps']:13.2f} | {fmt_cpu(n)} | {raw['mpps']:13.2f} | "
+                f"{fmt_cpu(raw)} | {r['ratio']:8.2f} | {n['syscalls_per_batch']:14.4f}")
+        if "shape" in r:
+            line += f" | {r['shape']['mpps']:10.2f} | {r['vs_shape']:8.2f}"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -217,6 +237,8 @@ def _parse(argv):
     ap.add_argument("--rundir", metavar="DIR", default="/dev/shm",
                     help="where to make the private run directory (tmpfs; default /dev/shm)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin the two processes")
+    ap.add_argument("--shape", action="store_true",
+                    help="also run the raw ring in netmap's two-ring shape (the API's floor)")
     args = ap.parse_args(argv)
     try:
         args.batches = [int(b) for b in args.batches.split(",") if b.strip()]
@@ -250,7 +272,7 @@ def main(argv=None) -> int:
             sys.argv[1:] if argv is None else argv),
         "machine": machine_info(),
         "conditions": {"packets": args.packets, "repeat": args.repeat, "size": args.size,
-                       "batches": args.batches, "slots": SLOTS, "buf_size": BUF_SIZE, "cpus": cpus,
+                       "batches": args.batches, "shape": args.shape, "slots": SLOTS, "buf_size": BUF_SIZE, "cpus": cpus,
                        "spin_us": int(os.environ.get("NMCOMPAT_SPIN_US", "20"))},
     }
     # generous: a stalled side gives up by itself after 30 s without progress
@@ -260,7 +282,7 @@ def main(argv=None) -> int:
     try:
         started = time.monotonic()
         report["rows"] = measure(rundir, args.batches, args.size, args.packets, args.repeat,
-                                 cpus, timeout)
+                                 cpus, timeout, shape=args.shape)
         report["seconds"] = round(time.monotonic() - started, 1)
     except RuntimeError as exc:
         print(f"bench-pipe: {exc}", file=sys.stderr)

@@ -82,3 +82,29 @@ def test_private_rundir_removed(report):
 def test_bad_arguments():
     assert _run("--batches", "0").returncode == 2
     assert _run("--size", "4").returncode == 2
+
+
+def test_the_netmap_shaped_ring_moves_every_packet_in_order(base_dir):
+    """--shape adds the bare ring driven in netmap's two-ring shape: each
+    of its runs moves every packet in sequence, and its ratio is the pipe's
+    rate over its own."""
+    proc = _run("--quick", "--shape", "--json", "-", "--rundir", str(base_dir), "--batches", "1,64")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["conditions"]["shape"] is True
+    count = data["conditions"]["packets"]
+    for row in data["rows"]:
+        shape = row["shape"]
+        assert shape["mpps"] > 0 and shape["errors"] == 0
+        for run in shape["runs"]:
+            assert run["packets"] == count and run["sent"] == count and run["errors"] == 0
+        assert row["vs_shape"] == pytest.approx(row["nmcompat"]["mpps"] / shape["mpps"],
+                                                rel=1e-2, abs=1e-3)
+    assert "vs shape" in proc.stderr
+    assert list(base_dir.iterdir()) == []
+
+
+def test_without_shape_there_is_no_shape_column(report):
+    assert report["conditions"]["shape"] is False
+    assert all("shape" not in row for row in report["rows"])
+    assert "vs shape" not in report["_stderr"]
