@@ -204,7 +204,8 @@ struct nmc_kring {
         uint32_t start, end, done, owner_mem, owner_h, checks;
         int32_t pid;
     } leases[NMC_MAX_LEASES];
-} nmc_aligned;
+} __attribute__((aligned(128)));    /* whole 128-byte line pairs: the peer's sleepers
+                                       never pair with this ring's counters */
 
 /* The wall clock of ring->ts (clock.c): an anchor (TSC, CLOCK_REALTIME ns)
  * and ns per TSC cycle << 32 (0: not calibrated), good for win cycles;
@@ -550,8 +551,9 @@ static inline struct netmap_slot nmc_slot_read(const struct netmap_slot *s)
  * store of a sync takes a store-buffer entry until its line is written,
  * and between two cores the lines a sync shares with the other side (the
  * frame, the published index) take long to get: at one packet per sync it
- * is the number of stores per packet that sets the sender's rate.  Readers
- * (nmc_port_stats) read each counter alone, each 8-byte half being atomic. */
+ * is the number of stores per packet that sets the sender's rate.  Only the
+ * ring's owner writes them; a reader (nmc_port_stats) may see the pair torn
+ * between two syncs, never a counter torn. */
 typedef uint64_t nmc_u64x2 __attribute__((vector_size(16), may_alias));
 _Static_assert(offsetof(struct nmc_kring, bytes) == offsetof(struct nmc_kring, pkts) + 8 &&
                offsetof(struct nmc_kring, pkts) % 16 == 0, "pkts, bytes: one aligned pair");

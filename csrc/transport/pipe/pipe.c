@@ -259,11 +259,12 @@ static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
                 pub = t.pkt_end;
         }
     }
-    kr->hwcur = j;
-    if (t.npkts) {                      /* a packet boundary was crossed */
-        nmc_store_rel(&pk->pipe_tail, pub);
+    if (queued) {
+        kr->hwcur = j;
+        nmc_ring_count(kr, t.npkts, t.nbytes);
     }
-    nmc_ring_count(kr, t.npkts, t.nbytes);
+    if (t.npkts)                        /* a packet boundary was crossed */
+        nmc_store_rel(&pk->pipe_tail, pub);
     if (tail_wanted(lr, queued)) {
         kr->hwtail = nmc_load_acq(&kr->pipe_tail);
         if (kr->hwtail >= n)
@@ -324,9 +325,9 @@ static int pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     if (head != kr->hwcur) {
         kr->hwcur = head;
         nmc_store_rel(&pk->pipe_tail, nmc_prev(head, n));
+        nmc_ring_count(kr, npkts, nbytes);
         released = true;
     }
-    nmc_ring_count(kr, npkts, nbytes);
     tail = nmc_load_acq(&kr->pipe_tail);
     if (tail >= n)
         tail = kr->hwcur;
