@@ -70,7 +70,7 @@ static const uint64_t facts[] = {
     FIELD(struct nmc_kring, mon),
     FIELD(struct nmc_kring, owner_tag), FIELD(struct nmc_kring, owner_start),
     FIELD(struct nmc_kring, pipe_tail), FIELD(struct nmc_kring, sleepers),
-    FIELD(struct nmc_kring, pkts), FIELD(struct nmc_kring, bytes), FIELD(struct nmc_kring, syncs),
+    FIELD(struct nmc_kring, pkts), FIELD(struct nmc_kring, bytes),
     FIELD(struct nmc_kring, reinits), FIELD(struct nmc_kring, lease_lock),
     FIELD(struct nmc_kring, lock_ready), FIELD(struct nmc_kring, kgen),
     FIELD(struct nmc_kring, hwlease), FIELD(struct nmc_kring, lease_first),

@@ -185,7 +185,8 @@ struct nmc_kring {
     /* holders sleeping on this ring (bit per holder) */
     nmc_aligned uint64_t sleepers[NMC_SLEEP_WORDS];
     /* counters */
-    nmc_aligned uint64_t pkts, bytes, syncs, reinits;
+    nmc_aligned uint64_t pkts;      /* pkts, bytes: nmc_ring_count */
+    uint64_t bytes, reinits;
     /* the monitors of this ring (monitor.c): each a monitor's RX ring
      * object, the kgen it had when linked, and what it watches */
     struct nmc_mon_link { uint32_t obj, kgen, flags; } mon[NMC_MAX_MONITORS];
@@ -203,7 +204,8 @@ struct nmc_kring {
         uint32_t start, end, done, owner_mem, owner_h, checks;
         int32_t pid;
     } leases[NMC_MAX_LEASES];
-} nmc_aligned;
+} __attribute__((aligned(128)));    /* whole 128-byte line pairs: the peer's sleepers
+                                       never pair with this ring's counters */
 
 /* The wall clock of ring->ts (clock.c): an anchor (TSC, CLOCK_REALTIME ns)
  * and ns per TSC cycle << 32 (0: not calibrated), good for win cycles;
@@ -231,7 +233,6 @@ struct nmc_lring {
     bool host;                      /* NIC: a host ring, synced through the port's tap (host.c) */
     struct nmc_usclock clock;       /* RX: ring->ts, used by the thread inside the ring */
     uint32_t entries;               /* ring_own.c: a count of entries, for the owner word */
-    struct nmc_kring *wake_after;   /* a kring to wake once the ring is left (wake.c) */
 } nmc_aligned;                      /* written by every sync: no line shared with another port's */
 
 struct nmc_xsk;
@@ -485,7 +486,6 @@ int nmc_wake_teardown(struct nmc_port *p);
 void nmc_wake_close_fds(struct nmc_port *p);
 void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr);
 void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *holders, uint16_t mem_id);
-void nmc_wake_after_leave(struct nmc_lring *lr, struct nmc_kring *kr);
 void nmc_wake_left(struct nmc_port *p, struct nmc_kring *kr);
 void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx);
 void nmc_wake_disarm(struct nmc_kring *kr, uint32_t hidx);
@@ -546,5 +546,23 @@ static inline struct netmap_slot nmc_slot_read(const struct netmap_slot *s)
 #else
 #define nmc_fence_after_rmw() nmc_fence()
 #endif
+
+/* Add to a ring's packet and byte counters with one 16-byte store.  Every
+ * store of a sync takes a store-buffer entry until its line is written,
+ * and between two cores the lines a sync shares with the other side (the
+ * frame, the published index) take long to get: at one packet per sync it
+ * is the number of stores per packet that sets the sender's rate.  Only the
+ * ring's owner writes them; a reader (nmc_port_stats) may see the pair torn
+ * between two syncs, never a counter torn. */
+typedef uint64_t nmc_u64x2 __attribute__((vector_size(16), may_alias));
+_Static_assert(offsetof(struct nmc_kring, bytes) == offsetof(struct nmc_kring, pkts) + 8 &&
+               offsetof(struct nmc_kring, pkts) % 16 == 0, "pkts, bytes: one aligned pair");
+
+static inline void nmc_ring_count(struct nmc_kring *kr, uint64_t pkts, uint64_t bytes)
+{
+    nmc_u64x2 *c = (nmc_u64x2 *)&kr->pkts;
+
+    *c += (nmc_u64x2){ pkts, bytes };
+}
 
 #endif /* NMC_INT_H */

@@ -22,6 +22,8 @@ enum {
     NMC_REPAIR_LAST_HOLDER = 1u << 1,   /* no live holder binds it any more */
 };
 
+#define NMC_SYNC_WAKE_PEER 1    /* txsync_one/rxsync_one: see there */
+
 struct nmc_transport_ops {
     const char *name;
     uint32_t kind;                      /* the port record's kind id */
@@ -46,7 +48,10 @@ struct nmc_transport_ops {
      * what the holder keeps (the record's rings and their buffers) stays.
      * r as for detach.  NULL: detach(p, NULL) once the region is unmapped. */
     void (*detach_kept)(struct nmc_port *p, struct nmc_region *r);
-    /* Data path: one bound ring, entered by the caller (ring_own.c). */
+    /* Data path: one bound ring, entered by the caller (ring_own.c).
+     * Returns 0, NMC_SYNC_WAKE_PEER (it published into lr->peer_kr: the
+     * caller wakes that ring's sleepers once it has left the ring, whose
+     * locked leave is the barrier the wakeup needs, wake.c), or -errno. */
     int (*txsync_one)(struct nmc_port *p, struct nmc_lring *lr);
     int (*rxsync_one)(struct nmc_port *p, struct nmc_lring *lr);
     /* Put ring object obj (direction dir) back in a state the next sync can

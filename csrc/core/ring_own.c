@@ -105,7 +105,8 @@ static uint64_t new_entry(const struct nmc_port *p, struct nmc_lring *lr)
 /* Record who is inside (for a judge that finds the pid reused). */
 static void mark_owner(struct nmc_kring *kr, uint64_t w)
 {
-    __atomic_store_n(&kr->owner_start, g_self.start, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&kr->owner_start, __ATOMIC_RELAXED) != g_self.start)
+        __atomic_store_n(&kr->owner_start, g_self.start, __ATOMIC_RELAXED);
     __atomic_store_n(&kr->owner_tag, w, __ATOMIC_RELEASE);
 }
 

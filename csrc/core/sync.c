@@ -28,12 +28,13 @@ static int sync_rings(struct nmc_port *p, int dir)
             nmc_monitor_before(p, &lr[i], dir);
         }
         err = dir == 0 ? p->ops->txsync_one(p, &lr[i]) : p->ops->rxsync_one(p, &lr[i]);
+        wake = err == NMC_SYNC_WAKE_PEER ? lr[i].peer_kr : NULL;
+        if (wake)
+            err = 0;
         if (nmon && err == 0)
             nmc_monitor_after(p, &lr[i], dir, old_tail);
         if (lr[i].kr->reinits != reinits)       /* repaired: every slot gets a buffer back */
             nmc_ring_refill(p, &lr[i], dir, 0, lr[i].n);
-        wake = lr[i].wake_after;        /* taken while inside: another thread may enter next */
-        lr[i].wake_after = NULL;
         nmc_ring_leave_wake(p, &lr[i], entry, wake);
         if (err < 0)
             ret = err;

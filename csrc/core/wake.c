@@ -243,16 +243,11 @@ void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr)
     nmc_wake_sleepers_in(p, kr, p->ctl + p->g.holders_ofs, p->mem_id);
 }
 
-/* A sync inside ring lr published into kr: wake kr's sleepers once the
- * ring is left (nmc_ring_leave_wake).  Leaving is a locked read-modify-write
- * of the owner word, a full barrier between the publish before it and the
- * sleeper words read after it, so the wakeup needs no fence of its own (one
- * per sync saved on both sides of a pipe). */
-void nmc_wake_after_leave(struct nmc_lring *lr, struct nmc_kring *kr)
-{
-    lr->wake_after = kr;
-}
-
+/* A sync inside a ring published into kr (it returned NMC_SYNC_WAKE_PEER):
+ * wake kr's sleepers once the ring is left (nmc_ring_leave_wake).  Leaving
+ * is a locked read-modify-write of the owner word, a full barrier between
+ * the publish before it and the sleeper words read after it, so the wakeup
+ * needs no fence of its own (one per sync saved on both sides of a pipe). */
 void nmc_wake_left(struct nmc_port *p, struct nmc_kring *kr)
 {
     nmc_fence_after_rmw();

@@ -613,3 +613,22 @@ def test_fileno_is_a_socket_select_accepts(pipe):
     assert len(fds) == 2
     r, w, x = select.select([s.fileno()], [], [], 0)
     assert r == []
+
+
+def test_a_txsync_that_fails_after_publishing_still_wakes_the_reader(pipe):
+    """Good slots before a bad one are published, and the reader asleep on
+    its fd must hear of them, although the sync returns an error: that
+    path wakes at once instead of leaving it to the end of the sync."""
+    m, s = pipe
+    fd = s.fileno()
+    s.rxsync()                                   # empty: the fd is armed
+    assert select.select([fd], [], [], 0)[0] == []
+    tx = m.tx_rings[0]
+    write_slot(m, tx, 0, b"first")
+    write_slot(m, tx, 1, b"bad")
+    tx.slots[1]["buf_idx"] = 1
+    tx.head = tx.cur = 2
+    with pytest.raises(OSError):
+        m.txsync()
+    assert select.select([fd], [], [], 10)[0] == [fd], "the reader was not woken"
+    assert receive_all(s) == [b"first"]

@@ -320,7 +320,6 @@ static int mon_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
-    lr->kr->syncs++;
     return 0;
 }
 
@@ -335,10 +334,9 @@ static int mon_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         return -EINVAL;
     }
     if (head != kr->hwcur) {
-        kr->pkts += nmc_dist(kr->hwcur, head, n);
+        nmc_ring_count(kr, nmc_dist(kr->hwcur, head, n), 0);
         nmc_store_rel(&kr->hwcur, head);
     }
-    kr->syncs++;
     tail = nmc_load_acq(&kr->pipe_tail);
     if (tail >= n)
         tail = kr->hwcur;

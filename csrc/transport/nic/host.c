@@ -321,9 +321,7 @@ static int host_txsync(struct nmc_port *p, struct nmc_lring *lr)
     kr->hwcur = j;
     kr->hwtail = kr->rtail = nmc_prev(j, lr->n);
     lr->ring->tail = kr->hwtail;
-    kr->pkts += sent;
-    kr->bytes += bytes;
-    kr->syncs++;
+    nmc_ring_count(kr, sent, bytes);
     if (corrupt) {
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;

@@ -601,8 +601,6 @@ void nmc_nic_rx_publish(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, ui
 
     kr->hwtail = kr->rtail = j;
     lr->ring->tail = j;
-    kr->pkts += pkts;
-    kr->bytes += bytes;
-    kr->syncs++;
+    nmc_ring_count(kr, pkts, bytes);
     nmc_ring_stamp(p, lr);
 }

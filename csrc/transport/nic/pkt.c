@@ -415,9 +415,7 @@ static int pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     kr->hwcur = j;
     kr->hwtail = kr->rtail = nmc_prev(j, n);
     lr->ring->tail = kr->hwtail;
-    kr->pkts += sent;
-    kr->bytes += bytes;
-    kr->syncs++;
+    nmc_ring_count(kr, sent, bytes);
     if (corrupt) {                      /* sent up to the bad slot */
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;

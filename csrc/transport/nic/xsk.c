@@ -264,9 +264,7 @@ int nmc_xsk_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     kr->hwcur = j;
     kick_tx(x);
     reap_completions(x);
-    kr->pkts += sent;
-    kr->bytes += bytes;
-    kr->syncs++;
+    nmc_ring_count(kr, sent, bytes);
     kr->hwtail = kr->rtail = (kr->hwcur + n - 1 - nmc_xsk_inflight(x)) % n;
     ring->tail = kr->hwtail;
     if (err < 0)
@@ -343,9 +341,7 @@ int nmc_xsk_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     nmc_store_rel(r->consumer, cons + got);
     kr->hwtail = kr->rtail = j;
     ring->tail = j;
-    kr->pkts += pkts;
-    kr->bytes += bytes;
-    kr->syncs++;
+    nmc_ring_count(kr, pkts, bytes);
     nmc_ring_stamp(p, lr);
     return 0;
 }

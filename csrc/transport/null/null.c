@@ -86,7 +86,6 @@ static int null_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         return -EINVAL;
     }
     lr->kr->hwcur = head;
-    lr->kr->syncs++;
     lr->ring->tail = lr->kr->rtail = lr->kr->hwtail;
     return 0;
 }
@@ -101,7 +100,6 @@ static int null_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
-    lr->kr->syncs++;
     lr->ring->tail = lr->kr->rtail = lr->kr->hwtail;
     nmc_ring_stamp(p, lr);
     return 0;

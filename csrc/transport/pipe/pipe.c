@@ -259,27 +259,29 @@ static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
                 pub = t.pkt_end;
         }
     }
-    kr->hwcur = j;
-    if (t.npkts) {                      /* a packet boundary was crossed */
-        nmc_store_rel(&pk->pipe_tail, pub);
-        nmc_wake_after_leave(lr, pk);
+    if (queued) {
+        kr->hwcur = j;
+        nmc_ring_count(kr, t.npkts, t.nbytes);
     }
-    kr->pkts += t.npkts;
-    kr->bytes += t.nbytes;
-    kr->syncs++;
+    if (t.npkts)                        /* a packet boundary was crossed */
+        nmc_store_rel(&pk->pipe_tail, pub);
     if (tail_wanted(lr, queued)) {
         kr->hwtail = nmc_load_acq(&kr->pipe_tail);
         if (kr->hwtail >= n)
             kr->hwtail = nmc_prev(kr->hwcur, n);
         lr->last_hwtail = kr->hwtail + 1;
     }
-    kr->rtail = kr->hwtail;
-    tx->tail = kr->hwtail;
+    if (kr->rtail != kr->hwtail)        /* stores only where they change (nmc_ring_count) */
+        kr->rtail = kr->hwtail;
+    if (tx->tail != kr->hwtail)
+        tx->tail = kr->hwtail;
     if (t.bad) {
+        if (t.npkts)
+            nmc_wake_sleepers(p, pk);   /* what came before the bad slot was published */
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
-    return 0;
+    return t.npkts ? NMC_SYNC_WAKE_PEER : 0;
 }
 
 static int pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
@@ -288,6 +290,7 @@ static int pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     struct nmc_kring *kr = lr->kr, *pk = lr->peer_kr;
     uint32_t n = lr->n, head, end, j, tail, npkts = 0, nbytes = 0;
     ptrdiff_t peer_ofs = (uint8_t *)tx - (uint8_t *)rx;
+    bool released = false;
 
     if (nmc_rxsync_prologue(lr, &head) < 0) {
         nmc_ring_reinit(lr, &p->g);
@@ -322,18 +325,18 @@ static int pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     if (head != kr->hwcur) {
         kr->hwcur = head;
         nmc_store_rel(&pk->pipe_tail, nmc_prev(head, n));
-        nmc_wake_after_leave(lr, pk);
+        nmc_ring_count(kr, npkts, nbytes);
+        released = true;
     }
-    kr->pkts += npkts;
-    kr->bytes += nbytes;
-    kr->syncs++;
     tail = nmc_load_acq(&kr->pipe_tail);
     if (tail >= n)
         tail = kr->hwcur;
-    kr->hwtail = kr->rtail = tail;
-    rx->tail = tail;
+    if (kr->hwtail != tail || kr->rtail != tail)     /* stores only where they change (nmc_ring_count) */
+        kr->hwtail = kr->rtail = tail;
+    if (rx->tail != tail)
+        rx->tail = tail;
     nmc_ring_stamp(p, lr);
-    return 0;
+    return released ? NMC_SYNC_WAKE_PEER : 0;
 }
 
 static int count_pipes_of(struct nmc_region *r, const char *parent)

@@ -612,9 +612,7 @@ int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
             break;
     }
     __atomic_fetch_add(&c->m.sw->ports[c->me].sent, npkts, __ATOMIC_RELAXED);
-    kr->pkts += npkts;
-    kr->bytes += nbytes;
-    kr->syncs++;
+    nmc_ring_count(kr, npkts, nbytes);
     kr->hwcur = j;
     kr->hwtail = kr->rtail = nmc_prev(j, lr->n);        /* fully reclaimed */
     lr->ring->tail = kr->hwtail;
@@ -649,9 +647,7 @@ int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
             s->flags = flags & ~NS_BUF_CHANGED;
     }
     nmc_store_rel(&kr->hwcur, head);        /* senders may now reuse [.., head) */
-    kr->pkts += npkts;
-    kr->bytes += nbytes;
-    kr->syncs++;
+    nmc_ring_count(kr, npkts, nbytes);
     tail = nmc_load_acq(&kr->pipe_tail);
     if (tail >= n)
         tail = head;
