@@ -460,6 +460,38 @@ uint32_t bench_spin_wait(const uint32_t *idx, uint32_t seen, uint64_t *spins, in
     return v;
 }
 
+/* Fill n slots of `slots` from position pos: the next sequence numbers
+ * into their buffers, len into each slot. */
+static inline void raw_fill(struct raw_ring *r, struct netmap_slot *slots, uint32_t pos,
+                            uint32_t n, uint32_t len, uint64_t *seq)
+{
+    for (uint32_t i = 0; i < n; i++, pos++, (*seq)++) {
+        struct netmap_slot *s = &slots[pos % RAW_SLOTS];
+        memcpy(r->bufs + (size_t)(s->buf_idx % RAW_SLOTS) * RAW_BUF_SIZE, seq, sizeof(*seq));
+        s->len = (uint16_t)len;
+    }
+}
+
+/* Check n shared slots from position pos against the expected sequence
+ * numbers and length; returns the frames out of sequence (resynchronising
+ * on what arrived). */
+static inline uint64_t raw_check(const struct raw_ring *r, uint32_t pos, uint32_t n, uint32_t len,
+                                 uint64_t *seq)
+{
+    uint64_t errors = 0;
+
+    for (uint32_t i = 0; i < n; i++, pos++, (*seq)++) {
+        const struct netmap_slot *s = &r->slot[pos % RAW_SLOTS];
+        uint64_t v;
+        memcpy(&v, r->bufs + (size_t)(s->buf_idx % RAW_SLOTS) * RAW_BUF_SIZE, sizeof(v));
+        if (v != *seq || s->len != len) {
+            errors++;
+            *seq = v;
+        }
+    }
+    return errors;
+}
+
 static int raw_send(struct raw_ring *r, const struct bench_args *a, struct nmc_bench_result *out)
 {
     uint32_t prod = r->ctl->prod, cons = bench_load_acq(&r->ctl->cons);
@@ -474,11 +506,8 @@ static int raw_send(struct raw_ring *r, const struct bench_args *a, struct nmc_b
                 return err;
             continue;
         }
-        for (uint32_t i = 0; i < n; i++, prod++, seq++) {
-            struct netmap_slot *s = &r->slot[prod % RAW_SLOTS];
-            memcpy(r->bufs + (size_t)(s->buf_idx % RAW_SLOTS) * RAW_BUF_SIZE, &seq, sizeof(seq));
-            s->len = (uint16_t)a->pkt_len;
-        }
+        raw_fill(r, r->slot, prod, n, a->pkt_len, &seq);
+        prod += n;
         bench_store_rel(&r->ctl->prod, prod);
         out->batches++;
     }
@@ -502,15 +531,9 @@ static int raw_recv(struct raw_ring *r, const struct bench_args *a, struct nmc_b
         }
         if (t0 == 0)
             t0 = bench_now_ns();
-        for (uint32_t i = 0; i < n; i++, cons++, got++, seq++) {
-            const struct netmap_slot *s = &r->slot[cons % RAW_SLOTS];
-            uint64_t v;
-            memcpy(&v, r->bufs + (size_t)(s->buf_idx % RAW_SLOTS) * RAW_BUF_SIZE, sizeof(v));
-            if (v != seq || s->len != a->pkt_len) {
-                out->errors++;
-                seq = v;
-            }
-        }
+        out->errors += raw_check(r, cons, n, a->pkt_len, &seq);
+        cons += n;
+        got += n;
         bench_store_rel(&r->ctl->cons, cons);
         out->batches++;
     }
@@ -544,11 +567,8 @@ static int shape_send(struct raw_ring *r, const struct bench_args *a, struct nmc
                 return err;
             continue;
         }
-        for (uint32_t i = 0; i < n; i++, head++, seq++) {
-            struct netmap_slot *s = &txs[head % RAW_SLOTS];
-            memcpy(r->bufs + (size_t)(s->buf_idx % RAW_SLOTS) * RAW_BUF_SIZE, &seq, sizeof(seq));
-            s->len = (uint16_t)a->pkt_len;
-        }
+        raw_fill(r, txs, head, n, a->pkt_len, &seq);
+        head += n;
         for (; prod != head; prod++) {                      /* txsync */
             const struct netmap_slot *t = &txs[prod % RAW_SLOTS];
             struct netmap_slot *d = &r->slot[prod % RAW_SLOTS];
@@ -588,15 +608,9 @@ static int shape_recv(struct raw_ring *r, const struct bench_args *a, struct nmc
         n = min3(prod - head, a->batch, a->count - got);
         if (t0 == 0)
             t0 = bench_now_ns();
-        for (uint32_t i = 0; i < n; i++, head++, got++, seq++) {
-            const struct netmap_slot *s = &r->slot[head % RAW_SLOTS];
-            uint64_t v;
-            memcpy(&v, r->bufs + (size_t)(s->buf_idx % RAW_SLOTS) * RAW_BUF_SIZE, sizeof(v));
-            if (v != seq || s->len != a->pkt_len) {
-                out->errors++;
-                seq = v;
-            }
-        }
+        out->errors += raw_check(r, head, n, a->pkt_len, &seq);
+        head += n;
+        got += n;
         out->batches++;
     }
     bench_store_rel(&r->ctl->cons, head);
