@@ -15,12 +15,12 @@ def test_no_wakeup_is_lost_when_the_answer_races_the_arming(rundir, sanitize, tr
     ends, the master waiting in poll() with no spin while the slave answers
     after a delay swept across the master's arming.  The publisher reads
     the sleeper bits after the locked leave of its ring, the sleeper reads
-    the index after its bit and a fence.  The race is a matter of chance:
-    of builds without the publisher's barrier, 13 of 14 runs of 100,000
-    trips lost a wakeup, and every run of a build whose sleeper does not
-    look at the index again after arming did.  A lost wakeup shows as a
-    packet that lay unseen until poll(2) timed out (a second, where an
-    answer takes microseconds); the program reports it.  The sanitized
+    the index after its bit and a fence.  A lost wakeup shows as a sleep
+    that ended on poll(2)'s timeout with no bell to drain, the packet
+    lying unseen; the program reports it.  The race is a matter of chance:
+    of builds without the publisher's barrier, 8 of 13 runs of 100,000
+    trips lost a wakeup; of builds whose sleeper does not look at the index
+    again after arming, 6 of 9.  The sanitized
     build is slower and seldom meets the race: it checks memory safety."""
     exe = build("pipe_pingpong", sanitize=sanitize)
     proc = subprocess.run([str(exe), str(rundir), str(trips)], capture_output=True, text=True,
