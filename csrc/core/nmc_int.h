@@ -565,4 +565,12 @@ static inline void nmc_ring_count(struct nmc_kring *kr, uint64_t pkts, uint64_t 
     *c += (nmc_u64x2){ pkts, bytes };
 }
 
+/* Store v at *dst only where it differs: for the same reason, a sync stores
+ * an index it reports again unchanged no more than once. */
+static inline void nmc_store_changed(uint32_t *dst, uint32_t v)
+{
+    if (*dst != v)
+        *dst = v;
+}
+
 #endif /* NMC_INT_H */

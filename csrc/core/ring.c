@@ -60,10 +60,8 @@ static int prologue(struct nmc_lring *lr, uint32_t limit, uint32_t *head)
         return -EINVAL;
     if (ring->tail != kr->rtail)
         ring->tail = kr->rtail;
-    if (kr->rhead != h)                 /* stores only where they change (nmc_ring_count) */
-        kr->rhead = h;
-    if (kr->rcur != c)
-        kr->rcur = c;
+    nmc_store_changed(&kr->rhead, h);
+    nmc_store_changed(&kr->rcur, c);
     *head = h;
     return 0;
 }

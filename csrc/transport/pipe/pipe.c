@@ -271,10 +271,8 @@ static int pipe_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
             kr->hwtail = nmc_prev(kr->hwcur, n);
         lr->last_hwtail = kr->hwtail + 1;
     }
-    if (kr->rtail != kr->hwtail)        /* stores only where they change (nmc_ring_count) */
-        kr->rtail = kr->hwtail;
-    if (tx->tail != kr->hwtail)
-        tx->tail = kr->hwtail;
+    nmc_store_changed(&kr->rtail, kr->hwtail);
+    nmc_store_changed(&tx->tail, kr->hwtail);
     if (t.bad) {
         if (t.npkts)
             nmc_wake_sleepers(p, pk);   /* what came before the bad slot was published */
@@ -331,10 +329,9 @@ static int pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     tail = nmc_load_acq(&kr->pipe_tail);
     if (tail >= n)
         tail = kr->hwcur;
-    if (kr->hwtail != tail || kr->rtail != tail)     /* stores only where they change (nmc_ring_count) */
-        kr->hwtail = kr->rtail = tail;
-    if (rx->tail != tail)
-        rx->tail = tail;
+    nmc_store_changed(&kr->hwtail, tail);
+    nmc_store_changed(&kr->rtail, tail);
+    nmc_store_changed(&rx->tail, tail);
     nmc_ring_stamp(p, lr);
     return released ? NMC_SYNC_WAKE_PEER : 0;
 }
