@@ -72,6 +72,17 @@
 #define NMC_SPARES 4u                        /* empty regions kept for reuse (spare.c) */
 #define NMC_PID_MEMO 8u                      /* pids a reap remembers (reap.c) */
 #define NMC_PAGE           4096u
+/* A ring starts NMC_RING_LEAD bytes into its ring object, not at the page.
+ * Buffers are 2048-byte aligned, so frames start at page offset 0 or
+ * 0x800; a ring at a page start had its header (buf_ofs, num_slots,
+ * nr_buf_size, head, cur, tail) at the page offset of every even buffer's
+ * first bytes.  A program's per-packet loop (NETMAP_BUF, nm_ring_next)
+ * loads those fields right after storing into a frame, and a load whose
+ * address has an earlier store's low 12 bits waits for that store (4K
+ * aliasing): a third of a pipe's rate at batch 64 (docs/BENCHMARKS.md).  At
+ * 0x780 the header shares page offsets only with the bytes of a frame
+ * beyond 1920.  A multiple of 128, the ring's alignment. */
+#define NMC_RING_LEAD      0x780u
 #define NMC_CLAIM_BITS     (1u << 20)        /* most chunks a claim map tracks */
 #define NMC_SLEEP_WORDS    (NMC_MAX_HOLDERS / 64)
 #define NMC_MAX_LEASES     32u
@@ -379,8 +390,13 @@ static inline uint32_t nmc_rec_obj(const struct nmc_port_rec *rec, uint32_t e, u
 { return rec->first_obj[e][d] + k; }
 static inline struct nmc_kring *nmc_krings(const uint8_t *ctl, const struct nmc_geom *g)
 { return (struct nmc_kring *)(ctl + g->krings_ofs); }
+/* Ring object i's ring: its offset in the memory, its address. */
+static inline uint64_t nmc_ring_ofs(const struct nmc_geom *g, uint32_t i)
+{ return g->ring_pool_ofs + (uint64_t)i * g->ring_size + NMC_RING_LEAD; }
 static inline struct netmap_ring *nmc_ring_obj(uint8_t *mem, const struct nmc_geom *g, uint32_t i)
-{ return (struct netmap_ring *)(mem + g->ring_pool_ofs + (uint64_t)i * g->ring_size); }
+{ return (struct netmap_ring *)(mem + nmc_ring_ofs(g, i)); }
+_Static_assert(NMC_RING_LEAD % _Alignof(struct netmap_ring) == 0 && NMC_RING_LEAD < NMC_PAGE,
+               "a ring's lead keeps its alignment and stays in the object's first page");
 static inline uint8_t *nmc_buf(uint8_t *mem, const struct nmc_geom *g, uint32_t idx)
 { return mem + g->buf_pool_ofs + (uint64_t)idx * g->buf_size; }
 

@@ -40,7 +40,7 @@ static int claim_rings(struct nmc_region *r, uint32_t first, uint32_t n, uint32_
     int err = nmc_claim_krings(r, first, n);
 
     for (uint32_t k = 0; k < n && err == 0; k++)
-        err = nmc_region_claim(r, r->g.ring_pool_ofs + (uint64_t)(first + k) * r->g.ring_size, used);
+        err = nmc_region_claim(r, nmc_ring_ofs(&r->g, first + k), used);
     return err;
 }
 

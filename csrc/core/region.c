@@ -158,7 +158,7 @@ void nmc_region_layout(struct nmc_geom *g, uint32_t buf_num, uint32_t buf_size, 
     memset(g, 0, sizeof(*g));
     g->if_units = NMC_IF_UNITS;
     g->ring_num = ring_num;
-    g->ring_size = (uint32_t)round_up(sizeof(struct netmap_ring) +
+    g->ring_size = (uint32_t)round_up(NMC_RING_LEAD + sizeof(struct netmap_ring) +
                                       NMC_MAXSLOTS * sizeof(struct netmap_slot), NMC_PAGE);
     g->buf_num = buf_num;
     g->buf_size = buf_size;

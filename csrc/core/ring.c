@@ -17,7 +17,7 @@ void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
                    const struct nmc_geom *g, uint32_t obj, uint32_t nslots,
                    uint16_t ringid, uint16_t dir)
 {
-    uint64_t ring_ofs = g->ring_pool_ofs + (uint64_t)obj * g->ring_size;
+    uint64_t ring_ofs = nmc_ring_ofs(g, obj);
     int64_t buf_ofs = (int64_t)g->buf_pool_ofs - (int64_t)ring_ofs;
     bool tx = dir == 0;
 
