@@ -79,9 +79,11 @@
  * first bytes.  A program's per-packet loop (NETMAP_BUF, nm_ring_next)
  * loads those fields right after storing into a frame, and a load whose
  * address has an earlier store's low 12 bits waits for that store (4K
- * aliasing): a third of a pipe's rate at batch 64 (docs/BENCHMARKS.md).  At
- * 0x780 the header shares page offsets only with the bytes of a frame
- * beyond 1920.  A multiple of 128, the ring's alignment. */
+ * aliasing): 10-20 % of a pipe's rate at batch 64 and 512
+ * (docs/BENCHMARKS.md, "Ring placement").  At 0x780 the header (its first
+ * 128 bytes, up to sem[]) shares page offsets only with the bytes of a
+ * frame beyond 1920 in buffers of a multiple of 2048 bytes (beyond 896 in
+ * odd multiples of 1024).  A multiple of 128, the ring's alignment. */
 #define NMC_RING_LEAD      0x780u
 #define NMC_CLAIM_BITS     (1u << 20)        /* most chunks a claim map tracks */
 #define NMC_SLEEP_WORDS    (NMC_MAX_HOLDERS / 64)
