@@ -73,7 +73,7 @@
 #define NMC_PID_MEMO 8u                      /* pids a reap remembers (reap.c) */
 #define NMC_PAGE           4096u
 /* A ring starts NMC_RING_LEAD bytes into its ring object, not at the page.
- * Buffers are 2048-byte aligned, so frames start at page offset 0 or
+ * With the default 2048-byte buffers, frames start at page offset 0 or
  * 0x800; a ring at a page start had its header (buf_ofs, num_slots,
  * nr_buf_size, head, cur, tail) at the page offset of every even buffer's
  * first bytes.  A program's per-packet loop (NETMAP_BUF, nm_ring_next)
