@@ -58,8 +58,7 @@ static int prologue(struct nmc_lring *lr, uint32_t limit, uint32_t *head)
     if (nmc_dist(base, h, n) > span || nmc_dist(base, c, n) > span ||
         nmc_dist(base, h, n) > nmc_dist(base, c, n))
         return -EINVAL;
-    if (ring->tail != kr->rtail)
-        ring->tail = kr->rtail;
+    nmc_store_changed(&ring->tail, kr->rtail);
     nmc_store_changed(&kr->rhead, h);
     nmc_store_changed(&kr->rcur, c);
     *head = h;
