@@ -56,6 +56,7 @@ int main(void)
     struct nmc_kring *kr;
     struct netmap_ring *ring;
     uint32_t kgen, start, id, obj = d->rx[0].obj;
+    bool moved;
     int got, err;
 
     if (!rundir) {
@@ -70,7 +71,7 @@ int main(void)
     kr = &nmc_krings(own.ctl, &own.g)[obj];
     ring = nmc_ring_obj(own.mem, &own.g, obj);
     kgen = __atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE);
-    if ((got = nmc_lease_get(kr, ring, rundir, kgen, 4, &who, &start, &id)) != 4) {
+    if ((got = nmc_lease_get(kr, ring, rundir, kgen, 4, &who, &start, &id, &moved)) != 4) {
         printf("FAIL couldn't take a lease of 4 slots: %d\n", got);
         return 1;
     }

@@ -91,3 +91,19 @@ def test_a_port_whose_sender_holds_on_is_not_reused(asan_build, rundir):
     assert proc.returncode == 0, out[-3000:]
     assert proc.stdout.strip().splitlines()[-1].startswith("done obj="), out[-3000:]
     assert rundir_entries(rundir) == ["lock"], "everything was reclaimed at close"
+
+
+def test_a_full_ring_behind_a_dead_senders_lease_recovers(asan_build, rundir):
+    """A sender dies holding a lease on a VALE port's RX ring, and the ring
+    fills behind that lease while its pid still answers (dying, or not yet
+    reaped).  Once the pid is gone, the next sender that finds the ring full
+    pads the dead lease and the receiver gets traffic again; before, a full
+    ring never looked at its leases again and stayed stuck
+    (tests/engine/vale_dead_lease.c, under the sanitizers)."""
+    exe = asan_build("vale_dead_lease")
+    env = dict(os.environ, **ASAN_ENV, NMCOMPAT_RUNDIR=str(rundir))
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "done readable=" in proc.stdout, proc.stdout + proc.stderr[-3000:]
+    assert not _sanitizer_report(out), out[-6000:]
+    assert rundir_entries(rundir) == ["lock"], "everything was reclaimed at close"

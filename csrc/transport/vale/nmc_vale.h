@@ -160,9 +160,9 @@ void nmc_vale_ctx_close(struct nmc_port *p);
 int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr);
 int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr);
 void nmc_lease_init(struct nmc_kring *kr);
-void nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir);
+bool nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir);
 int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t kgen,
-                  uint32_t want, const struct nmc_lease *who, uint32_t *start, uint32_t *id);
+                  uint32_t want, const struct nmc_lease *who, uint32_t *start, uint32_t *id, bool *moved);
 bool nmc_lease_quiesce(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir);
 bool nmc_lease_put(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t kgen,
                    uint32_t id, uint32_t used_end);

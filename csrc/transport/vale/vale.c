@@ -408,8 +408,9 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
                                                                    : p->g.buf_size) & ~63u,
     };
     uint32_t streamed = 0;
+    bool published;                     /* the reader has new slots: wake it */
 
-    lease = nmc_lease_get(kr, dring, p->rundir, d->kgen[r], want, &who, &start, &id);
+    lease = nmc_lease_get(kr, dring, p->rundir, d->kgen[r], want, &who, &start, &id, &published);
     if (lease < 0)
         d->gen = ~__atomic_load_n(&c->m.sw->ports[q].gen, __ATOMIC_RELAXED);  /* map again */
     got = lease > 0 ? (uint32_t)lease : 0;
@@ -426,10 +427,10 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
         nmc_copy_stream_end();
         p->st.streamed += streamed;
     }
-    if (got) {
-        if (nmc_lease_put(kr, dring, p->rundir, d->kgen[r], id, start))
-            nmc_wake_sleepers_in(p, kr, d->reg.ctl + d->reg.g.holders_ofs, d->reg.mem_id);
-    }
+    if (got)
+        published |= nmc_lease_put(kr, dring, p->rundir, d->kgen[r], id, start);
+    if (published)
+        nmc_wake_sleepers_in(p, kr, d->reg.ctl + d->reg.g.holders_ofs, d->reg.mem_id);
     __atomic_fetch_add(&c->m.sw->ports[q].forwarded, taken, __ATOMIC_RELAXED);
     if (taken < cnt)
         __atomic_fetch_add(&c->m.sw->ports[q].drops, cnt - taken, __ATOMIC_RELAXED);

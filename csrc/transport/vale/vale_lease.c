@@ -80,8 +80,9 @@ static bool advance(struct nmc_kring *kr)
     return moved;
 }
 
-/* Pad and complete the leases of dead senders.  Lock held. */
-void nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir)
+/* Pad and complete the leases of dead senders.  Lock held.  Returns true
+ * if the published tail may have moved. */
+bool nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir)
 {
     uint32_t n = kr->nslots;
 
@@ -90,7 +91,7 @@ void nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char
         kr->lease_count = 0;            /* unusable state: restart from the published tail */
         kr->lease_first = 0;
         kr->hwlease = kr->pipe_tail < n ? kr->pipe_tail : 0;
-        return;
+        return false;
     }
     for (uint32_t i = 0; i < kr->lease_count; i++) {
         struct nmc_lease *l = &kr->leases[(kr->lease_first + i) % NMC_MAX_LEASES];
@@ -99,7 +100,7 @@ void nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char
             l->done = 1;
         }
     }
-    advance(kr);
+    return advance(kr);
 }
 
 static int lock(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir)
@@ -114,16 +115,30 @@ static int lock(struct nmc_kring *kr, struct netmap_ring *ring, const char *rund
     return -err;
 }
 
+/* Free slots a new lease may take.  Lock held. */
+static uint32_t room(const struct nmc_kring *kr, uint32_t n)
+{
+    uint32_t hwcur = nmc_load_acq(&kr->hwcur);
+
+    if (hwcur >= n || kr->lease_count >= NMC_MAX_LEASES)
+        return 0;
+    return nmc_dist(kr->hwlease, nmc_prev(hwcur, n), n);
+}
+
 /* Reserve up to `want` slots of the ring as it was when the caller mapped
  * it (kgen); returns how many (0: ring full, or -ESTALE when the ring was
  * retired or reused since) and the lease slot through *id.  The caller
- * copies into [*start, *start + got). */
+ * copies into [*start, *start + got).  A ring found full while leases are
+ * out is checked for dead senders' leases (the ring may be full behind
+ * one, and then no sender would complete a lease again to look): *moved
+ * says whether that published slots, for the caller to wake the reader. */
 int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t kgen,
-                  uint32_t want, const struct nmc_lease *who, uint32_t *start, uint32_t *id)
+                  uint32_t want, const struct nmc_lease *who, uint32_t *start, uint32_t *id, bool *moved)
 {
-    uint32_t n = kr->nslots, hwcur, avail, got;
+    uint32_t n = kr->nslots, avail, got;
     struct nmc_lease *l;
 
+    *moved = false;
     if (lock(kr, ring, rundir) < 0)
         return 0;
     if (__atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE) != kgen || !kr->lease_init) {
@@ -131,9 +146,12 @@ int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *ru
         return -ESTALE;
     }
     if (kr->hwlease >= n || kr->lease_count >= NMC_MAX_LEASES)
-        nmc_lease_repair(kr, ring, rundir);
-    hwcur = nmc_load_acq(&kr->hwcur);
-    avail = (hwcur < n && kr->lease_count < NMC_MAX_LEASES) ? nmc_dist(kr->hwlease, nmc_prev(hwcur, n), n) : 0;
+        *moved = nmc_lease_repair(kr, ring, rundir);
+    avail = room(kr, n);
+    if (avail == 0 && kr->lease_count > 0) {
+        *moved |= nmc_lease_repair(kr, ring, rundir);
+        avail = room(kr, n);
+    }
     got = want < avail ? want : avail;
     if (got) {
         *id = (kr->lease_first + kr->lease_count) % NMC_MAX_LEASES;
