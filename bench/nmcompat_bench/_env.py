@@ -33,10 +33,10 @@ class Env:
         if lab:
             prog = bench_afxdp.Programs(lab, seconds, install)
             self.afpacket, self.testpmd = prog.afpacket, prog.testpmd
-            self.why["sockets"] = prog.afpacket_why
+            self.why["sockets"] = self.why["tpacket-ring"] = prog.afpacket_why
             dpdk_why = prog.dpdk_why
         else:
-            self.why["sockets"] = "needs root (a network namespace)"
+            self.why["sockets"] = self.why["tpacket-ring"] = "needs root (a network namespace)"
             dpdk_why = ""
         self.testpmd = self.testpmd or shutil.which("dpdk-testpmd")
         for pmd in PMDS:

@@ -180,12 +180,15 @@ class Worker(End):
 
 
 class Sockets(End):
-    """bench/csrc/afpacket_bench.c: the sender starts sending at once, so only at go()."""
+    """bench/csrc/afpacket_bench.c, plain sockets or (rings) the bare TPACKET rings: the
+    sender starts sending at once, so only at go().  Senders send 64 frames a call, the
+    rings' 512 a kick (as the engine's bench sender syncs)."""
 
-    def __init__(self, env, role, ifname, size, seconds, cpu):
+    def __init__(self, env, role, ifname, size, seconds, cpu, rings=False):
         self.env, self.role, self.cpu = env, role, cpu
-        self.argv = ([env.afpacket, "tx", ifname, str(size), str(seconds), "64"] if role == "tx"
-                     else [env.afpacket, "rx", ifname, str(seconds), "30", "0.5"])
+        mode = role + ("-ring" if rings else "")
+        self.argv = ([env.afpacket, mode, ifname, str(size), str(seconds), "512" if rings else "64"]
+                     if role == "tx" else [env.afpacket, mode, ifname, str(seconds), "30", "0.5"])
         self.child = None if role == "tx" else Child(self.argv, env.ns, cpu, False, env.worker_env)
 
     def ready(self):
@@ -324,9 +327,10 @@ def veth_run(env: Env, system: str, size: int, seconds: float) -> dict:
     elif system == "scapy":
         rx = Worker(env, "scapy", "rx", "va", [], size, seconds, rx_cpu)
         tx = Worker(env, "scapy", "tx", "vb", [], size, seconds, tx_cpu)
-    elif system == "sockets":
-        rx = Sockets(env, "rx", "va", size, seconds, rx_cpu)
-        tx = Sockets(env, "tx", "vb", size, seconds, tx_cpu)
+    elif system in ("sockets", "tpacket-ring"):
+        rings = system == "tpacket-ring"
+        rx = Sockets(env, "rx", "va", size, seconds, rx_cpu, rings)
+        tx = Sockets(env, "tx", "vb", size, seconds, tx_cpu, rings)
     else:                                    # dpdk-af_xdp, dpdk-af_packet
         pmd = system.split("-", 1)[1]
         opts = ",start_queue=0,queue_count=1" if pmd == "af_xdp" else ",qpairs=1,qdisc_bypass=1"

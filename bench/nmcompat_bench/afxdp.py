@@ -398,7 +398,8 @@ def measure(prog: Programs, sizes, repeat: int) -> List[dict]:
 
 
 def _set_limit(row: dict) -> None:
-    """A veth pair has no bare ring to measure: the fastest system of the row (same
+    """This tool measures no bare ring of an AF_XDP socket (bench-compare measures the
+    AF_PACKET port's, the bare TPACKET rings): the fastest system of the row (same
     direction, size and run) stands for the path's limit; each system's vs_limit is its
     Mpps over that one's."""
     measured = [k for k in KINDS if row[k]["mpps"]]
@@ -418,7 +419,7 @@ def format_cost_table(rows: list) -> List[str]:
     """Every system of every row: its CPU time per packet and its ratio to the limit."""
     lines = ["", "CPU and limit: tx ns = the sender's CPU time per packet sent, rx ns = the "
              "receiver's per packet received (each over its process's life); vs limit: / the "
-             "fastest system of the row (no bare ring exists on a veth pair)",
+             "fastest system of the row (bench-compare has the bare TPACKET rings)",
              f"dir | size | system                      |     Mpps |{CPU_HEAD} | vs limit",
              "----+------+-----------------------------+----------+--------+--------+---------"]
     for r in rows:

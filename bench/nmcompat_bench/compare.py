@@ -61,14 +61,18 @@ SYSTEMS = {
     "dpdk-af_xdp": ("veth", "peer", "DPDK af_xdp"),
     "dpdk-af_packet": ("veth", "peer", "DPDK af_packet"),
     "sockets": ("veth", "peer", "sockets sendmmsg/recvmmsg"),
+    "tpacket-ring": ("veth", "limit", "limit: bare TPACKET rings"),
     "scapy": ("veth", "peer", "Scapy"),
 }
 PATHS = {"shm": "shared memory", "veth": "veth pair"}
-# the limit of each shared-memory system's path: the bare ring of its kind (memif copies
-# every frame, as VALE does); the veth pair's limit is its fastest system in the same run
+# the limit of each system's path: the bare ring of its kind (memif copies every frame, as
+# VALE does; the AF_PACKET ports use the kernel's TPACKET rings); on the veth pair a system
+# with no bare ring of its kind has the fastest other system of the same run for its limit
 LIMIT_OF = {"nmcompat-pipe": "raw-ring", "nmcompat-vale": "copy-ring", "memif": "copy-ring",
             "raw-ring": "raw-ring", "copy-ring": "copy-ring",
-            "nmcompat-vale-hot": "copy-ring-hot", "copy-ring-hot": "copy-ring-hot"}
+            "nmcompat-vale-hot": "copy-ring-hot", "copy-ring-hot": "copy-ring-hot",
+            "nmcompat-afpacket": "tpacket-ring", "dpdk-af_packet": "tpacket-ring",
+            "tpacket-ring": "tpacket-ring"}
 CPU_FIELDS = ("tx_cpu_ns_per_pkt", "rx_cpu_ns_per_pkt", "cpu_ns_per_pkt")
 
 
@@ -163,14 +167,13 @@ def measure(env, lab, args, rundir: str, log) -> list:
 
 def _set_limit(row: dict, rows: list) -> None:
     """row["limit"]: the system its path's limit is taken from; row["vs_limit"]: its Mpps
-    over that one's.  Shared memory: the bare ring of its kind (LIMIT_OF; the bare rings are
-    the limits themselves).  veth: no bare ring exists, so the fastest system measured on
-    the pair at that size in this run stands for it."""
+    over that one's.  The bare ring of its kind (LIMIT_OF; the bare rings are the limits
+    themselves), if measured in this run.  Otherwise, on the veth pair, the fastest system
+    that is not a bare ring, measured on the pair at that size in this run, stands for it."""
     same = [r for r in rows if r["path"] == row["path"] and r["size"] == row["size"] and r["mpps"]]
-    if row["path"] == "veth":
-        base = max(same, key=lambda r: r["mpps"], default=None)
-    else:
-        base = next((r for r in same if r["system"] == LIMIT_OF.get(row["system"])), None)
+    base = next((r for r in same if r["system"] == LIMIT_OF.get(row["system"])), None)
+    if base is None and row["path"] == "veth" and row["kind"] != "limit":
+        base = max((r for r in same if r["kind"] != "limit"), key=lambda r: r["mpps"], default=None)
     if base is not None and row["mpps"]:
         row["limit"] = base["system"]
         row["vs_limit"] = ratio(row["mpps"], base["mpps"])
@@ -193,7 +196,8 @@ def format_report(report: dict) -> str:
         "Mpps as received; Gbit/s of frame bytes; tx ns, rx ns: the sender's and the receiver's "
         "CPU time per packet received, CPU ns/pkt: both; vs peer: / the fastest peer of the same "
         "path and size; vs limit: / the path's limit (shared memory: the bare ring of its kind, "
-        "the copy ring for VALE and memif; veth pair: the fastest system of this run, at that size)",
+        "the copy ring for VALE and memif; veth pair: the bare TPACKET rings for AF_PACKET ports, "
+        "for the others the fastest system of this run at that size)",
         "",
         f"path          | size | system                        |    Mpps |   Gbit/s |{CPU_HEAD} | "
         "CPU ns/pkt | vs peer | vs limit",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from nmcompat_bench.compare import SIZES, SYSTEMS
+from nmcompat_bench.compare import LIMIT_OF, SIZES, SYSTEMS
 from testlib import assert_cpu_columns, bench_command, bench_env
 
 pytestmark = pytest.mark.kernel
@@ -76,11 +76,14 @@ def test_bench_compare_quick(tmp_path):
             assert row["cpu_ns_per_pkt"] is None, row
         base = rows[(row["limit"], size)]
         assert base["path"] == row["path"] and base["mpps"], row
-        if row["path"] == "shm":
-            assert SYSTEMS[row["limit"]][1] == "limit", row
-        else:                                 # veth: the fastest system of the run
+        own = LIMIT_OF.get(system)
+        if own and rows[(own, size)]["mpps"]:  # the bare ring of its kind
+            assert row["limit"] == own, row
+            assert SYSTEMS[own][1] == "limit", row
+        else:                                 # veth, no bare ring of its kind: the fastest other system
+            assert row["path"] == "veth" and SYSTEMS[system][1] != "limit", row
             assert base["mpps"] == max(r["mpps"] or 0 for r in report["rows"]
-                                       if r["path"] == "veth" and r["size"] == size)
+                                       if r["path"] == "veth" and r["size"] == size and r["kind"] != "limit")
         assert row["vs_limit"] == pytest.approx(row["mpps"] / base["mpps"], rel=1e-2, abs=1e-3)
     assert "vs limit" in err and "rx ns" in err
     assert set(report["systems"]) == set(SYSTEMS)
