@@ -26,20 +26,9 @@
 
 #include <net/netmap_user.h>
 
+#include "vale_open.h"
+
 #define ROUNDS 8
-
-static struct nmc_port *open_port(const char *name)
-{
-    struct nmc_pipe_req req = { .parent = name, .mode = NR_REG_ALL_NIC };
-    struct nmc_port *p;
-    int err = nmc_vale_open(&req, &p);
-
-    if (err < 0) {
-        printf("FAIL couldn't open %s: %s\n", name, strerror(-err));
-        exit(1);
-    }
-    return p;
-}
 
 /* Fill s's TX ring with broadcast frames (d is the only other port) and
  * send it, `rounds` times; returns the frames handed to txsync. */

@@ -21,18 +21,7 @@
 
 #include <net/netmap_user.h>
 
-static struct nmc_port *open_port(const char *name)
-{
-    struct nmc_pipe_req req = { .parent = name, .mode = NR_REG_ALL_NIC };
-    struct nmc_port *p;
-    int err = nmc_vale_open(&req, &p);
-
-    if (err < 0) {
-        printf("FAIL couldn't open %s: %s\n", name, strerror(-err));
-        exit(1);
-    }
-    return p;
-}
+#include "vale_open.h"
 
 static int spare_links(const char *rundir)
 {
