@@ -29,6 +29,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -237,7 +238,7 @@ static int run_tx_ring(const char *ifname, unsigned len, double seconds, unsigne
     ring = map_ring(fd, (size_t)TX_FRAMES * TX_FRAME);
     for (unsigned k = 0; k < TX_FRAMES; k++) {  /* every frame written once: then only its header */
         struct virtio_net_hdr *h = (void *)(ring + (size_t)k * TX_FRAME + TX_DATA);
-        h->hdr_len = (uint16_t)len;
+        h->hdr_len = htole16((uint16_t)len);
         fill_frame((uint8_t *)(h + 1), len);
     }
     printf("ready\n");
@@ -297,7 +298,7 @@ static int run_rx_ring(const char *ifname, double seconds, double wait, double i
     struct tpacket_req3 req = { .tp_block_size = RX_BLOCK, .tp_block_nr = RX_BLOCKS,
                                 .tp_frame_size = 2048, .tp_frame_nr = RX_BLOCK / 2048 * RX_BLOCKS,
                                 .tp_retire_blk_tov = 1 };
-    int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)), v3 = TPACKET_V3, one = 1;
+    int fd = socket(AF_PACKET, SOCK_RAW, 0), v3 = TPACKET_V3, one = 1;     /* receives from the bind on */
     uint64_t t0, now, first = 0, last = 0, pkts = 0, bytes = 0, calls = 0;
     struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
                                .sll_ifindex = (int)if_nametoindex(ifname) };

@@ -197,7 +197,8 @@ def format_report(report: dict) -> str:
         "CPU time per packet received, CPU ns/pkt: both; vs peer: / the fastest peer of the same "
         "path and size; vs limit: / the path's limit (shared memory: the bare ring of its kind, "
         "the copy ring for VALE and memif; veth pair: the bare TPACKET rings for AF_PACKET ports, "
-        "for the others the fastest system of this run at that size)",
+        "for the others, or when those rings were not measured, the fastest system of this run "
+        "at that size that is not a bare ring)",
         "",
         f"path          | size | system                        |    Mpps |   Gbit/s |{CPU_HEAD} | "
         "CPU ns/pkt | vs peer | vs limit",

@@ -98,6 +98,10 @@ struct nmc_transport_ops {
      * after draining it, and return -ECANCELED without blocking once
      * nmc_port_interrupted(p): that is how nmc_port_interrupt() wakes it. */
     int (*wait)(struct nmc_port *p, int events, int timeout_ms);
+    /* A caller that waits on the port's descriptor itself reports that it
+     * turned readable (nmc_port_drain): the next rxsync must not trust
+     * what an earlier one found.  NULL: nothing to do. */
+    void (*woken)(struct nmc_port *p);
     /* A full collection of the runtime directory (nmc_rundir_gc, after the
      * regions): state of this kind kept outside regions (a switch file),
      * left by processes that died, reclaimed.  Takes only this kind's own

@@ -166,6 +166,8 @@ void nmc_port_drain(struct nmc_port *p)
 {
     if (!p->ops->wait)
         nmc_wake_drain(p);
+    if (p->ops->woken)
+        p->ops->woken(p);
 }
 
 /* Revents after the syncs; -errno when a sync failed for another reason

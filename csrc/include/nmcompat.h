@@ -334,7 +334,8 @@ struct netmap_ring *nmc_port_ring(const struct nmc_port *port, int dir, uint32_t
  * (NIC ports). */
 int nmc_port_pending(const struct nmc_port *port, int events);
 /* After poll(2) on nmc_port_fd() reported POLLIN: empty the port's wakeup
- * socket (nothing to do for ports the kernel wakes). */
+ * socket (ports the kernel wakes: the next rxsync looks at the kernel's
+ * ring at once). */
 void nmc_port_drain(struct nmc_port *port);
 
 /* Sync every bound ring of one direction.  -EINVAL after repairing a ring

@@ -1,22 +1,26 @@
 /*
  * vale_dead_lease.c -- a sender dies holding a lease on a VALE port's RX
- * ring, and the ring fills behind that lease before the death can be seen
- * (its pid still answers: the process is dying, or not yet reaped).  Once
- * the pid is gone, the next sender that finds the ring full must find the
- * dead lease, pad it and publish what was copied after it, so that the
- * receiver gets traffic again.
+ * ring, and the ring fills behind that lease before the death can be seen.
+ * The next senders that find the ring full must find the dead lease, pad
+ * it, publish what was copied after it and wake the reader, so that the
+ * receiver gets traffic again.  Two deaths:
+ *
+ *   - reaped: the lease's pid is gone (its holder, this process's own port,
+ *     lives, so the pid alone says it); the reader sleeps in nmc_poll()
+ *     meanwhile and must be woken;
+ *   - not reaped: the lease's owner is a child holding a port of its own,
+ *     killed and left a zombie, so its pid still answers and only its
+ *     holder's released lock byte (looked at every 16th check) says it.
  *
  *   vale_dead_lease          (rundir: $NMCOMPAT_RUNDIR)
- *
- * The "dead sender" is a lease taken in this process on behalf of a child
- * that only sleeps; its holder is this process's own port (alive), so the
- * child's pid alone says whether the lease's owner lives.
  *
  * Output: "done key=value ..." and exit 0, or "FAIL <why>" and exit 1.
  */
 #include "nmc_vale.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,67 +71,189 @@ static uint32_t readable(struct nmc_port *d)
     return n;
 }
 
+/* d's RX ring 0 as a sender maps it (dst_map) */
+struct dst {
+    struct nmc_region reg;
+    struct nmc_kring *kr;
+    struct netmap_ring *ring;
+    uint32_t kgen;
+};
+
+static void map_dst(const char *rundir, struct nmc_port *d, struct dst *m)
+{
+    int err;
+
+    m->reg.fd = -1;
+    if ((err = nmc_region_attach(rundir, d->mem_id, &m->reg, NMC_NOLOCK)) < 0) {
+        printf("FAIL couldn't map the receiver's region: %s\n", strerror(-err));
+        exit(1);
+    }
+    m->kr = &nmc_krings(m->reg.ctl, &m->reg.g)[d->rx[0].obj];
+    m->ring = nmc_ring_obj(m->reg.mem, &m->reg.g, d->rx[0].obj);
+    m->kgen = __atomic_load_n(&m->kr->kgen, __ATOMIC_ACQUIRE);
+}
+
+/* Take a lease of 4 slots for `who`, then fill the ring behind it from s. */
+static uint32_t fill_behind_lease(struct dst *m, const char *rundir, const struct nmc_lease *who,
+                                  struct nmc_port *s, struct nmc_port *d)
+{
+    struct nmc_port_stats st;
+    uint32_t start, id, before;
+    bool moved;
+    int got = nmc_lease_get(m->kr, m->ring, rundir, m->kgen, 4, who, &start, &id, &moved);
+
+    if (got != 4) {
+        printf("FAIL couldn't take a lease of 4 slots: %d\n", got);
+        exit(1);
+    }
+    send_rounds(s, ROUNDS);
+    before = readable(d);
+    nmc_port_stats(d, &st);
+    if (before != 0 || st.rx_dropped == 0 || m->kr->lease_count >= NMC_MAX_LEASES) {
+        printf("FAIL the ring did not fill behind the lease: readable %u, dropped %llu, leases %u\n",
+               before, (unsigned long long)st.rx_dropped, m->kr->lease_count);
+        exit(1);
+    }
+    return start;
+}
+
+static void check_padded(const struct dst *m, uint32_t start, const char *what)
+{
+    if (m->ring->slot[start].len != 0) {
+        printf("FAIL %s: the dead lease's slot %u was not padded (len %u)\n", what, start,
+               m->ring->slot[start].len);
+        exit(1);
+    }
+}
+
+struct sleeper {
+    struct nmc_port *d;
+    int revents, done;
+};
+
+static void *sleep_in_poll(void *arg)
+{
+    struct sleeper *z = arg;
+
+    z->revents = nmc_poll(z->d, POLLIN, -1);
+    __atomic_store_n(&z->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static bool asleep(const struct nmc_kring *kr)
+{
+    for (uint32_t w = 0; w < NMC_SLEEP_WORDS; w++)
+        if (__atomic_load_n(&kr->sleepers[w], __ATOMIC_ACQUIRE))
+            return true;
+    return false;
+}
+
+/* The lease's pid is gone; the reader sleeps in nmc_poll() until the
+ * sender that pads the lease wakes it. */
+static void reaped(const char *rundir)
+{
+    struct nmc_port *s = open_port("vale6:s"), *d = open_port("vale6:d");
+    struct sleeper z = { .d = d, .revents = -1, .done = 0 };
+    struct dst m;
+    pthread_t t;
+    pid_t child;
+    uint32_t start;
+
+    if ((child = fork()) == 0) {
+        pause();
+        _exit(0);
+    }
+    struct nmc_lease who = { .owner_mem = s->mem_id, .owner_h = s->hidx, .pid = child };
+    map_dst(rundir, d, &m);
+    start = fill_behind_lease(&m, rundir, &who, s, d);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    pthread_create(&t, NULL, sleep_in_poll, &z);
+    for (int i = 0; i < 20000 && !asleep(d->rx[0].kr); i++)
+        usleep(1000);
+    if (!asleep(d->rx[0].kr)) {
+        printf("FAIL the reader never slept in nmc_poll\n");
+        exit(1);
+    }
+    send_rounds(s, 1);
+    for (int i = 0; i < 60000 && !__atomic_load_n(&z.done, __ATOMIC_ACQUIRE); i++)
+        usleep(1000);                   /* its poll has no timeout: only a wakeup ends it */
+    if (!__atomic_load_n(&z.done, __ATOMIC_ACQUIRE)) {
+        printf("FAIL the sleeping reader was not woken within 60 s; leases %u, tail %u\n",
+               m.kr->lease_count, m.kr->pipe_tail);
+        exit(1);
+    }
+    pthread_join(t, NULL);
+    if (z.revents <= 0 || !(z.revents & POLLIN)) {
+        printf("FAIL the sleeping reader was not woken: nmc_poll returned %d; leases %u, tail %u\n",
+               z.revents, m.kr->lease_count, m.kr->pipe_tail);
+        exit(1);
+    }
+    check_padded(&m, start, "reaped");
+    printf("reaped readable=%u\n", readable(d));
+    nmc_region_detach(&m.reg);
+    nmc_port_close(d);
+    nmc_port_close(s);
+}
+
+/* The lease's owner is a zombie: its pid answers, its holder is gone. */
+static void zombie(const char *rundir)
+{
+    struct nmc_port *s = open_port("vale7:s"), *d = open_port("vale7:d");
+    uint32_t ids[2], start, after = 0;
+    int fds[2], rounds = 0;
+    struct dst m;
+    pid_t child;
+
+    if (pipe(fds) < 0 || (child = fork()) < 0) {
+        printf("FAIL pipe/fork: %s\n", strerror(errno));
+        exit(1);
+    }
+    if (child == 0) {
+        struct nmc_port *c = open_port("vale7:c");
+        ids[0] = c->mem_id, ids[1] = c->hidx;
+        if (write(fds[1], ids, sizeof(ids)) != sizeof(ids))
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    if (read(fds[0], ids, sizeof(ids)) != sizeof(ids)) {
+        printf("FAIL the child did not open its port\n");
+        exit(1);
+    }
+    struct nmc_lease who = { .owner_mem = ids[0], .owner_h = ids[1], .pid = child };
+    map_dst(rundir, d, &m);
+    start = fill_behind_lease(&m, rundir, &who, s, d);
+    kill(child, SIGKILL);
+    waitid(P_PID, (id_t)child, NULL, WEXITED | WNOWAIT);    /* dead, not reaped */
+    while (after == 0 && rounds++ < 64) {
+        send_rounds(s, 1);
+        after = readable(d);
+    }
+    if (after == 0) {
+        printf("FAIL nothing readable after the zombie's lease, %d rounds: leases %u, tail %u\n",
+               rounds, m.kr->lease_count, m.kr->pipe_tail);
+        exit(1);
+    }
+    check_padded(&m, start, "zombie");
+    waitpid(child, NULL, 0);
+    printf("zombie readable=%u rounds=%d\n", after, rounds);
+    nmc_region_detach(&m.reg);
+    nmc_port_close(d);
+    nmc_port_close(s);
+}
+
 int main(void)
 {
     const char *rundir = getenv("NMCOMPAT_RUNDIR");
-    struct nmc_port *s = open_port("vale6:s"), *d = open_port("vale6:d");
-    struct nmc_region own = { .fd = -1 };
-    struct nmc_port_stats st;
-    struct nmc_kring *kr;
-    struct netmap_ring *ring;
-    uint32_t kgen, start, id, obj = d->rx[0].obj, before, after;
-    uint64_t drops;
-    pid_t child;
-    bool moved;
-    int got, err;
 
     setvbuf(stdout, NULL, _IONBF, 0);  /* a FAIL line survives the leak report's exit */
     if (!rundir) {
         printf("FAIL NMCOMPAT_RUNDIR is not set\n");
         return 1;
     }
-    if ((child = fork()) == 0) {
-        pause();
-        _exit(0);
-    }
-    struct nmc_lease who = { .owner_mem = s->mem_id, .owner_h = s->hidx, .pid = child };
-    if ((err = nmc_region_attach(rundir, d->mem_id, &own, NMC_NOLOCK)) < 0) {
-        printf("FAIL couldn't map d's region: %s\n", strerror(-err));
-        return 1;
-    }
-    kr = &nmc_krings(own.ctl, &own.g)[obj];
-    ring = nmc_ring_obj(own.mem, &own.g, obj);
-    kgen = __atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE);
-    if ((got = nmc_lease_get(kr, ring, rundir, kgen, 4, &who, &start, &id, &moved)) != 4) {
-        printf("FAIL couldn't take a lease of 4 slots: %d\n", got);
-        return 1;
-    }
-    /* the ring fills behind the child's lease while the child lives */
-    send_rounds(s, ROUNDS);
-    before = readable(d);
-    nmc_port_stats(d, &st);
-    drops = st.rx_dropped;
-    if (before != 0 || drops == 0 || kr->lease_count >= NMC_MAX_LEASES) {
-        printf("FAIL the ring did not fill behind the lease: readable %u, dropped %llu, leases %u\n",
-               before, (unsigned long long)drops, kr->lease_count);
-        return 1;
-    }
-    kill(child, SIGKILL);
-    waitpid(child, NULL, 0);
-    send_rounds(s, 1);
-    after = readable(d);
-    if (after == 0) {
-        printf("FAIL nothing readable after the lease's owner died: leases %u, hwlease %u, tail %u\n",
-               kr->lease_count, kr->hwlease, kr->pipe_tail);
-        return 1;
-    }
-    if (ring->slot[start].len != 0) {
-        printf("FAIL the dead lease's slot %u was not padded (len %u)\n", start, ring->slot[start].len);
-        return 1;
-    }
-    printf("done readable=%u dropped=%llu nslots=%u\n", after, (unsigned long long)drops, kr->nslots);
-    nmc_region_detach(&own);
-    nmc_port_close(d);
-    nmc_port_close(s);
+    reaped(rundir);
+    zombie(rundir);
+    printf("done\n");
     return 0;
 }

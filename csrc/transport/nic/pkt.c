@@ -46,17 +46,21 @@
  * every frame it adds (num_pkts, blk_len), next to the status we wait on.
  * Each look from here takes that line from the CPU running the receive
  * path, whose next frame then waits for it: a receiver spinning on rxsync
- * cost a sender on veth a quarter of its rate.  So a block found still the
- * kernel's is looked at again only RX_LOOK_GAP later (cycles of the TSC,
- * about 10-20 us at 2-4 GHz; elsewhere ns), except right after a wait in
- * poll(): far below the block's 1 ms timeout, which bounds a frame's wait
- * anyway.  (10,000 cycles kept most of the gain, 40,000 all of it.) */
+ * cost a sender on veth a fifth of its rate (BENCHMARKS.md, "AF_PACKET
+ * receive: the block header line").  The kernel writes the next block's
+ * header only when it hands this one over and opens that one, so a
+ * spinning rxsync watches that line instead, which stays in its cache, and
+ * looks at the block itself when it changed; and anyway when the previous
+ * rxsync was more than RX_SPIN_GAP before (a caller that waited in between,
+ * in poll(2) or elsewhere), after a wait in nmc_poll() or nmc_port_drain(),
+ * and at least every RX_LOOK_GAP (should a kernel ever hand a block over
+ * without opening the next).  Units: TSC cycles (about 1 us and 10-20 us
+ * at 2-4 GHz), elsewhere ns. */
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
 static inline uint64_t look_clock(void) { return __rdtsc(); }
-#ifndef RX_LOOK_GAP
+#define RX_SPIN_GAP 2000u
 #define RX_LOOK_GAP 40000u
-#endif
 #else
 #include <time.h>
 static inline uint64_t look_clock(void)
@@ -66,9 +70,8 @@ static inline uint64_t look_clock(void)
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
-#ifndef RX_LOOK_GAP
+#define RX_SPIN_GAP 1000u
 #define RX_LOOK_GAP 15000u
-#endif
 #endif
 
 struct nmc_psock {
@@ -78,6 +81,8 @@ struct nmc_psock {
     size_t rx_len, tx_len;
     uint32_t block, in_block;       /* RX cursor: block, packets done in it */
     uint64_t rx_looked;             /* look_clock() when the block was found the kernel's, or 0 */
+    uint64_t rx_synced;             /* look_clock() at the last look for a block */
+    uint64_t rx_next_seq;           /* the next block's seq_num when rx_looked was set */
     uint8_t *next;                  /* RX cursor: next packet header */
     uint32_t tx_frames, tx_frame_size, tx_cur;
     uint32_t tx_vnet;               /* bytes of virtio_net_hdr before each TX frame, or 0 */
@@ -287,22 +292,28 @@ static const uint8_t *vlan_tag(const struct tpacket3_hdr *h, uint8_t tag[4])
     return tag;
 }
 
-/* Is block b (not started yet) ours?  Looked at no more than every
- * RX_LOOK_GAP while it is the kernel's. */
-static bool block_ready(struct nmc_psock *k, struct tpacket_block_desc *b)
+static struct tpacket_block_desc *block_desc(const struct nmc_psock *k, uint32_t block)
 {
-    uint64_t now = 0;
+    return (void *)(k->rx_map + (size_t)(block % RX_BLOCKS) * RX_BLOCK);
+}
 
-    if (k->rx_looked) {
-        now = look_clock();
-        if (now - k->rx_looked < RX_LOOK_GAP)
-            return false;
-    }
-    if (nmc_load_acq(&b->hdr.bh1.block_status) & TP_STATUS_USER) {
+/* Is `block` (not started yet) ours?  While the kernel fills it, a caller
+ * spinning on rxsync looks at the next block's header instead (above). */
+static bool block_ready(struct nmc_psock *k, uint32_t block)
+{
+    const struct tpacket_block_desc *next = block_desc(k, block + 1);
+    uint64_t now = look_clock(), last = k->rx_synced;
+
+    k->rx_synced = now;
+    if (k->rx_looked && now - last < RX_SPIN_GAP && now - k->rx_looked < RX_LOOK_GAP &&
+        __atomic_load_n(&next->hdr.bh1.seq_num, __ATOMIC_RELAXED) == k->rx_next_seq)
+        return false;
+    if (nmc_load_acq(&block_desc(k, block)->hdr.bh1.block_status) & TP_STATUS_USER) {
         k->rx_looked = 0;
         return true;
     }
-    k->rx_looked = now ? now : look_clock();
+    k->rx_next_seq = __atomic_load_n(&next->hdr.bh1.seq_num, __ATOMIC_RELAXED);
+    k->rx_looked = now;
     return false;
 }
 
@@ -314,7 +325,7 @@ static uint32_t take_frames(struct nmc_port *p, struct nmc_lring *lr, uint32_t j
 
     for (uint32_t scanned = 0; scanned < RX_BLOCKS; scanned++) {
         struct tpacket_block_desc *b = (void *)(k->rx_map + (size_t)k->block * RX_BLOCK);
-        if (k->in_block == 0 && !block_ready(k, b))
+        if (k->in_block == 0 && !block_ready(k, k->block))
             break;
         if (k->in_block == 0)
             k->next = (uint8_t *)b + b->hdr.bh1.offset_to_first_pkt;
@@ -626,14 +637,20 @@ static int pkt_resolve(const char *rundir, const struct nmc_pipe_req *req, struc
     return nmc_nic_resolve(rundir, req, r, port, NMC_KIND_PKT);
 }
 
-/* netmap's poll() waiting in the kernel: a block handed over wakes it, and
- * the rxsync after the wait looks at once, whenever it looked last. */
+/* The next rxsync looks at the blocks at once: after netmap's poll()
+ * waited in the kernel, or a caller's own wait on the port's descriptor
+ * (nmc_port_drain). */
+static void pkt_woken(struct nmc_port *p)
+{
+    for (int k = 0; k < p->npkts; k++)
+        p->pkts[k].rx_looked = 0;
+}
+
 static int pkt_wait(struct nmc_port *p, int events, int timeout_ms)
 {
     int err = nmc_nic_wait(p, events, timeout_ms);
 
-    for (int k = 0; k < p->npkts; k++)
-        p->pkts[k].rx_looked = 0;
+    pkt_woken(p);
     return err;
 }
 
@@ -651,6 +668,7 @@ static const struct nmc_transport_ops pkt_ops = {
     .shared_bufs = true,
     .poll_fd = nmc_nic_poll_fd,
     .wait = pkt_wait,
+    .woken = pkt_woken,
     .inherited = nmc_nic_foreign,
     .adapter_host_rings = true,
 };

@@ -80,8 +80,10 @@ static bool advance(struct nmc_kring *kr)
     return moved;
 }
 
-/* Pad and complete the leases of dead senders.  Lock held.  Returns true
- * if the published tail may have moved. */
+/* Pad and complete the leases of dead senders, oldest first, up to the
+ * first live one: only the oldest leases hold the tail back, and a dead
+ * sender's lease behind a live one is found once that one completes.
+ * Lock held.  Returns true if the published tail may have moved. */
 bool nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir)
 {
     uint32_t n = kr->nslots;
@@ -95,20 +97,24 @@ bool nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char
     }
     for (uint32_t i = 0; i < kr->lease_count; i++) {
         struct nmc_lease *l = &kr->leases[(kr->lease_first + i) % NMC_MAX_LEASES];
-        if (!l->done && owner_dead(rundir, l)) {
-            pad(ring, n, l->start, l->end);
-            l->done = 1;
-        }
+        if (l->done)
+            continue;
+        if (!owner_dead(rundir, l))
+            break;
+        pad(ring, n, l->start, l->end);
+        l->done = 1;
     }
     return advance(kr);
 }
 
-static int lock(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir)
+/* Take the lease lock; *moved: a repair after a sender died inside it
+ * published slots (the caller wakes the reader). */
+static int lock(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, bool *moved)
 {
     int err = pthread_mutex_lock(&kr->lease_lock);
 
     if (err == EOWNERDEAD) {            /* a sender died inside the lock */
-        nmc_lease_repair(kr, ring, rundir);
+        *moved |= nmc_lease_repair(kr, ring, rundir);
         pthread_mutex_consistent(&kr->lease_lock);
         err = 0;
     }
@@ -139,14 +145,14 @@ int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *ru
     struct nmc_lease *l;
 
     *moved = false;
-    if (lock(kr, ring, rundir) < 0)
+    if (lock(kr, ring, rundir, moved) < 0)
         return 0;
     if (__atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE) != kgen || !kr->lease_init) {
         pthread_mutex_unlock(&kr->lease_lock);
         return -ESTALE;
     }
     if (kr->hwlease >= n || kr->lease_count >= NMC_MAX_LEASES)
-        *moved = nmc_lease_repair(kr, ring, rundir);
+        *moved |= nmc_lease_repair(kr, ring, rundir);
     avail = room(kr, n);
     if (avail == 0 && kr->lease_count > 0) {
         *moved |= nmc_lease_repair(kr, ring, rundir);
@@ -175,13 +181,13 @@ bool nmc_lease_put(struct nmc_kring *kr, struct netmap_ring *ring, const char *r
                    uint32_t id, uint32_t used_end)
 {
     struct nmc_lease *l = &kr->leases[id % NMC_MAX_LEASES];
-    bool moved;
+    bool moved = false;
 
-    if (lock(kr, ring, rundir) < 0)
+    if (lock(kr, ring, rundir, &moved) < 0)
         return false;
     if (__atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE) != kgen) {
         pthread_mutex_unlock(&kr->lease_lock);
-        return false;
+        return moved;
     }
     if (l->end != used_end % kr->nslots) {
         if (kr->hwlease == l->end && (kr->lease_first + kr->lease_count - 1) % NMC_MAX_LEASES == id)
@@ -190,9 +196,9 @@ bool nmc_lease_put(struct nmc_kring *kr, struct netmap_ring *ring, const char *r
             pad(ring, kr->nslots, used_end, l->end);
     }
     l->done = 1;
-    moved = advance(kr);
+    moved |= advance(kr);
     if (kr->lease_count && !moved)      /* an older lease is still out: is its sender alive? */
-        nmc_lease_repair(kr, ring, rundir), moved = true;
+        moved = nmc_lease_repair(kr, ring, rundir);
     pthread_mutex_unlock(&kr->lease_lock);
     return moved;
 }
@@ -208,8 +214,8 @@ bool nmc_lease_quiesce(struct nmc_kring *kr, struct netmap_ring *ring, const cha
     if (__atomic_load_n(&kr->lock_ready, __ATOMIC_ACQUIRE) != NMC_LOCK_READY)
         return true;
     for (int round = 0; round < 100000; round++) {
-        bool idle;
-        if (lock(kr, ring, rundir) < 0)
+        bool idle, moved = false;       /* nobody reads a retired ring */
+        if (lock(kr, ring, rundir, &moved) < 0)
             return false;
         if (round == 0) {
             __atomic_add_fetch(&kr->kgen, 1, __ATOMIC_RELEASE);
