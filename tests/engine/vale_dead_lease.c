@@ -10,7 +10,13 @@
  *     meanwhile and must be woken;
  *   - not reaped: the lease's owner is a child holding a port of its own,
  *     killed and left a zombie, so its pid still answers and only its
- *     holder's released lock byte (looked at every 16th check) says it.
+ *     holder's released lock byte (looked at every 16th check) says it;
+ *   - in the lock: the owner also dies holding the lease lock, so the
+ *     repair runs on EOWNERDEAD, and it is that repair that must wake the
+ *     sleeping reader;
+ *   - behind a live lease: leases [live A, dead D, B]; B completes, then A:
+ *     all 12 slots must be published (a repair that stopped at the first
+ *     live lease left D, and B behind it, unpublished).
  *
  *   vale_dead_lease          (rundir: $NMCOMPAT_RUNDIR)
  *
@@ -148,14 +154,42 @@ static bool asleep(const struct nmc_kring *kr)
     return false;
 }
 
+/* The reader sleeps in nmc_poll() with no timeout; one round from s must
+ * wake it (only a wakeup ends its poll). */
+static void send_to_sleeper(struct nmc_port *s, struct nmc_port *d, const struct dst *m, const char *what)
+{
+    struct sleeper z = { .d = d, .revents = -1, .done = 0 };
+    pthread_t t;
+
+    pthread_create(&t, NULL, sleep_in_poll, &z);
+    for (int i = 0; i < 20000 && !asleep(d->rx[0].kr); i++)
+        usleep(1000);
+    if (!asleep(d->rx[0].kr)) {
+        printf("FAIL %s: the reader never slept in nmc_poll\n", what);
+        exit(1);
+    }
+    send_rounds(s, 1);
+    for (int i = 0; i < 60000 && !__atomic_load_n(&z.done, __ATOMIC_ACQUIRE); i++)
+        usleep(1000);
+    if (!__atomic_load_n(&z.done, __ATOMIC_ACQUIRE)) {
+        printf("FAIL %s: the sleeping reader was not woken within 60 s; leases %u, tail %u\n",
+               what, m->kr->lease_count, m->kr->pipe_tail);
+        exit(1);
+    }
+    pthread_join(t, NULL);
+    if (z.revents <= 0 || !(z.revents & POLLIN)) {
+        printf("FAIL %s: nmc_poll returned %d; leases %u, tail %u\n", what, z.revents,
+               m->kr->lease_count, m->kr->pipe_tail);
+        exit(1);
+    }
+}
+
 /* The lease's pid is gone; the reader sleeps in nmc_poll() until the
  * sender that pads the lease wakes it. */
 static void reaped(const char *rundir)
 {
     struct nmc_port *s = open_port("vale6:s"), *d = open_port("vale6:d");
-    struct sleeper z = { .d = d, .revents = -1, .done = 0 };
     struct dst m;
-    pthread_t t;
     pid_t child;
     uint32_t start;
 
@@ -168,27 +202,7 @@ static void reaped(const char *rundir)
     start = fill_behind_lease(&m, rundir, &who, s, d);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
-    pthread_create(&t, NULL, sleep_in_poll, &z);
-    for (int i = 0; i < 20000 && !asleep(d->rx[0].kr); i++)
-        usleep(1000);
-    if (!asleep(d->rx[0].kr)) {
-        printf("FAIL the reader never slept in nmc_poll\n");
-        exit(1);
-    }
-    send_rounds(s, 1);
-    for (int i = 0; i < 60000 && !__atomic_load_n(&z.done, __ATOMIC_ACQUIRE); i++)
-        usleep(1000);                   /* its poll has no timeout: only a wakeup ends it */
-    if (!__atomic_load_n(&z.done, __ATOMIC_ACQUIRE)) {
-        printf("FAIL the sleeping reader was not woken within 60 s; leases %u, tail %u\n",
-               m.kr->lease_count, m.kr->pipe_tail);
-        exit(1);
-    }
-    pthread_join(t, NULL);
-    if (z.revents <= 0 || !(z.revents & POLLIN)) {
-        printf("FAIL the sleeping reader was not woken: nmc_poll returned %d; leases %u, tail %u\n",
-               z.revents, m.kr->lease_count, m.kr->pipe_tail);
-        exit(1);
-    }
+    send_to_sleeper(s, d, &m, "reaped");
     check_padded(&m, start, "reaped");
     printf("reaped readable=%u\n", readable(d));
     nmc_region_detach(&m.reg);
@@ -243,6 +257,93 @@ static void zombie(const char *rundir)
     nmc_port_close(s);
 }
 
+/* The owner takes a lease, the ring fills behind it, then the owner dies
+ * inside the lease lock: the next sender's lock call repairs, and wakes. */
+static void in_lock(const char *rundir)
+{
+    struct nmc_port *s = open_port("vale8:s"), *d = open_port("vale8:d");
+    int go[2], ready[2];
+    uint32_t start;
+    struct dst m;
+    pid_t child;
+    char c = 0;
+
+    map_dst(rundir, d, &m);
+    if (pipe(go) < 0 || pipe(ready) < 0 || (child = fork()) < 0) {
+        printf("FAIL pipe/fork: %s\n", strerror(errno));
+        exit(1);
+    }
+    if (child == 0) {                   /* the lease, then (told) the lock, and death */
+        struct nmc_lease who = { .owner_mem = s->mem_id, .owner_h = s->hidx, .pid = getpid() };
+        uint32_t id;
+        bool moved;
+        if (nmc_lease_get(m.kr, m.ring, rundir, m.kgen, 4, &who, &start, &id, &moved) != 4 ||
+            write(ready[1], &start, sizeof(start)) != sizeof(start) || read(go[0], &c, 1) != 1)
+            _exit(1);
+        pthread_mutex_lock(&m.kr->lease_lock);
+        _exit(0);
+    }
+    if (read(ready[0], &start, sizeof(start)) != sizeof(start)) {
+        printf("FAIL in_lock: the child took no lease\n");
+        exit(1);
+    }
+    send_rounds(s, ROUNDS);             /* the ring fills behind the child's lease */
+    if (readable(d) != 0) {
+        printf("FAIL in_lock: the ring did not fill behind the lease\n");
+        exit(1);
+    }
+    if (write(go[1], &c, 1) != 1 || waitpid(child, NULL, 0) != child) {
+        printf("FAIL in_lock: the child did not die in the lock\n");
+        exit(1);
+    }
+    send_to_sleeper(s, d, &m, "in_lock");
+    check_padded(&m, start, "in_lock");
+    printf("in_lock readable=%u\n", readable(d));
+    nmc_region_detach(&m.reg);
+    nmc_port_close(d);
+    nmc_port_close(s);
+}
+
+/* Leases [live A, dead D, live B] of 4 slots each; B completes, then A. */
+static void behind_live(const char *rundir)
+{
+    struct nmc_port *s = open_port("vale9:s"), *d = open_port("vale9:d");
+    struct nmc_lease live = { .owner_mem = s->mem_id, .owner_h = s->hidx, .pid = getpid() };
+    uint32_t sa, sd, sb, ia, id, ib, got;
+    struct dst m;
+    pid_t child;
+    bool moved;
+
+    if ((child = fork()) == 0) {
+        pause();
+        _exit(0);
+    }
+    struct nmc_lease dead = { .owner_mem = s->mem_id, .owner_h = s->hidx, .pid = child };
+    map_dst(rundir, d, &m);
+    if (nmc_lease_get(m.kr, m.ring, rundir, m.kgen, 4, &live, &sa, &ia, &moved) != 4 ||
+        nmc_lease_get(m.kr, m.ring, rundir, m.kgen, 4, &dead, &sd, &id, &moved) != 4 ||
+        nmc_lease_get(m.kr, m.ring, rundir, m.kgen, 4, &live, &sb, &ib, &moved) != 4) {
+        printf("FAIL behind_live: couldn't take three leases\n");
+        exit(1);
+    }
+    for (uint32_t j = 0; j < 12; j++)
+        m.ring->slot[(sa + j) % m.kr->nslots].len = 60;
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    nmc_lease_put(m.kr, m.ring, rundir, m.kgen, ib, sb + 4);
+    nmc_lease_put(m.kr, m.ring, rundir, m.kgen, ia, sa + 4);
+    if ((got = readable(d)) != 12) {
+        printf("FAIL behind_live: %u of 12 slots published; leases %u, tail %u, dead lease at %u\n",
+               got, m.kr->lease_count, m.kr->pipe_tail, sd);
+        exit(1);
+    }
+    check_padded(&m, sd, "behind_live");
+    printf("behind_live readable=%u\n", got);
+    nmc_region_detach(&m.reg);
+    nmc_port_close(d);
+    nmc_port_close(s);
+}
+
 int main(void)
 {
     const char *rundir = getenv("NMCOMPAT_RUNDIR");
@@ -254,6 +355,8 @@ int main(void)
     }
     reaped(rundir);
     zombie(rundir);
+    in_lock(rundir);
+    behind_live(rundir);
     printf("done\n");
     return 0;
 }

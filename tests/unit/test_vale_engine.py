@@ -102,8 +102,10 @@ def test_a_full_ring_behind_a_dead_senders_lease_recovers(asan_build, rundir):
     traffic again: once the pid is gone (the reader, asleep in nmc_poll, is
     woken), and for a zombie, whose pid still answers, once its holder's
     lock byte is seen free.  Before, a full ring never looked at its leases
-    again and stayed stuck (tests/engine/vale_dead_lease.c, under the
-    sanitizers)."""
+    again and stayed stuck.  Also: an owner that dies inside the lease lock
+    is repaired by the next lock call, which wakes the reader; a dead lease
+    between two live ones is published with them
+    (tests/engine/vale_dead_lease.c, under the sanitizers)."""
     exe = asan_build("vale_dead_lease")
     env = dict(os.environ, **ASAN_ENV, NMCOMPAT_RUNDIR=str(rundir))
     proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120, env=env)

@@ -303,16 +303,19 @@ static bool block_ready(struct nmc_psock *k, uint32_t block)
 {
     const struct tpacket_block_desc *next = block_desc(k, block + 1);
     uint64_t now = look_clock(), last = k->rx_synced;
+    /* read before the status: a handover between the two reads then shows
+     * as a changed seq_num at the next look, never as a missed block */
+    uint64_t seq = __atomic_load_n(&next->hdr.bh1.seq_num, __ATOMIC_ACQUIRE);
 
     k->rx_synced = now;
     if (k->rx_looked && now - last < RX_SPIN_GAP && now - k->rx_looked < RX_LOOK_GAP &&
-        __atomic_load_n(&next->hdr.bh1.seq_num, __ATOMIC_RELAXED) == k->rx_next_seq)
+        seq == k->rx_next_seq)
         return false;
     if (nmc_load_acq(&block_desc(k, block)->hdr.bh1.block_status) & TP_STATUS_USER) {
         k->rx_looked = 0;
         return true;
     }
-    k->rx_next_seq = __atomic_load_n(&next->hdr.bh1.seq_num, __ATOMIC_RELAXED);
+    k->rx_next_seq = seq;
     k->rx_looked = now;
     return false;
 }

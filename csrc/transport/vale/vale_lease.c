@@ -80,11 +80,12 @@ static bool advance(struct nmc_kring *kr)
     return moved;
 }
 
-/* Pad and complete the leases of dead senders, oldest first, up to the
- * first live one: only the oldest leases hold the tail back, and a dead
- * sender's lease behind a live one is found once that one completes.
- * Lock held.  Returns true if the published tail may have moved. */
-bool nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir)
+/* Pad and complete the leases of dead senders.  upto_live: stop at the
+ * first live sender's lease (a ring found full, looked at again and again
+ * while it stays full; the leases behind that one are looked at by the
+ * completions, which look at them all).  Lock held.  Returns true if the
+ * published tail may have moved. */
+static bool repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, bool upto_live)
 {
     uint32_t n = kr->nslots;
 
@@ -99,12 +100,20 @@ bool nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char
         struct nmc_lease *l = &kr->leases[(kr->lease_first + i) % NMC_MAX_LEASES];
         if (l->done)
             continue;
-        if (!owner_dead(rundir, l))
-            break;
+        if (!owner_dead(rundir, l)) {
+            if (upto_live)
+                break;
+            continue;
+        }
         pad(ring, n, l->start, l->end);
         l->done = 1;
     }
     return advance(kr);
+}
+
+bool nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir)
+{
+    return repair(kr, ring, rundir, false);
 }
 
 /* Take the lease lock; *moved: a repair after a sender died inside it
@@ -155,7 +164,7 @@ int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *ru
         *moved |= nmc_lease_repair(kr, ring, rundir);
     avail = room(kr, n);
     if (avail == 0 && kr->lease_count > 0) {
-        *moved |= nmc_lease_repair(kr, ring, rundir);
+        *moved |= repair(kr, ring, rundir, true);
         avail = room(kr, n);
     }
     got = want < avail ? want : avail;
