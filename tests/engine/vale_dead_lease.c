@@ -99,19 +99,12 @@ static void map_dst(const char *rundir, struct nmc_port *d, struct dst *m)
     m->kgen = __atomic_load_n(&m->kr->kgen, __ATOMIC_ACQUIRE);
 }
 
-/* Take a lease of 4 slots for `who`, then fill the ring behind it from s. */
-static uint32_t fill_behind_lease(struct dst *m, const char *rundir, const struct nmc_lease *who,
-                                  struct nmc_port *s, struct nmc_port *d)
+/* Fill d's ring from s behind a lease someone holds: nothing readable, frames dropped. */
+static void fill_ring(struct dst *m, struct nmc_port *s, struct nmc_port *d)
 {
     struct nmc_port_stats st;
-    uint32_t start, id, before;
-    bool moved;
-    int got = nmc_lease_get(m->kr, m->ring, rundir, m->kgen, 4, who, &start, &id, &moved);
+    uint32_t before;
 
-    if (got != 4) {
-        printf("FAIL couldn't take a lease of 4 slots: %d\n", got);
-        exit(1);
-    }
     send_rounds(s, ROUNDS);
     before = readable(d);
     nmc_port_stats(d, &st);
@@ -120,7 +113,45 @@ static uint32_t fill_behind_lease(struct dst *m, const char *rundir, const struc
                before, (unsigned long long)st.rx_dropped, m->kr->lease_count);
         exit(1);
     }
+}
+
+/* Take a lease of 4 slots for `who`, then fill the ring behind it from s. */
+static uint32_t fill_behind_lease(struct dst *m, const char *rundir, const struct nmc_lease *who,
+                                  struct nmc_port *s, struct nmc_port *d)
+{
+    uint32_t start, id;
+    bool moved;
+    int got = nmc_lease_get(m->kr, m->ring, rundir, m->kgen, 4, who, &start, &id, &moved);
+
+    if (got != 4) {
+        printf("FAIL couldn't take a lease of 4 slots: %d\n", got);
+        exit(1);
+    }
+    fill_ring(m, s, d);
     return start;
+}
+
+/* A child that only sleeps until it is killed: a lease owner to be. */
+static pid_t pausing_child(void)
+{
+    pid_t child = fork();
+
+    if (child == 0) {
+        pause();
+        _exit(0);
+    }
+    if (child < 0) {
+        printf("FAIL fork: %s\n", strerror(errno));
+        exit(1);
+    }
+    return child;
+}
+
+static void close_scenario(struct dst *m, struct nmc_port *s, struct nmc_port *d)
+{
+    nmc_region_detach(&m->reg);
+    nmc_port_close(d);
+    nmc_port_close(s);
 }
 
 static void check_padded(const struct dst *m, uint32_t start, const char *what)
@@ -184,6 +215,17 @@ static void send_to_sleeper(struct nmc_port *s, struct nmc_port *d, const struct
     }
 }
 
+/* The reader, asleep, is woken by the next round from s; the dead lease
+ * at `start` was padded; then the scenario ends. */
+static void wake_and_close(struct dst *m, struct nmc_port *s, struct nmc_port *d, uint32_t start,
+                           const char *what)
+{
+    send_to_sleeper(s, d, m, what);
+    check_padded(m, start, what);
+    printf("%s readable=%u\n", what, readable(d));
+    close_scenario(m, s, d);
+}
+
 /* The lease's pid is gone; the reader sleeps in nmc_poll() until the
  * sender that pads the lease wakes it. */
 static void reaped(const char *rundir)
@@ -193,21 +235,13 @@ static void reaped(const char *rundir)
     pid_t child;
     uint32_t start;
 
-    if ((child = fork()) == 0) {
-        pause();
-        _exit(0);
-    }
+    child = pausing_child();
     struct nmc_lease who = { .owner_mem = s->mem_id, .owner_h = s->hidx, .pid = child };
     map_dst(rundir, d, &m);
     start = fill_behind_lease(&m, rundir, &who, s, d);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
-    send_to_sleeper(s, d, &m, "reaped");
-    check_padded(&m, start, "reaped");
-    printf("reaped readable=%u\n", readable(d));
-    nmc_region_detach(&m.reg);
-    nmc_port_close(d);
-    nmc_port_close(s);
+    wake_and_close(&m, s, d, start, "reaped");
 }
 
 /* The lease's owner is a zombie: its pid answers, its holder is gone. */
@@ -252,9 +286,7 @@ static void zombie(const char *rundir)
     check_padded(&m, start, "zombie");
     waitpid(child, NULL, 0);
     printf("zombie readable=%u rounds=%d\n", after, rounds);
-    nmc_region_detach(&m.reg);
-    nmc_port_close(d);
-    nmc_port_close(s);
+    close_scenario(&m, s, d);
 }
 
 /* The owner takes a lease, the ring fills behind it, then the owner dies
@@ -287,21 +319,12 @@ static void in_lock(const char *rundir)
         printf("FAIL in_lock: the child took no lease\n");
         exit(1);
     }
-    send_rounds(s, ROUNDS);             /* the ring fills behind the child's lease */
-    if (readable(d) != 0) {
-        printf("FAIL in_lock: the ring did not fill behind the lease\n");
-        exit(1);
-    }
+    fill_ring(&m, s, d);                /* behind the child's lease */
     if (write(go[1], &c, 1) != 1 || waitpid(child, NULL, 0) != child) {
         printf("FAIL in_lock: the child did not die in the lock\n");
         exit(1);
     }
-    send_to_sleeper(s, d, &m, "in_lock");
-    check_padded(&m, start, "in_lock");
-    printf("in_lock readable=%u\n", readable(d));
-    nmc_region_detach(&m.reg);
-    nmc_port_close(d);
-    nmc_port_close(s);
+    wake_and_close(&m, s, d, start, "in_lock");
 }
 
 /* Leases [live A, dead D, live B] of 4 slots each; B completes, then A. */
@@ -314,10 +337,7 @@ static void behind_live(const char *rundir)
     pid_t child;
     bool moved;
 
-    if ((child = fork()) == 0) {
-        pause();
-        _exit(0);
-    }
+    child = pausing_child();
     struct nmc_lease dead = { .owner_mem = s->mem_id, .owner_h = s->hidx, .pid = child };
     map_dst(rundir, d, &m);
     if (nmc_lease_get(m.kr, m.ring, rundir, m.kgen, 4, &live, &sa, &ia, &moved) != 4 ||
@@ -339,9 +359,7 @@ static void behind_live(const char *rundir)
     }
     check_padded(&m, sd, "behind_live");
     printf("behind_live readable=%u\n", got);
-    nmc_region_detach(&m.reg);
-    nmc_port_close(d);
-    nmc_port_close(s);
+    close_scenario(&m, s, d);
 }
 
 int main(void)

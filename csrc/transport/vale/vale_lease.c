@@ -111,11 +111,6 @@ static bool repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *r
     return advance(kr);
 }
 
-bool nmc_lease_repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir)
-{
-    return repair(kr, ring, rundir, false);
-}
-
 /* Take the lease lock; *moved: a repair after a sender died inside it
  * published slots (the caller wakes the reader). */
 static int lock(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, bool *moved)
@@ -123,7 +118,7 @@ static int lock(struct nmc_kring *kr, struct netmap_ring *ring, const char *rund
     int err = pthread_mutex_lock(&kr->lease_lock);
 
     if (err == EOWNERDEAD) {            /* a sender died inside the lock */
-        *moved |= nmc_lease_repair(kr, ring, rundir);
+        *moved |= repair(kr, ring, rundir, false);
         pthread_mutex_consistent(&kr->lease_lock);
         err = 0;
     }
@@ -161,7 +156,7 @@ int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *ru
         return -ESTALE;
     }
     if (kr->hwlease >= n || kr->lease_count >= NMC_MAX_LEASES)
-        *moved |= nmc_lease_repair(kr, ring, rundir);
+        *moved |= repair(kr, ring, rundir, false);
     avail = room(kr, n);
     if (avail == 0 && kr->lease_count > 0) {
         *moved |= repair(kr, ring, rundir, true);
@@ -207,7 +202,7 @@ bool nmc_lease_put(struct nmc_kring *kr, struct netmap_ring *ring, const char *r
     l->done = 1;
     moved |= advance(kr);
     if (kr->lease_count && !moved)      /* an older lease is still out: is its sender alive? */
-        moved = nmc_lease_repair(kr, ring, rundir);
+        moved = repair(kr, ring, rundir, false);
     pthread_mutex_unlock(&kr->lease_lock);
     return moved;
 }
@@ -230,7 +225,7 @@ bool nmc_lease_quiesce(struct nmc_kring *kr, struct netmap_ring *ring, const cha
             __atomic_add_fetch(&kr->kgen, 1, __ATOMIC_RELEASE);
             kr->lease_init = 0;
         }
-        nmc_lease_repair(kr, ring, rundir);
+        repair(kr, ring, rundir, false);
         idle = kr->lease_count == 0;
         pthread_mutex_unlock(&kr->lease_lock);
         if (idle)
