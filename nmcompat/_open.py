@@ -50,7 +50,8 @@ def open(portspec: str, *, grammar: str = "nmport", rundir=None, extra_bufs: int
     the runtime tmpfs cannot hold them) and linked from ``port.bufs_head``;
     put every one back on that list before close.
     ``buf_num``/``buf_size`` size a region this open creates (defaults:
-    $NMCOMPAT_BUF_NUM or 163840, $NMCOMPAT_BUF_SIZE or 2048).  ``rundir``
+    $NMCOMPAT_BUF_NUM or 163840, $NMCOMPAT_BUF_SIZE or 2048, 2112 for a VALE
+    port).  ``rundir``
     (default $NMCOMPAT_RUNDIR or /dev/shm/nmcompat-<uid>) must be on tmpfs.
     ``spin_us`` is how long poll() busy-waits before sleeping (default 20).
     ``admode=1`` or ``backend="native"`` (or $NMCOMPAT_ADMODE,

@@ -13,7 +13,7 @@ them.
 |--------------------|--------------------------|------------------|------------------|------------|
 | admode             | NMCOMPAT_ADMODE          | admode=          | 0 (best)         | 0 best: a real netmap module (/dev/netmap) for every name, else pipes and VALE on the engine and NICs on AF_XDP drv, AF_XDP skb, AF_PACKET; 1 native only, for every name (pipes and VALE ports are then the kernel's; an error without /dev/netmap); 2 emulated (AF_PACKET) only, NIC ports |
 | buf_num            | NMCOMPAT_BUF_NUM         | buf_num=         | 163840 (grown to fit; NIC regions 65536) | buffers of a region this open creates (0: sized for its ports, else 64..16777216; reserved; claimed on the tmpfs as ports use them; an explicit value must fit the tmpfs free space) |
-| buf_size           | NMCOMPAT_BUF_SIZE        | buf_size=        | 2048             | buffer size of a region this open creates (64..65536, multiple of 64) |
+| buf_size           | NMCOMPAT_BUF_SIZE        | buf_size=        | 2048 (VALE ports 2112) | buffer size of a region this open creates (64..65536, multiple of 64); a VALE port's default is 33 cache lines (docs/DESIGN.md, "VALE buffers") |
 | (ring slots)       | NMCOMPAT_SLOTS           | slots=, tx_slots=, rx_slots= | 1024 | slots per ring of a port this open creates |
 | generic_ringsize   | NMCOMPAT_GENERIC_RINGSIZE| (slots=)         | 1024             | slots per ring of emulated (AF_PACKET) ports |
 | bridge_batch       | NMCOMPAT_BRIDGE_BATCH    | -                | 1024             | VALE: packets per forwarding batch (1..8192), fixed when the switch is created |
@@ -154,6 +154,16 @@ def vale_stream_min(port: str = "a VALE port") -> int:
     return _checked("NMCOMPAT_VALE_STREAM_MIN", port)
 
 
+VALE_BUF_SIZE = 2112               # the engine's NMC_VALE_BUF_SIZE
+
+
+def vale_buf_size() -> int:
+    """The buffer size of a VALE port an open creates without buf_size=:
+    $NMCOMPAT_BUF_SIZE if it is set and good, else 2112."""
+    value, problem = _read("NMCOMPAT_BUF_SIZE")
+    return value if not problem and os.environ.get("NMCOMPAT_BUF_SIZE") else VALE_BUF_SIZE
+
+
 def rundir() -> str:
     """The runtime directory: $NMCOMPAT_RUNDIR, else /dev/shm/nmcompat-<uid>."""
     return os.environ.get("NMCOMPAT_RUNDIR") or f"/dev/shm/nmcompat-{os.geteuid()}"
@@ -168,7 +178,8 @@ def settings() -> dict:
     """The effective values, for reports and benchmarks."""
     return {
         "admode": admode(), "buf_num": _report("NMCOMPAT_BUF_NUM") or 163840,
-        "buf_size": _report("NMCOMPAT_BUF_SIZE"), "slots": default_slots() or 1024,
+        "buf_size": _report("NMCOMPAT_BUF_SIZE"), "vale_buf_size": vale_buf_size(),
+        "slots": default_slots() or 1024,
         "generic_ringsize": default_slots(True), "bridge_batch": _report("NMCOMPAT_BRIDGE_BATCH"),
         "no_timestamp": no_timestamp(), "spin_us": _report("NMCOMPAT_SPIN_US"),
         "stack_tx": stack_tx(), "vale_stream_min": _report("NMCOMPAT_VALE_STREAM_MIN"),

@@ -213,7 +213,7 @@ int nmc_claim_precheck(const char *rundir, const struct nmc_pipe_req *req)
 
     if (req->extra_bufs == 0)
         return 0;
-    if (!size && nmc_env_buf_size(&size) < 0)
+    if (!size && nmc_env_buf_size(NMC_DEF_BUF_SIZE, &size) < 0)
         size = NMC_DEF_BUF_SIZE;        /* an estimate: new_region refuses it where it is read */
     if ((uint64_t)req->extra_bufs + 2 > (1u << 24))
         return -ENOMEM;

@@ -479,7 +479,7 @@ void nmc_holder_release(struct nmc_region *r, uint32_t h);
 int nmc_env_u32_checked(const char *name, uint32_t dflt, uint32_t lo, uint32_t hi, bool zero_ok,
                         uint32_t *out);
 int nmc_env_buf_num(uint32_t *num);
-int nmc_env_buf_size(uint32_t *size);
+int nmc_env_buf_size(uint32_t dflt, uint32_t *size);     /* $NMCOMPAT_BUF_SIZE, or dflt */
 
 /* Streaming copies (copy.c): whole 64-byte lines into a 64-byte aligned
  * buffer with non-temporal stores; nmc_copy_stream_end() before whatever

@@ -47,9 +47,9 @@ int nmc_env_buf_num(uint32_t *num)
     return nmc_env_u32_checked("NMCOMPAT_BUF_NUM", 0, 64, 1u << 24, true, num);
 }
 
-int nmc_env_buf_size(uint32_t *size)
+int nmc_env_buf_size(uint32_t dflt, uint32_t *size)
 {
-    int err = nmc_env_u32_checked("NMCOMPAT_BUF_SIZE", NMC_DEF_BUF_SIZE, 64, 65536, false, size);
+    int err = nmc_env_u32_checked("NMCOMPAT_BUF_SIZE", dflt, 64, 65536, false, size);
 
     return err < 0 || *size % 64 ? -EINVAL : 0;
 }
@@ -335,7 +335,7 @@ static int new_region(const char *rundir, int names, const struct nmc_pipe_req *
         return nmc_get_region_id(rundir, req->mem_id, r);
     if (req->extmem)                    /* the user's file: no spare, no space check */
         return extmem_region(rundir, names, req->extmem, r);
-    if ((!num && nmc_env_buf_num(&num) < 0) || (!size && nmc_env_buf_size(&size) < 0))
+    if ((!num && nmc_env_buf_num(&num) < 0) || (!size && nmc_env_buf_size(NMC_DEF_BUF_SIZE, &size) < 0))
         return -EINVAL;
     asked = num != 0;
     if (need > (1u << 24))

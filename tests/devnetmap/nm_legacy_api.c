@@ -95,6 +95,7 @@ struct rx {
     unsigned calls, last_flags, more; /* callbacks of one nm_dispatch */
     unsigned char acc[MAX_FRAME];       /* nm_nextpkt: the frame so far */
     unsigned acc_len;
+    unsigned buf_size;          /* the receiving port's nr_buf_size */
 };
 
 /* A whole frame arrived: its number, length and every byte. */
@@ -207,7 +208,7 @@ static void receive(struct rx *st, int nextpkt)
         memset(&h, 0, sizeof(h));
         if ((b = nm_nextpkt(st->d, &h)) == NULL)
             break;
-        CHECK(h.len == h.caplen && h.len <= 2048, "nm_nextpkt: len %u caplen %u", h.len, h.caplen);
+        CHECK(h.len == h.caplen && h.len <= st->buf_size, "nm_nextpkt: len %u caplen %u", h.len, h.caplen);
         CHECK(st->acc_len + h.len <= sizeof(st->acc), "frame %u too long", st->got);
         memcpy(st->acc + st->acc_len, b, h.len);
         st->acc_len += h.len;
@@ -217,7 +218,7 @@ static void receive(struct rx *st, int nextpkt)
         len = frame_len(idx);
         CHECK(st->acc_len <= len, "frame %u: %u bytes so far, sent %u", st->got, st->acc_len, len);
         if (st->acc_len < len) {
-            CHECK(h.len == 2048, "a fragment of %u bytes before the last", h.len);
+            CHECK(h.len == st->buf_size, "a fragment of %u bytes before the last", h.len);
             st->chains += st->acc_len == h.len;
             continue;
         }
@@ -249,6 +250,7 @@ static void exchange(struct nm_desc *tx, struct nm_desc *rx, unsigned n, int nex
 
     memset(st, 0, sizeof(*st));
     st->d = rx;
+    st->buf_size = NETMAP_RXRING(rx->nifp, rx->first_rx_ring)->nr_buf_size;
     st->n = n;
     st->ordered = ordered;
     CHECK((st->seen = (unsigned char *)calloc(n, 1)) != NULL, "calloc");

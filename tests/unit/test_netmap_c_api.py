@@ -36,8 +36,8 @@ def frame_len(i: int) -> int:
     return 2050 + (i * 97) % 7000 if i % 5 == 4 else 60 + (i * 37) % 1455
 
 
-def chains(n: int) -> int:
-    return sum(frame_len(i) > 2048 for i in range(n))
+def chains(n: int, buf_size: int = 2048) -> int:
+    return sum(frame_len(i) > buf_size for i in range(n))
 
 
 def config(*args: str) -> subprocess.CompletedProcess:
@@ -178,13 +178,14 @@ def test_frames_arrive_exact_through_inject_poll_and_receive(linked, rundir, tx,
     """20000 frames, a quarter of them NS_MOREFRAG chains of 2 to 5 buffers
     (and 2047, 2048, 2049, 4096 bytes), each checked byte for byte and in
     order; nm_dispatch's hdr.len, caplen, slot and NM_MORE_PKTS on each
-    callback but the last."""
+    callback but the last.  VALE ports have 2112-byte buffers."""
+    want = chains(20000, 2112 if tx.startswith("vale") else 2048)
     out = run(linked, "traffic", tx, rx, 20000, how)
     assert out.returncode == 0, out.stderr
     m = re.fullmatch(r"traffic ok 20000 chains (\d+) whole (\d+)\n", out.stdout)
-    assert m and int(m.group(1)) == chains(20000) == 4800, out.stdout
+    assert m and int(m.group(1)) == want and want in (4800, 4365), out.stdout
     if how == "dispatch":
-        assert int(m.group(2)) <= 4800
+        assert int(m.group(2)) <= want
     assert out.stderr == ""
     assert rundir_entries(rundir) == ["lock"]
 

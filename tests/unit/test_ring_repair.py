@@ -25,7 +25,7 @@ TX_CASES = {
     "buf_idx=buf_num": ("buf_idx", "buf_num", True),
     "buf_idx=70000": ("buf_idx", 70000, True),
     "buf_idx=2**32-1": ("buf_idx", 2**32 - 1, True),
-    "len=buf_size+1": ("len", 2049, True),
+    "len=buf_size+1": ("len", "buf_size+1", True),
     "len=65535": ("len", 0xFFFF, True),
     "head=num_slots": ("head", SLOTS, True),
     "head=2**32-1": ("head", 2**32 - 1, True),
@@ -125,6 +125,8 @@ def traffic_arrives(pair: Pair, via: str) -> None:
 def bad_value(ring, value, port):
     if value == "buf_num":
         return port.info.buf_num
+    if value == "buf_size+1":
+        return port.info.buf_size + 1       # 2049 on a pipe, 2113 on a VALE port
     if value == "behind":
         return (ring.head - 1) % ring.num_slots
     if value == "past_tail":

@@ -69,7 +69,7 @@ def test_the_per_open_collection_leaves_spares_and_gc_returns_them(rundir):
         with nmcompat.open(f"netmap:o{i}{{0", buf_size=4096):      # another shape
             pass
     assert spares(rundir) == kept
-    with nmcompat.open("netmap:o{0") as pipe:   # a pipe's new region of that shape takes it
+    with nmcompat.open("netmap:o{0", buf_size=2112) as pipe:    # a pipe's region of that shape takes it
         assert pipe.info.mem_id in kept.values()
     assert spares(rundir) == {}, "a pipe's region is not kept"
     with nmcompat.open("valesp:a"):

@@ -234,3 +234,57 @@ def test_indirect_slots_carry_the_senders_own_memory(agents):
     # an ordinary send after the indirect ones uses the ring's own buffers again
     a.send([tagged(mac(2), mac(1), "plain")])
     assert tags(b.frames()) == ["plain"]
+
+
+# ---------------------------------------------------------------------------
+# Ports of different buffer sizes
+
+
+def _slots_for(size: int, sent_in: int, bufs: int) -> int:
+    """Slots a frame of `size` bytes, sent in fragments of `sent_in` bytes,
+    takes in a ring of `bufs`-byte buffers: each fragment split into them."""
+    frags = [min(sent_in, size - o) for o in range(0, size, sent_in)]
+    return sum(-(-f // bufs) for f in frags)
+
+
+@pytest.mark.parametrize("unicast", [False, True], ids=["broadcast", "unicast"])
+@pytest.mark.parametrize("sender_bufs", [4096, 2112])
+def test_fragments_longer_than_a_receivers_buffers_are_split_not_cut(agents, sender_bufs, unicast):
+    """A fragment is copied into as many of the receiver's buffers as it
+    needs, NS_MOREFRAG between them: nothing is cut (the NIC attached to a
+    switch has 2048-byte buffers, a VALE port 2112 by default)."""
+    a = agents.open("vale0:a", buf_size=sender_bufs)
+    b = agents.open("vale0:b", buf_size=2048)
+    c = agents.open("vale0:c", buf_size=1024)
+    assert (a.info["buf_size"], b.info["buf_size"], c.info["buf_size"]) == (sender_bufs, 2048, 1024)
+    receivers = [(b, 2048)] if unicast else [(b, 2048), (c, 1024)]
+    if unicast:
+        b.send([frame(BCAST, mac(2), b"learn-b", 60)])
+        a.frames(), c.frames()
+    dst = mac(2) if unicast else BCAST
+    sizes = [60, 1024, 1025, 2048, 2049, 2112, sender_bufs, 9000]
+    sent = [frame(dst, mac(1), pattern(n - 14, seed=n), n) for n in sizes]
+    assert a.send(sent[:5]) == 5                 # single-slot frames in one batch
+    for f in sent[5:]:
+        assert a.send([f]) == 1                  # chains of the sender's buffers
+    for port, bufs in receivers:
+        got = chains(port.slots())
+        assert [p["data"] for p in got] == sent, f"into {bufs}-byte buffers"
+        for p, n in zip(got, sizes):
+            k = len(p["slots"])
+            assert k == _slots_for(n, sender_bufs, bufs), (n, [s["len"] for s in p["slots"]])
+            assert all(0 < s["len"] <= bufs for s in p["slots"]), p["slots"]
+            assert [s["flags"] >> 8 for s in p["slots"]] == [k] * k            # NS_RFRAGS
+            assert [bool(s["flags"] & NS_MOREFRAG) for s in p["slots"]] == [True] * (k - 1) + [False]
+        assert port.stats()["rx_dropped"] == 0 and port.stats()["forwarded"] == len(sent)
+    if unicast:
+        assert c.slots() == []
+
+
+def test_a_vale_port_has_2112_byte_buffers_unless_asked(agents):
+    """33 cache lines (docs/DESIGN.md "VALE buffers"); buf_size= and
+    NMCOMPAT_BUF_SIZE still choose."""
+    assert agents.open("vale0:a").info["buf_size"] == 2112
+    assert agents.open("vale0:b", buf_size=2048).info["buf_size"] == 2048
+    agents.env = dict(agents.env, NMCOMPAT_BUF_SIZE="4096")
+    assert agents.open("vale0:c").info["buf_size"] == 4096

@@ -13,6 +13,10 @@
 #define NMC_BDG_MAXPORTS   254u                    /* netmap NM_BDG_MAXPORTS */
 #define NMC_BDG_HASH       1024u
 #define NMC_BDG_BATCH      1024u
+/* A VALE port's buffers when the open names no size: 33 cache lines, so
+ * that the first lines of consecutive buffers fall on every line offset of
+ * a page, not two (docs/DESIGN.md "VALE buffers"). */
+#define NMC_VALE_BUF_SIZE  2112u
 /* Fragments of at least this many bytes are copied into a port with
  * streaming (non-temporal) stores (core/copy.c), unless the process that
  * opened the port says otherwise in $NMCOMPAT_VALE_STREAM_MIN (0: never;
@@ -107,6 +111,7 @@ struct nmc_vale_ctx {
     uint64_t last_dmac;             /* lookup cache, valid within one txsync */
     uint16_t last_dport;
     uint32_t src_hdr;               /* our virtio-net header length, read once per txsync */
+    uint32_t max_frag;              /* the longest fragment of the flush being built */
     struct nmc_ft *ft;
     struct nmc_frag *frag;          /* NMC_MAXSLOTS + NETMAP_MAX_FRAGS: any flush's fragments */
     uint16_t *lists;                /* dst[q].list, NMC_SW_MAXPORTS x batch */
@@ -155,6 +160,7 @@ void nmc_sw_remove_stale(const char *rundir, const char *sw, uint32_t q, uint32_
 static inline struct nmc_vale_ctx *nmc_vale_of(const struct nmc_port *p) { return p->tp; }
 void nmc_vale_counters(const struct nmc_port *p, struct nmc_port_stats *st);
 uint32_t nmc_vale_hash(const uint8_t *mac);
+int nmc_vale_region_req(const struct nmc_pipe_req *req, struct nmc_pipe_req *out);
 int nmc_vale_ctx_open(struct nmc_port *p, const char *sw, uint32_t me);
 void nmc_vale_ctx_close(struct nmc_port *p);
 int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr);

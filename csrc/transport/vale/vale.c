@@ -196,6 +196,8 @@ static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uin
         }
         flags = s.flags;
         len += s.len;
+        if (fr[k].len > c->max_frag)
+            c->max_frag = fr[k].len;
         k++;
         if (flags & NS_BUF_CHANGED)
             ring->slot[j].flags = flags & ~NS_BUF_CHANGED;
@@ -208,6 +210,60 @@ static uint32_t gather(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uin
     start_bytes = packet_head(&fr[0], c->src_hdr, copy);
     ft->offload = start_bytes && c->src_hdr && asks_offload(start_bytes);
     ft->dst = lookup(c, start_bytes ? start_bytes + c->src_hdr : NULL, fr[0].len - c->src_hdr);
+    return j;
+}
+
+/* Pass 1 for plain slots, the common case: one-slot packets in our own
+ * buffers (no NS_MOREFRAG, NS_INDIRECT or NS_BUF_CHANGED) on a port
+ * without a virtio-net header.  Takes them from slot j while they come,
+ * up to `max` packets, into ft[*nft..] and the fragment table; returns the
+ * first slot it did not take (a slot gather() must read, or head).  Each
+ * slot is read once, checked as frag_of() checks it. */
+static uint32_t gather_plain(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t head,
+                             uint32_t max, uint32_t *nft, uint32_t *nfrag, uint32_t *nbytes)
+{
+    struct nmc_vale_ctx *c = nmc_vale_of(p);
+    const struct netmap_slot *slot = lr->ring->slot;
+    const uint32_t n = lr->n, buf_num = p->g.buf_num, buf_size = p->g.buf_size;
+    const struct nmc_sw_port *me = &c->m.sw->ports[c->me];
+    uint8_t *const bufs = nmc_buf(p->mem, &p->g, 0);
+    struct nmc_frag *const frag = c->frag;
+    struct nmc_ft *const ft = c->ft;
+    uint32_t i = *nft, f = *nfrag, bytes = 0, longest = c->max_frag;
+    /* lookup()'s cache, in registers: a frame from the last learned source
+     * to the last unicast destination looked up needs nothing else */
+    uint64_t last_s = me->last_smac, last_d = c->last_dmac;
+    uint16_t last_q = c->last_dport;
+
+    for (; j != head && i < max && f < NMC_MAXSLOTS; i++, f++, j = nmc_next(j, n)) {
+        const uint32_t idx = nmc_user_u32(&slot[j].buf_idx);
+        const uint32_t len = nmc_user_u16(&slot[j].len);
+        const uint16_t flags = nmc_user_u16(&slot[j].flags);
+        const uint8_t *buf;
+        uint16_t q = NMC_NOPORT;
+        if ((flags & (NS_MOREFRAG | NS_INDIRECT | NS_BUF_CHANGED)) || idx < 2 || idx >= buf_num ||
+            len > buf_size)
+            break;
+        buf = bufs + (uint64_t)idx * buf_size;
+        if (len >= 14) {
+            if (mac48(buf) == last_d && mac48(buf + 6) == last_s) {
+                q = last_q;
+            } else {
+                q = lookup(c, buf, len);
+                last_s = me->last_smac;
+                last_d = c->last_dmac;
+                last_q = c->last_dport;
+            }
+        }
+        frag[f] = (struct nmc_frag){ .src = (uint64_t)(uintptr_t)buf, .len = len, .flags = flags };
+        ft[i] = (struct nmc_ft){ .frag = f, .nfrags = 1, .len = len, .dst = q };
+        bytes += len;
+        longest = len > longest ? len : longest;
+    }
+    c->max_frag = longest;
+    *nft = i;
+    *nfrag = f;
+    *nbytes += bytes;
     return j;
 }
 
@@ -243,6 +299,7 @@ static int dst_map(struct nmc_port *p, uint32_t q)
     krs = nmc_krings(d->reg.ctl, &d->reg.g);
     if (d->nrx < 1 || d->nrx > NMC_VALE_MAXRINGS || d->rx_first_obj >= d->reg.g.ring_num ||
         d->nrx > d->reg.g.ring_num - d->rx_first_obj || d->nslots < 2 || d->nslots > NMC_MAXSLOTS ||
+        d->reg.g.buf_size < 64 || d->reg.g.buf_size % 64 ||
         !rings_ok(krs + d->rx_first_obj, d->nrx, d->nslots) ||
         __atomic_load_n(&sp->gen, __ATOMIC_ACQUIRE) != gen) {
         nmc_region_detach(&d->reg);
@@ -272,7 +329,8 @@ struct dst_ring {
 
 /* Copy one fragment; true if it was streamed (core/copy.c: the lease is
  * then published only after nmc_copy_stream_end()). */
-static bool copy_frag(const struct dst_ring *dr, uint8_t *dst, const uint8_t *src, uint32_t len)
+static inline __attribute__((always_inline)) bool
+copy_frag(const struct dst_ring *dr, uint8_t *dst, const uint8_t *src, uint32_t len)
 {
     if (NMC_COPY_STREAMS && dr->stream_min && len >= dr->stream_min && len <= dr->stream_max &&
         ((uintptr_t)dst & 63) == 0) {
@@ -294,26 +352,6 @@ struct vhdr_change {
     uint32_t strip, prepend;
 };
 
-/* The first fragment with its header changed: `prepend` zero bytes, then
- * the fragment from byte `strip` on (cut at the buffer's end, as any
- * fragment longer than a buffer).  Its length in dst. */
-static uint32_t put_converted(const struct nmc_frag *f, const struct vhdr_change *vc,
-                              uint8_t *dst, uint64_t buf_size)
-{
-    uint32_t body = f->len > vc->strip ? f->len - vc->strip : 0;
-    const uint64_t src = f->src + vc->strip;
-
-    if (buf_size < vc->prepend)
-        return 0;
-    memset(dst, 0, vc->prepend);        /* flags 0, VIRTIO_NET_HDR_GSO_NONE */
-    if (body > buf_size - vc->prepend)
-        body = (uint32_t)(buf_size - vc->prepend);
-    if (f->flags & NS_INDIRECT)
-        return read_indirect(src, dst + vc->prepend, body) ? vc->prepend + body : 0;
-    memcpy(dst + vc->prepend, (const uint8_t *)(uintptr_t)src, body);
-    return vc->prepend + body;
-}
-
 /* A destination slot's len and flags, in one store. */
 static inline void set_len_flags(struct netmap_slot *rs, uint32_t len, uint16_t flags)
 {
@@ -324,31 +362,63 @@ static inline void set_len_flags(struct netmap_slot *rs, uint32_t len, uint16_t 
     memcpy(&rs->len, &v, sizeof(v));
 }
 
-/* Copy packet f (its fragments as gather read them) into the destination
- * slots from j; returns the slot after it, and adds the fragments it
- * streamed to *streamed. */
+/* Destination slots packet f takes in buffers of buf_size bytes: one per
+ * fragment, and as many as its bytes need for a fragment longer than a
+ * buffer (the first with its header changed: prepend + len - strip). */
+static uint32_t pkt_slots(const struct nmc_frag *fr, const struct nmc_ft *f,
+                          const struct vhdr_change *vc, uint64_t buf_size)
+{
+    uint32_t n = 0;
+
+    for (uint32_t k = 0; k < f->nfrags; k++) {
+        uint64_t len = fr[k].len;
+        if (k == 0)
+            len = vc->prepend + (len > vc->strip ? len - vc->strip : 0);
+        n += len <= buf_size ? 1 : (uint32_t)((len + buf_size - 1) / buf_size);
+    }
+    return n;
+}
+
+/* Copy packet f (its fragments as gather read them) into its `nslots`
+ * destination slots from j (pkt_slots()): a fragment longer than the
+ * destination's buffers goes on in the next slots, NS_MOREFRAG between
+ * them, so that a smaller destination loses no byte.  The first fragment
+ * gets its header changed.  Returns the slot after the packet, and adds
+ * the pieces it streamed to *streamed. */
 static uint32_t put_packet(const struct nmc_frag *fr, const struct nmc_ft *f,
                            const struct dst_ring *dr, const struct vhdr_change *vc, uint32_t j,
-                           uint32_t *streamed)
+                           uint32_t nslots, uint32_t *streamed)
 {
-    for (uint32_t k = 0; k < f->nfrags; k++, j = nmc_next(j, dr->nslots)) {
-        struct netmap_slot *rs = &dr->slot[j];
-        uint32_t len = fr[k].len, idx = nmc_user_u32(&rs->buf_idx);
-        uint8_t *dst;
-        if (len > dr->buf_size)
-            len = (uint32_t)dr->buf_size;
-        if (idx < 2 || idx >= dr->buf_num) {
-            len = 0;
-        } else {
-            dst = dr->bufs + (uint64_t)idx * dr->buf_size;
-            if (k == 0 && (vc->strip || vc->prepend))
-                len = put_converted(&fr[0], vc, dst, dr->buf_size);
-            else if (fr[k].flags & NS_INDIRECT)
-                len = read_indirect(fr[k].src, dst, len) ? len : 0;
-            else
-                *streamed += copy_frag(dr, dst, (const uint8_t *)(uintptr_t)fr[k].src, len);
-        }
-        set_len_flags(rs, len, (uint16_t)(f->nfrags << 8 | (k + 1 < f->nfrags ? NS_MOREFRAG : 0)));
+    const uint16_t rfrags = (uint16_t)((nslots < 255 ? nslots : 255) << 8);    /* NS_RFRAGS */
+    uint32_t left = nslots;
+
+    for (uint32_t k = 0; k < f->nfrags && left > 0; k++) {
+        const bool conv = k == 0 && (vc->strip || vc->prepend);
+        uint32_t pre = conv ? vc->prepend : 0, skip = conv ? vc->strip : 0;
+        uint32_t body = fr[k].len > skip ? fr[k].len - skip : 0;
+        uint64_t src = fr[k].src + skip;
+        do {
+            struct netmap_slot *rs = &dr->slot[j];
+            uint32_t idx = nmc_user_u32(&rs->buf_idx), len = 0;
+            uint32_t take = body < dr->buf_size - pre ? body : (uint32_t)(dr->buf_size - pre);
+            if (idx >= 2 && idx < dr->buf_num) {
+                uint8_t *dst = dr->bufs + (uint64_t)idx * dr->buf_size;
+                memset(dst, 0, pre);                    /* flags 0, VIRTIO_NET_HDR_GSO_NONE */
+                len = pre + take;
+                if (fr[k].flags & NS_INDIRECT)
+                    len = read_indirect(src, dst + pre, take) ? len : 0;
+                else if (conv)                          /* src not on a 64-byte line */
+                    memcpy(dst + pre, (const uint8_t *)(uintptr_t)src, take);
+                else
+                    *streamed += copy_frag(dr, dst, (const uint8_t *)(uintptr_t)src, take);
+            }
+            src += take;
+            body -= take;
+            pre = 0;
+            left--;
+            set_len_flags(rs, len, rfrags | (left ? NS_MOREFRAG : 0));
+            j = nmc_next(j, dr->nslots);
+        } while (body > 0 && left > 0);
     }
     return j;
 }
@@ -378,24 +448,61 @@ static void prefetch_packet(const struct nmc_frag *fr, const struct nmc_ft *f, u
     }
 }
 
-/* The slots packets list[0..cnt) take: their fragments. */
-static uint32_t slots_of(const struct nmc_vale_ctx *c, const uint16_t *list, uint32_t cnt)
+/* put_packet() for n one-slot packets without a header change, fragments
+ * fr[0..n), into the destination slots from j; returns the slot after the
+ * last.  The ring's geometry is held in locals: a copy writes memory the
+ * compiler cannot tell from it. */
+static uint32_t put_singles(const struct nmc_frag *restrict fr, uint32_t n,
+                            const struct dst_ring *dr, uint32_t j, uint32_t *streamed)
+{
+    struct netmap_slot *const slot = dr->slot;
+    uint8_t *const bufs = dr->bufs;
+    const uint64_t buf_size = dr->buf_size;
+    const uint32_t buf_num = dr->buf_num, nslots = dr->nslots, stream_min = dr->stream_min;
+    uint32_t nstreamed = 0;
+
+    for (uint32_t i = 0; i < n; i++, j = nmc_next(j, nslots)) {
+        struct netmap_slot *rs = &slot[j];
+        const uint32_t idx = nmc_user_u32(&rs->buf_idx);
+        uint32_t len = fr[i].len < buf_size ? fr[i].len : (uint32_t)buf_size;
+        if (stream_min && i + 1 < n)
+            prefetch_packet(&fr[i + 1], &(const struct nmc_ft){ .nfrags = 1, .len = fr[i + 1].len },
+                            stream_min);
+        if (idx < 2 || idx >= buf_num)
+            len = 0;
+        else if (fr[i].flags & NS_INDIRECT)
+            len = read_indirect(fr[i].src, bufs + (uint64_t)idx * buf_size, len) ? len : 0;
+        else
+            nstreamed += copy_frag(dr, bufs + (uint64_t)idx * buf_size,
+                                   (const uint8_t *)(uintptr_t)fr[i].src, len);
+        set_len_flags(rs, len, 1 << 8);    /* one fragment (netmap's NS_RFRAGS) */
+    }
+    *streamed += nstreamed;
+    return j;
+}
+
+/* The destination slots packets list[0..cnt) (list NULL: 0..cnt) take:
+ * their fragments, or with split their pkt_slots(). */
+static uint32_t slots_of(const struct nmc_vale_ctx *c, const uint16_t *list, uint32_t cnt,
+                         const struct vhdr_change *vc, uint64_t buf_size, bool split)
 {
     uint32_t want = 0;
 
-    for (uint32_t i = 0; i < cnt; i++)
-        want += c->ft[list[i]].nfrags;
+    for (uint32_t i = 0; i < cnt; i++) {
+        const struct nmc_ft *f = &c->ft[nth(list, i)];
+        want += split ? pkt_slots(&c->frag[f->frag], f, vc, buf_size) : f->nfrags;
+    }
     return want;
 }
 
 /* Deliver the packets list[0..cnt) of this flush (with list NULL: packets
- * 0..cnt), `want` slots in all, to ring `r` of port q. */
+ * 0..cnt; nfrag: their fragments, if known) to ring `r` of port q. */
 static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhdr_change *vc,
-                    const uint16_t *list, uint32_t cnt, uint32_t want)
+                    const uint16_t *list, uint32_t cnt, uint32_t nfrag)
 {
     struct nmc_vale_ctx *c = nmc_vale_of(p);
     struct nmc_vdst *d = &c->dst[q];
-    uint32_t obj = d->rx_first_obj + r, got, start, id, taken = 0, used = 0;
+    uint32_t obj = d->rx_first_obj + r, got, start, id, taken = 0, used = 0, want;
     int lease;
     struct nmc_kring *kr = &nmc_krings(d->reg.ctl, &d->reg.g)[obj];
     struct netmap_ring *dring = nmc_ring_obj(d->reg.mem, &d->reg.g, obj);
@@ -407,21 +514,32 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
         .stream_max = (uint32_t)(d->reg.g.buf_size < p->g.buf_size ? d->reg.g.buf_size
                                                                    : p->g.buf_size) & ~63u,
     };
+    /* a fragment longer than the destination's buffers takes several slots */
+    const bool split = (uint64_t)c->max_frag + vc->prepend > dr.buf_size;
     uint32_t streamed = 0;
     bool published;                     /* the reader has new slots: wake it */
 
+    want = !list && !split && nfrag ? nfrag : slots_of(c, list, cnt, vc, dr.buf_size, split);
     lease = nmc_lease_get(kr, dring, p->rundir, d->kgen[r], want, &who, &start, &id, &published);
     if (lease < 0)
         d->gen = ~__atomic_load_n(&c->m.sw->ports[q].gen, __ATOMIC_RELAXED);  /* map again */
     got = lease > 0 ? (uint32_t)lease : 0;
-    while (taken < cnt && used + c->ft[nth(list, taken)].nfrags <= got) {
-        const struct nmc_ft *f = &c->ft[nth(list, taken++)];
-        if (taken < cnt) {
+    if (!list && want == cnt && !split && !vc->strip && !vc->prepend) {   /* one slot each */
+        taken = cnt < got ? cnt : got;
+        start = put_singles(c->frag, taken, &dr, start, &streamed);
+        used = taken;
+    }
+    while (taken < cnt) {
+        const struct nmc_ft *f = &c->ft[nth(list, taken)];
+        const uint32_t n = split ? pkt_slots(&c->frag[f->frag], f, vc, dr.buf_size) : f->nfrags;
+        if (used + n > got)
+            break;
+        if (++taken < cnt) {
             const struct nmc_ft *next = &c->ft[nth(list, taken)];
             prefetch_packet(&c->frag[next->frag], next, dr.stream_min);
         }
-        start = put_packet(&c->frag[f->frag], f, &dr, vc, start, &streamed);
-        used += f->nfrags;
+        start = put_packet(&c->frag[f->frag], f, &dr, vc, start, n, &streamed);
+        used += n;
     }
     if (streamed) {
         nmc_copy_stream_end();
@@ -545,7 +663,7 @@ static void flush(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft, uint32
         vc = vhdr_change_to(c, q);
         r = lr->id % d->nrx;
         if (r == 0) {
-            deliver(p, q, 0, &vc, d->list, d->nlist, slots_of(c, d->list, d->nlist));
+            deliver(p, q, 0, &vc, d->list, d->nlist, 0);
         } else {
             for (uint32_t i = 0; i < d->nlist; i++) {
                 if (c->ft[d->list[i]].dst == NMC_BCAST)
@@ -553,8 +671,8 @@ static void flush(struct nmc_port *p, struct nmc_lring *lr, uint32_t nft, uint32
                 else
                     d->list[n0++] = d->list[i];
             }
-            deliver(p, q, r, &vc, d->list, n0, slots_of(c, d->list, n0));
-            deliver(p, q, 0, &vc, sel, n1, slots_of(c, sel, n1));
+            deliver(p, q, r, &vc, d->list, n0, 0);
+            deliver(p, q, 0, &vc, sel, n1, 0);
         }
         d->nlist = 0;
     }
@@ -597,8 +715,14 @@ int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
     c->src_hdr = nmc_vhdr_len(&c->m.sw->ports[c->me]);
     for (j = kr->hwcur; j != head;) {
         uint32_t nft = 0, nfrag = 0;
+        c->max_frag = 0;
         /* room for a whole chain in the fragment table, whatever the ring's size */
         while (j != head && nft < c->batch && nfrag < NMC_MAXSLOTS) {
+            if (c->src_hdr == 0) {
+                j = gather_plain(p, lr, j, head, c->batch, &nft, &nfrag, &nbytes);
+                if (j == head || nft >= c->batch || nfrag >= NMC_MAXSLOTS)
+                    break;
+            }
             j = gather(p, lr, j, head, &c->ft[nft], &nfrag, &corrupt);
             if (corrupt)
                 break;                  /* sent up to the bad slot, then reinit */

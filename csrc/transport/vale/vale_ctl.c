@@ -45,13 +45,14 @@ static int find_named(const char *rundir, const char *name, struct nmc_region *r
 static int do_newif(const char *rundir, void *arg)
 {
     const struct nmc_pipe_req *req = arg;
+    struct nmc_pipe_req vreq;
     struct nmc_region r = { .fd = -1 };
     struct nmc_port_rec *ports;
     int err;
 
     if (if_nametoindex(req->parent))
         return -EEXIST;                 /* an interface of the system has that name */
-    if ((err = nmc_get_region(rundir, req, &r)) < 0)
+    if ((err = nmc_vale_region_req(req, &vreq)) < 0 || (err = nmc_get_region(rundir, &vreq, &r)) < 0)
         return err;
     ports = nmc_ports(&r);
     err = 0;

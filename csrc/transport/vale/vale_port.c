@@ -190,9 +190,21 @@ static int port_on_switch(const char *rundir, struct nmc_swmap *m, const char *n
 /* "valeX:Y" is either a port the switch already has (ephemeral, or a
  * persistent port attached under that name), or a new ephemeral port.
  * Each open also reclaims a few ports nobody holds. */
+/* req, with the buffer size of a VALE port's new region filled in: the
+ * open's, else $NMCOMPAT_BUF_SIZE, else NMC_VALE_BUF_SIZE (-EINVAL: a bad
+ * variable).  A region named by mem_id or @extmem keeps its own. */
+int nmc_vale_region_req(const struct nmc_pipe_req *req, struct nmc_pipe_req *out)
+{
+    *out = *req;
+    if (out->buf_size || out->mem_id || out->extmem)
+        return 0;
+    return nmc_env_buf_size(NMC_VALE_BUF_SIZE, &out->buf_size);
+}
+
 static int vale_find_or_create(const char *rundir, const struct nmc_pipe_req *req,
                                struct nmc_region *r, uint32_t *port)
 {
+    struct nmc_pipe_req vreq;
     char sw[NMC_SW_NAMELEN];
     struct nmc_swmap m;
     int i, err;
@@ -216,7 +228,7 @@ static int vale_find_or_create(const char *rundir, const struct nmc_pipe_req *re
         if (err == 0 || err == -EPROTO)
             return err;         /* -EPROTO: another build's region, left alone */
     }
-    if ((err = nmc_get_region(rundir, req, r)) < 0)
+    if ((err = nmc_vale_region_req(req, &vreq)) < 0 || (err = nmc_get_region(rundir, &vreq, r)) < 0)
         return err;
     if ((i = find_vale(r, req->parent)) >= 0) {
         *port = (uint32_t)i;
