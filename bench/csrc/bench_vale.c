@@ -57,8 +57,24 @@
 #define BV_MIN_LEN      (BV_SEQ_OFS + 8u)
 #define BV_ETHERTYPE    0x88b5                    /* IEEE local experimental */
 #define BV_SLOTS        1024u
-#define BV_BUF_SIZE     2048u
+#define BV_BUF_SIZE     bv_buf_size()
+#define BV_VALE_BUF     2112u                     /* a VALE port's buffers (NMC_VALE_BUF_SIZE) */
 #define BV_MAGIC        0x676e697279706f63ull     /* "copyring" */
+
+/* The copy ring's buffer size: a VALE port's ($NMCOMPAT_BUF_SIZE if it
+ * is a size the engine takes, else its default), so that the limit has
+ * VALE's geometry. */
+static uint32_t bv_buf_size(void)
+{
+    static uint32_t size;
+
+    if (size == 0) {
+        const char *v = getenv("NMCOMPAT_BUF_SIZE");
+        unsigned long x = v && *v ? strtoul(v, NULL, 0) : 0;
+        size = x >= 64 && x <= 65536 && x % 64 == 0 ? (uint32_t)x : BV_VALE_BUF;
+    }
+    return size;
+}
 
 /* Locally administered MACs: the sender, and receiving port i. */
 static const uint8_t tx_mac[6] = { 0x02, 0x6e, 0x6d, 0x63, 0x54, 0x00 };
@@ -239,6 +255,7 @@ void bench_share_tx_bufs(struct netmap_ring *ring, uint32_t n, uint32_t *orig, b
 static int vale_send(struct nmc_port *p, const struct bv_args *a, struct nmc_bench_vale_result *out)
 {
     struct netmap_ring *ring = NETMAP_TXRING(nmc_port_nifp(p), 0);
+    const uint16_t len = (uint16_t)a->len;    /* not reloaded after each frame's store */
     uint64_t seq = 0, t0, c0;
     uint8_t dst[6];
     int err;
@@ -264,7 +281,7 @@ static int vale_send(struct nmc_port *p, const struct bv_args *a, struct nmc_ben
         for (uint32_t i = 0; i < n; i++, seq++) {
             struct netmap_slot *s = &ring->slot[j];
             memcpy((uint8_t *)NETMAP_BUF(ring, s->buf_idx) + BV_SEQ_OFS, &seq, sizeof(seq));
-            s->len = (uint16_t)a->len;
+            s->len = len;
             j = nm_ring_next(ring, j);
         }
         ring->head = ring->cur = j;

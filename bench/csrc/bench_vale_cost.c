@@ -78,7 +78,9 @@ static int send_batch(struct nmc_port *tx, uint32_t n, uint32_t len, uint64_t se
     return nmc_txsync(tx);
 }
 
-/* rxsync r0, check and release what arrived; *next is the expected number. */
+/* rxsync r0, check and release what arrived; *next is the expected number.
+ * The release reaches the switch at the next rxsync, after the next batch
+ * is sent: two batches must fit the ring. */
 static int receive_all(struct nmc_port *rx, uint32_t len, uint64_t *next,
                        struct nmc_bench_vale_cost *out)
 {
@@ -141,7 +143,7 @@ int nmc_bench_vale_cost(const char *rundir, const char *sw, uint32_t batch, uint
         struct netmap_ring *ring = NETMAP_TXRING(nmc_port_nifp(tx), 0);
         if (pkt_len > ring->nr_buf_size || batch >= ring->num_slots || tx_bufs >= ring->num_slots ||
             ring->num_slots > BENCH_MAXSLOTS ||
-            batch >= NETMAP_RXRING(nmc_port_nifp(rx), 0)->num_slots) {
+            2 * batch >= NETMAP_RXRING(nmc_port_nifp(rx), 0)->num_slots) {   /* see receive_all */
             err = -EINVAL;
         } else if ((err = announce_rx(rx)) == 0) {
             bench_share_tx_bufs(ring, tx_bufs, orig, false);

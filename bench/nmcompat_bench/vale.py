@@ -49,7 +49,16 @@ QUICK_PACKETS = 50_000
 DEFAULT_SIZES = (60, 1514)
 DEFAULT_BATCHES = (1, 64, 1024)
 DEFAULT_MODES = ("unicast", "bcast3", "bcast7")
-SLOTS, BUF_SIZE = 1024, 2048
+SLOTS = 1024
+
+
+def _vale_buf_size() -> int:
+    """A VALE port's buffer size (the copy ring takes the same, bench_vale.c)."""
+    from nmcompat import config
+    return config.vale_buf_size()
+
+
+BUF_SIZE = _vale_buf_size()
 MIN_SIZE, MAX_PORTS = 22, 16        # Ethernet header + sequence number; NMC_BENCH_VALE_MAXPORTS
 SCALARS = ("elapsed_ns", "start_ns", "end_ns", "cpu_ns", "packets", "errors", "batches", "syncs",
            "polls", "sleeps", "wakeups", "drains", "spins", "sw_sent", "sw_tx_dropped",

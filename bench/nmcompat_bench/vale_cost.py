@@ -80,7 +80,9 @@ def _parse(argv):
     ap.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
                     help="comma-separated frame lengths (default %(default)s)")
     ap.add_argument("--batches", default=",".join(map(str, DEFAULT_BATCHES)),
-                    help="comma-separated batch sizes, below the ring's 1024 slots (default %(default)s)")
+                    help="comma-separated batch sizes, 1..511: the receiver's slots go back at its "
+                         "next rxsync, after the next batch is sent, so two batches must fit the "
+                         "ring's 1023 (default %(default)s)")
     ap.add_argument("--tx-bufs", type=int, default=0,
                     help="send from this many TX buffers only, hot (batch <= N < 1024); "
                          "default 0: all of the ring's, in ring order")
@@ -98,8 +100,8 @@ def _parse(argv):
         ap.error("--packets, --rounds, --sizes and --batches must be positive")
     if min(args.sizes) < 22 or max(args.sizes) > 2048:
         ap.error("--sizes must be 22..2048 (an Ethernet header and a sequence number, one buffer)")
-    if min(args.batches) < 1 or max(args.batches) > 1023:
-        ap.error("--batches must be 1..1023")
+    if min(args.batches) < 1 or max(args.batches) > 511:
+        ap.error("--batches must be 1..511 (two batches in the 1023 slots of the receiving ring)")
     if args.tx_bufs and not max(args.batches) <= args.tx_bufs <= 1023:
         ap.error("--tx-bufs must be 0 or from the largest batch to 1023")
     return args
