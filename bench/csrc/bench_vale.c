@@ -57,7 +57,6 @@
 #define BV_MIN_LEN      (BV_SEQ_OFS + 8u)
 #define BV_ETHERTYPE    0x88b5                    /* IEEE local experimental */
 #define BV_SLOTS        1024u
-#define BV_BUF_SIZE     bv_buf_size()
 #define BV_VALE_BUF     2112u                     /* a VALE port's buffers (NMC_VALE_BUF_SIZE) */
 #define BV_MAGIC        0x676e697279706f63ull     /* "copyring" */
 
@@ -112,7 +111,7 @@ static uint32_t min_u32(uint64_t a, uint64_t b)
 static int bv_check_args(const struct bv_args *a)
 {
     if (a->nports < 1 || a->nports > NMC_BENCH_VALE_MAXPORTS || a->batch == 0 || a->count == 0 ||
-        a->len < BV_MIN_LEN || a->len > BV_BUF_SIZE || (!a->bcast && a->nports != 1) ||
+        a->len < BV_MIN_LEN || a->len > bv_buf_size() || (!a->bcast && a->nports != 1) ||
         (a->tx_bufs && (a->tx_bufs < min_u32(a->batch, BV_SLOTS - 1) || a->tx_bufs >= BV_SLOTS)))
         return -EINVAL;
     return 0;
@@ -518,12 +517,13 @@ struct cr_ctl {
 
 #define CR_CTL_SIZE    (((sizeof(struct cr_ctl) + BENCH_PAGE - 1) / BENCH_PAGE) * BENCH_PAGE)
 #define CR_SLOTS_SIZE  (BV_SLOTS * sizeof(struct netmap_slot))
-#define CR_RING_SIZE   (CR_SLOTS_SIZE + (size_t)BV_SLOTS * BV_BUF_SIZE)
+#define CR_RING_SIZE   (CR_SLOTS_SIZE + (size_t)BV_SLOTS * bv_buf_size())
 
 struct copy_ring {
     struct cr_ctl *ctl;
     struct netmap_slot *slot[NMC_BENCH_VALE_MAXPORTS];
     uint8_t *bufs[NMC_BENCH_VALE_MAXPORTS];
+    size_t buf_size;                /* bv_buf_size(), read once */
     void *map;
     size_t len;
 };
@@ -542,6 +542,7 @@ static int cr_map(int fd, uint32_t nrings, struct copy_ring *r)
         return -errno;
     r->map = m;
     r->len = len;
+    r->buf_size = bv_buf_size();
     r->ctl = (struct cr_ctl *)m;
     for (uint32_t i = 0; i < nrings; i++) {
         uint8_t *ring = m + CR_CTL_SIZE + i * CR_RING_SIZE;
@@ -567,10 +568,10 @@ static int cr_create(const char *path, uint32_t nrings, struct copy_ring *r)
     if (err == 0) {
         for (uint32_t i = 0; i < nrings; i++)
             for (uint32_t j = 0; j < BV_SLOTS; j++)
-                r->slot[i][j] = (struct netmap_slot){ .buf_idx = j, .len = BV_BUF_SIZE };
+                r->slot[i][j] = (struct netmap_slot){ .buf_idx = j, .len = (uint16_t)r->buf_size };
         r->ctl->nrings = nrings;
         r->ctl->nslots = BV_SLOTS;
-        r->ctl->buf_size = BV_BUF_SIZE;
+        r->ctl->buf_size = (uint32_t)r->buf_size;
         bench_store_rel(&r->ctl->magic, BV_MAGIC);
         if (rename(tmp, path) < 0)
             err = -errno;
@@ -687,7 +688,8 @@ static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
     uint32_t prod[NMC_BENCH_VALE_MAXPORTS], cons[NMC_BENCH_VALE_MAXPORTS], head = 0;
     const uint32_t pool_bufs = a->tx_bufs ? a->tx_bufs : BV_SLOTS;     /* the sender's buffers */
     uint64_t seq = 0, t0, c0;
-    uint8_t *pool = aligned_alloc(BENCH_CACHELINE, (size_t)BV_SLOTS * BV_BUF_SIZE);
+    const size_t bsz = r->buf_size;     /* a local: the loops' stores cannot change it */
+    uint8_t *pool = aligned_alloc(BENCH_CACHELINE, (size_t)BV_SLOTS * bsz);
     int err = 0;
 #if defined(__x86_64__)
     const bool avx2 = __builtin_cpu_supports("avx2");
@@ -698,7 +700,7 @@ static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
     if (!pool)
         return -ENOMEM;
     for (uint32_t j = 0; j < BV_SLOTS; j++) {
-        uint8_t *buf = pool + (size_t)j * BV_BUF_SIZE, dst[6];
+        uint8_t *buf = pool + (size_t)j * bsz, dst[6];
         if (a->bcast)
             memcpy(dst, bcast_mac, 6);
         else
@@ -728,7 +730,7 @@ static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
         /* the sender's part: fill n frames of its own pool */
         for (uint32_t k = 0, j = head; k < n; k++, j = (j + 1) % BV_SLOTS) {
             uint64_t v = seq + k;
-            memcpy(pool + (size_t)(j % pool_bufs) * BV_BUF_SIZE + BV_SEQ_OFS, &v, sizeof(v));
+            memcpy(pool + (size_t)(j % pool_bufs) * bsz + BV_SEQ_OFS, &v, sizeof(v));
         }
         /* the switch's part: copy them into every ring, publish once */
         for (uint32_t i = 0; i < a->nports; i++) {
@@ -736,9 +738,9 @@ static int cr_send(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
             for (uint32_t k = 0, j = head; k < n; k++, j = (j + 1) % BV_SLOTS, p++) {
                 struct netmap_slot *s = &r->slot[i][p % BV_SLOTS];
                 if (k + 1 < n)
-                    prefetch_frame(pool + (size_t)((j + 1) % BV_SLOTS % pool_bufs) * BV_BUF_SIZE, a->len);
-                copy_frame(r->bufs[i] + (size_t)(s->buf_idx % BV_SLOTS) * BV_BUF_SIZE,
-                           pool + (size_t)(j % pool_bufs) * BV_BUF_SIZE, a->len, avx2);
+                    prefetch_frame(pool + (size_t)((j + 1) % BV_SLOTS % pool_bufs) * bsz, a->len);
+                copy_frame(r->bufs[i] + (size_t)(s->buf_idx % BV_SLOTS) * bsz,
+                           pool + (size_t)(j % pool_bufs) * bsz, a->len, avx2);
                 s->len = (uint16_t)a->len;
             }
             prod[i] = p;
@@ -787,6 +789,7 @@ static int cr_recv(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
 {
     uint32_t prod[NMC_BENCH_VALE_MAXPORTS], cons[NMC_BENCH_VALE_MAXPORTS], left = a->nports;
     struct bv_rx rx[NMC_BENCH_VALE_MAXPORTS] = { 0 };
+    const size_t bsz = r->buf_size;
     uint64_t t0 = 0, c0 = 0, got = 0;
     int err = 0;
 
@@ -811,7 +814,7 @@ static int cr_recv(struct copy_ring *r, const struct bv_args *a, struct nmc_benc
             }
             for (uint32_t k = 0; k < n; k++, c++) {
                 const struct netmap_slot *s = &r->slot[i][c % BV_SLOTS];
-                const uint8_t *buf = r->bufs[i] + (size_t)(s->buf_idx % BV_SLOTS) * BV_BUF_SIZE;
+                const uint8_t *buf = r->bufs[i] + (size_t)(s->buf_idx % BV_SLOTS) * bsz;
                 out->errors += check_frame(&rx[i], buf, s->len, a->len);
             }
             cons[i] = c;
