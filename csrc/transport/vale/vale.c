@@ -403,7 +403,8 @@ static uint32_t put_packet(const struct nmc_frag *fr, const struct nmc_ft *f,
             uint32_t take = body < dr->buf_size - pre ? body : (uint32_t)(dr->buf_size - pre);
             if (idx >= 2 && idx < dr->buf_num) {
                 uint8_t *dst = dr->bufs + (uint64_t)idx * dr->buf_size;
-                memset(dst, 0, pre);                    /* flags 0, VIRTIO_NET_HDR_GSO_NONE */
+                if (pre)
+                    memset(dst, 0, pre);                /* flags 0, VIRTIO_NET_HDR_GSO_NONE */
                 len = pre + take;
                 if (fr[k].flags & NS_INDIRECT)
                     len = read_indirect(src, dst + pre, take) ? len : 0;
