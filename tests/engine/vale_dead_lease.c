@@ -82,7 +82,7 @@ struct dst {
     struct nmc_region reg;
     struct nmc_kring *kr;
     struct netmap_ring *ring;
-    uint32_t kgen;
+    uint32_t kgen, nslots;
 };
 
 static void map_dst(const char *rundir, struct nmc_port *d, struct dst *m)
@@ -97,6 +97,7 @@ static void map_dst(const char *rundir, struct nmc_port *d, struct dst *m)
     m->kr = &nmc_krings(m->reg.ctl, &m->reg.g)[d->rx[0].obj];
     m->ring = nmc_ring_obj(m->reg.mem, &m->reg.g, d->rx[0].obj);
     m->kgen = __atomic_load_n(&m->kr->kgen, __ATOMIC_ACQUIRE);
+    m->nslots = d->rx[0].n;
 }
 
 /* Fill d's ring from s behind a lease someone holds: nothing readable, frames dropped. */
@@ -121,7 +122,7 @@ static uint32_t fill_behind_lease(struct dst *m, const char *rundir, const struc
 {
     uint32_t start, id;
     bool moved;
-    int got = nmc_lease_get(m->kr, m->ring, rundir, m->kgen, 4, who, &start, &id, &moved);
+    int got = nmc_lease_get(m->kr, m->ring, rundir, m->kgen, m->nslots, 4, who, &start, &id, &moved);
 
     if (got != 4) {
         printf("FAIL couldn't take a lease of 4 slots: %d\n", got);
@@ -309,7 +310,7 @@ static void in_lock(const char *rundir)
         struct nmc_lease who = { .owner_mem = s->mem_id, .owner_h = s->hidx, .pid = getpid() };
         uint32_t id;
         bool moved;
-        if (nmc_lease_get(m.kr, m.ring, rundir, m.kgen, 4, &who, &start, &id, &moved) != 4 ||
+        if (nmc_lease_get(m.kr, m.ring, rundir, m.kgen, m.nslots, 4, &who, &start, &id, &moved) != 4 ||
             write(ready[1], &start, sizeof(start)) != sizeof(start) || read(go[0], &c, 1) != 1)
             _exit(1);
         pthread_mutex_lock(&m.kr->lease_lock);
@@ -340,9 +341,9 @@ static void behind_live(const char *rundir)
     child = pausing_child();
     struct nmc_lease dead = { .owner_mem = s->mem_id, .owner_h = s->hidx, .pid = child };
     map_dst(rundir, d, &m);
-    if (nmc_lease_get(m.kr, m.ring, rundir, m.kgen, 4, &live, &sa, &ia, &moved) != 4 ||
-        nmc_lease_get(m.kr, m.ring, rundir, m.kgen, 4, &dead, &sd, &id, &moved) != 4 ||
-        nmc_lease_get(m.kr, m.ring, rundir, m.kgen, 4, &live, &sb, &ib, &moved) != 4) {
+    if (nmc_lease_get(m.kr, m.ring, rundir, m.kgen, m.nslots, 4, &live, &sa, &ia, &moved) != 4 ||
+        nmc_lease_get(m.kr, m.ring, rundir, m.kgen, m.nslots, 4, &dead, &sd, &id, &moved) != 4 ||
+        nmc_lease_get(m.kr, m.ring, rundir, m.kgen, m.nslots, 4, &live, &sb, &ib, &moved) != 4) {
         printf("FAIL behind_live: couldn't take three leases\n");
         exit(1);
     }
@@ -350,8 +351,8 @@ static void behind_live(const char *rundir)
         m.ring->slot[(sa + j) % m.kr->nslots].len = 60;
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
-    nmc_lease_put(m.kr, m.ring, rundir, m.kgen, ib, sb + 4);
-    nmc_lease_put(m.kr, m.ring, rundir, m.kgen, ia, sa + 4);
+    nmc_lease_put(m.kr, m.ring, rundir, m.kgen, m.nslots, ib, sb + 4);
+    nmc_lease_put(m.kr, m.ring, rundir, m.kgen, m.nslots, ia, sa + 4);
     if ((got = readable(d)) != 12) {
         printf("FAIL behind_live: %u of 12 slots published; leases %u, tail %u, dead lease at %u\n",
                got, m.kr->lease_count, m.kr->pipe_tail, sd);

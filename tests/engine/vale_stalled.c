@@ -44,7 +44,7 @@ int main(void)
     struct nmc_region own = { .fd = -1 };
     struct nmc_kring *kr;
     struct netmap_ring *ring;
-    uint32_t kgen, start, id, obj = d->rx[0].obj;
+    uint32_t kgen, start, id, obj = d->rx[0].obj, nslots = d->rx[0].n;
     bool moved;
     int got, err;
 
@@ -60,7 +60,7 @@ int main(void)
     kr = &nmc_krings(own.ctl, &own.g)[obj];
     ring = nmc_ring_obj(own.mem, &own.g, obj);
     kgen = __atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE);
-    if ((got = nmc_lease_get(kr, ring, rundir, kgen, 4, &who, &start, &id, &moved)) != 4) {
+    if ((got = nmc_lease_get(kr, ring, rundir, kgen, nslots, 4, &who, &start, &id, &moved)) != 4) {
         printf("FAIL couldn't take a lease of 4 slots: %d\n", got);
         return 1;
     }
@@ -74,7 +74,7 @@ int main(void)
         printf("FAIL vale5:e was given d's region %u\n", (unsigned)own.mem_id);
         return 1;
     }
-    if (nmc_lease_put(kr, ring, rundir, kgen, id, start + 4)) {
+    if (nmc_lease_put(kr, ring, rundir, kgen, nslots, id, start + 4)) {
         printf("FAIL the late completion was taken\n");
         return 1;
     }

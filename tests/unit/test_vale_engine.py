@@ -114,3 +114,16 @@ def test_a_full_ring_behind_a_dead_senders_lease_recovers(asan_build, rundir):
     assert not _sanitizer_report(out), out[-6000:]
     rd.gc(str(rundir))                  # the killed child's own port, as any killed process's
     assert rundir_entries(rundir) == ["lock"], "everything was reclaimed"
+
+
+def test_a_scribbled_kring_cannot_move_a_senders_copy_out_of_the_ring(asan_build, rundir):
+    """Another process of the same user sets a VALE RX ring's kring to
+    NMC_MAXSLOTS slots and a lease position past the ring: a sender must
+    neither take a lease there nor pad there (it used to copy into slots
+    past the ring, inside the ring object; tests/engine/vale_scribbled_kring.c)."""
+    exe = asan_build("vale_scribbled_kring")
+    env = dict(os.environ, **ASAN_ENV, NMCOMPAT_RUNDIR=str(rundir))
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and proc.stdout.strip().startswith("done"), out[-3000:]
+    assert not _sanitizer_report(out), out[-6000:]

@@ -167,9 +167,10 @@ int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr);
 int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr);
 void nmc_lease_init(struct nmc_kring *kr);
 int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t kgen,
-                  uint32_t want, const struct nmc_lease *who, uint32_t *start, uint32_t *id, bool *moved);
+                  uint32_t nslots, uint32_t want, const struct nmc_lease *who, uint32_t *start,
+                  uint32_t *id, bool *moved);
 bool nmc_lease_quiesce(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir);
 bool nmc_lease_put(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t kgen,
-                   uint32_t id, uint32_t used_end);
+                   uint32_t nslots, uint32_t id, uint32_t used_end);
 
 #endif /* NMC_VALE_H */

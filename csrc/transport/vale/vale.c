@@ -521,7 +521,8 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
     bool published;                     /* the reader has new slots: wake it */
 
     want = !list && !split && nfrag ? nfrag : slots_of(c, list, cnt, vc, dr.buf_size, split);
-    lease = nmc_lease_get(kr, dring, p->rundir, d->kgen[r], want, &who, &start, &id, &published);
+    lease = nmc_lease_get(kr, dring, p->rundir, d->kgen[r], d->nslots, want, &who, &start, &id,
+                          &published);
     if (lease < 0)
         d->gen = ~__atomic_load_n(&c->m.sw->ports[q].gen, __ATOMIC_RELAXED);  /* map again */
     got = lease > 0 ? (uint32_t)lease : 0;
@@ -547,7 +548,7 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
         p->st.streamed += streamed;
     }
     if (got)
-        published |= nmc_lease_put(kr, dring, p->rundir, d->kgen[r], id, start);
+        published |= nmc_lease_put(kr, dring, p->rundir, d->kgen[r], d->nslots, id, start);
     if (published)
         nmc_wake_sleepers_in(p, kr, d->reg.ctl + d->reg.g.holders_ofs, d->reg.mem_id);
     __atomic_fetch_add(&c->m.sw->ports[q].forwarded, taken, __ATOMIC_RELAXED);

@@ -136,22 +136,26 @@ static uint32_t room(const struct nmc_kring *kr, uint32_t n)
 }
 
 /* Reserve up to `want` slots of the ring as it was when the caller mapped
- * it (kgen); returns how many (0: ring full, or -ESTALE when the ring was
- * retired or reused since) and the lease slot through *id.  The caller
- * copies into [*start, *start + got).  A ring found full while leases are
+ * it (kgen, and its size nslots, which the caller checked against its
+ * mapping); returns how many (0: ring full, or -ESTALE when the ring was
+ * retired or reused since, or its kring no longer says nslots) and the
+ * lease slot through *id.  The caller copies into [*start, *start + got),
+ * which lies in [0, nslots) modulo nslots whatever the shared kring says.  A ring found full while leases are
  * out is checked for dead senders' leases (the ring may be full behind
  * one, and then no sender would complete a lease again to look): *moved
  * says whether that published slots, for the caller to wake the reader. */
 int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t kgen,
-                  uint32_t want, const struct nmc_lease *who, uint32_t *start, uint32_t *id, bool *moved)
+                  uint32_t nslots, uint32_t want, const struct nmc_lease *who, uint32_t *start,
+                  uint32_t *id, bool *moved)
 {
-    uint32_t n = kr->nslots, avail, got;
+    const uint32_t n = nslots;
+    uint32_t avail, got, hwlease;
     struct nmc_lease *l;
 
     *moved = false;
     if (lock(kr, ring, rundir, moved) < 0)
         return 0;
-    if (__atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE) != kgen || !kr->lease_init) {
+    if (__atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE) != kgen || !kr->lease_init || kr->nslots != n) {
         pthread_mutex_unlock(&kr->lease_lock);
         return -ESTALE;
     }
@@ -162,13 +166,16 @@ int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *ru
         *moved |= repair(kr, ring, rundir, true);
         avail = room(kr, n);
     }
+    hwlease = kr->hwlease;              /* read once: the copy's bounds come from it */
+    if (hwlease >= n)
+        avail = 0;                      /* scribbled since repair() looked */
     got = want < avail ? want : avail;
     if (got) {
         *id = (kr->lease_first + kr->lease_count) % NMC_MAX_LEASES;
         l = &kr->leases[*id];
         *l = *who;
-        l->start = *start = kr->hwlease;
-        l->end = kr->hwlease = (kr->hwlease + got) % n;
+        l->start = *start = hwlease;
+        l->end = kr->hwlease = (hwlease + got) % n;
         l->done = 0;
         kr->lease_count++;
     }
@@ -182,22 +189,23 @@ int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *ru
  * retirement gave up waiting for this sender) is left alone.  Returns true
  * if the published tail may have moved. */
 bool nmc_lease_put(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t kgen,
-                   uint32_t id, uint32_t used_end)
+                   uint32_t nslots, uint32_t id, uint32_t used_end)
 {
     struct nmc_lease *l = &kr->leases[id % NMC_MAX_LEASES];
+    const uint32_t n = nslots;
     bool moved = false;
 
     if (lock(kr, ring, rundir, &moved) < 0)
         return false;
-    if (__atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE) != kgen) {
+    if (__atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE) != kgen || kr->nslots != n) {
         pthread_mutex_unlock(&kr->lease_lock);
         return moved;
     }
-    if (l->end != used_end % kr->nslots) {
+    if (l->end != used_end % n) {
         if (kr->hwlease == l->end && (kr->lease_first + kr->lease_count - 1) % NMC_MAX_LEASES == id)
-            kr->hwlease = l->end = used_end % kr->nslots;
+            kr->hwlease = l->end = used_end % n;
         else
-            pad(ring, kr->nslots, used_end, l->end);
+            pad(ring, n, used_end, l->end);
     }
     l->done = 1;
     moved |= advance(kr);

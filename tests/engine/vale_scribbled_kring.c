@@ -1,0 +1,82 @@
+/*
+ * vale_scribbled_kring.c -- another process of the same user scribbles the
+ * kring of a VALE port's RX ring (its slot count and lease position, in the
+ * shared region file): a sender's copy must stay inside the ring's slots
+ * as the sender mapped them.  The ring object has room for NMC_MAXSLOTS
+ * slots; those past the ring's own carry a canary that no send may touch.
+ *
+ *   vale_scribbled_kring          (rundir: $NMCOMPAT_RUNDIR)
+ *
+ * Output: "done ..." and exit 0, or "FAIL <why>" and exit 1.
+ */
+#include "nmc_vale.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <net/netmap_user.h>
+
+#include "vale_open.h"
+
+#define CANARY 0xdeadbeefu
+
+static void send_round(struct nmc_port *s)
+{
+    uint8_t frame[60];
+
+    memset(frame, 0, sizeof(frame));
+    memset(frame, 0xff, 6);             /* broadcast: d is the only other port */
+    frame[6] = 0x02, frame[11] = 0x01, frame[12] = 0x88, frame[13] = 0xb5;
+    for (int i = 0; i < 64 && nmc_inject(s, frame, sizeof(frame)) > 0; i++)
+        ;
+    if (nmc_txsync(s) < 0) {
+        printf("FAIL txsync: %s\n", strerror(errno));
+        exit(1);
+    }
+}
+
+int main(void)
+{
+    struct nmc_port *s = open_port("vale6:s"), *d = open_port("vale6:d");
+    struct nmc_region own = { .fd = -1 };
+    uint32_t obj = d->rx[0].obj, n = d->rx[0].n, touched = 0, saved_nslots, saved_hwlease;
+    struct netmap_ring *ring;
+    struct nmc_kring *kr;
+    int err;
+
+    send_round(s);                      /* s maps d's region and delivers */
+    if (nmc_rxsync(d) < 0 || nm_ring_space(NETMAP_RXRING(nmc_port_nifp(d), 0)) == 0) {
+        printf("FAIL nothing arrived before the scribble\n");
+        return 1;
+    }
+    if ((err = nmc_region_attach(getenv("NMCOMPAT_RUNDIR"), d->mem_id, &own, NMC_NOLOCK)) < 0) {
+        printf("FAIL couldn't map d's region: %s\n", strerror(-err));
+        return 1;
+    }
+    kr = &nmc_krings(own.ctl, &own.g)[obj];
+    ring = nmc_ring_obj(own.mem, &own.g, obj);
+    for (uint32_t k = n; k < NMC_MAXSLOTS; k++)
+        ring->slot[k] = (struct netmap_slot){ .buf_idx = CANARY, .len = 0xabcd, .flags = 0x5a5a };
+    saved_nslots = kr->nslots;
+    saved_hwlease = kr->hwlease;
+    kr->nslots = NMC_MAXSLOTS;          /* the scribble: a bigger ring, a lease position past ours */
+    kr->hwlease = NMC_MAXSLOTS - 100;
+    send_round(s);
+    send_round(s);
+    for (uint32_t k = n; k < NMC_MAXSLOTS; k++)
+        touched += ring->slot[k].buf_idx != CANARY || ring->slot[k].len != 0xabcd ||
+                   ring->slot[k].flags != 0x5a5a;
+    kr->nslots = saved_nslots;          /* so that the close can reclaim the port */
+    kr->hwlease = saved_hwlease;
+    nmc_region_detach(&own);
+    if (touched) {
+        printf("FAIL a send wrote %u slots past the ring's %u\n", touched, n);
+        return 1;
+    }
+    nmc_port_close(s);
+    nmc_port_close(d);
+    printf("done slots=%u\n", n);
+    return 0;
+}
