@@ -241,8 +241,82 @@ static inline uint32_t nmc_chain_ends(const struct netmap_ring *ring, uint32_t n
     return end;
 }
 
+/* TX slots of `size`-byte buffers that RX slot s takes: one, more when it
+ * holds more (bounded by its own buffers' size). */
+static inline uint32_t nmc_pieces(const struct netmap_slot *s, const struct nmc_bufs *from,
+                                  uint32_t size)
+{
+    uint32_t len = nmc_user_u16(&s->len);
+
+    len = len < from->size ? len : from->size;
+    return len <= size ? 1 : (len + size - 1) / size;
+}
+
+/* Copy one RX slot into TX slots from *tc, at most `budget` of them (its
+ * pieces, each up to the TX buffers' size; nothing copied, len 0, for an
+ * index out of its pool).  more: the packet goes on after this slot.
+ * Returns the TX slots used. */
+static inline uint32_t nmc_slot_split(const struct netmap_slot *rs, struct netmap_ring *tx,
+                                      uint32_t tn, uint32_t *tc, const struct nmc_bufs *from,
+                                      const struct nmc_bufs *to, uint32_t budget, bool more)
+{
+    struct netmap_slot r = nmc_slot_read(rs);
+    uint32_t len = r.len < from->size ? r.len : from->size, o = 0, used = 0;
+
+    do {
+        struct netmap_slot *ts = &tx->slot[*tc];
+        struct netmap_slot t = nmc_slot_read(ts);
+        uint32_t piece = len - o < to->size ? len - o : to->size, last;
+        o += piece;
+        last = o >= len || used + 1 == budget;
+        if (r.buf_idx < from->num && nmc_bufs_writable(to, t.buf_idx))
+            memcpy(nmc_bufs_at(to, t.buf_idx), nmc_bufs_at(from, r.buf_idx) + o - piece, piece);
+        else
+            piece = 0;
+        ts->len = (uint16_t)piece;
+        ts->flags = (uint16_t)((t.flags & ~NS_MOREFRAG) | (!last || more ? NS_MOREFRAG : 0));
+        *tc = nmc_next(*tc, tn);
+        used++;
+    } while (o < len && used < budget);
+    return used;
+}
+
+/* nmc_ring_move() for copies into smaller buffers: an RX slot longer than
+ * the TX ring's buffers goes on in the next TX slots (NS_MOREFRAG), so
+ * nothing is cut.  Whole packets that fit the TX room only. */
+static inline uint32_t nmc_ring_move_split(struct netmap_ring *rx, uint32_t rn, uint32_t rc,
+                                           uint32_t rt, struct netmap_ring *tx, uint32_t tn,
+                                           uint32_t tc, uint32_t tt, const struct nmc_bufs *from,
+                                           const struct nmc_bufs *to, uint32_t limit)
+{
+    uint32_t avail = nmc_dist(rc, rt, rn), room = nmc_dist(tc, tt, tn), moved = 0;
+
+    while (moved < avail && moved < limit) {
+        uint32_t k = 0, t = 0, j = rc;
+        bool whole = false;
+        while (moved + k < avail && !whole) {           /* measure one packet */
+            t += nmc_pieces(&rx->slot[j], from, to->size);
+            whole = !(nmc_user_u16(&rx->slot[j].flags) & NS_MOREFRAG);
+            j = nmc_next(j, rn);
+            k++;
+        }
+        if (!whole || moved + k > limit || t > room)
+            break;
+        room -= t;
+        for (uint32_t i = 0; i < k; i++) {              /* at most t TX slots, whatever it reads now */
+            t -= nmc_slot_split(&rx->slot[rc], tx, tn, &tc, from, to, t - (k - 1 - i), i + 1 < k);
+            rc = nmc_next(rc, rn);
+        }
+        moved += k;
+    }
+    rx->head = rx->cur = rc;
+    tx->head = tx->cur = tc;
+    return moved;
+}
+
 /* Move whole packets, at most `limit` slots, from RX ring rx (rn slots) to
- * TX ring tx (tn slots), and advance both (head = cur).  Slots moved. */
+ * TX ring tx (tn slots), and advance both (head = cur).  RX slots moved.
+ * A copy into smaller buffers splits (nmc_ring_move_split). */
 static inline uint32_t nmc_ring_move(struct netmap_ring *rx, uint32_t rn, struct netmap_ring *tx,
                                      uint32_t tn, const struct nmc_bufs *from,
                                      const struct nmc_bufs *to, uint32_t limit, bool swap)
@@ -252,6 +326,8 @@ static inline uint32_t nmc_ring_move(struct netmap_ring *rx, uint32_t rn, struct
 
     if (rc >= rn || rt >= rn || tc >= tn || tt >= tn)
         return 0;
+    if (!swap && from->size > to->size)
+        return nmc_ring_move_split(rx, rn, rc, rt, tx, tn, tc, tt, from, to, limit);
     m = nmc_dist(tc, tt, tn);
     m = nmc_chain_ends(rx, rn, rc, nmc_dist(rc, rt, rn), m < limit ? m : limit);
     for (uint32_t k = 0; k < m; k++) {

@@ -1,0 +1,70 @@
+"""forward() (netmap's bridge step) copying into smaller buffers: a slot
+longer than the destination's buffers goes on in its next TX slots
+(NS_MOREFRAG), never cut.  A VALE port's buffers are 2112 bytes, a pipe's
+2048, so `bridge -i vale0:x -i netmap:p{1` is this case."""
+from __future__ import annotations
+
+import nmcompat
+from vale_helpers import BCAST, frame, mac, pattern
+
+NS_MOREFRAG = 0x20
+
+
+def rx_chains(port) -> list:
+    """Every received packet as its slots' (len, data), the ring released."""
+    port.rxsync()
+    ring, out, cur = port.rx_rings[0], [], []
+    j = ring.head
+    while j != ring.tail:
+        s = ring.slots[j]
+        cur.append((int(s["len"]), bytes(ring.buf(int(s["buf_idx"]))[:int(s["len"])])))
+        if not int(s["flags"]) & NS_MOREFRAG:
+            out.append(cur)
+            cur = []
+        j = ring.next(j)
+    ring.head = ring.cur = ring.tail
+    assert cur == [], "an unterminated chain"
+    return out
+
+
+def test_a_forward_into_smaller_buffers_splits_what_does_not_fit(rundir):
+    y, x = nmcompat.open("valefs:y"), nmcompat.open("valefs:x")
+    a, b = nmcompat.open("netmap:fs{1"), nmcompat.open("netmap:fs}1")
+    try:
+        assert (x.info.buf_size, a.info.buf_size) == (2112, 2048)
+        sizes = [60, 2048, 2049, 2112, 5000]
+        frames = [frame(BCAST, mac(1), pattern(n - 14, seed=n), n) for n in sizes]
+        for f in frames:
+            assert y.inject(f) == len(f)            # 5000: a chain of 2112, 2112, 776
+        y.txsync()
+        x.rxsync()
+        assert x.forward(a) == 7                    # x's slots: 1 + 1 + 1 + 1 + 3
+        a.txsync()
+        got = rx_chains(b)
+        assert [b"".join(d for _, d in p) for p in got] == frames
+        assert [[n for n, _ in p] for p in got] == [
+            [60], [2048], [2048, 1], [2048, 64], [2048, 64, 2048, 64, 776]]
+    finally:
+        for p in (y, x, a, b):
+            p.close()
+
+
+def test_a_packet_that_would_not_fit_the_tx_room_waits_whole(rundir):
+    """Split, a packet takes more TX slots than RX slots: it moves only when
+    all of them are free, and the packets after it wait behind it."""
+    y, x = nmcompat.open("valefw:y"), nmcompat.open("valefw:x")
+    a, b = nmcompat.open("netmap:fw{1", tx_slots=4), nmcompat.open("netmap:fw}1")
+    try:
+        big = frame(BCAST, mac(1), pattern(4224 - 14, seed=3), 4224)    # 2 slots of 2112: 4 of 2048
+        small = frame(BCAST, mac(1), b"after", 60)
+        assert y.inject(small) == 60 and y.inject(big) == 4224 and y.inject(small) == 60
+        y.txsync()
+        x.rxsync()
+        assert x.forward(a) == 1                    # 3 TX slots usable: the small frame only
+        a.txsync()
+        assert [b"".join(d for _, d in p) for p in rx_chains(b)] == [small]
+        a.txsync()
+        assert x.forward(a) == 0                    # 4 needed, 3 free: waits whole
+    finally:
+        for p in (y, x, a, b):
+            p.close()
