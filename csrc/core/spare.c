@@ -75,27 +75,6 @@ void nmc_spare_unlink(const char *rundir, struct nmc_region *r)
     r->hdr->spare = 0;
 }
 
-/* Keep r, which has no port left, as a spare: its names go, a spare link
- * comes.  False if every spare link is taken (the caller removes the
- * region).  Under r's region lock. */
-bool nmc_spare_keep(const char *rundir, struct nmc_region *r)
-{
-    char link[256], target[32];
-
-    snprintf(target, sizeof(target), "mem.%u", (unsigned)r->mem_id);
-    for (uint32_t k = 0; k < NMC_SPARES; k++) {
-        spare_link(rundir, k, link, sizeof(link));
-        if (symlink(target, link) < 0)
-            continue;
-        nmc_region_unlink_parents(rundir, r);
-        r->hdr->nlinks = r->hdr->links_overflow = 0;
-        nmc_buf_free_all(r);            /* no owner is left: a lost buffer comes back */
-        r->hdr->spare = 1;
-        return true;
-    }
-    return false;
-}
-
 /* Has region `id` this shape?  Its header, read without a lock (a hint,
  * checked again under the lock); -ENXIO if the region is gone. */
 static int shape_is(const char *rundir, int id, uint32_t buf_num, uint32_t buf_size)
@@ -112,6 +91,50 @@ static int shape_is(const char *rundir, int id, uint32_t buf_num, uint32_t buf_s
            hdr.g.buf_num == buf_num && hdr.g.buf_size == buf_size;
     close(fd);
     return same;
+}
+
+/* Every link is taken: the spare behind `link` gives way if it has
+ * another shape than r (the shapes opened change: a VALE port's default
+ * buffers, a NIC's on its switch port, an earlier build's), so that the
+ * spares follow what is opened now.  Its lock is only tried (the caller
+ * holds r's).  True if it was removed. */
+static bool evict_other_shape(const char *rundir, const struct nmc_region *r, const char *link)
+{
+    struct nmc_region o = { .fd = -1 };
+    int id = nmc_region_lookup_link(link);
+    bool gone = false;
+
+    if (id < 0 || id == r->mem_id || shape_is(rundir, id, r->g.buf_num, r->g.buf_size) != 0 ||
+        nmc_region_attach(rundir, (uint16_t)id, &o, NMC_LOCK_TRY) < 0)
+        return false;
+    o.ask_all = true;
+    if (o.hdr->spare && (o.g.buf_num != r->g.buf_num || o.g.buf_size != r->g.buf_size))
+        gone = nmc_region_reap(rundir, &o) > 0;             /* no port: removed, link too */
+    nmc_region_detach(&o);
+    return gone;
+}
+
+/* Keep r, which has no port left, as a spare: its names go, a spare link
+ * comes.  False if every spare link is taken by a spare of r's shape (the
+ * caller removes the region).  Under r's region lock. */
+bool nmc_spare_keep(const char *rundir, struct nmc_region *r)
+{
+    char link[256], target[32];
+
+    snprintf(target, sizeof(target), "mem.%u", (unsigned)r->mem_id);
+    for (uint32_t k = 0; k < 2 * NMC_SPARES; k++) {     /* free links first, then others' */
+        spare_link(rundir, k % NMC_SPARES, link, sizeof(link));
+        if (k >= NMC_SPARES && !evict_other_shape(rundir, r, link))
+            continue;
+        if (symlink(target, link) < 0)
+            continue;
+        nmc_region_unlink_parents(rundir, r);
+        r->hdr->nlinks = r->hdr->links_overflow = 0;
+        nmc_buf_free_all(r);            /* no owner is left: a lost buffer comes back */
+        r->hdr->spare = 1;
+        return true;
+    }
+    return false;
 }
 
 /* A spare of this shape, returned with its region lock held and no longer

@@ -61,6 +61,25 @@ def test_at_most_four_spares(rundir):
     assert rundir_entries(rundir) == ["lock"]
 
 
+def test_spares_of_a_shape_nobody_opens_now_give_way(rundir):
+    """Four spares of 2048-byte buffers (ports that asked for them, a NIC's
+    switch port, an earlier build) must not keep a default VALE port's
+    region (2112-byte buffers) from being kept: one of them is removed."""
+    ports = [nmcompat.open(f"valesp:o{i}", buf_size=2048) for i in range(4)]
+    old = {p.info.mem_id for p in ports}
+    for p in ports:
+        p.close()
+    assert set(spares(rundir).values()) == old
+    with nmcompat.open("valesp:new") as a:
+        assert a.info.buf_size == 2112 and a.info.mem_id not in old
+        new = a.info.mem_id
+    kept = set(spares(rundir).values())
+    assert new in kept and len(kept) == 4 and len(kept & old) == 3
+    assert rd.region_ids(str(rundir)) == sorted(kept), "the spare that gave way was removed"
+    with nmcompat.open("valesp:again") as b:   # the next default port takes it
+        assert b.info.mem_id == new
+
+
 def test_the_per_open_collection_leaves_spares_and_gc_returns_them(rundir):
     with nmcompat.open("valesp:a"):
         pass
