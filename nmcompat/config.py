@@ -157,11 +157,13 @@ def vale_stream_min(port: str = "a VALE port") -> int:
 VALE_BUF_SIZE = 2112               # the engine's NMC_VALE_BUF_SIZE
 
 
-def vale_buf_size() -> int:
+def vale_buf_size(port: str = "a VALE port") -> int:
     """The buffer size of a VALE port an open creates without buf_size=:
-    $NMCOMPAT_BUF_SIZE if it is set and good, else 2112."""
-    value, problem = _read("NMCOMPAT_BUF_SIZE")
-    return value if not problem and os.environ.get("NMCOMPAT_BUF_SIZE") else VALE_BUF_SIZE
+    $NMCOMPAT_BUF_SIZE if set, else 2112; OptionError naming the variable
+    if it is set but not a size the engine takes."""
+    if os.environ.get("NMCOMPAT_BUF_SIZE", "") == "":
+        return VALE_BUF_SIZE
+    return _checked("NMCOMPAT_BUF_SIZE", port)
 
 
 def rundir() -> str:
@@ -178,7 +180,9 @@ def settings() -> dict:
     """The effective values, for reports and benchmarks."""
     return {
         "admode": admode(), "buf_num": _report("NMCOMPAT_BUF_NUM") or 163840,
-        "buf_size": _report("NMCOMPAT_BUF_SIZE"), "vale_buf_size": vale_buf_size(),
+        "buf_size": _report("NMCOMPAT_BUF_SIZE"),
+        "vale_buf_size": _report("NMCOMPAT_BUF_SIZE") if os.environ.get("NMCOMPAT_BUF_SIZE")
+        else VALE_BUF_SIZE,
         "slots": default_slots() or 1024,
         "generic_ringsize": default_slots(True), "bridge_batch": _report("NMCOMPAT_BRIDGE_BATCH"),
         "no_timestamp": no_timestamp(), "spin_us": _report("NMCOMPAT_SPIN_US"),

@@ -568,7 +568,8 @@ static int cr_create(const char *path, uint32_t nrings, struct copy_ring *r)
     if (err == 0) {
         for (uint32_t i = 0; i < nrings; i++)
             for (uint32_t j = 0; j < BV_SLOTS; j++)
-                r->slot[i][j] = (struct netmap_slot){ .buf_idx = j, .len = (uint16_t)r->buf_size };
+                r->slot[i][j] = (struct netmap_slot){ .buf_idx = j,
+                                                      .len = (uint16_t)min_u32((uint32_t)r->buf_size, 65535) };
         r->ctl->nrings = nrings;
         r->ctl->nslots = BV_SLOTS;
         r->ctl->buf_size = (uint32_t)r->buf_size;

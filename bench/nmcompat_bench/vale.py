@@ -53,12 +53,10 @@ SLOTS = 1024
 
 
 def _vale_buf_size() -> int:
-    """A VALE port's buffer size (the copy ring takes the same, bench_vale.c)."""
+    """A VALE port's buffer size (the copy ring takes the same, bench_vale.c);
+    OptionError for a bad $NMCOMPAT_BUF_SIZE."""
     from nmcompat import config
     return config.vale_buf_size()
-
-
-BUF_SIZE = _vale_buf_size()
 MIN_SIZE, MAX_PORTS = 22, 16        # Ethernet header + sequence number; NMC_BENCH_VALE_MAXPORTS
 SCALARS = ("elapsed_ns", "start_ns", "end_ns", "cpu_ns", "packets", "errors", "batches", "syncs",
            "polls", "sleeps", "wakeups", "drains", "spins", "sw_sent", "sw_tx_dropped",
@@ -333,8 +331,12 @@ def _parse(argv):
         ap.error(f"--modes: unknown pattern {exc} (unicast, bcast1..bcast{MAX_PORTS})")
     if not args.batches or min(args.batches) < 1:
         ap.error("--batches needs sizes >= 1")
-    if not args.sizes or not all(MIN_SIZE <= s <= BUF_SIZE for s in args.sizes):
-        ap.error(f"--sizes must be {MIN_SIZE}..{BUF_SIZE} "
+    try:
+        args.buf_size = _vale_buf_size()
+    except ValueError as exc:           # OptionError: a bad NMCOMPAT_BUF_SIZE
+        ap.error(str(exc))
+    if not args.sizes or not all(MIN_SIZE <= s <= args.buf_size for s in args.sizes):
+        ap.error(f"--sizes must be {MIN_SIZE}..{args.buf_size} "
                  "(an Ethernet header and an 8-byte sequence number)")
     if not args.modes:
         ap.error("--modes needs at least one pattern")
@@ -357,7 +359,7 @@ def main(argv=None) -> int:
         "machine": machine_info(),
         "conditions": {"packets": args.packets, "repeat": args.repeat, "sizes": args.sizes,
                        "batches": args.batches, "modes": args.modes, "slots": SLOTS,
-                       "buf_size": BUF_SIZE, "cpus": cpus,
+                       "buf_size": args.buf_size, "cpus": cpus,
                        "spin_us": int(os.environ.get("NMCOMPAT_SPIN_US", "20")),
                        "tx_bufs": args.tx_bufs},
     }

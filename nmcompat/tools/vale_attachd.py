@@ -49,7 +49,8 @@ def _main(argv) -> int:
         nic = nmcompat.open(f"netmap:{ifname}")
         # the switch port's buffers are the NIC's: the switch splits longer
         # fragments into them, where a copy between the two ports would cut them
-        sw = nmcompat.open(args.name, rings=max(1, nic.info.rx_rings), buf_size=nic.info.buf_size)
+        size = {} if nic.info.backend == "native" else {"buf_size": nic.info.buf_size}
+        sw = nmcompat.open(args.name, rings=max(1, nic.info.rx_rings), **size)
     except (OSError, ValueError) as exc:
         print(f"error {exc.errno if isinstance(exc, OSError) else 22} {one_line(exc)}", flush=True)
         return 1

@@ -70,7 +70,7 @@ def assert_nothing_left(rundir):
     'buf_size=4096, buf_num=3000, slots=64, extra_bufs=2000',   # extra buffers: checked first
 ])
 def test_spares_give_their_memory_to_an_open_that_needs_it(tmp_path, options):
-    """Two closed VALE ports leave two spares (about 8.4 MB of a 16 MB
+    """Two closed VALE ports leave two spares (about 8.7 MB of a 16 MB
     tmpfs); a pipe of another shape that needs about 8 MB still opens,
     because the open that finds the tmpfs full removes the spares first."""
     with small_tmpfs(tmp_path, "16m") as rundir:

@@ -152,3 +152,17 @@ def test_a_port_in_a_region_that_exists_reads_no_region_variable(rundir, monkeyp
         with nmcompat.open("netmap:r}1", rundir=str(rundir), extra_bufs=8):
             with nmcompat.open("netmap:s{1@share=netmap:r}1", rundir=str(rundir), extra_bufs=8):
                 pass
+
+
+def test_a_vale_ports_buffer_size_names_a_bad_variable(monkeypatch):
+    """config.vale_buf_size(): 2112 unset, the variable when good, and never
+    2112 in silence for a bad one (the engine would refuse the open)."""
+    monkeypatch.delenv("NMCOMPAT_BUF_SIZE", raising=False)
+    assert config.vale_buf_size() == 2112 and config.settings()["vale_buf_size"] == 2112
+    monkeypatch.setenv("NMCOMPAT_BUF_SIZE", "4096")
+    assert config.vale_buf_size() == 4096
+    monkeypatch.setenv("NMCOMPAT_BUF_SIZE", "2000")
+    with pytest.raises(OptionError) as ei:
+        config.vale_buf_size()
+    assert "NMCOMPAT_BUF_SIZE" in str(ei.value) and "multiple of 64" in str(ei.value)
+    assert config.settings()["vale_buf_size"].startswith("invalid (")

@@ -17,10 +17,10 @@ from nmcompat import config, vale
 from nmcompat.errors import OptionError
 from vale_helpers import BCAST, Agents, agents, frame, mac, pattern  # noqa: F401
 
-# around the line size, the default threshold and the buffer size (2048),
-# and one frame of three fragments (2048 + 2048 + 904)
-SIZES = [60, 63, 64, 65, 127, 255, 256, 257, 511, 1514, 1999, 2047, 2048, 5000]
-BUF = 2048
+# around the line size, the default threshold and a VALE port's buffer size
+# (2112), and one frame of three fragments (2112 + 2112 + 776)
+SIZES = [60, 63, 64, 65, 127, 255, 256, 257, 511, 1514, 1999, 2047, 2048, 2111, 2112, 5000]
+BUF = 2112
 
 
 def fragments(size: int) -> list:
