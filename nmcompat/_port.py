@@ -345,7 +345,9 @@ class Port:
     def forward(self, dst: "Port", limit: int = 1 << 30, copy: bool = False) -> int:
         """netmap's bridge step: move whole packets from this port's RX rings
         to dst's TX rings (buffer swap when both share a region, else a
-        copy; copy=True forces it).  No sync; returns the slots moved."""
+        copy; copy=True forces it).  A copy into smaller buffers splits a slot
+        that does not fit them; a packet that could never fit dst's TX ring
+        is dropped.  No sync; returns the RX slots moved (and dropped)."""
         if type(dst)._forward_c is not type(self)._forward_c:
             raise os_error(errno.EOPNOTSUPP, "forward from", self.name, f"{dst.name} is a "
                            f"{dst.info.backend} port: forward() joins two native ports or two others")

@@ -43,7 +43,7 @@ int nmc_forward(struct nmc_port *src, struct nmc_port *dst, uint32_t limit, uint
         nmc_ring_leave(rx, in);
         moved += m;
         if (m == 0)
-            break;
+            ti++;                       /* its next packet does not fit this TX ring's room */
     }
     return (int)moved;
 }

@@ -283,7 +283,10 @@ static inline uint32_t nmc_slot_split(const struct netmap_slot *rs, struct netma
 
 /* nmc_ring_move() for copies into smaller buffers: an RX slot longer than
  * the TX ring's buffers goes on in the next TX slots (NS_MOREFRAG), so
- * nothing is cut.  Whole packets that fit the TX room only. */
+ * nothing is cut.  Whole packets that fit the TX room only; a packet that
+ * needs more slots than the TX ring has at all is dropped (its RX slots
+ * are consumed), as the switch drops what cannot fit a ring, rather than
+ * holding every packet behind it forever. */
 static inline uint32_t nmc_ring_move_split(struct netmap_ring *rx, uint32_t rn, uint32_t rc,
                                            uint32_t rt, struct netmap_ring *tx, uint32_t tn,
                                            uint32_t tc, uint32_t tt, const struct nmc_bufs *from,
@@ -300,7 +303,15 @@ static inline uint32_t nmc_ring_move_split(struct netmap_ring *rx, uint32_t rn, 
             j = nmc_next(j, rn);
             k++;
         }
-        if (!whole || moved + k > limit || t > room)
+        if (!whole || moved + k > limit)
+            break;
+        if (t > tn - 1) {                               /* never fits: dropped */
+            for (uint32_t i = 0; i < k; i++)
+                rc = nmc_next(rc, rn);
+            moved += k;
+            continue;
+        }
+        if (t > room)
             break;
         room -= t;
         for (uint32_t i = 0; i < k; i++) {              /* at most t TX slots, whatever it reads now */
@@ -314,8 +325,9 @@ static inline uint32_t nmc_ring_move_split(struct netmap_ring *rx, uint32_t rn, 
     return moved;
 }
 
-/* Move whole packets, at most `limit` slots, from RX ring rx (rn slots) to
- * TX ring tx (tn slots), and advance both (head = cur).  RX slots moved.
+/* Move whole packets, at most `limit` RX slots, from RX ring rx (rn slots)
+ * to TX ring tx (tn slots), and advance both (head = cur).  RX slots moved
+ * (a split packet takes more TX slots).
  * A copy into smaller buffers splits (nmc_ring_move_split). */
 static inline uint32_t nmc_ring_move(struct netmap_ring *rx, uint32_t rn, struct netmap_ring *tx,
                                      uint32_t tn, const struct nmc_bufs *from,
@@ -326,7 +338,7 @@ static inline uint32_t nmc_ring_move(struct netmap_ring *rx, uint32_t rn, struct
 
     if (rc >= rn || rt >= rn || tc >= tn || tt >= tn)
         return 0;
-    if (!swap && from->size > to->size)
+    if (!swap && from->size > to->size && to->size)
         return nmc_ring_move_split(rx, rn, rc, rt, tx, tn, tc, tt, from, to, limit);
     m = nmc_dist(tc, tt, tn);
     m = nmc_chain_ends(rx, rn, rc, nmc_dist(rc, rt, rn), m < limit ? m : limit);

@@ -103,7 +103,7 @@ int nmc_rings_forward(struct nmc_rings *src, struct nmc_rings *dst, uint32_t lim
                           limit - moved, swap);
         moved += m;
         if (m == 0)
-            break;
+            ti++;                       /* its next packet does not fit this TX ring's room */
     }
     return (int)moved;
 }

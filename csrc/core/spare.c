@@ -95,17 +95,23 @@ static int shape_is(const char *rundir, int id, uint32_t buf_num, uint32_t buf_s
 
 /* Every link is taken: the spare behind `link` gives way if it has
  * another shape than r (the shapes opened change: a VALE port's default
- * buffers, a NIC's on its switch port, an earlier build's), so that the
- * spares follow what is opened now.  Its lock is only tried (the caller
- * holds r's).  True if it was removed. */
+ * buffers, a NIC's on its switch port, an earlier release's default), so
+ * that the spares follow what is opened now.  Its lock is only tried (the
+ * caller holds r's).  True if the link may be free now. */
 static bool evict_other_shape(const char *rundir, const struct nmc_region *r, const char *link)
 {
     struct nmc_region o = { .fd = -1 };
-    int id = nmc_region_lookup_link(link);
+    int id = nmc_region_lookup_link(link), shape;
     bool gone = false;
 
-    if (id < 0 || id == r->mem_id || shape_is(rundir, id, r->g.buf_num, r->g.buf_size) != 0 ||
-        nmc_region_attach(rundir, (uint16_t)id, &o, NMC_LOCK_TRY) < 0)
+    if (id < 0)
+        return true;                    /* freed meanwhile: try it */
+    if ((shape = shape_is(rundir, id, r->g.buf_num, r->g.buf_size)) == -ENXIO) {
+        if (link_names_region(link, (uint16_t)id))
+            unlink(link);               /* names a region that is gone */
+        return true;
+    }
+    if (id == r->mem_id || shape != 0 || nmc_region_attach(rundir, (uint16_t)id, &o, NMC_LOCK_TRY) < 0)
         return false;
     o.ask_all = true;
     if (o.hdr->spare && (o.g.buf_num != r->g.buf_num || o.g.buf_size != r->g.buf_size))

@@ -5,6 +5,9 @@
  * as the sender mapped them.  The ring object has room for NMC_MAXSLOTS
  * slots; those past the ring's own carry a canary that no send may touch.
  *
+ * And a scribble between a lease and its completion must not leave the
+ * lease open (the ring would stall behind it, its sender alive).
+ *
  *   vale_scribbled_kring          (rundir: $NMCOMPAT_RUNDIR)
  *
  * Output: "done ..." and exit 0, or "FAIL <why>" and exit 1.
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <net/netmap_user.h>
 
@@ -70,11 +74,36 @@ int main(void)
                    ring->slot[k].flags != 0x5a5a;
     kr->nslots = saved_nslots;          /* so that the close can reclaim the port */
     kr->hwlease = saved_hwlease;
-    nmc_region_detach(&own);
     if (touched) {
         printf("FAIL a send wrote %u slots past the ring's %u\n", touched, n);
         return 1;
     }
+    {
+        struct nmc_lease who = { .owner_mem = s->mem_id, .owner_h = s->hidx, .pid = getpid() };
+        uint32_t start, id, kgen = __atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE);
+        bool moved;
+        int got;
+        if (nmc_rxsync(d) < 0) {        /* release what arrived: room for the lease */
+            printf("FAIL rxsync\n");
+            return 1;
+        }
+        NETMAP_RXRING(nmc_port_nifp(d), 0)->head = NETMAP_RXRING(nmc_port_nifp(d), 0)->tail;
+        NETMAP_RXRING(nmc_port_nifp(d), 0)->cur = NETMAP_RXRING(nmc_port_nifp(d), 0)->tail;
+        nmc_rxsync(d);
+        if ((got = nmc_lease_get(kr, ring, getenv("NMCOMPAT_RUNDIR"), kgen, n, 4, &who, &start, &id,
+                                 &moved)) != 4) {
+            printf("FAIL couldn't take a lease of 4 slots: %d\n", got);
+            return 1;
+        }
+        kr->nslots = NMC_MAXSLOTS;      /* scribbled while the lease is out */
+        nmc_lease_put(kr, ring, getenv("NMCOMPAT_RUNDIR"), kgen, n, id, (start + 4) % n);
+        kr->nslots = saved_nslots;
+        if (kr->lease_count != 0) {
+            printf("FAIL the lease stayed open: %u out\n", kr->lease_count);
+            return 1;
+        }
+    }
+    nmc_region_detach(&own);
     nmc_port_close(s);
     nmc_port_close(d);
     printf("done slots=%u\n", n);

@@ -49,22 +49,45 @@ def test_a_forward_into_smaller_buffers_splits_what_does_not_fit(rundir):
             p.close()
 
 
-def test_a_packet_that_would_not_fit_the_tx_room_waits_whole(rundir):
+def test_a_packet_waits_whole_for_tx_room_and_tries_the_next_tx_ring(rundir):
     """Split, a packet takes more TX slots than RX slots: it moves only when
-    all of them are free, and the packets after it wait behind it."""
+    all of them are free in one TX ring, and another TX ring with the room
+    takes it meanwhile."""
     y, x = nmcompat.open("valefw:y"), nmcompat.open("valefw:x")
-    a, b = nmcompat.open("netmap:fw{1", tx_slots=4), nmcompat.open("netmap:fw}1")
+    a, b = nmcompat.open("netmap:fw{1", tx_slots=8, tx_rings=2), nmcompat.open("netmap:fw}1")
+    try:
+        assert a.info.tx_rings == 2
+        big = frame(BCAST, mac(1), pattern(2112 - 14, seed=3), 2112)     # 2 slots of 2048
+        ring0 = a.tx_rings[0]
+        for _ in range(6):                          # TX ring 0: 1 of its 7 slots left
+            assert ring0.head != ring0.tail
+            ring0.slots[ring0.head]["len"] = 0
+            ring0.head = ring0.cur = ring0.next(ring0.head)
+        assert y.inject(big) == 2112
+        y.txsync()
+        x.rxsync()
+        assert x.forward(a) == 1                    # into ring 1, not stopped by ring 0
+        ring1 = a.tx_rings[1]
+        assert ring1.cur == 2 and ring0.cur == 6
+    finally:
+        for p in (y, x, a, b):
+            p.close()
+
+
+def test_a_packet_that_can_never_fit_the_tx_ring_is_dropped_not_held(rundir):
+    """4 pieces for a TX ring of 3 usable slots: dropped, and the packets
+    behind it go on (the switch drops what cannot fit a ring too)."""
+    y, x = nmcompat.open("valefd:y"), nmcompat.open("valefd:x")
+    a, b = nmcompat.open("netmap:fd{1", tx_slots=4), nmcompat.open("netmap:fd}1")
     try:
         big = frame(BCAST, mac(1), pattern(4224 - 14, seed=3), 4224)    # 2 slots of 2112: 4 of 2048
         small = frame(BCAST, mac(1), b"after", 60)
         assert y.inject(small) == 60 and y.inject(big) == 4224 and y.inject(small) == 60
         y.txsync()
         x.rxsync()
-        assert x.forward(a) == 1                    # 3 TX slots usable: the small frame only
+        assert x.forward(a) == 4                    # small, big (dropped), small
         a.txsync()
-        assert [b"".join(d for _, d in p) for p in rx_chains(b)] == [small]
-        a.txsync()
-        assert x.forward(a) == 0                    # 4 needed, 3 free: waits whole
+        assert [b"".join(d for _, d in p) for p in rx_chains(b)] == [small, small]
     finally:
         for p in (y, x, a, b):
             p.close()

@@ -68,7 +68,7 @@ static bool advance(struct nmc_kring *kr)
 {
     bool moved = false;
 
-    while (kr->lease_count > 0) {
+    for (uint32_t i = 0; i < NMC_MAX_LEASES && kr->lease_count > 0; i++) {  /* a scribbled count */
         struct nmc_lease *l = &kr->leases[kr->lease_first % NMC_MAX_LEASES];
         if (!l->done)
             break;
@@ -197,7 +197,7 @@ bool nmc_lease_put(struct nmc_kring *kr, struct netmap_ring *ring, const char *r
 
     if (lock(kr, ring, rundir, &moved) < 0)
         return false;
-    if (__atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE) != kgen || kr->nslots != n) {
+    if (__atomic_load_n(&kr->kgen, __ATOMIC_ACQUIRE) != kgen) {
         pthread_mutex_unlock(&kr->lease_lock);
         return moved;
     }
