@@ -246,7 +246,9 @@ static uint32_t gather_plain(struct nmc_port *p, struct nmc_lring *lr, uint32_t 
             break;
         buf = bufs + (uint64_t)idx * buf_size;
         if (len >= 14) {
-            if (mac48(buf) == last_d && mac48(buf + 6) == last_s) {
+            if (mac48(buf + 6) == last_s && (buf[0] & 1)) {
+                q = NMC_BCAST;              /* learned already; broadcast, multicast */
+            } else if (mac48(buf + 6) == last_s && mac48(buf) == last_d) {
                 q = last_q;
             } else {
                 q = lookup(c, buf, len);
@@ -377,6 +379,29 @@ static uint32_t pkt_slots(const struct nmc_frag *fr, const struct nmc_ft *f,
         n += len <= buf_size ? 1 : (uint32_t)((len + buf_size - 1) / buf_size);
     }
     return n;
+}
+
+/* The common case of a packet's copy: fragments fr[0..k) each into one
+ * destination slot from j (none longer than a destination buffer, no
+ * header change; k <= NETMAP_MAX_FRAGS). */
+static inline uint32_t put_chain(const struct nmc_frag *fr, uint32_t k, const struct dst_ring *dr,
+                                 uint32_t j, uint32_t *streamed)
+{
+    const uint16_t rfrags = (uint16_t)(k << 8);        /* NS_RFRAGS */
+
+    for (uint32_t i = 0; i < k; i++, j = nmc_next(j, dr->nslots)) {
+        struct netmap_slot *rs = &dr->slot[j];
+        uint32_t len = fr[i].len, idx = nmc_user_u32(&rs->buf_idx);
+        if (idx < 2 || idx >= dr->buf_num)
+            len = 0;
+        else if (fr[i].flags & NS_INDIRECT)
+            len = read_indirect(fr[i].src, dr->bufs + (uint64_t)idx * dr->buf_size, len) ? len : 0;
+        else
+            *streamed += copy_frag(dr, dr->bufs + (uint64_t)idx * dr->buf_size,
+                                   (const uint8_t *)(uintptr_t)fr[i].src, len);
+        set_len_flags(rs, len, rfrags | (i + 1 < k ? NS_MOREFRAG : 0));
+    }
+    return j;
 }
 
 /* Copy packet f (its fragments as gather read them) into its `nslots`
@@ -540,7 +565,10 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
             const struct nmc_ft *next = &c->ft[nth(list, taken)];
             prefetch_packet(&c->frag[next->frag], next, dr.stream_min);
         }
-        start = put_packet(&c->frag[f->frag], f, &dr, vc, start, n, &streamed);
+        if (n == f->nfrags && !vc->strip && !vc->prepend)   /* each fragment fits a slot */
+            start = put_chain(&c->frag[f->frag], f->nfrags, &dr, start, &streamed);
+        else
+            start = put_packet(&c->frag[f->frag], f, &dr, vc, start, n, &streamed);
         used += n;
     }
     if (streamed) {
