@@ -24,6 +24,9 @@
  *    buf_idx was overwritten) come back at the keep.
  *  - What a port left in its buffers stays there, as netmap leaves it: the
  *    same user's next port may read it.
+ *  - When every link is taken, a spare of another shape than the region
+ *    being kept gives way to it (evict_other_shape): the shapes opened
+ *    change (a VALE port's default buffers, a NIC's on its switch port).
  *  - Memory kept: at most NMC_SPARES regions, all returned by `nmcompat gc`
  *    and by an open that finds the tmpfs full (nmc_spare_release).  The
  *    per-open collection (gc.c) leaves a linked spare alone and removes one

@@ -528,7 +528,7 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
 {
     struct nmc_vale_ctx *c = nmc_vale_of(p);
     struct nmc_vdst *d = &c->dst[q];
-    uint32_t obj = d->rx_first_obj + r, got, start, id, taken = 0, used = 0, want;
+    uint32_t obj = d->rx_first_obj + r, got, start = 0, id, taken = 0, used = 0, want;
     int lease;
     struct nmc_kring *kr = &nmc_krings(d->reg.ctl, &d->reg.g)[obj];
     struct netmap_ring *dring = nmc_ring_obj(d->reg.mem, &d->reg.g, obj);
