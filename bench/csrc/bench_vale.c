@@ -60,19 +60,21 @@
 #define BV_VALE_BUF     2112u                     /* a VALE port's buffers (NMC_VALE_BUF_SIZE) */
 #define BV_MAGIC        0x676e697279706f63ull     /* "copyring" */
 
-/* The copy ring's buffer size: a VALE port's ($NMCOMPAT_BUF_SIZE if it
- * is a size the engine takes, else its default), so that the limit has
- * VALE's geometry. */
+/* The copy ring's buffer size: a VALE port's ($NMCOMPAT_BUF_SIZE, else
+ * its default), so that the limit has VALE's geometry; 0 for a variable
+ * the engine would refuse (bv_check_args: EINVAL, as a VALE open). */
 static uint32_t bv_buf_size(void)
 {
-    static uint32_t size;
+    const char *v = getenv("NMCOMPAT_BUF_SIZE");
+    unsigned long x;
+    char *end;
 
-    if (size == 0) {
-        const char *v = getenv("NMCOMPAT_BUF_SIZE");
-        unsigned long x = v && *v ? strtoul(v, NULL, 0) : 0;
-        size = x >= 64 && x <= 65536 && x % 64 == 0 ? (uint32_t)x : BV_VALE_BUF;
-    }
-    return size;
+    if (!v || !*v)
+        return BV_VALE_BUF;
+    if (*v < '0' || *v > '9')
+        return 0;
+    x = strtoul(v, &end, 0);
+    return *end == 0 && x >= 64 && x <= 65536 && x % 64 == 0 ? (uint32_t)x : 0;
 }
 
 /* Locally administered MACs: the sender, and receiving port i. */
@@ -111,7 +113,7 @@ static uint32_t min_u32(uint64_t a, uint64_t b)
 static int bv_check_args(const struct bv_args *a)
 {
     if (a->nports < 1 || a->nports > NMC_BENCH_VALE_MAXPORTS || a->batch == 0 || a->count == 0 ||
-        a->len < BV_MIN_LEN || a->len > bv_buf_size() || (!a->bcast && a->nports != 1) ||
+        a->len < BV_MIN_LEN || bv_buf_size() == 0 || a->len > bv_buf_size() || (!a->bcast && a->nports != 1) ||
         (a->tx_bufs && (a->tx_bufs < min_u32(a->batch, BV_SLOTS - 1) || a->tx_bufs >= BV_SLOTS)))
         return -EINVAL;
     return 0;

@@ -132,6 +132,16 @@ def test_bad_arguments():
     assert _run("--tx-bufs", "1024").returncode == 2
 
 
+def test_a_bad_buffer_size_is_named_not_replaced():
+    """NMCOMPAT_BUF_SIZE sizes the VALE ports and the copy ring alike: a value
+    the engine refuses stops the benchmark with its name (the copy ring
+    took 2112 for it, silently)."""
+    env = dict(bench_env(), NMCOMPAT_BUF_SIZE="2000")
+    proc = subprocess.run(bench_command("vale", "--quick"), env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 2 and "NMCOMPAT_BUF_SIZE" in proc.stderr, proc.stderr
+
+
 def test_hot_tx_buffers_account_for_every_frame(base_dir):
     """--tx-bufs 64: both senders reuse 64 buffers; every frame is still accounted for,
     in order, on VALE and on the copy ring, and the report says which buffers were used."""

@@ -140,10 +140,11 @@ static uint32_t room(const struct nmc_kring *kr, uint32_t n)
  * mapping); returns how many (0: ring full, or -ESTALE when the ring was
  * retired or reused since, or its kring no longer says nslots) and the
  * lease slot through *id.  The caller copies into [*start, *start + got),
- * which lies in [0, nslots) modulo nslots whatever the shared kring says.  A ring found full while leases are
- * out is checked for dead senders' leases (the ring may be full behind
- * one, and then no sender would complete a lease again to look): *moved
- * says whether that published slots, for the caller to wake the reader. */
+ * which lies in [0, nslots) modulo nslots whatever the shared kring says.
+ * A ring found full while leases are out is checked for dead senders'
+ * leases (the ring may be full behind one, and then no sender would
+ * complete a lease again to look): *moved says whether that published
+ * slots, for the caller to wake the reader. */
 int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t kgen,
                   uint32_t nslots, uint32_t want, const struct nmc_lease *who, uint32_t *start,
                   uint32_t *id, bool *moved)
