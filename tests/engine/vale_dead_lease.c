@@ -40,27 +40,6 @@
 
 #define ROUNDS 8
 
-/* Fill s's TX ring with broadcast frames (d is the only other port) and
- * send it, `rounds` times; returns the frames handed to txsync. */
-static unsigned send_rounds(struct nmc_port *s, int rounds)
-{
-    uint8_t frame[60];
-    unsigned sent = 0;
-
-    memset(frame, 0, sizeof(frame));
-    memset(frame, 0xff, 6);
-    frame[6] = 0x02, frame[11] = 0x01, frame[12] = 0x88, frame[13] = 0xb5;
-    for (int r = 0; r < rounds; r++) {
-        while (nmc_inject(s, frame, sizeof(frame)) > 0)
-            sent++;
-        if (nmc_txsync(s) < 0) {
-            printf("FAIL txsync: %s\n", strerror(errno));
-            exit(1);
-        }
-    }
-    return sent;
-}
-
 /* What d's rxsync hands out now (then released). */
 static uint32_t readable(struct nmc_port *d)
 {
@@ -227,22 +206,41 @@ static void wake_and_close(struct dst *m, struct nmc_port *s, struct nmc_port *d
     close_scenario(m, s, d);
 }
 
+/* A scenario with a lease owner that only sleeps: the sender s and the
+ * receiver d on switch sw, d's ring mapped as s maps it, and the lease
+ * `dead` that names the pausing child (in s's port, as a sender's would). */
+struct scene {
+    struct nmc_port *s, *d;
+    struct dst m;
+    pid_t child;
+    struct nmc_lease dead;
+};
+
+static void open_scene(const char *rundir, const char *sw, struct scene *sc)
+{
+    char name[32];
+
+    snprintf(name, sizeof(name), "%s:s", sw);
+    sc->s = open_port(name);
+    snprintf(name, sizeof(name), "%s:d", sw);
+    sc->d = open_port(name);
+    sc->child = pausing_child();
+    sc->dead = (struct nmc_lease){ .owner_mem = sc->s->mem_id, .owner_h = sc->s->hidx, .pid = sc->child };
+    map_dst(rundir, sc->d, &sc->m);
+}
+
 /* The lease's pid is gone; the reader sleeps in nmc_poll() until the
  * sender that pads the lease wakes it. */
 static void reaped(const char *rundir)
 {
-    struct nmc_port *s = open_port("vale6:s"), *d = open_port("vale6:d");
-    struct dst m;
-    pid_t child;
+    struct scene sc;
     uint32_t start;
 
-    child = pausing_child();
-    struct nmc_lease who = { .owner_mem = s->mem_id, .owner_h = s->hidx, .pid = child };
-    map_dst(rundir, d, &m);
-    start = fill_behind_lease(&m, rundir, &who, s, d);
-    kill(child, SIGKILL);
-    waitpid(child, NULL, 0);
-    wake_and_close(&m, s, d, start, "reaped");
+    open_scene(rundir, "vale6", &sc);
+    start = fill_behind_lease(&sc.m, rundir, &sc.dead, sc.s, sc.d);
+    kill(sc.child, SIGKILL);
+    waitpid(sc.child, NULL, 0);
+    wake_and_close(&sc.m, sc.s, sc.d, start, "reaped");
 }
 
 /* The lease's owner is a zombie: its pid answers, its holder is gone. */
@@ -331,36 +329,33 @@ static void in_lock(const char *rundir)
 /* Leases [live A, dead D, live B] of 4 slots each; B completes, then A. */
 static void behind_live(const char *rundir)
 {
-    struct nmc_port *s = open_port("vale9:s"), *d = open_port("vale9:d");
-    struct nmc_lease live = { .owner_mem = s->mem_id, .owner_h = s->hidx, .pid = getpid() };
+    struct scene sc;
+    struct dst *m = &sc.m;
     uint32_t sa, sd, sb, ia, id, ib, got;
-    struct dst m;
-    pid_t child;
     bool moved;
 
-    child = pausing_child();
-    struct nmc_lease dead = { .owner_mem = s->mem_id, .owner_h = s->hidx, .pid = child };
-    map_dst(rundir, d, &m);
-    if (nmc_lease_get(m.kr, m.ring, rundir, m.kgen, m.nslots, 4, &live, &sa, &ia, &moved) != 4 ||
-        nmc_lease_get(m.kr, m.ring, rundir, m.kgen, m.nslots, 4, &dead, &sd, &id, &moved) != 4 ||
-        nmc_lease_get(m.kr, m.ring, rundir, m.kgen, m.nslots, 4, &live, &sb, &ib, &moved) != 4) {
+    open_scene(rundir, "vale9", &sc);
+    struct nmc_lease live = { .owner_mem = sc.s->mem_id, .owner_h = sc.s->hidx, .pid = getpid() };
+    if (nmc_lease_get(m->kr, m->ring, rundir, m->kgen, m->nslots, 4, &live, &sa, &ia, &moved) != 4 ||
+        nmc_lease_get(m->kr, m->ring, rundir, m->kgen, m->nslots, 4, &sc.dead, &sd, &id, &moved) != 4 ||
+        nmc_lease_get(m->kr, m->ring, rundir, m->kgen, m->nslots, 4, &live, &sb, &ib, &moved) != 4) {
         printf("FAIL behind_live: couldn't take three leases\n");
         exit(1);
     }
     for (uint32_t j = 0; j < 12; j++)
-        m.ring->slot[(sa + j) % m.kr->nslots].len = 60;
-    kill(child, SIGKILL);
-    waitpid(child, NULL, 0);
-    nmc_lease_put(m.kr, m.ring, rundir, m.kgen, m.nslots, ib, sb + 4);
-    nmc_lease_put(m.kr, m.ring, rundir, m.kgen, m.nslots, ia, sa + 4);
-    if ((got = readable(d)) != 12) {
+        m->ring->slot[(sa + j) % m->kr->nslots].len = 60;
+    kill(sc.child, SIGKILL);
+    waitpid(sc.child, NULL, 0);
+    nmc_lease_put(m->kr, m->ring, rundir, m->kgen, m->nslots, ib, sb + 4);
+    nmc_lease_put(m->kr, m->ring, rundir, m->kgen, m->nslots, ia, sa + 4);
+    if ((got = readable(sc.d)) != 12) {
         printf("FAIL behind_live: %u of 12 slots published; leases %u, tail %u, dead lease at %u\n",
-               got, m.kr->lease_count, m.kr->pipe_tail, sd);
+               got, m->kr->lease_count, m->kr->pipe_tail, sd);
         exit(1);
     }
-    check_padded(&m, sd, "behind_live");
+    check_padded(m, sd, "behind_live");
     printf("behind_live readable=%u\n", got);
-    close_scenario(&m, s, d);
+    close_scenario(m, sc.s, sc.d);
 }
 
 int main(void)

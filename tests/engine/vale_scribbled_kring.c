@@ -14,7 +14,6 @@
  */
 #include "nmc_vale.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,21 +25,6 @@
 
 #define CANARY 0xdeadbeefu
 
-static void send_round(struct nmc_port *s)
-{
-    uint8_t frame[60];
-
-    memset(frame, 0, sizeof(frame));
-    memset(frame, 0xff, 6);             /* broadcast: d is the only other port */
-    frame[6] = 0x02, frame[11] = 0x01, frame[12] = 0x88, frame[13] = 0xb5;
-    for (int i = 0; i < 64 && nmc_inject(s, frame, sizeof(frame)) > 0; i++)
-        ;
-    if (nmc_txsync(s) < 0) {
-        printf("FAIL txsync: %s\n", strerror(errno));
-        exit(1);
-    }
-}
-
 int main(void)
 {
     struct nmc_port *s = open_port("vale6:s"), *d = open_port("vale6:d");
@@ -50,7 +34,7 @@ int main(void)
     struct nmc_kring *kr;
     int err;
 
-    send_round(s);                      /* s maps d's region and delivers */
+    send_rounds(s, 1);                      /* s maps d's region and delivers */
     if (nmc_rxsync(d) < 0 || nm_ring_space(NETMAP_RXRING(nmc_port_nifp(d), 0)) == 0) {
         printf("FAIL nothing arrived before the scribble\n");
         return 1;
@@ -67,8 +51,8 @@ int main(void)
     saved_hwlease = kr->hwlease;
     kr->nslots = NMC_MAXSLOTS;          /* the scribble: a bigger ring, a lease position past ours */
     kr->hwlease = NMC_MAXSLOTS - 100;
-    send_round(s);
-    send_round(s);
+    send_rounds(s, 1);
+    send_rounds(s, 1);
     for (uint32_t k = n; k < NMC_MAXSLOTS; k++)
         touched += ring->slot[k].buf_idx != CANARY || ring->slot[k].len != 0xabcd ||
                    ring->slot[k].flags != 0x5a5a;
