@@ -381,29 +381,6 @@ static uint32_t pkt_slots(const struct nmc_frag *fr, const struct nmc_ft *f,
     return n;
 }
 
-/* The common case of a packet's copy: fragments fr[0..k) each into one
- * destination slot from j (none longer than a destination buffer, no
- * header change; k <= NETMAP_MAX_FRAGS). */
-static inline uint32_t put_chain(const struct nmc_frag *fr, uint32_t k, const struct dst_ring *dr,
-                                 uint32_t j, uint32_t *streamed)
-{
-    const uint16_t rfrags = (uint16_t)(k << 8);        /* NS_RFRAGS */
-
-    for (uint32_t i = 0; i < k; i++, j = nmc_next(j, dr->nslots)) {
-        struct netmap_slot *rs = &dr->slot[j];
-        uint32_t len = fr[i].len, idx = nmc_user_u32(&rs->buf_idx);
-        if (idx < 2 || idx >= dr->buf_num)
-            len = 0;
-        else if (fr[i].flags & NS_INDIRECT)
-            len = read_indirect(fr[i].src, dr->bufs + (uint64_t)idx * dr->buf_size, len) ? len : 0;
-        else
-            *streamed += copy_frag(dr, dr->bufs + (uint64_t)idx * dr->buf_size,
-                                   (const uint8_t *)(uintptr_t)fr[i].src, len);
-        set_len_flags(rs, len, rfrags | (i + 1 < k ? NS_MOREFRAG : 0));
-    }
-    return j;
-}
-
 /* Copy packet f (its fragments as gather read them) into its `nslots`
  * destination slots from j (pkt_slots()): a fragment longer than the
  * destination's buffers goes on in the next slots, NS_MOREFRAG between
@@ -474,24 +451,29 @@ static void prefetch_packet(const struct nmc_frag *fr, const struct nmc_ft *f, u
     }
 }
 
-/* put_packet() for n one-slot packets without a header change, fragments
- * fr[0..n), into the destination slots from j; returns the slot after the
- * last.  The ring's geometry is held in locals: a copy writes memory the
- * compiler cannot tell from it. */
-static uint32_t put_singles(const struct nmc_frag *restrict fr, uint32_t n,
-                            const struct dst_ring *dr, uint32_t j, uint32_t *streamed)
+/* The common case of a copy: fragments fr[0..n), none longer than a
+ * destination buffer, no header change, each into one destination slot
+ * from j; returns the slot after the last.  chain: the n fragments are one
+ * packet (n <= NETMAP_MAX_FRAGS; the caller prefetches the next one); else
+ * n one-slot packets, the next one's source prefetched here.  The ring's
+ * geometry is held in locals: a copy writes memory the compiler cannot
+ * tell from it. */
+static inline __attribute__((always_inline)) uint32_t
+put_slots(const struct nmc_frag *restrict fr, uint32_t n, const struct dst_ring *dr, uint32_t j,
+          uint32_t *streamed, bool chain)
 {
     struct netmap_slot *const slot = dr->slot;
     uint8_t *const bufs = dr->bufs;
     const uint64_t buf_size = dr->buf_size;
     const uint32_t buf_num = dr->buf_num, nslots = dr->nslots, stream_min = dr->stream_min;
+    const uint16_t rfrags = (uint16_t)((chain ? n : 1) << 8);      /* NS_RFRAGS */
     uint32_t nstreamed = 0;
 
     for (uint32_t i = 0; i < n; i++, j = nmc_next(j, nslots)) {
         struct netmap_slot *rs = &slot[j];
         const uint32_t idx = nmc_user_u32(&rs->buf_idx);
         uint32_t len = fr[i].len < buf_size ? fr[i].len : (uint32_t)buf_size;
-        if (stream_min && i + 1 < n)
+        if (!chain && stream_min && i + 1 < n)
             prefetch_packet(&fr[i + 1], &(const struct nmc_ft){ .nfrags = 1, .len = fr[i + 1].len },
                             stream_min);
         if (idx < 2 || idx >= buf_num)
@@ -501,7 +483,7 @@ static uint32_t put_singles(const struct nmc_frag *restrict fr, uint32_t n,
         else
             nstreamed += copy_frag(dr, bufs + (uint64_t)idx * buf_size,
                                    (const uint8_t *)(uintptr_t)fr[i].src, len);
-        set_len_flags(rs, len, 1 << 8);    /* one fragment (netmap's NS_RFRAGS) */
+        set_len_flags(rs, len, rfrags | (chain && i + 1 < n ? NS_MOREFRAG : 0));
     }
     *streamed += nstreamed;
     return j;
@@ -553,7 +535,7 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
     got = lease > 0 ? (uint32_t)lease : 0;
     if (!list && want == cnt && !split && !vc->strip && !vc->prepend) {   /* one slot each */
         taken = cnt < got ? cnt : got;
-        start = put_singles(c->frag, taken, &dr, start, &streamed);
+        start = put_slots(c->frag, taken, &dr, start, &streamed, false);
         used = taken;
     }
     while (taken < cnt) {
@@ -566,7 +548,7 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
             prefetch_packet(&c->frag[next->frag], next, dr.stream_min);
         }
         if (n == f->nfrags && !vc->strip && !vc->prepend)   /* each fragment fits a slot */
-            start = put_chain(&c->frag[f->frag], f->nfrags, &dr, start, &streamed);
+            start = put_slots(&c->frag[f->frag], f->nfrags, &dr, start, &streamed, true);
         else
             start = put_packet(&c->frag[f->frag], f, &dr, vc, start, n, &streamed);
         used += n;
