@@ -522,8 +522,11 @@ static int open_queue(struct nmc_port *p, const struct nmc_pipe_req *req, uint32
     p->npkts++;
     if ((err = claim_queue(p, req, k, pk)) < 0)
         return err;
-    /* one queue of several: filter by queue; all of several: fanout */
-    if ((pk->rx_fd = nmc_nic_socket(p, req, AF_PACKET, htons(ETH_P_ALL))) < 0)
+    /* Protocol 0: the socket listens to nothing until open_rx binds it to
+     * the interface, after its ring is set up.  Made for every protocol,
+     * it would take every interface's frames into that ring until then.
+     * One queue of several: filter by queue; all of several: fanout. */
+    if ((pk->rx_fd = nmc_nic_socket(p, req, AF_PACKET, 0)) < 0)
         return pk->rx_fd;
     err = open_rx(pk, req->ifindex, group, nq, req->tx_rings > 1 && nq == 1 ? (int)first : -1);
     mtu = err == 0 ? if_mtu(pk->rx_fd, req->parent) : 1500;
