@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 import os
 
+from nmcompat.config import DEFAULT_BUF_SIZE
+
 MAX_BUFS = (1 << 24) - 2        # buffers a region holds at most, besides the two reserved
 
 
@@ -45,10 +47,10 @@ def _free(rundir: str) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def _no_space(options: dict) -> str:
+def _no_space(options: dict, buf_size: int) -> str:
     rundir = _rundir(options)
     free = _free(rundir)
-    size = _setting(options, "buf_size", "NMCOMPAT_BUF_SIZE", 2048)
+    size = _setting(options, "buf_size", "NMCOMPAT_BUF_SIZE", buf_size)
     extra = options.get("extra_bufs") or 0
     buf_num = _setting(options, "buf_num", "NMCOMPAT_BUF_NUM", 0)
     where = f"the runtime directory {rundir} (tmpfs) has {_size(free)} free"
@@ -80,10 +82,12 @@ def _memlock() -> str:
             "CAP_IPC_LOCK, or lower buf_num")
 
 
-def detail(err: int, options: dict) -> str:
-    """The reason and fix for errno err of an open with these options, or ""."""
+def detail(err: int, options: dict, buf_size: int = DEFAULT_BUF_SIZE) -> str:
+    """The reason and fix for errno err of an open with these options, or "";
+    buf_size: the buffer size of the region the open makes when neither
+    buf_size= nor $NMCOMPAT_BUF_SIZE says (2112 for a VALE port)."""
     if err == errno.ENOSPC:
-        return _no_space(options)
+        return _no_space(options, buf_size)
     if err == errno.ENOMEM:
         return _no_room(options)
     if err == errno.ENOBUFS:

@@ -154,6 +154,7 @@ def vale_stream_min(port: str = "a VALE port") -> int:
     return _checked("NMCOMPAT_VALE_STREAM_MIN", port)
 
 
+DEFAULT_BUF_SIZE = _ENGINE_VARS["NMCOMPAT_BUF_SIZE"][0]   # the engine's NMC_DEF_BUF_SIZE
 VALE_BUF_SIZE = 2112               # the engine's NMC_VALE_BUF_SIZE
 
 

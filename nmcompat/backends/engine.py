@@ -20,7 +20,7 @@ from nmcompat.errors import PortSpecError
 _MONITOR_FLAGS = NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON
 
 
-def _check_monitor_open(rc: int, spec, options: dict) -> None:
+def _check_monitor_open(rc: int, spec, options: dict, buf_size: int) -> None:
     """Raise for a failed open of a monitor, saying why netmap refuses it."""
     if rc == -errno.EINVAL and spec.mode == NR_REG_ONE_NIC:
         check(rc, "open", spec.text, f"{spec.name} is not open, or it has no ring pair "
@@ -31,7 +31,8 @@ def _check_monitor_open(rc: int, spec, options: dict) -> None:
     if rc == -errno.EBUSY:
         check(rc, "open", spec.text, f"a ring of {spec.name} has as many monitors as it takes "
               "(8: copy monitors, and one for its chain of zero-copy ones)")
-    check(rc, "open", spec.text, _space.detail(-rc, options), rundir=options.get("rundir"))
+    check(rc, "open", spec.text, _space.detail(-rc, options, buf_size),
+          rundir=options.get("rundir"))
 
 
 def _refuse_blind_monitor(spec) -> None:
@@ -41,17 +42,20 @@ def _refuse_blind_monitor(spec) -> None:
                        "rings, the only ones a monitor fills: it would watch nothing (drop /T)")
 
 
-def _check_open(rc: int, spec, options: dict, einval: str = "") -> None:
+def _check_open(rc: int, spec, options: dict, einval: str = "",
+                buf_size: int = config.DEFAULT_BUF_SIZE) -> None:
     """Raise for a failed open; an EINVAL for one ring pair says which, any
-    other EINVAL says `einval`."""
+    other EINVAL says `einval`; buf_size: the size of the buffers the open
+    makes when nothing chose one."""
     if rc < 0 and spec.flags & _MONITOR_FLAGS:
-        _check_monitor_open(rc, spec, options)
+        _check_monitor_open(rc, spec, options, buf_size)
     if rc == -errno.EINVAL and spec.mode == NR_REG_ONE_NIC:
         check(rc, "open", spec.text, f"ring pair {spec.ringid} does not exist (-N counts "
               "from 0 to the port's ring count - 1; @conf:rings= sets the count)")
     detail = _memopts.extmem_detail(spec, rc)
     if not detail:
-        detail = einval if rc == -errno.EINVAL and einval else _space.detail(-rc, options)
+        detail = (einval if rc == -errno.EINVAL and einval
+                  else _space.detail(-rc, options, buf_size))
     check(rc, "open", spec.text, detail, rundir=options.get("rundir"))
 
 
@@ -112,10 +116,11 @@ class ValeBackend(_EngineBackend):
         rc = lib.nmc_vale_open(req, out)
         if rc == -errno.ENOMEM:
             check(rc, "open", spec.text, "the switch is full (252 ports), or "
-                  + (_memopts.extmem_detail(spec, rc) or _space.detail(-rc, options)))
+                  + (_memopts.extmem_detail(spec, rc)
+                     or _space.detail(-rc, options, config.VALE_BUF_SIZE)))
         _check_open(rc, spec, options, "" if spec.share is None else
                     f"@share={spec.share}: {spec.name} is open already, in another region (a "
-                    "port stays in the region it was made in)")
+                    "port stays in the region it was made in)", config.VALE_BUF_SIZE)
         return Opened(out[0])
 
 

@@ -151,6 +151,26 @@ except OSError as exc:
         assert_nothing_left(rundir)
 
 
+@pytest.mark.parametrize("name, size", [("netmap:eb{1", 2048), ("vale0:eb", 2112)])
+def test_extra_bufs_message_names_the_port_kinds_buffer_size(tmp_path, name, size):
+    """The ENOSPC message reckons with the buffers the open would make: a
+    VALE port's are 2112 bytes unless buf_size= or NMCOMPAT_BUF_SIZE says
+    otherwise (it said 2048 for every kind)."""
+    with small_tmpfs(tmp_path, "64m") as rundir:
+        out = run_child(rundir, ERROR_RECORD + f"""
+import os
+os.environ.pop("NMCOMPAT_BUF_SIZE", None)
+try:
+    nmcompat.open({name!r}, extra_bufs=100000).close()
+except OSError as exc:
+    out = record(exc)
+""")
+        assert out.get("errno") == 28 and out["nmcompat"], out
+        need = 100000 * size / 2 ** 20
+        assert f"({size}-byte buffers)" in out["msg"] and f"{need:.1f} MiB" in out["msg"], out
+        assert_nothing_left(rundir)
+
+
 @pytest.mark.parametrize("extra, err", [(10 ** 7, 28), (10 ** 9, 12)])
 def test_huge_extra_bufs(tmp_path, extra, err):
     """extra_bufs=10**7 fits no small tmpfs (ENOSPC), 10**9 no region at
