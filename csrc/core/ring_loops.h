@@ -284,9 +284,10 @@ static inline uint32_t nmc_slot_split(const struct netmap_slot *rs, struct netma
 /* nmc_ring_move() for copies into smaller buffers: an RX slot longer than
  * the TX ring's buffers goes on in the next TX slots (NS_MOREFRAG), so
  * nothing is cut.  Whole packets that fit the TX room only; a packet that
- * needs more slots than the TX ring has at all is dropped (its RX slots
- * are consumed), as the switch drops what cannot fit a ring, rather than
- * holding every packet behind it forever. */
+ * needs more slots than the TX ring has at all, or than a netmap chain
+ * may have (NETMAP_MAX_FRAGS), is dropped (its RX slots are consumed), as
+ * the switch drops what cannot fit a ring, rather than holding every
+ * packet behind it forever. */
 static inline uint32_t nmc_ring_move_split(struct netmap_ring *rx, uint32_t rn, uint32_t rc,
                                            uint32_t rt, struct netmap_ring *tx, uint32_t tn,
                                            uint32_t tc, uint32_t tt, const struct nmc_bufs *from,
@@ -305,7 +306,7 @@ static inline uint32_t nmc_ring_move_split(struct netmap_ring *rx, uint32_t rn, 
         }
         if (!whole || moved + k > limit)
             break;
-        if (t > tn - 1) {                               /* never fits: dropped */
+        if (t > tn - 1 || t > NETMAP_MAX_FRAGS) {       /* never fits: dropped */
             for (uint32_t i = 0; i < k; i++)
                 rc = nmc_next(rc, rn);
             moved += k;

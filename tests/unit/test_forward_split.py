@@ -91,3 +91,26 @@ def test_a_packet_that_can_never_fit_the_tx_ring_is_dropped_not_held(rundir):
     finally:
         for p in (y, x, a, b):
             p.close()
+
+
+def test_a_packet_longer_than_a_netmap_chain_is_dropped(rundir):
+    """Into a pipe of 64-byte buffers: a 4224-byte packet (two slots of 2112)
+    takes 66 pieces, more than a netmap chain may have (NETMAP_MAX_FRAGS,
+    64): dropped; 4096 bytes take 64 and go; the packets around it go on."""
+    y, x = nmcompat.open("valefc:y"), nmcompat.open("valefc:x")
+    a, b = nmcompat.open("netmap:fc{1", buf_size=64), nmcompat.open("netmap:fc}1")
+    try:
+        assert (x.info.buf_size, a.info.buf_size) == (2112, 64)
+        frames = [frame(BCAST, mac(1), pattern(n - 14, seed=n), n) for n in (60, 4224, 4096, 64)]
+        for f in frames:
+            assert y.inject(f) == len(f)
+        y.txsync()
+        x.rxsync()
+        assert x.forward(a) == 6                    # x's slots: 1 + 2 (dropped) + 2 + 1
+        a.txsync()
+        got = rx_chains(b)
+        assert [b"".join(d for _, d in p) for p in got] == [frames[0], frames[2], frames[3]]
+        assert [len(p) for p in got] == [1, 64, 1]
+    finally:
+        for p in (y, x, a, b):
+            p.close()

@@ -281,6 +281,28 @@ def test_fragments_longer_than_a_receivers_buffers_are_split_not_cut(agents, sen
         assert c.slots() == []
 
 
+@pytest.mark.parametrize("unicast", [False, True], ids=["broadcast", "unicast"])
+def test_a_packet_longer_than_a_netmap_chain_in_the_receivers_buffers_is_dropped(agents, unicast):
+    """Split into 64-byte buffers, a 4096-byte frame takes 64 slots, netmap's
+    longest chain (NETMAP_MAX_FRAGS): delivered.  4097 bytes would take 65:
+    dropped for that receiver and counted, as the frames around it go on
+    (the split made chains of any length before)."""
+    a = agents.open("vale0:a", buf_size=2048)
+    b = agents.open("vale0:b", buf_size=64)
+    dst = mac(2) if unicast else BCAST
+    if unicast:
+        b.send([frame(BCAST, mac(2), b"learn-b", 60)])
+        a.frames()
+    sent = [frame(dst, mac(1), pattern(n - 14, seed=n), n) for n in (60, 4096, 4097, 64)]
+    for f in sent:
+        assert a.send([f]) == 1
+    got = chains(b.slots())
+    assert [p["data"] for p in got] == [sent[0], sent[1], sent[3]]
+    assert [len(p["slots"]) for p in got] == [1, 64, 1]
+    assert [s["flags"] >> 8 for s in got[1]["slots"]] == [64] * 64              # NS_RFRAGS
+    assert b.stats()["rx_dropped"] == 1 and b.stats()["forwarded"] == 3
+
+
 def test_a_vale_port_has_2112_byte_buffers_unless_asked(agents):
     """33 cache lines (docs/DESIGN.md "VALE buffers"); buf_size= and
     NMCOMPAT_BUF_SIZE still choose."""

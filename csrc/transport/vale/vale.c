@@ -490,7 +490,8 @@ put_slots(const struct nmc_frag *restrict fr, uint32_t n, const struct dst_ring 
 }
 
 /* The destination slots packets list[0..cnt) (list NULL: 0..cnt) take:
- * their fragments, or with split their pkt_slots(). */
+ * their fragments, or with split their pkt_slots(); none for a packet that
+ * would take more than NETMAP_MAX_FRAGS (deliver() drops it). */
 static uint32_t slots_of(const struct nmc_vale_ctx *c, const uint16_t *list, uint32_t cnt,
                          const struct vhdr_change *vc, uint64_t buf_size, bool split)
 {
@@ -498,7 +499,8 @@ static uint32_t slots_of(const struct nmc_vale_ctx *c, const uint16_t *list, uin
 
     for (uint32_t i = 0; i < cnt; i++) {
         const struct nmc_ft *f = &c->ft[nth(list, i)];
-        want += split ? pkt_slots(&c->frag[f->frag], f, vc, buf_size) : f->nfrags;
+        uint32_t n = split ? pkt_slots(&c->frag[f->frag], f, vc, buf_size) : f->nfrags;
+        want += n <= NETMAP_MAX_FRAGS ? n : 0;
     }
     return want;
 }
@@ -510,7 +512,7 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
 {
     struct nmc_vale_ctx *c = nmc_vale_of(p);
     struct nmc_vdst *d = &c->dst[q];
-    uint32_t obj = d->rx_first_obj + r, got, start = 0, id, taken = 0, used = 0, want;
+    uint32_t obj = d->rx_first_obj + r, got, start = 0, id, taken = 0, used = 0, want, skipped = 0;
     int lease;
     struct nmc_kring *kr = &nmc_krings(d->reg.ctl, &d->reg.g)[obj];
     struct netmap_ring *dring = nmc_ring_obj(d->reg.mem, &d->reg.g, obj);
@@ -541,6 +543,11 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
     while (taken < cnt) {
         const struct nmc_ft *f = &c->ft[nth(list, taken)];
         const uint32_t n = split ? pkt_slots(&c->frag[f->frag], f, vc, dr.buf_size) : f->nfrags;
+        if (n > NETMAP_MAX_FRAGS) {     /* a longer chain than netmap's: not for this ring */
+            taken++;
+            skipped++;
+            continue;
+        }
         if (used + n > got)
             break;
         if (++taken < cnt) {
@@ -561,9 +568,9 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
         published |= nmc_lease_put(kr, dring, p->rundir, d->kgen[r], d->nslots, id, start);
     if (published)
         nmc_wake_sleepers_in(p, kr, d->reg.ctl + d->reg.g.holders_ofs, d->reg.mem_id);
-    __atomic_fetch_add(&c->m.sw->ports[q].forwarded, taken, __ATOMIC_RELAXED);
-    if (taken < cnt)
-        __atomic_fetch_add(&c->m.sw->ports[q].drops, cnt - taken, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&c->m.sw->ports[q].forwarded, taken - skipped, __ATOMIC_RELAXED);
+    if (taken - skipped < cnt)
+        __atomic_fetch_add(&c->m.sw->ports[q].drops, cnt - taken + skipped, __ATOMIC_RELAXED);
 }
 
 static void list_add(struct nmc_vale_ctx *c, uint32_t q, uint16_t i, uint32_t *nactive)
