@@ -79,7 +79,7 @@ static const uint64_t facts[] = {
     sizeof(struct nmc_lease),
     FIELD(struct nmc_lease, start), FIELD(struct nmc_lease, end), FIELD(struct nmc_lease, done),
     FIELD(struct nmc_lease, owner_mem), FIELD(struct nmc_lease, owner_h),
-    FIELD(struct nmc_lease, checks), FIELD(struct nmc_lease, pid),
+    FIELD(struct nmc_lease, checks), FIELD(struct nmc_lease, pid), FIELD(struct nmc_lease, pidns),
 
     sizeof(struct netmap_if),
     FIELD(struct netmap_if, ni_name), FIELD(struct netmap_if, ni_version),

@@ -216,6 +216,7 @@ struct nmc_kring {
     struct nmc_lease {
         uint32_t start, end, done, owner_mem, owner_h, checks;
         int32_t pid;
+        uint32_t pidns;             /* the inode of its pid namespace, or 0: unknown */
     } leases[NMC_MAX_LEASES];
 } __attribute__((aligned(128)));    /* whole 128-byte line pairs: the peer's sleepers
                                        never pair with this ring's counters */

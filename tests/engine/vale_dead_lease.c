@@ -18,7 +18,13 @@
  *     all 12 slots must be published (a repair that stopped at the first
  *     live lease left D, and B behind it, unpublished).
  *
- *   vale_dead_lease          (rundir: $NMCOMPAT_RUNDIR)
+ * And, with the argument other_ns (root: it makes a pid namespace), a live
+ * one: this process holds a lease while a sender in a new pid namespace,
+ * where our pid is nobody's, fills the ring behind it.  That sender must
+ * not find the lease dead (kill() said ESRCH there, and it padded the slots
+ * of a sender still copying into them).
+ *
+ *   vale_dead_lease [other_ns]   (rundir: $NMCOMPAT_RUNDIR)
  *
  * Output: "done key=value ..." and exit 0, or "FAIL <why>" and exit 1.
  */
@@ -26,6 +32,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -358,7 +365,74 @@ static void behind_live(const char *rundir)
     close_scenario(m, sc.s, sc.d);
 }
 
-int main(void)
+/* The child: a sender in a new pid namespace (it is that namespace's
+ * first process) fills d's ring behind our lease; its exit status says
+ * whether it could. */
+static void fill_from_other_ns(void)
+{
+    pid_t g;
+    int st;
+
+    if (unshare(CLONE_NEWPID) < 0) {
+        printf("FAIL other_ns: unshare(CLONE_NEWPID): %s\n", strerror(errno));
+        _exit(1);
+    }
+    if ((g = fork()) == 0) {
+        struct nmc_port *o = open_port("vale10:o");
+        send_rounds(o, ROUNDS);
+        nmc_port_close(o);
+        _exit(0);
+    }
+    if (g < 0 || waitpid(g, &st, 0) != g) {
+        printf("FAIL other_ns: fork in the new namespace: %s\n", strerror(errno));
+        _exit(1);
+    }
+    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+}
+
+/* A live sender's lease, judged from another pid namespace. */
+static void other_ns(const char *rundir)
+{
+    struct nmc_port *s = open_port("vale10:s"), *d = open_port("vale10:d");
+    struct nmc_port_stats st;
+    struct nmc_lease me;
+    uint32_t start, id;
+    struct dst m;
+    bool moved;
+    pid_t child;
+    int status;
+
+    map_dst(rundir, d, &m);
+    nmc_vale_lease_self(s, &me);
+    if (me.pidns == 0 ||
+        nmc_lease_get(m.kr, m.ring, rundir, m.kgen, m.nslots, 4, &me, &start, &id, &moved) != 4) {
+        printf("FAIL other_ns: no pid namespace (%u) or no lease\n", me.pidns);
+        exit(1);
+    }
+    for (uint32_t j = 0; j < 4; j++)
+        m.ring->slot[(start + j) % m.nslots].len = 60;          /* our copy, under way */
+    if ((child = fork()) == 0)
+        fill_from_other_ns();
+    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status)) {
+        printf("FAIL other_ns: the sender in the new pid namespace failed\n");
+        exit(1);
+    }
+    nmc_port_stats(d, &st);
+    if (st.rx_dropped == 0) {
+        printf("FAIL other_ns: the ring never filled behind the lease\n");
+        exit(1);
+    }
+    if (m.kr->leases[id].done || m.ring->slot[start].len != 60) {
+        printf("FAIL other_ns: a live sender's lease was found dead from another pid namespace "
+               "and padded (done %u, len %u)\n", m.kr->leases[id].done, m.ring->slot[start].len);
+        exit(1);
+    }
+    nmc_lease_put(m.kr, m.ring, rundir, m.kgen, m.nslots, id, start + 4);
+    printf("other_ns readable=%u\n", readable(d));
+    close_scenario(&m, s, d);
+}
+
+int main(int argc, char **argv)
 {
     const char *rundir = getenv("NMCOMPAT_RUNDIR");
 
@@ -366,6 +440,11 @@ int main(void)
     if (!rundir) {
         printf("FAIL NMCOMPAT_RUNDIR is not set\n");
         return 1;
+    }
+    if (argc > 1 && strcmp(argv[1], "other_ns") == 0) {
+        other_ns(rundir);
+        printf("done\n");
+        return 0;
     }
     reaped(rundir);
     zombie(rundir);

@@ -116,6 +116,26 @@ def test_a_full_ring_behind_a_dead_senders_lease_recovers(asan_build, rundir):
     assert rundir_entries(rundir) == ["lock"], "everything was reclaimed"
 
 
+def test_a_live_senders_lease_is_not_found_dead_from_another_pid_namespace(asan_build, rundir):
+    """A sender in another pid namespace (another container on the same
+    runtime directory) fills a ring behind the lease of a live sender here:
+    our pid is nobody's in its namespace, so kill() said ESRCH and it padded
+    the slots the live sender was still copying into.  A lease now carries
+    its pid namespace, and one of another namespace is judged by its
+    holder's lock byte alone (tests/engine/vale_dead_lease.c other_ns)."""
+    if os.geteuid() != 0:
+        skip_or_fail("making a pid namespace needs root")
+    exe = asan_build("vale_dead_lease")
+    env = dict(os.environ, **ASAN_ENV, NMCOMPAT_RUNDIR=str(rundir))
+    proc = subprocess.run([str(exe), "other_ns"], capture_output=True, text=True, timeout=120,
+                          env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("done"), out[-3000:]
+    assert not _sanitizer_report(out), out[-6000:]
+    rd.gc(str(rundir))
+    assert rundir_entries(rundir) == ["lock"], "everything was reclaimed"
+
+
 def test_a_scribbled_kring_cannot_move_a_senders_copy_out_of_the_ring(asan_build, rundir):
     """Another process of the same user sets a VALE RX ring's kring to
     NMC_MAXSLOTS slots and a lease position past the ring: a sender must

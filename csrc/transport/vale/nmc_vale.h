@@ -166,6 +166,11 @@ void nmc_vale_ctx_close(struct nmc_port *p);
 int nmc_vale_txsync_one(struct nmc_port *p, struct nmc_lring *lr);
 int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr);
 void nmc_lease_init(struct nmc_kring *kr);
+/* Who takes a lease through port p: its region and holder, this process
+ * and its pid namespace; and that namespace (the inode of
+ * /proc/self/ns/pid, 0 if unknown) (vale.c). */
+void nmc_vale_lease_self(const struct nmc_port *p, struct nmc_lease *who);
+uint32_t nmc_vale_pidns(void);
 int nmc_lease_get(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, uint32_t kgen,
                   uint32_t nslots, uint32_t want, const struct nmc_lease *who, uint32_t *start,
                   uint32_t *id, bool *moved);

@@ -27,25 +27,42 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #define MAC_MASK 0xffffffffffffULL
 
-/* The pid stamped on leases, without a system call per flush; a forked
- * child looks its own up again. */
-static pid_t g_pid;
+/* The pid and pid namespace stamped on leases, without a system call per
+ * flush; a forked child looks its own up again (a child of a process that
+ * called unshare(CLONE_NEWPID) is in another namespace). */
+static struct { pid_t pid; uint32_t pidns; } g_self;
 static pthread_once_t g_pid_once = PTHREAD_ONCE_INIT;
 
-static void forget_pid(void) { g_pid = 0; }
+static void forget_pid(void) { g_self.pid = 0; }
 static void watch_forks(void) { pthread_atfork(NULL, NULL, forget_pid); }
 
 static pid_t my_pid(void)
 {
     pthread_once(&g_pid_once, watch_forks);
-    if (g_pid == 0)
-        g_pid = getpid();
-    return g_pid;
+    if (g_self.pid == 0) {
+        struct stat st;
+        g_self.pidns = stat("/proc/self/ns/pid", &st) == 0 ? (uint32_t)st.st_ino : 0;
+        g_self.pid = getpid();
+    }
+    return g_self.pid;
+}
+
+uint32_t nmc_vale_pidns(void)
+{
+    my_pid();
+    return g_self.pidns;
+}
+
+void nmc_vale_lease_self(const struct nmc_port *p, struct nmc_lease *who)
+{
+    *who = (struct nmc_lease){ .owner_mem = p->mem_id, .owner_h = p->hidx, .pid = my_pid(),
+                               .pidns = g_self.pidns };
 }
 
 /* Bob Jenkins' 96-bit mix, as FreeBSD's if_bridge and VALE hash MACs. */
@@ -516,7 +533,7 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
     int lease;
     struct nmc_kring *kr = &nmc_krings(d->reg.ctl, &d->reg.g)[obj];
     struct netmap_ring *dring = nmc_ring_obj(d->reg.mem, &d->reg.g, obj);
-    struct nmc_lease who = { .owner_mem = p->mem_id, .owner_h = p->hidx, .pid = my_pid() };
+    struct nmc_lease who;
     const struct dst_ring dr = {
         .slot = dring->slot, .bufs = nmc_buf(d->reg.mem, &d->reg.g, 0),
         .buf_size = d->reg.g.buf_size, .buf_num = d->reg.g.buf_num, .nslots = d->nslots,
@@ -530,6 +547,7 @@ static void deliver(struct nmc_port *p, uint32_t q, uint32_t r, const struct vhd
     bool published;                     /* the reader has new slots: wake it */
 
     want = !list && !split && nfrag ? nfrag : slots_of(c, list, cnt, vc, dr.buf_size, split);
+    nmc_vale_lease_self(p, &who);
     lease = nmc_lease_get(kr, dring, p->rundir, d->kgen[r], d->nslots, want, &who, &start, &id,
                           &published);
     if (lease < 0)

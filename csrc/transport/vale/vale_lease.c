@@ -35,17 +35,24 @@ void nmc_lease_init(struct nmc_kring *kr)
 }
 
 /* Is the process that took a lease gone?  (pid gone, or its holder's lock
- * byte in its region released: a reused pid does not fool us.) */
-static bool owner_dead(const char *rundir, const struct nmc_lease *l)
+ * byte in its region released: a reused pid does not fool us.)  my_ns: the
+ * pid namespace of the caller.  A pid of another namespace (a sender in
+ * another container on the same runtime directory) means nothing here, and
+ * kill() would call a live sender dead and pad its lease under its copy:
+ * then only the holder's byte says, so a sender that dies while its port
+ * lives on in another process (fork, SCM_RIGHTS) is found only when that
+ * port closes.  A lease that says no namespace is judged by its pid. */
+static bool owner_dead(const char *rundir, const struct nmc_lease *l, uint32_t my_ns)
 {
+    bool pid_here = !l->pidns || !my_ns || l->pidns == my_ns;
     char path[256];
     bool dead;
     int fd;
 
-    if (kill(l->pid, 0) < 0 && errno == ESRCH)
+    if (pid_here && kill(l->pid, 0) < 0 && errno == ESRCH)
         return true;
     if (++((struct nmc_lease *)l)->checks % 16)
-        return false;                   /* alive by pid: look closer only now and then */
+        return false;                   /* alive by pid (or not ours to ask): look closer now and then */
     nmc_region_ctl_path(rundir, (uint16_t)l->owner_mem, path, sizeof(path));
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)                         /* gone; or out of reach (we dropped privileges): its pid says */
@@ -87,6 +94,8 @@ static bool advance(struct nmc_kring *kr)
  * published tail may have moved. */
 static bool repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, bool upto_live)
 {
+    const uint32_t my_ns = nmc_vale_pidns();
+
     uint32_t n = kr->nslots;
 
     if (n < 2 || n > NMC_MAXSLOTS || kr->lease_count > NMC_MAX_LEASES ||
@@ -100,7 +109,7 @@ static bool repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *r
         struct nmc_lease *l = &kr->leases[(kr->lease_first + i) % NMC_MAX_LEASES];
         if (l->done)
             continue;
-        if (!owner_dead(rundir, l)) {
+        if (!owner_dead(rundir, l, my_ns)) {
             if (upto_live)
                 break;
             continue;
