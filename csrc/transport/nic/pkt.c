@@ -155,6 +155,17 @@ static int join_fanout(int fd, int id, uint32_t n)
     return setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &prog, sizeof(prog)) < 0 ? -errno : 0;
 }
 
+/* Drop every frame: the filter of a receive socket until it is bound and,
+ * with several queues, in its fanout group (the kernel takes only a bound
+ * socket into a group, and a bound one outside it gets every frame). */
+static int drop_all(int fd)
+{
+    struct sock_filter code[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+    struct sock_fprog prog = { .len = 1, .filter = code };
+
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ? -errno : 0;
+}
+
 static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, uint32_t members,
                    int filter_q)
 {
@@ -165,7 +176,7 @@ static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, uint32_
 
     if ((err = setopt(k->rx_fd, SOL_PACKET, PACKET_VERSION, TPACKET_V3)) < 0 ||
         (err = setopt(k->rx_fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)) < 0 ||
-        (err = queue_filter(k->rx_fd, filter_q)) < 0)
+        (err = drop_all(k->rx_fd)) < 0)
         return err;
     if (setsockopt(k->rx_fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)
         return -errno;
@@ -175,9 +186,10 @@ static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, uint32_
         k->rx_map = NULL;
         return -errno;
     }
-    if ((err = bind_ll(k->rx_fd, ifindex, ETH_P_ALL)) < 0)
+    if ((err = bind_ll(k->rx_fd, ifindex, ETH_P_ALL)) < 0 ||
+        (fanout_id >= 0 && (err = join_fanout(k->rx_fd, fanout_id, members)) < 0))
         return err;
-    return fanout_id >= 0 ? join_fanout(k->rx_fd, fanout_id, members) : 0;
+    return queue_filter(k->rx_fd, filter_q);    /* replaces drop_all's */
 }
 
 static int open_tx(struct nmc_psock *k, uint32_t ifindex, uint32_t frames, int mtu)
@@ -524,8 +536,9 @@ static int open_queue(struct nmc_port *p, const struct nmc_pipe_req *req, uint32
         return err;
     /* Protocol 0: the socket listens to nothing until open_rx binds it to
      * the interface, after its ring is set up.  Made for every protocol,
-     * it would take every interface's frames into that ring until then.
-     * One queue of several: filter by queue; all of several: fanout. */
+     * it would take every interface's frames into that ring until then;
+     * and it drops everything until it is in its fanout group.  One queue
+     * of several: filter by queue; all of several: fanout. */
     if ((pk->rx_fd = nmc_nic_socket(p, req, AF_PACKET, 0)) < 0)
         return pk->rx_fd;
     err = open_rx(pk, req->ifindex, group, nq, req->tx_rings > 1 && nq == 1 ? (int)first : -1);
