@@ -15,7 +15,11 @@ the receive socket was made for no protocol and bound after its ring).
 With several queues, each ring's socket is bound first and joins the
 port's fanout group after (the kernel takes only a bound socket into a
 group): in between it took every frame of the interface.  On a veth every
-frame is queue 0's, so a flood from the peer must reach ring 0 only.
+frame of a plain flood is queue 0's, so it must reach ring 0 only.  And
+until the last ring has joined, the group hands ring 0 what the later rings
+will get: a flood of a flow that lands on queue 1 must never reach ring 0.
+(A veth's receive queue is the sender's TX queue - 1, or 0: vb's TX queue 2
+reaches queue 1, so that test has four queues.)
 """
 from __future__ import annotations
 
@@ -29,7 +33,8 @@ import sys
 
 import pytest
 
-from nic_support import HEAD, MAC_A, MAC_B, open_nic, port_quiet, quiet, reshape_veth
+from nic_support import (HEAD, MAC_A, MAC_B, open_nic, peer_sender, port_collect, port_quiet, quiet,
+                         reshape_veth, udp_frame, udp_seq)
 
 pytestmark = pytest.mark.kernel
 
@@ -42,7 +47,11 @@ def _is_flood(data) -> bool:
     return len(data) >= HEAD.size and bytes(data[14:18]) == FLOOD_MAGIC
 
 
-def _flood_child(wfd: int, cpus: set, ifname: str) -> None:  # pragma: no cover - the child
+def _flood_frame() -> bytes:
+    return MAC_A + MAC_B + struct.pack("!H", 0x88B5) + FLOOD_MAGIC + bytes(42)
+
+
+def _flood_child(wfd: int, cpus: set, ifname: str, f: bytes) -> None:  # pragma: no cover
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() == 1:
@@ -50,7 +59,6 @@ def _flood_child(wfd: int, cpus: set, ifname: str) -> None:  # pragma: no cover 
         os.sched_setaffinity(0, cpus)       # beside the opener, not between its calls
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         s.bind((ifname, 0))
-        f = MAC_A + MAC_B + struct.pack("!H", 0x88B5) + FLOOD_MAGIC + bytes(42)
         s.send(f)
         os.write(wfd, b"r")
         while True:
@@ -62,31 +70,34 @@ def _flood_child(wfd: int, cpus: set, ifname: str) -> None:  # pragma: no cover 
         os._exit(0)
 
 
-def _ring_floods(port) -> list:
-    """Flood frames each RX ring holds after an rxsync (then released)."""
+def _ring_counts(port, flood: bytes) -> list:
+    """Copies of `flood` each RX ring holds after an rxsync (then released)."""
     port.rxsync()
     counts = []
     for ring in port.rx_rings:
         n, j = 0, ring.head
         while j != ring.tail:
             s = ring.slots[j]
-            n += _is_flood(bytes(ring.buf(int(s["buf_idx"]))[:int(s["len"])]))
+            n += bytes(ring.buf(int(s["buf_idx"]))[:int(s["len"])]) == flood
             j = ring.next(j)
         ring.head = ring.cur = ring.tail
         counts.append(n)
     return counts
 
 
-def _flooded_opens(flood_if: str, count) -> list:
-    """Open and close netmap:va OPENS times while flood_if sends without a
-    pause from the other CPU; the sum of count(port) over the opens."""
+def _other_cpus() -> set:
     mine = os.sched_getaffinity(0)
-    others = set(range(os.cpu_count() or 1)) - mine
+    return (set(range(os.cpu_count() or 1)) - mine) or mine
+
+
+def _flooded_opens(flood_if: str, count, f: bytes) -> list:
+    """Open and close netmap:va OPENS times while flood_if sends f without a
+    pause from the other CPU; the sum of count(port) over the opens."""
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(rfd)
-        _flood_child(wfd, others or mine, flood_if)
+        _flood_child(wfd, _other_cpus(), flood_if, f)
     os.close(wfd)
     total = None
     try:
@@ -110,12 +121,38 @@ def _other_interface_frames() -> int:
     subprocess.run(["ip", "link", "add", "wa", "type", "veth", "peer", "name", "wb"], check=True)
     subprocess.run(["ip", "link", "set", "wa", "up"], check=True)
     subprocess.run(["ip", "link", "set", "wb", "up"], check=True)
-    return _flooded_opens("wb", lambda port: [len(port_quiet(port, 0.02, keep=_is_flood))])[0]
+    return _flooded_opens("wb", lambda port: [len(port_quiet(port, 0.02, keep=_is_flood))],
+                          _flood_frame())[0]
 
 
 def _frames_per_ring() -> list:
     quiet()
-    return _flooded_opens("vb", _ring_floods)
+    f = _flood_frame()
+    return _flooded_opens("vb", lambda port: _ring_counts(port, f), f)
+
+
+def _queue_1_flow() -> bytes:
+    """A UDP frame whose flow vb sends on its TX queue 1 (va's RX queue 1)
+    when sent from the other CPU, as the flood will be."""
+    home = os.sched_getaffinity(0)
+    frames = [udp_frame(seq, 3000 + seq) for seq in range(64)]
+    os.sched_setaffinity(0, _other_cpus())
+    try:
+        with open_nic("netmap:va-1", "afpacket", None) as port, peer_sender() as tx:
+            for f in frames:
+                tx.send(f)
+            udp = lambda d: udp_seq(d) is not None          # noqa: E731
+            got = port_collect(port, 1, 2.0, udp) + port_quiet(port, 0.1, udp)
+    finally:
+        os.sched_setaffinity(0, home)
+    assert got, "no flow of 64 reached queue 1"
+    return frames[udp_seq(got[0])]
+
+
+def _queue_1_frames_per_ring() -> list:
+    quiet()
+    f = _queue_1_flow()
+    return _flooded_opens("vb", lambda port: _ring_counts(port, f), f)
 
 
 def _two_cpus() -> None:
@@ -134,3 +171,12 @@ def test_a_ring_gets_no_frame_of_another_queue_while_the_port_opens(netns):
     per_ring = netns.run(_frames_per_ring)
     assert len(per_ring) == 2 and per_ring[0] > 0, per_ring     # the flood reached queue 0
     assert per_ring[1] == 0, f"ring 1 took {per_ring[1]} of queue 0's frames"
+
+
+def test_ring_0_gets_no_frame_of_queue_1_before_ring_1_joins(netns):
+    _two_cpus()
+    reshape_veth(netns, queues=4)
+    per_ring = netns.run(_queue_1_frames_per_ring)
+    assert len(per_ring) == 4 and per_ring[1] > 0, per_ring     # the flood reached queue 1
+    assert per_ring[0] == per_ring[2] == per_ring[3] == 0, \
+        f"rings 0, 2 and 3 took {per_ring[0]}, {per_ring[2]}, {per_ring[3]} of queue 1's frames"
