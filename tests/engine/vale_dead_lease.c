@@ -374,8 +374,8 @@ static void fill_from_other_ns(void)
     int st;
 
     if (unshare(CLONE_NEWPID) < 0) {
-        printf("FAIL other_ns: unshare(CLONE_NEWPID): %s\n", strerror(errno));
-        _exit(1);
+        printf("SKIP other_ns: unshare(CLONE_NEWPID): %s\n", strerror(errno));
+        _exit(77);
     }
     if ((g = fork()) == 0) {
         struct nmc_port *o = open_port("vale10:o");
@@ -413,7 +413,13 @@ static void other_ns(const char *rundir)
         m.ring->slot[(start + j) % m.nslots].len = 60;          /* our copy, under way */
     if ((child = fork()) == 0)
         fill_from_other_ns();
-    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status)) {
+    if (child < 0 || waitpid(child, &status, 0) != child) {
+        printf("FAIL other_ns: fork or wait: %s\n", strerror(errno));
+        exit(1);
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+        _exit(77);                      /* no pid namespace to be had here: skipped */
+    if (!WIFEXITED(status) || WEXITSTATUS(status)) {
         printf("FAIL other_ns: the sender in the new pid namespace failed\n");
         exit(1);
     }

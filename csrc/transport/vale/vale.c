@@ -39,30 +39,36 @@
 static struct { pid_t pid; uint32_t pidns; } g_self;
 static pthread_once_t g_pid_once = PTHREAD_ONCE_INIT;
 
-static void forget_pid(void) { g_self.pid = 0; }
+static void forget_pid(void) { __atomic_store_n(&g_self.pid, 0, __ATOMIC_RELAXED); }
 static void watch_forks(void) { pthread_atfork(NULL, NULL, forget_pid); }
 
 static pid_t my_pid(void)
 {
+    pid_t pid;
+
     pthread_once(&g_pid_once, watch_forks);
-    if (g_self.pid == 0) {
+    if ((pid = __atomic_load_n(&g_self.pid, __ATOMIC_ACQUIRE)) == 0) {
         struct stat st;
-        g_self.pidns = stat("/proc/self/ns/pid", &st) == 0 ? (uint32_t)st.st_ino : 0;
-        g_self.pid = getpid();
+        uint32_t ns = stat("/proc/self/ns/pid", &st) == 0 ? (uint32_t)st.st_ino : 0;
+        __atomic_store_n(&g_self.pidns, ns, __ATOMIC_RELAXED);
+        pid = getpid();
+        __atomic_store_n(&g_self.pid, pid, __ATOMIC_RELEASE);   /* after pidns: a reader of pid sees it */
     }
-    return g_self.pid;
+    return pid;
 }
 
 uint32_t nmc_vale_pidns(void)
 {
     my_pid();
-    return g_self.pidns;
+    return __atomic_load_n(&g_self.pidns, __ATOMIC_RELAXED);
 }
 
 void nmc_vale_lease_self(const struct nmc_port *p, struct nmc_lease *who)
 {
-    *who = (struct nmc_lease){ .owner_mem = p->mem_id, .owner_h = p->hidx, .pid = my_pid(),
-                               .pidns = g_self.pidns };
+    pid_t pid = my_pid();
+
+    *who = (struct nmc_lease){ .owner_mem = p->mem_id, .owner_h = p->hidx, .pid = pid,
+                               .pidns = nmc_vale_pidns() };
 }
 
 /* Bob Jenkins' 96-bit mix, as FreeBSD's if_bridge and VALE hash MACs. */

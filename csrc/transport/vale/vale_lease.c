@@ -41,10 +41,11 @@ void nmc_lease_init(struct nmc_kring *kr)
  * kill() would call a live sender dead and pad its lease under its copy:
  * then only the holder's byte says, so a sender that dies while its port
  * lives on in another process (fork, SCM_RIGHTS) is found only when that
- * port closes.  A lease that says no namespace is judged by its pid. */
+ * port closes.  A lease that says no namespace is judged by its pid; one
+ * that says a namespace, by a judge that cannot tell its own, by the byte. */
 static bool owner_dead(const char *rundir, const struct nmc_lease *l, uint32_t my_ns)
 {
-    bool pid_here = !l->pidns || !my_ns || l->pidns == my_ns;
+    bool pid_here = !l->pidns || l->pidns == my_ns;     /* our own unknown: not ours to ask */
     char path[256];
     bool dead;
     int fd;
@@ -55,8 +56,8 @@ static bool owner_dead(const char *rundir, const struct nmc_lease *l, uint32_t m
         return false;                   /* alive by pid (or not ours to ask): look closer now and then */
     nmc_region_ctl_path(rundir, (uint16_t)l->owner_mem, path, sizeof(path));
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)                         /* gone; or out of reach (we dropped privileges): its pid says */
-        return errno == ENOENT;
+    if (fd < 0)                         /* gone; or out of reach (we dropped privileges): alive, */
+        return errno == ENOENT;         /* unless its pid said otherwise above */
     dead = !nmc_holder_alive(fd, l->owner_h);
     close(fd);
     return dead;
