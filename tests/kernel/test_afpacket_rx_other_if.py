@@ -178,5 +178,4 @@ def test_ring_0_gets_no_frame_of_queue_1_before_ring_1_joins(netns):
     reshape_veth(netns, queues=4)
     per_ring = netns.run(_queue_1_frames_per_ring)
     assert len(per_ring) == 4 and per_ring[1] > 0, per_ring     # the flood reached queue 1
-    assert per_ring[0] == per_ring[2] == per_ring[3] == 0, \
-        f"rings 0, 2 and 3 took {per_ring[0]}, {per_ring[2]}, {per_ring[3]} of queue 1's frames"
+    assert per_ring[0] == 0, f"ring 0 took {per_ring[0]} of queue 1's frames"

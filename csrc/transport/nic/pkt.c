@@ -121,19 +121,14 @@ static int bind_ll(int fd, uint32_t ifindex, uint16_t proto)
 
 /* Not the frames a port's host TX ring put into the interface's ingress
  * (marked NMC_HOST_MARK by bpf/host_divert.bpf.c): they are for the
- * stack.  q >= 0: only frames of rx queue q, or with mod > 1 of the rx
- * queues q modulo mod (ring q of a fanout group of mod rings: a member
- * whose group is not whole yet, the kernel handing it another member's
- * frames meanwhile, keeps only its own); q < 0: every queue. */
-static int queue_filter(int fd, int q, uint32_t mod)
+ * stack.  q >= 0: only frames of rx queue q. */
+static int queue_filter(int fd, int q)
 {
     struct sock_filter code[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_MARK)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NMC_HOST_MARK, 7, 0),
-        BPF_STMT(BPF_JMP | BPF_JA, q < 0 ? 5 : 0),      /* any queue: accept */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NMC_HOST_MARK, 6, 0),
+        BPF_STMT(BPF_JMP | BPF_JA, q < 0 ? 4 : 0),      /* any queue: accept */
         RXQ_INSNS,
-        mod > 1 ? (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, mod)
-                : (struct sock_filter)BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, 0),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)q, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
         BPF_STMT(BPF_RET | BPF_K, 0),
@@ -161,8 +156,10 @@ static int join_fanout(int fd, int id, uint32_t n)
 }
 
 /* Drop every frame: the filter of a receive socket until it is bound and,
- * with several queues, in its fanout group (the kernel takes only a bound
- * socket into a group, and a bound one outside it gets every frame). */
+ * with several queues, until every ring's socket is in the fanout group
+ * (the kernel takes only a bound socket into a group, a bound one outside
+ * it gets every frame, and a group not yet whole hands its members what
+ * the later ones will get). */
 static int drop_all(int fd)
 {
     struct sock_filter code[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
@@ -171,10 +168,11 @@ static int drop_all(int fd)
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ? -errno : 0;
 }
 
-/* The RX socket of ring `ring` of `members` (fanout_id >= 0: a group of
- * them), or of the one queue filter_q (-1: every queue). */
+/* The RX socket of one ring: in fanout group fanout_id of `members` rings
+ * (filtering nothing in yet: pkt_attach opens the group once it is whole),
+ * or (fanout_id < 0) of the one queue filter_q (-1: every queue). */
 static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, uint32_t members,
-                   uint32_t ring, int filter_q)
+                   int filter_q)
 {
     struct tpacket_req3 req = { .tp_block_size = RX_BLOCK, .tp_block_nr = RX_BLOCKS,
                                 .tp_frame_size = 2048, .tp_frame_nr = RX_BLOCK / 2048 * RX_BLOCKS,
@@ -193,12 +191,11 @@ static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, uint32_
         k->rx_map = NULL;
         return -errno;
     }
-    if ((err = bind_ll(k->rx_fd, ifindex, ETH_P_ALL)) < 0 ||
-        (fanout_id >= 0 && (err = join_fanout(k->rx_fd, fanout_id, members)) < 0))
+    if ((err = bind_ll(k->rx_fd, ifindex, ETH_P_ALL)) < 0)
         return err;
-    if (fanout_id >= 0)                         /* replaces drop_all's */
-        return queue_filter(k->rx_fd, (int)ring, members);
-    return queue_filter(k->rx_fd, filter_q, 0);
+    if (fanout_id >= 0)
+        return join_fanout(k->rx_fd, fanout_id, members);
+    return queue_filter(k->rx_fd, filter_q);    /* replaces drop_all's */
 }
 
 static int open_tx(struct nmc_psock *k, uint32_t ifindex, uint32_t frames, int mtu)
@@ -546,11 +543,11 @@ static int open_queue(struct nmc_port *p, const struct nmc_pipe_req *req, uint32
     /* Protocol 0: the socket listens to nothing until open_rx binds it to
      * the interface, after its ring is set up.  Made for every protocol,
      * it would take every interface's frames into that ring until then;
-     * and it drops everything until it is in its fanout group.  One queue
+     * and it drops everything until its fanout group is whole.  One queue
      * of several: filter by queue; all of several: fanout. */
     if ((pk->rx_fd = nmc_nic_socket(p, req, AF_PACKET, 0)) < 0)
         return pk->rx_fd;
-    err = open_rx(pk, req->ifindex, group, nq, k, req->tx_rings > 1 && nq == 1 ? (int)first : -1);
+    err = open_rx(pk, req->ifindex, group, nq, req->tx_rings > 1 && nq == 1 ? (int)first : -1);
     mtu = err == 0 ? if_mtu(pk->rx_fd, req->parent) : 1500;
     if (err == 0 && (pk->tx_fd = nmc_nic_socket(p, req, AF_PACKET, 0)) < 0)
         err = pk->tx_fd;
@@ -591,6 +588,8 @@ static int pkt_attach(struct nmc_port *p, struct nmc_region *r, const struct nmc
         p->kfd[p->nkfd++] = (struct nmc_kfd){ p->pkts[k].rx_fd, POLLIN };
         p->kfd[p->nkfd++] = (struct nmc_kfd){ p->pkts[k].tx_fd, POLLOUT };
     }
+    for (uint32_t k = 0; k < nq && err == 0 && group >= 0; k++)
+        err = queue_filter(p->pkts[k].rx_fd, -1);      /* the group is whole: let frames in */
     nmc_nic_unlock();
     if (err == 0)
         err = nmc_nic_host_attach(p, req);
