@@ -52,7 +52,7 @@ static pid_t my_pid(void)
         uint32_t ns = stat("/proc/self/ns/pid", &st) == 0 ? (uint32_t)st.st_ino : 0;
         __atomic_store_n(&g_self.pidns, ns, __ATOMIC_RELAXED);
         pid = getpid();
-        __atomic_store_n(&g_self.pid, pid, __ATOMIC_RELEASE);   /* after pidns: a reader of pid sees it */
+        __atomic_store_n(&g_self.pid, pid, __ATOMIC_RELEASE);   /* after pidns, for its readers */
     }
     return pid;
 }

@@ -53,7 +53,7 @@ static bool owner_dead(const char *rundir, const struct nmc_lease *l, uint32_t m
     if (pid_here && kill(l->pid, 0) < 0 && errno == ESRCH)
         return true;
     if (++((struct nmc_lease *)l)->checks % 16)
-        return false;                   /* alive by pid (or not ours to ask): look closer now and then */
+        return false;                   /* alive by pid, or not ours to ask: look closer now and then */
     nmc_region_ctl_path(rundir, (uint16_t)l->owner_mem, path, sizeof(path));
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)                         /* gone; or out of reach (we dropped privileges): alive, */
@@ -96,7 +96,6 @@ static bool advance(struct nmc_kring *kr)
 static bool repair(struct nmc_kring *kr, struct netmap_ring *ring, const char *rundir, bool upto_live)
 {
     const uint32_t my_ns = nmc_vale_pidns();
-
     uint32_t n = kr->nslots;
 
     if (n < 2 || n > NMC_MAXSLOTS || kr->lease_count > NMC_MAX_LEASES ||
