@@ -165,17 +165,14 @@ def test_a_port_gets_no_frame_of_another_interface(netns):
     assert netns.run(_other_interface_frames) == 0
 
 
-def test_a_ring_gets_no_frame_of_another_queue_while_the_port_opens(netns):
+@pytest.mark.parametrize("queues, scenario, flooded, clean", [
+    (2, _frames_per_ring, 0, 1),            # bound, outside the group: ring 1 took queue 0's
+    (4, _queue_1_frames_per_ring, 1, 0),    # the group not whole: ring 0 took queue 1's
+], ids=["bound-outside-the-group", "group-not-whole"])
+def test_a_ring_gets_no_frame_of_another_queue_while_the_port_opens(netns, queues, scenario,
+                                                                     flooded, clean):
     _two_cpus()
-    reshape_veth(netns, queues=2)
-    per_ring = netns.run(_frames_per_ring)
-    assert len(per_ring) == 2 and per_ring[0] > 0, per_ring     # the flood reached queue 0
-    assert per_ring[1] == 0, f"ring 1 took {per_ring[1]} of queue 0's frames"
-
-
-def test_ring_0_gets_no_frame_of_queue_1_before_ring_1_joins(netns):
-    _two_cpus()
-    reshape_veth(netns, queues=4)
-    per_ring = netns.run(_queue_1_frames_per_ring)
-    assert len(per_ring) == 4 and per_ring[1] > 0, per_ring     # the flood reached queue 1
-    assert per_ring[0] == 0, f"ring 0 took {per_ring[0]} of queue 1's frames"
+    reshape_veth(netns, queues=queues)
+    per_ring = netns.run(scenario)
+    assert len(per_ring) == queues and per_ring[flooded] > 0, per_ring  # the flood reached it
+    assert per_ring[clean] == 0, f"ring {clean} took {per_ring[clean]} of queue {flooded}'s frames"
