@@ -57,6 +57,8 @@ def _vale_buf_size() -> int:
     OptionError for a bad $NMCOMPAT_BUF_SIZE."""
     from nmcompat import config
     return config.vale_buf_size()
+
+
 MIN_SIZE, MAX_PORTS = 22, 16        # Ethernet header + sequence number; NMC_BENCH_VALE_MAXPORTS
 SCALARS = ("elapsed_ns", "start_ns", "end_ns", "cpu_ns", "packets", "errors", "batches", "syncs",
            "polls", "sleeps", "wakeups", "drains", "spins", "sw_sent", "sw_tx_dropped",

@@ -65,10 +65,10 @@ uint32_t nmc_vale_pidns(void)
 
 void nmc_vale_lease_self(const struct nmc_port *p, struct nmc_lease *who)
 {
-    pid_t pid = my_pid();
+    pid_t pid = my_pid();               /* and, published with it, pidns */
 
     *who = (struct nmc_lease){ .owner_mem = p->mem_id, .owner_h = p->hidx, .pid = pid,
-                               .pidns = nmc_vale_pidns() };
+                               .pidns = __atomic_load_n(&g_self.pidns, __ATOMIC_RELAXED) };
 }
 
 /* Bob Jenkins' 96-bit mix, as FreeBSD's if_bridge and VALE hash MACs. */
