@@ -14,7 +14,8 @@
  * of 16-byte descriptors, 2048-byte buffers) in a tmpfs file, with the
  * indexes on separate cache lines, spinning instead of sleeping.
  * nmc_bench_shape() is the same ring driven in netmap's two-ring shape
- * (see shape_send): the floor of the netmap API itself.
+ * (see shape_send): the floor of the netmap API itself; stamped, with the
+ * time stamp netmap's rxsync writes by default (see stamp()).
  *
  * Rendezvous: the receiver starts first.  When it is ready it publishes a
  * file the sender waits for (the pipe: <rundir>/bench.<parent>.<id>.ready;
@@ -31,9 +32,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <net/netmap_user.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
 
 #define BENCH_STALL_NS   (30ull * 1000000000ull)  /* give up after no progress */
 #define BENCH_POLL_MS    1000
@@ -251,18 +256,19 @@ static int signal_ready(const char *path)
 }
 
 static int open_end(const char *rundir, const char *parent, const char *pipe_id, int role,
-                    struct nmc_port **port)
+                    uint32_t flags, struct nmc_port **port)
 {
     struct nmc_pipe_req req = {
         .rundir = rundir, .parent = parent, .pipe_id = pipe_id,
         .role = (uint32_t)role, .mode = NR_REG_ALL_NIC, .spin_us = -1,
+        .no_timestamp = (flags & NMC_BENCH_NO_TIMESTAMP) != 0,
     };
 
     return nmc_pipe_open(&req, port);
 }
 
 int nmc_bench_pipe(const char *rundir, const char *parent, const char *pipe_id, int role,
-                   uint32_t batch, uint32_t pkt_len, uint64_t count,
+                   uint32_t batch, uint32_t pkt_len, uint64_t count, uint32_t flags,
                    struct nmc_bench_result *out)
 {
     struct bench_args a = { .batch = batch, .pkt_len = pkt_len, .count = count };
@@ -270,7 +276,8 @@ int nmc_bench_pipe(const char *rundir, const char *parent, const char *pipe_id, 
     char ready[256];
     int err;
 
-    if (!out || !parent || !pipe_id || (role != NMC_PIPE_MASTER && role != NMC_PIPE_SLAVE))
+    if (!out || !parent || !pipe_id || (role != NMC_PIPE_MASTER && role != NMC_PIPE_SLAVE) ||
+        (flags & ~NMC_BENCH_NO_TIMESTAMP))
         return -EINVAL;
     memset(out, 0, sizeof(*out));
     if ((err = check_args(batch, pkt_len, count, UINT16_MAX)) < 0 ||
@@ -278,7 +285,7 @@ int nmc_bench_pipe(const char *rundir, const char *parent, const char *pipe_id, 
         return err;
     if (role == NMC_PIPE_MASTER && (err = wait_for_file(ready)) < 0)
         return err;
-    if ((err = open_end(rundir, parent, pipe_id, role, &p)) < 0)
+    if ((err = open_end(rundir, parent, pipe_id, role, flags, &p)) < 0)
         return err;
     if (role == NMC_PIPE_SLAVE) {
         err = signal_ready(ready);
@@ -358,6 +365,7 @@ struct raw_ctl {
     bench_aligned uint32_t guard0;
     bench_aligned uint32_t cons;          /* written by the consumer only */
     bench_aligned uint32_t guard1;
+    bench_aligned struct timeval rx_ts;   /* the stamped shape's ring->ts (consumer only) */
 };
 
 struct raw_ring {
@@ -584,11 +592,92 @@ static int shape_send(struct raw_ring *r, const struct bench_args *a, struct nmc
     return 0;
 }
 
-static int shape_recv(struct raw_ring *r, const struct bench_args *a, struct nmc_bench_result *out)
+/* netmap's rxsync stamps ring->ts with the wall clock (microtime()) unless
+ * timestamps are off.  The cheapest way a process can: one TSC read scaled
+ * from an anchor (TSC, CLOCK_REALTIME) taken again every millisecond, the
+ * rate measured over the first 2 ms of the run.  Without a TSC, or with a
+ * clocksource other than the TSC (a rate that may not hold), the clock is
+ * read each time. */
+#define STAMP_WINDOW_NS 1000000ull
+#define STAMP_CAL_NS    2000000ull
+
+struct stamp_clock {
+    uint64_t tsc0, mult, win;           /* mult: ns per TSC cycle << 32; 0: read the clock */
+    int64_t ns0;
+};
+
+#if defined(__x86_64__) || defined(__i386__)
+static inline uint64_t stamp_tsc(void) { return __rdtsc(); }
+#else
+static inline uint64_t stamp_tsc(void) { return 0; }
+#endif
+
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static bool tsc_is_clocksource(void)
+{
+    char buf[16] = "";
+    int fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+                  O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+    if (fd >= 0)
+        close(fd);
+    return stamp_tsc() != 0 && n >= 3 && strncmp(buf, "tsc", 3) == 0;
+}
+
+static void stamp_init(struct stamp_clock *c)
+{
+    uint64_t t0 = stamp_tsc(), start = bench_now_ns(), t1;
+
+    *c = (struct stamp_clock){ .ns0 = wall_ns() };
+    if (!tsc_is_clocksource())
+        return;
+    while (bench_now_ns() - start < STAMP_CAL_NS)
+        bench_cpu_relax();
+    t1 = stamp_tsc();
+    if (t1 <= t0)
+        return;
+    c->mult = (uint64_t)(((unsigned __int128)(bench_now_ns() - start) << 32) / (t1 - t0));
+    c->win = c->mult ? (STAMP_WINDOW_NS << 32) / c->mult : 0;
+    c->tsc0 = stamp_tsc();
+    c->ns0 = wall_ns();
+}
+
+static inline void stamp(struct stamp_clock *c, struct timeval *tv)
+{
+    uint64_t d = stamp_tsc() - c->tsc0;
+    int64_t ns;
+
+    if (c->mult && d < c->win) {
+        ns = c->ns0 + (int64_t)((d * c->mult) >> 32);
+    } else {
+        ns = wall_ns();
+        if (c->mult) {
+            c->tsc0 = stamp_tsc();
+            c->ns0 = ns;
+        }
+    }
+    tv->tv_sec = ns / 1000000000ll;
+    tv->tv_usec = (ns % 1000000000ll) / 1000;
+}
+
+static int shape_recv(struct raw_ring *r, const struct bench_args *a, bool stamped,
+                      struct nmc_bench_result *out)
 {
     uint32_t head = r->ctl->cons, released = head, prod;
     uint64_t got = 0, seq = 0, t0 = 0;
+    struct stamp_clock clock = { 0 };
     int err = 0;
+
+    if (stamped)
+        stamp_init(&clock);
 
     while (got < a->count) {
         uint32_t n;
@@ -599,6 +688,8 @@ static int shape_recv(struct raw_ring *r, const struct bench_args *a, struct nmc
             bench_store_rel(&r->ctl->cons, head);
         }
         prod = bench_load_acq(&r->ctl->prod);
+        if (stamped)
+            stamp(&clock, &r->ctl->rx_ts);
         if (prod == head) {
             bench_spin_wait(&r->ctl->prod, prod, &out->spins, &err);
             if (err < 0)
@@ -618,8 +709,10 @@ static int shape_recv(struct raw_ring *r, const struct bench_args *a, struct nmc
     return 0;
 }
 
-static int raw_run(const char *shm_path, int role, bool shape, uint32_t batch, uint32_t pkt_len,
-                   uint64_t count, struct nmc_bench_result *out)
+enum raw_kind { RAW_PLAIN, RAW_SHAPE, RAW_SHAPE_STAMPED };
+
+static int raw_run(const char *shm_path, int role, enum raw_kind kind, uint32_t batch,
+                   uint32_t pkt_len, uint64_t count, struct nmc_bench_result *out)
 {
     struct bench_args a = { .batch = batch, .pkt_len = pkt_len, .count = count };
     struct raw_ring r;
@@ -633,8 +726,9 @@ static int raw_run(const char *shm_path, int role, bool shape, uint32_t batch, u
     err = role == 1 ? raw_create(shm_path, &r) : raw_attach(shm_path, &r);
     if (err < 0)
         return err;
-    if (shape)
-        err = role == 1 ? shape_recv(&r, &a, out) : shape_send(&r, &a, out);
+    if (kind != RAW_PLAIN)
+        err = role == 1 ? shape_recv(&r, &a, kind == RAW_SHAPE_STAMPED, out)
+                        : shape_send(&r, &a, out);
     else
         err = role == 1 ? raw_recv(&r, &a, out) : raw_send(&r, &a, out);
     if (role == 1)
@@ -646,11 +740,14 @@ static int raw_run(const char *shm_path, int role, bool shape, uint32_t batch, u
 int nmc_bench_raw(const char *shm_path, int role, uint32_t batch, uint32_t pkt_len,
                   uint64_t count, struct nmc_bench_result *out)
 {
-    return raw_run(shm_path, role, false, batch, pkt_len, count, out);
+    return raw_run(shm_path, role, RAW_PLAIN, batch, pkt_len, count, out);
 }
 
 int nmc_bench_shape(const char *shm_path, int role, uint32_t batch, uint32_t pkt_len,
-                    uint64_t count, struct nmc_bench_result *out)
+                    uint64_t count, int stamped, struct nmc_bench_result *out)
 {
-    return raw_run(shm_path, role, true, batch, pkt_len, count, out);
+    if (stamped != 0 && stamped != 1)
+        return -EINVAL;
+    return raw_run(shm_path, role, stamped ? RAW_SHAPE_STAMPED : RAW_SHAPE, batch, pkt_len,
+                   count, out);
 }

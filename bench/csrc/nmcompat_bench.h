@@ -28,16 +28,18 @@ struct nmc_bench_result {
     uint64_t drains;        /* doorbell queue drains */
     uint64_t spins;         /* raw ring: times it found the ring full/empty */
 };
+#define NMC_BENCH_NO_TIMESTAMP 1   /* flags: open the end with no_timestamp (no ring->ts) */
 int nmc_bench_pipe(const char *rundir, const char *parent, const char *pipe_id, int role,
-                   uint32_t batch, uint32_t pkt_len, uint64_t count,
+                   uint32_t batch, uint32_t pkt_len, uint64_t count, uint32_t flags,
                    struct nmc_bench_result *out);
 int nmc_bench_raw(const char *shm_path, int role, uint32_t batch, uint32_t pkt_len,
                   uint64_t count, struct nmc_bench_result *out);
 /* The same bare ring driven in netmap's shape (bench.c, shape_send): the
  * sender's own TX slots copied to the shared ones at each "txsync", the
- * writer's index read afresh at each "rxsync". */
+ * writer's index read afresh at each "rxsync"; stamped 1: each "rxsync"
+ * also stamps the ring's time, as netmap's rxsync does by default. */
 int nmc_bench_shape(const char *shm_path, int role, uint32_t batch, uint32_t pkt_len,
-                    uint64_t count, struct nmc_bench_result *out);
+                    uint64_t count, int stamped, struct nmc_bench_result *out);
 /* A monitor (flags: NR_MONITOR_RX, NR_MONITOR_TX, NR_ZCOPY_MON) of the pipe
  * end `role` that nmc_bench_pipe's receiver (started first) opens, drained
  * as fast as it fills: opened once that receiver is ready, then one byte

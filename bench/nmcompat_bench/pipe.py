@@ -44,6 +44,7 @@ RESULT_FIELDS = ("elapsed_ns", "start_ns", "end_ns", "packets", "errors", "batch
                  "syncs", "polls", "sleeps", "wakeups", "drains", "spins")
 CPU_FIELDS = ("tx_cpu_ns_per_pkt", "rx_cpu_ns_per_pkt", "cpu_ns_per_pkt")
 RECEIVER, SENDER = 1, 0         # roles: the pipe's slave receives, its master sends
+PIPE_KINDS = ("pipe", "pipe_nots")  # the second opened with no_timestamp
 # importing the package loads numpy: keep its BLAS from starting threads on our CPUs
 _WORKER_ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
@@ -59,15 +60,19 @@ def _worker(argv) -> int:
     from nmcompat_bench._ffi import ffi, lib, os_error
     res = ffi.new("struct nmc_bench_result *")
     cpu0 = process_cpu_ns()
-    if kind == "pipe":
+    if kind in PIPE_KINDS:
         rundir, pipe_id = target.rsplit(":", 1)
         what = f"pipe bench{'}' if int(role) == RECEIVER else '{'}{pipe_id} in {rundir}"
+        flags = lib.NMC_BENCH_NO_TIMESTAMP if kind == "pipe_nots" else 0
         rc = lib.nmc_bench_pipe(rundir.encode(), b"bench", pipe_id.encode(), int(role),
-                                int(batch), int(size), int(count), res)
+                                int(batch), int(size), int(count), flags, res)
     else:
         what = f"{kind} ring {target}"
-        run = lib.nmc_bench_shape if kind == "shape" else lib.nmc_bench_raw
-        rc = run(target.encode(), int(role), int(batch), int(size), int(count), res)
+        if kind == "raw":
+            rc = lib.nmc_bench_raw(target.encode(), int(role), int(batch), int(size), int(count), res)
+        else:
+            rc = lib.nmc_bench_shape(target.encode(), int(role), int(batch), int(size), int(count),
+                                     int(kind == "shape_ts"), res)
     cpu_ns = process_cpu_ns() - cpu0
     if rc < 0:
         print(json.dumps({"error": os_error(-rc, "run", what).strerror}))
@@ -99,8 +104,8 @@ class Runner:
 
     def pair(self, kind: str, batch: int, size: int, count: int) -> dict:
         """Receiver first, then sender; both results."""
-        if kind == "pipe":
-            target = f"{self.rundir}:b{batch}"
+        if kind in PIPE_KINDS:
+            target = f"{self.rundir}:{'n' if kind == 'pipe_nots' else ''}b{batch}"
         else:
             target = os.path.join(self.rundir, f"{kind}.b{batch}")
         rx = self._start(kind, RECEIVER, target, batch, size, count)
@@ -149,15 +154,18 @@ def measure(rundir: str, batches, size: int, count: int, repeat: int, cpus,
     rows = []
     try:
         for batch in batches:
-            runs = {"raw": [], "pipe": [], **({"shape": []} if shape else {})}
+            runs = {"raw": [], "pipe": [],
+                    **({"shape_ts": [], "shape": [], "pipe_nots": []} if shape else {})}
             for _ in range(repeat):
                 for kind in runs:
                     runs[kind].append(_run_summary(runner.pair(kind, batch, size, count), batch))
             raw, pipe = _best(runs["raw"]), _best(runs["pipe"])
             row = {"batch": batch, "nmcompat": pipe, "raw": raw, "ratio": _ratio(pipe, raw)}
             if shape:
-                row["shape"] = _best(runs["shape"])
-                row["vs_shape"] = _ratio(pipe, row["shape"])
+                for kind in ("shape_ts", "shape", "pipe_nots"):
+                    row[kind] = _best(runs[kind])
+                row["vs_shape_ts"] = _ratio(pipe, row["shape_ts"])
+                row["vs_shape"] = _ratio(row["pipe_nots"], row["shape"])
             rows.append(row)
     finally:
         runner.stop()
@@ -202,20 +210,24 @@ def format_report(report: dict) -> str:
         f"best of {c['repeat']} interleaved runs each; Mpps from the receiver's clock; "
         "vs limit: / the raw ring (no peer on this path); tx ns, rx ns: the sender's and the "
         "receiver's process CPU time per packet received"
-        + ("; shape: the raw ring in netmap's two-ring shape, vs shape: nmcompat / it" if shaped
-           else ""),
+        + ("; shape+ts: the raw ring in netmap's two-ring shape with netmap's default ring->ts "
+           "stamp at each rxsync, vs shape+ts: nmcompat / it; no-ts: nmcompat opened with "
+           "no_timestamp, vs shape: it / the shape without stamps" if shaped else ""),
         "",
         f"batch | nmcompat Mpps |{CPU_HEAD} | raw ring Mpps |{CPU_HEAD} | vs limit | syscalls/batch"
-        + (" | shape Mpps | vs shape" if shaped else ""),
+        + (" | shape+ts Mpps | vs shape+ts | no-ts Mpps | shape Mpps | vs shape" if shaped else ""),
         "------+---------------+--------+--------+---------------+--------+--------+----------+"
-        "---------------" + ("+------------+---------" if shaped else ""),
+        "---------------"
+        + ("+---------------+-------------+------------+------------+---------" if shaped else ""),
     ]
     for r in report["rows"]:
         n, raw = r["nmcompat"], r["raw"]
         line = (f"{r['batch']:5} | {n['mpps']:13.2f} | {fmt_cpu(n)} | {raw['mpps']:13.2f} | "
                 f"{fmt_cpu(raw)} | {r['ratio']:8.2f} | {n['syscalls_per_batch']:14.4f}")
         if "shape" in r:
-            line += f" | {r['shape']['mpps']:10.2f} | {r['vs_shape']:8.2f}"
+            line += (f" | {r['shape_ts']['mpps']:13.2f} | {r['vs_shape_ts']:11.2f}"
+                     f" | {r['pipe_nots']['mpps']:10.2f} | {r['shape']['mpps']:10.2f}"
+                     f" | {r['vs_shape']:8.2f}")
         lines.append(line)
     return "\n".join(lines)
 
@@ -238,7 +250,8 @@ def _parse(argv):
                     help="where to make the private run directory (tmpfs; default /dev/shm)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin the two processes")
     ap.add_argument("--shape", action="store_true",
-                    help="also run the raw ring in netmap's two-ring shape (the API's floor)")
+                    help="also run the raw ring in netmap's two-ring shape (the API's floor), "
+                         "with and without ring->ts stamps, and nmcompat without stamps")
     args = ap.parse_args(argv)
     try:
         args.batches = [int(b) for b in args.batches.split(",") if b.strip()]

@@ -85,22 +85,26 @@ def test_bad_arguments():
 
 
 def test_the_netmap_shaped_ring_moves_every_packet_in_order(base_dir):
-    """--shape adds the bare ring driven in netmap's two-ring shape: each
-    of its runs moves every packet in sequence, and its ratio is the pipe's
-    rate over its own."""
+    """--shape adds the bare ring driven in netmap's two-ring shape, with
+    and without netmap's ring->ts stamps, and the pipe opened without
+    stamps: each of their runs moves every packet in sequence, the pipe is
+    compared with the stamped shape and the unstamped pipe with the
+    unstamped shape."""
     proc = _run("--quick", "--shape", "--json", "-", "--rundir", str(base_dir), "--batches", "1,64")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["conditions"]["shape"] is True
     count = data["conditions"]["packets"]
     for row in data["rows"]:
-        shape = row["shape"]
-        assert shape["mpps"] > 0 and shape["errors"] == 0
-        for run in shape["runs"]:
-            assert run["packets"] == count and run["sent"] == count and run["errors"] == 0
-        assert row["vs_shape"] == pytest.approx(row["nmcompat"]["mpps"] / shape["mpps"],
+        for kind in ("shape", "shape_ts", "pipe_nots"):
+            assert row[kind]["mpps"] > 0 and row[kind]["errors"] == 0, kind
+            for run in row[kind]["runs"]:
+                assert run["packets"] == count and run["sent"] == count and run["errors"] == 0
+        assert row["vs_shape_ts"] == pytest.approx(row["nmcompat"]["mpps"] / row["shape_ts"]["mpps"],
+                                                   rel=1e-2, abs=1e-3)
+        assert row["vs_shape"] == pytest.approx(row["pipe_nots"]["mpps"] / row["shape"]["mpps"],
                                                 rel=1e-2, abs=1e-3)
-    assert "vs shape" in proc.stderr
+    assert "vs shape+ts" in proc.stderr and "no-ts Mpps" in proc.stderr
     assert list(base_dir.iterdir()) == []
 
 
