@@ -30,6 +30,7 @@
 #define NMC_INT_H
 
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -427,8 +428,7 @@ static inline uint32_t nmc_next(uint32_t i, uint32_t n) { return i + 1 == n ? 0 
 static inline uint32_t nmc_prev(uint32_t i, uint32_t n) { return i == 0 ? n - 1 : i - 1; }
 static inline uint32_t nmc_dist(uint32_t from, uint32_t to, uint32_t n)
 { return to >= from ? to - from : to + n - from; }
-int nmc_txsync_prologue(struct nmc_lring *lr, uint32_t *head);
-int nmc_rxsync_prologue(struct nmc_lring *lr, uint32_t *head);
+/* nmc_txsync_prologue, nmc_rxsync_prologue: below, with the user loads */
 /* Transparent mode (NR_FORWARD on a NIC port's RX ring): the end of the
  * last whole frame in the released slots [hwcur, head); a chain released
  * only in part stays with the user's side until its last slot is released
@@ -590,6 +590,43 @@ static inline void nmc_store_changed(uint32_t *dst, uint32_t v)
 {
     if (*dst != v)
         *dst = v;
+}
+
+/* The prologue of every sync: hwcur <= head <= cur <= limit, circularly,
+ * every index < n (head and cur read once, the kring's indexes checked
+ * too: another process may have written them).  Stores the validated head;
+ * restores a tail the user overwrote.  0 or -EINVAL.  Inline: one runs per
+ * sync, and at one packet per sync its call and reloads were a sixth of
+ * the sync's instructions. */
+static inline int nmc_sync_prologue(struct nmc_lring *lr, uint32_t limit, uint32_t *head)
+{
+    struct netmap_ring *ring = lr->ring;
+    struct nmc_kring *kr = lr->kr;
+    uint32_t n = lr->n, h = nmc_user_u32(&ring->head), c = nmc_user_u32(&ring->cur);
+    uint32_t base = kr->hwcur;
+
+    if (h >= n || c >= n || base >= n || limit >= n)
+        return -EINVAL;
+    if (nmc_dist(base, h, n) > nmc_dist(base, c, n) ||
+        nmc_dist(base, c, n) > nmc_dist(base, limit, n))
+        return -EINVAL;
+    nmc_store_changed(&ring->tail, kr->rtail);
+    nmc_store_changed(&kr->rhead, h);
+    nmc_store_changed(&kr->rcur, c);
+    *head = h;
+    return 0;
+}
+
+/* TX: hwcur <= head <= cur <= rtail. */
+static inline int nmc_txsync_prologue(struct nmc_lring *lr, uint32_t *head)
+{
+    return nmc_sync_prologue(lr, lr->kr->rtail, head);
+}
+
+/* RX: hwcur <= head <= cur <= hwtail. */
+static inline int nmc_rxsync_prologue(struct nmc_lring *lr, uint32_t *head)
+{
+    return nmc_sync_prologue(lr, lr->kr->hwtail, head);
 }
 
 #endif /* NMC_INT_H */

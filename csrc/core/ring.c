@@ -1,6 +1,7 @@
 /*
  * ring.c -- netmap ring discipline shared by every port kind: the initial
- * state, the txsync/rxsync prologues and netmap's reinit.
+ * state and netmap's reinit (the txsync/rxsync prologues are inline, in
+ * nmc_int.h: every sync runs one).
  *
  * Every index read from a netmap_ring is user-writable memory: it is read
  * once, checked against the trusted local slot count, and never used to
@@ -41,40 +42,6 @@ void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
     kr->hwcur = kr->rhead = kr->rcur = 0;
     kr->hwtail = kr->rtail = tx ? nslots - 1 : 0;
     kr->pipe_tail = tx ? nslots - 1 : 0;
-}
-
-/* hwcur <= head <= cur <= limit, circularly, every index < n.  Stores the
- * validated head; restores a tail the user overwrote.  0 or -EINVAL. */
-static int prologue(struct nmc_lring *lr, uint32_t limit, uint32_t *head)
-{
-    struct netmap_ring *ring = lr->ring;
-    struct nmc_kring *kr = lr->kr;
-    uint32_t n = lr->n, h = nmc_user_u32(&ring->head), c = nmc_user_u32(&ring->cur);
-    uint32_t base = kr->hwcur, span;
-
-    if (h >= n || c >= n || base >= n || limit >= n)
-        return -EINVAL;
-    span = nmc_dist(base, limit, n);
-    if (nmc_dist(base, h, n) > span || nmc_dist(base, c, n) > span ||
-        nmc_dist(base, h, n) > nmc_dist(base, c, n))
-        return -EINVAL;
-    nmc_store_changed(&ring->tail, kr->rtail);
-    nmc_store_changed(&kr->rhead, h);
-    nmc_store_changed(&kr->rcur, c);
-    *head = h;
-    return 0;
-}
-
-/* TX: hwcur <= head <= cur <= rtail. */
-int nmc_txsync_prologue(struct nmc_lring *lr, uint32_t *head)
-{
-    return prologue(lr, lr->kr->rtail, head);
-}
-
-/* RX: hwcur <= head <= cur <= hwtail. */
-int nmc_rxsync_prologue(struct nmc_lring *lr, uint32_t *head)
-{
-    return prologue(lr, lr->kr->hwtail, head);
 }
 
 uint32_t nmc_rx_whole_head(const struct nmc_port *p, const struct nmc_lring *lr, uint32_t head)
