@@ -194,10 +194,23 @@ struct nmc_kring {
      * or 0; owner_start is the start time of that pid, valid when
      * owner_tag equals busy */
     uint64_t busy, owner_tag, owner_start;
+    /* the bias (ring_own.c): the owner word of the holder thread that may
+     * enter and leave with plain stores (0: none); bias_in, 1 while it is
+     * inside; bias_gone, the last word revoked (its holder can no longer
+     * enter by it); bias_off, set by a revocation: no bias again until the
+     * object is reused */
+    uint64_t bias, bias_gone;
+    uint32_t bias_in, bias_off;
     /* written by the peer ring's syncs */
     nmc_aligned uint32_t pipe_tail;
     /* holders sleeping on this ring (bit per holder) */
     nmc_aligned uint64_t sleepers[NMC_SLEEP_WORDS];
+    /* set once a holder that waits on its bare fd has armed here: whoever
+     * publishes into this ring fences before it reads the sleepers (wake.c);
+     * on their line, which a publisher reads anyway and nobody writes
+     * often (not on pipe_tail's, which the publisher has just written and
+     * the reader is reading) */
+    uint32_t fenced_wake;
     /* counters */
     nmc_aligned uint64_t pkts;      /* pkts, bytes: nmc_ring_count */
     uint64_t bytes, reinits;
@@ -248,6 +261,10 @@ struct nmc_lring {
     bool host;                      /* NIC: a host ring, synced through the port's tap (host.c) */
     struct nmc_usclock clock;       /* RX: ring->ts, used by the thread inside the ring */
     uint32_t entries;               /* ring_own.c: a count of entries, for the owner word */
+    uint64_t bias_word;             /* ring_own.c: our owner word while we hold the bias, else 0 */
+    uint64_t bias_prev;             /* the bias we held until it was revoked (still in busy?) */
+    pthread_t bias_thread;          /* the thread that took it (one thread enters by it) */
+    uint32_t bias_forks;            /* and the process (ring_own.c's count of forks then) */
 } nmc_aligned;                      /* written by every sync: no line shared with another port's */
 
 struct nmc_xsk;
@@ -444,9 +461,14 @@ void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
                    const struct nmc_geom *g, uint32_t obj, uint32_t nslots,
                    uint16_t ringid, uint16_t dir);
 
+/* membar.c: the asymmetric barrier (membarrier's global expedited command) */
+bool nmc_membar_ready(void);        /* this process may take the fast side */
+int nmc_membar_global(void);        /* 0, or -errno */
+
 /* ring_own.c: the one writer of a ring's owner state (kr->busy) */
 uint64_t nmc_ring_enter(struct nmc_port *p, struct nmc_lring *lr, int dir);
-void nmc_ring_leave(struct nmc_lring *lr, uint64_t entry);
+bool nmc_ring_leave(struct nmc_lring *lr, uint64_t entry);
+void nmc_ring_unbias(struct nmc_lring *lr);
 void nmc_ring_leave_wake(struct nmc_port *p, struct nmc_lring *lr, uint64_t entry,
                          struct nmc_kring *kr);
 bool nmc_ring_owned_by(const struct nmc_kring *kr, uint32_t h);
@@ -505,7 +527,9 @@ int nmc_wake_teardown(struct nmc_port *p);
 void nmc_wake_close_fds(struct nmc_port *p);
 void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr);
 void nmc_wake_sleepers_in(struct nmc_port *p, struct nmc_kring *kr, uint8_t *holders, uint16_t mem_id);
-void nmc_wake_left(struct nmc_port *p, struct nmc_kring *kr);
+void nmc_wake_left(struct nmc_port *p, struct nmc_kring *kr, bool locked);
+int nmc_wake_sleep_barrier(struct nmc_port *p, int events);
+int nmc_wake_mark_fenced(struct nmc_port *p);
 void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx);
 void nmc_wake_disarm(struct nmc_kring *kr, uint32_t hidx);
 void nmc_wake_drain(struct nmc_port *p);
@@ -574,6 +598,8 @@ static inline struct netmap_slot nmc_slot_read(const struct netmap_slot *s)
  * ring's owner writes them; a reader (nmc_port_stats) may see the pair torn
  * between two syncs, never a counter torn. */
 typedef uint64_t nmc_u64x2 __attribute__((vector_size(16), may_alias));
+_Static_assert(offsetof(struct nmc_kring, fenced_wake) / NMC_CACHELINE ==
+               offsetof(struct nmc_kring, sleepers) / NMC_CACHELINE, "fenced_wake: the sleepers' line");
 _Static_assert(offsetof(struct nmc_kring, bytes) == offsetof(struct nmc_kring, pkts) + 8 &&
                offsetof(struct nmc_kring, pkts) % 16 == 0, "pkts, bytes: one aligned pair");
 

@@ -505,6 +505,15 @@ static int close_kept(struct nmc_port *p)
     return lock < 0 ? lock : 0;
 }
 
+/* Give up the biases this process holds on p's rings (ring_own.c). */
+static void unbias_rings(struct nmc_port *p)
+{
+    for (uint32_t i = 0; i < p->ntx; i++)
+        nmc_ring_unbias(&p->tx[i]);
+    for (uint32_t i = 0; i < p->nrx; i++)
+        nmc_ring_unbias(&p->rx[i]);
+}
+
 int nmc_port_close(struct nmc_port *p)
 {
     struct nmc_region r;
@@ -512,6 +521,7 @@ int nmc_port_close(struct nmc_port *p)
 
     if (!p)
         return -EINVAL;
+    unbias_rings(p);
     if (p->ops->inherited && p->ops->inherited(p)) {
         close_locally(p);
         return 0;

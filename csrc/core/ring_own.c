@@ -23,12 +23,31 @@
  * The lock byte alone never decides for our own holder: an OFD lock never
  * conflicts with the description that holds it, so a forked copy of a port
  * would see the lock of its own holder free.
+ *
+ * The bias.  A compare-and-swap at every entry and exit waits, each time,
+ * for the stores before it (the frame just written, the index just
+ * published) to own their lines: between two cores that is most of a
+ * one-packet sync.  So the first thread that enters a ring uncontended, in
+ * a process registered for the asymmetric barrier (membar.c), keeps its
+ * owner word in kr->busy and is given the bias (kr->bias = that word): from
+ * then on it enters by storing kr->bias_in = 1 and checking that the bias
+ * is still its own, and leaves by storing 0, with no locked instruction.
+ * Anyone else who finds the ring held by a bias revokes it: clears
+ * kr->bias, makes every registered thread pass a full barrier
+ * (membarrier), and then either sees bias_in set (the holder is inside:
+ * wait for it to leave, or judge it dead as above) or the holder will see
+ * the bias gone at its next entry and take the locked path.  A ring whose
+ * bias was revoked once is never biased again (bias_off) until its object
+ * is reused: two users of one ring take turns by compare-and-swap, as
+ * before.  The bias is per thread (pthread_self) and per process (the pid
+ * in the word): another thread of the holder, or a forked child, revokes.
  */
 #include "nmc_transport.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,8 +57,10 @@
 #define HOLDER_MASK  ((1u << HOLDER_BITS) - 1)
 #define ENTRY_MASK   ((1u << (32 - HOLDER_BITS)) - 1)
 
-/* This process: its pid and start time, reset in a forked child. */
-static struct { int32_t pid; uint64_t start; } g_self;
+/* This process: its pid and start time, reset in a forked child, and the
+ * forks since the engine was loaded (a child's count differs from its
+ * parent's even when a new pid namespace gives it the same pid). */
+static struct { int32_t pid; uint32_t forks; uint64_t start; } g_self;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 /* Start time of process pid (clock ticks after boot), 0 if it is gone or
@@ -70,7 +91,11 @@ static uint64_t start_time(int32_t pid)
     return start;
 }
 
-static void forget_self(void) { __atomic_store_n(&g_self.pid, 0, __ATOMIC_RELAXED); }
+static void forget_self(void)
+{
+    __atomic_store_n(&g_self.pid, 0, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&g_self.forks, 1, __ATOMIC_RELAXED);
+}
 static void watch_forks(void) { pthread_atfork(NULL, NULL, forget_self); }
 
 static int32_t self_pid(void)
@@ -148,54 +173,209 @@ static uint64_t take_from_dead(struct nmc_port *p, struct nmc_lring *lr, int dir
     return me;
 }
 
+/* The bound ring's bias words (process-local, but two threads of the
+ * process may use one port). */
+static inline uint64_t word(const uint64_t *w) { return __atomic_load_n(w, __ATOMIC_RELAXED); }
+static inline void set_word(uint64_t *w, uint64_t v) { __atomic_store_n(w, v, __ATOMIC_RELAXED); }
+
+/* Was lr's bias taken in this process (not in the parent it was forked
+ * from, whose memory it copied)? */
+static inline bool mine_here(const struct nmc_lring *lr)
+{
+    return lr->bias_forks == __atomic_load_n(&g_self.forks, __ATOMIC_RELAXED);
+}
+
+/* The fast entry: this thread holds the ring's bias.  bias_in is stored
+ * before the bias is read again, with only the compiler held back: a
+ * revoker's membarrier orders the two (see the top of this file). */
+static inline bool enter_biased(struct nmc_lring *lr, uint64_t b)
+{
+    struct nmc_kring *kr = lr->kr;
+
+    __atomic_store_n(&kr->bias_in, 1, __ATOMIC_RELAXED);
+    __asm__ __volatile__("" ::: "memory");
+    if (__atomic_load_n(&kr->bias, __ATOMIC_ACQUIRE) == b)
+        return true;
+    __atomic_store_n(&kr->bias_in, 0, __ATOMIC_RELEASE);    /* revoked: never ours again */
+    set_word(&lr->bias_prev, b);
+    set_word(&lr->bias_word, 0);
+    return false;
+}
+
+/* Entered by compare-and-swap with word me: keep it as the bias when the
+ * ring has none and never had one revoked. */
+static void maybe_take_bias(struct nmc_lring *lr, uint64_t me)
+{
+    struct nmc_kring *kr = lr->kr;
+
+    if (__atomic_load_n(&kr->bias_off, __ATOMIC_RELAXED) || __atomic_load_n(&kr->bias, __ATOMIC_RELAXED) ||
+        !nmc_membar_ready())
+        return;
+    __atomic_store_n(&kr->bias_in, 1, __ATOMIC_RELAXED);    /* before anyone can see the bias */
+    __atomic_store_n(&kr->bias, me, __ATOMIC_RELEASE);
+    lr->bias_thread = pthread_self();
+    lr->bias_forks = __atomic_load_n(&g_self.forks, __ATOMIC_RELAXED);
+    set_word(&lr->bias_word, me);
+}
+
+/* kr->busy holds w, the word of a bias that is revoked (bias_gone) and
+ * whose holder is outside: nobody can enter by it any more, so the ring is
+ * free for a compare-and-swap against it. */
+static bool stale_bias(const struct nmc_kring *kr, uint64_t w)
+{
+    return w != 0 && __atomic_load_n(&kr->bias_gone, __ATOMIC_ACQUIRE) == w &&
+           __atomic_load_n(&kr->bias, __ATOMIC_ACQUIRE) != w &&
+           !__atomic_load_n(&kr->bias_in, __ATOMIC_ACQUIRE);
+}
+
+enum revoked { REVOKE_FAILED, REVOKED_OUTSIDE, REVOKED_DIED_INSIDE };
+
+/* Revoke the bias w: after the barrier its holder either shows bias_in
+ * (inside) or will find the bias gone.  Wait for it to leave, a bounded
+ * number of rounds, or until it is judged dead inside (its bias_in is then
+ * cleared here).  Without the barrier (membarrier refused to this
+ * process) the bias stays revoked but nobody may judge the holder out: it
+ * takes its ring back itself at its next entry (bias_prev), or gives it up
+ * when it closes, or the reaper clears it when it dies. */
+static enum revoked revoke_bias(struct nmc_port *p, struct nmc_kring *kr, uint64_t w)
+{
+    uint64_t want = w;
+
+    __atomic_store_n(&kr->bias_off, 1, __ATOMIC_RELAXED);
+    if (!__atomic_compare_exchange_n(&kr->bias, &want, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        return REVOKE_FAILED;           /* another bias than the one judged: look again later */
+    if (nmc_membar_global() < 0)
+        return REVOKE_FAILED;
+    __atomic_store_n(&kr->bias_gone, w, __ATOMIC_RELEASE);
+    for (uint32_t i = 1; __atomic_load_n(&kr->bias_in, __ATOMIC_ACQUIRE); i++) {
+        if (i % 1024 == 0) {
+            if (owner_dead(p, kr, w)) {
+                __atomic_store_n(&kr->bias_in, 0, __ATOMIC_RELEASE);
+                return REVOKED_DIED_INSIDE;
+            }
+            if (i >= 64 * 1024)
+                return REVOKE_FAILED;   /* still inside: skip the ring this time */
+            sched_yield();
+        }
+        nmc_cpu_relax();
+    }
+    return REVOKED_OUTSIDE;
+}
+
+/* The ring is owned by w, a bias (of another thread or process, or ours
+ * from another thread) or a revoked bias whose holder is out: revoke it if
+ * needed, then take the ring by compare-and-swap against w. */
+static uint64_t take_from_bias(struct nmc_port *p, struct nmc_lring *lr, int dir, uint64_t w,
+                               uint64_t me)
+{
+    struct nmc_kring *kr = lr->kr;
+    enum revoked how = REVOKED_OUTSIDE;
+
+    if (__atomic_load_n(&kr->bias, __ATOMIC_ACQUIRE) == w)
+        how = revoke_bias(p, kr, w);
+    else if (!stale_bias(kr, w))
+        how = REVOKE_FAILED;
+    if (how == REVOKE_FAILED ||
+        !__atomic_compare_exchange_n(&kr->busy, &w, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return 0;
+    mark_owner(kr, me);
+    if (how == REVOKED_DIED_INSIDE && p->ops->ring_repair)
+        p->ops->ring_repair(p->ctl, p->mem, &p->g, lr->obj, (uint32_t)dir, NMC_REPAIR_DIED_INSIDE);
+    return me;
+}
+
 /* Enter ring lr: returns the entry (for nmc_ring_leave), or 0 when another
  * live owner is inside (skip the ring). */
 uint64_t nmc_ring_enter(struct nmc_port *p, struct nmc_lring *lr, int dir)
 {
-    uint64_t me = new_entry(p, lr), idle = 0;
+    uint64_t b = word(&lr->bias_word), me, w = 0;
 
-    if (__atomic_compare_exchange_n(&lr->kr->busy, &idle, me, false,
+    if (b && lr->bias_thread == pthread_self() && mine_here(lr) && enter_biased(lr, b))
+        return b;
+    me = new_entry(p, lr);
+    if (me == b || me == word(&lr->bias_prev))
+        me = new_entry(p, lr);          /* the count wrapped onto a bias word: never reuse one */
+    if (__atomic_compare_exchange_n(&lr->kr->busy, &w, me, false,
                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        mark_owner(lr->kr, me);
+        maybe_take_bias(lr, me);
+        return me;
+    }
+    if (w == word(&lr->bias_prev) &&    /* our own revoked bias: nobody is inside by it */
+        __atomic_compare_exchange_n(&lr->kr->busy, &w, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        set_word(&lr->bias_prev, 0);
         mark_owner(lr->kr, me);
         return me;
     }
+    if (w && (__atomic_load_n(&lr->kr->bias, __ATOMIC_ACQUIRE) == w || stale_bias(lr->kr, w)))
+        return take_from_bias(p, lr, dir, w, me);
     return take_from_dead(p, lr, dir, me);
 }
 
-/* A locked read-modify-write whether or not it succeeds: the wakeup after
- * it takes it as the full barrier it needs (nmc_ring_leave_wake). */
-void nmc_ring_leave(struct nmc_lring *lr, uint64_t entry)
+/* Leave the ring.  true: by a locked read-modify-write, a full barrier
+ * (succeeded or not); false: by bias, a plain store. */
+bool nmc_ring_leave(struct nmc_lring *lr, uint64_t entry)
 {
+    if (entry == word(&lr->bias_word)) {
+        __atomic_store_n(&lr->kr->bias_in, 0, __ATOMIC_RELEASE);
+        return false;
+    }
     __atomic_compare_exchange_n(&lr->kr->busy, &entry, 0, false,
                                 __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+    return true;
 }
 
 /* Leave the ring, then wake the sleepers of kr (if any), into which the
- * sync inside published: the leave above is the barrier between that
- * publish and the sleeper words read after it (wake.c, DESIGN section 8).
- * Were the leave ever a plain store, the wakeup would need its fence back. */
+ * sync inside published.  After a locked leave, that leave is the barrier
+ * between the publish and the sleeper words read after it; after a biased
+ * one, a sleeper's membarrier is (wake.c, DESIGN section 8). */
 void nmc_ring_leave_wake(struct nmc_port *p, struct nmc_lring *lr, uint64_t entry,
                          struct nmc_kring *kr)
 {
-    nmc_ring_leave(lr, entry);
+    bool fenced = nmc_ring_leave(lr, entry);
+
     if (kr)
-        nmc_wake_left(p, kr);
+        nmc_wake_left(p, kr, fenced);
 }
 
-/* Was the ring entered through holder h (and not left)? */
+/* This process stops using lr (its port closes): give up a bias it holds,
+ * so that the next user takes the ring without a revocation. */
+void nmc_ring_unbias(struct nmc_lring *lr)
+{
+    uint64_t b = word(&lr->bias_word) ? word(&lr->bias_word) : word(&lr->bias_prev), w = b;
+
+    if (!b || !mine_here(lr))
+        return;
+    set_word(&lr->bias_word, 0);
+    set_word(&lr->bias_prev, 0);
+    __atomic_compare_exchange_n(&lr->kr->bias, &w, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+    __atomic_compare_exchange_n(&lr->kr->busy, &b, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
+/* Was the ring entered through holder h (and not left)?  A bias held
+ * through h is inside only while its bias_in is set. */
 bool nmc_ring_owned_by(const struct nmc_kring *kr, uint32_t h)
 {
     uint64_t w = __atomic_load_n(&kr->busy, __ATOMIC_ACQUIRE);
 
-    return w != 0 && owner_holder(w) == h + 1;
+    if (w == 0 || owner_holder(w) != h + 1)
+        return false;
+    if (w == __atomic_load_n(&kr->bias, __ATOMIC_ACQUIRE) || w == kr->bias_gone)
+        return __atomic_load_n(&kr->bias_in, __ATOMIC_ACQUIRE) != 0;
+    return true;
 }
 
 /* The reaper: holder h is dead (no process holds its open file
- * description), so whoever entered the ring through it is dead too. */
+ * description), so whoever entered the ring through it, or holds its bias,
+ * is dead too. */
 void nmc_ring_clear_dead(struct nmc_kring *kr, uint32_t h)
 {
-    uint64_t w = __atomic_load_n(&kr->busy, __ATOMIC_ACQUIRE);
+    uint64_t w = __atomic_load_n(&kr->busy, __ATOMIC_ACQUIRE), b = w;
 
-    if (w != 0 && owner_holder(w) == h + 1)
-        __atomic_compare_exchange_n(&kr->busy, &w, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+    if (w == 0 || owner_holder(w) != h + 1)
+        return;
+    if (__atomic_compare_exchange_n(&kr->bias, &b, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED) ||
+        w == kr->bias_gone)
+        __atomic_store_n(&kr->bias_in, 0, __ATOMIC_RELEASE);
+    __atomic_compare_exchange_n(&kr->busy, &w, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }

@@ -118,6 +118,8 @@ static void bare_rx_state(struct nmc_port *p)
  * present state (data may already wait, the TX ring may already be full). */
 void nmc_fd_export(struct nmc_port *p)
 {
+    if (!p->fd_exported)
+        nmc_wake_mark_fenced(p);        /* its arming pays no membarrier: publishers fence */
     p->fd_exported = true;
     nmc_fence();
     bare_rx_state(p);
@@ -263,13 +265,17 @@ static void stop_waiting(struct nmc_port *p, int events, bool slept)
     }
 }
 
-/* Block in poll(2) on the port socket; returns 0 or -errno. */
-static int sleep_once(struct nmc_port *p, int events, int64_t deadline)
+/* Block in poll(2) on the port socket, at most 1 ms when `bounded` (a
+ * publisher may have missed our arming); returns 0 or -errno. */
+static int sleep_once(struct nmc_port *p, int events, int64_t deadline, bool bounded)
 {
     struct pollfd pfd = { .fd = p->sock, .events = POLLIN };
     int64_t left = deadline < 0 ? -1 : deadline - now_us();
     int ms = left < 0 ? (deadline < 0 ? -1 : 0) : (int)((left + 999) / 1000);
     int n;
+
+    if (bounded && (ms < 0 || ms > 1))
+        ms = 1;
 
     if ((events & POLLOUT) && p->ntx && !ring_ready(&p->tx[0])) {
         nmc_wake_fill(p, &p->tx[0]);
@@ -311,6 +317,7 @@ int nmc_poll(struct nmc_port *p, int events, int timeout_ms)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : now_us() + (int64_t)timeout_ms * 1000;
     int revents, err;
+    bool bounded;
 
     p->st.polls++;
     for (;;) {
@@ -331,6 +338,7 @@ int nmc_poll(struct nmc_port *p, int events, int timeout_ms)
         if (peer_moved(p, events))
             continue;
         arm_all(p, events, true);
+        bounded = nmc_wake_sleep_barrier(p, events) < 0;
         if (peer_moved(p, events)) {
             stop_waiting(p, events, false);
             continue;
@@ -339,7 +347,7 @@ int nmc_poll(struct nmc_port *p, int events, int timeout_ms)
             stop_waiting(p, events, false);
             return 0;
         }
-        err = sleep_once(p, events, deadline);
+        err = sleep_once(p, events, deadline, bounded);
         stop_waiting(p, events, true);
         if (err < 0)
             return err;

@@ -244,13 +244,22 @@ void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr)
 }
 
 /* A sync inside a ring published into kr (it returned NMC_SYNC_WAKE_PEER):
- * wake kr's sleepers once the ring is left (nmc_ring_leave_wake).  Leaving
- * is a locked read-modify-write of the owner word, a full barrier between
- * the publish before it and the sleeper words read after it, so the wakeup
- * needs no fence of its own (one per sync saved on both sides of a pipe). */
-void nmc_wake_left(struct nmc_port *p, struct nmc_kring *kr)
+ * wake kr's sleepers once the ring is left (nmc_ring_leave_wake).
+ *  - Left by a locked read-modify-write of the owner word (`locked`): that
+ *    is the full barrier between the publish before it and the sleeper
+ *    words read after it, so the wakeup needs no fence of its own.
+ *  - Left by bias, a plain store: no barrier at all on this side.  A sleeper
+ *    pays for both with membarrier between its arming and its last look
+ *    at the ring (nmc_wake_arm_sleep), so one of the two sees the other.
+ *    Only a holder waiting on its bare fd cannot (it arms at every sync
+ *    that empties its ring): it marks the ring fenced_wake once, and then
+ *    the publisher fences here. */
+void nmc_wake_left(struct nmc_port *p, struct nmc_kring *kr, bool locked)
 {
-    nmc_fence_after_rmw();
+    if (locked)
+        nmc_fence_after_rmw();
+    else if (__atomic_load_n(&kr->fenced_wake, __ATOMIC_RELAXED))
+        nmc_fence();
     wake_fenced(p, kr, p->ctl + p->g.holders_ofs, p->mem_id);
 }
 
@@ -258,6 +267,39 @@ void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx)
 {
     __atomic_fetch_or(&kr->sleepers[hidx / 64], 1ULL << (hidx % 64), __ATOMIC_SEQ_CST);
     nmc_fence();
+}
+
+/* After arming p's rings for `events` (nmc_wake_arm), before the last
+ * look at them of a holder about to sleep in poll(): the barrier a
+ * publisher that left its ring by bias did not pay (nmc_wake_left).  0, or
+ * -errno when membarrier cannot be had here: then the rings are marked
+ * fenced_wake (their publishers fence from then on) and the caller bounds
+ * its sleep, since a publisher that read the mark too early may have
+ * missed its bit. */
+int nmc_wake_sleep_barrier(struct nmc_port *p, int events)
+{
+    int err = nmc_membar_global();
+
+    for (uint32_t i = 0; err < 0 && (events & POLLIN) && i < p->nrx; i++)
+        __atomic_store_n(&p->rx[i].kr->fenced_wake, 1, __ATOMIC_SEQ_CST);
+    for (uint32_t i = 0; err < 0 && (events & POLLOUT) && i < p->ntx; i++)
+        __atomic_store_n(&p->tx[i].kr->fenced_wake, 1, __ATOMIC_SEQ_CST);
+    return err;
+}
+
+/* A holder that hands its fd out arms at every sync that leaves its ring
+ * empty: too often for a membarrier each time.  Mark its rings once, then
+ * one barrier, after which every publisher fences before it reads their
+ * sleepers (nmc_wake_left).  -errno when the barrier cannot be had: the
+ * mark is then seen by the publishers' next syncs, and until then a wakeup
+ * may come only with the next publish. */
+int nmc_wake_mark_fenced(struct nmc_port *p)
+{
+    for (uint32_t i = 0; i < p->nrx; i++)
+        __atomic_store_n(&p->rx[i].kr->fenced_wake, 1, __ATOMIC_RELAXED);
+    for (uint32_t i = 0; i < p->ntx; i++)
+        __atomic_store_n(&p->tx[i].kr->fenced_wake, 1, __ATOMIC_RELAXED);
+    return nmc_membar_global();
 }
 
 void nmc_wake_disarm(struct nmc_kring *kr, uint32_t hidx)
