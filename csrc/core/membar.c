@@ -55,6 +55,13 @@ bool nmc_membar_ready(void)
     return (s ? s : register_self()) > 0;
 }
 
+/* membarrier failed in this process although it registered (a seccomp
+ * filter installed since): take the fast side no more. */
+void nmc_membar_lost(void)
+{
+    __atomic_store_n(&g_state, -1, __ATOMIC_RELAXED);
+}
+
 int nmc_membar_global(void)
 {
     nmc_fence();                        /* our own side of the pair, whatever follows */

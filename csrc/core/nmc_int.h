@@ -464,6 +464,7 @@ void nmc_ring_init(struct netmap_ring *ring, struct nmc_kring *kr, uint8_t *mem,
 /* membar.c: the asymmetric barrier (membarrier's global expedited command) */
 bool nmc_membar_ready(void);        /* this process may take the fast side */
 int nmc_membar_global(void);        /* 0, or -errno */
+void nmc_membar_lost(void);         /* it failed: no fast side from now on */
 
 /* ring_own.c: the one writer of a ring's owner state (kr->busy) */
 uint64_t nmc_ring_enter(struct nmc_port *p, struct nmc_lring *lr, int dir);

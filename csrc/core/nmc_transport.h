@@ -50,8 +50,9 @@ struct nmc_transport_ops {
     void (*detach_kept)(struct nmc_port *p, struct nmc_region *r);
     /* Data path: one bound ring, entered by the caller (ring_own.c).
      * Returns 0, NMC_SYNC_WAKE_PEER (it published into lr->peer_kr: the
-     * caller wakes that ring's sleepers once it has left the ring, whose
-     * locked leave is the barrier the wakeup needs, wake.c), or -errno. */
+     * caller wakes that ring's sleepers once it has left the ring: a
+     * locked leave is the barrier the wakeup needs, after a biased one the
+     * sleeper paid for it, wake.c), or -errno. */
     int (*txsync_one)(struct nmc_port *p, struct nmc_lring *lr);
     int (*rxsync_one)(struct nmc_port *p, struct nmc_lring *lr);
     /* Put ring object obj (direction dir) back in a state the next sync can

@@ -102,8 +102,7 @@ static void release_rings(struct nmc_region *r, const struct nmc_holder *hd, uin
                 why |= NMC_REPAIR_LAST_HOLDER;
             if (why && ops && ops->ring_repair)
                 ops->ring_repair(r->ctl, r->mem, &r->g, obj, dir, why);
-            if (why & NMC_REPAIR_DIED_INSIDE)
-                nmc_ring_clear_dead(&krs[obj], h);
+            nmc_ring_clear_dead(&krs[obj], h);  /* inside, or holding a bias outside */
         }
     }
 }

@@ -1,8 +1,8 @@
 /*
  * ring_own.c -- who is inside a ring.  Every write of a kring's owner
- * state is here, and every one is a compare-and-swap: entering a ring,
- * leaving it, taking it over from an owner that died inside, and clearing
- * it for the reaper.
+ * state is here: entering a ring, leaving it, taking it over from an owner
+ * that died inside, and clearing it for the reaper, each a
+ * compare-and-swap, and the bias (below), by plain stores of its holder.
  *
  * The owner word (kr->busy) is pid << 32 | entry << 9 | holder + 1: the
  * process inside, a count of the entries through this bound ring (so that a
@@ -156,6 +156,20 @@ static bool owner_dead(const struct nmc_port *p, const struct nmc_kring *kr, uin
     return __atomic_load_n(&kr->owner_start, __ATOMIC_RELAXED) != start;
 }
 
+/* The ring was just taken from w, a dead owner: if w held the bias, or
+ * held it until a revoker without membarrier cleared it, the bias goes
+ * with it. */
+static void drop_dead_bias(struct nmc_kring *kr, uint64_t w)
+{
+    uint64_t b = w;
+
+    if (__atomic_compare_exchange_n(&kr->bias, &b, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED) ||
+        (b == 0 && __atomic_load_n(&kr->bias_off, __ATOMIC_RELAXED))) {
+        __atomic_store_n(&kr->bias_off, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&kr->bias_in, 0, __ATOMIC_RELEASE);
+    }
+}
+
 /* The ring is owned: if its owner died inside, take the ring over and let
  * the port's kind repair it (0 if not taken). */
 static uint64_t take_from_dead(struct nmc_port *p, struct nmc_lring *lr, int dir, uint64_t me)
@@ -168,6 +182,7 @@ static uint64_t take_from_dead(struct nmc_port *p, struct nmc_lring *lr, int dir
     if (!__atomic_compare_exchange_n(&kr->busy, &w, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         return 0;
     mark_owner(kr, me);
+    drop_dead_bias(kr, w);
     if (p->ops->ring_repair)
         p->ops->ring_repair(p->ctl, p->mem, &p->g, lr->obj, (uint32_t)dir, NMC_REPAIR_DIED_INSIDE);
     return me;
@@ -213,7 +228,7 @@ static void maybe_take_bias(struct nmc_lring *lr, uint64_t me)
         return;
     __atomic_store_n(&kr->bias_in, 1, __ATOMIC_RELAXED);    /* before anyone can see the bias */
     __atomic_store_n(&kr->bias, me, __ATOMIC_RELEASE);
-    lr->bias_thread = pthread_self();
+    __atomic_store_n(&lr->bias_thread, pthread_self(), __ATOMIC_RELAXED);
     lr->bias_forks = __atomic_load_n(&g_self.forks, __ATOMIC_RELAXED);
     set_word(&lr->bias_word, me);
 }
@@ -244,15 +259,15 @@ static enum revoked revoke_bias(struct nmc_port *p, struct nmc_kring *kr, uint64
     __atomic_store_n(&kr->bias_off, 1, __ATOMIC_RELAXED);
     if (!__atomic_compare_exchange_n(&kr->bias, &want, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         return REVOKE_FAILED;           /* another bias than the one judged: look again later */
-    if (nmc_membar_global() < 0)
+    if (nmc_membar_global() < 0) {
+        nmc_membar_lost();              /* and take no bias of our own from now on */
         return REVOKE_FAILED;
+    }
     __atomic_store_n(&kr->bias_gone, w, __ATOMIC_RELEASE);
     for (uint32_t i = 1; __atomic_load_n(&kr->bias_in, __ATOMIC_ACQUIRE); i++) {
         if (i % 1024 == 0) {
-            if (owner_dead(p, kr, w)) {
-                __atomic_store_n(&kr->bias_in, 0, __ATOMIC_RELEASE);
-                return REVOKED_DIED_INSIDE;
-            }
+            if (owner_dead(p, kr, w))
+                return REVOKED_DIED_INSIDE;     /* bias_in stays set until the ring is ours */
             if (i >= 64 * 1024)
                 return REVOKE_FAILED;   /* still inside: skip the ring this time */
             sched_yield();
@@ -279,8 +294,11 @@ static uint64_t take_from_bias(struct nmc_port *p, struct nmc_lring *lr, int dir
         !__atomic_compare_exchange_n(&kr->busy, &w, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         return 0;
     mark_owner(kr, me);
-    if (how == REVOKED_DIED_INSIDE && p->ops->ring_repair)
-        p->ops->ring_repair(p->ctl, p->mem, &p->g, lr->obj, (uint32_t)dir, NMC_REPAIR_DIED_INSIDE);
+    if (how == REVOKED_DIED_INSIDE) {   /* until now, nobody else could judge it out */
+        __atomic_store_n(&kr->bias_in, 0, __ATOMIC_RELEASE);
+        if (p->ops->ring_repair)
+            p->ops->ring_repair(p->ctl, p->mem, &p->g, lr->obj, (uint32_t)dir, NMC_REPAIR_DIED_INSIDE);
+    }
     return me;
 }
 
@@ -290,8 +308,12 @@ uint64_t nmc_ring_enter(struct nmc_port *p, struct nmc_lring *lr, int dir)
 {
     uint64_t b = word(&lr->bias_word), me, w = 0;
 
-    if (b && lr->bias_thread == pthread_self() && mine_here(lr) && enter_biased(lr, b))
-        return b;
+    if (b && __atomic_load_n(&lr->bias_thread, __ATOMIC_RELAXED) == pthread_self() && mine_here(lr)) {
+        if (__atomic_load_n(&lr->kr->bias_in, __ATOMIC_RELAXED))
+            return 0;                   /* we are inside already (a signal handler): skip */
+        if (enter_biased(lr, b))
+            return b;
+    }
     me = new_entry(p, lr);
     if (me == b || me == word(&lr->bias_prev))
         me = new_entry(p, lr);          /* the count wrapped onto a bias word: never reuse one */
@@ -301,6 +323,8 @@ uint64_t nmc_ring_enter(struct nmc_port *p, struct nmc_lring *lr, int dir)
         maybe_take_bias(lr, me);
         return me;
     }
+    if (w == me)
+        return 0;                       /* another thread of ours drew the same word: it is inside */
     if (w == word(&lr->bias_prev) &&    /* our own revoked bias: nobody is inside by it */
         __atomic_compare_exchange_n(&lr->kr->busy, &w, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
         set_word(&lr->bias_prev, 0);

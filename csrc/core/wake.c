@@ -250,7 +250,7 @@ void nmc_wake_sleepers(struct nmc_port *p, struct nmc_kring *kr)
  *    words read after it, so the wakeup needs no fence of its own.
  *  - Left by bias, a plain store: no barrier at all on this side.  A sleeper
  *    pays for both with membarrier between its arming and its last look
- *    at the ring (nmc_wake_arm_sleep), so one of the two sees the other.
+ *    at the ring (nmc_wake_sleep_barrier), so one of the two sees the other.
  *    Only a holder waiting on its bare fd cannot (it arms at every sync
  *    that empties its ring): it marks the ring fenced_wake once, and then
  *    the publisher fences here. */
@@ -279,6 +279,9 @@ void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx)
 int nmc_wake_sleep_barrier(struct nmc_port *p, int events)
 {
     int err = nmc_membar_global();
+
+    if (err < 0)
+        nmc_membar_lost();
 
     for (uint32_t i = 0; err < 0 && (events & POLLIN) && i < p->nrx; i++)
         __atomic_store_n(&p->rx[i].kr->fenced_wake, 1, __ATOMIC_SEQ_CST);

@@ -13,6 +13,16 @@
  *   kill_inside   a child holds the bias, enters and is killed inside: the
  *                 parent revokes, judges it dead inside and takes the ring
  *   kill_outside  the same, the child killed outside its ring
+ *   same_word     a second thread that drew the holder's very owner word (two
+ *                 threads of one port counting entries at once) is refused,
+ *                 not let in by revoking a bias that is its own word
+ *   nested        the bias holder entering its ring again from inside (a
+ *                 signal handler) is refused
+ *   reap_outside  a holder killed outside its ring, holding the bias, is
+ *                 reaped at the next open: its bias and owner word go
+ *   seccomp_later a process whose membarrier stops working (a seccomp filter
+ *                 installed after it took a bias) cannot revoke, takes no
+ *                 new bias, and its bias holder takes its ring back
  *   no_membarrier a child that may not call membarrier (seccomp: ENOSYS)
  *                 cannot revoke the parent's bias (it skips the ring), the
  *                 parent takes its ring back by compare-and-swap at its next
@@ -128,6 +138,55 @@ static void threads(void)
     nmc_port_close(b);
 }
 
+/* The state of a second thread that read the port's bound ring before the
+ * holder took its bias, and counted the same entry: its word is the
+ * holder's. */
+struct twin { struct nmc_port *p; struct nmc_lring view; uint64_t got; };
+
+static void *twin_thread(void *arg)
+{
+    struct twin *t = arg;
+
+    t->got = nmc_ring_enter(t->p, &t->view, 0);
+    return NULL;
+}
+
+static void same_word(void)
+{
+    struct nmc_port *a = open_end("9", NMC_PIPE_MASTER);
+    struct twin t = { .p = a };
+    pthread_t th;
+
+    take_bias(a);
+    t.view = a->tx[0];
+    t.view.bias_word = t.view.bias_prev = 0;
+    t.view.entries = a->tx[0].entries - 1;      /* its next count is the holder's */
+    if (pthread_create(&th, NULL, twin_thread, &t) != 0)
+        FAIL("couldn't start a thread");
+    pthread_join(th, NULL);
+    if (t.got)
+        FAIL("a thread that drew the holder's word %#llx got in with %#llx",
+             (unsigned long long)a->tx[0].bias_word, (unsigned long long)t.got);
+    enter_once(a, 1, "the holder after its twin");
+    nmc_port_close(a);
+}
+
+static void nested(void)
+{
+    struct nmc_port *a = open_end("10", NMC_PIPE_MASTER);
+    uint64_t e;
+
+    take_bias(a);
+    if ((e = nmc_ring_enter(a, &a->tx[0], 0)) != a->tx[0].bias_word)
+        FAIL("the holder did not enter by its bias");
+    enter_once(a, 0, "the holder, inside already");
+    if (!a->tx[0].kr->bias_in)
+        FAIL("a refused nested entry left the ring");
+    nmc_ring_leave(&a->tx[0], e);
+    enter_once(a, 1, "the holder, out again");
+    nmc_port_close(a);
+}
+
 static int wait_child(pid_t pid)
 {
     int st;
@@ -193,6 +252,38 @@ static void kill_child(int inside)
     nmc_port_close(a);
 }
 
+static void reap_outside(void)
+{
+    struct nmc_port *rx = open_end("11", NMC_PIPE_SLAVE), *a;
+    int sync[2];
+    pid_t pid;
+    char c;
+
+    if (pipe(sync) < 0)
+        FAIL("pipe: %s", strerror(errno));
+    if ((pid = fork()) < 0)
+        FAIL("fork: %s", strerror(errno));
+    if (pid == 0) {
+        a = open_end("11", NMC_PIPE_MASTER);
+        take_bias(a);
+        if (write(sync[1], "x", 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    if (read(sync[0], &c, 1) != 1)
+        FAIL("the child did not get ready");
+    kill(pid, SIGKILL);
+    wait_child(pid);
+    a = open_end("11", NMC_PIPE_MASTER);        /* the open reaps the dead holder */
+    if (a->tx[0].kr->busy || a->tx[0].kr->bias)
+        FAIL("the dead holder's bias outlived its reaping (busy %#llx, bias %#llx)",
+             (unsigned long long)a->tx[0].kr->busy, (unsigned long long)a->tx[0].kr->bias);
+    take_bias(a);
+    nmc_port_close(a);
+    nmc_port_close(rx);
+}
+
 static int deny_membarrier(void)
 {
     struct sock_filter f[] = {
@@ -236,6 +327,25 @@ static void unfenced_child(struct nmc_port *a, int to_parent, int from_parent)
         FAIL("a sleeper without membarrier did not mark its ring fenced_wake");
     nmc_port_close(rx);
     _exit(0);
+}
+
+static void seccomp_later(void)
+{
+    struct nmc_port *a = open_end("12", NMC_PIPE_MASTER), *b = open_end("13", NMC_PIPE_MASTER);
+
+    take_bias(a);
+    if (deny_membarrier() < 0)
+        FAIL("couldn't deny membarrier");
+    in_thread(a, 0, "a second thread that cannot revoke");
+    if (nmc_membar_ready())
+        FAIL("a process whose membarrier failed still says it may take a bias");
+    enter_once(b, 1, "a new ring");
+    if (b->tx[0].bias_word || b->tx[0].kr->bias)
+        FAIL("a bias was taken that nobody could revoke");
+    enter_once(a, 1, "the holder after the failed revocation");
+    in_thread(a, 1, "the second thread, the holder out");
+    nmc_port_close(a);
+    nmc_port_close(b);
 }
 
 /* Wait (bounded) until someone sleeps on kr: the event the sender waits
@@ -306,10 +416,19 @@ int main(int argc, char **argv)
         fork_();
     else if (!strcmp(s, "kill_inside") || !strcmp(s, "kill_outside"))
         kill_child(!strcmp(s, "kill_inside"));
+    else if (!strcmp(s, "same_word"))
+        same_word();
+    else if (!strcmp(s, "nested"))
+        nested();
+    else if (!strcmp(s, "reap_outside"))
+        reap_outside();
+    else if (!strcmp(s, "seccomp_later"))
+        seccomp_later();
     else if (!strcmp(s, "no_membarrier"))
         no_membarrier();
     else
-        FAIL("usage: ring_bias threads|fork|kill_inside|kill_outside|no_membarrier");
+        FAIL("usage: ring_bias threads|fork|kill_inside|kill_outside|same_word|nested|"
+             "reap_outside|seccomp_later|no_membarrier");
     printf("done %s\n", s);
     return 0;
 }

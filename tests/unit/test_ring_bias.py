@@ -14,7 +14,8 @@ import pytest
 from testlib import skip_or_fail
 from vale_helpers import ASAN_ENV, build, sanitizers_unavailable
 
-SCENARIOS = ["threads", "fork", "kill_inside", "kill_outside", "no_membarrier"]
+SCENARIOS = ["threads", "fork", "kill_inside", "kill_outside", "same_word", "nested",
+             "reap_outside", "seccomp_later", "no_membarrier"]
 
 
 @pytest.mark.parametrize("sanitize", [False, True], ids=["o2", "asan"])
