@@ -218,11 +218,11 @@ static void fork_(void)
     nmc_port_close(a);
 }
 
-/* A child takes the bias on a's TX ring and stays inside (inside != 0) or
- * out; it is then killed and reaped, and the parent must get in. */
-static void kill_child(int inside)
+/* Fork a child that takes the bias on the TX ring of *a (or, a NULL, of
+ * bias{id it opens itself), enters it too when `inside`, says so and waits
+ * to be killed; returns its pid once it is ready. */
+static pid_t start_holder(struct nmc_port *a, const char *id, int inside)
 {
-    struct nmc_port *a = open_end(inside ? "4" : "5", NMC_PIPE_MASTER);
     int sync[2];
     pid_t pid;
     char c;
@@ -232,6 +232,8 @@ static void kill_child(int inside)
     if ((pid = fork()) < 0)
         FAIL("fork: %s", strerror(errno));
     if (pid == 0) {
+        if (!a)
+            a = open_end(id, NMC_PIPE_MASTER);
         take_bias(a);
         if (inside && nmc_ring_enter(a, &a->tx[0], 0) != a->tx[0].bias_word)
             FAIL("the child did not enter by its bias");
@@ -242,10 +244,27 @@ static void kill_child(int inside)
     }
     if (read(sync[0], &c, 1) != 1)
         FAIL("the child did not get ready");
-    if (a->tx[0].kr->bias_in != (uint32_t)inside)
-        FAIL("bias_in %u, expected %d", a->tx[0].kr->bias_in, inside);
+    close(sync[0]);
+    close(sync[1]);
+    return pid;
+}
+
+static void kill_holder(pid_t pid)
+{
     kill(pid, SIGKILL);
     wait_child(pid);
+}
+
+/* A child takes the bias on a's TX ring and stays inside (inside != 0) or
+ * out; it is then killed and reaped, and the parent must get in. */
+static void kill_child(int inside)
+{
+    struct nmc_port *a = open_end(inside ? "4" : "5", NMC_PIPE_MASTER);
+    pid_t pid = start_holder(a, NULL, inside);
+
+    if (a->tx[0].kr->bias_in != (uint32_t)inside)
+        FAIL("bias_in %u, expected %d", a->tx[0].kr->bias_in, inside);
+    kill_holder(pid);
     enter_once(a, 1, inside ? "the parent, its child killed inside" : "the parent, its child killed out");
     if (a->tx[0].kr->bias_in)
         FAIL("the dead child's bias_in was left set");
@@ -255,26 +274,8 @@ static void kill_child(int inside)
 static void reap_outside(void)
 {
     struct nmc_port *rx = open_end("11", NMC_PIPE_SLAVE), *a;
-    int sync[2];
-    pid_t pid;
-    char c;
 
-    if (pipe(sync) < 0)
-        FAIL("pipe: %s", strerror(errno));
-    if ((pid = fork()) < 0)
-        FAIL("fork: %s", strerror(errno));
-    if (pid == 0) {
-        a = open_end("11", NMC_PIPE_MASTER);
-        take_bias(a);
-        if (write(sync[1], "x", 1) != 1)
-            _exit(1);
-        for (;;)
-            pause();
-    }
-    if (read(sync[0], &c, 1) != 1)
-        FAIL("the child did not get ready");
-    kill(pid, SIGKILL);
-    wait_child(pid);
+    kill_holder(start_holder(NULL, "11", 0));
     a = open_end("11", NMC_PIPE_MASTER);        /* the open reaps the dead holder */
     if (a->tx[0].kr->busy || a->tx[0].kr->bias)
         FAIL("the dead holder's bias outlived its reaping (busy %#llx, bias %#llx)",
