@@ -44,7 +44,8 @@ static int __attribute__((noinline)) register_self(void)
     if (cmds >= 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
         membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0)
         s = 1;
-    __atomic_store_n(&g_state, s, __ATOMIC_RELAXED);
+    if (!__atomic_compare_exchange_n(&g_state, &(int){ 0 }, s, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        s = __atomic_load_n(&g_state, __ATOMIC_RELAXED);   /* lost meanwhile (nmc_membar_lost) */
     return s;
 }
 

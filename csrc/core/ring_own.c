@@ -39,8 +39,9 @@
  * the bias gone at its next entry and take the locked path.  A ring whose
  * bias was revoked once is never biased again (bias_off) until its object
  * is reused: two users of one ring take turns by compare-and-swap, as
- * before.  The bias is per thread (pthread_self) and per process (the pid
- * in the word): another thread of the holder, or a forked child, revokes.
+ * before.  The bias is per thread (pthread_self) and per process (a count
+ * of forks: a forked child copied the holder's memory): another thread of
+ * the holder, or a forked child, revokes.
  */
 #include "nmc_transport.h"
 
@@ -115,16 +116,33 @@ static uint32_t owner_holder(uint64_t w) { return (uint32_t)(w & HOLDER_MASK); }
 static int32_t owner_pid(uint64_t w) { return (int32_t)(w >> 32); }
 
 /* The count is the bound ring's (no thread-local lookup on the sync
- * path).  Two threads entering at once may both take the same count: only
- * one of them gets in, and the count only tells a dead process's entry
- * apart from a later one of the same pid. */
-static uint64_t new_entry(const struct nmc_port *p, struct nmc_lring *lr)
+ * path), drawn atomically: two threads of one port never draw the same
+ * word at once, so a word in busy is one entry's (or the bias's), which
+ * the bias's rules below rely on.  It tells a dead process's entry apart
+ * from a later one of the same pid.  Only the compare-and-swap path draws
+ * (it pays a locked instruction anyway, and the second one finds the
+ * store buffer drained by the first). */
+static uint64_t draw_entry(const struct nmc_port *p, struct nmc_lring *lr)
 {
-    uint32_t e = (__atomic_load_n(&lr->entries, __ATOMIC_RELAXED) + 1) & ENTRY_MASK;
-
-    __atomic_store_n(&lr->entries, e, __ATOMIC_RELAXED);
+    uint32_t e = __atomic_add_fetch(&lr->entries, 1, __ATOMIC_RELAXED) & ENTRY_MASK;
 
     return (uint64_t)(uint32_t)self_pid() << 32 | (uint64_t)e << HOLDER_BITS | (p->hidx + 1);
+}
+
+/* A word for a new entry that is none of the words the ring's bias used
+ * (its holder's, ours revoked, the last one revoked there): the count
+ * comes round again after 2^23 entries, and a word equal to a bias word
+ * would be taken for that bias's (stale_bias, the bias_prev path). */
+static uint64_t new_entry(const struct nmc_port *p, struct nmc_lring *lr)
+{
+    uint64_t me = draw_entry(p, lr);
+
+    while (me == __atomic_load_n(&lr->bias_word, __ATOMIC_RELAXED) ||
+           me == __atomic_load_n(&lr->bias_prev, __ATOMIC_RELAXED) ||
+           me == __atomic_load_n(&lr->kr->bias_gone, __ATOMIC_RELAXED) ||
+           me == __atomic_load_n(&lr->kr->bias, __ATOMIC_RELAXED))
+        me = draw_entry(p, lr);
+    return me;
 }
 
 /* Record who is inside (for a judge that finds the pid reused). */
@@ -227,10 +245,10 @@ static void maybe_take_bias(struct nmc_lring *lr, uint64_t me)
         !nmc_membar_ready())
         return;
     __atomic_store_n(&kr->bias_in, 1, __ATOMIC_RELAXED);    /* before anyone can see the bias */
-    __atomic_store_n(&kr->bias, me, __ATOMIC_RELEASE);
     __atomic_store_n(&lr->bias_thread, pthread_self(), __ATOMIC_RELAXED);
     lr->bias_forks = __atomic_load_n(&g_self.forks, __ATOMIC_RELAXED);
-    set_word(&lr->bias_word, me);
+    set_word(&lr->bias_word, me);       /* before the bias: a signal handler's entry is nested */
+    __atomic_store_n(&kr->bias, me, __ATOMIC_RELEASE);
 }
 
 /* kr->busy holds w, the word of a bias that is revoked (bias_gone) and
@@ -247,8 +265,8 @@ enum revoked { REVOKE_FAILED, REVOKED_OUTSIDE, REVOKED_DIED_INSIDE };
 
 /* Revoke the bias w: after the barrier its holder either shows bias_in
  * (inside) or will find the bias gone.  Wait for it to leave, a bounded
- * number of rounds, or until it is judged dead inside (its bias_in is then
- * cleared here).  Without the barrier (membarrier refused to this
+ * number of rounds, or until it is judged dead inside (its bias_in stays
+ * set until the caller has the ring).  Without the barrier (membarrier refused to this
  * process) the bias stays revoked but nobody may judge the holder out: it
  * takes its ring back itself at its next entry (bias_prev), or gives it up
  * when it closes, or the reaper clears it when it dies. */
@@ -315,8 +333,6 @@ uint64_t nmc_ring_enter(struct nmc_port *p, struct nmc_lring *lr, int dir)
             return b;
     }
     me = new_entry(p, lr);
-    if (me == b || me == word(&lr->bias_prev))
-        me = new_entry(p, lr);          /* the count wrapped onto a bias word: never reuse one */
     if (__atomic_compare_exchange_n(&lr->kr->busy, &w, me, false,
                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
         mark_owner(lr->kr, me);
@@ -325,7 +341,7 @@ uint64_t nmc_ring_enter(struct nmc_port *p, struct nmc_lring *lr, int dir)
     }
     if (w == me)
         return 0;                       /* another thread of ours drew the same word: it is inside */
-    if (w == word(&lr->bias_prev) &&    /* our own revoked bias: nobody is inside by it */
+    if (w == word(&lr->bias_prev) && mine_here(lr) &&  /* our own revoked bias: nobody is in by it */
         __atomic_compare_exchange_n(&lr->kr->busy, &w, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
         set_word(&lr->bias_prev, 0);
         mark_owner(lr->kr, me);

@@ -298,11 +298,15 @@ int nmc_wake_sleep_barrier(struct nmc_port *p, int events)
  * may come only with the next publish. */
 int nmc_wake_mark_fenced(struct nmc_port *p)
 {
+    int err;
+
     for (uint32_t i = 0; i < p->nrx; i++)
         __atomic_store_n(&p->rx[i].kr->fenced_wake, 1, __ATOMIC_RELAXED);
     for (uint32_t i = 0; i < p->ntx; i++)
         __atomic_store_n(&p->tx[i].kr->fenced_wake, 1, __ATOMIC_RELAXED);
-    return nmc_membar_global();
+    if ((err = nmc_membar_global()) < 0)
+        nmc_membar_lost();
+    return err;
 }
 
 void nmc_wake_disarm(struct nmc_kring *kr, uint32_t hidx)

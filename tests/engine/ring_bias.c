@@ -13,9 +13,12 @@
  *   kill_inside   a child holds the bias, enters and is killed inside: the
  *                 parent revokes, judges it dead inside and takes the ring
  *   kill_outside  the same, the child killed outside its ring
- *   same_word     a second thread that drew the holder's very owner word (two
- *                 threads of one port counting entries at once) is refused,
- *                 not let in by revoking a bias that is its own word
+ *   same_word     a second thread whose count of entries is the holder's (a
+ *                 stale copy) does not get in by the holder's very word (by
+ *                 revoking a bias that is its own word)
+ *   count_wrap    after a revocation, the entry count coming round to the
+ *                 revoked bias's word draws another word (a word equal to a
+ *                 revoked bias would be taken for it, and taken over)
  *   nested        the bias holder entering its ring again from inside (a
  *                 signal handler) is refused
  *   reap_outside  a holder killed outside its ring, holding the bias, is
@@ -164,10 +167,36 @@ static void same_word(void)
     if (pthread_create(&th, NULL, twin_thread, &t) != 0)
         FAIL("couldn't start a thread");
     pthread_join(th, NULL);
+    if (t.got == a->tx[0].bias_word)
+        FAIL("a thread that counted the holder's entry got in with its word %#llx",
+             (unsigned long long)t.got);
     if (t.got)
-        FAIL("a thread that drew the holder's word %#llx got in with %#llx",
-             (unsigned long long)a->tx[0].bias_word, (unsigned long long)t.got);
+        nmc_ring_leave(&t.view, t.got);
     enter_once(a, 1, "the holder after its twin");
+    nmc_port_close(a);
+}
+
+static void count_wrap(void)
+{
+    struct nmc_port *a = open_end("14", NMC_PIPE_MASTER);
+    struct nmc_lring *lr = &a->tx[0];
+    struct nmc_kring *kr = lr->kr;
+    uint64_t x, e;
+
+    take_bias(a);
+    x = lr->bias_word;
+    kr->bias = 0;                       /* what a revoker leaves after its membarrier */
+    kr->bias_off = 1;
+    kr->bias_gone = x;
+    enter_once(a, 1, "the holder after the revocation");        /* takes busy back from x */
+    if (kr->busy != 0 || lr->bias_prev != 0)
+        FAIL("the holder's entry did not take its revoked word back");
+    lr->entries = (uint32_t)((x >> 9) & ((1u << 23) - 1)) - 1;  /* the next count is x's */
+    if (!(e = nmc_ring_enter(a, lr, 0)))
+        FAIL("a free ring refused an entry");
+    if (e == x)
+        FAIL("an entry drew the revoked bias word %#llx again", (unsigned long long)x);
+    nmc_ring_leave(lr, e);
     nmc_port_close(a);
 }
 
@@ -419,6 +448,8 @@ int main(int argc, char **argv)
         kill_child(!strcmp(s, "kill_inside"));
     else if (!strcmp(s, "same_word"))
         same_word();
+    else if (!strcmp(s, "count_wrap"))
+        count_wrap();
     else if (!strcmp(s, "nested"))
         nested();
     else if (!strcmp(s, "reap_outside"))
@@ -428,7 +459,7 @@ int main(int argc, char **argv)
     else if (!strcmp(s, "no_membarrier"))
         no_membarrier();
     else
-        FAIL("usage: ring_bias threads|fork|kill_inside|kill_outside|same_word|nested|"
+        FAIL("usage: ring_bias threads|fork|kill_inside|kill_outside|same_word|count_wrap|nested|"
              "reap_outside|seccomp_later|no_membarrier");
     printf("done %s\n", s);
     return 0;

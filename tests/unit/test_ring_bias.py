@@ -14,7 +14,7 @@ import pytest
 from testlib import skip_or_fail
 from vale_helpers import ASAN_ENV, build, sanitizers_unavailable
 
-SCENARIOS = ["threads", "fork", "kill_inside", "kill_outside", "same_word", "nested",
+SCENARIOS = ["threads", "fork", "kill_inside", "kill_outside", "same_word", "count_wrap", "nested",
              "reap_outside", "seccomp_later", "no_membarrier"]
 
 
