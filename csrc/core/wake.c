@@ -269,6 +269,26 @@ void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx)
     nmc_fence();
 }
 
+/* Mark p's RX rings (POLLIN) and TX rings (POLLOUT) fenced_wake: their
+ * publishers fence before they read the sleepers (nmc_wake_left). */
+static void mark_fenced(struct nmc_port *p, int events)
+{
+    for (uint32_t i = 0; (events & POLLIN) && i < p->nrx; i++)
+        __atomic_store_n(&p->rx[i].kr->fenced_wake, 1, __ATOMIC_SEQ_CST);
+    for (uint32_t i = 0; (events & POLLOUT) && i < p->ntx; i++)
+        __atomic_store_n(&p->tx[i].kr->fenced_wake, 1, __ATOMIC_SEQ_CST);
+}
+
+/* membarrier, or -errno; a failure ends this process's fast side. */
+static int barrier(void)
+{
+    int err = nmc_membar_global();
+
+    if (err < 0)
+        nmc_membar_lost();
+    return err;
+}
+
 /* After arming p's rings for `events` (nmc_wake_arm), before the last
  * look at them of a holder about to sleep in poll(): the barrier a
  * publisher that left its ring by bias did not pay (nmc_wake_left).  0, or
@@ -278,15 +298,10 @@ void nmc_wake_arm(struct nmc_kring *kr, uint32_t hidx)
  * missed its bit. */
 int nmc_wake_sleep_barrier(struct nmc_port *p, int events)
 {
-    int err = nmc_membar_global();
+    int err = barrier();
 
     if (err < 0)
-        nmc_membar_lost();
-
-    for (uint32_t i = 0; err < 0 && (events & POLLIN) && i < p->nrx; i++)
-        __atomic_store_n(&p->rx[i].kr->fenced_wake, 1, __ATOMIC_SEQ_CST);
-    for (uint32_t i = 0; err < 0 && (events & POLLOUT) && i < p->ntx; i++)
-        __atomic_store_n(&p->tx[i].kr->fenced_wake, 1, __ATOMIC_SEQ_CST);
+        mark_fenced(p, events);
     return err;
 }
 
@@ -298,15 +313,8 @@ int nmc_wake_sleep_barrier(struct nmc_port *p, int events)
  * may come only with the next publish. */
 int nmc_wake_mark_fenced(struct nmc_port *p)
 {
-    int err;
-
-    for (uint32_t i = 0; i < p->nrx; i++)
-        __atomic_store_n(&p->rx[i].kr->fenced_wake, 1, __ATOMIC_RELAXED);
-    for (uint32_t i = 0; i < p->ntx; i++)
-        __atomic_store_n(&p->tx[i].kr->fenced_wake, 1, __ATOMIC_RELAXED);
-    if ((err = nmc_membar_global()) < 0)
-        nmc_membar_lost();
-    return err;
+    mark_fenced(p, POLLIN | POLLOUT);
+    return barrier();
 }
 
 void nmc_wake_disarm(struct nmc_kring *kr, uint32_t hidx)
