@@ -147,8 +147,14 @@ void nmc_clock_stamp(struct nmc_usclock *c, struct timeval *tv)
     clock_slow(c, tv);
 }
 
-/* The end of every kind's rxsync: ring->ts, unless the port was opened
- * without timestamps and the ring does not ask for one (NR_TIMESTAMP). */
+/* ring->ts at every rxsync of every kind, failed ones too, as netmap's
+ * (sync.c, once inside the ring), unless the port was opened without
+ * timestamps and the ring does not ask for one (NR_TIMESTAMP).  netmap
+ * stamps after the kind's sync, this engine just before it, which a pipe
+ * at batch 1 measured faster (BENCHMARKS.md, "The stamp before the
+ * sync").  The two differ by the sync's own time: well under the stamp's
+ * microsecond for rings in memory, a system call's time for the host rings
+ * (a read of the tap). */
 void nmc_ring_stamp(const struct nmc_port *p, struct nmc_lring *lr)
 {
     if (!p->no_timestamp || (lr->ring->flags & NR_TIMESTAMP))

@@ -21,6 +21,8 @@ static int sync_rings(struct nmc_port *p, int dir)
         int err;
         if (!entry)
             continue;                   /* someone else is inside: skip, as netmap */
+        if (dir == 1)
+            nmc_ring_stamp(p, &lr[i]);
         reinits = lr[i].kr->reinits;
         nmon = __atomic_load_n(&lr[i].kr->nmon, __ATOMIC_RELAXED);    /* monitor.c */
         if (nmon) {

@@ -6,6 +6,7 @@ between anchors (it is not the anchor's time)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import time
 
 import pytest
@@ -72,3 +73,28 @@ def test_stamps_after_an_idle_gap_are_exact(rundir):
             before = time.time()
             s.rxsync()
             assert before - SLACK <= ring.ts <= time.time() + SLACK
+
+
+@pytest.mark.parametrize("kind", ["pipe", "vale", "monitor"])
+def test_a_failed_rxsync_stamps_too(rundir, kind):
+    """netmap stamps ring->ts at every rxsync of a ring it entered, one whose
+    head the prologue refused (the ring reinitialised, EINVAL) as well."""
+    with contextlib.ExitStack() as stack:
+        if kind == "pipe":
+            stack.enter_context(nmcompat.open("netmap:c{5"))
+            port = stack.enter_context(nmcompat.open("netmap:c}5"))
+        elif kind == "vale":
+            port = stack.enter_context(nmcompat.open("vale0:clkbad"))
+        else:
+            stack.enter_context(nmcompat.open("netmap:c{6"))
+            stack.enter_context(nmcompat.open("netmap:c}6"))
+            port = stack.enter_context(nmcompat.open("netmap:c}6/r"))
+        ring = port.rx_rings[0]
+        ring._c.ts.tv_sec = ring._c.ts.tv_usec = 0
+        ring.head = ring.num_slots           # out of range
+        before = time.time()
+        with pytest.raises(OSError) as ei:
+            port.rxsync()
+        assert ei.value.errno == errno.EINVAL
+        assert before - SLACK <= ring.ts <= time.time() + SLACK, f"ring->ts {ring.ts}"
+        assert port.stats()["reinits"] >= 1

@@ -342,7 +342,6 @@ static int mon_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         tail = kr->hwcur;
     kr->hwtail = kr->rtail = tail;
     lr->ring->tail = tail;
-    nmc_ring_stamp(p, lr);
     return 0;
 }
 

@@ -410,7 +410,7 @@ static int host_rxsync(struct nmc_port *p, struct nmc_lring *lr)
         pkts++;
         bytes += len;
     }
-    nmc_nic_rx_publish(p, lr, j, pkts, bytes);
+    nmc_nic_rx_publish(lr, j, pkts, bytes);
     return 0;
 }
 

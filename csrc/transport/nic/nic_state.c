@@ -594,13 +594,11 @@ int nmc_nic_rx_release(struct nmc_port *p, struct nmc_lring *lr, uint32_t *head,
     return 0;
 }
 
-void nmc_nic_rx_publish(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t pkts,
-                        uint32_t bytes)
+void nmc_nic_rx_publish(struct nmc_lring *lr, uint32_t j, uint32_t pkts, uint32_t bytes)
 {
     struct nmc_kring *kr = lr->kr;
 
     kr->hwtail = kr->rtail = j;
     lr->ring->tail = j;
     nmc_ring_count(kr, pkts, bytes);
-    nmc_ring_stamp(p, lr);
 }

@@ -152,11 +152,10 @@ void nmc_nic_forward_up(struct nmc_port *p, struct nmc_lring *lr, uint32_t head)
  * transparent mode is on (nmc_rx_whole_head), then the slots released
  * [hwcur, *head) passed on by transparent mode (`pass`), their
  * NS_BUF_CHANGED cleared, hwcur = *head.  rx_publish:
- * tail = j, the counters, the timestamp. */
+ * tail = j, the counters (the core stamps ring->ts). */
 int nmc_nic_rx_release(struct nmc_port *p, struct nmc_lring *lr, uint32_t *head,
                        void (*pass)(struct nmc_port *p, struct nmc_lring *lr, uint32_t head));
-void nmc_nic_rx_publish(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, uint32_t pkts,
-                        uint32_t bytes);
+void nmc_nic_rx_publish(struct nmc_lring *lr, uint32_t j, uint32_t pkts, uint32_t bytes);
 
 /* nic_region.c */
 int nmc_nic_validate(const struct nmc_pipe_req *req);

@@ -394,7 +394,7 @@ static int pkt_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         return err;
     j = lr->kr->hwtail;
     j = take_frames(p, lr, j, nmc_dist(j, nmc_prev(head, n), n), &pkts, &bytes);
-    nmc_nic_rx_publish(p, lr, j, pkts, bytes);
+    nmc_nic_rx_publish(lr, j, pkts, bytes);
     return 0;
 }
 

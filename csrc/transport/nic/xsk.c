@@ -342,6 +342,5 @@ int nmc_xsk_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     kr->hwtail = kr->rtail = j;
     ring->tail = j;
     nmc_ring_count(kr, pkts, bytes);
-    nmc_ring_stamp(p, lr);
     return 0;
 }

@@ -91,7 +91,7 @@ static int null_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
 }
 
 /* netmap_null_rxsync: nothing (hwtail stays at hwcur: the ring is empty,
- * and the prologue allows no other head); the ring is stamped. */
+ * and the prologue allows no other head); the core stamps the ring. */
 static int null_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
 {
     uint32_t head;
@@ -101,7 +101,6 @@ static int null_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         return -EINVAL;
     }
     lr->ring->tail = lr->kr->rtail = lr->kr->hwtail;
-    nmc_ring_stamp(p, lr);
     return 0;
 }
 

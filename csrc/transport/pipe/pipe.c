@@ -332,7 +332,6 @@ static int pipe_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
     nmc_store_changed(&kr->hwtail, tail);
     nmc_store_changed(&kr->rtail, tail);
     nmc_store_changed(&rx->tail, tail);
-    nmc_ring_stamp(p, lr);
     return released ? NMC_SYNC_WAKE_PEER : 0;
 }
 

@@ -821,7 +821,6 @@ int nmc_vale_rxsync_one(struct nmc_port *p, struct nmc_lring *lr)
         tail = head;
     kr->hwtail = kr->rtail = tail;
     ring->tail = tail;
-    nmc_ring_stamp(p, lr);
     return 0;
 }
 
