@@ -687,9 +687,9 @@ static int shape_recv(struct raw_ring *r, const struct bench_args *a, bool stamp
                     out->errors++;                          /* (never here: counted as odd) */
             bench_store_rel(&r->ctl->cons, head);
         }
-        prod = bench_load_acq(&r->ctl->prod);
-        if (stamped)
+        if (stamped)                    /* before the index, as the engine stamps */
             stamp(&clock, &r->ctl->rx_ts);
+        prod = bench_load_acq(&r->ctl->prod);
         if (prod == head) {
             bench_spin_wait(&r->ctl->prod, prod, &out->spins, &err);
             if (err < 0)
