@@ -10,7 +10,7 @@
  *   afpacket_bench rx-ring IFNAME SECONDS WAIT IDLE   TPACKET_V3 RX ring, frames read in place
  *
  * The rings are set up as the engine's AF_PACKET port sets up its own
- * (csrc/transport/nic/pkt.c: 1024 TX frames of 2048 bytes behind a
+ * (csrc/transport/nic/pkt.c: 128 TX frames of 2048 bytes behind a
  * virtio_net_hdr that makes the kernel copy each frame into the skb's head,
  * qdisc bypass; 64 RX blocks of 128 KiB retired after 1 ms), with nothing
  * between the program and the rings: the TX frames are written in place,
@@ -47,7 +47,7 @@
 #include <unistd.h>
 
 #define MAXBATCH 1024
-#define TX_FRAMES 1024u
+#define TX_FRAMES 128u          /* as the engine's: 256 KiB of frames (csrc/transport/nic/pkt.c) */
 #define TX_FRAME 2048u
 #define TX_DATA (TPACKET_ALIGN(sizeof(struct tpacket2_hdr)))
 #define RX_BLOCK (128u << 10)
@@ -217,7 +217,8 @@ static uint8_t *map_ring(int fd, size_t len)
 
 /* The TX ring, frames written in place once: each behind a virtio_net_hdr
  * with no offload and hdr_len = the frame's length, as the engine's port
- * writes it; then each send only hands frames back to the kernel. */
+ * writes it; then each send only hands frames back to the kernel (at
+ * most BATCH frames a kick, fewer when the ring is full). */
 static int run_tx_ring(const char *ifname, unsigned len, double seconds, unsigned batch)
 {
     struct tpacket_req req = { .tp_block_size = 4096, .tp_block_nr = TX_FRAMES / 2,
@@ -227,7 +228,7 @@ static int run_tx_ring(const char *ifname, unsigned len, double seconds, unsigne
     unsigned cur = 0, vnet = sizeof(struct virtio_net_hdr);
     uint8_t *ring;
 
-    if (len < 14 || len + vnet > TX_FRAME - TX_DATA || batch == 0 || batch > TX_FRAMES) {
+    if (len < 14 || len + vnet > TX_FRAME - TX_DATA || batch == 0 || batch > MAXBATCH) {
         fprintf(stderr, "bad length or batch\n");
         return 2;
     }
