@@ -6,7 +6,7 @@
  *
  *   afpacket_bench tx IFNAME LEN SECONDS BATCH        sendmmsg() of BATCH frames a call
  *   afpacket_bench rx IFNAME SECONDS WAIT IDLE        recvmmsg() of 64 frames a call
- *   afpacket_bench tx-ring IFNAME LEN SECONDS BATCH   TPACKET_V2 TX ring, one kick per BATCH
+ *   afpacket_bench tx-ring IFNAME LEN SECONDS BATCH   TPACKET_V2 TX ring, a kick per BATCH (or full ring)
  *   afpacket_bench rx-ring IFNAME SECONDS WAIT IDLE   TPACKET_V3 RX ring, frames read in place
  *
  * The rings are set up as the engine's AF_PACKET port sets up its own
