@@ -10,7 +10,7 @@
  *   afpacket_bench rx-ring IFNAME SECONDS WAIT IDLE   TPACKET_V3 RX ring, frames read in place
  *
  * The rings are set up as the engine's AF_PACKET port sets up its own
- * (csrc/transport/nic/pkt.c: 128 TX frames of 2048 bytes behind a
+ * (csrc/transport/nic/pkt.c: 256 TX frames of 2048 bytes behind a
  * virtio_net_hdr that makes the kernel copy each frame into the skb's head,
  * qdisc bypass; 64 RX blocks of 128 KiB retired after 1 ms), with nothing
  * between the program and the rings: the TX frames are written in place,
@@ -47,7 +47,7 @@
 #include <unistd.h>
 
 #define MAXBATCH 1024
-#define TX_FRAMES 128u          /* as the engine's: 256 KiB of frames (csrc/transport/nic/pkt.c) */
+#define TX_FRAMES 256u          /* as the engine's: 512 KiB of frames (csrc/transport/nic/pkt.c) */
 #define TX_FRAME 2048u
 #define TX_DATA (TPACKET_ALIGN(sizeof(struct tpacket2_hdr)))
 #define RX_BLOCK (128u << 10)

@@ -150,11 +150,13 @@ void nmc_clock_stamp(struct nmc_usclock *c, struct timeval *tv)
 /* ring->ts at every rxsync of every kind, failed ones too, as netmap's
  * (sync.c, once inside the ring), unless the port was opened without
  * timestamps and the ring does not ask for one (NR_TIMESTAMP).  netmap
- * stamps after the kind's sync, this engine just before it, which a pipe
- * at batch 1 measured faster (BENCHMARKS.md, "The stamp before the
- * sync").  The two differ by the sync's own time: well under the stamp's
- * microsecond for rings in memory, a system call's time for the host rings
- * (a read of the tap). */
+ * stamps after the kind's sync, so that the stamp is never earlier than a
+ * frame the sync reports.  Kinds whose rxsync reads one index in memory
+ * are stamped just before it, which a pipe at batch 1 measured faster
+ * (BENCHMARKS.md, "The stamp before the sync"): the two differ by well
+ * under the stamp's microsecond, the truncation netmap's stamp has too.
+ * Kinds whose rxsync moves frames through the kernel (NIC ports, their
+ * host rings) say rxsync_long and are stamped after it. */
 void nmc_ring_stamp(const struct nmc_port *p, struct nmc_lring *lr)
 {
     if (!p->no_timestamp || (lr->ring->flags & NR_TIMESTAMP))

@@ -453,7 +453,7 @@ static inline uint32_t nmc_dist(uint32_t from, uint32_t to, uint32_t n)
  * Otherwise head. */
 uint32_t nmc_rx_whole_head(const struct nmc_port *p, const struct nmc_lring *lr, uint32_t head);
 void nmc_ring_reinit(struct nmc_lring *lr, const struct nmc_geom *g);
-/* clock.c: ring->ts at the end of an rxsync (netmap's microtime()) */
+/* clock.c: ring->ts at every rxsync (netmap's microtime()), by sync.c */
 void nmc_ring_stamp(const struct nmc_port *p, struct nmc_lring *lr);
 int nmc_ring_refill(struct nmc_port *p, struct nmc_lring *lr, int dir, uint32_t first,
                     uint32_t count);

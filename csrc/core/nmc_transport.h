@@ -55,6 +55,11 @@ struct nmc_transport_ops {
      * sleeper paid for it, wake.c), or -errno. */
     int (*txsync_one)(struct nmc_port *p, struct nmc_lring *lr);
     int (*rxsync_one)(struct nmc_port *p, struct nmc_lring *lr);
+    /* Its rxsync moves frames through the kernel and may last longer than
+     * ring->ts's microsecond: the core stamps after it, so that the stamp
+     * is never earlier than a frame it reports.  false: the rxsync reads
+     * one index in memory, and the core stamps just before it (clock.c). */
+    bool rxsync_long;
     /* Put ring object obj (direction dir) back in a state the next sync can
      * start from, for the reasons in `why`.  Called by the reaper (lock
      * held) and by a sync that takes a ring over from a dead owner, always

@@ -21,7 +21,7 @@ static int sync_rings(struct nmc_port *p, int dir)
         int err;
         if (!entry)
             continue;                   /* someone else is inside: skip, as netmap */
-        if (dir == 1)
+        if (dir == 1 && !p->ops->rxsync_long)
             nmc_ring_stamp(p, &lr[i]);
         reinits = lr[i].kr->reinits;
         nmon = __atomic_load_n(&lr[i].kr->nmon, __ATOMIC_RELAXED);    /* monitor.c */
@@ -30,6 +30,8 @@ static int sync_rings(struct nmc_port *p, int dir)
             nmc_monitor_before(p, &lr[i], dir);
         }
         err = dir == 0 ? p->ops->txsync_one(p, &lr[i]) : p->ops->rxsync_one(p, &lr[i]);
+        if (dir == 1 && p->ops->rxsync_long)
+            nmc_ring_stamp(p, &lr[i]);
         wake = err == NMC_SYNC_WAKE_PEER ? lr[i].peer_kr : NULL;
         if (wake)
             err = 0;

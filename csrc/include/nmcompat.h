@@ -224,7 +224,7 @@ struct nmc_pkt_info {
     uint64_t rx_truncated;              /* frames cut: longer than 64 buffers or a 128 KiB ring block */
     uint64_t tx_too_big;                /* chains longer than a TX frame or the MTU: dropped */
     uint32_t tx_frame_size;
-    uint32_t tx_frames;                 /* frames of the kernel's TX ring (fewer than the slots: pkt.c) */
+    uint32_t tx_frames;                 /* frames of the kernel's TX ring: at most the slots (pkt.c) */
 };
 int nmc_pkt_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 int nmc_pkt_info(struct nmc_port *port, uint32_t k, struct nmc_pkt_info *info);

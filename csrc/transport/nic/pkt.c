@@ -42,18 +42,19 @@
 #define RX_TOV_MS  1u
 #define TX_DATA    (TPACKET_ALIGN(sizeof(struct tpacket2_hdr)))
 
-/* The kernel's TX ring holds a frame only from the txsync that copies it
- * in to the send() that copies it out (on veth, or any device that frees
- * what it was handed at once, within that send(); a txsync with more to
- * send than the ring holds sends what it queued and goes on).  So the
- * ring is kept small enough to stay in this CPU's cache: at most
- * TX_RING_BYTES of frames (128 of 2 KiB), at least TX_MIN_FRAMES, never
- * more than the netmap ring's slots.  A ring of the netmap ring's 1024
- * frames (2 MiB) made each copy in fetch cold lines: 10-20 % fewer frames
- * of 1514 B on veth (BENCHMARKS.md, "AF_PACKET: a TX ring that stays in
- * cache"). */
-#define TX_RING_BYTES (256u << 10)
-#define TX_MIN_FRAMES 8u
+/* The kernel's TX ring holds a frame from the txsync that copies it in
+ * until the device frees what it was handed: on a veth within the send()
+ * that hands it over, on a NIC at TX completion.  A txsync with more to
+ * send than the ring has free frames sends what it queued and goes on with
+ * the frames that send() gave back; frames still the device's wait for a
+ * later txsync.  So the ring is the most frames in flight, and it is kept
+ * small enough to stay in this CPU's cache: at most TX_RING_BYTES of frames
+ * (256 of 2 KiB), at least TX_MIN_FRAMES (fewer only when the netmap ring
+ * has fewer slots), never more than the netmap ring's slots.  A ring of
+ * one frame per slot of a 1024-slot ring (2 MiB) made each copy in fetch
+ * cold lines (BENCHMARKS.md, "AF_PACKET: a TX ring that stays in cache"). */
+#define TX_RING_BYTES (512u << 10)
+#define TX_MIN_FRAMES 32u
 
 /* The header line of the RX block the kernel is filling is where it counts
  * every frame it adds (num_pkts, blk_len), next to the status we wait on.
@@ -100,6 +101,7 @@ struct nmc_psock {
     uint32_t tx_frames, tx_frame_size, tx_cur;
     uint32_t tx_vnet;               /* bytes of virtio_net_hdr before each TX frame, or 0 */
     uint32_t tx_max;                /* longest frame the interface takes (its MTU + 14, at open) */
+    bool tx_owed;                   /* the last send() failed: frames it left requested wait for one */
     uint64_t rx_truncated, tx_too_big, rx_seen, rx_drops;
 };
 
@@ -223,7 +225,7 @@ static int open_tx(struct nmc_psock *k, uint32_t ifindex, uint32_t frames, int m
     if (frames > cap)
         frames = cap;
     per_block = fs >= NMC_PAGE ? 1 : NMC_PAGE / fs;
-    frames = (frames + per_block - 1) / per_block * per_block;
+    frames = frames > per_block ? frames / per_block * per_block : per_block;  /* whole blocks */
     req = (struct tpacket_req){ .tp_block_size = fs * per_block, .tp_block_nr = frames / per_block,
                                 .tp_frame_size = fs, .tp_frame_nr = frames };
     if ((err = setopt(k->tx_fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2)) < 0 ||
@@ -476,13 +478,22 @@ static uint32_t put_chain(struct nmc_port *p, struct nmc_lring *lr, uint32_t j, 
     return j;
 }
 
-/* May this TX frame be written: not handed to the kernel, or sent, or
- * refused as malformed (PACKET_LOSS)? */
+/* May this TX frame be written: never handed to the kernel, or sent (with
+ * PACKET_LOSS a frame the kernel refused comes back available too)? */
 static bool tx_frame_free(const struct tpacket2_hdr *f)
 {
     uint32_t status = nmc_load_acq(&f->tp_status);
 
     return status == TP_STATUS_AVAILABLE || status == TP_STATUS_WRONG_FORMAT;
+}
+
+/* Hand the kernel the frames requested so far.  A send() that fails
+ * (the interface down, its queue stopped, the socket's buffer full) leaves
+ * them requested and the kernel's cursor on the first: the next txsync
+ * asks again, whether or not it has frames of its own to add. */
+static void tx_kick(struct nmc_psock *k)
+{
+    k->tx_owed = send(k->tx_fd, NULL, 0, MSG_DONTWAIT) < 0;
 }
 
 static int pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
@@ -500,14 +511,16 @@ static int pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         nmc_ring_reinit(lr, &p->g);
         return -EINVAL;
     }
+    if (k->tx_owed)
+        tx_kick(k);
     for (j = kr->hwcur; j != head && !corrupt;) {
         struct tpacket2_hdr *f = (void *)(k->tx_map + (size_t)k->tx_cur * k->tx_frame_size);
         uint32_t next;
         bool queued;
         if (!tx_frame_free(f)) {
-            if (!unsent)
-                break;                  /* the kernel's ring is full: retry later */
-            send(k->tx_fd, NULL, 0, MSG_DONTWAIT);
+            if (!unsent && nmc_load_acq(&f->tp_status) != TP_STATUS_SEND_REQUEST)
+                break;                  /* the device holds every frame: retry later */
+            tx_kick(k);                 /* ours, or requested and never taken */
             unsent = 0;
             if (!tx_frame_free(f))      /* not sent and freed within the send() */
                 break;
@@ -524,7 +537,7 @@ static int pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
         j = next;
     }
     if (unsent)
-        send(k->tx_fd, NULL, 0, MSG_DONTWAIT);
+        tx_kick(k);
     kr->hwcur = j;
     kr->hwtail = kr->rtail = nmc_prev(j, n);
     lr->ring->tail = kr->hwtail;
@@ -724,6 +737,7 @@ static const struct nmc_transport_ops pkt_ops = {
     .detach_kept = pkt_detach_kept,
     .txsync_one = pkt_txsync_one,
     .rxsync_one = pkt_rxsync_one,
+    .rxsync_long = true,
     .destroy = nmc_nic_destroy,
     .shared_bufs = true,
     .poll_fd = nmc_nic_poll_fd,

@@ -473,6 +473,7 @@ static const struct nmc_transport_ops xsk_ops = {
     .detach_kept = xsk_detach_kept,
     .txsync_one = xsk_txsync,
     .rxsync_one = xsk_rxsync,
+    .rxsync_long = true,
     .destroy = nmc_nic_destroy,
     .shared_bufs = true,
     .poll_fd = xsk_port_fd,
