@@ -15,16 +15,19 @@ gives each frame back within the send(), whatever its receive path does.)
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from contextlib import closing
 
 import pytest
 
 from nic_support import frame, open_nic, peer_receiver, peer_recv, quiet, tx_done
+from nmcompat import POLLOUT
 from nmcompat._ffi import ffi, lib
 
 pytestmark = pytest.mark.kernel
 
+WINDOW = 0.3                            # s: poll()'s wakeups counted while the interface is down
 MAX_FRAME = 1514                        # the veth pair's MTU (1500) and the Ethernet header
 
 
@@ -108,3 +111,46 @@ def _owed_kick():
 def test_frames_refused_while_down_go_at_a_later_txsync(netns):
     same, ngot = netns.run(_owed_kick)
     assert ngot == 20 and same, f"{ngot} of 20 frames after the interface came back"
+
+
+def _poll_across_the_link_coming_back():
+    """poll(POLLOUT) on a netmap ring left full while the interface was down
+    (the kernel's ring full of frames its send() refused) sleeps rather than
+    spins (the TX socket reads writable all along), and once the interface
+    is up again the waiting poll() sends them and finds room."""
+    quiet()
+    with open_nic("netmap:va", "afpacket", None) as port, closing(peer_receiver()) as rx:
+        ring = port.tx_rings[0]
+        frames = [frame(i, 60 + i % 200) for i in range(2 * ring.num_slots)]
+        out, result = iter(frames), {}
+        subprocess.run(["ip", "link", "set", "dev", "va", "down"], check=True)
+        try:
+            for _ in range(2):                          # the kernel's ring, then the netmap ring
+                while ring.space() and port.inject(next(out)):
+                    pass
+                port.txsync()
+            queued = len(frames) - sum(1 for _ in out)
+            assert ring.space() == 0, "the netmap ring did not stay full"
+            sleeps = port.stats()["sleeps"]
+            waiter = threading.Thread(target=lambda: result.update(ev=port.poll(POLLOUT, 20000)))
+            waiter.start()
+            deadline = time.monotonic() + 10.0
+            while port.stats()["sleeps"] == sleeps and time.monotonic() < deadline:
+                time.sleep(0.005)       # polling a counter until the waiter sleeps, bounded
+            before = port.stats()["sleeps"]
+            time.sleep(WINDOW)          # a window to count the waiter's wakeups in
+            waits = port.stats()["sleeps"] - before
+        finally:
+            subprocess.run(["ip", "link", "set", "dev", "va", "up"], check=True)
+        waiter.join(30.0)
+        assert tx_done(port)
+        got = peer_recv(rx, queued, timeout=10.0)
+        return result.get("ev"), got == frames[:queued], len(got), queued, waits
+
+
+def test_a_poll_waiting_for_room_sends_once_the_interface_is_back(netns):
+    ev, same, ngot, queued, waits = netns.run(_poll_across_the_link_coming_back)
+    # it waits 10 ms at a time (pkt_wait): about 30 in the window; a spin, 100,000s
+    assert waits < WINDOW * 1000, f"poll() woke {waits} times in {WINDOW} s: it spins"
+    assert ev == POLLOUT, f"poll(POLLOUT) gave {ev} once the interface was back"
+    assert ngot == queued and same, f"{ngot} of {queued} frames, in order: {same}"

@@ -19,7 +19,7 @@ from host_support import B_IP, held_frame_lengths, host_port_for_big_frames, hos
 
 BIG = 65507                         # the largest UDP payload: a frame of 64 KiB and 13 bytes
 FRAMES = 24
-SLOTS = 1024                        # room for all of them (32 slots of 2 KiB each)
+SLOTS = 1024                        # room for all of them (33 slots of 2 KiB each)
 SLACK = 20e-6                       # the stamp's truncation to µs, a float's ulp
 
 

@@ -49,12 +49,13 @@
  * the frames that send() gave back; frames still the device's wait for a
  * later txsync.  So the ring is the most frames in flight, and it is kept
  * small enough to stay in this CPU's cache: at most TX_RING_BYTES of frames
- * (256 of 2 KiB), at least TX_MIN_FRAMES (fewer only when the netmap ring
- * has fewer slots), never more than the netmap ring's slots.  A ring of
- * one frame per slot of a 1024-slot ring (2 MiB) made each copy in fetch
- * cold lines (BENCHMARKS.md, "AF_PACKET: a TX ring that stays in cache"). */
+ * (256 of 2 KiB), but at least TX_MIN_FRAMES (more bytes for jumbo frames),
+ * and never more than the netmap ring's slots.  A ring of one frame per
+ * slot of a 1024-slot ring (2 MiB) made each copy in fetch cold lines
+ * (BENCHMARKS.md, "AF_PACKET: a TX ring that stays in cache"). */
 #define TX_RING_BYTES (512u << 10)
 #define TX_MIN_FRAMES 32u
+#define TX_OWED_WAIT_MS 10
 
 /* The header line of the RX block the kernel is filling is where it counts
  * every frame it adds (num_pkts, blk_len), next to the status we wait on.
@@ -242,6 +243,11 @@ static int open_tx(struct nmc_psock *k, uint32_t ifindex, uint32_t frames, int m
     if (setsockopt(k->tx_fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) < 0)
         return -errno;
     k->tx_len = (size_t)fs * frames;
+    /* Room in the send buffer for the skbs of every frame in flight (the
+     * kernel doubles the value it is given), or a send() on a device that
+     * holds them stops part-way with frames still to go.  Optional. */
+    if (setopt(k->tx_fd, SOL_SOCKET, SO_SNDBUFFORCE, (int)k->tx_len) < 0)
+        setopt(k->tx_fd, SOL_SOCKET, SO_SNDBUF, (int)k->tx_len);
     k->tx_map = mmap(NULL, k->tx_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, k->tx_fd, 0);
     if (k->tx_map == MAP_FAILED) {
         k->tx_map = NULL;
@@ -488,12 +494,18 @@ static bool tx_frame_free(const struct tpacket2_hdr *f)
 }
 
 /* Hand the kernel the frames requested so far.  A send() that fails
- * (the interface down, its queue stopped, the socket's buffer full) leaves
- * them requested and the kernel's cursor on the first: the next txsync
- * asks again, whether or not it has frames of its own to add. */
+ * (the interface down, its queue stopped) or stops part-way (the socket's
+ * send buffer full: it returns what it sent) leaves the rest requested,
+ * the last frame queued among them, and the kernel's cursor on the first:
+ * the next txsync asks again, whether or not it has frames of its own to
+ * add, and a wait for room sleeps in steps meanwhile (pkt_wait). */
 static void tx_kick(struct nmc_psock *k)
 {
-    k->tx_owed = send(k->tx_fd, NULL, 0, MSG_DONTWAIT) < 0;
+    uint32_t last = (k->tx_cur + k->tx_frames - 1) % k->tx_frames;
+    const struct tpacket2_hdr *f = (void *)(k->tx_map + (size_t)last * k->tx_frame_size);
+
+    k->tx_owed = send(k->tx_fd, NULL, 0, MSG_DONTWAIT) < 0 ||
+                 nmc_load_acq(&f->tp_status) == TP_STATUS_SEND_REQUEST;
 }
 
 static int pkt_txsync_one(struct nmc_port *p, struct nmc_lring *lr)
@@ -719,9 +731,23 @@ static void pkt_woken(struct nmc_port *p)
         p->pkts[k].rx_looked = 0;
 }
 
+/* A wait for TX room while frames are owed a send() (tx_kick: the
+ * interface down, say).  The TX socket reads writable whenever its send
+ * buffer has room, however full its ring, so a wait on it returns at once,
+ * again and again: poll() would spin for as long as the interface stays
+ * down.  It sleeps on the port's other descriptors instead, at most
+ * TX_OWED_WAIT_MS, and poll() then syncs and asks again. */
 static int pkt_wait(struct nmc_port *p, int events, int timeout_ms)
 {
-    int err = nmc_nic_wait(p, events, timeout_ms);
+    int err;
+
+    for (int k = 0; (events & POLLOUT) && k < p->npkts; k++)
+        if (p->pkts[k].tx_owed) {
+            events &= ~POLLOUT;
+            if (timeout_ms < 0 || timeout_ms > TX_OWED_WAIT_MS)
+                timeout_ms = TX_OWED_WAIT_MS;
+        }
+    err = nmc_nic_wait(p, events, timeout_ms);
 
     pkt_woken(p);
     return err;
