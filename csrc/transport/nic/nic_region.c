@@ -320,6 +320,19 @@ int nmc_nic_describe(const struct nmc_pipe_req *req, struct nmc_port_info *info,
     return 0;
 }
 
+/* A socket's pending error (a packet socket's ENETDOWN once its interface
+ * went down, kept after it came back up) reads POLLERR until it is read:
+ * read it, or every later wait returns at once and poll() spins.  netmap's
+ * poll knows no such event: a NIC ring whose link went down receives
+ * nothing, and receives again once it is back. */
+static void clear_error(int fd)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+}
+
 /* Block until a kernel socket of a NIC port has something for `events`,
  * or nmc_port_interrupt() rings the port's own socket. */
 int nmc_nic_wait(struct nmc_port *p, int events, int timeout_ms)
@@ -336,6 +349,9 @@ int nmc_nic_wait(struct nmc_port *p, int events, int timeout_ms)
         return -errno;
     if (pf[0].revents & POLLIN)
         nmc_wake_drain(p);
+    for (int i = 1; i < n; i++)
+        if (pf[i].revents & POLLERR)
+            clear_error(pf[i].fd);
     return 0;
 }
 
