@@ -430,9 +430,23 @@ static void no_membarrier(void)
     nmc_port_close(a);
 }
 
+static void kill_inside(void) { kill_child(1); }
+static void kill_outside(void) { kill_child(0); }
+
+static const struct scenario {
+    const char *name;
+    void (*run)(void);
+} scenarios[] = {
+    { "threads", threads }, { "fork", fork_ }, { "kill_inside", kill_inside },
+    { "kill_outside", kill_outside }, { "same_word", same_word }, { "count_wrap", count_wrap },
+    { "nested", nested }, { "reap_outside", reap_outside }, { "seccomp_later", seccomp_later },
+    { "no_membarrier", no_membarrier },
+};
+
 int main(int argc, char **argv)
 {
     const char *s = argc > 1 ? argv[1] : "";
+    size_t i, n = sizeof(scenarios) / sizeof(scenarios[0]);
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     g_rundir = getenv("NMCOMPAT_RUNDIR");
@@ -440,27 +454,12 @@ int main(int argc, char **argv)
         printf("membarrier's global expedited command is not available here\n");
         return 77;
     }
-    if (!strcmp(s, "threads"))
-        threads();
-    else if (!strcmp(s, "fork"))
-        fork_();
-    else if (!strcmp(s, "kill_inside") || !strcmp(s, "kill_outside"))
-        kill_child(!strcmp(s, "kill_inside"));
-    else if (!strcmp(s, "same_word"))
-        same_word();
-    else if (!strcmp(s, "count_wrap"))
-        count_wrap();
-    else if (!strcmp(s, "nested"))
-        nested();
-    else if (!strcmp(s, "reap_outside"))
-        reap_outside();
-    else if (!strcmp(s, "seccomp_later"))
-        seccomp_later();
-    else if (!strcmp(s, "no_membarrier"))
-        no_membarrier();
-    else
+    for (i = 0; i < n && strcmp(s, scenarios[i].name); i++)
+        ;
+    if (i == n)
         FAIL("usage: ring_bias threads|fork|kill_inside|kill_outside|same_word|count_wrap|nested|"
              "reap_outside|seccomp_later|no_membarrier");
+    scenarios[i].run();
     printf("done %s\n", s);
     return 0;
 }
