@@ -19,6 +19,7 @@ import os
 import select
 import socket
 import struct
+import subprocess
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -288,6 +289,15 @@ def port_send(port, frames: Sequence[bytes], timeout: float = 10.0) -> None:
                 raise TimeoutError(f"no TX room for {len(f)} B in {timeout} s")
             port.poll(nmcompat.POLLOUT, 100)
     port.txsync()
+
+
+def wait_link_up(dev: str, timeout: float = 10.0) -> None:
+    """Wait (bounded) until dev, just set up, has its carrier (LOWER_UP)."""
+    deadline = time.monotonic() + timeout
+    while "LOWER_UP" not in subprocess.run(["ip", "-o", "link", "show", "dev", dev], check=True,
+                                           capture_output=True, text=True).stdout:
+        assert time.monotonic() < deadline, f"{dev} did not come back up"
+        time.sleep(0.01)                # polling the interface state, bounded
 
 
 def tx_done(port, timeout: float = 10.0) -> bool:

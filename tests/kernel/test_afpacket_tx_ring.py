@@ -21,7 +21,7 @@ from contextlib import closing
 
 import pytest
 
-from nic_support import frame, open_nic, peer_receiver, peer_recv, quiet, tx_done
+from nic_support import frame, open_nic, peer_receiver, peer_recv, quiet, tx_done, wait_link_up
 from nmcompat import POLLOUT
 from nmcompat._ffi import ffi, lib
 
@@ -34,15 +34,6 @@ MAX_FRAME = 1514                        # the veth pair's MTU (1500) and the Eth
 @pytest.fixture(autouse=True)
 def _own_rundir(rundir):
     yield rundir
-
-
-def _wait_up(dev: str, timeout: float = 10.0) -> None:
-    """Wait (bounded) until dev's carrier is up again."""
-    deadline = time.monotonic() + timeout
-    while "LOWER_UP" not in subprocess.run(["ip", "-o", "link", "show", "dev", dev], check=True,
-                                           capture_output=True, text=True).stdout:
-        assert time.monotonic() < deadline, f"{dev} did not come back up"
-        time.sleep(0.01)                # polling the interface state, bounded
 
 
 def _kernel_tx_frames(port) -> int:
@@ -100,7 +91,7 @@ def _owed_kick():
             port.txsync()
         finally:
             subprocess.run(["ip", "link", "set", "dev", "va", "up"], check=True)
-        _wait_up("va")
+        wait_link_up("va")
         got, deadline = [], time.monotonic() + 10.0
         while len(got) < len(frames) and time.monotonic() < deadline:
             port.txsync()                                   # nothing new: only the owed kick

@@ -10,12 +10,11 @@ sends once the link is back arrive.
 from __future__ import annotations
 
 import subprocess
-import time
 from contextlib import closing
 
 import pytest
 
-from nic_support import frame, open_nic, peer_sender, port_drain, quiet
+from nic_support import frame, open_nic, peer_sender, port_drain, quiet, wait_link_up
 from nmcompat import POLLIN
 
 pytestmark = pytest.mark.kernel
@@ -35,11 +34,7 @@ def _flap(backend, xdp_mode):
             subprocess.run(["ip", "link", "set", "dev", dev, "down"], check=True)
         for dev in ("va", "vb"):
             subprocess.run(["ip", "link", "set", "dev", dev, "up"], check=True)
-        deadline = time.monotonic() + 10.0
-        while "LOWER_UP" not in subprocess.run(["ip", "-o", "link", "show", "dev", "va"],
-                                               check=True, capture_output=True, text=True).stdout:
-            assert time.monotonic() < deadline, "va did not come back up"
-            time.sleep(0.01)            # polling the interface state, bounded
+        wait_link_up("va")
         before = port.stats()["sleeps"]
         ev = port.poll(POLLIN, WAIT_MS)
         wakeups = port.stats()["sleeps"] - before
