@@ -221,10 +221,11 @@ int nmc_xsk_info(struct nmc_port *port, uint32_t k, struct nmc_xsk_info *info);
 struct nmc_pkt_info {
     int rx_fd, tx_fd;
     uint64_t rx_packets, rx_drops;      /* PACKET_STATISTICS, accumulated */
-    uint64_t rx_truncated;              /* frames cut: longer than 64 buffers or a 128 KiB ring block */
+    uint64_t rx_truncated;              /* frames cut: longer than 64 buffers or an RX ring block */
     uint64_t tx_too_big;                /* chains longer than a TX frame or the MTU: dropped */
     uint32_t tx_frame_size;
     uint32_t tx_frames;                 /* frames of the kernel's TX ring: at most the slots (pkt.c) */
+    uint32_t rx_block_size, rx_blocks;  /* the kernel's RX ring: blocks of a frame the interface can hand up (pkt.c) */
 };
 int nmc_pkt_open(const struct nmc_pipe_req *req, struct nmc_port **out);
 int nmc_pkt_info(struct nmc_port *port, uint32_t k, struct nmc_pkt_info *info);

@@ -9,8 +9,6 @@ moved into ``peer`` so that each side has its own stack.
 """
 from __future__ import annotations
 
-import fcntl
-import ctypes
 import os
 import select
 import socket
@@ -152,11 +150,7 @@ def tx_checksum_off(dev: str) -> None:
     their checksum, as a NIC's do (a veth otherwise leaves it to the
     receiver's stack, and a frame that went through the port's tap would
     arrive with a partial checksum)."""
-    val = struct.pack("II", 0x17, 0)
-    buf = ctypes.create_string_buffer(val, len(val))
-    ifr = struct.pack("16sP", dev.encode(), ctypes.addressof(buf)).ljust(40, b"\0")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        fcntl.ioctl(s.fileno(), 0x8946, ifr)
+    nic_support.ethtool_set(dev, nic_support.ETHTOOL_STXCSUM, 0)
 
 def udp_dport(data: bytes) -> int:
     if len(data) < 38 or data[12:14] != b"\x08\x00" or data[23] != 17:

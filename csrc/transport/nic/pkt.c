@@ -19,7 +19,9 @@
 
 #include <errno.h>
 #include <arpa/inet.h>
+#include <linux/ethtool.h>
 #include <linux/filter.h>
+#include <linux/sockios.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/virtio_net.h>
@@ -36,10 +38,21 @@
 /* The kernel hands a block over when it is full or RX_TOV_MS after it was
  * opened, so sparse traffic takes a block per millisecond however small its
  * frames: many small blocks hold more milliseconds of it (a receiver that
- * does not sync for a while) than a few large ones of the same memory. */
-#define RX_BLOCK   (128u << 10)
+ * does not sync for a while) than a few large ones of the same memory.
+ * A block holds the longest frame the interface can hand up (rx_block_for)
+ * and is at least RX_BLOCK_MIN: 64 of those, 2 MiB, stay in a core's
+ * cache, where 64 of 128 KiB made the kernel's copy into the ring and ours
+ * out of it fetch cold lines (BENCHMARKS.md, "AF_PACKET: an RX ring that
+ * stays in cache"). */
+#define RX_BLOCK_MIN (32u << 10)
 #define RX_BLOCKS  64u
 #define RX_TOV_MS  1u
+/* An interface with receive aggregation (GRO, LRO) or segmentation
+ * offload (TSO, GSO: on a veth, its peer's segments arrive whole) hands up
+ * frames of up to 64 KiB; RX_FRAME_ROOM covers the block's and the frame's
+ * headers. */
+#define RX_AGGREGATE  (64u << 10)
+#define RX_FRAME_ROOM 256u
 #define TX_DATA    (TPACKET_ALIGN(sizeof(struct tpacket2_hdr)))
 
 /* The kernel's TX ring holds a frame from the txsync that copies it in
@@ -94,6 +107,7 @@ struct nmc_psock {
     int claim_fd[2];                /* its queue's claims, TX and RX (nmc_nic_claim), or -1 */
     uint8_t *rx_map, *tx_map;
     size_t rx_len, tx_len;
+    uint32_t rx_block;              /* bytes of an RX ring block (rx_block_for) */
     uint32_t block, in_block;       /* RX cursor: block, packets done in it */
     uint64_t rx_looked;             /* look_clock() when the block was found the kernel's, or 0 */
     uint64_t rx_synced;             /* look_clock() at the last look for a block */
@@ -118,6 +132,38 @@ static int if_mtu(int fd, const char *ifname)
     memset(&ifr, 0, sizeof(ifr));
     nmc_copy_name(ifr.ifr_name, sizeof(ifr.ifr_name), ifname);
     return ioctl(fd, SIOCGIFMTU, &ifr) < 0 ? 1500 : ifr.ifr_mtu;
+}
+
+/* Is the ethtool flag `cmd` (a legacy get: ETHTOOL_GGRO...) on?  A query
+ * that fails says yes: the ring then holds any frame. */
+static bool if_offload(int fd, const char *ifname, uint32_t cmd, uint32_t mask)
+{
+    struct ethtool_value v = { .cmd = cmd };
+    struct ifreq ifr;
+
+    memset(&ifr, 0, sizeof(ifr));
+    nmc_copy_name(ifr.ifr_name, sizeof(ifr.ifr_name), ifname);
+    ifr.ifr_data = (void *)&v;
+    return ioctl(fd, SIOCETHTOOL, &ifr) < 0 || (v.data & mask) != 0;
+}
+
+/* The RX block: the smallest power of two from RX_BLOCK_MIN that holds the
+ * longest frame the interface can hand up, an aggregate when it aggregates
+ * or segments anything, else a frame of its MTU.  Frames longer than a
+ * block arrive cut (rx_truncated): on a veth whose own offloads are off but
+ * whose peer's are on. */
+static uint32_t rx_block_for(int fd, const char *ifname, int mtu)
+{
+    bool aggregates = if_offload(fd, ifname, ETHTOOL_GGRO, 1) ||
+                      if_offload(fd, ifname, ETHTOOL_GFLAGS, ETH_FLAG_LRO) ||
+                      if_offload(fd, ifname, ETHTOOL_GTSO, 1) ||
+                      if_offload(fd, ifname, ETHTOOL_GGSO, 1);
+    uint32_t frame = aggregates ? RX_AGGREGATE : (uint32_t)mtu + ETH_HLEN + 4;
+    uint32_t block = RX_BLOCK_MIN;
+
+    while (block < frame + RX_FRAME_ROOM)
+        block <<= 1;
+    return block;
 }
 
 static int bind_ll(int fd, uint32_t ifindex, uint16_t proto)
@@ -188,10 +234,10 @@ static int drop_all(int fd)
  * (filtering nothing in yet: pkt_attach opens the group once it is whole),
  * or (fanout_id < 0) of the one queue filter_q (-1: every queue). */
 static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, uint32_t members,
-                   int filter_q)
+                   int filter_q, uint32_t block)
 {
-    struct tpacket_req3 req = { .tp_block_size = RX_BLOCK, .tp_block_nr = RX_BLOCKS,
-                                .tp_frame_size = 2048, .tp_frame_nr = RX_BLOCK / 2048 * RX_BLOCKS,
+    struct tpacket_req3 req = { .tp_block_size = block, .tp_block_nr = RX_BLOCKS,
+                                .tp_frame_size = 2048, .tp_frame_nr = block / 2048 * RX_BLOCKS,
                                 .tp_retire_blk_tov = RX_TOV_MS };
     int err;
 
@@ -201,7 +247,8 @@ static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, uint32_
         return err;
     if (setsockopt(k->rx_fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)
         return -errno;
-    k->rx_len = (size_t)RX_BLOCK * RX_BLOCKS;
+    k->rx_block = block;
+    k->rx_len = (size_t)block * RX_BLOCKS;
     k->rx_map = mmap(NULL, k->rx_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, k->rx_fd, 0);
     if (k->rx_map == MAP_FAILED) {
         k->rx_map = NULL;
@@ -336,7 +383,7 @@ static const uint8_t *vlan_tag(const struct tpacket3_hdr *h, uint8_t tag[4])
 
 static struct tpacket_block_desc *block_desc(const struct nmc_psock *k, uint32_t block)
 {
-    return (void *)(k->rx_map + (size_t)(block % RX_BLOCKS) * RX_BLOCK);
+    return (void *)(k->rx_map + (size_t)(block % RX_BLOCKS) * k->rx_block);
 }
 
 /* Is `block` (not started yet) ours?  While the kernel fills it, a caller
@@ -369,7 +416,7 @@ static uint32_t take_frames(struct nmc_port *p, struct nmc_lring *lr, uint32_t j
     struct nmc_psock *k = lr->pkt;
 
     for (uint32_t scanned = 0; scanned < RX_BLOCKS; scanned++) {
-        struct tpacket_block_desc *b = (void *)(k->rx_map + (size_t)k->block * RX_BLOCK);
+        struct tpacket_block_desc *b = block_desc(k, k->block);
         if (k->in_block == 0 && !block_ready(k, k->block))
             break;
         if (k->in_block == 0)
@@ -379,8 +426,8 @@ static uint32_t take_frames(struct nmc_port *p, struct nmc_lring *lr, uint32_t j
             uint8_t tagbuf[4];
             const uint8_t *tag;
             uint32_t len = h->tp_snaplen, nfr;
-            if ((uint8_t *)h < (uint8_t *)b || (uint8_t *)h + sizeof(*h) > (uint8_t *)b + RX_BLOCK ||
-                h->tp_mac + (uint64_t)len > RX_BLOCK - (size_t)((uint8_t *)h - (uint8_t *)b))
+            if ((uint8_t *)h < (uint8_t *)b || (uint8_t *)h + sizeof(*h) > (uint8_t *)b + k->rx_block ||
+                h->tp_mac + (uint64_t)len > k->rx_block - (size_t)((uint8_t *)h - (uint8_t *)b))
                 break;                  /* inconsistent block: drop the rest of it */
             tag = vlan_tag(h, tagbuf);
             len += tag ? 4 : 0;         /* the frame as it was on the wire */
@@ -604,8 +651,9 @@ static int open_queue(struct nmc_port *p, const struct nmc_pipe_req *req, uint32
      * of several: filter by queue; all of several: fanout. */
     if ((pk->rx_fd = nmc_nic_socket(p, req, AF_PACKET, 0)) < 0)
         return pk->rx_fd;
-    err = open_rx(pk, req->ifindex, group, nq, req->tx_rings > 1 && nq == 1 ? (int)first : -1);
-    mtu = err == 0 ? if_mtu(pk->rx_fd, req->parent) : 1500;
+    mtu = if_mtu(pk->rx_fd, req->parent);
+    err = open_rx(pk, req->ifindex, group, nq, req->tx_rings > 1 && nq == 1 ? (int)first : -1,
+                  rx_block_for(pk->rx_fd, req->parent, mtu));
     if (err == 0 && (pk->tx_fd = nmc_nic_socket(p, req, AF_PACKET, 0)) < 0)
         err = pk->tx_fd;
     if (err == 0)
@@ -713,6 +761,8 @@ int nmc_pkt_info(struct nmc_port *p, uint32_t k, struct nmc_pkt_info *info)
     info->tx_too_big = p->pkts[k].tx_too_big;
     info->tx_frame_size = p->pkts[k].tx_frame_size;
     info->tx_frames = p->pkts[k].tx_frames;
+    info->rx_block_size = p->pkts[k].rx_block;
+    info->rx_blocks = RX_BLOCKS;
     return 0;
 }
 
