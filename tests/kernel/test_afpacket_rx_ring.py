@@ -139,7 +139,7 @@ def test_an_aggregate_arrives_whole_while_the_interface_segments(netns):
 def test_an_aggregate_is_cut_and_counted_when_only_the_peer_segments(netns):
     """va's offloads off, vb's on: va's blocks hold frames of its MTU, and
     vb's unsegmented frame arrives cut to a block, counted in rx_truncated
-    (docs/DESIGN.md section 11: switch offloads off on both ends)."""
+    (docs/DESIGN.md section 12: switch offloads off on both ends)."""
     size, block, truncated, lens, same = netns.run(_gso_frame_whole, False)
     assert block == 32 << 10
     assert len(lens) == 1 and lens[0] < block < size and not same and truncated == 1
