@@ -20,7 +20,7 @@ __all__ = ["ffi", "lib", "check", "os_error", "ENGINE_ABI"]
 # csrc/include/nmcompat.h (a unit test keeps the two equal).  An engine
 # built from other sources (a stale build in a source tree, a mixed
 # install) reports another value and is refused here, before any call.
-ENGINE_ABI = 8
+ENGINE_ABI = 9
 
 
 def check_engine_abi(reported: int) -> None:

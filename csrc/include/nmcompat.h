@@ -23,7 +23,7 @@ extern "C" {
  * this push and its pop is exported, nothing else. */
 #pragma GCC visibility push(default)
 
-#define NMC_ABI_VERSION 8
+#define NMC_ABI_VERSION 9
 
 /* Pipe roles (netmap: "x{1" is the master, "x}1" the slave). */
 #define NMC_PIPE_MASTER 0

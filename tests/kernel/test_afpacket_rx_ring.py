@@ -8,13 +8,15 @@ its frames are, and a ring of a few large blocks (it had 8 of 1 MiB) lost
 every frame after the eighth millisecond a program spent without rxsync, such
 as a receiver preempted on a loaded machine.  The ring now has 64 blocks,
 each holding the longest frame the interface can hand up (32 KiB without
-offloads, 128 KiB with them): eight times as many milliseconds.
+offloads at MTUs up to 32494, 128 KiB with them): eight times as many
+milliseconds.
 
 The frames are sent one by one, 3 ms apart, so that each takes a block of its
 own: the spacing is the traffic under test, not a wait for an event.
 """
 from __future__ import annotations
 
+import signal
 import socket
 import struct
 import time
@@ -25,6 +27,7 @@ import pytest
 
 from nic_support import (MAC_A, MAC_B, frame, offloads_off, open_nic, peer_sender, port_collect,
                          port_quiet, quiet, set_mtu)
+from nmcompat_bench._ethtool import ETHTOOL_SGRO, ethtool_set
 from nmcompat._ffi import ffi, lib
 
 pytestmark = pytest.mark.kernel
@@ -64,10 +67,12 @@ def _rx_geometry(port):
     return info.rx_block_size, info.rx_blocks, info.rx_truncated
 
 
-def _mtu_frames_whole(offloads: bool, mtu: int):
+def _mtu_frames_whole(offloads: str, mtu: int):
     quiet()
-    if not offloads:
+    if offloads != "on":
         offloads_off("va", "vb")
+    if offloads == "gro":
+        ethtool_set("va", ETHTOOL_SGRO, 1)
     sent = [frame(seq, size) for seq, size in enumerate((60, mtu + 14, 1514, mtu + 14))]
     with open_nic("netmap:va", "afpacket", None) as port, closing(peer_sender()) as tx:
         for f in sent:
@@ -78,10 +83,13 @@ def _mtu_frames_whole(offloads: bool, mtu: int):
 
 
 @pytest.mark.parametrize("offloads, mtu, block", [
-    (True, 1500, 128 << 10),            # TSO/GSO on (a veth's default): aggregates of 64 KiB
-    (False, 1500, 32 << 10),            # nothing longer than the MTU: 64 blocks, 2 MiB
-    (False, 9000, 32 << 10),
-    (False, 60000, 64 << 10),           # a block always holds a frame of the MTU
+    ("on", 1500, 128 << 10),            # TSO/GSO on (a veth's default): aggregates of 64 KiB
+    ("gro", 1500, 128 << 10),           # GRO alone is enough
+    ("off", 1500, 32 << 10),            # nothing longer than the MTU: 64 blocks, 2 MiB
+    ("off", 9000, 32 << 10),
+    ("off", 32494, 32 << 10),           # the longest MTU a 32 KiB block takes whole
+    ("off", 32495, 64 << 10),
+    ("off", 65000, 64 << 10),           # a block always holds a frame of the MTU
 ])
 def test_blocks_hold_the_longest_frame_the_interface_hands_up(netns, offloads, mtu, block):
     if mtu != 1500:
@@ -143,3 +151,23 @@ def test_an_aggregate_is_cut_and_counted_when_only_the_peer_segments(netns):
     size, block, truncated, lens, same = netns.run(_gso_frame_whole, False)
     assert block == 32 << 10
     assert len(lens) == 1 and lens[0] < block < size and not same and truncated == 1
+
+
+def _open_on_a_huge_mtu():
+    signal.alarm(20)                    # the open looped forever: end the child instead
+    offloads_off("lo")
+    with open_nic("netmap:lo", "afpacket", None) as port:
+        info = ffi.new("struct nmc_pkt_info *")
+        assert lib.nmc_pkt_info(port._h, 0, info) == 0
+        geometry = info.rx_block_size, info.tx_frame_size
+    signal.alarm(0)
+    return geometry
+
+
+def test_an_interface_of_any_mtu_opens(netns):
+    """A loopback takes any MTU up to 2^31 - 1: the rings are sized for
+    the longest frame a netmap port could mean, 64 KiB, not for the MTU
+    (sizing the TX frame for it never ended)."""
+    netns.ip("link", "set", "dev", "lo", "mtu", str(2**31 - 1))
+    netns.ip("link", "set", "dev", "lo", "up")
+    assert netns.run(_open_on_a_huge_mtu) == (128 << 10, 128 << 10)

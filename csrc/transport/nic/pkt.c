@@ -19,9 +19,7 @@
 
 #include <errno.h>
 #include <arpa/inet.h>
-#include <linux/ethtool.h>
 #include <linux/filter.h>
-#include <linux/sockios.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/virtio_net.h>
@@ -67,6 +65,10 @@
  * slot of a 1024-slot ring (2 MiB) made each copy in fetch cold lines
  * (BENCHMARKS.md, "AF_PACKET: a TX ring that stays in cache"). */
 #define TX_RING_BYTES (512u << 10)
+/* The longest frame a TX frame holds, whatever the MTU (a loopback's may be
+ * 2 GiB): a 64 KiB packet and its Ethernet and VLAN headers.  Longer
+ * chains are dropped and counted in tx_too_big. */
+#define TX_LONGEST ((64u << 10) + ETH_HLEN + 4)
 #define TX_MIN_FRAMES 32u
 #define TX_OWED_WAIT_MS 10
 
@@ -134,33 +136,22 @@ static int if_mtu(int fd, const char *ifname)
     return ioctl(fd, SIOCGIFMTU, &ifr) < 0 ? 1500 : ifr.ifr_mtu;
 }
 
-/* Is the ethtool flag `cmd` (a legacy get: ETHTOOL_GGRO...) on?  A query
- * that fails says yes: the ring then holds any frame. */
-static bool if_offload(int fd, const char *ifname, uint32_t cmd, uint32_t mask)
-{
-    struct ethtool_value v = { .cmd = cmd };
-    struct ifreq ifr;
-
-    memset(&ifr, 0, sizeof(ifr));
-    nmc_copy_name(ifr.ifr_name, sizeof(ifr.ifr_name), ifname);
-    ifr.ifr_data = (void *)&v;
-    return ioctl(fd, SIOCETHTOOL, &ifr) < 0 || (v.data & mask) != 0;
-}
-
 /* The RX block: the smallest power of two from RX_BLOCK_MIN that holds the
  * longest frame the interface can hand up, an aggregate when it aggregates
- * or segments anything, else a frame of its MTU.  Frames longer than a
- * block arrive cut (rx_truncated): on a veth whose own offloads are off but
- * whose peer's are on. */
+ * or segments anything (nic_offload.c), else a frame of its MTU, and never
+ * more than an aggregate's block.  Frames longer than a block arrive cut
+ * (rx_truncated): those of a veth's peer that segments nothing here but
+ * whose own offloads are on, those of a device stacked on one that
+ * aggregates (a VLAN, macvlan or bond on a NIC with GRO), those after an
+ * offload is switched on or the MTU raised past the block while the port
+ * is open, and those beyond RX_AGGREGATE. */
 static uint32_t rx_block_for(int fd, const char *ifname, int mtu)
 {
-    bool aggregates = if_offload(fd, ifname, ETHTOOL_GGRO, 1) ||
-                      if_offload(fd, ifname, ETHTOOL_GFLAGS, ETH_FLAG_LRO) ||
-                      if_offload(fd, ifname, ETHTOOL_GTSO, 1) ||
-                      if_offload(fd, ifname, ETHTOOL_GGSO, 1);
-    uint32_t frame = aggregates ? RX_AGGREGATE : (uint32_t)mtu + ETH_HLEN + 4;
+    uint32_t frame = nmc_nic_aggregates(fd, ifname) ? RX_AGGREGATE : (uint32_t)mtu + ETH_HLEN + 4;
     uint32_t block = RX_BLOCK_MIN;
 
+    if (mtu <= 0 || frame > RX_AGGREGATE)
+        frame = RX_AGGREGATE;
     while (block < frame + RX_FRAME_ROOM)
         block <<= 1;
     return block;
@@ -263,11 +254,13 @@ static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, uint32_
 
 static int open_tx(struct nmc_psock *k, uint32_t ifindex, uint32_t frames, int mtu)
 {
+    uint32_t longest = mtu > 0 && (uint32_t)mtu < TX_LONGEST - ETH_HLEN - 4 ? (uint32_t)mtu + ETH_HLEN + 4
+                                                                          : TX_LONGEST;
     uint32_t fs = 2048, per_block, cap;
     struct tpacket_req req;
     int err;
 
-    while (fs < (uint32_t)mtu + 14 + 4 + TX_DATA)
+    while (fs < longest + TX_DATA)
         fs <<= 1;
     cap = TX_RING_BYTES / fs > TX_MIN_FRAMES ? TX_RING_BYTES / fs : TX_MIN_FRAMES;
     if (frames > cap)
