@@ -14,9 +14,7 @@ ours.
 """
 from __future__ import annotations
 
-import ctypes
 import errno
-import fcntl
 import os
 import select
 import socket
@@ -28,6 +26,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 import nmcompat
+from nmcompat_bench._ethtool import ETHTOOL_STXCSUM, ethtool_set, offloads_off  # noqa: F401 (re-exported)
 
 ETH_TEST = 0x88B5
 MAC_A = bytes.fromhex("02000000000a")          # the nmcompat port's side (va)
@@ -64,27 +63,6 @@ def set_mtu(netns, mtu: int) -> None:
 
 # -- inside the namespace ---------------------------------------------------------
 
-# legacy ethtool sets (linux/ethtool.h), through SIOCETHTOOL
-ETHTOOL_STXCSUM, ETHTOOL_STSO, ETHTOOL_SGSO, ETHTOOL_SGRO = 0x17, 0x1F, 0x24, 0x2C
-SIOCETHTOOL = 0x8946
-
-
-def ethtool_set(dev: str, cmd: int, value: int) -> None:
-    """One legacy ethtool set (struct ethtool_value) on dev, in this
-    process's namespace."""
-    buf = ctypes.create_string_buffer(struct.pack("II", cmd, value), 8)
-    ifr = struct.pack("16sP", dev.encode(), ctypes.addressof(buf)).ljust(40, b"\0")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifr)
-
-
-def offloads_off(*devs: str) -> None:
-    """What netmap advises for its emulated mode: no segmentation offload
-    (TSO, GSO) and no receive aggregation (GRO) on devs, so that no frame
-    longer than the MTU crosses them."""
-    for dev in devs:
-        for cmd in (ETHTOOL_STSO, ETHTOOL_SGSO, ETHTOOL_SGRO):
-            ethtool_set(dev, cmd, 0)
 
 def quiet() -> None:
     """No IPv6 in this namespace (no router solicitations, no MLD reports),
