@@ -1,6 +1,5 @@
-"""Legacy ethtool sets (linux/ethtool.h) through SIOCETHTOOL, on devices of
-this process's network namespace: what `ethtool -K` does, without needing
-the tool.
+"""ethtool's settings through SIOCETHTOOL, on devices of this process's
+network namespace: what `ethtool -K` does, without needing the tool.
 
     python -m nmcompat_bench._ethtool DEV...    offloads off on each DEV
 """
@@ -11,26 +10,64 @@ import fcntl
 import socket
 import struct
 import sys
+from typing import Callable, List
 
-ETHTOOL_STXCSUM, ETHTOOL_STSO, ETHTOOL_SGSO, ETHTOOL_SGRO = 0x17, 0x1F, 0x24, 0x2C
+ETHTOOL_STXCSUM, ETHTOOL_SGRO = 0x17, 0x2C
+ETHTOOL_GSTRINGS, ETHTOOL_GSSET_INFO, ETHTOOL_SFEATURES = 0x1B, 0x37, 0x3B
+ETH_SS_FEATURES, ETH_GSTRING_LEN = 4, 32
 SIOCETHTOOL = 0x8946
 
 
-def ethtool_set(dev: str, cmd: int, value: int) -> None:
-    """One set (struct ethtool_value) on dev; OSError when the kernel refuses."""
-    buf = ctypes.create_string_buffer(struct.pack("II", cmd, value), 8)
+def _ioctl(dev: str, data: bytes) -> bytes:
+    """One SIOCETHTOOL on dev with data as its argument; the data after it."""
+    buf = ctypes.create_string_buffer(data, len(data))
     ifr = struct.pack("16sP", dev.encode(), ctypes.addressof(buf)).ljust(40, b"\0")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifr)
+    return buf.raw
+
+
+def ethtool_set(dev: str, cmd: int, value: int) -> None:
+    """One legacy set (struct ethtool_value) on dev; OSError when the kernel refuses."""
+    _ioctl(dev, struct.pack("II", cmd, value))
+
+
+def feature_names(dev: str) -> List[str]:
+    """dev's feature names, in the order of its feature bits."""
+    count = struct.unpack_from("I", _ioctl(dev, struct.pack("IIQI", ETHTOOL_GSSET_INFO, 0,
+                                                            1 << ETH_SS_FEATURES, 0)), 16)[0]
+    raw = _ioctl(dev, struct.pack("III", ETHTOOL_GSTRINGS, ETH_SS_FEATURES, count)
+                 + bytes(count * ETH_GSTRING_LEN))[12:]
+    return [raw[i * ETH_GSTRING_LEN:(i + 1) * ETH_GSTRING_LEN].split(b"\0")[0].decode()
+            for i in range(count)]
+
+
+def features_set(dev: str, which: Callable[[str], bool], on: bool) -> None:
+    """Ask dev to switch every feature whose name `which` accepts on or off
+    (the fixed ones stay as they are)."""
+    names = feature_names(dev)
+    words = [[0, 0] for _ in range((len(names) + 31) // 32)]
+    for i, name in enumerate(names):
+        if which(name):
+            words[i // 32][0] |= 1 << (i % 32)        # valid
+            words[i // 32][1] |= (1 << (i % 32)) if on else 0
+    _ioctl(dev, struct.pack("II", ETHTOOL_SFEATURES, len(words))
+           + b"".join(struct.pack("II", v, r) for v, r in words))
+
+
+def aggregating(name: str) -> bool:
+    """The features that let a frame longer than the MTU across, as the
+    engine counts them (csrc/transport/nic/nic_offload.c)."""
+    return (name in ("rx-gro", "rx-gro-hw", "rx-lro", "tx-gso-list")
+            or (name.startswith("tx-") and name.endswith("-segmentation")))
 
 
 def offloads_off(*devs: str) -> None:
     """What netmap advises for its emulated mode: no segmentation offload
-    (TSO, GSO) and no receive aggregation (GRO) on devs, so that no frame
-    longer than the MTU crosses them."""
+    and no receive aggregation on devs, so that no frame longer than the
+    MTU crosses them."""
     for dev in devs:
-        for cmd in (ETHTOOL_STSO, ETHTOOL_SGSO, ETHTOOL_SGRO):
-            ethtool_set(dev, cmd, 0)
+        features_set(dev, aggregating, False)
 
 
 def main(argv) -> int:

@@ -118,9 +118,13 @@ class Lab:
             self.exec(["sh", "-c", "for i in va vb; do echo 1 > "
                        "/proc/sys/net/ipv6/conf/$i/disable_ipv6; done 2>/dev/null"]).wait(10)
             offloads = self.exec([sys.executable, "-m", "nmcompat_bench._ethtool", "va", "vb"])
-            if offloads.wait(10) != 0:
-                raise subprocess.CalledProcessError(offloads.returncode, offloads.args,
-                                                    stderr=offloads.stderr.read().encode())
+            try:
+                failed = offloads.wait(10) != 0
+                why = offloads.stderr.read() if failed else ""
+            except subprocess.TimeoutExpired:
+                failed, why = True, "couldn't switch the offloads of va vb off: no answer in 10 s"
+            if failed:
+                raise subprocess.CalledProcessError(1, offloads.args, stderr=why.encode())
         except BaseException:
             self.__exit__()
             raise
@@ -547,7 +551,9 @@ def main(argv=None) -> int:
             report["rows"] = measure(prog, args.sizes, args.repeat)
             report["seconds"] = round(time.monotonic() - started, 1)
     except (RuntimeError, subprocess.CalledProcessError) as exc:
-        print(f"bench-afxdp: {exc}", file=sys.stderr)
+        why = getattr(exc, "stderr", None)
+        why = why.decode(errors="replace").strip() if isinstance(why, bytes) else (why or "").strip()
+        print(f"bench-afxdp: {why or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("bench-afxdp: interrupted", file=sys.stderr)

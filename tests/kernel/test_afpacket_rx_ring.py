@@ -27,7 +27,7 @@ import pytest
 
 from nic_support import (MAC_A, MAC_B, frame, offloads_off, open_nic, peer_sender, port_collect,
                          port_quiet, quiet, set_mtu)
-from nmcompat_bench._ethtool import ETHTOOL_SGRO, ethtool_set
+from nmcompat_bench._ethtool import ETHTOOL_SGRO, ethtool_set, features_set
 from nmcompat._ffi import ffi, lib
 
 pytestmark = pytest.mark.kernel
@@ -73,6 +73,8 @@ def _mtu_frames_whole(offloads: str, mtu: int):
         offloads_off("va", "vb")
     if offloads == "gro":
         ethtool_set("va", ETHTOOL_SGRO, 1)
+    elif offloads != "on" and offloads != "off":        # one named feature on
+        features_set("va", lambda name: name == offloads, True)
     sent = [frame(seq, size) for seq, size in enumerate((60, mtu + 14, 1514, mtu + 14))]
     with open_nic("netmap:va", "afpacket", None) as port, closing(peer_sender()) as tx:
         for f in sent:
@@ -85,6 +87,8 @@ def _mtu_frames_whole(offloads: str, mtu: int):
 @pytest.mark.parametrize("offloads, mtu, block", [
     ("on", 1500, 128 << 10),            # TSO/GSO on (a veth's default): aggregates of 64 KiB
     ("gro", 1500, 128 << 10),           # GRO alone is enough
+    ("tx-udp-segmentation", 1500, 128 << 10),   # so is any segmentation offload
+    ("tx-gso-list", 1500, 128 << 10),
     ("off", 1500, 32 << 10),            # nothing longer than the MTU: 64 blocks, 2 MiB
     ("off", 9000, 32 << 10),
     ("off", 32494, 32 << 10),           # the longest MTU a 32 KiB block takes whole

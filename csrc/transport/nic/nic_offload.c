@@ -1,8 +1,10 @@
 /*
  * nic_offload.c -- can an interface hand its packet taps frames longer
  * than its MTU?  It can when it aggregates what it receives (GRO, hardware
- * GRO, LRO) or lets segments through unsegmented (TSO, GSO: on a veth its
- * peer's stack then sends frames of up to 64 KiB across whole).
+ * GRO, LRO) or lets segments through unsegmented (any segmentation offload,
+ * or GSO lists: on a veth its peer's stack then sends frames of up to
+ * 64 KiB across whole; this end's own are taken to stand for the peer's,
+ * which it cannot see).
  *
  * Read through ethtool's feature words (ETHTOOL_GFEATURES), each feature
  * found by its name in the ETH_SS_FEATURES string set, so that hardware GRO
@@ -14,6 +16,7 @@
 #include "nmc_nic.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <net/if.h>
@@ -21,11 +24,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-/* The features that let a frame longer than the MTU reach the taps. */
-static const char *const aggregating[] = {
-    "rx-gro", "rx-gro-hw", "rx-lro",
-    "tx-tcp-segmentation", "tx-tcp6-segmentation", "tx-generic-segmentation",
-};
+/* The features that let a frame longer than the MTU reach the taps: these,
+ * and every segmentation offload (tx-*-segmentation: TCP, TCP6, UDP, SCTP,
+ * tunnels...), which a veth's peer would pass across unsegmented. */
+static const char *const aggregating[] = { "rx-gro", "rx-gro-hw", "rx-lro", "tx-gso-list" };
+#define SEG_PREFIX "tx-"
+#define SEG_SUFFIX "-segmentation"
 
 static int ethtool(int fd, const char *ifname, void *data)
 {
@@ -40,25 +44,31 @@ static int ethtool(int fd, const char *ifname, void *data)
 /* How many features the kernel names (0 when it cannot say). */
 static uint32_t feature_count(int fd, const char *ifname)
 {
-    struct {
-        struct ethtool_sset_info hdr;
-        uint32_t count;
-    } info = { .hdr = { .cmd = ETHTOOL_GSSET_INFO, .sset_mask = 1ull << ETH_SS_FEATURES } };
+    uint8_t buf[sizeof(struct ethtool_sset_info) + sizeof(uint32_t)] __attribute__((aligned(8)));
+    struct ethtool_sset_info *info = (void *)buf;
+    uint32_t count;
 
-    if (ethtool(fd, ifname, &info) < 0 || !(info.hdr.sset_mask & (1ull << ETH_SS_FEATURES)))
+    memset(buf, 0, sizeof(buf));
+    info->cmd = ETHTOOL_GSSET_INFO;
+    info->sset_mask = 1ull << ETH_SS_FEATURES;
+    if (ethtool(fd, ifname, info) < 0 || !(info->sset_mask & (1ull << ETH_SS_FEATURES)))
         return 0;
-    return info.count;
+    memcpy(&count, buf + offsetof(struct ethtool_sset_info, data), sizeof(count));
+    return count;
 }
 
 static bool is_aggregating(const char *name)
 {
+    size_t len = strlen(name), pre = strlen(SEG_PREFIX), suf = strlen(SEG_SUFFIX);
+
     for (size_t i = 0; i < sizeof(aggregating) / sizeof(aggregating[0]); i++)
-        if (strncmp(name, aggregating[i], ETH_GSTRING_LEN) == 0)
+        if (strcmp(name, aggregating[i]) == 0)
             return true;
-    return false;
+    return len > pre + suf && strncmp(name, SEG_PREFIX, pre) == 0 &&
+           strcmp(name + len - suf, SEG_SUFFIX) == 0;
 }
 
-/* 1 when a feature of `aggregating` is active, 0 when none is, -errno when
+/* 1 when a feature is_aggregating() names is active, 0 when none is, -errno when
  * the kernel could not say. */
 static int any_active(int fd, const char *ifname, uint32_t n)
 {
@@ -76,8 +86,8 @@ static int any_active(int fd, const char *ifname, uint32_t n)
     feat->size = words;
     if ((err = ethtool(fd, ifname, names)) < 0 || (err = ethtool(fd, ifname, feat)) < 0)
         goto out;
-    err = 0;
-    for (uint32_t i = 0; i < n && i < names->len && err == 0; i++) {
+    err = names->len != n || feat->size < words ? -EIO : 0;    /* a short answer says nothing */
+    for (uint32_t i = 0; i < n && err == 0; i++) {
         char name[ETH_GSTRING_LEN + 1];
         memcpy(name, names->data + (size_t)i * ETH_GSTRING_LEN, ETH_GSTRING_LEN);
         name[ETH_GSTRING_LEN] = 0;

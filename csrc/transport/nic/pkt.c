@@ -65,9 +65,10 @@
  * slot of a 1024-slot ring (2 MiB) made each copy in fetch cold lines
  * (BENCHMARKS.md, "AF_PACKET: a TX ring that stays in cache"). */
 #define TX_RING_BYTES (512u << 10)
-/* The longest frame a TX frame holds, whatever the MTU (a loopback's may be
- * 2 GiB): a 64 KiB packet and its Ethernet and VLAN headers.  Longer
- * chains are dropped and counted in tx_too_big. */
+/* A TX frame is sized for a frame of the MTU, but for no more than this
+ * whatever the MTU (a loopback's may be 2 GiB): a 64 KiB packet and its
+ * Ethernet and VLAN headers (the power of two above takes a little more).
+ * A chain longer than the TX frame is dropped and counted in tx_too_big. */
 #define TX_LONGEST ((64u << 10) + ETH_HLEN + 4)
 #define TX_MIN_FRAMES 32u
 #define TX_OWED_WAIT_MS 10
@@ -140,11 +141,10 @@ static int if_mtu(int fd, const char *ifname)
  * longest frame the interface can hand up, an aggregate when it aggregates
  * or segments anything (nic_offload.c), else a frame of its MTU, and never
  * more than an aggregate's block.  Frames longer than a block arrive cut
- * (rx_truncated): those of a veth's peer that segments nothing here but
- * whose own offloads are on, those of a device stacked on one that
- * aggregates (a VLAN, macvlan or bond on a NIC with GRO), those after an
- * offload is switched on or the MTU raised past the block while the port
- * is open, and those beyond RX_AGGREGATE. */
+ * (rx_truncated): those of a veth's peer that segments what this end does
+ * not, those of a device stacked on one that aggregates while its own
+ * features are off, those after an offload is switched on or the MTU
+ * raised while the port is open, and those beyond RX_AGGREGATE. */
 static uint32_t rx_block_for(int fd, const char *ifname, int mtu)
 {
     uint32_t frame = nmc_nic_aggregates(fd, ifname) ? RX_AGGREGATE : (uint32_t)mtu + ETH_HLEN + 4;
