@@ -168,8 +168,8 @@ int nmc_nic_poll_fd(struct nmc_port *p);
 void nmc_nic_forget_fds(struct nmc_port *p);
 int nmc_nic_socket(struct nmc_port *p, const struct nmc_pipe_req *req, int domain, int protocol);
 /* Can ifname (named in fd's namespace) hand its taps frames longer than
- * its MTU: GRO, hardware GRO, LRO, TSO or GSO active, or no way to tell
- * (nic_offload.c)? */
+ * its MTU: GRO, hardware GRO, LRO, GSO lists or a segmentation offload
+ * active, or no way to tell (nic_offload.c)? */
 bool nmc_nic_aggregates(int fd, const char *ifname);
 void nmc_nic_set_join_only(bool only);
 int nmc_nic_hold(struct nmc_port *p, const struct nmc_pipe_req *req);

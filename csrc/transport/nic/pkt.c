@@ -45,8 +45,8 @@
 #define RX_BLOCK_MIN (32u << 10)
 #define RX_BLOCKS  64u
 #define RX_TOV_MS  1u
-/* An interface with receive aggregation (GRO, LRO) or segmentation
- * offload (TSO, GSO: on a veth, its peer's segments arrive whole) hands up
+/* An interface with receive aggregation (GRO, LRO) or a segmentation
+ * offload (on a veth, its peer's unsegmented frames arrive whole) hands up
  * frames of up to 64 KiB; RX_FRAME_ROOM covers the block's and the frame's
  * headers. */
 #define RX_AGGREGATE  (64u << 10)
