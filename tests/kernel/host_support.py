@@ -150,7 +150,8 @@ def tx_checksum_off(dev: str) -> None:
     their checksum, as a NIC's do (a veth otherwise leaves it to the
     receiver's stack, and a frame that went through the port's tap would
     arrive with a partial checksum)."""
-    nic_support.ethtool_set(dev, nic_support.ETHTOOL_STXCSUM, 0)
+    from nmcompat_bench._ethtool import ETHTOOL_STXCSUM, ethtool_set
+    ethtool_set(dev, ETHTOOL_STXCSUM, 0)
 
 def udp_dport(data: bytes) -> int:
     if len(data) < 38 or data[12:14] != b"\x08\x00" or data[23] != 17:

@@ -26,7 +26,6 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 import nmcompat
-from nmcompat_bench._ethtool import ETHTOOL_STXCSUM, ethtool_set, offloads_off  # noqa: F401 (re-exported)
 
 ETH_TEST = 0x88B5
 MAC_A = bytes.fromhex("02000000000a")          # the nmcompat port's side (va)
@@ -62,7 +61,6 @@ def set_mtu(netns, mtu: int) -> None:
 
 
 # -- inside the namespace ---------------------------------------------------------
-
 
 def quiet() -> None:
     """No IPv6 in this namespace (no router solicitations, no MLD reports),

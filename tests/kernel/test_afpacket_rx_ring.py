@@ -25,9 +25,8 @@ from typing import Tuple
 
 import pytest
 
-from nic_support import (MAC_A, MAC_B, frame, offloads_off, open_nic, peer_sender, port_collect,
-                         port_quiet, quiet, set_mtu)
-from nmcompat_bench._ethtool import ETHTOOL_SGRO, ethtool_set, features_set
+from nic_support import MAC_A, MAC_B, frame, open_nic, peer_sender, port_collect, port_quiet, quiet, set_mtu
+from nmcompat_bench._ethtool import ETHTOOL_SGRO, ethtool_set, features_set, offloads_off
 from nmcompat._ffi import ffi, lib
 
 pytestmark = pytest.mark.kernel
