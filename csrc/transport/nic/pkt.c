@@ -45,11 +45,7 @@
 #define RX_BLOCK_MIN (32u << 10)
 #define RX_BLOCKS  64u
 #define RX_TOV_MS  1u
-/* An interface with receive aggregation (GRO, LRO) or a segmentation
- * offload (on a veth, its peer's unsegmented frames arrive whole) hands up
- * frames of up to 64 KiB; RX_FRAME_ROOM covers the block's and the frame's
- * headers. */
-#define RX_AGGREGATE  (64u << 10)
+/* RX_FRAME_ROOM covers the block's and the frame's headers. */
 #define RX_FRAME_ROOM 256u
 #define TX_DATA    (TPACKET_ALIGN(sizeof(struct tpacket2_hdr)))
 
@@ -65,11 +61,6 @@
  * slot of a 1024-slot ring (2 MiB) made each copy in fetch cold lines
  * (BENCHMARKS.md, "AF_PACKET: a TX ring that stays in cache"). */
 #define TX_RING_BYTES (512u << 10)
-/* A TX frame is sized for a frame of the MTU, but for no more than this
- * whatever the MTU (a loopback's may be 2 GiB): a 64 KiB packet and its
- * Ethernet and VLAN headers (the power of two above takes a little more).
- * A chain longer than the TX frame is dropped and counted in tx_too_big. */
-#define TX_LONGEST ((64u << 10) + ETH_HLEN + 4)
 #define TX_MIN_FRAMES 32u
 #define TX_OWED_WAIT_MS 10
 
@@ -128,6 +119,19 @@ static int setopt(int fd, int level, int opt, int v)
     return setsockopt(fd, level, opt, &v, sizeof(v)) < 0 ? -errno : 0;
 }
 
+/* The longest frame the rings are sized for: one of the MTU with its
+ * Ethernet and VLAN headers, but never more than a 64 KiB packet with
+ * them, whatever the MTU (a loopback's may be 2 GiB), which is also what an
+ * interface that aggregates or segments hands up (on a veth, its peer's
+ * unsegmented frames).  A longer TX chain is dropped and counted in
+ * tx_too_big; a longer received frame arrives cut (rx_truncated). */
+#define FRAME_MAX ((64u << 10) + ETH_HLEN + 4)
+
+static uint32_t mtu_frame(int mtu)
+{
+    return mtu > 0 && (uint32_t)mtu < FRAME_MAX - ETH_HLEN - 4 ? (uint32_t)mtu + ETH_HLEN + 4 : FRAME_MAX;
+}
+
 static int if_mtu(int fd, const char *ifname)
 {
     struct ifreq ifr;
@@ -138,20 +142,18 @@ static int if_mtu(int fd, const char *ifname)
 }
 
 /* The RX block: the smallest power of two from RX_BLOCK_MIN that holds the
- * longest frame the interface can hand up, an aggregate when it aggregates
- * or segments anything (nic_offload.c), else a frame of its MTU, and never
- * more than an aggregate's block.  Frames longer than a block arrive cut
- * (rx_truncated): those of a veth's peer that segments what this end does
- * not, those of a device stacked on one that aggregates while its own
- * features are off, those after an offload is switched on or the MTU
- * raised while the port is open, and those beyond RX_AGGREGATE. */
+ * longest frame the interface can hand up, FRAME_MAX when it aggregates or
+ * segments anything (nic_offload.c), else a frame of its MTU.  Frames
+ * longer than a block arrive cut (rx_truncated): those of a veth's peer
+ * that segments what this end does not, those of a device stacked on one
+ * that aggregates while its own features are off, those after an offload
+ * is switched on or the MTU raised while the port is open, and those
+ * beyond FRAME_MAX. */
 static uint32_t rx_block_for(int fd, const char *ifname, int mtu)
 {
-    uint32_t frame = nmc_nic_aggregates(fd, ifname) ? RX_AGGREGATE : (uint32_t)mtu + ETH_HLEN + 4;
+    uint32_t frame = nmc_nic_aggregates(fd, ifname) ? FRAME_MAX : mtu_frame(mtu);
     uint32_t block = RX_BLOCK_MIN;
 
-    if (mtu <= 0 || frame > RX_AGGREGATE)
-        frame = RX_AGGREGATE;
     while (block < frame + RX_FRAME_ROOM)
         block <<= 1;
     return block;
@@ -254,13 +256,11 @@ static int open_rx(struct nmc_psock *k, uint32_t ifindex, int fanout_id, uint32_
 
 static int open_tx(struct nmc_psock *k, uint32_t ifindex, uint32_t frames, int mtu)
 {
-    uint32_t longest = mtu > 0 && (uint32_t)mtu < TX_LONGEST - ETH_HLEN - 4 ? (uint32_t)mtu + ETH_HLEN + 4
-                                                                          : TX_LONGEST;
     uint32_t fs = 2048, per_block, cap;
     struct tpacket_req req;
     int err;
 
-    while (fs < longest + TX_DATA)
+    while (fs < mtu_frame(mtu) + TX_DATA)
         fs <<= 1;
     cap = TX_RING_BYTES / fs > TX_MIN_FRAMES ? TX_RING_BYTES / fs : TX_MIN_FRAMES;
     if (frames > cap)
