@@ -1,43 +1,33 @@
-"""ethtool's settings through SIOCETHTOOL, on devices of this process's
-network namespace: what `ethtool -K` does, without needing the tool.
+"""ethtool's settings through SIOCETHTOOL (nmcompat's ethtool_request), on
+devices of this process's network namespace: what `ethtool -K` does,
+without needing the tool.
 
     python -m nmcompat_bench._ethtool DEV...    offloads off on each DEV
 """
 from __future__ import annotations
 
-import ctypes
-import fcntl
-import socket
 import struct
 import sys
 from typing import Callable, List
 
-ETHTOOL_STXCSUM, ETHTOOL_SGRO = 0x17, 0x2C
+from nmcompat.backends._nic import ethtool_request
+
+ETHTOOL_STXCSUM = 0x17
 ETHTOOL_GSTRINGS, ETHTOOL_GSSET_INFO, ETHTOOL_SFEATURES = 0x1B, 0x37, 0x3B
 ETH_SS_FEATURES, ETH_GSTRING_LEN = 4, 32
-SIOCETHTOOL = 0x8946
-
-
-def _ioctl(dev: str, data: bytes) -> bytes:
-    """One SIOCETHTOOL on dev with data as its argument; the data after it."""
-    buf = ctypes.create_string_buffer(data, len(data))
-    ifr = struct.pack("16sP", dev.encode(), ctypes.addressof(buf)).ljust(40, b"\0")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifr)
-    return buf.raw
 
 
 def ethtool_set(dev: str, cmd: int, value: int) -> None:
     """One legacy set (struct ethtool_value) on dev; OSError when the kernel refuses."""
-    _ioctl(dev, struct.pack("II", cmd, value))
+    ethtool_request(dev, struct.pack("II", cmd, value))
 
 
 def feature_names(dev: str) -> List[str]:
     """dev's feature names, in the order of its feature bits."""
-    count = struct.unpack_from("I", _ioctl(dev, struct.pack("IIQI", ETHTOOL_GSSET_INFO, 0,
-                                                            1 << ETH_SS_FEATURES, 0)), 16)[0]
-    raw = _ioctl(dev, struct.pack("III", ETHTOOL_GSTRINGS, ETH_SS_FEATURES, count)
-                 + bytes(count * ETH_GSTRING_LEN))[12:]
+    info = ethtool_request(dev, struct.pack("IIQI", ETHTOOL_GSSET_INFO, 0, 1 << ETH_SS_FEATURES, 0))
+    count = struct.unpack_from("I", info, 16)[0]
+    raw = ethtool_request(dev, struct.pack("III", ETHTOOL_GSTRINGS, ETH_SS_FEATURES, count)
+                          + bytes(count * ETH_GSTRING_LEN))[12:]
     return [raw[i * ETH_GSTRING_LEN:(i + 1) * ETH_GSTRING_LEN].split(b"\0")[0].decode()
             for i in range(count)]
 
@@ -51,7 +41,7 @@ def features_set(dev: str, which: Callable[[str], bool], on: bool) -> None:
         if which(name):
             words[i // 32][0] |= 1 << (i % 32)        # valid
             words[i // 32][1] |= (1 << (i % 32)) if on else 0
-    _ioctl(dev, struct.pack("II", ETHTOOL_SFEATURES, len(words))
+    ethtool_request(dev, struct.pack("II", ETHTOOL_SFEATURES, len(words))
            + b"".join(struct.pack("II", v, r) for v, r in words))
 
 

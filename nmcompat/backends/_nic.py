@@ -127,15 +127,22 @@ def queue_count(ifname: str) -> int:
 _SIOCETHTOOL, _ETHTOOL_GCHANNELS = 0x8946, 0x3C
 
 
+def ethtool_request(ifname: str, data: bytes) -> bytes:
+    """One SIOCETHTOOL request on ifname (of this thread's namespace), data
+    its argument (the command first); the argument as the kernel left it.
+    OSError when it refuses."""
+    buf = ctypes.create_string_buffer(data, len(data))
+    ifr = struct.pack("16sP", ifname.encode()[:15], ctypes.addressof(buf)).ljust(40, b"\0")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        fcntl.ioctl(s.fileno(), _SIOCETHTOOL, ifr)
+    return buf.raw
+
+
 def _ethtool_channels(ifname: str) -> int:
     """combined + max(rx, tx) channels, or 0 when the driver does not say."""
-    req = struct.pack("=9I", _ETHTOOL_GCHANNELS, *([0] * 8))
-    buf = ctypes.create_string_buffer(req, len(req))
-    ifr = struct.pack("16sP", ifname.encode()[:15], ctypes.addressof(buf)).ljust(40, b"\0")
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            fcntl.ioctl(s.fileno(), _SIOCETHTOOL, ifr)
+        raw = ethtool_request(ifname, struct.pack("=9I", _ETHTOOL_GCHANNELS, *([0] * 8)))
     except OSError:
         return 0
-    _, _, _, _, _, rx, tx, _, combined = struct.unpack("=9I", buf.raw)
+    _, _, _, _, _, rx, tx, _, combined = struct.unpack("=9I", raw)
     return combined + max(rx, tx)
