@@ -192,7 +192,8 @@ def format_report(report: dict) -> str:
         machine_line(report["machine"]),
         f"conditions: timed rows {c['seconds']} s (CPU read over the middle {0.6 * c['seconds']:.2f} s), "
         f"counted rows {c['packets']} frames (batch {c['batch']}), best of {c['repeat']}, "
-        f"CPUs {c['cpus'] or 'not pinned'}",
+        f"CPUs {c['cpus'] or 'not pinned'}"
+        + ("; veth pair with aggregation and segmentation offloads off" if c.get("namespace") else ""),
         "Mpps as received; Gbit/s of frame bytes; tx ns, rx ns: the sender's and the receiver's "
         "CPU time per packet received, CPU ns/pkt: both; vs peer: / the fastest peer of the same "
         "path and size; vs limit: / the path's limit (shared memory: the bare ring of its kind, "
